@@ -1,0 +1,11 @@
+//! smfjit: a load-time template JIT instantiator inside a dynamic loader.
+//!
+//! This facade re-exports the workspace crates for programs that want one
+//! dependency.
+#![forbid(unsafe_code)]
+
+pub use execmem;
+pub use jit;
+pub use loader;
+pub use sdn;
+pub use smf;
