@@ -1,2 +1,38 @@
 //! The SMF v1.1 container: a validated zero-copy reader and a byte-exact writer.
+//!
+//! An SMF file is section data followed by a section table, a symbol table, a
+//! string table and a 128-byte trailer header (BRIEF §3, and
+//! `doc/formats/smf.md` for every rule this crate enforces). The pieces:
+//!
+//! - [`raw`]: the on-disk records, field for field, viewable in place;
+//! - [`kinds`]: the enumerated fields with their codes and names;
+//! - [`Module`]: the reader. [`Module::parse`] validates everything first and
+//!   only then hands out a view whose accessors borrow from the input bytes;
+//! - [`ModuleBuilder`]: the writer, producing files the reader accepts, with
+//!   aligned sections, tables, `module_hash`, `smf_size` and an optional stub;
+//! - [`limits`]: every bound on counts and sizes; [`Error`]: the one error
+//!   type, a kind plus the file offset of the fault.
+//!
+//! The crate never prints and never panics on input bytes.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod error;
+mod hash;
+pub mod kinds;
+pub mod limits;
+pub mod raw;
+mod read;
+mod validate;
+mod write;
+
+pub use error::{Error, ErrorKind, Result};
+pub use hash::{fnv1a32, fnv1a64};
+pub use kinds::{
+    AppType, Arch, Binding, Compression, Platform, RelocType, SectionType, SymbolType,
+};
+pub use read::{Header, Module, Relocation, Section, Symbol};
+pub use validate::{
+    NOTE_SECTION_NAME, NOTE_TERMINATOR, TEMPLATE_CODE_HEADER_SIZE, TEMPLATE_CODE_MAGIC,
+};
+pub use write::{ModuleBuilder, NoteSize, SectionId, SymbolDef, SymbolId};
