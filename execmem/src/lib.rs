@@ -1,2 +1,76 @@
-//! Write-xor-execute executable memory: code is written while read-write and
-//! published read-execute in one way only. Work on this crate has not started yet.
+//! Write-xor-execute executable memory for generated code.
+//!
+//! The JIT backend and the module loader place machine code here. The
+//! life of code is a one-way state machine: an [`ExecMemory`] opens a
+//! [`CodeBatch`]; the batch [`reserve`](CodeBatch::reserve)s room for each
+//! function and tells its final address before any byte is written, so
+//! rip-relative operands, `call rel32` between functions and absolute
+//! addresses are encoded for where the code will run; the bytes are then
+//! written (and relocated) in read-write staging memory; finally
+//! [`publish`](CodeBatch::publish) makes the instruction cache coherent and
+//! turns the batch's pages read-execute with one protection change per
+//! region, returning a [`PublishedCode`] handle that owns the pages and
+//! hands out entry pointers. Published pages are never writable again;
+//! memory is unmapped when the last clone of its handle is dropped.
+//!
+//! Inside, `mapping` owns every system call and raw pointer (the
+//! `Staging` → `Executable` type states), `ledger` keeps the books behind
+//! [`Stats`] and [`ExecMemory::protection_of`], `arch` holds the
+//! per-architecture cache maintenance, and `perf_map` writes
+//! `/tmp/perf-PID.map` when enabled ([`PerfMap`], `SMFJIT_PERF_MAP=1`).
+//!
+//! ```
+//! use execmem::{Config, ExecMemory};
+//!
+//! let memory = ExecMemory::new(Config::default())?;
+//! let mut batch = memory.batch();
+//! let answer = batch.reserve("answer", 6, 16)?;
+//! // mov eax, 42 ; ret
+//! batch.write(&answer, 0, &[0xB8, 42, 0, 0, 0, 0xC3])?;
+//! let code = batch.publish()?;
+//! # #[cfg(target_arch = "x86_64")] {
+//! // SAFETY: the bytes above implement `extern "C" fn() -> i32`.
+//! let f: extern "C" fn() -> i32 = unsafe { std::mem::transmute(code.entry(&answer)?) };
+//! assert_eq!(f(), 42);
+//! # }
+//! # Ok::<(), execmem::Error>(())
+//! ```
+//!
+//! Published code offers no way to write it. Publishing consumes the batch,
+//! so writing afterwards does not compile:
+//!
+//! ```compile_fail
+//! # let memory = execmem::ExecMemory::new(execmem::Config::default()).unwrap();
+//! let mut batch = memory.batch();
+//! let r = batch.reserve("f", 1, 1).unwrap();
+//! let code = batch.publish().unwrap();
+//! batch.write(&r, 0, &[0xC3]).unwrap(); // error: use of moved value `batch`
+//! ```
+//!
+//! and the published bytes are a shared slice:
+//!
+//! ```compile_fail
+//! # let memory = execmem::ExecMemory::new(execmem::Config::default()).unwrap();
+//! let mut batch = memory.batch();
+//! let r = batch.reserve("f", 1, 1).unwrap();
+//! let code = batch.publish().unwrap();
+//! code.bytes(&r).unwrap()[0] = 0x90; // error: cannot assign through `&[u8]`
+//! ```
+
+mod arch;
+mod batch;
+mod error;
+mod ledger;
+pub mod limits;
+mod mapping;
+mod memory;
+mod perf_map;
+mod published;
+mod stats;
+
+pub use batch::{CodeBatch, Reservation};
+pub use error::Error;
+pub use memory::{Config, ExecMemory, FUNCTION_ALIGNMENT};
+pub use perf_map::{PERF_MAP_ENV, PerfMap, path as perf_map_path};
+pub use published::{PublishedCode, PublishedFunction};
+pub use stats::{Protection, Stats};

@@ -1,0 +1,332 @@
+//! Staging: a batch reserves room for functions at their final addresses,
+//! takes their bytes while read-write, and publishes them all at once.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::arch;
+use crate::error::Error;
+use crate::limits;
+use crate::mapping::Staging;
+use crate::memory::{Shared, round_to_pages};
+use crate::perf_map;
+use crate::published::{Function, PublishedCode};
+
+/// Identity of batches, unique in the process, so a reservation cannot be
+/// used with a batch or published code it does not belong to.
+static NEXT_BATCH: AtomicU64 = AtomicU64::new(1);
+
+/// Room for one function in a [`CodeBatch`], at the address it will run at.
+///
+/// A reservation is a plain value (`Copy`): it names the function inside
+/// its batch and, after publication, inside the [`PublishedCode`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Reservation {
+    batch: u64,
+    index: usize,
+    address: usize,
+    size: usize,
+}
+
+impl Reservation {
+    /// The address the function's first byte will execute at once published.
+    /// Known before any byte is written, so rip-relative operands, `call
+    /// rel32` displacements and absolute addresses can be encoded for it.
+    #[must_use]
+    pub fn address(&self) -> usize {
+        self.address
+    }
+
+    /// Bytes reserved.
+    #[must_use]
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Position of the function in its batch (reservation order).
+    #[must_use]
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The reservation's extent, `address .. address + size`.
+    #[must_use]
+    pub fn range(&self) -> std::ops::Range<usize> {
+        self.address..self.address + self.size
+    }
+
+    pub(crate) fn batch(&self) -> u64 {
+        self.batch
+    }
+
+    pub(crate) fn foreign(&self) -> Error {
+        Error::ForeignReservation {
+            address: self.address,
+            index: self.index,
+        }
+    }
+}
+
+/// One staging mapping of a batch and how far it is filled.
+struct Region {
+    staging: Staging,
+    cursor: usize,
+}
+
+struct Entry {
+    region: usize,
+    offset: usize,
+    size: usize,
+    /// Kept only when the perf map is enabled.
+    name: Box<str>,
+}
+
+/// Code being prepared for publication: read-write staging memory at final
+/// addresses, never executable.
+///
+/// Functions are packed one after another (at the alignment each asks for)
+/// into as few regions as possible; [`publish`](Self::publish) turns each
+/// region's used pages read-execute with one protection change and unmaps
+/// the rest. Dropping an unpublished batch unmaps its staging memory.
+/// A batch belongs to one thread at a time (`Send`, not shared).
+pub struct CodeBatch {
+    shared: Arc<Shared>,
+    id: u64,
+    regions: Vec<Region>,
+    entries: Vec<Entry>,
+    /// Size of the first region, from a capacity hint; taken once.
+    first_region: Option<usize>,
+}
+
+impl std::fmt::Debug for CodeBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CodeBatch")
+            .field("functions", &self.entries.len())
+            .field("regions", &self.regions.len())
+            .finish()
+    }
+}
+
+impl CodeBatch {
+    pub(crate) fn new(shared: Arc<Shared>, capacity: Option<usize>) -> Self {
+        Self {
+            shared,
+            id: NEXT_BATCH.fetch_add(1, Ordering::Relaxed),
+            regions: Vec::new(),
+            entries: Vec::new(),
+            first_region: capacity.map(|bytes| bytes.min(limits::MAX_REGION_SIZE)),
+        }
+    }
+
+    /// Number of functions reserved so far.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing has been reserved yet.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Reserves `size` bytes aligned to `align` for a function called `name`
+    /// (the name only matters for the perf map) and returns its final
+    /// address. The bytes start out as trapping instructions (`int3` on
+    /// x86), so any part left unwritten faults if reached.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidLength`] for a size of zero or above
+    /// [`limits::MAX_RESERVATION_LEN`], [`Error::InvalidAlignment`] for an
+    /// alignment that is not a power of two up to [`limits::MAX_ALIGNMENT`],
+    /// [`Error::NameTooLong`] past [`limits::MAX_NAME_LEN`], and
+    /// [`Error::Map`] when a new region cannot be mapped.
+    pub fn reserve(&mut self, name: &str, size: usize, align: usize) -> Result<Reservation, Error> {
+        if size == 0 || size > limits::MAX_RESERVATION_LEN {
+            return Err(Error::InvalidLength {
+                len: size,
+                max: limits::MAX_RESERVATION_LEN,
+            });
+        }
+        if !align.is_power_of_two() || align > limits::MAX_ALIGNMENT {
+            return Err(Error::InvalidAlignment {
+                align,
+                max: limits::MAX_ALIGNMENT,
+            });
+        }
+        if name.len() > limits::MAX_NAME_LEN {
+            return Err(Error::NameTooLong {
+                len: name.len(),
+                max: limits::MAX_NAME_LEN,
+            });
+        }
+        let (region_index, offset) = match self.place(size, align) {
+            Some(place) => place,
+            None => (self.grow(size)?, 0),
+        };
+        let region = &mut self.regions[region_index];
+        let end = offset + size;
+        // Alignment padding and the reservation itself both trap until
+        // written.
+        region.staging.bytes_mut()[region.cursor..end].fill(arch::TRAP_FILL);
+        region.cursor = end;
+        let address = region.staging.address() + offset;
+        let index = self.entries.len();
+        self.entries.push(Entry {
+            region: region_index,
+            offset,
+            size,
+            name: if self.shared.perf_map {
+                name.into()
+            } else {
+                Box::default()
+            },
+        });
+        Ok(Reservation {
+            batch: self.id,
+            index,
+            address,
+            size,
+        })
+    }
+
+    /// First region with room for `size` bytes at `align`, and the offset.
+    fn place(&self, size: usize, align: usize) -> Option<(usize, usize)> {
+        self.regions.iter().enumerate().find_map(|(index, region)| {
+            let start = region.cursor.checked_next_multiple_of(align)?;
+            let end = start.checked_add(size)?;
+            (end <= region.staging.len()).then_some((index, start))
+        })
+    }
+
+    /// Maps a region big enough for `size` bytes; returns its index.
+    fn grow(&mut self, size: usize) -> Result<usize, Error> {
+        let page = self.shared.page;
+        let wanted = self
+            .first_region
+            .take()
+            .unwrap_or(self.shared.region_size)
+            .max(size);
+        let len = round_to_pages(wanted, page).ok_or(Error::InvalidLength {
+            len: size,
+            max: limits::MAX_RESERVATION_LEN,
+        })?;
+        let staging = Staging::map(len, &self.shared.ledger)?;
+        self.regions.push(Region { staging, cursor: 0 });
+        Ok(self.regions.len() - 1)
+    }
+
+    /// The entry a reservation names, if it belongs to this batch.
+    fn entry(&self, reservation: &Reservation) -> Result<&Entry, Error> {
+        if reservation.batch != self.id {
+            return Err(reservation.foreign());
+        }
+        self.entries
+            .get(reservation.index)
+            .ok_or_else(|| reservation.foreign())
+    }
+
+    /// The reserved bytes of a function, writable until publication: code
+    /// can be assembled or relocated in place.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ForeignReservation`] when `reservation` belongs to another
+    /// batch.
+    pub fn bytes_mut(&mut self, reservation: &Reservation) -> Result<&mut [u8], Error> {
+        let &Entry {
+            region,
+            offset,
+            size,
+            ..
+        } = self.entry(reservation)?;
+        Ok(&mut self.regions[region].staging.bytes_mut()[offset..offset + size])
+    }
+
+    /// Copies `bytes` into the reservation at `offset` (any offset, any
+    /// number of times, until publication).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ForeignReservation`] when `reservation` belongs to another
+    /// batch, [`Error::OutOfBounds`] when `offset + bytes.len()` exceeds the
+    /// reservation (nothing is written then).
+    pub fn write(
+        &mut self,
+        reservation: &Reservation,
+        offset: usize,
+        bytes: &[u8],
+    ) -> Result<(), Error> {
+        let out_of_bounds = Error::OutOfBounds {
+            address: reservation.address,
+            offset,
+            len: bytes.len(),
+            reserved: reservation.size,
+        };
+        let target = self.bytes_mut(reservation)?;
+        let end = offset.checked_add(bytes.len());
+        match end.and_then(|end| target.get_mut(offset..end)) {
+            Some(target) => {
+                target.copy_from_slice(bytes);
+                Ok(())
+            }
+            None => Err(out_of_bounds),
+        }
+    }
+
+    /// Publishes every reserved function: pads each region's last page with
+    /// trapping bytes, makes the instruction cache coherent, and turns each
+    /// region read-execute with one protection change (one region for any
+    /// batch that fits [`Config::region_size`](crate::Config::region_size)
+    /// or its capacity hint). Consumes the batch, so nothing can be written
+    /// afterwards.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Protect`] when the kernel refuses execute permission (see
+    /// the error's text); all of the batch's memory is unmapped then.
+    pub fn publish(self) -> Result<PublishedCode, Error> {
+        let Self {
+            shared,
+            id,
+            regions,
+            entries,
+            ..
+        } = self;
+        let mut mappings = Vec::with_capacity(regions.len());
+        for region in regions {
+            // On error the regions not yet published and those already
+            // published are dropped here, which unmaps them all.
+            mappings.push(region.staging.publish(region.cursor, shared.page)?);
+        }
+        let functions: Vec<Function> = entries
+            .iter()
+            .map(|entry| Function {
+                mapping: entry.region,
+                offset: entry.offset,
+                size: entry.size,
+            })
+            .collect();
+        let code_bytes = functions.iter().map(|function| function.size).sum();
+        if !functions.is_empty() {
+            shared.ledger.code_published(functions.len(), code_bytes);
+        }
+        if shared.perf_map && !entries.is_empty() {
+            let lines = entries.iter().map(|entry| {
+                let address = mappings[entry.region].address() + entry.offset;
+                (address, entry.size, &*entry.name)
+            });
+            if perf_map::append(lines).is_err() {
+                shared.ledger.perf_map_failed();
+            }
+        }
+        Ok(PublishedCode::new(
+            Arc::clone(&shared.ledger),
+            id,
+            mappings,
+            functions,
+            code_bytes,
+        ))
+    }
+}

@@ -1,0 +1,126 @@
+//! Bookkeeping of every live mapping: its extent and protection, and the
+//! counters behind [`Stats`]. Mappings report each state change here *before*
+//! the address range can be handed to anyone else (before `munmap`), so two
+//! live spans never overlap.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use crate::stats::{Protection, Stats};
+
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    len: usize,
+    protection: Protection,
+}
+
+#[derive(Default)]
+struct Books {
+    spans: BTreeMap<usize, Span>,
+    stats: Stats,
+}
+
+/// The shared ledger; one per [`ExecMemory`](crate::ExecMemory).
+#[derive(Default)]
+pub(crate) struct Ledger {
+    books: Mutex<Books>,
+}
+
+impl Ledger {
+    fn books(&self) -> MutexGuard<'_, Books> {
+        // No update below can panic half-way, so a poisoned lock still holds
+        // consistent books.
+        self.books.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A fresh read-write mapping exists at `base .. base + len`.
+    pub(crate) fn mapped(&self, base: usize, len: usize) {
+        let mut books = self.books();
+        books.spans.insert(
+            base,
+            Span {
+                len,
+                protection: Protection::ReadWrite,
+            },
+        );
+        let stats = &mut books.stats;
+        stats.bytes_reserved += len;
+        stats.bytes_writable += len;
+        stats.regions += 1;
+    }
+
+    /// The read-write mapping at `base` is about to lose everything past
+    /// `new_len`.
+    pub(crate) fn shrinking(&self, base: usize, new_len: usize) {
+        let mut books = self.books();
+        let Some(span) = books.spans.get_mut(&base) else {
+            return;
+        };
+        let removed = span.len - new_len;
+        span.len = new_len;
+        books.stats.bytes_reserved -= removed;
+        books.stats.bytes_writable -= removed;
+    }
+
+    /// The mapping at `base` turned read-execute with one protection change.
+    pub(crate) fn made_executable(&self, base: usize) {
+        let mut books = self.books();
+        let Some(span) = books.spans.get_mut(&base) else {
+            return;
+        };
+        span.protection = Protection::ReadExecute;
+        let len = span.len;
+        let stats = &mut books.stats;
+        stats.bytes_writable -= len;
+        stats.bytes_executable += len;
+        stats.protection_changes += 1;
+    }
+
+    /// The mapping at `base` is about to be unmapped.
+    pub(crate) fn unmapping(&self, base: usize) {
+        let mut books = self.books();
+        let Some(span) = books.spans.remove(&base) else {
+            return;
+        };
+        let stats = &mut books.stats;
+        stats.bytes_reserved -= span.len;
+        stats.regions -= 1;
+        match span.protection {
+            Protection::ReadWrite => stats.bytes_writable -= span.len,
+            Protection::ReadExecute => stats.bytes_executable -= span.len,
+        }
+    }
+
+    /// A batch of `functions` functions totalling `code_bytes` was published.
+    pub(crate) fn code_published(&self, functions: usize, code_bytes: usize) {
+        let stats = &mut self.books().stats;
+        stats.publications += 1;
+        stats.functions_published += functions as u64;
+        stats.functions += functions;
+        stats.bytes_code += code_bytes;
+    }
+
+    /// Published code of `functions` functions totalling `code_bytes` was
+    /// released.
+    pub(crate) fn code_released(&self, functions: usize, code_bytes: usize) {
+        let stats = &mut self.books().stats;
+        stats.functions -= functions;
+        stats.bytes_code -= code_bytes;
+    }
+
+    /// Writing the perf map failed for one publication.
+    pub(crate) fn perf_map_failed(&self) {
+        self.books().stats.perf_map_failures += 1;
+    }
+
+    /// Protection of the live mapping containing `address`, if any.
+    pub(crate) fn protection_of(&self, address: usize) -> Option<Protection> {
+        let books = self.books();
+        let (base, span) = books.spans.range(..=address).next_back()?;
+        (address - base < span.len).then_some(span.protection)
+    }
+
+    pub(crate) fn snapshot(&self) -> Stats {
+        self.books().stats
+    }
+}

@@ -1,0 +1,165 @@
+//! The allocator: configuration, the state every batch and handle shares,
+//! and the entry points that create batches.
+
+use std::sync::Arc;
+
+use crate::batch::CodeBatch;
+use crate::error::Error;
+use crate::ledger::Ledger;
+use crate::limits;
+use crate::perf_map::{self, PerfMap};
+use crate::published::PublishedFunction;
+use crate::stats::{Protection, Stats};
+
+/// Alignment of functions published through
+/// [`ExecMemory::publish_function`]: the 16 bytes x86-64 compilers align
+/// function entries to, so a function's first instructions share a fetch
+/// block.
+pub const FUNCTION_ALIGNMENT: usize = 16;
+
+/// How an [`ExecMemory`] maps and announces code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Size of a fresh staging region when a batch without a capacity hint
+    /// needs room; rounded up to whole pages. The unused tail is unmapped at
+    /// publication, so this trades protection changes of large batches
+    /// (one per region) against the cost of mapping.
+    pub region_size: usize,
+    /// Whether published functions are listed in `/tmp/perf-PID.map`.
+    pub perf_map: PerfMap,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            region_size: limits::DEFAULT_REGION_SIZE,
+            perf_map: PerfMap::Environment,
+        }
+    }
+}
+
+/// State shared by the allocator, its batches and its published code.
+pub(crate) struct Shared {
+    pub(crate) ledger: Arc<Ledger>,
+    pub(crate) page: usize,
+    pub(crate) region_size: usize,
+    pub(crate) perf_map: bool,
+}
+
+/// A write-xor-execute executable-memory allocator.
+///
+/// Cheap to clone (all clones share one ledger), `Send` and `Sync`: any
+/// number of threads may open batches and publish at once.
+#[derive(Clone)]
+pub struct ExecMemory {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for ExecMemory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecMemory")
+            .field("page_size", &self.shared.page)
+            .field("region_size", &self.shared.region_size)
+            .field("perf_map", &self.shared.perf_map)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl ExecMemory {
+    /// Creates an allocator. Nothing is mapped until a batch reserves room.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidRegionSize`] when `config.region_size` is zero or
+    /// above [`limits::MAX_REGION_SIZE`]; [`Error::PerfMap`] when the perf
+    /// map is enabled and `/tmp/perf-PID.map` cannot be opened.
+    pub fn new(config: Config) -> Result<Self, Error> {
+        let page = region::page::size();
+        let invalid = || Error::InvalidRegionSize {
+            size: config.region_size,
+            page,
+            max: limits::MAX_REGION_SIZE,
+        };
+        if config.region_size == 0 || config.region_size > limits::MAX_REGION_SIZE {
+            return Err(invalid());
+        }
+        let region_size = round_to_pages(config.region_size, page).ok_or_else(invalid)?;
+        let perf_map = config.perf_map.is_enabled();
+        if perf_map {
+            perf_map::open()?;
+        }
+        Ok(Self {
+            shared: Arc::new(Shared {
+                ledger: Arc::default(),
+                page,
+                region_size,
+                perf_map,
+            }),
+        })
+    }
+
+    /// Opens an empty batch. Its first reservation maps a region of
+    /// [`Config::region_size`] bytes (or more, if that reservation is larger).
+    #[must_use]
+    pub fn batch(&self) -> CodeBatch {
+        CodeBatch::new(Arc::clone(&self.shared), None)
+    }
+
+    /// Opens an empty batch whose first region holds at least
+    /// `capacity` bytes (capped at [`limits::MAX_REGION_SIZE`]). A caller
+    /// that knows the total size of its code — the loader copying a code
+    /// section, a single function — maps exactly what it needs and publishes
+    /// with one protection change.
+    #[must_use]
+    pub fn batch_with_capacity(&self, capacity: usize) -> CodeBatch {
+        CodeBatch::new(Arc::clone(&self.shared), Some(capacity))
+    }
+
+    /// Publishes one position-independent function: reserves `code.len()`
+    /// bytes aligned to [`FUNCTION_ALIGNMENT`], copies `code` in and
+    /// publishes. Code whose bytes depend on its own address (rip-relative
+    /// data, `call rel32` to other code) must use a [`CodeBatch`] instead,
+    /// which gives the address before the bytes are written.
+    ///
+    /// # Errors
+    ///
+    /// As [`CodeBatch::reserve`] and [`CodeBatch::publish`].
+    pub fn publish_function(&self, name: &str, code: &[u8]) -> Result<PublishedFunction, Error> {
+        let mut batch = self.batch_with_capacity(code.len());
+        let reservation = batch.reserve(name, code.len(), FUNCTION_ALIGNMENT)?;
+        batch.write(&reservation, 0, code)?;
+        let code = batch.publish()?;
+        Ok(PublishedFunction::new(code, reservation))
+    }
+
+    /// A consistent snapshot of the allocator's bookkeeping.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        self.shared.ledger.snapshot()
+    }
+
+    /// Protection of `address` if it lies in memory this allocator currently
+    /// holds (staging or published), from the allocator's own books.
+    #[must_use]
+    pub fn protection_of(&self, address: usize) -> Option<Protection> {
+        self.shared.ledger.protection_of(address)
+    }
+
+    /// The page size protections are changed at.
+    #[must_use]
+    pub fn page_size(&self) -> usize {
+        self.shared.page
+    }
+
+    /// Whether publications are listed in the perf map.
+    #[must_use]
+    pub fn perf_map_enabled(&self) -> bool {
+        self.shared.perf_map
+    }
+}
+
+/// `len` rounded up to a multiple of `page`, or `None` on overflow.
+pub(crate) fn round_to_pages(len: usize, page: usize) -> Option<usize> {
+    len.div_ceil(page).checked_mul(page)
+}

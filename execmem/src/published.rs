@@ -1,0 +1,191 @@
+//! Published code: read-execute memory owned by a shareable handle.
+
+use std::sync::Arc;
+
+use crate::batch::Reservation;
+use crate::error::Error;
+use crate::ledger::Ledger;
+use crate::mapping::Executable;
+
+/// Where one published function lies.
+pub(crate) struct Function {
+    pub(crate) mapping: usize,
+    pub(crate) offset: usize,
+    pub(crate) size: usize,
+}
+
+struct Published {
+    ledger: Arc<Ledger>,
+    batch: u64,
+    mappings: Vec<Executable>,
+    functions: Vec<Function>,
+    code_bytes: usize,
+}
+
+impl Published {
+    /// The published bytes of `function`. Offsets were placed inside their
+    /// region when reserved and the region was published whole, so the
+    /// range is always in bounds.
+    fn code_of(&self, function: &Function) -> &[u8] {
+        &self.mappings[function.mapping].bytes()[function.offset..function.offset + function.size]
+    }
+}
+
+impl Drop for Published {
+    fn drop(&mut self) {
+        self.ledger
+            .code_released(self.functions.len(), self.code_bytes);
+        // The mappings unmap themselves when the fields drop next.
+    }
+}
+
+/// The code of one published batch: read-execute, never writable again.
+///
+/// Cloning is an `Arc` clone; the memory is unmapped when the last clone is
+/// dropped, so whoever may still call into the code (a symbol table, a
+/// module kept alive across a hot reload) holds a clone. Entry pointers are
+/// valid exactly as long as some clone lives.
+#[derive(Clone)]
+pub struct PublishedCode {
+    inner: Arc<Published>,
+}
+
+impl std::fmt::Debug for PublishedCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PublishedCode")
+            .field("functions", &self.inner.functions.len())
+            .field("code_bytes", &self.inner.code_bytes)
+            .field(
+                "regions",
+                &self
+                    .inner
+                    .mappings
+                    .iter()
+                    .map(|mapping| mapping.address()..mapping.address() + mapping.len())
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl PublishedCode {
+    pub(crate) fn new(
+        ledger: Arc<Ledger>,
+        batch: u64,
+        mappings: Vec<Executable>,
+        functions: Vec<Function>,
+        code_bytes: usize,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Published {
+                ledger,
+                batch,
+                mappings,
+                functions,
+                code_bytes,
+            }),
+        }
+    }
+
+    fn function(&self, reservation: &Reservation) -> Result<&Function, Error> {
+        if reservation.batch() != self.inner.batch {
+            return Err(reservation.foreign());
+        }
+        self.inner
+            .functions
+            .get(reservation.index())
+            .ok_or_else(|| reservation.foreign())
+    }
+
+    /// The published bytes of a function (read-only: for disassembly or
+    /// checks). Its address equals [`Reservation::address`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ForeignReservation`] when `reservation` belongs to another
+    /// batch.
+    pub fn bytes(&self, reservation: &Reservation) -> Result<&[u8], Error> {
+        let function = self.function(reservation)?;
+        Ok(self.inner.code_of(function))
+    }
+
+    /// Entry pointer of a function, valid while this handle (or a clone)
+    /// lives. Calling it means transmuting it to the function type the code
+    /// implements, which is the caller's `unsafe` contract.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ForeignReservation`] when `reservation` belongs to another
+    /// batch.
+    pub fn entry(&self, reservation: &Reservation) -> Result<*const u8, Error> {
+        self.bytes(reservation).map(<[u8]>::as_ptr)
+    }
+
+    /// Number of functions published together.
+    #[must_use]
+    pub fn function_count(&self) -> usize {
+        self.inner.functions.len()
+    }
+
+    /// Bytes of code (reservation sizes, without padding).
+    #[must_use]
+    pub fn code_bytes(&self) -> usize {
+        self.inner.code_bytes
+    }
+
+    /// Read-execute address ranges this code occupies (whole pages, one per
+    /// region the batch used).
+    pub fn regions(&self) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+        self.inner
+            .mappings
+            .iter()
+            .map(|mapping| mapping.address()..mapping.address() + mapping.len())
+    }
+
+    /// Whether `address` lies in this code's read-execute pages.
+    #[must_use]
+    pub fn contains(&self, address: usize) -> bool {
+        self.regions().any(|range| range.contains(&address))
+    }
+}
+
+/// One function published on its own by
+/// [`ExecMemory::publish_function`](crate::ExecMemory::publish_function).
+#[derive(Clone, Debug)]
+pub struct PublishedFunction {
+    code: PublishedCode,
+    reservation: Reservation,
+}
+
+impl PublishedFunction {
+    pub(crate) fn new(code: PublishedCode, reservation: Reservation) -> Self {
+        Self { code, reservation }
+    }
+
+    /// Entry pointer, valid while this value (or a clone of it or of
+    /// [`code`](Self::code)) lives.
+    #[must_use]
+    pub fn entry(&self) -> *const u8 {
+        self.bytes().as_ptr()
+    }
+
+    /// The published bytes.
+    #[must_use]
+    pub fn bytes(&self) -> &[u8] {
+        // Built from its own batch's reservation, so the index is valid.
+        let inner = &self.code.inner;
+        inner.code_of(&inner.functions[self.reservation.index()])
+    }
+
+    /// The function's reservation (its address and size).
+    #[must_use]
+    pub fn reservation(&self) -> Reservation {
+        self.reservation
+    }
+
+    /// The owning handle, to share or keep alive.
+    #[must_use]
+    pub fn code(&self) -> &PublishedCode {
+        &self.code
+    }
+}

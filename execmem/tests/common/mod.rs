@@ -1,0 +1,96 @@
+//! Shared by the integration tests: reading `/proc/self/maps` and building
+//! machine code with iced-x86. Each test binary uses a subset.
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::io::Read;
+
+use iced_x86::code_asm::CodeAssembler;
+
+/// One line of `/proc/self/maps`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapLine {
+    pub start: usize,
+    pub end: usize,
+    pub perms: String,
+    pub text: String,
+}
+
+impl MapLine {
+    pub fn readable(&self) -> bool {
+        self.perms.as_bytes().first() == Some(&b'r')
+    }
+    pub fn writable(&self) -> bool {
+        self.perms.as_bytes().get(1) == Some(&b'w')
+    }
+    pub fn executable(&self) -> bool {
+        self.perms.as_bytes().get(2) == Some(&b'x')
+    }
+    pub fn overlaps(&self, range: &std::ops::Range<usize>) -> bool {
+        self.start < range.end && range.start < self.end
+    }
+}
+
+/// Reads `/proc/self/maps` into `buffer` (whose capacity the caller may
+/// reserve beforehand, so reading allocates nothing) and parses it.
+pub fn read_maps_into(buffer: &mut Vec<u8>) -> Vec<MapLine> {
+    buffer.clear();
+    File::open("/proc/self/maps")
+        .and_then(|mut file| file.read_to_end(buffer))
+        .expect("/proc/self/maps is readable");
+    parse_maps(std::str::from_utf8(buffer).expect("maps are text"))
+}
+
+pub fn read_maps() -> Vec<MapLine> {
+    read_maps_into(&mut Vec::new())
+}
+
+pub fn parse_maps(text: &str) -> Vec<MapLine> {
+    text.lines()
+        .map(|line| {
+            let mut fields = line.split_whitespace();
+            let range = fields.next().expect("address range");
+            let perms = fields.next().expect("permissions").to_owned();
+            let (start, end) = range.split_once('-').expect("start-end");
+            MapLine {
+                start: usize::from_str_radix(start, 16).expect("hex start"),
+                end: usize::from_str_radix(end, 16).expect("hex end"),
+                perms,
+                text: line.to_owned(),
+            }
+        })
+        .collect()
+}
+
+/// The lines overlapping `range`.
+pub fn lines_over<'a>(maps: &'a [MapLine], range: &std::ops::Range<usize>) -> Vec<&'a MapLine> {
+    maps.iter().filter(|line| line.overlaps(range)).collect()
+}
+
+/// Every mapping of the process that is writable and executable at once.
+pub fn writable_and_executable(maps: &[MapLine]) -> Vec<&MapLine> {
+    maps.iter()
+        .filter(|line| line.writable() && line.executable())
+        .collect()
+}
+
+/// Assembles 64-bit code placed at `ip`.
+pub fn assemble(
+    ip: usize,
+    build: impl FnOnce(&mut CodeAssembler) -> Result<(), iced_x86::IcedError>,
+) -> Vec<u8> {
+    let mut asm = CodeAssembler::new(64).expect("64-bit assembler");
+    build(&mut asm).expect("valid instructions");
+    asm.assemble(ip as u64).expect("assembles")
+}
+
+/// Entry pointer as a two-argument System V function.
+///
+/// # Safety
+///
+/// `entry` must point at published code implementing that signature, alive
+/// for as long as the returned pointer is called.
+pub unsafe fn as_fn2(entry: *const u8) -> extern "C" fn(i64, i64) -> i64 {
+    // SAFETY: guaranteed by the caller.
+    unsafe { std::mem::transmute::<*const u8, extern "C" fn(i64, i64) -> i64>(entry) }
+}
