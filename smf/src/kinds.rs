@@ -215,3 +215,17 @@ impl SectionType {
         self == Self::Bss
     }
 }
+
+impl Default for SymbolType {
+    /// The zero code: no type (an undefined symbol).
+    fn default() -> Self {
+        Self::None
+    }
+}
+
+impl Default for Binding {
+    /// The zero code: local.
+    fn default() -> Self {
+        Self::Local
+    }
+}

@@ -48,9 +48,9 @@ pub struct SymbolDef {
     /// The name.
     pub name: String,
     /// What it names.
-    pub sym_type: SymbolTypeDef,
+    pub sym_type: SymbolType,
     /// Binding.
-    pub binding: BindingDef,
+    pub binding: Binding,
     /// Visibility byte.
     pub visibility: u8,
     /// Flags (`raw::symbol_flags`).
@@ -71,35 +71,14 @@ pub struct SymbolDef {
     pub template_offset: u64,
 }
 
-/// [`SymbolType`] with a default, for [`SymbolDef`].
-pub type SymbolTypeDef = DefaultOr<SymbolType>;
-/// [`Binding`] with a default, for [`SymbolDef`].
-pub type BindingDef = DefaultOr<Binding>;
-
-/// A field value whose `Default` is the format's zero code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DefaultOr<T>(pub T);
-
-impl Default for DefaultOr<SymbolType> {
-    fn default() -> Self {
-        Self(SymbolType::None)
-    }
-}
-
-impl Default for DefaultOr<Binding> {
-    fn default() -> Self {
-        Self(Binding::Local)
-    }
-}
-
 impl SymbolDef {
     /// A global function defined at `value` in `section`.
     #[must_use]
     pub fn function(name: &str, section: SectionId, value: u64, size: u64) -> Self {
         Self {
             name: name.into(),
-            sym_type: DefaultOr(SymbolType::Function),
-            binding: DefaultOr(Binding::Global),
+            sym_type: SymbolType::Function,
+            binding: Binding::Global,
             section: Some(section),
             value,
             size,
@@ -112,8 +91,8 @@ impl SymbolDef {
     pub fn import(name: &str, sym_type: SymbolType) -> Self {
         Self {
             name: name.into(),
-            sym_type: DefaultOr(sym_type),
-            binding: DefaultOr(Binding::Global),
+            sym_type: sym_type,
+            binding: Binding::Global,
             ..Self::default()
         }
     }
@@ -123,8 +102,8 @@ impl SymbolDef {
     pub fn template(name: &str, param_count: u8, template_offset: u64) -> Self {
         Self {
             name: name.into(),
-            sym_type: DefaultOr(SymbolType::Function),
-            binding: DefaultOr(Binding::Global),
+            sym_type: SymbolType::Function,
+            binding: Binding::Global,
             flags: crate::raw::symbol_flags::GENERIC_TEMPLATE,
             template_param_count: param_count,
             template_offset,
@@ -496,14 +475,14 @@ impl ModuleBuilder {
         let mut exported = 0u32;
         let mut raw_symbols = Vec::with_capacity(self.symbols.len());
         for sym in &self.symbols {
-            if sym.binding.0 == Binding::Global {
+            if sym.binding == Binding::Global {
                 exported += 1;
             }
             raw_symbols.push(RawSymbol {
                 name_offset: U32::new(strings.add(&sym.name)?),
                 name_hash: U32::new(fnv1a32(sym.name.as_bytes())),
-                sym_type: sym.sym_type.0.code(),
-                binding: sym.binding.0.code(),
+                sym_type: sym.sym_type.code(),
+                binding: sym.binding.code(),
                 visibility: sym.visibility,
                 flags: sym.flags,
                 value: U64::new(sym.value),

@@ -1,0 +1,298 @@
+//! Property: whatever module the writer builds, the reader gives back
+//! exactly what was put in, also behind a stub and appended to other bytes.
+
+use proptest::prelude::*;
+use smf::{
+    Binding, Module, ModuleBuilder, NoteSize, RelocType, SectionType, SymbolDef, SymbolType,
+};
+
+#[derive(Debug, Clone)]
+struct SectionIn {
+    kind: u8,
+    name: String,
+    align: u64,
+    data: Vec<u8>,
+    bss_size: u64,
+}
+
+#[derive(Debug, Clone)]
+struct SymbolIn {
+    name: String,
+    sym_type: SymbolType,
+    binding: Binding,
+    /// (section choice, value fraction, size fraction); None = undefined.
+    place: Option<(usize, u8, u8)>,
+}
+
+#[derive(Debug, Clone)]
+struct ModuleIn {
+    sections: Vec<SectionIn>,
+    symbols: Vec<SymbolIn>,
+    relocs: Vec<(usize, u8, usize, u8, i64)>,
+    note: Option<(String, bool)>,
+    templates: Option<Vec<u8>>,
+    stub: Vec<u8>,
+    prefix: Vec<u8>,
+    record_hash: bool,
+}
+
+fn section() -> impl Strategy<Value = SectionIn> {
+    (
+        prop_oneof![Just(1u8), Just(2), Just(3), Just(4), Just(8), 14u8..=255],
+        "[a-z.]{0,16}",
+        0u32..7,
+        prop::collection::vec(any::<u8>(), 0..64),
+        0u64..10_000,
+    )
+        .prop_map(|(kind, name, align, data, bss_size)| SectionIn {
+            kind,
+            name,
+            align: 1 << align,
+            data,
+            bss_size,
+        })
+}
+
+fn symbol() -> impl Strategy<Value = SymbolIn> {
+    (
+        "[a-zA-Z_$0-9é]{0,24}",
+        prop::sample::select(SymbolType::ALL.to_vec()),
+        prop::sample::select(Binding::ALL.to_vec()),
+        prop::option::of((any::<usize>(), any::<u8>(), any::<u8>())),
+    )
+        .prop_map(|(name, sym_type, binding, place)| SymbolIn {
+            name,
+            sym_type,
+            binding,
+            place,
+        })
+}
+
+fn module() -> impl Strategy<Value = ModuleIn> {
+    (
+        prop::collection::vec(section(), 0..8),
+        prop::collection::vec(symbol(), 0..24),
+        prop::collection::vec(
+            (
+                any::<usize>(),
+                any::<u8>(),
+                any::<usize>(),
+                0u8..5,
+                any::<i64>(),
+            ),
+            0..8,
+        ),
+        prop::option::of(("[ -~\n]{0,80}", any::<bool>())),
+        prop::option::of(prop::collection::vec(any::<u8>(), 0..40)),
+        prop::collection::vec(any::<u8>(), 0..3)
+            .prop_map(|v| if v.is_empty() { v } else { b"#!/x\n".to_vec() }),
+        prop::collection::vec(any::<u8>(), 0..20),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(sections, symbols, relocs, note, templates, stub, prefix, record_hash)| ModuleIn {
+                sections,
+                symbols,
+                relocs,
+                note,
+                templates,
+                stub,
+                prefix,
+                record_hash,
+            },
+        )
+}
+
+/// What a built module must read back as.
+struct Expected {
+    sections: Vec<(String, u8, Vec<u8>, u64)>,
+    symbols: Vec<(String, SymbolType, Binding, Option<u16>, u64, u64)>,
+    relocs: Vec<(u16, u64, u32, RelocType, i64)>,
+    note: Option<String>,
+    templates: Option<Vec<u8>>,
+}
+
+fn build(m: &ModuleIn) -> (Vec<u8>, Expected) {
+    let mut b = ModuleBuilder::new();
+    b.record_module_hash(m.record_hash).stub(&m.stub);
+    let mut exp = Expected {
+        sections: vec![],
+        symbols: vec![],
+        relocs: vec![],
+        note: None,
+        templates: None,
+    };
+    for s in &m.sections {
+        let id = if s.kind == SectionType::Bss.code() {
+            b.add_bss(&s.name, s.bss_size, s.align).unwrap()
+        } else {
+            b.add_section_code(s.kind, &s.name, 0, s.align, &s.data)
+                .unwrap()
+        };
+        let (data, mem) = if s.kind == 4 {
+            (vec![], s.bss_size)
+        } else {
+            (s.data.clone(), s.data.len() as u64)
+        };
+        exp.sections.push((s.name.clone(), s.kind, data, mem));
+        assert_eq!(id.0 as usize, exp.sections.len() - 1);
+    }
+    if let Some((text, scanned)) = &m.note {
+        let text = format!("{text}\n# END_NOTE\n");
+        b.set_note(
+            &text,
+            if *scanned {
+                NoteSize::Scanned
+            } else {
+                NoteSize::Recorded
+            },
+        )
+        .unwrap();
+        // A scanned note records size 0: its section has no bytes of its own,
+        // the text comes from the terminator scan.
+        let data = if *scanned {
+            Vec::new()
+        } else {
+            text.clone().into_bytes()
+        };
+        exp.sections
+            .push(("note.sdn".into(), 13, data.clone(), data.len() as u64));
+        exp.note = Some(text);
+    }
+    if let Some(body) = &m.templates {
+        let mut bytes = b"GTPL\x01\x00\x00\x00\x00\x00".to_vec();
+        bytes.extend_from_slice(body);
+        b.set_template_code(&bytes).unwrap();
+        exp.sections.push((
+            "template.code".into(),
+            12,
+            bytes.clone(),
+            bytes.len() as u64,
+        ));
+        exp.templates = Some(bytes);
+    }
+    let n_user = m.sections.len();
+    for s in &m.symbols {
+        let mut def = SymbolDef {
+            name: s.name.clone(),
+            sym_type: s.sym_type,
+            binding: s.binding,
+            ..SymbolDef::default()
+        };
+        if let Some((which, v, z)) = s.place.filter(|_| n_user > 0) {
+            let idx = which % n_user;
+            let mem = exp.sections[idx].3;
+            let value = mem * u64::from(v) / 255;
+            let size = (mem - value) * u64::from(z) / 255;
+            def.section = Some(smf::SectionId(idx as u16));
+            def.value = value;
+            def.size = size;
+        }
+        exp.symbols.push((
+            s.name.clone(),
+            s.sym_type,
+            s.binding,
+            def.section.map(|s| s.0),
+            def.value,
+            def.size,
+        ));
+        b.add_symbol(def).unwrap();
+    }
+    let patchable: Vec<usize> = (0..n_user)
+        .filter(|&i| matches!(m.sections[i].kind, 1..=3))
+        .collect();
+    if !exp.symbols.is_empty() {
+        for &(which, at, sym, kind, addend) in &m.relocs {
+            let kind = RelocType::from_code(kind).unwrap();
+            let Some(&target) = patchable.get(which % patchable.len().max(1)) else {
+                continue;
+            };
+            let size = exp.sections[target].3;
+            if size < kind.width() {
+                continue;
+            }
+            let offset = (size - kind.width()) * u64::from(at) / 255;
+            let sym = (sym % exp.symbols.len()) as u32;
+            b.add_relocation(
+                smf::SectionId(target as u16),
+                offset,
+                smf::SymbolId(sym),
+                kind,
+                addend,
+            );
+            exp.relocs.push((target as u16, offset, sym, kind, addend));
+        }
+    }
+    (b.build().unwrap(), exp)
+}
+
+fn check(file: &[u8], exp: &Expected) {
+    let m = Module::parse(file).unwrap();
+    let sections: Vec<_> = m.sections().collect();
+    assert!(sections.len() >= exp.sections.len());
+    for (s, (name, kind, data, _)) in sections.iter().zip(&exp.sections) {
+        assert_eq!(
+            (s.name(), s.type_code(), s.data()),
+            (name.as_str(), *kind, &data[..])
+        );
+        assert_eq!(s.offset() % s.alignment(), 0);
+    }
+    assert_eq!(m.symbol_count() as usize, exp.symbols.len());
+    for (s, (name, t, bind, sec, value, size)) in m.symbols().zip(&exp.symbols) {
+        assert_eq!(
+            (
+                s.name(),
+                s.sym_type(),
+                s.binding(),
+                s.section_index(),
+                s.value(),
+                s.size()
+            ),
+            (name.as_str(), *t, *bind, *sec, *value, *size)
+        );
+        let found = m.symbol_by_name(name).unwrap();
+        assert!(found.index() <= s.index() && found.name() == s.name());
+    }
+    let mut relocs: Vec<_> = m
+        .relocations()
+        .map(|(_, _, r)| {
+            (
+                r.target_section,
+                r.offset,
+                r.symbol_index,
+                r.reloc_type,
+                r.addend,
+            )
+        })
+        .collect();
+    let mut want = exp.relocs.clone();
+    relocs.sort_by_key(|r| (r.0, r.1, r.2, r.3.code(), r.4));
+    want.sort_by_key(|r| (r.0, r.1, r.2, r.3.code(), r.4));
+    assert_eq!(relocs, want);
+    assert_eq!(m.note_sdn(), exp.note.as_deref());
+    assert_eq!(m.template_code(), exp.templates.as_deref());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn write_then_read_gives_back_the_module(m in module()) {
+        let (bytes, exp) = build(&m);
+        check(&bytes, &exp);
+        let mut appended = m.prefix.clone();
+        appended.extend_from_slice(&bytes);
+        check(&appended, &exp);
+        prop_assert_eq!(Module::parse(&appended).unwrap().base(), (m.prefix.len() + m.stub.len()) as u64);
+    }
+
+    #[test]
+    fn reader_never_panics_on_damaged_modules(m in module(), flips in prop::collection::vec((any::<usize>(), any::<u8>()), 1..4)) {
+        let (mut bytes, _) = build(&m);
+        for (at, x) in flips {
+            let i = at % bytes.len();
+            bytes[i] ^= x | 1;
+        }
+        let _ = Module::parse(&bytes);
+    }
+}
