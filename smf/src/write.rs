@@ -91,7 +91,7 @@ impl SymbolDef {
     pub fn import(name: &str, sym_type: SymbolType) -> Self {
         Self {
             name: name.into(),
-            sym_type: sym_type,
+            sym_type,
             binding: Binding::Global,
             ..Self::default()
         }
@@ -557,10 +557,9 @@ impl ModuleBuilder {
     fn relocation_sections(&self) -> Result<Vec<SectionSpec>> {
         let mut by_target: Vec<(SectionId, Vec<RawRelocation>)> = Vec::new();
         for r in &self.relocations {
-            let target = self
-                .sections
-                .get(usize::from(r.target.0))
-                .ok_or_else(|| build_error("relocation targets a section that does not exist"))?;
+            if usize::from(r.target.0) >= self.sections.len() {
+                return Err(build_error("relocation targets a section that does not exist"));
+            }
             let raw = RawRelocation {
                 offset: U64::new(r.offset),
                 symbol_index: U32::new(r.symbol.0),
@@ -573,7 +572,6 @@ impl ModuleBuilder {
                 Some((_, list)) => list.push(raw),
                 None => by_target.push((r.target, vec![raw])),
             }
-            let _ = target;
         }
         by_target.sort_by_key(|(t, _)| t.0);
         Ok(by_target
