@@ -39,7 +39,7 @@
 //! Published code offers no way to write it. Publishing consumes the batch,
 //! so writing afterwards does not compile:
 //!
-//! ```compile_fail
+//! ```compile_fail,E0382
 //! # let memory = execmem::ExecMemory::new(execmem::Config::default()).unwrap();
 //! let mut batch = memory.batch();
 //! let r = batch.reserve("f", 1, 1).unwrap();
@@ -49,7 +49,7 @@
 //!
 //! and the published bytes are a shared slice:
 //!
-//! ```compile_fail
+//! ```compile_fail,E0594
 //! # let memory = execmem::ExecMemory::new(execmem::Config::default()).unwrap();
 //! let mut batch = memory.batch();
 //! let r = batch.reserve("f", 1, 1).unwrap();

@@ -2,7 +2,7 @@
 
 /// Largest single reservation: far beyond any function or module code section
 /// the loader places, small enough that page arithmetic on it cannot overflow.
-pub const MAX_RESERVATION_LEN: usize = 256 << 20;
+pub const MAX_RESERVATION_LEN: usize = 64 << 20;
 
 /// Largest alignment a reservation may ask for. Regions start on page
 /// boundaries and every supported page size is a multiple of 4 KiB, so any

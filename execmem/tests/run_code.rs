@@ -4,18 +4,10 @@
 
 mod common;
 
-use common::{as_fn2, assemble};
-use execmem::{Config, ExecMemory, PerfMap};
+use common::{as_fn2, assemble, memory};
+
 use iced_x86::code_asm::*;
 use iced_x86::{Code, Instruction, MemoryOperand, Register};
-
-fn memory() -> ExecMemory {
-    ExecMemory::new(Config {
-        perf_map: PerfMap::Disabled,
-        ..Config::default()
-    })
-    .expect("allocator")
-}
 
 #[test]
 fn published_function_adds_its_two_arguments() {

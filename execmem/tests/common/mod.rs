@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::io::Read;
 
+use execmem::{Config, ExecMemory, PerfMap};
 use iced_x86::code_asm::CodeAssembler;
 
 /// One line of `/proc/self/maps`.
@@ -93,4 +94,13 @@ pub fn assemble(
 pub unsafe fn as_fn2(entry: *const u8) -> extern "C" fn(i64, i64) -> i64 {
     // SAFETY: guaranteed by the caller.
     unsafe { std::mem::transmute::<*const u8, extern "C" fn(i64, i64) -> i64>(entry) }
+}
+
+/// An allocator with the default configuration and no perf map.
+pub fn memory() -> ExecMemory {
+    ExecMemory::new(Config {
+        perf_map: PerfMap::Disabled,
+        ..Config::default()
+    })
+    .expect("allocator")
 }

@@ -1,0 +1,162 @@
+//! W^X audit: `/proc/self/maps` never shows a mapping that is writable and
+//! executable, neither anywhere in the process nor over the ranges this
+//! allocator hands out, before, during and after publication — while
+//! another thread publishes at the same time.
+#![cfg(all(target_os = "linux", target_arch = "x86_64"))]
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use common::{as_fn2, assemble, lines_over, memory, read_maps, writable_and_executable};
+use execmem::{ExecMemory, Protection, Reservation};
+use iced_x86::code_asm::*;
+
+/// `mov eax, value ; ret`
+fn returns(value: u32) -> Vec<u8> {
+    assemble(0, |a| {
+        a.mov(eax, value)?;
+        a.ret()
+    })
+}
+
+/// Stages `count` functions returning `first ..`, writes them, returns the
+/// batch and the reservations.
+fn stage(memory: &ExecMemory, first: u32, count: u32) -> (execmem::CodeBatch, Vec<Reservation>) {
+    let mut batch = memory.batch();
+    let reservations = (first..first + count)
+        .map(|value| {
+            let code = returns(value);
+            let r = batch.reserve("value", code.len(), 16).expect("reserved");
+            batch.write(&r, 0, &code).expect("fits");
+            r
+        })
+        .collect();
+    (batch, reservations)
+}
+
+fn assert_no_writable_executable_mapping(when: &str) {
+    let maps = read_maps();
+    let bad = writable_and_executable(&maps);
+    assert!(bad.is_empty(), "{when}: writable and executable: {bad:#?}");
+}
+
+#[test]
+fn no_mapping_is_ever_writable_and_executable_with_a_concurrent_publisher() {
+    let memory = memory();
+    let stop = Arc::new(AtomicBool::new(false));
+    let published = Arc::new(AtomicUsize::new(0));
+    let publisher = {
+        let (memory, stop, published) = (memory.clone(), stop.clone(), published.clone());
+        std::thread::spawn(move || {
+            let mut round = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                let (batch, reservations) = stage(&memory, round * 8, 8);
+                let code = batch.publish().expect("published");
+                for (value, r) in (round * 8..).zip(&reservations) {
+                    // SAFETY: `mov eax, imm32; ret` fits fn(i64, i64) -> i64
+                    // (upper half of rax is zeroed by the 32-bit mov).
+                    let f = unsafe { as_fn2(code.entry(r).expect("own")) };
+                    assert_eq!(f(0, 0), i64::from(value));
+                }
+                drop(code);
+                published.fetch_add(1, Ordering::Relaxed);
+                round = (round + 1) % 1000;
+            }
+        })
+    };
+    while published.load(Ordering::Relaxed) == 0 {
+        std::thread::yield_now();
+    }
+
+    let mut rounds = 0;
+    while rounds < 40 || published.load(Ordering::Relaxed) < 40 {
+        assert_no_writable_executable_mapping("before staging");
+        let (batch, reservations) = stage(&memory, 1, 3);
+
+        // Staging: our reservations are read-write, never executable.
+        let maps = read_maps();
+        assert!(writable_and_executable(&maps).is_empty(), "during staging");
+        for r in &reservations {
+            let lines = lines_over(&maps, &r.range());
+            assert!(!lines.is_empty(), "staging at {:#x} is mapped", r.address());
+            for line in lines {
+                assert_eq!(&line.perms[..3], "rw-", "staging line {}", line.text);
+            }
+            assert_eq!(
+                memory.protection_of(r.address()),
+                Some(Protection::ReadWrite)
+            );
+        }
+
+        let code = batch.publish().expect("published");
+
+        // Published: read-execute, never writable.
+        let maps = read_maps();
+        assert!(
+            writable_and_executable(&maps).is_empty(),
+            "after publication"
+        );
+        for range in code.regions() {
+            let lines = lines_over(&maps, &range);
+            assert!(!lines.is_empty(), "published {range:#x?} is mapped");
+            for line in lines {
+                assert_eq!(&line.perms[..3], "r-x", "published line {}", line.text);
+            }
+        }
+        for (value, r) in (1..).zip(&reservations) {
+            assert_eq!(
+                memory.protection_of(r.address()),
+                Some(Protection::ReadExecute)
+            );
+            // SAFETY: see the publisher thread.
+            let f = unsafe { as_fn2(code.entry(r).expect("own")) };
+            assert_eq!(f(0, 0), value);
+        }
+        drop(code);
+        assert_no_writable_executable_mapping("after release");
+        rounds += 1;
+    }
+    stop.store(true, Ordering::Relaxed);
+    publisher.join().expect("publisher thread succeeded");
+}
+
+/// Every address the books report matches the kernel's view, for staging
+/// and published memory held at the same time.
+#[test]
+fn protection_of_agrees_with_the_maps() {
+    let memory = memory();
+    let (open, open_reservations) = stage(&memory, 0, 4);
+    let (done, done_reservations) = stage(&memory, 10, 4);
+    let done = done.publish().expect("published");
+    let single = memory
+        .publish_function("single", &returns(7))
+        .expect("published");
+
+    let maps = read_maps();
+    let cases = open_reservations
+        .iter()
+        .map(|r| (r.address(), Protection::ReadWrite))
+        .chain(
+            done_reservations
+                .iter()
+                .map(|r| (r.address(), Protection::ReadExecute)),
+        )
+        .chain([(single.reservation().address(), Protection::ReadExecute)]);
+    for (address, expected) in cases {
+        assert_eq!(memory.protection_of(address), Some(expected));
+        let lines = lines_over(&maps, &(address..address + 1));
+        assert_eq!(lines.len(), 1, "one line covers {address:#x}");
+        let perms = &lines[0].perms[..3];
+        match expected {
+            Protection::ReadWrite => assert_eq!(perms, "rw-"),
+            Protection::ReadExecute => assert_eq!(perms, "r-x"),
+        }
+    }
+    // Memory the allocator does not hold has no protection in its books.
+    let outside = &maps as *const _ as usize;
+    assert_eq!(memory.protection_of(outside), None);
+    drop(open);
+    drop(done);
+}
