@@ -1,0 +1,178 @@
+//! Executable-memory density and publication cost (BRIEF §8): 1,000
+//! functions of about 100 bytes published in batches of several sizes and
+//! one by one, measuring the share of executable bytes that are code, the
+//! protection changes per function and the time to publish.
+
+use std::time::{Duration, Instant};
+
+use ::execmem::{Config, ExecMemory, PerfMap, PublishedCode, Reservation};
+
+use crate::harness::{Report, Row, fmt_duration};
+
+const FUNCTIONS: usize = 1000;
+const RUNS: usize = 30;
+
+/// Size of function `index`: 80 to 120 bytes, spread deterministically, so
+/// the set averages about 100 bytes like small template instantiations.
+fn function_len(index: usize) -> usize {
+    80 + (index * 37) % 41
+}
+
+/// `mov eax, index ; nop … ; ret`, `len` bytes long: callable code whose
+/// result identifies it.
+fn function_code(index: usize, len: usize) -> Vec<u8> {
+    let mut code = vec![0x90; len];
+    code[0] = 0xB8;
+    code[1..5].copy_from_slice(&(index as u32).to_le_bytes());
+    code[len - 1] = 0xC3;
+    code
+}
+
+/// How the thousand functions are published.
+#[derive(Clone, Copy)]
+enum Shape {
+    Batches(usize),
+    OneByOne,
+}
+
+impl Shape {
+    fn label(self) -> String {
+        match self {
+            Self::Batches(size) if size == FUNCTIONS => "one batch of 1000".to_owned(),
+            Self::Batches(size) => format!("batches of {size}"),
+            Self::OneByOne => "one by one".to_owned(),
+        }
+    }
+}
+
+/// Publishes all functions in `shape`; returns the handles (which keep the
+/// code alive) and each function's reservation.
+fn publish_all(memory: &ExecMemory, shape: Shape) -> Vec<(PublishedCode, Vec<Reservation>)> {
+    let batch_size = match shape {
+        Shape::Batches(size) => size,
+        Shape::OneByOne => 1,
+    };
+    (0..FUNCTIONS)
+        .step_by(batch_size)
+        .map(|first| {
+            let indices = first..(first + batch_size).min(FUNCTIONS);
+            if let Shape::OneByOne = shape {
+                let code = function_code(first, function_len(first));
+                let function = memory
+                    .publish_function("bench_fn", &code)
+                    .expect("published");
+                return (function.code().clone(), vec![function.reservation()]);
+            }
+            let mut batch = memory.batch();
+            let reservations = indices
+                .map(|index| {
+                    let len = function_len(index);
+                    let r = batch.reserve("bench_fn", len, 16).expect("reserved");
+                    batch
+                        .write(&r, 0, &function_code(index, len))
+                        .expect("fits");
+                    r
+                })
+                .collect();
+            (batch.publish().expect("published"), reservations)
+        })
+        .collect()
+}
+
+/// What one shape achieves: density and protection changes while all 1,000
+/// functions are alive, and the median time to publish them.
+struct Outcome {
+    density: f64,
+    changes_per_function: f64,
+    per_function: Duration,
+}
+
+fn measure_shape(shape: Shape) -> Outcome {
+    let memory = ExecMemory::new(Config {
+        perf_map: PerfMap::Disabled,
+        ..Config::default()
+    })
+    .expect("allocator");
+    let published = publish_all(&memory, shape);
+    let stats = memory.stats();
+    // Every function must be real code: call each and check its answer.
+    for (code, reservations) in &published {
+        for r in reservations {
+            let entry = code.entry(r).expect("own reservation");
+            // SAFETY: the bytes are `mov eax, imm32; …; ret`, a valid
+            // `extern "C" fn() -> u32`, and `code` is alive.
+            let f: extern "C" fn() -> u32 = unsafe { std::mem::transmute(entry) };
+            let index = f() as usize;
+            assert_eq!(r.size(), function_len(index));
+        }
+    }
+    drop(published);
+
+    // Publication time only: the release of each run happens after its
+    // clock stopped.
+    let mut times: Vec<Duration> = (0..RUNS)
+        .map(|_| {
+            let start = Instant::now();
+            let published = std::hint::black_box(publish_all(&memory, shape));
+            let elapsed = start.elapsed();
+            drop(published);
+            elapsed
+        })
+        .collect();
+    times.sort_unstable();
+    Outcome {
+        density: stats.density().expect("code is executable"),
+        changes_per_function: stats
+            .protection_changes_per_function()
+            .expect("functions were published"),
+        per_function: times[RUNS / 2] / FUNCTIONS as u32,
+    }
+}
+
+fn row(what: String, ours: String, baseline: String, ratio: String, target: &str, met: Option<bool>) -> Row {
+    Row {
+        area: "execmem".to_owned(),
+        what,
+        ours,
+        baseline,
+        ratio,
+        target: target.to_owned(),
+        met,
+    }
+}
+
+/// Rows for each batched shape against publishing one by one.
+pub fn run(report: &mut Report) {
+    let single = measure_shape(Shape::OneByOne);
+    for shape in [Shape::Batches(FUNCTIONS), Shape::Batches(100), Shape::Batches(10)] {
+        let batched = measure_shape(shape);
+        let label = shape.label();
+        report.row(row(
+            format!("density 1000×~100 B, {label}"),
+            format!("{:.1} %", batched.density * 100.0),
+            format!("{:.1} %", single.density * 100.0),
+            format!("{:.1}×", batched.density / single.density),
+            "≥ 70 % code",
+            Some(batched.density >= 0.70),
+        ));
+        report.row(row(
+            format!("protection changes/fn, {label}"),
+            format!("{:.3}", batched.changes_per_function),
+            format!("{:.3}", single.changes_per_function),
+            format!("{:.0}× fewer", single.changes_per_function / batched.changes_per_function),
+            "≤ 0.1 per function",
+            Some(batched.changes_per_function <= 0.1),
+        ));
+        report.row(row(
+            format!("publish time/fn, {label}"),
+            fmt_duration(batched.per_function),
+            fmt_duration(single.per_function),
+            format!(
+                "{:.1}× faster",
+                single.per_function.as_secs_f64() / batched.per_function.as_secs_f64()
+            ),
+            "",
+            None,
+        ));
+    }
+}
