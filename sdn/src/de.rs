@@ -1,0 +1,716 @@
+//! serde deserialization straight from the parsed node tree, without
+//! building [`crate::Value`]s first: bare tokens are read as whatever type
+//! the target asks for, strings are borrowed from the input when they have
+//! no escapes, and a named table reads as a sequence of records.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+
+use serde::de::value::{BorrowedStrDeserializer, StringDeserializer};
+use serde::de::{
+    self, DeserializeSeed, Deserializer, EnumAccess, IntoDeserializer, MapAccess, SeqAccess,
+    VariantAccess, Visitor,
+};
+
+use crate::error::{Error, ErrorKind};
+use crate::parse::{self, offset_in};
+use crate::scalar::{self, Scalar};
+use crate::syntax::{Entry, Key, Kind, Node, TableNode};
+use crate::value::key_text;
+
+/// Deserializes a `T` from SDN text.
+///
+/// The document is a dict, so `T` is a struct or a map. A named table
+/// deserializes as a sequence of records (`Vec<Record>`), each row a map of
+/// field name to cell; a typed table as a sequence of tuples. A bare cell
+/// or value is read as the type the target asks for: a `String` field
+/// takes the text verbatim (`2.1.0`, `12:5`), a number field parses it.
+///
+/// # Errors
+/// A syntax error (with line and column), or a value that does not fit
+/// the target type; the error then names the key, or the table, row and
+/// column, and carries the line and column of the offending value.
+pub fn from_str<'de, T: de::Deserialize<'de>>(text: &'de str) -> Result<T, Error> {
+    let root = parse::document(text)?;
+    T::deserialize(NodeDe {
+        text,
+        node: &root,
+        name: "",
+    })
+}
+
+/// Deserializes one node. `name` is the key the node is stored under, used
+/// to name tables in errors.
+struct NodeDe<'a, 'de> {
+    text: &'de str,
+    node: &'a Node<'de>,
+    name: &'a str,
+}
+
+impl<'de> NodeDe<'_, 'de> {
+    #[cold]
+    fn fail(&self, kind: ErrorKind) -> Error {
+        Error::at(kind, self.text, offset_in(self.text, self.node.src))
+    }
+
+    fn locate(&self, error: Error) -> Error {
+        error.or_locate(self.text, offset_in(self.text, self.node.src))
+    }
+
+    fn string(&self) -> Result<Cow<'de, str>, Error> {
+        match self.node.kind {
+            Kind::Bare => Ok(Cow::Borrowed(self.node.src)),
+            _ => scalar::unquote(self.node.src).map_err(|kind| self.fail(kind)),
+        }
+    }
+
+    fn visit_string<V: Visitor<'de>>(&self, visitor: V) -> Result<V::Value, Error> {
+        match self.string()? {
+            Cow::Borrowed(s) => visitor.visit_borrowed_str(s),
+            Cow::Owned(s) => visitor.visit_string(s),
+        }
+    }
+
+    fn is_null(&self) -> bool {
+        matches!(self.node.kind, Kind::Bare) && matches!(self.node.src, "null" | "nil")
+    }
+
+    fn table_rows<V: Visitor<'de>>(
+        &self,
+        table: &TableNode<'de>,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        let names = column_names(self.text, &table.columns, table.typed)?;
+        let width = table.columns.len().max(1);
+        visitor.visit_seq(Rows {
+            text: self.text,
+            table: self.name,
+            names: &names,
+            rows: table.cells.chunks_exact(width),
+            typed: table.typed,
+            index: 0,
+        })
+    }
+}
+
+/// Decoded column names of a table; field names (not type names) must be
+/// distinct.
+fn column_names<'de>(
+    text: &'de str,
+    columns: &[Key<'de>],
+    typed: bool,
+) -> Result<Vec<Cow<'de, str>>, Error> {
+    let mut names: Vec<Cow<'de, str>> = Vec::with_capacity(columns.len());
+    for column in columns {
+        let at = |kind| Error::at(kind, text, offset_in(text, column.src));
+        let name = key_text(column).map_err(at)?;
+        if !typed && names.contains(&name) {
+            return Err(at(ErrorKind::DuplicateColumn(name.into_owned())));
+        }
+        names.push(name);
+    }
+    Ok(names)
+}
+
+macro_rules! forward_to_any {
+    ($($method:ident)*) => {
+        $(fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            self.deserialize_any(visitor)
+        })*
+    };
+}
+
+/// Tuples and tuple structs read like sequences.
+macro_rules! tuples_as_seq {
+    () => {
+        fn deserialize_tuple<V: Visitor<'de>>(
+            self,
+            _len: usize,
+            visitor: V,
+        ) -> Result<V::Value, Error> {
+            self.deserialize_seq(visitor)
+        }
+
+        fn deserialize_tuple_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            _len: usize,
+            visitor: V,
+        ) -> Result<V::Value, Error> {
+            self.deserialize_seq(visitor)
+        }
+    };
+}
+
+impl<'de> Deserializer<'de> for NodeDe<'_, 'de> {
+    type Error = Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        let result = match &self.node.kind {
+            Kind::Bare => match scalar::classify(self.node.src).map_err(|kind| self.fail(kind))? {
+                Scalar::Null => visitor.visit_unit(),
+                Scalar::Bool(b) => visitor.visit_bool(b),
+                Scalar::Int(i) => visitor.visit_i64(i),
+                Scalar::Float(f) => visitor.visit_f64(f),
+                Scalar::Str(s) => visitor.visit_borrowed_str(s),
+            },
+            Kind::Quoted => self.visit_string(visitor),
+            Kind::Dict(entries) => visitor.visit_map(Dict::new(self.text, entries)?),
+            Kind::Array(items) => visitor.visit_seq(Items {
+                text: self.text,
+                items: items.iter(),
+            }),
+            Kind::Table(table) => visitor.visit_map(TableMapping {
+                de: &self,
+                table,
+                step: 0,
+            }),
+        };
+        result.map_err(|e| self.locate(e))
+    }
+
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self.node.kind {
+            Kind::Bare | Kind::Quoted => self.visit_string(visitor).map_err(|e| self.locate(e)),
+            _ => self.deserialize_any(visitor),
+        }
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_char<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        if self.is_null() {
+            visitor.visit_none()
+        } else {
+            visitor.visit_some(self)
+        }
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match &self.node.kind {
+            Kind::Table(table) => self.table_rows(table, visitor).map_err(|e| self.locate(e)),
+            _ => self.deserialize_any(visitor),
+        }
+    }
+
+    tuples_as_seq!();
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        let result = match &self.node.kind {
+            Kind::Bare | Kind::Quoted => {
+                let name = self.string()?;
+                visitor.visit_enum(Variant {
+                    name,
+                    content: None,
+                })
+            }
+            Kind::Dict(entries) => match entries.as_slice() {
+                [entry] => visitor.visit_enum(Variant {
+                    name: key_text(&entry.key).map_err(|kind| self.fail(kind))?,
+                    content: Some(NodeDe {
+                        text: self.text,
+                        node: &entry.value,
+                        name: entry.key.src,
+                    }),
+                }),
+                _ => Err(self.fail(ErrorKind::Message(
+                    "expected an enum: a variant name, or a dict with exactly one key naming the variant"
+                        .to_owned(),
+                ))),
+            },
+            _ => Err(self.fail(ErrorKind::Message(
+                "expected an enum: a variant name, or a dict with exactly one key naming the variant"
+                    .to_owned(),
+            ))),
+        };
+        result.map_err(|e| self.locate(e))
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        visitor.visit_unit()
+    }
+
+    forward_to_any! {
+        deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64
+        deserialize_i128 deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64
+        deserialize_u128 deserialize_f32 deserialize_f64 deserialize_bytes deserialize_byte_buf
+        deserialize_unit deserialize_map
+    }
+
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        self.deserialize_any(visitor)
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        self.deserialize_any(visitor)
+    }
+}
+
+/// The entries of a dict as a serde map.
+struct Dict<'a, 'de> {
+    text: &'de str,
+    entries: std::slice::Iter<'a, Entry<'de>>,
+    current: Option<&'a Entry<'de>>,
+}
+
+impl<'a, 'de> Dict<'a, 'de> {
+    fn new(text: &'de str, entries: &'a [Entry<'de>]) -> Result<Self, Error> {
+        let mut seen: HashSet<Cow<'de, str>> = HashSet::with_capacity(entries.len());
+        for entry in entries {
+            let at = |kind| Error::at(kind, text, offset_in(text, entry.key.src));
+            let key = key_text(&entry.key).map_err(at)?;
+            if seen.contains(&key) {
+                let key = key.into_owned();
+                let first_line = entries
+                    .iter()
+                    .find(|e| key_text(&e.key).is_ok_and(|k| k == key))
+                    .map_or(0, |e| {
+                        crate::error::Location::of_offset(text, offset_in(text, e.key.src)).line
+                    });
+                return Err(at(ErrorKind::DuplicateKey { key, first_line }));
+            }
+            seen.insert(key);
+        }
+        Ok(Self {
+            text,
+            entries: entries.iter(),
+            current: None,
+        })
+    }
+}
+
+/// Passes a key (borrowed when it has no escapes) to a seed.
+fn key_seed<'de, K: DeserializeSeed<'de>>(seed: K, key: Cow<'de, str>) -> Result<K::Value, Error> {
+    match key {
+        Cow::Borrowed(s) => seed.deserialize(BorrowedStrDeserializer::new(s)),
+        Cow::Owned(s) => seed.deserialize(StringDeserializer::new(s)),
+    }
+}
+
+impl<'de> MapAccess<'de> for Dict<'_, 'de> {
+    type Error = Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Error> {
+        let Some(entry) = self.entries.next() else {
+            return Ok(None);
+        };
+        self.current = Some(entry);
+        let text = self.text;
+        let at = |e: Error| e.or_locate(text, offset_in(text, entry.key.src));
+        let key = key_text(&entry.key).map_err(|kind| at(Error::new(kind)))?;
+        key_seed(seed, key).map(Some).map_err(at)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
+        let entry = self.current.take().ok_or_else(|| {
+            Error::new(ErrorKind::Message(
+                "a value was requested before its key".into(),
+            ))
+        })?;
+        seed.deserialize(NodeDe {
+            text: self.text,
+            node: &entry.value,
+            name: entry.key.src,
+        })
+        .map_err(|e| e.or_context(|| format!("key '{}'", entry.key.src)))
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.entries.len())
+    }
+}
+
+/// The items of an array as a serde sequence.
+struct Items<'a, 'de> {
+    text: &'de str,
+    items: std::slice::Iter<'a, Node<'de>>,
+}
+
+impl<'de> SeqAccess<'de> for Items<'_, 'de> {
+    type Error = Error;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, Error> {
+        self.items
+            .next()
+            .map(|node| {
+                seed.deserialize(NodeDe {
+                    text: self.text,
+                    node,
+                    name: "",
+                })
+            })
+            .transpose()
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.items.len())
+    }
+}
+
+/// The rows of a table as a serde sequence.
+struct Rows<'a, 'de> {
+    text: &'de str,
+    table: &'a str,
+    names: &'a [Cow<'de, str>],
+    rows: std::slice::ChunksExact<'a, Node<'de>>,
+    typed: bool,
+    index: usize,
+}
+
+impl<'de> SeqAccess<'de> for Rows<'_, 'de> {
+    type Error = Error;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, Error> {
+        let Some(cells) = self.rows.next() else {
+            return Ok(None);
+        };
+        self.index = self.index.saturating_add(1);
+        let row = Row {
+            text: self.text,
+            table: self.table,
+            names: self.names,
+            cells,
+            typed: self.typed,
+            index: self.index,
+        };
+        let (text, table, index) = (self.text, self.table, self.index);
+        let start = cells.first().map_or("", |c| c.src);
+        seed.deserialize(row).map(Some).map_err(|e| {
+            e.or_context(|| format!("table '{table}', row {index}"))
+                .or_locate(text, offset_in(text, start))
+        })
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.rows.len())
+    }
+}
+
+/// One table row: a record (field name to cell) for a named table, a
+/// tuple for a typed table; either may be read as a sequence.
+struct Row<'a, 'de> {
+    text: &'de str,
+    table: &'a str,
+    names: &'a [Cow<'de, str>],
+    cells: &'a [Node<'de>],
+    typed: bool,
+    index: usize,
+}
+
+impl<'de> Deserializer<'de> for Row<'_, 'de> {
+    type Error = Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        if self.typed {
+            self.deserialize_seq(visitor)
+        } else {
+            self.deserialize_map(visitor)
+        }
+    }
+
+    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        visitor.visit_map(RowCells { row: self, next: 0 })
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        // A typed table's columns have no names: its rows fill a struct's
+        // fields in order.
+        self.deserialize_any(visitor)
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        visitor.visit_seq(RowCells { row: self, next: 0 })
+    }
+
+    tuples_as_seq!();
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct enum identifier ignored_any
+    }
+}
+
+/// The cells of one row, as map entries or sequence items.
+struct RowCells<'a, 'de> {
+    row: Row<'a, 'de>,
+    next: usize,
+}
+
+impl<'de> RowCells<'_, 'de> {
+    fn cell<T: DeserializeSeed<'de>>(&self, index: usize, seed: T) -> Result<T::Value, Error> {
+        let Row {
+            text,
+            table,
+            names,
+            cells,
+            index: row,
+            ..
+        } = self.row;
+        let node = cells.get(index).ok_or_else(|| {
+            Error::new(ErrorKind::Message(
+                "a cell was requested past the end of the row".into(),
+            ))
+        })?;
+        seed.deserialize(NodeDe {
+            text,
+            node,
+            name: "",
+        })
+        .map_err(|e| {
+            e.or_context(|| {
+                let column = names.get(index).map_or(Cow::Borrowed("?"), Cow::clone);
+                format!("table '{table}', row {row}, column '{column}'")
+            })
+            .or_locate(text, offset_in(text, node.src))
+        })
+    }
+}
+
+impl<'de> MapAccess<'de> for RowCells<'_, 'de> {
+    type Error = Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Error> {
+        let Some(name) = self.row.names.get(self.next) else {
+            return Ok(None);
+        };
+        key_seed(seed, name.clone()).map(Some)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
+        let index = self.next;
+        self.next = index.saturating_add(1);
+        self.cell(index, seed)
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.row.cells.len().saturating_sub(self.next))
+    }
+}
+
+impl<'de> SeqAccess<'de> for RowCells<'_, 'de> {
+    type Error = Error;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, Error> {
+        if self.next >= self.row.cells.len() {
+            return Ok(None);
+        }
+        let index = self.next;
+        self.next = index.saturating_add(1);
+        self.cell(index, seed).map(Some)
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.row.cells.len().saturating_sub(self.next))
+    }
+}
+
+/// A table read as an untyped value: the map `{"fields": [...], "rows":
+/// [[...]]}` (or `"types"` for a typed table), the same shape as its JSON.
+struct TableMapping<'a, 'b, 'de> {
+    de: &'b NodeDe<'a, 'de>,
+    table: &'a TableNode<'de>,
+    step: u8,
+}
+
+impl<'de> MapAccess<'de> for TableMapping<'_, '_, 'de> {
+    type Error = Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Error> {
+        let key = match self.step {
+            0 if self.table.typed => "types",
+            0 => "fields",
+            1 => "rows",
+            _ => return Ok(None),
+        };
+        seed.deserialize(BorrowedStrDeserializer::new(key))
+            .map(Some)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
+        let step = self.step;
+        self.step = step.saturating_add(1);
+        if step == 0 {
+            let names = column_names(self.de.text, &self.table.columns, self.table.typed)?;
+            let names: Vec<String> = names.into_iter().map(Cow::into_owned).collect();
+            return seed.deserialize(serde::de::value::SeqDeserializer::<_, Error>::new(
+                names.into_iter().map(IntoDeserializer::into_deserializer),
+            ));
+        }
+        let width = self.table.columns.len().max(1);
+        seed.deserialize(RowsAsArrays {
+            text: self.de.text,
+            rows: self.table.cells.chunks_exact(width),
+        })
+    }
+}
+
+/// Table rows as a sequence of arrays (for [`TableMapping`]).
+struct RowsAsArrays<'a, 'de> {
+    text: &'de str,
+    rows: std::slice::ChunksExact<'a, Node<'de>>,
+}
+
+impl<'de> Deserializer<'de> for RowsAsArrays<'_, 'de> {
+    type Error = Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        visitor.visit_seq(self)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+impl<'de> SeqAccess<'de> for RowsAsArrays<'_, 'de> {
+    type Error = Error;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, Error> {
+        let Some(cells) = self.rows.next() else {
+            return Ok(None);
+        };
+        seed.deserialize(RowsItems {
+            text: self.text,
+            cells,
+        })
+        .map(Some)
+    }
+}
+
+/// One row's cells as an array.
+struct RowsItems<'a, 'de> {
+    text: &'de str,
+    cells: &'a [Node<'de>],
+}
+
+impl<'de> Deserializer<'de> for RowsItems<'_, 'de> {
+    type Error = Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        visitor.visit_seq(Items {
+            text: self.text,
+            items: self.cells.iter(),
+        })
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+/// An enum variant: a name, and for a non-unit variant its content.
+struct Variant<'a, 'de> {
+    name: Cow<'de, str>,
+    content: Option<NodeDe<'a, 'de>>,
+}
+
+impl<'a, 'de> EnumAccess<'de> for Variant<'a, 'de> {
+    type Error = Error;
+    type Variant = Content<'a, 'de>;
+
+    fn variant_seed<V: DeserializeSeed<'de>>(
+        self,
+        seed: V,
+    ) -> Result<(V::Value, Self::Variant), Error> {
+        let value = key_seed(seed, self.name)?;
+        Ok((value, Content(self.content)))
+    }
+}
+
+fn missing_content() -> Error {
+    Error::new(ErrorKind::Message(
+        "this enum variant has content; write it as a dict {variant: content}".into(),
+    ))
+}
+
+/// The content of an enum variant, if it has any.
+struct Content<'a, 'de>(Option<NodeDe<'a, 'de>>);
+
+impl<'de> VariantAccess<'de> for Content<'_, 'de> {
+    type Error = Error;
+
+    fn unit_variant(self) -> Result<(), Error> {
+        match self.0 {
+            None => Ok(()),
+            Some(content) => de::Deserialize::deserialize(content),
+        }
+    }
+
+    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, Error> {
+        seed.deserialize(self.0.ok_or_else(missing_content)?)
+    }
+
+    fn tuple_variant<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, Error> {
+        self.0.ok_or_else(missing_content)?.deserialize_seq(visitor)
+    }
+
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        self.0.ok_or_else(missing_content)?.deserialize_map(visitor)
+    }
+}

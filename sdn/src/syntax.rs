@@ -1,0 +1,539 @@
+//! The syntax inside one line, written with nom: keys, quoted strings, bare
+//! tokens, inline dicts and arrays, table headers, rows and tuples. The
+//! block structure (indentation) is in [`crate::parse`].
+//!
+//! Parsers produce [`Node`]s that borrow the source: bare tokens stay
+//! unclassified text and quoted strings stay undecoded, so the serde path
+//! can read typed rows without building owned values first.
+
+use nom::{
+    IResult, Parser,
+    bytes::complete::{tag, take_while, take_while_m_n},
+    character::complete::{char, satisfy},
+    combinator::recognize,
+    error::ParseError,
+    sequence::pair,
+};
+
+use crate::error::ErrorKind;
+use crate::limits::{MAX_DEPTH, MAX_TABLE_COLUMNS};
+use crate::scalar::Place;
+
+/// A parse failure: the remaining input where it happened, and what.
+#[derive(Debug)]
+pub(crate) struct Fail<'a> {
+    pub at: &'a str,
+    pub kind: ErrorKind,
+}
+
+impl<'a> ParseError<&'a str> for Fail<'a> {
+    fn from_error_kind(input: &'a str, _kind: nom::error::ErrorKind) -> Self {
+        Fail {
+            at: input,
+            kind: ErrorKind::Expected("valid SDN syntax"),
+        }
+    }
+
+    fn append(_input: &'a str, _kind: nom::error::ErrorKind, other: Self) -> Self {
+        other
+    }
+}
+
+pub(crate) type PResult<'a, T> = IResult<&'a str, T, Fail<'a>>;
+
+/// An unrecoverable failure at `at`.
+#[cold]
+pub(crate) fn failure<T>(at: &str, kind: ErrorKind) -> PResult<'_, T> {
+    Err(nom::Err::Failure(Fail { at, kind }))
+}
+
+/// A key: an identifier or a quoted string, as written.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Key<'a> {
+    /// The key's text; for a quoted key, including the quotes.
+    pub src: &'a str,
+    pub quoted: bool,
+}
+
+/// One parsed value, borrowing the source text.
+#[derive(Debug)]
+pub(crate) struct Node<'a> {
+    /// For scalars, the token (with quotes if quoted); for compound values,
+    /// the source from where the value starts (used for its location).
+    pub src: &'a str,
+    pub kind: Kind<'a>,
+}
+
+#[derive(Debug)]
+pub(crate) enum Kind<'a> {
+    Bare,
+    Quoted,
+    Dict(Vec<Entry<'a>>),
+    Array(Vec<Node<'a>>),
+    Table(Box<TableNode<'a>>),
+}
+
+#[derive(Debug)]
+pub(crate) struct Entry<'a> {
+    pub key: Key<'a>,
+    pub value: Node<'a>,
+}
+
+/// A table: its header (field names, or type names when `typed`) and its
+/// cells, row after row, `columns.len()` cells per row.
+#[derive(Debug)]
+pub(crate) struct TableNode<'a> {
+    pub typed: bool,
+    pub columns: Vec<Key<'a>>,
+    pub cells: Vec<Node<'a>>,
+}
+
+/// Skips spaces and tabs.
+pub(crate) fn ws(i: &str) -> &str {
+    i.trim_start_matches([' ', '\t'])
+}
+
+/// The input after its first `n` bytes (empty if shorter).
+pub(crate) fn skip(i: &str, n: usize) -> &str {
+    i.get(n..).unwrap_or("")
+}
+
+/// `[A-Za-z_][A-Za-z0-9_]*`
+pub(crate) fn ident(i: &str) -> PResult<'_, &str> {
+    recognize(pair(
+        satisfy(|c| c.is_ascii_alphabetic() || c == '_'),
+        take_while(|c: char| c.is_ascii_alphanumeric() || c == '_'),
+    ))
+    .parse(i)
+}
+
+/// Parses the `{hex}` after `\u`, returning the character and the bytes
+/// used.
+pub(crate) fn unicode_escape(i: &str) -> Result<(char, usize), ErrorKind> {
+    let parsed: PResult<'_, &str> = (
+        char('{'),
+        take_while_m_n(1, 6, |c: char| c.is_ascii_hexdigit()),
+        char('}'),
+    )
+        .map(|(_, hex, _)| hex)
+        .parse(i);
+    let Ok((rest, hex)) = parsed else {
+        return Err(ErrorKind::BadUnicodeEscape(
+            i.chars().take(8).collect::<String>(),
+        ));
+    };
+    u32::from_str_radix(hex, 16)
+        .ok()
+        .and_then(char::from_u32)
+        .map(|c| (c, i.len().saturating_sub(rest.len())))
+        .ok_or_else(|| ErrorKind::BadUnicodeEscape(hex.to_owned()))
+}
+
+/// A quoted string on one line, escapes validated; returns the token with
+/// its quotes.
+pub(crate) fn quoted(i: &str) -> PResult<'_, &str> {
+    let (mut rest, _) = char('"').parse(i)?;
+    loop {
+        let Some(found) = rest.find(['"', '\\']) else {
+            return failure(i, ErrorKind::UnterminatedString);
+        };
+        let at = skip(rest, found);
+        if at.starts_with('"') {
+            let end = i.len().saturating_sub(at.len()).saturating_add(1);
+            return Ok((skip(at, 1), i.get(..end).unwrap_or(i)));
+        }
+        let escape = skip(at, 1);
+        rest = match escape.chars().next() {
+            Some('"' | '\\' | 'n' | 'r' | 't' | '0') => skip(escape, 1),
+            Some('u') => match unicode_escape(skip(escape, 1)) {
+                Ok((_, used)) => skip(escape, used.saturating_add(1)),
+                Err(kind) => return failure(at, kind),
+            },
+            Some(other) => return failure(at, ErrorKind::BadEscape(other)),
+            None => return failure(i, ErrorKind::UnterminatedString),
+        };
+    }
+}
+
+/// A key: identifier or quoted string. Fails recoverably when the input
+/// starts with neither.
+pub(crate) fn key(i: &str) -> PResult<'_, Key<'_>> {
+    if i.starts_with('"') {
+        let (rest, src) = quoted(i)?;
+        Ok((rest, Key { src, quoted: true }))
+    } else {
+        let (rest, src) = ident(i)?;
+        Ok((rest, Key { src, quoted: false }))
+    }
+}
+
+/// If `line` starts a statement (`key :`, `key =` or `key |`), the key, the
+/// operator and the text after the operator.
+pub(crate) fn statement_head(line: &str) -> Option<(Key<'_>, u8, &str)> {
+    let (rest, k) = key(line).ok()?;
+    let rest = ws(rest);
+    match rest.as_bytes().first() {
+        Some(&op @ (b':' | b'=' | b'|')) => Some((k, op, skip(rest, 1))),
+        _ => None,
+    }
+}
+
+/// True when a value position starts a typed table: `table` then `{`.
+pub(crate) fn starts_typed_table(i: &str) -> bool {
+    i.strip_prefix("table")
+        .is_some_and(|rest| ws(rest).starts_with('{'))
+}
+
+/// True at the end of the line or at a comment.
+pub(crate) fn at_line_end(i: &str) -> bool {
+    i.is_empty() || i.starts_with('#')
+}
+
+/// Accepts only spaces and an optional comment up to the end of the line.
+pub(crate) fn end_of_line(i: &str) -> PResult<'_, ()> {
+    let rest = ws(i);
+    if at_line_end(rest) {
+        Ok(("", ()))
+    } else {
+        failure(rest, ErrorKind::TrailingText)
+    }
+}
+
+/// A bare token: up to one of `stops`, a comment or the end of the line,
+/// without surrounding spaces. Returns the token and the rest.
+fn bare<'a>(i: &'a str, stops: &[u8]) -> (&'a str, &'a str) {
+    let bytes = i.as_bytes();
+    let mut end = bytes.len();
+    let mut prev = b' ';
+    for (idx, &b) in bytes.iter().enumerate() {
+        if stops.contains(&b) || (b == b'#' && matches!(prev, b' ' | b'\t')) {
+            end = idx;
+            break;
+        }
+        prev = b;
+    }
+    let token = i.get(..end).unwrap_or(i).trim_end_matches([' ', '\t']);
+    (token, skip(i, end))
+}
+
+/// One value at `place`: a quoted string, an inline dict or array, or a
+/// bare token. Spaces around it are consumed.
+pub(crate) fn item(i: &str, place: Place, depth: usize) -> PResult<'_, Node<'_>> {
+    let i = ws(i);
+    match i.as_bytes().first() {
+        Some(b'"') => {
+            let (rest, src) = quoted(i)?;
+            Ok((
+                ws(rest),
+                Node {
+                    src,
+                    kind: Kind::Quoted,
+                },
+            ))
+        }
+        Some(b'{' | b'[') => {
+            let (rest, node) = inline(i, depth)?;
+            Ok((ws(rest), node))
+        }
+        _ => {
+            let (src, rest) = bare(i, place.stops());
+            if src.is_empty() {
+                return failure(i, ErrorKind::EmptyValue);
+            }
+            Ok((
+                rest,
+                Node {
+                    src,
+                    kind: Kind::Bare,
+                },
+            ))
+        }
+    }
+}
+
+/// An inline dict `{k: v, ...}` or array `[v, ...]`, on one line.
+pub(crate) fn inline(i: &str, depth: usize) -> PResult<'_, Node<'_>> {
+    if depth >= MAX_DEPTH {
+        return failure(i, ErrorKind::TooDeep { max: MAX_DEPTH });
+    }
+    let is_dict = i.starts_with('{');
+    let (what, close, place) = if is_dict {
+        ("inline dict", b'}', Place::Dict)
+    } else {
+        ("inline array", b']', Place::Array)
+    };
+    let unterminated = || {
+        failure(
+            i,
+            ErrorKind::Unterminated {
+                what,
+                close: char::from(close),
+            },
+        )
+    };
+    let mut rest = skip(i, 1);
+    let mut entries = Vec::new();
+    let mut items = Vec::new();
+    loop {
+        rest = ws(rest);
+        if rest.as_bytes().first() == Some(&close) {
+            break;
+        }
+        if at_line_end(rest) {
+            return unterminated();
+        }
+        if is_dict {
+            let Ok((after_key, k)) = key(rest) else {
+                return failure(rest, ErrorKind::Expected("a key in the inline dict"));
+            };
+            let after_key = ws(after_key);
+            let Some(after_colon) = after_key.strip_prefix(':') else {
+                return failure(after_key, ErrorKind::Expected("':' after the key"));
+            };
+            let (after, value) = item(after_colon, place, depth.saturating_add(1))?;
+            entries.push(Entry { key: k, value });
+            rest = after;
+        } else {
+            let (after, value) = item(rest, place, depth.saturating_add(1))?;
+            items.push(value);
+            rest = after;
+        }
+        match rest.as_bytes().first() {
+            Some(b',') => rest = skip(rest, 1),
+            Some(&b) if b == close => break,
+            None | Some(b'#') => return unterminated(),
+            Some(_) => return failure(rest, ErrorKind::TrailingText),
+        }
+    }
+    let kind = if is_dict {
+        Kind::Dict(entries)
+    } else {
+        Kind::Array(items)
+    };
+    Ok((skip(rest, 1), Node { src: i, kind }))
+}
+
+/// A comma-separated list of names between `open` and `close`, each parsed
+/// by `name`; a trailing comma is allowed.
+fn name_list<'a>(
+    i: &'a str,
+    open: char,
+    close: char,
+    what: &'static str,
+    name: fn(&'a str) -> PResult<'a, Key<'a>>,
+) -> PResult<'a, Vec<Key<'a>>> {
+    let (mut rest, _) = char(open).parse(i)?;
+    let mut names = Vec::new();
+    loop {
+        rest = ws(rest);
+        if let Some(after) = rest.strip_prefix(close) {
+            if names.is_empty() {
+                return failure(
+                    rest,
+                    ErrorKind::Expected("at least one name in the table header"),
+                );
+            }
+            return Ok((after, names));
+        }
+        if at_line_end(rest) {
+            return failure(i, ErrorKind::Unterminated { what, close });
+        }
+        let Ok((after, n)) = name(rest) else {
+            return failure(
+                rest,
+                ErrorKind::Expected("a name (letters, digits and '_', or a quoted string)"),
+            );
+        };
+        if names.len() >= MAX_TABLE_COLUMNS {
+            return failure(
+                rest,
+                ErrorKind::TooManyColumns {
+                    max: MAX_TABLE_COLUMNS,
+                },
+            );
+        }
+        names.push(n);
+        rest = ws(after);
+        if let Some(after) = rest.strip_prefix(',') {
+            rest = after;
+        } else if !rest.starts_with(close) {
+            return if at_line_end(rest) {
+                failure(i, ErrorKind::Unterminated { what, close })
+            } else {
+                failure(rest, ErrorKind::Expected("',' or the end of the header"))
+            };
+        }
+    }
+}
+
+/// A named table's field list `|a, b, "c d"|`.
+pub(crate) fn field_list(i: &str) -> PResult<'_, Vec<Key<'_>>> {
+    name_list(i, '|', '|', "field list", key)
+}
+
+fn type_name(i: &str) -> PResult<'_, Key<'_>> {
+    let (rest, src) = ident(i)?;
+    Ok((rest, Key { src, quoted: false }))
+}
+
+/// A typed table's header `table{T1, T2}`.
+pub(crate) fn table_type(i: &str) -> PResult<'_, Vec<Key<'_>>> {
+    let (rest, _) = tag("table").parse(i)?;
+    name_list(ws(rest), '{', '}', "type list", type_name)
+}
+
+/// One table row `v1, v2, ...` up to the end of the line, appended to
+/// `cells`; returns how many cells it had.
+pub(crate) fn row<'a>(i: &'a str, depth: usize, cells: &mut Vec<Node<'a>>) -> PResult<'a, usize> {
+    let mut rest = i;
+    let mut count = 0usize;
+    loop {
+        let (after, cell) = item(rest, Place::Cell, depth)?;
+        cells.push(cell);
+        count = count.saturating_add(1);
+        match after.as_bytes().first() {
+            Some(b',') => rest = skip(after, 1),
+            None | Some(b'#') => return Ok(("", count)),
+            Some(_) => return failure(after, ErrorKind::TrailingText),
+        }
+    }
+}
+
+/// The short typed-table body `[(a, b), (c, d)]`: appends the cells and
+/// checks every tuple has `width` of them.
+pub(crate) fn tuples<'a>(
+    i: &'a str,
+    width: usize,
+    depth: usize,
+    cells: &mut Vec<Node<'a>>,
+) -> PResult<'a, ()> {
+    let unterminated = |what, close| failure(i, ErrorKind::Unterminated { what, close });
+    let Some(mut rest) = i.strip_prefix('[') else {
+        return failure(i, ErrorKind::Expected("'[' starting the list of rows"));
+    };
+    loop {
+        rest = ws(rest);
+        if let Some(after) = rest.strip_prefix(']') {
+            return Ok((after, ()));
+        }
+        if at_line_end(rest) {
+            return unterminated("list of rows", ']');
+        }
+        let open = rest;
+        let Some(mut inner) = rest.strip_prefix('(') else {
+            return failure(rest, ErrorKind::Expected("'(' starting a row"));
+        };
+        let mut found = 0usize;
+        loop {
+            if at_line_end(ws(inner)) {
+                return failure(
+                    open,
+                    ErrorKind::Unterminated {
+                        what: "row",
+                        close: ')',
+                    },
+                );
+            }
+            let (after, cell) = item(inner, Place::Tuple, depth)?;
+            cells.push(cell);
+            found = found.saturating_add(1);
+            match after.as_bytes().first() {
+                Some(b',') => inner = skip(after, 1),
+                Some(b')') => {
+                    rest = ws(skip(after, 1));
+                    break;
+                }
+                None | Some(b'#') => {
+                    return failure(
+                        open,
+                        ErrorKind::Unterminated {
+                            what: "row",
+                            close: ')',
+                        },
+                    );
+                }
+                Some(_) => return failure(after, ErrorKind::TrailingText),
+            }
+        }
+        if found != width {
+            return failure(
+                open,
+                ErrorKind::RowWidth {
+                    expected: width,
+                    found,
+                },
+            );
+        }
+        if let Some(after) = rest.strip_prefix(',') {
+            rest = after;
+        } else if !rest.starts_with(']') {
+            return if at_line_end(rest) {
+                unterminated("list of rows", ']')
+            } else {
+                failure(rest, ErrorKind::Expected("',' or ']' after a row"))
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_returns_token_and_rejects_bad_input() {
+        assert_eq!(quoted(r#""a\"b" rest"#).unwrap(), (" rest", r#""a\"b""#));
+        assert!(matches!(
+            quoted("\"abc"),
+            Err(nom::Err::Failure(Fail {
+                kind: ErrorKind::UnterminatedString,
+                ..
+            }))
+        ));
+        assert!(matches!(
+            quoted(r#""a\x""#),
+            Err(nom::Err::Failure(Fail {
+                kind: ErrorKind::BadEscape('x'),
+                ..
+            }))
+        ));
+        assert!(matches!(
+            quoted(r#""\u{110000}""#),
+            Err(nom::Err::Failure(Fail {
+                kind: ErrorKind::BadUnicodeEscape(_),
+                ..
+            }))
+        ));
+    }
+
+    #[test]
+    fn statement_head_recognizes_the_three_operators() {
+        assert_eq!(
+            statement_head("a: 1").map(|(k, op, _)| (k.src, op)),
+            Some(("a", b':'))
+        );
+        assert_eq!(
+            statement_head("a = [1]").map(|(k, op, _)| (k.src, op)),
+            Some(("a", b'='))
+        );
+        assert_eq!(
+            statement_head("a |x|").map(|(k, op, _)| (k.src, op)),
+            Some(("a", b'|'))
+        );
+        assert_eq!(
+            statement_head("\"a b\": 1").map(|(k, op, _)| (k.src, op)),
+            Some(("\"a b\"", b':'))
+        );
+        assert!(statement_head("Alice").is_none());
+        assert!(statement_head("{a: 1}").is_none());
+        assert!(statement_head("rate-limit: 5").is_none());
+    }
+
+    #[test]
+    fn bare_stops_at_comment_only_after_space() {
+        assert_eq!(bare("a#b c", b""), ("a#b c", ""));
+        assert_eq!(bare("a #b", b""), ("a", "#b"));
+        assert_eq!(bare("a\t#b", b""), ("a", "#b"));
+        assert_eq!(bare("x y , z", b","), ("x y", ", z"));
+    }
+}
