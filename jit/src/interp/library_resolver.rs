@@ -1,0 +1,104 @@
+//! A [`Resolver`] over one template library and a table of native
+//! functions: instantiates templates on first use and caches them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::{Resolver, Target};
+use crate::error::{Error, ErrorKind};
+use crate::instantiate::instantiate_symbol;
+use crate::ir::{Function, Library};
+
+/// Resolves symbols to instantiations of a library's templates (made on
+/// first use, then cached) or to registered native functions.
+pub struct LibraryResolver<'l> {
+    lib: &'l Library,
+    natives: HashMap<String, u64>,
+    instances: Mutex<HashMap<String, Arc<Function>>>,
+    /// Function-pointer tokens of interpreted functions.
+    tokens: Mutex<HashMap<u64, Arc<Function>>>,
+}
+
+impl<'l> LibraryResolver<'l> {
+    /// A resolver over `lib` with no native functions.
+    pub fn new(lib: &'l Library) -> Self {
+        LibraryResolver {
+            lib,
+            natives: HashMap::new(),
+            instances: Mutex::default(),
+            tokens: Mutex::default(),
+        }
+    }
+
+    /// Registers native code at `address` under `name`, both as a native
+    /// import and as a concrete symbol (it takes precedence over templates).
+    #[must_use]
+    pub fn with_native(mut self, name: &str, address: u64) -> Self {
+        self.natives.insert(name.to_owned(), address);
+        self
+    }
+
+    /// The cached or freshly made instantiation for `symbol`.
+    ///
+    /// # Errors
+    ///
+    /// The instantiation's error (demangling, constraints, verification).
+    pub fn function(&self, symbol: &str) -> Result<Arc<Function>, Error> {
+        let mut cache = self
+            .instances
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(f) = cache.get(symbol) {
+            return Ok(Arc::clone(f));
+        }
+        let f = instantiate_symbol(self.lib, symbol)?.function;
+        cache.insert(symbol.to_owned(), Arc::clone(&f));
+        Ok(f)
+    }
+}
+
+impl Resolver for LibraryResolver<'_> {
+    fn resolve(&self, symbol: &str) -> Result<Target, Error> {
+        if let Some(&a) = self.natives.get(symbol) {
+            return Ok(Target::Native(a));
+        }
+        Ok(Target::Interpreted(self.function(symbol)?))
+    }
+
+    fn import(&self, name: &str) -> Result<u64, Error> {
+        self.natives
+            .get(name)
+            .copied()
+            .ok_or_else(|| Error::new(ErrorKind::Unresolved(name.to_owned())))
+    }
+
+    fn address_of(&self, symbol: &str) -> Result<u64, Error> {
+        if let Some(&a) = self.natives.get(symbol) {
+            return Ok(a);
+        }
+        let f = self.function(symbol)?;
+        // The allocation's address is unique among live functions and the
+        // cache keeps it alive, so it serves as a stable token.
+        let token = Arc::as_ptr(&f) as usize as u64;
+        self.tokens
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(token, f);
+        Ok(token)
+    }
+
+    fn target_at(&self, address: u64) -> Option<Target> {
+        if let Some(f) = self
+            .tokens
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&address)
+        {
+            return Some(Target::Interpreted(Arc::clone(f)));
+        }
+        self.natives
+            .values()
+            .any(|&a| a == address)
+            .then_some(Target::Native(address))
+    }
+}

@@ -1,0 +1,756 @@
+//! The reference interpreter: what every instantiation must compute.
+//!
+//! It runs concrete functions (the output of [`crate::instantiate`]) over
+//! real memory: pointers are host addresses, loads and stores touch host
+//! buffers, and native functions are called directly. Calls leave the
+//! function through a [`Resolver`], which maps a symbol to an interpreted
+//! function or native code and function-pointer values back to functions.
+//!
+//! Function pointers: a pointer to native or compiled code is its real
+//! address. A pointer to an interpreted function is a token the resolver
+//! hands out (the [`LibraryResolver`] uses the address of the function's
+//! shared allocation, so tokens are distinct and stable while it lives) and
+//! maps back in [`Resolver::target_at`]. Tokens must not reach native code,
+//! which could not call them; compiled code and the interpreter agree on
+//! observable results, not on pointer values.
+//!
+//! Values live in 64-bit slots in a canonical form: integers sign- or
+//! zero-extended from their width, `f32` as its bits in the low half,
+//! `bool` as 0 or 1. Traps (division by zero, `trap`, null access) become
+//! [`ErrorKind::Trap`] errors located at the instruction. Execution is
+//! iterative, so interpreted recursion is bounded by
+//! [`limits::MAX_CALL_DEPTH`] and not by the host stack.
+
+#![allow(unsafe_code)]
+
+mod host;
+mod library_resolver;
+
+use std::sync::Arc;
+
+pub use library_resolver::LibraryResolver;
+
+use crate::error::{Error, ErrorKind, Location, TrapKind};
+use crate::ir::{
+    BinOp, BlockCall, Callee, CmpOp, Function, IntType, Literal, Op, Reg, Signature, Terminator,
+    Type, UnOp,
+};
+use crate::limits;
+
+/// A value passed to or returned from an interpreted function.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Value {
+    /// `i8`.
+    I8(i8),
+    /// `i16`.
+    I16(i16),
+    /// `i32`.
+    I32(i32),
+    /// `i64`.
+    I64(i64),
+    /// `u8`.
+    U8(u8),
+    /// `u16`.
+    U16(u16),
+    /// `u32`.
+    U32(u32),
+    /// `u64`.
+    U64(u64),
+    /// `f32`.
+    F32(f32),
+    /// `f64`.
+    F64(f64),
+    /// `bool`.
+    Bool(bool),
+    /// Any pointer (`rawptr`, `ptr<T>`, `fn(…)`): an address or a token.
+    Ptr(u64),
+}
+
+impl Value {
+    /// Whether the value can stand for type `ty`.
+    pub fn fits(&self, ty: &Type) -> bool {
+        match (self, ty) {
+            (Value::Ptr(_), t) => t.is_pointer(),
+            (Value::F32(_), Type::F32)
+            | (Value::F64(_), Type::F64)
+            | (Value::Bool(_), Type::Bool) => true,
+            (v, Type::Int(t)) => v.int_type() == Some(*t),
+            _ => false,
+        }
+    }
+
+    fn int_type(&self) -> Option<IntType> {
+        Some(match self {
+            Value::I8(_) => IntType::I8,
+            Value::I16(_) => IntType::I16,
+            Value::I32(_) => IntType::I32,
+            Value::I64(_) => IntType::I64,
+            Value::U8(_) => IntType::U8,
+            Value::U16(_) => IntType::U16,
+            Value::U32(_) => IntType::U32,
+            Value::U64(_) => IntType::U64,
+            _ => return None,
+        })
+    }
+
+    /// The canonical 64-bit slot form.
+    pub fn to_bits(&self) -> u64 {
+        match *self {
+            Value::I8(v) => v as i64 as u64,
+            Value::I16(v) => v as i64 as u64,
+            Value::I32(v) => v as i64 as u64,
+            Value::I64(v) => v as u64,
+            Value::U8(v) => u64::from(v),
+            Value::U16(v) => u64::from(v),
+            Value::U32(v) => u64::from(v),
+            Value::U64(v) | Value::Ptr(v) => v,
+            Value::F32(v) => u64::from(v.to_bits()),
+            Value::F64(v) => v.to_bits(),
+            Value::Bool(v) => u64::from(v),
+        }
+    }
+
+    /// The value of type `ty` whose slot holds `bits` (the low bits that
+    /// matter for the type are kept).
+    pub fn from_bits(ty: &Type, bits: u64) -> Value {
+        match ty {
+            Type::Int(IntType::I8) => Value::I8(bits as i8),
+            Type::Int(IntType::I16) => Value::I16(bits as i16),
+            Type::Int(IntType::I32) => Value::I32(bits as i32),
+            Type::Int(IntType::I64) => Value::I64(bits as i64),
+            Type::Int(IntType::U8) => Value::U8(bits as u8),
+            Type::Int(IntType::U16) => Value::U16(bits as u16),
+            Type::Int(IntType::U32) => Value::U32(bits as u32),
+            Type::Int(IntType::U64) => Value::U64(bits),
+            Type::F32 => Value::F32(f32::from_bits(bits as u32)),
+            Type::F64 => Value::F64(f64::from_bits(bits)),
+            Type::Bool => Value::Bool(bits & 1 != 0),
+            _ => Value::Ptr(bits),
+        }
+    }
+}
+
+/// What a symbol or function pointer refers to.
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// A concrete function the interpreter runs.
+    Interpreted(Arc<Function>),
+    /// Native or compiled code at this address, called with the System V
+    /// convention and the call site's signature.
+    Native(u64),
+}
+
+/// How the interpreter reaches everything outside the running function.
+pub trait Resolver {
+    /// The function a concrete symbol (an instantiation's mangled name or
+    /// another module's export) refers to; may instantiate on a miss.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Unresolved`] or the instantiation's error.
+    fn resolve(&self, symbol: &str) -> Result<Target, Error>;
+
+    /// The address of a native import.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Unresolved`] when the import is not available.
+    fn import(&self, name: &str) -> Result<u64, Error>;
+
+    /// The value of `func_addr @symbol`: a real address for native or
+    /// compiled code, a token for an interpreted function.
+    ///
+    /// # Errors
+    ///
+    /// As [`Resolver::resolve`].
+    fn address_of(&self, symbol: &str) -> Result<u64, Error>;
+
+    /// What a function-pointer value refers to, `None` when unknown (the
+    /// indirect call then fails instead of jumping anywhere).
+    fn target_at(&self, address: u64) -> Option<Target>;
+}
+
+/// Runs concrete functions.
+pub struct Interpreter<'r> {
+    resolver: &'r dyn Resolver,
+    fuel: Option<u64>,
+}
+
+struct Frame {
+    func: Arc<Function>,
+    regs: Vec<u64>,
+    block: usize,
+    pc: usize,
+    /// Register of the caller receiving the result.
+    ret_to: Option<Reg>,
+}
+
+fn at(func: &Function, block: usize, inst: Option<usize>) -> Location {
+    Location::Instruction {
+        function: func.name.to_string(),
+        block: u32::try_from(block).unwrap_or(u32::MAX),
+        inst: inst.map(|i| u32::try_from(i).unwrap_or(u32::MAX)),
+    }
+}
+
+#[cold]
+fn malformed(what: &'static str) -> Error {
+    Error::new(ErrorKind::ResultMismatch(what))
+}
+
+fn slot(regs: &[u64], r: Reg) -> Result<u64, Error> {
+    usize::try_from(r.0)
+        .ok()
+        .and_then(|i| regs.get(i))
+        .copied()
+        .ok_or_else(|| Error::new(ErrorKind::UndefinedRegister(r.0)))
+}
+
+fn set(regs: &mut [u64], r: Reg, v: u64) -> Result<(), Error> {
+    let s = usize::try_from(r.0)
+        .ok()
+        .and_then(|i| regs.get_mut(i))
+        .ok_or_else(|| Error::new(ErrorKind::UndefinedRegister(r.0)))?;
+    *s = v;
+    Ok(())
+}
+
+/// The canonical slot form of `raw` for type `ty`.
+fn canonical(ty: &Type, raw: u64) -> u64 {
+    match ty {
+        Type::Int(t) => t.canonical(raw),
+        Type::F32 => raw & 0xffff_ffff,
+        Type::Bool => raw & 1,
+        _ => raw,
+    }
+}
+
+fn not_concrete(ty: &Type) -> Error {
+    Error::new(ErrorKind::NotConcrete(ty.to_string()))
+}
+
+fn f32_of(v: u64) -> f32 {
+    f32::from_bits(v as u32)
+}
+
+fn const_value(ty: &Type, value: Literal) -> Result<u64, Error> {
+    Ok(match (ty, value) {
+        (Type::Int(t), Literal::Int(v)) => t.canonical(v as u64),
+        (Type::F32, Literal::Int(v)) => u64::from((v as f32).to_bits()),
+        (Type::F32, Literal::Float(b)) => u64::from((f64::from_bits(b) as f32).to_bits()),
+        (Type::F64, Literal::Int(v)) => (v as f64).to_bits(),
+        (Type::F64, Literal::Float(b)) => b,
+        (Type::Bool, Literal::Bool(b)) => u64::from(b),
+        (t, Literal::Null) if t.is_pointer() => 0,
+        (t, _) => return Err(not_concrete(t)),
+    })
+}
+
+fn int_binary(op: BinOp, t: IntType, a: u64, b: u64) -> Result<u64, Error> {
+    let mask = u64::from(t.bits() - 1);
+    let trap = || Error::new(ErrorKind::Trap(TrapKind::DivideByZero));
+    let r = match op {
+        BinOp::Add => a.wrapping_add(b),
+        BinOp::Sub => a.wrapping_sub(b),
+        BinOp::Mul => a.wrapping_mul(b),
+        // Operands are sign-extended, so 64-bit wrapping division gives the
+        // narrow result after truncation (MIN / -1 wraps to MIN).
+        BinOp::Div if b == 0 => return Err(trap()),
+        BinOp::Rem if b == 0 => return Err(trap()),
+        BinOp::Div if t.signed() => (a as i64).wrapping_div(b as i64) as u64,
+        BinOp::Rem if t.signed() => (a as i64).wrapping_rem(b as i64) as u64,
+        BinOp::Div => a / b,
+        BinOp::Rem => a % b,
+        BinOp::And => a & b,
+        BinOp::Or => a | b,
+        BinOp::Xor => a ^ b,
+        BinOp::Shl => a << (b & mask),
+        BinOp::Shr if t.signed() => ((a as i64) >> (b & mask)) as u64,
+        BinOp::Shr => a >> (b & mask),
+    };
+    Ok(t.canonical(r))
+}
+
+fn float_binary<
+    F: Copy
+        + std::ops::Add<Output = F>
+        + std::ops::Sub<Output = F>
+        + std::ops::Mul<Output = F>
+        + std::ops::Div<Output = F>,
+>(
+    op: BinOp,
+    a: F,
+    b: F,
+) -> Option<F> {
+    Some(match op {
+        BinOp::Add => a + b,
+        BinOp::Sub => a - b,
+        BinOp::Mul => a * b,
+        BinOp::Div => a / b,
+        _ => return None,
+    })
+}
+
+fn compare<T: PartialOrd>(op: CmpOp, a: T, b: T) -> bool {
+    match op {
+        CmpOp::Eq => a == b,
+        CmpOp::Ne => a != b,
+        CmpOp::Lt => a < b,
+        CmpOp::Le => a <= b,
+        CmpOp::Gt => a > b,
+        CmpOp::Ge => a >= b,
+    }
+}
+
+/// Float to integer, saturating like Rust's `as`: NaN gives 0, values
+/// beyond the range give the nearest bound, others truncate toward zero.
+fn float_to_int(v: f64, t: IntType) -> u64 {
+    t.canonical(match t {
+        IntType::I8 => v as i8 as u64,
+        IntType::I16 => v as i16 as u64,
+        IntType::I32 => v as i32 as u64,
+        IntType::I64 => v as i64 as u64,
+        IntType::U8 => u64::from(v as u8),
+        IntType::U16 => u64::from(v as u16),
+        IntType::U32 => u64::from(v as u32),
+        IntType::U64 => v as u64,
+    })
+}
+
+fn cast(from: &Type, to: &Type, a: u64) -> Result<u64, Error> {
+    Ok(match (from, to) {
+        (Type::Int(_) | Type::Bool, Type::Int(t)) => t.canonical(a),
+        (Type::Int(f), Type::F32) => u64::from(
+            if f.signed() {
+                a as i64 as f32
+            } else {
+                a as f32
+            }
+            .to_bits(),
+        ),
+        (Type::Int(f), Type::F64) => if f.signed() {
+            a as i64 as f64
+        } else {
+            a as f64
+        }
+        .to_bits(),
+        (Type::F32, Type::Int(t)) => float_to_int(f64::from(f32_of(a)), *t),
+        (Type::F64, Type::Int(t)) => float_to_int(f64::from_bits(a), *t),
+        (Type::F32, Type::F64) => f64::from(f32_of(a)).to_bits(),
+        (Type::F64, Type::F32) => u64::from((f64::from_bits(a) as f32).to_bits()),
+        (Type::F32, Type::F32) | (Type::F64, Type::F64) => a,
+        (f, t) if f.is_pointer() || t.is_pointer() => a,
+        (f, _) => return Err(not_concrete(f)),
+    })
+}
+
+impl<'r> Interpreter<'r> {
+    /// An interpreter reaching the outside through `resolver`, without an
+    /// instruction budget.
+    pub fn new(resolver: &'r dyn Resolver) -> Self {
+        Interpreter {
+            resolver,
+            fuel: None,
+        }
+    }
+
+    /// Limits the number of instructions and terminators one call runs.
+    #[must_use]
+    pub fn with_fuel(mut self, fuel: u64) -> Self {
+        self.fuel = Some(fuel);
+        self
+    }
+
+    /// Resolves `symbol` and calls it with `args`.
+    ///
+    /// # Safety
+    ///
+    /// As [`Interpreter::call`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Interpreter::call`], and the resolver's errors.
+    pub unsafe fn call_symbol(&self, symbol: &str, args: &[Value]) -> Result<Option<Value>, Error> {
+        match self.resolver.resolve(symbol)? {
+            // SAFETY: the caller upholds `call`'s contract.
+            Target::Interpreted(f) => unsafe { self.call(&f, args) },
+            Target::Native(_) => Err(Error::new(ErrorKind::Unresolved(format!(
+                "{symbol} (native code is not interpreted)"
+            )))),
+        }
+    }
+
+    /// Runs `func` (a concrete, verified function) with `args`.
+    ///
+    /// # Safety
+    ///
+    /// The program dereferences whatever addresses it computes and calls
+    /// whatever native functions the resolver hands out: every pointer
+    /// argument must be valid for the accesses the function makes (as for
+    /// the equivalent compiled code), and every native target must have the
+    /// signature the call site declares.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::ArgumentType`] / [`ErrorKind::ArgCount`] for arguments
+    /// not matching the signature, [`ErrorKind::Trap`] with the location of
+    /// the trapping instruction, [`ErrorKind::OutOfFuel`],
+    /// [`ErrorKind::CallDepth`], resolver errors, and structural errors if
+    /// the function was not verified.
+    pub unsafe fn call(
+        &self,
+        func: &Arc<Function>,
+        args: &[Value],
+    ) -> Result<Option<Value>, Error> {
+        if args.len() != func.sig.params.len() {
+            return Err(Error::new(ErrorKind::ArgCount {
+                what: func.name.to_string(),
+                expected: func.sig.params.len(),
+                found: args.len(),
+            }));
+        }
+        for (index, (a, t)) in args.iter().zip(&func.sig.params).enumerate() {
+            if !a.fits(t) {
+                return Err(Error::new(ErrorKind::ArgumentType {
+                    index,
+                    expected: t.to_string(),
+                    found: format!("{a:?}"),
+                }));
+            }
+        }
+        let bits: Vec<u64> = args.iter().map(Value::to_bits).collect();
+        // SAFETY: forwarded contract.
+        let ret = unsafe { self.run(Arc::clone(func), &bits)? };
+        Ok(match (&func.sig.ret, ret) {
+            (Some(t), Some(v)) => Some(Value::from_bits(t, v)),
+            _ => None,
+        })
+    }
+
+    fn frame(func: Arc<Function>, args: &[u64], ret_to: Option<Reg>) -> Result<Frame, Error> {
+        let n = func.reg_count();
+        if n > limits::MAX_REGS || args.len() > n {
+            return Err(malformed("defines too many registers"));
+        }
+        let mut regs = vec![0u64; n];
+        regs.get_mut(..args.len())
+            .ok_or_else(|| malformed("has fewer registers than parameters"))?
+            .copy_from_slice(args);
+        Ok(Frame {
+            func,
+            regs,
+            block: 0,
+            pc: 0,
+            ret_to,
+        })
+    }
+
+    /// The main loop.
+    ///
+    /// # Safety
+    ///
+    /// As [`Interpreter::call`].
+    unsafe fn run(&self, func: Arc<Function>, args: &[u64]) -> Result<Option<u64>, Error> {
+        let mut frames = vec![Self::frame(func, args, None)?];
+        let mut fuel = self.fuel;
+        'outer: loop {
+            let Some(top) = frames.last() else {
+                return Err(malformed("has no frame"));
+            };
+            let func = Arc::clone(&top.func);
+            let (b, start) = (top.block, top.pc);
+            let block = func.blocks.get(b).ok_or_else(|| {
+                Error::new(ErrorKind::NoSuchBlock(u32::try_from(b).unwrap_or(u32::MAX)))
+            })?;
+            for (k, inst) in block.insts.iter().enumerate().skip(start) {
+                if let Some(f) = fuel.as_mut() {
+                    *f = f.checked_sub(1).ok_or_else(|| {
+                        Error::new(ErrorKind::OutOfFuel).or_at(at(&func, b, Some(k)))
+                    })?;
+                }
+                let frame = frames.last_mut().ok_or_else(|| malformed("has no frame"))?;
+                // SAFETY: forwarded contract.
+                let outcome = unsafe { self.step(&inst.op, &frame.regs) };
+                match outcome.map_err(|e| e.or_at(at(&func, b, Some(k))))? {
+                    Step::Value(v) => {
+                        if let Some(r) = inst.result {
+                            set(&mut frame.regs, r, v)?;
+                        }
+                    }
+                    Step::Enter(callee, call_args) => {
+                        frame.pc = k + 1;
+                        if frames.len() >= limits::MAX_CALL_DEPTH {
+                            return Err(Error::new(ErrorKind::CallDepth(limits::MAX_CALL_DEPTH))
+                                .or_at(at(&func, b, Some(k))));
+                        }
+                        if callee.sig.params.len() != call_args.len() {
+                            return Err(malformed(
+                                "calls a function with a different parameter count",
+                            )
+                            .or_at(at(&func, b, Some(k))));
+                        }
+                        frames.push(Self::frame(callee, &call_args, inst.result)?);
+                        continue 'outer;
+                    }
+                }
+            }
+            if let Some(f) = fuel.as_mut() {
+                *f = f
+                    .checked_sub(1)
+                    .ok_or_else(|| Error::new(ErrorKind::OutOfFuel).or_at(at(&func, b, None)))?;
+            }
+            let frame = frames.last_mut().ok_or_else(|| malformed("has no frame"))?;
+            let here = || at(&func, b, None);
+            match &block.term {
+                Terminator::Br(t) => Self::jump(&func, frame, t).map_err(|e| e.or_at(here()))?,
+                Terminator::CondBr {
+                    cond,
+                    then,
+                    otherwise,
+                } => {
+                    let c = slot(&frame.regs, *cond).map_err(|e| e.or_at(here()))?;
+                    let t = if c != 0 { then } else { otherwise };
+                    Self::jump(&func, frame, t).map_err(|e| e.or_at(here()))?;
+                }
+                Terminator::Ret(v) => {
+                    let value = v
+                        .map(|r| slot(&frame.regs, r))
+                        .transpose()
+                        .map_err(|e| e.or_at(here()))?;
+                    let done = frames.pop().ok_or_else(|| malformed("has no frame"))?;
+                    let Some(caller) = frames.last_mut() else {
+                        return Ok(value);
+                    };
+                    if let (Some(r), Some(v)) = (done.ret_to, value) {
+                        set(&mut caller.regs, r, v)?;
+                    }
+                }
+                Terminator::Trap(code) => {
+                    return Err(
+                        Error::new(ErrorKind::Trap(TrapKind::Explicit(*code))).or_at(here())
+                    );
+                }
+            }
+        }
+    }
+
+    fn jump(func: &Function, frame: &mut Frame, t: &BlockCall) -> Result<(), Error> {
+        let k = usize::try_from(t.block.0).unwrap_or(usize::MAX);
+        let target = func
+            .blocks
+            .get(k)
+            .ok_or_else(|| Error::new(ErrorKind::NoSuchBlock(t.block.0)))?;
+        if target.params.len() != t.args.len() {
+            return Err(malformed("branches with the wrong argument count"));
+        }
+        // Read every argument before writing any parameter: a loop may
+        // pass its parameters along in a different order.
+        let values = t
+            .args
+            .iter()
+            .map(|r| slot(&frame.regs, *r))
+            .collect::<Result<Vec<_>, _>>()?;
+        for ((r, _), v) in target.params.iter().zip(values) {
+            set(&mut frame.regs, *r, v)?;
+        }
+        frame.block = k;
+        frame.pc = 0;
+        Ok(())
+    }
+
+    /// Executes one operation.
+    ///
+    /// # Safety
+    ///
+    /// As [`Interpreter::call`].
+    unsafe fn step(&self, op: &Op, regs: &[u64]) -> Result<Step, Error> {
+        let r = |reg: Reg| slot(regs, reg);
+        let v = match op {
+            Op::Const { ty, value } => const_value(ty, *value)?,
+            Op::Unary { op, ty, arg } => {
+                let a = r(*arg)?;
+                match (op, ty) {
+                    (UnOp::Neg, Type::Int(t)) => t.canonical(a.wrapping_neg()),
+                    (UnOp::Neg, Type::F32) => a ^ 0x8000_0000,
+                    (UnOp::Neg, Type::F64) => a ^ (1 << 63),
+                    (UnOp::Not, Type::Int(t)) => t.canonical(!a),
+                    (UnOp::Not, Type::Bool) => a ^ 1,
+                    (_, t) => return Err(not_concrete(t)),
+                }
+            }
+            Op::Binary { op, ty, lhs, rhs } => {
+                let (a, b) = (r(*lhs)?, r(*rhs)?);
+                match ty {
+                    Type::Int(t) => int_binary(*op, *t, a, b)?,
+                    Type::F32 => u64::from(
+                        float_binary(*op, f32_of(a), f32_of(b))
+                            .ok_or_else(|| not_concrete(ty))?
+                            .to_bits(),
+                    ),
+                    Type::F64 => float_binary(*op, f64::from_bits(a), f64::from_bits(b))
+                        .ok_or_else(|| not_concrete(ty))?
+                        .to_bits(),
+                    Type::Bool => match op {
+                        BinOp::And => a & b,
+                        BinOp::Or => a | b,
+                        BinOp::Xor => a ^ b,
+                        _ => return Err(not_concrete(ty)),
+                    },
+                    t => return Err(not_concrete(t)),
+                }
+            }
+            Op::Cmp { op, ty, lhs, rhs } => {
+                let (a, b) = (r(*lhs)?, r(*rhs)?);
+                u64::from(match ty {
+                    Type::Int(t) if t.signed() => compare(*op, a as i64, b as i64),
+                    Type::F32 => compare(*op, f32_of(a), f32_of(b)),
+                    Type::F64 => compare(*op, f64::from_bits(a), f64::from_bits(b)),
+                    _ => compare(*op, a, b),
+                })
+            }
+            Op::Cast { from, to, arg } => cast(from, to, r(*arg)?)?,
+            Op::Bitcast { to, arg, .. } => canonical(to, r(*arg)?),
+            Op::Select {
+                cond,
+                if_true,
+                if_false,
+                ..
+            } => {
+                if r(*cond)? != 0 {
+                    r(*if_true)?
+                } else {
+                    r(*if_false)?
+                }
+            }
+            Op::Load { ty, addr, index } => {
+                let (address, size) = element(ty, r(*addr)?, index.map(r).transpose()?)?;
+                // SAFETY: the caller guarantees the program's addresses are valid.
+                canonical(ty, unsafe { host::load(address, size) })
+            }
+            Op::Store {
+                ty,
+                addr,
+                index,
+                value,
+            } => {
+                let (address, size) = element(ty, r(*addr)?, index.map(r).transpose()?)?;
+                // SAFETY: as for loads.
+                unsafe { host::store(address, size, r(*value)?) };
+                0
+            }
+            Op::Addr {
+                base,
+                index,
+                scale,
+                disp,
+                ..
+            } => {
+                let i = index.map(r).transpose()?.unwrap_or(0);
+                r(*base)?
+                    .wrapping_add(i.wrapping_mul(*scale))
+                    .wrapping_add(*disp as u64)
+            }
+            Op::ElemAddr { elem: ty, .. } | Op::SizeOf { ty } | Op::AlignOf { ty } => {
+                return Err(not_concrete(ty));
+            }
+            Op::FieldAddr { strukt, .. } => {
+                return Err(not_concrete(&Type::Struct(strukt.clone())));
+            }
+            Op::Call { callee, sig, args } => {
+                let args = args.iter().map(|a| r(*a)).collect::<Result<Vec<_>, _>>()?;
+                let target = match callee {
+                    Callee::Symbol(s) => self.resolver.resolve(s)?,
+                    Callee::Import(s) => Target::Native(self.resolver.import(s)?),
+                    Callee::Template { name, .. } => {
+                        return Err(Error::new(ErrorKind::Unresolved(name.to_string())));
+                    }
+                };
+                // SAFETY: forwarded contract.
+                return unsafe { self.enter(target, sig, args) };
+            }
+            Op::CallIndirect { sig, target, args } => {
+                let address = r(*target)?;
+                let args = args.iter().map(|a| r(*a)).collect::<Result<Vec<_>, _>>()?;
+                let target = self
+                    .resolver
+                    .target_at(address)
+                    .ok_or_else(|| Error::new(ErrorKind::UnknownFunctionPointer(address)))?;
+                // SAFETY: forwarded contract.
+                return unsafe { self.enter(target, sig, args) };
+            }
+            Op::FuncAddr { callee, .. } => match callee {
+                Callee::Symbol(s) => self.resolver.address_of(s)?,
+                Callee::Import(s) => self.resolver.import(s)?,
+                Callee::Template { name, .. } => {
+                    return Err(Error::new(ErrorKind::Unresolved(name.to_string())));
+                }
+            },
+        };
+        Ok(Step::Value(v))
+    }
+
+    /// Starts a call: a new frame for interpreted code, a direct call for
+    /// native code.
+    ///
+    /// # Safety
+    ///
+    /// As [`Interpreter::call`].
+    unsafe fn enter(&self, target: Target, sig: &Signature, args: Vec<u64>) -> Result<Step, Error> {
+        match target {
+            Target::Interpreted(f) => {
+                if f.sig != *sig {
+                    return Err(malformed(
+                        "calls a function whose signature differs from the call site",
+                    ));
+                }
+                Ok(Step::Enter(f, args))
+            }
+            Target::Native(address) => {
+                let mut regs = host::NativeArgs {
+                    ints: [0; 6],
+                    floats: [0; 8],
+                };
+                let (mut ni, mut nf) = (0, 0);
+                for (t, v) in sig.params.iter().zip(args) {
+                    let slot = if t.is_float() {
+                        nf += 1;
+                        regs.floats.get_mut(nf - 1)
+                    } else {
+                        ni += 1;
+                        regs.ints.get_mut(ni - 1)
+                    };
+                    *slot.ok_or_else(|| {
+                        Error::new(ErrorKind::TooManyArgs {
+                            ints: ni,
+                            floats: nf,
+                            max_ints: limits::MAX_INT_ARGS,
+                            max_floats: limits::MAX_FLOAT_ARGS,
+                        })
+                    })? = v;
+                }
+                let float_ret = sig.ret.as_ref().is_some_and(Type::is_float);
+                // SAFETY: the resolver vouches that `address` is native code
+                // with the call site's signature (the caller's contract).
+                let raw = unsafe { host::call_native(address, &regs, float_ret)? };
+                Ok(Step::Value(
+                    sig.ret.as_ref().map_or(0, |t| canonical(t, raw)),
+                ))
+            }
+        }
+    }
+}
+
+enum Step {
+    Value(u64),
+    Enter(Arc<Function>, Vec<u64>),
+}
+
+/// Address and size of element `index` of type `ty` at `base`.
+fn element(ty: &Type, base: u64, index: Option<u64>) -> Result<(u64, u64), Error> {
+    let size = ty.scalar_size().ok_or_else(|| not_concrete(ty))?;
+    let address = base.wrapping_add(index.unwrap_or(0).wrapping_mul(size));
+    if address == 0 {
+        return Err(Error::new(ErrorKind::Trap(TrapKind::NullPointer)));
+    }
+    Ok((address, size))
+}

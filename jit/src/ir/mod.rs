@@ -1,0 +1,14 @@
+//! The in-memory model of the template IR.
+
+mod function;
+mod library;
+mod types;
+
+pub use function::{
+    BinOp, Block, BlockCall, BlockId, Callee, CmpOp, Function, Inst, Literal, Op, Reg,
+    TemplateName, Terminator, UnOp,
+};
+pub use library::{Declaration, Item, Library, StructDef};
+pub use types::{
+    Constraint, IntType, Signature, SignatureDisplay, StructType, Type, TypeDisplay, TypeParam,
+};

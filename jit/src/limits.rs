@@ -1,0 +1,36 @@
+//! Every bound the crate enforces on untrusted text, bytes and programs.
+//! They are generous for real template libraries and small enough that a
+//! hostile input cannot exhaust memory or time.
+
+/// Items (templates, structs, declarations) in one library.
+pub const MAX_ITEMS: usize = 65_536;
+/// Bytes in one name (template, struct, field, symbol, parameter).
+pub const MAX_NAME_LEN: usize = 256;
+/// Blocks in one function.
+pub const MAX_BLOCKS: usize = 65_536;
+/// Instructions in one function.
+pub const MAX_INSTS: usize = 1 << 20;
+/// Virtual registers in one function.
+pub const MAX_REGS: usize = 1 << 20;
+/// Parameters of one block, arguments of one call, parameters of one signature.
+pub const MAX_OPERANDS: usize = 256;
+/// Type parameters of one template and type arguments of one use.
+pub const MAX_TYPE_PARAMS: usize = 16;
+/// Fields of one struct.
+pub const MAX_FIELDS: usize = 1024;
+/// Nesting depth of one type (`ptr<ptr<Pair<…>>>` counts one per level).
+pub const MAX_TYPE_DEPTH: usize = 32;
+/// Chain length of instantiations reached from one root, and of structs
+/// nested by value while computing a layout.
+pub const MAX_INSTANTIATION_DEPTH: usize = 24;
+/// Bytes of one struct layout (keeps every offset far from overflow).
+pub const MAX_STRUCT_SIZE: u64 = 1 << 32;
+/// Integer and pointer parameters of a callable signature: the System V
+/// argument registers rdi, rsi, rdx, rcx, r8, r9.
+pub const MAX_INT_ARGS: usize = 6;
+/// Float parameters of a callable signature: xmm0 to xmm7.
+pub const MAX_FLOAT_ARGS: usize = 8;
+/// Frames on the interpreter's call stack.
+pub const MAX_CALL_DEPTH: usize = 10_000;
+/// Bytes of text the parser accepts.
+pub const MAX_TEXT_LEN: usize = 16 << 20;

@@ -1,0 +1,203 @@
+//! Symbol names of instantiations.
+//!
+//! A mangled name is `$`-separated tokens: the template's name, one token
+//! group per type argument, and for a method the method's name last.
+//!
+//! ```text
+//! sum<f64>                       sum$f64
+//! Vec<i64>::push                 Vec$i64$push
+//! Pair<i32, f64>::first          Pair$i32$f64$first
+//! Vec<Pair<i32, f64>>::push      Vec$Pair_2$i32$f64$push
+//! sort<ptr<u8>>                  sort$ptr$u8
+//! ```
+//!
+//! Type arguments are written in prefix form: a scalar is its keyword
+//! (`i8` … `u64`, `f32`, `f64`, `bool`, `rawptr`), `ptr<T>` is the token
+//! `ptr` followed by `T`, and a struct is `Name_N` (its name, `_`, its
+//! argument count in decimal without leading zeros) followed by its `N`
+//! arguments. Because every type token says how many follow it, a sequence
+//! of types splits in exactly one way. The method name comes after the
+//! arguments and can never be mistaken for one: the verifier rejects
+//! method names that are type keywords or end in `_` and digits. Hence the
+//! scheme is injective and [`demangle`] inverts [`mangle`]. Only `$`,
+//! letters, digits and `_` occur, so names need no quoting in `note.sdn`.
+
+use crate::error::{Error, ErrorKind};
+use crate::ir::{IntType, StructType, TemplateName, Type};
+use crate::limits;
+
+/// Words that cannot name a struct or a free function: the type keywords
+/// and the words of the text syntax that introduce types.
+pub fn is_reserved(name: &str) -> bool {
+    scalar(name).is_some()
+        || matches!(
+            name,
+            "ptr" | "fn" | "native" | "struct" | "import" | "extern"
+        )
+}
+
+fn scalar(token: &str) -> Option<Type> {
+    if let Some(t) = IntType::ALL.iter().find(|t| t.name() == token) {
+        return Some(Type::Int(*t));
+    }
+    Some(match token {
+        "f32" => Type::F32,
+        "f64" => Type::F64,
+        "bool" => Type::Bool,
+        "rawptr" => Type::RawPtr,
+        _ => return None,
+    })
+}
+
+fn is_ident(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Splits a struct token `Name_N` into the name and the count.
+fn struct_token(token: &str) -> Option<(&str, usize)> {
+    let (name, count) = token.rsplit_once('_')?;
+    let canonical = !count.is_empty()
+        && count.bytes().all(|b| b.is_ascii_digit())
+        && (count == "0" || !count.starts_with('0'));
+    if !canonical || !is_ident(name) || is_reserved(name) {
+        return None;
+    }
+    Some((name, count.parse().ok()?))
+}
+
+/// Whether `token` begins a type in a mangled name (so it cannot be a
+/// method name).
+pub fn is_type_token(token: &str) -> bool {
+    scalar(token).is_some() || token == "ptr" || struct_token(token).is_some()
+}
+
+fn push_type(out: &mut String, ty: &Type) -> Result<(), Error> {
+    out.push('$');
+    match ty {
+        Type::Ptr(inner) => {
+            out.push_str("ptr");
+            push_type(out, inner)
+        }
+        Type::Struct(s) => {
+            if !is_ident(&s.name) || is_reserved(&s.name) {
+                return Err(Error::new(ErrorKind::BadName(s.name.clone())));
+            }
+            out.push_str(&s.name);
+            out.push('_');
+            out.push_str(&s.args.len().to_string());
+            s.args.iter().try_for_each(|a| push_type(out, a))
+        }
+        Type::Fn(_) | Type::Param(_) => Err(Error::new(ErrorKind::NotTypeArgument(ty.to_string()))),
+        other => {
+            out.push_str(&other.to_string());
+            Ok(())
+        }
+    }
+}
+
+/// The symbol name of `template` instantiated with `args`.
+///
+/// # Errors
+///
+/// [`ErrorKind::NotTypeArgument`] for a function pointer or type parameter
+/// among the arguments, [`ErrorKind::BadName`] for names outside the scheme
+/// (not identifiers, reserved words, a method name that reads as a type).
+pub fn mangle(template: &TemplateName, args: &[Type]) -> Result<String, Error> {
+    let base = template.owner.as_deref().unwrap_or(&template.name);
+    if !is_ident(base) || is_reserved(base) {
+        return Err(Error::new(ErrorKind::BadName(base.to_owned())));
+    }
+    let mut out = base.to_owned();
+    for a in args {
+        push_type(&mut out, a)?;
+    }
+    if template.owner.is_some() {
+        if !is_ident(&template.name) || is_type_token(&template.name) {
+            return Err(Error::new(ErrorKind::BadName(template.name.clone())));
+        }
+        out.push('$');
+        out.push_str(&template.name);
+    }
+    Ok(out)
+}
+
+struct Tokens<'a> {
+    name: &'a str,
+    tokens: std::iter::Peekable<std::str::Split<'a, char>>,
+}
+
+impl Tokens<'_> {
+    #[cold]
+    fn err(&self, reason: &'static str) -> Error {
+        Error::new(ErrorKind::Demangle {
+            name: self.name.to_owned(),
+            reason,
+        })
+    }
+
+    fn ty(&mut self, depth: usize) -> Result<Type, Error> {
+        if depth > limits::MAX_TYPE_DEPTH {
+            return Err(self.err("types nest too deeply"));
+        }
+        let token = self
+            .tokens
+            .next()
+            .ok_or_else(|| self.err("a type argument is missing"))?;
+        if let Some(t) = scalar(token) {
+            return Ok(t);
+        }
+        if token == "ptr" {
+            return Ok(self.ty(depth + 1)?.ptr_to());
+        }
+        let (name, count) = struct_token(token).ok_or_else(|| self.err("a token is not a type"))?;
+        if count > limits::MAX_TYPE_PARAMS {
+            return Err(self.err("a struct has too many type arguments"));
+        }
+        let args = (0..count)
+            .map(|_| self.ty(depth + 1))
+            .collect::<Result<_, _>>()?;
+        Ok(Type::Struct(StructType {
+            name: name.to_owned(),
+            args,
+        }))
+    }
+}
+
+/// Splits a mangled name into the template and its type arguments.
+///
+/// # Errors
+///
+/// [`ErrorKind::Demangle`] when the name does not follow the scheme.
+pub fn demangle(name: &str) -> Result<(TemplateName, Vec<Type>), Error> {
+    let mut t = Tokens {
+        name,
+        tokens: name.split('$').peekable(),
+    };
+    if name.len() > limits::MAX_NAME_LEN * 16 {
+        return Err(t.err("the name is too long"));
+    }
+    let base = t.tokens.next().unwrap_or("");
+    if !is_ident(base) || is_reserved(base) {
+        return Err(t.err("the template name is not an identifier"));
+    }
+    let mut args = Vec::new();
+    while t.tokens.peek().is_some_and(|tok| is_type_token(tok)) {
+        if args.len() >= limits::MAX_TYPE_PARAMS {
+            return Err(t.err("too many type arguments"));
+        }
+        args.push(t.ty(1)?);
+    }
+    let template = match t.tokens.next() {
+        None => TemplateName::free(base),
+        Some(method) if is_ident(method) => TemplateName::method(base, method),
+        Some(_) => return Err(t.err("a token is neither a type nor a method name")),
+    };
+    if t.tokens.next().is_some() {
+        return Err(t.err("tokens follow the method name"));
+    }
+    Ok((template, args))
+}

@@ -1,0 +1,952 @@
+//! The verifier: checks a template (generically, against its constraints)
+//! or a concrete instantiation before anything runs or compiles it.
+//!
+//! Rules, each reported as a typed error naming the function and the
+//! instruction:
+//! - types are well formed: parameters in scope, structs declared with the
+//!   right number of arguments satisfying their constraints, nesting within
+//!   [`limits::MAX_TYPE_DEPTH`], only register types in registers;
+//! - every operation gets operands of the types it is defined on, with
+//!   constraints standing in for unknown parameters (`add T` needs `T: num`,
+//!   `shl T` needs `T: int`); constants fit their type once it is concrete;
+//! - registers are numbered in definition order, each used register is
+//!   defined, and its definition dominates the use;
+//! - block 0 has no parameters and is no branch target, every branch names a
+//!   block and passes arguments matching its parameters, every block is
+//!   reachable, returns match the signature;
+//! - calls match the callee's declared signature after substitution, type
+//!   arguments satisfy the callee's constraints, and every signature fits the
+//!   System V argument registers (no stack-passed arguments).
+
+use crate::error::{Error, ErrorKind, Location};
+use crate::ir::{
+    BinOp, BlockCall, Callee, CmpOp, Constraint, Function, Item, Library, Literal, Op, Reg,
+    Signature, SignatureDisplay, StructDef, StructType, Terminator, Type, TypeDisplay, TypeParam,
+    UnOp,
+};
+use crate::limits;
+use crate::mangle;
+
+/// Verifies every item of a library: struct definitions, declarations and
+/// every function template (generically).
+///
+/// # Errors
+///
+/// The first rule violated, located at the item or instruction.
+pub fn verify_library(lib: &Library) -> Result<(), Error> {
+    crate::error::check_limit("item count", lib.items().len(), limits::MAX_ITEMS)?;
+    for item in lib.items() {
+        match item {
+            Item::Function(f) => {
+                verify_function(f, lib)?;
+            }
+            Item::Struct(s) => verify_struct(s, lib)?,
+            Item::Import(d) | Item::Extern(d) => {
+                let at = || Location::Item(d.name.clone());
+                check_name(&d.name).map_err(|e| e.or_at(at()))?;
+                check_signature(&d.sig, &[], lib).map_err(|e| e.or_at(at()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_name(name: &str) -> Result<(), Error> {
+    if name.is_empty() || name.len() > limits::MAX_NAME_LEN {
+        return Err(Error::new(ErrorKind::BadName(format!(
+            "name length {} is outside 1..={}",
+            name.len(),
+            limits::MAX_NAME_LEN
+        ))));
+    }
+    Ok(())
+}
+
+fn verify_struct(s: &StructDef, lib: &Library) -> Result<(), Error> {
+    let at = || Location::Item(s.name.clone());
+    let run = || {
+        check_name(&s.name)?;
+        if mangle::is_reserved(&s.name) {
+            return Err(Error::new(ErrorKind::BadItemName {
+                name: s.name.clone(),
+                reason: "is a reserved word",
+            }));
+        }
+        crate::error::check_limit(
+            "type parameter count",
+            s.type_params.len(),
+            limits::MAX_TYPE_PARAMS,
+        )?;
+        crate::error::check_limit("field count", s.fields.len(), limits::MAX_FIELDS)?;
+        for (k, (name, ty)) in s.fields.iter().enumerate() {
+            check_name(name)?;
+            if s.fields.iter().take(k).any(|(n, _)| n == name) {
+                return Err(Error::new(ErrorKind::Redefined {
+                    what: "field",
+                    name: name.clone(),
+                }));
+            }
+            check_type(ty, &s.type_params, lib)?;
+        }
+        Ok(())
+    };
+    run().map_err(|e: Error| e.or_at(at()))
+}
+
+/// Whether `ty` satisfies `c` in a scope where parameters carry constraints.
+fn satisfies(ty: &Type, c: Constraint, scope: &[TypeParam]) -> bool {
+    match ty {
+        Type::Param(i) => param(scope, *i).is_some_and(|p| p.constraint.implies(c)),
+        Type::Ptr(inner) if c == Constraint::Any => satisfies(inner, c, scope),
+        Type::Struct(s) if c == Constraint::Any => s.args.iter().all(|a| satisfies(a, c, scope)),
+        other => c.admits(other),
+    }
+}
+
+fn param(scope: &[TypeParam], i: u32) -> Option<&TypeParam> {
+    usize::try_from(i).ok().and_then(|i| scope.get(i))
+}
+
+fn shown(ty: &Type, scope: &[TypeParam]) -> String {
+    TypeDisplay { ty, params: scope }.to_string()
+}
+
+/// Checks that a type is well formed in `scope`.
+fn check_type(ty: &Type, scope: &[TypeParam], lib: &Library) -> Result<(), Error> {
+    crate::error::check_limit("type nesting depth", ty.depth(), limits::MAX_TYPE_DEPTH)?;
+    match ty {
+        Type::Param(i) if param(scope, *i).is_none() => {
+            return Err(Error::new(ErrorKind::Unknown {
+                what: "type parameter",
+                name: format!("${i}"),
+            }));
+        }
+        Type::Ptr(inner) => check_type(inner, scope, lib)?,
+        Type::Fn(sig) => check_signature(sig, scope, lib)?,
+        Type::Struct(s) => check_struct_type(s, scope, lib)?,
+        _ => {}
+    }
+    Ok(())
+}
+
+fn check_struct_type(s: &StructType, scope: &[TypeParam], lib: &Library) -> Result<(), Error> {
+    let def = lib.struct_def(&s.name).ok_or_else(|| {
+        Error::new(ErrorKind::Unknown {
+            what: "struct",
+            name: s.name.clone(),
+        })
+    })?;
+    check_type_args(&s.name, &def.type_params, &s.args, scope, lib)
+}
+
+/// Checks type arguments against the parameters they fill.
+pub(crate) fn check_type_args(
+    name: &str,
+    params: &[TypeParam],
+    args: &[Type],
+    scope: &[TypeParam],
+    lib: &Library,
+) -> Result<(), Error> {
+    if params.len() != args.len() {
+        return Err(Error::new(ErrorKind::TypeArgCount {
+            name: name.to_owned(),
+            expected: params.len(),
+            found: args.len(),
+        }));
+    }
+    for (p, a) in params.iter().zip(args) {
+        check_type(a, scope, lib)?;
+        if matches!(a, Type::Fn(_)) || !satisfies(a, p.constraint, scope) {
+            return Err(Error::new(ErrorKind::Constraint {
+                ty: shown(a, scope),
+                param: p.name.clone(),
+                constraint: p.constraint.name(),
+            }));
+        }
+    }
+    Ok(())
+}
+
+/// Whether a type travels in an integer register under System V.
+fn is_int_class(ty: &Type, scope: &[TypeParam]) -> bool {
+    match ty {
+        Type::F32 | Type::F64 => false,
+        Type::Param(i) => param(scope, *i).is_none_or(|p| p.constraint != Constraint::Float),
+        _ => true,
+    }
+}
+
+/// Checks a signature: well-formed register types that all fit in argument
+/// registers. A parameter of unknown class counts against both limits.
+fn check_signature(sig: &Signature, scope: &[TypeParam], lib: &Library) -> Result<(), Error> {
+    crate::error::check_limit("parameter count", sig.params.len(), limits::MAX_OPERANDS)?;
+    let mut ints = 0;
+    let mut floats = 0;
+    for t in sig.params.iter().chain(sig.ret.iter()) {
+        check_type(t, scope, lib)?;
+        if !t.is_register() {
+            return Err(Error::new(ErrorKind::NotRegisterType(shown(t, scope))));
+        }
+    }
+    for t in &sig.params {
+        let unknown = matches!(t, Type::Param(i) if param(scope, *i).is_some_and(|p| matches!(p.constraint, Constraint::Any | Constraint::Num)));
+        if unknown {
+            ints += 1;
+            floats += 1;
+        } else if is_int_class(t, scope) {
+            ints += 1;
+        } else {
+            floats += 1;
+        }
+    }
+    if ints > limits::MAX_INT_ARGS || floats > limits::MAX_FLOAT_ARGS {
+        return Err(Error::new(ErrorKind::TooManyArgs {
+            ints,
+            floats,
+            max_ints: limits::MAX_INT_ARGS,
+            max_floats: limits::MAX_FLOAT_ARGS,
+        }));
+    }
+    Ok(())
+}
+
+/// Result of verifying a function: the type of every register.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RegTypes(pub Vec<Type>);
+
+impl RegTypes {
+    /// Type of a register defined by the verified function.
+    pub fn get(&self, r: Reg) -> Option<&Type> {
+        usize::try_from(r.0).ok().and_then(|i| self.0.get(i))
+    }
+}
+
+struct Checker<'a> {
+    lib: &'a Library,
+    f: &'a Function,
+    scope: &'a [TypeParam],
+    types: Vec<Type>,
+    /// Block and position (0 for parameters, k+1 for instruction k) of each definition.
+    defs: Vec<(usize, usize)>,
+    idom: Vec<usize>,
+    block: usize,
+    inst: Option<usize>,
+}
+
+/// Verifies one function (a template, or a concrete function when it has
+/// no type parameters) and returns the type of each register.
+///
+/// # Errors
+///
+/// The first rule violated, located at the instruction (or at the function
+/// for its signature).
+pub fn verify_function(f: &Function, lib: &Library) -> Result<RegTypes, Error> {
+    let name = f.name.to_string();
+    let header = || -> Result<(), Error> {
+        check_name(&f.name.name)?;
+        crate::error::check_limit(
+            "type parameter count",
+            f.type_params.len(),
+            limits::MAX_TYPE_PARAMS,
+        )?;
+        crate::error::check_limit("block count", f.blocks.len(), limits::MAX_BLOCKS)?;
+        crate::error::check_limit("instruction count", f.inst_count(), limits::MAX_INSTS)?;
+        crate::error::check_limit("register count", f.reg_count(), limits::MAX_REGS)?;
+        check_signature(&f.sig, &f.type_params, lib)?;
+        if let Some(owner) = &f.name.owner {
+            let def = lib.struct_def(owner).ok_or_else(|| {
+                Error::new(ErrorKind::Unknown {
+                    what: "struct",
+                    name: owner.clone(),
+                })
+            })?;
+            let same = def.type_params.len() == f.type_params.len()
+                && def
+                    .type_params
+                    .iter()
+                    .zip(&f.type_params)
+                    .all(|(a, b)| a.constraint == b.constraint);
+            if !same {
+                return Err(Error::new(ErrorKind::BadItemName {
+                    name: f.name.to_string(),
+                    reason: "must declare exactly its struct's type parameters and constraints",
+                }));
+            }
+            if mangle::is_type_token(&f.name.name) {
+                return Err(Error::new(ErrorKind::BadItemName {
+                    name: f.name.name.clone(),
+                    reason: "would read as a type in a mangled name (a keyword or ending in `_` and digits)",
+                }));
+            }
+        } else if mangle::is_reserved(&f.name.name) {
+            return Err(Error::new(ErrorKind::BadItemName {
+                name: f.name.name.clone(),
+                reason: "is a reserved word",
+            }));
+        }
+        if f.blocks.is_empty() {
+            return Err(Error::new(ErrorKind::NoBlocks));
+        }
+        Ok(())
+    };
+    header().map_err(|e| e.or_at(Location::Item(name.clone())))?;
+    let mut c = Checker {
+        lib,
+        f,
+        scope: &f.type_params,
+        types: Vec::new(),
+        defs: Vec::new(),
+        idom: Vec::new(),
+        block: 0,
+        inst: None,
+    };
+    c.run().map_err(|e| e.or_at(Location::Item(name)))?;
+    Ok(RegTypes(c.types))
+}
+
+impl Checker<'_> {
+    #[cold]
+    fn err(&self, kind: ErrorKind) -> Error {
+        Error {
+            kind,
+            location: Location::Instruction {
+                function: self.f.name.to_string(),
+                block: u32::try_from(self.block).unwrap_or(u32::MAX),
+                inst: self.inst.map(|i| u32::try_from(i).unwrap_or(u32::MAX)),
+            },
+        }
+    }
+
+    fn at<T>(&self, r: Result<T, Error>) -> Result<T, Error> {
+        r.map_err(|e| {
+            let here = self.err(e.kind.clone());
+            e.or_at(here.location)
+        })
+    }
+
+    fn show(&self, ty: &Type) -> String {
+        shown(ty, self.scope)
+    }
+
+    fn run(&mut self) -> Result<(), Error> {
+        self.number_registers()?;
+        self.dominators()?;
+        for (b, block) in self.f.blocks.iter().enumerate() {
+            self.block = b;
+            for (k, inst) in block.insts.iter().enumerate() {
+                self.inst = Some(k);
+                self.check_op(&inst.op, k + 1)?;
+            }
+            self.inst = None;
+            self.check_term(&block.term, block.insts.len() + 1)?;
+        }
+        Ok(())
+    }
+
+    /// Pass 1: checks definition order and records each register's type.
+    fn number_registers(&mut self) -> Result<(), Error> {
+        for t in &self.f.sig.params {
+            self.types.push(t.clone());
+            self.defs.push((0, 0));
+        }
+        for (b, block) in self.f.blocks.iter().enumerate() {
+            self.block = b;
+            self.inst = None;
+            if b == 0 && !block.params.is_empty() {
+                return Err(self.err(ErrorKind::BadEntry("cannot have parameters")));
+            }
+            for (r, t) in &block.params {
+                self.at(check_type(t, self.scope, self.lib))?;
+                self.define(*r, t.clone(), 0)?;
+            }
+            for (k, inst) in block.insts.iter().enumerate() {
+                self.inst = Some(k);
+                if inst.op.has_result() != inst.result.is_some() {
+                    return Err(
+                        self.err(ErrorKind::ResultMismatch(if inst.result.is_some() {
+                            "defines a register but produces no value"
+                        } else {
+                            "produces a value but defines no register"
+                        })),
+                    );
+                }
+                if let Some(r) = inst.result {
+                    let t = self.result_type(&inst.op)?;
+                    self.define(r, t, k + 1)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn define(&mut self, r: Reg, t: Type, pos: usize) -> Result<(), Error> {
+        let expected = u32::try_from(self.types.len()).unwrap_or(u32::MAX);
+        if r.0 != expected {
+            return Err(self.err(ErrorKind::RegisterNumbering {
+                expected,
+                found: r.0,
+            }));
+        }
+        if !t.is_register() {
+            return Err(self.err(ErrorKind::NotRegisterType(self.show(&t))));
+        }
+        self.types.push(t);
+        self.defs.push((self.block, pos));
+        Ok(())
+    }
+
+    /// Type produced by an operation, from its own fields (operands are
+    /// checked in pass 2).
+    fn result_type(&self, op: &Op) -> Result<Type, Error> {
+        Ok(match op {
+            Op::Const { ty, .. } | Op::Unary { ty, .. } | Op::Binary { ty, .. } => ty.clone(),
+            Op::Select { ty, .. } | Op::Load { ty, .. } | Op::Addr { ty, .. } => ty.clone(),
+            Op::Cmp { .. } => Type::Bool,
+            Op::Cast { to, .. } | Op::Bitcast { to, .. } => to.clone(),
+            Op::ElemAddr { elem, .. } => elem.clone().ptr_to(),
+            Op::FieldAddr { strukt, field, .. } => self.field_type(strukt, *field)?.ptr_to(),
+            Op::SizeOf { .. } | Op::AlignOf { .. } => Type::I64,
+            Op::Call { sig, .. } | Op::CallIndirect { sig, .. } => sig
+                .ret
+                .clone()
+                .ok_or_else(|| self.err(ErrorKind::ResultMismatch("returns nothing")))?,
+            Op::Store { .. } => {
+                return Err(self.err(ErrorKind::ResultMismatch("stores and produces no value")));
+            }
+            Op::FuncAddr { sig, .. } => Type::Fn(Box::new(sig.clone())),
+        })
+    }
+
+    fn field_type(&self, strukt: &StructType, field: u32) -> Result<Type, Error> {
+        let def = self.lib.struct_def(&strukt.name).ok_or_else(|| {
+            self.err(ErrorKind::Unknown {
+                what: "struct",
+                name: strukt.name.clone(),
+            })
+        })?;
+        let (_, t) = usize::try_from(field)
+            .ok()
+            .and_then(|k| def.fields.get(k))
+            .ok_or_else(|| {
+                self.err(ErrorKind::Unknown {
+                    what: "field",
+                    name: format!("{}.{field}", strukt.name),
+                })
+            })?;
+        Ok(t.substitute(&strukt.args))
+    }
+
+    /// Immediate dominators (Cooper, Harvey and Kennedy's iterative
+    /// algorithm over reverse postorder); also rejects unreachable blocks
+    /// and bad branch targets.
+    fn dominators(&mut self) -> Result<(), Error> {
+        let n = self.f.blocks.len();
+        let mut order = Vec::with_capacity(n);
+        let mut seen = vec![false; n];
+        let mut stack = vec![(0usize, 0usize)];
+        seen[0] = true;
+        while let Some((b, next)) = stack.pop() {
+            let targets = self.successors(b)?;
+            if let Some(&t) = targets.get(next) {
+                stack.push((b, next + 1));
+                if !seen[t] {
+                    seen[t] = true;
+                    stack.push((t, 0));
+                }
+            } else {
+                order.push(b);
+            }
+        }
+        if let Some(b) = seen.iter().position(|s| !s) {
+            self.block = b;
+            self.inst = None;
+            return Err(self.err(ErrorKind::UnreachableBlock(
+                u32::try_from(b).unwrap_or(u32::MAX),
+            )));
+        }
+        order.reverse();
+        let mut rpo = vec![0; n];
+        for (k, &b) in order.iter().enumerate() {
+            rpo[b] = k;
+        }
+        let mut preds = vec![Vec::new(); n];
+        for b in 0..n {
+            for t in self.successors(b)? {
+                preds[t].push(b);
+            }
+        }
+        const NONE: usize = usize::MAX;
+        let mut idom = vec![NONE; n];
+        idom[0] = 0;
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for &b in order.iter().skip(1) {
+                let mut new = NONE;
+                for &p in &preds[b] {
+                    if idom[p] == NONE {
+                        continue;
+                    }
+                    new = if new == NONE {
+                        p
+                    } else {
+                        let (mut x, mut y) = (p, new);
+                        while x != y {
+                            while rpo[x] > rpo[y] {
+                                x = idom[x];
+                            }
+                            while rpo[y] > rpo[x] {
+                                y = idom[y];
+                            }
+                        }
+                        x
+                    };
+                }
+                if idom[b] != new {
+                    idom[b] = new;
+                    changed = true;
+                }
+            }
+        }
+        self.idom = idom;
+        Ok(())
+    }
+
+    fn successors(&self, b: usize) -> Result<Vec<usize>, Error> {
+        let block = self.f.blocks.get(b).ok_or_else(|| {
+            self.err(ErrorKind::NoSuchBlock(u32::try_from(b).unwrap_or(u32::MAX)))
+        })?;
+        let mut out = Vec::new();
+        for t in block.term.targets() {
+            let k = usize::try_from(t.block.0).unwrap_or(usize::MAX);
+            if k >= self.f.blocks.len() {
+                let here = Checker {
+                    block: b,
+                    inst: None,
+                    ..self.shallow()
+                };
+                return Err(here.err(ErrorKind::NoSuchBlock(t.block.0)));
+            }
+            if k == 0 {
+                let here = Checker {
+                    block: b,
+                    inst: None,
+                    ..self.shallow()
+                };
+                return Err(here.err(ErrorKind::BadEntry("cannot be a branch target")));
+            }
+            out.push(k);
+        }
+        Ok(out)
+    }
+
+    fn shallow(&self) -> Checker<'_> {
+        Checker {
+            lib: self.lib,
+            f: self.f,
+            scope: self.scope,
+            types: Vec::new(),
+            defs: Vec::new(),
+            idom: Vec::new(),
+            block: self.block,
+            inst: self.inst,
+        }
+    }
+
+    fn dominates(&self, a: usize, mut b: usize) -> bool {
+        loop {
+            if a == b {
+                return true;
+            }
+            match self.idom.get(b) {
+                Some(&d) if d != b => b = d,
+                _ => return false,
+            }
+        }
+    }
+
+    /// Type of a register read at position `pos` of the current block.
+    fn use_reg(&self, r: Reg, pos: usize) -> Result<&Type, Error> {
+        let k = usize::try_from(r.0).unwrap_or(usize::MAX);
+        let (Some(t), Some(&(b, p))) = (self.types.get(k), self.defs.get(k)) else {
+            return Err(self.err(ErrorKind::UndefinedRegister(r.0)));
+        };
+        let ok = if b == self.block {
+            p < pos
+        } else {
+            self.dominates(b, self.block)
+        };
+        if !ok {
+            return Err(self.err(ErrorKind::NotDominated(r.0)));
+        }
+        Ok(t)
+    }
+
+    fn expect(&self, r: Reg, pos: usize, ty: &Type, context: &'static str) -> Result<(), Error> {
+        let found = self.use_reg(r, pos)?;
+        if found != ty {
+            return Err(self.err(ErrorKind::TypeMismatch {
+                context,
+                expected: self.show(ty),
+                found: self.show(found),
+            }));
+        }
+        Ok(())
+    }
+
+    fn class(&self, ty: &Type, c: Constraint) -> bool {
+        match ty {
+            Type::Param(i) => param(self.scope, *i).is_some_and(|p| p.constraint.implies(c)),
+            other => c != Constraint::Any && c.admits(other),
+        }
+    }
+
+    fn require(&self, ok: bool, op: &'static str, ty: &Type) -> Result<(), Error> {
+        if ok {
+            Ok(())
+        } else {
+            Err(self.err(ErrorKind::BadOperandType {
+                op,
+                ty: self.show(ty),
+            }))
+        }
+    }
+
+    fn register_type(&self, ty: &Type) -> Result<(), Error> {
+        self.at(check_type(ty, self.scope, self.lib))?;
+        if !ty.is_register() {
+            return Err(self.err(ErrorKind::NotRegisterType(self.show(ty))));
+        }
+        Ok(())
+    }
+
+    fn check_literal(&self, ty: &Type, value: Literal) -> Result<(), Error> {
+        let out_of_range = || {
+            self.err(ErrorKind::LiteralRange {
+                value: crate::text::literal_text(value),
+                ty: self.show(ty),
+            })
+        };
+        let ok = match (value, ty) {
+            (Literal::Int(v), Type::Int(t)) => {
+                if v < t.min_value() || v > t.max_value() {
+                    return Err(out_of_range());
+                }
+                true
+            }
+            (Literal::Int(_), _) => self.class(ty, Constraint::Num),
+            (Literal::Float(_), _) => self.class(ty, Constraint::Float),
+            (Literal::Bool(_), Type::Bool) => true,
+            (Literal::Null, t) => t.is_pointer(),
+            _ => false,
+        };
+        if ok { Ok(()) } else { Err(out_of_range()) }
+    }
+
+    fn address_base(
+        &self,
+        r: Reg,
+        pos: usize,
+        pointee: Option<&Type>,
+        op: &'static str,
+    ) -> Result<(), Error> {
+        let t = self.use_reg(r, pos)?;
+        let ok = match (t, pointee) {
+            (Type::RawPtr, _) => true,
+            (Type::Ptr(inner), Some(p)) => **inner == *p,
+            (Type::Ptr(_), None) => true,
+            _ => false,
+        };
+        self.require(ok, op, t)
+    }
+
+    fn check_index(&self, index: Option<Reg>, pos: usize) -> Result<(), Error> {
+        match index {
+            Some(i) => self.expect(i, pos, &Type::I64, "an index"),
+            None => Ok(()),
+        }
+    }
+
+    fn check_cast(&self, from: &Type, to: &Type) -> Result<(), Error> {
+        let num = |t: &Type| self.class(t, Constraint::Num);
+        let word = |t: &Type| {
+            matches!(
+                t,
+                Type::Int(crate::ir::IntType::I64 | crate::ir::IntType::U64)
+            )
+        };
+        let ok = (num(from) && num(to))
+            || (*from == Type::Bool && self.class(to, Constraint::Int))
+            || (from.is_pointer() && to.is_pointer())
+            || (from.is_pointer() && word(to))
+            || (word(from) && to.is_pointer());
+        self.require(ok, "cast", from)
+    }
+
+    fn check_bitcast(&self, from: &Type, to: &Type) -> Result<(), Error> {
+        let num = |t: &Type| self.class(t, Constraint::Num);
+        self.require(num(from) && num(to), "bitcast", from)?;
+        if let (Some(a), Some(b)) = (from.scalar_size(), to.scalar_size()) {
+            self.require(a == b, "bitcast to a different size", from)?;
+        }
+        Ok(())
+    }
+
+    fn check_args(
+        &self,
+        what: &str,
+        params: &[Type],
+        args: &[Reg],
+        pos: usize,
+    ) -> Result<(), Error> {
+        if params.len() != args.len() {
+            return Err(self.err(ErrorKind::ArgCount {
+                what: what.to_owned(),
+                expected: params.len(),
+                found: args.len(),
+            }));
+        }
+        for (p, a) in params.iter().zip(args) {
+            self.expect(*a, pos, p, "an argument")?;
+        }
+        Ok(())
+    }
+
+    /// Checks a direct callee and that `sig` is its declared signature.
+    fn check_callee(&self, callee: &Callee, sig: &Signature) -> Result<(), Error> {
+        self.at(check_signature(sig, self.scope, self.lib))?;
+        let declared = match callee {
+            Callee::Template { name, type_args } => {
+                let f = self.lib.function(name).ok_or_else(|| {
+                    self.err(ErrorKind::Unknown {
+                        what: "template",
+                        name: name.to_string(),
+                    })
+                })?;
+                self.at(check_type_args(
+                    &name.to_string(),
+                    &f.type_params,
+                    type_args,
+                    self.scope,
+                    self.lib,
+                ))?;
+                Some(f.sig.substitute(type_args))
+            }
+            Callee::Import(name) => Some(
+                self.lib
+                    .import(name)
+                    .ok_or_else(|| {
+                        self.err(ErrorKind::Unknown {
+                            what: "native import",
+                            name: name.clone(),
+                        })
+                    })?
+                    .sig
+                    .clone(),
+            ),
+            Callee::Symbol(name) => match self.lib.extern_symbol(name) {
+                Some(d) => Some(d.sig.clone()),
+                None => mangle::demangle(name)
+                    .ok()
+                    .and_then(|(t, args)| self.lib.function(&t).map(|f| f.sig.substitute(&args))),
+            },
+        };
+        if let Some(expected) = declared
+            && expected != *sig
+        {
+            let callee = match callee {
+                Callee::Template { name, .. } => name.to_string(),
+                Callee::Import(n) | Callee::Symbol(n) => n.clone(),
+            };
+            return Err(self.err(ErrorKind::SignatureMismatch {
+                callee,
+                expected: SignatureDisplay {
+                    sig: &expected,
+                    params: self.scope,
+                }
+                .to_string(),
+                found: SignatureDisplay {
+                    sig,
+                    params: self.scope,
+                }
+                .to_string(),
+            }));
+        }
+        Ok(())
+    }
+
+    fn check_op(&self, op: &Op, pos: usize) -> Result<(), Error> {
+        match op {
+            Op::Const { ty, value } => {
+                self.register_type(ty)?;
+                self.check_literal(ty, *value)?;
+            }
+            Op::Unary { op, ty, arg } => {
+                self.register_type(ty)?;
+                let ok = match op {
+                    UnOp::Neg => self.class(ty, Constraint::Num),
+                    UnOp::Not => self.class(ty, Constraint::Int) || *ty == Type::Bool,
+                };
+                self.require(ok, if *op == UnOp::Neg { "neg" } else { "not" }, ty)?;
+                self.expect(*arg, pos, ty, "the operand")?;
+            }
+            Op::Binary { op, ty, lhs, rhs } => {
+                self.register_type(ty)?;
+                let (name, ok) = match op {
+                    BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div => {
+                        ("arithmetic", self.class(ty, Constraint::Num))
+                    }
+                    BinOp::Rem => ("rem", self.class(ty, Constraint::Int)),
+                    BinOp::And | BinOp::Or | BinOp::Xor => (
+                        "a bitwise operation",
+                        self.class(ty, Constraint::Int) || *ty == Type::Bool,
+                    ),
+                    BinOp::Shl | BinOp::Shr => ("a shift", self.class(ty, Constraint::Int)),
+                };
+                self.require(ok, name, ty)?;
+                self.expect(*lhs, pos, ty, "the left operand")?;
+                self.expect(*rhs, pos, ty, "the right operand")?;
+            }
+            Op::Cmp { op, ty, lhs, rhs } => {
+                self.register_type(ty)?;
+                let ordered = !matches!(op, CmpOp::Eq | CmpOp::Ne);
+                let ok = self.class(ty, Constraint::Num)
+                    || ty.is_pointer()
+                    || (!ordered && (*ty == Type::Bool || matches!(ty, Type::Param(_))));
+                self.require(ok, "cmp", ty)?;
+                self.expect(*lhs, pos, ty, "the left operand")?;
+                self.expect(*rhs, pos, ty, "the right operand")?;
+            }
+            Op::Cast { from, to, arg } => {
+                self.register_type(from)?;
+                self.register_type(to)?;
+                self.check_cast(from, to)?;
+                self.expect(*arg, pos, from, "the operand")?;
+            }
+            Op::Bitcast { from, to, arg } => {
+                self.register_type(from)?;
+                self.register_type(to)?;
+                self.check_bitcast(from, to)?;
+                self.expect(*arg, pos, from, "the operand")?;
+            }
+            Op::Select {
+                ty,
+                cond,
+                if_true,
+                if_false,
+            } => {
+                self.register_type(ty)?;
+                self.expect(*cond, pos, &Type::Bool, "the condition")?;
+                self.expect(*if_true, pos, ty, "the value if true")?;
+                self.expect(*if_false, pos, ty, "the value if false")?;
+            }
+            Op::Load { ty, addr, index } => {
+                self.register_type(ty)?;
+                self.address_base(*addr, pos, Some(ty), "load")?;
+                self.check_index(*index, pos)?;
+            }
+            Op::Store {
+                ty,
+                addr,
+                index,
+                value,
+            } => {
+                self.register_type(ty)?;
+                self.address_base(*addr, pos, Some(ty), "store")?;
+                self.check_index(*index, pos)?;
+                self.expect(*value, pos, ty, "the stored value")?;
+            }
+            Op::ElemAddr { elem, base, index } => {
+                self.at(check_type(elem, self.scope, self.lib))?;
+                self.address_base(*base, pos, Some(elem), "elem_addr")?;
+                self.expect(*index, pos, &Type::I64, "an index")?;
+            }
+            Op::FieldAddr {
+                strukt,
+                field,
+                base,
+            } => {
+                self.at(check_struct_type(strukt, self.scope, self.lib))?;
+                self.field_type(strukt, *field)?;
+                self.address_base(
+                    *base,
+                    pos,
+                    Some(&Type::Struct(strukt.clone())),
+                    "field_addr",
+                )?;
+            }
+            Op::Addr {
+                ty, base, index, ..
+            } => {
+                self.register_type(ty)?;
+                self.require(ty.is_pointer(), "addr", ty)?;
+                self.address_base(*base, pos, None, "addr")?;
+                self.check_index(*index, pos)?;
+            }
+            Op::SizeOf { ty } | Op::AlignOf { ty } => {
+                self.at(check_type(ty, self.scope, self.lib))?
+            }
+            Op::Call { callee, sig, args } => {
+                self.check_callee(callee, sig)?;
+                self.check_args("the callee", &sig.params, args, pos)?;
+            }
+            Op::CallIndirect { sig, target, args } => {
+                self.at(check_signature(sig, self.scope, self.lib))?;
+                self.expect(
+                    *target,
+                    pos,
+                    &Type::Fn(Box::new(sig.clone())),
+                    "the function pointer",
+                )?;
+                self.check_args("the function pointer", &sig.params, args, pos)?;
+            }
+            Op::FuncAddr { callee, sig } => self.check_callee(callee, sig)?,
+        }
+        if let Op::Bitcast { from, to, .. } | Op::Cast { from, to, .. } = op {
+            self.at(check_type(from, self.scope, self.lib))?;
+            self.at(check_type(to, self.scope, self.lib))?;
+        }
+        Ok(())
+    }
+
+    fn check_block_call(&self, t: &BlockCall, pos: usize) -> Result<(), Error> {
+        let k = usize::try_from(t.block.0).unwrap_or(usize::MAX);
+        let target = self
+            .f
+            .blocks
+            .get(k)
+            .ok_or_else(|| self.err(ErrorKind::NoSuchBlock(t.block.0)))?;
+        let params: Vec<Type> = target.params.iter().map(|(_, t)| t.clone()).collect();
+        self.check_args(&format!("block b{}", t.block.0), &params, &t.args, pos)
+    }
+
+    fn check_term(&self, term: &Terminator, pos: usize) -> Result<(), Error> {
+        match term {
+            Terminator::Br(t) => self.check_block_call(t, pos),
+            Terminator::CondBr {
+                cond,
+                then,
+                otherwise,
+            } => {
+                self.expect(*cond, pos, &Type::Bool, "the branch condition")?;
+                self.check_block_call(then, pos)?;
+                self.check_block_call(otherwise, pos)
+            }
+            Terminator::Ret(v) => match (v, &self.f.sig.ret) {
+                (None, None) => Ok(()),
+                (Some(r), Some(t)) => self.expect(*r, pos, t, "the returned value"),
+                (None, Some(t)) => Err(self.err(ErrorKind::TypeMismatch {
+                    context: "ret",
+                    expected: self.show(t),
+                    found: "nothing".into(),
+                })),
+                (Some(_), None) => Err(self.err(ErrorKind::TypeMismatch {
+                    context: "ret",
+                    expected: "nothing".into(),
+                    found: "a value".into(),
+                })),
+            },
+            Terminator::Trap(_) => Ok(()),
+        }
+    }
+}
