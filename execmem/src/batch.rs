@@ -5,10 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::arch;
+use crate::dual::{DualRegion, Frontier};
 use crate::error::Error;
 use crate::limits;
 use crate::mapping::Staging;
-use crate::memory::{Shared, round_to_pages};
+use crate::memory::Shared;
 use crate::perf_map;
 use crate::published::{Function, PublishedCode};
 
@@ -73,26 +74,45 @@ struct Region {
     cursor: usize,
 }
 
+/// Where a reservation's bytes live.
+#[derive(Clone, Copy)]
+pub(crate) enum Home {
+    /// In the batch's own staging region with this index (mprotect).
+    Own(usize),
+    /// In the shared dual-mapped region with this index in the batch's list.
+    Shared(usize),
+}
+
 struct Entry {
-    region: usize,
+    home: Home,
     offset: usize,
     size: usize,
     /// Kept only when the perf map is enabled.
     name: Box<str>,
 }
 
-/// Code being prepared for publication: read-write staging memory at final
-/// addresses, never executable.
+/// Code being prepared for publication at its final addresses.
 ///
-/// Functions are packed one after another (at the alignment each asks for)
-/// into as few regions as possible; [`publish`](Self::publish) turns each
-/// region's used pages read-execute with one protection change and unmaps
-/// the rest. Dropping an unpublished batch unmaps its staging memory.
+/// Under [`Strategy::Mprotect`](crate::Strategy::Mprotect) functions are
+/// packed one after another (at the alignment each asks for) into as few
+/// private read-write regions as possible, never executable;
+/// [`publish`](Self::publish) turns each region's used pages read-execute
+/// with one protection change and unmaps the rest. Dropping an unpublished
+/// batch unmaps its staging memory.
+///
+/// Under [`Strategy::DualMapping`](crate::Strategy::DualMapping) functions
+/// are packed into the allocator's current shared region, written through
+/// its read-write view; their addresses lie in its read-execute view, where
+/// the unwritten bytes trap until published. Dropping an unpublished batch
+/// gives up its ranges (they stay trapping; ranges are never reused).
+///
 /// A batch belongs to one thread at a time (`Send`, not shared).
 pub struct CodeBatch {
     shared: Arc<Shared>,
     id: u64,
     regions: Vec<Region>,
+    /// Dual-mapped regions holding this batch's reservations, in order.
+    shared_regions: Vec<Arc<DualRegion>>,
     entries: Vec<Entry>,
     /// Size of the first region, from a capacity hint; taken once.
     first_region: Option<usize>,
@@ -113,6 +133,7 @@ impl CodeBatch {
             shared,
             id: NEXT_BATCH.fetch_add(1, Ordering::Relaxed),
             regions: Vec::new(),
+            shared_regions: Vec::new(),
             entries: Vec::new(),
             first_region: capacity.map(|bytes| bytes.min(limits::MAX_REGION_SIZE)),
         }
@@ -161,20 +182,14 @@ impl CodeBatch {
                 max: limits::MAX_NAME_LEN,
             });
         }
-        let (region_index, offset) = match self.place(size, align) {
-            Some(place) => place,
-            None => (self.grow(size)?, 0),
+        let shared = Arc::clone(&self.shared);
+        let (home, offset, address) = match &shared.frontier {
+            Some(frontier) => self.reserve_shared(frontier, size, align)?,
+            None => self.reserve_own(size, align)?,
         };
-        let region = &mut self.regions[region_index];
-        let end = offset + size;
-        // Alignment padding and the reservation itself both trap until
-        // written.
-        region.staging.bytes_mut()[region.cursor..end].fill(arch::TRAP_FILL);
-        region.cursor = end;
-        let address = region.staging.address() + offset;
         let index = self.entries.len();
         self.entries.push(Entry {
-            region: region_index,
+            home,
             offset,
             size,
             name: if self.shared.perf_map {
@@ -191,30 +206,55 @@ impl CodeBatch {
         })
     }
 
-    /// First region with room for `size` bytes at `align`, and the offset.
-    fn place(&self, size: usize, align: usize) -> Option<(usize, usize)> {
-        self.regions.iter().enumerate().find_map(|(index, region)| {
+    /// Places a reservation in the batch's own staging: the first region
+    /// with room, or a fresh one. Alignment padding and the reservation
+    /// itself are filled with trapping bytes.
+    fn reserve_own(&mut self, size: usize, align: usize) -> Result<(Home, usize, usize), Error> {
+        let place = self.regions.iter().enumerate().find_map(|(index, region)| {
             let start = region.cursor.checked_next_multiple_of(align)?;
             let end = start.checked_add(size)?;
             (end <= region.staging.len()).then_some((index, start))
-        })
+        });
+        let (index, offset) = match place {
+            Some(place) => place,
+            None => {
+                let wanted = self.first_region.take().unwrap_or(self.shared.region_size);
+                let len = self.shared.fresh_region_len(size, wanted)?;
+                let staging = Staging::map(len, &self.shared.ledger)?;
+                self.regions.push(Region { staging, cursor: 0 });
+                (self.regions.len() - 1, 0)
+            }
+        };
+        let region = &mut self.regions[index];
+        let end = offset + size;
+        region.staging.bytes_mut()[region.cursor..end].fill(arch::TRAP_FILL);
+        region.cursor = end;
+        Ok((Home::Own(index), offset, region.staging.address() + offset))
     }
 
-    /// Maps a region big enough for `size` bytes; returns its index.
-    fn grow(&mut self, size: usize) -> Result<usize, Error> {
-        let page = self.shared.page;
-        let wanted = self
-            .first_region
-            .take()
-            .unwrap_or(self.shared.region_size)
-            .max(size);
-        let len = round_to_pages(wanted, page).ok_or(Error::InvalidLength {
-            len: size,
-            max: limits::MAX_RESERVATION_LEN,
-        })?;
-        let staging = Staging::map(len, &self.shared.ledger)?;
-        self.regions.push(Region { staging, cursor: 0 });
-        Ok(self.regions.len() - 1)
+    /// Places a reservation in the allocator's shared dual-mapped region
+    /// (already filled with trapping bytes when created).
+    fn reserve_shared(
+        &mut self,
+        frontier: &Frontier,
+        size: usize,
+        align: usize,
+    ) -> Result<(Home, usize, usize), Error> {
+        let fresh = self
+            .shared
+            .fresh_region_len(size, self.shared.region_size)?;
+        let (region, offset) = frontier.place(size, align, fresh, &self.shared.ledger)?;
+        let address = region.exec_address() + offset;
+        // The frontier only moves forward, so a batch's regions come in
+        // order and only the last can repeat.
+        let known = self
+            .shared_regions
+            .last()
+            .is_some_and(|last| Arc::ptr_eq(last, &region));
+        if !known {
+            self.shared_regions.push(region);
+        }
+        Ok((Home::Shared(self.shared_regions.len() - 1), offset, address))
     }
 
     /// The entry a reservation names, if it belongs to this batch.
@@ -236,12 +276,16 @@ impl CodeBatch {
     /// batch.
     pub fn bytes_mut(&mut self, reservation: &Reservation) -> Result<&mut [u8], Error> {
         let &Entry {
-            region,
-            offset,
-            size,
-            ..
+            home, offset, size, ..
         } = self.entry(reservation)?;
-        Ok(&mut self.regions[region].staging.bytes_mut()[offset..offset + size])
+        Ok(match home {
+            Home::Own(index) => &mut self.regions[index].staging.bytes_mut()[offset..offset + size],
+            // SAFETY: the range was handed to this batch alone by the
+            // frontier and is not published while the batch exists; the
+            // slice borrows the batch mutably, so no second slice of it (or
+            // of any other reservation of the batch) coexists.
+            Home::Shared(index) => unsafe { self.shared_regions[index].write_slice(offset, size) },
+        })
     }
 
     /// Copies `bytes` into the reservation at `offset` (any offset, any
@@ -291,6 +335,7 @@ impl CodeBatch {
             shared,
             id,
             regions,
+            shared_regions,
             entries,
             ..
         } = self;
@@ -303,30 +348,34 @@ impl CodeBatch {
         let functions: Vec<Function> = entries
             .iter()
             .map(|entry| Function {
-                mapping: entry.region,
+                home: entry.home,
                 offset: entry.offset,
                 size: entry.size,
             })
             .collect();
-        let code_bytes = functions.iter().map(|function| function.size).sum();
-        if !functions.is_empty() {
-            shared.ledger.code_published(functions.len(), code_bytes);
+        let code = PublishedCode::new(
+            Arc::clone(&shared.ledger),
+            id,
+            mappings,
+            shared_regions,
+            functions,
+        );
+        // Shared regions are executable already: only the instruction
+        // stream needs to see the new bytes.
+        for function in code.functions() {
+            if function.is_shared() {
+                arch::make_coherent(function.address(), function.len());
+            }
         }
         if shared.perf_map && !entries.is_empty() {
-            let lines = entries.iter().map(|entry| {
-                let address = mappings[entry.region].address() + entry.offset;
-                (address, entry.size, &*entry.name)
-            });
+            let lines = code
+                .functions()
+                .zip(&entries)
+                .map(|(function, entry)| (function.address(), function.len(), &*entry.name));
             if perf_map::append(lines).is_err() {
                 shared.ledger.perf_map_failed();
             }
         }
-        Ok(PublishedCode::new(
-            Arc::clone(&shared.ledger),
-            id,
-            mappings,
-            functions,
-            code_bytes,
-        ))
+        Ok(code)
     }
 }

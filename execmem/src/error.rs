@@ -30,6 +30,19 @@ pub enum Error {
         /// What the kernel reported.
         source: io::Error,
     },
+    /// The kernel refused a read-execute view of a code file (dual mapping):
+    /// SELinux denying execute on memory files, PaX, or
+    /// `vm.memfd_noexec = 2`.
+    #[error(
+        "could not map a {len}-byte read-execute view of the code file \
+         (a hardened kernel refuses executable memory files): {source}"
+    )]
+    ExecutableView {
+        /// Bytes requested.
+        len: usize,
+        /// What the kernel reported.
+        source: io::Error,
+    },
     /// A reservation length was zero or above [`crate::limits::MAX_RESERVATION_LEN`].
     #[error("a reservation of {len} bytes is not possible: it must be between 1 and {max} bytes")]
     InvalidLength {

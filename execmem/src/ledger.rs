@@ -33,20 +33,17 @@ impl Ledger {
         self.books.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A fresh read-write mapping exists at `base .. base + len`.
-    pub(crate) fn mapped(&self, base: usize, len: usize) {
+    /// A fresh mapping with `protection` exists at `base .. base + len`.
+    pub(crate) fn mapped_as(&self, base: usize, len: usize, protection: Protection) {
         let mut books = self.books();
-        books.spans.insert(
-            base,
-            Span {
-                len,
-                protection: Protection::ReadWrite,
-            },
-        );
+        books.spans.insert(base, Span { len, protection });
         let stats = &mut books.stats;
         stats.bytes_reserved += len;
-        stats.bytes_writable += len;
         stats.regions += 1;
+        match protection {
+            Protection::ReadWrite => stats.bytes_writable += len,
+            Protection::ReadExecute => stats.bytes_executable += len,
+        }
     }
 
     /// The read-write mapping at `base` is about to lose everything past

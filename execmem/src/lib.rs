@@ -11,12 +11,22 @@
 //! turns the batch's pages read-execute with one protection change per
 //! region, returning a [`PublishedCode`] handle that owns the pages and
 //! hands out entry pointers. Published pages are never writable again;
-//! memory is unmapped when the last clone of its handle is dropped.
+//! memory is unmapped when the last clone of its handle is dropped. No
+//! mapping is ever writable and executable at once.
 //!
-//! Inside, `mapping` owns every system call and raw pointer (the
-//! `Staging` → `Executable` type states), `ledger` keeps the books behind
-//! [`Stats`] and [`ExecMemory::protection_of`], `arch` holds the
-//! per-architecture cache maintenance, and `perf_map` writes
+//! That is [`Strategy::Mprotect`], the default. [`Strategy::DualMapping`]
+//! keeps the same API and invariants per mapping but writes code through a
+//! read-write view of a memory file and runs it from a read-execute view of
+//! the same file, so small publications share pages and need no protection
+//! change; it is probed at creation and falls back to `mprotect` where the
+//! kernel refuses. `doc/ARCHITECTURE.md` weighs the two.
+//!
+//! Inside, `mapping` owns the system calls and raw pointers of private
+//! staging (the `Staging` → `Executable` type states) and `dual` those of
+//! dual-mapped regions and their shared bump `Frontier`; `batch` places
+//! reservations, `published` owns published code; `ledger` keeps the books
+//! behind [`Stats`] and [`ExecMemory::protection_of`]; `arch` holds the
+//! per-architecture cache maintenance and trap byte; `perf_map` writes
 //! `/tmp/perf-PID.map` when enabled ([`PerfMap`], `SMFJIT_PERF_MAP=1`).
 //!
 //! ```
@@ -59,6 +69,7 @@
 
 mod arch;
 mod batch;
+mod dual;
 mod error;
 mod ledger;
 pub mod limits;
@@ -70,7 +81,7 @@ mod stats;
 
 pub use batch::{CodeBatch, Reservation};
 pub use error::Error;
-pub use memory::{Config, ExecMemory, FUNCTION_ALIGNMENT};
+pub use memory::{Config, ExecMemory, FUNCTION_ALIGNMENT, Strategy};
 pub use perf_map::{PERF_MAP_ENV, PerfMap, path as perf_map_path};
 pub use published::{PublishedCode, PublishedFunction};
 pub use stats::{Protection, Stats};

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use crate::arch;
 use crate::error::Error;
 use crate::ledger::Ledger;
+use crate::stats::Protection;
 
 /// A live anonymous private mapping, page aligned, registered in a ledger.
 struct Mapping {
@@ -95,7 +96,7 @@ impl Staging {
             len,
             source: io::Error::other("mmap returned the null address"),
         })?;
-        ledger.mapped(base.as_ptr() as usize, len);
+        ledger.mapped_as(base.as_ptr() as usize, len, Protection::ReadWrite);
         Ok(Self {
             mapping: Mapping {
                 base,

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::batch::CodeBatch;
+use crate::dual::{DualRegion, Frontier};
 use crate::error::Error;
 use crate::ledger::Ledger;
 use crate::limits;
@@ -17,6 +18,24 @@ use crate::stats::{Protection, Stats};
 /// block.
 pub const FUNCTION_ALIGNMENT: usize = 16;
 
+/// How code becomes executable.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Strategy {
+    /// Each batch stages in private read-write pages and publishes them with
+    /// `mprotect` to read-execute, one change per region. No writable alias
+    /// of executable memory ever exists; batches never share a page.
+    #[default]
+    Mprotect,
+    /// Code is written through a read-write view of a memory file and runs
+    /// from a read-execute view of the same file. No protection ever
+    /// changes and functions of all batches share pages, but the writable
+    /// view of executable bytes lives as long as the region. Probed when the
+    /// allocator is created; where the kernel refuses it (no `memfd_create`,
+    /// SELinux, PaX, `vm.memfd_noexec = 2`) the allocator uses
+    /// [`Strategy::Mprotect`] instead, which [`ExecMemory::strategy`] reports.
+    DualMapping,
+}
+
 /// How an [`ExecMemory`] maps and announces code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -27,6 +46,8 @@ pub struct Config {
     pub region_size: usize,
     /// Whether published functions are listed in `/tmp/perf-PID.map`.
     pub perf_map: PerfMap,
+    /// How code becomes executable.
+    pub strategy: Strategy,
 }
 
 impl Default for Config {
@@ -34,6 +55,7 @@ impl Default for Config {
         Self {
             region_size: limits::DEFAULT_REGION_SIZE,
             perf_map: PerfMap::Environment,
+            strategy: Strategy::Mprotect,
         }
     }
 }
@@ -44,6 +66,24 @@ pub(crate) struct Shared {
     pub(crate) page: usize,
     pub(crate) region_size: usize,
     pub(crate) perf_map: bool,
+    /// Present exactly when the allocator uses dual mapping.
+    pub(crate) frontier: Option<Frontier>,
+}
+
+impl Shared {
+    /// Size of a fresh region for a reservation of `size` bytes: the
+    /// configured (or hinted) size, or `size` in whole pages if larger.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidLength`] if the rounding overflows (sizes are bounded
+    /// far below that by [`limits::MAX_RESERVATION_LEN`]).
+    pub(crate) fn fresh_region_len(&self, size: usize, wanted: usize) -> Result<usize, Error> {
+        round_to_pages(wanted.max(size), self.page).ok_or(Error::InvalidLength {
+            len: size,
+            max: limits::MAX_RESERVATION_LEN,
+        })
+    }
 }
 
 /// A write-xor-execute executable-memory allocator.
@@ -61,6 +101,7 @@ impl std::fmt::Debug for ExecMemory {
             .field("page_size", &self.shared.page)
             .field("region_size", &self.shared.region_size)
             .field("perf_map", &self.shared.perf_map)
+            .field("strategy", &self.strategy())
             .field("stats", &self.stats())
             .finish()
     }
@@ -89,25 +130,38 @@ impl ExecMemory {
         if perf_map {
             perf_map::open()?;
         }
+        let ledger = Arc::default();
+        // The probe for dual mapping is the allocator's first region; any
+        // refusal means the kernel will not do it, so fall back.
+        let frontier = match config.strategy {
+            Strategy::Mprotect => None,
+            Strategy::DualMapping => DualRegion::create(region_size, &ledger)
+                .ok()
+                .map(Frontier::new),
+        };
         Ok(Self {
             shared: Arc::new(Shared {
-                ledger: Arc::default(),
+                ledger,
                 page,
                 region_size,
                 perf_map,
+                frontier,
             }),
         })
     }
 
-    /// Opens an empty batch. Its first reservation maps a region of
-    /// [`Config::region_size`] bytes (or more, if that reservation is larger).
+    /// Opens an empty batch. With [`Strategy::Mprotect`] its first
+    /// reservation maps a region of [`Config::region_size`] bytes (or more,
+    /// if that reservation is larger); with [`Strategy::DualMapping`]
+    /// reservations go into the allocator's shared current region.
     #[must_use]
     pub fn batch(&self) -> CodeBatch {
         CodeBatch::new(Arc::clone(&self.shared), None)
     }
 
     /// Opens an empty batch whose first region holds at least
-    /// `capacity` bytes (capped at [`limits::MAX_REGION_SIZE`]). A caller
+    /// `capacity` bytes (capped at [`limits::MAX_REGION_SIZE`]; ignored
+    /// under [`Strategy::DualMapping`], where regions are shared). A caller
     /// that knows the total size of its code — the loader copying a code
     /// section, a single function — maps exactly what it needs and publishes
     /// with one protection change.
@@ -150,6 +204,16 @@ impl ExecMemory {
     #[must_use]
     pub fn page_size(&self) -> usize {
         self.shared.page
+    }
+
+    /// The strategy in effect: [`Config::strategy`], or
+    /// [`Strategy::Mprotect`] where dual mapping was asked for but refused.
+    #[must_use]
+    pub fn strategy(&self) -> Strategy {
+        match self.shared.frontier {
+            Some(_) => Strategy::DualMapping,
+            None => Strategy::Mprotect,
+        }
     }
 
     /// Whether publications are listed in the perf map.

@@ -2,22 +2,48 @@
 
 use std::sync::Arc;
 
-use crate::batch::Reservation;
+use crate::batch::{Home, Reservation};
+use crate::dual::DualRegion;
 use crate::error::Error;
 use crate::ledger::Ledger;
 use crate::mapping::Executable;
 
 /// Where one published function lies.
 pub(crate) struct Function {
-    pub(crate) mapping: usize,
+    pub(crate) home: Home,
     pub(crate) offset: usize,
     pub(crate) size: usize,
+}
+
+/// A published function's bytes, seen from inside the crate.
+pub(crate) struct FunctionBytes<'a> {
+    bytes: &'a [u8],
+    shared: bool,
+}
+
+impl FunctionBytes<'_> {
+    pub(crate) fn address(&self) -> usize {
+        self.bytes.as_ptr() as usize
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Whether the function lives in a dual-mapped region.
+    pub(crate) fn is_shared(&self) -> bool {
+        self.shared
+    }
 }
 
 struct Published {
     ledger: Arc<Ledger>,
     batch: u64,
+    /// Regions of the batch's own (mprotect strategy).
     mappings: Vec<Executable>,
+    /// Dual-mapped regions the batch's functions lie in, shared with other
+    /// batches; each stays mapped while any of them holds it.
+    shared_regions: Vec<Arc<DualRegion>>,
     functions: Vec<Function>,
     code_bytes: usize,
 }
@@ -27,7 +53,14 @@ impl Published {
     /// region when reserved and the region was published whole, so the
     /// range is always in bounds.
     fn code_of(&self, function: &Function) -> &[u8] {
-        &self.mappings[function.mapping].bytes()[function.offset..function.offset + function.size]
+        let Function { home, offset, size } = *function;
+        match home {
+            Home::Own(index) => &self.mappings[index].bytes()[offset..offset + size],
+            // SAFETY: the range lies in the region (placed there by the
+            // frontier) and is published: nothing writes it again, and the
+            // `Arc` in `self` keeps the region mapped while the slice lives.
+            Home::Shared(index) => unsafe { self.shared_regions[index].exec_slice(offset, size) },
+        }
     }
 }
 
@@ -55,36 +88,43 @@ impl std::fmt::Debug for PublishedCode {
         f.debug_struct("PublishedCode")
             .field("functions", &self.inner.functions.len())
             .field("code_bytes", &self.inner.code_bytes)
-            .field(
-                "regions",
-                &self
-                    .inner
-                    .mappings
-                    .iter()
-                    .map(|mapping| mapping.address()..mapping.address() + mapping.len())
-                    .collect::<Vec<_>>(),
-            )
+            .field("regions", &self.regions().collect::<Vec<_>>())
             .finish()
     }
 }
 
 impl PublishedCode {
+    /// Takes ownership of a published batch and enters its code in the
+    /// books.
     pub(crate) fn new(
         ledger: Arc<Ledger>,
         batch: u64,
         mappings: Vec<Executable>,
+        shared_regions: Vec<Arc<DualRegion>>,
         functions: Vec<Function>,
-        code_bytes: usize,
     ) -> Self {
+        let code_bytes = functions.iter().map(|function| function.size).sum();
+        if !functions.is_empty() {
+            ledger.code_published(functions.len(), code_bytes);
+        }
         Self {
             inner: Arc::new(Published {
                 ledger,
                 batch,
                 mappings,
+                shared_regions,
                 functions,
                 code_bytes,
             }),
         }
+    }
+
+    /// Every function's bytes, in reservation order.
+    pub(crate) fn functions(&self) -> impl Iterator<Item = FunctionBytes<'_>> {
+        self.inner.functions.iter().map(|function| FunctionBytes {
+            bytes: self.inner.code_of(function),
+            shared: matches!(function.home, Home::Shared(_)),
+        })
     }
 
     fn function(&self, reservation: &Reservation) -> Result<&Function, Error> {
@@ -133,13 +173,22 @@ impl PublishedCode {
         self.inner.code_bytes
     }
 
-    /// Read-execute address ranges this code occupies (whole pages, one per
-    /// region the batch used).
+    /// Read-execute address ranges this code lies in: whole pages, one
+    /// range per region the batch used. Under
+    /// [`Strategy::DualMapping`](crate::Strategy::DualMapping) a range is a
+    /// whole shared region, which other batches' code may share.
     pub fn regions(&self) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
-        self.inner
+        let own = self
+            .inner
             .mappings
             .iter()
-            .map(|mapping| mapping.address()..mapping.address() + mapping.len())
+            .map(|mapping| mapping.address()..mapping.address() + mapping.len());
+        let shared = self
+            .inner
+            .shared_regions
+            .iter()
+            .map(|region| region.exec_address()..region.exec_address() + region.len());
+        own.chain(shared)
     }
 
     /// Whether `address` lies in this code's read-execute pages.

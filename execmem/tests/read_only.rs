@@ -4,19 +4,14 @@
 //! child process, which must die of `SIGSEGV`.
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]
 
+mod common;
+
 use std::os::unix::process::ExitStatusExt;
-use std::process::Command;
 
-use execmem::{Config, ExecMemory, PerfMap};
+use execmem::Strategy;
 
-const CHILD: &str = "EXECMEM_TEST_WRITE_PUBLISHED";
-
-fn force_write_into_published_code() {
-    let memory = ExecMemory::new(Config {
-        perf_map: PerfMap::Disabled,
-        ..Config::default()
-    })
-    .expect("allocator");
+fn force_write_into_published_code(strategy: Strategy) {
+    let memory = common::memory_with(strategy);
     let function = memory.publish_function("ret", &[0xC3]).expect("published");
     let entry = function.entry().cast_mut();
     // SAFETY: none: this child process exists to attempt exactly this
@@ -26,24 +21,32 @@ fn force_write_into_published_code() {
     std::process::exit(3);
 }
 
-#[test]
-fn writing_published_code_faults() {
-    if std::env::var_os(CHILD).is_some() {
-        force_write_into_published_code();
+/// Runs `test` again in a child process told to force the write with
+/// `strategy`, and checks the child died of `SIGSEGV`.
+fn assert_child_faults(test: &str, strategy: Strategy) {
+    if common::is_child() {
+        force_write_into_published_code(strategy);
     }
-    let child = Command::new(std::env::current_exe().expect("test binary"))
-        .args([
-            "--exact",
-            "writing_published_code_faults",
-            "--test-threads=1",
-        ])
-        .env(CHILD, "1")
-        .output()
-        .expect("child ran");
+    let child = common::rerun_in_child(test);
     assert_eq!(
         child.status.signal(),
         Some(libc::SIGSEGV),
         "child status {:?}",
         child.status
+    );
+}
+
+#[test]
+fn writing_published_code_faults() {
+    assert_child_faults("writing_published_code_faults", Strategy::Mprotect);
+}
+
+/// Under dual mapping the entry pointer lies in the read-execute view; the
+/// writable view's address is never handed out.
+#[test]
+fn writing_dual_mapped_code_through_its_entry_faults() {
+    assert_child_faults(
+        "writing_dual_mapped_code_through_its_entry_faults",
+        Strategy::DualMapping,
     );
 }

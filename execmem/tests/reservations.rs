@@ -9,6 +9,7 @@ fn memory_with(region_size: usize) -> ExecMemory {
     ExecMemory::new(Config {
         region_size,
         perf_map: PerfMap::Disabled,
+        ..Config::default()
     })
     .expect("allocator")
 }
@@ -287,6 +288,7 @@ fn region_size_is_checked_and_rounded_to_pages() {
     let zero = ExecMemory::new(Config {
         region_size: 0,
         perf_map: PerfMap::Disabled,
+        ..Config::default()
     });
     assert!(matches!(
         zero,
@@ -295,6 +297,7 @@ fn region_size_is_checked_and_rounded_to_pages() {
     let too_big = ExecMemory::new(Config {
         region_size: execmem::limits::MAX_REGION_SIZE + 1,
         perf_map: PerfMap::Disabled,
+        ..Config::default()
     });
     assert!(matches!(too_big, Err(Error::InvalidRegionSize { .. })));
     let memory = memory_with(1);

@@ -4,53 +4,60 @@
 
 mod common;
 
-use common::{as_fn2, assemble, memory};
+use common::{STRATEGIES, as_fn2, assemble, memory_with};
+use execmem::{Config, Strategy};
 
 use iced_x86::code_asm::*;
 use iced_x86::{Code, Instruction, MemoryOperand, Register};
 
 #[test]
 fn published_function_adds_its_two_arguments() {
-    let code = assemble(0, |a| {
-        a.endbr64()?;
-        a.lea(rax, qword_ptr(rdi + rsi))?;
-        a.ret()
-    });
-    let function = memory().publish_function("add", &code).expect("published");
-    assert_eq!(function.bytes(), &code[..]);
-    // SAFETY: the code implements fn(i64, i64) -> i64 and `function` lives.
-    let add = unsafe { as_fn2(function.entry()) };
-    assert_eq!(add(2, 40), 42);
-    assert_eq!(add(-5, 3), -2);
-    assert_eq!(add(i64::MAX, 1), i64::MIN);
+    for strategy in STRATEGIES {
+        let code = assemble(0, |a| {
+            a.endbr64()?;
+            a.lea(rax, qword_ptr(rdi + rsi))?;
+            a.ret()
+        });
+        let function = memory_with(strategy)
+            .publish_function("add", &code)
+            .expect("published");
+        assert_eq!(function.bytes(), &code[..]);
+        // SAFETY: the code implements fn(i64, i64) -> i64 and `function` lives.
+        let add = unsafe { as_fn2(function.entry()) };
+        assert_eq!(add(2, 40), 42);
+        assert_eq!(add(-5, 3), -2);
+        assert_eq!(add(i64::MAX, 1), i64::MIN);
+    }
 }
 
 #[test]
 fn published_loop_sums_one_to_n() {
-    let code = assemble(0, |a| {
-        let mut top = a.create_label();
-        let mut done = a.create_label();
-        a.endbr64()?;
-        a.xor(eax, eax)?;
-        a.test(rdi, rdi)?;
-        a.jle(done)?;
-        a.set_label(&mut top)?;
-        a.add(rax, rdi)?;
-        a.dec(rdi)?;
-        a.jnz(top)?;
-        a.set_label(&mut done)?;
-        a.ret()
-    });
-    let function = memory()
-        .publish_function("sum_to", &code)
-        .expect("published");
-    // SAFETY: the code implements fn(i64, i64) -> i64 (second argument unused).
-    let sum_to = unsafe { as_fn2(function.entry()) };
-    assert_eq!(sum_to(0, 0), 0);
-    assert_eq!(sum_to(-3, 0), 0);
-    assert_eq!(sum_to(1, 0), 1);
-    assert_eq!(sum_to(10, 0), 55);
-    assert_eq!(sum_to(100_000, 0), 5_000_050_000);
+    for strategy in STRATEGIES {
+        let code = assemble(0, |a| {
+            let mut top = a.create_label();
+            let mut done = a.create_label();
+            a.endbr64()?;
+            a.xor(eax, eax)?;
+            a.test(rdi, rdi)?;
+            a.jle(done)?;
+            a.set_label(&mut top)?;
+            a.add(rax, rdi)?;
+            a.dec(rdi)?;
+            a.jnz(top)?;
+            a.set_label(&mut done)?;
+            a.ret()
+        });
+        let function = memory_with(strategy)
+            .publish_function("sum_to", &code)
+            .expect("published");
+        // SAFETY: the code implements fn(i64, i64) -> i64 (second argument unused).
+        let sum_to = unsafe { as_fn2(function.entry()) };
+        assert_eq!(sum_to(0, 0), 0);
+        assert_eq!(sum_to(-3, 0), 0);
+        assert_eq!(sum_to(1, 0), 1);
+        assert_eq!(sum_to(10, 0), 55);
+        assert_eq!(sum_to(100_000, 0), 5_000_050_000);
+    }
 }
 
 /// `caller(a, b) = square(a) + b`, with `call rel32` encoded for addresses
@@ -58,137 +65,193 @@ fn published_loop_sums_one_to_n() {
 /// is reserved first, so the call is a forward reference.
 #[test]
 fn call_rel32_between_functions_of_one_batch() {
-    let memory = memory();
-    let mut batch = memory.batch();
-    let caller = batch.reserve("caller", 64, 16).expect("caller");
-    let square = batch.reserve("square", 64, 16).expect("square");
-    assert!(square.address() >= caller.address() + 64);
+    for strategy in STRATEGIES {
+        let memory = memory_with(strategy);
+        let mut batch = memory.batch();
+        let caller = batch.reserve("caller", 64, 16).expect("caller");
+        let square = batch.reserve("square", 64, 16).expect("square");
+        assert!(square.address() >= caller.address() + 64);
 
-    let square_code = assemble(square.address(), |a| {
-        a.endbr64()?;
-        a.mov(rax, rdi)?;
-        a.imul_2(rax, rdi)?;
-        a.ret()
-    });
-    let caller_code = assemble(caller.address(), |a| {
-        a.endbr64()?;
-        a.push(rsi)?; // also keeps the stack 16-byte aligned at the call
-        a.call(square.address() as u64)?;
-        a.pop(rsi)?;
-        a.add(rax, rsi)?;
-        a.ret()
-    });
-    // endbr64 (4 bytes) and push rsi (1 byte) precede the E8 rel32.
-    assert_eq!(caller_code[5], 0xE8);
-    let rel = i32::from_le_bytes(caller_code[6..10].try_into().expect("4 bytes"));
-    let next = caller.address() + 10;
-    assert_eq!(next.wrapping_add_signed(rel as isize), square.address());
+        let square_code = assemble(square.address(), |a| {
+            a.endbr64()?;
+            a.mov(rax, rdi)?;
+            a.imul_2(rax, rdi)?;
+            a.ret()
+        });
+        let caller_code = assemble(caller.address(), |a| {
+            a.endbr64()?;
+            a.push(rsi)?; // also keeps the stack 16-byte aligned at the call
+            a.call(square.address() as u64)?;
+            a.pop(rsi)?;
+            a.add(rax, rsi)?;
+            a.ret()
+        });
+        // endbr64 (4 bytes) and push rsi (1 byte) precede the E8 rel32.
+        assert_eq!(caller_code[5], 0xE8);
+        let rel = i32::from_le_bytes(caller_code[6..10].try_into().expect("4 bytes"));
+        let next = caller.address() + 10;
+        assert_eq!(next.wrapping_add_signed(rel as isize), square.address());
 
-    batch.write(&square, 0, &square_code).expect("square fits");
-    batch.write(&caller, 0, &caller_code).expect("caller fits");
-    let before = memory.stats().protection_changes;
-    let code = batch.publish().expect("published");
-    assert_eq!(memory.stats().protection_changes, before + 1);
+        batch.write(&square, 0, &square_code).expect("square fits");
+        batch.write(&caller, 0, &caller_code).expect("caller fits");
+        let before = memory.stats().protection_changes;
+        let expected_changes = match memory.strategy() {
+            Strategy::Mprotect => 1,
+            Strategy::DualMapping => 0,
+        };
+        let code = batch.publish().expect("published");
+        assert_eq!(memory.stats().protection_changes, before + expected_changes);
 
-    assert_eq!(code.entry(&caller).expect("own") as usize, caller.address());
-    // SAFETY: the code implements fn(i64, i64) -> i64 and `code` lives.
-    let f = unsafe { as_fn2(code.entry(&caller).expect("own")) };
-    assert_eq!(f(7, 1), 50);
-    assert_eq!(f(-3, -9), 0);
-    // The unwritten rest of each reservation traps.
-    let tail = &code.bytes(&square).expect("own")[square_code.len()..];
-    assert!(!tail.is_empty() && tail.iter().all(|&b| b == 0xCC));
+        assert_eq!(code.entry(&caller).expect("own") as usize, caller.address());
+        // SAFETY: the code implements fn(i64, i64) -> i64 and `code` lives.
+        let f = unsafe { as_fn2(code.entry(&caller).expect("own")) };
+        assert_eq!(f(7, 1), 50);
+        assert_eq!(f(-3, -9), 0);
+        // The unwritten rest of each reservation traps.
+        let tail = &code.bytes(&square).expect("own")[square_code.len()..];
+        assert!(!tail.is_empty() && tail.iter().all(|&b| b == 0xCC));
+    }
 }
 
 /// Code of a later batch reaches code of an earlier one through an absolute
 /// address, and reads a constant of its own batch rip-relatively.
 #[test]
 fn later_batch_calls_earlier_code_and_reads_a_rip_relative_constant() {
-    let memory = memory();
-    let double = assemble(0, |a| {
-        a.endbr64()?;
-        a.lea(rax, qword_ptr(rdi + rdi))?;
-        a.ret()
-    });
-    let double = memory.publish_function("double", &double).expect("double");
+    for strategy in STRATEGIES {
+        let memory = memory_with(strategy);
+        let double = assemble(0, |a| {
+            a.endbr64()?;
+            a.lea(rax, qword_ptr(rdi + rdi))?;
+            a.ret()
+        });
+        let double = memory.publish_function("double", &double).expect("double");
 
-    let mut batch = memory.batch();
-    let constant = batch.reserve("constant", 8, 8).expect("constant");
-    let f = batch.reserve("f", 64, 16).expect("f");
-    batch
-        .write(&constant, 0, &1000i64.to_le_bytes())
-        .expect("fits");
-    let target = double.entry() as u64;
-    let load = Instruction::with2(
-        Code::Mov_r64_rm64,
-        Register::RSI,
-        MemoryOperand::with_base_displ(Register::RIP, constant.address() as i64),
-    )
-    .expect("mov rsi, [rip+constant]");
-    let f_code = assemble(f.address(), |a| {
-        a.endbr64()?;
-        a.push(rbx)?;
-        a.mov(rax, target)?;
-        a.call(rax)?;
-        a.add_instruction(load)?;
-        a.add(rax, rsi)?;
-        a.pop(rbx)?;
-        a.ret()
-    });
-    batch.write(&f, 0, &f_code).expect("fits");
-    let code = batch.publish().expect("published");
-    // SAFETY: the code implements fn(i64, i64) -> i64; `code` and `double`
-    // live.
-    let f = unsafe { as_fn2(code.entry(&f).expect("own")) };
-    assert_eq!(f(21, 0), 1042);
-    assert_eq!(f(-500, 0), 0);
+        let mut batch = memory.batch();
+        let constant = batch.reserve("constant", 8, 8).expect("constant");
+        let f = batch.reserve("f", 64, 16).expect("f");
+        batch
+            .write(&constant, 0, &1000i64.to_le_bytes())
+            .expect("fits");
+        let target = double.entry() as u64;
+        let load = Instruction::with2(
+            Code::Mov_r64_rm64,
+            Register::RSI,
+            MemoryOperand::with_base_displ(Register::RIP, constant.address() as i64),
+        )
+        .expect("mov rsi, [rip+constant]");
+        let f_code = assemble(f.address(), |a| {
+            a.endbr64()?;
+            a.push(rbx)?;
+            a.mov(rax, target)?;
+            a.call(rax)?;
+            a.add_instruction(load)?;
+            a.add(rax, rsi)?;
+            a.pop(rbx)?;
+            a.ret()
+        });
+        batch.write(&f, 0, &f_code).expect("fits");
+        let code = batch.publish().expect("published");
+        // SAFETY: the code implements fn(i64, i64) -> i64; `code` and `double`
+        // live.
+        let f = unsafe { as_fn2(code.entry(&f).expect("own")) };
+        assert_eq!(f(21, 0), 1042);
+        assert_eq!(f(-500, 0), 0);
+    }
 }
 
 /// Relocation-style patching: a placeholder immediate is written first and
 /// patched at its offset before publication.
 #[test]
 fn bytes_patched_at_an_offset_before_publication_are_what_runs() {
-    let memory = memory();
-    let mut batch = memory.batch();
-    // mov rax, imm64 ; ret  =  48 B8 <8 bytes> C3
-    let f = batch.reserve("constant", 11, 16).expect("reserved");
-    batch
-        .write(&f, 0, &[0x48, 0xB8, 0, 0, 0, 0, 0, 0, 0, 0, 0xC3])
-        .expect("fits");
-    batch
-        .write(&f, 2, &0x1234_5678_9abc_def0u64.to_le_bytes())
-        .expect("patch fits");
-    batch.bytes_mut(&f).expect("own")[2] = 0xf1;
-    let code = batch.publish().expect("published");
-    // SAFETY: the code implements fn(i64, i64) -> i64 (arguments unused).
-    let f = unsafe { as_fn2(code.entry(&f).expect("own")) };
-    assert_eq!(f(0, 0), 0x1234_5678_9abc_def1);
+    for strategy in STRATEGIES {
+        let memory = memory_with(strategy);
+        let mut batch = memory.batch();
+        // mov rax, imm64 ; ret  =  48 B8 <8 bytes> C3
+        let f = batch.reserve("constant", 11, 16).expect("reserved");
+        batch
+            .write(&f, 0, &[0x48, 0xB8, 0, 0, 0, 0, 0, 0, 0, 0, 0xC3])
+            .expect("fits");
+        batch
+            .write(&f, 2, &0x1234_5678_9abc_def0u64.to_le_bytes())
+            .expect("patch fits");
+        batch.bytes_mut(&f).expect("own")[2] = 0xf1;
+        let code = batch.publish().expect("published");
+        // SAFETY: the code implements fn(i64, i64) -> i64 (arguments unused).
+        let f = unsafe { as_fn2(code.entry(&f).expect("own")) };
+        assert_eq!(f(0, 0), 0x1234_5678_9abc_def1);
+    }
 }
 
 /// A thousand functions in one batch: each returns its own index, and the
-/// whole batch took one protection change.
+/// whole batch took one protection change (none with dual mapping, whose
+/// two views of one region are two mappings).
 #[test]
-fn thousand_functions_publish_with_one_protection_change() {
-    let memory = memory();
-    let mut batch = memory.batch_with_capacity(1000 * 16);
-    let mut reservations = Vec::new();
-    for index in 0..1000u32 {
-        let code = assemble(0, |a| {
-            a.mov(eax, index)?;
-            a.ret()
-        });
-        let r = batch.reserve("index", code.len(), 16).expect("reserved");
-        batch.write(&r, 0, &code).expect("fits");
-        reservations.push(r);
+fn thousand_functions_publish_with_at_most_one_protection_change() {
+    for strategy in STRATEGIES {
+        let memory = memory_with(strategy);
+        let mut batch = memory.batch_with_capacity(1000 * 16);
+        let mut reservations = Vec::new();
+        for index in 0..1000u32 {
+            let code = assemble(0, |a| {
+                a.mov(eax, index)?;
+                a.ret()
+            });
+            let r = batch.reserve("index", code.len(), 16).expect("reserved");
+            batch.write(&r, 0, &code).expect("fits");
+            reservations.push(r);
+        }
+        let code = batch.publish().expect("published");
+        let stats = memory.stats();
+        let (changes, mappings) = match memory.strategy() {
+            Strategy::Mprotect => (1, 1),
+            Strategy::DualMapping => (0, 2),
+        };
+        assert_eq!(stats.protection_changes, changes);
+        assert_eq!(stats.regions, mappings);
+        assert_eq!(stats.functions, 1000);
+        for (index, r) in reservations.iter().enumerate() {
+            // SAFETY: the code implements fn(i64, i64) -> i64 (arguments unused).
+            let f = unsafe { as_fn2(code.entry(r).expect("own")) };
+            assert_eq!(f(0, 0), index as i64);
+        }
     }
-    let code = batch.publish().expect("published");
-    let stats = memory.stats();
-    assert_eq!(stats.protection_changes, 1);
-    assert_eq!(stats.functions, 1000);
-    assert_eq!(stats.regions, 1);
-    for (index, r) in reservations.iter().enumerate() {
+}
+
+/// Under dual mapping, functions published one by one and in separate
+/// batches share pages: each lands right after the previous one.
+#[test]
+fn dual_mapping_packs_separate_publications_into_shared_pages() {
+    let memory = memory_with(Strategy::DualMapping);
+    if memory.strategy() != Strategy::DualMapping {
+        eprintln!("dual mapping refused by this kernel; packing not applicable");
+        return;
+    }
+    let functions: Vec<_> = (0..100u32)
+        .map(|index| {
+            let mut code = assemble(0, |a| {
+                a.mov(eax, index)?;
+                a.ret()
+            });
+            code.resize(100, 0xCC);
+            memory.publish_function("packed", &code).expect("published")
+        })
+        .collect();
+    for pair in functions.windows(2) {
+        let (first, second) = (pair[0].reservation(), pair[1].reservation());
+        assert_eq!(second.address(), first.address() + 112);
+    }
+    for (index, function) in (0..).zip(&functions) {
         // SAFETY: the code implements fn(i64, i64) -> i64 (arguments unused).
-        let f = unsafe { as_fn2(code.entry(r).expect("own")) };
-        assert_eq!(f(0, 0), index as i64);
+        let f = unsafe { as_fn2(function.entry()) };
+        assert_eq!(f(0, 0), index);
     }
+    let stats = memory.stats();
+    assert_eq!(stats.protection_changes, 0);
+    assert_eq!(stats.publications, 100);
+    assert_eq!(stats.bytes_code, 10_000);
+    // One region of the default size, seen through two views.
+    let region = Config::default().region_size;
+    assert_eq!(stats.bytes_executable, region);
+    assert_eq!(stats.bytes_writable, region);
+    assert_eq!(stats.regions, 2);
 }

@@ -9,8 +9,10 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use common::{as_fn2, assemble, lines_over, memory, read_maps, writable_and_executable};
-use execmem::{ExecMemory, Protection, Reservation};
+use common::{
+    as_fn2, assemble, lines_over, memory, memory_with, read_maps, writable_and_executable,
+};
+use execmem::{ExecMemory, Protection, Reservation, Strategy};
 use iced_x86::code_asm::*;
 
 /// `mov eax, value ; ret`
@@ -36,6 +38,57 @@ fn stage(memory: &ExecMemory, first: u32, count: u32) -> (execmem::CodeBatch, Ve
     (batch, reservations)
 }
 
+/// A thread publishing, calling and releasing batches until stopped.
+struct Publisher {
+    stop: Arc<AtomicBool>,
+    published: Arc<AtomicUsize>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Publisher {
+    /// Starts publishing and returns once the first batch is out.
+    fn start(memory: &ExecMemory) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let published = Arc::new(AtomicUsize::new(0));
+        let thread = {
+            let (memory, stop, published) = (memory.clone(), stop.clone(), published.clone());
+            std::thread::spawn(move || {
+                let mut round = 0u32;
+                while !stop.load(Ordering::Relaxed) {
+                    let (batch, reservations) = stage(&memory, round * 8, 8);
+                    let code = batch.publish().expect("published");
+                    for (value, r) in (round * 8..).zip(&reservations) {
+                        // SAFETY: `mov eax, imm32; ret` fits fn(i64, i64) -> i64
+                        // (upper half of rax is zeroed by the 32-bit mov).
+                        let f = unsafe { as_fn2(code.entry(r).expect("own")) };
+                        assert_eq!(f(0, 0), i64::from(value));
+                    }
+                    drop(code);
+                    published.fetch_add(1, Ordering::Relaxed);
+                    round = (round + 1) % 1000;
+                }
+            })
+        };
+        while published.load(Ordering::Relaxed) == 0 {
+            std::thread::yield_now();
+        }
+        Self {
+            stop,
+            published,
+            thread,
+        }
+    }
+
+    fn rounds(&self) -> usize {
+        self.published.load(Ordering::Relaxed)
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().expect("publisher thread succeeded");
+    }
+}
+
 fn assert_no_writable_executable_mapping(when: &str) {
     let maps = read_maps();
     let bad = writable_and_executable(&maps);
@@ -45,33 +98,10 @@ fn assert_no_writable_executable_mapping(when: &str) {
 #[test]
 fn no_mapping_is_ever_writable_and_executable_with_a_concurrent_publisher() {
     let memory = memory();
-    let stop = Arc::new(AtomicBool::new(false));
-    let published = Arc::new(AtomicUsize::new(0));
-    let publisher = {
-        let (memory, stop, published) = (memory.clone(), stop.clone(), published.clone());
-        std::thread::spawn(move || {
-            let mut round = 0u32;
-            while !stop.load(Ordering::Relaxed) {
-                let (batch, reservations) = stage(&memory, round * 8, 8);
-                let code = batch.publish().expect("published");
-                for (value, r) in (round * 8..).zip(&reservations) {
-                    // SAFETY: `mov eax, imm32; ret` fits fn(i64, i64) -> i64
-                    // (upper half of rax is zeroed by the 32-bit mov).
-                    let f = unsafe { as_fn2(code.entry(r).expect("own")) };
-                    assert_eq!(f(0, 0), i64::from(value));
-                }
-                drop(code);
-                published.fetch_add(1, Ordering::Relaxed);
-                round = (round + 1) % 1000;
-            }
-        })
-    };
-    while published.load(Ordering::Relaxed) == 0 {
-        std::thread::yield_now();
-    }
+    let publisher = Publisher::start(&memory);
 
     let mut rounds = 0;
-    while rounds < 40 || published.load(Ordering::Relaxed) < 40 {
+    while rounds < 40 || publisher.rounds() < 40 {
         assert_no_writable_executable_mapping("before staging");
         let (batch, reservations) = stage(&memory, 1, 3);
 
@@ -118,8 +148,7 @@ fn no_mapping_is_ever_writable_and_executable_with_a_concurrent_publisher() {
         assert_no_writable_executable_mapping("after release");
         rounds += 1;
     }
-    stop.store(true, Ordering::Relaxed);
-    publisher.join().expect("publisher thread succeeded");
+    publisher.stop();
 }
 
 /// Every address the books report matches the kernel's view, for staging
@@ -159,4 +188,64 @@ fn protection_of_agrees_with_the_maps() {
     assert_eq!(memory.protection_of(outside), None);
     drop(open);
     drop(done);
+}
+
+/// Dual mapping: every reservation address lies in a read-execute view
+/// from the start (bytes are written through the other, read-write view),
+/// each view of a code file is either `rw-s` or `r-xs`, and nothing in the
+/// process is writable and executable — while another thread publishes.
+#[test]
+fn dual_mapping_views_are_never_writable_and_executable() {
+    let memory = memory_with(Strategy::DualMapping);
+    if memory.strategy() != Strategy::DualMapping {
+        eprintln!("dual mapping refused by this kernel; the mprotect audit covers the fallback");
+        return;
+    }
+    let publisher = Publisher::start(&memory);
+    let mut rounds = 0;
+    while rounds < 40 || publisher.rounds() < 40 {
+        let (batch, reservations) = stage(&memory, 1, 3);
+        audit_dual_views(&memory, &reservations, "staging");
+        let code = batch.publish().expect("published");
+        audit_dual_views(&memory, &reservations, "published");
+        for (value, r) in (1..).zip(&reservations) {
+            // SAFETY: see the publisher thread.
+            let f = unsafe { as_fn2(code.entry(r).expect("own")) };
+            assert_eq!(f(0, 0), value);
+        }
+        drop(code);
+        assert_no_writable_executable_mapping("after release");
+        rounds += 1;
+    }
+    assert_eq!(memory.stats().protection_changes, 0);
+    publisher.stop();
+}
+
+/// The dual-mapping checks of one moment (`when`).
+fn audit_dual_views(memory: &ExecMemory, reservations: &[Reservation], when: &str) {
+    let maps = read_maps();
+    assert!(writable_and_executable(&maps).is_empty(), "{when}");
+    let views: Vec<_> = maps
+        .iter()
+        .filter(|line| line.text.contains("/memfd:smfjit-code"))
+        .collect();
+    assert!(views.len() >= 2, "{when}: both views are mapped");
+    for view in views {
+        assert!(
+            view.perms == "rw-s" || view.perms == "r-xs",
+            "{when}: {}",
+            view.text
+        );
+    }
+    for r in reservations {
+        let lines = lines_over(&maps, &r.range());
+        assert!(
+            !lines.is_empty() && lines.iter().all(|line| line.perms == "r-xs"),
+            "{when}: {lines:?}"
+        );
+        assert_eq!(
+            memory.protection_of(r.address()),
+            Some(Protection::ReadExecute)
+        );
+    }
 }

@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::io::Read;
 
-use execmem::{Config, ExecMemory, PerfMap};
+use execmem::{Config, ExecMemory, PerfMap, Strategy};
 use iced_x86::code_asm::CodeAssembler;
 
 /// One line of `/proc/self/maps`.
@@ -98,9 +98,39 @@ pub unsafe fn as_fn2(entry: *const u8) -> extern "C" fn(i64, i64) -> i64 {
 
 /// An allocator with the default configuration and no perf map.
 pub fn memory() -> ExecMemory {
+    memory_with(Strategy::Mprotect)
+}
+
+/// Both strategies, for tests that must hold under each.
+pub const STRATEGIES: [Strategy; 2] = [Strategy::Mprotect, Strategy::DualMapping];
+
+/// An allocator using `strategy` (dual mapping falls back to mprotect where
+/// the kernel refuses it; [`ExecMemory::strategy`] tells which is in use).
+pub fn memory_with(strategy: Strategy) -> ExecMemory {
     ExecMemory::new(Config {
         perf_map: PerfMap::Disabled,
+        strategy,
         ..Config::default()
     })
     .expect("allocator")
+}
+
+/// Environment variable marking a re-run of a test binary as the child of
+/// [`rerun_in_child`].
+pub const CHILD: &str = "EXECMEM_TEST_CHILD";
+
+/// Whether this process is a child started by [`rerun_in_child`].
+pub fn is_child() -> bool {
+    std::env::var_os(CHILD).is_some()
+}
+
+/// Runs this test binary again on `test` alone, marked as a child (for
+/// checks that kill or irreversibly restrict the process), and returns how
+/// it ended.
+pub fn rerun_in_child(test: &str) -> std::process::Output {
+    std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", test, "--test-threads=1", "--nocapture"])
+        .env(CHILD, "1")
+        .output()
+        .expect("child ran")
 }
