@@ -15,7 +15,8 @@ use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Once, PoisonError};
 
 use crate::arch;
 use crate::error::Error;
@@ -201,16 +202,55 @@ impl Drop for DualRegion {
 
 /// The region new reservations of a dual-mapping allocator go into, and how
 /// far it is handed out.
+///
+/// After `fork` the views are `MAP_SHARED` between parent and child, so the
+/// two processes would hand out the same ranges of the same file and
+/// overwrite each other's code. A fork-generation counter, bumped in every
+/// child by a `pthread_atfork` handler, makes a child retire the region it
+/// inherited and open a fresh one on its first reservation.
 pub(crate) struct Frontier {
-    current: Mutex<Option<(Arc<DualRegion>, usize)>>,
+    current: Mutex<Current>,
+}
+
+struct Current {
+    /// The region being filled and how far.
+    region: Option<(Arc<DualRegion>, usize)>,
+    /// [`FORK_GENERATION`] when `region` was opened.
+    generation: u64,
+}
+
+/// How many times this process's ancestry forked since it started: bumped
+/// in each child. A region opened in another generation is shared with
+/// another process and must not receive new code.
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// `pthread_atfork` child handler; async-signal-safe (one atomic add).
+extern "C" fn forked_child() {
+    FORK_GENERATION.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Registers [`forked_child`] once per process.
+fn watch_forks() {
+    static REGISTER: Once = Once::new();
+    REGISTER.call_once(|| {
+        // SAFETY: registers a handler that only performs an atomic add;
+        // registration has no other effect. A failure (ENOMEM) leaves fork
+        // detection off, which only matters to programs that fork and keep
+        // publishing in the child; nothing to report it to here.
+        let _ = unsafe { libc::pthread_atfork(None, None, Some(forked_child)) };
+    });
 }
 
 impl Frontier {
     /// A frontier starting with `region` (the probe that proved dual
     /// mapping works).
     pub(crate) fn new(region: DualRegion) -> Self {
+        watch_forks();
         Self {
-            current: Mutex::new(Some((Arc::new(region), 0))),
+            current: Mutex::new(Current {
+                region: Some((Arc::new(region), 0)),
+                generation: FORK_GENERATION.load(Ordering::SeqCst),
+            }),
         }
     }
 
@@ -232,7 +272,12 @@ impl Frontier {
         // Nothing below panics while the lock is held, so a poisoned lock
         // still guards a consistent cursor.
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((region, cursor)) = current.as_mut() {
+        let generation = FORK_GENERATION.load(Ordering::SeqCst);
+        if current.generation != generation {
+            current.region = None;
+            current.generation = generation;
+        }
+        if let Some((region, cursor)) = current.region.as_mut() {
             let start = cursor.checked_next_multiple_of(align);
             if let Some(start) = start.filter(|start| {
                 start
@@ -244,7 +289,7 @@ impl Frontier {
             }
         }
         let region = Arc::new(DualRegion::create(fresh_len, ledger)?);
-        *current = Some((Arc::clone(&region), size));
+        current.region = Some((Arc::clone(&region), size));
         Ok((region, 0))
     }
 }
