@@ -69,7 +69,7 @@ pub enum ErrorKind {
         available: u64,
     },
     /// The header does not start with `SMF\0`.
-    #[error("bad magic {found:02x?} (expected 53 4d 46 00, \"SMF\\0\")")]
+    #[error("bad magic {} (expected 53 4d 46 00, \"SMF\\0\")", hex_bytes(.found))]
     BadMagic {
         /// The four bytes found.
         found: [u8; 4],
@@ -133,14 +133,20 @@ pub enum ErrorKind {
         limit: u64,
     },
     /// The SMF base (from `smf_size` or `smf_data_offset`) lies outside the file.
-    #[error("SMF base {base:#x} is outside the file of {file_len} bytes ({source_field})")]
+    #[error(
+        "{field} is {value} but must lie between {min} and {max}, so the SMF base is not inside the file of {file_len} bytes"
+    )]
     BadBase {
-        /// The base computed.
-        base: u64,
+        /// The field the base comes from: `smf_size` or `smf_data_offset`.
+        field: &'static str,
+        /// Its value.
+        value: u64,
+        /// The smallest valid value.
+        min: u64,
+        /// The largest valid value.
+        max: u64,
         /// File length.
         file_len: u64,
-        /// Which field the base came from.
-        source_field: &'static str,
     },
     /// A table, section or record reaches past the bytes it must lie in.
     #[error(
@@ -315,6 +321,12 @@ impl ErrorKind {
             Self::Build { .. } => "build",
         }
     }
+}
+
+/// Bytes as space-separated hex pairs, for messages.
+fn hex_bytes(bytes: &[u8]) -> String {
+    let pairs: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    pairs.join(" ")
 }
 
 /// Shorthand for results of this crate.

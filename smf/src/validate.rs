@@ -255,9 +255,11 @@ fn find_base(header: &Header, file_len: u64, header_at: u64) -> Result<u64> {
         if header.smf_size < HEADER_SIZE as u64 || header.smf_size > file_len {
             return Err(Error::at(
                 ErrorKind::BadBase {
-                    base: file_len.wrapping_sub(header.smf_size),
+                    field: "smf_size",
+                    value: header.smf_size,
+                    min: HEADER_SIZE as u64,
+                    max: file_len,
                     file_len,
-                    source_field: "smf_size",
                 },
                 header_at + 88,
             ));
@@ -268,9 +270,11 @@ fn find_base(header: &Header, file_len: u64, header_at: u64) -> Result<u64> {
         if base > header_at {
             return Err(Error::at(
                 ErrorKind::BadBase {
-                    base,
+                    field: "smf_data_offset",
+                    value: base,
+                    min: 0,
+                    max: header_at,
                     file_len,
-                    source_field: "smf_data_offset",
                 },
                 header_at + 60,
             ));

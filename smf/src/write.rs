@@ -558,7 +558,9 @@ impl ModuleBuilder {
         let mut by_target: Vec<(SectionId, Vec<RawRelocation>)> = Vec::new();
         for r in &self.relocations {
             if usize::from(r.target.0) >= self.sections.len() {
-                return Err(build_error("relocation targets a section that does not exist"));
+                return Err(build_error(
+                    "relocation targets a section that does not exist",
+                ));
             }
             let raw = RawRelocation {
                 offset: U64::new(r.offset),

@@ -1,0 +1,60 @@
+//! Command-line arguments.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Look inside SMF module files.
+#[derive(Debug, Parser)]
+#[command(name = "smf-inspect", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    #[command(flatten)]
+    pub style: Style,
+}
+
+/// Output options shared by every subcommand.
+#[derive(Debug, Args)]
+pub struct Style {
+    /// Print JSON (keys are the field names of the SMF specification).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// When to color text output; `auto` colors a terminal unless NO_COLOR is set.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the 128-byte header.
+    Header { file: PathBuf },
+    /// List the section table.
+    Sections { file: PathBuf },
+    /// List the symbol table.
+    Symbols { file: PathBuf },
+    /// List every relocation.
+    Relocs { file: PathBuf },
+    /// Dump a section's bytes (by name or index).
+    Hex { file: PathBuf, section: String },
+}
+
+impl Command {
+    /// The module file the subcommand reads.
+    pub fn file(&self) -> &Path {
+        match self {
+            Self::Header { file }
+            | Self::Sections { file }
+            | Self::Symbols { file }
+            | Self::Relocs { file }
+            | Self::Hex { file, .. } => file,
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! The subcommands. Each reads a validated module and prints one view of it.
+
+mod header;
+mod hex;
+mod relocs;
+mod sections;
+mod symbols;
+
+use anyhow::Context;
+use smf::Module;
+
+use crate::cli::{Cli, Command};
+use crate::output::Out;
+
+/// Runs the subcommand the user asked for.
+pub fn run(cli: &Cli) -> anyhow::Result<()> {
+    let path = cli.command.file();
+    let bytes = std::fs::read(path).context("cannot read the file")?;
+    let module = Module::parse(&bytes)?;
+    let mut out = Out::new(&cli.style);
+    match &cli.command {
+        Command::Header { .. } => header::print(&module, &mut out)?,
+        Command::Sections { .. } => sections::print(&module, &mut out)?,
+        Command::Symbols { .. } => symbols::print(&module, &mut out)?,
+        Command::Relocs { .. } => relocs::print(&module, &mut out)?,
+        Command::Hex { section, .. } => hex::print(&module, section, &mut out)?,
+    }
+    out.finish()?;
+    Ok(())
+}
+
+/// The names of the bits set in `flags`, from a table of (bit, name).
+fn flag_names(flags: u64, table: &[(u64, &'static str)]) -> Vec<&'static str> {
+    table
+        .iter()
+        .filter(|(bit, _)| flags & bit != 0)
+        .map(|(_, name)| *name)
+        .collect()
+}
+
+/// `flags` as hex followed by the names of its bits.
+fn flags_text(flags: u64, table: &[(u64, &'static str)], width: usize) -> String {
+    let names = flag_names(flags, table);
+    if names.is_empty() {
+        format!("{flags:#0width$x}", width = width + 2)
+    } else {
+        format!("{flags:#0width$x} ({})", names.join("|"), width = width + 2)
+    }
+}
+
+const SECTION_FLAGS: &[(u64, &str)] = &[
+    (0x1, "read"),
+    (0x2, "write"),
+    (0x4, "exec"),
+    (0x8, "compressed"),
+];
+
+/// A section's name as printed: its name, or its index when it has none.
+fn section_label(module: &Module<'_>, index: u32) -> String {
+    match module.section(index) {
+        Some(s) if !s.name().is_empty() => s.name().to_owned(),
+        _ => format!("#{index}"),
+    }
+}
