@@ -1,0 +1,226 @@
+//! Shared test support: the collections library with libc's allocator as
+//! its native imports, typed element helpers and a deterministic generator.
+#![allow(dead_code, unsafe_code)]
+
+use std::ffi::c_void;
+
+use jit::interp::{Interpreter, LibraryResolver, Value};
+use jit::ir::Library;
+use jit::{Error, ErrorKind, TrapKind};
+
+unsafe extern "C" {
+    fn malloc(size: usize) -> *mut c_void;
+    fn realloc(p: *mut c_void, size: usize) -> *mut c_void;
+    fn free(p: *mut c_void);
+    fn memcpy(dst: *mut c_void, src: *const c_void, n: usize) -> *mut c_void;
+}
+
+/// The collections library, parsed and verified.
+pub fn collections() -> Library {
+    jit::library::collections().unwrap_or_else(|e| panic!("collections library: {e}"))
+}
+
+/// A resolver over `lib` whose imports are libc's allocator and memcpy.
+pub fn resolver(lib: &Library) -> LibraryResolver<'_> {
+    LibraryResolver::new(lib)
+        .with_native("malloc", malloc as *const () as usize as u64)
+        .with_native("realloc", realloc as *const () as usize as u64)
+        .with_native("free", free as *const () as usize as u64)
+        .with_native("memcpy", memcpy as *const () as usize as u64)
+}
+
+/// Runs `symbol` of `lib` with `args` in the interpreter.
+pub fn run(lib: &Library, symbol: &str, args: &[Value]) -> Result<Option<Value>, Error> {
+    let r = resolver(lib);
+    // SAFETY: the tests pass pointers to live buffers large enough for
+    // every access the called template makes.
+    unsafe { Interpreter::new(&r).call_symbol(symbol, args) }
+}
+
+/// Runs and unwraps a returned value.
+pub fn value(lib: &Library, symbol: &str, args: &[Value]) -> Value {
+    match run(lib, symbol, args) {
+        Ok(Some(v)) => v,
+        other => panic!("{symbol}: {other:?}"),
+    }
+}
+
+/// Runs a function returning nothing.
+pub fn unit(lib: &Library, symbol: &str, args: &[Value]) {
+    match run(lib, symbol, args) {
+        Ok(None) => {}
+        other => panic!("{symbol}: {other:?}"),
+    }
+}
+
+/// The trap a run ended with.
+pub fn trap(result: Result<Option<Value>, Error>) -> TrapKind {
+    match result {
+        Err(Error {
+            kind: ErrorKind::Trap(t),
+            ..
+        }) => t,
+        other => panic!("expected a trap, got {other:?}"),
+    }
+}
+
+/// A pointer argument to the start of a slice.
+pub fn ptr<T>(xs: &mut [T]) -> Value {
+    Value::Ptr(xs.as_mut_ptr() as usize as u64)
+}
+
+/// A length argument.
+pub fn len(n: usize) -> Value {
+    Value::I64(i64::try_from(n).expect("length fits i64"))
+}
+
+/// A small deterministic generator (xorshift64*), so failures reproduce.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+/// An element type the templates are instantiated with.
+pub trait Elem: Copy + PartialOrd + std::fmt::Debug {
+    /// Keyword of the type in mangled names.
+    const NAME: &'static str;
+    fn value(self) -> Value;
+    fn from_value(v: Value) -> Self;
+    /// Wrapping (integers) or IEEE (floats) addition and multiplication.
+    fn add(self, o: Self) -> Self;
+    fn mul(self, o: Self) -> Self;
+    /// A value from raw random bits, covering the whole range.
+    fn from_bits(bits: u64) -> Self;
+    /// Small integers convertible exactly.
+    fn small(v: i8) -> Self;
+    /// Edge values of the type.
+    fn edges() -> Vec<Self>;
+    /// Bit pattern, to compare floats exactly (NaN included).
+    fn bits(self) -> u64;
+}
+
+macro_rules! int_elem {
+    ($t:ty, $name:literal, $variant:ident) => {
+        impl Elem for $t {
+            const NAME: &'static str = $name;
+            fn value(self) -> Value {
+                Value::$variant(self)
+            }
+            fn from_value(v: Value) -> Self {
+                match v {
+                    Value::$variant(x) => x,
+                    other => panic!("expected {}, got {other:?}", $name),
+                }
+            }
+            fn add(self, o: Self) -> Self {
+                self.wrapping_add(o)
+            }
+            fn mul(self, o: Self) -> Self {
+                self.wrapping_mul(o)
+            }
+            fn from_bits(bits: u64) -> Self {
+                bits as $t
+            }
+            fn small(v: i8) -> Self {
+                v as $t
+            }
+            fn edges() -> Vec<Self> {
+                vec![
+                    <$t>::MIN,
+                    <$t>::MAX,
+                    0,
+                    1,
+                    <$t>::MIN.wrapping_add(1),
+                    <$t>::MAX.wrapping_sub(1),
+                ]
+            }
+            fn bits(self) -> u64 {
+                self as u64
+            }
+        }
+    };
+}
+
+int_elem!(i8, "i8", I8);
+int_elem!(i16, "i16", I16);
+int_elem!(i32, "i32", I32);
+int_elem!(i64, "i64", I64);
+int_elem!(u8, "u8", U8);
+int_elem!(u16, "u16", U16);
+int_elem!(u32, "u32", U32);
+int_elem!(u64, "u64", U64);
+
+macro_rules! float_elem {
+    ($t:ty, $name:literal, $variant:ident, $bits:ty) => {
+        impl Elem for $t {
+            const NAME: &'static str = $name;
+            fn value(self) -> Value {
+                Value::$variant(self)
+            }
+            fn from_value(v: Value) -> Self {
+                match v {
+                    Value::$variant(x) => x,
+                    other => panic!("expected {}, got {other:?}", $name),
+                }
+            }
+            fn add(self, o: Self) -> Self {
+                self + o
+            }
+            fn mul(self, o: Self) -> Self {
+                self * o
+            }
+            fn from_bits(bits: u64) -> Self {
+                // Finite values spread over many magnitudes, with signs.
+                let mag = (bits >> 11) as f64 / (1u64 << 53) as f64;
+                let exp = ((bits & 0x3f) as i32) - 32;
+                let sign = if bits & 0x40 != 0 { -1.0 } else { 1.0 };
+                (sign * mag * 2f64.powi(exp)) as $t
+            }
+            fn small(v: i8) -> Self {
+                <$t>::from(v)
+            }
+            fn edges() -> Vec<Self> {
+                vec![
+                    <$t>::MIN,
+                    <$t>::MAX,
+                    0.0,
+                    -0.0,
+                    <$t>::MIN_POSITIVE,
+                    <$t>::INFINITY,
+                    <$t>::NEG_INFINITY,
+                    <$t>::EPSILON,
+                ]
+            }
+            fn bits(self) -> u64 {
+                u64::from(self.to_bits())
+            }
+        }
+        const _: () = assert!(std::mem::size_of::<$bits>() == std::mem::size_of::<$t>());
+    };
+}
+
+float_elem!(f32, "f32", F32, u32);
+float_elem!(f64, "f64", F64, u64);
+
+/// Calls `$f::<T>()` for every numeric element type.
+#[macro_export]
+macro_rules! for_each_num {
+    ($f:ident) => {
+        $f::<i8>();
+        $f::<i16>();
+        $f::<i32>();
+        $f::<i64>();
+        $f::<u8>();
+        $f::<u16>();
+        $f::<u32>();
+        $f::<u64>();
+        $f::<f32>();
+        $f::<f64>();
+    };
+}
