@@ -223,12 +223,7 @@ fn reverse_for_every_numeric_type() {
 }
 
 /// Same layout as the IR's `Pair<i8, i64>`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct SmallBig {
-    first: i8,
-    second: i64,
-}
+type SmallBig = CPair<i8, i64>;
 
 #[test]
 fn reverse_moves_whole_structs() {
@@ -531,12 +526,7 @@ fn vec_of_pointers_and_bools() {
 }
 
 /// Same layout as the IR's `Pair<i32, f64>`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct IntFloat {
-    first: i32,
-    second: f64,
-}
+type IntFloat = CPair<i32, f64>;
 
 #[test]
 fn vec_of_structs_copies_through_push_from() {
@@ -578,67 +568,45 @@ fn vec_of_structs_copies_through_push_from() {
     unit(&lib, "Vec$Pair_2$i32$f64$free", &[v]);
 }
 
+/// A Rust `repr(C)` twin of the IR's `Pair<A, B>`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct CPair<A, B> {
+    first: A,
+    second: B,
+}
+
+/// Writes a pair through `Pair::init` and reads it back both ways.
+fn pair_round_trip<A: Elem, B: Elem>(a: A, b: B) {
+    let lib = common::collections();
+    let mut p = CPair {
+        first: A::small(0),
+        second: B::small(0),
+    };
+    let at = Value::Ptr(&mut p as *mut CPair<A, B> as usize as u64);
+    let prefix = format!("Pair${}${}", A::NAME, B::NAME);
+    unit(&lib, &format!("{prefix}$init"), &[at, a.value(), b.value()]);
+    assert_eq!(
+        (p.first.bits(), p.second.bits()),
+        (a.bits(), b.bits()),
+        "{prefix}"
+    );
+    let first = A::from_value(value(&lib, &format!("{prefix}$first"), &[at]));
+    let second = B::from_value(value(&lib, &format!("{prefix}$second"), &[at]));
+    assert_eq!(
+        (first.bits(), second.bits()),
+        (a.bits(), b.bits()),
+        "{prefix}"
+    );
+}
+
 #[test]
 fn pair_fields_follow_c_layout() {
-    let lib = common::collections();
-    let mut p = IntFloat {
-        first: 0,
-        second: 0.0,
-    };
-    let at = Value::Ptr(&mut p as *mut IntFloat as usize as u64);
-    unit(
-        &lib,
-        "Pair$i32$f64$init",
-        &[at, Value::I32(-7), Value::F64(2.5)],
-    );
-    assert_eq!(
-        p,
-        IntFloat {
-            first: -7,
-            second: 2.5
-        }
-    );
-    assert_eq!(value(&lib, "Pair$i32$f64$first", &[at]), Value::I32(-7));
-    assert_eq!(value(&lib, "Pair$i32$f64$second", &[at]), Value::F64(2.5));
-
-    #[repr(C)]
-    struct U8U64 {
-        first: u8,
-        second: u64,
-    }
-    let mut q = U8U64 {
-        first: 0,
-        second: 0,
-    };
-    let at = Value::Ptr(&mut q as *mut U8U64 as usize as u64);
-    unit(
-        &lib,
-        "Pair$u8$u64$init",
-        &[at, Value::U8(u8::MAX), Value::U64(u64::MAX)],
-    );
-    assert_eq!((q.first, q.second), (u8::MAX, u64::MAX));
-
-    #[repr(C)]
-    struct F32I16 {
-        first: f32,
-        second: i16,
-    }
-    let mut r = F32I16 {
-        first: 0.0,
-        second: 0,
-    };
-    let at = Value::Ptr(&mut r as *mut F32I16 as usize as u64);
-    unit(
-        &lib,
-        "Pair$f32$i16$init",
-        &[at, Value::F32(f32::NAN), Value::I16(i16::MIN)],
-    );
-    assert!(r.first.is_nan());
-    assert_eq!(r.second, i16::MIN);
-    assert_eq!(
-        value(&lib, "Pair$f32$i16$second", &[at]),
-        Value::I16(i16::MIN)
-    );
+    pair_round_trip(-7i32, 2.5f64);
+    pair_round_trip(u8::MAX, u64::MAX);
+    pair_round_trip(f32::NAN, i16::MIN);
+    pair_round_trip(i64::MIN, i8::MIN);
+    pair_round_trip(1.0f64, f32::NEG_INFINITY);
 }
 
 #[test]

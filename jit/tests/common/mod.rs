@@ -86,12 +86,39 @@ impl Rng {
     }
 }
 
-/// An element type the templates are instantiated with.
-pub trait Elem: Copy + PartialOrd + std::fmt::Debug {
+/// A scalar type with its interpreter value form.
+pub trait Scalar: Copy {
     /// Keyword of the type in mangled names.
     const NAME: &'static str;
     fn value(self) -> Value;
     fn from_value(v: Value) -> Self;
+}
+
+macro_rules! scalar {
+    ($($t:ty, $name:literal, $variant:ident;)*) => {$(
+        impl Scalar for $t {
+            const NAME: &'static str = $name;
+            fn value(self) -> Value {
+                Value::$variant(self)
+            }
+            fn from_value(v: Value) -> Self {
+                match v {
+                    Value::$variant(x) => x,
+                    other => panic!("expected {}, got {other:?}", $name),
+                }
+            }
+        }
+    )*};
+}
+
+scalar! {
+    i8, "i8", I8; i16, "i16", I16; i32, "i32", I32; i64, "i64", I64;
+    u8, "u8", U8; u16, "u16", U16; u32, "u32", U32; u64, "u64", U64;
+    f32, "f32", F32; f64, "f64", F64;
+}
+
+/// An element type the templates are instantiated with.
+pub trait Elem: Scalar + PartialOrd + std::fmt::Debug {
     /// Wrapping (integers) or IEEE (floats) addition and multiplication.
     fn add(self, o: Self) -> Self;
     fn mul(self, o: Self) -> Self;
@@ -108,16 +135,6 @@ pub trait Elem: Copy + PartialOrd + std::fmt::Debug {
 macro_rules! int_elem {
     ($t:ty, $name:literal, $variant:ident) => {
         impl Elem for $t {
-            const NAME: &'static str = $name;
-            fn value(self) -> Value {
-                Value::$variant(self)
-            }
-            fn from_value(v: Value) -> Self {
-                match v {
-                    Value::$variant(x) => x,
-                    other => panic!("expected {}, got {other:?}", $name),
-                }
-            }
             fn add(self, o: Self) -> Self {
                 self.wrapping_add(o)
             }
@@ -159,16 +176,6 @@ int_elem!(u64, "u64", U64);
 macro_rules! float_elem {
     ($t:ty, $name:literal, $variant:ident, $bits:ty) => {
         impl Elem for $t {
-            const NAME: &'static str = $name;
-            fn value(self) -> Value {
-                Value::$variant(self)
-            }
-            fn from_value(v: Value) -> Self {
-                match v {
-                    Value::$variant(x) => x,
-                    other => panic!("expected {}, got {other:?}", $name),
-                }
-            }
             fn add(self, o: Self) -> Self {
                 self + o
             }
