@@ -1,0 +1,252 @@
+//! `smf-inspect` as a user runs it: golden output on the sample module, JSON
+//! on every shape of valid module, and one clean line on every malformed one.
+//!
+//! Regenerate the golden files with `SMFJIT_BLESS=1 cargo test --test inspect_cli`.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+use smf::{ModuleBuilder, NoteSize, RelocType, SectionType, SymbolDef, SymbolType};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn inspect(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_smf-inspect"))
+        .args(args)
+        .current_dir(root())
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("smf-inspect runs")
+}
+
+fn stdout_of(args: &[&str]) -> String {
+    let out = inspect(args);
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stderr.is_empty());
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+fn json_of(args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    serde_json::from_str(&stdout_of(&all)).expect("valid JSON")
+}
+
+fn check_golden(name: &str, actual: &str) {
+    let path = root().join("tests/golden").join(name);
+    if std::env::var_os("SMFJIT_BLESS").is_some() {
+        std::fs::write(&path, actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (bless with SMFJIT_BLESS=1)", path.display()));
+    assert_eq!(actual, expected, "{name} differs from its golden file");
+}
+
+const SAMPLE: &str = "tests/fixtures/sample.smf";
+
+#[test]
+fn golden_text_and_json_of_the_sample_module() {
+    for cmd in ["header", "sections", "symbols", "relocs"] {
+        check_golden(&format!("{cmd}.txt"), &stdout_of(&[cmd, SAMPLE]));
+        check_golden(&format!("{cmd}.json"), &stdout_of(&[cmd, SAMPLE, "--json"]));
+    }
+    check_golden("hex-text.txt", &stdout_of(&["hex", SAMPLE, ".text"]));
+    check_golden("hex-note.txt", &stdout_of(&["hex", SAMPLE, "note.sdn"]));
+    check_golden("hex-2.json", &stdout_of(&["hex", SAMPLE, "2", "--json"]));
+}
+
+fn write_module(dir: &Path, name: &str, bytes: &[u8]) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+fn library(note: NoteSize, symbols: usize) -> ModuleBuilder {
+    let mut b = ModuleBuilder::new();
+    let code = b
+        .add_section(SectionType::Code, ".text", 5, 16, &vec![0xC3; symbols * 8])
+        .unwrap();
+    b.set_note("# Instantiation To/From Metadata\n# END_NOTE\n", note)
+        .unwrap();
+    let puts = b
+        .add_symbol(SymbolDef::import("puts", SymbolType::Function))
+        .unwrap();
+    for i in 0..symbols {
+        b.add_symbol(SymbolDef::function(
+            &format!("f{i}$u8"),
+            code,
+            i as u64 * 8,
+            8,
+        ))
+        .unwrap();
+    }
+    b.add_relocation(code, 1, puts, RelocType::Pc32, -4);
+    b
+}
+
+#[test]
+fn json_is_right_on_every_shape_of_valid_module() {
+    let dir = tempfile::tempdir().unwrap();
+    let pure = library(NoteSize::Recorded, 3).build().unwrap();
+    let scanned = library(NoteSize::Scanned, 3).build().unwrap();
+    let stub = b"#!/usr/bin/env smf-run\n";
+    let mut with_stub = library(NoteSize::Recorded, 3);
+    with_stub.stub(stub);
+    let with_stub = with_stub.build().unwrap();
+    let prefix = b"\x7fELF pretend host binary";
+    let mut appended = prefix.to_vec();
+    appended.extend_from_slice(&pure);
+    let many = library(NoteSize::Recorded, 5000).build().unwrap();
+
+    for (name, bytes, base, note_size) in [
+        ("pure.smf", &pure, 0u64, 44u64),
+        ("scanned.smf", &scanned, 0, 0),
+        ("stub.smf", &with_stub, stub.len() as u64, 44),
+        ("appended.smf", &appended, prefix.len() as u64, 44),
+    ] {
+        let path = write_module(dir.path(), name, bytes);
+        let header = json_of(&["header", &path]);
+        assert_eq!(header["magic"], "SMF\0", "{name}");
+        assert_eq!(header["base"], base, "{name}");
+        assert_eq!(header["section_count"], 3, "{name}");
+        assert_eq!(header["symbol_count"], 4, "{name}");
+        assert_eq!(header["exported_count"], 4, "{name}");
+        assert_eq!(header["arch_name"], "x86_64", "{name}");
+        let sections = json_of(&["sections", &path]);
+        assert_eq!(sections[1]["name"], "note.sdn", "{name}");
+        assert_eq!(sections[1]["type"], 13, "{name}");
+        assert_eq!(sections[1]["type_name"], "template_meta", "{name}");
+        assert_eq!(sections[1]["size"], note_size, "{name}");
+        assert_eq!(sections[2]["type_name"], "reloc", "{name}");
+        let symbols = json_of(&["symbols", &path]);
+        assert_eq!(symbols[0]["name"], "puts");
+        assert_eq!(symbols[0]["section_index"], 0xFFFF);
+        assert_eq!(symbols[2]["name"], "f1$u8");
+        assert_eq!(symbols[2]["value"], 8);
+        assert_eq!(symbols[2]["sym_type_name"], "function");
+        assert_eq!(symbols[2]["name_hash"], smf::fnv1a32(b"f1$u8"));
+        let relocs = json_of(&["relocs", &path]);
+        assert_eq!(relocs[0]["type_name"], "pc32");
+        assert_eq!(relocs[0]["symbol_name"], "puts");
+        assert_eq!(relocs[0]["addend"], -4);
+        let note = json_of(&["hex", &path, "note.sdn"]);
+        assert_eq!(note["size"], 44, "{name}: the scanned text is shown");
+    }
+    let path = write_module(dir.path(), "many.smf", &many);
+    let symbols = json_of(&["symbols", &path]);
+    assert_eq!(symbols.as_array().unwrap().len(), 5001);
+    assert_eq!(symbols[5000]["name"], "f4999$u8");
+    assert_eq!(symbols[5000]["value"], 4999 * 8);
+}
+
+#[test]
+fn every_malformed_file_gives_one_clean_error_line() {
+    let dir = root().join("tests/fixtures/malformed");
+    let listing = std::fs::read_to_string(dir.join("EXPECTED")).unwrap();
+    let mut checked = 0;
+    for line in listing.lines().filter(|l| !l.starts_with('#')) {
+        let (file, _) = line.split_once(' ').unwrap();
+        let rel = format!("tests/fixtures/malformed/{file}");
+        for cmd in ["header", "sections", "symbols", "relocs"] {
+            let out = inspect(&[cmd, &rel, "--json"]);
+            assert_eq!(out.status.code(), Some(1), "{cmd} {file}");
+            assert!(out.stdout.is_empty(), "{cmd} {file}: no partial output");
+            let err = String::from_utf8(out.stderr).unwrap();
+            let prefix = format!("error: '{rel}': ");
+            assert!(err.starts_with(&prefix), "{cmd} {file}: {err}");
+            assert_eq!(err.lines().count(), 1, "{cmd} {file}: {err}");
+            let tail = err.trim_end().rsplit_once("(at offset 0x").map(|(_, t)| t);
+            assert!(
+                tail.is_some_and(
+                    |t| t.ends_with(')') && u64::from_str_radix(&t[..t.len() - 1], 16).is_ok()
+                ),
+                "{cmd} {file}: {err}"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 30);
+}
+
+#[test]
+fn unreadable_files_and_unknown_sections_are_errors_not_panics() {
+    let out = inspect(&["header", "tests/fixtures/no-such.smf"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.starts_with("error: 'tests/fixtures/no-such.smf': cannot read the file: "),
+        "{err}"
+    );
+    let out = inspect(&["hex", SAMPLE, ".nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "error: 'tests/fixtures/sample.smf': no section named or numbered '.nope' (the module has 9 sections)\n"
+    );
+    let out = inspect(&["header", "tests/fixtures"]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &[][..],
+        &["frobnicate", SAMPLE],
+        &["header"],
+        &["hex", SAMPLE],
+        &["header", SAMPLE, "--color", "sometimes"],
+    ] {
+        let out = inspect(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn color_always_paints_and_never_or_no_color_does_not() {
+    let painted = stdout_of(&["sections", SAMPLE, "--color", "always"]);
+    assert!(painted.contains("\x1b[36m.text"), "{painted}");
+    let plain = stdout_of(&["sections", SAMPLE, "--color", "never"]);
+    assert!(!plain.contains('\x1b'));
+    let out = Command::new(env!("CARGO_BIN_EXE_smf-inspect"))
+        .args(["sections", SAMPLE])
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8(out.stdout).unwrap().contains('\x1b'));
+    assert_eq!(plain, stdout_of(&["sections", SAMPLE, "--color", "auto"]));
+}
+
+#[test]
+fn a_closed_pipe_is_not_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = ModuleBuilder::new();
+    b.add_section(SectionType::Data, "big", 1, 1, &vec![0xAB; 1 << 20])
+        .unwrap();
+    let path = write_module(dir.path(), "big.smf", &b.build().unwrap());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_smf-inspect"))
+        .args(["hex", &path, "big"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 64];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // The read end is dropped here: the rest of the dump meets a closed pipe.
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
