@@ -1,0 +1,474 @@
+//! The defined semantics of single operations, checked in the interpreter
+//! on small functions written in the text form.
+
+mod common;
+
+use jit::interp::Value;
+use jit::ir::{Library, TemplateName, Type};
+use jit::{Error, ErrorKind, Location, TrapKind};
+
+fn lib(text: &str) -> Library {
+    let lib = jit::text::parse_library(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    jit::verify::verify_library(&lib).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    lib
+}
+
+/// `fn op<T: ...>(%a: T, %b: T) -> T` applying one binary operation.
+fn binary(op: &str, constraint: &str) -> Library {
+    lib(&format!(
+        "fn op<T: {constraint}>(%a: T, %b: T) -> T {{\nentry:\n    %r = {op} T %a, %b\n    ret %r\n}}\n"
+    ))
+}
+
+fn apply(l: &Library, ty: &str, a: Value, b: Value) -> Result<Option<Value>, Error> {
+    common::run(l, &format!("op${ty}"), &[a, b])
+}
+
+fn ok(r: Result<Option<Value>, Error>) -> Value {
+    match r {
+        Ok(Some(v)) => v,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn integer_arithmetic_wraps() {
+    let add = binary("add", "num");
+    assert_eq!(
+        ok(apply(&add, "i8", Value::I8(127), Value::I8(1))),
+        Value::I8(-128)
+    );
+    assert_eq!(
+        ok(apply(&add, "u16", Value::U16(65535), Value::U16(2))),
+        Value::U16(1)
+    );
+    let sub = binary("sub", "num");
+    assert_eq!(
+        ok(apply(&sub, "u32", Value::U32(0), Value::U32(1))),
+        Value::U32(u32::MAX)
+    );
+    assert_eq!(
+        ok(apply(&sub, "i64", Value::I64(i64::MIN), Value::I64(1))),
+        Value::I64(i64::MAX)
+    );
+    let mul = binary("mul", "num");
+    assert_eq!(
+        ok(apply(&mul, "i16", Value::I16(300), Value::I16(300))),
+        Value::I16(300i16.wrapping_mul(300))
+    );
+    assert_eq!(
+        ok(apply(
+            &mul,
+            "u64",
+            Value::U64(u64::MAX),
+            Value::U64(u64::MAX)
+        )),
+        Value::U64(1)
+    );
+}
+
+#[test]
+fn division_by_zero_traps_and_min_over_minus_one_wraps() {
+    let div = binary("div", "num");
+    let rem = binary("rem", "int");
+    for ty in ["i8", "i32", "u8", "u64"] {
+        let zero = match ty {
+            "i8" => Value::I8(0),
+            "i32" => Value::I32(0),
+            "u8" => Value::U8(0),
+            _ => Value::U64(0),
+        };
+        let one = match ty {
+            "i8" => Value::I8(1),
+            "i32" => Value::I32(1),
+            "u8" => Value::U8(1),
+            _ => Value::U64(1),
+        };
+        assert_eq!(
+            common::trap(apply(&div, ty, one, zero)),
+            TrapKind::DivideByZero
+        );
+        assert_eq!(
+            common::trap(apply(&rem, ty, one, zero)),
+            TrapKind::DivideByZero
+        );
+    }
+    assert_eq!(
+        ok(apply(&div, "i8", Value::I8(i8::MIN), Value::I8(-1))),
+        Value::I8(i8::MIN)
+    );
+    assert_eq!(
+        ok(apply(&div, "i64", Value::I64(i64::MIN), Value::I64(-1))),
+        Value::I64(i64::MIN)
+    );
+    assert_eq!(
+        ok(apply(&rem, "i64", Value::I64(i64::MIN), Value::I64(-1))),
+        Value::I64(0)
+    );
+    assert_eq!(
+        ok(apply(&div, "i32", Value::I32(-7), Value::I32(2))),
+        Value::I32(-3)
+    );
+    assert_eq!(
+        ok(apply(&rem, "i32", Value::I32(-7), Value::I32(2))),
+        Value::I32(-1)
+    );
+    assert_eq!(
+        ok(apply(&div, "u8", Value::U8(255), Value::U8(2))),
+        Value::U8(127)
+    );
+    // Floats follow IEEE: no trap.
+    assert_eq!(
+        ok(apply(&div, "f64", Value::F64(1.0), Value::F64(0.0))),
+        Value::F64(f64::INFINITY)
+    );
+}
+
+#[test]
+fn the_trap_names_the_instruction() {
+    let div = binary("div", "num");
+    let err = apply(&div, "i16", Value::I16(1), Value::I16(0)).expect_err("traps");
+    assert_eq!(
+        err.location,
+        Location::Instruction {
+            function: "op$i16".into(),
+            block: 0,
+            inst: Some(0)
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "trap: integer division by zero (in `op$i16`, block b0, instruction 0)"
+    );
+}
+
+#[test]
+fn shift_counts_are_masked_by_the_width() {
+    let shl = binary("shl", "int");
+    let shr = binary("shr", "int");
+    assert_eq!(
+        ok(apply(&shl, "i32", Value::I32(1), Value::I32(33))),
+        Value::I32(2)
+    );
+    assert_eq!(
+        ok(apply(&shl, "u8", Value::U8(1), Value::U8(9))),
+        Value::U8(2)
+    );
+    assert_eq!(
+        ok(apply(&shl, "u8", Value::U8(0x81), Value::U8(1))),
+        Value::U8(2)
+    );
+    assert_eq!(
+        ok(apply(&shr, "i8", Value::I8(-128), Value::I8(1))),
+        Value::I8(-64)
+    );
+    assert_eq!(
+        ok(apply(&shr, "u8", Value::U8(0x80), Value::U8(1))),
+        Value::U8(0x40)
+    );
+    assert_eq!(
+        ok(apply(&shr, "i64", Value::I64(-1), Value::I64(-1))),
+        Value::I64(-1)
+    );
+    assert_eq!(
+        ok(apply(
+            &shr,
+            "u64",
+            Value::U64(u64::MAX),
+            Value::U64(64 + 63)
+        )),
+        Value::U64(1)
+    );
+    assert_eq!(
+        ok(apply(&shr, "i16", Value::I16(-2), Value::I16(16))),
+        Value::I16(-2)
+    );
+}
+
+/// `fn conv(%a: FROM) -> TO` with one cast or bitcast.
+fn convert(op: &str, from: &str, to: &str, arg: Value) -> Value {
+    let l = lib(&format!(
+        "fn conv(%a: {from}) -> {to} {{\nentry:\n    %r = {op} {from} %a to {to}\n    ret %r\n}}\n"
+    ));
+    match common::run(&l, "conv", &[arg]) {
+        Ok(Some(v)) => v,
+        other => panic!("{op} {from} -> {to}: {other:?}"),
+    }
+}
+
+#[test]
+fn float_to_int_saturates_and_nan_is_zero() {
+    assert_eq!(
+        convert("cast", "f64", "i32", Value::F64(f64::NAN)),
+        Value::I32(0)
+    );
+    assert_eq!(
+        convert("cast", "f64", "i32", Value::F64(1e20)),
+        Value::I32(i32::MAX)
+    );
+    assert_eq!(
+        convert("cast", "f64", "i32", Value::F64(-1e20)),
+        Value::I32(i32::MIN)
+    );
+    assert_eq!(convert("cast", "f32", "u8", Value::F32(-3.5)), Value::U8(0));
+    assert_eq!(
+        convert("cast", "f32", "u8", Value::F32(255.9)),
+        Value::U8(255)
+    );
+    assert_eq!(
+        convert("cast", "f64", "i64", Value::F64(-2.9)),
+        Value::I64(-2)
+    );
+    assert_eq!(
+        convert("cast", "f64", "u64", Value::F64(f64::INFINITY)),
+        Value::U64(u64::MAX)
+    );
+    assert_eq!(
+        convert("cast", "f32", "i16", Value::F32(f32::NEG_INFINITY)),
+        Value::I16(i16::MIN)
+    );
+}
+
+#[test]
+fn integer_conversions_extend_by_the_source_signedness() {
+    assert_eq!(
+        convert("cast", "i8", "u32", Value::I8(-1)),
+        Value::U32(u32::MAX)
+    );
+    assert_eq!(
+        convert("cast", "u8", "i32", Value::U8(255)),
+        Value::I32(255)
+    );
+    assert_eq!(
+        convert("cast", "i64", "i8", Value::I64(0x1_80)),
+        Value::I8(-128)
+    );
+    assert_eq!(
+        convert("cast", "u64", "u16", Value::U64(0x1_0001)),
+        Value::U16(1)
+    );
+    assert_eq!(
+        convert("cast", "bool", "i32", Value::Bool(true)),
+        Value::I32(1)
+    );
+    assert_eq!(
+        convert("cast", "u64", "f32", Value::U64(u64::MAX)),
+        Value::F32(u64::MAX as f32)
+    );
+    assert_eq!(
+        convert("cast", "i64", "f64", Value::I64(i64::MIN)),
+        Value::F64(i64::MIN as f64)
+    );
+    assert_eq!(
+        convert("cast", "i32", "f32", Value::I32(16_777_217)),
+        Value::F32(16_777_216.0)
+    );
+    assert_eq!(
+        convert("cast", "f64", "f32", Value::F64(1e300)),
+        Value::F32(f32::INFINITY)
+    );
+    assert_eq!(
+        convert("cast", "f32", "f64", Value::F32(0.1)),
+        Value::F64(f64::from(0.1f32))
+    );
+}
+
+#[test]
+fn bitcast_keeps_the_bits() {
+    assert_eq!(
+        convert("bitcast", "f32", "i32", Value::F32(-0.0)),
+        Value::I32(i32::MIN)
+    );
+    let Value::F64(v) = convert("bitcast", "u64", "f64", Value::U64(0x7ff8_0000_0000_0001)) else {
+        panic!()
+    };
+    assert_eq!(v.to_bits(), 0x7ff8_0000_0000_0001, "a NaN payload survives");
+    assert_eq!(
+        convert("bitcast", "i32", "f32", Value::I32(0x3f80_0000)),
+        Value::F32(1.0)
+    );
+}
+
+#[test]
+fn float_comparisons_are_ordered_except_ne() {
+    let l = lib(concat!(
+        "fn cmp_all(%a: f64, %b: f64) -> i32 {\n",
+        "entry:\n",
+        "    %eq = cmp eq f64 %a, %b\n    %ne = cmp ne f64 %a, %b\n    %lt = cmp lt f64 %a, %b\n",
+        "    %ge = cmp ge f64 %a, %b\n",
+        "    %one = const i32 1\n    %two = const i32 2\n    %four = const i32 4\n    %eight = const i32 8\n",
+        "    %zero = const i32 0\n",
+        "    %a1 = select i32 %eq, %one, %zero\n    %a2 = select i32 %ne, %two, %zero\n",
+        "    %a3 = select i32 %lt, %four, %zero\n    %a4 = select i32 %ge, %eight, %zero\n",
+        "    %s1 = or i32 %a1, %a2\n    %s2 = or i32 %s1, %a3\n    %s3 = or i32 %s2, %a4\n",
+        "    ret %s3\n}\n"
+    ));
+    let run = |a: f64, b: f64| common::value(&l, "cmp_all", &[Value::F64(a), Value::F64(b)]);
+    assert_eq!(run(f64::NAN, 1.0), Value::I32(2), "only ne holds with NaN");
+    assert_eq!(run(1.0, 1.0), Value::I32(1 | 8));
+    assert_eq!(run(-0.0, 0.0), Value::I32(1 | 8), "-0 == +0");
+    assert_eq!(run(1.0, 2.0), Value::I32(2 | 4));
+}
+
+#[test]
+fn signedness_of_comparisons_comes_from_the_type() {
+    let l = lib(
+        "fn less<T: int>(%a: T, %b: T) -> bool {\nentry:\n    %r = cmp lt T %a, %b\n    ret %r\n}\n",
+    );
+    assert_eq!(
+        common::value(&l, "less$i8", &[Value::I8(-1), Value::I8(0)]),
+        Value::Bool(true)
+    );
+    assert_eq!(
+        common::value(&l, "less$u8", &[Value::U8(255), Value::U8(0)]),
+        Value::Bool(false)
+    );
+    assert_eq!(
+        common::value(
+            &l,
+            "less$i64",
+            &[Value::I64(i64::MIN), Value::I64(i64::MAX)]
+        ),
+        Value::Bool(true)
+    );
+    assert_eq!(
+        common::value(&l, "less$u64", &[Value::U64(u64::MAX), Value::U64(1)]),
+        Value::Bool(false)
+    );
+}
+
+#[test]
+fn constants_convert_to_their_type() {
+    let l = lib(
+        "fn k<T: num>() -> T {\nentry:\n    %r = const T 100\n    ret %r\n}\nfn h() -> f32 {\nentry:\n    %r = const f32 0.1\n    ret %r\n}\n",
+    );
+    assert_eq!(common::value(&l, "k$i8", &[]), Value::I8(100));
+    assert_eq!(common::value(&l, "k$f32", &[]), Value::F32(100.0));
+    assert_eq!(common::value(&l, "h", &[]), Value::F32(0.1));
+    // 200 does not fit i8: instantiation (not execution) rejects it.
+    let l = lib("fn k<T: num>() -> T {\nentry:\n    %r = const T 200\n    ret %r\n}\n");
+    let err = jit::instantiate::instantiate(
+        &l,
+        &TemplateName::free("k"),
+        &[Type::Int(jit::ir::IntType::I8)],
+    )
+    .expect_err("out of range");
+    assert!(matches!(err.kind, ErrorKind::LiteralRange { .. }), "{err}");
+    assert_eq!(common::value(&l, "k$u8", &[]), Value::U8(200));
+}
+
+#[test]
+fn explicit_trap_carries_its_code_and_place() {
+    let l = lib(
+        "fn stop(%c: bool) -> i32 {\nentry:\n    cond_br %c, bad, good\nbad:\n    trap 42\ngood:\n    %z = const i32 7\n    ret %z\n}\n",
+    );
+    assert_eq!(
+        common::value(&l, "stop", &[Value::Bool(false)]),
+        Value::I32(7)
+    );
+    let err = common::run(&l, "stop", &[Value::Bool(true)]).expect_err("traps");
+    assert_eq!(err.kind, ErrorKind::Trap(TrapKind::Explicit(42)));
+    assert_eq!(
+        err.location,
+        Location::Instruction {
+            function: "stop".into(),
+            block: 1,
+            inst: None
+        }
+    );
+}
+
+#[test]
+fn null_access_traps_instead_of_crashing() {
+    let l = lib("fn deref(%p: ptr<i32>) -> i32 {\nentry:\n    %v = load i32 %p\n    ret %v\n}\n");
+    assert_eq!(
+        common::trap(common::run(&l, "deref", &[Value::Ptr(0)])),
+        TrapKind::NullPointer
+    );
+}
+
+#[test]
+fn fuel_bounds_an_endless_loop() {
+    let l = lib("fn spin() {\nentry:\n    br again\nagain:\n    br again\n}\n");
+    let r = common::resolver(&l);
+    let f = r.function("spin").expect("instantiates");
+    // SAFETY: the function touches no memory.
+    let err = unsafe {
+        jit::interp::Interpreter::new(&r)
+            .with_fuel(1000)
+            .call(&f, &[])
+    }
+    .expect_err("runs out");
+    assert_eq!(err.kind, ErrorKind::OutOfFuel);
+}
+
+#[test]
+fn unbounded_recursion_stops_at_the_call_depth() {
+    let l = lib("fn down(%n: i64) -> i64 {\nentry:\n    %r = call down(%n)\n    ret %r\n}\n");
+    let err = common::run(&l, "down", &[Value::I64(1)]).expect_err("too deep");
+    assert_eq!(err.kind, ErrorKind::CallDepth(jit::limits::MAX_CALL_DEPTH));
+}
+
+#[test]
+fn recursion_computes_through_frames() {
+    let l = lib(concat!(
+        "fn fib<T: int>(%n: T) -> T {\nentry:\n    %two = const T 2\n    %small = cmp lt T %n, %two\n",
+        "    cond_br %small, base, step\nbase:\n    ret %n\nstep:\n    %one = const T 1\n",
+        "    %a = sub T %n, %one\n    %b = sub T %n, %two\n    %fa = call fib<T>(%a)\n    %fb = call fib<T>(%b)\n",
+        "    %s = add T %fa, %fb\n    ret %s\n}\n"
+    ));
+    assert_eq!(
+        common::value(&l, "fib$u32", &[Value::U32(20)]),
+        Value::U32(6765)
+    );
+    assert_eq!(
+        common::value(&l, "fib$i8", &[Value::I8(12)]),
+        Value::I8(144u8 as i8)
+    );
+}
+
+#[test]
+fn arguments_must_match_the_signature() {
+    let l = binary("add", "num");
+    let err = apply(&l, "i32", Value::I64(1), Value::I32(2)).expect_err("wrong type");
+    assert!(
+        matches!(err.kind, ErrorKind::ArgumentType { index: 0, .. }),
+        "{err}"
+    );
+}
+
+extern "C" fn mixed(a: i8, x: f32, b: u16, y: f64, c: i64) -> f64 {
+    f64::from(a) + f64::from(x) * 10.0 + f64::from(b) * 100.0 + y * 1000.0 + (c as f64) * 10000.0
+}
+
+extern "C" fn narrow(a: i32) -> i8 {
+    a as i8
+}
+
+#[test]
+fn native_calls_pass_mixed_arguments_in_registers() {
+    let l = lib(concat!(
+        "import fn mixed(i8, f32, u16, f64, i64) -> f64\n",
+        "import fn narrow(i32) -> i8\n",
+        "fn go(%a: i8, %x: f32, %b: u16, %y: f64, %c: i64) -> f64 {\nentry:\n",
+        "    %r = call native mixed(%a, %x, %b, %y, %c)\n    ret %r\n}\n",
+        "fn trunc(%a: i32) -> i8 {\nentry:\n    %r = call native narrow(%a)\n    ret %r\n}\n",
+    ));
+    let r = jit::interp::LibraryResolver::new(&l)
+        .with_native("mixed", mixed as *const () as usize as u64)
+        .with_native("narrow", narrow as *const () as usize as u64);
+    let interp = jit::interp::Interpreter::new(&r);
+    let args = [
+        Value::I8(-1),
+        Value::F32(0.5),
+        Value::U16(65535),
+        Value::F64(-2.0),
+        Value::I64(3),
+    ];
+    // SAFETY: the natives have exactly the declared signatures.
+    let out = unsafe { interp.call_symbol("go", &args) };
+    assert_eq!(out, Ok(Some(Value::F64(mixed(-1, 0.5, 65535, -2.0, 3)))));
+    // SAFETY: as above.
+    let out = unsafe { interp.call_symbol("trunc", &[Value::I32(0x1ff)]) };
+    assert_eq!(out, Ok(Some(Value::I8(-1))));
+}
