@@ -1,0 +1,163 @@
+//! Timing helpers shared by every benchmark: repeated measurement, order
+//! statistics and the printed comparison table.
+//!
+//! Written here rather than taken from criterion because every table row
+//! compares two measurements taken in the same run (ours against the
+//! alternative a user would pick), which needs medians and ratios side by side.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+/// Order statistics of one measured operation.
+#[derive(Debug, Clone, Copy)]
+pub struct Stats {
+    /// Median time of one run.
+    pub median: Duration,
+    /// 99th percentile time of one run.
+    pub p99: Duration,
+}
+
+impl Stats {
+    /// Median in nanoseconds, as a float for ratios.
+    pub fn median_ns(&self) -> f64 {
+        self.median.as_secs_f64() * 1e9
+    }
+}
+
+/// Runs `op` a few times to warm up, then `runs` timed times, and returns the
+/// order statistics. The result of `op` is passed through `black_box` so the
+/// work cannot be optimised away.
+pub fn measure<T>(runs: usize, mut op: impl FnMut() -> T) -> Stats {
+    assert!(runs > 0, "a measurement needs at least one run");
+    for _ in 0..runs.min(10) {
+        black_box(op());
+    }
+    let mut times: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            black_box(op());
+            start.elapsed()
+        })
+        .collect();
+    times.sort_unstable();
+    let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+    Stats {
+        median: at(0.5),
+        p99: at(0.99),
+    }
+}
+
+/// Formats a duration with a unit that keeps three significant digits.
+pub fn fmt_duration(d: Duration) -> String {
+    let ns = d.as_secs_f64() * 1e9;
+    if ns < 1_000.0 {
+        format!("{ns:.1} ns")
+    } else if ns < 1_000_000.0 {
+        format!("{:.2} µs", ns / 1e3)
+    } else if ns < 1e9 {
+        format!("{:.2} ms", ns / 1e6)
+    } else {
+        format!("{:.2} s", ns / 1e9)
+    }
+}
+
+/// One row of the results table.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Row {
+    /// Benchmark area (`smf`, `sdn`, `execmem`, ...).
+    pub area: String,
+    /// What was measured.
+    pub what: String,
+    /// Our figure, already formatted.
+    pub ours: String,
+    /// The comparison figure (empty when there is none).
+    pub baseline: String,
+    /// Ratio or derived figure, already formatted.
+    pub ratio: String,
+    /// The §8 target this row is checked against (empty when none).
+    pub target: String,
+    /// Whether the target is met (`None` when there is no target).
+    pub met: Option<bool>,
+}
+
+impl Row {
+    /// A row with our figure only; add the rest with the builder methods.
+    pub fn new(area: &str, what: impl Into<String>, ours: impl Into<String>) -> Self {
+        Self {
+            area: area.into(),
+            what: what.into(),
+            ours: ours.into(),
+            baseline: String::new(),
+            ratio: String::new(),
+            target: String::new(),
+            met: None,
+        }
+    }
+
+    /// Sets the comparison figure.
+    pub fn baseline(mut self, baseline: impl Into<String>) -> Self {
+        self.baseline = baseline.into();
+        self
+    }
+
+    /// Sets the ratio or derived figure.
+    pub fn ratio(mut self, ratio: impl Into<String>) -> Self {
+        self.ratio = ratio.into();
+        self
+    }
+
+    /// Sets the target and whether it is met.
+    pub fn target(mut self, target: impl Into<String>, met: bool) -> Self {
+        self.target = target.into();
+        self.met = Some(met);
+        self
+    }
+}
+
+/// The collected rows of one run, printed as a table and written as JSON.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Rows in the order they were measured.
+    pub rows: Vec<Row>,
+}
+
+impl Report {
+    /// Adds a row.
+    pub fn row(&mut self, row: Row) {
+        println!(
+            "  {:<10} {:<44} {:>14} {:>14} {:>12}",
+            row.area, row.what, row.ours, row.baseline, row.ratio
+        );
+        self.rows.push(row);
+    }
+
+    /// Prints the whole table with a header.
+    pub fn print(&self) {
+        println!();
+        println!(
+            "| {:<8} | {:<44} | {:>14} | {:>14} | {:>12} | {:<22} | {:<4} |",
+            "area", "what", "ours", "baseline", "ratio", "target", "met"
+        );
+        println!(
+            "|{}|{}|{}|{}|{}|{}|{}|",
+            "-".repeat(10),
+            "-".repeat(46),
+            "-".repeat(16),
+            "-".repeat(16),
+            "-".repeat(14),
+            "-".repeat(24),
+            "-".repeat(6)
+        );
+        for r in &self.rows {
+            let met = match r.met {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "",
+            };
+            println!(
+                "| {:<8} | {:<44} | {:>14} | {:>14} | {:>12} | {:<22} | {:<4} |",
+                r.area, r.what, r.ours, r.baseline, r.ratio, r.target, met
+            );
+        }
+    }
+}
