@@ -67,6 +67,8 @@
 //! code.bytes(&r).unwrap()[0] = 0x90; // error: cannot assign through `&[u8]`
 //! ```
 
+#![warn(missing_docs)]
+
 mod arch;
 mod batch;
 mod dual;

@@ -21,20 +21,24 @@ pub enum Protection {
 /// consistent with each other.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Bytes currently mapped: staging plus published.
+    /// Bytes currently mapped: staging plus published (a dual-mapped region
+    /// counts both of its views).
     pub bytes_reserved: usize,
-    /// Bytes currently read-write (staging of unpublished batches).
+    /// Bytes currently read-write: staging of unpublished batches, or the
+    /// write views of dual-mapped regions.
     pub bytes_writable: usize,
-    /// Bytes currently read-execute (whole pages of published code).
+    /// Bytes currently read-execute: whole pages of published code, or the
+    /// execute views of dual-mapped regions.
     pub bytes_executable: usize,
     /// Bytes of published functions still alive: the sum of their
     /// reservation lengths, without padding.
     pub bytes_code: usize,
-    /// Mappings currently alive.
+    /// Mappings currently alive (a dual-mapped region is two).
     pub regions: usize,
     /// Published functions currently alive.
     pub functions: usize,
-    /// Protection changes (read-write to read-execute) since creation.
+    /// Protection changes (read-write to read-execute) since creation;
+    /// always zero under dual mapping.
     pub protection_changes: u64,
     /// Successful publications of at least one function since creation.
     pub publications: u64,
