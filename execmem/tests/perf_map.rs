@@ -12,6 +12,15 @@ fn memory(perf_map: PerfMap) -> ExecMemory {
     .expect("allocator")
 }
 
+/// A suffix unique to this run: the perf map of an earlier process with the
+/// same id may still hold lines, so names must not repeat across runs.
+fn run_suffix() -> String {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970");
+    format!("{:x}", since_epoch.as_nanos())
+}
+
 fn perf_map_text() -> String {
     std::fs::read_to_string(execmem::perf_map_path()).unwrap_or_default()
 }
@@ -24,20 +33,26 @@ fn enabled_perf_map_lists_every_published_function() {
         execmem::perf_map_path(),
         std::path::PathBuf::from(format!("/tmp/perf-{}.map", std::process::id()))
     );
+    let run = run_suffix();
+    let (sum_name, push_name, single_name) = (
+        format!("sum$f32#{run}"),
+        format!("Vec$i64::push#{run}"),
+        format!("single#{run}"),
+    );
     let mut batch = memory.batch();
-    let sum = batch.reserve("sum$f32", 100, 16).expect("reserved");
-    let push = batch.reserve("Vec$i64::push", 37, 16).expect("reserved");
+    let sum = batch.reserve(&sum_name, 100, 16).expect("reserved");
+    let push = batch.reserve(&push_name, 37, 16).expect("reserved");
     let code = batch.publish().expect("published");
     let single = memory
-        .publish_function("perf_map_single", &[0xC3])
+        .publish_function(&single_name, &[0xC3])
         .expect("published");
 
     let text = perf_map_text();
     let lines: Vec<&str> = text.lines().collect();
     for expected in [
-        format!("{:x} 64 sum$f32", sum.address()),
-        format!("{:x} 25 Vec$i64::push", push.address()),
-        format!("{:x} 1 perf_map_single", single.reservation().address()),
+        format!("{:x} 64 {sum_name}", sum.address()),
+        format!("{:x} 25 {push_name}", push.address()),
+        format!("{:x} 1 {single_name}", single.reservation().address()),
     ] {
         assert_eq!(
             lines.iter().filter(|line| **line == expected).count(),
@@ -53,11 +68,10 @@ fn enabled_perf_map_lists_every_published_function() {
 fn disabled_perf_map_lists_nothing() {
     let memory = memory(PerfMap::Disabled);
     assert!(!memory.perf_map_enabled());
-    let function = memory
-        .publish_function("perf_map_disabled_function", &[0xC3])
-        .expect("published");
-    let address = format!("{:x} ", function.reservation().address());
-    let text = perf_map_text();
-    assert!(!text.contains("perf_map_disabled_function"));
-    assert!(!text.lines().any(|line| line.starts_with(&address)));
+    let name = format!("disabled#{}", run_suffix());
+    let function = memory.publish_function(&name, &[0xC3]).expect("published");
+    assert_eq!(function.bytes(), &[0xC3]);
+    // Addresses are reused after release (the other test releases code
+    // concurrently), so only the unique name tells this function apart.
+    assert!(!perf_map_text().contains(&name));
 }
