@@ -13,8 +13,9 @@ const NOTE_ROWS: usize = 10_000;
 const TYPES: [&str; 10] = ["i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64", "f32", "f64"];
 
 /// A module shaped like a large generic library: one code section with
-/// 10,000 exported instantiations and a `note.sdn` with 10,000 `possible` rows.
-fn generate(record_hash: bool) -> Vec<u8> {
+/// 10,000 exported instantiations and a `note.sdn` with `note_rows`
+/// `possible` rows.
+fn generate(record_hash: bool, note_rows: usize) -> Vec<u8> {
     let mut b = ModuleBuilder::new();
     b.record_module_hash(record_hash);
     let code = b
@@ -23,7 +24,7 @@ fn generate(record_hash: bool) -> Vec<u8> {
     let mut note = String::from(
         "# Instantiation To/From Metadata\npossible |id, template, type_args, mangled_name, required_by, can_defer|\n",
     );
-    for i in 0..NOTE_ROWS {
+    for i in 0..note_rows {
         let t = TYPES[i % TYPES.len()];
         note.push_str(&format!("  {i}, kernel{i}, {t}, \"kernel{i}${t}\", app.main, true\n"));
     }
@@ -49,11 +50,13 @@ fn open_and_index(path: &Path) -> usize {
 pub fn run(report: &mut Report) {
     let dir = std::env::temp_dir().join(format!("smfjit-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    for record_hash in [false, true] {
-        let bytes = generate(record_hash);
-        let path = dir.join(format!("lib-{record_hash}.smf"));
+    for (record_hash, note_rows) in [(false, NOTE_ROWS), (true, NOTE_ROWS), (true, 0)] {
+        let bytes = generate(record_hash, note_rows);
+        let path = dir.join(format!("lib-{record_hash}-{note_rows}.smf"));
         std::fs::write(&path, &bytes).expect("write module");
-        let label = if record_hash { "with module_hash" } else { "module_hash 0" };
+        let hash = if record_hash { "with module_hash" } else { "module_hash 0" };
+        let rows = if note_rows == 0 { "no note" } else { "10k rows" };
+        let label = format!("{hash}, {rows}");
 
         let read = measure(200, || std::fs::read(&path).expect("read").len());
         let read_parse = measure(200, || {
@@ -80,7 +83,7 @@ pub fn run(report: &mut Report) {
         report.row(
             Row::new(
                 "smf",
-                format!("mmap+validate+index 10k sym+10k rows, {label}"),
+                format!("mmap+validate+index 10k symbols, {label}"),
                 fmt_duration(mapped.median),
             )
             .baseline(fmt_duration(read.median))
@@ -104,7 +107,7 @@ pub fn run(report: &mut Report) {
             )
             .ratio(format!("p99 {}", fmt_duration(parse_only.p99))),
         );
-        if record_hash {
+        if record_hash && note_rows == NOTE_ROWS {
             let per_lookup = lookup.median / names.len() as u32;
             report.row(Row::new(
                 "smf",
