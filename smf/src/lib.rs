@@ -14,6 +14,22 @@
 //!   type, a kind plus the file offset of the fault.
 //!
 //! The crate never prints and never panics on input bytes.
+//!
+//! ```
+//! use smf::{Module, ModuleBuilder, NoteSize, SectionType, SymbolDef};
+//!
+//! let mut builder = ModuleBuilder::new();
+//! let text = builder.add_section(SectionType::Code, ".text", 0x5, 16, &[0xC3; 32])?;
+//! builder.add_symbol(SymbolDef::function("sum$i32", text, 16, 16))?;
+//! builder.set_note("# Instantiation To/From Metadata\n# END_NOTE\n", NoteSize::Recorded)?;
+//! let bytes = builder.build()?;
+//!
+//! let module = Module::parse(&bytes)?; // every check runs here
+//! let sum = module.symbol_by_name("sum$i32").expect("exported");
+//! assert_eq!((sum.value(), sum.size()), (16, 16));
+//! assert!(module.note_sdn().unwrap().ends_with("# END_NOTE\n"));
+//! # Ok::<(), smf::Error>(())
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
