@@ -13,9 +13,9 @@ use serde::de::{
 };
 
 use crate::error::{Error, ErrorKind};
-use crate::parse::{self, offset_in};
+use crate::parse::{self, locate, offset_in};
 use crate::scalar::{self, Scalar};
-use crate::syntax::{Entry, Key, Kind, Node, TableNode};
+use crate::syntax::{Entry, Key, Kind, Node, RowCursor, RowSrc, TableNode};
 use crate::value::key_text;
 
 /// Deserializes a `T` from SDN text.
@@ -81,13 +81,13 @@ impl<'de> NodeDe<'_, 'de> {
         visitor: V,
     ) -> Result<V::Value, Error> {
         let names = column_names(self.text, &table.columns, table.typed)?;
-        let width = table.columns.len().max(1);
         visitor.visit_seq(Rows {
             text: self.text,
             table: self.name,
             names: &names,
-            rows: table.cells.chunks_exact(width),
-            typed: table.typed,
+            rows: table.rows.iter(),
+            depth: table.depth,
+            records: !table.typed,
             index: 0,
         })
     }
@@ -250,6 +250,9 @@ impl<'de> Deserializer<'de> for NodeDe<'_, 'de> {
     }
 
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        // An ignored value is still checked, exactly as `parse` would, so a
+        // reader that skips part of a document never accepts invalid text.
+        crate::value::Builder { text: self.text }.value(self.node)?;
         visitor.visit_unit()
     }
 
@@ -390,8 +393,10 @@ struct Rows<'a, 'de> {
     text: &'de str,
     table: &'a str,
     names: &'a [Cow<'de, str>],
-    rows: std::slice::ChunksExact<'a, Node<'de>>,
-    typed: bool,
+    rows: std::slice::Iter<'a, RowSrc<'de>>,
+    depth: usize,
+    /// Rows read as records (field to cell) rather than arrays.
+    records: bool,
     index: usize,
 }
 
@@ -402,24 +407,42 @@ impl<'de> SeqAccess<'de> for Rows<'_, 'de> {
         &mut self,
         seed: T,
     ) -> Result<Option<T::Value>, Error> {
-        let Some(cells) = self.rows.next() else {
+        let Some(&src) = self.rows.next() else {
             return Ok(None);
         };
         self.index = self.index.saturating_add(1);
-        let row = Row {
-            text: self.text,
-            table: self.table,
-            names: self.names,
-            cells,
-            typed: self.typed,
-            index: self.index,
-        };
         let (text, table, index) = (self.text, self.table, self.index);
-        let start = cells.first().map_or("", |c| c.src);
-        seed.deserialize(row).map(Some).map_err(|e| {
+        let mut cursor = RowCursor::new(src, self.depth);
+        let row = Row {
+            text,
+            table,
+            names: self.names,
+            cursor: &mut cursor,
+            start: src.text,
+            records: self.records,
+            index,
+        };
+        let context = |e: Error| {
             e.or_context(|| format!("table '{table}', row {index}"))
-                .or_locate(text, offset_in(text, start))
-        })
+                .or_locate(text, offset_in(text, src.text))
+        };
+        let width = self.names.len();
+        match seed.deserialize(row) {
+            Ok(value) => {
+                cursor
+                    .finish(width, src.text)
+                    .map_err(|fail| context(locate(text, fail)))?;
+                Ok(Some(value))
+            }
+            // A row of the wrong width explains a missing or mistyped field
+            // better than the field error itself.
+            Err(e) => Err(match cursor.finish(width, src.text) {
+                Err(fail) if matches!(fail.kind, ErrorKind::RowWidth { .. }) => {
+                    context(locate(text, fail))
+                }
+                _ => context(e),
+            }),
+        }
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -427,25 +450,26 @@ impl<'de> SeqAccess<'de> for Rows<'_, 'de> {
     }
 }
 
-/// One table row: a record (field name to cell) for a named table, a
-/// tuple for a typed table; either may be read as a sequence.
-struct Row<'a, 'de> {
+/// One table row: a record (field name to cell) or an array of cells. Its
+/// cells are parsed as the reader asks for them.
+struct Row<'a, 'c, 'de> {
     text: &'de str,
     table: &'a str,
     names: &'a [Cow<'de, str>],
-    cells: &'a [Node<'de>],
-    typed: bool,
+    cursor: &'c mut RowCursor<'de>,
+    start: &'de str,
+    records: bool,
     index: usize,
 }
 
-impl<'de> Deserializer<'de> for Row<'_, 'de> {
+impl<'de> Deserializer<'de> for Row<'_, '_, 'de> {
     type Error = Error;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        if self.typed {
-            self.deserialize_seq(visitor)
-        } else {
+        if self.records {
             self.deserialize_map(visitor)
+        } else {
+            self.deserialize_seq(visitor)
         }
     }
 
@@ -477,42 +501,46 @@ impl<'de> Deserializer<'de> for Row<'_, 'de> {
 }
 
 /// The cells of one row, as map entries or sequence items.
-struct RowCells<'a, 'de> {
-    row: Row<'a, 'de>,
+struct RowCells<'a, 'c, 'de> {
+    row: Row<'a, 'c, 'de>,
     next: usize,
 }
 
-impl<'de> RowCells<'_, 'de> {
-    fn cell<T: DeserializeSeed<'de>>(&self, index: usize, seed: T) -> Result<T::Value, Error> {
+impl<'de> RowCells<'_, '_, 'de> {
+    /// Parses the next cell and hands it to `seed`.
+    fn cell<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, Error> {
+        let index = self.next;
+        self.next = index.saturating_add(1);
         let Row {
             text,
             table,
             names,
-            cells,
+            start,
             index: row,
             ..
         } = self.row;
-        let node = cells.get(index).ok_or_else(|| {
-            Error::new(ErrorKind::Message(
-                "a cell was requested past the end of the row".into(),
-            ))
-        })?;
+        let context = || {
+            let column = names.get(index).map_or(Cow::Borrowed("?"), Cow::clone);
+            format!("table '{table}', row {row}, column '{column}'")
+        };
+        let node = self
+            .row
+            .cursor
+            .expect_cell(names.len(), start)
+            .map_err(|fail| locate(text, fail).or_context(context))?;
         seed.deserialize(NodeDe {
             text,
-            node,
+            node: &node,
             name: "",
         })
         .map_err(|e| {
-            e.or_context(|| {
-                let column = names.get(index).map_or(Cow::Borrowed("?"), Cow::clone);
-                format!("table '{table}', row {row}, column '{column}'")
-            })
-            .or_locate(text, offset_in(text, node.src))
+            e.or_context(context)
+                .or_locate(text, offset_in(text, node.src))
         })
     }
 }
 
-impl<'de> MapAccess<'de> for RowCells<'_, 'de> {
+impl<'de> MapAccess<'de> for RowCells<'_, '_, 'de> {
     type Error = Error;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(
@@ -526,33 +554,29 @@ impl<'de> MapAccess<'de> for RowCells<'_, 'de> {
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
-        let index = self.next;
-        self.next = index.saturating_add(1);
-        self.cell(index, seed)
+        self.cell(seed)
     }
 
     fn size_hint(&self) -> Option<usize> {
-        Some(self.row.cells.len().saturating_sub(self.next))
+        Some(self.row.names.len().saturating_sub(self.next))
     }
 }
 
-impl<'de> SeqAccess<'de> for RowCells<'_, 'de> {
+impl<'de> SeqAccess<'de> for RowCells<'_, '_, 'de> {
     type Error = Error;
 
     fn next_element_seed<T: DeserializeSeed<'de>>(
         &mut self,
         seed: T,
     ) -> Result<Option<T::Value>, Error> {
-        if self.next >= self.row.cells.len() {
+        if self.next >= self.row.names.len() {
             return Ok(None);
         }
-        let index = self.next;
-        self.next = index.saturating_add(1);
-        self.cell(index, seed).map(Some)
+        self.cell(seed).map(Some)
     }
 
     fn size_hint(&self) -> Option<usize> {
-        Some(self.row.cells.len().saturating_sub(self.next))
+        Some(self.row.names.len().saturating_sub(self.next))
     }
 }
 
@@ -584,73 +608,33 @@ impl<'de> MapAccess<'de> for TableMapping<'_, '_, 'de> {
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
         let step = self.step;
         self.step = step.saturating_add(1);
+        let names = column_names(self.de.text, &self.table.columns, self.table.typed)?;
         if step == 0 {
-            let names = column_names(self.de.text, &self.table.columns, self.table.typed)?;
             let names: Vec<String> = names.into_iter().map(Cow::into_owned).collect();
             return seed.deserialize(serde::de::value::SeqDeserializer::<_, Error>::new(
                 names.into_iter().map(IntoDeserializer::into_deserializer),
             ));
         }
-        let width = self.table.columns.len().max(1);
-        seed.deserialize(RowsAsArrays {
+        seed.deserialize(RowsAsArrays(Rows {
             text: self.de.text,
-            rows: self.table.cells.chunks_exact(width),
-        })
+            table: self.de.name,
+            names: &names,
+            rows: self.table.rows.iter(),
+            depth: self.table.depth,
+            records: false,
+            index: 0,
+        }))
     }
 }
 
 /// Table rows as a sequence of arrays (for [`TableMapping`]).
-struct RowsAsArrays<'a, 'de> {
-    text: &'de str,
-    rows: std::slice::ChunksExact<'a, Node<'de>>,
-}
+struct RowsAsArrays<'a, 'de>(Rows<'a, 'de>);
 
 impl<'de> Deserializer<'de> for RowsAsArrays<'_, 'de> {
     type Error = Error;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        visitor.visit_seq(self)
-    }
-
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf option unit unit_struct newtype_struct seq tuple
-        tuple_struct map struct enum identifier ignored_any
-    }
-}
-
-impl<'de> SeqAccess<'de> for RowsAsArrays<'_, 'de> {
-    type Error = Error;
-
-    fn next_element_seed<T: DeserializeSeed<'de>>(
-        &mut self,
-        seed: T,
-    ) -> Result<Option<T::Value>, Error> {
-        let Some(cells) = self.rows.next() else {
-            return Ok(None);
-        };
-        seed.deserialize(RowsItems {
-            text: self.text,
-            cells,
-        })
-        .map(Some)
-    }
-}
-
-/// One row's cells as an array.
-struct RowsItems<'a, 'de> {
-    text: &'de str,
-    cells: &'a [Node<'de>],
-}
-
-impl<'de> Deserializer<'de> for RowsItems<'_, 'de> {
-    type Error = Error;
-
-    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        visitor.visit_seq(Items {
-            text: self.text,
-            items: self.cells.iter(),
-        })
+        visitor.visit_seq(self.0)
     }
 
     serde::forward_to_deserialize_any! {

@@ -429,16 +429,22 @@ impl Note {
     }
 }
 
-/// The byte range of the `# END_NOTE` line: where it starts and where the
-/// text after it starts.
+/// The byte range of the first `# END_NOTE` line (trailing spaces allowed):
+/// where it starts and where the text after it starts.
 fn find_end_line(text: &str) -> Option<(usize, usize)> {
-    let mut start = 0usize;
-    for line in text.split_inclusive('\n') {
-        let end = start.saturating_add(line.len());
-        if line.trim_end_matches(['\n', '\r']).trim_end() == END_LINE {
-            return Some((start, end));
+    let mut from = 0usize;
+    while let Some(found) = text.get(from..).and_then(|t| t.find(END_LINE)) {
+        let start = from.saturating_add(found);
+        let after = start.saturating_add(END_LINE.len());
+        from = after;
+        let at_line_start =
+            start == 0 || text.as_bytes().get(start.wrapping_sub(1)) == Some(&b'\n');
+        let rest = text.get(after..).unwrap_or("");
+        let line_end = rest.find('\n').map_or(rest.len(), |n| n.saturating_add(1));
+        let tail = rest.get(..line_end).unwrap_or("");
+        if at_line_start && tail.trim().is_empty() {
+            return Some((start, after.saturating_add(line_end)));
         }
-        start = end;
     }
     None
 }

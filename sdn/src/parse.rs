@@ -11,7 +11,8 @@ use crate::error::{Error, ErrorKind};
 use crate::limits::{MAX_DEPTH, MAX_INPUT_BYTES};
 use crate::scalar::Place;
 use crate::syntax::{
-    self, Entry, Fail, Key, Kind, Node, PResult, TableNode, at_line_end, end_of_line, skip, ws,
+    self, Entry, Fail, Key, Kind, Node, PResult, RowSrc, TableNode, at_line_end, end_of_line, skip,
+    ws,
 };
 
 /// One significant line: its indentation in spaces and its text after the
@@ -52,8 +53,8 @@ impl<'a> Lines<'a> {
             };
             rest = after;
             let raw = raw.strip_suffix('\r').unwrap_or(raw);
-            let text = raw.trim_start_matches(' ');
-            let indent = raw.len().saturating_sub(text.len());
+            let indent = raw.bytes().take_while(|&b| b == b' ').count();
+            let text = skip(raw, indent);
             if text.starts_with('\t') {
                 let content = ws(text);
                 if at_line_end(content) {
@@ -217,14 +218,17 @@ fn statement<'a>(
             let mut table = TableNode {
                 typed: false,
                 columns,
-                cells: Vec::new(),
+                rows: Vec::new(),
+                depth: inner,
             };
             let after = ws(after);
             if at_line_end(after) {
-                rows_block(lines, line.indent, inner, &mut table)?;
+                rows_block(lines, line.indent, &mut table)?;
             } else {
-                let found = flatten(syntax::row(after, inner, &mut table.cells))?;
-                check_width(after, table.columns.len(), found)?;
+                table.rows.push(RowSrc {
+                    text: after,
+                    tuple: false,
+                });
             }
             Node {
                 src: rest,
@@ -256,17 +260,6 @@ fn flatten_keep<'a, T>(result: PResult<'a, T>) -> Result<(&'a str, T), Fail<'a>>
     }
 }
 
-fn check_width<'a>(at: &'a str, expected: usize, found: usize) -> Result<(), Fail<'a>> {
-    if found == expected {
-        Ok(())
-    } else {
-        Err(Fail {
-            at,
-            kind: ErrorKind::RowWidth { expected, found },
-        })
-    }
-}
-
 /// The value after `key:`: an indented block, a typed table, or a value
 /// on the same line.
 fn colon_value<'a>(
@@ -293,17 +286,18 @@ fn colon_value<'a>(
         let mut table = TableNode {
             typed: true,
             columns,
-            cells: Vec::new(),
+            rows: Vec::new(),
+            depth,
         };
         let after = ws(after);
         if let Some(list) = after.strip_prefix('=') {
             let width = table.columns.len();
-            let (after, ()) =
-                flatten_keep(syntax::tuples(ws(list), width, depth, &mut table.cells))?;
+            let (after, rows) = flatten_keep(syntax::tuples(ws(list), width, depth))?;
+            table.rows = rows;
             flatten(end_of_line(after))?;
         } else {
             flatten(end_of_line(after))?;
-            rows_block(lines, line.indent, depth, &mut table)?;
+            rows_block(lines, line.indent, &mut table)?;
         }
         return Ok(Node {
             src: r,
@@ -315,11 +309,12 @@ fn colon_value<'a>(
     Ok(node)
 }
 
-/// The indented rows under a table header (none is an empty table).
+/// The indented rows under a table header (none is an empty table). Only
+/// where each row starts is recorded here; cells are read when the table is
+/// used.
 fn rows_block<'a>(
     lines: &mut Lines<'a>,
     header_indent: usize,
-    depth: usize,
     table: &mut TableNode<'a>,
 ) -> Result<(), Fail<'a>> {
     let Some(first) = lines.peek()? else {
@@ -328,11 +323,11 @@ fn rows_block<'a>(
     if first.indent <= header_indent {
         return Ok(());
     }
-    let indent = first.indent;
-    let width = table.columns.len();
-    while let Some(line) = lines.next_in_block(indent)? {
-        let found = flatten(syntax::row(line.text, depth, &mut table.cells))?;
-        check_width(line.text, width, found)?;
+    while let Some(line) = lines.next_in_block(first.indent)? {
+        table.rows.push(RowSrc {
+            text: line.text,
+            tuple: false,
+        });
     }
     Ok(())
 }

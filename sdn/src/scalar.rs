@@ -44,6 +44,23 @@ fn number(i: &str) -> PResult<'_, &str> {
     .parse(i)
 }
 
+/// The value of a plain decimal integer of at most 18 digits (which cannot
+/// overflow `i64`), the common case of ids and counts; `None` for anything
+/// else, which the full number grammar then handles.
+fn short_decimal(text: &str) -> Option<i64> {
+    let (negative, digits) = match text.as_bytes() {
+        [b'-', rest @ ..] => (true, rest),
+        all => (false, all),
+    };
+    if digits.is_empty() || digits.len() > 18 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let magnitude = digits
+        .iter()
+        .fold(0i64, |acc, &d| acc * 10 + i64::from(d - b'0'));
+    Some(if negative { -magnitude } else { magnitude })
+}
+
 /// Classifies a bare token. A token is a number only if the whole token
 /// matches the number grammar; `2.1.0` or `0.0.0.0` are strings.
 ///
@@ -55,6 +72,9 @@ pub(crate) fn classify(text: &str) -> Result<Scalar<'_>, ErrorKind> {
         "true" => return Ok(Scalar::Bool(true)),
         "false" => return Ok(Scalar::Bool(false)),
         _ => {}
+    }
+    if let Some(i) = short_decimal(text) {
+        return Ok(Scalar::Int(i));
     }
     let starts_numeric = matches!(text.as_bytes().first(), Some(b'0'..=b'9' | b'-'));
     if !starts_numeric || !matches!(number(text), Ok(("", _))) {

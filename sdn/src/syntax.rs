@@ -79,18 +79,128 @@ pub(crate) struct Entry<'a> {
     pub value: Node<'a>,
 }
 
-/// A table: its header (field names, or type names when `typed`) and its
-/// cells, row after row, `columns.len()` cells per row.
+/// A table: its header (field names, or type names when `typed`) and where
+/// each row's text starts. Rows are read cell by cell when the table is
+/// used ([`RowCursor`]), so typed readers never hold a row's cells at once.
 #[derive(Debug)]
 pub(crate) struct TableNode<'a> {
     pub typed: bool,
     pub columns: Vec<Key<'a>>,
-    pub cells: Vec<Node<'a>>,
+    pub rows: Vec<RowSrc<'a>>,
+    /// Nesting depth of the table, which bounds inline values in cells.
+    pub depth: usize,
+}
+
+/// The text of one row: a line of cells, or the inside of a `(...)` tuple.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RowSrc<'a> {
+    pub text: &'a str,
+    pub tuple: bool,
+}
+
+/// Reads the cells of one row in order.
+pub(crate) struct RowCursor<'a> {
+    rest: &'a str,
+    place: Place,
+    depth: usize,
+    done: bool,
+    /// Cells read so far.
+    pub read: usize,
+}
+
+impl<'a> RowCursor<'a> {
+    pub(crate) fn new(row: RowSrc<'a>, depth: usize) -> Self {
+        Self {
+            rest: row.text,
+            place: if row.tuple { Place::Tuple } else { Place::Cell },
+            depth,
+            done: false,
+            read: 0,
+        }
+    }
+
+    /// The next cell, or `None` after the last.
+    pub(crate) fn next_cell(&mut self) -> Result<Option<Node<'a>>, Fail<'a>> {
+        if self.done {
+            return Ok(None);
+        }
+        let (after, cell) = match item(self.rest, self.place, self.depth) {
+            Ok(parsed) => parsed,
+            Err(nom::Err::Error(fail) | nom::Err::Failure(fail)) => return Err(fail),
+            Err(nom::Err::Incomplete(_)) => {
+                return Err(Fail {
+                    at: self.rest,
+                    kind: ErrorKind::EmptyValue,
+                });
+            }
+        };
+        match (after.as_bytes().first(), self.place) {
+            (Some(b','), _) => self.rest = skip(after, 1),
+            (None | Some(b'#'), Place::Cell) | (Some(b')'), Place::Tuple) => {
+                self.rest = after;
+                self.done = true;
+            }
+            _ => {
+                return Err(Fail {
+                    at: after,
+                    kind: ErrorKind::TrailingText,
+                });
+            }
+        }
+        self.read = self.read.saturating_add(1);
+        Ok(Some(cell))
+    }
+
+    /// The next of `width` cells; a row that ends early is an error at
+    /// `row_start`.
+    pub(crate) fn expect_cell(
+        &mut self,
+        width: usize,
+        row_start: &'a str,
+    ) -> Result<Node<'a>, Fail<'a>> {
+        match self.next_cell()? {
+            Some(cell) => Ok(cell),
+            None => Err(Fail {
+                at: row_start,
+                kind: ErrorKind::RowWidth {
+                    expected: width,
+                    found: self.read,
+                },
+            }),
+        }
+    }
+
+    /// Checks that the row has no cells beyond the `width` read.
+    pub(crate) fn finish(&mut self, width: usize, row_start: &'a str) -> Result<(), Fail<'a>> {
+        while self.next_cell()?.is_some() {}
+        if self.read == width {
+            Ok(())
+        } else {
+            Err(Fail {
+                at: row_start,
+                kind: ErrorKind::RowWidth {
+                    expected: width,
+                    found: self.read,
+                },
+            })
+        }
+    }
 }
 
 /// Skips spaces and tabs.
 pub(crate) fn ws(i: &str) -> &str {
-    i.trim_start_matches([' ', '\t'])
+    let n = i.bytes().take_while(|b| matches!(b, b' ' | b'\t')).count();
+    skip(i, n)
+}
+
+/// Drops trailing spaces and tabs.
+pub(crate) fn trim_end(i: &str) -> &str {
+    let n = i
+        .bytes()
+        .rev()
+        .take_while(|b| matches!(b, b' ' | b'\t'))
+        .count();
+    i.get(..i.len().saturating_sub(n)).unwrap_or(i)
 }
 
 /// The input after its first `n` bytes (empty if shorter).
@@ -134,7 +244,7 @@ pub(crate) fn unicode_escape(i: &str) -> Result<(char, usize), ErrorKind> {
 pub(crate) fn quoted(i: &str) -> PResult<'_, &str> {
     let (mut rest, _) = char('"').parse(i)?;
     loop {
-        let Some(found) = rest.find(['"', '\\']) else {
+        let Some(found) = memchr::memchr2(b'"', b'\\', rest.as_bytes()) else {
             return failure(i, ErrorKind::UnterminatedString);
         };
         let at = skip(rest, found);
@@ -203,16 +313,30 @@ pub(crate) fn end_of_line(i: &str) -> PResult<'_, ()> {
 /// without surrounding spaces. Returns the token and the rest.
 fn bare<'a>(i: &'a str, stops: &[u8]) -> (&'a str, &'a str) {
     let bytes = i.as_bytes();
-    let mut end = bytes.len();
-    let mut prev = b' ';
-    for (idx, &b) in bytes.iter().enumerate() {
-        if stops.contains(&b) || (b == b'#' && matches!(prev, b' ' | b'\t')) {
-            end = idx;
-            break;
+    // Row cells are the hot path: search for the few bytes that can end a
+    // token with memchr instead of testing every byte.
+    let find = |from: usize| {
+        let hay = bytes.get(from..).unwrap_or_default();
+        let found = match *stops {
+            [] => memchr::memchr(b'#', hay),
+            [a] => memchr::memchr2(a, b'#', hay),
+            [a, b, ..] => memchr::memchr3(a, b, b'#', hay),
+        };
+        found.map(|at| at.saturating_add(from))
+    };
+    let mut from = 0usize;
+    let end = loop {
+        match find(from) {
+            None => break bytes.len(),
+            Some(at) if bytes.get(at) != Some(&b'#') => break at,
+            // A '#' starts a comment only at the start or after a space.
+            Some(at) if at == 0 || matches!(bytes.get(at.wrapping_sub(1)), Some(b' ' | b'\t')) => {
+                break at;
+            }
+            Some(at) => from = at.saturating_add(1),
         }
-        prev = b;
-    }
-    let token = i.get(..end).unwrap_or(i).trim_end_matches([' ', '\t']);
+    };
+    let token = trim_end(i.get(..end).unwrap_or(i));
     (token, skip(i, end))
 }
 
@@ -382,93 +506,73 @@ pub(crate) fn table_type(i: &str) -> PResult<'_, Vec<Key<'_>>> {
     name_list(ws(rest), '{', '}', "type list", type_name)
 }
 
-/// One table row `v1, v2, ...` up to the end of the line, appended to
-/// `cells`; returns how many cells it had.
-pub(crate) fn row<'a>(i: &'a str, depth: usize, cells: &mut Vec<Node<'a>>) -> PResult<'a, usize> {
-    let mut rest = i;
-    let mut count = 0usize;
-    loop {
-        let (after, cell) = item(rest, Place::Cell, depth)?;
-        cells.push(cell);
-        count = count.saturating_add(1);
-        match after.as_bytes().first() {
-            Some(b',') => rest = skip(after, 1),
-            None | Some(b'#') => return Ok(("", count)),
-            Some(_) => return failure(after, ErrorKind::TrailingText),
-        }
-    }
-}
-
-/// The short typed-table body `[(a, b), (c, d)]`: appends the cells and
-/// checks every tuple has `width` of them.
-pub(crate) fn tuples<'a>(
-    i: &'a str,
-    width: usize,
-    depth: usize,
-    cells: &mut Vec<Node<'a>>,
-) -> PResult<'a, ()> {
-    let unterminated = |what, close| failure(i, ErrorKind::Unterminated { what, close });
+/// The short typed-table body `[(a, b), (c, d)]`: the rows, each checked
+/// to have `width` cells.
+pub(crate) fn tuples<'a>(i: &'a str, width: usize, depth: usize) -> PResult<'a, Vec<RowSrc<'a>>> {
+    let unterminated = || {
+        failure(
+            i,
+            ErrorKind::Unterminated {
+                what: "list of rows",
+                close: ']',
+            },
+        )
+    };
     let Some(mut rest) = i.strip_prefix('[') else {
         return failure(i, ErrorKind::Expected("'[' starting the list of rows"));
     };
+    let mut rows = Vec::new();
     loop {
         rest = ws(rest);
         if let Some(after) = rest.strip_prefix(']') {
-            return Ok((after, ()));
+            return Ok((after, rows));
         }
         if at_line_end(rest) {
-            return unterminated("list of rows", ']');
+            return unterminated();
         }
         let open = rest;
-        let Some(mut inner) = rest.strip_prefix('(') else {
+        let Some(inner) = rest.strip_prefix('(') else {
             return failure(rest, ErrorKind::Expected("'(' starting a row"));
         };
-        let mut found = 0usize;
-        loop {
-            if at_line_end(ws(inner)) {
-                return failure(
-                    open,
-                    ErrorKind::Unterminated {
-                        what: "row",
-                        close: ')',
-                    },
-                );
-            }
-            let (after, cell) = item(inner, Place::Tuple, depth)?;
-            cells.push(cell);
-            found = found.saturating_add(1);
-            match after.as_bytes().first() {
-                Some(b',') => inner = skip(after, 1),
-                Some(b')') => {
-                    rest = ws(skip(after, 1));
-                    break;
-                }
-                None | Some(b'#') => {
-                    return failure(
-                        open,
-                        ErrorKind::Unterminated {
+        let row = RowSrc {
+            text: inner,
+            tuple: true,
+        };
+        let mut cursor = RowCursor::new(row, depth);
+        while cursor
+            .next_cell()
+            .map_err(|fail| {
+                // A tuple that runs into the end of the line is unterminated.
+                if matches!(fail.kind, ErrorKind::TrailingText) && at_line_end(fail.at) {
+                    nom::Err::Failure(Fail {
+                        at: open,
+                        kind: ErrorKind::Unterminated {
                             what: "row",
                             close: ')',
                         },
-                    );
+                    })
+                } else {
+                    nom::Err::Failure(fail)
                 }
-                Some(_) => return failure(after, ErrorKind::TrailingText),
-            }
-        }
-        if found != width {
+            })?
+            .is_some()
+        {}
+        if cursor.read != width {
             return failure(
                 open,
                 ErrorKind::RowWidth {
                     expected: width,
-                    found,
+                    found: cursor.read,
                 },
             );
         }
+        rows.push(row);
+        rest = ws(skip(cursor.rest, 1));
         if let Some(after) = rest.strip_prefix(',') {
             rest = after;
         } else if !rest.starts_with(']') {
             return if at_line_end(rest) {
-                unterminated("list of rows", ']')
+                unterminated()
             } else {
                 failure(rest, ErrorKind::Expected("',' or ']' after a row"))
             };

@@ -7,9 +7,9 @@ use std::borrow::Cow;
 use indexmap::IndexMap;
 
 use crate::error::{Error, ErrorKind, Location};
-use crate::parse::offset_in;
+use crate::parse::{locate, offset_in};
 use crate::scalar::{self, Scalar};
-use crate::syntax::{Key, Kind, Node, TableNode};
+use crate::syntax::{Key, Kind, Node, RowCursor, TableNode};
 
 /// An ordered dict: keys keep the order in which they were written.
 pub type Dict = IndexMap<String, Value>;
@@ -338,19 +338,22 @@ impl Builder<'_> {
         } else {
             Vec::new()
         };
-        let width = names.len().max(1);
-        let mut rows = Vec::with_capacity(table.cells.len() / width);
-        for cells in table.cells.chunks_exact(width) {
+        let width = names.len();
+        let located = |fail| locate(self.text, fail);
+        let mut rows = Vec::with_capacity(table.rows.len());
+        for &src in &table.rows {
+            let mut cursor = RowCursor::new(src, table.depth);
             let mut row = Vec::with_capacity(width);
-            for (index, cell) in cells.iter().enumerate() {
-                let value = match types.get(index) {
+            for index in 0..width {
+                let cell = cursor.expect_cell(width, src.text).map_err(located)?;
+                row.push(match types.get(index) {
                     Some(&ty) => {
-                        self.typed_cell(ty, names.get(index).map_or("", String::as_str), cell)?
+                        self.typed_cell(ty, names.get(index).map_or("", String::as_str), &cell)?
                     }
-                    None => self.value(cell)?,
-                };
-                row.push(value);
+                    None => self.value(&cell)?,
+                });
             }
+            cursor.finish(width, src.text).map_err(located)?;
             rows.push(row);
         }
         let header = if table.typed {

@@ -147,7 +147,7 @@ fn errors_name_table_row_and_column_with_location() {
     );
     assert_eq!(
         err.message(),
-        "this row has 3 cells but the table has 2 columns"
+        "table 'dependencies', row 1: this row has 3 cells but the table has 2 columns"
     );
     let bad = NOTE.replace("3, 1, inner_type", "99999999999, 1, inner_type");
     let err = Note::parse(&bad).unwrap_err();
