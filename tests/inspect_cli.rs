@@ -250,3 +250,122 @@ fn a_closed_pipe_is_not_an_error() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A module carrying the real collections template library and a note
+/// with every table populated.
+fn templated_module(dir: &Path) -> String {
+    let lib = jit::library::collections().unwrap();
+    let encoded = jit::binary::encode_library(&lib);
+    let mut b = ModuleBuilder::new();
+    b.set_template_code(&encoded.bytes).unwrap();
+    for (item, offset) in lib.items().iter().zip(&encoded.offsets) {
+        if let jit::ir::Item::Function(f) = item {
+            let params = u8::try_from(f.type_params.len()).unwrap();
+            b.add_symbol(SymbolDef::template(&item.name(), params, *offset as u64))
+                .unwrap();
+        }
+    }
+    b.set_note(NOTE_ALL_TABLES, NoteSize::Recorded).unwrap();
+    write_module(dir, "templated.smf", &b.build().unwrap())
+}
+
+const NOTE_ALL_TABLES: &str = "# Instantiation To/From Metadata
+instantiations |id, template, type_args, mangled_name, from_file, from_loc, to_obj, status|
+  1, sum, i32, sum$i32, app.spl, 3:7, app.smf, compiled
+  2, Pair, \"i32,f64\", \"Pair$i32$f64\", app.spl, 9:1, app.smf, jit_compiled
+possible |id, template, type_args, mangled_name, required_by, can_defer|
+  1, sum, f64, sum$f64, app.main, true
+type_inferences |id, inferred_type, expr, context, from_file, from_loc|
+  1, i32, \"sum(xs)\", main, app.spl, 3:7
+dependencies |from_inst, to_inst, dep_kind|
+  2, 1, field_type
+circular_warnings |id, cycle_path, severity|
+  1, \"A->B->A\", warning
+circular_errors |id, cycle_path, error_code|
+  1, \"C->C\", E0420
+# END_NOTE
+";
+
+#[test]
+fn templates_print_text_that_parses_back_to_the_same_library() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = templated_module(dir.path());
+    let text = stdout_of(&["templates", &path]);
+    let reparsed = jit::text::parse_library(&text).expect("printed text parses");
+    assert_eq!(reparsed, jit::library::collections().unwrap());
+    assert!(
+        text.contains("fn sum<T: num>(%0: ptr<T>, %1: i64) -> T {"),
+        "{text}"
+    );
+    let json = json_of(&["templates", &path]);
+    let items = json.as_array().unwrap();
+    assert_eq!(items.len(), reparsed.items().len());
+    let sum = items.iter().find(|i| i["name"] == "sum").unwrap();
+    assert_eq!(sum["kind"], "function");
+    // Every template symbol records the offset the JSON reports.
+    let symbols = json_of(&["symbols", &path]);
+    let sym = symbols
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "sum")
+        .unwrap();
+    assert_eq!(sym["template_offset"], sum["template_offset"]);
+}
+
+#[test]
+fn notes_show_all_six_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = templated_module(dir.path());
+    check_golden("notes.txt", &stdout_of(&["notes", &path]));
+    let json = json_of(&["notes", &path]);
+    assert_eq!(json["instantiations"][1]["mangled_name"], "Pair$i32$f64");
+    assert_eq!(json["instantiations"][1]["status"], "jit_compiled");
+    assert_eq!(json["possible"][0]["can_defer"], true);
+    assert_eq!(json["dependencies"][0]["dep_kind"], "field_type");
+    assert_eq!(json["circular_errors"][0]["error_code"], "E0420");
+    assert_eq!(json["circular_warnings"][0]["cycle_path"], "A->B->A");
+}
+
+#[test]
+fn a_bad_note_or_template_section_is_a_clean_error_with_its_offset() {
+    let out = inspect(&["templates", SAMPLE]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.starts_with("error: 'tests/fixtures/sample.smf': TemplateCode: "),
+        "{err}"
+    );
+    assert!(
+        err.trim_end().ends_with(')') && err.contains("(at offset 0x"),
+        "{err}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = ModuleBuilder::new();
+    b.set_note(
+        "# Instantiation To/From Metadata\npossible |id, template|\n  x, sum\n# END_NOTE\n",
+        NoteSize::Recorded,
+    )
+    .unwrap();
+    let path = write_module(dir.path(), "badnote.smf", &b.build().unwrap());
+    let out = inspect(&["notes", &path]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains(": note.sdn:"), "{err}");
+    assert!(err.contains("(at offset 0x"), "{err}");
+    let out = inspect(&[
+        "notes",
+        &write_module(
+            dir.path(),
+            "none.smf",
+            &ModuleBuilder::new().build().unwrap(),
+        ),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .contains("the module has no note.sdn section")
+    );
+}

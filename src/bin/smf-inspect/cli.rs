@@ -44,6 +44,10 @@ pub enum Command {
     Relocs { file: PathBuf },
     /// Dump a section's bytes (by name or index).
     Hex { file: PathBuf, section: String },
+    /// Print the six tables of the note.sdn section.
+    Notes { file: PathBuf },
+    /// Print the templates of the TemplateCode section as text IR.
+    Templates { file: PathBuf },
 }
 
 impl Command {
@@ -54,6 +58,8 @@ impl Command {
             | Self::Sections { file }
             | Self::Symbols { file }
             | Self::Relocs { file }
+            | Self::Notes { file }
+            | Self::Templates { file }
             | Self::Hex { file, .. } => file,
         }
     }

@@ -2,9 +2,11 @@
 
 mod header;
 mod hex;
+mod notes;
 mod relocs;
 mod sections;
 mod symbols;
+mod templates;
 
 use anyhow::Context;
 use smf::Module;
@@ -24,6 +26,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Symbols { .. } => symbols::print(&module, &mut out)?,
         Command::Relocs { .. } => relocs::print(&module, &mut out)?,
         Command::Hex { section, .. } => hex::print(&module, section, &mut out)?,
+        Command::Notes { .. } => notes::print(&module, &mut out)?,
+        Command::Templates { .. } => templates::print(&module, &mut out)?,
     }
     out.finish()?;
     Ok(())
