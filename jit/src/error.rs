@@ -320,6 +320,10 @@ pub enum ErrorKind {
     /// An indirect call through an address the resolver does not know.
     #[error("indirect call through unknown function pointer {0:#x}")]
     UnknownFunctionPointer(u64),
+    /// A function handed to the interpreter breaks a rule the verifier
+    /// would have caught (the interpreter checks instead of panicking).
+    #[error("the function is malformed: it {0}")]
+    Malformed(&'static str),
     /// Native calls are only implemented for x86-64 System V.
     #[error("native calls are not supported on this target")]
     NativeUnsupported,

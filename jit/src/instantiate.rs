@@ -14,9 +14,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Location};
-use crate::ir::{
-    Block, Callee, Function, Inst, Library, Literal, Op, Signature, TemplateName, Type,
-};
+use crate::ir::{Block, Callee, Function, Inst, Library, Literal, Op, TemplateName, Type};
 use crate::layout::{layout_of, struct_layout};
 use crate::limits;
 use crate::mangle::{demangle, mangle};
@@ -181,10 +179,6 @@ fn check_args(
     crate::verify::check_type_args(name, params, args, &[], lib)
 }
 
-fn subst_sig(sig: Signature, args: &[Type]) -> Signature {
-    sig.substitute(args)
-}
-
 /// The symbol a template callee becomes, recorded as a dependency.
 fn lower_callee(
     lib: &Library,
@@ -336,7 +330,7 @@ fn lower(lib: &Library, op: Op, args: &[Type], deps: &mut Vec<String>) -> Result
             args: call_args,
         } => Op::Call {
             callee: lower_callee(lib, callee, args, deps)?,
-            sig: subst_sig(sig, args),
+            sig: sig.substitute(args),
             args: call_args,
         },
         Op::CallIndirect {
@@ -344,13 +338,13 @@ fn lower(lib: &Library, op: Op, args: &[Type], deps: &mut Vec<String>) -> Result
             target,
             args: call_args,
         } => Op::CallIndirect {
-            sig: subst_sig(sig, args),
+            sig: sig.substitute(args),
             target,
             args: call_args,
         },
         Op::FuncAddr { callee, sig } => Op::FuncAddr {
             callee: lower_callee(lib, callee, args, deps)?,
-            sig: subst_sig(sig, args),
+            sig: sig.substitute(args),
         },
     })
 }

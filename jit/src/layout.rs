@@ -6,7 +6,7 @@
 //! its own (1 when it has no fields), and rounds its size up to a multiple
 //! of that alignment, as C compilers do on System V.
 
-use crate::error::{Error, ErrorKind, check_limit};
+use crate::error::{Error, ErrorKind};
 use crate::ir::{Library, StructType, Type};
 use crate::limits;
 
@@ -95,11 +95,9 @@ fn struct_in(
         fields.push((offset, ty));
         offset = offset.checked_add(l.size).ok_or_else(too_big)?;
         align = align.max(l.align);
-        check_limit(
-            "struct size",
-            usize::try_from(offset).unwrap_or(usize::MAX),
-            limits::MAX_STRUCT_SIZE as usize,
-        )?;
+        if offset > limits::MAX_STRUCT_SIZE {
+            return Err(too_big());
+        }
     }
     chain.pop();
     let size = round_up(offset, align)?;

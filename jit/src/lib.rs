@@ -16,13 +16,22 @@
 //!   names the result with [`mangle`];
 //! - [`interp`] is the reference interpreter that defines what every
 //!   instantiation computes, running over real memory and calling native
-//!   code through a [`interp::Resolver`].
+//!   code through a [`interp::Resolver`];
+//! - [`library`] is the template library shipped with the crate (`sum`,
+//!   `dot`, sorting, searching, `Vec<T>`, `Pair<T, U>`, `Option<T>`), in
+//!   text form under `templates/`.
+//!
+//! Limits on every input live in [`limits`]; every failure is an [`Error`]
+//! of one type, carrying a byte offset, a line and column, or the function
+//! and instruction it concerns. The format itself is specified in
+//! `doc/formats/template-ir.md`.
 //!
 //! The x86-64 backend consumes the concrete, verified functions that
 //! [`instantiate`] produces; the interpreter is its oracle.
 
 #![deny(unsafe_code)]
 
+pub mod backend;
 pub mod binary;
 pub mod error;
 pub mod instantiate;

@@ -305,14 +305,21 @@ pub fn verify_function(f: &Function, lib: &Library) -> Result<RegTypes, Error> {
 }
 
 impl Checker<'_> {
+    /// An error at the instruction being checked.
     #[cold]
     fn err(&self, kind: ErrorKind) -> Error {
+        self.err_at(self.block, self.inst, kind)
+    }
+
+    /// An error at instruction `inst` (`None`: the terminator) of `block`.
+    #[cold]
+    fn err_at(&self, block: usize, inst: Option<usize>, kind: ErrorKind) -> Error {
         Error {
             kind,
             location: Location::Instruction {
                 function: self.f.name.to_string(),
-                block: u32::try_from(self.block).unwrap_or(u32::MAX),
-                inst: self.inst.map(|i| u32::try_from(i).unwrap_or(u32::MAX)),
+                block: u32::try_from(block).unwrap_or(u32::MAX),
+                inst: inst.map(|i| u32::try_from(i).unwrap_or(u32::MAX)),
             },
         }
     }
@@ -520,37 +527,14 @@ impl Checker<'_> {
         for t in block.term.targets() {
             let k = usize::try_from(t.block.0).unwrap_or(usize::MAX);
             if k >= self.f.blocks.len() {
-                let here = Checker {
-                    block: b,
-                    inst: None,
-                    ..self.shallow()
-                };
-                return Err(here.err(ErrorKind::NoSuchBlock(t.block.0)));
+                return Err(self.err_at(b, None, ErrorKind::NoSuchBlock(t.block.0)));
             }
             if k == 0 {
-                let here = Checker {
-                    block: b,
-                    inst: None,
-                    ..self.shallow()
-                };
-                return Err(here.err(ErrorKind::BadEntry("cannot be a branch target")));
+                return Err(self.err_at(b, None, ErrorKind::BadEntry("cannot be a branch target")));
             }
             out.push(k);
         }
         Ok(out)
-    }
-
-    fn shallow(&self) -> Checker<'_> {
-        Checker {
-            lib: self.lib,
-            f: self.f,
-            scope: self.scope,
-            types: Vec::new(),
-            defs: Vec::new(),
-            idom: Vec::new(),
-            block: self.block,
-            inst: self.inst,
-        }
     }
 
     fn dominates(&self, a: usize, mut b: usize) -> bool {

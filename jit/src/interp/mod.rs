@@ -195,7 +195,7 @@ fn at(func: &Function, block: usize, inst: Option<usize>) -> Location {
 
 #[cold]
 fn malformed(what: &'static str) -> Error {
-    Error::new(ErrorKind::ResultMismatch(what))
+    Error::new(ErrorKind::Malformed(what))
 }
 
 fn slot(regs: &[u64], r: Reg) -> Result<u64, Error> {
@@ -455,7 +455,7 @@ impl<'r> Interpreter<'r> {
         let mut fuel = self.fuel;
         'outer: loop {
             let Some(top) = frames.last() else {
-                return Err(malformed("has no frame"));
+                return Err(malformed("left the interpreter without a frame"));
             };
             let func = Arc::clone(&top.func);
             let (b, start) = (top.block, top.pc);
@@ -468,7 +468,9 @@ impl<'r> Interpreter<'r> {
                         Error::new(ErrorKind::OutOfFuel).or_at(at(&func, b, Some(k)))
                     })?;
                 }
-                let frame = frames.last_mut().ok_or_else(|| malformed("has no frame"))?;
+                let frame = frames
+                    .last_mut()
+                    .ok_or_else(|| malformed("left the interpreter without a frame"))?;
                 // SAFETY: forwarded contract.
                 let outcome = unsafe { self.step(&inst.op, &frame.regs) };
                 match outcome.map_err(|e| e.or_at(at(&func, b, Some(k))))? {
@@ -499,7 +501,9 @@ impl<'r> Interpreter<'r> {
                     .checked_sub(1)
                     .ok_or_else(|| Error::new(ErrorKind::OutOfFuel).or_at(at(&func, b, None)))?;
             }
-            let frame = frames.last_mut().ok_or_else(|| malformed("has no frame"))?;
+            let frame = frames
+                .last_mut()
+                .ok_or_else(|| malformed("left the interpreter without a frame"))?;
             let here = || at(&func, b, None);
             match &block.term {
                 Terminator::Br(t) => Self::jump(&func, frame, t).map_err(|e| e.or_at(here()))?,
@@ -517,7 +521,9 @@ impl<'r> Interpreter<'r> {
                         .map(|r| slot(&frame.regs, r))
                         .transpose()
                         .map_err(|e| e.or_at(here()))?;
-                    let done = frames.pop().ok_or_else(|| malformed("has no frame"))?;
+                    let done = frames
+                        .pop()
+                        .ok_or_else(|| malformed("left the interpreter without a frame"))?;
                     let Some(caller) = frames.last_mut() else {
                         return Ok(value);
                     };

@@ -922,14 +922,14 @@ fn position(text: &str, at: &str) -> Location {
 }
 
 /// Numbers a function's registers and blocks and fills in call signatures.
-struct Resolver<'t, 'l> {
+struct Names<'t, 'l> {
     text: &'t str,
     lib: &'l Library,
     regs: HashMap<&'t str, Reg>,
     labels: HashMap<&'t str, BlockId>,
 }
 
-impl<'t> Resolver<'t, '_> {
+impl<'t> Names<'t, '_> {
     fn err(&self, at: &'t str, kind: ErrorKind) -> Error {
         Error {
             kind,
@@ -1180,13 +1180,13 @@ pub fn parse_library(text: &str) -> Result<Library, Error> {
     for r in raw {
         items.push(match r {
             RawItem::Function(f) => {
-                let resolver = Resolver {
+                let names = Names {
                     text,
                     lib: &index,
                     regs: HashMap::new(),
                     labels: HashMap::new(),
                 };
-                Item::Function(resolver.function(f)?)
+                Item::Function(names.function(f)?)
             }
             RawItem::Other(item) => item,
         });
