@@ -31,7 +31,6 @@
 
 #![deny(unsafe_code)]
 
-pub mod backend;
 pub mod binary;
 pub mod error;
 pub mod instantiate;
