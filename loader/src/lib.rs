@@ -1,2 +1,41 @@
-//! The loader: SMF cache, module loading, symbol resolution and the JIT-on-miss
-//! instantiator service. Work on this crate has not started yet.
+//! The loader: SMF modules placed in memory, names resolved, and the seam
+//! where the JIT instantiates what no module defines.
+//!
+//! The pieces, in the order a name travels (BRIEF §2, §6):
+//!
+//! - [`SmfCache`] opens each file once (a read-only map, or a copy for small
+//!   files), validates it with the `smf` reader and shares it behind an
+//!   `Arc`; it notices files that changed on disk and evicts by count and
+//!   bytes;
+//! - [`Loader::load`] places a module: code into W^X executable memory
+//!   (`execmem`), data and bss into read-write memory, relocations applied
+//!   (`module`, `relocate`), imports bound to other modules' exports, to
+//!   instantiations, or to native libraries (`native`);
+//! - [`Loader::resolve`] looks a name up in the export snapshot (`exports`,
+//!   lock-free), then in the instantiation cache, then asks the
+//!   [`Instantiator`] — the miss hook the JIT implements — through a
+//!   [`ResolveContext`] that bounds depth, reports cycles, and makes
+//!   concurrent misses of one name compile once (`instances`);
+//! - [`Loader::reload`] and [`Loader::unload`] swap or remove a module,
+//!   updating every [`ExportSlot`] atomically;
+//! - `capi` is the C ABI of `include/smfjit.h`, exported by `libsmfjit.so`.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+mod cache;
+pub mod capi;
+mod error;
+mod exports;
+mod instances;
+pub mod limits;
+mod loader;
+mod module;
+mod native;
+mod relocate;
+
+pub use cache::{Backing, CacheConfig, CacheStats, FileIdentity, SmfCache, SmfFile};
+pub use error::{Error, Result};
+pub use exports::{Export, ModuleId};
+pub use instances::{Address, Instance, InstanceStats, Instantiator, ResolveContext};
+pub use loader::{Binding, ExportSlot, Loader, LoaderConfig, LoaderStats};
+pub use module::{Import, ImportSource, LoadedModule};

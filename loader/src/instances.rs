@@ -1,0 +1,487 @@
+//! The instantiation cache and the miss hook: the last two steps of a
+//! resolution (BRIEF §2), after the loaded modules' exports.
+//!
+//! A name that no module exports is looked up here; when it is not cached
+//! either, the configured [`Instantiator`] is asked to produce it. Each name
+//! has one [`Cell`] in a concurrent map: the first thread to miss inserts it
+//! and compiles; any other thread missing the same name meanwhile waits on
+//! that cell alone, so unrelated names compile in parallel and each name is
+//! compiled exactly once. A finished cell answers later lookups without a
+//! lock.
+//!
+//! Every resolution chain (one call of [`Loader::resolve`] and everything it
+//! instantiates, recursively) carries a [`ResolveContext`]: its depth is
+//! bounded, a name that reappears in its own chain is a cycle, and a chain
+//! about to wait for a cell owned by another chain first follows the
+//! wait-for graph, so two threads that need each other's instantiations
+//! report the cycle instead of deadlocking.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
+use std::time::Instant;
+
+use dashmap::DashMap;
+use execmem::{PublishedCode, PublishedFunction, Reservation};
+
+use crate::error::{Error, Result};
+use crate::loader::Loader;
+
+/// A code address handed out by the loader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Address(usize);
+
+impl Address {
+    /// Wraps a raw address.
+    #[must_use]
+    pub fn new(address: usize) -> Self {
+        Self(address)
+    }
+
+    /// The address as a number.
+    #[must_use]
+    pub fn get(self) -> usize {
+        self.0
+    }
+
+    /// The address as a pointer, to be transmuted to the function type the
+    /// code implements (the caller's `unsafe` contract).
+    #[must_use]
+    pub fn as_ptr(self) -> *const u8 {
+        self.0 as *const u8
+    }
+}
+
+/// What an [`Instantiator`] produced for a name: the entry address and the
+/// published code that holds it, which the cache keeps alive.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    address: Address,
+    code: PublishedCode,
+}
+
+impl Instance {
+    /// The instance whose entry is `entry` inside `code`.
+    ///
+    /// # Errors
+    /// [`Error::Memory`] when `entry` belongs to another batch.
+    pub fn new(code: PublishedCode, entry: &Reservation) -> Result<Self> {
+        let address = Address(code.entry(entry)? as usize);
+        Ok(Self { address, code })
+    }
+
+    /// The entry address.
+    #[must_use]
+    pub fn address(&self) -> Address {
+        self.address
+    }
+
+    /// The published code kept alive for the instance.
+    #[must_use]
+    pub fn code(&self) -> &PublishedCode {
+        &self.code
+    }
+}
+
+impl From<PublishedFunction> for Instance {
+    fn from(function: PublishedFunction) -> Self {
+        Self {
+            address: Address(function.entry() as usize),
+            code: function.code().clone(),
+        }
+    }
+}
+
+/// The miss hook: produces code for a name that no loaded module exports.
+///
+/// The JIT implements it by instantiating a template; tests implement it
+/// with hand-assembled code. It may resolve other names through `ctx`
+/// (recursively instantiating them), which is how depth bounds and cycle
+/// detection see the whole chain.
+pub trait Instantiator: Send + Sync {
+    /// Produces `name`, or `Ok(None)` when it is not something this
+    /// instantiator can make (the resolution then fails as unresolved, or
+    /// an import goes on to the native libraries).
+    ///
+    /// # Errors
+    /// Whatever stops the instantiation; it is reported to every thread that
+    /// waited for the name, and the name may be asked for again later.
+    fn instantiate(&self, name: &str, ctx: &mut ResolveContext<'_>) -> Result<Option<Instance>>;
+}
+
+/// A shared instantiator (the caller keeps a handle, e.g. to its own
+/// statistics).
+impl<T: Instantiator + ?Sized> Instantiator for Arc<T> {
+    fn instantiate(&self, name: &str, ctx: &mut ResolveContext<'_>) -> Result<Option<Instance>> {
+        (**self).instantiate(name, ctx)
+    }
+}
+
+/// The state of one resolution chain, handed to the [`Instantiator`].
+#[derive(Debug)]
+pub struct ResolveContext<'l> {
+    loader: &'l Loader,
+    id: u64,
+    path: Vec<Arc<str>>,
+}
+
+static NEXT_CONTEXT: AtomicU64 = AtomicU64::new(1);
+
+impl<'l> ResolveContext<'l> {
+    pub(crate) fn new(loader: &'l Loader) -> Self {
+        Self {
+            loader,
+            id: NEXT_CONTEXT.fetch_add(1, Ordering::Relaxed),
+            path: Vec::new(),
+        }
+    }
+
+    /// Resolves `name` as part of this chain: exports, then cached
+    /// instances, then (nested) instantiation.
+    ///
+    /// # Errors
+    /// As [`Loader::resolve`], plus [`Error::DepthExceeded`] and
+    /// [`Error::Cycle`] for this chain.
+    pub fn resolve(&mut self, name: &str) -> Result<Address> {
+        let loader = self.loader;
+        loader.resolve_with(name, self)
+    }
+
+    /// The loader this chain resolves in (its modules, notes, templates).
+    #[must_use]
+    pub fn loader(&self) -> &'l Loader {
+        self.loader
+    }
+
+    /// The executable memory new code should be published in.
+    #[must_use]
+    pub fn memory(&self) -> &'l execmem::ExecMemory {
+        self.loader.memory()
+    }
+
+    /// Number of instantiations in progress in this chain.
+    #[must_use]
+    pub fn depth(&self) -> usize {
+        self.path.len()
+    }
+
+    /// The names being instantiated in this chain, outermost first.
+    pub fn path(&self) -> impl ExactSizeIterator<Item = &str> {
+        self.path.iter().map(|name| &**name)
+    }
+
+    fn path_strings(&self) -> Vec<String> {
+        self.path.iter().map(|name| name.to_string()).collect()
+    }
+}
+
+/// Counters of the instantiation cache and the miss hook.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InstanceStats {
+    /// Resolutions answered by an instance already in the cache.
+    pub cache_hits: u64,
+    /// Names handed to the instantiator.
+    pub requests: u64,
+    /// Instantiations that produced code.
+    pub instantiations: u64,
+    /// Requests the instantiator declined (`Ok(None)`).
+    pub declined: u64,
+    /// Requests that failed (instantiator errors, depth, cycles).
+    pub failures: u64,
+    /// Times a thread waited for another thread's instantiation of the
+    /// same name.
+    pub waits: u64,
+    /// Nanoseconds spent inside the instantiator, nested calls included in
+    /// their callers' time as well.
+    pub compile_nanos: u64,
+    /// Bytes of code published by instantiations.
+    pub code_bytes: u64,
+    /// Instances held now.
+    pub instances: usize,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    cache_hits: AtomicU64,
+    requests: AtomicU64,
+    instantiations: AtomicU64,
+    declined: AtomicU64,
+    failures: AtomicU64,
+    waits: AtomicU64,
+    compile_nanos: AtomicU64,
+    code_bytes: AtomicU64,
+}
+
+/// One name's instantiation: in flight until `done` is set.
+#[derive(Debug)]
+struct Cell {
+    name: Arc<str>,
+    /// The chain compiling it.
+    owner: u64,
+    done: OnceLock<Result<Instance>>,
+    lock: Mutex<()>,
+    finished: Condvar,
+}
+
+impl Cell {
+    fn finish(&self, result: Result<Instance>) -> Result<Address> {
+        let answer = result.as_ref().map(Instance::address).map_err(Clone::clone);
+        let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        // Only the owner sets `done`, exactly once.
+        let _ = self.done.set(result);
+        self.finished.notify_all();
+        answer
+    }
+
+    fn wait(&self) -> Result<Address> {
+        let mut guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(result) = self.done.get() {
+                return result.as_ref().map(Instance::address).map_err(Clone::clone);
+            }
+            guard = self
+                .finished
+                .wait(guard)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+/// The instantiation cache with its miss hook.
+pub(crate) struct Instances {
+    cells: DashMap<Arc<str>, Arc<Cell>>,
+    /// Which cell each waiting chain waits for (the wait-for graph).
+    waiting: Mutex<HashMap<u64, Arc<Cell>>>,
+    instantiator: arc_swap::ArcSwapOption<Box<dyn Instantiator>>,
+    enabled: AtomicBool,
+    max_depth: usize,
+    counters: Counters,
+}
+
+impl std::fmt::Debug for Instances {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instances")
+            .field("instances", &self.cells.len())
+            .field("enabled", &self.enabled.load(Ordering::Relaxed))
+            .field("max_depth", &self.max_depth)
+            .finish()
+    }
+}
+
+fn bump(counter: &AtomicU64, by: u64) {
+    counter.fetch_add(by, Ordering::Relaxed);
+}
+
+impl Instances {
+    pub(crate) fn new(max_depth: usize, enabled: bool) -> Self {
+        Self {
+            cells: DashMap::new(),
+            waiting: Mutex::new(HashMap::new()),
+            instantiator: arc_swap::ArcSwapOption::empty(),
+            enabled: AtomicBool::new(enabled),
+            max_depth,
+            counters: Counters::default(),
+        }
+    }
+
+    pub(crate) fn set_instantiator(&self, instantiator: Option<Box<dyn Instantiator>>) {
+        self.instantiator.store(instantiator.map(Arc::new));
+    }
+
+    pub(crate) fn set_enabled(&self, enabled: bool) {
+        self.enabled.store(enabled, Ordering::Release);
+    }
+
+    pub(crate) fn is_enabled(&self) -> bool {
+        self.enabled.load(Ordering::Acquire)
+    }
+
+    /// A finished instance of `name`, if cached.
+    #[inline]
+    pub(crate) fn cached(&self, name: &str) -> Option<Address> {
+        let cell = self.cells.get(name)?;
+        let address = cell.done.get()?.as_ref().ok()?.address();
+        bump(&self.counters.cache_hits, 1);
+        Some(address)
+    }
+
+    /// A finished instance of `name` with its code, if cached.
+    pub(crate) fn cached_instance(&self, name: &str) -> Option<Instance> {
+        let cell = self.cells.get(name)?;
+        cell.done.get()?.as_ref().ok().cloned()
+    }
+
+    /// The miss path: waits for or performs the instantiation of `name`.
+    pub(crate) fn miss(&self, name: &str, ctx: &mut ResolveContext<'_>) -> Result<Address> {
+        let unresolved = |detail: &str| Error::Unresolved {
+            name: name.to_owned(),
+            detail: detail.to_owned(),
+        };
+        if !self.is_enabled() {
+            return Err(unresolved(" (instantiation is disabled)"));
+        }
+        let Some(instantiator) = self.instantiator.load_full() else {
+            return Err(unresolved(" (no instantiator is configured)"));
+        };
+        if let Some(start) = ctx.path.iter().position(|n| **n == *name) {
+            bump(&self.counters.failures, 1);
+            let mut path: Vec<String> = ctx.path_strings().split_off(start);
+            path.push(name.to_owned());
+            return Err(Error::Cycle { path });
+        }
+        if ctx.depth() >= self.max_depth {
+            bump(&self.counters.failures, 1);
+            let mut path = ctx.path_strings();
+            path.push(name.to_owned());
+            return Err(Error::DepthExceeded {
+                name: name.to_owned(),
+                limit: self.max_depth,
+                path,
+            });
+        }
+        let (cell, owner) = match self.cells.entry(Arc::from(name)) {
+            dashmap::Entry::Occupied(entry) => (Arc::clone(entry.get()), false),
+            dashmap::Entry::Vacant(entry) => {
+                let cell = Arc::new(Cell {
+                    name: Arc::clone(entry.key()),
+                    owner: ctx.id,
+                    done: OnceLock::new(),
+                    lock: Mutex::new(()),
+                    finished: Condvar::new(),
+                });
+                entry.insert(Arc::clone(&cell));
+                (cell, true)
+            }
+        };
+        if owner {
+            self.compile(&**instantiator, &cell, ctx)
+        } else {
+            self.wait_for(&cell, ctx)
+        }
+    }
+
+    fn compile(
+        &self,
+        instantiator: &dyn Instantiator,
+        cell: &Arc<Cell>,
+        ctx: &mut ResolveContext<'_>,
+    ) -> Result<Address> {
+        bump(&self.counters.requests, 1);
+        ctx.path.push(Arc::clone(&cell.name));
+        let started = Instant::now();
+        let outcome = instantiator.instantiate(&cell.name, ctx);
+        let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        ctx.path.pop();
+        bump(&self.counters.compile_nanos, nanos);
+        let result = match outcome {
+            Ok(Some(instance)) => {
+                bump(&self.counters.instantiations, 1);
+                bump(&self.counters.code_bytes, instance.code.code_bytes() as u64);
+                Ok(instance)
+            }
+            Ok(None) => {
+                bump(&self.counters.declined, 1);
+                Err(Error::Unresolved {
+                    name: cell.name.to_string(),
+                    detail: String::new(),
+                })
+            }
+            Err(error) => {
+                bump(&self.counters.failures, 1);
+                Err(error)
+            }
+        };
+        let failed = result.is_err();
+        let answer = cell.finish(result);
+        if failed {
+            // Waiters already hold the cell and see the error; later requests
+            // start afresh.
+            self.cells
+                .remove_if(&cell.name, |_, held| Arc::ptr_eq(held, cell));
+        }
+        answer
+    }
+
+    fn wait_for(&self, cell: &Arc<Cell>, ctx: &ResolveContext<'_>) -> Result<Address> {
+        if let Some(result) = cell.done.get() {
+            bump(&self.counters.cache_hits, 1);
+            return result.as_ref().map(Instance::address).map_err(Clone::clone);
+        }
+        {
+            let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+            waiting.insert(ctx.id, Arc::clone(cell));
+            if let Some(cycle) = find_cycle(&waiting, cell, ctx) {
+                waiting.remove(&ctx.id);
+                bump(&self.counters.failures, 1);
+                return Err(Error::Cycle { path: cycle });
+            }
+        }
+        bump(&self.counters.waits, 1);
+        let result = cell.wait();
+        self.waiting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&ctx.id);
+        result
+    }
+
+    /// Drops every cached instance (their code is unmapped once no caller
+    /// holds it any more) and returns how many there were.
+    pub(crate) fn clear(&self) -> usize {
+        let finished: Vec<Arc<str>> = self
+            .cells
+            .iter()
+            .filter(|cell| cell.done.get().is_some())
+            .map(|cell| Arc::clone(cell.key()))
+            .collect();
+        finished
+            .iter()
+            .filter(|name| self.cells.remove(&***name).is_some())
+            .count()
+    }
+
+    pub(crate) fn stats(&self) -> InstanceStats {
+        let c = &self.counters;
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        InstanceStats {
+            cache_hits: load(&c.cache_hits),
+            requests: load(&c.requests),
+            instantiations: load(&c.instantiations),
+            declined: load(&c.declined),
+            failures: load(&c.failures),
+            waits: load(&c.waits),
+            compile_nanos: load(&c.compile_nanos),
+            code_bytes: load(&c.code_bytes),
+            instances: self
+                .cells
+                .iter()
+                .filter(|cell| matches!(cell.done.get(), Some(Ok(_))))
+                .count(),
+        }
+    }
+}
+
+/// Follows the wait-for graph from `cell`: if its owner (transitively)
+/// waits for a cell that `ctx` owns, the chains deadlock; returns the cycle
+/// of names, starting and ending with the same one.
+fn find_cycle(
+    waiting: &HashMap<u64, Arc<Cell>>,
+    cell: &Arc<Cell>,
+    ctx: &ResolveContext<'_>,
+) -> Option<Vec<String>> {
+    let mut visited = vec![cell.name.to_string()];
+    let mut current = cell;
+    // Each step moves to a different waiting chain, so the walk ends within
+    // as many steps as there are waiters.
+    for _ in 0..=waiting.len() {
+        if current.owner == ctx.id {
+            let start = ctx.path.iter().position(|n| *n == current.name)?;
+            let mut path = ctx.path_strings().split_off(start);
+            path.extend(visited);
+            return Some(path);
+        }
+        current = waiting.get(&current.owner)?;
+        visited.push(current.name.to_string());
+    }
+    None
+}

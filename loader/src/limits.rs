@@ -1,0 +1,34 @@
+//! Every default and bound the loader applies, in one place.
+
+/// Files at most this large are read into memory instead of mapped: mapping
+/// costs a few system calls and a page fault per touched page, and a copy
+/// cannot be cut short by a truncation of the file (see `cache.rs`).
+pub const DEFAULT_READ_THRESHOLD: u64 = 64 << 10;
+
+/// Files the cache keeps by default before evicting the least recently used.
+pub const DEFAULT_MAX_FILES: usize = 256;
+
+/// Bytes of files the cache keeps by default before evicting.
+pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
+
+/// Default bound on nested instantiations (an instantiation asking for
+/// another, which asks for another, ...).
+pub const DEFAULT_MAX_DEPTH: usize = 64;
+
+/// Native libraries searched, in order, for imports no module defines.
+pub const DEFAULT_NATIVE_LIBRARIES: &[&str] = &["libc.so.6", "libm.so.6"];
+
+/// Largest section alignment the loader honours: executable memory places
+/// reservations at most page-aligned, and data sections share one mapping
+/// that starts on a page boundary.
+pub const MAX_LOAD_ALIGNMENT: u64 = 4096;
+
+/// Bytes of one out-of-reach call stub: `jmp [rip+0]` followed by the
+/// 8-byte target address.
+pub const STUB_SIZE: usize = 14;
+
+/// Distance between stubs, and their alignment: a stub per 16-byte fetch
+/// block.
+pub const STUB_STRIDE: usize = 16;
+
+const _: () = assert!(STUB_SIZE <= STUB_STRIDE);

@@ -1,0 +1,458 @@
+//! The loader: modules in load order, the export snapshot, the instance
+//! cache and the native libraries, behind one cheap-to-clone handle.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use arc_swap::ArcSwap;
+use execmem::ExecMemory;
+
+use crate::cache::{CacheConfig, CacheStats, SmfCache};
+use crate::error::{Error, Result};
+use crate::exports::{ExportTable, ModuleId};
+use crate::instances::{Address, InstanceStats, Instances, Instantiator, ResolveContext};
+use crate::limits;
+use crate::module::{self, ImportResolver, ImportSource, Keep, LoadRequest, LoadedModule};
+use crate::native::NativeLibraries;
+
+/// When a module's imports are bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Binding {
+    /// Every import is resolved (and instantiated if need be) while the
+    /// module loads; the module's code is published in one batch, after
+    /// every relocation is applied.
+    #[default]
+    Now,
+}
+
+/// How a [`Loader`] is set up.
+#[derive(Debug, Clone)]
+pub struct LoaderConfig {
+    /// The SMF cache's limits.
+    pub cache: CacheConfig,
+    /// The executable memory's configuration.
+    pub memory: execmem::Config,
+    /// Native libraries searched for imports no module defines, in order.
+    pub native_libraries: Vec<String>,
+    /// Bound on nested instantiations.
+    pub max_depth: usize,
+    /// Whether misses go to the instantiator.
+    pub instantiation_enabled: bool,
+    /// When imports are bound.
+    pub binding: Binding,
+}
+
+impl Default for LoaderConfig {
+    fn default() -> Self {
+        Self {
+            cache: CacheConfig::default(),
+            memory: execmem::Config::default(),
+            native_libraries: limits::DEFAULT_NATIVE_LIBRARIES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            max_depth: limits::DEFAULT_MAX_DEPTH,
+            instantiation_enabled: true,
+            binding: Binding::Now,
+        }
+    }
+}
+
+/// A snapshot of everything the loader counts.
+#[derive(Debug, Clone, Copy)]
+pub struct LoaderStats {
+    /// The SMF cache: hits, misses, files and bytes mapped or read.
+    pub cache: CacheStats,
+    /// The instantiation cache and the miss hook.
+    pub instances: InstanceStats,
+    /// The executable memory.
+    pub memory: execmem::Stats,
+    /// Modules loaded now.
+    pub modules: usize,
+    /// Distinct exported names now.
+    pub exports: usize,
+}
+
+/// A stable cell holding the current address of an exported name (0 when
+/// no loaded module exports it). Generated code can call through it; hot
+/// reload and unload store the new address atomically.
+#[derive(Debug, Clone)]
+pub struct ExportSlot(Arc<AtomicUsize>);
+
+impl ExportSlot {
+    /// The current address, if the name is exported now.
+    #[must_use]
+    pub fn get(&self) -> Option<Address> {
+        match self.0.load(Ordering::Acquire) {
+            0 => None,
+            address => Some(Address::new(address)),
+        }
+    }
+
+    /// Where the slot lives: a pointer-sized cell, stable for as long as any
+    /// clone of this slot or its loader lives.
+    #[must_use]
+    pub fn as_ptr(&self) -> *const usize {
+        self.0.as_ptr().cast_const()
+    }
+}
+
+type Table = ExportTable<Arc<LoadedModule>>;
+
+struct Inner {
+    cache: SmfCache,
+    memory: ExecMemory,
+    natives: Arc<NativeLibraries>,
+    instances: Instances,
+    exports: ArcSwap<Table>,
+    /// Loaded modules in load order. Held only to change the list and
+    /// rebuild the export table, never while loading or resolving.
+    modules: Mutex<Vec<Arc<LoadedModule>>>,
+    slots: Mutex<HashMap<Arc<str>, ExportSlot>>,
+    next_id: AtomicU64,
+    binding: Binding,
+}
+
+/// Loads SMF modules and resolves names: exports of loaded modules first,
+/// then cached instantiations, then the [`Instantiator`].
+///
+/// Cloning is cheap and shares everything; `Send` and `Sync`.
+#[derive(Clone)]
+pub struct Loader {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Loader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loader")
+            .field("modules", &self.lock_modules().len())
+            .field("instances", &self.inner.instances)
+            .finish()
+    }
+}
+
+impl Loader {
+    /// A loader with no modules.
+    ///
+    /// # Errors
+    /// [`Error::Memory`] when the executable memory configuration is invalid.
+    pub fn new(config: LoaderConfig) -> Result<Self> {
+        let memory = ExecMemory::new(config.memory)?;
+        Ok(Self::with_memory(config, memory))
+    }
+
+    /// A loader placing code in `memory` (shared with, say, a JIT); the
+    /// configuration's `memory` field is ignored.
+    #[must_use]
+    pub fn with_memory(config: LoaderConfig, memory: ExecMemory) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                cache: SmfCache::new(config.cache),
+                memory,
+                natives: Arc::new(NativeLibraries::new(config.native_libraries)),
+                instances: Instances::new(config.max_depth, config.instantiation_enabled),
+                exports: ArcSwap::from_pointee(ExportTable::empty()),
+                modules: Mutex::new(Vec::new()),
+                slots: Mutex::new(HashMap::new()),
+                next_id: AtomicU64::new(1),
+                binding: config.binding,
+            }),
+        }
+    }
+
+    fn lock_modules(&self) -> MutexGuard<'_, Vec<Arc<LoadedModule>>> {
+        // The list is replaced whole under the lock, so it is never torn.
+        self.inner
+            .modules
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Installs the miss hook (replacing any previous one).
+    pub fn set_instantiator(&self, instantiator: impl Instantiator + 'static) {
+        self.inner
+            .instances
+            .set_instantiator(Some(Box::new(instantiator)));
+    }
+
+    /// Removes the miss hook: misses fail as unresolved.
+    pub fn clear_instantiator(&self) {
+        self.inner.instances.set_instantiator(None);
+    }
+
+    /// Turns instantiation on misses on or off (cached instances still
+    /// resolve).
+    pub fn set_instantiation_enabled(&self, enabled: bool) {
+        self.inner.instances.set_enabled(enabled);
+    }
+
+    /// Whether misses go to the instantiator.
+    #[must_use]
+    pub fn instantiation_enabled(&self) -> bool {
+        self.inner.instances.is_enabled()
+    }
+
+    /// The binding mode modules are loaded with.
+    #[must_use]
+    pub fn binding(&self) -> Binding {
+        self.inner.binding
+    }
+
+    /// The SMF cache.
+    #[must_use]
+    pub fn cache(&self) -> &SmfCache {
+        &self.inner.cache
+    }
+
+    /// The executable memory code is published in.
+    #[must_use]
+    pub fn memory(&self) -> &ExecMemory {
+        &self.inner.memory
+    }
+
+    /// Loads the module at `path` and makes its exports resolvable.
+    ///
+    /// # Errors
+    /// Cache errors ([`Error::Io`], [`Error::InvalidModule`], ...), a module
+    /// for another host, [`Error::Unsupported`] layouts, an
+    /// [`Error::Unresolved`] import, [`Error::RelocationOverflow`],
+    /// [`Error::Memory`], and instantiation errors of imports. Nothing is
+    /// registered when loading fails.
+    pub fn load(&self, path: impl AsRef<Path>) -> Result<Arc<LoadedModule>> {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let module = Arc::new(self.build(id, path.as_ref())?);
+        let mut modules = self.lock_modules();
+        modules.push(Arc::clone(&module));
+        self.publish_exports(&modules);
+        Ok(module)
+    }
+
+    fn build(&self, id: ModuleId, path: &Path) -> Result<LoadedModule> {
+        let file = self.inner.cache.get(path)?;
+        let mut ctx = ResolveContext::new(self);
+        let mut imports = Imports {
+            loader: self,
+            ctx: &mut ctx,
+        };
+        module::load(
+            LoadRequest {
+                id,
+                file,
+                memory: &self.inner.memory,
+            },
+            &mut imports,
+        )
+    }
+
+    /// Loads the current version of a loaded module's file and swaps it in
+    /// at the same place in load order: every export's slot changes
+    /// atomically to the new code. The old version stays mapped while
+    /// anything still holds it (modules that bound to it, callers holding
+    /// its `Arc`).
+    ///
+    /// # Errors
+    /// [`Error::NoSuchModule`] when `id` is not loaded, and every error of
+    /// [`Loader::load`]; the old version stays in place then.
+    pub fn reload(&self, id: ModuleId) -> Result<Arc<LoadedModule>> {
+        let path = self
+            .module(id)
+            .ok_or(Error::NoSuchModule(id))?
+            .path()
+            .to_path_buf();
+        let new_id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let module = Arc::new(self.build(new_id, &path)?);
+        let mut modules = self.lock_modules();
+        let place = modules
+            .iter()
+            .position(|m| m.id() == id)
+            .ok_or(Error::NoSuchModule(id))?;
+        modules[place] = Arc::clone(&module);
+        self.publish_exports(&modules);
+        Ok(module)
+    }
+
+    /// Removes a module: its exports stop resolving and its memory is
+    /// returned once nothing else holds it.
+    ///
+    /// # Errors
+    /// [`Error::NoSuchModule`] when `id` is not loaded.
+    pub fn unload(&self, id: ModuleId) -> Result<()> {
+        let mut modules = self.lock_modules();
+        let place = modules
+            .iter()
+            .position(|m| m.id() == id)
+            .ok_or(Error::NoSuchModule(id))?;
+        modules.remove(place);
+        self.publish_exports(&modules);
+        Ok(())
+    }
+
+    /// Rebuilds the export snapshot from `modules` and updates every slot.
+    /// Called with the module list locked, so snapshots are published in
+    /// the order of the changes.
+    fn publish_exports(&self, modules: &[Arc<LoadedModule>]) {
+        let table = Table::build(
+            modules
+                .iter()
+                .flat_map(|m| m.exports().iter().map(move |e| (e, Arc::clone(m)))),
+        );
+        self.inner.exports.store(Arc::new(table));
+        let table = self.inner.exports.load();
+        let slots = self
+            .inner
+            .slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (name, slot) in slots.iter() {
+            let address = table.get(name).map_or(0, |(e, _)| e.address);
+            slot.0.store(address, Ordering::Release);
+        }
+    }
+
+    /// The loaded module with this id.
+    #[must_use]
+    pub fn module(&self, id: ModuleId) -> Option<Arc<LoadedModule>> {
+        self.lock_modules().iter().find(|m| m.id() == id).cloned()
+    }
+
+    /// Every loaded module, in load order.
+    #[must_use]
+    pub fn modules(&self) -> Vec<Arc<LoadedModule>> {
+        self.lock_modules().clone()
+    }
+
+    /// The address of `name` among the loaded modules' exports only: one
+    /// hash and a probe of the current snapshot, no lock, no allocation.
+    #[inline]
+    #[must_use]
+    pub fn lookup_export(&self, name: &str) -> Option<Address> {
+        let table = self.inner.exports.load();
+        table.get(name).map(|(e, _)| Address::new(e.address))
+    }
+
+    /// The module whose export `name` resolves to now; holding it keeps
+    /// that code mapped across a reload or unload.
+    #[must_use]
+    pub fn exporter(&self, name: &str) -> Option<Arc<LoadedModule>> {
+        let table = self.inner.exports.load();
+        table.get(name).map(|(_, m)| Arc::clone(m))
+    }
+
+    /// The slot of an exported name, created on first request; see
+    /// [`ExportSlot`].
+    #[must_use]
+    pub fn export_slot(&self, name: &str) -> ExportSlot {
+        let mut slots = self
+            .inner
+            .slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(slot) = slots.get(name) {
+            return slot.clone();
+        }
+        let current = self.lookup_export(name).map_or(0, Address::get);
+        let slot = ExportSlot(Arc::new(AtomicUsize::new(current)));
+        slots.insert(Arc::from(name), slot.clone());
+        slot
+    }
+
+    /// Resolves `name`: the loaded modules' exports, then the instantiation
+    /// cache, then the instantiator (BRIEF §2, §6).
+    ///
+    /// # Errors
+    /// [`Error::Unresolved`] when nothing defines or instantiates it;
+    /// [`Error::InstantiationFailed`], [`Error::DepthExceeded`],
+    /// [`Error::Cycle`] and whatever the instantiator reports.
+    pub fn resolve(&self, name: &str) -> Result<Address> {
+        if let Some(address) = self.lookup_export(name) {
+            return Ok(address);
+        }
+        if let Some(address) = self.inner.instances.cached(name) {
+            return Ok(address);
+        }
+        self.inner
+            .instances
+            .miss(name, &mut ResolveContext::new(self))
+    }
+
+    /// [`Loader::resolve`] inside an existing chain.
+    pub(crate) fn resolve_with(&self, name: &str, ctx: &mut ResolveContext<'_>) -> Result<Address> {
+        if let Some(address) = self.lookup_export(name) {
+            return Ok(address);
+        }
+        if let Some(address) = self.inner.instances.cached(name) {
+            return Ok(address);
+        }
+        self.inner.instances.miss(name, ctx)
+    }
+
+    /// Drops every cached instantiation; code that was handed out stays
+    /// mapped while modules that bound to it live. Returns how many there
+    /// were.
+    pub fn clear_instances(&self) -> usize {
+        self.inner.instances.clear()
+    }
+
+    /// A snapshot of every counter.
+    #[must_use]
+    pub fn stats(&self) -> LoaderStats {
+        LoaderStats {
+            cache: self.inner.cache.stats(),
+            instances: self.inner.instances.stats(),
+            memory: self.inner.memory.stats(),
+            modules: self.lock_modules().len(),
+            exports: self.inner.exports.load().len(),
+        }
+    }
+
+    /// The native libraries searched for imports, in order.
+    #[must_use]
+    pub fn native_libraries(&self) -> &[String] {
+        self.inner.natives.names()
+    }
+}
+
+/// Import binding for a module being loaded: the resolution chain, then the
+/// native libraries.
+struct Imports<'a, 'l> {
+    loader: &'a Loader,
+    ctx: &'a mut ResolveContext<'l>,
+}
+
+impl ImportResolver for Imports<'_, '_> {
+    fn resolve_import(&mut self, name: &str) -> Result<Option<(Address, Keep, ImportSource)>> {
+        let inner = &self.loader.inner;
+        if let Some((export, module)) = inner.exports.load().get(name) {
+            return Ok(Some((
+                Address::new(export.address),
+                Keep::Module(Arc::clone(module)),
+                ImportSource::Module(export.module),
+            )));
+        }
+        let instance = match inner.instances.cached_instance(name) {
+            Some(instance) => Some(instance),
+            None => match inner.instances.miss(name, self.ctx) {
+                Ok(_) => inner.instances.cached_instance(name),
+                Err(Error::Unresolved { .. }) => None,
+                Err(error) => return Err(error),
+            },
+        };
+        if let Some(instance) = instance {
+            return Ok(Some((
+                instance.address(),
+                Keep::Code(instance.code().clone()),
+                ImportSource::Instance,
+            )));
+        }
+        Ok(inner.natives.lookup(name).map(|address| {
+            (
+                Address::new(address),
+                Keep::Native(Arc::clone(&inner.natives)),
+                ImportSource::Native,
+            )
+        }))
+    }
+}

@@ -1,0 +1,409 @@
+//! Test modules built with `smf::ModuleBuilder` around code assembled with
+//! iced-x86, and a test instantiator that "compiles" names into tiny
+//! functions.
+#![allow(dead_code)] // each test file uses part of this
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use iced_x86::code_asm::CodeAssembler;
+use loader::{Address, Instance, Instantiator, ResolveContext};
+use smf::{Binding, ModuleBuilder, RelocType, SectionType, SymbolDef, SymbolType, raw};
+
+/// Assembles position-independent instructions (no relative operand
+/// leaves the fragment).
+pub fn asm(f: impl FnOnce(&mut CodeAssembler) -> Result<(), iced_x86::IcedError>) -> Vec<u8> {
+    let mut a = CodeAssembler::new(64).unwrap();
+    f(&mut a).unwrap();
+    a.assemble(0).unwrap()
+}
+
+/// One relocation inside a function, relative to the function's start.
+#[derive(Debug, Clone)]
+pub struct Fixup {
+    pub offset: u64,
+    pub symbol: String,
+    pub kind: RelocType,
+    pub addend: i64,
+}
+
+/// A function's bytes with the relocations its fields need.
+#[derive(Debug, Clone, Default)]
+pub struct Code {
+    pub bytes: Vec<u8>,
+    pub fixups: Vec<Fixup>,
+}
+
+impl Code {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends assembled instructions.
+    pub fn asm(
+        mut self,
+        f: impl FnOnce(&mut CodeAssembler) -> Result<(), iced_x86::IcedError>,
+    ) -> Self {
+        self.bytes.extend(asm(f));
+        self
+    }
+
+    fn field(
+        mut self,
+        opcode: &[u8],
+        width: usize,
+        symbol: &str,
+        kind: RelocType,
+        addend: i64,
+    ) -> Self {
+        self.bytes.extend_from_slice(opcode);
+        self.fixups.push(Fixup {
+            offset: self.bytes.len() as u64,
+            symbol: symbol.to_owned(),
+            kind,
+            addend,
+        });
+        self.bytes.extend(std::iter::repeat_n(0, width));
+        self
+    }
+
+    /// `call symbol` through a `plt32` relocation.
+    pub fn call_plt(self, symbol: &str) -> Self {
+        self.field(&[0xE8], 4, symbol, RelocType::Plt32, -4)
+    }
+
+    /// `call symbol` through a `pc32` relocation.
+    pub fn call_pc32(self, symbol: &str) -> Self {
+        self.field(&[0xE8], 4, symbol, RelocType::Pc32, -4)
+    }
+
+    /// `call [rip + slot of symbol]` through a `gotpcrel` relocation.
+    pub fn call_got(self, symbol: &str) -> Self {
+        self.field(&[0xFF, 0x15], 4, symbol, RelocType::GotPcRel, -4)
+    }
+
+    /// `mov rax, symbol + addend` through an `abs64` relocation.
+    pub fn movabs_rax(self, symbol: &str, addend: i64) -> Self {
+        self.field(&[0x48, 0xB8], 8, symbol, RelocType::Abs64, addend)
+    }
+
+    /// `lea rax, [rip + symbol + addend]` through a `pc32` relocation.
+    pub fn lea_rax(self, symbol: &str, addend: i64) -> Self {
+        self.field(&[0x48, 0x8D, 0x05], 4, symbol, RelocType::Pc32, addend - 4)
+    }
+
+    /// `mov rax, [rip + slot of symbol]` through a `gotpcrel` relocation.
+    pub fn load_got_rax(self, symbol: &str) -> Self {
+        self.field(&[0x48, 0x8B, 0x05], 4, symbol, RelocType::GotPcRel, -4)
+    }
+
+    /// `ret`.
+    pub fn ret(mut self) -> Self {
+        self.bytes.push(0xC3);
+        self
+    }
+}
+
+/// A function returning `value` in eax.
+pub fn returns(value: i32) -> Code {
+    Code::new().asm(|a| {
+        a.mov(iced_x86::code_asm::eax, value)?;
+        a.ret()
+    })
+}
+
+/// A function that calls `symbol` with its arguments and returns its
+/// result: `call` emits the call instruction and its relocation.
+pub fn forwards(symbol: &str, call: fn(Code, &str) -> Code) -> Code {
+    use iced_x86::code_asm::rsp;
+    // The call needs rsp 16-byte aligned; on entry it is 8 off.
+    let code = Code::new().asm(|a| a.sub(rsp, 8));
+    call(code, symbol).asm(|a| a.add(rsp, 8)).ret()
+}
+
+/// A data section's contents and the relocations inside it.
+#[derive(Debug, Clone)]
+pub struct DataSection {
+    pub kind: SectionType,
+    pub name: String,
+    pub bytes: Vec<u8>,
+    pub bss_size: u64,
+    pub symbols: Vec<(String, u64)>,
+    pub fixups: Vec<Fixup>,
+}
+
+/// Describes a module: functions in one `.text` section, data sections,
+/// and the binding of each symbol (default global).
+#[derive(Debug, Clone, Default)]
+pub struct Spec {
+    pub functions: Vec<(String, Binding, Code)>,
+    pub data: Vec<DataSection>,
+    pub weak_imports: Vec<String>,
+    pub local: Vec<String>,
+    pub note: Option<String>,
+}
+
+impl Spec {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn function(mut self, name: &str, code: Code) -> Self {
+        self.functions
+            .push((name.to_owned(), Binding::Global, code));
+        self
+    }
+
+    pub fn weak_function(mut self, name: &str, code: Code) -> Self {
+        self.functions.push((name.to_owned(), Binding::Weak, code));
+        self
+    }
+
+    pub fn local_function(mut self, name: &str, code: Code) -> Self {
+        self.functions.push((name.to_owned(), Binding::Local, code));
+        self
+    }
+
+    pub fn data(mut self, section: DataSection) -> Self {
+        self.data.push(section);
+        self
+    }
+
+    pub fn weak_import(mut self, name: &str) -> Self {
+        self.weak_imports.push(name.to_owned());
+        self
+    }
+
+    /// The module's bytes.
+    pub fn build(&self) -> Vec<u8> {
+        let mut b = ModuleBuilder::new();
+        let mut text = Vec::new();
+        let mut placed = Vec::new();
+        for (_, _, code) in &self.functions {
+            while text.len() % 16 != 0 {
+                text.push(0xCC);
+            }
+            placed.push(text.len() as u64);
+            text.extend_from_slice(&code.bytes);
+        }
+        let mut symbols: HashMap<String, smf::SymbolId> = HashMap::new();
+        let mut pending: Vec<(smf::SectionId, u64, Fixup)> = Vec::new();
+        if !text.is_empty() {
+            let flags = raw::section_flags::READ | raw::section_flags::EXEC;
+            let id = b
+                .add_section(SectionType::Code, ".text", flags, 16, &text)
+                .unwrap();
+            for ((name, binding, code), at) in self.functions.iter().zip(&placed) {
+                let mut def = SymbolDef::function(name, id, *at, code.bytes.len() as u64);
+                def.binding = *binding;
+                symbols.insert(name.clone(), b.add_symbol(def).unwrap());
+                for f in &code.fixups {
+                    pending.push((id, at + f.offset, f.clone()));
+                }
+            }
+        }
+        for d in &self.data {
+            let flags = raw::section_flags::READ
+                | if d.kind == SectionType::RoData {
+                    0
+                } else {
+                    raw::section_flags::WRITE
+                };
+            let id = if d.kind == SectionType::Bss {
+                b.add_bss(&d.name, d.bss_size, 8).unwrap()
+            } else {
+                b.add_section(d.kind, &d.name, flags, 8, &d.bytes).unwrap()
+            };
+            for (name, at) in &d.symbols {
+                let mut def = SymbolDef::function(name, id, *at, 8);
+                def.sym_type = SymbolType::Data;
+                symbols.insert(name.clone(), b.add_symbol(def).unwrap());
+            }
+            for f in &d.fixups {
+                pending.push((id, f.offset, f.clone()));
+            }
+        }
+        for (target, offset, f) in pending {
+            let symbol = match symbols.get(&f.symbol) {
+                Some(id) => *id,
+                None => {
+                    let mut def = SymbolDef::import(&f.symbol, SymbolType::Function);
+                    if self.weak_imports.contains(&f.symbol) {
+                        def.binding = Binding::Weak;
+                    }
+                    let id = b.add_symbol(def).unwrap();
+                    symbols.insert(f.symbol.clone(), id);
+                    id
+                }
+            };
+            b.add_relocation(target, offset, symbol, f.kind, f.addend);
+        }
+        if let Some(note) = &self.note {
+            b.set_note(note, smf::NoteSize::Recorded).unwrap();
+        }
+        b.build().unwrap()
+    }
+
+    /// Writes the module into `dir` as `name` and returns its path.
+    pub fn write(&self, dir: &Path, name: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, self.build()).unwrap();
+        path
+    }
+}
+
+/// Calls a loaded `extern "C" fn() -> i32`.
+pub fn call_i32(address: Address) -> i32 {
+    // SAFETY: every test function called through this helper was assembled
+    // as `extern "C" fn() -> i32` and its module is still loaded.
+    let f: extern "C" fn() -> i32 = unsafe { std::mem::transmute(address.as_ptr()) };
+    f()
+}
+
+/// Calls a loaded `extern "C" fn() -> u64`.
+pub fn call_u64(address: Address) -> u64 {
+    // SAFETY: as `call_i32`, for functions returning rax.
+    let f: extern "C" fn() -> u64 = unsafe { std::mem::transmute(address.as_ptr()) };
+    f()
+}
+
+/// The test instantiator. Names it knows:
+/// - `const$N`: a function returning N;
+/// - `sum$A$B`: resolves A and B (recursively) and returns A() + B();
+/// - `deep$N`: for N > 0 resolves `deep$N-1` and returns 1 + its result;
+///   `deep$0` returns 0;
+/// - `cyc$X`: resolves the name after `cyc$X`'s `$` chain (`cyc$a` needs
+///   `cyc$b`, `cyc$b` needs `cyc$c`, `cyc$c` needs `cyc$a`);
+/// - `fail$...`: an error; anything else: declined.
+///
+/// Counts compilations per name; `delay` makes each compilation sleep so
+/// concurrent misses overlap.
+#[derive(Debug, Default)]
+pub struct TestJit {
+    pub compiled: Mutex<HashMap<String, usize>>,
+    pub total: AtomicUsize,
+    pub delay_ms: u64,
+}
+
+impl TestJit {
+    pub fn with_delay(delay_ms: u64) -> Self {
+        Self {
+            delay_ms,
+            ..Self::default()
+        }
+    }
+
+    pub fn count(&self, name: &str) -> usize {
+        self.compiled
+            .lock()
+            .unwrap()
+            .get(name)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn publish(
+        &self,
+        ctx: &ResolveContext<'_>,
+        name: &str,
+        code: &[u8],
+    ) -> loader::Result<Instance> {
+        let function = ctx.memory().publish_function(name, code)?;
+        Ok(Instance::from(function))
+    }
+}
+
+/// A function that calls `a` and `b` (absolute addresses) and returns the
+/// sum of their i32 results.
+fn sum_code(a: Address, b: Address) -> Vec<u8> {
+    use iced_x86::code_asm::*;
+    asm(|x| {
+        x.push(rbx)?;
+        x.mov(rax, a.get() as u64)?;
+        x.call(rax)?;
+        x.mov(ebx, eax)?;
+        x.mov(rax, b.get() as u64)?;
+        x.call(rax)?;
+        x.add(eax, ebx)?;
+        x.pop(rbx)?;
+        x.ret()
+    })
+}
+
+impl Instantiator for TestJit {
+    fn instantiate(
+        &self,
+        name: &str,
+        ctx: &mut ResolveContext<'_>,
+    ) -> loader::Result<Option<Instance>> {
+        let parts: Vec<&str> = name.split('$').collect();
+        let code = match parts.as_slice() {
+            ["const", n] => {
+                let Ok(n) = n.parse::<i32>() else {
+                    return Ok(None);
+                };
+                returns(n).bytes
+            }
+            ["sum", a, b] => {
+                let a = ctx.resolve(a)?;
+                let b = ctx.resolve(b)?;
+                sum_code(a, b)
+            }
+            ["deep", n] => {
+                let Ok(n) = n.parse::<u32>() else {
+                    return Ok(None);
+                };
+                if n == 0 {
+                    returns(0).bytes
+                } else {
+                    let inner = ctx.resolve(&format!("deep${}", n - 1))?;
+                    let one = ctx.resolve("const$1")?;
+                    sum_code(one, inner)
+                }
+            }
+            ["cyc", x] => {
+                let next = match *x {
+                    "a" => "cyc$b",
+                    "b" => "cyc$c",
+                    "c" => "cyc$a",
+                    _ => return Ok(None),
+                };
+                ctx.resolve(next)?;
+                returns(0).bytes
+            }
+            ["fail", ..] => {
+                return Err(loader::Error::InstantiationFailed {
+                    name: name.to_owned(),
+                    message: "the test instantiator refuses it".to_owned(),
+                });
+            }
+            _ => return Ok(None),
+        };
+        if self.delay_ms > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(self.delay_ms));
+        }
+        *self
+            .compiled
+            .lock()
+            .unwrap()
+            .entry(name.to_owned())
+            .or_default() += 1;
+        self.total.fetch_add(1, Ordering::SeqCst);
+        self.publish(ctx, name, &code).map(Some)
+    }
+}
+
+/// Mappings of this process that are writable and executable at once.
+pub fn writable_executable_mappings() -> Vec<String> {
+    std::fs::read_to_string("/proc/self/maps")
+        .unwrap()
+        .lines()
+        .filter(|line| {
+            let perms = line.split_whitespace().nth(1).unwrap_or("");
+            perms.contains('w') && perms.contains('x')
+        })
+        .map(str::to_owned)
+        .collect()
+}
