@@ -1,0 +1,49 @@
+//! `smf-build MANIFEST.sdn -o OUT.smf`: builds an SMF module from a manifest
+//! (format: `doc/formats/manifest.md`). Exit status 1 for a build error,
+//! 2 for a usage error.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Build an SMF module from an SDN manifest.
+#[derive(Debug, Parser)]
+#[command(name = "smf-build", version, about)]
+struct Cli {
+    /// The manifest (SDN).
+    manifest: PathBuf,
+    /// Where to write the module.
+    #[arg(short, long)]
+    output: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(bytes) => {
+            eprintln!("wrote '{}' ({bytes} bytes)", cli.output.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: &Cli) -> anyhow::Result<usize> {
+    let bytes = smfjit::build::build_module(&cli.manifest)?;
+    write_atomically(&cli.output, &bytes)?;
+    Ok(bytes.len())
+}
+
+/// Writes through a temporary file in the same folder and a rename, so a
+/// reader never sees a half-written module.
+fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let tmp = path.with_extension("smf.partial");
+    std::fs::write(&tmp, bytes).with_context(|| format!("'{}'", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("'{}'", path.display()))?;
+    Ok(())
+}
