@@ -89,6 +89,7 @@ impl<'de> NodeDe<'_, 'de> {
             depth: table.depth,
             records: !table.typed,
             index: 0,
+            layout: None,
         })
     }
 }
@@ -398,6 +399,9 @@ struct Rows<'a, 'de> {
     /// Rows read as records (field to cell) rather than arrays.
     records: bool,
     index: usize,
+    /// The struct fields rows were last read into, and whether the columns
+    /// are exactly those fields in that order.
+    layout: Option<(&'static [&'static str], bool)>,
 }
 
 impl<'de> SeqAccess<'de> for Rows<'_, 'de> {
@@ -421,6 +425,7 @@ impl<'de> SeqAccess<'de> for Rows<'_, 'de> {
             start: src.text,
             records: self.records,
             index,
+            layout: &mut self.layout,
         };
         let context = |e: Error| {
             e.or_context(|| format!("table '{table}', row {index}"))
@@ -460,6 +465,7 @@ struct Row<'a, 'c, 'de> {
     start: &'de str,
     records: bool,
     index: usize,
+    layout: &'c mut Option<(&'static [&'static str], bool)>,
 }
 
 impl<'de> Deserializer<'de> for Row<'_, '_, 'de> {
@@ -480,12 +486,30 @@ impl<'de> Deserializer<'de> for Row<'_, '_, 'de> {
     fn deserialize_struct<V: Visitor<'de>>(
         self,
         _name: &'static str,
-        _fields: &'static [&'static str],
+        fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
         // A typed table's columns have no names: its rows fill a struct's
-        // fields in order.
-        self.deserialize_any(visitor)
+        // fields in order. A named table whose columns are the struct's
+        // fields in declaration order does the same, which spares matching
+        // every cell's column name (the check is made once per table).
+        let in_order = match *self.layout {
+            Some((cached, in_order)) if std::ptr::eq(cached, fields) => in_order,
+            _ => {
+                let in_order = self
+                    .names
+                    .iter()
+                    .map(AsRef::as_ref)
+                    .eq(fields.iter().copied());
+                *self.layout = Some((fields, in_order));
+                in_order
+            }
+        };
+        if in_order || !self.records {
+            self.deserialize_seq(visitor)
+        } else {
+            self.deserialize_map(visitor)
+        }
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
@@ -623,6 +647,7 @@ impl<'de> MapAccess<'de> for TableMapping<'_, '_, 'de> {
             depth: self.table.depth,
             records: false,
             index: 0,
+            layout: None,
         }))
     }
 }

@@ -190,8 +190,14 @@ pub enum ErrorKind {
 /// An SDN error: a kind, where it happened in the text (when the error
 /// comes from text), and what was being read (a key path or a table row
 /// and column) when that helps.
+///
+/// The details live behind one box so that `Result`s carrying this error
+/// stay small on the hot path of reading rows.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Error {
+pub struct Error(Box<Details>);
+
+#[derive(Debug, Clone, PartialEq)]
+struct Details {
     kind: ErrorKind,
     location: Option<Location>,
     context: Option<String>,
@@ -199,65 +205,68 @@ pub struct Error {
 
 impl Error {
     /// An error without a location.
+    #[cold]
     #[must_use]
     pub fn new(kind: ErrorKind) -> Self {
-        Self {
+        Self(Box::new(Details {
             kind,
             location: None,
             context: None,
-        }
+        }))
     }
 
     /// An error at byte `offset` of `text`.
     #[cold]
     #[must_use]
     pub fn at(kind: ErrorKind, text: &str, offset: usize) -> Self {
-        Self {
+        Self(Box::new(Details {
             kind,
             location: Some(Location::of_offset(text, offset)),
             context: None,
-        }
+        }))
     }
 
     /// What went wrong.
     #[must_use]
     pub fn kind(&self) -> &ErrorKind {
-        &self.kind
+        &self.0.kind
     }
 
     /// Where it went wrong, when the error comes from SDN text.
     #[must_use]
     pub fn location(&self) -> Option<Location> {
-        self.location
+        self.0.location
     }
 
     /// What was being read, such as `table 'possible', row 3, column 'id'`.
     #[must_use]
     pub fn context(&self) -> Option<&str> {
-        self.context.as_deref()
+        self.0.context.as_deref()
     }
 
     /// The message without the location: context and kind.
     #[must_use]
     pub fn message(&self) -> String {
-        match &self.context {
-            Some(context) => format!("{context}: {}", self.kind),
-            None => self.kind.to_string(),
+        match &self.0.context {
+            Some(context) => format!("{context}: {}", self.0.kind),
+            None => self.0.kind.to_string(),
         }
     }
 
     /// Sets the location if none is known yet (inner errors are more precise).
+    #[cold]
     pub(crate) fn or_locate(mut self, text: &str, offset: usize) -> Self {
-        if self.location.is_none() {
-            self.location = Some(Location::of_offset(text, offset));
+        if self.0.location.is_none() {
+            self.0.location = Some(Location::of_offset(text, offset));
         }
         self
     }
 
     /// Sets the context if none is known yet.
+    #[cold]
     pub(crate) fn or_context(mut self, context: impl FnOnce() -> String) -> Self {
-        if self.context.is_none() {
-            self.context = Some(context());
+        if self.0.context.is_none() {
+            self.0.context = Some(context());
         }
         self
     }
@@ -265,7 +274,7 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(Location { line, column }) = self.location {
+        if let Some(Location { line, column }) = self.0.location {
             write!(f, "line {line}, column {column}: ")?;
         }
         f.write_str(&self.message())

@@ -124,15 +124,22 @@ impl<'a> RowCursor<'a> {
         if self.done {
             return Ok(None);
         }
-        let (after, cell) = match item(self.rest, self.place, self.depth) {
-            Ok(parsed) => parsed,
-            Err(nom::Err::Error(fail) | nom::Err::Failure(fail)) => return Err(fail),
-            Err(nom::Err::Incomplete(_)) => {
-                return Err(Fail {
-                    at: self.rest,
-                    kind: ErrorKind::EmptyValue,
-                });
+        let start = ws(self.rest);
+        // Most cells are bare tokens: scan them here rather than through the
+        // general `item` parser and its larger result.
+        let (after, cell) = if matches!(start.as_bytes().first(), Some(b'"' | b'{' | b'[')) {
+            match item(start, self.place, self.depth) {
+                Ok(parsed) => parsed,
+                Err(nom::Err::Error(fail) | nom::Err::Failure(fail)) => return Err(fail),
+                Err(nom::Err::Incomplete(_)) => {
+                    return Err(Fail {
+                        at: start,
+                        kind: ErrorKind::EmptyValue,
+                    });
+                }
             }
+        } else {
+            bare_node(start, self.place)?
         };
         match (after.as_bytes().first(), self.place) {
             (Some(b','), _) => self.rest = skip(after, 1),
@@ -313,14 +320,14 @@ pub(crate) fn end_of_line(i: &str) -> PResult<'_, ()> {
 /// without surrounding spaces. Returns the token and the rest.
 fn bare<'a>(i: &'a str, stops: &[u8]) -> (&'a str, &'a str) {
     let bytes = i.as_bytes();
-    // Row cells are the hot path: search for the few bytes that can end a
-    // token with memchr instead of testing every byte.
+    // Tokens are short (a few to a few dozen bytes), where a plain loop
+    // beats a vectorized search's setup.
     let find = |from: usize| {
-        let hay = bytes.get(from..).unwrap_or_default();
+        let mut hay = bytes.get(from..).unwrap_or_default().iter();
         let found = match *stops {
-            [] => memchr::memchr(b'#', hay),
-            [a] => memchr::memchr2(a, b'#', hay),
-            [a, b, ..] => memchr::memchr3(a, b, b'#', hay),
+            [] => hay.position(|&b| b == b'#'),
+            [a] => hay.position(|&b| b == a || b == b'#'),
+            [a, c, ..] => hay.position(|&b| b == a || b == c || b == b'#'),
         };
         found.map(|at| at.saturating_add(from))
     };
@@ -338,6 +345,24 @@ fn bare<'a>(i: &'a str, stops: &[u8]) -> (&'a str, &'a str) {
     };
     let token = trim_end(i.get(..end).unwrap_or(i));
     (token, skip(i, end))
+}
+
+/// A bare token at `place` as a node, and the rest of the input.
+fn bare_node(i: &str, place: Place) -> Result<(&str, Node<'_>), Fail<'_>> {
+    let (src, rest) = bare(i, place.stops());
+    if src.is_empty() {
+        return Err(Fail {
+            at: i,
+            kind: ErrorKind::EmptyValue,
+        });
+    }
+    Ok((
+        rest,
+        Node {
+            src,
+            kind: Kind::Bare,
+        },
+    ))
 }
 
 /// One value at `place`: a quoted string, an inline dict or array, or a
@@ -359,19 +384,7 @@ pub(crate) fn item(i: &str, place: Place, depth: usize) -> PResult<'_, Node<'_>>
             let (rest, node) = inline(i, depth)?;
             Ok((ws(rest), node))
         }
-        _ => {
-            let (src, rest) = bare(i, place.stops());
-            if src.is_empty() {
-                return failure(i, ErrorKind::EmptyValue);
-            }
-            Ok((
-                rest,
-                Node {
-                    src,
-                    kind: Kind::Bare,
-                },
-            ))
-        }
+        _ => bare_node(i, place).map_err(nom::Err::Failure),
     }
 }
 

@@ -242,3 +242,20 @@ fn note_field_lists_match_the_row_structs() {
         CIRCULAR_WARNING_FIELDS
     );
 }
+
+#[test]
+fn columns_in_any_order_read_the_same() {
+    let ordered = "dependencies |from_inst, to_inst, dep_kind|\n    3, 1, inner_type\n";
+    let shuffled = "dependencies |dep_kind, from_inst, to_inst|\n    inner_type, 3, 1\n";
+    let a = Note::parse(ordered).unwrap();
+    assert_eq!(a.dependencies[0].from_inst, 3);
+    assert_eq!(a.dependencies[0].dep_kind, DepKind::InnerType);
+    assert_eq!(Note::parse(shuffled).unwrap(), a);
+    // Errors name the column in both layouts.
+    let err = Note::parse("dependencies |dep_kind, from_inst, to_inst|\n    inner_type, x, 1\n").unwrap_err();
+    assert_eq!(
+        err.message(),
+        "table 'dependencies', row 1, column 'from_inst': invalid type: string \"x\", expected u32"
+    );
+    assert_eq!(err.location(), Some(sdn::Location { line: 2, column: 17 }));
+}
