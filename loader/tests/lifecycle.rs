@@ -1,0 +1,153 @@
+//! Hot reload through export slots, and unloading that returns memory.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{Code, Spec, call_i32, forwards, returns, writable_executable_mappings};
+use loader::{Error, Loader, LoaderConfig};
+
+fn loader() -> Loader {
+    Loader::new(LoaderConfig::default()).unwrap()
+}
+
+fn write_version(path: &Path, value: i32) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, Spec::new().function("f", returns(value)).build()).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// A directory with `f.smf` (f returns `value`) and `g.smf`, whose g
+/// calls f.
+fn exporter_and_user(value: i32) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.smf");
+    write_version(&path, value);
+    let user_path = Spec::new()
+        .function("g", forwards("f", Code::call_plt))
+        .write(dir.path(), "g.smf");
+    (dir, path, user_path)
+}
+
+/// Publishes `call [slot]; ret` with the stack aligned: a caller that
+/// follows reloads.
+fn call_through(loader: &Loader, slot: *const usize) -> execmem::PublishedFunction {
+    use iced_x86::code_asm::{qword_ptr, rax, rsp};
+    let code = common::asm(|a| {
+        a.sub(rsp, 8)?;
+        a.mov(rax, slot as u64)?;
+        a.call(qword_ptr(rax))?;
+        a.add(rsp, 8)?;
+        a.ret()
+    });
+    loader
+        .memory()
+        .publish_function("through_slot", &code)
+        .unwrap()
+}
+
+#[test]
+fn reload_swaps_exports_and_slots_while_old_code_stays_for_its_holders() {
+    let (_dir, path, user_path) = exporter_and_user(1);
+    let loader = loader();
+    let v1 = loader.load(&path).unwrap();
+    let user = loader.load(&user_path).unwrap();
+    let slot = loader.export_slot("f");
+    let caller = call_through(&loader, slot.as_ptr());
+    // SAFETY: `call_through` publishes an `extern "C" fn() -> i32`.
+    let through: extern "C" fn() -> i32 = unsafe { std::mem::transmute(caller.entry()) };
+    assert_eq!(through(), 1);
+    let old_f = loader.resolve("f").unwrap();
+
+    write_version(&path, 2);
+    let v2 = loader.reload(v1.id()).unwrap();
+    assert_ne!(v2.id(), v1.id());
+    assert_eq!(call_i32(loader.resolve("f").unwrap()), 2);
+    assert_eq!(slot.get(), Some(loader.resolve("f").unwrap()));
+    assert_eq!(through(), 2, "calls through the slot follow the reload");
+    // The importer bound v1 at load and keeps it mapped.
+    assert_eq!(call_i32(loader.resolve("g").unwrap()), 1);
+    assert_eq!(user.dependencies().collect::<Vec<_>>(), [v1.id()]);
+    assert_eq!(call_i32(old_f), 1);
+    assert!(loader.module(v1.id()).is_none());
+    assert_eq!(loader.modules().len(), 2);
+    // Reloading keeps the module's place in load order.
+    assert_eq!(loader.modules()[0].id(), v2.id());
+}
+
+#[test]
+fn a_reload_that_fails_keeps_the_old_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.smf");
+    write_version(&path, 1);
+    let loader = loader();
+    let v1 = loader.load(&path).unwrap();
+    std::fs::write(&path, b"not a module at all").unwrap();
+    assert!(matches!(
+        loader.reload(v1.id()),
+        Err(Error::InvalidModule { .. })
+    ));
+    assert_eq!(call_i32(loader.resolve("f").unwrap()), 1);
+    assert!(loader.module(v1.id()).is_some());
+    assert!(matches!(
+        loader.reload(9999),
+        Err(Error::NoSuchModule(9999))
+    ));
+    assert!(matches!(
+        loader.unload(9999),
+        Err(Error::NoSuchModule(9999))
+    ));
+}
+
+#[test]
+fn unload_returns_code_and_data_memory_once_nothing_holds_it() {
+    let (_dir, path, user_path) = exporter_and_user(5);
+    let loader = loader();
+    assert_eq!(loader.memory().stats().bytes_code, 0);
+    let f = loader.load(&path).unwrap();
+    let after_one = loader.memory().stats();
+    assert_eq!(after_one.functions, 1);
+    assert_eq!(after_one.bytes_code, 6, "one code section of 6 bytes");
+    let g = loader.load(&user_path).unwrap();
+    let slot = loader.export_slot("f");
+    assert!(slot.get().is_some());
+
+    // The exporter goes first: its export disappears, its code stays for g.
+    let (f_id, g_id) = (f.id(), g.id());
+    drop((f, g));
+    loader.unload(f_id).unwrap();
+    assert!(loader.lookup_export("f").is_none());
+    assert_eq!(slot.get(), None);
+    assert!(matches!(loader.resolve("f"), Err(Error::Unresolved { .. })));
+    assert_eq!(call_i32(loader.resolve("g").unwrap()), 5);
+    assert_eq!(loader.memory().stats().functions, 2);
+
+    loader.unload(g_id).unwrap();
+    let empty = loader.memory().stats();
+    assert_eq!(empty.functions, 0);
+    assert_eq!(empty.bytes_code, 0);
+    assert_eq!(empty.bytes_reserved, 0);
+    assert_eq!(loader.stats().modules, 0);
+    assert_eq!(loader.stats().exports, 0);
+    assert_eq!(writable_executable_mappings(), Vec::<String>::new());
+}
+
+#[test]
+fn cleared_instances_are_unmapped_unless_a_module_bound_them() {
+    let jit = std::sync::Arc::new(common::TestJit::default());
+    let dir = tempfile::tempdir().unwrap();
+    let user = Spec::new()
+        .function("h", forwards("const$9", Code::call_plt))
+        .write(dir.path(), "h.smf");
+    let loader = loader();
+    loader.set_instantiator(std::sync::Arc::clone(&jit));
+    loader.resolve("const$8").unwrap();
+    let module = loader.load(&user).unwrap();
+    assert_eq!(module.imports()[0].source, loader::ImportSource::Instance);
+    assert_eq!(loader.memory().stats().functions, 3);
+    assert_eq!(loader.clear_instances(), 2);
+    // const$8's code is gone; const$9's stays for h.
+    assert_eq!(loader.memory().stats().functions, 2);
+    assert_eq!(call_i32(loader.resolve("h").unwrap()), 9);
+    assert_eq!(loader.stats().instances.instances, 0);
+}
