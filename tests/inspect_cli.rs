@@ -369,3 +369,82 @@ fn a_bad_note_or_template_section_is_a_clean_error_with_its_offset() {
             .contains("the module has no note.sdn section")
     );
 }
+
+#[test]
+fn verify_passes_the_collections_fixture() {
+    let out = stdout_of(&["verify", "tests/fixtures/collections.smf"]);
+    assert!(
+        out.starts_with("ok: ") && out.ends_with(" checks passed\n"),
+        "{out}"
+    );
+    let json = json_of(&["verify", "tests/fixtures/collections.smf"]);
+    assert_eq!(json["ok"], true);
+    assert_eq!(json["problems"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn verify_lists_every_problem_and_exits_1() {
+    let lib = jit::library::collections().unwrap();
+    let encoded = jit::binary::encode_library(&lib);
+    let offset_of = |name: &str| {
+        let i = lib.items().iter().position(|i| i.name() == name).unwrap();
+        encoded.offsets[i] as u64
+    };
+    let mut b = ModuleBuilder::new();
+    b.set_template_code(&encoded.bytes).unwrap();
+    // Right, then a wrong parameter count, then an offset of another entry;
+    // every other generic item has no symbol at all.
+    b.add_symbol(SymbolDef::template("sum", 1, offset_of("sum")))
+        .unwrap();
+    b.add_symbol(SymbolDef::template("dot", 2, offset_of("dot")))
+        .unwrap();
+    b.add_symbol(SymbolDef::template("max", 1, offset_of("min")))
+        .unwrap();
+    b.set_note(
+        "# Instantiation To/From Metadata
+instantiations |id, template, type_args, mangled_name, from_file, from_loc, to_obj, status|
+  1, sum, i32, sum$i32, a.spl, 1:1, a.smf, compiled
+possible |id, template, type_args, mangled_name, required_by, can_defer|
+  1, sum, f64, sum$f64, main, true
+  2, dot, f64, sum$f64, main, true
+  3, sum, i64, sum$bool, main, true
+# END_NOTE
+",
+        NoteSize::Recorded,
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_module(dir.path(), "inconsistent.smf", &b.build().unwrap());
+    let out = inspect(&["verify", &path]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stderr.is_empty(), "the verdict goes to stdout");
+    let text = String::from_utf8(out.stdout).unwrap();
+    for expected in [
+        "symbol 'dot' says 2 type parameters, its template has 1",
+        "symbol 'max' has template_offset",
+        "template 'min' at template_offset",
+        "template 'Vec::push' at template_offset",
+        "possible row 2: 'sum$f64' is an instance of 'sum', the row says 'dot'",
+        "possible row 3: 'sum$bool' has type arguments bool, the row says i64",
+        "possible row 3:",
+        "instantiation 1: 'sum$i32' is compiled but the module defines no such symbol",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    assert!(!text.contains("possible row 1:"), "row 1 is right:\n{text}");
+    let last = text.lines().last().unwrap();
+    let problems = text.lines().filter(|l| l.starts_with("problem: ")).count();
+    assert!(
+        last.starts_with(&format!("{problems} problems in ")),
+        "{last}"
+    );
+    let json = json_of_failing(&["verify", &path, "--json"]);
+    assert_eq!(json["ok"], false);
+    assert_eq!(json["problems"].as_array().unwrap().len(), problems);
+}
+
+fn json_of_failing(args: &[&str]) -> Value {
+    let out = inspect(args);
+    assert_eq!(out.status.code(), Some(1));
+    serde_json::from_slice(&out.stdout).unwrap()
+}

@@ -48,6 +48,8 @@ pub enum Command {
     Notes { file: PathBuf },
     /// Print the templates of the TemplateCode section as text IR.
     Templates { file: PathBuf },
+    /// Check everything (container, templates, symbols, note.sdn); list every problem.
+    Verify { file: PathBuf },
 }
 
 impl Command {
@@ -60,6 +62,7 @@ impl Command {
             | Self::Relocs { file }
             | Self::Notes { file }
             | Self::Templates { file }
+            | Self::Verify { file }
             | Self::Hex { file, .. } => file,
         }
     }

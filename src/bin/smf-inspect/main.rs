@@ -18,6 +18,7 @@ fn main() -> ExitCode {
     match commands::run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if e.is::<output::Reported>() => ExitCode::from(1),
         Err(e) => {
             eprintln!("error: '{}': {e:#}", cli.command.file().display());
             ExitCode::from(1)

@@ -81,10 +81,28 @@ impl Out {
     }
 
     /// Flushes buffered output.
-    pub fn finish(mut self) -> io::Result<()> {
+    pub fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
     }
+
+    /// Flushes buffered output at the end of a command.
+    pub fn finish(mut self) -> io::Result<()> {
+        self.flush()
+    }
 }
+
+/// The command has printed its own verdict (for example `verify` listing
+/// problems); `main` exits with status 1 without an error line.
+#[derive(Debug)]
+pub struct Reported;
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("problems were reported")
+    }
+}
+
+impl std::error::Error for Reported {}
 
 /// Whether `e` is (or wraps) a write to a closed pipe.
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {

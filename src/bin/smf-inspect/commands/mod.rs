@@ -7,6 +7,7 @@ mod relocs;
 mod sections;
 mod symbols;
 mod templates;
+mod verify;
 
 use anyhow::Context;
 use smf::Module;
@@ -28,6 +29,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Hex { section, .. } => hex::print(&module, section, &mut out)?,
         Command::Notes { .. } => notes::print(&module, &mut out)?,
         Command::Templates { .. } => templates::print(&module, &mut out)?,
+        Command::Verify { .. } => verify::print(&module, &mut out)?,
     }
     out.finish()?;
     Ok(())
