@@ -1,0 +1,57 @@
+/*
+ * smfjit.h - the C interface of the smfjit loader (libsmfjit.so).
+ *
+ * A loader maps SMF modules, places their code in write-xor-execute memory,
+ * binds their imports and resolves names: first the exports of loaded
+ * modules, then instantiations made earlier, then the template instantiator.
+ *
+ * Errors: functions returning int return 0 on success or a negative code;
+ * functions returning a pointer return NULL. Either way smfjit_last_error()
+ * then describes the failure. Codes:
+ *   -1 invalid argument (NULL, or text that is not UTF-8)
+ *   -2 the file cannot be opened, read or mapped, or changed while read
+ *   -3 the file is not a valid SMF module (or its note is invalid), or it
+ *      was built for another platform or architecture
+ *   -4 the module uses a layout the loader does not support
+ *   -5 an import is not defined anywhere
+ *   -6 a relocation's result does not fit its field
+ *   -7 an instantiation failed, nested too deeply, or formed a cycle
+ *   -8 executable or data memory could not be obtained
+ *
+ * Threads: a loader may be used from any number of threads at once.
+ */
+#ifndef SMFJIT_H
+#define SMFJIT_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* An opaque loader. */
+typedef struct smfjit_loader smfjit_loader;
+
+/* Creates a loader with the default configuration (native imports searched
+ * in libc.so.6 then libm.so.6). Returns NULL on failure. */
+smfjit_loader *smfjit_loader_new(void);
+
+/* Loads the SMF module at path, binding every import now.
+ * Returns 0, or a negative code. */
+int smfjit_load(smfjit_loader *loader, const char *path);
+
+/* The address of symbol, or NULL. The address stays valid until its module
+ * is unloaded or replaced, or the loader is freed. */
+void *smfjit_resolve(smfjit_loader *loader, const char *symbol);
+
+/* The calling thread's last error message ("" if none). The text stays
+ * valid until the thread's next call into the library. */
+const char *smfjit_last_error(void);
+
+/* Frees a loader and every module it loaded. NULL is ignored. No code of
+ * its modules may run during or after the call. */
+void smfjit_loader_free(smfjit_loader *loader);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SMFJIT_H */
