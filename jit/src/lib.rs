@@ -31,6 +31,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod backend;
 pub mod binary;
 pub mod error;
 pub mod instantiate;

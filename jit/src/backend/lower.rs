@@ -1,0 +1,1222 @@
+//! Lowering: every IR operation and terminator of an allocated function
+//! to x86-64 instructions.
+//!
+//! Values keep the interpreter's canonical form in registers: integers
+//! sign- or zero-extended to 64 bits from their width, `bool` as 0 or 1,
+//! `f32` in the low lane of an xmm register. Operations run on 64 bits and
+//! re-extend narrow results, so comparisons, division and conversions see
+//! the same bits the interpreter does. Narrow arguments arriving from
+//! outside are extended at entry (System V leaves their upper bits
+//! unspecified); narrow results of calls are extended after the call.
+//! Returned narrow values are canonical, which satisfies any caller.
+//!
+//! Traps branch to a stub per (kind, code) at the end of the function
+//! that calls the embedder's trap handler with `edi` = kind (0 division by
+//! zero, 1 explicit `trap`, 2 null pointer) and `esi` = code; the handler
+//! never returns.
+
+use iced_x86::{Code, Instruction, MemoryOperand, Register};
+
+use super::Error;
+use super::asm::{Alu, Asm, Rm, SCRATCH_A, SCRATCH_B, Sse, XSCRATCH_A, XSCRATCH_B, r8, r16, r32};
+use super::emit::{Cc, Item, SiteKind};
+use super::moves::{Move, parallel};
+use super::regalloc::{Allocation, INT_ARGS, Loc};
+use crate::ir::{
+    BinOp, BlockCall, Callee, CmpOp, Function, IntType, Op, Reg, Signature, Terminator, Type, UnOp,
+};
+
+/// Trap kind passed in `edi`: integer division or remainder by zero.
+pub const TRAP_DIVIDE_BY_ZERO: u32 = 0;
+/// Trap kind passed in `edi`: a `trap` terminator (its code in `esi`).
+pub const TRAP_EXPLICIT: u32 = 1;
+/// Trap kind passed in `edi`: a load, store or call through null.
+pub const TRAP_NULL_POINTER: u32 = 2;
+
+/// The callees a function reaches, each once, with how it is reached.
+#[derive(Default)]
+pub(super) struct Externals {
+    pub names: Vec<String>,
+    pub kinds: Vec<SiteKind>,
+}
+
+/// Resolves a callee to how calls reach it.
+pub(super) type ResolveFn<'r> = dyn FnMut(&Callee) -> Result<SiteKind, Error> + 'r;
+
+struct Lower<'a, 'r> {
+    f: &'a Function,
+    name: String,
+    alloc: &'a Allocation,
+    asm: Asm,
+    blocks: Vec<u32>,
+    traps: Vec<(u32, u32, u32)>,
+    framed: bool,
+    frame_bytes: u32,
+    handler: u32,
+    ext: Externals,
+    resolve: &'a mut ResolveFn<'r>,
+    /// Condition left in the flags by a comparison fused into the branch.
+    pending: Option<Cc>,
+}
+
+/// Lowers an allocated function; returns its instructions, pool and callees.
+pub(super) fn lower(
+    f: &Function,
+    alloc: &Allocation,
+    trap_handler: u64,
+    resolve: &mut ResolveFn<'_>,
+) -> Result<(Asm, Externals), Error> {
+    let mut asm = Asm::new(f.inst_count() * 3 + 16);
+    let handler = asm.constant(trap_handler);
+    let blocks = (0..f.blocks.len()).map(|_| asm.label()).collect();
+    let framed = alloc.has_calls || alloc.slots > 0 || !alloc.saved.is_empty();
+    let pushes = alloc.saved.len() as u32;
+    let mut frame_bytes = alloc.slots * 8;
+    if !(pushes * 8 + frame_bytes).is_multiple_of(16) {
+        frame_bytes += 8;
+    }
+    let mut l = Lower {
+        f,
+        name: f.name.to_string(),
+        alloc,
+        asm,
+        blocks,
+        traps: Vec::new(),
+        framed,
+        frame_bytes,
+        handler,
+        ext: Externals::default(),
+        resolve,
+        pending: None,
+    };
+    l.prologue();
+    for b in 0..f.blocks.len() {
+        l.block(b)?;
+    }
+    l.trap_stubs();
+    if let Some(e) = l.asm.take_error() {
+        return Err(Error::encode(&l.name, &e));
+    }
+    Ok((l.asm, l.ext))
+}
+
+fn int_type(ty: &Type) -> Option<IntType> {
+    match ty {
+        Type::Int(t) => Some(*t),
+        _ => None,
+    }
+}
+
+fn mem(base: Register) -> MemoryOperand {
+    MemoryOperand::with_base(base)
+}
+
+impl Lower<'_, '_> {
+    fn loc(&self, r: Reg) -> Loc {
+        self.alloc
+            .locs
+            .get(r.0 as usize)
+            .copied()
+            .unwrap_or(Loc::None)
+    }
+
+    fn unsupported(&self, what: impl Into<String>) -> Error {
+        Error::unsupported(&self.name, what)
+    }
+
+    fn trap_label(&mut self, kind: u32, code: u32) -> u32 {
+        if let Some(&(_, _, l)) = self.traps.iter().find(|t| t.0 == kind && t.1 == code) {
+            return l;
+        }
+        let l = self.asm.label();
+        self.traps.push((kind, code, l));
+        l
+    }
+
+    /// Sign- or zero-extends the low bits of `r` to its canonical form.
+    fn canon(&mut self, r: Register, t: IntType) {
+        let ins = match t {
+            IntType::I8 => Instruction::with2(Code::Movsx_r64_rm8, r, r8(r)),
+            IntType::I16 => Instruction::with2(Code::Movsx_r64_rm16, r, r16(r)),
+            IntType::I32 => Instruction::with2(Code::Movsxd_r64_rm32, r, r32(r)),
+            IntType::U8 => Instruction::with2(Code::Movzx_r32_rm8, r32(r), r8(r)),
+            IntType::U16 => Instruction::with2(Code::Movzx_r32_rm16, r32(r), r16(r)),
+            IntType::U32 => Instruction::with2(Code::Mov_r32_rm32, r32(r), r32(r)),
+            IntType::I64 | IntType::U64 => return,
+        };
+        self.asm.push(ins);
+    }
+
+    /// Canonical form of any register type held in a general register.
+    fn canon_ty(&mut self, r: Register, ty: &Type) {
+        match ty {
+            Type::Int(t) => self.canon(r, *t),
+            Type::Bool => self
+                .asm
+                .push(Instruction::with2(Code::And_rm32_imm8, r32(r), 1i32)),
+            _ => {}
+        }
+    }
+
+    fn prologue(&mut self) {
+        self.asm.op0(Code::Endbr64);
+        if self.framed {
+            self.asm
+                .push(Instruction::with1(Code::Push_r64, Register::RBP));
+            self.asm.push(Instruction::with2(
+                Code::Mov_r64_rm64,
+                Register::RBP,
+                Register::RSP,
+            ));
+            for &r in &self.alloc.saved {
+                self.asm.push(Instruction::with1(Code::Push_r64, r));
+            }
+            if self.frame_bytes > 0 {
+                self.asm.push(Instruction::with2(
+                    Code::Sub_rm64_imm32,
+                    Register::RSP,
+                    self.frame_bytes as i32,
+                ));
+            }
+        }
+        // Parameters: extend narrow integers in place, then move them all
+        // from the argument registers to where the allocator put them.
+        let (mut ni, mut nf) = (0usize, 0u32);
+        let mut moves = Vec::new();
+        for (i, ty) in self.f.sig.params.iter().enumerate() {
+            let dst = self.alloc.locs.get(i).copied().unwrap_or(Loc::None);
+            if ty.is_float() {
+                moves.push(Move {
+                    dst,
+                    src: Loc::Xmm(Register::XMM0 + nf),
+                    float: true,
+                });
+                nf += 1;
+            } else if let Some(&r) = INT_ARGS.get(ni) {
+                if dst != Loc::None {
+                    self.canon_ty(r, ty);
+                }
+                moves.push(Move {
+                    dst,
+                    src: Loc::Gpr(r),
+                    float: false,
+                });
+                ni += 1;
+            }
+        }
+        parallel(&mut self.asm, &mut moves);
+    }
+
+    fn epilogue(&mut self) {
+        if self.framed {
+            if self.frame_bytes > 0 {
+                self.asm.push(Instruction::with2(
+                    Code::Add_rm64_imm32,
+                    Register::RSP,
+                    self.frame_bytes as i32,
+                ));
+            }
+            for &r in self.alloc.saved.iter().rev() {
+                self.asm.push(Instruction::with1(Code::Pop_r64, r));
+            }
+            self.asm
+                .push(Instruction::with1(Code::Pop_r64, Register::RBP));
+        }
+        self.asm.op0(Code::Retnq);
+    }
+
+    fn trap_stubs(&mut self) {
+        for (kind, code, label) in std::mem::take(&mut self.traps) {
+            self.asm.bind(label);
+            if !self.framed {
+                // A frameless function runs with rsp ≡ 8 (mod 16).
+                self.asm
+                    .push(Instruction::with2(Code::Sub_rm64_imm8, Register::RSP, 8i32));
+            }
+            self.asm
+                .push(Instruction::with2(Code::Mov_r32_imm32, Register::EDI, kind));
+            self.asm
+                .push(Instruction::with2(Code::Mov_r32_imm32, Register::ESI, code));
+            let call = Instruction::with1(Code::Call_rm64, super::emit::pool_mem());
+            self.asm.pool_op(call, self.handler);
+            self.asm.op0(Code::Ud2);
+        }
+    }
+
+    fn block(&mut self, b: usize) -> Result<(), Error> {
+        let f = self.f;
+        let Some(block) = f.blocks.get(b) else {
+            return Ok(());
+        };
+        let label = self.blocks[b];
+        self.asm.bind(label);
+        for inst in &block.insts {
+            let dst = inst.result.map_or(Loc::None, |r| self.loc(r));
+            let fused = inst
+                .result
+                .is_some_and(|r| self.alloc.fused.get(r.0 as usize) == Some(&true));
+            self.op(&inst.op, dst, fused)?;
+        }
+        self.terminator(b, &block.term)
+    }
+
+    fn edge_moves(&self, t: &BlockCall) -> Vec<Move> {
+        let Some(target) = self.f.blocks.get(t.block.0 as usize) else {
+            return Vec::new();
+        };
+        t.args
+            .iter()
+            .zip(&target.params)
+            .map(|(a, (p, ty))| Move {
+                dst: self.loc(*p),
+                src: self.loc(*a),
+                float: ty.is_float(),
+            })
+            .filter(|m| m.dst != Loc::None)
+            .collect()
+    }
+
+    fn jump_unless_next(&mut self, b: usize, target: u32) {
+        if target as usize != b + 1 {
+            let l = self.blocks[target as usize];
+            self.asm.jmp(l);
+        }
+    }
+
+    /// Sets the flags from a `bool` location; `None` for a constant, whose
+    /// value is returned instead.
+    fn test_bool(&mut self, c: Loc) -> Result<Cc, bool> {
+        match c {
+            Loc::Imm(v) => Err(v != 0),
+            Loc::Gpr(r) => {
+                self.asm.push(Instruction::with2(Code::Test_rm64_r64, r, r));
+                Ok(Cc::Ne)
+            }
+            other => {
+                let r = self.asm.gpr(other, SCRATCH_A);
+                self.asm.push(Instruction::with2(Code::Test_rm64_r64, r, r));
+                Ok(Cc::Ne)
+            }
+        }
+    }
+
+    fn terminator(&mut self, b: usize, term: &Terminator) -> Result<(), Error> {
+        match term {
+            Terminator::Br(t) => {
+                let mut moves = self.edge_moves(t);
+                parallel(&mut self.asm, &mut moves);
+                self.jump_unless_next(b, t.block.0);
+            }
+            Terminator::CondBr {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let cc = match self.pending.take() {
+                    Some(cc) => Ok(cc),
+                    None => self.test_bool(self.loc(*cond)),
+                };
+                let cc = match cc {
+                    Ok(cc) => cc,
+                    Err(v) => {
+                        let t = if v { then } else { otherwise };
+                        let mut moves = self.edge_moves(t);
+                        parallel(&mut self.asm, &mut moves);
+                        self.jump_unless_next(b, t.block.0);
+                        return Ok(());
+                    }
+                };
+                let mut tm = self.edge_moves(then);
+                let mut em = self.edge_moves(otherwise);
+                let (tl, el) = (
+                    self.blocks[then.block.0 as usize],
+                    self.blocks[otherwise.block.0 as usize],
+                );
+                let next = |t: &BlockCall| t.block.0 as usize == b + 1;
+                match (tm.is_empty(), em.is_empty()) {
+                    (true, true) if next(then) => self.asm.jcc(cc.negate(), el),
+                    (true, true) => {
+                        self.asm.jcc(cc, tl);
+                        self.jump_unless_next(b, otherwise.block.0);
+                    }
+                    (false, true) => {
+                        self.asm.jcc(cc.negate(), el);
+                        parallel(&mut self.asm, &mut tm);
+                        self.jump_unless_next(b, then.block.0);
+                    }
+                    (true, false) => {
+                        self.asm.jcc(cc, tl);
+                        parallel(&mut self.asm, &mut em);
+                        self.jump_unless_next(b, otherwise.block.0);
+                    }
+                    (false, false) => {
+                        let other = self.asm.label();
+                        self.asm.jcc(cc.negate(), other);
+                        parallel(&mut self.asm, &mut tm);
+                        self.asm.jmp(tl);
+                        self.asm.bind(other);
+                        parallel(&mut self.asm, &mut em);
+                        self.jump_unless_next(b, otherwise.block.0);
+                    }
+                }
+            }
+            Terminator::Ret(v) => {
+                if let (Some(r), Some(ty)) = (v, &self.f.sig.ret) {
+                    let src = self.loc(*r);
+                    if ty.is_float() {
+                        self.asm
+                            .load_xmm(Register::XMM0, src, matches!(ty, Type::F32));
+                    } else {
+                        self.asm.load_gpr(Register::RAX, src);
+                    }
+                }
+                self.epilogue();
+            }
+            Terminator::Trap(code) => {
+                let l = self.trap_label(TRAP_EXPLICIT, *code);
+                self.asm.jmp(l);
+            }
+        }
+        Ok(())
+    }
+
+    fn op(&mut self, op: &Op, dst: Loc, fused: bool) -> Result<(), Error> {
+        match op {
+            // Constants live in their uses (immediates, pool).
+            Op::Const { .. } => {}
+            Op::Unary { op, ty, arg } => self.unary(*op, ty, dst, self.loc(*arg))?,
+            Op::Binary { op, ty, lhs, rhs } => {
+                let (a, b) = (self.loc(*lhs), self.loc(*rhs));
+                match ty {
+                    Type::F32 | Type::F64 => self.float_binary(*op, ty, dst, a, b)?,
+                    _ => self.int_binary(*op, ty, dst, a, b),
+                }
+            }
+            Op::Cmp { op, ty, lhs, rhs } => {
+                let cc = self.compare(*op, ty, self.loc(*lhs), self.loc(*rhs));
+                if fused {
+                    self.pending = Some(cc);
+                } else {
+                    self.materialise(cc, *op, ty, dst);
+                }
+            }
+            Op::Cast { from, to, arg } => self.cast(from, to, dst, self.loc(*arg))?,
+            Op::Bitcast { from, to, arg } => self.bitcast(from, to, dst, self.loc(*arg)),
+            Op::Select {
+                ty,
+                cond,
+                if_true,
+                if_false,
+            } => self.select(
+                ty,
+                dst,
+                self.loc(*cond),
+                self.loc(*if_true),
+                self.loc(*if_false),
+            ),
+            Op::Load { ty, addr, index } => {
+                let a = self.address(ty, self.loc(*addr), index.map(|i| self.loc(i)))?;
+                self.load(ty, dst, a)?;
+            }
+            Op::Store {
+                ty,
+                addr,
+                index,
+                value,
+            } => {
+                let a = self.address(ty, self.loc(*addr), index.map(|i| self.loc(i)))?;
+                self.store(ty, a, self.loc(*value))?;
+            }
+            Op::Addr {
+                base,
+                index,
+                scale,
+                disp,
+                ..
+            } => self.addr(
+                dst,
+                self.loc(*base),
+                index.map(|i| self.loc(i)),
+                *scale,
+                *disp,
+            ),
+            Op::Call { callee, sig, args } => {
+                let ext = self.external(callee)?;
+                self.call(sig, args, dst, None, ext);
+            }
+            Op::CallIndirect { sig, target, args } => {
+                self.call(sig, args, dst, Some(self.loc(*target)), 0);
+            }
+            Op::FuncAddr { callee, .. } => {
+                let ext = self.external(callee)?;
+                let d = Asm::dst_gpr(dst, Register::RAX);
+                self.asm.items.push(Item::AddrOf(d, ext));
+                if let Some(SiteKind::Slot(_)) = self.ext.kinds.get(ext as usize) {
+                    self.asm
+                        .push(Instruction::with2(Code::Mov_r64_rm64, d, mem(d)));
+                }
+                self.asm.store_gpr(dst, d);
+            }
+            Op::ElemAddr { .. } | Op::FieldAddr { .. } | Op::SizeOf { .. } | Op::AlignOf { .. } => {
+                return Err(self.unsupported("a layout-dependent operation was not instantiated"));
+            }
+        }
+        Ok(())
+    }
+
+    fn external(&mut self, callee: &Callee) -> Result<u32, Error> {
+        let name = match callee {
+            Callee::Symbol(s) | Callee::Import(s) => s,
+            Callee::Template { name, .. } => {
+                return Err(
+                    self.unsupported(format!("the template call `{name}` was not instantiated"))
+                );
+            }
+        };
+        if let Some(i) = self.ext.names.iter().position(|n| n == name) {
+            return Ok(i as u32);
+        }
+        let kind = (self.resolve)(callee)?;
+        self.ext.names.push(name.clone());
+        self.ext.kinds.push(kind);
+        Ok((self.ext.names.len() - 1) as u32)
+    }
+
+    fn unary(&mut self, op: UnOp, ty: &Type, dst: Loc, arg: Loc) -> Result<(), Error> {
+        match (op, ty) {
+            (UnOp::Neg | UnOp::Not, Type::Int(_) | Type::Bool) => {
+                let d = Asm::dst_gpr(dst, Register::RAX);
+                self.asm.load_gpr(d, arg);
+                match (op, ty) {
+                    (UnOp::Not, Type::Bool) => {
+                        self.asm
+                            .push(Instruction::with2(Code::Xor_rm32_imm8, r32(d), 1i32))
+                    }
+                    (UnOp::Neg, Type::Int(t)) => {
+                        self.asm.push(Instruction::with1(Code::Neg_rm64, d));
+                        self.canon(d, *t);
+                    }
+                    (_, Type::Int(t)) => {
+                        self.asm.push(Instruction::with1(Code::Not_rm64, d));
+                        self.canon(d, *t);
+                    }
+                    _ => return Err(self.unsupported(format!("`neg` of {ty}"))),
+                }
+                self.asm.store_gpr(dst, d);
+            }
+            (UnOp::Neg, Type::F32 | Type::F64) => {
+                // A sign flip, NaN payloads included, like the interpreter.
+                let f32 = matches!(ty, Type::F32);
+                let x = self.asm.xmm(arg, XSCRATCH_A, f32);
+                let d = match dst {
+                    Loc::Xmm(r) => r,
+                    _ => XSCRATCH_B,
+                };
+                if f32 {
+                    self.asm
+                        .push(Instruction::with2(Code::Movd_rm32_xmm, Register::EAX, x));
+                    self.asm.push(Instruction::with2(
+                        Code::Xor_rm32_imm32,
+                        Register::EAX,
+                        0x8000_0000u32,
+                    ));
+                    self.asm
+                        .push(Instruction::with2(Code::Movd_xmm_rm32, d, Register::EAX));
+                } else {
+                    self.asm
+                        .push(Instruction::with2(Code::Movq_rm64_xmm, Register::RAX, x));
+                    self.asm.push(Instruction::with2(
+                        Code::Btc_rm64_imm8,
+                        Register::RAX,
+                        63i32,
+                    ));
+                    self.asm
+                        .push(Instruction::with2(Code::Movq_xmm_rm64, d, Register::RAX));
+                }
+                self.asm.store_xmm(dst, d, f32);
+            }
+            _ => return Err(self.unsupported(format!("`{op:?}` of {ty}"))),
+        }
+        Ok(())
+    }
+
+    fn int_binary(&mut self, op: BinOp, ty: &Type, dst: Loc, lhs: Loc, rhs: Loc) {
+        let t = int_type(ty);
+        let alu = match op {
+            BinOp::Add => Alu::Add,
+            BinOp::Sub => Alu::Sub,
+            BinOp::Mul => Alu::Imul,
+            BinOp::And => Alu::And,
+            BinOp::Or => Alu::Or,
+            BinOp::Xor => Alu::Xor,
+            BinOp::Div | BinOp::Rem => {
+                return self.divide(op, t.unwrap_or(IntType::U64), dst, lhs, rhs);
+            }
+            BinOp::Shl | BinOp::Shr => {
+                return self.shift(op, t.unwrap_or(IntType::U64), dst, lhs, rhs);
+            }
+        };
+        let d = Asm::dst_gpr(dst, Register::RAX);
+        let is_d = |l: Loc| matches!(l, Loc::Gpr(r) if r == d);
+        if is_d(rhs) && !is_d(lhs) {
+            if matches!(alu, Alu::Sub) {
+                self.asm.load_gpr(Register::RAX, lhs);
+                self.asm.alu(alu, Register::RAX, Rm::Reg(d));
+                self.asm.mov(d, Register::RAX);
+            } else {
+                let rm = self.asm.rm(lhs, SCRATCH_A);
+                self.asm.alu(alu, d, rm);
+            }
+        } else {
+            self.asm.load_gpr(d, lhs);
+            let rm = self.asm.rm(rhs, SCRATCH_A);
+            self.asm.alu(alu, d, rm);
+        }
+        if let (Some(t), Alu::Add | Alu::Sub | Alu::Imul) = (t, alu) {
+            self.canon(d, t);
+        }
+        self.asm.store_gpr(dst, d);
+    }
+
+    fn shift(&mut self, op: BinOp, t: IntType, dst: Loc, lhs: Loc, rhs: Loc) {
+        let mask = t.bits() - 1;
+        let d = Asm::dst_gpr(dst, Register::RAX);
+        let (cl_code, imm_code) = match (op, t.signed()) {
+            (BinOp::Shl, _) => (Code::Shl_rm64_CL, Code::Shl_rm64_imm8),
+            (_, true) => (Code::Sar_rm64_CL, Code::Sar_rm64_imm8),
+            (_, false) => (Code::Shr_rm64_CL, Code::Shr_rm64_imm8),
+        };
+        match rhs {
+            Loc::Imm(c) => {
+                self.asm.load_gpr(d, lhs);
+                let c = (c as u32) & mask;
+                if c != 0 {
+                    self.asm.push(Instruction::with2(imm_code, d, c));
+                }
+            }
+            _ => {
+                self.asm.load_gpr(Register::RCX, rhs);
+                if mask != 63 {
+                    self.asm.push(Instruction::with2(
+                        Code::And_rm32_imm8,
+                        Register::ECX,
+                        mask as i32,
+                    ));
+                }
+                self.asm.load_gpr(d, lhs);
+                self.asm.push(Instruction::with2(cl_code, d, Register::CL));
+            }
+        }
+        if op == BinOp::Shl {
+            self.canon(d, t);
+        }
+        self.asm.store_gpr(dst, d);
+    }
+
+    fn divide(&mut self, op: BinOp, t: IntType, dst: Loc, lhs: Loc, rhs: Loc) {
+        let trap = self.trap_label(TRAP_DIVIDE_BY_ZERO, 0);
+        if rhs == Loc::Imm(0) {
+            self.asm.jmp(trap);
+            return;
+        }
+        let divisor = self.asm.gpr(rhs, SCRATCH_A);
+        if !matches!(rhs, Loc::Imm(_)) {
+            self.asm
+                .push(Instruction::with2(Code::Test_rm64_r64, divisor, divisor));
+            self.asm.jcc(Cc::E, trap);
+        }
+        let done = self.asm.label();
+        // Only a 64-bit MIN / -1 overflows idiv; narrower operands are
+        // sign-extended, so their quotient always fits 64 bits.
+        let overflow = t == IntType::I64 && !matches!(rhs, Loc::Imm(v) if v != u64::MAX);
+        if overflow {
+            let normal = self.asm.label();
+            self.asm
+                .push(Instruction::with2(Code::Cmp_rm64_imm8, divisor, -1i32));
+            self.asm.jcc(Cc::Ne, normal);
+            if op == BinOp::Div {
+                self.asm.load_gpr(Register::RAX, lhs);
+                self.asm
+                    .push(Instruction::with1(Code::Neg_rm64, Register::RAX));
+            } else {
+                self.asm.mov_imm(Register::RDX, 0);
+            }
+            self.asm.jmp(done);
+            self.asm.bind(normal);
+        }
+        self.asm.load_gpr(Register::RAX, lhs);
+        if t.signed() {
+            self.asm.op0(Code::Cqo);
+            self.asm.push(Instruction::with1(Code::Idiv_rm64, divisor));
+        } else {
+            self.asm.mov_imm(Register::RDX, 0);
+            self.asm.push(Instruction::with1(Code::Div_rm64, divisor));
+        }
+        self.asm.bind(done);
+        let result = if op == BinOp::Div {
+            Register::RAX
+        } else {
+            Register::RDX
+        };
+        let d = Asm::dst_gpr(dst, result);
+        self.asm.mov(d, result);
+        self.canon(d, t);
+        self.asm.store_gpr(dst, d);
+    }
+
+    fn float_binary(
+        &mut self,
+        op: BinOp,
+        ty: &Type,
+        dst: Loc,
+        lhs: Loc,
+        rhs: Loc,
+    ) -> Result<(), Error> {
+        let f32 = matches!(ty, Type::F32);
+        let sse = match op {
+            BinOp::Add => Sse::Add,
+            BinOp::Sub => Sse::Sub,
+            BinOp::Mul => Sse::Mul,
+            BinOp::Div => Sse::Div,
+            _ => return Err(self.unsupported(format!("`{op:?}` of {ty}"))),
+        };
+        let d = match dst {
+            Loc::Xmm(r) => r,
+            _ => XSCRATCH_A,
+        };
+        // Operands keep their order (no commuting), so NaN payloads
+        // propagate as in the interpreter.
+        if matches!(rhs, Loc::Xmm(r) if r == d) && !matches!(lhs, Loc::Xmm(r) if r == d) {
+            self.asm.load_xmm(XSCRATCH_B, lhs, f32);
+            self.asm.sse(sse, f32, XSCRATCH_B, Rm::Reg(d));
+            self.asm.load_xmm(d, Loc::Xmm(XSCRATCH_B), f32);
+        } else {
+            self.asm.load_xmm(d, lhs, f32);
+            let rm = self.asm.xrm(rhs);
+            self.asm.sse(sse, f32, d, rm);
+        }
+        self.asm.store_xmm(dst, d, f32);
+        Ok(())
+    }
+
+    /// Sets the flags for `lhs op rhs`; returns the condition that holds
+    /// when the comparison is true.
+    fn compare(&mut self, op: CmpOp, ty: &Type, lhs: Loc, rhs: Loc) -> Cc {
+        if ty.is_float() {
+            let f32 = matches!(ty, Type::F32);
+            // ucomis sets CF and ZF on unordered, so only "above" forms
+            // are false on NaN: a < b is tested as b > a.
+            let (a, b, cc) = match op {
+                CmpOp::Gt => (lhs, rhs, Cc::A),
+                CmpOp::Ge => (lhs, rhs, Cc::Ae),
+                CmpOp::Lt => (rhs, lhs, Cc::A),
+                CmpOp::Le => (rhs, lhs, Cc::Ae),
+                CmpOp::Eq => (lhs, rhs, Cc::E),
+                CmpOp::Ne => (lhs, rhs, Cc::Ne),
+            };
+            let x = self.asm.xmm(a, XSCRATCH_A, f32);
+            let rm = self.asm.xrm(b);
+            self.asm.sse(Sse::Ucomi, f32, x, rm);
+            return cc;
+        }
+        let signed = int_type(ty).is_some_and(IntType::signed);
+        let mut cc = match (op, signed) {
+            (CmpOp::Eq, _) => Cc::E,
+            (CmpOp::Ne, _) => Cc::Ne,
+            (CmpOp::Lt, true) => Cc::L,
+            (CmpOp::Le, true) => Cc::Le,
+            (CmpOp::Gt, true) => Cc::G,
+            (CmpOp::Ge, true) => Cc::Ge,
+            (CmpOp::Lt, false) => Cc::B,
+            (CmpOp::Le, false) => Cc::Be,
+            (CmpOp::Gt, false) => Cc::A,
+            (CmpOp::Ge, false) => Cc::Ae,
+        };
+        let (mut a, mut b) = (lhs, rhs);
+        if matches!(a, Loc::Imm(_)) && !matches!(b, Loc::Imm(_)) {
+            std::mem::swap(&mut a, &mut b);
+            cc = cc.swap();
+        }
+        let x = self.asm.gpr(a, SCRATCH_A);
+        let rm = self.asm.rm(b, SCRATCH_B);
+        self.asm.alu(Alu::Cmp, x, rm);
+        cc
+    }
+
+    /// Turns flags into a `bool` register (0 or 1).
+    fn materialise(&mut self, cc: Cc, op: CmpOp, ty: &Type, dst: Loc) {
+        let d = Asm::dst_gpr(dst, Register::RAX);
+        self.asm.push(Instruction::with1(cc.setcc(), r8(d)));
+        if ty.is_float() && matches!(op, CmpOp::Eq | CmpOp::Ne) {
+            // Equal needs ZF and not PF; not-equal ZF clear or PF.
+            let (extra, combine) = if op == CmpOp::Eq {
+                (Cc::Np, Code::And_r8_rm8)
+            } else {
+                (Cc::P, Code::Or_r8_rm8)
+            };
+            self.asm
+                .push(Instruction::with1(extra.setcc(), Register::CL));
+            self.asm
+                .push(Instruction::with2(combine, r8(d), Register::CL));
+        }
+        self.asm
+            .push(Instruction::with2(Code::Movzx_r32_rm8, r32(d), r8(d)));
+        self.asm.store_gpr(dst, d);
+    }
+
+    fn select(&mut self, ty: &Type, dst: Loc, cond: Loc, t: Loc, f: Loc) {
+        let cc = match self.test_bool(cond) {
+            Ok(cc) => cc,
+            Err(v) => {
+                let src = if v { t } else { f };
+                let mut m = vec![Move {
+                    dst,
+                    src,
+                    float: ty.is_float(),
+                }];
+                parallel(&mut self.asm, &mut m);
+                return;
+            }
+        };
+        if ty.is_float() {
+            let f32 = matches!(ty, Type::F32);
+            let d = match dst {
+                Loc::Xmm(r) => r,
+                _ => XSCRATCH_A,
+            };
+            let skip = self.asm.label();
+            if t == Loc::Xmm(d) {
+                self.asm.jcc(cc, skip);
+                self.asm.load_xmm(d, f, f32);
+            } else if f == Loc::Xmm(d) {
+                self.asm.jcc(cc.negate(), skip);
+                self.asm.load_xmm(d, t, f32);
+            } else {
+                self.asm.load_xmm(d, f, f32);
+                self.asm.jcc(cc.negate(), skip);
+                self.asm.load_xmm(d, t, f32);
+            }
+            self.asm.bind(skip);
+            self.asm.store_xmm(dst, d, f32);
+            return;
+        }
+        let d = Asm::dst_gpr(dst, Register::RAX);
+        let (keep, other, cc) = if t == Loc::Gpr(d) {
+            (t, f, cc.negate())
+        } else {
+            (f, t, cc)
+        };
+        self.asm.load_gpr(d, keep);
+        let src = self.asm.gpr(other, SCRATCH_B);
+        self.asm.push(Instruction::with2(cc.cmov(), d, src));
+        self.asm.store_gpr(dst, d);
+    }
+
+    /// Computes `base + index * size_of(ty)` into a register, trapping on
+    /// null like the interpreter.
+    fn address(&mut self, ty: &Type, base: Loc, index: Option<Loc>) -> Result<Register, Error> {
+        let size = ty
+            .scalar_size()
+            .ok_or_else(|| self.unsupported(format!("memory access of {ty}")))?;
+        let b = self.asm.gpr(base, SCRATCH_A);
+        let a = match index {
+            None => b,
+            Some(Loc::Imm(i)) => {
+                let disp = i.wrapping_mul(size) as i64;
+                match i32::try_from(disp) {
+                    Ok(0) => b,
+                    Ok(_) => {
+                        self.asm.push(Instruction::with2(
+                            Code::Lea_r64_m,
+                            Register::RAX,
+                            MemoryOperand::with_base_displ(b, disp),
+                        ));
+                        Register::RAX
+                    }
+                    Err(_) => {
+                        self.asm.mov_imm(Register::RAX, disp as u64);
+                        self.asm
+                            .push(Instruction::with2(Code::Add_r64_rm64, Register::RAX, b));
+                        Register::RAX
+                    }
+                }
+            }
+            Some(i) => {
+                let x = self.asm.gpr(i, SCRATCH_B);
+                self.asm.push(Instruction::with2(
+                    Code::Lea_r64_m,
+                    Register::RAX,
+                    MemoryOperand::with_base_index_scale(b, x, size as u32),
+                ));
+                Register::RAX
+            }
+        };
+        let null = self.trap_label(TRAP_NULL_POINTER, 0);
+        self.asm.push(Instruction::with2(Code::Test_rm64_r64, a, a));
+        self.asm.jcc(Cc::E, null);
+        Ok(a)
+    }
+
+    fn load(&mut self, ty: &Type, dst: Loc, a: Register) -> Result<(), Error> {
+        let m = mem(a);
+        if ty.is_float() {
+            let f32 = matches!(ty, Type::F32);
+            let d = match dst {
+                Loc::Xmm(r) => r,
+                _ => XSCRATCH_A,
+            };
+            self.asm.sse(Sse::Mov, f32, d, Rm::Mem(m));
+            self.asm.store_xmm(dst, d, f32);
+            return Ok(());
+        }
+        let d = Asm::dst_gpr(dst, SCRATCH_B);
+        let ins = match ty {
+            Type::Int(IntType::I8) => Instruction::with2(Code::Movsx_r64_rm8, d, m),
+            Type::Int(IntType::I16) => Instruction::with2(Code::Movsx_r64_rm16, d, m),
+            Type::Int(IntType::I32) => Instruction::with2(Code::Movsxd_r64_rm32, d, m),
+            Type::Int(IntType::U8) | Type::Bool => {
+                Instruction::with2(Code::Movzx_r32_rm8, r32(d), m)
+            }
+            Type::Int(IntType::U16) => Instruction::with2(Code::Movzx_r32_rm16, r32(d), m),
+            Type::Int(IntType::U32) => Instruction::with2(Code::Mov_r32_rm32, r32(d), m),
+            _ => Instruction::with2(Code::Mov_r64_rm64, d, m),
+        };
+        self.asm.push(ins);
+        if *ty == Type::Bool {
+            // The interpreter keeps bit 0 of a loaded byte.
+            self.canon_ty(d, ty);
+        }
+        self.asm.store_gpr(dst, d);
+        Ok(())
+    }
+
+    fn store(&mut self, ty: &Type, a: Register, value: Loc) -> Result<(), Error> {
+        let m = mem(a);
+        if ty.is_float() {
+            let f32 = matches!(ty, Type::F32);
+            let x = self.asm.xmm(value, XSCRATCH_A, f32);
+            let code = if f32 {
+                Code::Movss_xmmm32_xmm
+            } else {
+                Code::Movsd_xmmm64_xmm
+            };
+            self.asm.push(Instruction::with2(code, m, x));
+            return Ok(());
+        }
+        let v = self.asm.gpr(value, SCRATCH_B);
+        let ins = match ty.scalar_size() {
+            Some(1) => Instruction::with2(Code::Mov_rm8_r8, m, r8(v)),
+            Some(2) => Instruction::with2(Code::Mov_rm16_r16, m, r16(v)),
+            Some(4) => Instruction::with2(Code::Mov_rm32_r32, m, r32(v)),
+            _ => Instruction::with2(Code::Mov_rm64_r64, m, v),
+        };
+        self.asm.push(ins);
+        Ok(())
+    }
+
+    fn addr(&mut self, dst: Loc, base: Loc, index: Option<Loc>, scale: u64, disp: i64) {
+        let d = Asm::dst_gpr(dst, Register::RAX);
+        let b = self.asm.gpr(base, SCRATCH_A);
+        let small_disp = i32::try_from(disp).is_ok();
+        match index {
+            None if small_disp => self.asm.push(Instruction::with2(
+                Code::Lea_r64_m,
+                d,
+                MemoryOperand::with_base_displ(b, disp),
+            )),
+            Some(i)
+                if small_disp && matches!(scale, 1 | 2 | 4 | 8) && !matches!(i, Loc::Imm(_)) =>
+            {
+                let x = self.asm.gpr(i, SCRATCH_B);
+                self.asm.push(Instruction::with2(
+                    Code::Lea_r64_m,
+                    d,
+                    MemoryOperand::with_base_index_scale_displ_size(b, x, scale as u32, disp, 1),
+                ));
+            }
+            _ => {
+                // Wrapping base + index * scale + disp in rax.
+                match index {
+                    Some(i) => {
+                        self.asm.load_gpr(Register::RAX, i);
+                        match i32::try_from(scale) {
+                            Ok(s) => self.asm.push(Instruction::with3(
+                                Code::Imul_r64_rm64_imm32,
+                                Register::RAX,
+                                Register::RAX,
+                                s,
+                            )),
+                            Err(_) => {
+                                self.asm.mov_imm(Register::RCX, scale);
+                                self.asm
+                                    .alu(Alu::Imul, Register::RAX, Rm::Reg(Register::RCX));
+                            }
+                        }
+                        self.asm.alu(Alu::Add, Register::RAX, Rm::Reg(b));
+                    }
+                    None => self.asm.mov(Register::RAX, b),
+                }
+                match i32::try_from(disp) {
+                    Ok(0) => {}
+                    Ok(v) => self.asm.alu(Alu::Add, Register::RAX, Rm::Imm(v)),
+                    Err(_) => {
+                        self.asm.mov_imm(Register::RCX, disp as u64);
+                        self.asm
+                            .alu(Alu::Add, Register::RAX, Rm::Reg(Register::RCX));
+                    }
+                }
+                self.asm.mov(d, Register::RAX);
+            }
+        }
+        self.asm.store_gpr(dst, d);
+    }
+
+    fn call(&mut self, sig: &Signature, args: &[Reg], dst: Loc, target: Option<Loc>, ext: u32) {
+        if let Some(t) = target {
+            self.asm.load_gpr(SCRATCH_A, t);
+        }
+        let (mut ni, mut nf) = (0usize, 0u32);
+        let mut moves = Vec::with_capacity(args.len());
+        for (a, ty) in args.iter().zip(&sig.params) {
+            let src = self.loc(*a);
+            if ty.is_float() {
+                moves.push(Move {
+                    dst: Loc::Xmm(Register::XMM0 + nf),
+                    src,
+                    float: true,
+                });
+                nf += 1;
+            } else if let Some(&r) = INT_ARGS.get(ni) {
+                moves.push(Move {
+                    dst: Loc::Gpr(r),
+                    src,
+                    float: false,
+                });
+                ni += 1;
+            }
+        }
+        parallel(&mut self.asm, &mut moves);
+        match target {
+            Some(_) => {
+                let null = self.trap_label(TRAP_NULL_POINTER, 0);
+                self.asm.push(Instruction::with2(
+                    Code::Test_rm64_r64,
+                    SCRATCH_A,
+                    SCRATCH_A,
+                ));
+                self.asm.jcc(Cc::E, null);
+                self.asm
+                    .push(Instruction::with1(Code::Call_rm64, SCRATCH_A));
+            }
+            None => self.asm.items.push(Item::Call(ext)),
+        }
+        match &sig.ret {
+            Some(ty) if ty.is_float() => {
+                self.asm
+                    .store_xmm(dst, Register::XMM0, matches!(ty, Type::F32));
+            }
+            Some(ty) => {
+                if dst != Loc::None {
+                    self.canon_ty(Register::RAX, ty);
+                }
+                self.asm.store_gpr(dst, Register::RAX);
+            }
+            None => {}
+        }
+    }
+
+    fn cast(&mut self, from: &Type, to: &Type, dst: Loc, arg: Loc) -> Result<(), Error> {
+        match (from, to) {
+            (Type::Int(_) | Type::Bool, Type::Int(t)) => {
+                let d = Asm::dst_gpr(dst, Register::RAX);
+                self.asm.load_gpr(d, arg);
+                self.canon(d, *t);
+                self.asm.store_gpr(dst, d);
+            }
+            (Type::Int(f), Type::F32 | Type::F64) => {
+                self.int_to_float(*f, matches!(to, Type::F32), dst, arg)
+            }
+            (Type::F32 | Type::F64, Type::Int(t)) => {
+                self.float_to_int(matches!(from, Type::F32), *t, dst, arg);
+            }
+            (Type::F32, Type::F32) | (Type::F64, Type::F64) => {
+                let mut m = vec![Move {
+                    dst,
+                    src: arg,
+                    float: true,
+                }];
+                parallel(&mut self.asm, &mut m);
+            }
+            (Type::F32 | Type::F64, Type::F32 | Type::F64) => {
+                let widen = matches!(from, Type::F32);
+                let x = self.asm.xmm(arg, XSCRATCH_A, widen);
+                let d = match dst {
+                    Loc::Xmm(r) => r,
+                    _ => XSCRATCH_B,
+                };
+                let code = if widen {
+                    Code::Cvtss2sd_xmm_xmmm32
+                } else {
+                    Code::Cvtsd2ss_xmm_xmmm64
+                };
+                self.asm.push(Instruction::with2(code, d, x));
+                self.asm.store_xmm(dst, d, !widen);
+            }
+            (f, t) if f.is_pointer() || t.is_pointer() => {
+                let mut m = vec![Move {
+                    dst,
+                    src: arg,
+                    float: false,
+                }];
+                parallel(&mut self.asm, &mut m);
+            }
+            (f, t) => return Err(self.unsupported(format!("a cast from {f} to {t}"))),
+        }
+        Ok(())
+    }
+
+    fn int_to_float(&mut self, from: IntType, f32: bool, dst: Loc, arg: Loc) {
+        let d = match dst {
+            Loc::Xmm(r) => r,
+            _ => XSCRATCH_A,
+        };
+        let cvt = if f32 {
+            Code::Cvtsi2ss_xmm_rm64
+        } else {
+            Code::Cvtsi2sd_xmm_rm64
+        };
+        let s = self.asm.gpr(arg, SCRATCH_A);
+        // Clearing the destination breaks cvtsi2s*'s dependency on it.
+        self.asm
+            .push(Instruction::with2(Code::Xorps_xmm_xmmm128, d, d));
+        if from != IntType::U64 {
+            self.asm.push(Instruction::with2(cvt, d, s));
+        } else {
+            // Values with the top bit set: halve keeping the lost bit
+            // sticky, convert, double — one correctly rounded result.
+            let (big, done) = (self.asm.label(), self.asm.label());
+            self.asm.push(Instruction::with2(Code::Test_rm64_r64, s, s));
+            self.asm.jcc(Cc::L, big);
+            self.asm.push(Instruction::with2(cvt, d, s));
+            self.asm.jmp(done);
+            self.asm.bind(big);
+            self.asm.mov(Register::RAX, s);
+            self.asm
+                .push(Instruction::with2(Code::Shr_rm64_imm8, Register::RAX, 1u32));
+            self.asm.mov(Register::RCX, s);
+            self.asm
+                .push(Instruction::with2(Code::And_rm32_imm8, Register::ECX, 1i32));
+            self.asm.alu(Alu::Or, Register::RAX, Rm::Reg(Register::RCX));
+            self.asm.push(Instruction::with2(cvt, d, Register::RAX));
+            self.asm.sse(Sse::Add, f32, d, Rm::Reg(d));
+            self.asm.bind(done);
+        }
+        self.asm.store_xmm(dst, d, f32);
+    }
+
+    /// Saturating float → integer like Rust's `as` (and the interpreter):
+    /// NaN gives 0, out-of-range values the nearest bound, others truncate.
+    fn float_to_int(&mut self, from_f32: bool, t: IntType, dst: Loc, arg: Loc) {
+        let x = XSCRATCH_B;
+        if from_f32 {
+            let s = self.asm.xmm(arg, XSCRATCH_A, true);
+            self.asm
+                .push(Instruction::with2(Code::Cvtss2sd_xmm_xmmm32, x, s));
+        } else {
+            self.asm.load_xmm(x, arg, false);
+        }
+        let done = self.asm.label();
+        let bits = t.bits();
+        let rax = Register::RAX;
+        let max = t.max_value() as u64;
+        let min = t.canonical(t.min_value() as u64);
+        self.asm.mov_imm(rax, 0);
+        self.asm.sse(Sse::Ucomi, false, x, Rm::Reg(x));
+        self.asm.jcc(Cc::P, done);
+        let bound = |l: &mut Self, value: f64| {
+            let e = l.asm.constant(value.to_bits());
+            l.asm.sse(Sse::Ucomi, false, x, Rm::Pool(e));
+        };
+        if t.signed() {
+            self.asm.mov_imm(rax, max);
+            bound(self, 2f64.powi(bits as i32 - 1));
+            self.asm.jcc(Cc::Ae, done);
+            self.asm.mov_imm(rax, min);
+            bound(self, t.min_value() as f64);
+            self.asm.jcc(Cc::Be, done);
+            self.asm
+                .push(Instruction::with2(Code::Cvttsd2si_r64_xmmm64, rax, x));
+        } else {
+            bound(self, 0.0);
+            self.asm.jcc(Cc::Be, done);
+            self.asm.mov_imm(rax, max);
+            bound(self, 2f64.powi(bits as i32));
+            self.asm.jcc(Cc::Ae, done);
+            if bits == 64 {
+                let big = self.asm.label();
+                let two63 = self.asm.constant(2f64.powi(63).to_bits());
+                self.asm.sse(Sse::Ucomi, false, x, Rm::Pool(two63));
+                self.asm.jcc(Cc::Ae, big);
+                self.asm
+                    .push(Instruction::with2(Code::Cvttsd2si_r64_xmmm64, rax, x));
+                self.asm.jmp(done);
+                self.asm.bind(big);
+                self.asm.sse(Sse::Sub, false, x, Rm::Pool(two63));
+                self.asm
+                    .push(Instruction::with2(Code::Cvttsd2si_r64_xmmm64, rax, x));
+                self.asm
+                    .push(Instruction::with2(Code::Btc_rm64_imm8, rax, 63i32));
+            } else {
+                self.asm
+                    .push(Instruction::with2(Code::Cvttsd2si_r64_xmmm64, rax, x));
+            }
+        }
+        self.asm.bind(done);
+        self.asm.store_gpr(dst, rax);
+    }
+
+    fn bitcast(&mut self, from: &Type, to: &Type, dst: Loc, arg: Loc) {
+        match (from.is_float(), to.is_float()) {
+            (false, false) => {
+                let d = Asm::dst_gpr(dst, Register::RAX);
+                self.asm.load_gpr(d, arg);
+                self.canon_ty(d, to);
+                self.asm.store_gpr(dst, d);
+            }
+            (true, false) => {
+                let x = self.asm.xmm(arg, XSCRATCH_A, matches!(from, Type::F32));
+                let d = Asm::dst_gpr(dst, Register::RAX);
+                if matches!(from, Type::F32) {
+                    self.asm
+                        .push(Instruction::with2(Code::Movd_rm32_xmm, r32(d), x));
+                } else {
+                    self.asm.push(Instruction::with2(Code::Movq_rm64_xmm, d, x));
+                }
+                self.canon_ty(d, to);
+                self.asm.store_gpr(dst, d);
+            }
+            (false, true) => {
+                let s = self.asm.gpr(arg, SCRATCH_A);
+                let d = match dst {
+                    Loc::Xmm(r) => r,
+                    _ => XSCRATCH_A,
+                };
+                if matches!(to, Type::F32) {
+                    self.asm
+                        .push(Instruction::with2(Code::Movd_xmm_rm32, d, r32(s)));
+                } else {
+                    self.asm.push(Instruction::with2(Code::Movq_xmm_rm64, d, s));
+                }
+                self.asm.store_xmm(dst, d, matches!(to, Type::F32));
+            }
+            (true, true) => {
+                let mut m = vec![Move {
+                    dst,
+                    src: arg,
+                    float: true,
+                }];
+                parallel(&mut self.asm, &mut m);
+            }
+        }
+    }
+}

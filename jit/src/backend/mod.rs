@@ -1,0 +1,348 @@
+//! The x86-64 backend: concrete, verified IR functions to machine code in
+//! W^X memory, System V calling convention, agreeing bit for bit with the
+//! reference interpreter.
+//!
+//! The pipeline is short and each stage is a module:
+//! [`regalloc`](self) computes liveness and assigns every virtual register
+//! a register, a spill slot, an immediate or a pool constant (linear
+//! scan); `lower` turns each IR operation into iced-x86 instructions over
+//! those locations (`asm` is its builder, `moves` the parallel-move
+//! resolver for block arguments and calls); `emit` encodes with iced-x86's
+//! `Encoder` at offset 0, resolves labels and the constant pool, and
+//! leaves fixed-size call sites; [`Backend::publish`] reserves room in an
+//! [`execmem::CodeBatch`], links the call sites for the now-known address
+//! and publishes the batch with one protection change.
+//!
+//! Callees are reached through a [`CallResolver`] the embedder provides:
+//! the loader answers with an entry point ([`CallTarget::Direct`]; it may
+//! compile the callee first) or with the address of a slot it fills later
+//! ([`CallTarget::Slot`], for lazy binding and cycles). Functions compiled
+//! in one batch call each other directly without asking. Direct calls
+//! become `call rel32` when the target is within ±2 GiB and go through an
+//! 8-byte slot after the function otherwise.
+//!
+//! Traps call the trap handler named in [`Options`] with the trap kind in
+//! `edi` and the code in `esi` (see [`TrapRuntime`] for the handler that
+//! turns a trap back into a [`Trap`] value for the caller).
+
+mod asm;
+mod disasm;
+mod emit;
+mod error;
+mod lower;
+mod moves;
+mod regalloc;
+mod runtime;
+
+use std::collections::HashMap;
+
+use execmem::{CodeBatch, ExecMemory, PublishedCode, Reservation};
+
+pub use disasm::{Syntax, disassemble};
+pub use emit::Prepared;
+pub use error::Error;
+pub use lower::{TRAP_DIVIDE_BY_ZERO, TRAP_EXPLICIT, TRAP_NULL_POINTER};
+pub use runtime::{Trap, TrapRuntime};
+
+use crate::instantiate::Instance;
+use crate::ir::{Callee, Function};
+use crate::verify::RegTypes;
+use emit::SiteKind;
+
+/// Where calls to a callee go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallTarget {
+    /// The callee's entry point.
+    Direct(u64),
+    /// The address of an 8-byte slot holding the entry point; calls load
+    /// it every time, so the slot may be filled or patched later.
+    Slot(u64),
+}
+
+/// Maps callees (instantiations by mangled name, other modules' symbols,
+/// native imports) to where calls reach them.
+pub trait CallResolver {
+    /// Where calls to `callee` (a [`Callee::Symbol`] or
+    /// [`Callee::Import`]) go. May compile the callee first.
+    ///
+    /// # Errors
+    ///
+    /// Whatever stops the callee from being found or compiled; the
+    /// compilation fails with [`Error::Unresolved`].
+    fn resolve(&self, callee: &Callee) -> Result<CallTarget, crate::Error>;
+}
+
+/// A resolver that knows no callee: for functions that call nothing
+/// outside their batch.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoCallees;
+
+impl CallResolver for NoCallees {
+    fn resolve(&self, callee: &Callee) -> Result<CallTarget, crate::Error> {
+        let name = match callee {
+            Callee::Symbol(s) | Callee::Import(s) => s.clone(),
+            Callee::Template { name, .. } => name.to_string(),
+        };
+        Err(crate::Error::new(crate::ErrorKind::Unresolved(name)))
+    }
+}
+
+/// What the generated code needs from its environment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Address of the trap handler, an `extern "C" fn(kind: u32, code: u32) -> !`
+    /// (kinds [`TRAP_DIVIDE_BY_ZERO`], [`TRAP_EXPLICIT`],
+    /// [`TRAP_NULL_POINTER`]). [`TrapRuntime::handler`] provides one.
+    pub trap_handler: u64,
+}
+
+/// The code generator. Cheap to create and `Sync`: one per loader.
+#[derive(Clone, Debug)]
+pub struct Backend {
+    options: Options,
+}
+
+/// How one external callee of a prepared function is reached.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Target {
+    /// A function of the same batch, by index.
+    Member(usize),
+    /// What the resolver said.
+    Resolved(CallTarget),
+}
+
+/// A function encoded and ready to be placed: its size is known, its
+/// call sites await the final address.
+#[derive(Clone, Debug)]
+pub struct PreparedFunction {
+    name: String,
+    code: Prepared,
+    targets: Vec<Target>,
+}
+
+impl PreparedFunction {
+    /// The function's symbol.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Bytes of code, constant pool and call slots.
+    pub fn size(&self) -> usize {
+        self.code.size()
+    }
+}
+
+/// Published code of one function.
+#[derive(Clone, Debug)]
+pub struct CompiledFunction {
+    code: PublishedCode,
+    reservation: Reservation,
+}
+
+impl CompiledFunction {
+    /// The entry point (it starts with `endbr64`).
+    pub fn entry(&self) -> *const u8 {
+        self.reservation.address() as *const u8
+    }
+
+    /// The entry point as an address.
+    pub fn address(&self) -> u64 {
+        self.reservation.address() as u64
+    }
+
+    /// The published bytes: code, then constant pool and call slots.
+    pub fn bytes(&self) -> &[u8] {
+        self.code.bytes(&self.reservation).unwrap_or(&[])
+    }
+
+    /// The published memory, which stays mapped while any clone lives.
+    pub fn code(&self) -> &PublishedCode {
+        &self.code
+    }
+}
+
+/// Published code of a batch of functions, in the order given.
+#[derive(Clone, Debug)]
+pub struct CompiledBatch {
+    code: PublishedCode,
+    functions: Vec<(String, Reservation)>,
+}
+
+impl CompiledBatch {
+    /// The functions with their symbols, in batch order.
+    pub fn functions(&self) -> impl Iterator<Item = (&str, CompiledFunction)> + '_ {
+        self.functions.iter().map(|(n, r)| {
+            (
+                n.as_str(),
+                CompiledFunction {
+                    code: self.code.clone(),
+                    reservation: *r,
+                },
+            )
+        })
+    }
+
+    /// The compiled function named `symbol`.
+    pub fn function(&self, symbol: &str) -> Option<CompiledFunction> {
+        self.functions().find(|(n, _)| *n == symbol).map(|(_, f)| f)
+    }
+
+    /// The published memory shared by every function of the batch.
+    pub fn code(&self) -> &PublishedCode {
+        &self.code
+    }
+}
+
+impl Backend {
+    /// A backend generating code for `options`.
+    pub fn new(options: Options) -> Self {
+        Backend { options }
+    }
+
+    /// Register allocation, lowering and encoding of one function, whose
+    /// calls to names in `batch` (its own included) stay inside the batch.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unresolved`] when the resolver fails, [`Error::Unsupported`]
+    /// for a function that was not instantiated, [`Error::Encode`] for a
+    /// backend bug caught by iced-x86.
+    pub fn prepare(
+        &self,
+        func: &Function,
+        types: &RegTypes,
+        batch: &[&str],
+        resolver: &dyn CallResolver,
+    ) -> Result<PreparedFunction, Error> {
+        let name = func.name.to_string();
+        let alloc = regalloc::allocate(func, types);
+        let mut targets = Vec::new();
+        let mut resolve = |callee: &Callee| -> Result<SiteKind, Error> {
+            let symbol = match callee {
+                Callee::Symbol(s) => Some(s.as_str()),
+                _ => None,
+            };
+            let target = match symbol.and_then(|s| batch.iter().position(|b| *b == s)) {
+                Some(i) => Target::Member(i),
+                None => Target::Resolved(resolver.resolve(callee).map_err(|source| {
+                    Error::Unresolved {
+                        function: name.clone(),
+                        callee: match callee {
+                            Callee::Symbol(s) | Callee::Import(s) => s.clone(),
+                            Callee::Template { name, .. } => name.to_string(),
+                        },
+                        source: Box::new(source),
+                    }
+                })?),
+            };
+            let kind = match target {
+                Target::Resolved(CallTarget::Slot(s)) => SiteKind::Slot(s),
+                _ => SiteKind::Direct,
+            };
+            targets.push(target);
+            Ok(kind)
+        };
+        let (asm, ext) = lower::lower(func, &alloc, self.options.trap_handler, &mut resolve)?;
+        let code = emit::encode(&asm.items, asm.label_count(), &asm.pool, ext.kinds)
+            .map_err(|e| Error::encode(&name, &e))?;
+        if code.size() > execmem::limits::MAX_RESERVATION_LEN {
+            return Err(Error::TooLarge {
+                function: name,
+                what: "code size",
+            });
+        }
+        Ok(PreparedFunction {
+            name,
+            code,
+            targets,
+        })
+    }
+
+    /// Places prepared functions into one batch of `memory`, links their
+    /// calls and publishes them with one protection change.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Memory`] when execmem refuses, [`Error::DuplicateSymbol`].
+    pub fn publish(
+        &self,
+        memory: &ExecMemory,
+        prepared: &[PreparedFunction],
+    ) -> Result<CompiledBatch, Error> {
+        let total: usize = prepared.iter().map(|p| p.size() + 16).sum();
+        let mut batch: CodeBatch = memory.batch_with_capacity(total);
+        let mut seen = HashMap::with_capacity(prepared.len());
+        let mut reservations = Vec::with_capacity(prepared.len());
+        for p in prepared {
+            if seen.insert(p.name.as_str(), ()).is_some() {
+                return Err(Error::DuplicateSymbol(p.name.clone()));
+            }
+            reservations.push(batch.reserve(&p.name, p.size(), 16)?);
+        }
+        for (p, r) in prepared.iter().zip(&reservations) {
+            let entries: Vec<u64> = p
+                .targets
+                .iter()
+                .map(|t| match t {
+                    Target::Member(i) => reservations.get(*i).map_or(0, |r| r.address() as u64),
+                    Target::Resolved(CallTarget::Direct(a) | CallTarget::Slot(a)) => *a,
+                })
+                .collect();
+            let out = batch.bytes_mut(r)?;
+            p.code.link(r.address() as u64, &entries, out);
+        }
+        let code = batch.publish()?;
+        Ok(CompiledBatch {
+            code,
+            functions: prepared
+                .iter()
+                .map(|p| p.name.clone())
+                .zip(reservations)
+                .collect(),
+        })
+    }
+
+    /// Compiles one function to a callable entry point. Calls to its own
+    /// symbol are direct; every other callee goes through `resolver`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Backend::prepare`] and [`Backend::publish`].
+    pub fn compile(
+        &self,
+        memory: &ExecMemory,
+        func: &Function,
+        types: &RegTypes,
+        resolver: &dyn CallResolver,
+    ) -> Result<CompiledFunction, Error> {
+        let name = func.name.to_string();
+        let p = self.prepare(func, types, &[name.as_str()], resolver)?;
+        let batch = self.publish(memory, std::slice::from_ref(&p))?;
+        let (code, mut functions) = (batch.code, batch.functions);
+        let reservation = functions
+            .pop()
+            .map(|(_, r)| r)
+            .ok_or(Error::DuplicateSymbol(name))?;
+        Ok(CompiledFunction { code, reservation })
+    }
+
+    /// Compiles instantiations together: they call each other directly
+    /// and are published at once (the loader's `Now` binding).
+    ///
+    /// # Errors
+    ///
+    /// As [`Backend::prepare`] and [`Backend::publish`].
+    pub fn compile_batch(
+        &self,
+        memory: &ExecMemory,
+        instances: &[&Instance],
+        resolver: &dyn CallResolver,
+    ) -> Result<CompiledBatch, Error> {
+        let names: Vec<&str> = instances.iter().map(|i| i.symbol.as_str()).collect();
+        let prepared = instances
+            .iter()
+            .map(|i| self.prepare(&i.function, &i.reg_types, &names, resolver))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.publish(memory, &prepared)
+    }
+}

@@ -1,0 +1,456 @@
+//! Register allocation: liveness over the block graph, one live interval
+//! per virtual register, and linear scan (Poletto and Sarkar) with
+//! spilling.
+//!
+//! Blocks are laid out in their IR order and every point of the function
+//! gets a position: a block's start (where its parameters are defined),
+//! each instruction, and the terminator. An interval runs from a value's
+//! definition to its last use, stretched over every block it is live
+//! into or out of, so one range covers loops without holes.
+//!
+//! Register classes: general-purpose values get rdi, rsi, r8, r9
+//! (caller-saved) or rbx, r12–r15 (callee-saved); rax, rcx, rdx, r10 and
+//! r11 are never allocated, because division, shifts, calls and the
+//! lowering's operand staging need them free at any point. Floats get
+//! xmm0–xmm13; xmm14 and xmm15 are scratch. A value live across a call is
+//! given a callee-saved register, or a stack slot when it is a float
+//! (System V preserves no xmm register). When no register is free, the
+//! interval ending last is spilled to a stack slot for its whole life.
+//!
+//! Constants are not allocated at all: integer constants are folded into
+//! instructions as immediates and float constants are read from the
+//! function's constant pool, so they cost no register.
+
+use iced_x86::Register;
+
+use crate::ir::{CmpOp, Function, Literal, Op, Reg, Terminator, Type};
+use crate::verify::RegTypes;
+
+/// Caller-saved registers the allocator hands out, in preference order.
+pub(super) const CALLER_SAVED: [Register; 4] =
+    [Register::RDI, Register::RSI, Register::R8, Register::R9];
+/// Callee-saved registers the allocator hands out (saved in the prologue
+/// when used).
+pub(super) const CALLEE_SAVED: [Register; 5] = [
+    Register::RBX,
+    Register::R12,
+    Register::R13,
+    Register::R14,
+    Register::R15,
+];
+/// The System V integer argument registers, in order.
+pub(super) const INT_ARGS: [Register; 6] = [
+    Register::RDI,
+    Register::RSI,
+    Register::RDX,
+    Register::RCX,
+    Register::R8,
+    Register::R9,
+];
+/// Float registers the allocator hands out; xmm14 and xmm15 are scratch.
+const XMM_ALLOCATABLE: usize = 14;
+
+/// Where a virtual register lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Loc {
+    /// Never read (no location needed), or a comparison fused into its branch.
+    None,
+    /// A general-purpose register (its 64-bit name).
+    Gpr(Register),
+    /// An xmm register.
+    Xmm(Register),
+    /// A spill slot: 8 bytes at `[rsp + 8 * slot]`.
+    Stack(u32),
+    /// An integer, boolean or pointer constant in canonical form.
+    Imm(u64),
+    /// A float constant: its bits (an `f32` in the low half) and whether it is `f32`.
+    FImm(u64, bool),
+}
+
+/// The allocation of one function.
+pub(super) struct Allocation {
+    /// Location of every virtual register.
+    pub locs: Vec<Loc>,
+    /// Number of spill slots.
+    pub slots: u32,
+    /// Callee-saved registers the function uses, to save in the prologue.
+    pub saved: Vec<Register>,
+    /// Whether the function calls anything (its stack must stay aligned).
+    pub has_calls: bool,
+    /// Registers whose comparison is consumed by the block's branch
+    /// directly (flags, no `bool` materialised).
+    pub fused: Vec<bool>,
+}
+
+fn index(r: Reg) -> usize {
+    r.0 as usize
+}
+
+/// A bit set over virtual registers.
+#[derive(Clone)]
+struct Bits(Vec<u64>);
+
+impl Bits {
+    fn new(n: usize) -> Self {
+        Bits(vec![0; n.div_ceil(64)])
+    }
+    fn set(&mut self, i: usize) {
+        if let Some(w) = self.0.get_mut(i / 64) {
+            *w |= 1 << (i % 64);
+        }
+    }
+    fn ones(&self) -> impl Iterator<Item = usize> + '_ {
+        self.0.iter().enumerate().flat_map(|(k, &w)| {
+            let mut w = w;
+            std::iter::from_fn(move || {
+                if w == 0 {
+                    return None;
+                }
+                let b = w.trailing_zeros() as usize;
+                w &= w - 1;
+                Some(k * 64 + b)
+            })
+        })
+    }
+    /// `self |= other & !minus`; whether anything changed.
+    fn union_minus(&mut self, other: &Bits, minus: &Bits) -> bool {
+        let mut changed = false;
+        for ((a, b), m) in self.0.iter_mut().zip(&other.0).zip(&minus.0) {
+            let n = *a | (*b & !*m);
+            changed |= n != *a;
+            *a = n;
+        }
+        changed
+    }
+}
+
+/// Whether a comparison of type `ty` can feed a branch through flags alone
+/// (float equality needs two flags, so it is materialised instead).
+pub(super) fn fusable(op: CmpOp, ty: &Type) -> bool {
+    !(ty.is_float() && matches!(op, CmpOp::Eq | CmpOp::Ne))
+}
+
+/// The canonical bits of a register-sized integer, boolean or pointer constant.
+pub(super) fn const_bits(ty: &Type, value: Literal) -> Option<Loc> {
+    Some(match (ty, value) {
+        (Type::Int(t), Literal::Int(v)) => Loc::Imm(t.canonical(v as u64)),
+        (Type::F32, Literal::Int(v)) => Loc::FImm(u64::from((v as f32).to_bits()), true),
+        (Type::F32, Literal::Float(b)) => {
+            Loc::FImm(u64::from((f64::from_bits(b) as f32).to_bits()), true)
+        }
+        (Type::F64, Literal::Int(v)) => Loc::FImm((v as f64).to_bits(), false),
+        (Type::F64, Literal::Float(b)) => Loc::FImm(b, false),
+        (Type::Bool, Literal::Bool(b)) => Loc::Imm(u64::from(b)),
+        (t, Literal::Null) if t.is_pointer() => Loc::Imm(0),
+        _ => return None,
+    })
+}
+
+struct Interval {
+    start: u32,
+    end: u32,
+    reg: u32,
+    crosses_call: bool,
+}
+
+/// Allocates every register of `func` (concrete and verified, with
+/// `types` from the verifier).
+pub(super) fn allocate(func: &Function, types: &RegTypes) -> Allocation {
+    let n = types.0.len().max(func.reg_count());
+    let blocks = &func.blocks;
+    let mut locs = vec![Loc::None; n];
+    let mut uses = vec![0u32; n];
+    let mut def = vec![u32::MAX; n];
+    let mut last = vec![0u32; n];
+    let mut fused = vec![false; n];
+    let mut calls: Vec<u32> = Vec::new();
+    let mut block_start = Vec::with_capacity(blocks.len());
+    let mut block_end = Vec::with_capacity(blocks.len());
+    // Hints: a register another value would like to share (branch argument
+    // and block parameter), or a fixed register (ABI argument positions).
+    let mut hint: Vec<Option<u32>> = vec![None; n];
+    let mut fixed: Vec<Option<Register>> = vec![None; n];
+
+    // Positions, definitions, uses and constants.
+    let mut pos = 0u32;
+    let mut ints = 0;
+    for (i, ty) in func.sig.params.iter().enumerate() {
+        def[i] = 0;
+        if !ty.is_float() {
+            fixed[i] = INT_ARGS.get(ints).copied();
+            ints += 1;
+        }
+    }
+    let note_use = |r: Reg, at: u32, uses: &mut Vec<u32>, last: &mut Vec<u32>| {
+        if let Some(u) = uses.get_mut(index(r)) {
+            *u += 1;
+        }
+        if let Some(l) = last.get_mut(index(r)) {
+            *l = (*l).max(at);
+        }
+    };
+    for block in blocks {
+        block_start.push(pos);
+        for (r, _) in &block.params {
+            if let Some(d) = def.get_mut(index(*r)) {
+                *d = pos;
+            }
+        }
+        pos += 1;
+        for inst in &block.insts {
+            inst.op
+                .for_each_use(|r| note_use(*r, pos, &mut uses, &mut last));
+            if let Some(r) = inst.result {
+                if let Some(d) = def.get_mut(index(r)) {
+                    *d = pos;
+                }
+                if let Op::Const { ty, value } = &inst.op
+                    && let Some(l) = const_bits(ty, *value)
+                    && let Some(slot) = locs.get_mut(index(r))
+                {
+                    *slot = l;
+                }
+            }
+            if let Op::Call { sig, args, .. } | Op::CallIndirect { sig, args, .. } = &inst.op {
+                calls.push(pos);
+                let mut k = 0;
+                for (a, t) in args.iter().zip(&sig.params) {
+                    if !t.is_float() {
+                        if let Some(f) = fixed.get_mut(index(*a))
+                            && f.is_none()
+                        {
+                            *f = INT_ARGS.get(k).copied();
+                        }
+                        k += 1;
+                    }
+                }
+            }
+            pos += 1;
+        }
+        block
+            .term
+            .for_each_use(|r| note_use(*r, pos, &mut uses, &mut last));
+        for t in block.term.targets() {
+            let Some(target) = blocks.get(t.block.0 as usize) else {
+                continue;
+            };
+            for (a, (p, _)) in t.args.iter().zip(&target.params) {
+                if let Some(h) = hint.get_mut(index(*a)) {
+                    h.get_or_insert(p.0);
+                }
+                if let Some(h) = hint.get_mut(index(*p)) {
+                    h.get_or_insert(a.0);
+                }
+            }
+        }
+        block_end.push(pos);
+        pos += 1;
+    }
+
+    // A comparison feeding only its block's branch leaves its result in flags.
+    for block in blocks {
+        if let (Some(inst), Terminator::CondBr { cond, .. }) = (block.insts.last(), &block.term)
+            && inst.result == Some(*cond)
+            && uses.get(index(*cond)) == Some(&1)
+            && let Op::Cmp { op, ty, .. } = &inst.op
+            && fusable(*op, ty)
+            && let Some(f) = fused.get_mut(index(*cond))
+        {
+            *f = true;
+        }
+    }
+
+    // Liveness: live-in = uses before definition ∪ (live-out − defs).
+    let nb = blocks.len();
+    let mut gen_ = vec![Bits::new(n); nb];
+    let mut kill = vec![Bits::new(n); nb];
+    for (b, block) in blocks.iter().enumerate() {
+        let (g, k) = (&mut gen_[b], &mut kill[b]);
+        for (r, _) in &block.params {
+            k.set(index(*r));
+        }
+        for inst in &block.insts {
+            inst.op.for_each_use(|r| {
+                if !k_has(k, index(*r)) {
+                    g.set(index(*r));
+                }
+            });
+            if let Some(r) = inst.result {
+                k.set(index(r));
+            }
+        }
+        block.term.for_each_use(|r| {
+            if !k_has(k, index(*r)) {
+                g.set(index(*r));
+            }
+        });
+    }
+    let succs: Vec<Vec<usize>> = blocks
+        .iter()
+        .map(|b| {
+            b.term
+                .targets()
+                .iter()
+                .map(|t| t.block.0 as usize)
+                .collect()
+        })
+        .collect();
+    let mut live_in = gen_.clone();
+    let mut live_out = vec![Bits::new(n); nb];
+    let nothing = Bits::new(n);
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for b in (0..nb).rev() {
+            for &s in &succs[b] {
+                if s < nb {
+                    let (out, inn) = (&mut live_out[b], &live_in[s]);
+                    changed |= out.union_minus(inn, &nothing);
+                }
+            }
+            let (out, k) = (&live_out[b], &kill[b]);
+            let mut inn = live_in[b].clone();
+            if inn.union_minus(out, k) {
+                live_in[b] = inn;
+                changed = true;
+            }
+        }
+    }
+
+    // Intervals.
+    let mut start = def.clone();
+    let mut end: Vec<u32> = last.clone();
+    for b in 0..nb {
+        for v in live_in[b].ones() {
+            if let (Some(s), Some(e)) = (start.get_mut(v), end.get_mut(v)) {
+                *s = (*s).min(block_start[b]);
+                *e = (*e).max(block_start[b]);
+            }
+        }
+        for v in live_out[b].ones() {
+            if let Some(e) = end.get_mut(v) {
+                *e = (*e).max(block_end[b]);
+            }
+        }
+    }
+    let mut intervals: Vec<Interval> = (0..n)
+        .filter(|&v| uses[v] > 0 && def[v] != u32::MAX && locs[v] == Loc::None && !fused[v])
+        .map(|v| {
+            let (s, e) = (start[v], end[v].max(start[v]));
+            let k = calls.partition_point(|&c| c <= s);
+            let crosses_call = calls.get(k).is_some_and(|&c| c < e);
+            Interval {
+                start: s,
+                end: e,
+                reg: v as u32,
+                crosses_call,
+            }
+        })
+        .collect();
+    intervals.sort_by_key(|i| (i.start, i.reg));
+
+    // Linear scan. `active` holds (end, vreg) of intervals in registers;
+    // `owner` maps a register number (gpr 0–15, xmm 16–31) to its vreg.
+    let mut owner: [Option<u32>; 32] = [None; 32];
+    let mut active: Vec<(u32, u32)> = Vec::new();
+    let mut slots = 0u32;
+    let mut saved = Vec::new();
+    let key = |l: Loc| match l {
+        Loc::Gpr(r) => Some(r as usize - Register::RAX as usize),
+        Loc::Xmm(r) => Some(16 + r as usize - Register::XMM0 as usize),
+        _ => None,
+    };
+    let xmm_all: Vec<Register> = (0..XMM_ALLOCATABLE as u32)
+        .map(|k| Register::XMM0 + k)
+        .collect();
+    let gpr_any: Vec<Register> = CALLER_SAVED.iter().chain(&CALLEE_SAVED).copied().collect();
+    for iv in &intervals {
+        active.retain(|&(e, v)| {
+            if e <= iv.start {
+                if let Some(k) = key(locs[v as usize]) {
+                    owner[k] = None;
+                }
+                false
+            } else {
+                true
+            }
+        });
+        let v = iv.reg as usize;
+        let float = types.0.get(v).is_some_and(Type::is_float);
+        let allowed: &[Register] = match (float, iv.crosses_call) {
+            (true, true) => &[],
+            (true, false) => &xmm_all,
+            (false, true) => &CALLEE_SAVED,
+            (false, false) => &gpr_any,
+        };
+        let wrap = |r: Register| if float { Loc::Xmm(r) } else { Loc::Gpr(r) };
+        let is_free = |r: Register, owner: &[Option<u32>; 32]| {
+            key(wrap(r)).is_some_and(|k| owner[k].is_none())
+        };
+        let hinted = hint[v]
+            .and_then(|h| locs.get(h as usize).copied())
+            .and_then(|l| match l {
+                Loc::Gpr(r) | Loc::Xmm(r) => Some(r),
+                _ => None,
+            })
+            .or(fixed[v]);
+        let choice = hinted
+            .filter(|r| allowed.contains(r) && is_free(*r, &owner))
+            .or_else(|| allowed.iter().copied().find(|r| is_free(*r, &owner)));
+        let reg = match choice {
+            Some(r) => Some(r),
+            None => {
+                // Spill whichever of the current interval and the active
+                // ones holding an allowed register ends last.
+                let victim = active
+                    .iter()
+                    .filter(|(_, w)| match locs[*w as usize] {
+                        Loc::Gpr(r) | Loc::Xmm(r) => allowed.contains(&r),
+                        _ => false,
+                    })
+                    .max_by_key(|(e, _)| *e)
+                    .copied();
+                match victim {
+                    Some((e, w)) if e > iv.end => {
+                        let (Loc::Gpr(r) | Loc::Xmm(r)) = locs[w as usize] else {
+                            unreachable!("victims hold registers")
+                        };
+                        locs[w as usize] = Loc::Stack(slots);
+                        slots += 1;
+                        active.retain(|&(_, x)| x != w);
+                        Some(r)
+                    }
+                    _ => None,
+                }
+            }
+        };
+        match reg {
+            Some(r) => {
+                locs[v] = wrap(r);
+                if let Some(k) = key(locs[v]) {
+                    owner[k] = Some(iv.reg);
+                }
+                active.push((iv.end, iv.reg));
+                if CALLEE_SAVED.contains(&r) && !float && !saved.contains(&r) {
+                    saved.push(r);
+                }
+            }
+            None => {
+                locs[v] = Loc::Stack(slots);
+                slots += 1;
+            }
+        }
+    }
+    saved.sort_by_key(|r| *r as u32);
+    Allocation {
+        locs,
+        slots,
+        saved,
+        has_calls: !calls.is_empty(),
+        fused,
+    }
+}
+
+fn k_has(bits: &Bits, i: usize) -> bool {
+    bits.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+}
