@@ -97,7 +97,7 @@ enum State {
 /// Compiles a library's instantiations on first use, callees first.
 pub struct Jit<'l> {
     pub lib: &'l Library,
-    pub machine: Machine,
+    pub machine: std::rc::Rc<Machine>,
     natives: HashMap<String, u64>,
     states: RefCell<HashMap<String, State>>,
     keep: RefCell<Vec<CompiledFunction>>,
@@ -108,9 +108,14 @@ pub struct Jit<'l> {
 
 impl<'l> Jit<'l> {
     pub fn new(lib: &'l Library) -> Self {
+        Self::with_machine(lib, std::rc::Rc::new(Machine::new()))
+    }
+
+    /// A JIT publishing into an existing machine's memory.
+    pub fn with_machine(lib: &'l Library, machine: std::rc::Rc<Machine>) -> Self {
         Jit {
             lib,
-            machine: Machine::new(),
+            machine,
             natives: natives()
                 .into_iter()
                 .map(|(n, a)| (n.to_owned(), a))
