@@ -755,9 +755,9 @@ impl Lower<'_, '_> {
                 (Cc::P, Code::Or_r8_rm8)
             };
             self.asm
-                .push(Instruction::with1(extra.setcc(), Register::CL));
+                .push(Instruction::with1(extra.setcc(), Register::R11L));
             self.asm
-                .push(Instruction::with2(combine, r8(d), Register::CL));
+                .push(Instruction::with2(combine, r8(d), Register::R11L));
         }
         self.asm
             .push(Instruction::with2(Code::Movzx_r32_rm8, r32(d), r8(d)));
@@ -947,9 +947,8 @@ impl Lower<'_, '_> {
                                 s,
                             )),
                             Err(_) => {
-                                self.asm.mov_imm(Register::RCX, scale);
-                                self.asm
-                                    .alu(Alu::Imul, Register::RAX, Rm::Reg(Register::RCX));
+                                self.asm.mov_imm(SCRATCH_B, scale);
+                                self.asm.alu(Alu::Imul, Register::RAX, Rm::Reg(SCRATCH_B));
                             }
                         }
                         self.asm.alu(Alu::Add, Register::RAX, Rm::Reg(b));
@@ -960,9 +959,8 @@ impl Lower<'_, '_> {
                     Ok(0) => {}
                     Ok(v) => self.asm.alu(Alu::Add, Register::RAX, Rm::Imm(v)),
                     Err(_) => {
-                        self.asm.mov_imm(Register::RCX, disp as u64);
-                        self.asm
-                            .alu(Alu::Add, Register::RAX, Rm::Reg(Register::RCX));
+                        self.asm.mov_imm(SCRATCH_B, disp as u64);
+                        self.asm.alu(Alu::Add, Register::RAX, Rm::Reg(SCRATCH_B));
                     }
                 }
                 self.asm.mov(d, Register::RAX);
@@ -1103,10 +1101,13 @@ impl Lower<'_, '_> {
             self.asm.mov(Register::RAX, s);
             self.asm
                 .push(Instruction::with2(Code::Shr_rm64_imm8, Register::RAX, 1u32));
-            self.asm.mov(Register::RCX, s);
-            self.asm
-                .push(Instruction::with2(Code::And_rm32_imm8, Register::ECX, 1i32));
-            self.asm.alu(Alu::Or, Register::RAX, Rm::Reg(Register::RCX));
+            self.asm.mov(SCRATCH_B, s);
+            self.asm.push(Instruction::with2(
+                Code::And_rm32_imm8,
+                r32(SCRATCH_B),
+                1i32,
+            ));
+            self.asm.alu(Alu::Or, Register::RAX, Rm::Reg(SCRATCH_B));
             self.asm.push(Instruction::with2(cvt, d, Register::RAX));
             self.asm.sse(Sse::Add, f32, d, Rm::Reg(d));
             self.asm.bind(done);

@@ -132,6 +132,64 @@ impl PreparedFunction {
     }
 }
 
+/// A function lowered to instructions, not yet encoded.
+pub struct LoweredFunction {
+    name: String,
+    asm: asm::Asm,
+    kinds: Vec<SiteKind>,
+    targets: Vec<Target>,
+}
+
+impl std::fmt::Debug for LoweredFunction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoweredFunction")
+            .field("name", &self.name)
+            .field("items", &self.asm.items.len())
+            .finish()
+    }
+}
+
+impl LoweredFunction {
+    /// Number of instructions, labels and call sites.
+    pub fn len(&self) -> usize {
+        self.asm.items.len()
+    }
+
+    /// Whether nothing was lowered (never for a verified function, which
+    /// has at least `endbr64` and a return or trap).
+    pub fn is_empty(&self) -> bool {
+        self.asm.items.is_empty()
+    }
+
+    /// Encodes with iced-x86, resolves labels and the constant pool.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Encode`] for an instruction iced-x86 rejects (a backend
+    /// bug), [`Error::TooLarge`] past execmem's reservation limit.
+    pub fn encode(self) -> Result<PreparedFunction, Error> {
+        let name = self.name;
+        let code = emit::encode(
+            &self.asm.items,
+            self.asm.label_count(),
+            &self.asm.pool,
+            self.kinds,
+        )
+        .map_err(|e| Error::encode(&name, &e))?;
+        if code.size() > execmem::limits::MAX_RESERVATION_LEN {
+            return Err(Error::TooLarge {
+                function: name,
+                what: "code size",
+            });
+        }
+        Ok(PreparedFunction {
+            name,
+            code,
+            targets: self.targets,
+        })
+    }
+}
+
 /// Published code of one function.
 #[derive(Clone, Debug)]
 pub struct CompiledFunction {
@@ -200,13 +258,12 @@ impl Backend {
     }
 
     /// Register allocation, lowering and encoding of one function, whose
-    /// calls to names in `batch` (its own included) stay inside the batch.
+    /// calls to names in `batch` (its own included) stay inside the batch:
+    /// [`Backend::lower`] then [`LoweredFunction::encode`].
     ///
     /// # Errors
     ///
-    /// [`Error::Unresolved`] when the resolver fails, [`Error::Unsupported`]
-    /// for a function that was not instantiated, [`Error::Encode`] for a
-    /// backend bug caught by iced-x86.
+    /// As [`Backend::lower`] and [`LoweredFunction::encode`].
     pub fn prepare(
         &self,
         func: &Function,
@@ -214,6 +271,24 @@ impl Backend {
         batch: &[&str],
         resolver: &dyn CallResolver,
     ) -> Result<PreparedFunction, Error> {
+        self.lower(func, types, batch, resolver)?.encode()
+    }
+
+    /// Register allocation and lowering to iced-x86 instructions, callees
+    /// resolved; nothing encoded yet.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unresolved`] when the resolver fails, [`Error::Unsupported`]
+    /// for a function that was not instantiated, [`Error::Encode`] for an
+    /// instruction iced-x86 cannot form (a backend bug).
+    pub fn lower(
+        &self,
+        func: &Function,
+        types: &RegTypes,
+        batch: &[&str],
+        resolver: &dyn CallResolver,
+    ) -> Result<LoweredFunction, Error> {
         let name = func.name.to_string();
         let alloc = regalloc::allocate(func, types);
         let mut targets = Vec::new();
@@ -243,17 +318,10 @@ impl Backend {
             Ok(kind)
         };
         let (asm, ext) = lower::lower(func, &alloc, self.options.trap_handler, &mut resolve)?;
-        let code = emit::encode(&asm.items, asm.label_count(), &asm.pool, ext.kinds)
-            .map_err(|e| Error::encode(&name, &e))?;
-        if code.size() > execmem::limits::MAX_RESERVATION_LEN {
-            return Err(Error::TooLarge {
-                function: name,
-                what: "code size",
-            });
-        }
-        Ok(PreparedFunction {
+        Ok(LoweredFunction {
             name,
-            code,
+            asm,
+            kinds: ext.kinds,
             targets,
         })
     }

@@ -8,10 +8,12 @@
 //! definition to its last use, stretched over every block it is live
 //! into or out of, so one range covers loops without holes.
 //!
-//! Register classes: general-purpose values get rdi, rsi, r8, r9
-//! (caller-saved) or rbx, r12–r15 (callee-saved); rax, rcx, rdx, r10 and
-//! r11 are never allocated, because division, shifts, calls and the
-//! lowering's operand staging need them free at any point. Floats get
+//! Register classes: general-purpose values get rdi, rsi, r8, r9, rdx,
+//! rcx (caller-saved) or rbx, r12–r15 (callee-saved); rax, r10 and r11 are
+//! never allocated, because the lowering stages operands and results in
+//! them. A value whose interval touches a shift by a register count may
+//! not live in rcx, one touching an integer division not in rdx (those
+//! instructions need them). Floats get
 //! xmm0–xmm13; xmm14 and xmm15 are scratch. A value live across a call is
 //! given a callee-saved register, or a stack slot when it is a float
 //! (System V preserves no xmm register). When no register is free, the
@@ -23,12 +25,18 @@
 
 use iced_x86::Register;
 
-use crate::ir::{CmpOp, Function, Literal, Op, Reg, Terminator, Type};
+use crate::ir::{BinOp, CmpOp, Function, Literal, Op, Reg, Terminator, Type};
 use crate::verify::RegTypes;
 
 /// Caller-saved registers the allocator hands out, in preference order.
-pub(super) const CALLER_SAVED: [Register; 4] =
-    [Register::RDI, Register::RSI, Register::R8, Register::R9];
+pub(super) const CALLER_SAVED: [Register; 6] = [
+    Register::RDI,
+    Register::RSI,
+    Register::R8,
+    Register::R9,
+    Register::RDX,
+    Register::RCX,
+];
 /// Callee-saved registers the allocator hands out (saved in the prologue
 /// when used).
 pub(super) const CALLEE_SAVED: [Register; 5] = [
@@ -164,6 +172,8 @@ pub(super) fn allocate(func: &Function, types: &RegTypes) -> Allocation {
     let mut last = vec![0u32; n];
     let mut fused = vec![false; n];
     let mut calls: Vec<u32> = Vec::new();
+    // Positions of instructions that need rcx (shifts) or rdx (division).
+    let (mut need_rcx, mut need_rdx): (Vec<u32>, Vec<u32>) = (Vec::new(), Vec::new());
     let mut block_start = Vec::with_capacity(blocks.len());
     let mut block_end = Vec::with_capacity(blocks.len());
     // Hints: a register another value would like to share (branch argument
@@ -209,6 +219,18 @@ pub(super) fn allocate(func: &Function, types: &RegTypes) -> Allocation {
                     && let Some(slot) = locs.get_mut(index(r))
                 {
                     *slot = l;
+                }
+            }
+            if let Op::Binary {
+                op,
+                ty: Type::Int(_),
+                ..
+            } = &inst.op
+            {
+                match op {
+                    BinOp::Shl | BinOp::Shr => need_rcx.push(pos),
+                    BinOp::Div | BinOp::Rem => need_rdx.push(pos),
+                    _ => {}
                 }
             }
             if let Op::Call { sig, args, .. } | Op::CallIndirect { sig, args, .. } = &inst.op {
@@ -377,12 +399,23 @@ pub(super) fn allocate(func: &Function, types: &RegTypes) -> Allocation {
         });
         let v = iv.reg as usize;
         let float = types.0.get(v).is_some_and(Type::is_float);
-        let allowed: &[Register] = match (float, iv.crosses_call) {
+        let touches = |at: &[u32]| {
+            let k = at.partition_point(|&p| p < iv.start);
+            at.get(k).is_some_and(|&p| p <= iv.end)
+        };
+        let (no_rcx, no_rdx) = (touches(&need_rcx), touches(&need_rdx));
+        let base: &[Register] = match (float, iv.crosses_call) {
             (true, true) => &[],
             (true, false) => &xmm_all,
             (false, true) => &CALLEE_SAVED,
             (false, false) => &gpr_any,
         };
+        let allowed: Vec<Register> = base
+            .iter()
+            .copied()
+            .filter(|&r| !(no_rcx && r == Register::RCX || no_rdx && r == Register::RDX))
+            .collect();
+        let allowed = allowed.as_slice();
         let wrap = |r: Register| if float { Loc::Xmm(r) } else { Loc::Gpr(r) };
         let is_free = |r: Register, owner: &[Option<u32>; 32]| {
             key(wrap(r)).is_some_and(|k| owner[k].is_none())
