@@ -14,7 +14,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Location};
-use crate::ir::{Block, Callee, Function, Inst, Library, Literal, Op, TemplateName, Type};
+use crate::ir::{
+    Block, Callee, Function, Inst, Library, Literal, Op, StructType, TemplateName, Type,
+};
 use crate::layout::{layout_of, struct_layout};
 use crate::limits;
 use crate::mangle::{demangle, mangle};
@@ -57,13 +59,13 @@ pub fn instantiate(lib: &Library, name: &TemplateName, args: &[Type]) -> Result<
         })
         .or_at(at())
     })?;
-    check_args(lib, &template.type_params, args, &name.to_string()).map_err(|e| e.or_at(at()))?;
+    check_args(lib, &template.type_params, args, name).map_err(|e| e.or_at(at()))?;
     let mut dependencies = Vec::new();
     let mut blocks = Vec::with_capacity(template.blocks.len());
     for (b, block) in template.blocks.iter().enumerate() {
         let mut insts = Vec::with_capacity(block.insts.len());
         for (k, inst) in block.insts.iter().enumerate() {
-            let op = lower(lib, inst.op.clone(), args, &mut dependencies).map_err(|e| {
+            let op = lower(lib, &inst.op, args, &mut dependencies).map_err(|e| {
                 e.or_at(Location::Instruction {
                     function: symbol.clone(),
                     block: u32::try_from(b).unwrap_or(u32::MAX),
@@ -169,7 +171,7 @@ fn check_args(
     lib: &Library,
     params: &[crate::ir::TypeParam],
     args: &[Type],
-    name: &str,
+    name: &dyn std::fmt::Display,
 ) -> Result<(), Error> {
     for a in args {
         if !a.is_type_argument() {
@@ -182,67 +184,85 @@ fn check_args(
 /// The symbol a template callee becomes, recorded as a dependency.
 fn lower_callee(
     lib: &Library,
-    callee: Callee,
+    callee: &Callee,
     args: &[Type],
     deps: &mut Vec<String>,
 ) -> Result<Callee, Error> {
     match callee {
         Callee::Template { name, type_args } => {
             let concrete: Vec<Type> = type_args.iter().map(|t| t.substitute(args)).collect();
-            let callee = lib.function(&name).ok_or_else(|| {
+            let callee = lib.function(name).ok_or_else(|| {
                 Error::new(ErrorKind::Unknown {
                     what: "template",
                     name: name.to_string(),
                 })
             })?;
-            check_args(lib, &callee.type_params, &concrete, &name.to_string())?;
-            let symbol = mangle(&name, &concrete)?;
+            check_args(lib, &callee.type_params, &concrete, name)?;
+            let symbol = mangle(name, &concrete)?;
             if !deps.contains(&symbol) {
                 deps.push(symbol.clone());
             }
             Ok(Callee::Symbol(symbol))
         }
-        other => Ok(other),
+        other => Ok(other.clone()),
     }
 }
 
-fn size_const(v: u64) -> Result<Op, Error> {
-    Ok(Op::Const {
+fn size_const(v: u64) -> Op {
+    Op::Const {
         ty: Type::I64,
         value: Literal::Int(i128::from(v)),
-    })
+    }
 }
 
 /// Substitutes `args` into one operation and lowers layout-dependent forms.
-fn lower(lib: &Library, op: Op, args: &[Type], deps: &mut Vec<String>) -> Result<Op, Error> {
-    let s = |t: Type| t.substitute(args);
-    Ok(match op {
-        Op::Const { ty, value } => Op::Const { ty: s(ty), value },
-        Op::Unary { op, ty, arg } => Op::Unary { op, ty: s(ty), arg },
-        Op::Binary { op, ty, lhs, rhs } => Op::Binary {
+fn lower(lib: &Library, op: &Op, args: &[Type], deps: &mut Vec<String>) -> Result<Op, Error> {
+    let s = |t: &Type| t.substitute(args);
+    Ok(match *op {
+        Op::Const { ref ty, value } => Op::Const { ty: s(ty), value },
+        Op::Unary { op, ref ty, arg } => Op::Unary { op, ty: s(ty), arg },
+        Op::Binary {
+            op,
+            ref ty,
+            lhs,
+            rhs,
+        } => Op::Binary {
             op,
             ty: s(ty),
             lhs,
             rhs,
         },
-        Op::Cmp { op, ty, lhs, rhs } => Op::Cmp {
+        Op::Cmp {
+            op,
+            ref ty,
+            lhs,
+            rhs,
+        } => Op::Cmp {
             op,
             ty: s(ty),
             lhs,
             rhs,
         },
-        Op::Cast { from, to, arg } => Op::Cast {
+        Op::Cast {
+            ref from,
+            ref to,
+            arg,
+        } => Op::Cast {
             from: s(from),
             to: s(to),
             arg,
         },
-        Op::Bitcast { from, to, arg } => Op::Bitcast {
+        Op::Bitcast {
+            ref from,
+            ref to,
+            arg,
+        } => Op::Bitcast {
             from: s(from),
             to: s(to),
             arg,
         },
         Op::Select {
-            ty,
+            ref ty,
             cond,
             if_true,
             if_false,
@@ -252,13 +272,17 @@ fn lower(lib: &Library, op: Op, args: &[Type], deps: &mut Vec<String>) -> Result
             if_true,
             if_false,
         },
-        Op::Load { ty, addr, index } => Op::Load {
+        Op::Load {
+            ref ty,
+            addr,
+            index,
+        } => Op::Load {
             ty: s(ty),
             addr,
             index,
         },
         Op::Store {
-            ty,
+            ref ty,
             addr,
             index,
             value,
@@ -268,7 +292,11 @@ fn lower(lib: &Library, op: Op, args: &[Type], deps: &mut Vec<String>) -> Result
             index,
             value,
         },
-        Op::ElemAddr { elem, base, index } => {
+        Op::ElemAddr {
+            ref elem,
+            base,
+            index,
+        } => {
             let elem = s(elem);
             let scale = layout_of(lib, &elem)?.size;
             Op::Addr {
@@ -280,19 +308,18 @@ fn lower(lib: &Library, op: Op, args: &[Type], deps: &mut Vec<String>) -> Result
             }
         }
         Op::FieldAddr {
-            strukt,
+            ref strukt,
             field,
             base,
         } => {
-            let strukt = crate::ir::StructType {
-                name: strukt.name,
-                args: strukt.args.into_iter().map(s).collect(),
+            let strukt = StructType {
+                name: strukt.name.clone(),
+                args: strukt.args.iter().map(s).collect(),
             };
             let layout = struct_layout(lib, &strukt)?;
             let (offset, ty) = usize::try_from(field)
                 .ok()
-                .and_then(|k| layout.fields.get(k))
-                .cloned()
+                .and_then(|k| layout.fields.into_iter().nth(k))
                 .ok_or_else(|| {
                     Error::new(ErrorKind::Unknown {
                         what: "field",
@@ -310,7 +337,7 @@ fn lower(lib: &Library, op: Op, args: &[Type], deps: &mut Vec<String>) -> Result
             }
         }
         Op::Addr {
-            ty,
+            ref ty,
             base,
             index,
             scale,
@@ -322,27 +349,30 @@ fn lower(lib: &Library, op: Op, args: &[Type], deps: &mut Vec<String>) -> Result
             scale,
             disp,
         },
-        Op::SizeOf { ty } => size_const(layout_of(lib, &s(ty))?.size)?,
-        Op::AlignOf { ty } => size_const(layout_of(lib, &s(ty))?.align)?,
+        Op::SizeOf { ref ty } => size_const(layout_of(lib, &s(ty))?.size),
+        Op::AlignOf { ref ty } => size_const(layout_of(lib, &s(ty))?.align),
         Op::Call {
-            callee,
-            sig,
-            args: call_args,
+            ref callee,
+            ref sig,
+            args: ref call_args,
         } => Op::Call {
             callee: lower_callee(lib, callee, args, deps)?,
             sig: sig.substitute(args),
-            args: call_args,
+            args: call_args.clone(),
         },
         Op::CallIndirect {
-            sig,
+            ref sig,
             target,
-            args: call_args,
+            args: ref call_args,
         } => Op::CallIndirect {
             sig: sig.substitute(args),
             target,
-            args: call_args,
+            args: call_args.clone(),
         },
-        Op::FuncAddr { callee, sig } => Op::FuncAddr {
+        Op::FuncAddr {
+            ref callee,
+            ref sig,
+        } => Op::FuncAddr {
             callee: lower_callee(lib, callee, args, deps)?,
             sig: sig.substitute(args),
         },

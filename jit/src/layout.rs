@@ -36,7 +36,7 @@ pub struct StructLayout {
 /// for an undeclared struct, [`ErrorKind::RecursiveStruct`] when a struct
 /// contains itself by value, [`ErrorKind::Limit`] for oversized structs.
 pub fn layout_of(lib: &Library, ty: &Type) -> Result<Layout, Error> {
-    layout_in(lib, ty, &mut Vec::new())
+    layout_in(lib, ty, None)
 }
 
 /// Layout of a concrete struct type with its field offsets.
@@ -46,10 +46,23 @@ pub fn layout_of(lib: &Library, ty: &Type) -> Result<Layout, Error> {
 /// As [`layout_of`], and [`ErrorKind::TypeArgCount`] when the argument count
 /// differs from the struct's parameters.
 pub fn struct_layout(lib: &Library, s: &StructType) -> Result<StructLayout, Error> {
-    struct_in(lib, s, &mut Vec::new())
+    struct_in(lib, s, None)
 }
 
-fn layout_in(lib: &Library, ty: &Type, chain: &mut Vec<String>) -> Result<Layout, Error> {
+/// The structs whose layout is being computed, innermost first: a list
+/// on the stack, so the common case allocates nothing for it.
+struct Chain<'p> {
+    this: &'p StructType,
+    outer: Option<&'p Chain<'p>>,
+}
+
+impl Chain<'_> {
+    fn iter(&self) -> impl Iterator<Item = &StructType> {
+        std::iter::successors(Some(self), |c| c.outer).map(|c| c.this)
+    }
+}
+
+fn layout_in(lib: &Library, ty: &Type, chain: Option<&Chain<'_>>) -> Result<Layout, Error> {
     if let Some(size) = ty.scalar_size() {
         return Ok(Layout { size, align: size });
     }
@@ -62,14 +75,19 @@ fn layout_in(lib: &Library, ty: &Type, chain: &mut Vec<String>) -> Result<Layout
 fn struct_in(
     lib: &Library,
     s: &StructType,
-    chain: &mut Vec<String>,
+    outer: Option<&Chain<'_>>,
 ) -> Result<StructLayout, Error> {
-    let shown = Type::Struct(s.clone()).to_string();
-    if chain.contains(&shown) || chain.len() >= limits::MAX_INSTANTIATION_DEPTH {
-        chain.push(shown);
-        return Err(Error::new(ErrorKind::RecursiveStruct {
-            chain: chain.clone(),
-        }));
+    let depth = outer.map_or(0, |c| c.iter().count());
+    let repeated = outer.is_some_and(|c| c.iter().any(|t| t == s));
+    if repeated || depth >= limits::MAX_INSTANTIATION_DEPTH {
+        let mut chain: Vec<String> = outer
+            .into_iter()
+            .flat_map(Chain::iter)
+            .map(|t| Type::Struct(t.clone()).to_string())
+            .collect();
+        chain.reverse();
+        chain.push(Type::Struct(s.clone()).to_string());
+        return Err(Error::new(ErrorKind::RecursiveStruct { chain }));
     }
     let def = lib.struct_def(&s.name).ok_or_else(|| {
         Error::new(ErrorKind::Unknown {
@@ -84,13 +102,13 @@ fn struct_in(
             found: s.args.len(),
         }));
     }
-    chain.push(shown);
+    let here = Chain { this: s, outer };
     let mut offset = 0u64;
     let mut align = 1u64;
     let mut fields = Vec::with_capacity(def.fields.len());
     for (_, field) in &def.fields {
         let ty = field.substitute(&s.args);
-        let l = layout_in(lib, &ty, chain)?;
+        let l = layout_in(lib, &ty, Some(&here))?;
         offset = round_up(offset, l.align)?;
         fields.push((offset, ty));
         offset = offset.checked_add(l.size).ok_or_else(too_big)?;
@@ -99,7 +117,6 @@ fn struct_in(
             return Err(too_big());
         }
     }
-    chain.pop();
     let size = round_up(offset, align)?;
     Ok(StructLayout {
         layout: Layout { size, align },

@@ -113,6 +113,12 @@ fn shown(ty: &Type, scope: &[TypeParam]) -> String {
 
 /// Checks that a type is well formed in `scope`.
 fn check_type(ty: &Type, scope: &[TypeParam], lib: &Library) -> Result<(), Error> {
+    if matches!(
+        ty,
+        Type::Int(_) | Type::F32 | Type::F64 | Type::Bool | Type::RawPtr
+    ) {
+        return Ok(());
+    }
     crate::error::check_limit("type nesting depth", ty.depth(), limits::MAX_TYPE_DEPTH)?;
     match ty {
         Type::Param(i) if param(scope, *i).is_none() => {
@@ -141,7 +147,7 @@ fn check_struct_type(s: &StructType, scope: &[TypeParam], lib: &Library) -> Resu
 
 /// Checks type arguments against the parameters they fill.
 pub(crate) fn check_type_args(
-    name: &str,
+    name: &dyn std::fmt::Display,
     params: &[TypeParam],
     args: &[Type],
     scope: &[TypeParam],
@@ -149,7 +155,7 @@ pub(crate) fn check_type_args(
 ) -> Result<(), Error> {
     if params.len() != args.len() {
         return Err(Error::new(ErrorKind::TypeArgCount {
-            name: name.to_owned(),
+            name: name.to_string(),
             expected: params.len(),
             found: args.len(),
         }));
@@ -241,7 +247,7 @@ struct Checker<'a> {
 /// The first rule violated, located at the instruction (or at the function
 /// for its signature).
 pub fn verify_function(f: &Function, lib: &Library) -> Result<RegTypes, Error> {
-    let name = f.name.to_string();
+    let name = || f.name.to_string();
     let header = || -> Result<(), Error> {
         check_name(&f.name.name)?;
         crate::error::check_limit(
@@ -289,7 +295,7 @@ pub fn verify_function(f: &Function, lib: &Library) -> Result<RegTypes, Error> {
         }
         Ok(())
     };
-    header().map_err(|e| e.or_at(Location::Item(name.clone())))?;
+    header().map_err(|e| e.or_at(Location::Item(name())))?;
     let mut c = Checker {
         lib,
         f,
@@ -300,7 +306,7 @@ pub fn verify_function(f: &Function, lib: &Library) -> Result<RegTypes, Error> {
         block: 0,
         inst: None,
     };
-    c.run().map_err(|e| e.or_at(Location::Item(name)))?;
+    c.run().map_err(|e| e.or_at(Location::Item(name())))?;
     Ok(RegTypes(c.types))
 }
 
@@ -352,6 +358,9 @@ impl Checker<'_> {
 
     /// Pass 1: checks definition order and records each register's type.
     fn number_registers(&mut self) -> Result<(), Error> {
+        let count = self.f.reg_count();
+        self.types.reserve(count);
+        self.defs.reserve(count);
         for t in &self.f.sig.params {
             self.types.push(t.clone());
             self.defs.push((0, 0));
@@ -445,16 +454,18 @@ impl Checker<'_> {
 
     /// Immediate dominators (Cooper, Harvey and Kennedy's iterative
     /// algorithm over reverse postorder); also rejects unreachable blocks
-    /// and bad branch targets.
+    /// and bad branch targets. Edges are kept in compressed rows (one flat
+    /// vector and offsets) because this runs on every instantiation.
     fn dominators(&mut self) -> Result<(), Error> {
         let n = self.f.blocks.len();
+        let (succ, start) = self.edges()?;
+        let successors = |b: usize| succ.get(start[b]..start[b + 1]).unwrap_or(&[]);
         let mut order = Vec::with_capacity(n);
         let mut seen = vec![false; n];
         let mut stack = vec![(0usize, 0usize)];
         seen[0] = true;
         while let Some((b, next)) = stack.pop() {
-            let targets = self.successors(b)?;
-            if let Some(&t) = targets.get(next) {
+            if let Some(&t) = successors(b).get(next) {
                 stack.push((b, next + 1));
                 if !seen[t] {
                     seen[t] = true;
@@ -465,21 +476,28 @@ impl Checker<'_> {
             }
         }
         if let Some(b) = seen.iter().position(|s| !s) {
-            self.block = b;
-            self.inst = None;
-            return Err(self.err(ErrorKind::UnreachableBlock(
-                u32::try_from(b).unwrap_or(u32::MAX),
-            )));
+            let block = u32::try_from(b).unwrap_or(u32::MAX);
+            return Err(self.err_at(b, None, ErrorKind::UnreachableBlock(block)));
         }
         order.reverse();
         let mut rpo = vec![0; n];
         for (k, &b) in order.iter().enumerate() {
             rpo[b] = k;
         }
-        let mut preds = vec![Vec::new(); n];
+        // Predecessors, compressed the same way.
+        let mut pred_start = vec![0usize; n + 1];
+        for &t in &succ {
+            pred_start[t + 1] += 1;
+        }
         for b in 0..n {
-            for t in self.successors(b)? {
-                preds[t].push(b);
+            pred_start[b + 1] += pred_start[b];
+        }
+        let mut fill = pred_start.clone();
+        let mut preds = vec![0usize; succ.len()];
+        for b in 0..n {
+            for &t in successors(b) {
+                preds[fill[t]] = b;
+                fill[t] += 1;
             }
         }
         const NONE: usize = usize::MAX;
@@ -490,7 +508,7 @@ impl Checker<'_> {
             changed = false;
             for &b in order.iter().skip(1) {
                 let mut new = NONE;
-                for &p in &preds[b] {
+                for &p in preds.get(pred_start[b]..pred_start[b + 1]).unwrap_or(&[]) {
                     if idom[p] == NONE {
                         continue;
                     }
@@ -519,22 +537,39 @@ impl Checker<'_> {
         Ok(())
     }
 
-    fn successors(&self, b: usize) -> Result<Vec<usize>, Error> {
-        let block = self.f.blocks.get(b).ok_or_else(|| {
-            self.err(ErrorKind::NoSuchBlock(u32::try_from(b).unwrap_or(u32::MAX)))
-        })?;
-        let mut out = Vec::new();
-        for t in block.term.targets() {
-            let k = usize::try_from(t.block.0).unwrap_or(usize::MAX);
-            if k >= self.f.blocks.len() {
-                return Err(self.err_at(b, None, ErrorKind::NoSuchBlock(t.block.0)));
+    /// Every block's branch targets as compressed rows: the successors of
+    /// block `b` are `succ[start[b]..start[b + 1]]`. Checks that each target
+    /// exists and is not the entry.
+    fn edges(&self) -> Result<(Vec<usize>, Vec<usize>), Error> {
+        let n = self.f.blocks.len();
+        let mut succ = Vec::with_capacity(2 * n);
+        let mut start = Vec::with_capacity(n + 1);
+        for (b, block) in self.f.blocks.iter().enumerate() {
+            start.push(succ.len());
+            let (first, second) = match &block.term {
+                Terminator::Br(t) => (Some(t), None),
+                Terminator::CondBr {
+                    then, otherwise, ..
+                } => (Some(then), Some(otherwise)),
+                Terminator::Ret(_) | Terminator::Trap(_) => (None, None),
+            };
+            for t in first.into_iter().chain(second) {
+                let k = usize::try_from(t.block.0).unwrap_or(usize::MAX);
+                if k >= n {
+                    return Err(self.err_at(b, None, ErrorKind::NoSuchBlock(t.block.0)));
+                }
+                if k == 0 {
+                    return Err(self.err_at(
+                        b,
+                        None,
+                        ErrorKind::BadEntry("cannot be a branch target"),
+                    ));
+                }
+                succ.push(k);
             }
-            if k == 0 {
-                return Err(self.err_at(b, None, ErrorKind::BadEntry("cannot be a branch target")));
-            }
-            out.push(k);
         }
-        Ok(out)
+        start.push(succ.len());
+        Ok((succ, start))
     }
 
     fn dominates(&self, a: usize, mut b: usize) -> bool {
@@ -676,21 +711,23 @@ impl Checker<'_> {
         Ok(())
     }
 
-    fn check_args(
+    /// Checks arguments against parameter types; `what` names the callee
+    /// or block, formatted only when there is an error.
+    fn check_args<'p>(
         &self,
-        what: &str,
-        params: &[Type],
+        what: &dyn Fn() -> String,
+        params: impl ExactSizeIterator<Item = &'p Type>,
         args: &[Reg],
         pos: usize,
     ) -> Result<(), Error> {
         if params.len() != args.len() {
             return Err(self.err(ErrorKind::ArgCount {
-                what: what.to_owned(),
+                what: what(),
                 expected: params.len(),
                 found: args.len(),
             }));
         }
-        for (p, a) in params.iter().zip(args) {
+        for (p, a) in params.zip(args) {
             self.expect(*a, pos, p, "an argument")?;
         }
         Ok(())
@@ -708,7 +745,7 @@ impl Checker<'_> {
                     })
                 })?;
                 self.at(check_type_args(
-                    &name.to_string(),
+                    name,
                     &f.type_params,
                     type_args,
                     self.scope,
@@ -872,7 +909,7 @@ impl Checker<'_> {
             }
             Op::Call { callee, sig, args } => {
                 self.check_callee(callee, sig)?;
-                self.check_args("the callee", &sig.params, args, pos)?;
+                self.check_args(&|| "the callee".into(), sig.params.iter(), args, pos)?;
             }
             Op::CallIndirect { sig, target, args } => {
                 self.at(check_signature(sig, self.scope, self.lib))?;
@@ -882,7 +919,12 @@ impl Checker<'_> {
                     &Type::Fn(Box::new(sig.clone())),
                     "the function pointer",
                 )?;
-                self.check_args("the function pointer", &sig.params, args, pos)?;
+                self.check_args(
+                    &|| "the function pointer".into(),
+                    sig.params.iter(),
+                    args,
+                    pos,
+                )?;
             }
             Op::FuncAddr { callee, sig } => self.check_callee(callee, sig)?,
         }
@@ -900,8 +942,8 @@ impl Checker<'_> {
             .blocks
             .get(k)
             .ok_or_else(|| self.err(ErrorKind::NoSuchBlock(t.block.0)))?;
-        let params: Vec<Type> = target.params.iter().map(|(_, t)| t.clone()).collect();
-        self.check_args(&format!("block b{}", t.block.0), &params, &t.args, pos)
+        let params = target.params.iter().map(|(_, t)| t);
+        self.check_args(&|| format!("block b{}", t.block.0), params, &t.args, pos)
     }
 
     fn check_term(&self, term: &Terminator, pos: usize) -> Result<(), Error> {
