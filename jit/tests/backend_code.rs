@@ -1,0 +1,481 @@
+//! Properties of the generated code itself: entry points, the calling
+//! convention (callee-saved registers, stack alignment at calls, narrow
+//! arguments), call forms (direct, through slots, within a batch), traps
+//! and disassembly.
+
+mod backend_support;
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use backend_support::{Jit, Machine, Oracle};
+use execmem::ExecMemory;
+use iced_x86::code_asm::{CodeAssembler, r12, r13, r14, r15, rax, rbp, rbx, rcx, rdx, rsp};
+use jit::backend::{CallResolver, CallTarget, NoCallees, Syntax, disassemble};
+use jit::instantiate::{instantiate, instantiate_all};
+use jit::interp::Value;
+use jit::ir::{Callee, Library, TemplateName, Type};
+use jit::{Error, ErrorKind, TrapKind};
+
+const ENDBR64: [u8; 4] = [0xF3, 0x0F, 0x1E, 0xFA];
+
+fn library(text: &str) -> Library {
+    let lib = jit::text::parse_library(text).unwrap_or_else(|e| panic!("parse: {e}"));
+    jit::verify::verify_library(&lib).unwrap_or_else(|e| panic!("verify: {e}"));
+    lib
+}
+
+/// Publishes machine code assembled by `build` and returns its entry.
+fn stub(
+    memory: &ExecMemory,
+    build: impl FnOnce(&mut CodeAssembler),
+) -> (execmem::PublishedCode, u64) {
+    let mut batch = memory.batch();
+    let mut a = CodeAssembler::new(64).expect("assembler");
+    build(&mut a);
+    // Assemble once to learn the size, then again at the reserved address.
+    let size = a.assemble(0).expect("assembles").len() + 64;
+    let r = batch.reserve("stub", size, 16).expect("reserves");
+    let bytes = a.assemble(r.address() as u64).expect("assembles");
+    batch.write(&r, 0, &bytes).expect("fits");
+    let code = batch.publish().expect("publishes");
+    (code, r.address() as u64)
+}
+
+struct Fixed(Vec<(String, CallTarget)>);
+
+impl CallResolver for Fixed {
+    fn resolve(&self, callee: &Callee) -> Result<CallTarget, Error> {
+        let name = match callee {
+            Callee::Symbol(s) | Callee::Import(s) => s.as_str(),
+            Callee::Template { .. } => "",
+        };
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| *t)
+            .ok_or_else(|| Error::new(ErrorKind::Unresolved(name.to_owned())))
+    }
+}
+
+#[test]
+fn every_compiled_library_function_starts_with_endbr64() {
+    let lib = common::collections();
+    let jit = Jit::new(&lib);
+    let push = jit::mangle::mangle(
+        &TemplateName::method("Vec", "push"),
+        &[Type::Int(jit::ir::IntType::I16)],
+    )
+    .expect("mangles");
+    for symbol in [
+        "sum$i8",
+        "dot$f32",
+        "sort$u64",
+        "sort_desc$f64",
+        "checked_max$i32",
+        &push,
+    ] {
+        let code = jit.code_of(symbol);
+        assert_eq!(code.get(..4), Some(&ENDBR64[..]), "{symbol}");
+    }
+}
+
+#[test]
+fn disassembly_lists_the_code_in_every_syntax() {
+    let lib = common::collections();
+    let jit = Jit::new(&lib);
+    let code = jit.code_of("sum$i64");
+    let intel = disassemble(&code, 0x1000, Syntax::Intel);
+    assert!(intel.starts_with("0000000000001000  f30f1efa"), "{intel}");
+    assert!(
+        intel.lines().next().is_some_and(|l| l.ends_with("endbr64")),
+        "{intel}"
+    );
+    assert!(intel.contains("ret"), "{intel}");
+    let gas = disassemble(&code, 0x1000, Syntax::Gas);
+    assert!(gas.contains("%rsp") || gas.contains("%rdi"), "{gas}");
+    let nasm = disassemble(&code, 0x1000, Syntax::Nasm);
+    assert!(nasm.contains("endbr64"), "{nasm}");
+    assert_eq!(disassemble(&[], 0, Syntax::Intel), "");
+    assert!(disassemble(&[0x06], 0, Syntax::Intel).contains("(bad)"));
+}
+
+const TRAPS: &str = "
+fn divide(%a: i64, %b: i64) -> i64 {
+entry:
+    %q = div i64 %a, %b
+    ret %q
+}
+
+fn remainder(%a: i8, %b: i8) -> i8 {
+entry:
+    %r = rem i8 %a, %b
+    ret %r
+}
+
+fn check(%x: i32) -> i32 {
+entry:
+    %zero = const i32 0
+    %neg = cmp lt i32 %x, %zero
+    cond_br %neg, bad, good
+bad:
+    trap 42
+good:
+    ret %x
+}
+
+fn deref(%p: ptr<i64>, %i: i64) -> i64 {
+entry:
+    %v = load i64 %p[%i]
+    ret %v
+}
+
+fn nested(%a: i64, %b: i64) -> i64 {
+entry:
+    %one = const i64 1
+    %q = call divide(%a, %b)
+    %r = add i64 %q, %one
+    ret %r
+}
+";
+
+#[test]
+fn traps_come_back_as_the_interpreters_trap_kinds() {
+    let lib = library(TRAPS);
+    let jit = Jit::new(&lib);
+    let oracle = Oracle::new(&lib);
+    let mut x = [5i64, 6, 7];
+    let p = Value::Ptr(x.as_mut_ptr() as usize as u64);
+    let cases: Vec<(&str, Vec<Value>, Result<Value, TrapKind>)> = vec![
+        (
+            "divide",
+            vec![Value::I64(7), Value::I64(0)],
+            Err(TrapKind::DivideByZero),
+        ),
+        (
+            "divide",
+            vec![Value::I64(i64::MIN), Value::I64(-1)],
+            Ok(Value::I64(i64::MIN)),
+        ),
+        (
+            "divide",
+            vec![Value::I64(-7), Value::I64(2)],
+            Ok(Value::I64(-3)),
+        ),
+        (
+            "remainder",
+            vec![Value::I8(i8::MIN), Value::I8(-1)],
+            Ok(Value::I8(0)),
+        ),
+        (
+            "remainder",
+            vec![Value::I8(-7), Value::I8(0)],
+            Err(TrapKind::DivideByZero),
+        ),
+        ("check", vec![Value::I32(-1)], Err(TrapKind::Explicit(42))),
+        ("check", vec![Value::I32(3)], Ok(Value::I32(3))),
+        (
+            "deref",
+            vec![Value::Ptr(0), Value::I64(0)],
+            Err(TrapKind::NullPointer),
+        ),
+        ("deref", vec![p, Value::I64(2)], Ok(Value::I64(7))),
+        // base + index * 8 wrapping to zero is a null access too.
+        (
+            "deref",
+            vec![Value::Ptr(16), Value::I64(-2)],
+            Err(TrapKind::NullPointer),
+        ),
+        (
+            "nested",
+            vec![Value::I64(1), Value::I64(0)],
+            Err(TrapKind::DivideByZero),
+        ),
+        (
+            "nested",
+            vec![Value::I64(9), Value::I64(3)],
+            Ok(Value::I64(4)),
+        ),
+    ];
+    for (symbol, args, expected) in cases {
+        let want = expected.map(|v| Some((std::mem::discriminant(&v), v.to_bits())));
+        assert_eq!(
+            oracle.call(symbol, &args),
+            want,
+            "interpreter, {symbol}{args:?}"
+        );
+        // Twice: a trap leaves the runtime ready for the next call.
+        assert_eq!(jit.call(symbol, &args), want, "compiled, {symbol}{args:?}");
+        assert_eq!(
+            jit.call(symbol, &args),
+            want,
+            "compiled again, {symbol}{args:?}"
+        );
+    }
+}
+
+const NARROW: &str = "
+fn widen(%a: i8, %b: u16, %c: bool, %d: i32, %e: u8) -> i64 {
+entry:
+    %a64 = cast i8 %a to i64
+    %b64 = cast u16 %b to i64
+    %c64 = cast bool %c to i64
+    %d64 = cast i32 %d to i64
+    %e64 = cast u8 %e to i64
+    %s1 = add i64 %a64, %b64
+    %s2 = add i64 %s1, %c64
+    %s3 = add i64 %s2, %d64
+    %s4 = add i64 %s3, %e64
+    ret %s4
+}
+
+fn narrow(%x: i64) -> i16 {
+entry:
+    %n = cast i64 %x to i16
+    ret %n
+}
+";
+
+#[test]
+fn narrow_arguments_are_extended_whatever_their_upper_bits() {
+    let lib = library(NARROW);
+    let jit = Jit::new(&lib);
+    let (entry, _) = jit.entry("widen");
+    // Upper bits set to garbage, as System V allows a caller to leave them.
+    let ints = [
+        0xdead_beef_0000_00ff, // i8 -1
+        0x1234_5678_9abc_fffe, // u16 65534
+        0xffff_ffff_ffff_ff01, // bool true (bit 0)
+        0x7777_7777_8000_0000, // i32 MIN
+        0x0101_0101_0101_0180, // u8 128
+        0,
+    ];
+    // SAFETY: `widen` reads five integer registers and touches no memory.
+    let out = unsafe {
+        jit.machine
+            .runtime
+            .call_raw(entry as usize as *const u8, &ints, &[0; 8])
+    }
+    .expect("no trap");
+    assert_eq!(out[0] as i64, -1 + 65534 + 1 + i64::from(i32::MIN) + 128);
+    // A narrow result is returned canonical (sign-extended).
+    assert_eq!(
+        jit.call("narrow", &[Value::I64(0x1_8000)]),
+        Ok(Some((
+            std::mem::discriminant(&Value::I16(0)),
+            (-32768i64) as u64
+        )))
+    );
+}
+
+/// A function keeping many values alive across a call, so callee-saved
+/// registers and spill slots are in use, calling `probe`.
+fn pressure(live: usize) -> String {
+    let mut s = String::from("import fn probe() -> i64\n\nfn pressure(%x: i64) -> i64 {\nentry:\n");
+    for k in 0..live {
+        s.push_str(&format!(
+            "    %c{k} = const i64 {}\n    %v{k} = mul i64 %x, %c{k}\n",
+            k + 3
+        ));
+    }
+    s.push_str("    %p = call native probe()\n    %acc0 = add i64 %p, %x\n");
+    for k in 0..live {
+        s.push_str(&format!("    %acc{} = add i64 %acc{k}, %v{k}\n", k + 1));
+    }
+    s.push_str(&format!("    ret %acc{live}\n}}\n"));
+    s
+}
+
+#[test]
+fn calls_see_an_aligned_stack_and_callee_saved_registers_survive() {
+    let machine = Machine::new();
+    // probe: returns rsp mod 16 at its entry (8 when the caller aligned the stack).
+    let (_probe_code, probe) = stub(&machine.memory, |a| {
+        a.mov(rax, rsp).expect("mov");
+        a.and(rax, 15).expect("and");
+        a.ret().expect("ret");
+    });
+    for live in 0..14 {
+        let lib = library(&pressure(live));
+        let inst = instantiate(&lib, &TemplateName::free("pressure"), &[]).expect("instantiates");
+        let resolver = Fixed(vec![("probe".to_owned(), CallTarget::Direct(probe))]);
+        let f = machine.compile(&inst.function, &inst.reg_types, &resolver);
+        // A caller that fills every callee-saved register, calls, and
+        // returns the result xor a mask of the registers that changed.
+        let (_guard_code, guard) = stub(&machine.memory, |a| {
+            let regs = [rbx, rbp, r12, r13, r14, r15];
+            for &r in &regs {
+                a.push(r).expect("push");
+            }
+            a.sub(rsp, 8).expect("align");
+            for (k, &r) in regs.iter().enumerate() {
+                a.mov(r, 0x5a5a_0000_0000_0000u64 + k as u64).expect("mov");
+            }
+            a.mov(rax, f.address()).expect("mov");
+            a.call(rax).expect("call");
+            a.mov(rcx, 0u64).expect("mov");
+            for (k, &r) in regs.iter().enumerate() {
+                a.mov(rdx, 0x5a5a_0000_0000_0000u64 + k as u64)
+                    .expect("mov");
+                a.cmp(r, rdx).expect("cmp");
+                let mut same = a.create_label();
+                a.je(same).expect("je");
+                a.bts(rcx, (k + 40) as u32).expect("bts");
+                a.set_label(&mut same).expect("label");
+                a.nop().expect("nop");
+            }
+            a.xor(rax, rcx).expect("xor");
+            a.add(rsp, 8).expect("unalign");
+            for &r in regs.iter().rev() {
+                a.pop(r).expect("pop");
+            }
+            a.ret().expect("ret");
+        });
+        let mut ints = [0u64; 6];
+        ints[0] = 2;
+        // SAFETY: `guard` takes one integer argument (passed on to
+        // `pressure`) and preserves what the System V ABI requires.
+        let [out, _] = unsafe {
+            machine
+                .runtime
+                .call_raw(guard as usize as *const u8, &ints, &[0; 8])
+        }
+        .expect("no trap");
+        let expected: u64 = 8 + 2 + (0..live as u64).map(|k| 2 * (k + 3)).sum::<u64>();
+        assert_eq!(
+            out >> 40,
+            0,
+            "live={live}: callee-saved registers changed: {:#x}",
+            out >> 40
+        );
+        assert_eq!(
+            out, expected,
+            "live={live}: stack misaligned at the call or wrong result"
+        );
+    }
+}
+
+#[test]
+fn calls_through_slots_follow_the_slot() {
+    let lib = library(
+        "
+fn one() -> i64 {
+entry:
+    %v = const i64 1
+    ret %v
+}
+
+fn two() -> i64 {
+entry:
+    %v = const i64 2
+    ret %v
+}
+
+fn caller() -> i64 {
+entry:
+    %v = call one()
+    %f = func_addr one
+    %w = call_indirect %f() : fn() -> i64
+    %s = add i64 %v, %w
+    ret %s
+}
+",
+    );
+    let machine = Machine::new();
+    let compile = |name: &str| {
+        let inst = instantiate(&lib, &TemplateName::free(name), &[]).expect("instantiates");
+        machine.compile(&inst.function, &inst.reg_types, &NoCallees)
+    };
+    let (one, two) = (compile("one"), compile("two"));
+    let slot = Box::new(AtomicU64::new(one.address()));
+    let inst = instantiate(&lib, &TemplateName::free("caller"), &[]).expect("instantiates");
+    let resolver = Fixed(vec![(
+        "one".to_owned(),
+        CallTarget::Slot(slot.as_ref() as *const AtomicU64 as usize as u64),
+    )]);
+    let caller = machine.compile(&inst.function, &inst.reg_types, &resolver);
+    let sig = inst.function.sig.clone();
+    let i64_of = |v: i64| Ok(Some((std::mem::discriminant(&Value::I64(0)), v as u64)));
+    assert_eq!(machine.call(caller.entry(), &sig, &[]), i64_of(2));
+    // Patching the slot redirects both the call and the function address.
+    slot.store(two.address(), Ordering::Release);
+    assert_eq!(machine.call(caller.entry(), &sig, &[]), i64_of(4));
+    // Direct calls: the same caller with `one` as an entry point.
+    let direct = Fixed(vec![("one".to_owned(), CallTarget::Direct(one.address()))]);
+    let caller = machine.compile(&inst.function, &inst.reg_types, &direct);
+    assert_eq!(machine.call(caller.entry(), &sig, &[]), i64_of(2));
+}
+
+#[test]
+fn unresolved_callees_fail_compilation_with_the_name() {
+    let lib = library(
+        "
+extern fn @elsewhere(i64) -> i64
+
+fn caller(%x: i64) -> i64 {
+entry:
+    %v = call @elsewhere(%x)
+    ret %v
+}
+",
+    );
+    let machine = Machine::new();
+    let inst = instantiate(&lib, &TemplateName::free("caller"), &[]).expect("instantiates");
+    let err = machine
+        .backend
+        .compile(&machine.memory, &inst.function, &inst.reg_types, &NoCallees)
+        .expect_err("unresolved");
+    let text = err.to_string();
+    assert!(
+        text.contains("`caller`") && text.contains("`elsewhere`"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_batch_links_its_functions_to_each_other() {
+    let lib = common::collections();
+    let insts = instantiate_all(
+        &lib,
+        &TemplateName::free("sort"),
+        &[Type::Int(jit::ir::IntType::I32)],
+    )
+    .expect("instantiates");
+    let names: Vec<&str> = insts.iter().map(|i| i.symbol.as_str()).collect();
+    assert!(
+        names.contains(&"quicksort$i32") && names.contains(&"insertion_sort$i32"),
+        "{names:?}"
+    );
+    let machine = Machine::new();
+    let refs: Vec<_> = insts.iter().collect();
+    let batch = machine
+        .backend
+        .compile_batch(&machine.memory, &refs, &NoCallees)
+        .expect("compiles without a resolver: every callee is in the batch");
+    assert_eq!(batch.functions().count(), insts.len());
+    let sort = batch.function("sort$i32").expect("sort");
+    let mut xs: Vec<i32> = (0..100).map(|k| (k * 7919) % 101 - 50).collect();
+    let mut expected = xs.clone();
+    expected.sort_unstable();
+    let args = [Value::Ptr(xs.as_mut_ptr() as usize as u64), Value::I64(100)];
+    assert_eq!(
+        machine.call(sort.entry(), &insts[0].function.sig, &args),
+        Ok(None)
+    );
+    assert_eq!(xs, expected);
+    for (_, f) in batch.functions() {
+        assert_eq!(f.bytes().get(..4), Some(&ENDBR64[..]));
+    }
+    assert_eq!(
+        machine
+            .backend
+            .compile_batch(
+                &machine.memory,
+                &[refs.as_slice(), &refs[..1]].concat(),
+                &NoCallees
+            )
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Err("the batch compiles `sort$i32` twice".to_owned())
+    );
+}
