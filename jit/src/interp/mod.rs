@@ -445,7 +445,8 @@ impl<'r> Interpreter<'r> {
         })
     }
 
-    /// The main loop.
+    /// The main loop: runs the top frame until it calls an interpreted
+    /// function (push a frame) or returns (pop one).
     ///
     /// # Safety
     ///
@@ -453,74 +454,33 @@ impl<'r> Interpreter<'r> {
     unsafe fn run(&self, func: Arc<Function>, args: &[u64]) -> Result<Option<u64>, Error> {
         let mut frames = vec![Self::frame(func, args, None)?];
         let mut fuel = self.fuel;
-        'outer: loop {
-            let Some(top) = frames.last() else {
-                return Err(malformed("left the interpreter without a frame"));
-            };
-            let func = Arc::clone(&top.func);
-            let (b, start) = (top.block, top.pc);
-            let block = func.blocks.get(b).ok_or_else(|| {
-                Error::new(ErrorKind::NoSuchBlock(u32::try_from(b).unwrap_or(u32::MAX)))
-            })?;
-            for (k, inst) in block.insts.iter().enumerate().skip(start) {
-                if let Some(f) = fuel.as_mut() {
-                    *f = f.checked_sub(1).ok_or_else(|| {
-                        Error::new(ErrorKind::OutOfFuel).or_at(at(&func, b, Some(k)))
-                    })?;
-                }
-                let frame = frames
-                    .last_mut()
-                    .ok_or_else(|| malformed("left the interpreter without a frame"))?;
-                // SAFETY: forwarded contract.
-                let outcome = unsafe { self.step(&inst.op, &frame.regs) };
-                match outcome.map_err(|e| e.or_at(at(&func, b, Some(k))))? {
-                    Step::Value(v) => {
-                        if let Some(r) = inst.result {
-                            set(&mut frame.regs, r, v)?;
-                        }
-                    }
-                    Step::Enter(callee, call_args) => {
-                        frame.pc = k + 1;
-                        if frames.len() >= limits::MAX_CALL_DEPTH {
-                            return Err(Error::new(ErrorKind::CallDepth(limits::MAX_CALL_DEPTH))
-                                .or_at(at(&func, b, Some(k))));
-                        }
-                        if callee.sig.params.len() != call_args.len() {
-                            return Err(malformed(
-                                "calls a function with a different parameter count",
-                            )
-                            .or_at(at(&func, b, Some(k))));
-                        }
-                        frames.push(Self::frame(callee, &call_args, inst.result)?);
-                        continue 'outer;
-                    }
-                }
-            }
-            if let Some(f) = fuel.as_mut() {
-                *f = f
-                    .checked_sub(1)
-                    .ok_or_else(|| Error::new(ErrorKind::OutOfFuel).or_at(at(&func, b, None)))?;
-            }
+        let mut scratch = Vec::new();
+        loop {
             let frame = frames
                 .last_mut()
                 .ok_or_else(|| malformed("left the interpreter without a frame"))?;
-            let here = || at(&func, b, None);
-            match &block.term {
-                Terminator::Br(t) => Self::jump(&func, frame, t).map_err(|e| e.or_at(here()))?,
-                Terminator::CondBr {
-                    cond,
-                    then,
-                    otherwise,
+            // SAFETY: forwarded contract.
+            match unsafe { self.run_frame(frame, &mut fuel, &mut scratch)? } {
+                Exit::Call {
+                    callee,
+                    args,
+                    ret_to,
+                    at,
                 } => {
-                    let c = slot(&frame.regs, *cond).map_err(|e| e.or_at(here()))?;
-                    let t = if c != 0 { then } else { otherwise };
-                    Self::jump(&func, frame, t).map_err(|e| e.or_at(here()))?;
+                    if frames.len() >= limits::MAX_CALL_DEPTH {
+                        return Err(
+                            Error::new(ErrorKind::CallDepth(limits::MAX_CALL_DEPTH)).or_at(at)
+                        );
+                    }
+                    if callee.sig.params.len() != args.len() {
+                        return Err(
+                            malformed("calls a function with a different parameter count")
+                                .or_at(at),
+                        );
+                    }
+                    frames.push(Self::frame(callee, &args, ret_to)?);
                 }
-                Terminator::Ret(v) => {
-                    let value = v
-                        .map(|r| slot(&frame.regs, r))
-                        .transpose()
-                        .map_err(|e| e.or_at(here()))?;
+                Exit::Return(value) => {
                     let done = frames
                         .pop()
                         .ok_or_else(|| malformed("left the interpreter without a frame"))?;
@@ -531,16 +491,98 @@ impl<'r> Interpreter<'r> {
                         set(&mut caller.regs, r, v)?;
                     }
                 }
+            }
+        }
+    }
+
+    /// Runs one frame from where it stopped until it calls an interpreted
+    /// function or returns. Borrowing the frame's fields apart keeps the
+    /// function shared without touching its reference count per block.
+    ///
+    /// # Safety
+    ///
+    /// As [`Interpreter::call`].
+    unsafe fn run_frame(
+        &self,
+        frame: &mut Frame,
+        fuel: &mut Option<u64>,
+        scratch: &mut Vec<u64>,
+    ) -> Result<Exit, Error> {
+        let Frame {
+            func,
+            regs,
+            block,
+            pc,
+            ..
+        } = frame;
+        let func: &Function = func;
+        loop {
+            let b = *block;
+            let body = func.blocks.get(b).ok_or_else(|| {
+                Error::new(ErrorKind::NoSuchBlock(u32::try_from(b).unwrap_or(u32::MAX)))
+            })?;
+            for (k, inst) in body.insts.iter().enumerate().skip(*pc) {
+                burn(fuel).map_err(|e| e.or_at(at(func, b, Some(k))))?;
+                // SAFETY: forwarded contract.
+                let outcome = unsafe { self.step(&inst.op, regs) };
+                match outcome.map_err(|e| e.or_at(at(func, b, Some(k))))? {
+                    Step::Value(v) => {
+                        if let Some(r) = inst.result {
+                            set(regs, r, v)?;
+                        }
+                    }
+                    Step::Enter(callee, args) => {
+                        *pc = k + 1;
+                        return Ok(Exit::Call {
+                            callee,
+                            args,
+                            ret_to: inst.result,
+                            at: at(func, b, Some(k)),
+                        });
+                    }
+                }
+            }
+            let here = || at(func, b, None);
+            burn(fuel).map_err(|e| e.or_at(here()))?;
+            let target = match &body.term {
+                Terminator::Br(t) => t,
+                Terminator::CondBr {
+                    cond,
+                    then,
+                    otherwise,
+                } => {
+                    if slot(regs, *cond).map_err(|e| e.or_at(here()))? != 0 {
+                        then
+                    } else {
+                        otherwise
+                    }
+                }
+                Terminator::Ret(v) => {
+                    let value = v
+                        .map(|r| slot(regs, r))
+                        .transpose()
+                        .map_err(|e| e.or_at(here()))?;
+                    return Ok(Exit::Return(value));
+                }
                 Terminator::Trap(code) => {
                     return Err(
                         Error::new(ErrorKind::Trap(TrapKind::Explicit(*code))).or_at(here())
                     );
                 }
-            }
+            };
+            *block = Self::jump(func, regs, target, scratch).map_err(|e| e.or_at(here()))?;
+            *pc = 0;
         }
     }
 
-    fn jump(func: &Function, frame: &mut Frame, t: &BlockCall) -> Result<(), Error> {
+    /// Passes a branch's arguments to its target's parameters and returns
+    /// the target block.
+    fn jump(
+        func: &Function,
+        regs: &mut [u64],
+        t: &BlockCall,
+        scratch: &mut Vec<u64>,
+    ) -> Result<usize, Error> {
         let k = usize::try_from(t.block.0).unwrap_or(usize::MAX);
         let target = func
             .blocks
@@ -551,17 +593,14 @@ impl<'r> Interpreter<'r> {
         }
         // Read every argument before writing any parameter: a loop may
         // pass its parameters along in a different order.
-        let values = t
-            .args
-            .iter()
-            .map(|r| slot(&frame.regs, *r))
-            .collect::<Result<Vec<_>, _>>()?;
-        for ((r, _), v) in target.params.iter().zip(values) {
-            set(&mut frame.regs, *r, v)?;
+        scratch.clear();
+        for r in &t.args {
+            scratch.push(slot(regs, *r)?);
         }
-        frame.block = k;
-        frame.pc = 0;
-        Ok(())
+        for ((r, _), v) in target.params.iter().zip(scratch.iter()) {
+            set(regs, *r, *v)?;
+        }
+        Ok(k)
     }
 
     /// Executes one operation.
@@ -749,6 +788,31 @@ impl<'r> Interpreter<'r> {
 enum Step {
     Value(u64),
     Enter(Arc<Function>, Vec<u64>),
+}
+
+/// Why a frame stopped running.
+enum Exit {
+    /// It calls an interpreted function; `at` is the call instruction.
+    Call {
+        callee: Arc<Function>,
+        args: Vec<u64>,
+        ret_to: Option<Reg>,
+        at: Location,
+    },
+    /// It returned, with a value unless the function returns nothing.
+    Return(Option<u64>),
+}
+
+/// Spends one unit of fuel, if the run is metered.
+fn burn(fuel: &mut Option<u64>) -> Result<(), Error> {
+    match fuel {
+        Some(0) => Err(Error::new(ErrorKind::OutOfFuel)),
+        Some(f) => {
+            *f -= 1;
+            Ok(())
+        }
+        None => Ok(()),
+    }
 }
 
 /// Address and size of element `index` of type `ty` at `base`.
