@@ -6,6 +6,7 @@
 
 mod execmem;
 mod harness;
+mod loader;
 mod sdn;
 mod smf;
 
@@ -16,6 +17,7 @@ const AREAS: &[(&str, fn(&mut Report))] = &[
     ("smf", smf::run),
     ("execmem", execmem::run),
     ("sdn", sdn::run),
+    ("loader", loader::run),
 ];
 
 fn main() {

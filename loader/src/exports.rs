@@ -41,11 +41,11 @@ pub(crate) struct ExportTable<T> {
     len: usize,
 }
 
-/// The hash the table is keyed by: FNV-1a 64-bit with the low bit set, so
-/// that no name hashes to the empty marker.
+/// The hash the table is keyed by, with the low bit set so that no name
+/// hashes to the empty marker.
 #[inline]
-pub(crate) fn name_hash(name: &str) -> u64 {
-    smf::fnv1a64(name.as_bytes()) | 1
+fn name_hash(name: &str) -> u64 {
+    crate::hash::name_hash(name.as_bytes()) | 1
 }
 
 fn rank(binding: Binding) -> u8 {

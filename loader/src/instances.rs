@@ -25,6 +25,7 @@ use dashmap::DashMap;
 use execmem::{PublishedCode, PublishedFunction, Reservation};
 
 use crate::error::{Error, Result};
+use crate::hash::BuildNameHasher;
 use crate::loader::Loader;
 
 /// A code address handed out by the loader.
@@ -249,7 +250,7 @@ impl Cell {
 
 /// The instantiation cache with its miss hook.
 pub(crate) struct Instances {
-    cells: DashMap<Arc<str>, Arc<Cell>>,
+    cells: DashMap<Arc<str>, Arc<Cell>, BuildNameHasher>,
     /// Which cell each waiting chain waits for (the wait-for graph).
     waiting: Mutex<HashMap<u64, Arc<Cell>>>,
     instantiator: arc_swap::ArcSwapOption<Box<dyn Instantiator>>,
@@ -275,7 +276,7 @@ fn bump(counter: &AtomicU64, by: u64) {
 impl Instances {
     pub(crate) fn new(max_depth: usize, enabled: bool) -> Self {
         Self {
-            cells: DashMap::new(),
+            cells: DashMap::default(),
             waiting: Mutex::new(HashMap::new()),
             instantiator: arc_swap::ArcSwapOption::empty(),
             enabled: AtomicBool::new(enabled),

@@ -26,6 +26,7 @@ mod cache;
 pub mod capi;
 mod error;
 mod exports;
+mod hash;
 mod instances;
 pub mod limits;
 mod loader;
