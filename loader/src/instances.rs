@@ -27,6 +27,7 @@ use execmem::{PublishedCode, PublishedFunction, Reservation};
 use crate::error::{Error, Result};
 use crate::hash::BuildNameHasher;
 use crate::loader::Loader;
+use crate::slots::{Slots, SymbolSlot};
 
 /// A code address handed out by the loader.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -160,6 +161,21 @@ impl<'l> ResolveContext<'l> {
         self.loader.memory()
     }
 
+    /// Whether `name` is being instantiated in this chain: resolving it
+    /// again would be a cycle. A compiler that can call through a slot (a
+    /// recursive template) asks for [`ResolveContext::slot`] instead.
+    #[must_use]
+    pub fn in_chain(&self, name: &str) -> bool {
+        self.path.iter().any(|n| **n == *name)
+    }
+
+    /// The slot of `name` (see [`Loader::slot`]); for a name being
+    /// instantiated it is filled when the instantiation finishes.
+    #[must_use]
+    pub fn slot(&self, name: &str) -> SymbolSlot {
+        self.loader.slot(name)
+    }
+
     /// Number of instantiations in progress in this chain.
     #[must_use]
     pub fn depth(&self) -> usize {
@@ -257,6 +273,7 @@ pub(crate) struct Instances {
     enabled: AtomicBool,
     max_depth: usize,
     counters: Counters,
+    slots: Arc<Slots>,
 }
 
 impl std::fmt::Debug for Instances {
@@ -274,7 +291,7 @@ fn bump(counter: &AtomicU64, by: u64) {
 }
 
 impl Instances {
-    pub(crate) fn new(max_depth: usize, enabled: bool) -> Self {
+    pub(crate) fn new(max_depth: usize, enabled: bool, slots: Arc<Slots>) -> Self {
         Self {
             cells: DashMap::default(),
             waiting: Mutex::new(HashMap::new()),
@@ -282,6 +299,7 @@ impl Instances {
             enabled: AtomicBool::new(enabled),
             max_depth,
             counters: Counters::default(),
+            slots,
         }
     }
 
@@ -304,6 +322,12 @@ impl Instances {
         let address = cell.done.get()?.as_ref().ok()?.address();
         bump(&self.counters.cache_hits, 1);
         Some(address)
+    }
+
+    /// A finished instance of `name`, if cached, without counting a hit.
+    pub(crate) fn peek(&self, name: &str) -> Option<Address> {
+        let cell = self.cells.get(name)?;
+        cell.done.get()?.as_ref().ok().map(Instance::address)
     }
 
     /// A finished instance of `name` with its code, if cached.
@@ -394,6 +418,9 @@ impl Instances {
         };
         let failed = result.is_err();
         let answer = cell.finish(result);
+        if let Ok(address) = &answer {
+            self.slots.set(&cell.name, address.get());
+        }
         if failed {
             // Waiters already hold the cell and see the error; later requests
             // start afresh.

@@ -17,7 +17,7 @@
 //!   [`ResolveContext`] that bounds depth, reports cycles, and makes
 //!   concurrent misses of one name compile once (`instances`);
 //! - [`Loader::reload`] and [`Loader::unload`] swap or remove a module,
-//!   updating every [`ExportSlot`] atomically;
+//!   updating every [`SymbolSlot`] atomically;
 //! - `capi` is the C ABI of `include/smfjit.h`, exported by `libsmfjit.so`.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
@@ -33,10 +33,12 @@ mod loader;
 mod module;
 mod native;
 mod relocate;
+mod slots;
 
 pub use cache::{Backing, CacheConfig, CacheStats, FileIdentity, SmfCache, SmfFile};
 pub use error::{Error, Result};
 pub use exports::{Export, ModuleId};
 pub use instances::{Address, Instance, InstanceStats, Instantiator, ResolveContext};
-pub use loader::{Binding, ExportSlot, Loader, LoaderConfig, LoaderStats};
+pub use loader::{Binding, Loader, LoaderConfig, LoaderStats};
 pub use module::{Import, ImportSource, LoadedModule};
+pub use slots::SymbolSlot;

@@ -1,9 +1,8 @@
 //! The loader: modules in load order, the export snapshot, the instance
 //! cache and the native libraries, behind one cheap-to-clone handle.
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use arc_swap::ArcSwap;
@@ -16,6 +15,7 @@ use crate::instances::{Address, InstanceStats, Instances, Instantiator, ResolveC
 use crate::limits;
 use crate::module::{self, ImportResolver, ImportSource, Keep, LoadRequest, LoadedModule};
 use crate::native::NativeLibraries;
+use crate::slots::{Slots, SymbolSlot};
 
 /// When a module's imports are bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -76,30 +76,6 @@ pub struct LoaderStats {
     pub exports: usize,
 }
 
-/// A stable cell holding the current address of an exported name (0 when
-/// no loaded module exports it). Generated code can call through it; hot
-/// reload and unload store the new address atomically.
-#[derive(Debug, Clone)]
-pub struct ExportSlot(Arc<AtomicUsize>);
-
-impl ExportSlot {
-    /// The current address, if the name is exported now.
-    #[must_use]
-    pub fn get(&self) -> Option<Address> {
-        match self.0.load(Ordering::Acquire) {
-            0 => None,
-            address => Some(Address::new(address)),
-        }
-    }
-
-    /// Where the slot lives: a pointer-sized cell, stable for as long as any
-    /// clone of this slot or its loader lives.
-    #[must_use]
-    pub fn as_ptr(&self) -> *const usize {
-        self.0.as_ptr().cast_const()
-    }
-}
-
 type Table = ExportTable<Arc<LoadedModule>>;
 
 struct Inner {
@@ -111,7 +87,7 @@ struct Inner {
     /// Loaded modules in load order. Held only to change the list and
     /// rebuild the export table, never while loading or resolving.
     modules: Mutex<Vec<Arc<LoadedModule>>>,
-    slots: Mutex<HashMap<Arc<str>, ExportSlot>>,
+    slots: Arc<Slots>,
     next_id: AtomicU64,
     binding: Binding,
 }
@@ -148,15 +124,20 @@ impl Loader {
     /// configuration's `memory` field is ignored.
     #[must_use]
     pub fn with_memory(config: LoaderConfig, memory: ExecMemory) -> Self {
+        let slots = Arc::new(Slots::default());
         Self {
             inner: Arc::new(Inner {
                 cache: SmfCache::new(config.cache),
                 memory,
                 natives: Arc::new(NativeLibraries::new(config.native_libraries)),
-                instances: Instances::new(config.max_depth, config.instantiation_enabled),
+                instances: Instances::new(
+                    config.max_depth,
+                    config.instantiation_enabled,
+                    Arc::clone(&slots),
+                ),
                 exports: ArcSwap::from_pointee(ExportTable::empty()),
                 modules: Mutex::new(Vec::new()),
-                slots: Mutex::new(HashMap::new()),
+                slots,
                 next_id: AtomicU64::new(1),
                 binding: config.binding,
             }),
@@ -300,16 +281,16 @@ impl Loader {
                 .flat_map(|m| m.exports().iter().map(move |e| (e, Arc::clone(m)))),
         );
         self.inner.exports.store(Arc::new(table));
+        self.refresh_slots();
+    }
+
+    /// Stores in every slot what its name resolves to now.
+    fn refresh_slots(&self) {
         let table = self.inner.exports.load();
-        let slots = self
-            .inner
-            .slots
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        for (name, slot) in slots.iter() {
-            let address = table.get(name).map_or(0, |(e, _)| e.address);
-            slot.0.store(address, Ordering::Release);
-        }
+        self.inner.slots.refresh(|name| match table.get(name) {
+            Some((export, _)) => export.address,
+            None => self.inner.instances.peek(name).map_or(0, Address::get),
+        });
     }
 
     /// The loaded module with this id.
@@ -341,22 +322,16 @@ impl Loader {
         table.get(name).map(|(_, m)| Arc::clone(m))
     }
 
-    /// The slot of an exported name, created on first request; see
-    /// [`ExportSlot`].
+    /// The slot of `name`, created on first request; see [`SymbolSlot`].
+    /// Asking for a slot resolves nothing: it holds 0 until a module
+    /// exports the name or an instantiation of it finishes.
     #[must_use]
-    pub fn export_slot(&self, name: &str) -> ExportSlot {
-        let mut slots = self
-            .inner
-            .slots
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(slot) = slots.get(name) {
-            return slot.clone();
-        }
-        let current = self.lookup_export(name).map_or(0, Address::get);
-        let slot = ExportSlot(Arc::new(AtomicUsize::new(current)));
-        slots.insert(Arc::from(name), slot.clone());
-        slot
+    pub fn slot(&self, name: &str) -> SymbolSlot {
+        self.inner.slots.get_or_create(name, || {
+            self.lookup_export(name)
+                .or_else(|| self.inner.instances.peek(name))
+                .map_or(0, Address::get)
+        })
     }
 
     /// Resolves `name`: the loaded modules' exports, then the instantiation
@@ -393,7 +368,9 @@ impl Loader {
     /// mapped while modules that bound to it live. Returns how many there
     /// were.
     pub fn clear_instances(&self) -> usize {
-        self.inner.instances.clear()
+        let cleared = self.inner.instances.clear();
+        self.refresh_slots();
+        cleared
     }
 
     /// A snapshot of every counter.

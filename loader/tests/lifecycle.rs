@@ -52,7 +52,7 @@ fn reload_swaps_exports_and_slots_while_old_code_stays_for_its_holders() {
     let loader = loader();
     let v1 = loader.load(&path).unwrap();
     let user = loader.load(&user_path).unwrap();
-    let slot = loader.export_slot("f");
+    let slot = loader.slot("f");
     let caller = call_through(&loader, slot.as_ptr());
     // SAFETY: `call_through` publishes an `extern "C" fn() -> i32`.
     let through: extern "C" fn() -> i32 = unsafe { std::mem::transmute(caller.entry()) };
@@ -109,7 +109,7 @@ fn unload_returns_code_and_data_memory_once_nothing_holds_it() {
     assert_eq!(after_one.functions, 1);
     assert_eq!(after_one.bytes_code, 6, "one code section of 6 bytes");
     let g = loader.load(&user_path).unwrap();
-    let slot = loader.export_slot("f");
+    let slot = loader.slot("f");
     assert!(slot.get().is_some());
 
     // The exporter goes first: its export disappears, its code stays for g.

@@ -69,6 +69,31 @@ fn recursive_instantiation_resolves_through_the_loader() {
 }
 
 #[test]
+fn mutually_recursive_instantiations_meet_through_a_slot() {
+    let jit = Arc::new(TestJit::default());
+    let loader = loader_with(&jit, 8);
+    let slot = loader.slot("ping$");
+    assert_eq!(slot.get(), None, "a slot resolves nothing by itself");
+    let ping = loader.resolve("ping$").unwrap();
+    assert_eq!(
+        slot.get(),
+        Some(ping),
+        "filled when the instantiation finished"
+    );
+    // SAFETY: ping$ is `extern "C" fn(u32) -> u32`.
+    let f: extern "C" fn(u32) -> u32 = unsafe { std::mem::transmute(ping.as_ptr()) };
+    assert_eq!(f(0), 0);
+    assert_eq!(f(1), 1);
+    assert_eq!(f(11), 11);
+    assert_eq!(jit.count("ping$"), 1);
+    assert_eq!(jit.count("pong$"), 1);
+    assert_eq!(
+        loader.slot("pong$").get(),
+        Some(loader.resolve("pong$").unwrap())
+    );
+}
+
+#[test]
 fn depth_bound_is_exact_and_reports_the_chain() {
     let jit = Arc::new(TestJit::default());
     // deep$3 needs deep$3, deep$2, deep$1, deep$0 in flight at once: depth 4.

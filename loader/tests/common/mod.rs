@@ -276,6 +276,8 @@ pub fn call_u64(address: Address) -> u64 {
 ///   `deep$0` returns 0;
 /// - `cyc$X`: resolves the name after `cyc$X`'s `$` chain (`cyc$a` needs
 ///   `cyc$b`, `cyc$b` needs `cyc$c`, `cyc$c` needs `cyc$a`);
+/// - `ping$` and `pong$`: `n == 0 ? 0 : 1 + other(n - 1)`, mutually
+///   recursive, the inner one calling the outer through its slot;
 /// - `fail$...`: an error; anything else: declined.
 ///
 /// Counts compilations per name; `delay` makes each compilation sleep so
@@ -332,6 +334,35 @@ fn sum_code(a: Address, b: Address) -> Vec<u8> {
     })
 }
 
+/// `f(n) = n == 0 ? 0 : 1 + callee(n - 1)` where the callee is called at
+/// a known address, or through a slot when it is not compiled yet.
+fn countdown_code(callee: Result<Address, *const usize>) -> Vec<u8> {
+    use iced_x86::code_asm::*;
+    asm(|a| {
+        let mut zero = a.create_label();
+        a.test(edi, edi)?;
+        a.jz(zero)?;
+        a.sub(rsp, 8)?;
+        a.dec(edi)?;
+        match callee {
+            Ok(address) => {
+                a.mov(rax, address.get() as u64)?;
+                a.call(rax)?;
+            }
+            Err(slot) => {
+                a.mov(rax, slot as u64)?;
+                a.call(qword_ptr(rax))?;
+            }
+        }
+        a.inc(eax)?;
+        a.add(rsp, 8)?;
+        a.ret()?;
+        a.set_label(&mut zero)?;
+        a.xor(eax, eax)?;
+        a.ret()
+    })
+}
+
 impl Instantiator for TestJit {
     fn instantiate(
         &self,
@@ -372,6 +403,17 @@ impl Instantiator for TestJit {
                 };
                 ctx.resolve(next)?;
                 returns(0).bytes
+            }
+            [name @ ("ping" | "pong"), ""] => {
+                let other = if *name == "ping" { "pong$" } else { "ping$" };
+                // Mutual recursion: the second of the two calls the first
+                // through its slot, filled when the first finishes.
+                let callee = if ctx.in_chain(other) {
+                    Err(ctx.slot(other).as_ptr())
+                } else {
+                    Ok(ctx.resolve(other)?)
+                };
+                countdown_code(callee)
             }
             ["fail", ..] => {
                 return Err(loader::Error::InstantiationFailed {
