@@ -228,3 +228,17 @@ fn deeply_nested_types_are_refused() {
     let e = parse_type(&deep).expect_err("too deep");
     assert!(matches!(e.kind, ErrorKind::Syntax(_)), "{e}");
 }
+
+#[test]
+fn printing_keeps_field_indices_even_when_names_repeat() {
+    // Duplicate field names are a verifier error, but the parser accepts
+    // them and the printer must still round-trip: index 1 prints as `1`.
+    let text = "struct S { a: i32, a: i64 }\nfn f(%p: ptr<S>) -> ptr<i64> {\nentry:\n    %q = field_addr S %p, 1\n    ret %q\n}\n";
+    let lib = parse_library(text).expect("parses");
+    let printed = print_library(&lib);
+    assert!(printed.contains("field_addr S %0, 1"), "{printed}");
+    assert_eq!(parse_library(&printed).expect("reparses"), lib);
+    let named = parse_library("struct S { a: i32, b: i64 }\nfn f(%p: ptr<S>) -> ptr<i64> {\nentry:\n    %q = field_addr S %p, 1\n    ret %q\n}\n")
+        .expect("parses");
+    assert!(print_library(&named).contains("field_addr S %0, b"));
+}

@@ -200,14 +200,16 @@ impl Printer<'_> {
                 base,
             } => {
                 self.typed("field_addr", &Type::Struct(strukt.clone()), &[*base]);
+                // The name only when it reads back as this index (the
+                // first field of that name; duplicates are a verifier error).
                 let name = self
                     .lib
                     .and_then(|l| l.struct_def(&strukt.name))
                     .and_then(|d| {
-                        usize::try_from(*field)
-                            .ok()
-                            .and_then(|k| d.fields.get(k))
-                            .map(|(n, _)| n.clone())
+                        let k = usize::try_from(*field).ok()?;
+                        let (n, _) = d.fields.get(k)?;
+                        let first = d.fields.iter().position(|(m, _)| m == n)?;
+                        (first == k).then(|| n.clone())
                     });
                 match name {
                     Some(n) => {
