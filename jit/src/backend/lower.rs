@@ -55,8 +55,9 @@ struct Lower<'a, 'r> {
     handler: u32,
     ext: Externals,
     resolve: &'a mut ResolveFn<'r>,
-    /// Condition left in the flags by a comparison fused into the branch.
-    pending: Option<Cc>,
+    /// A fused comparison's register and the condition it left in the
+    /// flags, for the selects and the branch that consume it.
+    flags: Option<(Reg, Cc)>,
 }
 
 /// Lowers an allocated function; returns its instructions, pool and callees.
@@ -66,7 +67,7 @@ pub(super) fn lower(
     trap_handler: u64,
     resolve: &mut ResolveFn<'_>,
 ) -> Result<(Asm, Externals), Error> {
-    let mut asm = Asm::new(f.inst_count() * 3 + 16);
+    let mut asm = Asm::new(f.inst_count() * 6 + 32);
     let handler = asm.constant(trap_handler);
     let blocks = (0..f.blocks.len()).map(|_| asm.label()).collect();
     let framed = alloc.has_calls || alloc.slots > 0 || !alloc.saved.is_empty();
@@ -87,7 +88,7 @@ pub(super) fn lower(
         handler,
         ext: Externals::default(),
         resolve,
-        pending: None,
+        flags: None,
     };
     l.prologue();
     for b in 0..f.blocks.len() {
@@ -255,7 +256,7 @@ impl Lower<'_, '_> {
             let fused = inst
                 .result
                 .is_some_and(|r| self.alloc.fused.get(r.0 as usize) == Some(&true));
-            self.op(&inst.op, dst, fused)?;
+            self.op(&inst.op, dst, inst.result, fused)?;
         }
         self.terminator(b, &block.term)
     }
@@ -312,9 +313,9 @@ impl Lower<'_, '_> {
                 then,
                 otherwise,
             } => {
-                let cc = match self.pending.take() {
-                    Some(cc) => Ok(cc),
-                    None => self.test_bool(self.loc(*cond)),
+                let cc = match self.flags.take() {
+                    Some((r, cc)) if r == *cond => Ok(cc),
+                    _ => self.test_bool(self.loc(*cond)),
                 };
                 let cc = match cc {
                     Ok(cc) => cc,
@@ -380,7 +381,10 @@ impl Lower<'_, '_> {
         Ok(())
     }
 
-    fn op(&mut self, op: &Op, dst: Loc, fused: bool) -> Result<(), Error> {
+    fn op(&mut self, op: &Op, dst: Loc, result: Option<Reg>, fused: bool) -> Result<(), Error> {
+        if !matches!(op, Op::Const { .. } | Op::Select { .. }) {
+            self.flags = None;
+        }
         match op {
             // Constants live in their uses (immediates, pool).
             Op::Const { .. } => {}
@@ -395,7 +399,7 @@ impl Lower<'_, '_> {
             Op::Cmp { op, ty, lhs, rhs } => {
                 let cc = self.compare(*op, ty, self.loc(*lhs), self.loc(*rhs));
                 if fused {
-                    self.pending = Some(cc);
+                    self.flags = result.map(|r| (r, cc));
                 } else {
                     self.materialise(cc, *op, ty, dst);
                 }
@@ -407,13 +411,13 @@ impl Lower<'_, '_> {
                 cond,
                 if_true,
                 if_false,
-            } => self.select(
-                ty,
-                dst,
-                self.loc(*cond),
-                self.loc(*if_true),
-                self.loc(*if_false),
-            ),
+            } => {
+                let cc = match self.flags {
+                    Some((r, cc)) if r == *cond => Ok(cc),
+                    _ => self.test_bool(self.loc(*cond)),
+                };
+                self.select(ty, dst, cc, self.loc(*if_true), self.loc(*if_false));
+            }
             Op::Load { ty, addr, index } => {
                 let a = self.address(ty, self.loc(*addr), index.map(|i| self.loc(i)))?;
                 self.load(ty, dst, a)?;
@@ -558,7 +562,19 @@ impl Lower<'_, '_> {
         };
         let d = Asm::dst_gpr(dst, Register::RAX);
         let is_d = |l: Loc| matches!(l, Loc::Gpr(r) if r == d);
-        if is_d(rhs) && !is_d(lhs) {
+        let lea = match (alu, lhs, rhs) {
+            (Alu::Add, Loc::Gpr(a), Loc::Gpr(b)) if a != d && b != d => {
+                Some(MemoryOperand::with_base_index(a, b))
+            }
+            (Alu::Add, Loc::Gpr(a), Loc::Imm(v)) if a != d && i32::try_from(v as i64).is_ok() => {
+                Some(MemoryOperand::with_base_displ(a, v as i64))
+            }
+            _ => None,
+        };
+        if let Some(m) = lea {
+            // Three-address addition without a copy first.
+            self.asm.push(Instruction::with2(Code::Lea_r64_m, d, m));
+        } else if is_d(rhs) && !is_d(lhs) {
             if matches!(alu, Alu::Sub) {
                 self.asm.load_gpr(Register::RAX, lhs);
                 self.asm.alu(alu, Register::RAX, Rm::Reg(d));
@@ -764,8 +780,10 @@ impl Lower<'_, '_> {
         self.asm.store_gpr(dst, d);
     }
 
-    fn select(&mut self, ty: &Type, dst: Loc, cond: Loc, t: Loc, f: Loc) {
-        let cc = match self.test_bool(cond) {
+    /// `cc` holds when the condition is true (flags set), or the
+    /// condition's constant value.
+    fn select(&mut self, ty: &Type, dst: Loc, cc: Result<Cc, bool>, t: Loc, f: Loc) {
+        let cc = match cc {
             Ok(cc) => cc,
             Err(v) => {
                 let src = if v { t } else { f };

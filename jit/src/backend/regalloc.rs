@@ -94,41 +94,64 @@ fn index(r: Reg) -> usize {
     r.0 as usize
 }
 
-/// A bit set over virtual registers.
-#[derive(Clone)]
-struct Bits(Vec<u64>);
+/// One bit set over virtual registers per block, in a single allocation.
+struct Sets {
+    words: usize,
+    data: Vec<u64>,
+}
 
-impl Bits {
-    fn new(n: usize) -> Self {
-        Bits(vec![0; n.div_ceil(64)])
-    }
-    fn set(&mut self, i: usize) {
-        if let Some(w) = self.0.get_mut(i / 64) {
-            *w |= 1 << (i % 64);
+impl Sets {
+    fn new(regs: usize, blocks: usize) -> Self {
+        let words = regs.div_ceil(64);
+        Sets {
+            words,
+            data: vec![0; words * blocks],
         }
     }
-    fn ones(&self) -> impl Iterator<Item = usize> + '_ {
-        self.0.iter().enumerate().flat_map(|(k, &w)| {
-            let mut w = w;
-            std::iter::from_fn(move || {
-                if w == 0 {
-                    return None;
-                }
-                let b = w.trailing_zeros() as usize;
-                w &= w - 1;
-                Some(k * 64 + b)
-            })
-        })
+    fn row(&self, b: usize) -> &[u64] {
+        self.data
+            .get(b * self.words..(b + 1) * self.words)
+            .unwrap_or(&[])
     }
-    /// `self |= other & !minus`; whether anything changed.
-    fn union_minus(&mut self, other: &Bits, minus: &Bits) -> bool {
-        let mut changed = false;
-        for ((a, b), m) in self.0.iter_mut().zip(&other.0).zip(&minus.0) {
-            let n = *a | (*b & !*m);
-            changed |= n != *a;
-            *a = n;
+    fn row_mut(&mut self, b: usize) -> &mut [u64] {
+        self.data
+            .get_mut(b * self.words..(b + 1) * self.words)
+            .unwrap_or(&mut [])
+    }
+}
+
+fn set(row: &mut [u64], i: usize) {
+    if let Some(w) = row.get_mut(i / 64) {
+        *w |= 1 << (i % 64);
+    }
+}
+
+fn has(row: &[u64], i: usize) -> bool {
+    row.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+}
+
+/// Calls `f` with every member of `row`.
+fn each(row: &[u64], mut f: impl FnMut(usize)) {
+    for (k, &w) in row.iter().enumerate() {
+        let mut w = w;
+        while w != 0 {
+            f(k * 64 + w.trailing_zeros() as usize);
+            w &= w - 1;
         }
-        changed
+    }
+}
+
+/// Successor block indices of a terminator.
+fn successors(term: &Terminator) -> [Option<usize>; 2] {
+    match term {
+        Terminator::Br(t) => [Some(t.block.0 as usize), None],
+        Terminator::CondBr {
+            then, otherwise, ..
+        } => [
+            Some(then.block.0 as usize),
+            Some(otherwise.block.0 as usize),
+        ],
+        Terminator::Ret(_) | Terminator::Trap(_) => [None, None],
     }
 }
 
@@ -252,7 +275,14 @@ pub(super) fn allocate(func: &Function, types: &RegTypes) -> Allocation {
         block
             .term
             .for_each_use(|r| note_use(*r, pos, &mut uses, &mut last));
-        for t in block.term.targets() {
+        let calls: [Option<&crate::ir::BlockCall>; 2] = match &block.term {
+            Terminator::Br(t) => [Some(t), None],
+            Terminator::CondBr {
+                then, otherwise, ..
+            } => [Some(then), Some(otherwise)],
+            _ => [None, None],
+        };
+        for t in calls.into_iter().flatten() {
             let Some(target) = blocks.get(t.block.0 as usize) else {
                 continue;
             };
@@ -269,72 +299,93 @@ pub(super) fn allocate(func: &Function, types: &RegTypes) -> Allocation {
         pos += 1;
     }
 
-    // A comparison feeding only its block's branch leaves its result in flags.
+    // A comparison consumed only by the selects right after it (constants
+    // aside) and by the branch ending its block leaves its result in the
+    // flags: nothing in between changes them.
     for block in blocks {
-        if let (Some(inst), Terminator::CondBr { cond, .. }) = (block.insts.last(), &block.term)
-            && inst.result == Some(*cond)
-            && uses.get(index(*cond)) == Some(&1)
-            && let Op::Cmp { op, ty, .. } = &inst.op
-            && fusable(*op, ty)
-            && let Some(f) = fused.get_mut(index(*cond))
-        {
-            *f = true;
+        for (k, inst) in block.insts.iter().enumerate() {
+            let (Some(r), Op::Cmp { op, ty, .. }) = (inst.result, &inst.op) else {
+                continue;
+            };
+            if !fusable(*op, ty) {
+                continue;
+            }
+            let mut consumed = 0;
+            let mut rest = block.insts.iter().skip(k + 1);
+            let reached_end = loop {
+                match rest.next().map(|i| &i.op) {
+                    None => break true,
+                    Some(Op::Const { .. }) => {}
+                    Some(Op::Select { cond, .. }) if *cond == r => consumed += 1,
+                    Some(_) => break false,
+                }
+            };
+            if reached_end && matches!(&block.term, Terminator::CondBr { cond, .. } if *cond == r) {
+                consumed += 1;
+            }
+            if consumed > 0
+                && uses.get(index(r)) == Some(&consumed)
+                && let Some(f) = fused.get_mut(index(r))
+            {
+                *f = true;
+            }
         }
     }
 
     // Liveness: live-in = uses before definition ∪ (live-out − defs).
     let nb = blocks.len();
-    let mut gen_ = vec![Bits::new(n); nb];
-    let mut kill = vec![Bits::new(n); nb];
+    let mut gen_ = Sets::new(n, nb);
+    let mut kill = Sets::new(n, nb);
     for (b, block) in blocks.iter().enumerate() {
-        let (g, k) = (&mut gen_[b], &mut kill[b]);
+        let (g, k) = (gen_.row_mut(b), kill.row_mut(b));
         for (r, _) in &block.params {
-            k.set(index(*r));
+            set(k, index(*r));
         }
         for inst in &block.insts {
             inst.op.for_each_use(|r| {
-                if !k_has(k, index(*r)) {
-                    g.set(index(*r));
+                if !has(k, index(*r)) {
+                    set(g, index(*r));
                 }
             });
             if let Some(r) = inst.result {
-                k.set(index(r));
+                set(k, index(r));
             }
         }
         block.term.for_each_use(|r| {
-            if !k_has(k, index(*r)) {
-                g.set(index(*r));
+            if !has(k, index(*r)) {
+                set(g, index(*r));
             }
         });
     }
-    let succs: Vec<Vec<usize>> = blocks
-        .iter()
-        .map(|b| {
-            b.term
-                .targets()
-                .iter()
-                .map(|t| t.block.0 as usize)
-                .collect()
-        })
-        .collect();
-    let mut live_in = gen_.clone();
-    let mut live_out = vec![Bits::new(n); nb];
-    let nothing = Bits::new(n);
+    let mut live_in = Sets {
+        words: gen_.words,
+        data: gen_.data,
+    };
+    let mut live_out = Sets::new(n, nb);
+    let words = live_in.words;
     let mut changed = true;
     while changed {
         changed = false;
-        for b in (0..nb).rev() {
-            for &s in &succs[b] {
+        for (b, block) in blocks.iter().enumerate().rev() {
+            for s in successors(&block.term).into_iter().flatten() {
                 if s < nb {
-                    let (out, inn) = (&mut live_out[b], &live_in[s]);
-                    changed |= out.union_minus(inn, &nothing);
+                    let (src, dst) = (s * words, b * words);
+                    for w in 0..words {
+                        let add = live_in.data[src + w] & !live_out.data[dst + w];
+                        if add != 0 {
+                            live_out.data[dst + w] |= add;
+                            changed = true;
+                        }
+                    }
                 }
             }
-            let (out, k) = (&live_out[b], &kill[b]);
-            let mut inn = live_in[b].clone();
-            if inn.union_minus(out, k) {
-                live_in[b] = inn;
-                changed = true;
+            for w in 0..words {
+                let i = b * words + w;
+                let add = live_out.data[i] & !kill.data[i] & !live_in.data[i];
+                if add != 0 {
+                    live_in.data[i] |= add;
+                    changed = true;
+                }
             }
         }
     }
@@ -343,17 +394,17 @@ pub(super) fn allocate(func: &Function, types: &RegTypes) -> Allocation {
     let mut start = def.clone();
     let mut end: Vec<u32> = last.clone();
     for b in 0..nb {
-        for v in live_in[b].ones() {
+        each(live_in.row(b), |v| {
             if let (Some(s), Some(e)) = (start.get_mut(v), end.get_mut(v)) {
                 *s = (*s).min(block_start[b]);
                 *e = (*e).max(block_start[b]);
             }
-        }
-        for v in live_out[b].ones() {
+        });
+        each(live_out.row(b), |v| {
             if let Some(e) = end.get_mut(v) {
                 *e = (*e).max(block_end[b]);
             }
-        }
+        });
     }
     let mut intervals: Vec<Interval> = (0..n)
         .filter(|&v| uses[v] > 0 && def[v] != u32::MAX && locs[v] == Loc::None && !fused[v])
@@ -382,10 +433,14 @@ pub(super) fn allocate(func: &Function, types: &RegTypes) -> Allocation {
         Loc::Xmm(r) => Some(16 + r as usize - Register::XMM0 as usize),
         _ => None,
     };
-    let xmm_all: Vec<Register> = (0..XMM_ALLOCATABLE as u32)
-        .map(|k| Register::XMM0 + k)
-        .collect();
-    let gpr_any: Vec<Register> = CALLER_SAVED.iter().chain(&CALLEE_SAVED).copied().collect();
+    let xmm_all: [Register; XMM_ALLOCATABLE] = std::array::from_fn(|k| Register::XMM0 + k as u32);
+    let gpr_any: [Register; 11] = std::array::from_fn(|k| {
+        CALLER_SAVED
+            .get(k)
+            .or_else(|| CALLEE_SAVED.get(k - CALLER_SAVED.len()))
+            .copied()
+            .unwrap_or(Register::None)
+    });
     for iv in &intervals {
         active.retain(|&(e, v)| {
             if e <= iv.start {
@@ -410,12 +465,15 @@ pub(super) fn allocate(func: &Function, types: &RegTypes) -> Allocation {
             (false, true) => &CALLEE_SAVED,
             (false, false) => &gpr_any,
         };
-        let allowed: Vec<Register> = base
-            .iter()
-            .copied()
-            .filter(|&r| !(no_rcx && r == Register::RCX || no_rdx && r == Register::RDX))
-            .collect();
-        let allowed = allowed.as_slice();
+        let mut buffer = [Register::None; 16];
+        let mut count = 0;
+        for &r in base {
+            if !(no_rcx && r == Register::RCX || no_rdx && r == Register::RDX) {
+                buffer[count] = r;
+                count += 1;
+            }
+        }
+        let allowed = &buffer[..count];
         let wrap = |r: Register| if float { Loc::Xmm(r) } else { Loc::Gpr(r) };
         let is_free = |r: Register, owner: &[Option<u32>; 32]| {
             key(wrap(r)).is_some_and(|k| owner[k].is_none())
@@ -482,8 +540,4 @@ pub(super) fn allocate(func: &Function, types: &RegTypes) -> Allocation {
         has_calls: !calls.is_empty(),
         fused,
     }
-}
-
-fn k_has(bits: &Bits, i: usize) -> bool {
-    bits.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
 }
