@@ -472,3 +472,60 @@ fn native_calls_pass_mixed_arguments_in_registers() {
     let out = unsafe { interp.call_symbol("trunc", &[Value::I32(0x1ff)]) };
     assert_eq!(out, Ok(Some(Value::I8(-1))));
 }
+
+extern "C" fn halve(x: f32, flip: bool) -> f32 {
+    if flip { -x / 2.0 } else { x / 2.0 }
+}
+
+extern "C" fn is_big(x: u64) -> bool {
+    x > 1000
+}
+
+#[test]
+fn native_calls_return_f32_and_bool() {
+    let l = lib(concat!(
+        "import fn halve(f32, bool) -> f32\n",
+        "import fn is_big(u64) -> bool\n",
+        "fn h(%x: f32, %f: bool) -> f32 {\nentry:\n    %r = call native halve(%x, %f)\n    ret %r\n}\n",
+        "fn b(%x: u64) -> bool {\nentry:\n    %r = call native is_big(%x)\n    ret %r\n}\n",
+    ));
+    let r = jit::interp::LibraryResolver::new(&l)
+        .with_native("halve", halve as *const () as usize as u64)
+        .with_native("is_big", is_big as *const () as usize as u64);
+    let interp = jit::interp::Interpreter::new(&r);
+    // SAFETY: the natives have exactly the declared signatures.
+    unsafe {
+        assert_eq!(
+            interp.call_symbol("h", &[Value::F32(3.0), Value::Bool(true)]),
+            Ok(Some(Value::F32(-1.5)))
+        );
+        assert_eq!(
+            interp.call_symbol("h", &[Value::F32(f32::MAX), Value::Bool(false)]),
+            Ok(Some(Value::F32(f32::MAX / 2.0)))
+        );
+        assert_eq!(
+            interp.call_symbol("b", &[Value::U64(1001)]),
+            Ok(Some(Value::Bool(true)))
+        );
+        assert_eq!(
+            interp.call_symbol("b", &[Value::U64(1000)]),
+            Ok(Some(Value::Bool(false)))
+        );
+    }
+}
+
+#[test]
+fn a_missing_import_is_an_error_not_a_jump() {
+    let l =
+        lib("import fn gone(i64)\nfn g(%x: i64) {\nentry:\n    call native gone(%x)\n    ret\n}\n");
+    let err = common::run(&l, "g", &[Value::I64(1)]).expect_err("unresolved");
+    assert_eq!(err.kind, ErrorKind::Unresolved("gone".into()));
+    assert_eq!(
+        err.location,
+        Location::Instruction {
+            function: "g".into(),
+            block: 0,
+            inst: Some(0)
+        }
+    );
+}
