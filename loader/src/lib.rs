@@ -28,6 +28,7 @@ mod error;
 mod exports;
 mod hash;
 mod instances;
+mod lazy;
 pub mod limits;
 mod loader;
 mod module;

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 
 use arc_swap::ArcSwap;
 use execmem::ExecMemory;
@@ -12,6 +12,7 @@ use crate::cache::{CacheConfig, CacheStats, SmfCache};
 use crate::error::{Error, Result};
 use crate::exports::{ExportTable, ModuleId};
 use crate::instances::{Address, InstanceStats, Instances, Instantiator, ResolveContext};
+use crate::lazy::{self, Binder};
 use crate::limits;
 use crate::module::{self, ImportResolver, ImportSource, Keep, LoadRequest, LoadedModule};
 use crate::native::NativeLibraries;
@@ -26,6 +27,10 @@ pub enum Binding {
     /// every relocation is applied.
     #[default]
     Now,
+    /// Function imports called through `plt32` or `gotpcrel` are bound at
+    /// their first call, through a slot and the resolver trampoline (see
+    /// the `lazy` module); every other import is bound at load.
+    Lazy,
 }
 
 /// How a [`Loader`] is set up.
@@ -90,6 +95,10 @@ struct Inner {
     slots: Arc<Slots>,
     next_id: AtomicU64,
     binding: Binding,
+    /// Binds lazy imports on behalf of this loader without keeping it alive.
+    binder: Arc<dyn Binder>,
+    /// The resolver trampoline, published on the first lazy load.
+    trampoline: OnceLock<execmem::PublishedFunction>,
 }
 
 /// Loads SMF modules and resolves names: exports of loaded modules first,
@@ -126,7 +135,7 @@ impl Loader {
     pub fn with_memory(config: LoaderConfig, memory: ExecMemory) -> Self {
         let slots = Arc::new(Slots::default());
         Self {
-            inner: Arc::new(Inner {
+            inner: Arc::new_cyclic(|weak| Inner {
                 cache: SmfCache::new(config.cache),
                 memory,
                 natives: Arc::new(NativeLibraries::new(config.native_libraries)),
@@ -140,6 +149,8 @@ impl Loader {
                 slots,
                 next_id: AtomicU64::new(1),
                 binding: config.binding,
+                binder: Arc::new(WeakLoader(weak.clone())),
+                trampoline: OnceLock::new(),
             }),
         }
     }
@@ -203,16 +214,33 @@ impl Loader {
     /// [`Error::Memory`], and instantiation errors of imports. Nothing is
     /// registered when loading fails.
     pub fn load(&self, path: impl AsRef<Path>) -> Result<Arc<LoadedModule>> {
+        self.load_with_binding(path, self.inner.binding)
+    }
+
+    /// [`Loader::load`] with a binding mode other than the configured one.
+    ///
+    /// # Errors
+    /// As [`Loader::load`], and [`Error::Memory`] when the lazy-binding
+    /// trampoline cannot be published.
+    pub fn load_with_binding(
+        &self,
+        path: impl AsRef<Path>,
+        binding: Binding,
+    ) -> Result<Arc<LoadedModule>> {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let module = Arc::new(self.build(id, path.as_ref())?);
+        let module = Arc::new(self.build(id, path.as_ref(), binding)?);
         let mut modules = self.lock_modules();
         modules.push(Arc::clone(&module));
         self.publish_exports(&modules);
         Ok(module)
     }
 
-    fn build(&self, id: ModuleId, path: &Path) -> Result<LoadedModule> {
+    fn build(&self, id: ModuleId, path: &Path, binding: Binding) -> Result<LoadedModule> {
         let file = self.inner.cache.get(path)?;
+        let lazy = match binding {
+            Binding::Now => None,
+            Binding::Lazy => Some((Arc::clone(&self.inner.binder), self.trampoline()?)),
+        };
         let mut ctx = ResolveContext::new(self);
         let mut imports = Imports {
             loader: self,
@@ -223,9 +251,65 @@ impl Loader {
                 id,
                 file,
                 memory: &self.inner.memory,
+                lazy,
             },
             &mut imports,
         )
+    }
+
+    /// Address of the lazy-binding trampoline, published on first use.
+    fn trampoline(&self) -> Result<usize> {
+        if let Some(published) = self.inner.trampoline.get() {
+            return Ok(published.entry() as usize);
+        }
+        let avx = std::arch::is_x86_feature_detected!("avx");
+        let code = lazy::trampoline(avx).map_err(|e| Error::Memory(e.to_string()))?;
+        let published = self
+            .inner
+            .memory
+            .publish_function("smfjit lazy binding", &code)?;
+        // A racing thread may have published one first; either works, and
+        // the one kept is the one every module uses from now on.
+        Ok(self.inner.trampoline.get_or_init(|| published).entry() as usize)
+    }
+
+    /// Binds one import: the exports, the instance cache, the instantiator,
+    /// then the native libraries.
+    fn bind_import(
+        &self,
+        name: &str,
+        ctx: &mut ResolveContext<'_>,
+    ) -> Result<Option<(Address, Keep, ImportSource)>> {
+        let inner = &self.inner;
+        if let Some((export, module)) = inner.exports.load().get(name) {
+            return Ok(Some((
+                Address::new(export.address),
+                Keep::Module(Arc::clone(module)),
+                ImportSource::Module(export.module),
+            )));
+        }
+        let instance = match inner.instances.cached_instance(name) {
+            Some(instance) => Some(instance),
+            None => match inner.instances.miss(name, ctx) {
+                Ok(_) => inner.instances.cached_instance(name),
+                Err(Error::Unresolved { .. }) => None,
+                Err(error) => return Err(error),
+            },
+        };
+        if let Some(instance) = instance {
+            return Ok(Some((
+                instance.address(),
+                Keep::Code(instance.code().clone()),
+                ImportSource::Instance,
+            )));
+        }
+        Ok(inner.natives.lookup(name).map(|address| {
+            (
+                Address::new(address),
+                Keep::Native(Arc::clone(&inner.natives)),
+                ImportSource::Native,
+            )
+        }))
     }
 
     /// Loads the current version of a loaded module's file and swaps it in
@@ -238,13 +322,15 @@ impl Loader {
     /// [`Error::NoSuchModule`] when `id` is not loaded, and every error of
     /// [`Loader::load`]; the old version stays in place then.
     pub fn reload(&self, id: ModuleId) -> Result<Arc<LoadedModule>> {
-        let path = self
-            .module(id)
-            .ok_or(Error::NoSuchModule(id))?
-            .path()
-            .to_path_buf();
+        let old = self.module(id).ok_or(Error::NoSuchModule(id))?;
+        let path = old.path().to_path_buf();
         let new_id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let module = Arc::new(self.build(new_id, &path)?);
+        let binding = if old.lazy_imports().next().is_some() {
+            Binding::Lazy
+        } else {
+            self.inner.binding
+        };
+        let module = Arc::new(self.build(new_id, &path, binding)?);
         let mut modules = self.lock_modules();
         let place = modules
             .iter()
@@ -392,8 +478,7 @@ impl Loader {
     }
 }
 
-/// Import binding for a module being loaded: the resolution chain, then the
-/// native libraries.
+/// Import binding for a module being loaded, within one resolution chain.
 struct Imports<'a, 'l> {
     loader: &'a Loader,
     ctx: &'a mut ResolveContext<'l>,
@@ -401,35 +486,22 @@ struct Imports<'a, 'l> {
 
 impl ImportResolver for Imports<'_, '_> {
     fn resolve_import(&mut self, name: &str) -> Result<Option<(Address, Keep, ImportSource)>> {
-        let inner = &self.loader.inner;
-        if let Some((export, module)) = inner.exports.load().get(name) {
-            return Ok(Some((
-                Address::new(export.address),
-                Keep::Module(Arc::clone(module)),
-                ImportSource::Module(export.module),
-            )));
-        }
-        let instance = match inner.instances.cached_instance(name) {
-            Some(instance) => Some(instance),
-            None => match inner.instances.miss(name, self.ctx) {
-                Ok(_) => inner.instances.cached_instance(name),
-                Err(Error::Unresolved { .. }) => None,
-                Err(error) => return Err(error),
-            },
-        };
-        if let Some(instance) = instance {
-            return Ok(Some((
-                instance.address(),
-                Keep::Code(instance.code().clone()),
-                ImportSource::Instance,
-            )));
-        }
-        Ok(inner.natives.lookup(name).map(|address| {
-            (
-                Address::new(address),
-                Keep::Native(Arc::clone(&inner.natives)),
-                ImportSource::Native,
-            )
-        }))
+        self.loader.bind_import(name, self.ctx)
+    }
+}
+
+/// Lazy binding's view of the loader: a weak handle, so modules (which hold
+/// it through their binding descriptors) do not keep their loader alive.
+struct WeakLoader(Weak<Inner>);
+
+impl Binder for WeakLoader {
+    fn bind(&self, name: &str) -> Result<Option<(Address, Keep, ImportSource)>> {
+        let inner = self.0.upgrade().ok_or_else(|| Error::Unresolved {
+            name: name.to_owned(),
+            detail: " (its loader was freed)".to_owned(),
+        })?;
+        let loader = Loader { inner };
+        let mut ctx = ResolveContext::new(&loader);
+        loader.bind_import(name, &mut ctx)
     }
 }

@@ -20,12 +20,13 @@ use std::sync::Arc;
 
 use execmem::{CodeBatch, PublishedCode, Reservation};
 use memmap2::{Mmap, MmapMut};
-use smf::{Binding, RelocType, SectionType};
+use smf::{Binding, RelocType, SectionType, SymbolType};
 
 use crate::cache::{FileIdentity, SmfFile};
 use crate::error::{Error, Result};
 use crate::exports::{Export, ModuleId};
 use crate::instances::Address;
+use crate::lazy::{self, Binder, LazyImport};
 use crate::limits::{MAX_LOAD_ALIGNMENT, STUB_STRIDE};
 use crate::native::NativeLibraries;
 use crate::relocate::{self, Patch};
@@ -65,6 +66,8 @@ pub enum ImportSource {
     Native,
     /// Unresolved, and weak: bound to address 0.
     WeakUndefined,
+    /// Bound lazily, at its first call (see [`LoadedModule::lazy_imports`]).
+    Lazy,
 }
 
 /// A module placed in memory. Its code and data stay mapped while this
@@ -80,6 +83,11 @@ pub struct LoadedModule {
     exports: Vec<Export>,
     imports: Vec<Import>,
     keep: Vec<Keep>,
+    /// Descriptors of lazily bound imports; their binding stubs point here.
+    /// Boxed because each address is embedded in code: a descriptor must not
+    /// move when the vector grows.
+    #[allow(clippy::vec_box)]
+    lazy: Vec<Box<LazyImport>>,
     note: Option<sdn::note::Note>,
     template_code: Option<Box<[u8]>>,
     stubs: usize,
@@ -143,6 +151,13 @@ impl LoadedModule {
         self.template_code.as_deref()
     }
 
+    /// The lazily bound imports and, once called, what each was bound to.
+    pub fn lazy_imports(&self) -> impl Iterator<Item = (&str, Option<Address>)> {
+        self.lazy
+            .iter()
+            .map(|l| (l.name(), l.bound_address().map(Address::new)))
+    }
+
     /// Number of call stubs made for out-of-reach `plt32` relocations.
     #[must_use]
     pub fn stub_count(&self) -> usize {
@@ -187,6 +202,8 @@ pub(crate) struct LoadRequest<'a> {
     pub id: ModuleId,
     pub file: Arc<SmfFile>,
     pub memory: &'a execmem::ExecMemory,
+    /// Present for lazy binding: who binds, and the trampoline's address.
+    pub lazy: Option<(Arc<dyn Binder>, usize)>,
 }
 
 fn unsupported(path: &Path, reason: String) -> Error {
@@ -278,9 +295,40 @@ pub(crate) fn load(
 
     // One slot per symbol reached through `gotpcrel`, after the read-only data.
     let relocations: Vec<_> = module.relocations().map(|(_, _, r)| r).collect();
+
+    // Lazily bound imports: strong function imports reached only by calls
+    // through plt32 or a gotpcrel slot; each gets a writable slot.
+    let mut lazy_slots: Vec<(u32, usize)> = Vec::new();
+    if request.lazy.is_some() {
+        for r in &relocations {
+            let index = r.symbol_index;
+            if lazy_slots.iter().any(|(s, _)| *s == index) {
+                continue;
+            }
+            let eligible = module.symbol(index).is_some_and(|s| {
+                !s.is_defined()
+                    && s.sym_type() == SymbolType::Function
+                    && s.binding() != Binding::Weak
+            }) && relocations.iter().all(|o| {
+                o.symbol_index != index
+                    || matches!(o.reloc_type, RelocType::Plt32 | RelocType::GotPcRel)
+            });
+            if eligible {
+                let (start, end) = place_after(rw_end, 8, 8)
+                    .ok_or_else(|| unsupported(&path, "too many slots".to_owned()))?;
+                lazy_slots.push((index, start));
+                rw_end = end;
+            }
+        }
+    }
+    let is_lazy = |index: u32| lazy_slots.iter().any(|(s, _)| *s == index);
+
     let mut got: HashMap<u32, usize> = HashMap::new();
     for r in &relocations {
-        if r.reloc_type == RelocType::GotPcRel && !got.contains_key(&r.symbol_index) {
+        if r.reloc_type == RelocType::GotPcRel
+            && !got.contains_key(&r.symbol_index)
+            && !is_lazy(r.symbol_index)
+        {
             let (start, end) = place_after(ro_end, 8, 8)
                 .ok_or_else(|| unsupported(&path, "too many slots".to_owned()))?;
             got.insert(r.symbol_index, start);
@@ -326,7 +374,7 @@ pub(crate) fn load(
     let mut bound = Vec::new();
     let mut keep = Vec::new();
     for r in &relocations {
-        if values.contains_key(&r.symbol_index) {
+        if values.contains_key(&r.symbol_index) || is_lazy(r.symbol_index) {
             continue;
         }
         let Some(symbol) = module.symbol(r.symbol_index) else {
@@ -408,12 +456,58 @@ pub(crate) fn load(
         }
     }
 
+    // The PLT entries and binding stubs of lazy imports; each slot starts
+    // out pointing at its stub.
+    let mut lazy_entries: HashMap<u32, (usize, usize)> = HashMap::new();
+    let mut lazy_imports = Vec::new();
+    if let (Some((binder, trampoline)), false) = (&request.lazy, lazy_slots.is_empty()) {
+        let reservation = batch.reserve("lazy plt", lazy_slots.len() * lazy::ENTRY_SIZE, 16)?;
+        for (i, (index, slot_at)) in lazy_slots.iter().enumerate() {
+            let name = module.symbol(*index).map_or("", |s| s.name());
+            let slot = rw_base + slot_at;
+            let entry = reservation.address() + i * lazy::ENTRY_SIZE;
+            let descriptor = Box::new(LazyImport::new(name, slot, Arc::clone(binder)));
+            let bytes = lazy::entry(
+                entry,
+                slot,
+                &*descriptor as *const LazyImport as usize,
+                *trampoline,
+            )
+            .ok_or_else(|| Error::RelocationOverflow {
+                path: path.clone(),
+                index: 0,
+                kind: RelocType::Plt32,
+                symbol: name.to_owned(),
+                value: slot as i128 - entry as i128,
+                place: entry,
+            })?;
+            batch.write(&reservation, i * lazy::ENTRY_SIZE, &bytes)?;
+            let stub = (entry + lazy::STUB_OFFSET) as u64;
+            if let Some(dst) = data
+                .as_mut()
+                .and_then(|m| m.get_mut(*slot_at..*slot_at + 8))
+            {
+                dst.copy_from_slice(&stub.to_le_bytes());
+            }
+            lazy_entries.insert(*index, (entry, slot));
+            bound.push(Import {
+                name: name.to_owned(),
+                address: 0,
+                source: ImportSource::Lazy,
+            });
+            lazy_imports.push(descriptor);
+        }
+    }
+
     // Apply every relocation.
     for (index, r) in relocations.iter().enumerate() {
         let s = values.get(&r.symbol_index).copied().unwrap_or(0);
-        let target = match r.reloc_type {
-            RelocType::GotPcRel => got.get(&r.symbol_index).map_or(0, |at| ro_base + at),
-            RelocType::Plt32 => stubs.get(&r.symbol_index).copied().unwrap_or(s),
+        let lazy = lazy_entries.get(&r.symbol_index);
+        let target = match (r.reloc_type, lazy) {
+            (RelocType::GotPcRel, Some((_, slot))) => *slot,
+            (RelocType::Plt32, Some((entry, _))) => *entry,
+            (RelocType::GotPcRel, None) => got.get(&r.symbol_index).map_or(0, |at| ro_base + at),
+            (RelocType::Plt32, None) => stubs.get(&r.symbol_index).copied().unwrap_or(s),
             _ => s,
         };
         let section_base = section_address(u32::from(r.target_section)).unwrap_or(0);
@@ -489,6 +583,7 @@ pub(crate) fn load(
         exports,
         imports: bound,
         keep,
+        lazy: lazy_imports,
         note,
         template_code,
         stubs: stub_targets.len(),
