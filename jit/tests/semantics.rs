@@ -445,6 +445,23 @@ extern "C" fn narrow(a: i32) -> i8 {
     a as i8
 }
 
+/// Calls `symbol` of `l` with the given natives registered.
+fn call_with_natives(
+    l: &Library,
+    natives: &[(&str, u64)],
+    symbol: &str,
+    args: &[Value],
+) -> Option<Value> {
+    let r = natives.iter().fold(
+        jit::interp::LibraryResolver::new(l),
+        |r, &(name, address)| r.with_native(name, address),
+    );
+    // SAFETY: every registered native has exactly the signature its import
+    // declares, and no pointers are passed.
+    let out = unsafe { jit::interp::Interpreter::new(&r).call_symbol(symbol, args) };
+    out.unwrap_or_else(|e| panic!("{symbol}: {e}"))
+}
+
 #[test]
 fn native_calls_pass_mixed_arguments_in_registers() {
     let l = lib(concat!(
@@ -454,10 +471,10 @@ fn native_calls_pass_mixed_arguments_in_registers() {
         "    %r = call native mixed(%a, %x, %b, %y, %c)\n    ret %r\n}\n",
         "fn trunc(%a: i32) -> i8 {\nentry:\n    %r = call native narrow(%a)\n    ret %r\n}\n",
     ));
-    let r = jit::interp::LibraryResolver::new(&l)
-        .with_native("mixed", mixed as *const () as usize as u64)
-        .with_native("narrow", narrow as *const () as usize as u64);
-    let interp = jit::interp::Interpreter::new(&r);
+    let natives = [
+        ("mixed", mixed as *const () as usize as u64),
+        ("narrow", narrow as *const () as usize as u64),
+    ];
     let args = [
         Value::I8(-1),
         Value::F32(0.5),
@@ -465,12 +482,12 @@ fn native_calls_pass_mixed_arguments_in_registers() {
         Value::F64(-2.0),
         Value::I64(3),
     ];
-    // SAFETY: the natives have exactly the declared signatures.
-    let out = unsafe { interp.call_symbol("go", &args) };
-    assert_eq!(out, Ok(Some(Value::F64(mixed(-1, 0.5, 65535, -2.0, 3)))));
-    // SAFETY: as above.
-    let out = unsafe { interp.call_symbol("trunc", &[Value::I32(0x1ff)]) };
-    assert_eq!(out, Ok(Some(Value::I8(-1))));
+    let want = Value::F64(mixed(-1, 0.5, 65535, -2.0, 3));
+    assert_eq!(call_with_natives(&l, &natives, "go", &args), Some(want));
+    assert_eq!(
+        call_with_natives(&l, &natives, "trunc", &[Value::I32(0x1ff)]),
+        Some(Value::I8(-1))
+    );
 }
 
 extern "C" fn halve(x: f32, flip: bool) -> f32 {
@@ -489,29 +506,21 @@ fn native_calls_return_f32_and_bool() {
         "fn h(%x: f32, %f: bool) -> f32 {\nentry:\n    %r = call native halve(%x, %f)\n    ret %r\n}\n",
         "fn b(%x: u64) -> bool {\nentry:\n    %r = call native is_big(%x)\n    ret %r\n}\n",
     ));
-    let r = jit::interp::LibraryResolver::new(&l)
-        .with_native("halve", halve as *const () as usize as u64)
-        .with_native("is_big", is_big as *const () as usize as u64);
-    let interp = jit::interp::Interpreter::new(&r);
-    // SAFETY: the natives have exactly the declared signatures.
-    unsafe {
-        assert_eq!(
-            interp.call_symbol("h", &[Value::F32(3.0), Value::Bool(true)]),
-            Ok(Some(Value::F32(-1.5)))
-        );
-        assert_eq!(
-            interp.call_symbol("h", &[Value::F32(f32::MAX), Value::Bool(false)]),
-            Ok(Some(Value::F32(f32::MAX / 2.0)))
-        );
-        assert_eq!(
-            interp.call_symbol("b", &[Value::U64(1001)]),
-            Ok(Some(Value::Bool(true)))
-        );
-        assert_eq!(
-            interp.call_symbol("b", &[Value::U64(1000)]),
-            Ok(Some(Value::Bool(false)))
-        );
-    }
+    let natives = [
+        ("halve", halve as *const () as usize as u64),
+        ("is_big", is_big as *const () as usize as u64),
+    ];
+    let call = |symbol: &str, args: &[Value]| call_with_natives(&l, &natives, symbol, args);
+    assert_eq!(
+        call("h", &[Value::F32(3.0), Value::Bool(true)]),
+        Some(Value::F32(-1.5))
+    );
+    assert_eq!(
+        call("h", &[Value::F32(f32::MAX), Value::Bool(false)]),
+        Some(Value::F32(f32::MAX / 2.0))
+    );
+    assert_eq!(call("b", &[Value::U64(1001)]), Some(Value::Bool(true)));
+    assert_eq!(call("b", &[Value::U64(1000)]), Some(Value::Bool(false)));
 }
 
 #[test]
