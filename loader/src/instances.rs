@@ -129,6 +129,13 @@ pub struct ResolveContext<'l> {
 
 static NEXT_CONTEXT: AtomicU64 = AtomicU64::new(1);
 
+thread_local! {
+    /// The chains compiling on this thread and the name each compiles,
+    /// innermost last.
+    static COMPILING: std::cell::RefCell<Vec<(u64, Arc<str>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
 impl<'l> ResolveContext<'l> {
     pub(crate) fn new(loader: &'l Loader) -> Self {
         Self {
@@ -393,9 +400,22 @@ impl Instances {
     ) -> Result<Address> {
         bump(&self.counters.requests, 1);
         ctx.path.push(Arc::clone(&cell.name));
+        COMPILING.with(|chains| chains.borrow_mut().push((ctx.id, Arc::clone(&cell.name))));
         let started = Instant::now();
-        let outcome = instantiator.instantiate(&cell.name, ctx);
+        // A panicking instantiator must still finish the cell, or every
+        // thread waiting for the name would wait forever; the panic becomes
+        // this name's error (the panic hook has already reported it).
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            instantiator.instantiate(&cell.name, ctx)
+        }))
+        .unwrap_or_else(|_| {
+            Err(Error::InstantiationFailed {
+                name: cell.name.to_string(),
+                message: "the instantiator panicked".to_owned(),
+            })
+        });
         let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        COMPILING.with(|chains| chains.borrow_mut().pop());
         ctx.path.pop();
         bump(&self.counters.compile_nanos, nanos);
         let result = match outcome {
@@ -505,6 +525,23 @@ fn find_cycle(
         if current.owner == ctx.id {
             let start = ctx.path.iter().position(|n| *n == current.name)?;
             let mut path = ctx.path_strings().split_off(start);
+            path.extend(visited);
+            return Some(path);
+        }
+        // Another chain on this very thread (an instantiator that called
+        // `Loader::resolve` instead of `ResolveContext::resolve`) owns the
+        // cell: it cannot finish while this thread waits.
+        let on_this_thread = COMPILING.with(|chains| {
+            let chains = chains.borrow();
+            let start = chains.iter().position(|(id, _)| *id == current.owner)?;
+            Some(
+                chains[start..]
+                    .iter()
+                    .map(|(_, n)| n.to_string())
+                    .collect::<Vec<_>>(),
+            )
+        });
+        if let Some(mut path) = on_this_thread {
             path.extend(visited);
             return Some(path);
         }

@@ -275,3 +275,67 @@ fn two_threads_needing_each_other_report_a_cycle_instead_of_deadlocking() {
         assert_eq!(path.first(), path.last());
     }
 }
+
+#[test]
+fn an_instantiator_that_resolves_through_a_fresh_chain_gets_a_cycle_not_a_hang() {
+    // `outer$` asks the loader (not its context) for `inner$`, which asks
+    // for `outer$` again: a second chain on the same thread would wait for
+    // the first forever.
+    #[derive(Debug)]
+    struct Forgetful;
+    impl loader::Instantiator for Forgetful {
+        fn instantiate(
+            &self,
+            name: &str,
+            ctx: &mut loader::ResolveContext<'_>,
+        ) -> loader::Result<Option<loader::Instance>> {
+            let other = match name {
+                "outer$" => "inner$",
+                "inner$" => "outer$",
+                _ => return Ok(None),
+            };
+            ctx.loader().resolve(other)?;
+            let f = ctx.memory().publish_function(name, &returns(1).bytes)?;
+            Ok(Some(f.into()))
+        }
+    }
+    let loader = Loader::new(LoaderConfig::default()).unwrap();
+    loader.set_instantiator(Forgetful);
+    match loader.resolve("outer$") {
+        Err(Error::Cycle { path }) => assert_eq!(path, ["outer$", "inner$", "outer$"]),
+        other => panic!("expected a cycle, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_panicking_instantiator_fails_the_name_instead_of_hanging_its_waiters() {
+    #[derive(Debug)]
+    struct Panics;
+    impl loader::Instantiator for Panics {
+        fn instantiate(
+            &self,
+            name: &str,
+            _ctx: &mut loader::ResolveContext<'_>,
+        ) -> loader::Result<Option<loader::Instance>> {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            panic!("cannot make {name}");
+        }
+    }
+    let loader = Loader::new(LoaderConfig::default()).unwrap();
+    loader.set_instantiator(Panics);
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let loader = loader.clone();
+            std::thread::spawn(move || loader.resolve("boom$"))
+        })
+        .collect();
+    for handle in handles {
+        match handle.join().unwrap() {
+            Err(Error::InstantiationFailed { name, message }) => {
+                assert_eq!(name, "boom$");
+                assert_eq!(message, "the instantiator panicked");
+            }
+            other => panic!("expected a failure, got {other:?}"),
+        }
+    }
+}
