@@ -16,9 +16,16 @@
 //!   [`Instantiator`] — the miss hook the JIT implements — through a
 //!   [`ResolveContext`] that bounds depth, reports cycles, and makes
 //!   concurrent misses of one name compile once (`instances`);
+//! - [`Binding::Now`] binds every import at load; [`Binding::Lazy`] binds
+//!   function calls at their first call through per-import slots and a
+//!   resolver trampoline that keeps every argument register (`lazy`);
 //! - [`Loader::reload`] and [`Loader::unload`] swap or remove a module,
-//!   updating every [`SymbolSlot`] atomically;
+//!   updating every [`SymbolSlot`] (`slots`) atomically, while code still
+//!   referenced stays mapped;
 //! - `capi` is the C ABI of `include/smfjit.h`, exported by `libsmfjit.so`.
+//!
+//! `doc/ARCHITECTURE.md` describes each piece and the rules it follows
+//! (precedence, relocation arithmetic, what happens to files that change).
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 

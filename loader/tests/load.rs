@@ -327,3 +327,69 @@ fn modules_for_another_host_are_refused_before_any_code_is_placed() {
     ));
     assert_eq!(loader.memory().stats().functions_published, 0);
 }
+
+#[test]
+fn the_note_is_parsed_at_load_and_a_bad_one_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let note = sdn::note::Note {
+        possible: vec![sdn::note::Possible {
+            id: 1,
+            template: "sum".to_owned(),
+            type_args: sdn::note::TypeArgs(vec!["f32".to_owned()]),
+            mangled_name: "sum$f32".to_owned(),
+            required_by: "app.main".to_owned(),
+            can_defer: true,
+        }],
+        ..sdn::note::Note::default()
+    };
+    let mut spec = Spec::new().function("f", returns(1));
+    spec.note = Some(note.to_sdn_string().unwrap());
+    let path = spec.write(dir.path(), "noted.smf");
+    let loader = loader();
+    let module = loader.load(&path).unwrap();
+    assert_eq!(module.note(), Some(&note));
+    assert!(module.template_code().is_none());
+
+    spec.note = Some("mystery |a, b|\n  1, 2\n# END_NOTE\n".to_owned());
+    let path = spec.write(dir.path(), "bad-note.smf");
+    match loader.load(&path) {
+        Err(Error::InvalidNote { path: p, message }) => {
+            assert_eq!(p, path);
+            assert!(message.contains("mystery"), "{message}");
+        }
+        other => panic!("expected an invalid note, got {other:?}"),
+    }
+}
+
+#[test]
+fn alignments_above_a_page_are_refused_and_a_page_is_honoured() {
+    let dir = tempfile::tempdir().unwrap();
+    let loader = loader();
+    for (alignment, accepted) in [(2048u64, true), (4096, true), (8192, false)] {
+        let mut b = smf::ModuleBuilder::new();
+        let text = b
+            .add_section(SectionType::Code, ".text", 5, alignment, &returns(3).bytes)
+            .unwrap();
+        b.add_symbol(smf::SymbolDef::function(
+            &format!("f{alignment}"),
+            text,
+            0,
+            6,
+        ))
+        .unwrap();
+        let path = dir.path().join(format!("a{alignment}.smf"));
+        std::fs::write(&path, b.build().unwrap()).unwrap();
+        match loader.load(&path) {
+            Ok(module) => {
+                assert!(accepted, "alignment {alignment} was accepted");
+                let f = module.export(&format!("f{alignment}")).unwrap();
+                assert_eq!(f.get() % alignment as usize, 0);
+                assert_eq!(call_i32(f), 3);
+            }
+            Err(Error::Unsupported { reason, .. }) => {
+                assert!(!accepted, "alignment {alignment} was refused: {reason}");
+            }
+            Err(other) => panic!("unexpected error {other}"),
+        }
+    }
+}

@@ -22,7 +22,9 @@ fn loader_with(jit: &Arc<TestJit>, max_depth: usize) -> Loader {
 fn a_miss_is_instantiated_once_then_served_from_the_cache() {
     let jit = Arc::new(TestJit::default());
     let loader = loader_with(&jit, 8);
+    assert_eq!(common::writable_executable_mappings(), Vec::<String>::new());
     let first = loader.resolve("const$42").unwrap();
+    assert_eq!(common::writable_executable_mappings(), Vec::<String>::new());
     assert_eq!(call_i32(first), 42);
     let second = loader.resolve("const$42").unwrap();
     assert_eq!(first, second);
