@@ -55,9 +55,12 @@ struct Lower<'a, 'r> {
     handler: u32,
     ext: Externals,
     resolve: &'a mut ResolveFn<'r>,
-    /// A fused comparison's register and the condition it left in the
-    /// flags, for the selects and the branch that consume it.
+    /// The fused comparison whose result the flags hold, and the
+    /// condition that means true.
     flags: Option<(Reg, Cc)>,
+    /// Fused comparisons of the current block: result, operation, type,
+    /// operands — compared (again) at each consumer that needs the flags.
+    deferred: Vec<(Reg, CmpOp, Type, Reg, Reg)>,
 }
 
 /// Lowers an allocated function; returns its instructions, pool and callees.
@@ -89,6 +92,7 @@ pub(super) fn lower(
         ext: Externals::default(),
         resolve,
         flags: None,
+        deferred: Vec::new(),
     };
     l.prologue();
     for b in 0..f.blocks.len() {
@@ -251,6 +255,8 @@ impl Lower<'_, '_> {
         };
         let label = self.blocks[b];
         self.asm.bind(label);
+        self.deferred.clear();
+        self.flags = None;
         for inst in &block.insts {
             let dst = inst.result.map_or(Loc::None, |r| self.loc(r));
             let fused = inst
@@ -284,7 +290,25 @@ impl Lower<'_, '_> {
         }
     }
 
-    /// Sets the flags from a `bool` location; `None` for a constant, whose
+    /// Sets the flags for a `bool` register about to be consumed: the
+    /// flags already hold it, or its fused comparison is (re)done, or the
+    /// materialised value is tested. `Err` with the value for a constant.
+    fn condition(&mut self, cond: Reg) -> Result<Cc, bool> {
+        if let Some((r, cc)) = self.flags
+            && r == cond
+        {
+            return Ok(cc);
+        }
+        if let Some((r, op, ty, lhs, rhs)) = self.deferred.iter().find(|d| d.0 == cond).cloned() {
+            let cc = self.compare(op, &ty, self.loc(lhs), self.loc(rhs));
+            self.flags = Some((r, cc));
+            return Ok(cc);
+        }
+        self.flags = None;
+        self.test_bool(self.loc(cond))
+    }
+
+    /// Sets the flags from a `bool` location; `Err` for a constant, whose
     /// value is returned instead.
     fn test_bool(&mut self, c: Loc) -> Result<Cc, bool> {
         match c {
@@ -313,10 +337,8 @@ impl Lower<'_, '_> {
                 then,
                 otherwise,
             } => {
-                let cc = match self.flags.take() {
-                    Some((r, cc)) if r == *cond => Ok(cc),
-                    _ => self.test_bool(self.loc(*cond)),
-                };
+                let cc = self.condition(*cond);
+                self.flags = None;
                 let cc = match cc {
                     Ok(cc) => cc,
                     Err(v) => {
@@ -396,14 +418,13 @@ impl Lower<'_, '_> {
                     _ => self.int_binary(*op, ty, dst, a, b),
                 }
             }
-            Op::Cmp { op, ty, lhs, rhs } => {
-                let cc = self.compare(*op, ty, self.loc(*lhs), self.loc(*rhs));
-                if fused {
-                    self.flags = result.map(|r| (r, cc));
-                } else {
+            Op::Cmp { op, ty, lhs, rhs } => match result {
+                Some(r) if fused => self.deferred.push((r, *op, ty.clone(), *lhs, *rhs)),
+                _ => {
+                    let cc = self.compare(*op, ty, self.loc(*lhs), self.loc(*rhs));
                     self.materialise(cc, *op, ty, dst);
                 }
-            }
+            },
             Op::Cast { from, to, arg } => self.cast(from, to, dst, self.loc(*arg))?,
             Op::Bitcast { from, to, arg } => self.bitcast(from, to, dst, self.loc(*arg)),
             Op::Select {
@@ -412,10 +433,7 @@ impl Lower<'_, '_> {
                 if_true,
                 if_false,
             } => {
-                let cc = match self.flags {
-                    Some((r, cc)) if r == *cond => Ok(cc),
-                    _ => self.test_bool(self.loc(*cond)),
-                };
+                let cc = self.condition(*cond);
                 self.select(ty, dst, cc, self.loc(*if_true), self.loc(*if_false));
             }
             Op::Load { ty, addr, index } => {

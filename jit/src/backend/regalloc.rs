@@ -299,35 +299,42 @@ pub(super) fn allocate(func: &Function, types: &RegTypes) -> Allocation {
         pos += 1;
     }
 
-    // A comparison consumed only by the selects right after it (constants
-    // aside) and by the branch ending its block leaves its result in the
-    // flags: nothing in between changes them.
-    for block in blocks {
+    // A comparison consumed only by selects of its own block and the
+    // branch ending it is not materialised: the lowering compares again at
+    // each consumer whose flags were clobbered since, so the comparison's
+    // operands stay live up to its last consumer.
+    for (bi, block) in blocks.iter().enumerate() {
         for (k, inst) in block.insts.iter().enumerate() {
-            let (Some(r), Op::Cmp { op, ty, .. }) = (inst.result, &inst.op) else {
+            let (Some(r), Op::Cmp { op, ty, lhs, rhs }) = (inst.result, &inst.op) else {
                 continue;
             };
             if !fusable(*op, ty) {
                 continue;
             }
             let mut consumed = 0;
-            let mut rest = block.insts.iter().skip(k + 1);
-            let reached_end = loop {
-                match rest.next().map(|i| &i.op) {
-                    None => break true,
-                    Some(Op::Const { .. }) => {}
-                    Some(Op::Select { cond, .. }) if *cond == r => consumed += 1,
-                    Some(_) => break false,
+            let mut last_at = 0;
+            for (j, later) in block.insts.iter().enumerate().skip(k + 1) {
+                if let Op::Select { cond, .. } = &later.op
+                    && *cond == r
+                {
+                    consumed += 1;
+                    last_at = block_start[bi] + 1 + j as u32;
                 }
-            };
-            if reached_end && matches!(&block.term, Terminator::CondBr { cond, .. } if *cond == r) {
+            }
+            if matches!(&block.term, Terminator::CondBr { cond, .. } if *cond == r) {
                 consumed += 1;
+                last_at = block_end[bi];
             }
             if consumed > 0
                 && uses.get(index(r)) == Some(&consumed)
                 && let Some(f) = fused.get_mut(index(r))
             {
                 *f = true;
+                for operand in [lhs, rhs] {
+                    if let Some(l) = last.get_mut(index(*operand)) {
+                        *l = (*l).max(last_at);
+                    }
+                }
             }
         }
     }
