@@ -32,5 +32,8 @@ pub const MAX_INT_ARGS: usize = 6;
 pub const MAX_FLOAT_ARGS: usize = 8;
 /// Frames on the interpreter's call stack.
 pub const MAX_CALL_DEPTH: usize = 10_000;
+/// Register slots (8 bytes each) of all live interpreter frames together:
+/// 128 MiB, however the depth and the frame sizes combine.
+pub const MAX_STACK_SLOTS: usize = 1 << 24;
 /// Bytes of text the parser accepts.
 pub const MAX_TEXT_LEN: usize = 16 << 20;

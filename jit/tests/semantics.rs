@@ -538,3 +538,28 @@ fn a_missing_import_is_an_error_not_a_jump() {
         }
     );
 }
+
+#[test]
+fn deep_recursion_of_a_large_frame_stops_at_the_stack_bound() {
+    // 2,000 registers per frame: the slot bound (2^24) is reached after
+    // about 8,400 frames, before the 10,000-frame depth limit.
+    let mut text = String::from("fn big(%n: i64) -> i64 {\nentry:\n");
+    for k in 0..2000 {
+        text += &format!("    %c{k} = const i64 {k}\n");
+    }
+    text += "    %r = call big(%n)\n    ret %r\n}\n";
+    let l = lib(&text);
+    let err = common::run(&l, "big", &[Value::I64(0)]).expect_err("too much stack");
+    assert!(
+        matches!(err.kind, ErrorKind::Limit { what: "interpreter stack size in registers", limit, .. } if limit == 1 << 24),
+        "{err}"
+    );
+    assert_eq!(
+        err.location,
+        Location::Instruction {
+            function: "big".into(),
+            block: 0,
+            inst: Some(2000)
+        }
+    );
+}

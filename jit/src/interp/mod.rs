@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 pub use library_resolver::LibraryResolver;
 
-use crate::error::{Error, ErrorKind, Location, TrapKind};
+use crate::error::{Error, ErrorKind, Location, TrapKind, check_limit};
 use crate::ir::{
     BinOp, BlockCall, Callee, CmpOp, Function, IntType, Literal, Op, Reg, Signature, Terminator,
     Type, UnOp,
@@ -453,6 +453,9 @@ impl<'r> Interpreter<'r> {
     /// As [`Interpreter::call`].
     unsafe fn run(&self, func: Arc<Function>, args: &[u64]) -> Result<Option<u64>, Error> {
         let mut frames = vec![Self::frame(func, args, None)?];
+        // Register slots of all live frames: bounded so that deep recursion
+        // of a function with many registers cannot exhaust memory.
+        let mut slots = frames.iter().map(|f| f.regs.len()).sum::<usize>();
         let mut fuel = self.fuel;
         let mut scratch = Vec::new();
         loop {
@@ -465,25 +468,39 @@ impl<'r> Interpreter<'r> {
                     callee,
                     args,
                     ret_to,
-                    at,
+                    block,
+                    inst,
                 } => {
+                    let at = || {
+                        frames
+                            .last()
+                            .map_or(Location::Nowhere, |f| at(&f.func, block, Some(inst)))
+                    };
                     if frames.len() >= limits::MAX_CALL_DEPTH {
                         return Err(
-                            Error::new(ErrorKind::CallDepth(limits::MAX_CALL_DEPTH)).or_at(at)
+                            Error::new(ErrorKind::CallDepth(limits::MAX_CALL_DEPTH)).or_at(at())
                         );
                     }
                     if callee.sig.params.len() != args.len() {
                         return Err(
                             malformed("calls a function with a different parameter count")
-                                .or_at(at),
+                                .or_at(at()),
                         );
                     }
+                    slots = slots.saturating_add(callee.reg_count());
+                    check_limit(
+                        "interpreter stack size in registers",
+                        slots,
+                        limits::MAX_STACK_SLOTS,
+                    )
+                    .map_err(|e| e.or_at(at()))?;
                     frames.push(Self::frame(callee, &args, ret_to)?);
                 }
                 Exit::Return(value) => {
                     let done = frames
                         .pop()
                         .ok_or_else(|| malformed("left the interpreter without a frame"))?;
+                    slots = slots.saturating_sub(done.regs.len());
                     let Some(caller) = frames.last_mut() else {
                         return Ok(value);
                     };
@@ -537,7 +554,8 @@ impl<'r> Interpreter<'r> {
                             callee,
                             args,
                             ret_to: inst.result,
-                            at: at(func, b, Some(k)),
+                            block: b,
+                            inst: k,
                         });
                     }
                 }
@@ -792,12 +810,14 @@ enum Step {
 
 /// Why a frame stopped running.
 enum Exit {
-    /// It calls an interpreted function; `at` is the call instruction.
+    /// It calls an interpreted function from instruction `inst` of `block`
+    /// (the location is only formatted if the call fails).
     Call {
         callee: Arc<Function>,
         args: Vec<u64>,
         ret_to: Option<Reg>,
-        at: Location,
+        block: usize,
+        inst: usize,
     },
     /// It returned, with a value unless the function returns nothing.
     Return(Option<u64>),
