@@ -4,6 +4,7 @@
 //! runs the named areas (all when none is named), prints one table and
 //! writes the rows as JSON (default `bench/results.json`).
 
+mod backend;
 mod execmem;
 mod harness;
 mod loader;
@@ -18,6 +19,7 @@ const AREAS: &[(&str, fn(&mut Report))] = &[
     ("execmem", execmem::run),
     ("sdn", sdn::run),
     ("loader", loader::run),
+    ("backend", backend::run),
 ];
 
 fn main() {
