@@ -49,7 +49,9 @@ fn scalar(token: &str) -> Option<Type> {
     })
 }
 
-fn is_ident(s: &str) -> bool {
+/// Whether `s` is an identifier: a letter or `_`, then letters, digits
+/// and `_` (ASCII).
+pub(crate) fn is_ident(s: &str) -> bool {
     let mut chars = s.chars();
     chars
         .next()

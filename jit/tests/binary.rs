@@ -498,3 +498,20 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn items_are_found_by_their_entry_offset() {
+    let lib = common::collections();
+    let encoded = encode_library(&lib);
+    let decoded = decode_library(&encoded.bytes).expect("decodes");
+    for (item, &off) in lib.items().iter().zip(&encoded.offsets) {
+        assert_eq!(decoded.item_at(off), Some(item));
+        assert_eq!(
+            decoded.item_at(off + 1),
+            None,
+            "inside an entry is not an entry"
+        );
+    }
+    assert_eq!(decoded.item_at(0), None);
+    assert_eq!(decoded.item_at(encoded.bytes.len()), None);
+}

@@ -187,3 +187,22 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn template_names_read_back_from_their_text() {
+    for name in [
+        TemplateName::free("sum"),
+        TemplateName::method("Vec", "push"),
+        TemplateName::free("_x1"),
+    ] {
+        assert_eq!(
+            name.to_string().parse::<TemplateName>().expect("parses"),
+            name
+        );
+    }
+    for bad in [
+        "", "Vec::", "::push", "a::b::c", "sum$f64", "1x", "Vec:push",
+    ] {
+        assert!(bad.parse::<TemplateName>().is_err(), "{bad}");
+    }
+}

@@ -22,6 +22,15 @@ pub struct DecodedLibrary {
     pub offsets: Vec<usize>,
 }
 
+impl DecodedLibrary {
+    /// The item whose entry starts at `offset` (an SMF symbol's
+    /// `template_offset`), if an entry starts exactly there.
+    pub fn item_at(&self, offset: usize) -> Option<&Item> {
+        let k = self.offsets.binary_search(&offset).ok()?;
+        self.library.items().get(k)
+    }
+}
+
 /// Decodes a TemplateCode section payload (from `GTPL` to its end).
 ///
 /// # Errors
@@ -251,12 +260,7 @@ impl<'a> Reader<'a> {
     fn name(&mut self, what: &'static str) -> Result<String, Error> {
         let start = self.pos;
         let s = self.str(what)?;
-        let ok = s
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !ok {
+        if !crate::mangle::is_ident(&s) {
             return Err(Error::at_offset(
                 ErrorKind::BadName(format!("{what} `{s}` is not an identifier")),
                 start,

@@ -116,6 +116,26 @@ impl TemplateName {
     }
 }
 
+impl std::str::FromStr for TemplateName {
+    type Err = crate::Error;
+
+    /// Reads `name` or `Owner::name`, the form `Display` writes and the
+    /// `template` column of `note.sdn` tables holds.
+    fn from_str(s: &str) -> Result<TemplateName, crate::Error> {
+        let ident = crate::mangle::is_ident;
+        let name = match s.split_once("::") {
+            Some((owner, name)) if ident(owner) && ident(name) => TemplateName::method(owner, name),
+            None if ident(s) => TemplateName::free(s),
+            _ => {
+                return Err(crate::Error::new(crate::ErrorKind::BadName(format!(
+                    "`{s}` is not a template name"
+                ))));
+            }
+        };
+        Ok(name)
+    }
+}
+
 impl std::fmt::Display for TemplateName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.owner {
