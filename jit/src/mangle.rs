@@ -36,7 +36,8 @@ pub fn is_reserved(name: &str) -> bool {
         )
 }
 
-fn scalar(token: &str) -> Option<Type> {
+/// The scalar type a keyword names (`i8` … `u64`, `f32`, `f64`, `bool`, `rawptr`).
+pub(crate) fn scalar(token: &str) -> Option<Type> {
     if let Some(t) = IntType::ALL.iter().find(|t| t.name() == token) {
         return Some(Type::Int(*t));
     }

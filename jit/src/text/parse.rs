@@ -296,7 +296,7 @@ fn ty<'a>(i: &'a str, scope: &[TypeParam], depth: usize) -> PResult<'a, Type> {
         return fail(i, "a less deeply nested type");
     }
     let (rest, name) = ident(i).or_else(|_| fail(i, "a type"))?;
-    if let Some(t) = Type::scalars().into_iter().find(|t| t.to_string() == name) {
+    if let Some(t) = crate::mangle::scalar(name) {
         return Ok((rest, t));
     }
     match name {
