@@ -1,0 +1,224 @@
+//! SDN parse into typed rows (BRIEF §8: at least the throughput of
+//! `serde_json` on the equivalent JSON): a 10,000-row `note.sdn` read into
+//! `sdn::note::Note`, against `serde_json` reading the same note, written as
+//! JSON, into the same structs.
+
+use sdn::note::{
+    CircularError, CircularWarning, DepKind, Dependency, Instantiation, Note, Possible, Status,
+    TypeArgs, TypeInference,
+};
+
+use crate::harness::{Report, Row, Stats, measure};
+
+const TYPES: [&str; 10] = [
+    "i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64", "f32", "f64",
+];
+const TEMPLATES: [&str; 6] = ["Vec", "Pair", "Map", "sum", "Option", "sort"];
+
+/// 10,000 rows over the six tables, shaped like a large generic library:
+/// multi-argument type arguments, paths, locations and every status.
+fn note() -> Note {
+    let args = |i: usize| -> TypeArgs {
+        let n = 1 + i % 3;
+        TypeArgs(
+            (0..n)
+                .map(|k| TYPES[(i + k * 3) % TYPES.len()].to_owned())
+                .collect(),
+        )
+    };
+    let mangled = |t: &str, a: &TypeArgs| format!("{t}${}", a.0.join("$"));
+    let id = |i: usize| u32::try_from(i).expect("small id");
+    let mut note = Note::default();
+    for i in 0..4_000 {
+        let template = TEMPLATES[i % TEMPLATES.len()];
+        let type_args = args(i);
+        note.instantiations.push(Instantiation {
+            id: id(i),
+            template: template.into(),
+            mangled_name: mangled(template, &type_args),
+            type_args,
+            from_file: format!("src/module_{}/lib.spl", i % 40),
+            from_loc: format!("{}:{}", 10 + i % 900, 1 + i % 60),
+            to_obj: format!("module_{}.o", i % 40),
+            status: [Status::Compiled, Status::Deferred, Status::JitCompiled][i % 3],
+        });
+    }
+    for i in 0..3_000 {
+        let template = TEMPLATES[(i + 1) % TEMPLATES.len()];
+        let type_args = args(i + 7);
+        note.possible.push(Possible {
+            id: id(i),
+            template: template.into(),
+            mangled_name: mangled(template, &type_args),
+            type_args,
+            required_by: format!("module_{}.o", i % 40),
+            can_defer: i % 2 == 0,
+        });
+    }
+    for i in 0..1_500 {
+        note.type_inferences.push(TypeInference {
+            id: id(i),
+            inferred_type: format!("Vec<{}>", TYPES[i % TYPES.len()]),
+            expr: format!("xs{i}.push(x)"),
+            context: format!("fn fill_{i}(xs, x)"),
+            from_file: format!("src/module_{}/lib.spl", i % 40),
+            from_loc: format!("{}:{}", 5 + i % 700, 3 + i % 40),
+        });
+    }
+    for i in 0..1_000 {
+        note.dependencies.push(Dependency {
+            from_inst: id(i),
+            to_inst: id((i * 7 + 1) % 4_000),
+            dep_kind: [
+                DepKind::TypeParam,
+                DepKind::FieldType,
+                DepKind::InnerType,
+                DepKind::MethodDep,
+            ][i % 4],
+        });
+    }
+    for i in 0..250 {
+        note.circular_warnings.push(CircularWarning {
+            id: id(i),
+            cycle_path: format!("Node{i}->List<Node{i}>->Node{i}"),
+            severity: "low".into(),
+        });
+        note.circular_errors.push(CircularError {
+            id: id(i),
+            cycle_path: format!("A{i}->B{i}->A{i}"),
+            error_code: "E0420".into(),
+        });
+    }
+    note
+}
+
+fn mb_per_s(bytes: usize, stats: &Stats) -> f64 {
+    bytes as f64 / stats.median.as_secs_f64() / 1e6
+}
+
+/// Runs the SDN benchmarks.
+pub fn run(report: &mut Report) {
+    let note = note();
+    let sdn_text = note.to_sdn_string().expect("note writes");
+    let json_text = serde_json::to_string(&note).expect("note serializes");
+    // The same note with each row as a JSON array (no repeated keys): the
+    // smallest JSON a reader could be handed, read into the same structs.
+    let json_rows = {
+        let v = serde_json::to_value(&note).expect("value");
+        let compact: serde_json::Map<String, serde_json::Value> = v
+            .as_object()
+            .expect("object")
+            .iter()
+            .map(|(k, rows)| {
+                let rows = rows
+                    .as_array()
+                    .expect("rows")
+                    .iter()
+                    .map(|r| {
+                        serde_json::Value::Array(
+                            r.as_object().expect("row").values().cloned().collect(),
+                        )
+                    })
+                    .collect();
+                (k.clone(), serde_json::Value::Array(rows))
+            })
+            .collect();
+        serde_json::to_string(&compact).expect("compact")
+    };
+    assert_eq!(Note::parse(&sdn_text).expect("sdn parses"), note);
+    assert_eq!(
+        serde_json::from_str::<Note>(&json_text).expect("json parses"),
+        note
+    );
+    assert_eq!(
+        serde_json::from_str::<Note>(&json_rows).expect("json rows parse"),
+        note
+    );
+
+    // The machine is shared, so the contenders are measured in alternating
+    // rounds and each keeps its best round: load that comes and goes then
+    // hits both sides alike.
+    let round = || {
+        [
+            measure(12, || Note::parse(&sdn_text).expect("sdn")),
+            measure(12, || {
+                serde_json::from_str::<Note>(&json_text).expect("json")
+            }),
+            measure(12, || {
+                serde_json::from_str::<Note>(&json_rows).expect("json rows")
+            }),
+            measure(12, || sdn::parse(&sdn_text).expect("value").len()),
+            measure(12, || {
+                serde_json::from_str::<serde_json::Value>(&json_text)
+                    .expect("value")
+                    .as_object()
+                    .map_or(0, serde_json::Map::len)
+            }),
+        ]
+    };
+    let mut best = round();
+    for _ in 1..6 {
+        for (kept, new) in best.iter_mut().zip(round()) {
+            if new.median < kept.median {
+                *kept = new;
+            }
+        }
+    }
+    let [sdn, json, json_arrays, sdn_value, json_value] = best;
+
+    let sdn_mb = mb_per_s(sdn_text.len(), &sdn);
+    let json_mb = mb_per_s(json_text.len(), &json);
+    let arrays_mb = mb_per_s(json_rows.len(), &json_arrays);
+    println!(
+        "  note: {} rows; SDN {} bytes, JSON {} bytes, JSON with array rows {} bytes",
+        10_000,
+        sdn_text.len(),
+        json_text.len(),
+        json_rows.len()
+    );
+    let time = |s: &Stats| crate::harness::fmt_duration(s.median);
+    report.row(Row {
+        area: "sdn".into(),
+        what: "note 10k rows → typed structs, MB/s".into(),
+        ours: format!("{sdn_mb:.0} MB/s"),
+        baseline: format!("{json_mb:.0} MB/s"),
+        ratio: format!("{:.2}×", sdn_mb / json_mb),
+        target: "≥ 1.0× serde_json".into(),
+        met: Some(sdn_mb >= json_mb),
+    });
+    report.row(Row {
+        area: "sdn".into(),
+        what: "note 10k rows → typed structs, time".into(),
+        ours: time(&sdn),
+        baseline: time(&json),
+        ratio: format!("{:.2}× its speed", json.median_ns() / sdn.median_ns()),
+        target: String::new(),
+        met: None,
+    });
+    report.row(Row {
+        area: "sdn".into(),
+        what: "vs JSON with rows as arrays, MB/s".into(),
+        ours: format!("{sdn_mb:.0} MB/s"),
+        baseline: format!("{arrays_mb:.0} MB/s"),
+        ratio: format!(
+            "{:.2}× ({:.2}× speed)",
+            sdn_mb / arrays_mb,
+            json_arrays.median_ns() / sdn.median_ns()
+        ),
+        target: String::new(),
+        met: None,
+    });
+    report.row(Row {
+        area: "sdn".into(),
+        what: "note → generic values (sdn::Value / json Value)".into(),
+        ours: time(&sdn_value),
+        baseline: time(&json_value),
+        ratio: format!(
+            "{:.0} vs {:.0} MB/s",
+            mb_per_s(sdn_text.len(), &sdn_value),
+            mb_per_s(json_text.len(), &json_value)
+        ),
+        target: String::new(),
+        met: None,
+    });
+}
