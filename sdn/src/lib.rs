@@ -2,11 +2,13 @@
 //! support, and the typed schema of the `note.sdn` metadata section that
 //! SMF modules carry.
 //!
-//! Text flows through three layers. [`parse`] reads lines and indentation
-//! (`parse` module) and the syntax inside each line (`syntax`, written
-//! with nom) into a tree of nodes that borrow the input; [`parse`] then
-//! builds [`Value`]s from it, while [`from_str`] hands the same tree to
-//! serde without building values, so typed rows read fast. Going the other
+//! Text flows through three layers. The `parse` module reads lines and
+//! indentation, and the `syntax` module (written with nom) the syntax inside
+//! each line, into a tree of nodes that borrow the input; a table node only
+//! records where its rows start, and its cells are read one by one when the
+//! table is used. [`parse`] builds [`Value`]s from that tree, while
+//! [`from_str`] hands it to serde without building values, so typed rows
+//! read fast. Going the other
 //! way, [`to_string`] serializes into a [`Value`] and [`write_document`]
 //! writes it, quoting exactly the strings that would not read back
 //! unchanged (the `scalar` module decides, for both directions). The

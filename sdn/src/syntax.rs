@@ -319,30 +319,27 @@ pub(crate) fn end_of_line(i: &str) -> PResult<'_, ()> {
 /// A bare token: up to one of `stops`, a comment or the end of the line,
 /// without surrounding spaces. Returns the token and the rest.
 fn bare<'a>(i: &'a str, stops: &[u8]) -> (&'a str, &'a str) {
+    // At most two stop bytes; a missing one is replaced by '#', which is
+    // tested anyway, so the loop below compares each byte three times.
+    let (a, b) = match *stops {
+        [] => (b'#', b'#'),
+        [a] => (a, b'#'),
+        [a, b, ..] => (a, b),
+    };
     let bytes = i.as_bytes();
-    // Tokens are short (a few to a few dozen bytes), where a plain loop
-    // beats a vectorized search's setup.
-    let find = |from: usize| {
-        let mut hay = bytes.get(from..).unwrap_or_default().iter();
-        let found = match *stops {
-            [] => hay.position(|&b| b == b'#'),
-            [a] => hay.position(|&b| b == a || b == b'#'),
-            [a, c, ..] => hay.position(|&b| b == a || b == c || b == b'#'),
-        };
-        found.map(|at| at.saturating_add(from))
-    };
-    let mut from = 0usize;
-    let end = loop {
-        match find(from) {
-            None => break bytes.len(),
-            Some(at) if bytes.get(at) != Some(&b'#') => break at,
-            // A '#' starts a comment only at the start or after a space.
-            Some(at) if at == 0 || matches!(bytes.get(at.wrapping_sub(1)), Some(b' ' | b'\t')) => {
-                break at;
+    let mut end = bytes.len();
+    let mut prev = b' ';
+    for (at, &byte) in bytes.iter().enumerate() {
+        if byte == a || byte == b || byte == b'#' {
+            // A '#' ends the token only where it starts a comment: at the
+            // start or after a space or tab.
+            if byte != b'#' || matches!(prev, b' ' | b'\t') {
+                end = at;
+                break;
             }
-            Some(at) => from = at.saturating_add(1),
         }
-    };
+        prev = byte;
+    }
     let token = trim_end(i.get(..end).unwrap_or(i));
     (token, skip(i, end))
 }

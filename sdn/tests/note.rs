@@ -252,10 +252,17 @@ fn columns_in_any_order_read_the_same() {
     assert_eq!(a.dependencies[0].dep_kind, DepKind::InnerType);
     assert_eq!(Note::parse(shuffled).unwrap(), a);
     // Errors name the column in both layouts.
-    let err = Note::parse("dependencies |dep_kind, from_inst, to_inst|\n    inner_type, x, 1\n").unwrap_err();
+    let err = Note::parse("dependencies |dep_kind, from_inst, to_inst|\n    inner_type, x, 1\n")
+        .unwrap_err();
     assert_eq!(
         err.message(),
         "table 'dependencies', row 1, column 'from_inst': invalid type: string \"x\", expected u32"
     );
-    assert_eq!(err.location(), Some(sdn::Location { line: 2, column: 17 }));
+    assert_eq!(
+        err.location(),
+        Some(sdn::Location {
+            line: 2,
+            column: 17
+        })
+    );
 }
