@@ -69,7 +69,7 @@ pub enum ErrorKind {
     LoneCarriageReturn,
     /// A line indented differently from the block it belongs to.
     #[error(
-        "indentation of {found} spaces does not match the enclosing block, which is indented {expected} spaces"
+        "indentation of {found} spaces matches no enclosing block here (expected {expected} spaces)"
     )]
     BadIndent {
         /// Spaces found.
@@ -164,7 +164,7 @@ pub enum ErrorKind {
         found: usize,
     },
     /// A typed-table cell that does not match its declared type.
-    #[error("a {ty} column cannot hold {found}")]
+    #[error("a column of type {ty} cannot hold {found}")]
     CellType {
         /// The declared type.
         ty: String,

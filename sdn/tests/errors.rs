@@ -90,13 +90,13 @@ fn syntax_errors_point_at_the_problem() {
             "a: 1\n  b: 2\n",
             2,
             3,
-            "indentation of 2 spaces does not match the enclosing block, which is indented 0 spaces",
+            "indentation of 2 spaces matches no enclosing block here (expected 0 spaces)",
         ),
         (
             "a:\n    b: 1\n  c: 2\n",
             3,
             3,
-            "indentation of 2 spaces does not match the enclosing block, which is indented 0 spaces",
+            "indentation of 2 spaces matches no enclosing block here (expected 0 spaces)",
         ),
         (
             "a:\n    x\n    k: v\n",
@@ -150,19 +150,19 @@ fn syntax_errors_point_at_the_problem() {
             "t: table{u8}\n    256\n",
             2,
             5,
-            "a u8 column cannot hold the integer 256",
+            "a column of type u8 cannot hold the integer 256",
         ),
         (
             "t: table{i32}\n    1.5\n",
             2,
             5,
-            "a i32 column cannot hold the number 1.5",
+            "a column of type i32 cannot hold the number 1.5",
         ),
         (
             "t: table{bool}\n    yes\n",
             2,
             5,
-            "a bool column cannot hold a string",
+            "a column of type bool cannot hold a string",
         ),
         (
             "n: 9223372036854775808\n",
@@ -204,7 +204,7 @@ fn syntax_errors_point_at_the_problem() {
             "a: 1\n# c\n\n  \n  b: 2\n",
             5,
             3,
-            "indentation of 2 spaces does not match the enclosing block, which is indented 0 spaces",
+            "indentation of 2 spaces matches no enclosing block here (expected 0 spaces)",
         ),
         (
             "é: \"x\n",
