@@ -45,7 +45,7 @@ fn natives() -> [(&'static str, u64); 4] {
 struct Imports;
 
 impl CallResolver for Imports {
-    fn resolve(&self, callee: &Callee) -> Result<CallTarget, jit::Error> {
+    fn resolve(&mut self, callee: &Callee) -> Result<CallTarget, jit::Error> {
         let name = match callee {
             Callee::Import(n) | Callee::Symbol(n) => n.as_str(),
             Callee::Template { .. } => "",
@@ -110,7 +110,7 @@ impl Compiler {
     fn batch(&self, insts: &[Instance]) -> CompiledBatch {
         let refs: Vec<&Instance> = insts.iter().collect();
         self.backend
-            .compile_batch(&self.memory, &refs, &Imports)
+            .compile_batch(&self.memory, &refs, &mut Imports)
             .expect("compiles")
     }
 }
@@ -132,20 +132,22 @@ fn cold_compile(report: &mut Report) {
             let name = [inst.symbol.as_str()];
             let total = measure(COMPILE_RUNS, || {
                 c.backend
-                    .compile(&c.memory, f, types, &Imports)
+                    .compile(&c.memory, f, types, &mut Imports)
                     .expect("compiles")
             });
             let lower = measure(COMPILE_RUNS, || {
-                c.backend.lower(f, types, &name, &Imports).expect("lowers")
+                c.backend
+                    .lower(f, types, &name, &mut Imports)
+                    .expect("lowers")
             });
             let prepare = measure(COMPILE_RUNS, || {
                 c.backend
-                    .prepare(f, types, &name, &Imports)
+                    .prepare(f, types, &name, &mut Imports)
                     .expect("prepares")
             });
             let prepared = c
                 .backend
-                .prepare(f, types, &name, &Imports)
+                .prepare(f, types, &name, &mut Imports)
                 .expect("prepares");
             let publish = measure(COMPILE_RUNS, || {
                 c.backend

@@ -45,7 +45,7 @@ fn stub(
 struct Fixed(Vec<(String, CallTarget)>);
 
 impl CallResolver for Fixed {
-    fn resolve(&self, callee: &Callee) -> Result<CallTarget, Error> {
+    fn resolve(&mut self, callee: &Callee) -> Result<CallTarget, Error> {
         let name = match callee {
             Callee::Symbol(s) | Callee::Import(s) => s.as_str(),
             Callee::Template { .. } => "",
@@ -298,8 +298,8 @@ fn calls_see_an_aligned_stack_and_callee_saved_registers_survive() {
     for live in 0..14 {
         let lib = library(&pressure(live));
         let inst = instantiate(&lib, &TemplateName::free("pressure"), &[]).expect("instantiates");
-        let resolver = Fixed(vec![("probe".to_owned(), CallTarget::Direct(probe))]);
-        let f = machine.compile(&inst.function, &inst.reg_types, &resolver);
+        let mut resolver = Fixed(vec![("probe".to_owned(), CallTarget::Direct(probe))]);
+        let f = machine.compile(&inst.function, &inst.reg_types, &mut resolver);
         // A caller that fills every callee-saved register, calls, and
         // returns the result xor a mask of the registers that changed.
         let (_guard_code, guard) = stub(&machine.memory, |a| {
@@ -384,16 +384,16 @@ entry:
     let machine = Machine::new();
     let compile = |name: &str| {
         let inst = instantiate(&lib, &TemplateName::free(name), &[]).expect("instantiates");
-        machine.compile(&inst.function, &inst.reg_types, &NoCallees)
+        machine.compile(&inst.function, &inst.reg_types, &mut NoCallees)
     };
     let (one, two) = (compile("one"), compile("two"));
     let slot = Box::new(AtomicU64::new(one.address()));
     let inst = instantiate(&lib, &TemplateName::free("caller"), &[]).expect("instantiates");
-    let resolver = Fixed(vec![(
+    let mut resolver = Fixed(vec![(
         "one".to_owned(),
         CallTarget::Slot(slot.as_ref() as *const AtomicU64 as usize as u64),
     )]);
-    let caller = machine.compile(&inst.function, &inst.reg_types, &resolver);
+    let caller = machine.compile(&inst.function, &inst.reg_types, &mut resolver);
     let sig = inst.function.sig.clone();
     let i64_of = |v: i64| Ok(Some((std::mem::discriminant(&Value::I64(0)), v as u64)));
     assert_eq!(machine.call(caller.entry(), &sig, &[]), i64_of(2));
@@ -401,8 +401,8 @@ entry:
     slot.store(two.address(), Ordering::Release);
     assert_eq!(machine.call(caller.entry(), &sig, &[]), i64_of(4));
     // Direct calls: the same caller with `one` as an entry point.
-    let direct = Fixed(vec![("one".to_owned(), CallTarget::Direct(one.address()))]);
-    let caller = machine.compile(&inst.function, &inst.reg_types, &direct);
+    let mut direct = Fixed(vec![("one".to_owned(), CallTarget::Direct(one.address()))]);
+    let caller = machine.compile(&inst.function, &inst.reg_types, &mut direct);
     assert_eq!(machine.call(caller.entry(), &sig, &[]), i64_of(2));
 }
 
@@ -423,7 +423,12 @@ entry:
     let inst = instantiate(&lib, &TemplateName::free("caller"), &[]).expect("instantiates");
     let err = machine
         .backend
-        .compile(&machine.memory, &inst.function, &inst.reg_types, &NoCallees)
+        .compile(
+            &machine.memory,
+            &inst.function,
+            &inst.reg_types,
+            &mut NoCallees,
+        )
         .expect_err("unresolved");
     let text = err.to_string();
     assert!(
@@ -450,7 +455,7 @@ fn a_batch_links_its_functions_to_each_other() {
     let refs: Vec<_> = insts.iter().collect();
     let batch = machine
         .backend
-        .compile_batch(&machine.memory, &refs, &NoCallees)
+        .compile_batch(&machine.memory, &refs, &mut NoCallees)
         .expect("compiles without a resolver: every callee is in the batch");
     assert_eq!(batch.functions().count(), insts.len());
     let sort = batch.function("sort$i32").expect("sort");
@@ -472,7 +477,7 @@ fn a_batch_links_its_functions_to_each_other() {
             .compile_batch(
                 &machine.memory,
                 &[refs.as_slice(), &refs[..1]].concat(),
-                &NoCallees
+                &mut NoCallees
             )
             .map(|_| ())
             .map_err(|e| e.to_string()),

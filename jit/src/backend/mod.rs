@@ -69,7 +69,7 @@ pub trait CallResolver {
     ///
     /// Whatever stops the callee from being found or compiled; the
     /// compilation fails with [`Error::Unresolved`].
-    fn resolve(&self, callee: &Callee) -> Result<CallTarget, crate::Error>;
+    fn resolve(&mut self, callee: &Callee) -> Result<CallTarget, crate::Error>;
 }
 
 /// A resolver that knows no callee: for functions that call nothing
@@ -78,7 +78,7 @@ pub trait CallResolver {
 pub struct NoCallees;
 
 impl CallResolver for NoCallees {
-    fn resolve(&self, callee: &Callee) -> Result<CallTarget, crate::Error> {
+    fn resolve(&mut self, callee: &Callee) -> Result<CallTarget, crate::Error> {
         let name = match callee {
             Callee::Symbol(s) | Callee::Import(s) => s.clone(),
             Callee::Template { name, .. } => name.to_string(),
@@ -269,7 +269,7 @@ impl Backend {
         func: &Function,
         types: &RegTypes,
         batch: &[&str],
-        resolver: &dyn CallResolver,
+        resolver: &mut dyn CallResolver,
     ) -> Result<PreparedFunction, Error> {
         self.lower(func, types, batch, resolver)?.encode()
     }
@@ -287,7 +287,7 @@ impl Backend {
         func: &Function,
         types: &RegTypes,
         batch: &[&str],
-        resolver: &dyn CallResolver,
+        resolver: &mut dyn CallResolver,
     ) -> Result<LoweredFunction, Error> {
         let name = func.name.to_string();
         let alloc = regalloc::allocate(func, types);
@@ -381,7 +381,7 @@ impl Backend {
         memory: &ExecMemory,
         func: &Function,
         types: &RegTypes,
-        resolver: &dyn CallResolver,
+        resolver: &mut dyn CallResolver,
     ) -> Result<CompiledFunction, Error> {
         let name = func.name.to_string();
         let p = self.prepare(func, types, &[name.as_str()], resolver)?;
@@ -404,13 +404,13 @@ impl Backend {
         &self,
         memory: &ExecMemory,
         instances: &[&Instance],
-        resolver: &dyn CallResolver,
+        resolver: &mut dyn CallResolver,
     ) -> Result<CompiledBatch, Error> {
         let names: Vec<&str> = instances.iter().map(|i| i.symbol.as_str()).collect();
-        let prepared = instances
-            .iter()
-            .map(|i| self.prepare(&i.function, &i.reg_types, &names, resolver))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut prepared = Vec::with_capacity(instances.len());
+        for i in instances {
+            prepared.push(self.prepare(&i.function, &i.reg_types, &names, resolver)?);
+        }
         self.publish(memory, &prepared)
     }
 }

@@ -73,7 +73,7 @@ impl Machine {
         &self,
         f: &Function,
         types: &RegTypes,
-        resolver: &dyn CallResolver,
+        resolver: &mut dyn CallResolver,
     ) -> CompiledFunction {
         self.backend
             .compile(&self.memory, f, types, resolver)
@@ -137,7 +137,9 @@ impl<'l> Jit<'l> {
             symbol.to_owned(),
             State::Compiling(Box::new(AtomicU64::new(0))),
         );
-        let code = self.machine.compile(&inst.function, &inst.reg_types, self);
+        let code = self
+            .machine
+            .compile(&inst.function, &inst.reg_types, &mut &*self);
         let entry = code.address();
         let sig = inst.function.sig.clone();
         if let Some(State::Compiling(slot)) = self
@@ -170,8 +172,10 @@ impl<'l> Jit<'l> {
     }
 }
 
-impl CallResolver for Jit<'_> {
-    fn resolve(&self, callee: &Callee) -> Result<CallTarget, Error> {
+// Compiling is recursive (a callee is compiled while its caller is), so
+// the resolver is a shared reference with interior state.
+impl CallResolver for &Jit<'_> {
+    fn resolve(&mut self, callee: &Callee) -> Result<CallTarget, Error> {
         match callee {
             Callee::Import(name) => self
                 .natives
