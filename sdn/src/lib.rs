@@ -17,6 +17,23 @@
 //! [`Error`] with a line and column. The format, and how this crate
 //! resolves the places where its specification is loose, is described in
 //! `doc/formats/sdn.md`.
+//!
+//! ```
+//! # fn main() -> Result<(), sdn::Error> {
+//! let text = "server:\n    host: 0.0.0.0\n    port: 8080\nusers |id, name|\n    1, Alice Chen\n";
+//! let doc = sdn::parse(text)?;
+//! assert_eq!(doc["server"].get("host").and_then(sdn::Value::as_str), Some("0.0.0.0"));
+//!
+//! #[derive(serde::Deserialize, serde::Serialize, PartialEq, Debug)]
+//! struct User { id: u32, name: String }
+//! #[derive(serde::Deserialize, serde::Serialize, PartialEq, Debug)]
+//! struct Users { users: Vec<User> }
+//! let users: Users = sdn::from_str("users |id, name|\n    1, Alice Chen\n")?;
+//! assert_eq!(users.users[0].name, "Alice Chen");
+//! assert_eq!(sdn::to_string(&users)?, "users |id, name|\n    1, Alice Chen\n");
+//! # Ok(())
+//! # }
+//! ```
 #![forbid(unsafe_code)]
 
 mod de;
