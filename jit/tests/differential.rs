@@ -651,12 +651,12 @@ fn function(name: &str, seed: u64, earlier: &[(String, Signature)]) -> Function 
         scopes: vec![params.iter().skip(1).cloned().collect()],
         mem: Reg(0),
         // One program in eight is large enough to run out of registers.
-        budget: if seed % 8 == 0 { 240 } else { 60 },
+        budget: if seed.is_multiple_of(8) { 240 } else { 60 },
         earlier,
     };
     g.block(Vec::new());
     g.fill(0);
-    while g.budget > 0 && seed % 8 == 0 {
+    while g.budget > 0 && seed.is_multiple_of(8) {
         g.fill(0);
     }
     let ret = sig.ret.clone().map(|t| g.value(&t));
