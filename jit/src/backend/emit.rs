@@ -363,3 +363,65 @@ impl Prepared {
         }
     }
 }
+
+/// A field of relocatable code that holds where a callee is: what an
+/// embedder linking the code itself (an ahead-of-time object file) must
+/// patch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkSite {
+    /// Offset of the field from the function's first byte.
+    pub offset: usize,
+    /// The external callee, numbered in the order the [`super::CallResolver`]
+    /// was asked (each distinct callee is asked once).
+    pub callee: usize,
+    /// What the field holds.
+    pub form: LinkForm,
+}
+
+/// The encoding of a [`LinkSite`]'s field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkForm {
+    /// The rel32 of `call rel32` to the callee's entry ([`super::CallTarget::Direct`]),
+    /// relative to the field's end.
+    CallRel32,
+    /// The rel32 of `call [rip + rel32]` through the callee's slot
+    /// ([`super::CallTarget::Slot`]), relative to the field's end.
+    SlotRel32,
+    /// The 64-bit absolute address of the callee's entry (or, for a slot
+    /// callee, of its slot): the immediate of a `mov r64, imm64`.
+    Abs64,
+}
+
+impl super::PreparedFunction {
+    /// The code with every call site in its near form and every field that
+    /// depends on a callee zeroed, and those fields. Placed anywhere and
+    /// patched as the sites say, it runs like [`super::Backend::publish`]'s
+    /// output; the far-call slots after the pool stay unused. Callees of
+    /// the batch (`Member`) are reported like the others, numbered by
+    /// their position among the function's callees.
+    pub fn relocatable(&self) -> (Vec<u8>, Vec<LinkSite>) {
+        let code = &self.code;
+        let mut out = vec![0u8; code.size()];
+        // Linking at address 0 with every entry at 0 writes the near form
+        // of each site (both fit in rel32); the fields are zeroed after.
+        code.link(0, &vec![0; code.kinds.len()], &mut out);
+        let mut sites = Vec::with_capacity(code.sites.len());
+        for site in &code.sites {
+            let n = site.ext as usize;
+            let (offset, form, width) = match (site.call, code.kinds.get(n)) {
+                (false, _) => (site.offset, LinkForm::Abs64, 8),
+                (true, Some(SiteKind::Slot(_))) => (site.offset + 6, LinkForm::SlotRel32, 4),
+                (true, _) => (site.offset + 2, LinkForm::CallRel32, 4),
+            };
+            if let Some(field) = out.get_mut(offset..offset + width) {
+                field.fill(0);
+            }
+            sites.push(LinkSite {
+                offset,
+                callee: n,
+                form,
+            });
+        }
+        (out, sites)
+    }
+}

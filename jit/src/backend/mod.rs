@@ -39,7 +39,7 @@ use std::collections::HashMap;
 use execmem::{CodeBatch, ExecMemory, PublishedCode, Reservation};
 
 pub use disasm::{Syntax, disassemble};
-pub use emit::Prepared;
+pub use emit::{LinkForm, LinkSite, Prepared};
 pub use error::Error;
 pub use lower::{TRAP_DIVIDE_BY_ZERO, TRAP_EXPLICIT, TRAP_NULL_POINTER};
 pub use runtime::{Trap, TrapRuntime};
