@@ -28,15 +28,6 @@ use iced_x86::Register;
 use crate::ir::{BinOp, CmpOp, Function, Literal, Op, Reg, Terminator, Type};
 use crate::verify::RegTypes;
 
-/// Caller-saved registers the allocator hands out, in preference order.
-pub(super) const CALLER_SAVED: [Register; 6] = [
-    Register::RDI,
-    Register::RSI,
-    Register::R8,
-    Register::R9,
-    Register::RDX,
-    Register::RCX,
-];
 /// Callee-saved registers the allocator hands out (saved in the prologue
 /// when used).
 pub(super) const CALLEE_SAVED: [Register; 5] = [
@@ -56,7 +47,73 @@ pub(super) const INT_ARGS: [Register; 6] = [
     Register::R9,
 ];
 /// Float registers the allocator hands out; xmm14 and xmm15 are scratch.
-const XMM_ALLOCATABLE: usize = 14;
+const XMM_ANY: [Register; 14] = [
+    Register::XMM0,
+    Register::XMM1,
+    Register::XMM2,
+    Register::XMM3,
+    Register::XMM4,
+    Register::XMM5,
+    Register::XMM6,
+    Register::XMM7,
+    Register::XMM8,
+    Register::XMM9,
+    Register::XMM10,
+    Register::XMM11,
+    Register::XMM12,
+    Register::XMM13,
+];
+/// General registers in preference order: caller-saved, then callee-saved;
+/// and the same without rcx and/or rdx for values touching a shift or a
+/// division.
+const GPR_ANY: [Register; 11] = [
+    Register::RDI,
+    Register::RSI,
+    Register::R8,
+    Register::R9,
+    Register::RDX,
+    Register::RCX,
+    Register::RBX,
+    Register::R12,
+    Register::R13,
+    Register::R14,
+    Register::R15,
+];
+const GPR_NO_RCX: [Register; 10] = [
+    Register::RDI,
+    Register::RSI,
+    Register::R8,
+    Register::R9,
+    Register::RDX,
+    Register::RBX,
+    Register::R12,
+    Register::R13,
+    Register::R14,
+    Register::R15,
+];
+const GPR_NO_RDX: [Register; 10] = [
+    Register::RDI,
+    Register::RSI,
+    Register::R8,
+    Register::R9,
+    Register::RCX,
+    Register::RBX,
+    Register::R12,
+    Register::R13,
+    Register::R14,
+    Register::R15,
+];
+const GPR_NO_RCX_RDX: [Register; 9] = [
+    Register::RDI,
+    Register::RSI,
+    Register::R8,
+    Register::R9,
+    Register::RBX,
+    Register::R12,
+    Register::R13,
+    Register::R14,
+    Register::R15,
+];
 
 /// Where a virtual register lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -398,8 +455,7 @@ pub(super) fn allocate(func: &Function, types: &RegTypes) -> Allocation {
     }
 
     // Intervals.
-    let mut start = def.clone();
-    let mut end: Vec<u32> = last.clone();
+    let (mut start, mut end) = (def, last);
     for b in 0..nb {
         each(live_in.row(b), |v| {
             if let (Some(s), Some(e)) = (start.get_mut(v), end.get_mut(v)) {
@@ -414,7 +470,7 @@ pub(super) fn allocate(func: &Function, types: &RegTypes) -> Allocation {
         });
     }
     let mut intervals: Vec<Interval> = (0..n)
-        .filter(|&v| uses[v] > 0 && def[v] != u32::MAX && locs[v] == Loc::None && !fused[v])
+        .filter(|&v| uses[v] > 0 && start[v] != u32::MAX && locs[v] == Loc::None && !fused[v])
         .map(|v| {
             let (s, e) = (start[v], end[v].max(start[v]));
             let k = calls.partition_point(|&c| c <= s);
@@ -440,14 +496,6 @@ pub(super) fn allocate(func: &Function, types: &RegTypes) -> Allocation {
         Loc::Xmm(r) => Some(16 + r as usize - Register::XMM0 as usize),
         _ => None,
     };
-    let xmm_all: [Register; XMM_ALLOCATABLE] = std::array::from_fn(|k| Register::XMM0 + k as u32);
-    let gpr_any: [Register; 11] = std::array::from_fn(|k| {
-        CALLER_SAVED
-            .get(k)
-            .or_else(|| CALLEE_SAVED.get(k - CALLER_SAVED.len()))
-            .copied()
-            .unwrap_or(Register::None)
-    });
     for iv in &intervals {
         active.retain(|&(e, v)| {
             if e <= iv.start {
@@ -466,21 +514,15 @@ pub(super) fn allocate(func: &Function, types: &RegTypes) -> Allocation {
             at.get(k).is_some_and(|&p| p <= iv.end)
         };
         let (no_rcx, no_rdx) = (touches(&need_rcx), touches(&need_rdx));
-        let base: &[Register] = match (float, iv.crosses_call) {
-            (true, true) => &[],
-            (true, false) => &xmm_all,
-            (false, true) => &CALLEE_SAVED,
-            (false, false) => &gpr_any,
+        let allowed: &[Register] = match (float, iv.crosses_call, no_rcx, no_rdx) {
+            (true, true, ..) => &[],
+            (true, false, ..) => &XMM_ANY,
+            (false, true, ..) => &CALLEE_SAVED,
+            (false, false, false, false) => &GPR_ANY,
+            (false, false, true, false) => &GPR_NO_RCX,
+            (false, false, false, true) => &GPR_NO_RDX,
+            (false, false, true, true) => &GPR_NO_RCX_RDX,
         };
-        let mut buffer = [Register::None; 16];
-        let mut count = 0;
-        for &r in base {
-            if !(no_rcx && r == Register::RCX || no_rdx && r == Register::RDX) {
-                buffer[count] = r;
-                count += 1;
-            }
-        }
-        let allowed = &buffer[..count];
         let wrap = |r: Register| if float { Loc::Xmm(r) } else { Loc::Gpr(r) };
         let is_free = |r: Register, owner: &[Option<u32>; 32]| {
             key(wrap(r)).is_some_and(|k| owner[k].is_none())
