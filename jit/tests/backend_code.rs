@@ -400,9 +400,18 @@ entry:
     // Patching the slot redirects both the call and the function address.
     slot.store(two.address(), Ordering::Release);
     assert_eq!(machine.call(caller.entry(), &sig, &[]), i64_of(4));
-    // Direct calls: the same caller with `one` as an entry point.
-    let mut direct = Fixed(vec![("one".to_owned(), CallTarget::Direct(one.address()))]);
+    // Direct calls, with a closure as the resolver.
+    let mut asked = Vec::new();
+    let mut direct = |c: &Callee| {
+        asked.push(format!("{c:?}"));
+        Ok(CallTarget::Direct(one.address()))
+    };
     let caller = machine.compile(&inst.function, &inst.reg_types, &mut direct);
+    // Once per distinct callee, although `one` is called and addressed.
+    assert_eq!(
+        asked,
+        vec![format!("{:?}", Callee::Symbol("one".to_owned()))]
+    );
     assert_eq!(machine.call(caller.entry(), &sig, &[]), i64_of(2));
 }
 

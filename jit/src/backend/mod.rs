@@ -72,6 +72,16 @@ pub trait CallResolver {
     fn resolve(&mut self, callee: &Callee) -> Result<CallTarget, crate::Error>;
 }
 
+/// Any closure from callee to target is a resolver.
+impl<F> CallResolver for F
+where
+    F: FnMut(&Callee) -> Result<CallTarget, crate::Error>,
+{
+    fn resolve(&mut self, callee: &Callee) -> Result<CallTarget, crate::Error> {
+        self(callee)
+    }
+}
+
 /// A resolver that knows no callee: for functions that call nothing
 /// outside their batch.
 #[derive(Clone, Copy, Debug, Default)]
