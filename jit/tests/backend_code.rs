@@ -493,3 +493,20 @@ fn a_batch_links_its_functions_to_each_other() {
         Err("the batch compiles `sort$i32` twice".to_owned())
     );
 }
+
+#[test]
+fn an_unverified_branch_to_a_missing_block_is_refused() {
+    let lib = library("fn f() -> i64 {\nentry:\n    %v = const i64 1\n    ret %v\n}\n");
+    let inst = instantiate(&lib, &TemplateName::free("f"), &[]).expect("instantiates");
+    let mut broken = (*inst.function).clone();
+    broken.blocks[0].term = jit::ir::Terminator::Br(jit::ir::BlockCall {
+        block: jit::ir::BlockId(1),
+        args: Vec::new(),
+    });
+    let machine = Machine::new();
+    let err = machine
+        .backend
+        .compile(&machine.memory, &broken, &inst.reg_types, &mut NoCallees)
+        .expect_err("refused");
+    assert!(err.to_string().contains("does not exist"), "{err}");
+}

@@ -70,6 +70,20 @@ pub(super) fn lower(
     trap_handler: u64,
     resolve: &mut ResolveFn<'_>,
 ) -> Result<(Asm, Externals), Error> {
+    // The function is verified; this keeps an unverified one from indexing
+    // past the block table below.
+    let targets_exist = f.blocks.iter().all(|b| {
+        super::regalloc::successors(&b.term)
+            .into_iter()
+            .flatten()
+            .all(|t| t < f.blocks.len())
+    });
+    if !targets_exist || f.blocks.is_empty() {
+        return Err(Error::unsupported(
+            &f.name.to_string(),
+            "a branch targets a block that does not exist (the function was not verified)",
+        ));
+    }
     let mut asm = Asm::new(f.inst_count() * 6 + 32);
     let handler = asm.constant(trap_handler);
     let blocks = (0..f.blocks.len()).map(|_| asm.label()).collect();

@@ -199,7 +199,7 @@ fn each(row: &[u64], mut f: impl FnMut(usize)) {
 }
 
 /// Successor block indices of a terminator.
-fn successors(term: &Terminator) -> [Option<usize>; 2] {
+pub(super) fn successors(term: &Terminator) -> [Option<usize>; 2] {
     match term {
         Terminator::Br(t) => [Some(t.block.0 as usize), None],
         Terminator::CondBr {
