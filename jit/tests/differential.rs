@@ -13,7 +13,7 @@
 //! and buffer; results must match bit for bit, traps must be the same, and
 //! the buffers must end identical.
 //!
-//! `SMFJIT_DIFF_PROGRAMS` sets the number of programs (default 2000);
+//! `SMFJIT_DIFF_PROGRAMS` sets the number of programs (default 3000);
 //! `SMFJIT_DIFF_SEED` the first seed. A failure prints the program.
 
 mod backend_support;
@@ -762,7 +762,7 @@ fn env(name: &str, default: u64) -> u64 {
 #[test]
 fn random_programs_agree_with_the_interpreter() {
     let machine = Rc::new(Machine::new());
-    let count = env("SMFJIT_DIFF_PROGRAMS", 2000);
+    let count = env("SMFJIT_DIFF_PROGRAMS", 3000);
     let first = env("SMFJIT_DIFF_SEED", 1);
     for seed in first..first + count {
         if std::env::var_os("SMFJIT_DIFF_TRACE").is_some() {
