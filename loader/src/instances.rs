@@ -27,7 +27,7 @@ use execmem::{PublishedCode, PublishedFunction, Reservation};
 use crate::error::{Error, Result};
 use crate::hash::BuildNameHasher;
 use crate::loader::Loader;
-use crate::slots::{Slots, SymbolSlot};
+use crate::slots::SymbolSlot;
 
 /// A code address handed out by the loader.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -280,8 +280,12 @@ pub(crate) struct Instances {
     enabled: AtomicBool,
     max_depth: usize,
     counters: Counters,
-    slots: Arc<Slots>,
+    /// Told the name and address of every finished instantiation.
+    on_finish: FinishHook,
 }
+
+/// What [`Instances`] calls after each successful instantiation.
+pub(crate) type FinishHook = Box<dyn Fn(&str, Address) + Send + Sync>;
 
 impl std::fmt::Debug for Instances {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -298,7 +302,7 @@ fn bump(counter: &AtomicU64, by: u64) {
 }
 
 impl Instances {
-    pub(crate) fn new(max_depth: usize, enabled: bool, slots: Arc<Slots>) -> Self {
+    pub(crate) fn new(max_depth: usize, enabled: bool, on_finish: FinishHook) -> Self {
         Self {
             cells: DashMap::default(),
             waiting: Mutex::new(HashMap::new()),
@@ -306,7 +310,7 @@ impl Instances {
             enabled: AtomicBool::new(enabled),
             max_depth,
             counters: Counters::default(),
-            slots,
+            on_finish,
         }
     }
 
@@ -439,7 +443,7 @@ impl Instances {
         let failed = result.is_err();
         let answer = cell.finish(result);
         if let Ok(address) = &answer {
-            self.slots.set(&cell.name, address.get());
+            (self.on_finish)(&cell.name, *address);
         }
         if failed {
             // Waiters already hold the cell and see the error; later requests

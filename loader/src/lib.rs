@@ -40,6 +40,7 @@ pub mod limits;
 mod loader;
 mod module;
 mod native;
+mod note;
 mod relocate;
 mod slots;
 
@@ -47,6 +48,6 @@ pub use cache::{Backing, CacheConfig, CacheStats, FileIdentity, SmfCache, SmfFil
 pub use error::{Error, Result};
 pub use exports::{Export, ModuleId};
 pub use instances::{Address, Instance, InstanceStats, Instantiator, ResolveContext};
-pub use loader::{Binding, Loader, LoaderConfig, LoaderStats};
+pub use loader::{Binding, JIT_OBJECT, Loader, LoaderConfig, LoaderStats};
 pub use module::{Import, ImportSource, LoadedModule};
 pub use slots::SymbolSlot;

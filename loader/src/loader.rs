@@ -142,7 +142,7 @@ impl Loader {
                 instances: Instances::new(
                     config.max_depth,
                     config.instantiation_enabled,
-                    Arc::clone(&slots),
+                    finish_hook(Arc::clone(&slots), weak.clone()),
                 ),
                 exports: ArcSwap::from_pointee(ExportTable::empty()),
                 modules: Mutex::new(Vec::new()),
@@ -477,6 +477,29 @@ impl Loader {
         self.inner.natives.names()
     }
 }
+
+/// What happens after an instantiation: its slot (if any) gets the
+/// address, and every loaded module listing the name in its note's
+/// `possible` table records it as `jit_compiled` (a module being loaded
+/// records the instantiations its imports caused itself).
+fn finish_hook(slots: Arc<Slots>, loader: Weak<Inner>) -> crate::instances::FinishHook {
+    Box::new(move |name, address| {
+        slots.set(name, address.get());
+        if let Some(inner) = loader.upgrade() {
+            let modules = inner
+                .modules
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            for module in &modules {
+                module.record_jit_compiled(name, JIT_OBJECT);
+            }
+        }
+    })
+}
+
+/// The `to_obj` recorded for instantiations made at run time.
+pub const JIT_OBJECT: &str = "jit";
 
 /// Import binding for a module being loaded, within one resolution chain.
 struct Imports<'a, 'l> {

@@ -29,6 +29,7 @@ use crate::instances::Address;
 use crate::lazy::{self, Binder, LazyImport};
 use crate::limits::{MAX_LOAD_ALIGNMENT, STUB_STRIDE};
 use crate::native::NativeLibraries;
+use crate::note::ModuleNote;
 use crate::relocate::{self, Patch};
 
 /// What keeps an import's target alive while the importing module lives.
@@ -88,7 +89,7 @@ pub struct LoadedModule {
     /// move when the vector grows.
     #[allow(clippy::vec_box)]
     lazy: Vec<Box<LazyImport>>,
-    note: Option<sdn::note::Note>,
+    note: Option<ModuleNote>,
     template_code: Option<Box<[u8]>>,
     stubs: usize,
 }
@@ -139,10 +140,26 @@ impl LoadedModule {
         &self.imports
     }
 
-    /// The parsed `note.sdn`, if the module has one.
+    /// The parsed `note.sdn`, if the module has one, as it stands in
+    /// memory: instantiations made at run time move from `possible` to
+    /// `instantiations` with status `jit_compiled`. The value is a read
+    /// guard; an instantiation finishing while it is held is recorded once
+    /// it is released.
     #[must_use]
-    pub fn note(&self) -> Option<&sdn::note::Note> {
-        self.note.as_ref()
+    pub fn note(&self) -> Option<impl std::ops::Deref<Target = sdn::note::Note> + '_> {
+        self.note.as_ref().map(ModuleNote::read)
+    }
+
+    /// Records that `mangled_name` was compiled at run time, if this
+    /// module's note lists it in `possible`: the row moves to
+    /// `instantiations` with status `jit_compiled` and `to_obj` as given.
+    /// The loader calls this for every loaded module after each
+    /// instantiation; a name not listed, or recorded already, changes
+    /// nothing.
+    pub fn record_jit_compiled(&self, mangled_name: &str, to_obj: &str) {
+        if let Some(note) = &self.note {
+            note.record(mangled_name, to_obj);
+        }
     }
 
     /// A copy of the `TemplateCode` section's bytes, if present.
@@ -567,13 +584,18 @@ pub(crate) fn load(
         .collect();
     let note = module
         .note_sdn()
-        .map(sdn::note::Note::parse)
+        .map(|text| sdn::note::Note::parse(text).map(ModuleNote::new))
         .transpose()
         .map_err(|e| Error::InvalidNote {
             path: path.clone(),
             message: e.to_string(),
         })?;
     let template_code = module.template_code().map(Box::from);
+    if let Some(note) = &note {
+        for import in bound.iter().filter(|i| i.source == ImportSource::Instance) {
+            note.record(&import.name, crate::loader::JIT_OBJECT);
+        }
+    }
     Ok(LoadedModule {
         id: request.id,
         file,

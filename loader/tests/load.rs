@@ -347,7 +347,7 @@ fn the_note_is_parsed_at_load_and_a_bad_one_refused() {
     let path = spec.write(dir.path(), "noted.smf");
     let loader = loader();
     let module = loader.load(&path).unwrap();
-    assert_eq!(module.note(), Some(&note));
+    assert_eq!(module.note().as_deref(), Some(&note));
     assert!(module.template_code().is_none());
 
     spec.note = Some("mystery |a, b|\n  1, 2\n# END_NOTE\n".to_owned());
@@ -392,4 +392,62 @@ fn alignments_above_a_page_are_refused_and_a_page_is_honoured() {
             Err(other) => panic!("unexpected error {other}"),
         }
     }
+}
+
+#[test]
+fn instantiations_move_from_possible_to_instantiations_in_the_note() {
+    use sdn::note::{Note, Possible, Status, TypeArgs};
+    let possible = |id: u32, name: &str| Possible {
+        id,
+        template: "const".to_owned(),
+        type_args: TypeArgs(vec!["i32".to_owned()]),
+        mangled_name: name.to_owned(),
+        required_by: "app.main".to_owned(),
+        can_defer: true,
+    };
+    let note = Note {
+        possible: vec![
+            possible(1, "const$5"),
+            possible(2, "const$6"),
+            possible(3, "const$7"),
+        ],
+        ..Note::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = Spec::new().function("five", forwards("const$5", Code::call_plt));
+    spec.note = Some(note.to_sdn_string().unwrap());
+    let path = spec.write(dir.path(), "m.smf");
+    let loader = loader();
+    loader.set_instantiator(std::sync::Arc::new(common::TestJit::default()));
+    // Loading instantiates const$5 for the import; resolving makes const$6.
+    let module = loader.load(&path).unwrap();
+    loader.resolve("const$6").unwrap();
+    loader.resolve("const$6").unwrap();
+    let note = module.note().unwrap();
+    let made: Vec<(&str, Status, &str)> = note
+        .instantiations
+        .iter()
+        .map(|i| (i.mangled_name.as_str(), i.status, i.to_obj.as_str()))
+        .collect();
+    assert_eq!(
+        made,
+        [
+            ("const$5", Status::JitCompiled, loader::JIT_OBJECT),
+            ("const$6", Status::JitCompiled, loader::JIT_OBJECT)
+        ]
+    );
+    let left: Vec<&str> = note
+        .possible
+        .iter()
+        .map(|p| p.mangled_name.as_str())
+        .collect();
+    assert_eq!(left, ["const$7"]);
+    // Resolving while the note is read does not wait for the reader.
+    assert_eq!(call_i32(loader.resolve("const$7").unwrap()), 7);
+    assert_eq!(note.possible.len(), 1, "a held view does not change");
+    drop(note);
+    let note = module.note().unwrap();
+    assert!(note.possible.is_empty());
+    assert_eq!(note.instantiations.len(), 3);
+    assert_eq!(note.instantiations[2].mangled_name, "const$7");
 }
