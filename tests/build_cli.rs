@@ -125,19 +125,6 @@ fn source_errors_name_the_source() {
 }
 
 #[test]
-fn ahead_of_time_compilation_is_refused_with_the_reason() {
-    let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "t.tir", TEMPLATES);
-    let manifest = write(
-        dir.path(),
-        "m.sdn",
-        "module:\n    name: m\nsources = [t.tir]\ncompile = [twice$i32]\n",
-    );
-    let err = error_of(&build(&manifest, &dir.path().join("o.smf")));
-    assert!(err.contains("ahead-of-time"), "{err}");
-}
-
-#[test]
 fn usage_errors_exit_2() {
     let out = Command::new(env!("CARGO_BIN_EXE_smf-build"))
         .output()
@@ -148,4 +135,243 @@ fn usage_errors_exit_2() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// A linker for tests only, independent of the loader: places a module's
+/// `.text` in executable memory, gives every undefined symbol a 16-byte
+/// stub (`jmp [rip]` and its 8-byte slot) after the code, applies the
+/// relocations by the arithmetic of `doc/formats/smf.md` and publishes.
+mod link {
+    use std::collections::HashMap;
+
+    use smf::RelocType;
+
+    /// Published code and where its symbols ended up.
+    pub struct Linked {
+        pub _code: execmem::PublishedCode,
+        pub symbols: HashMap<String, u64>,
+    }
+
+    pub fn link(bytes: &[u8], memory: &execmem::ExecMemory, natives: &[(&str, u64)]) -> Linked {
+        let module = smf::Module::parse(bytes).unwrap();
+        let text = module.section_by_name(".text").expect(".text");
+        let text_index = text.index();
+        let code = text.data();
+        let undefined: Vec<_> = module
+            .symbols()
+            .filter(|s| !s.is_defined() && !s.is_template())
+            .collect();
+        let stubs_at = code.len().next_multiple_of(16);
+        let total = stubs_at + 16 * undefined.len();
+        let mut batch = memory.batch_with_capacity(total);
+        let r = batch.reserve("text", total, 16).unwrap();
+        let base = r.address() as u64;
+        let out = batch.bytes_mut(&r).unwrap();
+        out[..code.len()].copy_from_slice(code);
+        // symbol index -> (S, stub address, slot address)
+        let mut at: HashMap<u32, (u64, u64, u64)> = HashMap::new();
+        let mut symbols = HashMap::new();
+        for s in module
+            .symbols()
+            .filter(|s| s.section_index() == Some(text_index as u16))
+        {
+            let a = base + s.value();
+            at.insert(s.index(), (a, a, 0));
+            symbols.insert(s.name().to_owned(), a);
+        }
+        for (k, s) in undefined.iter().enumerate() {
+            let target = natives
+                .iter()
+                .find(|(n, _)| *n == s.name())
+                .unwrap_or_else(|| panic!("nothing binds {}", s.name()))
+                .1;
+            let stub = stubs_at + 16 * k;
+            out[stub..stub + 6].copy_from_slice(&[0xFF, 0x25, 0, 0, 0, 0]);
+            out[stub + 6..stub + 14].copy_from_slice(&target.to_le_bytes());
+            let stub = base + stub as u64;
+            at.insert(s.index(), (target, stub, stub + 6));
+        }
+        for (_, _, rel) in module.relocations() {
+            assert_eq!(u32::from(rel.target_section), text_index);
+            let (s, stub, slot) = at[&rel.symbol_index];
+            let place = base + rel.offset;
+            let field = rel.offset as usize;
+            let pc = |target: u64| {
+                let v = i128::from(target) + i128::from(rel.addend) - i128::from(place);
+                i32::try_from(v)
+                    .expect("displacement in range")
+                    .to_le_bytes()
+            };
+            match rel.reloc_type {
+                RelocType::Abs64 => out[field..field + 8]
+                    .copy_from_slice(&(s.wrapping_add(rel.addend as u64)).to_le_bytes()),
+                RelocType::Pc32 => out[field..field + 4].copy_from_slice(&pc(s)),
+                RelocType::Plt32 => out[field..field + 4].copy_from_slice(&pc(stub)),
+                RelocType::GotPcRel => out[field..field + 4].copy_from_slice(&pc(slot)),
+                RelocType::None => {}
+            }
+        }
+        Linked {
+            _code: batch.publish().unwrap(),
+            symbols,
+        }
+    }
+}
+
+fn collections_library() -> jit::ir::Library {
+    jit::library::collections().unwrap()
+}
+
+unsafe extern "C" {
+    fn malloc(size: usize) -> *mut u8;
+    fn realloc(p: *mut u8, size: usize) -> *mut u8;
+    fn free(p: *mut u8);
+    fn memcpy(d: *mut u8, s: *const u8, n: usize) -> *mut u8;
+    fn cos(x: f64) -> f64;
+}
+
+fn natives(trap: &jit::backend::TrapRuntime) -> Vec<(&'static str, u64)> {
+    vec![
+        (smfjit::build::aot::TRAP_SYMBOL, trap.handler()),
+        ("malloc", malloc as *const () as u64),
+        ("realloc", realloc as *const () as u64),
+        ("free", free as *const () as u64),
+        ("memcpy", memcpy as *const () as u64),
+        ("cos", cos as *const () as u64),
+    ]
+}
+
+/// Builds the collections fixture's manifest afresh, links its `.text`
+/// and calls every precompiled function, comparing with the interpreter
+/// running the same templates on the same memory.
+#[test]
+fn precompiled_collections_code_runs_like_the_interpreter() {
+    use jit::interp::{Interpreter, LibraryResolver, Value};
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/src/collections.sdn");
+    let bytes = smfjit::build::build_module(&manifest).unwrap();
+    let memory = execmem::ExecMemory::new(execmem::Config::default()).unwrap();
+    let trap = jit::backend::TrapRuntime::new(&memory).unwrap();
+    let natives = natives(&trap);
+    let linked = link::link(&bytes, &memory, &natives);
+    let lib = collections_library();
+    let mut resolver = LibraryResolver::new(&lib);
+    for (n, a) in &natives[1..] {
+        resolver = resolver.with_native(n, *a);
+    }
+    let interp = Interpreter::new(&resolver);
+    let call = |symbol: &str, args: &[Value]| {
+        let f = jit::instantiate::instantiate_symbol(&lib, symbol)
+            .unwrap()
+            .function;
+        let entry = linked.symbols[symbol] as *const u8;
+        // SAFETY: the entry is compiled code of `f`'s signature, linked
+        // above; the pointers passed are live buffers of the right types.
+        let compiled = unsafe { trap.call(entry, &f.sig, args) };
+        // SAFETY: as above, for the interpreter.
+        let interpreted = unsafe { interp.call(&f, args) };
+        (compiled, interpreted)
+    };
+
+    let ints = [i32::MAX, 1, -7, 40_000, i32::MIN, 3];
+    for n in [0, 1, ints.len() - 1, ints.len()] {
+        let args = [Value::Ptr(ints.as_ptr() as u64), Value::I64(n as i64)];
+        let (c, i) = call("sum$i32", &args);
+        assert_eq!(c.unwrap(), i.unwrap(), "sum$i32 of {n}");
+    }
+    let (c, _) = call(
+        "sum$i32",
+        &[Value::Ptr(ints.as_ptr() as u64), Value::I64(2)],
+    );
+    assert_eq!(c.unwrap(), Some(Value::I32(i32::MIN)), "wraps");
+
+    let (a, b) = ([1.5f64, -2.0, 1e300, 0.25], [2.0f64, 3.0, 1e10, -4.0]);
+    let args = [
+        Value::Ptr(a.as_ptr() as u64),
+        Value::Ptr(b.as_ptr() as u64),
+        Value::I64(4),
+    ];
+    let (c, i) = call("dot$f64", &args);
+    assert_eq!(c.unwrap(), i.unwrap());
+
+    let bytes8 = [3u8, 250, 7, 250, 0];
+    let (c, i) = call(
+        "max$u8",
+        &[Value::Ptr(bytes8.as_ptr() as u64), Value::I64(5)],
+    );
+    assert_eq!(
+        (c.unwrap(), i.unwrap()),
+        (Some(Value::U8(250)), Some(Value::U8(250)))
+    );
+    // n = 0 traps with code 1 through __smfjit_trap.
+    let (c, i) = call(
+        "max$u8",
+        &[Value::Ptr(bytes8.as_ptr() as u64), Value::I64(0)],
+    );
+    assert_eq!(c.unwrap_err(), jit::TrapKind::Explicit(1));
+    assert_eq!(
+        i.unwrap_err().kind,
+        jit::ErrorKind::Trap(jit::TrapKind::Explicit(1))
+    );
+
+    // sort$i64 reaches quicksort$i64 and insertion_sort$i64 by direct
+    // calls inside .text; 40 elements take both paths.
+    let unsorted: Vec<i64> = (0..40).map(|k| (k * 7919 % 61) - 30).collect();
+    let (mut x, mut y) = (unsorted.clone(), unsorted.clone());
+    let (c, i) = (
+        call(
+            "sort$i64",
+            &[Value::Ptr(x.as_mut_ptr() as u64), Value::I64(40)],
+        )
+        .0,
+        call(
+            "sort$i64",
+            &[Value::Ptr(y.as_mut_ptr() as u64), Value::I64(40)],
+        )
+        .1,
+    );
+    assert_eq!((c.unwrap(), i.unwrap()), (None, None));
+    let mut expected = unsorted;
+    expected.sort_unstable();
+    assert_eq!((&x, &y), (&expected, &expected));
+
+    // Vec$i64$push grows through realloc, reached through a gotpcrel slot.
+    // SAFETY: the interpreter calls malloc through its native table.
+    let v = unsafe { interp.call_symbol("Vec$i64$new", &[]) }
+        .unwrap()
+        .unwrap();
+    for k in 0..20 {
+        let pushed = call_compiled(
+            &linked,
+            &trap,
+            &lib,
+            "Vec$i64$push",
+            &[v, Value::I64(k * k)],
+        );
+        assert_eq!(pushed, None);
+    }
+    for k in [0, 10, 19] {
+        // SAFETY: as above.
+        let got = unsafe { interp.call_symbol("Vec$i64$get", &[v, Value::I64(k)]) };
+        assert_eq!(got.unwrap(), Some(Value::I64(k * k)));
+    }
+    // SAFETY: as above.
+    let len = unsafe { interp.call_symbol("Vec$i64$len", &[v]) };
+    assert_eq!(len.unwrap(), Some(Value::I64(20)));
+    // SAFETY: as above.
+    unsafe { interp.call_symbol("Vec$i64$free", &[v]) }.unwrap();
+}
+
+fn call_compiled(
+    linked: &link::Linked,
+    trap: &jit::backend::TrapRuntime,
+    lib: &jit::ir::Library,
+    symbol: &str,
+    args: &[jit::interp::Value],
+) -> Option<jit::interp::Value> {
+    let f = jit::instantiate::instantiate_symbol(lib, symbol)
+        .unwrap()
+        .function;
+    // SAFETY: compiled code of `f`'s signature; `args` are live values.
+    let r = unsafe { trap.call(linked.symbols[symbol] as *const u8, &f.sig, args) };
+    r.unwrap()
 }

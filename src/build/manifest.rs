@@ -12,6 +12,10 @@ pub struct Manifest {
     /// Template sources in the text IR, relative to the manifest.
     #[serde(default)]
     pub sources: Vec<String>,
+    /// Manifests of other modules whose templates this module's templates
+    /// call, relative to this manifest.
+    #[serde(default)]
+    pub uses: Vec<String>,
     /// Instantiations to compile ahead of time, by mangled name.
     #[serde(default)]
     pub compile: Vec<String>,

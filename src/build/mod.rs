@@ -6,17 +6,25 @@
 //! encodes them into the TemplateCode section, gives every generic function
 //! and struct a template symbol and every native import or foreign symbol an
 //! undefined one, checks that each `possible` instantiation really
-//! instantiates, and writes the `note.sdn` tables. The same manifest and
-//! sources always give the same bytes. The format of a manifest is in
+//! instantiates, compiles concrete functions and the `compile` list (with
+//! their dependencies) ahead of time into a relocatable `.text` ([`aot`]),
+//! and writes the `note.sdn` tables. The same manifest and sources always
+//! give the same bytes. The format of a manifest is in
 //! `doc/formats/manifest.md`.
 
+pub mod aot;
 mod manifest;
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use jit::instantiate::Instance;
 use jit::ir::{Item, Library};
-use sdn::note::{Note, Possible, TypeArgs};
-use smf::{ModuleBuilder, NoteSize, SymbolDef, SymbolType};
+use sdn::note::{
+    CircularError, DepKind, Dependency, Instantiation, Note, Possible, Status, TypeArgs,
+};
+use smf::raw::{section_flags, symbol_flags};
+use smf::{Binding, ModuleBuilder, NoteSize, SectionType, SymbolDef, SymbolId, SymbolType};
 
 pub use manifest::{Manifest, ModuleInfo, PossibleEntry};
 
@@ -44,8 +52,8 @@ pub enum BuildError {
     Source {
         /// The source file.
         path: PathBuf,
-        /// The IR error.
-        source: jit::Error,
+        /// The IR error (boxed: it is large and rare).
+        source: Box<jit::Error>,
     },
     /// The manifest asks for something the sources cannot provide.
     #[error("'{}': {message}", path.display())]
@@ -71,52 +79,88 @@ fn located(e: &sdn::Error) -> String {
 ///
 /// # Errors
 /// An unreadable file, a manifest or source with errors, a `possible`
-/// instantiation that does not instantiate, or a module the SMF writer
-/// refuses.
+/// instantiation that does not instantiate, a function the backend cannot
+/// compile, or a module the SMF writer refuses.
 pub fn build_module(path: &Path) -> Result<Vec<u8>, BuildError> {
     let text = read(path)?;
-    let manifest: Manifest = sdn::from_str(&text).map_err(|source| BuildError::Manifest {
-        path: path.to_owned(),
-        source,
-    })?;
+    let manifest = parse_manifest(path, &text)?;
     let dir = path.parent().unwrap_or(Path::new("."));
-    let library = load_sources(dir, &manifest.sources)?;
     let invalid = |message: String| BuildError::Invalid {
         path: path.to_owned(),
         message,
     };
-    if let Some(f) = library.items().iter().find_map(|item| match item {
-        Item::Function(f) if f.type_params.is_empty() => Some(f),
-        _ => None,
-    }) {
-        return Err(invalid(format!(
-            "function '{}' is not generic: concrete functions are compiled ahead of time, \
-             which needs the x86-64 backend and is not supported by this version",
-            f.name
-        )));
+    let own = load_items(dir, &manifest.sources)?;
+    let local: HashSet<String> = own.iter().map(Item::name).collect();
+    let mut items = own;
+    let mut hashed = text.clone();
+    for used in &manifest.uses {
+        let used_path = dir.join(used);
+        let used_text = read(&used_path)?;
+        let other = parse_manifest(&used_path, &used_text)?;
+        let used_dir = used_path.parent().unwrap_or(Path::new("."));
+        for item in load_items(used_dir, &other.sources)? {
+            // A declaration both modules make (`import fn malloc`) is kept once.
+            if !(local.contains(&item.name()) && items.contains(&item)) {
+                items.push(item);
+            }
+        }
+        hashed.push_str(&used_text);
+        for source in &other.sources {
+            hashed.push_str(&read(&used_dir.join(source))?);
+        }
     }
-    if !manifest.compile.is_empty() {
-        return Err(invalid(
-            "'compile' lists ahead-of-time instantiations, which need the x86-64 backend \
-             and are not supported by this version"
-                .into(),
-        ));
-    }
+    let library = verified_library(items, dir, &manifest.sources)?;
+
+    let units = units_to_compile(&library, &manifest, &local).map_err(invalid)?;
+    let instances: Vec<Instance> = units.iter().map(|u| u.instance.clone()).collect();
+    let text_section = aot::compile(&instances).map_err(invalid)?;
 
     let mut builder = ModuleBuilder::new();
     builder
         .platform(manifest.module.platform().map_err(invalid)?)
         .arch(manifest.module.arch().map_err(invalid)?)
-        .source_hash(source_hash(&text, &manifest, dir)?);
+        .source_hash(source_hash(&hashed, &manifest, dir)?);
     let encoded = jit::binary::encode_library(&library);
     if !library.items().is_empty() {
         builder.set_template_code(&encoded.bytes)?;
     }
+    let mut symbols: HashMap<String, SymbolId> = HashMap::new();
     for (item, offset) in library.items().iter().zip(&encoded.offsets) {
-        builder.add_symbol(symbol_for(item, *offset as u64)?)?;
+        if let Some(def) = symbol_for(item, *offset as u64, local.contains(&item.name())) {
+            symbols.insert(def.name.clone(), builder.add_symbol(def)?);
+        }
+    }
+    if !units.is_empty() {
+        let code = builder.add_section(
+            SectionType::Code,
+            ".text",
+            section_flags::READ | section_flags::EXEC,
+            16,
+            &text_section.bytes,
+        )?;
+        for (unit, placed) in units.iter().zip(&text_section.functions) {
+            let mut def = SymbolDef::function(&placed.symbol, code, placed.offset, placed.size);
+            if !unit.instance.type_args.is_empty() {
+                def.flags |= symbol_flags::SPECIALIZED;
+            }
+            symbols.insert(placed.symbol.clone(), builder.add_symbol(def)?);
+        }
+        for fixup in &text_section.fixups {
+            let id = match symbols.get(&fixup.symbol) {
+                Some(id) => *id,
+                None => {
+                    let id = builder
+                        .add_symbol(SymbolDef::import(&fixup.symbol, SymbolType::Function))?;
+                    symbols.insert(fixup.symbol.clone(), id);
+                    id
+                }
+            };
+            builder.add_relocation(code, fixup.offset, id, fixup.kind, fixup.addend);
+        }
     }
 
     let mut note = Note::default();
+    note_compiled(&mut note, &units, &manifest.module.name, path);
     for (row, entry) in manifest.possible.iter().enumerate() {
         let row_error = |e: jit::Error| {
             invalid(format!(
@@ -129,8 +173,23 @@ pub fn build_module(path: &Path) -> Result<Vec<u8>, BuildError> {
         // constraints the arguments satisfy.
         jit::instantiate::instantiate_symbol(&library, &entry.mangled_name).map_err(row_error)?;
         let (template, args) = jit::mangle::demangle(&entry.mangled_name).map_err(row_error)?;
+        // Instantiating everything it needs finds the cycles a loader will
+        // meet (polymorphic recursion never ends); they are recorded, not
+        // refused, since the row itself is valid.
+        match jit::instantiate::instantiate_all(&library, &template, &args) {
+            Ok(_) => {}
+            Err(jit::Error {
+                kind: jit::ErrorKind::InstantiationDepth { chain, .. },
+                ..
+            }) => note.circular_errors.push(CircularError {
+                id: row_id(note.circular_errors.len()),
+                cycle_path: chain.join(" -> "),
+                error_code: CYCLE_ERROR_CODE.into(),
+            }),
+            Err(e) => return Err(row_error(e)),
+        }
         note.possible.push(Possible {
-            id: u32::try_from(row + 1).unwrap_or(u32::MAX),
+            id: row_id(row),
             template: template.to_string(),
             type_args: TypeArgs(args.iter().map(ToString::to_string).collect()),
             mangled_name: entry.mangled_name.clone(),
@@ -148,6 +207,158 @@ pub fn build_module(path: &Path) -> Result<Vec<u8>, BuildError> {
     Ok(builder.build()?)
 }
 
+/// The `circular_errors` code of an instantiation chain that never ends.
+const CYCLE_ERROR_CODE: &str = "E0420";
+
+/// Row ids count from 1.
+fn row_id(index: usize) -> u32 {
+    u32::try_from(index + 1).unwrap_or(u32::MAX)
+}
+
+fn parse_manifest(path: &Path, text: &str) -> Result<Manifest, BuildError> {
+    sdn::from_str(text).map_err(|source| BuildError::Manifest {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// A function to compile and why.
+struct Unit {
+    instance: Instance,
+    /// The unit whose code calls this one (for a dependency).
+    parent: Option<usize>,
+    /// `compile[N]`, the concrete function itself, or the caller's symbol.
+    from_loc: String,
+}
+
+/// The concrete functions of this module, the `compile` list, and every
+/// instantiation of this module's templates they depend on (transitively,
+/// each once). Instantiations of other modules' templates are not
+/// compiled here: calls reach them through undefined symbols.
+fn units_to_compile(
+    library: &Library,
+    manifest: &Manifest,
+    local: &HashSet<String>,
+) -> Result<Vec<Unit>, String> {
+    let mut units = Vec::new();
+    for item in library.items() {
+        if let Item::Function(f) = item
+            && f.type_params.is_empty()
+            && local.contains(&item.name())
+        {
+            let instance = jit::instantiate::instantiate(library, &f.name, &[])
+                .map_err(|e| format!("function '{}': {e}", f.name))?;
+            units.push(Unit {
+                from_loc: instance.symbol.clone(),
+                instance,
+                parent: None,
+            });
+        }
+    }
+    for (n, name) in manifest.compile.iter().enumerate() {
+        let row = |e: &dyn std::fmt::Display| format!("compile[{}]: '{name}': {e}", n + 1);
+        let (template, args) = jit::mangle::demangle(name).map_err(|e| row(&e))?;
+        if args.is_empty() || !local.contains(&template.to_string()) {
+            return Err(row(&"not an instantiation of a template of this module"));
+        }
+        if units.iter().any(|u: &Unit| u.instance.symbol == *name) {
+            return Err(row(&"listed twice"));
+        }
+        let instance =
+            jit::instantiate::instantiate(library, &template, &args).map_err(|e| row(&e))?;
+        units.push(Unit {
+            instance,
+            parent: None,
+            from_loc: format!("compile[{}]", n + 1),
+        });
+    }
+    let mut seen: HashSet<String> = units.iter().map(|u| u.instance.symbol.clone()).collect();
+    let mut next = 0;
+    while let Some(unit) = units.get(next) {
+        let caller = unit.instance.symbol.clone();
+        for dep in unit.instance.dependencies.clone() {
+            let (template, args) =
+                jit::mangle::demangle(&dep).map_err(|e| format!("'{caller}': {e}"))?;
+            if !local.contains(&template.to_string()) || !seen.insert(dep.clone()) {
+                continue;
+            }
+            let chain = chain_to(&units, next);
+            if chain.len() >= jit::limits::MAX_INSTANTIATION_DEPTH {
+                return Err(format!(
+                    "instantiation depth exceeds {}: {} -> {dep}",
+                    jit::limits::MAX_INSTANTIATION_DEPTH,
+                    chain.join(" -> ")
+                ));
+            }
+            let instance = jit::instantiate::instantiate(library, &template, &args)
+                .map_err(|e| format!("'{dep}' (needed by '{caller}'): {e}"))?;
+            units.push(Unit {
+                instance,
+                parent: Some(next),
+                from_loc: caller.clone(),
+            });
+        }
+        next += 1;
+    }
+    Ok(units)
+}
+
+/// Symbols from the root unit down to `index`.
+fn chain_to(units: &[Unit], index: usize) -> Vec<String> {
+    let mut chain = Vec::new();
+    let mut at = Some(index);
+    while let Some(unit) = at.and_then(|i| units.get(i)) {
+        chain.push(unit.instance.symbol.clone());
+        at = unit.parent;
+    }
+    chain.reverse();
+    chain
+}
+
+/// `instantiations` rows (status `compiled`) for the compiled
+/// instantiations and `dependencies` rows between them.
+fn note_compiled(note: &mut Note, units: &[Unit], module: &str, manifest: &Path) {
+    let from_file = manifest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut ids: HashMap<&str, u32> = HashMap::new();
+    for unit in units.iter().filter(|u| !u.instance.type_args.is_empty()) {
+        let id = row_id(note.instantiations.len());
+        ids.insert(&unit.instance.symbol, id);
+        note.instantiations.push(Instantiation {
+            id,
+            template: unit.instance.template.to_string(),
+            type_args: TypeArgs(
+                unit.instance
+                    .type_args
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+            ),
+            mangled_name: unit.instance.symbol.clone(),
+            from_file: from_file.clone(),
+            from_loc: unit.from_loc.clone(),
+            to_obj: module.to_owned(),
+            status: Status::Compiled,
+        });
+    }
+    for unit in units {
+        let Some(&from) = ids.get(unit.instance.symbol.as_str()) else {
+            continue;
+        };
+        for dep in &unit.instance.dependencies {
+            if let Some(&to) = ids.get(dep.as_str()) {
+                note.dependencies.push(Dependency {
+                    from_inst: from,
+                    to_inst: to,
+                    dep_kind: DepKind::MethodDep,
+                });
+            }
+        }
+    }
+}
+
 fn read(path: &Path) -> Result<String, BuildError> {
     std::fs::read_to_string(path).map_err(|source| BuildError::Io {
         path: path.to_owned(),
@@ -155,42 +366,57 @@ fn read(path: &Path) -> Result<String, BuildError> {
     })
 }
 
-/// Parses every source and gathers their items into one verified library.
-fn load_sources(dir: &Path, sources: &[String]) -> Result<Library, BuildError> {
+/// Parses every source, in order.
+fn load_items(dir: &Path, sources: &[String]) -> Result<Vec<Item>, BuildError> {
     let mut items = Vec::new();
     for source in sources {
         let path = dir.join(source);
         let text = read(&path)?;
         let lib = jit::text::parse_library(&text).map_err(|source| BuildError::Source {
             path: path.clone(),
-            source,
+            source: Box::new(source),
         })?;
         items.extend(lib.items().iter().cloned());
     }
+    Ok(items)
+}
+
+/// Gathers items into one library, which the verifier checks as a whole.
+fn verified_library(
+    items: Vec<Item>,
+    dir: &Path,
+    sources: &[String],
+) -> Result<Library, BuildError> {
     let whole = |source| BuildError::Source {
         path: dir.join(sources.join(", ")),
-        source,
+        source: Box::new(source),
     };
     let library = Library::new(items).map_err(whole)?;
     jit::verify::verify_library(&library).map_err(whole)?;
     Ok(library)
 }
 
-/// The symbol an item of the template library gets.
-fn symbol_for(item: &Item, offset: u64) -> Result<SymbolDef, BuildError> {
-    Ok(match item {
-        Item::Function(f) => SymbolDef::template(
+/// The symbol an item of the template library gets: generic functions
+/// and structs of this module are global templates, those copied from a
+/// module it uses are local ones (its templates call them by name, the
+/// loader finds the exporting module), declarations are undefined symbols.
+/// Concrete functions get theirs when compiled.
+fn symbol_for(item: &Item, offset: u64, own: bool) -> Option<SymbolDef> {
+    let binding = if own { Binding::Global } else { Binding::Local };
+    let template = |params: usize| SymbolDef {
+        binding,
+        ..SymbolDef::template(
             &item.name(),
-            u8::try_from(f.type_params.len()).unwrap_or(u8::MAX),
+            u8::try_from(params).unwrap_or(u8::MAX),
             offset,
-        ),
+        )
+    };
+    Some(match item {
+        Item::Function(f) if f.type_params.is_empty() => return None,
+        Item::Function(f) => template(f.type_params.len()),
         Item::Struct(s) => SymbolDef {
             sym_type: SymbolType::Type,
-            ..SymbolDef::template(
-                &item.name(),
-                u8::try_from(s.type_params.len()).unwrap_or(u8::MAX),
-                offset,
-            )
+            ..template(s.type_params.len())
         },
         Item::Import(d) | Item::Extern(d) => SymbolDef::import(&d.name, SymbolType::Function),
     })

@@ -1,0 +1,250 @@
+//! Ahead-of-time compilation: concrete functions and instantiations to a
+//! relocatable Code section with the real x86-64 backend.
+//!
+//! Each function is prepared with every callee going through a resolver
+//! that only numbers the callees, then laid out in `.text` (16-byte
+//! aligned, `int3` padding). What depends on where things end up becomes
+//! a relocation (`doc/formats/manifest.md`, *Ahead-of-time code*):
+//!
+//! - a call to a function of the same `.text` is a `call rel32` whose
+//!   displacement is written here, so it needs nothing at load;
+//! - a call to any other symbol (another module's export, an instantiation
+//!   left to the loader) is `plt32` with addend −4;
+//! - a call to a native import goes through a slot: `call [rip + rel32]`,
+//!   `gotpcrel` with addend −4;
+//! - a function address (`func_addr`) is the `abs64` immediate of a
+//!   `mov r64, imm64`;
+//! - the trap handler's address, which the backend keeps in the function's
+//!   constant pool, is `abs64` against the runtime symbol [`TRAP_SYMBOL`].
+
+use std::collections::{HashMap, HashSet};
+
+use jit::backend::{Backend, CallResolver, CallTarget, LinkForm, Options, PreparedFunction};
+use jit::instantiate::Instance;
+use jit::ir::{Callee, Op};
+use smf::RelocType;
+
+/// The undefined symbol every module with code imports for its trap
+/// handler: an `extern "C" fn(kind: u32, code: u32) -> !` the loader binds
+/// (`jit::backend::TrapRuntime::handler` is one).
+pub const TRAP_SYMBOL: &str = "__smfjit_trap";
+
+/// Alignment of every function in `.text`.
+const FUNCTION_ALIGN: usize = 16;
+
+/// Two trap-handler values no real handler has (non-canonical addresses):
+/// compiling with each and comparing finds the pool entry holding it.
+const TRAP_PROBES: [u64; 2] = [0x5452_4150_5f41_4f54, 0x7472_6170_5f61_6f74];
+
+/// A function placed in `.text`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placed {
+    /// Its symbol.
+    pub symbol: String,
+    /// Offset in `.text`.
+    pub offset: u64,
+    /// Bytes of code, constant pool and (unused) far-call slots.
+    pub size: u64,
+}
+
+/// A field of `.text` the loader patches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fixup {
+    /// Offset of the field in `.text`.
+    pub offset: u64,
+    /// The symbol it refers to.
+    pub symbol: String,
+    /// How.
+    pub kind: RelocType,
+    /// The addend.
+    pub addend: i64,
+}
+
+/// A compiled Code section.
+#[derive(Debug, Clone, Default)]
+pub struct Text {
+    /// The section's bytes.
+    pub bytes: Vec<u8>,
+    /// The functions, in the order given.
+    pub functions: Vec<Placed>,
+    /// The relocations, by offset.
+    pub fixups: Vec<Fixup>,
+}
+
+/// Numbers each callee as the backend asks for it. Native imports are
+/// reached through a slot (they may lie anywhere in the address space)
+/// unless their address is taken, which needs the entry itself.
+struct Numbering<'a> {
+    names: Vec<String>,
+    address_taken: &'a HashSet<String>,
+}
+
+impl CallResolver for Numbering<'_> {
+    fn resolve(&mut self, callee: &Callee) -> Result<CallTarget, jit::Error> {
+        let (name, native) = match callee {
+            Callee::Symbol(s) => (s, false),
+            Callee::Import(s) => (s, true),
+            Callee::Template { name, .. } => {
+                return Err(jit::Error::new(jit::ErrorKind::Unresolved(
+                    name.to_string(),
+                )));
+            }
+        };
+        // The numbers only identify the callee in the link sites; they are
+        // never used as addresses.
+        let n = self.names.len() as u64;
+        self.names.push(name.clone());
+        Ok(if native && !self.address_taken.contains(name) {
+            CallTarget::Slot(n)
+        } else {
+            CallTarget::Direct(n)
+        })
+    }
+}
+
+/// One function compiled position-independently: its bytes and, per
+/// field, the callee name and form.
+struct Relocatable {
+    bytes: Vec<u8>,
+    sites: Vec<(usize, String, LinkForm)>,
+    trap_at: usize,
+}
+
+fn prepare(
+    backend: &Backend,
+    instance: &Instance,
+    address_taken: &HashSet<String>,
+) -> Result<(PreparedFunction, Vec<String>), String> {
+    let mut numbering = Numbering {
+        names: Vec::new(),
+        address_taken,
+    };
+    let prepared = backend
+        .prepare(&instance.function, &instance.reg_types, &[], &mut numbering)
+        .map_err(|e| e.to_string())?;
+    Ok((prepared, numbering.names))
+}
+
+fn compile_one(instance: &Instance) -> Result<Relocatable, String> {
+    let mut address_taken = HashSet::new();
+    for block in &instance.function.blocks {
+        for inst in &block.insts {
+            if let Op::FuncAddr {
+                callee: Callee::Import(name),
+                ..
+            } = &inst.op
+            {
+                address_taken.insert(name.clone());
+            }
+        }
+    }
+    let [a, b] = TRAP_PROBES.map(|trap_handler| Backend::new(Options { trap_handler }));
+    let (first, names) = prepare(&a, instance, &address_taken)?;
+    let (second, _) = prepare(&b, instance, &address_taken)?;
+    let (mut bytes, sites) = first.relocatable();
+    let (other, _) = second.relocatable();
+    let trap_at = trap_entry(&bytes, &other).ok_or_else(|| {
+        format!(
+            "cannot locate the trap handler in the code of '{}'",
+            instance.symbol
+        )
+    })?;
+    if let Some(field) = bytes.get_mut(trap_at..trap_at + 8) {
+        field.fill(0);
+    }
+    let sites = sites
+        .into_iter()
+        .map(|s| {
+            let name = names.get(s.callee).cloned().unwrap_or_default();
+            (s.offset, name, s.form)
+        })
+        .collect();
+    Ok(Relocatable {
+        bytes,
+        sites,
+        trap_at,
+    })
+}
+
+/// The offset of the one 8-byte pool entry where two compilations that
+/// differ only in the trap handler differ; `None` unless that is the only
+/// difference (a float constant with a probe's bits would share the entry
+/// and change the pool's size).
+fn trap_entry(a: &[u8], b: &[u8]) -> Option<usize> {
+    if a.len() != b.len() {
+        return None;
+    }
+    let first = a.iter().zip(b).position(|(x, y)| x != y)?;
+    let at = first - first % 8;
+    let (pa, pb) = (TRAP_PROBES[0].to_le_bytes(), TRAP_PROBES[1].to_le_bytes());
+    let same_elsewhere = a
+        .iter()
+        .zip(b)
+        .enumerate()
+        .all(|(i, (x, y))| x == y || (at..at + 8).contains(&i));
+    (a.get(at..at + 8) == Some(&pa[..]) && b.get(at..at + 8) == Some(&pb[..]) && same_elsewhere)
+        .then_some(at)
+}
+
+/// Compiles `instances` into one `.text`, in order.
+///
+/// # Errors
+/// A function the backend cannot compile, or a `.text` too large for the
+/// 32-bit displacements between its functions.
+pub fn compile(instances: &[Instance]) -> Result<Text, String> {
+    let mut text = Text::default();
+    let mut pending = Vec::new();
+    for instance in instances {
+        let code = compile_one(instance)?;
+        let offset = text.bytes.len().next_multiple_of(FUNCTION_ALIGN);
+        text.bytes.resize(offset, 0xCC);
+        text.bytes.extend_from_slice(&code.bytes);
+        text.functions.push(Placed {
+            symbol: instance.symbol.clone(),
+            offset: offset as u64,
+            size: code.bytes.len() as u64,
+        });
+        pending.push((offset, code));
+    }
+    let local: HashMap<&str, u64> = text
+        .functions
+        .iter()
+        .map(|p| (p.symbol.as_str(), p.offset))
+        .collect();
+    let mut fixups = Vec::new();
+    for (base, code) in &pending {
+        fixups.push(Fixup {
+            offset: (base + code.trap_at) as u64,
+            symbol: TRAP_SYMBOL.to_owned(),
+            kind: RelocType::Abs64,
+            addend: 0,
+        });
+        for (at, name, form) in &code.sites {
+            let field = base + at;
+            let (kind, addend) = match form {
+                LinkForm::CallRel32 => {
+                    if let Some(&target) = local.get(name.as_str()) {
+                        let rel = i32::try_from(target as i64 - (field as i64 + 4))
+                            .map_err(|_| "'.text' exceeds 2 GiB".to_owned())?;
+                        if let Some(b) = text.bytes.get_mut(field..field + 4) {
+                            b.copy_from_slice(&rel.to_le_bytes());
+                        }
+                        continue;
+                    }
+                    (RelocType::Plt32, -4)
+                }
+                LinkForm::SlotRel32 => (RelocType::GotPcRel, -4),
+                LinkForm::Abs64 => (RelocType::Abs64, 0),
+            };
+            fixups.push(Fixup {
+                offset: field as u64,
+                symbol: name.clone(),
+                kind,
+                addend,
+            });
+        }
+    }
+    fixups.sort_by_key(|f| f.offset);
+    text.fixups = fixups;
+    Ok(text)
+}
