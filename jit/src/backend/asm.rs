@@ -7,7 +7,7 @@
 //! kept and returned when the function is finished, so the lowering reads
 //! as a list of instructions.
 
-use iced_x86::{Code, IcedError, Instruction, MemoryOperand, Register};
+use iced_x86::{Code, IcedError, Instruction, MemoryOperand, OpKind, Register};
 
 use super::emit::{Cc, Item, pool_mem};
 use super::regalloc::Loc;
@@ -90,6 +90,56 @@ pub(super) fn slot_mem(slot: u32) -> MemoryOperand {
     MemoryOperand::with_base_displ(Register::RSP, i64::from(slot) * 8)
 }
 
+/// An immediate operand whose kind the caller knows.
+#[derive(Clone, Copy)]
+enum Imm {
+    /// `imm32`, zero-extended by a 32-bit destination.
+    U32(u32),
+    /// `imm32` sign-extended to 64 bits.
+    S32(i32),
+    /// `imm64`.
+    U64(u64),
+}
+
+/// `code reg, [reg2,] imm` built directly: iced-x86's checked constructors
+/// look the immediate's kind up in the opcode tables on every call, which
+/// showed in profiles; these forms are fixed, and the encoder still
+/// rejects any mismatch.
+fn reg_imm(code: Code, reg: Register, reg2: Option<Register>, imm: Imm) -> Instruction {
+    let mut i = Instruction::default();
+    i.set_code(code);
+    i.set_op0_kind(OpKind::Register);
+    i.set_op0_register(reg);
+    let imm_op = match reg2 {
+        Some(r) => {
+            i.set_op1_kind(OpKind::Register);
+            i.set_op1_register(r);
+            2
+        }
+        None => 1,
+    };
+    let kind = match imm {
+        Imm::U32(v) => {
+            i.set_immediate32(v);
+            OpKind::Immediate32
+        }
+        Imm::S32(v) => {
+            i.set_immediate32(v as u32);
+            OpKind::Immediate32to64
+        }
+        Imm::U64(v) => {
+            i.set_immediate64(v);
+            OpKind::Immediate64
+        }
+    };
+    if imm_op == 1 {
+        i.set_op1_kind(kind);
+    } else {
+        i.set_op2_kind(kind);
+    }
+    i
+}
+
 impl Asm {
     pub(super) fn new(capacity: usize) -> Self {
         Asm {
@@ -163,13 +213,14 @@ impl Asm {
 
     /// `dst = value` without touching the flags.
     pub(super) fn mov_imm(&mut self, dst: Register, value: u64) {
-        if let Ok(v) = u32::try_from(value) {
-            self.push(Instruction::with2(Code::Mov_r32_imm32, r32(dst), v));
+        let ins = if let Ok(v) = u32::try_from(value) {
+            reg_imm(Code::Mov_r32_imm32, r32(dst), None, Imm::U32(v))
         } else if let Ok(v) = i32::try_from(value as i64) {
-            self.push(Instruction::with2(Code::Mov_rm64_imm32, dst, v));
+            reg_imm(Code::Mov_rm64_imm32, dst, None, Imm::S32(v))
         } else {
-            self.push(Instruction::with2(Code::Mov_r64_imm64, dst, value));
-        }
+            reg_imm(Code::Mov_r64_imm64, dst, None, Imm::U64(value))
+        };
+        self.items.push(Item::Ins(ins));
     }
 
     pub(super) fn mov(&mut self, dst: Register, src: Register) {
@@ -249,8 +300,8 @@ impl Asm {
         let ins = match rm {
             Rm::Reg(r) => Instruction::with2(rr, dst, r),
             Rm::Mem(m) => Instruction::with2(rr, dst, m),
-            Rm::Imm(i) if op == Alu::Imul => Instruction::with3(ri, dst, dst, i),
-            Rm::Imm(i) => Instruction::with2(ri, dst, i),
+            Rm::Imm(i) if op == Alu::Imul => Ok(reg_imm(ri, dst, Some(dst), Imm::S32(i))),
+            Rm::Imm(i) => Ok(reg_imm(ri, dst, None, Imm::S32(i))),
             Rm::Pool(_) => return,
         };
         self.push(ins);

@@ -261,7 +261,11 @@ pub(super) fn allocate(func: &Function, types: &RegTypes) -> Allocation {
     let mut hint: Vec<Option<u32>> = vec![None; n];
     let mut fixed: Vec<Option<Register>> = vec![None; n];
 
-    // Positions, definitions, uses and constants.
+    // Positions, definitions, uses and constants; and for liveness, each
+    // block's uses before definition (gen) and definitions (kill).
+    let nb = blocks.len();
+    let mut gen_ = Sets::new(n, nb);
+    let mut kill = Sets::new(n, nb);
     let mut pos = 0u32;
     let mut ints = 0;
     for (i, ty) in func.sig.params.iter().enumerate() {
@@ -279,18 +283,25 @@ pub(super) fn allocate(func: &Function, types: &RegTypes) -> Allocation {
             *l = (*l).max(at);
         }
     };
-    for block in blocks {
+    for (b, block) in blocks.iter().enumerate() {
+        let (g, k) = (gen_.row_mut(b), kill.row_mut(b));
         block_start.push(pos);
         for (r, _) in &block.params {
             if let Some(d) = def.get_mut(index(*r)) {
                 *d = pos;
             }
+            set(k, index(*r));
         }
         pos += 1;
         for inst in &block.insts {
-            inst.op
-                .for_each_use(|r| note_use(*r, pos, &mut uses, &mut last));
+            inst.op.for_each_use(|r| {
+                note_use(*r, pos, &mut uses, &mut last);
+                if !has(k, index(*r)) {
+                    set(g, index(*r));
+                }
+            });
             if let Some(r) = inst.result {
+                set(k, index(r));
                 if let Some(d) = def.get_mut(index(r)) {
                     *d = pos;
                 }
@@ -315,23 +326,26 @@ pub(super) fn allocate(func: &Function, types: &RegTypes) -> Allocation {
             }
             if let Op::Call { sig, args, .. } | Op::CallIndirect { sig, args, .. } = &inst.op {
                 calls.push(pos);
-                let mut k = 0;
+                let mut slot = 0;
                 for (a, t) in args.iter().zip(&sig.params) {
                     if !t.is_float() {
                         if let Some(f) = fixed.get_mut(index(*a))
                             && f.is_none()
                         {
-                            *f = INT_ARGS.get(k).copied();
+                            *f = INT_ARGS.get(slot).copied();
                         }
-                        k += 1;
+                        slot += 1;
                     }
                 }
             }
             pos += 1;
         }
-        block
-            .term
-            .for_each_use(|r| note_use(*r, pos, &mut uses, &mut last));
+        block.term.for_each_use(|r| {
+            note_use(*r, pos, &mut uses, &mut last);
+            if !has(k, index(*r)) {
+                set(g, index(*r));
+            }
+        });
         let calls: [Option<&crate::ir::BlockCall>; 2] = match &block.term {
             Terminator::Br(t) => [Some(t), None],
             Terminator::CondBr {
@@ -397,30 +411,6 @@ pub(super) fn allocate(func: &Function, types: &RegTypes) -> Allocation {
     }
 
     // Liveness: live-in = uses before definition ∪ (live-out − defs).
-    let nb = blocks.len();
-    let mut gen_ = Sets::new(n, nb);
-    let mut kill = Sets::new(n, nb);
-    for (b, block) in blocks.iter().enumerate() {
-        let (g, k) = (gen_.row_mut(b), kill.row_mut(b));
-        for (r, _) in &block.params {
-            set(k, index(*r));
-        }
-        for inst in &block.insts {
-            inst.op.for_each_use(|r| {
-                if !has(k, index(*r)) {
-                    set(g, index(*r));
-                }
-            });
-            if let Some(r) = inst.result {
-                set(k, index(r));
-            }
-        }
-        block.term.for_each_use(|r| {
-            if !has(k, index(*r)) {
-                set(g, index(*r));
-            }
-        });
-    }
     let mut live_in = Sets {
         words: gen_.words,
         data: gen_.data,
