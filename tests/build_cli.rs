@@ -19,6 +19,17 @@ fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     path
 }
 
+/// Builds, expecting success, and returns the module's bytes.
+fn build_ok(manifest: &Path, out: &Path) -> Vec<u8> {
+    let status = build(manifest, out);
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    std::fs::read(out).unwrap()
+}
+
 const TEMPLATES: &str =
     "fn twice<T: int>(%x: T) -> T {\nentry:\n    %y = add T %x, %x\n    ret %y\n}\n";
 
@@ -43,14 +54,7 @@ fn builds_a_module_that_inspects_cleanly() {
         "m.sdn",
         "module:\n    name: m\nsources = [t.tir]\npossible |mangled_name, required_by, can_defer|\n    twice$u16, main, true\n",
     );
-    let out_path = dir.path().join("m.smf");
-    let out = build(&manifest, &out_path);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let bytes = std::fs::read(&out_path).unwrap();
+    let bytes = build_ok(&manifest, &dir.path().join("m.smf"));
     let module = smf::Module::parse(&bytes).unwrap();
     assert!(module.symbol_by_name("twice").unwrap().is_template());
     let note = sdn::note::Note::parse(module.note_sdn().unwrap()).unwrap();
@@ -122,6 +126,81 @@ fn source_errors_name_the_source() {
     );
     let err = error_of(&build(&missing, &dir.path().join("o.smf")));
     assert!(err.contains("missing.tir"), "{err}");
+}
+
+#[test]
+fn compile_entries_must_be_instantiations_of_this_modules_templates() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "t.tir", TEMPLATES);
+    for (list, why) in [
+        (
+            "[thrice$i32]",
+            "compile[1]: 'thrice$i32': not an instantiation",
+        ),
+        (
+            "[twice$i32, twice$i32]",
+            "compile[2]: 'twice$i32': listed twice",
+        ),
+        ("[twice]", "compile[1]: 'twice': not an instantiation"),
+        ("[twice$f32]", "compile[1]: 'twice$f32'"),
+    ] {
+        let manifest = write(
+            dir.path(),
+            "m.sdn",
+            &format!("module:\n    name: m\nsources = [t.tir]\ncompile = {list}\n"),
+        );
+        let err = error_of(&build(&manifest, &dir.path().join("o.smf")));
+        assert!(err.contains(why), "{err}");
+    }
+}
+
+#[test]
+fn compiling_an_endless_instantiation_chain_is_refused_with_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let cycle = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/src/cycle.tir");
+    let manifest = write(
+        dir.path(),
+        "m.sdn",
+        &format!(
+            "module:\n    name: m\nsources = [\"{}\"]\ncompile = [f$i64]\n",
+            cycle.display()
+        ),
+    );
+    let err = error_of(&build(&manifest, &dir.path().join("o.smf")));
+    assert!(
+        err.contains("instantiation depth exceeds 24: f$i64 -> g$i64 -> f$ptr$i64 -> "),
+        "{err}"
+    );
+}
+
+#[test]
+fn sources_of_one_module_call_each_other_and_errors_name_their_own_line() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "t.tir", TEMPLATES);
+    write(
+        dir.path(),
+        "u.tir",
+        "fn four(%x: i64) -> i64 {\nentry:\n    %y = call twice<i64>(%x)\n    %z = call twice<i64>(%y)\n    ret %z\n}\n",
+    );
+    let manifest = write(
+        dir.path(),
+        "m.sdn",
+        "module:\n    name: m\nsources = [t.tir, u.tir]\n",
+    );
+    let bytes = build_ok(&manifest, &dir.path().join("m.smf"));
+    let module = smf::Module::parse(&bytes).unwrap();
+    // four is concrete: compiled, with twice$i64 compiled beside it.
+    assert!(module.symbol_by_name("four").unwrap().is_defined());
+    assert!(module.symbol_by_name("twice$i64").unwrap().is_defined());
+
+    write(
+        dir.path(),
+        "u.tir",
+        "fn four(%x: i64) -> i64 {\nentry:\n    ret %nope\n}\n",
+    );
+    let err = error_of(&build(&manifest, &dir.path().join("o.smf")));
+    assert!(err.contains("u.tir"), "{err}");
+    assert!(err.contains("line 3,"), "{err}");
 }
 
 #[test]
@@ -374,4 +453,215 @@ fn call_compiled(
     // SAFETY: compiled code of `f`'s signature; `args` are live values.
     let r = unsafe { trap.call(linked.symbols[symbol] as *const u8, &f.sig, args) };
     r.unwrap()
+}
+
+fn fixture_manifest(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/src/{name}.sdn"))
+}
+
+/// Reaches native imports at their addresses; nothing else is outside the
+/// batch.
+struct Natives<'a>(&'a [(&'static str, u64)]);
+
+impl jit::backend::CallResolver for Natives<'_> {
+    fn resolve(
+        &mut self,
+        callee: &jit::ir::Callee,
+    ) -> Result<jit::backend::CallTarget, jit::Error> {
+        let name = match callee {
+            jit::ir::Callee::Import(n) | jit::ir::Callee::Symbol(n) => n.as_str(),
+            jit::ir::Callee::Template { .. } => "",
+        };
+        self.0
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, a)| jit::backend::CallTarget::Direct(*a))
+            .ok_or_else(|| jit::Error::new(jit::ErrorKind::Unresolved(name.to_owned())))
+    }
+}
+
+/// JIT-compiles `symbols` of the collections templates (with everything
+/// they call) as a loader would on a miss, and returns their entries.
+fn jit_collections(
+    memory: &execmem::ExecMemory,
+    trap: &jit::backend::TrapRuntime,
+    natives: &[(&'static str, u64)],
+    symbols: &[&str],
+) -> (jit::backend::CompiledBatch, Vec<(&'static str, u64)>) {
+    let lib = collections_library();
+    let mut instances = Vec::new();
+    for s in symbols {
+        let (name, args) = jit::mangle::demangle(s).unwrap();
+        for i in jit::instantiate::instantiate_all(&lib, &name, &args).unwrap() {
+            if !instances
+                .iter()
+                .any(|k: &jit::instantiate::Instance| k.symbol == i.symbol)
+            {
+                instances.push(i);
+            }
+        }
+    }
+    let backend = jit::backend::Backend::new(jit::backend::Options {
+        trap_handler: trap.handler(),
+    });
+    let refs: Vec<&jit::instantiate::Instance> = instances.iter().collect();
+    let batch = backend
+        .compile_batch(memory, &refs, &mut Natives(natives))
+        .unwrap();
+    let mut bound = natives.to_vec();
+    for s in symbols {
+        let name: &'static str = Box::leak(s.to_string().into_boxed_str());
+        bound.push((name, batch.function(s).unwrap().address()));
+    }
+    (batch, bound)
+}
+
+/// The app fixture's concrete code, linked against instantiations the JIT
+/// makes from collections, computes what the interpreter computes over the
+/// same native code, and what Rust computes.
+#[test]
+fn precompiled_app_code_calls_instantiations_made_at_load() {
+    use jit::interp::{Interpreter, LibraryResolver, Value};
+    let bytes = smfjit::build::build_module(&fixture_manifest("app")).unwrap();
+    let memory = execmem::ExecMemory::new(execmem::Config::default()).unwrap();
+    let trap = jit::backend::TrapRuntime::new(&memory).unwrap();
+    let wanted = [
+        "sum$f32",
+        "sort$u16",
+        "Vec$i64$new",
+        "Vec$i64$push",
+        "Vec$i64$get",
+        "Vec$i64$len",
+        "Vec$i64$free",
+    ];
+    let (_jit, bound) = jit_collections(&memory, &trap, &natives(&trap), &wanted);
+    let linked = link::link(&bytes, &memory, &bound);
+
+    let module = smf::Module::parse(&bytes).unwrap();
+    let lib = jit::binary::decode_library(module.template_code().unwrap())
+        .unwrap()
+        .library;
+    let mut resolver = LibraryResolver::new(&lib);
+    for (n, a) in &bound[1..] {
+        resolver = resolver.with_native(n, *a);
+    }
+    let interp = Interpreter::new(&resolver);
+    let sig = |name: &str| {
+        lib.function(&jit::ir::TemplateName::free(name))
+            .unwrap()
+            .sig
+            .clone()
+    };
+
+    let floats = [1.5f32, 2.25, -0.75, 10.0, 3.5];
+    for n in 0..=floats.len() {
+        let shorts_c: Vec<u16> = [900u16, 7, 65535, 12, 300][..n].to_vec();
+        let mut shorts_c = shorts_c;
+        let mut shorts_i = shorts_c.clone();
+        let args = |shorts: &mut Vec<u16>| {
+            [
+                Value::Ptr(floats.as_ptr() as u64),
+                Value::Ptr(shorts.as_mut_ptr() as u64),
+                Value::I64(n as i64),
+            ]
+        };
+        let entry = linked.symbols["checksum"] as *const u8;
+        // SAFETY: linked code of checksum's signature over live buffers.
+        let compiled = unsafe { trap.call(entry, &sig("checksum"), &args(&mut shorts_c)) };
+        let f = jit::instantiate::instantiate_symbol(&lib, "checksum")
+            .unwrap()
+            .function;
+        // SAFETY: as above, interpreted.
+        let interpreted = unsafe { interp.call(&f, &args(&mut shorts_i)) };
+        if n == 0 {
+            // median_u16 traps on an empty array, in both.
+            assert_eq!(compiled.unwrap_err(), jit::TrapKind::Explicit(1));
+            assert_eq!(
+                interpreted.unwrap_err().kind,
+                jit::ErrorKind::Trap(jit::TrapKind::Explicit(1))
+            );
+            continue;
+        }
+        let compiled = compiled.unwrap();
+        assert_eq!(compiled, interpreted.unwrap(), "n = {n}");
+        assert_eq!(shorts_c, shorts_i);
+        let mean = floats[..n].iter().fold(0.0f32, |a, x| a + x) / n as f32;
+        let mut sorted = [900u16, 7, 65535, 12, 300][..n].to_vec();
+        sorted.sort_unstable();
+        let squares: i64 = (0..n as i64).map(|k| k * k).sum();
+        let expected = mean as i64 + i64::from(sorted[n / 2]) + squares;
+        assert_eq!(compiled, Some(Value::I64(expected)), "n = {n}");
+        assert_eq!(shorts_c, sorted);
+    }
+}
+
+/// trig's code reaches libm through gotpcrel slots and an abs64 address.
+#[test]
+fn precompiled_trig_code_calls_libm() {
+    use jit::interp::Value;
+    let bytes = smfjit::build::build_module(&fixture_manifest("trig")).unwrap();
+    let memory = execmem::ExecMemory::new(execmem::Config::default()).unwrap();
+    let trap = jit::backend::TrapRuntime::new(&memory).unwrap();
+    let mut natives = natives(&trap);
+    natives.push(("sqrt", f64::sqrt as fn(f64) -> f64 as *const () as u64));
+    let linked = link::link(&bytes, &memory, &natives);
+    let module = smf::Module::parse(&bytes).unwrap();
+    let lib = jit::binary::decode_library(module.template_code().unwrap())
+        .unwrap()
+        .library;
+    let free = |n: &str| {
+        lib.function(&jit::ir::TemplateName::free(n))
+            .unwrap()
+            .sig
+            .clone()
+    };
+    let wave = jit::instantiate::instantiate_symbol(&lib, "wave$f32").unwrap();
+    for x in [0.0f64, 0.5, -3.0, 1e6] {
+        let call = |symbol: &str, sig: &jit::ir::Signature, args: &[Value]| {
+            // SAFETY: linked code of that signature, scalar arguments.
+            unsafe { trap.call(linked.symbols[symbol] as *const u8, sig, args) }.unwrap()
+        };
+        assert_eq!(
+            call("wave$f32", &wave.function.sig, &[Value::F32(x as f32)]),
+            Some(Value::F32(f64::from(x as f32).cos() as f32))
+        );
+        assert_eq!(
+            call("apply_cos", &free("apply_cos"), &[Value::F64(x)]),
+            Some(Value::F64(x.cos()))
+        );
+        assert_eq!(
+            call("radial", &free("radial"), &[Value::F64(x), Value::F64(2.0)]),
+            Some(Value::F64((x * x + 4.0).sqrt().cos()))
+        );
+    }
+}
+
+/// stats' mean$f64 calls collections' sum$f64 across modules.
+#[test]
+fn precompiled_stats_code_calls_the_other_modules_instantiation() {
+    use jit::interp::Value;
+    let bytes = smfjit::build::build_module(&fixture_manifest("stats")).unwrap();
+    let memory = execmem::ExecMemory::new(execmem::Config::default()).unwrap();
+    let trap = jit::backend::TrapRuntime::new(&memory).unwrap();
+    let (_jit, bound) = jit_collections(&memory, &trap, &natives(&trap), &["sum$f64"]);
+    let linked = link::link(&bytes, &memory, &bound);
+    let module = smf::Module::parse(&bytes).unwrap();
+    let lib = jit::binary::decode_library(module.template_code().unwrap())
+        .unwrap()
+        .library;
+    let mean = jit::instantiate::instantiate_symbol(&lib, "mean$f64").unwrap();
+    let xs = [1.0f64, 2.5, 4.0, -0.5];
+    for n in 1..=xs.len() {
+        let args = [Value::Ptr(xs.as_ptr() as u64), Value::I64(n as i64)];
+        // SAFETY: linked code of mean$f64's signature over a live buffer.
+        let got = unsafe {
+            trap.call(
+                linked.symbols["mean$f64"] as *const u8,
+                &mean.function.sig,
+                &args,
+            )
+        };
+        let expected = xs[..n].iter().fold(0.0, |a, x| a + x) / n as f64;
+        assert_eq!(got.unwrap(), Some(Value::F64(expected)), "n = {n}");
+    }
 }

@@ -26,7 +26,13 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // A build error already names its cause; others carry it in
+            // their chain.
+            if e.downcast_ref::<smfjit::build::BuildError>().is_some() {
+                eprintln!("error: {e}");
+            } else {
+                eprintln!("error: {e:#}");
+            }
             ExitCode::from(1)
         }
     }

@@ -89,25 +89,33 @@ pub fn build_module(path: &Path) -> Result<Vec<u8>, BuildError> {
         path: path.to_owned(),
         message,
     };
-    let own = load_items(dir, &manifest.sources)?;
-    let local: HashSet<String> = own.iter().map(Item::name).collect();
-    let mut items = own;
-    let mut hashed = text.clone();
+    let own = read_sources(dir, &manifest.sources)?;
+    let mut used_sources = Vec::new();
+    let mut inputs = text.clone();
     for used in &manifest.uses {
         let used_path = dir.join(used);
         let used_text = read(&used_path)?;
         let other = parse_manifest(&used_path, &used_text)?;
         let used_dir = used_path.parent().unwrap_or(Path::new("."));
-        for item in load_items(used_dir, &other.sources)? {
-            // A declaration both modules make (`import fn malloc`) is kept once.
-            if !(local.contains(&item.name()) && items.contains(&item)) {
-                items.push(item);
-            }
-        }
-        hashed.push_str(&used_text);
-        for source in &other.sources {
-            hashed.push_str(&read(&used_dir.join(source))?);
-        }
+        used_sources.extend(read_sources(used_dir, &other.sources)?);
+        inputs.push_str(&used_text);
+    }
+    // The used modules' items, parsed on their own as their build does,
+    // are the foreign ones; all sources are then parsed as one text so
+    // names resolve across them.
+    let foreign: HashSet<String> = parse_sources(&used_sources)?
+        .iter()
+        .map(Item::name)
+        .collect();
+    let all: Vec<Source> = own.into_iter().chain(used_sources).collect();
+    let items = parse_sources(&all)?;
+    let local: HashSet<String> = items
+        .iter()
+        .map(Item::name)
+        .filter(|n| !foreign.contains(n))
+        .collect();
+    for source in &all {
+        inputs.push_str(&source.text);
     }
     let library = verified_library(items, dir, &manifest.sources)?;
 
@@ -119,7 +127,7 @@ pub fn build_module(path: &Path) -> Result<Vec<u8>, BuildError> {
     builder
         .platform(manifest.module.platform().map_err(invalid)?)
         .arch(manifest.module.arch().map_err(invalid)?)
-        .source_hash(source_hash(&hashed, &manifest, dir)?);
+        .source_hash(smf::fnv1a64(inputs.as_bytes()));
     let encoded = jit::binary::encode_library(&library);
     if !library.items().is_empty() {
         builder.set_template_code(&encoded.bytes)?;
@@ -366,19 +374,52 @@ fn read(path: &Path) -> Result<String, BuildError> {
     })
 }
 
-/// Parses every source, in order.
-fn load_items(dir: &Path, sources: &[String]) -> Result<Vec<Item>, BuildError> {
-    let mut items = Vec::new();
+/// A source file and its text.
+struct Source {
+    path: PathBuf,
+    text: String,
+}
+
+fn read_sources(dir: &Path, names: &[String]) -> Result<Vec<Source>, BuildError> {
+    names
+        .iter()
+        .map(|name| {
+            let path = dir.join(name);
+            Ok(Source {
+                text: read(&path)?,
+                path,
+            })
+        })
+        .collect()
+}
+
+/// Parses `sources` as one text, so an item of one may call an item of
+/// another; an error at a line of the joined text names the source and its
+/// own line.
+fn parse_sources(sources: &[Source]) -> Result<Vec<Item>, BuildError> {
+    let mut joined = String::new();
+    let mut starts = Vec::with_capacity(sources.len());
     for source in sources {
-        let path = dir.join(source);
-        let text = read(&path)?;
-        let lib = jit::text::parse_library(&text).map_err(|source| BuildError::Source {
-            path: path.clone(),
-            source: Box::new(source),
-        })?;
-        items.extend(lib.items().iter().cloned());
+        starts.push(joined.matches('\n').count() + 1);
+        joined.push_str(&source.text);
+        if !joined.ends_with('\n') {
+            joined.push('\n');
+        }
     }
-    Ok(items)
+    let lib = jit::text::parse_library(&joined).map_err(|mut e| {
+        let mut file = sources.first().map(|s| s.path.clone()).unwrap_or_default();
+        if let jit::Location::Text { line, .. } = &mut e.location
+            && let Some(k) = starts.iter().rposition(|start| *start <= *line)
+        {
+            *line -= starts.get(k).map_or(0, |start| start - 1);
+            file = sources.get(k).map(|s| s.path.clone()).unwrap_or_default();
+        }
+        BuildError::Source {
+            path: file,
+            source: Box::new(e),
+        }
+    })?;
+    Ok(lib.items().to_vec())
 }
 
 /// Gathers items into one library, which the verifier checks as a whole.
@@ -420,14 +461,4 @@ fn symbol_for(item: &Item, offset: u64, own: bool) -> Option<SymbolDef> {
         },
         Item::Import(d) | Item::Extern(d) => SymbolDef::import(&d.name, SymbolType::Function),
     })
-}
-
-/// FNV-1a 64 over the manifest and every source, in order, so a module
-/// records exactly which inputs it was built from.
-fn source_hash(manifest: &str, m: &Manifest, dir: &Path) -> Result<u64, BuildError> {
-    let mut all = manifest.as_bytes().to_vec();
-    for source in &m.sources {
-        all.extend_from_slice(read(&dir.join(source))?.as_bytes());
-    }
-    Ok(smf::fnv1a64(&all))
 }
