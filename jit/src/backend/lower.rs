@@ -339,11 +339,61 @@ impl Lower<'_, '_> {
         }
     }
 
+    /// A jump to a block that only tests a comparison and branches (a
+    /// loop header) is replaced by that test, so a loop's latch branches
+    /// straight back into the body instead of jumping to the header first.
+    /// Returns whether it did so.
+    fn duplicate_test(&mut self, b: usize, target: usize) -> bool {
+        let f = self.f;
+        let Some(header) = f.blocks.get(target) else {
+            return false;
+        };
+        let Terminator::CondBr {
+            cond,
+            then,
+            otherwise,
+        } = &header.term
+        else {
+            return false;
+        };
+        let Some((last, consts)) = header.insts.split_last() else {
+            return false;
+        };
+        let Op::Cmp { op, ty, lhs, rhs } = &last.op else {
+            return false;
+        };
+        let simple = last.result == Some(*cond)
+            && self.alloc.fused.get(cond.0 as usize) == Some(&true)
+            && then.args.is_empty()
+            && otherwise.args.is_empty()
+            && consts.iter().all(|i| matches!(i.op, Op::Const { .. }));
+        if !simple {
+            return false;
+        }
+        let cc = self.compare(*op, ty, self.loc(*lhs), self.loc(*rhs));
+        let (tl, el) = (
+            self.blocks[then.block.0 as usize],
+            self.blocks[otherwise.block.0 as usize],
+        );
+        if otherwise.block.0 as usize == b + 1 {
+            self.asm.jcc(cc, tl);
+        } else if then.block.0 as usize == b + 1 {
+            self.asm.jcc(cc.negate(), el);
+        } else {
+            self.asm.jcc(cc, tl);
+            self.asm.jmp(el);
+        }
+        true
+    }
+
     fn terminator(&mut self, b: usize, term: &Terminator) -> Result<(), Error> {
         match term {
             Terminator::Br(t) => {
                 let mut moves = self.edge_moves(t);
                 parallel(&mut self.asm, &mut moves);
+                if t.block.0 as usize != b + 1 && self.duplicate_test(b, t.block.0 as usize) {
+                    return Ok(());
+                }
                 self.jump_unless_next(b, t.block.0);
             }
             Terminator::CondBr {
