@@ -448,3 +448,109 @@ fn json_of_failing(args: &[&str]) -> Value {
     assert_eq!(out.status.code(), Some(1));
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+const APP: &str = "tests/fixtures/app.smf";
+const TRIG: &str = "tests/fixtures/trig.smf";
+
+#[test]
+fn golden_disassembly_of_precompiled_code() {
+    check_golden(
+        "disasm-app-checksum.txt",
+        &stdout_of(&["disasm", APP, "checksum"]),
+    );
+    check_golden(
+        "disasm-app-mean_f32.txt",
+        &stdout_of(&["disasm", APP, "mean_f32"]),
+    );
+    check_golden(
+        "disasm-trig-apply_cos-gas.txt",
+        &stdout_of(&["disasm", TRIG, "apply_cos", "--syntax", "gas"]),
+    );
+    check_golden(
+        "disasm-trig-wave-nasm.txt",
+        &stdout_of(&["disasm", TRIG, "wave$f32", "--syntax", "nasm"]),
+    );
+    check_golden(
+        "disasm-app-mean_f32.json",
+        &stdout_of(&["disasm", APP, "mean_f32", "--json"]),
+    );
+}
+
+#[test]
+fn disassembly_names_callees_from_relocations_and_symbols() {
+    let text = stdout_of(&["disasm", APP, "mean_f32"]);
+    assert!(
+        text.lines()
+            .any(|l| l.ends_with("call sum$f32  ; plt32 sum$f32 -4")),
+        "{text}"
+    );
+    let text = stdout_of(&["disasm", APP, "checksum"]);
+    for callee in ["mean_f32", "median_u16", "sum_of_squares"] {
+        assert!(
+            text.lines()
+                .any(|l| l.contains("call ") && l.ends_with(&format!("; {callee}"))),
+            "{callee}: {text}"
+        );
+    }
+    let json = json_of(&["disasm", TRIG, "wave$f32"]);
+    assert_eq!(json["name"], "wave$f32");
+    assert_eq!(json["syntax"], "intel");
+    let instructions = json["instructions"].as_array().unwrap();
+    assert_eq!(instructions[0]["text"], "endbr64");
+    assert_eq!(instructions[0]["offset"], json["value"]);
+    let cos = instructions
+        .iter()
+        .find(|i| i["relocation"]["symbol"] == "cos")
+        .expect("the call to cos");
+    assert_eq!(cos["relocation"]["type"], "gotpcrel");
+    assert_eq!(cos["relocation"]["addend"], -4);
+    // The relocated field lies inside the instruction.
+    let (at, field) = (
+        cos["offset"].as_u64().unwrap(),
+        cos["relocation"]["offset"].as_u64().unwrap(),
+    );
+    let len = cos["bytes"].as_str().unwrap().len() as u64 / 2;
+    assert!(field > at && field + 4 <= at + len);
+    // The pool is data: its first word is the trap handler.
+    assert_eq!(json["data"][0]["relocation"]["symbol"], "__smfjit_trap");
+    // Every byte is listed once, code then data.
+    let listed: u64 = instructions
+        .iter()
+        .chain(json["data"].as_array().unwrap())
+        .map(|i| i["bytes"].as_str().unwrap().len() as u64 / 2)
+        .sum();
+    assert_eq!(listed, json["size"].as_u64().unwrap());
+}
+
+#[test]
+fn disasm_refuses_symbols_without_code_here() {
+    for (file, symbol, message) in [
+        (APP, "nope", "no symbol named 'nope'"),
+        (
+            APP,
+            "sum$f32",
+            "'sum$f32' is undefined in this module: its code comes from elsewhere",
+        ),
+        (
+            "tests/fixtures/collections.smf",
+            "sum",
+            "'sum' is a generic template: it has no code until it is instantiated (try `smf-inspect instantiate",
+        ),
+    ] {
+        let out = inspect(&["disasm", file, symbol]);
+        assert_eq!(out.status.code(), Some(1), "{symbol}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            err.starts_with(&format!("error: '{file}': {message}")),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 1);
+        assert!(out.stdout.is_empty());
+    }
+    for args in [
+        &["disasm", APP][..],
+        &["disasm", APP, "checksum", "--syntax", "att"],
+    ] {
+        assert_eq!(inspect(args).status.code(), Some(2), "{args:?}");
+    }
+}

@@ -50,6 +50,31 @@ pub enum Command {
     Templates { file: PathBuf },
     /// Check everything (container, templates, symbols, note.sdn); list every problem.
     Verify { file: PathBuf },
+    /// Disassemble a precompiled function, naming its calls and relocations.
+    Disasm {
+        file: PathBuf,
+        symbol: String,
+        /// Assembly syntax.
+        #[arg(long, value_enum, default_value_t = SyntaxChoice::Intel)]
+        syntax: SyntaxChoice,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SyntaxChoice {
+    Intel,
+    Gas,
+    Nasm,
+}
+
+impl From<SyntaxChoice> for jit::backend::Syntax {
+    fn from(s: SyntaxChoice) -> Self {
+        match s {
+            SyntaxChoice::Intel => Self::Intel,
+            SyntaxChoice::Gas => Self::Gas,
+            SyntaxChoice::Nasm => Self::Nasm,
+        }
+    }
 }
 
 impl Command {
@@ -63,7 +88,8 @@ impl Command {
             | Self::Notes { file }
             | Self::Templates { file }
             | Self::Verify { file }
-            | Self::Hex { file, .. } => file,
+            | Self::Hex { file, .. }
+            | Self::Disasm { file, .. } => file,
         }
     }
 }

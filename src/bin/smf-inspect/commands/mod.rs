@@ -1,5 +1,6 @@
 //! The subcommands. Each reads a validated module and prints one view of it.
 
+mod disasm;
 mod header;
 mod hex;
 mod notes;
@@ -30,6 +31,9 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Notes { .. } => notes::print(&module, &mut out)?,
         Command::Templates { .. } => templates::print(&module, &mut out)?,
         Command::Verify { .. } => verify::print(&module, &mut out)?,
+        Command::Disasm { symbol, syntax, .. } => {
+            disasm::print(&module, symbol, (*syntax).into(), &mut out)?;
+        }
     }
     out.finish()?;
     Ok(())
