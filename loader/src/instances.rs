@@ -17,7 +17,7 @@
 //! report the cycle instead of deadlocking.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::Instant;
 
@@ -25,6 +25,7 @@ use dashmap::DashMap;
 use execmem::{PublishedCode, PublishedFunction, Reservation};
 
 use crate::error::{Error, Result};
+use crate::exports::Export;
 use crate::hash::BuildNameHasher;
 use crate::loader::Loader;
 use crate::slots::SymbolSlot;
@@ -282,7 +283,14 @@ pub(crate) struct Instances {
     counters: Counters,
     /// Told the name and address of every finished instantiation.
     on_finish: FinishHook,
+    /// Finished instances held now.
+    live: AtomicUsize,
+    /// Finished instances the loader's snapshot holds (see `should_fold`).
+    folded: AtomicUsize,
 }
+
+/// Instances made before the loader first folds them into its snapshot.
+const FIRST_FOLD: usize = 64;
 
 /// What [`Instances`] calls after each successful instantiation.
 pub(crate) type FinishHook = Box<dyn Fn(&str, Address) + Send + Sync>;
@@ -311,6 +319,8 @@ impl Instances {
             max_depth,
             counters: Counters::default(),
             on_finish,
+            live: AtomicUsize::new(0),
+            folded: AtomicUsize::new(0),
         }
     }
 
@@ -329,10 +339,44 @@ impl Instances {
     /// A finished instance of `name`, if cached.
     #[inline]
     pub(crate) fn cached(&self, name: &str) -> Option<Address> {
-        let cell = self.cells.get(name)?;
-        let address = cell.done.get()?.as_ref().ok()?.address();
-        bump(&self.counters.cache_hits, 1);
+        let address = self.peek(name)?;
+        self.count_hit();
         Some(address)
+    }
+
+    /// Counts a resolution answered by a cached instance.
+    #[inline]
+    pub(crate) fn count_hit(&self) {
+        bump(&self.counters.cache_hits, 1);
+    }
+
+    /// Whether the instances the loader's snapshot lacks outnumber those it
+    /// holds, so that folding them in now copies each instance a bounded
+    /// number of times on average.
+    pub(crate) fn should_fold(&self) -> bool {
+        let live = self.live.load(Ordering::Relaxed);
+        let folded = self.folded.load(Ordering::Relaxed);
+        live >= FIRST_FOLD && live.saturating_sub(folded) >= folded.max(FIRST_FOLD)
+    }
+
+    /// Every finished instance as an export entry (weak, module 0), noting
+    /// that the snapshot about to be built holds them all.
+    pub(crate) fn fold(&self) -> Vec<Export> {
+        let finished: Vec<Export> = self
+            .cells
+            .iter()
+            .filter_map(|cell| {
+                let address = cell.done.get()?.as_ref().ok()?.address();
+                Some(Export {
+                    name: Arc::clone(cell.key()),
+                    address: address.get(),
+                    binding: smf::Binding::Weak,
+                    module: 0,
+                })
+            })
+            .collect();
+        self.folded.store(finished.len(), Ordering::Relaxed);
+        finished
     }
 
     /// A finished instance of `name`, if cached, without counting a hit.
@@ -443,6 +487,7 @@ impl Instances {
         let failed = result.is_err();
         let answer = cell.finish(result);
         if let Ok(address) = &answer {
+            self.live.fetch_add(1, Ordering::Relaxed);
             (self.on_finish)(&cell.name, *address);
         }
         if failed {
@@ -486,10 +531,13 @@ impl Instances {
             .filter(|cell| cell.done.get().is_some())
             .map(|cell| Arc::clone(cell.key()))
             .collect();
-        finished
+        let cleared = finished
             .iter()
             .filter(|name| self.cells.remove(&***name).is_some())
-            .count()
+            .count();
+        self.live.store(0, Ordering::Relaxed);
+        self.folded.store(0, Ordering::Relaxed);
+        cleared
     }
 
     pub(crate) fn stats(&self) -> InstanceStats {

@@ -81,7 +81,9 @@ pub struct LoaderStats {
     pub exports: usize,
 }
 
-type Table = ExportTable<Arc<LoadedModule>>;
+/// The snapshot: every winning export with its module, and the finished
+/// instantiations folded in so far (no module; they never shadow an export).
+type Table = ExportTable<Option<Arc<LoadedModule>>>;
 
 struct Inner {
     cache: SmfCache,
@@ -231,7 +233,7 @@ impl Loader {
         let module = Arc::new(self.build(id, path.as_ref(), binding)?);
         let mut modules = self.lock_modules();
         modules.push(Arc::clone(&module));
-        self.publish_exports(&modules);
+        self.inner.publish_exports(&modules, true);
         Ok(module)
     }
 
@@ -281,7 +283,7 @@ impl Loader {
         ctx: &mut ResolveContext<'_>,
     ) -> Result<Option<(Address, Keep, ImportSource)>> {
         let inner = &self.inner;
-        if let Some((export, module)) = inner.exports.load().get(name) {
+        if let Some((export, Some(module))) = inner.exports.load().get(name) {
             return Ok(Some((
                 Address::new(export.address),
                 Keep::Module(Arc::clone(module)),
@@ -337,7 +339,7 @@ impl Loader {
             .position(|m| m.id() == id)
             .ok_or(Error::NoSuchModule(id))?;
         modules[place] = Arc::clone(&module);
-        self.publish_exports(&modules);
+        self.inner.publish_exports(&modules, true);
         Ok(module)
     }
 
@@ -353,30 +355,8 @@ impl Loader {
             .position(|m| m.id() == id)
             .ok_or(Error::NoSuchModule(id))?;
         modules.remove(place);
-        self.publish_exports(&modules);
+        self.inner.publish_exports(&modules, true);
         Ok(())
-    }
-
-    /// Rebuilds the export snapshot from `modules` and updates every slot.
-    /// Called with the module list locked, so snapshots are published in
-    /// the order of the changes.
-    fn publish_exports(&self, modules: &[Arc<LoadedModule>]) {
-        let table = Table::build(
-            modules
-                .iter()
-                .flat_map(|m| m.exports().iter().map(move |e| (e, Arc::clone(m)))),
-        );
-        self.inner.exports.store(Arc::new(table));
-        self.refresh_slots();
-    }
-
-    /// Stores in every slot what its name resolves to now.
-    fn refresh_slots(&self) {
-        let table = self.inner.exports.load();
-        self.inner.slots.refresh(|name| match table.get(name) {
-            Some((export, _)) => export.address,
-            None => self.inner.instances.peek(name).map_or(0, Address::get),
-        });
     }
 
     /// The loaded module with this id.
@@ -397,7 +377,10 @@ impl Loader {
     #[must_use]
     pub fn lookup_export(&self, name: &str) -> Option<Address> {
         let table = self.inner.exports.load();
-        table.get(name).map(|(e, _)| Address::new(e.address))
+        match table.get(name)? {
+            (export, Some(_)) => Some(Address::new(export.address)),
+            (_, None) => None,
+        }
     }
 
     /// The module whose export `name` resolves to now; holding it keeps
@@ -405,7 +388,7 @@ impl Loader {
     #[must_use]
     pub fn exporter(&self, name: &str) -> Option<Arc<LoadedModule>> {
         let table = self.inner.exports.load();
-        table.get(name).map(|(_, m)| Arc::clone(m))
+        table.get(name).and_then(|(_, m)| m.clone())
     }
 
     /// The slot of `name`, created on first request; see [`SymbolSlot`].
@@ -427,11 +410,9 @@ impl Loader {
     /// [`Error::Unresolved`] when nothing defines or instantiates it;
     /// [`Error::InstantiationFailed`], [`Error::DepthExceeded`],
     /// [`Error::Cycle`] and whatever the instantiator reports.
+    #[inline]
     pub fn resolve(&self, name: &str) -> Result<Address> {
-        if let Some(address) = self.lookup_export(name) {
-            return Ok(address);
-        }
-        if let Some(address) = self.inner.instances.cached(name) {
+        if let Some(address) = self.resolve_cached(name) {
             return Ok(address);
         }
         self.inner
@@ -439,12 +420,22 @@ impl Loader {
             .miss(name, &mut ResolveContext::new(self))
     }
 
+    /// The first two steps of a resolution: the snapshot (exports, and
+    /// instances folded into it), then the instance map.
+    #[inline]
+    fn resolve_cached(&self, name: &str) -> Option<Address> {
+        if let Some((export, module)) = self.inner.exports.load().get(name) {
+            if module.is_none() {
+                self.inner.instances.count_hit();
+            }
+            return Some(Address::new(export.address));
+        }
+        self.inner.instances.cached(name)
+    }
+
     /// [`Loader::resolve`] inside an existing chain.
     pub(crate) fn resolve_with(&self, name: &str, ctx: &mut ResolveContext<'_>) -> Result<Address> {
-        if let Some(address) = self.lookup_export(name) {
-            return Ok(address);
-        }
-        if let Some(address) = self.inner.instances.cached(name) {
+        if let Some(address) = self.resolve_cached(name) {
             return Ok(address);
         }
         self.inner.instances.miss(name, ctx)
@@ -454,8 +445,11 @@ impl Loader {
     /// mapped while modules that bound to it live. Returns how many there
     /// were.
     pub fn clear_instances(&self) -> usize {
+        let modules = self.lock_modules();
+        // The snapshot loses the instances before their code can go.
+        self.inner.publish_exports(&modules, false);
         let cleared = self.inner.instances.clear();
-        self.refresh_slots();
+        self.inner.refresh_slots();
         cleared
     }
 
@@ -467,7 +461,7 @@ impl Loader {
             instances: self.inner.instances.stats(),
             memory: self.inner.memory.stats(),
             modules: self.lock_modules().len(),
-            exports: self.inner.exports.load().len(),
+            exports: self.inner.exports.load().count(|module| module.is_some()),
         }
     }
 
@@ -475,6 +469,37 @@ impl Loader {
     #[must_use]
     pub fn native_libraries(&self) -> &[String] {
         self.inner.natives.names()
+    }
+}
+
+impl Inner {
+    /// Rebuilds the snapshot from `modules` (and, with `instances`, every
+    /// finished instantiation) and updates every slot. Called with the
+    /// module list locked, so snapshots are published in the order of the
+    /// changes.
+    fn publish_exports(&self, modules: &[Arc<LoadedModule>], instances: bool) {
+        let folded = if instances {
+            self.instances.fold()
+        } else {
+            Vec::new()
+        };
+        let table = Table::build(
+            modules
+                .iter()
+                .flat_map(|m| m.exports().iter().map(move |e| (e, Some(Arc::clone(m)))))
+                .chain(folded.iter().map(|e| (e, None))),
+        );
+        self.exports.store(Arc::new(table));
+        self.refresh_slots();
+    }
+
+    /// Stores in every slot what its name resolves to now.
+    fn refresh_slots(&self) {
+        let table = self.exports.load();
+        self.slots.refresh(|name| match table.get(name) {
+            Some((export, _)) => export.address,
+            None => self.instances.peek(name).map_or(0, Address::get),
+        });
     }
 }
 
@@ -493,6 +518,10 @@ fn finish_hook(slots: Arc<Slots>, loader: Weak<Inner>) -> crate::instances::Fini
                 .clone();
             for module in &modules {
                 module.record_jit_compiled(name, JIT_OBJECT);
+            }
+            if inner.instances.should_fold() {
+                let modules = inner.modules.lock().unwrap_or_else(PoisonError::into_inner);
+                inner.publish_exports(&modules, true);
             }
         }
     })

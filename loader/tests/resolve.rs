@@ -341,3 +341,36 @@ fn a_panicking_instantiator_fails_the_name_instead_of_hanging_its_waiters() {
         }
     }
 }
+
+#[test]
+fn many_instances_stay_resolvable_and_clearing_forgets_every_one() {
+    // Enough instances for the cache to fold them into its lock-free table
+    // several times over.
+    let jit = Arc::new(TestJit::default());
+    let loader = loader_with(&jit, 8);
+    let names: Vec<String> = (0..100).map(|i| format!("const${}", 1000 + i)).collect();
+    let first: Vec<_> = names.iter().map(|n| loader.resolve(n).unwrap()).collect();
+    for (name, address) in names.iter().zip(&first) {
+        assert_eq!(loader.resolve(name).unwrap(), *address);
+        assert_eq!(
+            call_i32(*address),
+            name["const$".len()..].parse::<i32>().unwrap()
+        );
+        assert_eq!(jit.count(name), 1);
+    }
+    assert_eq!(loader.stats().instances.instances, 100);
+    assert_eq!(loader.clear_instances(), 100);
+    assert_eq!(loader.stats().instances.instances, 0);
+    for name in &names {
+        let again = loader.resolve(name).unwrap();
+        assert_eq!(
+            call_i32(again),
+            name["const$".len()..].parse::<i32>().unwrap()
+        );
+        assert_eq!(
+            jit.count(name),
+            2,
+            "{name} was compiled again after clearing"
+        );
+    }
+}
