@@ -665,3 +665,136 @@ fn precompiled_stats_code_calls_the_other_modules_instantiation() {
         assert_eq!(got.unwrap(), Some(Value::F64(expected)), "n = {n}");
     }
 }
+
+/// A stand-in for the JIT-on-miss service, enough to load the fixtures
+/// through the real loader: `__smfjit_trap` is the trap runtime's handler,
+/// and a collections instantiation is compiled from the shipped templates.
+/// Each answer is a published `jmp [rip]` to the code, which it keeps alive.
+struct StandIn {
+    trap: jit::backend::TrapRuntime,
+    compiled: std::sync::Mutex<Vec<jit::backend::CompiledBatch>>,
+}
+
+impl StandIn {
+    fn jump_to(memory: &execmem::ExecMemory, name: &str, target: u64) -> loader::Instance {
+        let mut stub = vec![0xFF, 0x25, 0, 0, 0, 0];
+        stub.extend_from_slice(&target.to_le_bytes());
+        memory.publish_function(name, &stub).unwrap().into()
+    }
+}
+
+impl loader::Instantiator for StandIn {
+    fn instantiate(
+        &self,
+        name: &str,
+        ctx: &mut loader::ResolveContext<'_>,
+    ) -> loader::Result<Option<loader::Instance>> {
+        if name == smfjit::build::aot::TRAP_SYMBOL {
+            return Ok(Some(Self::jump_to(ctx.memory(), name, self.trap.handler())));
+        }
+        let lib = collections_library();
+        if jit::instantiate::instantiate_symbol(&lib, name).is_err() {
+            return Ok(None);
+        }
+        let (batch, _) = jit_collections(ctx.memory(), &self.trap, &natives(&self.trap), &[name]);
+        let entry = batch.function(name).unwrap().address();
+        self.compiled.lock().unwrap().push(batch);
+        Ok(Some(Self::jump_to(ctx.memory(), name, entry)))
+    }
+}
+
+/// The fixtures load through the loader as they are: relocations of every
+/// kind applied, `__smfjit_trap` and the instantiations bound by the
+/// instantiator, libm bound natively; the code then runs.
+#[test]
+fn fixtures_load_through_the_loader_and_run() {
+    for binding in [loader::Binding::Now, loader::Binding::Lazy] {
+        load_and_run(binding);
+    }
+}
+
+fn load_and_run(binding: loader::Binding) {
+    use jit::interp::Value;
+    let loader = loader::Loader::new(loader::LoaderConfig {
+        binding,
+        ..loader::LoaderConfig::default()
+    })
+    .unwrap();
+    let stand_in = std::sync::Arc::new(StandIn {
+        trap: jit::backend::TrapRuntime::new(loader.memory()).unwrap(),
+        compiled: std::sync::Mutex::default(),
+    });
+    loader.set_instantiator(std::sync::Arc::clone(&stand_in));
+    let trap = &stand_in.trap;
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    for name in ["collections", "app", "trig", "stats"] {
+        loader
+            .load(fixtures.join(format!("{name}.smf")))
+            .unwrap_or_else(|e| panic!("{name} ({binding:?}): {e}"));
+    }
+    let call = |symbol: &str, sig: &str, args: &[Value]| {
+        let entry = loader.resolve(symbol).unwrap().as_ptr();
+        let sig = match jit::text::parse_type(sig).unwrap() {
+            jit::ir::Type::Fn(sig) => *sig,
+            other => panic!("{other:?}"),
+        };
+        // SAFETY: `entry` is loaded code of that signature, the pointers
+        // are live buffers; traps come back through `trap`'s guard.
+        unsafe { trap.call(entry, &sig, args) }
+    };
+    let ints = [5i32, -9, 100];
+    assert_eq!(
+        call(
+            "sum$i32",
+            "fn(ptr<i32>, i64) -> i32",
+            &[Value::Ptr(ints.as_ptr() as u64), Value::I64(3)]
+        ),
+        Ok(Some(Value::I32(96)))
+    );
+    let bytes = [1u8];
+    assert_eq!(
+        call(
+            "max$u8",
+            "fn(ptr<u8>, i64) -> u8",
+            &[Value::Ptr(bytes.as_ptr() as u64), Value::I64(0)]
+        ),
+        Err(jit::TrapKind::Explicit(1))
+    );
+    let floats = [1.5f32, 2.5, 8.0];
+    let mut shorts = [30u16, 10, 20];
+    assert_eq!(
+        call(
+            "checksum",
+            "fn(ptr<f32>, ptr<u16>, i64) -> i64",
+            &[
+                Value::Ptr(floats.as_ptr() as u64),
+                Value::Ptr(shorts.as_mut_ptr() as u64),
+                Value::I64(3),
+            ]
+        ),
+        // mean 4, median 20, 0 + 1 + 4.
+        Ok(Some(Value::I64(4 + 20 + 5)))
+    );
+    assert_eq!(shorts, [10, 20, 30]);
+    assert_eq!(
+        call(
+            "radial",
+            "fn(f64, f64) -> f64",
+            &[Value::F64(3.0), Value::F64(4.0)]
+        ),
+        Ok(Some(Value::F64(5.0f64.cos())))
+    );
+    assert_eq!(
+        call("apply_cos", "fn(f64) -> f64", &[Value::F64(0.5)]),
+        Ok(Some(Value::F64(0.5f64.cos())))
+    );
+    let xs = [1.0f64, 2.0, 6.0];
+    assert_eq!(
+        call(
+            "mean$f64",
+            "fn(ptr<f64>, i64) -> f64",
+            &[Value::Ptr(xs.as_ptr() as u64), Value::I64(3)]
+        ),
+        Ok(Some(Value::F64(3.0)))
+    );
+}

@@ -15,7 +15,7 @@ use smf::{Module, Relocation, SectionType, Symbol};
 
 use crate::output::{Out, Paint};
 
-/// The runtime symbol whose relocation marks the start of the pool.
+// The runtime symbol whose relocation marks the start of the pool.
 use smfjit::build::aot::TRAP_SYMBOL;
 
 /// A relocation inside the function, with its symbol's name.
