@@ -58,6 +58,7 @@ pub(super) enum Sse {
 }
 
 /// A function being built.
+#[derive(Clone)]
 pub(super) struct Asm {
     pub items: Vec<Item>,
     pub pool: Vec<u64>,

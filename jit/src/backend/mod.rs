@@ -3,7 +3,7 @@
 //! reference interpreter.
 //!
 //! The pipeline is short and each stage is a module:
-//! [`regalloc`](self) computes liveness and assigns every virtual register
+//! `regalloc` computes liveness and assigns every virtual register
 //! a register, a spill slot, an immediate or a pool constant (linear
 //! scan); `lower` turns each IR operation into iced-x86 instructions over
 //! those locations (`asm` is its builder, `moves` the parallel-move
@@ -143,6 +143,7 @@ impl PreparedFunction {
 }
 
 /// A function lowered to instructions, not yet encoded.
+#[derive(Clone)]
 pub struct LoweredFunction {
     name: String,
     asm: asm::Asm,
