@@ -798,3 +798,40 @@ fn load_and_run(binding: loader::Binding) {
         Ok(Some(Value::F64(3.0)))
     );
 }
+
+/// A float constant with the bits of a value the build uses to find the
+/// trap handler's pool entry still compiles, and traps still reach the
+/// handler.
+#[test]
+fn a_constant_equal_to_a_trap_probe_is_kept_apart_from_the_handler() {
+    use jit::interp::Value;
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "t.tir",
+        "fn odd(%x: f64, %n: i64, %d: i64) -> f64 {\nentry:\n    \
+         %c = const f64 float(0x545241505f414f54)\n    %q = div i64 %n, %d\n    \
+         %qf = cast i64 %q to f64\n    %s = add f64 %x, %c\n    %r = add f64 %s, %qf\n    ret %r\n}\n",
+    );
+    let manifest = write(
+        dir.path(),
+        "m.sdn",
+        "module:\n    name: m\nsources = [t.tir]\n",
+    );
+    let bytes = build_ok(&manifest, &dir.path().join("m.smf"));
+    let memory = execmem::ExecMemory::new(execmem::Config::default()).unwrap();
+    let trap = jit::backend::TrapRuntime::new(&memory).unwrap();
+    let linked = link::link(&bytes, &memory, &natives(&trap));
+    let sig = match jit::text::parse_type("fn(f64, i64, i64) -> f64").unwrap() {
+        jit::ir::Type::Fn(sig) => *sig,
+        other => panic!("{other:?}"),
+    };
+    let c = f64::from_bits(0x5452_4150_5f41_4f54);
+    let call = |d: i64| {
+        let args = [Value::F64(1.0), Value::I64(6), Value::I64(d)];
+        // SAFETY: linked code of `sig`, scalar arguments.
+        unsafe { trap.call(linked.symbols["odd"] as *const u8, &sig, &args) }
+    };
+    assert_eq!(call(3), Ok(Some(Value::F64(1.0 + c + 2.0))));
+    assert_eq!(call(0), Err(jit::TrapKind::DivideByZero));
+}

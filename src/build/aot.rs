@@ -32,9 +32,15 @@ pub const TRAP_SYMBOL: &str = "__smfjit_trap";
 /// Alignment of every function in `.text`.
 const FUNCTION_ALIGN: usize = 16;
 
-/// Two trap-handler values no real handler has (non-canonical addresses):
-/// compiling with each and comparing finds the pool entry holding it.
-const TRAP_PROBES: [u64; 2] = [0x5452_4150_5f41_4f54, 0x7472_6170_5f61_6f74];
+/// Trap-handler values no real handler has (non-canonical addresses):
+/// compiling with two of them and comparing finds the pool entry holding
+/// the handler. A third covers a function whose float constants happen to
+/// have one probe's bits (the pool shares equal entries).
+const TRAP_PROBES: [u64; 3] = [
+    0x5452_4150_5f41_4f54,
+    0x7472_6170_5f61_6f74,
+    0x8000_7472_6170_0001,
+];
 
 /// A function placed in `.text`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,17 +144,31 @@ fn compile_one(instance: &Instance) -> Result<Relocatable, String> {
             }
         }
     }
-    let [a, b] = TRAP_PROBES.map(|trap_handler| Backend::new(Options { trap_handler }));
-    let (first, names) = prepare(&a, instance, &address_taken)?;
-    let (second, _) = prepare(&b, instance, &address_taken)?;
-    let (mut bytes, sites) = first.relocatable();
-    let (other, _) = second.relocatable();
-    let trap_at = trap_entry(&bytes, &other).ok_or_else(|| {
-        format!(
-            "cannot locate the trap handler in the code of '{}'",
-            instance.symbol
-        )
-    })?;
+    let mut compiled = Vec::with_capacity(TRAP_PROBES.len());
+    for probe in TRAP_PROBES {
+        let backend = Backend::new(Options {
+            trap_handler: probe,
+        });
+        let (prepared, names) = prepare(&backend, instance, &address_taken)?;
+        let (bytes, sites) = prepared.relocatable();
+        compiled.push((probe, bytes, sites, names));
+    }
+    let pairs = [(0, 1), (0, 2), (1, 2)];
+    let (trap_at, (mut bytes, sites, names)) = pairs
+        .iter()
+        .find_map(|&(i, j)| {
+            let (pa, a, ..) = compiled.get(i)?;
+            let (pb, b, ..) = compiled.get(j)?;
+            let at = trap_entry(a, *pa, b, *pb)?;
+            let (_, bytes, sites, names) = compiled.swap_remove(i);
+            Some((at, (bytes, sites, names)))
+        })
+        .ok_or_else(|| {
+            format!(
+                "cannot locate the trap handler in the code of '{}'",
+                instance.symbol
+            )
+        })?;
     if let Some(field) = bytes.get_mut(trap_at..trap_at + 8) {
         field.fill(0);
     }
@@ -167,23 +187,22 @@ fn compile_one(instance: &Instance) -> Result<Relocatable, String> {
 }
 
 /// The offset of the one 8-byte pool entry where two compilations that
-/// differ only in the trap handler differ; `None` unless that is the only
-/// difference (a float constant with a probe's bits would share the entry
-/// and change the pool's size).
-fn trap_entry(a: &[u8], b: &[u8]) -> Option<usize> {
+/// differ only in the trap handler (`pa` in `a`, `pb` in `b`) differ;
+/// `None` unless that is the only difference (a float constant with a
+/// probe's bits would share the entry and change the pool's size).
+fn trap_entry(a: &[u8], pa: u64, b: &[u8], pb: u64) -> Option<usize> {
     if a.len() != b.len() {
         return None;
     }
     let first = a.iter().zip(b).position(|(x, y)| x != y)?;
     let at = first - first % 8;
-    let (pa, pb) = (TRAP_PROBES[0].to_le_bytes(), TRAP_PROBES[1].to_le_bytes());
     let same_elsewhere = a
         .iter()
         .zip(b)
         .enumerate()
         .all(|(i, (x, y))| x == y || (at..at + 8).contains(&i));
-    (a.get(at..at + 8) == Some(&pa[..]) && b.get(at..at + 8) == Some(&pb[..]) && same_elsewhere)
-        .then_some(at)
+    let holds = |code: &[u8], probe: u64| code.get(at..at + 8) == Some(&probe.to_le_bytes()[..]);
+    (holds(a, pa) && holds(b, pb) && same_elsewhere).then_some(at)
 }
 
 /// Compiles `instances` into one `.text`, in order.
@@ -247,4 +266,45 @@ pub fn compile(instances: &[Instance]) -> Result<Text, String> {
     fixups.sort_by_key(|f| f.offset);
     text.fixups = fixups;
     Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::trap_entry;
+
+    const A: u64 = 0x1111_2222_3333_4444;
+    const B: u64 = 0x5555_6666_7777_8888;
+
+    fn code(probe: u64, at: usize, len: usize) -> Vec<u8> {
+        let mut v = vec![0x90; len];
+        v[at..at + 8].copy_from_slice(&probe.to_le_bytes());
+        v
+    }
+
+    #[test]
+    fn finds_the_entry_that_holds_the_probes() {
+        for at in [0, 8, 16] {
+            assert_eq!(
+                trap_entry(&code(A, at, 24), A, &code(B, at, 24), B),
+                Some(at)
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_any_other_difference() {
+        let (a, b) = (code(A, 8, 24), code(B, 8, 24));
+        // Lengths differ (a constant shared the entry with one probe).
+        assert_eq!(trap_entry(&a, A, &b[..23], B), None);
+        // A byte differs outside the entry, just before and just after it.
+        for k in [7, 16] {
+            let mut c = b.clone();
+            c[k] ^= 1;
+            assert_eq!(trap_entry(&a, A, &c, B), None, "{k}");
+        }
+        // The entry differs but does not hold the probes.
+        assert_eq!(trap_entry(&a, B, &b, A), None);
+        // Nothing differs.
+        assert_eq!(trap_entry(&a, A, &a, A), None);
+    }
 }
