@@ -510,3 +510,97 @@ fn an_unverified_branch_to_a_missing_block_is_refused() {
         .expect_err("refused");
     assert!(err.to_string().contains("does not exist"), "{err}");
 }
+
+const PERMUTATIONS: &str = "
+fn rotate(%a: i64, %b: i64, %c: i64, %x: f64, %y: f64, %n: i64) -> i64 {
+entry:
+    %zero = const i64 0
+    %one = const i64 1
+    br loop(%zero, %a, %b, %c, %x, %y)
+loop(%i: i64, %p: i64, %q: i64, %r: i64, %u: f64, %v: f64):
+    %more = cmp lt i64 %i, %n
+    cond_br %more, body, done
+body:
+    %next = add i64 %i, %one
+    br loop(%next, %q, %r, %p, %v, %u)
+done:
+    %ten = const i64 10
+    %hundred = const i64 100
+    %p10 = mul i64 %p, %hundred
+    %q10 = mul i64 %q, %ten
+    %s = add i64 %p10, %q10
+    %t = add i64 %s, %r
+    %ui = cast f64 %u to i64
+    %vi = cast f64 %v to i64
+    %w = mul i64 %ui, %hundred
+    %w2 = add i64 %w, %vi
+    %big = const i64 1000
+    %tb = mul i64 %t, %big
+    %all = add i64 %tb, %w2
+    ret %all
+}
+
+fn digits(%a: i64, %b: i64, %c: i64) -> i64 {
+entry:
+    %ten = const i64 10
+    %hundred = const i64 100
+    %a1 = mul i64 %a, %hundred
+    %b1 = mul i64 %b, %ten
+    %s = add i64 %a1, %b1
+    %t = add i64 %s, %c
+    ret %t
+}
+
+fn swapped_call(%a: i64, %b: i64, %c: i64) -> i64 {
+entry:
+    %r = call digits(%c, %a, %b)
+    %s = call digits(%b, %c, %a)
+    %thousand = const i64 1000
+    %r1 = mul i64 %r, %thousand
+    %t = add i64 %r1, %s
+    ret %t
+}
+";
+
+#[test]
+fn permuted_block_and_call_arguments_move_in_parallel() {
+    let lib = library(PERMUTATIONS);
+    let jit = Jit::new(&lib);
+    let oracle = Oracle::new(&lib);
+    for n in 0..7 {
+        let args = [
+            Value::I64(1),
+            Value::I64(2),
+            Value::I64(3),
+            Value::F64(4.0),
+            Value::F64(5.0),
+            Value::I64(n),
+        ];
+        let want = oracle.call("rotate", &args);
+        assert_eq!(jit.call("rotate", &args), want, "n={n}");
+    }
+    // After three rotations the integers are back in place, the floats swapped (an odd number of times).
+    assert_eq!(
+        jit.call(
+            "rotate",
+            &[
+                Value::I64(1),
+                Value::I64(2),
+                Value::I64(3),
+                Value::F64(4.0),
+                Value::F64(5.0),
+                Value::I64(3)
+            ]
+        ),
+        Ok(Some((std::mem::discriminant(&Value::I64(0)), 123_504))),
+    );
+    let args = [Value::I64(1), Value::I64(2), Value::I64(3)];
+    assert_eq!(
+        jit.call("swapped_call", &args),
+        oracle.call("swapped_call", &args)
+    );
+    assert_eq!(
+        jit.call("swapped_call", &args),
+        Ok(Some((std::mem::discriminant(&Value::I64(0)), 312_231))),
+    );
+}
