@@ -55,12 +55,18 @@ impl Address {
     }
 }
 
-/// What an [`Instantiator`] produced for a name: the entry address and the
-/// published code that holds it, which the cache keeps alive.
+/// What an [`Instantiator`] produced for a name: the entry address and
+/// either the published code that holds it (which the cache keeps alive) or
+/// the reservation in the batch of the module being loaded, published with
+/// that module.
 #[derive(Debug, Clone)]
 pub struct Instance {
     address: Address,
-    code: PublishedCode,
+    code: Option<PublishedCode>,
+    /// The entry's reservation, when it waits in [`ResolveContext::batch`].
+    pending: Option<Reservation>,
+    /// Bytes of the function (its reservation), for the statistics.
+    size: usize,
 }
 
 impl Instance {
@@ -70,7 +76,26 @@ impl Instance {
     /// [`Error::Memory`] when `entry` belongs to another batch.
     pub fn new(code: PublishedCode, entry: &Reservation) -> Result<Self> {
         let address = Address(code.entry(entry)? as usize);
-        Ok(Self { address, code })
+        Ok(Self {
+            address,
+            code: Some(code),
+            pending: None,
+            size: entry.size(),
+        })
+    }
+
+    /// An instance whose code was reserved and written in
+    /// [`ResolveContext::batch`]: it becomes callable when the module being
+    /// loaded is published, and until then resolves (for linking) to the
+    /// reservation's address inside the same chain.
+    #[must_use]
+    pub fn in_batch(entry: &Reservation) -> Self {
+        Self {
+            address: Address(entry.address()),
+            code: None,
+            pending: Some(*entry),
+            size: entry.size(),
+        }
     }
 
     /// The entry address.
@@ -79,10 +104,11 @@ impl Instance {
         self.address
     }
 
-    /// The published code kept alive for the instance.
+    /// The published code kept alive for the instance (`None` while it
+    /// waits in a module's batch).
     #[must_use]
-    pub fn code(&self) -> &PublishedCode {
-        &self.code
+    pub fn code(&self) -> Option<&PublishedCode> {
+        self.code.as_ref()
     }
 }
 
@@ -90,7 +116,9 @@ impl From<PublishedFunction> for Instance {
     fn from(function: PublishedFunction) -> Self {
         Self {
             address: Address(function.entry() as usize),
-            code: function.code().clone(),
+            code: Some(function.code().clone()),
+            pending: None,
+            size: function.bytes().len(),
         }
     }
 }
@@ -126,6 +154,21 @@ pub struct ResolveContext<'l> {
     loader: &'l Loader,
     id: u64,
     path: Vec<Arc<str>>,
+    /// The batch of the module being loaded with `Now` binding.
+    batch: Option<execmem::CodeBatch>,
+    /// Instances reserved in `batch`, finished when it is published.
+    pending: Vec<(Arc<Cell>, Reservation)>,
+}
+
+impl Drop for ResolveContext<'_> {
+    fn drop(&mut self) {
+        // A chain that ends with instances still waiting in its batch lost
+        // the batch (the load failed): their waiters must hear of it.
+        let pending = std::mem::take(&mut self.pending);
+        if !pending.is_empty() {
+            self.loader.instances().fail_pending(pending);
+        }
+    }
 }
 
 static NEXT_CONTEXT: AtomicU64 = AtomicU64::new(1);
@@ -143,7 +186,42 @@ impl<'l> ResolveContext<'l> {
             loader,
             id: NEXT_CONTEXT.fetch_add(1, Ordering::Relaxed),
             path: Vec::new(),
+            batch: None,
+            pending: Vec::new(),
         }
+    }
+
+    /// The batch of the module being loaded, when this chain binds its
+    /// imports (`Now` binding): code reserved and written here is published
+    /// with the module, in one publication; return it as
+    /// [`Instance::in_batch`]. `None` outside module loading, where an
+    /// instantiator publishes its code itself.
+    pub fn batch(&mut self) -> Option<&mut execmem::CodeBatch> {
+        self.batch.as_mut()
+    }
+
+    /// Lends the module's batch to the chain for import binding.
+    pub(crate) fn lend_batch(&mut self, batch: execmem::CodeBatch) {
+        self.batch = Some(batch);
+    }
+
+    /// Takes the module's batch back.
+    pub(crate) fn take_batch(&mut self) -> Option<execmem::CodeBatch> {
+        self.batch.take()
+    }
+
+    /// The address of `name` if it waits in this chain's batch.
+    fn pending_address(&self, name: &str) -> Option<Address> {
+        self.pending
+            .iter()
+            .find(|(cell, _)| *cell.name == *name)
+            .map(|(_, r)| Address(r.address()))
+    }
+
+    /// Finishes the instances waiting in the batch, now published as `code`.
+    pub(crate) fn finish_batch(&mut self, code: Option<&PublishedCode>) {
+        let pending = std::mem::take(&mut self.pending);
+        self.loader.instances().finish_pending(pending, code);
     }
 
     /// Resolves `name` as part of this chain: exports, then cached
@@ -403,6 +481,9 @@ impl Instances {
         let Some(instantiator) = self.instantiator.load_full() else {
             return Err(unresolved(" (no instantiator is configured)"));
         };
+        if let Some(address) = ctx.pending_address(name) {
+            return Ok(address);
+        }
         if let Some(start) = ctx.path.iter().position(|n| **n == *name) {
             bump(&self.counters.failures, 1);
             let mut path: Vec<String> = ctx.path_strings().split_off(start);
@@ -467,9 +548,34 @@ impl Instances {
         ctx.path.pop();
         bump(&self.counters.compile_nanos, nanos);
         let result = match outcome {
+            Ok(Some(Instance {
+                pending: Some(reservation),
+                address,
+                size,
+                ..
+            })) => {
+                let ours = ctx
+                    .batch
+                    .as_mut()
+                    .is_some_and(|batch| batch.bytes_mut(&reservation).is_ok());
+                if ours {
+                    // Finished when the module's batch is published.
+                    bump(&self.counters.instantiations, 1);
+                    bump(&self.counters.code_bytes, size as u64);
+                    ctx.pending.push((Arc::clone(cell), reservation));
+                    return Ok(address);
+                }
+                bump(&self.counters.failures, 1);
+                Err(Error::InstantiationFailed {
+                    name: cell.name.to_string(),
+                    message: "the instance was reserved in a batch other than the one being \
+                              loaded"
+                        .to_owned(),
+                })
+            }
             Ok(Some(instance)) => {
                 bump(&self.counters.instantiations, 1);
-                bump(&self.counters.code_bytes, instance.code.code_bytes() as u64);
+                bump(&self.counters.code_bytes, instance.size as u64);
                 Ok(instance)
             }
             Ok(None) => {
@@ -484,6 +590,12 @@ impl Instances {
                 Err(error)
             }
         };
+        self.settle(cell, result)
+    }
+
+    /// Finishes a cell: waiters wake, a success is announced, a failure
+    /// leaves the map so that a later request tries again.
+    fn settle(&self, cell: &Arc<Cell>, result: Result<Instance>) -> Result<Address> {
         let failed = result.is_err();
         let answer = cell.finish(result);
         if let Ok(address) = &answer {
@@ -491,12 +603,36 @@ impl Instances {
             (self.on_finish)(&cell.name, *address);
         }
         if failed {
-            // Waiters already hold the cell and see the error; later requests
-            // start afresh.
+            // Waiters already hold the cell and see the error.
             self.cells
                 .remove_if(&cell.name, |_, held| Arc::ptr_eq(held, cell));
         }
         answer
+    }
+
+    /// Finishes instances that waited in a module's batch, now published as
+    /// `code` (`None`: the batch held nothing, which cannot be with pending
+    /// instances, and fails them).
+    fn finish_pending(&self, pending: Vec<(Arc<Cell>, Reservation)>, code: Option<&PublishedCode>) {
+        for (cell, reservation) in pending {
+            let result = match code {
+                Some(code) => Instance::new(code.clone(), &reservation),
+                None => Err(Error::Memory("the batch was published empty".to_owned())),
+            };
+            let _ = self.settle(&cell, result);
+        }
+    }
+
+    /// Fails instances whose batch was never published.
+    fn fail_pending(&self, pending: Vec<(Arc<Cell>, Reservation)>) {
+        for (cell, _) in pending {
+            bump(&self.counters.failures, 1);
+            let error = Error::InstantiationFailed {
+                name: cell.name.to_string(),
+                message: "the module whose load instantiated it failed to load".to_owned(),
+            };
+            let _ = self.settle(&cell, Err(error));
+        }
     }
 
     fn wait_for(&self, cell: &Arc<Cell>, ctx: &ResolveContext<'_>) -> Result<Address> {
@@ -575,8 +711,12 @@ fn find_cycle(
     // as many steps as there are waiters.
     for _ in 0..=waiting.len() {
         if current.owner == ctx.id {
-            let start = ctx.path.iter().position(|n| *n == current.name)?;
-            let mut path = ctx.path_strings().split_off(start);
+            // The cell is in this chain's path, or waits in its batch (a
+            // module being loaded) and cannot finish before the chain does.
+            let mut path = match ctx.path.iter().position(|n| *n == current.name) {
+                Some(start) => ctx.path_strings().split_off(start),
+                None => vec![current.name.to_string()],
+            };
             path.extend(visited);
             return Some(path);
         }

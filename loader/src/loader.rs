@@ -189,6 +189,11 @@ impl Loader {
         self.inner.instances.is_enabled()
     }
 
+    /// The instance cache.
+    pub(crate) fn instances(&self) -> &Instances {
+        &self.inner.instances
+    }
+
     /// The binding mode modules are loaded with.
     #[must_use]
     pub fn binding(&self) -> Binding {
@@ -290,20 +295,26 @@ impl Loader {
                 ImportSource::Module(export.module),
             )));
         }
-        let instance = match inner.instances.cached_instance(name) {
-            Some(instance) => Some(instance),
-            None => match inner.instances.miss(name, ctx) {
-                Ok(_) => inner.instances.cached_instance(name),
-                Err(Error::Unresolved { .. }) => None,
-                Err(error) => return Err(error),
-            },
-        };
-        if let Some(instance) = instance {
-            return Ok(Some((
-                instance.address(),
-                Keep::Code(instance.code().clone()),
-                ImportSource::Instance,
-            )));
+        if let Some(instance) = inner.instances.cached_instance(name) {
+            let keep = instance
+                .code()
+                .map_or(Keep::SameBatch, |c| Keep::Code(c.clone()));
+            return Ok(Some((instance.address(), keep, ImportSource::Instance)));
+        }
+        match inner.instances.miss(name, ctx) {
+            Ok(address) => {
+                // Either published on its own (kept alive by the cache entry,
+                // which the module holds too) or waiting in the module's own
+                // batch.
+                let keep = inner
+                    .instances
+                    .cached_instance(name)
+                    .and_then(|i| i.code().cloned())
+                    .map_or(Keep::SameBatch, Keep::Code);
+                return Ok(Some((address, keep, ImportSource::Instance)));
+            }
+            Err(Error::Unresolved { .. }) => {}
+            Err(error) => return Err(error),
         }
         Ok(inner.natives.lookup(name).map(|address| {
             (
@@ -539,6 +550,18 @@ struct Imports<'a, 'l> {
 impl ImportResolver for Imports<'_, '_> {
     fn resolve_import(&mut self, name: &str) -> Result<Option<(Address, Keep, ImportSource)>> {
         self.loader.bind_import(name, self.ctx)
+    }
+
+    fn lend_batch(&mut self, batch: execmem::CodeBatch) {
+        self.ctx.lend_batch(batch);
+    }
+
+    fn take_batch(&mut self) -> Option<execmem::CodeBatch> {
+        self.ctx.take_batch()
+    }
+
+    fn published(&mut self, code: Option<&execmem::PublishedCode>) {
+        self.ctx.finish_batch(code);
     }
 }
 

@@ -43,6 +43,8 @@ pub(crate) enum Keep {
     Code(PublishedCode),
     /// A native library of the search list.
     Native(Arc<NativeLibraries>),
+    /// An instantiation placed in the importing module's own batch.
+    SameBatch,
 }
 
 /// How an import of a module was bound.
@@ -212,6 +214,16 @@ pub(crate) trait ImportResolver {
     /// The address of `name` and what keeps it alive, or `None` when
     /// nothing defines it.
     fn resolve_import(&mut self, name: &str) -> Result<Option<(Address, Keep, ImportSource)>>;
+
+    /// Lends the module's batch while imports are bound, so that
+    /// instantiations can be placed in it.
+    fn lend_batch(&mut self, batch: CodeBatch);
+
+    /// Takes the batch back.
+    fn take_batch(&mut self) -> Option<CodeBatch>;
+
+    /// Reports the batch published (instances placed in it become callable).
+    fn published(&mut self, code: Option<&PublishedCode>);
 }
 
 /// Everything needed to load one file.
@@ -387,6 +399,8 @@ pub(crate) fn load(
     };
 
     // Symbol values: definitions in loaded sections, imports resolved once.
+    // Instantiations the imports need may be placed in this module's batch.
+    imports.lend_batch(batch);
     let mut values: HashMap<u32, usize> = HashMap::new();
     let mut bound = Vec::new();
     let mut keep = Vec::new();
@@ -437,6 +451,10 @@ pub(crate) fn load(
         };
         values.insert(r.symbol_index, value);
     }
+
+    let mut batch = imports
+        .take_batch()
+        .ok_or_else(|| Error::Memory("the module's batch was not given back".to_owned()))?;
 
     // Fill the slots, then find the plt32 calls that need a stub.
     for (symbol, at) in &got {
@@ -568,6 +586,7 @@ pub(crate) fn load(
         None => None,
     };
     let code = publish(batch)?;
+    imports.published(code.as_ref());
 
     let exports = module
         .symbols()

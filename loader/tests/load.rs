@@ -451,3 +451,67 @@ fn instantiations_move_from_possible_to_instantiations_in_the_note() {
     assert_eq!(note.instantiations.len(), 3);
     assert_eq!(note.instantiations[2].mangled_name, "const$7");
 }
+
+#[test]
+fn now_binding_publishes_a_module_and_the_instantiations_it_needs_together() {
+    let jit = std::sync::Arc::new(common::TestJit::default());
+    let dir = tempfile::tempdir().unwrap();
+    let path = Spec::new()
+        .function("one", forwards("batch$1", Code::call_plt))
+        .function("seven", forwards("bsum$3$4", Code::call_plt))
+        .function("three", forwards("batch$3", Code::call_got))
+        .write(dir.path(), "m.smf");
+    let loader = loader();
+    loader.set_instantiator(std::sync::Arc::clone(&jit));
+    let before = loader.memory().stats();
+    let module = loader.load(&path).unwrap();
+    let after = loader.memory().stats();
+    assert_eq!(
+        after.publications - before.publications,
+        1,
+        "one publication"
+    );
+    // .text, batch$1, batch$3, batch$4 and bsum$3$4.
+    assert_eq!(after.functions_published - before.functions_published, 5);
+    for name in ["batch$1", "batch$3", "batch$4", "bsum$3$4"] {
+        assert_eq!(jit.count(name), 1, "{name}");
+        let address = loader.resolve(name).unwrap();
+        assert!(
+            module.code().unwrap().contains(address.get()),
+            "{name} lies in the module's code"
+        );
+    }
+    assert_eq!(call_i32(loader.resolve("one").unwrap()), 1);
+    assert_eq!(call_i32(loader.resolve("seven").unwrap()), 7);
+    assert_eq!(call_i32(loader.resolve("three").unwrap()), 3);
+    assert_eq!(call_i32(loader.resolve("bsum$3$4").unwrap()), 7);
+    assert_eq!(loader.stats().instances.instantiations, 4);
+    assert_eq!(writable_executable_mappings(), Vec::<String>::new());
+}
+
+#[test]
+fn a_failed_load_fails_the_instantiations_waiting_in_its_batch() {
+    let jit = std::sync::Arc::new(common::TestJit::default());
+    let dir = tempfile::tempdir().unwrap();
+    let path = Spec::new()
+        .function("four", forwards("batch$4", Code::call_plt))
+        .function(
+            "broken",
+            forwards("nowhere_to_be_found_xyz", Code::call_plt),
+        )
+        .write(dir.path(), "m.smf");
+    let loader = loader();
+    loader.set_instantiator(std::sync::Arc::clone(&jit));
+    assert!(matches!(loader.load(&path), Err(Error::Unresolved { .. })));
+    assert_eq!(jit.count("batch$4"), 1);
+    assert_eq!(
+        loader.memory().stats().functions,
+        0,
+        "nothing of the load stays mapped"
+    );
+    // The name was not left half-made: asking again instantiates it anew,
+    // published on its own this time.
+    assert_eq!(call_i32(loader.resolve("batch$4").unwrap()), 4);
+    assert_eq!(jit.count("batch$4"), 2);
+    assert_eq!(loader.memory().stats().functions, 1);
+}

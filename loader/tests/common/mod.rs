@@ -278,6 +278,8 @@ pub fn call_u64(address: Address) -> u64 {
 ///   `cyc$b`, `cyc$b` needs `cyc$c`, `cyc$c` needs `cyc$a`);
 /// - `ping$` and `pong$`: `n == 0 ? 0 : 1 + other(n - 1)`, mutually
 ///   recursive, the inner one calling the outer through its slot;
+/// - `batch$N`: returns N, placed in the loading module's batch if any;
+/// - `bsum$A$B`: `batch$A() + batch$B()`, all three in that batch if any;
 /// - `fail$...`: an error; anything else: declined.
 ///
 /// Counts compilations per name; `delay` makes each compilation sleep so
@@ -304,6 +306,31 @@ impl TestJit {
             .get(name)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Places `code` in the batch of the module being loaded when there is
+    /// one, otherwise publishes it alone.
+    fn place(
+        &self,
+        ctx: &mut ResolveContext<'_>,
+        name: &str,
+        code: &[u8],
+    ) -> loader::Result<Option<Instance>> {
+        *self
+            .compiled
+            .lock()
+            .unwrap()
+            .entry(name.to_owned())
+            .or_default() += 1;
+        self.total.fetch_add(1, Ordering::SeqCst);
+        match ctx.batch() {
+            Some(batch) => {
+                let entry = batch.reserve(name, code.len(), 16)?;
+                batch.write(&entry, 0, code)?;
+                Ok(Some(Instance::in_batch(&entry)))
+            }
+            None => self.publish(ctx, name, code).map(Some),
+        }
     }
 
     fn publish(
@@ -414,6 +441,19 @@ impl Instantiator for TestJit {
                     Ok(ctx.resolve(other)?)
                 };
                 countdown_code(callee)
+            }
+            ["batch", n] => {
+                let Ok(n) = n.parse::<i32>() else {
+                    return Ok(None);
+                };
+                return self.place(ctx, name, &returns(n).bytes);
+            }
+            ["bsum", a, b] => {
+                // Both callees go into the same batch when there is one, and
+                // are linked to their reservations before anything runs.
+                let a = ctx.resolve(&format!("batch${a}"))?;
+                let b = ctx.resolve(&format!("batch${b}"))?;
+                return self.place(ctx, name, &sum_code(a, b));
             }
             ["fail", ..] => {
                 return Err(loader::Error::InstantiationFailed {
