@@ -734,10 +734,7 @@ fn load_and_run(binding: loader::Binding) {
     }
     let call = |symbol: &str, sig: &str, args: &[Value]| {
         let entry = loader.resolve(symbol).unwrap().as_ptr();
-        let sig = match jit::text::parse_type(sig).unwrap() {
-            jit::ir::Type::Fn(sig) => *sig,
-            other => panic!("{other:?}"),
-        };
+        let sig = signature(sig);
         // SAFETY: `entry` is loaded code of that signature, the pointers
         // are live buffers; traps come back through `trap`'s guard.
         unsafe { trap.call(entry, &sig, args) }
@@ -822,10 +819,7 @@ fn a_constant_equal_to_a_trap_probe_is_kept_apart_from_the_handler() {
     let memory = execmem::ExecMemory::new(execmem::Config::default()).unwrap();
     let trap = jit::backend::TrapRuntime::new(&memory).unwrap();
     let linked = link::link(&bytes, &memory, &natives(&trap));
-    let sig = match jit::text::parse_type("fn(f64, i64, i64) -> f64").unwrap() {
-        jit::ir::Type::Fn(sig) => *sig,
-        other => panic!("{other:?}"),
-    };
+    let sig = signature("fn(f64, i64, i64) -> f64");
     let c = f64::from_bits(0x5452_4150_5f41_4f54);
     let call = |d: i64| {
         let args = [Value::F64(1.0), Value::I64(6), Value::I64(d)];
@@ -834,4 +828,12 @@ fn a_constant_equal_to_a_trap_probe_is_kept_apart_from_the_handler() {
     };
     assert_eq!(call(3), Ok(Some(Value::F64(1.0 + c + 2.0))));
     assert_eq!(call(0), Err(jit::TrapKind::DivideByZero));
+}
+
+/// A signature written as a function type (`fn(f64) -> f64`).
+fn signature(text: &str) -> jit::ir::Signature {
+    match jit::text::parse_type(text).unwrap() {
+        jit::ir::Type::Fn(sig) => *sig,
+        other => panic!("{other:?}"),
+    }
 }
