@@ -92,6 +92,25 @@ fn note() -> Note {
     note
 }
 
+/// One SDN parse of the note: a named function so an instruction counter
+/// can collect exactly this call (`--toggle-collect=*parse_sdn_note*`).
+#[inline(never)]
+fn parse_sdn_note(text: &str) -> Note {
+    Note::parse(text).expect("sdn parses")
+}
+
+/// One `serde_json` parse of the note written with rows as objects.
+#[inline(never)]
+fn parse_json_objects_note(text: &str) -> Note {
+    serde_json::from_str::<Note>(text).expect("json parses")
+}
+
+/// One `serde_json` parse of the note written with rows as arrays.
+#[inline(never)]
+fn parse_json_arrays_note(text: &str) -> Note {
+    serde_json::from_str::<Note>(text).expect("json rows parse")
+}
+
 fn mb_per_s(bytes: usize, stats: &Stats) -> f64 {
     bytes as f64 / stats.median.as_secs_f64() / 1e6
 }
@@ -125,15 +144,23 @@ pub fn run(report: &mut Report) {
             .collect();
         serde_json::to_string(&compact).expect("compact")
     };
-    assert_eq!(Note::parse(&sdn_text).expect("sdn parses"), note);
-    assert_eq!(
-        serde_json::from_str::<Note>(&json_text).expect("json parses"),
-        note
-    );
-    assert_eq!(
-        serde_json::from_str::<Note>(&json_rows).expect("json rows parse"),
-        note
-    );
+    assert_eq!(parse_sdn_note(&sdn_text), note);
+    assert_eq!(parse_json_objects_note(&json_text), note);
+    assert_eq!(parse_json_arrays_note(&json_rows), note);
+    // `SMFJIT_BENCH_SDN_ONCE=1` stops after these three checked parses (one
+    // per contender), for counting the instructions of one of them:
+    //   SMFJIT_BENCH_SDN_ONCE=1 valgrind --tool=callgrind --collect-atstart=no \
+    //     --toggle-collect='*parse_sdn_note*' target/release/smfjit-bench sdn
+    // (or `*parse_json_objects_note*`, `*parse_json_arrays_note*`).
+    if std::env::var_os("SMFJIT_BENCH_SDN_ONCE").is_some() {
+        println!(
+            "  one parse each: SDN {} bytes, JSON {} bytes, JSON arrays {} bytes",
+            sdn_text.len(),
+            json_text.len(),
+            json_rows.len()
+        );
+        return;
+    }
 
     // The machine is shared, so the contenders are measured in alternating
     // rounds and each keeps its best round: load that comes and goes then
