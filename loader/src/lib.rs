@@ -16,7 +16,8 @@
 //!   [`Instantiator`] — the miss hook the JIT implements — through a
 //!   [`ResolveContext`] that bounds depth, reports cycles, and makes
 //!   concurrent misses of one name compile once (`instances`);
-//! - [`Binding::Now`] binds every import at load; [`Binding::Lazy`] binds
+//! - [`Binding::Now`] binds every import at load and publishes the module
+//!   with the instantiations it needs in one batch; [`Binding::Lazy`] binds
 //!   function calls at their first call through per-import slots and a
 //!   resolver trampoline that keeps every argument register (`lazy`);
 //! - [`Loader::reload`] and [`Loader::unload`] swap or remove a module,
