@@ -151,3 +151,64 @@ fn cleared_instances_are_unmapped_unless_a_module_bound_them() {
     assert_eq!(call_i32(loader.resolve("h").unwrap()), 9);
     assert_eq!(loader.stats().instances.instances, 0);
 }
+
+#[test]
+fn loads_reloads_and_resolutions_on_many_threads_stay_consistent() {
+    // Four threads load modules whose imports instantiate (in their own
+    // batches), two resolve instantiations directly, one reloads a module
+    // over and over: every answer is right and nothing deadlocks.
+    let jit = std::sync::Arc::new(common::TestJit::default());
+    let dir = tempfile::tempdir().unwrap();
+    let loader = loader();
+    loader.set_instantiator(std::sync::Arc::clone(&jit));
+    let path = dir.path().join("f.smf");
+    write_version(&path, 1);
+    let reloaded = loader.load(&path).unwrap().id();
+    let users: Vec<PathBuf> = (0..4)
+        .map(|t| {
+            Spec::new()
+                .function(
+                    &format!("user{t}"),
+                    forwards(&format!("batch${}", 10 + t % 2), Code::call_plt),
+                )
+                .function(&format!("plain{t}"), forwards("const$99", Code::call_plt))
+                .write(dir.path(), &format!("user{t}.smf"))
+        })
+        .collect();
+    std::thread::scope(|scope| {
+        for (t, user) in users.iter().enumerate() {
+            let loader = loader.clone();
+            scope.spawn(move || {
+                let module = loader.load(user).unwrap();
+                let own = module.export(&format!("user{t}")).unwrap();
+                assert_eq!(call_i32(own), 10 + (t % 2) as i32);
+                assert_eq!(call_i32(module.export(&format!("plain{t}")).unwrap()), 99);
+            });
+        }
+        for _ in 0..2 {
+            let loader = loader.clone();
+            scope.spawn(move || {
+                for n in 0..20 {
+                    let name = format!("const${}", 200 + n);
+                    assert_eq!(call_i32(loader.resolve(&name).unwrap()), 200 + n);
+                    assert_eq!(call_i32(loader.resolve("batch$10").unwrap()), 10);
+                }
+            });
+        }
+        let loader = loader.clone();
+        let path = path.clone();
+        scope.spawn(move || {
+            let mut id = reloaded;
+            for round in 0..10 {
+                write_version(&path, round);
+                id = loader.reload(id).unwrap().id();
+                assert_eq!(call_i32(loader.resolve("f").unwrap()), round);
+            }
+        });
+    });
+    for name in ["batch$10", "batch$11", "const$99", "const$200", "const$219"] {
+        assert_eq!(jit.count(name), 1, "{name} compiled once");
+    }
+    assert_eq!(loader.modules().len(), 5);
+    assert_eq!(writable_executable_mappings(), Vec::<String>::new());
+}
