@@ -604,3 +604,39 @@ fn permuted_block_and_call_arguments_move_in_parallel() {
         Ok(Some((std::mem::discriminant(&Value::I64(0)), 312_231))),
     );
 }
+
+#[test]
+fn compiled_code_and_the_compiler_can_be_shared_between_threads() {
+    fn shared<T: Send + Sync>() {}
+    shared::<jit::backend::Backend>();
+    shared::<jit::backend::TrapRuntime>();
+    shared::<jit::backend::CompiledFunction>();
+    shared::<jit::backend::CompiledBatch>();
+    shared::<jit::backend::PreparedFunction>();
+    // And the code runs on another thread than the one that compiled it,
+    // with traps caught there.
+    let lib = library(TRAPS);
+    let machine = Machine::new();
+    let inst = instantiate(&lib, &TemplateName::free("divide"), &[]).expect("instantiates");
+    let f = machine.compile(&inst.function, &inst.reg_types, &mut NoCallees);
+    let sig = inst.function.sig.clone();
+    std::thread::scope(|s| {
+        for k in 0..4i64 {
+            let (f, sig, machine) = (&f, &sig, &machine);
+            s.spawn(move || {
+                let want = Ok(Some((
+                    std::mem::discriminant(&Value::I64(0)),
+                    (12 / (k + 1)) as u64,
+                )));
+                assert_eq!(
+                    machine.call(f.entry(), sig, &[Value::I64(12), Value::I64(k + 1)]),
+                    want
+                );
+                assert_eq!(
+                    machine.call(f.entry(), sig, &[Value::I64(12), Value::I64(0)]),
+                    Err(TrapKind::DivideByZero)
+                );
+            });
+        }
+    });
+}
