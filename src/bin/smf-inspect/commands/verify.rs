@@ -56,10 +56,10 @@ pub fn print(module: &Module<'_>, out: &mut Out) -> anyhow::Result<()> {
     if let Some(decoded) = &library {
         check_templates(module, decoded, &mut f);
     }
-    if module.note_section().is_some() {
-        if let Some(note) = f.result(read_note(module)) {
-            check_note(module, &note, library.as_ref().map(|d| &d.library), &mut f);
-        }
+    if module.note_section().is_some()
+        && let Some(note) = f.result(read_note(module))
+    {
+        check_note(module, &note, library.as_ref().map(|d| &d.library), &mut f);
     }
 
     if out.json() {
@@ -102,10 +102,10 @@ fn check_templates(module: &Module<'_>, decoded: &jit::binary::DecodedLibrary, f
         }
     }
     // The library-wide rules (structs, declarations, limits) beyond functions.
-    if let Err(e) = jit::verify::verify_library(lib) {
-        if !function_errors.contains(&e.to_string()) {
-            function_errors.push(e.to_string());
-        }
+    if let Err(e) = jit::verify::verify_library(lib)
+        && !function_errors.contains(&e.to_string())
+    {
+        function_errors.push(e.to_string());
     }
     f.checks += 1;
     f.problems.extend(
