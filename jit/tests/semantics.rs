@@ -388,6 +388,17 @@ fn null_access_traps_instead_of_crashing() {
 }
 
 #[test]
+fn call_through_a_null_function_pointer_traps() {
+    let l = lib(
+        "fn f(%p: fn(i64) -> i64) -> i64 {\nentry:\n    %one = const i64 1\n    %r = call_indirect %p(%one) : fn(i64) -> i64\n    ret %r\n}\n",
+    );
+    assert_eq!(
+        common::trap(common::run(&l, "f", &[Value::Ptr(0)])),
+        TrapKind::NullPointer
+    );
+}
+
+#[test]
 fn fuel_bounds_an_endless_loop() {
     let l = lib("fn spin() {\nentry:\n    br again\nagain:\n    br again\n}\n");
     let r = common::resolver(&l);

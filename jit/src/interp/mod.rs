@@ -733,6 +733,11 @@ impl<'r> Interpreter<'r> {
             }
             Op::CallIndirect { sig, target, args } => {
                 let address = r(*target)?;
+                // A call through a null function pointer traps like a null
+                // load does, as compiled code does.
+                if address == 0 {
+                    return Err(Error::new(ErrorKind::Trap(TrapKind::NullPointer)));
+                }
                 let args = args.iter().map(|a| r(*a)).collect::<Result<Vec<_>, _>>()?;
                 let target = self
                     .resolver
