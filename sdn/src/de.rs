@@ -15,7 +15,7 @@ use serde::de::{
 use crate::error::{Error, ErrorKind};
 use crate::parse::{self, locate, offset_in};
 use crate::scalar::{self, Scalar};
-use crate::syntax::{Entry, Key, Kind, Node, RowCursor, RowSrc, TableNode};
+use crate::syntax::{Cell, Entry, Key, Kind, Node, RowCursor, RowSrc, TableNode};
 use crate::value::key_text;
 
 /// Deserializes a `T` from SDN text.
@@ -53,26 +53,27 @@ impl<'de> NodeDe<'_, 'de> {
         Error::at(kind, self.text, offset_in(self.text, self.node.src))
     }
 
+    #[cold]
     fn locate(&self, error: Error) -> Error {
         error.or_locate(self.text, offset_in(self.text, self.node.src))
     }
 
-    fn string(&self) -> Result<Cow<'de, str>, Error> {
+    /// The node as a token, bare or `quoted`.
+    fn token(&self, quoted: bool) -> ScalarDe<'de> {
+        ScalarDe {
+            text: self.text,
+            src: self.node.src,
+            quoted,
+        }
+    }
+
+    /// The node as a token, when it is one.
+    fn scalar(&self) -> Option<ScalarDe<'de>> {
         match self.node.kind {
-            Kind::Bare => Ok(Cow::Borrowed(self.node.src)),
-            _ => scalar::unquote(self.node.src).map_err(|kind| self.fail(kind)),
+            Kind::Bare => Some(self.token(false)),
+            Kind::Quoted => Some(self.token(true)),
+            _ => None,
         }
-    }
-
-    fn visit_string<V: Visitor<'de>>(&self, visitor: V) -> Result<V::Value, Error> {
-        match self.string()? {
-            Cow::Borrowed(s) => visitor.visit_borrowed_str(s),
-            Cow::Owned(s) => visitor.visit_string(s),
-        }
-    }
-
-    fn is_null(&self) -> bool {
-        matches!(self.node.kind, Kind::Bare) && matches!(self.node.src, "null" | "nil")
     }
 
     fn table_rows<V: Visitor<'de>>(
@@ -143,19 +144,147 @@ macro_rules! tuples_as_seq {
     };
 }
 
-impl<'de> Deserializer<'de> for NodeDe<'_, 'de> {
+/// Strings, characters and identifiers read like `str`.
+macro_rules! strings_as_str {
+    () => {
+        fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            self.deserialize_str(visitor)
+        }
+
+        fn deserialize_char<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            self.deserialize_str(visitor)
+        }
+
+        fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            self.deserialize_str(visitor)
+        }
+    };
+}
+
+/// Deserializes one scalar token (a bare token or a quoted string), the
+/// common case of a table cell. `src` is the token as written, borrowed
+/// from `text`.
+#[derive(Clone, Copy)]
+struct ScalarDe<'de> {
+    text: &'de str,
+    src: &'de str,
+    quoted: bool,
+}
+
+impl<'de> ScalarDe<'de> {
+    #[cold]
+    fn fail(&self, kind: ErrorKind) -> Error {
+        Error::at(kind, self.text, offset_in(self.text, self.src))
+    }
+
+    #[cold]
+    fn locate(&self, error: Error) -> Error {
+        error.or_locate(self.text, offset_in(self.text, self.src))
+    }
+
+    /// The string the token stands for: a bare token verbatim, a quoted
+    /// one decoded (borrowed when it has no escapes).
+    fn string(&self) -> Result<Cow<'de, str>, Error> {
+        if self.quoted {
+            scalar::unquote(self.src).map_err(|kind| self.fail(kind))
+        } else {
+            Ok(Cow::Borrowed(self.src))
+        }
+    }
+
+    fn is_null(&self) -> bool {
+        !self.quoted && matches!(self.src, "null" | "nil")
+    }
+}
+
+impl<'de> Deserializer<'de> for ScalarDe<'de> {
     type Error = Error;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        let result = match &self.node.kind {
-            Kind::Bare => match scalar::classify(self.node.src).map_err(|kind| self.fail(kind))? {
+        let result = if self.quoted {
+            self.deserialize_str(visitor)
+        } else {
+            match scalar::classify(self.src).map_err(|kind| self.fail(kind))? {
                 Scalar::Null => visitor.visit_unit(),
                 Scalar::Bool(b) => visitor.visit_bool(b),
                 Scalar::Int(i) => visitor.visit_i64(i),
                 Scalar::Float(f) => visitor.visit_f64(f),
                 Scalar::Str(s) => visitor.visit_borrowed_str(s),
-            },
-            Kind::Quoted => self.visit_string(visitor),
+            }
+        };
+        result.map_err(|e| self.locate(e))
+    }
+
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        let result = match self.string()? {
+            Cow::Borrowed(s) => visitor.visit_borrowed_str(s),
+            Cow::Owned(s) => visitor.visit_string(s),
+        };
+        result.map_err(|e| self.locate(e))
+    }
+
+    strings_as_str!();
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        if self.is_null() {
+            visitor.visit_none()
+        } else {
+            visitor.visit_some(self)
+        }
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        let name = self.string()?;
+        visitor
+            .visit_enum(Variant {
+                name,
+                content: None,
+            })
+            .map_err(|e| self.locate(e))
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        // Checked exactly as `parse` would (an integer that overflows is
+        // an error even where it is skipped).
+        let kind = if self.quoted {
+            Kind::Quoted
+        } else {
+            Kind::Bare
+        };
+        let node = Node {
+            src: self.src,
+            kind,
+        };
+        crate::value::Builder { text: self.text }.value(&node)?;
+        visitor.visit_unit()
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 bytes byte_buf
+        unit unit_struct seq tuple tuple_struct map struct
+    }
+}
+
+impl<'de> Deserializer<'de> for NodeDe<'_, 'de> {
+    type Error = Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        let result = match &self.node.kind {
+            Kind::Bare => return self.token(false).deserialize_any(visitor),
+            Kind::Quoted => return self.token(true).deserialize_any(visitor),
             Kind::Dict(entries) => visitor.visit_map(Dict::new(self.text, entries)?),
             Kind::Array(items) => visitor.visit_seq(Items {
                 text: self.text,
@@ -171,29 +300,18 @@ impl<'de> Deserializer<'de> for NodeDe<'_, 'de> {
     }
 
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        match self.node.kind {
-            Kind::Bare | Kind::Quoted => self.visit_string(visitor).map_err(|e| self.locate(e)),
-            _ => self.deserialize_any(visitor),
+        match self.scalar() {
+            Some(scalar) => scalar.deserialize_str(visitor),
+            None => self.deserialize_any(visitor),
         }
     }
 
-    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        self.deserialize_str(visitor)
-    }
-
-    fn deserialize_char<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        self.deserialize_str(visitor)
-    }
-
-    fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        self.deserialize_str(visitor)
-    }
+    strings_as_str!();
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        if self.is_null() {
-            visitor.visit_none()
-        } else {
-            visitor.visit_some(self)
+        match self.scalar() {
+            Some(scalar) => scalar.deserialize_option(visitor),
+            None => visitor.visit_some(self),
         }
     }
 
@@ -216,18 +334,13 @@ impl<'de> Deserializer<'de> for NodeDe<'_, 'de> {
 
     fn deserialize_enum<V: Visitor<'de>>(
         self,
-        _name: &'static str,
-        _variants: &'static [&'static str],
+        name: &'static str,
+        variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
         let result = match &self.node.kind {
-            Kind::Bare | Kind::Quoted => {
-                let name = self.string()?;
-                visitor.visit_enum(Variant {
-                    name,
-                    content: None,
-                })
-            }
+            Kind::Bare => return self.token(false).deserialize_enum(name, variants, visitor),
+            Kind::Quoted => return self.token(true).deserialize_enum(name, variants, visitor),
             Kind::Dict(entries) => match entries.as_slice() {
                 [entry] => visitor.visit_enum(Variant {
                     name: key_text(&entry.key).map_err(|kind| self.fail(kind))?,
@@ -535,31 +648,44 @@ impl<'de> RowCells<'_, '_, 'de> {
     fn cell<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, Error> {
         let index = self.next;
         self.next = index.saturating_add(1);
+        let text = self.row.text;
+        let cell = match self
+            .row
+            .cursor
+            .expect_cell(self.row.names.len(), self.row.start)
+        {
+            Ok(cell) => cell,
+            Err(fail) => return Err(self.cell_error(index, locate(text, fail))),
+        };
+        let result = match &cell {
+            &Cell::Scalar { src, quoted } => seed.deserialize(ScalarDe { text, src, quoted }),
+            Cell::Inline(node) => seed.deserialize(NodeDe {
+                text,
+                node,
+                name: "",
+            }),
+        };
+        result.map_err(|e| {
+            let src = match &cell {
+                Cell::Scalar { src, .. } => src,
+                Cell::Inline(node) => node.src,
+            };
+            self.cell_error(index, e.or_locate(text, offset_in(text, src)))
+        })
+    }
+
+    /// Names the table, row and column of cell `index` in `error`.
+    #[cold]
+    fn cell_error(&self, index: usize, error: Error) -> Error {
         let Row {
-            text,
             table,
             names,
-            start,
             index: row,
             ..
         } = self.row;
-        let context = || {
+        error.or_context(|| {
             let column = names.get(index).map_or(Cow::Borrowed("?"), Cow::clone);
             format!("table '{table}', row {row}, column '{column}'")
-        };
-        let node = self
-            .row
-            .cursor
-            .expect_cell(names.len(), start)
-            .map_err(|fail| locate(text, fail).or_context(context))?;
-        seed.deserialize(NodeDe {
-            text,
-            node: &node,
-            name: "",
-        })
-        .map_err(|e| {
-            e.or_context(context)
-                .or_locate(text, offset_in(text, node.src))
         })
     }
 }

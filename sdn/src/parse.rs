@@ -11,8 +11,8 @@ use crate::error::{Error, ErrorKind};
 use crate::limits::{MAX_DEPTH, MAX_INPUT_BYTES};
 use crate::scalar::Place;
 use crate::syntax::{
-    self, Entry, Fail, Key, Kind, Node, PResult, RowSrc, TableNode, at_line_end, end_of_line, skip,
-    ws,
+    self, Entry, Fail, Key, Kind, Node, PResult, RowSrc, TableNode, at_line_end, end_of_line,
+    into_fail, skip, ws,
 };
 
 /// One significant line: its indentation in spaces and its text after the
@@ -253,14 +253,7 @@ fn statement<'a>(
 /// A nom result as a plain `Result` (the parsers here never ask for more
 /// input, and every failure is final at this level).
 fn flatten_keep<'a, T>(result: PResult<'a, T>) -> Result<(&'a str, T), Fail<'a>> {
-    match result {
-        Ok(parsed) => Ok(parsed),
-        Err(nom::Err::Error(fail) | nom::Err::Failure(fail)) => Err(fail),
-        Err(nom::Err::Incomplete(_)) => Err(Fail {
-            at: "",
-            kind: ErrorKind::Expected("more input"),
-        }),
-    }
+    result.map_err(into_fail)
 }
 
 /// The value after `key:`: an indented block, a typed table, or a value

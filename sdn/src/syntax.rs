@@ -98,6 +98,30 @@ pub(crate) struct RowSrc<'a> {
     pub tuple: bool,
 }
 
+/// One cell of a row as scanned. Most cells are scalar tokens, which need
+/// no [`Node`] (and nothing to drop); inline dicts and arrays are nodes.
+#[derive(Debug)]
+pub(crate) enum Cell<'a> {
+    /// A bare or quoted token, as written (a quoted one with its quotes,
+    /// escapes validated but not decoded).
+    Scalar { src: &'a str, quoted: bool },
+    /// An inline dict or array.
+    Inline(Node<'a>),
+}
+
+impl<'a> Cell<'a> {
+    /// The cell as a node.
+    pub(crate) fn into_node(self) -> Node<'a> {
+        match self {
+            Cell::Scalar { src, quoted } => Node {
+                src,
+                kind: if quoted { Kind::Quoted } else { Kind::Bare },
+            },
+            Cell::Inline(node) => node,
+        }
+    }
+}
+
 /// Reads the cells of one row in order.
 pub(crate) struct RowCursor<'a> {
     rest: &'a str,
@@ -120,26 +144,31 @@ impl<'a> RowCursor<'a> {
     }
 
     /// The next cell, or `None` after the last.
-    pub(crate) fn next_cell(&mut self) -> Result<Option<Node<'a>>, Fail<'a>> {
+    pub(crate) fn next_cell(&mut self) -> Result<Option<Cell<'a>>, Fail<'a>> {
         if self.done {
             return Ok(None);
         }
         let start = ws(self.rest);
-        // Most cells are bare tokens: scan them here rather than through the
-        // general `item` parser and its larger result.
-        let (after, cell) = if matches!(start.as_bytes().first(), Some(b'"' | b'{' | b'[')) {
-            match item(start, self.place, self.depth) {
-                Ok(parsed) => parsed,
-                Err(nom::Err::Error(fail) | nom::Err::Failure(fail)) => return Err(fail),
-                Err(nom::Err::Incomplete(_)) => {
+        let (after, cell) = match start.as_bytes().first() {
+            Some(b'"') => {
+                let (rest, src) = quoted(start).map_err(into_fail)?;
+                (ws(rest), Cell::Scalar { src, quoted: true })
+            }
+            Some(b'{' | b'[') => {
+                let (rest, node) = inline(start, self.depth).map_err(into_fail)?;
+                (ws(rest), Cell::Inline(node))
+            }
+            // Most cells are bare tokens, scanned here without a node.
+            _ => {
+                let (src, rest) = bare(start, self.place.stops());
+                if src.is_empty() {
                     return Err(Fail {
                         at: start,
                         kind: ErrorKind::EmptyValue,
                     });
                 }
+                (rest, Cell::Scalar { src, quoted: false })
             }
-        } else {
-            bare_node(start, self.place)?
         };
         match (after.as_bytes().first(), self.place) {
             (Some(b','), _) => self.rest = skip(after, 1),
@@ -164,7 +193,7 @@ impl<'a> RowCursor<'a> {
         &mut self,
         width: usize,
         row_start: &'a str,
-    ) -> Result<Node<'a>, Fail<'a>> {
+    ) -> Result<Cell<'a>, Fail<'a>> {
         match self.next_cell()? {
             Some(cell) => Ok(cell),
             None => Err(Fail {
@@ -316,32 +345,47 @@ pub(crate) fn end_of_line(i: &str) -> PResult<'_, ()> {
     }
 }
 
-/// A bare token: up to one of `stops`, a comment or the end of the line,
-/// without surrounding spaces. Returns the token and the rest.
+/// A bare token: up to one of `stops` (at most two bytes), a comment or
+/// the end of the line, without surrounding spaces. Returns the token and
+/// the rest.
 fn bare<'a>(i: &'a str, stops: &[u8]) -> (&'a str, &'a str) {
-    // At most two stop bytes; a missing one is replaced by '#', which is
-    // tested anyway, so the loop below compares each byte three times.
-    let (a, b) = match *stops {
-        [] => (b'#', b'#'),
-        [a] => (a, b'#'),
-        [a, b, ..] => (a, b),
+    // memchr scans a vector at a time for the stops and '#' together.
+    let find = |haystack: &[u8]| match *stops {
+        [] => memchr::memchr(b'#', haystack),
+        [a] => memchr::memchr2(a, b'#', haystack),
+        [a, b, ..] => memchr::memchr3(a, b, b'#', haystack),
     };
     let bytes = i.as_bytes();
-    let mut end = bytes.len();
-    let mut prev = b' ';
-    for (at, &byte) in bytes.iter().enumerate() {
-        if byte == a || byte == b || byte == b'#' {
-            // A '#' ends the token only where it starts a comment: at the
-            // start or after a space or tab.
-            if byte != b'#' || matches!(prev, b' ' | b'\t') {
-                end = at;
-                break;
-            }
+    let mut from = 0usize;
+    let end = loop {
+        let Some(found) = bytes.get(from..).and_then(find) else {
+            break bytes.len();
+        };
+        let at = from.saturating_add(found);
+        // A '#' ends the token only where it starts a comment: at the start
+        // or after a space or tab.
+        if bytes.get(at) != Some(&b'#')
+            || at == 0
+            || matches!(bytes.get(at.wrapping_sub(1)), Some(b' ' | b'\t'))
+        {
+            break at;
         }
-        prev = byte;
-    }
+        from = at.saturating_add(1);
+    };
     let token = trim_end(i.get(..end).unwrap_or(i));
     (token, skip(i, end))
+}
+
+/// The failure inside a nom error (the parsers here never ask for more
+/// input).
+pub(crate) fn into_fail(error: nom::Err<Fail<'_>>) -> Fail<'_> {
+    match error {
+        nom::Err::Error(fail) | nom::Err::Failure(fail) => fail,
+        nom::Err::Incomplete(_) => Fail {
+            at: "",
+            kind: ErrorKind::Expected("more input"),
+        },
+    }
 }
 
 /// A bare token at `place` as a node, and the rest of the input.

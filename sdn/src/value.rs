@@ -345,7 +345,10 @@ impl Builder<'_> {
             let mut cursor = RowCursor::new(src, table.depth);
             let mut row = Vec::with_capacity(width);
             for index in 0..width {
-                let cell = cursor.expect_cell(width, src.text).map_err(located)?;
+                let cell = cursor
+                    .expect_cell(width, src.text)
+                    .map_err(located)?
+                    .into_node();
                 row.push(match types.get(index) {
                     Some(&ty) => {
                         self.typed_cell(ty, names.get(index).map_or("", String::as_str), &cell)?
