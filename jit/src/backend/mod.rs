@@ -140,6 +140,41 @@ impl PreparedFunction {
     pub fn size(&self) -> usize {
         self.code.size()
     }
+
+    /// Writes the function, linked for its entry at `address`, into `out`
+    /// (exactly [`PreparedFunction::size`] bytes of a reservation the
+    /// caller made, e.g. in a batch it publishes itself). `members` holds
+    /// the entry of each name of the `batch` list given to
+    /// [`Backend::prepare`], in that order; resolved callees are linked as
+    /// the resolver answered.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when `out` is not the function's size or a
+    /// batch member has no entry in `members`.
+    pub fn link_into(&self, address: u64, members: &[u64], out: &mut [u8]) -> Result<(), Error> {
+        if out.len() != self.size() {
+            return Err(Error::unsupported(
+                &self.name,
+                format!(
+                    "linking into {} bytes, but the function takes {}",
+                    out.len(),
+                    self.size()
+                ),
+            ));
+        }
+        let mut entries = Vec::with_capacity(self.targets.len());
+        for target in &self.targets {
+            entries.push(match target {
+                Target::Member(i) => *members.get(*i).ok_or_else(|| {
+                    Error::unsupported(&self.name, format!("batch member {i} has no entry"))
+                })?,
+                Target::Resolved(CallTarget::Direct(a) | CallTarget::Slot(a)) => *a,
+            });
+        }
+        self.code.link(address, &entries, out);
+        Ok(())
+    }
 }
 
 /// A function lowered to instructions, not yet encoded.
@@ -358,17 +393,9 @@ impl Backend {
             }
             reservations.push(batch.reserve(&p.name, p.size(), 16)?);
         }
+        let members: Vec<u64> = reservations.iter().map(|r| r.address() as u64).collect();
         for (p, r) in prepared.iter().zip(&reservations) {
-            let entries: Vec<u64> = p
-                .targets
-                .iter()
-                .map(|t| match t {
-                    Target::Member(i) => reservations.get(*i).map_or(0, |r| r.address() as u64),
-                    Target::Resolved(CallTarget::Direct(a) | CallTarget::Slot(a)) => *a,
-                })
-                .collect();
-            let out = batch.bytes_mut(r)?;
-            p.code.link(r.address() as u64, &entries, out);
+            p.link_into(r.address() as u64, &members, batch.bytes_mut(r)?)?;
         }
         let code = batch.publish()?;
         Ok(CompiledBatch {
