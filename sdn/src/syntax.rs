@@ -345,33 +345,41 @@ pub(crate) fn end_of_line(i: &str) -> PResult<'_, ()> {
     }
 }
 
-/// A bare token: up to one of `stops` (at most two bytes), a comment or
-/// the end of the line, without surrounding spaces. Returns the token and
-/// the rest.
+/// Byte classes for the bare-token scan: one bit for `#` and one for each
+/// byte that ends a bare token somewhere (see [`Place::stops`]), so one
+/// lookup per byte tests all of a place's stops at once.
+static STOP_CLASSES: [u8; 256] = {
+    let mut classes = [0u8; 256];
+    let bytes = *b"#,]})";
+    let mut k = 0;
+    while k < bytes.len() {
+        classes[bytes[k] as usize] = 1 << k;
+        k += 1;
+    }
+    classes
+};
+
+/// A bare token: up to one of `stops` (bytes of [`STOP_CLASSES`]), a
+/// comment or the end of the line, without surrounding spaces. Returns the
+/// token and the rest.
 fn bare<'a>(i: &'a str, stops: &[u8]) -> (&'a str, &'a str) {
-    // memchr scans a vector at a time for the stops and '#' together.
-    let find = |haystack: &[u8]| match *stops {
-        [] => memchr::memchr(b'#', haystack),
-        [a] => memchr::memchr2(a, b'#', haystack),
-        [a, b, ..] => memchr::memchr3(a, b, b'#', haystack),
-    };
+    let mask = stops.iter().fold(STOP_CLASSES[usize::from(b'#')], |m, &b| {
+        m | STOP_CLASSES[usize::from(b)]
+    });
     let bytes = i.as_bytes();
-    let mut from = 0usize;
-    let end = loop {
-        let Some(found) = bytes.get(from..).and_then(find) else {
-            break bytes.len();
-        };
-        let at = from.saturating_add(found);
+    let mut end = bytes.len();
+    let mut prev = b' ';
+    for (at, &byte) in bytes.iter().enumerate() {
         // A '#' ends the token only where it starts a comment: at the start
         // or after a space or tab.
-        if bytes.get(at) != Some(&b'#')
-            || at == 0
-            || matches!(bytes.get(at.wrapping_sub(1)), Some(b' ' | b'\t'))
+        if STOP_CLASSES[usize::from(byte)] & mask != 0
+            && (byte != b'#' || matches!(prev, b' ' | b'\t'))
         {
-            break at;
+            end = at;
+            break;
         }
-        from = at.saturating_add(1);
-    };
+        prev = byte;
+    }
     let token = trim_end(i.get(..end).unwrap_or(i));
     (token, skip(i, end))
 }
