@@ -57,10 +57,14 @@ impl TypeArgs {
     /// Splits a stored cell into arguments (an empty cell is none).
     #[must_use]
     pub fn split(cell: &str) -> Self {
-        if cell.trim().is_empty() {
+        if trim(cell).is_empty() {
             return Self(Vec::new());
         }
-        let mut args = Vec::new();
+        // Every argument but the last ends at a comma, so this many fit.
+        let most = memchr::memchr_iter(b',', cell.as_bytes())
+            .count()
+            .saturating_add(1);
+        let mut args = Vec::with_capacity(most);
         let mut depth = 0usize;
         let mut start = 0usize;
         for (i, b) in cell.bytes().enumerate() {
@@ -68,13 +72,13 @@ impl TypeArgs {
                 b'<' | b'(' | b'[' => depth = depth.saturating_add(1),
                 b'>' | b')' | b']' => depth = depth.saturating_sub(1),
                 b',' if depth == 0 => {
-                    args.push(cell.get(start..i).unwrap_or("").trim().to_owned());
+                    args.push(trim(cell.get(start..i).unwrap_or("")).to_owned());
                     start = i.saturating_add(1);
                 }
                 _ => {}
             }
         }
-        args.push(cell.get(start..).unwrap_or("").trim().to_owned());
+        args.push(trim(cell.get(start..).unwrap_or("")).to_owned());
         Self(args)
     }
 
@@ -93,6 +97,16 @@ impl TypeArgs {
                 self.0
             ))))
         }
+    }
+}
+
+/// `s` without whitespace at either end, as `str::trim` gives it; an
+/// argument that starts and ends with a visible ASCII character (the usual
+/// case) is returned as it is without the Unicode whitespace search.
+fn trim(s: &str) -> &str {
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => s,
+        _ => s.trim(),
     }
 }
 
