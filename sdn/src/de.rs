@@ -161,6 +161,20 @@ macro_rules! strings_as_str {
     };
 }
 
+/// Integer targets: a plain decimal token (ids, counts) is read directly,
+/// exactly as `deserialize_any` would read it, without first testing it
+/// against the keywords and the full number grammar.
+macro_rules! integers_from_short_decimals {
+    ($($method:ident)*) => {
+        $(fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            match scalar::short_decimal(self.src) {
+                Some(i) if !self.quoted => visitor.visit_i64(i).map_err(|e| self.locate(e)),
+                _ => self.deserialize_any(visitor),
+            }
+        })*
+    };
+}
+
 /// Deserializes one scalar token (a bare token or a quoted string), the
 /// common case of a table cell. `src` is the token as written, borrowed
 /// from `text`.
@@ -272,9 +286,13 @@ impl<'de> Deserializer<'de> for ScalarDe<'de> {
         visitor.visit_unit()
     }
 
+    integers_from_short_decimals! {
+        deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64 deserialize_u8
+        deserialize_u16 deserialize_u32 deserialize_u64
+    }
+
     serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 bytes byte_buf
-        unit unit_struct seq tuple tuple_struct map struct
+        bool i128 u128 f32 f64 bytes byte_buf unit unit_struct seq tuple tuple_struct map struct
     }
 }
 

@@ -47,7 +47,7 @@ fn number(i: &str) -> PResult<'_, &str> {
 /// The value of a plain decimal integer of at most 18 digits (which cannot
 /// overflow `i64`), the common case of ids and counts; `None` for anything
 /// else, which the full number grammar then handles.
-fn short_decimal(text: &str) -> Option<i64> {
+pub(crate) fn short_decimal(text: &str) -> Option<i64> {
     let (negative, digits) = match text.as_bytes() {
         [b'-', rest @ ..] => (true, rest),
         all => (false, all),
