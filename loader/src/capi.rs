@@ -51,10 +51,12 @@ unsafe fn argument<'a>(text: *const c_char, what: &str) -> Option<&'a str> {
     }
 }
 
-/// Creates a loader with the default configuration; `NULL` on failure.
+/// Creates a loader with the default configuration that instantiates
+/// templates of its modules on a miss ([`Loader::with_jit`]); `NULL` on
+/// failure.
 #[unsafe(no_mangle)]
 pub extern "C" fn smfjit_loader_new() -> *mut smfjit_loader {
-    match Loader::new(LoaderConfig::default()) {
+    match Loader::with_jit(LoaderConfig::default()) {
         Ok(loader) => Box::into_raw(Box::new(smfjit_loader { loader })),
         Err(error) => {
             set_last_error(&error.to_string());

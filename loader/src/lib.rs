@@ -16,6 +16,11 @@
 //!   [`Instantiator`] — the miss hook the JIT implements — through a
 //!   [`ResolveContext`] that bounds depth, reports cycles, and makes
 //!   concurrent misses of one name compile once (`instances`);
+//! - [`JitInstantiator`] is that hook for real: it finds the module offering
+//!   a name's template, instantiates it and compiles it with the `jit`
+//!   crate's x86-64 backend, straight into the batch of a module being
+//!   loaded when there is one (`jit_service`); [`Loader::with_jit`] installs
+//!   it and binds `__smfjit_trap` to the process-wide [`trap_runtime`];
 //! - [`Binding::Now`] binds every import at load and publishes the module
 //!   with the instantiations it needs in one batch; [`Binding::Lazy`] binds
 //!   function calls at their first call through per-import slots and a
@@ -36,6 +41,7 @@ mod error;
 mod exports;
 mod hash;
 mod instances;
+mod jit_service;
 mod lazy;
 pub mod limits;
 mod loader;
@@ -49,6 +55,7 @@ pub use cache::{Backing, CacheConfig, CacheStats, FileIdentity, SmfCache, SmfFil
 pub use error::{Error, Result};
 pub use exports::{Export, ModuleId};
 pub use instances::{Address, Instance, InstanceStats, Instantiator, ResolveContext};
+pub use jit_service::{JitConfig, JitInstantiator, TRAP_SYMBOL, trap_runtime};
 pub use loader::{Binding, JIT_OBJECT, Loader, LoaderConfig, LoaderStats};
 pub use module::{Import, ImportSource, LoadedModule};
 pub use slots::SymbolSlot;

@@ -476,6 +476,18 @@ impl Loader {
         }
     }
 
+    /// The address of `name` in the native libraries, searched in order.
+    pub(crate) fn native_symbol(&self, name: &str) -> Option<usize> {
+        self.inner.natives.lookup(name)
+    }
+
+    /// Binds imports of `name` that no module or instantiation provides to
+    /// `address` in code that lives for the rest of the process (the
+    /// process-wide trap runtime), ahead of the native libraries.
+    pub(crate) fn define_runtime_symbol(&self, name: &str, address: usize) {
+        self.inner.natives.define_runtime(name, address);
+    }
+
     /// The native libraries searched for imports, in order.
     #[must_use]
     pub fn native_libraries(&self) -> &[String] {

@@ -3,7 +3,7 @@
 //! searched in the configured order.
 
 use std::ffi::CString;
-use std::sync::OnceLock;
+use std::sync::{OnceLock, PoisonError, RwLock};
 
 use libloading::Library;
 
@@ -15,6 +15,9 @@ use libloading::Library;
 pub(crate) struct NativeLibraries {
     names: Vec<String>,
     opened: OnceLock<Vec<Result<Library, String>>>,
+    /// Runtime entry points the embedder defines (`__smfjit_trap`), found
+    /// before the libraries; their code lives for the whole process.
+    runtime: RwLock<Vec<(String, usize)>>,
 }
 
 impl NativeLibraries {
@@ -22,6 +25,7 @@ impl NativeLibraries {
         Self {
             names,
             opened: OnceLock::new(),
+            runtime: RwLock::new(Vec::new()),
         }
     }
 
@@ -42,6 +46,11 @@ impl NativeLibraries {
 
     /// Address of `name` in the first library that defines it.
     pub(crate) fn lookup(&self, name: &str) -> Option<usize> {
+        let runtime = self.runtime.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, address)) = runtime.iter().find(|(n, _)| n == name) {
+            return Some(*address);
+        }
+        drop(runtime);
         let symbol = CString::new(name).ok()?;
         self.opened().iter().flatten().find_map(|library| {
             // SAFETY: the symbol is read as a plain address and never called
@@ -49,6 +58,14 @@ impl NativeLibraries {
             let found = unsafe { library.get::<*const u8>(symbol.as_bytes_with_nul()) };
             found.ok().map(|ptr| *ptr as usize).filter(|&a| a != 0)
         })
+    }
+
+    /// Defines (or redefines) a runtime symbol at `address`, which must
+    /// stay valid for the rest of the process.
+    pub(crate) fn define_runtime(&self, name: &str, address: usize) {
+        let mut runtime = self.runtime.write().unwrap_or_else(PoisonError::into_inner);
+        runtime.retain(|(n, _)| n != name);
+        runtime.push((name.to_owned(), address));
     }
 
     /// The search list.

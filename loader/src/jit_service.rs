@@ -1,0 +1,371 @@
+//! The JIT-on-miss instantiator: the [`Instantiator`] that turns a mangled
+//! name no module exports into machine code from a loaded module's
+//! templates (BRIEF §2, the last steps of a miss).
+//!
+//! For a name such as `sort$u16` it
+//! 1. demangles it to a template name (`sort`) and picks the loaded module
+//!    that offers that template in its symbol table: a module whose symbol
+//!    is `Global` wins over one whose copy is `Local` or `Weak`, load order
+//!    among equals. The module must accept the name: its `note.sdn` lists it
+//!    (`possible`, or `instantiations` after an earlier run), or
+//!    [`JitConfig::open_world`] allows any well-formed instantiation;
+//! 2. takes that module's template library, decoded and verified once per
+//!    loaded module and kept until the module is reloaded or unloaded;
+//! 3. substitutes the type arguments (`jit::instantiate`);
+//! 4. lowers and encodes with the x86-64 backend, callees resolved through
+//!    the same resolution chain ([`ResolveContext::resolve`]: other modules'
+//!    exports, cached or new instantiations), a callee still being compiled
+//!    in this chain through its [`crate::SymbolSlot`] (mutual recursion),
+//!    native imports through a module's export, then the loader's native
+//!    libraries;
+//! 5. places the code in the batch of the module being loaded when there
+//!    is one (`Now` binding: one publication for the module and everything
+//!    its imports needed), or publishes it alone.
+//!
+//! The loader around it does the rest: exactly-once compilation per name,
+//! the depth bound, cycle reports, statistics, and the move of the note row
+//! from `possible` to `instantiations` (`jit_compiled`), which it records in
+//! every loaded module's note when an instantiation finishes.
+//!
+//! Generated code and ahead-of-time code (through the `__smfjit_trap`
+//! import, [`TRAP_SYMBOL`], bound by [`Loader::with_jit`] ahead of the
+//! native libraries) report traps to one process-wide
+//! [`TrapRuntime`] ([`trap_runtime`]), so a caller sees the same [`jit::Trap`]
+//! whichever compiled the function.
+//!
+//! The note is not written back into the module file. An SMF's sections,
+//! symbol table and string table are laid out at fixed file offsets that
+//! the note's size would shift, so writing a new note means re-emitting the
+//! whole module through `smf`'s writer from parts that the reader does not
+//! hand back in writer form (relocation sections, raw section flags and
+//! alignments, symbol attributes); and the file being rewritten is mapped
+//! by this loader's cache, which would see a new identity and treat the
+//! module as changed on disk. The updated note is available in memory
+//! through [`crate::LoadedModule::note`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use jit::backend::{Backend, CallTarget, Options, PreparedFunction, TrapRuntime};
+use jit::ir::{Callee, Library};
+
+use crate::error::{Error, Result};
+use crate::exports::ModuleId;
+use crate::instances::{Instance, Instantiator, ResolveContext};
+use crate::loader::{Loader, LoaderConfig};
+use crate::module::LoadedModule;
+
+/// The runtime symbol ahead-of-time code imports for traps: an
+/// `extern "C" fn(kind: u32, code: u32) -> !` (the name `smf-build` gives
+/// the trap handler's `abs64` relocations).
+pub const TRAP_SYMBOL: &str = "__smfjit_trap";
+
+/// Alignment of each instantiation's entry point.
+const ENTRY_ALIGN: usize = 16;
+
+/// How the JIT instantiator chooses what it may compile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JitConfig {
+    /// Instantiate any well-formed mangled name whose template a loaded
+    /// module offers, not only the names its `note.sdn` lists.
+    pub open_world: bool,
+}
+
+impl Default for JitConfig {
+    /// Open world: applications ask for instantiations their libraries did
+    /// not foresee (the `app` fixture's `sum$f32`).
+    fn default() -> Self {
+        Self { open_world: true }
+    }
+}
+
+/// The trap runtime shared by every loader of the process, with the memory
+/// holding its code.
+struct SharedRuntime {
+    _memory: execmem::ExecMemory,
+    runtime: TrapRuntime,
+}
+
+static TRAP_RUNTIME: OnceLock<std::result::Result<SharedRuntime, String>> = OnceLock::new();
+
+/// The process-wide trap runtime: `__smfjit_trap` is bound to its
+/// [`TrapRuntime::handler`] and generated code calls the same handler, so
+/// [`TrapRuntime::call`] on it catches traps of either kind of code.
+///
+/// # Errors
+/// [`Error::Memory`] when its code could not be published (the first call
+/// tries; the outcome is kept).
+pub fn trap_runtime() -> Result<&'static TrapRuntime> {
+    let shared = TRAP_RUNTIME.get_or_init(|| {
+        let memory =
+            execmem::ExecMemory::new(execmem::Config::default()).map_err(|e| e.to_string())?;
+        let runtime = TrapRuntime::new(&memory).map_err(|e| e.to_string())?;
+        Ok(SharedRuntime {
+            _memory: memory,
+            runtime,
+        })
+    });
+    match shared {
+        Ok(shared) => Ok(&shared.runtime),
+        Err(message) => Err(Error::Memory(format!(
+            "the trap runtime could not be published: {message}"
+        ))),
+    }
+}
+
+/// What one loaded module offers: its template symbols and, once asked
+/// for, its decoded and verified template library.
+#[derive(Debug)]
+struct ModuleTemplates {
+    /// Template symbol names (`sort`, `Vec::push`) and whether each is
+    /// `Global`.
+    symbols: HashMap<String, bool>,
+    library: OnceLock<std::result::Result<Arc<Library>, String>>,
+}
+
+impl ModuleTemplates {
+    fn index(module: &LoadedModule) -> Result<Self> {
+        let file = module.file();
+        // A mapped file truncated on disk would fault on access.
+        if !file.is_current() {
+            return Err(Error::Unsupported {
+                path: module.path().to_path_buf(),
+                reason: "the file changed on disk since it was loaded; reload it to \
+                         instantiate its templates"
+                    .to_owned(),
+            });
+        }
+        let symbols = file
+            .module()
+            .symbols()
+            .filter(|s| s.is_template())
+            .map(|s| (s.name().to_owned(), s.binding() == smf::Binding::Global))
+            .collect();
+        Ok(Self {
+            symbols,
+            library: OnceLock::new(),
+        })
+    }
+
+    /// The module's template library, decoded and verified on first use.
+    fn library(&self, module: &LoadedModule) -> Result<Arc<Library>> {
+        let decoded = self.library.get_or_init(|| {
+            let bytes = module
+                .template_code()
+                .ok_or("the module has no TemplateCode section")?;
+            let decoded = jit::binary::decode_library(bytes).map_err(|e| e.to_string())?;
+            jit::verify::verify_library(&decoded.library).map_err(|e| e.to_string())?;
+            Ok(Arc::new(decoded.library))
+        });
+        decoded.clone().map_err(|message| Error::Unsupported {
+            path: module.path().to_path_buf(),
+            reason: format!("its templates cannot be used: {message}"),
+        })
+    }
+}
+
+/// The [`Instantiator`] that compiles templates of loaded modules on a miss
+/// (see the module documentation for the steps).
+#[derive(Debug)]
+pub struct JitInstantiator {
+    config: JitConfig,
+    backend: Backend,
+    trap: &'static TrapRuntime,
+    /// Per loaded module, by id; entries of modules no longer loaded are
+    /// dropped whenever a new module is indexed.
+    modules: Mutex<HashMap<ModuleId, Arc<ModuleTemplates>>>,
+}
+
+impl JitInstantiator {
+    /// An instantiator generating code that traps through
+    /// [`trap_runtime`].
+    ///
+    /// # Errors
+    /// As [`trap_runtime`].
+    pub fn new(config: JitConfig) -> Result<Self> {
+        let trap = trap_runtime()?;
+        Ok(Self {
+            config,
+            backend: Backend::new(Options {
+                trap_handler: trap.handler(),
+            }),
+            trap,
+            modules: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Makes this the miss hook of `loader` and binds `__smfjit_trap`
+    /// imports of its modules to the trap handler — like a native
+    /// function, so that modules load (and trap alike) even with
+    /// instantiation switched off.
+    pub fn install(self, loader: &Loader) {
+        loader.define_runtime_symbol(TRAP_SYMBOL, self.trap.handler() as usize);
+        loader.set_instantiator(self);
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> JitConfig {
+        self.config
+    }
+
+    fn templates(
+        &self,
+        module: &LoadedModule,
+        loaded: &[Arc<LoadedModule>],
+    ) -> Result<Arc<ModuleTemplates>> {
+        let mut modules = self.modules.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(found) = modules.get(&module.id()) {
+            return Ok(Arc::clone(found));
+        }
+        let indexed = Arc::new(ModuleTemplates::index(module)?);
+        modules.retain(|id, _| loaded.iter().any(|m| m.id() == *id));
+        modules.insert(module.id(), Arc::clone(&indexed));
+        Ok(indexed)
+    }
+
+    /// The module that offers `template` and accepts `name`, with its
+    /// templates: a `Global` template symbol first, then load order.
+    fn choose(
+        &self,
+        loader: &Loader,
+        name: &str,
+        template: &str,
+    ) -> Result<Option<(Arc<LoadedModule>, Arc<ModuleTemplates>)>> {
+        let loaded = loader.modules();
+        let mut best: Option<(bool, Arc<LoadedModule>, Arc<ModuleTemplates>)> = None;
+        for module in &loaded {
+            if module.template_code().is_none() {
+                continue;
+            }
+            let templates = self.templates(module, &loaded)?;
+            let Some(&global) = templates.symbols.get(template) else {
+                continue;
+            };
+            let listed = module.note().is_some_and(|note| {
+                note.possible(name).is_some() || note.instantiation(name).is_some()
+            });
+            if !(listed || self.config.open_world) {
+                continue;
+            }
+            if best.as_ref().is_none_or(|(g, _, _)| global && !*g) {
+                best = Some((global, Arc::clone(module), templates));
+            }
+        }
+        Ok(best.map(|(_, module, templates)| (module, templates)))
+    }
+
+    /// Lowers and encodes `function`, its callees resolved in `ctx`.
+    fn prepare(
+        &self,
+        instance: &jit::instantiate::Instance,
+        ctx: &mut ResolveContext<'_>,
+    ) -> Result<PreparedFunction> {
+        let symbol = instance.symbol.as_str();
+        // The loader's own error for a callee (a cycle, a depth bound, an
+        // unresolved name) is what the caller should see, not its wrapping.
+        let mut callee_error: Option<Error> = None;
+        let mut resolver = |callee: &Callee| -> std::result::Result<CallTarget, jit::Error> {
+            resolve_callee(callee, ctx).map_err(|error| {
+                let unresolved = jit::Error::new(jit::ErrorKind::Unresolved(error.to_string()));
+                callee_error.get_or_insert(error);
+                unresolved
+            })
+        };
+        let prepared = self.backend.prepare(
+            &instance.function,
+            &instance.reg_types,
+            &[symbol],
+            &mut resolver,
+        );
+        prepared.map_err(|error| callee_error.unwrap_or_else(|| failed(symbol, &error)))
+    }
+}
+
+/// Where calls to `callee` go, as seen from the chain `ctx`.
+fn resolve_callee(callee: &Callee, ctx: &mut ResolveContext<'_>) -> Result<CallTarget> {
+    let direct = |address: crate::Address| CallTarget::Direct(address.get() as u64);
+    match callee {
+        // Mutual recursion: the callee waits further out in this chain and
+        // gets its address when it finishes; call it through its slot.
+        Callee::Symbol(name) if ctx.in_chain(name) => {
+            Ok(CallTarget::Slot(ctx.slot(name).as_ptr() as u64))
+        }
+        Callee::Symbol(name) => ctx.resolve(name).map(direct),
+        // A native import: a module exporting the name wins (as for a
+        // module's own imports), then the native libraries; only a name
+        // neither has is asked of the whole chain, so `malloc` never
+        // reaches the miss path.
+        Callee::Import(name) => {
+            let loader = ctx.loader();
+            match loader.lookup_export(name) {
+                Some(address) => Ok(direct(address)),
+                None => match loader.native_symbol(name) {
+                    Some(address) => Ok(CallTarget::Direct(address as u64)),
+                    None => ctx.resolve(name).map(direct),
+                },
+            }
+        }
+        Callee::Template { name, .. } => Err(Error::InstantiationFailed {
+            name: name.to_string(),
+            message: "a call to a template was left uninstantiated".to_owned(),
+        }),
+    }
+}
+
+/// An instantiation failure of `name` for a JIT error.
+#[cold]
+fn failed(name: &str, error: &dyn std::fmt::Display) -> Error {
+    Error::InstantiationFailed {
+        name: name.to_owned(),
+        message: error.to_string(),
+    }
+}
+
+impl Instantiator for JitInstantiator {
+    fn instantiate(&self, name: &str, ctx: &mut ResolveContext<'_>) -> Result<Option<Instance>> {
+        // A name outside the mangling scheme is no instantiation at all.
+        let Ok((template, _)) = jit::mangle::demangle(name) else {
+            return Ok(None);
+        };
+        let Some((module, templates)) = self.choose(ctx.loader(), name, &template.to_string())?
+        else {
+            return Ok(None);
+        };
+        let library = templates.library(&module)?;
+        let instance =
+            jit::instantiate::instantiate_symbol(&library, name).map_err(|e| failed(name, &e))?;
+        let prepared = self.prepare(&instance, ctx)?;
+        let size = prepared.size();
+        let link = |prepared: &PreparedFunction, at: &execmem::Reservation, out: &mut [u8]| {
+            let entry = at.address() as u64;
+            prepared
+                .link_into(entry, &[entry], out)
+                .map_err(|e| failed(name, &e))
+        };
+        if let Some(batch) = ctx.batch() {
+            let reservation = batch.reserve(name, size, ENTRY_ALIGN)?;
+            link(&prepared, &reservation, batch.bytes_mut(&reservation)?)?;
+            return Ok(Some(Instance::in_batch(&reservation)));
+        }
+        let mut batch = ctx.memory().batch_with_capacity(size + ENTRY_ALIGN);
+        let reservation = batch.reserve(name, size, ENTRY_ALIGN)?;
+        link(&prepared, &reservation, batch.bytes_mut(&reservation)?)?;
+        let code = batch.publish()?;
+        Instance::new(code, &reservation).map(Some)
+    }
+}
+
+impl Loader {
+    /// A loader whose misses instantiate templates of its modules
+    /// ([`JitInstantiator`] with the default [`JitConfig`]), with
+    /// `__smfjit_trap` bound to the process-wide [`trap_runtime`].
+    ///
+    /// # Errors
+    /// As [`Loader::new`] and [`trap_runtime`].
+    pub fn with_jit(config: LoaderConfig) -> Result<Self> {
+        let loader = Self::new(config)?;
+        JitInstantiator::new(JitConfig::default())?.install(&loader);
+        Ok(loader)
+    }
+}

@@ -1,0 +1,581 @@
+//! The JIT-on-miss instantiator with the real fixtures: names no module
+//! exports are instantiated from `collections.smf`'s templates, compiled by
+//! the x86-64 backend and called, with the reference interpreter (running
+//! the same templates on the same memory) as the oracle.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use jit::TrapKind;
+use jit::interp::{Interpreter, LibraryResolver, Value};
+use jit::ir::{Library, Signature, Type};
+mod common;
+
+use common::writable_executable_mappings;
+use loader::{Binding, Error, ImportSource, JitConfig, JitInstantiator, Loader, LoaderConfig};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../tests/fixtures/{name}.smf"))
+}
+
+fn jit_loader(config: LoaderConfig) -> Loader {
+    Loader::with_jit(config).unwrap()
+}
+
+/// A loader with the JIT and the fixture `name` loaded.
+fn loaded(name: &str) -> Loader {
+    let loader = jit_loader(LoaderConfig::default());
+    loader.load(fixture(name)).unwrap();
+    loader
+}
+
+fn signature(text: &str) -> Signature {
+    match jit::text::parse_type(text).unwrap() {
+        Type::Fn(sig) => *sig,
+        other => panic!("not a function type: {other:?}"),
+    }
+}
+
+/// Calls `symbol` as resolved by `loader`, through the process-wide trap
+/// runtime.
+fn call(
+    loader: &Loader,
+    symbol: &str,
+    sig: &str,
+    args: &[Value],
+) -> Result<Option<Value>, TrapKind> {
+    let entry = loader
+        .resolve(symbol)
+        .unwrap_or_else(|e| panic!("{symbol}: {e}"))
+        .as_ptr();
+    let trap = loader::trap_runtime().unwrap();
+    // SAFETY: `entry` is loaded or generated code of signature `sig`; the
+    // pointers passed are live buffers of the element types it reads.
+    unsafe { trap.call(entry, &signature(sig), args) }
+}
+
+/// The templates of the loaded collections module, for the interpreter.
+fn templates(loader: &Loader) -> Library {
+    let module = loader
+        .modules()
+        .into_iter()
+        .find(|m| m.path().ends_with("collections.smf"))
+        .unwrap();
+    jit::binary::decode_library(module.template_code().unwrap())
+        .unwrap()
+        .library
+}
+
+/// What running compiled code and interpreting the same function gave.
+type Outcomes = (
+    Result<Option<Value>, TrapKind>,
+    Result<Option<Value>, jit::Error>,
+);
+
+/// Runs `symbol` compiled (through the loader) and interpreted on the same
+/// arguments.
+fn run_both(loader: &Loader, symbol: &str, args: &[Value]) -> Outcomes {
+    let lib = templates(loader);
+    let function = jit::instantiate::instantiate_symbol(&lib, symbol)
+        .unwrap()
+        .function;
+    let entry = loader.resolve(symbol).unwrap().as_ptr();
+    let trap = loader::trap_runtime().unwrap();
+    // SAFETY: compiled code of `function`'s signature; the buffers are
+    // live and read only within the length passed.
+    let compiled = unsafe { trap.call(entry, &function.sig, args) };
+    let resolver = LibraryResolver::new(&lib);
+    let interp = Interpreter::new(&resolver);
+    // SAFETY: as above, for the interpreter.
+    let interpreted = unsafe { interp.call(&function, args) };
+    (compiled, interpreted)
+}
+
+/// [`run_both`] for calls that do not trap.
+fn both(loader: &Loader, symbol: &str, args: &[Value]) -> (Option<Value>, Option<Value>) {
+    let (compiled, interpreted) = run_both(loader, symbol, args);
+    (compiled.unwrap(), interpreted.unwrap())
+}
+
+fn ptr<T>(xs: &[T]) -> Value {
+    Value::Ptr(xs.as_ptr() as u64)
+}
+
+fn len(n: usize) -> Value {
+    Value::I64(i64::try_from(n).unwrap())
+}
+
+#[test]
+fn instantiations_on_miss_compute_what_the_interpreter_computes() {
+    let loader = loaded("collections");
+    for jitted in ["sum$f32", "sort$u16", "sum$f64", "dot$f32", "max$i32"] {
+        assert!(
+            loader.lookup_export(jitted).is_none(),
+            "{jitted} is not AOT code"
+        );
+    }
+
+    let floats = [1.5f32, -0.25, 1e7, 3.0, 7.125];
+    for n in [0, 1, floats.len() - 1, floats.len()] {
+        let (c, i) = both(&loader, "sum$f32", &[ptr(&floats), len(n)]);
+        assert_eq!(c, i, "sum$f32 of {n}");
+        let expected: f32 = floats[..n].iter().sum();
+        assert_eq!(c, Some(Value::F32(expected)));
+    }
+    let doubles = [0.5f64, 2.0, -8.0, 1e-3];
+    let (c, i) = both(&loader, "sum$f64", &[ptr(&doubles), len(doubles.len())]);
+    assert_eq!((c, i), (Some(Value::F64(-5.499)), Some(Value::F64(-5.499))));
+    let other = [2.0f32, 4.0, 0.5];
+    let (c, i) = both(&loader, "dot$f32", &[ptr(&floats), ptr(&other), len(3)]);
+    assert_eq!(c, i);
+    assert_eq!(c, Some(Value::F32(1.5 * 2.0 + -0.25 * 4.0 + 1e7 * 0.5)));
+    let ints = [-5i32, 17, i32::MIN, 16];
+    for n in 1..=ints.len() {
+        let (c, i) = both(&loader, "max$i32", &[ptr(&ints), len(n)]);
+        assert_eq!(c, i);
+        assert_eq!(c, Some(Value::I32(*ints[..n].iter().max().unwrap())));
+    }
+
+    // sort$u16 (and the quicksort and insertion sort it calls) instantiated
+    // on the miss; lengths around the insertion-sort cutoff and beyond.
+    for n in [0usize, 1, 2, 15, 16, 17, 200] {
+        let mut xs: Vec<u16> = (0..n)
+            .map(|k| u16::try_from((k * 7919 + 13) % 1000).unwrap())
+            .collect();
+        let mut expected = xs.clone();
+        expected.sort_unstable();
+        let got = call(
+            &loader,
+            "sort$u16",
+            "fn(ptr<u16>, i64)",
+            &[Value::Ptr(xs.as_mut_ptr() as u64), len(n)],
+        );
+        assert_eq!(got, Ok(None));
+        assert_eq!(xs, expected, "sort$u16 of {n}");
+    }
+}
+
+#[test]
+fn precompiled_names_resolve_to_exports_and_run() {
+    let loader = jit_loader(LoaderConfig::default());
+    let module = loader.load(fixture("collections")).unwrap();
+    for aot in ["dot$f64", "max$u8", "Vec$i64$push"] {
+        assert_eq!(loader.resolve(aot).unwrap(), module.export(aot).unwrap());
+    }
+    let before = loader.stats().instances.instantiations;
+    let xs = [1.0f64, 2.0, 3.0];
+    let ys = [4.0f64, -5.0, 0.5];
+    let (c, i) = both(&loader, "dot$f64", &[ptr(&xs), ptr(&ys), len(3)]);
+    assert_eq!((c, i), (Some(Value::F64(-4.5)), Some(Value::F64(-4.5))));
+    let bytes = [3u8, 250, 7];
+    let (c, i) = both(&loader, "max$u8", &[ptr(&bytes), len(3)]);
+    assert_eq!((c, i), (Some(Value::U8(250)), Some(Value::U8(250))));
+    assert_eq!(
+        loader.stats().instances.instantiations,
+        before,
+        "exports need no instantiation"
+    );
+
+    // A vector: new, get, len and free instantiated, push precompiled.
+    let vec = call(&loader, "Vec$i64$new", "fn() -> rawptr", &[]).unwrap();
+    let Some(Value::Ptr(vec)) = vec else {
+        panic!("Vec$i64$new returned {vec:?}")
+    };
+    for k in 0..100i64 {
+        let pushed = call(
+            &loader,
+            "Vec$i64$push",
+            "fn(rawptr, i64)",
+            &[Value::Ptr(vec), Value::I64(k * k - 50)],
+        );
+        assert_eq!(pushed, Ok(None));
+    }
+    let length = call(
+        &loader,
+        "Vec$i64$len",
+        "fn(rawptr) -> i64",
+        &[Value::Ptr(vec)],
+    );
+    assert_eq!(length, Ok(Some(Value::I64(100))));
+    for k in [0i64, 1, 98, 99] {
+        let got = call(
+            &loader,
+            "Vec$i64$get",
+            "fn(rawptr, i64) -> i64",
+            &[Value::Ptr(vec), Value::I64(k)],
+        );
+        assert_eq!(got, Ok(Some(Value::I64(k * k - 50))));
+    }
+    let freed = call(&loader, "Vec$i64$free", "fn(rawptr)", &[Value::Ptr(vec)]);
+    assert_eq!(freed, Ok(None));
+    assert!(loader.stats().instances.instantiations >= before + 4);
+}
+
+#[test]
+fn the_note_records_a_listed_name_as_jit_compiled() {
+    let loader = jit_loader(LoaderConfig::default());
+    let module = loader.load(fixture("collections")).unwrap();
+    assert!(module.note().unwrap().possible("sum$f64").is_some());
+    loader.resolve("sum$f64").unwrap();
+    let note = module.note().unwrap();
+    assert!(note.possible("sum$f64").is_none());
+    let row = note.instantiation("sum$f64").unwrap();
+    assert_eq!(row.status, sdn::note::Status::JitCompiled);
+    assert_eq!(row.to_obj, loader::JIT_OBJECT);
+}
+
+fn app_checks(loader: &Loader) {
+    let floats = [1.5f32, 2.5, 8.0];
+    assert_eq!(
+        call(
+            loader,
+            "mean_f32",
+            "fn(ptr<f32>, i64) -> f32",
+            &[ptr(&floats), len(3)]
+        ),
+        Ok(Some(Value::F32(4.0)))
+    );
+    let mut shorts = [30u16, 10, 20, 5];
+    assert_eq!(
+        call(
+            loader,
+            "median_u16",
+            "fn(ptr<u16>, i64) -> u16",
+            &[Value::Ptr(shorts.as_mut_ptr() as u64), len(4)]
+        ),
+        Ok(Some(Value::U16(20)))
+    );
+    assert_eq!(shorts, [5, 10, 20, 30]);
+    // The AOT trap stub reaches the same handler through __smfjit_trap.
+    assert_eq!(
+        call(
+            loader,
+            "median_u16",
+            "fn(ptr<u16>, i64) -> u16",
+            &[ptr(&shorts), len(0)]
+        ),
+        Err(TrapKind::Explicit(1))
+    );
+    let expected: i64 = (0..50i64).map(|k| k * k).sum();
+    assert_eq!(
+        call(
+            loader,
+            "sum_of_squares",
+            "fn(i64) -> i64",
+            &[Value::I64(50)]
+        ),
+        Ok(Some(Value::I64(expected)))
+    );
+}
+
+#[test]
+fn app_binds_its_imports_to_instantiations_when_loaded_now() {
+    let loader = loaded("collections");
+    let app = loader
+        .load_with_binding(fixture("app"), Binding::Now)
+        .unwrap();
+    let stats = loader.stats().instances;
+    for name in ["sum$f32", "sort$u16", "Vec$i64$new", "Vec$i64$get"] {
+        let import = app.imports().iter().find(|i| i.name == name).unwrap();
+        assert_eq!(import.source, ImportSource::Instance, "{name}");
+        assert_eq!(
+            loader.resolve(name).unwrap().get(),
+            import.address,
+            "{name}"
+        );
+    }
+    let trap = app
+        .imports()
+        .iter()
+        .find(|i| i.name == "__smfjit_trap")
+        .unwrap();
+    assert_eq!(trap.source, ImportSource::Native);
+    assert_eq!(
+        trap.address as u64,
+        loader::trap_runtime().unwrap().handler()
+    );
+    let push = app
+        .imports()
+        .iter()
+        .find(|i| i.name == "Vec$i64$push")
+        .unwrap();
+    assert!(matches!(push.source, ImportSource::Module(_)));
+    app_checks(&loader);
+    assert_eq!(
+        loader.stats().instances.instantiations,
+        stats.instantiations,
+        "everything app calls was instantiated at load"
+    );
+}
+
+#[test]
+fn app_instantiates_its_imports_at_first_call_when_loaded_lazily() {
+    let loader = loaded("collections");
+    let app = loader
+        .load_with_binding(fixture("app"), Binding::Lazy)
+        .unwrap();
+    let unbound: Vec<&str> = app
+        .lazy_imports()
+        .filter(|(_, bound)| bound.is_none())
+        .map(|(name, _)| name)
+        .collect();
+    assert!(unbound.contains(&"sum$f32") && unbound.contains(&"sort$u16"));
+    let before = loader.stats().instances.instantiations;
+    app_checks(&loader);
+    let bound: Vec<&str> = app
+        .lazy_imports()
+        .filter(|(_, bound)| bound.is_some())
+        .map(|(name, _)| name)
+        .collect();
+    assert!(bound.contains(&"sum$f32") && bound.contains(&"sort$u16"));
+    assert!(loader.stats().instances.instantiations > before);
+}
+
+#[test]
+fn eight_threads_missing_the_same_names_compile_each_once() {
+    let loader = loaded("collections");
+    let names = [
+        "sum$f64",
+        "sum$u64",
+        "sort$u16",
+        "sort$f64",
+        "max$i32",
+        "min$i16",
+        "dot$f32",
+        "binary_search$i64",
+        "Vec$f64$get",
+        "Vec$u32$push",
+    ];
+    // Loading asks the instantiator for the module's native imports first
+    // (it declines them); count from here.
+    let loaded = loader.stats().instances;
+    let start = Arc::new(std::sync::Barrier::new(8));
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let (loader, start) = (loader.clone(), Arc::clone(&start));
+            std::thread::spawn(move || {
+                start.wait();
+                let mut got: Vec<(&str, usize)> = (0..names.len())
+                    .map(|k| {
+                        let name = names[(k + t) % names.len()];
+                        (name, loader.resolve(name).unwrap().get())
+                    })
+                    .collect();
+                got.sort_unstable();
+                got
+            })
+        })
+        .collect();
+    let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    for r in &results[1..] {
+        assert_eq!(r, &results[0], "identical pointers in every thread");
+    }
+    let stats = loader.stats().instances;
+    assert_eq!(stats.failures, 0, "{stats:?}");
+    assert_eq!(stats.declined, loaded.declined, "{stats:?}");
+    assert_eq!(
+        stats.requests - loaded.requests,
+        stats.instantiations,
+        "no name was requested twice: {stats:?}"
+    );
+    assert_eq!(
+        stats.instantiations,
+        u64::try_from(stats.instances).unwrap(),
+        "one compilation per name"
+    );
+    // The named ones plus what they call (sort's helpers, Vec's reserve).
+    assert!(stats.instances > names.len());
+    let doubles = [3.5f64, -1.0, 9.0];
+    assert_eq!(
+        call(
+            &loader,
+            "sum$f64",
+            "fn(ptr<f64>, i64) -> f64",
+            &[ptr(&doubles), len(3)]
+        ),
+        Ok(Some(Value::F64(11.5)))
+    );
+}
+
+#[test]
+fn polymorphic_recursion_stops_at_the_depth_bound_with_its_chain() {
+    let loader = jit_loader(LoaderConfig {
+        max_depth: 8,
+        ..LoaderConfig::default()
+    });
+    loader.load(fixture("cycle")).unwrap();
+    let error = loader.resolve("f$i64").unwrap_err();
+    let Error::DepthExceeded { limit, path, .. } = &error else {
+        panic!("{error}")
+    };
+    assert_eq!(*limit, 8);
+    assert_eq!(path.len(), 9);
+    assert_eq!(&path[..4], ["f$i64", "g$i64", "f$ptr$i64", "g$ptr$i64"]);
+    assert!(error.to_string().contains("f$i64 -> g$i64 -> f$ptr$i64"));
+    // Nothing half-made stays behind, and a retry fails the same way.
+    assert_eq!(loader.stats().instances.instances, 0);
+    assert!(matches!(
+        loader.resolve("f$i64"),
+        Err(Error::DepthExceeded { .. })
+    ));
+}
+
+#[test]
+fn polymorphic_recursion_with_the_default_bound_is_an_error_not_a_hang() {
+    let loader = loaded("cycle");
+    // The IR's type nesting limit (32) comes before the depth bound (64):
+    // the innermost instantiation fails and that error reaches the caller.
+    let error = loader.resolve("f$i64").unwrap_err();
+    let Error::InstantiationFailed { name, message } = &error else {
+        panic!("{error}")
+    };
+    assert!(name.starts_with("g$ptr$ptr$"), "{error}");
+    assert!(message.contains("type nesting depth 33"), "{error}");
+    assert_eq!(loader.stats().instances.instances, 0);
+}
+
+#[test]
+fn mutually_recursive_instantiations_call_each_other_through_slots() {
+    let loader = loaded("cycle");
+    for (n, even) in [(0u8, true), (1, false), (10, true), (255, false)] {
+        assert_eq!(
+            call(&loader, "is_even$u8", "fn(u8) -> bool", &[Value::U8(n)]),
+            Ok(Some(Value::Bool(even))),
+            "is_even({n})"
+        );
+    }
+    assert!(loader.resolve("is_odd$u8").is_ok());
+    assert_eq!(loader.stats().instances.instantiations, 2);
+}
+
+#[test]
+fn a_depth_bound_below_a_chain_fails_it_and_one_above_succeeds() {
+    // sort$u16 -> quicksort$u16 -> insertion_sort$u16 nests three deep.
+    for (depth, ok) in [(2, false), (3, true), (4, true)] {
+        let loader = jit_loader(LoaderConfig {
+            max_depth: depth,
+            ..LoaderConfig::default()
+        });
+        loader.load(fixture("collections")).unwrap();
+        match loader.resolve("sort$u16") {
+            Ok(_) => assert!(ok, "depth {depth}"),
+            Err(Error::DepthExceeded { limit, path, .. }) => {
+                assert!(!ok, "depth {depth}");
+                assert_eq!(limit, depth);
+                assert_eq!(path[..2], ["sort$u16", "quicksort$u16"]);
+            }
+            Err(other) => panic!("depth {depth}: {other}"),
+        }
+    }
+}
+
+#[test]
+fn disabled_instantiation_leaves_misses_unresolved() {
+    let loader = jit_loader(LoaderConfig {
+        instantiation_enabled: false,
+        ..LoaderConfig::default()
+    });
+    loader.load(fixture("collections")).unwrap();
+    assert!(matches!(
+        loader.resolve("sum$f64"),
+        Err(Error::Unresolved { .. })
+    ));
+    assert!(loader.resolve("sum$i32").is_ok(), "exports still resolve");
+    loader.set_instantiation_enabled(true);
+    assert!(loader.resolve("sum$f64").is_ok());
+    assert_eq!(loader.stats().instances.instantiations, 1);
+}
+
+#[test]
+fn a_closed_world_instantiates_only_names_the_note_lists() {
+    let loader = Loader::new(LoaderConfig::default()).unwrap();
+    JitInstantiator::new(JitConfig { open_world: false })
+        .unwrap()
+        .install(&loader);
+    loader.load(fixture("collections")).unwrap();
+    assert!(loader.resolve("sum$f64").is_ok(), "listed in possible");
+    assert!(matches!(
+        loader.resolve("sum$f32"),
+        Err(Error::Unresolved { .. })
+    ));
+    assert!(matches!(
+        loader.resolve("no_such_template$i64"),
+        Err(Error::Unresolved { .. })
+    ));
+}
+
+#[test]
+fn a_template_refusing_its_type_argument_fails_with_the_reason() {
+    let loader = loaded("collections");
+    // sum<T: num> does not take bool.
+    let error = loader.resolve("sum$bool").unwrap_err();
+    assert!(
+        matches!(error, Error::InstantiationFailed { .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("sum$bool"));
+}
+
+#[test]
+fn unloading_the_module_with_the_templates_stops_new_instantiations() {
+    let loader = jit_loader(LoaderConfig::default());
+    let module = loader.load(fixture("collections")).unwrap();
+    assert!(loader.resolve("sum$f64").is_ok());
+    loader.unload(module.id()).unwrap();
+    assert!(loader.resolve("sum$f64").is_ok(), "cached instances stay");
+    assert!(matches!(
+        loader.resolve("sum$u64"),
+        Err(Error::Unresolved { .. })
+    ));
+    let again = loader.load(fixture("collections")).unwrap();
+    assert!(loader.resolve("sum$u64").is_ok());
+    let reloaded = loader.reload(again.id()).unwrap();
+    assert_ne!(reloaded.id(), again.id());
+    assert!(loader.resolve("max$u16").is_ok());
+}
+
+#[test]
+fn no_mapping_is_writable_and_executable_around_instantiations() {
+    let loader = loaded("collections");
+    assert_eq!(writable_executable_mappings(), Vec::<String>::new());
+    let done = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let done = Arc::clone(&done);
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            while !done.load(Ordering::Acquire) {
+                seen.extend(writable_executable_mappings());
+            }
+            seen
+        })
+    };
+    for name in ["sum$f64", "sort$u16", "sort$f64", "min$i16", "Vec$u8$push"] {
+        loader.resolve(name).unwrap();
+        assert_eq!(writable_executable_mappings(), Vec::<String>::new());
+    }
+    loader
+        .load_with_binding(fixture("app"), Binding::Now)
+        .unwrap();
+    done.store(true, Ordering::Release);
+    assert_eq!(watcher.join().unwrap(), Vec::<String>::new());
+}
+
+#[test]
+fn a_trap_in_an_instantiation_is_the_trap_the_interpreter_raises() {
+    let loader = loaded("collections");
+    let empty: [i32; 0] = [];
+    for (symbol, args) in [
+        ("max$i32", [ptr(&empty), len(0)]),
+        ("min$i16", [ptr(&empty), len(0)]),
+    ] {
+        let (compiled, interpreted) = run_both(&loader, symbol, &args);
+        assert_eq!(compiled, Err(TrapKind::Explicit(1)), "{symbol}");
+        let kind = interpreted.unwrap_err().kind;
+        assert_eq!(
+            kind,
+            jit::ErrorKind::Trap(TrapKind::Explicit(1)),
+            "{symbol}"
+        );
+    }
+}
