@@ -99,8 +99,7 @@ fn a_c_program_loads_a_module_and_calls_its_functions() {
          add3(1, 20, 300) = 321\n\
          twice_cos(0.5) = {}\n\
          resolve absent: NULL\n\
-         last error: symbol 'no_such_symbol' is not defined by any loaded module \
-         (no instantiator is configured)\n\
+         last error: symbol 'no_such_symbol' is not defined by any loaded module\n\
          null loader: -1\n",
         c_double(2.0 * 0.5f64.cos())
     );
