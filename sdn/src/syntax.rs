@@ -126,6 +126,8 @@ impl<'a> Cell<'a> {
 pub(crate) struct RowCursor<'a> {
     rest: &'a str,
     place: Place,
+    /// The [`stop_mask`] of `place`.
+    stops: u8,
     depth: usize,
     done: bool,
     /// Cells read so far.
@@ -134,9 +136,11 @@ pub(crate) struct RowCursor<'a> {
 
 impl<'a> RowCursor<'a> {
     pub(crate) fn new(row: RowSrc<'a>, depth: usize) -> Self {
+        let place = if row.tuple { Place::Tuple } else { Place::Cell };
         Self {
             rest: row.text,
-            place: if row.tuple { Place::Tuple } else { Place::Cell },
+            place,
+            stops: stop_mask(place.stops()),
             depth,
             done: false,
             read: 0,
@@ -160,7 +164,7 @@ impl<'a> RowCursor<'a> {
             }
             // Most cells are bare tokens, scanned here without a node.
             _ => {
-                let (src, rest) = bare(start, self.place.stops());
+                let (src, rest) = bare_before(start, self.stops);
                 if src.is_empty() {
                     return Err(Fail {
                         at: start,
@@ -231,6 +235,10 @@ pub(crate) fn ws(i: &str) -> &str {
 
 /// Drops trailing spaces and tabs.
 pub(crate) fn trim_end(i: &str) -> &str {
+    // Most tokens end at their last visible byte: nothing to count.
+    if !matches!(i.as_bytes().last(), Some(b' ' | b'\t')) {
+        return i;
+    }
     let n = i
         .bytes()
         .rev()
@@ -363,9 +371,18 @@ static STOP_CLASSES: [u8; 256] = {
 /// comment or the end of the line, without surrounding spaces. Returns the
 /// token and the rest.
 fn bare<'a>(i: &'a str, stops: &[u8]) -> (&'a str, &'a str) {
-    let mask = stops.iter().fold(STOP_CLASSES[usize::from(b'#')], |m, &b| {
+    bare_before(i, stop_mask(stops))
+}
+
+/// The [`STOP_CLASSES`] bits of `#` and `stops`.
+fn stop_mask(stops: &[u8]) -> u8 {
+    stops.iter().fold(STOP_CLASSES[usize::from(b'#')], |m, &b| {
         m | STOP_CLASSES[usize::from(b)]
-    });
+    })
+}
+
+/// [`bare`] with its stops given as a [`stop_mask`].
+fn bare_before(i: &str, mask: u8) -> (&str, &str) {
     let bytes = i.as_bytes();
     let mut end = bytes.len();
     let mut prev = b' ';
