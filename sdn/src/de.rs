@@ -667,6 +667,16 @@ impl<'de> RowCells<'_, '_, 'de> {
         let index = self.next;
         self.next = index.saturating_add(1);
         let text = self.row.text;
+        if let Some(src) = self.row.cursor.next_bare() {
+            let token = ScalarDe {
+                text,
+                src,
+                quoted: false,
+            };
+            return seed
+                .deserialize(token)
+                .map_err(|e| self.cell_error(index, e.or_locate(text, offset_in(text, src))));
+        }
         let cell = match self
             .row
             .cursor

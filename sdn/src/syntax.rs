@@ -174,21 +174,48 @@ impl<'a> RowCursor<'a> {
                 (rest, Cell::Scalar { src, quoted: false })
             }
         };
+        if self.end_cell(after) {
+            Ok(Some(cell))
+        } else {
+            Err(Fail {
+                at: after,
+                kind: ErrorKind::TrailingText,
+            })
+        }
+    }
+
+    /// The next cell when it is a bare token that ends properly, the common
+    /// case, consumed; otherwise `None` and nothing is consumed, and
+    /// [`Self::next_cell`] reads the cell (or reports what is wrong).
+    ///
+    /// The answer fits in two registers, where `next_cell`'s larger result
+    /// goes through memory on every cell.
+    pub(crate) fn next_bare(&mut self) -> Option<&'a str> {
+        if self.done {
+            return None;
+        }
+        let start = ws(self.rest);
+        if matches!(start.as_bytes().first(), Some(b'"' | b'{' | b'[')) {
+            return None;
+        }
+        let (src, after) = bare_before(start, self.stops);
+        (!src.is_empty() && self.end_cell(after)).then_some(src)
+    }
+
+    /// Moves past the separator after a cell that ends at `after`, and
+    /// counts the cell; false (nothing changed) when no separator or row
+    /// end follows.
+    fn end_cell(&mut self, after: &'a str) -> bool {
         match (after.as_bytes().first(), self.place) {
             (Some(b','), _) => self.rest = skip(after, 1),
             (None | Some(b'#'), Place::Cell) | (Some(b')'), Place::Tuple) => {
                 self.rest = after;
                 self.done = true;
             }
-            _ => {
-                return Err(Fail {
-                    at: after,
-                    kind: ErrorKind::TrailingText,
-                });
-            }
+            _ => return false,
         }
         self.read = self.read.saturating_add(1);
-        Ok(Some(cell))
+        true
     }
 
     /// The next of `width` cells; a row that ends early is an error at
