@@ -254,3 +254,267 @@ pub fn run(report: &mut Report) {
     unsafe { libc::dlclose(handle) };
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// ---------------------------------------------------------------------------
+// The JIT-on-miss instantiator (`smfjit-bench jit`).
+
+/// The collections fixture: the templates every JIT row instantiates.
+fn collections_fixture() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/collections.smf")
+}
+
+/// Times `op` after an untimed `setup` for each of `runs` samples.
+fn measure_with_setup<S, T>(
+    runs: usize,
+    mut setup: impl FnMut() -> S,
+    mut op: impl FnMut(&S) -> T,
+) -> Stats {
+    let mut times: Vec<std::time::Duration> = (0..runs)
+        .map(|_| {
+            let state = setup();
+            let start = std::time::Instant::now();
+            std::hint::black_box(op(&state));
+            let elapsed = start.elapsed();
+            drop(state);
+            elapsed
+        })
+        .collect();
+    times.sort_unstable();
+    let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+    Stats {
+        median: at(0.5),
+        p99: at(0.99),
+    }
+}
+
+/// A JIT loader with the collections module loaded.
+fn jit_loader_with_collections() -> Loader {
+    let loader = Loader::with_jit(LoaderConfig::default()).expect("loader");
+    loader
+        .load(collections_fixture())
+        .expect("collections loads");
+    loader
+}
+
+/// The template library of the collections fixture and the backend the
+/// loader uses, to time the backend alone on the same functions.
+fn backend_alone(symbols: &[&str]) -> (Stats, Stats) {
+    use jit::backend::{Backend, CallTarget, Options};
+    let loader = jit_loader_with_collections();
+    let module = loader.modules().pop().expect("module");
+    let lib = jit::binary::decode_library(module.template_code().expect("templates"))
+        .expect("decodes")
+        .library;
+    let instances: Vec<_> = symbols
+        .iter()
+        .map(|s| jit::instantiate::instantiate_symbol(&lib, s).expect("instantiates"))
+        .collect();
+    let backend = Backend::new(Options {
+        trap_handler: loader::trap_runtime().expect("trap runtime").handler(),
+    });
+    // Callees answered at once, as a warm loader would.
+    let mut resolver =
+        |_: &jit::ir::Callee| -> Result<CallTarget, jit::Error> { Ok(CallTarget::Direct(0x1000)) };
+    let prepare = measure(RUNS, || {
+        instances
+            .iter()
+            .map(|i| {
+                let name = i.symbol.as_str();
+                backend
+                    .prepare(&i.function, &i.reg_types, &[name], &mut resolver)
+                    .map_or(0, |p| p.size())
+            })
+            .sum::<usize>()
+    });
+    let lowered: Vec<_> = instances
+        .iter()
+        .map(|i| {
+            backend
+                .lower(
+                    &i.function,
+                    &i.reg_types,
+                    &[i.symbol.as_str()],
+                    &mut resolver,
+                )
+                .expect("lowers")
+        })
+        .collect();
+    let encode = measure(RUNS, || {
+        lowered
+            .iter()
+            .map(|l| l.clone().encode().map_or(0, |p| p.size()))
+            .sum::<usize>()
+    });
+    (prepare, encode)
+}
+
+/// A module whose one function calls `imports` (plt32 call sites), never
+/// run: loading it binds every import.
+fn importing_module(imports: &[String]) -> Vec<u8> {
+    let mut text = Vec::with_capacity(imports.len() * 5 + 1);
+    for _ in imports {
+        text.extend_from_slice(&[0xE8, 0, 0, 0, 0]);
+    }
+    text.push(0xC3);
+    let mut b = ModuleBuilder::new();
+    let code = b
+        .add_section(SectionType::Code, ".text", 5, 16, &text)
+        .expect("section");
+    b.add_symbol(SymbolDef::function("call_all", code, 0, text.len() as u64))
+        .expect("symbol");
+    for (k, name) in imports.iter().enumerate() {
+        let import = b
+            .add_symbol(SymbolDef::import(name, smf::SymbolType::Function))
+            .expect("import");
+        b.add_relocation(code, (k * 5 + 1) as u64, import, smf::RelocType::Plt32, -4);
+    }
+    b.build().expect("module builds")
+}
+
+/// Every instantiation of a few collections templates over the scalar
+/// types that the templates' constraints accept.
+fn instantiable_names() -> Vec<String> {
+    let loader = jit_loader_with_collections();
+    let module = loader.modules().pop().expect("module");
+    let lib = jit::binary::decode_library(module.template_code().expect("templates"))
+        .expect("decodes")
+        .library;
+    let templates = [
+        "sum",
+        "dot",
+        "max",
+        "min",
+        "fill",
+        "reverse",
+        "sort",
+        "swap",
+        "binary_search",
+    ];
+    let types = [
+        "i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64", "f32", "f64",
+    ];
+    templates
+        .iter()
+        .flat_map(|t| types.iter().map(move |ty| format!("{t}${ty}")))
+        .filter(|n| module.export(n).is_none())
+        .filter(|n| jit::instantiate::instantiate_symbol(&lib, n).is_ok())
+        .collect()
+}
+
+/// Runs the JIT-on-miss benchmarks: a cold miss of a real template end to
+/// end and the backend's share of it; `Now` against `Lazy` loading of a
+/// module with 1,000 imports.
+pub fn run_jit(report: &mut Report) {
+    const COLD_RUNS: usize = 400;
+    // quicksort$i32 (35 IR instructions) instantiates insertion_sort$i32 (19)
+    // on the way: about 50 instructions in two instantiations.
+    let symbols = ["quicksort$i32", "insertion_sort$i32"];
+    let probe = jit_loader_with_collections();
+    probe
+        .resolve(symbols[0])
+        .expect("quicksort$i32 instantiates");
+    let compiled = probe.stats().instances.instantiations;
+    assert_eq!(compiled, 2, "quicksort$i32 and insertion_sort$i32");
+
+    // Fresh loader per sample: the first miss also decodes and verifies the
+    // module's template library.
+    let first = measure_with_setup(COLD_RUNS, jit_loader_with_collections, |l| {
+        l.resolve(symbols[0]).map_or(0, |a| a.get())
+    });
+    // Fresh instance cache per sample, the module's library decoded.
+    let warm_library = jit_loader_with_collections();
+    warm_library
+        .resolve("sum$f64")
+        .expect("decodes the library");
+    let cold = measure_with_setup(
+        COLD_RUNS,
+        || {
+            warm_library.clear_instances();
+        },
+        |()| warm_library.resolve(symbols[0]).map_or(0, |a| a.get()),
+    );
+    let (prepare, encode) = backend_alone(&symbols);
+    let share = |part: Stats| 100.0 * part.median_ns() / cold.median_ns();
+    report.row(
+        Row::new(
+            "jit",
+            "cold miss → pointer, quicksort$i32 (+insertion_sort$i32, 54 IR insts)",
+            fmt_duration(cold.median),
+        )
+        .ratio(format!("p99 {}", fmt_duration(cold.p99)))
+        .target(
+            "p50 ≤ 15 µs, p99 ≤ 100 µs",
+            cold.median.as_nanos() <= 15_000 && cold.p99.as_nanos() <= 100_000,
+        ),
+    );
+    report.row(
+        Row::new(
+            "jit",
+            "  first miss of a fresh loader (+decode, verify library)",
+            fmt_duration(first.median),
+        )
+        .ratio(format!("p99 {}", fmt_duration(first.p99))),
+    );
+    report.row(
+        Row::new(
+            "jit",
+            "  of which: backend (regalloc, lower, encode)",
+            fmt_duration(prepare.median),
+        )
+        .ratio(format!("{:.0}% of the miss", share(prepare)))
+        .target("encoder share ≥ 50%", share(prepare) >= 50.0),
+    );
+    report.row(
+        Row::new(
+            "jit",
+            "  of which: iced-x86 encoding alone",
+            fmt_duration(encode.median),
+        )
+        .ratio(format!("{:.0}% of the miss", share(encode))),
+    );
+
+    // Now against Lazy: 1,000 imports, the instantiable collections names
+    // (compiled at load with Now) and exports of the 10k-symbol module for
+    // the rest. Fresh loader per sample, its modules loaded untimed.
+    let dir = std::env::temp_dir().join(format!("smfjit-bench-jit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let exporter = dir.join("many.smf");
+    std::fs::write(&exporter, smf_module()).expect("write module");
+    let mut imports = instantiable_names();
+    let instantiated = imports.len();
+    imports.extend((0..1000 - instantiated).map(name));
+    let importer = dir.join("importer.smf");
+    std::fs::write(&importer, importing_module(&imports)).expect("write module");
+    let setup = || {
+        let loader = jit_loader_with_collections();
+        loader.load(&exporter).expect("exporter loads");
+        // The importer's file is mapped and validated by the cache untimed.
+        loader.cache().get(&importer).expect("importer validates");
+        loader
+    };
+    let now = measure_with_setup(20, setup, |l| {
+        l.load_with_binding(&importer, loader::Binding::Now)
+            .map_or(0, |m| m.imports().len())
+    });
+    let lazy = measure_with_setup(20, setup, |l| {
+        l.load_with_binding(&importer, loader::Binding::Lazy)
+            .map_or(0, |m| m.lazy_imports().count())
+    });
+    report.row(
+        Row::new(
+            "jit",
+            format!("load, 1,000 imports ({instantiated} instantiated), Now"),
+            fmt_duration(now.median),
+        )
+        .ratio(format!("p99 {}", fmt_duration(now.p99))),
+    );
+    report.row(
+        Row::new("jit", "  the same module, Lazy", fmt_duration(lazy.median))
+            .baseline(format!("Now {}", fmt_duration(now.median)))
+            .ratio(format!(
+                "{:.1}× faster to load",
+                now.median_ns() / lazy.median_ns()
+            )),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -19,6 +19,7 @@ const AREAS: &[(&str, fn(&mut Report))] = &[
     ("execmem", execmem::run),
     ("sdn", sdn::run),
     ("loader", loader::run),
+    ("jit", loader::run_jit),
     ("backend", backend::run),
 ];
 
