@@ -151,10 +151,22 @@ pub fn run(report: &mut Report) {
     // per contender), for counting the instructions of one of them:
     //   SMFJIT_BENCH_SDN_ONCE=1 valgrind --tool=callgrind --collect-atstart=no \
     //     --toggle-collect='*parse_sdn_note*' target/release/smfjit-bench sdn
-    // (or `*parse_json_objects_note*`, `*parse_json_arrays_note*`).
-    if std::env::var_os("SMFJIT_BENCH_SDN_ONCE").is_some() {
+    // (or `*parse_json_objects_note*`, `*parse_json_arrays_note*`). A number
+    // N > 1 instead parses each contender N more times, for a sampling
+    // profiler (`perf record -g`), whose samples then sit under the three
+    // named functions.
+    if let Some(once) = std::env::var_os("SMFJIT_BENCH_SDN_ONCE") {
+        let repeat: usize = once.to_str().and_then(|n| n.parse().ok()).unwrap_or(1);
+        if repeat > 1 {
+            for _ in 0..repeat {
+                drop(parse_sdn_note(&sdn_text));
+                drop(parse_json_objects_note(&json_text));
+                drop(parse_json_arrays_note(&json_rows));
+            }
+        }
         println!(
-            "  one parse each: SDN {} bytes, JSON {} bytes, JSON arrays {} bytes",
+            "  parsed each form {} times: SDN {} bytes, JSON {} bytes, JSON arrays {} bytes",
+            repeat.max(1),
             sdn_text.len(),
             json_text.len(),
             json_rows.len()
