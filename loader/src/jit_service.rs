@@ -20,7 +20,9 @@
 //!    libraries;
 //! 5. places the code in the batch of the module being loaded when there
 //!    is one (`Now` binding: one publication for the module and everything
-//!    its imports needed), or publishes it alone.
+//!    its imports needed); otherwise the outermost instantiation of the
+//!    chain opens a batch that it and every instantiation it causes share,
+//!    published once when it is done.
 //!
 //! The loader around it does the rest: exactly-once compilation per name,
 //! the depth bound, cycle reports, statistics, and the move of the note row
@@ -335,24 +337,59 @@ impl Instantiator for JitInstantiator {
         let library = templates.library(&module)?;
         let instance =
             jit::instantiate::instantiate_symbol(&library, name).map_err(|e| failed(name, &e))?;
-        let prepared = self.prepare(&instance, ctx)?;
-        let size = prepared.size();
-        let link = |prepared: &PreparedFunction, at: &execmem::Reservation, out: &mut [u8]| {
-            let entry = at.address() as u64;
-            prepared
-                .link_into(entry, &[entry], out)
-                .map_err(|e| failed(name, &e))
-        };
-        if let Some(batch) = ctx.batch() {
-            let reservation = batch.reserve(name, size, ENTRY_ALIGN)?;
-            link(&prepared, &reservation, batch.bytes_mut(&reservation)?)?;
-            return Ok(Some(Instance::in_batch(&reservation)));
+        if ctx.batch().is_some() {
+            // A module being loaded (`Now`), or an outer instantiation of
+            // this chain, publishes the batch.
+            return self
+                .place(&instance, ctx)
+                .map(|r| Some(Instance::in_batch(&r)));
         }
-        let mut batch = ctx.memory().batch_with_capacity(size + ENTRY_ALIGN);
-        let reservation = batch.reserve(name, size, ENTRY_ALIGN)?;
-        link(&prepared, &reservation, batch.bytes_mut(&reservation)?)?;
-        let code = batch.publish()?;
-        Instance::new(code, &reservation).map(Some)
+        // The outermost instantiation of a chain opens a batch for itself
+        // and every instantiation it causes, and publishes them together:
+        // one protection change per miss, however many callees it needed.
+        ctx.lend_batch(ctx.memory().batch());
+        let placed = self.place(&instance, ctx);
+        let batch = ctx.take_batch();
+        let published = match (placed, batch) {
+            (Ok(reservation), Some(batch)) => batch
+                .publish()
+                .map_err(Error::from)
+                .and_then(|code| Ok((Instance::new(code.clone(), &reservation)?, code))),
+            (Err(error), _) => Err(error),
+            (Ok(_), None) => Err(failed(name, &"the chain's batch was taken")),
+        };
+        match published {
+            Ok((entry, code)) => {
+                ctx.finish_batch(Some(&code));
+                Ok(Some(entry))
+            }
+            Err(error) => {
+                // The callees placed in the lost batch fail with it.
+                ctx.finish_batch(None);
+                Err(error)
+            }
+        }
+    }
+}
+
+impl JitInstantiator {
+    /// Compiles `instance` and writes it into the chain's batch.
+    fn place(
+        &self,
+        instance: &jit::instantiate::Instance,
+        ctx: &mut ResolveContext<'_>,
+    ) -> Result<execmem::Reservation> {
+        let name = instance.symbol.as_str();
+        let prepared = self.prepare(instance, ctx)?;
+        let batch = ctx
+            .batch()
+            .ok_or_else(|| failed(name, &"no batch to place the code in"))?;
+        let reservation = batch.reserve(name, prepared.size(), ENTRY_ALIGN)?;
+        let entry = reservation.address() as u64;
+        prepared
+            .link_into(entry, &[entry], batch.bytes_mut(&reservation)?)
+            .map_err(|e| failed(name, &e))?;
+        Ok(reservation)
     }
 }
 

@@ -579,3 +579,29 @@ fn a_trap_in_an_instantiation_is_the_trap_the_interpreter_raises() {
         );
     }
 }
+
+#[test]
+fn a_miss_publishes_the_instantiation_and_its_callees_at_once() {
+    let loader = loaded("collections");
+    let before = loader.stats();
+    // sort$u16 -> quicksort$u16 -> insertion_sort$u16: three functions.
+    loader.resolve("sort$u16").unwrap();
+    let after = loader.stats();
+    assert_eq!(
+        after.instances.instantiations - before.instances.instantiations,
+        3
+    );
+    assert_eq!(after.memory.publications - before.memory.publications, 1);
+    assert_eq!(
+        after.memory.functions_published - before.memory.functions_published,
+        3
+    );
+    // The callees answer from the cache, inside the same publication.
+    let callee = loader.resolve("insertion_sort$u16").unwrap().get();
+    let entry = loader.resolve("sort$u16").unwrap().get();
+    assert!(callee.abs_diff(entry) < 4096, "{callee:#x} {entry:#x}");
+    assert_eq!(
+        loader.stats().memory.publications,
+        after.memory.publications
+    );
+}
