@@ -239,6 +239,10 @@ impl<'a> RowCursor<'a> {
 
     /// Checks that the row has no cells beyond the `width` read.
     pub(crate) fn finish(&mut self, width: usize, row_start: &'a str) -> Result<(), Fail<'a>> {
+        // The usual case: the last cell ended the row.
+        if self.done && self.read == width {
+            return Ok(());
+        }
         while self.next_cell()?.is_some() {}
         if self.read == width {
             Ok(())
