@@ -289,16 +289,39 @@ fn measure_with_setup<S, T>(
 
 /// A JIT loader with the collections module loaded.
 fn jit_loader_with_collections() -> Loader {
-    let loader = Loader::with_jit(LoaderConfig::default()).expect("loader");
+    jit_loader_on(execmem::Config::default())
+}
+
+/// [`jit_loader_with_collections`] with executable memory set up as given.
+fn jit_loader_on(memory: execmem::Config) -> Loader {
+    let loader = Loader::with_jit(LoaderConfig {
+        memory,
+        ..LoaderConfig::default()
+    })
+    .expect("loader");
     loader
         .load(collections_fixture())
         .expect("collections loads");
     loader
 }
 
-/// The template library of the collections fixture and the backend the
-/// loader uses, to time the backend alone on the same functions.
-fn backend_alone(symbols: &[&str]) -> (Stats, Stats) {
+/// Median and p99 of repeated cold misses of `symbol` in `loader`, its
+/// instance cache cleared before each (the module's library stays decoded).
+fn cold_misses(loader: &Loader, symbol: &str, runs: usize) -> Stats {
+    loader.resolve("sum$f64").expect("decodes the library");
+    measure_with_setup(
+        runs,
+        || {
+            loader.clear_instances();
+        },
+        |()| loader.resolve(symbol).map_or(0, |a| a.get()),
+    )
+}
+
+/// The steps of a miss timed alone on the same functions: the backend the
+/// loader uses (all of it, and encoding only), substitution with
+/// verification, and one publication.
+fn backend_alone(symbols: &[&str]) -> (Stats, Stats, Stats, Stats) {
     use jit::backend::{Backend, CallTarget, Options};
     let loader = jit_loader_with_collections();
     let module = loader.modules().pop().expect("module");
@@ -345,7 +368,22 @@ fn backend_alone(symbols: &[&str]) -> (Stats, Stats) {
             .map(|l| l.clone().encode().map_or(0, |p| p.size()))
             .sum::<usize>()
     });
-    (prepare, encode)
+    let substitute = measure(RUNS, || {
+        symbols
+            .iter()
+            .map(|s| {
+                jit::instantiate::instantiate_symbol(&lib, s).map_or(0, |i| i.reg_types.0.len())
+            })
+            .sum::<usize>()
+    });
+    let code = [0xC3u8; 700];
+    let publish = measure(RUNS, || {
+        loader
+            .memory()
+            .publish_function("one", &code)
+            .map_or(0, |f| f.entry() as usize)
+    });
+    (prepare, encode, substitute, publish)
 }
 
 /// A module whose one function calls `imports` (plt32 call sites), never
@@ -422,18 +460,14 @@ pub fn run_jit(report: &mut Report) {
         l.resolve(symbols[0]).map_or(0, |a| a.get())
     });
     // Fresh instance cache per sample, the module's library decoded.
-    let warm_library = jit_loader_with_collections();
-    warm_library
-        .resolve("sum$f64")
-        .expect("decodes the library");
-    let cold = measure_with_setup(
-        COLD_RUNS,
-        || {
-            warm_library.clear_instances();
-        },
-        |()| warm_library.resolve(symbols[0]).map_or(0, |a| a.get()),
-    );
-    let (prepare, encode) = backend_alone(&symbols);
+    let cold = cold_misses(&jit_loader_with_collections(), symbols[0], COLD_RUNS);
+    let dual = jit_loader_on(execmem::Config {
+        strategy: execmem::Strategy::DualMapping,
+        ..execmem::Config::default()
+    });
+    let dual_strategy = dual.memory().strategy();
+    let cold_dual = cold_misses(&dual, symbols[0], COLD_RUNS);
+    let (prepare, encode, substitute, publish) = backend_alone(&symbols);
     let share = |part: Stats| 100.0 * part.median_ns() / cold.median_ns();
     report.row(
         Row::new(
@@ -445,6 +479,18 @@ pub fn run_jit(report: &mut Report) {
         .target(
             "p50 ≤ 15 µs, p99 ≤ 100 µs",
             cold.median.as_nanos() <= 15_000 && cold.p99.as_nanos() <= 100_000,
+        ),
+    );
+    report.row(
+        Row::new(
+            "jit",
+            format!("  the same, execmem strategy {dual_strategy:?}"),
+            fmt_duration(cold_dual.median),
+        )
+        .ratio(format!("p99 {}", fmt_duration(cold_dual.p99)))
+        .target(
+            "p50 ≤ 15 µs, p99 ≤ 100 µs",
+            cold_dual.median.as_nanos() <= 15_000 && cold_dual.p99.as_nanos() <= 100_000,
         ),
     );
     report.row(
@@ -471,6 +517,22 @@ pub fn run_jit(report: &mut Report) {
             fmt_duration(encode.median),
         )
         .ratio(format!("{:.0}% of the miss", share(encode))),
+    );
+    report.row(
+        Row::new(
+            "jit",
+            "  for comparison: substitute + verify both alone",
+            fmt_duration(substitute.median),
+        )
+        .ratio(format!("{:.0}% of the miss", share(substitute))),
+    );
+    report.row(
+        Row::new(
+            "jit",
+            "  for comparison: publishing 700 bytes alone",
+            fmt_duration(publish.median),
+        )
+        .ratio(format!("{:.0}% of the miss", share(publish))),
     );
 
     // Now against Lazy: 1,000 imports, the instantiable collections names

@@ -65,6 +65,12 @@ pub const TRAP_SYMBOL: &str = "__smfjit_trap";
 /// Alignment of each instantiation's entry point.
 const ENTRY_ALIGN: usize = 16;
 
+/// Bytes mapped up front for the batch of one miss: a page holds a typical
+/// instantiation with its callees (a sort and its helpers take ~1 KiB),
+/// and mapping no more than that spares unmapping an unused tail at
+/// publication; a larger chain maps further regions as it goes.
+const CHAIN_CAPACITY: usize = 4096;
+
 /// How the JIT instantiator chooses what it may compile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JitConfig {
@@ -347,7 +353,7 @@ impl Instantiator for JitInstantiator {
         // The outermost instantiation of a chain opens a batch for itself
         // and every instantiation it causes, and publishes them together:
         // one protection change per miss, however many callees it needed.
-        ctx.lend_batch(ctx.memory().batch());
+        ctx.lend_batch(ctx.memory().batch_with_capacity(CHAIN_CAPACITY));
         let placed = self.place(&instance, ctx);
         let batch = ctx.take_batch();
         let published = match (placed, batch) {
