@@ -51,4 +51,4 @@ pub use read::{Header, Module, Relocation, Section, Symbol};
 pub use validate::{
     NOTE_SECTION_NAME, NOTE_TERMINATOR, TEMPLATE_CODE_HEADER_SIZE, TEMPLATE_CODE_MAGIC,
 };
-pub use write::{ModuleBuilder, NoteSize, SectionId, SymbolDef, SymbolId};
+pub use write::{ModuleBuilder, NoteSize, SectionId, SymbolDef, SymbolId, rewrite_note};

@@ -322,16 +322,7 @@ impl ModuleBuilder {
         if self.sections.iter().any(|s| s.name == NOTE_SECTION_NAME) {
             return Err(build_error("the module already has a note.sdn section"));
         }
-        let last = text
-            .trim_end_matches(['\n', '\r'])
-            .rsplit('\n')
-            .next()
-            .unwrap_or("");
-        if last.trim_end_matches('\r') != NOTE_TERMINATOR || text.contains('\0') {
-            return Err(build_error(
-                "note.sdn text must end with the line '# END_NOTE' and contain no NUL",
-            ));
-        }
+        check_note_text(text)?;
         self.push_section(SectionSpec {
             name: NOTE_SECTION_NAME.into(),
             type_code: SectionType::TemplateMeta.code(),
@@ -386,6 +377,100 @@ impl ModuleBuilder {
             .ok_or_else(|| build_error("too many sections"))?;
         self.sections.push(spec);
         Ok(SectionId(id))
+    }
+
+    /// A builder holding everything of `module`: its header fields, stub,
+    /// every section in table order (bytes, flags, alignment, memory size;
+    /// relocation sections as they are, since symbol and section indices are
+    /// kept) and every symbol. Building it gives a module that reads back
+    /// the same, laid out afresh; a terminator-scanned note is recorded
+    /// with its size.
+    ///
+    /// # Errors
+    /// None for a module the reader accepted; the signature keeps the
+    /// builder's checks typed.
+    pub fn from_module(module: &crate::Module<'_>) -> Result<Self> {
+        let h = module.header();
+        let mut b = Self::new();
+        b.platform(h.platform)
+            .arch(h.arch)
+            .flags(h.flags)
+            .app_type(h.app_type)
+            .version_minor(h.version_minor)
+            .source_hash(h.source_hash)
+            .prefetch(h.prefetch_hint, h.prefetch_file_count)
+            .window(h.window_width, h.window_height)
+            .record_module_hash(h.module_hash != 0)
+            .record_smf_size(h.smf_size != 0);
+        if h.stub_size != 0 {
+            let base = usize::try_from(module.base()).unwrap_or(usize::MAX);
+            let stub_start = base.saturating_sub(h.stub_size as usize);
+            b.stub(module.file().get(stub_start..base).unwrap_or(&[]));
+        }
+        for section in module.sections() {
+            let is_note = module.note_section().map(|n| n.index()) == Some(section.index());
+            let data = if is_note {
+                module.note_sdn().unwrap_or_default().as_bytes()
+            } else {
+                section.data()
+            };
+            b.push_section(SectionSpec {
+                name: section.name().to_owned(),
+                type_code: section.type_code(),
+                flags: section.flags(),
+                alignment: section.alignment(),
+                data: data.to_vec(),
+                virtual_size: section.virtual_size(),
+                record_size: true,
+            })?;
+            let entry = h.entry_point;
+            if entry != 0
+                && section.section_type() == Some(SectionType::Code)
+                && (section.offset()..section.offset() + section.size()).contains(&entry)
+            {
+                b.entry_point(SectionId(section.index() as u16), entry - section.offset());
+            }
+        }
+        for s in module.symbols() {
+            b.add_symbol(SymbolDef {
+                name: s.name().to_owned(),
+                sym_type: s.sym_type(),
+                binding: s.binding(),
+                visibility: s.visibility(),
+                flags: s.flags(),
+                section: s.section_index().map(SectionId),
+                value: s.value(),
+                size: s.size(),
+                type_id: s.type_id(),
+                version: s.version(),
+                template_param_count: s.template_param_count(),
+                template_offset: s.template_offset(),
+            })?;
+        }
+        Ok(b)
+    }
+
+    /// Replaces the text of the `note.sdn` section, keeping its place in the
+    /// section table (so every section index stays valid), with its size
+    /// recorded; adds the section when the module has none.
+    ///
+    /// # Errors
+    /// Text whose last line is not `# END_NOTE`, or that contains NUL.
+    pub fn replace_note(&mut self, text: &str) -> Result<()> {
+        match self
+            .sections
+            .iter()
+            .position(|s| s.name == NOTE_SECTION_NAME)
+        {
+            None => self.set_note(text, NoteSize::Recorded).map(|_| ()),
+            Some(i) => {
+                check_note_text(text)?;
+                let spec = &mut self.sections[i];
+                spec.data = text.as_bytes().to_vec();
+                spec.record_size = true;
+                Ok(())
+            }
+        }
     }
 
     /// Adds a symbol and returns its handle.
@@ -596,6 +681,39 @@ impl ModuleBuilder {
             })
             .collect())
     }
+}
+
+/// Writers end a note with the `# END_NOTE` line and put no NUL in it.
+fn check_note_text(text: &str) -> Result<()> {
+    let last = text
+        .trim_end_matches(['\n', '\r'])
+        .rsplit('\n')
+        .next()
+        .unwrap_or("");
+    if last.trim_end_matches('\r') != NOTE_TERMINATOR || text.contains('\0') {
+        return Err(build_error(
+            "note.sdn text must end with the line '# END_NOTE' and contain no NUL",
+        ));
+    }
+    Ok(())
+}
+
+/// The bytes of `file` (an SMF module, possibly behind a stub or appended
+/// to other bytes) with its `note.sdn` text replaced by `note`: the module
+/// is laid out afresh, every other record kept, and whatever preceded it
+/// in the file kept as it was.
+///
+/// # Errors
+/// A file the reader rejects, or note text the writer refuses.
+pub fn rewrite_note(file: &[u8], note: &str) -> Result<Vec<u8>> {
+    let module = crate::Module::parse(file)?;
+    let mut builder = ModuleBuilder::from_module(&module)?;
+    builder.replace_note(note)?;
+    let base = usize::try_from(module.base()).unwrap_or(usize::MAX);
+    let prefix_end = base.saturating_sub(module.header().stub_size as usize);
+    let mut out = file.get(..prefix_end).unwrap_or(&[]).to_vec();
+    out.extend_from_slice(&builder.build()?);
+    Ok(out)
 }
 
 fn pad_to(out: &mut Vec<u8>, base: usize, align: u64) {

@@ -346,3 +346,65 @@ fn writer_rejects_what_the_reader_would() {
     assert!(b.set_note("no terminator\n", NoteSize::Recorded).is_err());
     assert!(b.set_template_code(b"XXXX").is_err());
 }
+
+#[test]
+fn rewrite_note_replaces_only_the_note_and_keeps_stub_and_prefix() {
+    let new_note = "# Instantiation To/From Metadata\ninstantiations |id, template, type_args, mangled_name, from_file, from_loc, to_obj, status|\n  1, sum, f64, sum$f64, app, \"\", jit, jit_compiled\n# END_NOTE\n";
+    let mut with_stub = sample_builder(NoteSize::Scanned);
+    with_stub.stub(b"#!/bin/run\n");
+    let module = with_stub.build().unwrap();
+    let mut file = b"host binary bytes".to_vec();
+    file.extend_from_slice(&module);
+
+    let rewritten = smf::rewrite_note(&file, new_note).unwrap();
+    assert!(rewritten.starts_with(b"host binary bytes#!/bin/run\n"));
+    let (old, new) = (
+        Module::parse(&file).unwrap(),
+        Module::parse(&rewritten).unwrap(),
+    );
+    assert_eq!(new.note_sdn(), Some(new_note));
+    assert_eq!(new.note_section().unwrap().size(), new_note.len() as u64);
+    assert_eq!(new.base(), old.base());
+    let sections = |m: &Module<'_>| -> Vec<(String, u8, u32, u64, Vec<u8>)> {
+        m.sections()
+            .filter(|s| s.name() != "note.sdn")
+            .map(|s| {
+                (
+                    s.name().to_owned(),
+                    s.type_code(),
+                    s.flags(),
+                    s.alignment(),
+                    s.data().to_vec(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(sections(&new), sections(&old));
+    let symbols = |m: &Module<'_>| -> Vec<_> {
+        m.symbols()
+            .map(|s| (s.name().to_owned(), *s.raw()))
+            .map(|(n, mut r)| {
+                r.name_offset = Default::default();
+                (n, zerocopy::IntoBytes::as_bytes(&r).to_vec())
+            })
+            .collect()
+    };
+    assert_eq!(symbols(&new), symbols(&old));
+    assert_eq!(
+        new.relocations().collect::<Vec<_>>(),
+        old.relocations().collect::<Vec<_>>()
+    );
+    let (oh, nh) = (old.header(), new.header());
+    assert_eq!(
+        (nh.entry_point, nh.flags, nh.platform, nh.stub_size),
+        (oh.entry_point, oh.flags, oh.platform, oh.stub_size)
+    );
+    assert_ne!(
+        nh.module_hash, oh.module_hash,
+        "the hash covers the new note"
+    );
+    // Writing the original note back gives back a module that reads the same.
+    let again = smf::rewrite_note(&rewritten, NOTE).unwrap();
+    assert_eq!(Module::parse(&again).unwrap().note_sdn(), Some(NOTE));
+    assert!(smf::rewrite_note(&file, "no terminator\n").is_err());
+}
