@@ -554,3 +554,110 @@ fn disasm_refuses_symbols_without_code_here() {
         assert_eq!(inspect(args).status.code(), Some(2), "{args:?}");
     }
 }
+
+const COLLECTIONS: &str = "tests/fixtures/collections.smf";
+
+#[test]
+fn instantiate_compiles_on_the_miss_and_calls_with_typed_arguments() {
+    let out = stdout_of(&[
+        "instantiate",
+        COLLECTIONS,
+        "sum$f64",
+        "--call",
+        "[1.5, 2.25, 3]",
+        "3",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "sum$f64 = sum<f64>");
+    assert_eq!(lines[1], "  fn(ptr<f64>, i64) -> f64");
+    assert!(lines[2].contains("JIT-compiled on the miss"), "{out}");
+    assert_eq!(lines[3], "  sum$f64([1.5, 2.25, 3.0], 3) = 6.75");
+    assert_eq!(lines.len(), 4, "sum does not change its input:\n{out}");
+
+    // Wrap-around, the minimum integer, and an ahead-of-time export.
+    let json = json_of(&[
+        "instantiate",
+        COLLECTIONS,
+        "sum$u64",
+        "--call",
+        "[18446744073709551615, 2]",
+        "2",
+    ]);
+    assert_eq!(json["call"]["result"], "1");
+    assert_eq!(json["precompiled"], false);
+    let json = json_of(&[
+        "instantiate",
+        COLLECTIONS,
+        "min$i16",
+        "--call",
+        "[5, -32768, 9]",
+        "3",
+    ]);
+    assert_eq!(json["call"]["result"], "-32768");
+    let sorted = stdout_of(&[
+        "instantiate",
+        COLLECTIONS,
+        "sort$i64",
+        "--call",
+        "[5, -3, 9, 0, 2]",
+        "5",
+    ]);
+    assert!(sorted.contains("compiled ahead of time"), "{sorted}");
+    assert!(
+        sorted.ends_with("  argument 1 after the call: [-3, 0, 2, 5, 9]\n"),
+        "{sorted}"
+    );
+    let searched = json_of(&[
+        "instantiate",
+        COLLECTIONS,
+        "binary_search$i64",
+        "--call",
+        "[-3, 0, 2, 5, 9]",
+        "5",
+        "5",
+    ]);
+    assert_eq!(searched["call"]["result"], "3");
+    let nan = json_of(&[
+        "instantiate",
+        COLLECTIONS,
+        "dot$f32",
+        "--call",
+        "[1, nan]",
+        "[2, 3]",
+        "2",
+    ]);
+    assert_eq!(nan["call"]["result"], "NaN");
+}
+
+#[test]
+fn instantiate_reports_traps_and_bad_requests() {
+    let out = inspect(&["instantiate", COLLECTIONS, "max$u8", "--call", "[]", "0"]);
+    assert_eq!(out.status.code(), Some(1), "a trap is a failed call");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("max$u8([], 0) = trap: Explicit(1)"), "{text}");
+
+    for (args, why) in [
+        (&["sum$bool"][..], "does not satisfy `T: num`"),
+        (&["nosuch$i32"][..], "nosuch"),
+        (
+            &["sum$f64", "--call", "[1]"][..],
+            "--call needs 2 arguments",
+        ),
+        (
+            &["sum$i8", "--call", "[300]", "1"][..],
+            "300 does not fit in i8",
+        ),
+    ] {
+        let mut all = vec!["instantiate", COLLECTIONS];
+        all.extend_from_slice(args);
+        let out = inspect(&all);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            err.starts_with("error: 'tests/fixtures/collections.smf': "),
+            "{err}"
+        );
+        assert!(err.contains(why), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+}

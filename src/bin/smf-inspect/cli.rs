@@ -58,6 +58,17 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = SyntaxChoice::Intel)]
         syntax: SyntaxChoice,
     },
+    /// Instantiate a generic symbol through the loader's JIT, as a program's
+    /// miss would, and optionally call it.
+    Instantiate {
+        file: PathBuf,
+        /// The mangled name, e.g. `sum$f64` or `Vec$i64$push`.
+        symbol: String,
+        /// Call it with these arguments, one per parameter: literals for
+        /// scalars, `[1, 2, 3]` for `ptr<T>`, or `null`.
+        #[arg(long, num_args = 0.., allow_negative_numbers = true)]
+        call: Option<Vec<String>>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -89,7 +100,8 @@ impl Command {
             | Self::Templates { file }
             | Self::Verify { file }
             | Self::Hex { file, .. }
-            | Self::Disasm { file, .. } => file,
+            | Self::Disasm { file, .. }
+            | Self::Instantiate { file, .. } => file,
         }
     }
 }

@@ -1,8 +1,10 @@
 //! The subcommands. Each reads a validated module and prints one view of it.
 
+mod call_args;
 mod disasm;
 mod header;
 mod hex;
+mod instantiate;
 mod notes;
 mod relocs;
 mod sections;
@@ -31,6 +33,9 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Notes { .. } => notes::print(&module, &mut out)?,
         Command::Templates { .. } => templates::print(&module, &mut out)?,
         Command::Verify { .. } => verify::print(&module, &mut out)?,
+        Command::Instantiate { file, symbol, call } => {
+            instantiate::print(&module, file, symbol, call.as_deref(), &mut out)?;
+        }
         Command::Disasm { symbol, syntax, .. } => {
             disasm::print(&module, symbol, (*syntax).into(), &mut out)?;
         }
