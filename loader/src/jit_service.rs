@@ -35,17 +35,14 @@
 //! [`TrapRuntime`] ([`trap_runtime`]), so a caller sees the same [`jit::Trap`]
 //! whichever compiled the function.
 //!
-//! The note is not written back into the module file. An SMF's sections,
-//! symbol table and string table are laid out at fixed file offsets that
-//! the note's size would shift, so writing a new note means re-emitting the
-//! whole module through `smf`'s writer from parts that the reader does not
-//! hand back in writer form (relocation sections, raw section flags and
-//! alignments, symbol attributes); and the file being rewritten is mapped
-//! by this loader's cache, which would see a new identity and treat the
-//! module as changed on disk. The updated note is available in memory
-//! through [`crate::LoadedModule::note`].
+//! The note is written back into the module file only when asked
+//! ([`write_back_note`]): the module is rewritten with the new note
+//! (`smf::rewrite_note`) into a temporary file beside it, which then
+//! replaces it (`rename`), so a reader of the path sees the old file or the
+//! new one, never a mix.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use jit::backend::{Backend, CallTarget, Options, PreparedFunction, TrapRuntime};
@@ -411,4 +408,65 @@ impl Loader {
         JitInstantiator::new(JitConfig::default())?.install(&loader);
         Ok(loader)
     }
+}
+
+/// Writes `module`'s note as it stands in memory (instantiations made at
+/// run time moved from `possible` to `instantiations`, `jit_compiled`) back
+/// into its file, atomically: the module is rewritten with the new note
+/// into a temporary file in the same directory, which replaces the file by
+/// `rename`. Returns `false`, writing nothing, for a module without a note.
+///
+/// The loaded module keeps running from what it loaded; the file gets a new
+/// identity, so loading or reloading the path reads the new version.
+///
+/// # Errors
+/// [`Error::Unsupported`] when the file changed on disk since the module
+/// was loaded (nothing is written over a newer version) or the note cannot
+/// be written as SDN; [`Error::InvalidModule`] when the module cannot be
+/// rewritten; [`Error::Io`] when the temporary file cannot be written or
+/// moved into place (the original is then left as it was).
+pub fn write_back_note(module: &LoadedModule) -> Result<bool> {
+    let path = module.path();
+    let unsupported = |reason: String| Error::Unsupported {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let Some(note) = module.note() else {
+        return Ok(false);
+    };
+    let text = note
+        .to_sdn_string()
+        .map_err(|e| unsupported(format!("its note cannot be written as SDN: {e}")))?;
+    drop(note);
+    let file = module.file();
+    if !file.is_current() {
+        return Err(unsupported(
+            "the file changed on disk since it was loaded; its note is not written over \
+             the newer version"
+                .to_owned(),
+        ));
+    }
+    let bytes = smf::rewrite_note(file.bytes(), &text).map_err(|source| Error::InvalidModule {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => std::path::Path::new("."),
+    };
+    let io = |action, error: &std::io::Error| Error::io(action, path, error);
+    let mut temporary = tempfile::NamedTempFile::new_in(directory)
+        .map_err(|e| io("create a temporary file beside", &e))?;
+    let permissions = std::fs::metadata(path)
+        .map_err(|e| io("inspect", &e))?
+        .permissions();
+    temporary
+        .write_all(&bytes)
+        .and_then(|()| temporary.as_file().set_permissions(permissions))
+        .and_then(|()| temporary.as_file().sync_all())
+        .map_err(|e| io("write the rewritten module beside", &e))?;
+    temporary
+        .persist(path)
+        .map_err(|e| io("replace", &e.error))?;
+    Ok(true)
 }

@@ -55,7 +55,7 @@ pub use cache::{Backing, CacheConfig, CacheStats, FileIdentity, SmfCache, SmfFil
 pub use error::{Error, Result};
 pub use exports::{Export, ModuleId};
 pub use instances::{Address, Instance, InstanceStats, Instantiator, ResolveContext};
-pub use jit_service::{JitConfig, JitInstantiator, TRAP_SYMBOL, trap_runtime};
+pub use jit_service::{JitConfig, JitInstantiator, TRAP_SYMBOL, trap_runtime, write_back_note};
 pub use loader::{Binding, JIT_OBJECT, Loader, LoaderConfig, LoaderStats};
 pub use module::{Import, ImportSource, LoadedModule};
 pub use slots::SymbolSlot;

@@ -25,8 +25,13 @@ fn jit_loader(config: LoaderConfig) -> Loader {
 
 /// A loader with the JIT and the fixture `name` loaded.
 fn loaded(name: &str) -> Loader {
+    loaded_from(&fixture(name))
+}
+
+/// A loader with the JIT and the module at `path` loaded.
+fn loaded_from(path: &std::path::Path) -> Loader {
     let loader = jit_loader(LoaderConfig::default());
-    loader.load(fixture(name)).unwrap();
+    loader.load(path).unwrap();
     loader
 }
 
@@ -603,5 +608,80 @@ fn a_miss_publishes_the_instantiation_and_its_callees_at_once() {
     assert_eq!(
         loader.stats().memory.publications,
         after.memory.publications
+    );
+}
+
+/// A copy of the collections fixture in a fresh directory, loaded, with
+/// `sum$f64` (listed in its note) instantiated.
+fn copy_with_sum_f64_instantiated() -> (
+    tempfile::TempDir,
+    PathBuf,
+    Loader,
+    Arc<loader::LoadedModule>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("collections.smf");
+    std::fs::copy(fixture("collections"), &path).unwrap();
+    let loader = jit_loader(LoaderConfig::default());
+    let module = loader.load(&path).unwrap();
+    loader.resolve("sum$f64").unwrap();
+    (dir, path, loader, module)
+}
+
+#[test]
+fn the_note_is_written_back_into_the_module_file_atomically() {
+    let (dir, path, loader, module) = copy_with_sum_f64_instantiated();
+    loader.resolve("sum$f32").unwrap(); // not listed: the note does not change for it
+    assert!(loader::write_back_note(&module).unwrap());
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "no temporary file is left behind"
+    );
+
+    let bytes = std::fs::read(&path).unwrap();
+    let written = smf::Module::parse(&bytes).unwrap();
+    let note = sdn::note::Note::parse(written.note_sdn().unwrap()).unwrap();
+    assert!(note.possible("sum$f64").is_none());
+    let row = note.instantiation("sum$f64").unwrap();
+    assert_eq!(row.status, sdn::note::Status::JitCompiled);
+    assert!(note.instantiation("sum$f32").is_none());
+    assert_eq!(note.possible.len(), module.note().unwrap().possible.len());
+    assert_eq!(written.template_code(), module.template_code());
+
+    // The rewritten module loads and runs, and the running one still does.
+    let fresh = loaded_from(&path);
+    let ints = [4i32, -1, 10];
+    for loader in [&loader, &fresh] {
+        assert_eq!(
+            call(
+                loader,
+                "sum$i32",
+                "fn(ptr<i32>, i64) -> i32",
+                &[ptr(&ints), len(3)]
+            ),
+            Ok(Some(Value::I32(13)))
+        );
+    }
+    assert_eq!(
+        fresh.modules()[0]
+            .note()
+            .unwrap()
+            .instantiation("sum$f64")
+            .unwrap()
+            .status,
+        sdn::note::Status::JitCompiled
+    );
+}
+
+#[test]
+fn a_module_changed_on_disk_is_not_written_over() {
+    let (_dir, path, _loader, module) = copy_with_sum_f64_instantiated();
+    std::fs::copy(fixture("stats"), &path).unwrap();
+    let error = loader::write_back_note(&module).unwrap_err();
+    assert!(matches!(error, Error::Unsupported { .. }), "{error}");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        std::fs::read(fixture("stats")).unwrap()
     );
 }
