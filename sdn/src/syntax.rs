@@ -413,6 +413,7 @@ fn stop_mask(stops: &[u8]) -> u8 {
 }
 
 /// [`bare`] with its stops given as a [`stop_mask`].
+#[inline]
 fn bare_before(i: &str, mask: u8) -> (&str, &str) {
     let bytes = i.as_bytes();
     let mut end = bytes.len();
