@@ -685,3 +685,49 @@ fn a_module_changed_on_disk_is_not_written_over() {
         std::fs::read(fixture("stats")).unwrap()
     );
 }
+
+/// A module offering one template, `pick<T: int>(%x: T) -> T`, that
+/// returns `answer`, under a template symbol with `binding`.
+fn module_offering_pick(dir: &std::path::Path, answer: i64, binding: smf::Binding) -> PathBuf {
+    let text = format!(
+        "fn pick<T: int>(%x: T) -> T {{\nentry:\n    %r = const T {answer}\n    ret %r\n}}\n"
+    );
+    let lib = jit::text::parse_library(&text).unwrap();
+    let encoded = jit::binary::encode_library(&lib);
+    let mut b = smf::ModuleBuilder::new();
+    b.set_template_code(&encoded.bytes).unwrap();
+    let mut symbol = smf::SymbolDef::template("pick", 1, encoded.offsets[0] as u64);
+    symbol.binding = binding;
+    b.add_symbol(symbol).unwrap();
+    let path = dir.join(format!("pick{answer}.smf"));
+    std::fs::write(&path, b.build().unwrap()).unwrap();
+    path
+}
+
+#[test]
+fn a_global_template_wins_over_a_local_copy_and_load_order_breaks_ties() {
+    use smf::Binding::{Global, Local, Weak};
+    let dir = tempfile::tempdir().unwrap();
+    // (modules in load order as (answer, binding), the answer expected)
+    let cases = [
+        (vec![(1, Local), (2, Global)], 2),
+        (vec![(1, Global), (2, Local)], 1),
+        (vec![(1, Weak), (2, Global)], 2),
+        (vec![(1, Global), (2, Global)], 1),
+        (vec![(1, Local), (2, Local)], 1),
+        (vec![(3, Local)], 3),
+    ];
+    for (modules, expected) in cases {
+        let loader = jit_loader(LoaderConfig::default());
+        for &(answer, binding) in &modules {
+            loader
+                .load(module_offering_pick(dir.path(), answer, binding))
+                .unwrap();
+        }
+        assert_eq!(
+            call(&loader, "pick$i32", "fn(i32) -> i32", &[Value::I32(0)]),
+            Ok(Some(Value::I32(expected))),
+            "{modules:?}"
+        );
+    }
+}
