@@ -122,8 +122,8 @@ pub fn trap_runtime() -> Result<&'static TrapRuntime> {
 /// for, its decoded and verified template library.
 #[derive(Debug)]
 struct ModuleTemplates {
-    /// Template symbol names (`sort`, `Vec::push`) and whether each is
-    /// `Global`.
+    /// Function template symbol names (`sort`, `Vec::push`) and whether
+    /// each is `Global`.
     symbols: HashMap<String, bool>,
     library: OnceLock<std::result::Result<Arc<Library>, String>>,
 }
@@ -143,7 +143,8 @@ impl ModuleTemplates {
         let symbols = file
             .module()
             .symbols()
-            .filter(|s| s.is_template())
+            // Struct templates (`Vec`) have layouts, not code.
+            .filter(|s| s.is_template() && s.sym_type() == smf::SymbolType::Function)
             .map(|s| (s.name().to_owned(), s.binding() == smf::Binding::Global))
             .collect();
         Ok(Self {

@@ -508,6 +508,11 @@ fn a_closed_world_instantiates_only_names_the_note_lists() {
         loader.resolve("no_such_template$i64"),
         Err(Error::Unresolved { .. })
     ));
+    // A struct template is no function to instantiate.
+    assert!(matches!(
+        loader.resolve("Vec$i64"),
+        Err(Error::Unresolved { .. })
+    ));
 }
 
 #[test]
