@@ -667,11 +667,11 @@ impl<'de> RowCells<'_, '_, 'de> {
         let index = self.next;
         self.next = index.saturating_add(1);
         let text = self.row.text;
-        if let Some(src) = self.row.cursor.next_bare() {
+        if let Some(src) = self.row.cursor.next_token() {
             let token = ScalarDe {
                 text,
                 src,
-                quoted: false,
+                quoted: src.starts_with('"'),
             };
             return seed
                 .deserialize(token)

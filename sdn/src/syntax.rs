@@ -184,21 +184,26 @@ impl<'a> RowCursor<'a> {
         }
     }
 
-    /// The next cell when it is a bare token that ends properly, the common
+    /// The next cell when it is a token (bare, or quoted with its quotes;
+    /// a bare token never starts with `"`) that ends properly, the common
     /// case, consumed; otherwise `None` and nothing is consumed, and
     /// [`Self::next_cell`] reads the cell (or reports what is wrong).
     ///
     /// The answer fits in two registers, where `next_cell`'s larger result
     /// goes through memory on every cell.
-    pub(crate) fn next_bare(&mut self) -> Option<&'a str> {
+    pub(crate) fn next_token(&mut self) -> Option<&'a str> {
         if self.done {
             return None;
         }
         let start = ws(self.rest);
-        if matches!(start.as_bytes().first(), Some(b'"' | b'{' | b'[')) {
-            return None;
-        }
-        let (src, after) = bare_before(start, self.stops);
+        let (src, after) = match start.as_bytes().first() {
+            Some(b'{' | b'[') => return None,
+            Some(b'"') => {
+                let (rest, src) = quoted(start).ok()?;
+                (src, ws(rest))
+            }
+            _ => bare_before(start, self.stops),
+        };
         (!src.is_empty() && self.end_cell(after)).then_some(src)
     }
 
