@@ -263,10 +263,7 @@ impl<'de> Deserializer<'de> for ScalarDe<'de> {
     ) -> Result<V::Value, Error> {
         let name = self.string()?;
         visitor
-            .visit_enum(Variant {
-                name,
-                content: None,
-            })
+            .visit_enum(UnitVariant(name))
             .map_err(|e| self.locate(e))
     }
 
@@ -362,11 +359,11 @@ impl<'de> Deserializer<'de> for NodeDe<'_, 'de> {
             Kind::Dict(entries) => match entries.as_slice() {
                 [entry] => visitor.visit_enum(Variant {
                     name: key_text(&entry.key).map_err(|kind| self.fail(kind))?,
-                    content: Some(NodeDe {
+                    content: NodeDe {
                         text: self.text,
                         node: &entry.value,
                         name: entry.key.src,
-                    }),
+                    },
                 }),
                 _ => Err(self.fail(ErrorKind::Message(
                     "expected an enum: a variant name, or a dict with exactly one key naming the variant"
@@ -823,10 +820,10 @@ impl<'de> Deserializer<'de> for RowsAsArrays<'_, 'de> {
     }
 }
 
-/// An enum variant: a name, and for a non-unit variant its content.
+/// An enum written as a dict `{variant: content}`.
 struct Variant<'a, 'de> {
     name: Cow<'de, str>,
-    content: Option<NodeDe<'a, 'de>>,
+    content: NodeDe<'a, 'de>,
 }
 
 impl<'a, 'de> EnumAccess<'de> for Variant<'a, 'de> {
@@ -842,31 +839,44 @@ impl<'a, 'de> EnumAccess<'de> for Variant<'a, 'de> {
     }
 }
 
+/// An enum written as its variant's name alone, which is a unit variant.
+/// Its access carries nothing, so the variant comes back in registers.
+struct UnitVariant<'de>(Cow<'de, str>);
+
+impl<'de> EnumAccess<'de> for UnitVariant<'de> {
+    type Error = Error;
+    type Variant = NoContent;
+
+    fn variant_seed<V: DeserializeSeed<'de>>(
+        self,
+        seed: V,
+    ) -> Result<(V::Value, Self::Variant), Error> {
+        Ok((key_seed(seed, self.0)?, NoContent))
+    }
+}
+
 fn missing_content() -> Error {
     Error::new(ErrorKind::Message(
         "this enum variant has content; write it as a dict {variant: content}".into(),
     ))
 }
 
-/// The content of an enum variant, if it has any.
-struct Content<'a, 'de>(Option<NodeDe<'a, 'de>>);
+/// The content of an enum variant written as a dict.
+struct Content<'a, 'de>(NodeDe<'a, 'de>);
 
 impl<'de> VariantAccess<'de> for Content<'_, 'de> {
     type Error = Error;
 
     fn unit_variant(self) -> Result<(), Error> {
-        match self.0 {
-            None => Ok(()),
-            Some(content) => de::Deserialize::deserialize(content),
-        }
+        de::Deserialize::deserialize(self.0)
     }
 
     fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, Error> {
-        seed.deserialize(self.0.ok_or_else(missing_content)?)
+        seed.deserialize(self.0)
     }
 
     fn tuple_variant<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, Error> {
-        self.0.ok_or_else(missing_content)?.deserialize_seq(visitor)
+        self.0.deserialize_seq(visitor)
     }
 
     fn struct_variant<V: Visitor<'de>>(
@@ -874,6 +884,33 @@ impl<'de> VariantAccess<'de> for Content<'_, 'de> {
         _fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
-        self.0.ok_or_else(missing_content)?.deserialize_map(visitor)
+        self.0.deserialize_map(visitor)
+    }
+}
+
+/// The (absent) content of a unit variant.
+struct NoContent;
+
+impl<'de> VariantAccess<'de> for NoContent {
+    type Error = Error;
+
+    fn unit_variant(self) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, _seed: T) -> Result<T::Value, Error> {
+        Err(missing_content())
+    }
+
+    fn tuple_variant<V: Visitor<'de>>(self, _len: usize, _visitor: V) -> Result<V::Value, Error> {
+        Err(missing_content())
+    }
+
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        _fields: &'static [&'static str],
+        _visitor: V,
+    ) -> Result<V::Value, Error> {
+        Err(missing_content())
     }
 }
