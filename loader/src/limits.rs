@@ -12,8 +12,11 @@ pub const DEFAULT_MAX_FILES: usize = 256;
 pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
 
 /// Default bound on nested instantiations (an instantiation asking for
-/// another, which asks for another, ...).
-pub const DEFAULT_MAX_DEPTH: usize = 64;
+/// another, which asks for another, ...): the IR's own bound on
+/// instantiation chains. It is reached before the IR's limit on type
+/// nesting, so polymorphic recursion (`f<T>` needing `f<ptr<T>>`) is
+/// reported as a depth error that carries the whole chain.
+pub const DEFAULT_MAX_DEPTH: usize = jit::limits::MAX_INSTANTIATION_DEPTH;
 
 /// Native libraries searched, in order, for imports no module defines.
 pub const DEFAULT_NATIVE_LIBRARIES: &[&str] = &["libc.so.6", "libm.so.6"];

@@ -427,16 +427,17 @@ fn polymorphic_recursion_stops_at_the_depth_bound_with_its_chain() {
 }
 
 #[test]
-fn polymorphic_recursion_with_the_default_bound_is_an_error_not_a_hang() {
+fn polymorphic_recursion_with_the_default_bound_is_reported_with_its_chain() {
     let loader = loaded("cycle");
-    // The IR's type nesting limit (32) comes before the depth bound (64):
-    // the innermost instantiation fails and that error reaches the caller.
+    // The default depth bound is the IR's instantiation bound, reached
+    // before its type nesting limit, so the error carries the chain.
     let error = loader.resolve("f$i64").unwrap_err();
-    let Error::InstantiationFailed { name, message } = &error else {
+    let Error::DepthExceeded { limit, path, .. } = &error else {
         panic!("{error}")
     };
-    assert!(name.starts_with("g$ptr$ptr$"), "{error}");
-    assert!(message.contains("type nesting depth 33"), "{error}");
+    assert_eq!(*limit, jit::limits::MAX_INSTANTIATION_DEPTH);
+    assert_eq!(path.len(), limit + 1);
+    assert_eq!(&path[..4], ["f$i64", "g$i64", "f$ptr$i64", "g$ptr$i64"]);
     assert_eq!(loader.stats().instances.instances, 0);
 }
 
