@@ -545,7 +545,7 @@ impl<'de> SeqAccess<'de> for Rows<'_, 'de> {
         self.index = self.index.saturating_add(1);
         let (text, table, index) = (self.text, self.table, self.index);
         let mut cursor = RowCursor::new(src, self.depth);
-        let row = Row {
+        let mut state = RowState {
             text,
             table,
             names: self.names,
@@ -560,7 +560,7 @@ impl<'de> SeqAccess<'de> for Rows<'_, 'de> {
                 .or_locate(text, offset_in(text, src.text))
         };
         let width = self.names.len();
-        match seed.deserialize(row) {
+        match seed.deserialize(Row(&mut state)) {
             Ok(value) => {
                 cursor
                     .finish(width, src.text)
@@ -583,9 +583,9 @@ impl<'de> SeqAccess<'de> for Rows<'_, 'de> {
     }
 }
 
-/// One table row: a record (field name to cell) or an array of cells. Its
-/// cells are parsed as the reader asks for them.
-struct Row<'a, 'c, 'de> {
+/// What reading one table row needs: where it is, its cursor, and what to
+/// name in errors.
+struct RowState<'a, 'c, 'de> {
     text: &'de str,
     table: &'a str,
     names: &'a [Cow<'de, str>],
@@ -596,11 +596,17 @@ struct Row<'a, 'c, 'de> {
     layout: &'c mut Option<(&'static [&'static str], bool)>,
 }
 
-impl<'de> Deserializer<'de> for Row<'_, '_, 'de> {
+/// One table row: a record (field name to cell) or an array of cells. Its
+/// cells are parsed as the reader asks for them. Only a reference to the
+/// state is passed around, so handing the row (and its cells) to serde
+/// moves one register rather than copying the state through memory.
+struct Row<'r, 'a, 'c, 'de>(&'r mut RowState<'a, 'c, 'de>);
+
+impl<'de> Deserializer<'de> for Row<'_, '_, '_, 'de> {
     type Error = Error;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        if self.records {
+        if self.0.records {
             self.deserialize_map(visitor)
         } else {
             self.deserialize_seq(visitor)
@@ -608,7 +614,10 @@ impl<'de> Deserializer<'de> for Row<'_, '_, 'de> {
     }
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        visitor.visit_map(RowCells { row: self, next: 0 })
+        visitor.visit_map(RowCells {
+            row: self.0,
+            next: 0,
+        })
     }
 
     fn deserialize_struct<V: Visitor<'de>>(
@@ -621,19 +630,20 @@ impl<'de> Deserializer<'de> for Row<'_, '_, 'de> {
         // fields in order. A named table whose columns are the struct's
         // fields in declaration order does the same, which spares matching
         // every cell's column name (the check is made once per table).
-        let in_order = match *self.layout {
+        let in_order = match *self.0.layout {
             Some((cached, in_order)) if std::ptr::eq(cached, fields) => in_order,
             _ => {
                 let in_order = self
+                    .0
                     .names
                     .iter()
                     .map(AsRef::as_ref)
                     .eq(fields.iter().copied());
-                *self.layout = Some((fields, in_order));
+                *self.0.layout = Some((fields, in_order));
                 in_order
             }
         };
-        if in_order || !self.records {
+        if in_order || !self.0.records {
             self.deserialize_seq(visitor)
         } else {
             self.deserialize_map(visitor)
@@ -641,7 +651,10 @@ impl<'de> Deserializer<'de> for Row<'_, '_, 'de> {
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        visitor.visit_seq(RowCells { row: self, next: 0 })
+        visitor.visit_seq(RowCells {
+            row: self.0,
+            next: 0,
+        })
     }
 
     tuples_as_seq!();
@@ -653,12 +666,12 @@ impl<'de> Deserializer<'de> for Row<'_, '_, 'de> {
 }
 
 /// The cells of one row, as map entries or sequence items.
-struct RowCells<'a, 'c, 'de> {
-    row: Row<'a, 'c, 'de>,
+struct RowCells<'r, 'a, 'c, 'de> {
+    row: &'r mut RowState<'a, 'c, 'de>,
     next: usize,
 }
 
-impl<'de> RowCells<'_, '_, 'de> {
+impl<'de> RowCells<'_, '_, '_, 'de> {
     /// Parses the next cell and hands it to `seed`.
     fn cell<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, Error> {
         let index = self.next;
@@ -702,12 +715,12 @@ impl<'de> RowCells<'_, '_, 'de> {
     /// Names the table, row and column of cell `index` in `error`.
     #[cold]
     fn cell_error(&self, index: usize, error: Error) -> Error {
-        let Row {
+        let RowState {
             table,
             names,
             index: row,
             ..
-        } = self.row;
+        } = &*self.row;
         error.or_context(|| {
             let column = names.get(index).map_or(Cow::Borrowed("?"), Cow::clone);
             format!("table '{table}', row {row}, column '{column}'")
@@ -715,7 +728,7 @@ impl<'de> RowCells<'_, '_, 'de> {
     }
 }
 
-impl<'de> MapAccess<'de> for RowCells<'_, '_, 'de> {
+impl<'de> MapAccess<'de> for RowCells<'_, '_, '_, 'de> {
     type Error = Error;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(
@@ -737,7 +750,7 @@ impl<'de> MapAccess<'de> for RowCells<'_, '_, 'de> {
     }
 }
 
-impl<'de> SeqAccess<'de> for RowCells<'_, '_, 'de> {
+impl<'de> SeqAccess<'de> for RowCells<'_, '_, '_, 'de> {
     type Error = Error;
 
     fn next_element_seed<T: DeserializeSeed<'de>>(
