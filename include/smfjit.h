@@ -30,8 +30,12 @@ extern "C" {
 /* An opaque loader. */
 typedef struct smfjit_loader smfjit_loader;
 
-/* Creates a loader with the default configuration (native imports searched
- * in libc.so.6 then libm.so.6). Returns NULL on failure. */
+/* Creates a loader with the default configuration: imports bound at load,
+ * native imports searched in libc.so.6 then libm.so.6, and the JIT
+ * instantiator installed, so resolving a generic instantiation no module
+ * contains (for example "sum$f64") instantiates the template a loaded
+ * module offers, compiles it and returns its address. Returns NULL on
+ * failure. */
 smfjit_loader *smfjit_loader_new(void);
 
 /* Loads the SMF module at path, binding every import now.

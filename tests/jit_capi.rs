@@ -3,30 +3,9 @@
 //! collections fixture, resolves instantiations no module precompiled and
 //! calls them.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-/// The directory holding libsmfjit.so (cargo builds the cdylib next to the
-/// test executable in `deps`, and copies it one level up for `cargo build`).
-fn library_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let deps = exe.parent().unwrap();
-    [deps, deps.parent().unwrap()]
-        .into_iter()
-        .find(|dir| dir.join("libsmfjit.so").is_file())
-        .unwrap_or(deps)
-        .to_path_buf()
-}
-
-/// `%.17g` of a double, as C prints it.
-fn c_double(x: f64) -> String {
-    let output = Command::new("printf")
-        .arg("%.17g")
-        .arg(format!("{x:e}"))
-        .output()
-        .unwrap();
-    String::from_utf8(output.stdout).unwrap()
-}
+use common::{c_double, compile_c, root, run};
 
 fn joined<T: ToString>(what: &str, xs: &[T]) -> String {
     let items: Vec<String> = xs.iter().map(ToString::to_string).collect();
@@ -35,39 +14,9 @@ fn joined<T: ToString>(what: &str, xs: &[T]) -> String {
 
 #[test]
 fn a_c_program_calls_instantiations_made_on_miss() {
-    let lib_dir = library_dir();
-    assert!(
-        lib_dir.join("libsmfjit.so").is_file(),
-        "no libsmfjit.so in {}",
-        lib_dir.display()
-    );
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
-    let program = dir.path().join("jit_on_miss");
-    let status = Command::new("cc")
-        .arg(root.join("tests/c/jit_on_miss.c"))
-        .arg("-I")
-        .arg(root.join("include"))
-        .args(["-Wall", "-Wextra", "-Werror", "-o"])
-        .arg(&program)
-        .arg("-L")
-        .arg(&lib_dir)
-        .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
-        .arg("-lsmfjit")
-        .status()
-        .expect("the system C compiler `cc` runs");
-    assert!(status.success(), "cc failed: {status}");
-
-    let output = Command::new(&program)
-        .arg(root.join("tests/fixtures/collections.smf"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let program = compile_c("jit_on_miss", dir.path());
+    let stdout = run(&program, &root().join("tests/fixtures/collections.smf"));
     let lines: Vec<&str> = stdout.lines().collect();
 
     let mut longs: Vec<i64> = (0..20).map(|k| (k * 7919 + 13) % 101 - 50).collect();

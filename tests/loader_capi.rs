@@ -1,8 +1,9 @@
 //! The C interface (include/smfjit.h): a C program compiled with the
 //! system `cc` against libsmfjit.so loads a module and calls its code.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
+use common::{c_double, compile_c, run};
 
 use smfjit::smf::{ModuleBuilder, RelocType, SectionType, SymbolDef, SymbolType, raw};
 
@@ -45,55 +46,13 @@ fn module_bytes() -> Vec<u8> {
     b.build().unwrap()
 }
 
-/// The directory holding libsmfjit.so: cargo builds the library's cdylib
-/// next to the test executable in `deps` (and copies it one level up only
-/// for `cargo build`).
-fn library_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let deps = exe.parent().unwrap();
-    [deps, deps.parent().unwrap()]
-        .into_iter()
-        .find(|dir| dir.join("libsmfjit.so").is_file())
-        .unwrap_or(deps)
-        .to_path_buf()
-}
-
 #[test]
 fn a_c_program_loads_a_module_and_calls_its_functions() {
-    let lib_dir = library_dir();
-    assert!(
-        lib_dir.join("libsmfjit.so").is_file(),
-        "libsmfjit.so is not in {}",
-        lib_dir.display()
-    );
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
-    let program = dir.path().join("load_and_call");
-    let status = Command::new("cc")
-        .arg(root.join("tests/c/load_and_call.c"))
-        .arg("-I")
-        .arg(root.join("include"))
-        .arg("-Wall")
-        .arg("-Werror")
-        .arg("-o")
-        .arg(&program)
-        .arg("-L")
-        .arg(&lib_dir)
-        .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
-        .arg("-lsmfjit")
-        .status()
-        .expect("the system C compiler `cc` runs");
-    assert!(status.success(), "cc failed: {status}");
-
+    let program = compile_c("load_and_call", dir.path());
     let module = dir.path().join("m.smf");
     std::fs::write(&module, module_bytes()).unwrap();
-    let output = Command::new(&program).arg(&module).output().unwrap();
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = run(&program, &module);
     let expected = format!(
         "load missing: -2 message\n\
          add3(1, 20, 300) = 321\n\
@@ -104,14 +63,4 @@ fn a_c_program_loads_a_module_and_calls_its_functions() {
         c_double(2.0 * 0.5f64.cos())
     );
     assert_eq!(stdout, expected);
-}
-
-/// `%.17g` of a double, as C prints it (enough digits to round-trip).
-fn c_double(x: f64) -> String {
-    let output = Command::new("printf")
-        .arg("%.17g")
-        .arg(format!("{x:e}"))
-        .output()
-        .unwrap();
-    String::from_utf8(output.stdout).unwrap()
 }

@@ -1,0 +1,72 @@
+//! Support shared by the integration tests that build and run C programs
+//! against `libsmfjit.so`.
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The repository root.
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The directory holding libsmfjit.so: cargo builds the library's cdylib
+/// next to the test executable in `deps` (and copies it one level up only
+/// for `cargo build`).
+pub fn library_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let deps = exe.parent().unwrap();
+    [deps, deps.parent().unwrap()]
+        .into_iter()
+        .find(|dir| dir.join("libsmfjit.so").is_file())
+        .unwrap_or(deps)
+        .to_path_buf()
+}
+
+/// Compiles `tests/c/NAME.c` with the system `cc` (warnings are errors)
+/// against `include/smfjit.h` and libsmfjit.so, into `dir`.
+pub fn compile_c(name: &str, dir: &Path) -> PathBuf {
+    let lib_dir = library_dir();
+    assert!(
+        lib_dir.join("libsmfjit.so").is_file(),
+        "libsmfjit.so is not in {}",
+        lib_dir.display()
+    );
+    let program = dir.join(name);
+    let status = Command::new("cc")
+        .arg(root().join(format!("tests/c/{name}.c")))
+        .arg("-I")
+        .arg(root().join("include"))
+        .args(["-Wall", "-Wextra", "-Werror", "-o"])
+        .arg(&program)
+        .arg("-L")
+        .arg(&lib_dir)
+        .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
+        .arg("-lsmfjit")
+        .status()
+        .expect("the system C compiler `cc` runs");
+    assert!(status.success(), "cc failed on {name}.c: {status}");
+    program
+}
+
+/// Runs `program` with `arg`, requires success and returns its stdout.
+pub fn run(program: &Path, arg: &Path) -> String {
+    let output = Command::new(program).arg(arg).output().unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// `%.17g` of a double, as C prints it (enough digits to round-trip).
+pub fn c_double(x: f64) -> String {
+    let output = Command::new("printf")
+        .arg("%.17g")
+        .arg(format!("{x:e}"))
+        .output()
+        .unwrap();
+    String::from_utf8(output.stdout).unwrap()
+}
