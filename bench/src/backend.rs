@@ -482,8 +482,11 @@ fn kernels(report: &mut Report) {
     let (_b5, push) = compiled(push_name, &i64t);
     // SAFETY: `Vec::push$i64` has this signature (the header is a RawVec).
     let push_fn: extern "C" fn(*mut RawVec, i64) = unsafe { std::mem::transmute(push as usize) };
-    let push_symbol = jit::mangle::mangle(&TemplateName::method("Vec", "push"), &[i64t.clone()])
-        .expect("mangles");
+    let push_symbol = jit::mangle::mangle(
+        &TemplateName::method("Vec", "push"),
+        std::slice::from_ref(&i64t),
+    )
+    .expect("mangles");
     let run_pushes = |f: &dyn Fn(&mut RawVec, i64)| {
         let mut v = RawVec {
             data: std::ptr::null_mut(),

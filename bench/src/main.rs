@@ -13,8 +13,11 @@ mod smf;
 
 use harness::Report;
 
+/// A benchmark area's entry point: it measures and adds rows to the report.
+type Area = fn(&mut Report);
+
 /// Every benchmark area: its name on the command line and its entry point.
-const AREAS: &[(&str, fn(&mut Report))] = &[
+const AREAS: &[(&str, Area)] = &[
     ("smf", smf::run),
     ("execmem", execmem::run),
     ("sdn", sdn::run),
