@@ -97,7 +97,11 @@ fn measure_shape(strategy: Strategy, shape: Shape) -> Outcome {
         ..Config::default()
     })
     .expect("allocator");
-    assert_eq!(memory.strategy(), strategy, "strategy available on this kernel");
+    assert_eq!(
+        memory.strategy(),
+        strategy,
+        "strategy available on this kernel"
+    );
     let published = publish_all(&memory, shape);
     let stats = memory.stats();
     // Every function must be real code: call each and check its answer.
@@ -134,7 +138,14 @@ fn measure_shape(strategy: Strategy, shape: Shape) -> Outcome {
     }
 }
 
-fn row(what: String, ours: String, baseline: String, ratio: String, target: &str, met: Option<bool>) -> Row {
+fn row(
+    what: String,
+    ours: String,
+    baseline: String,
+    ratio: String,
+    target: &str,
+    met: Option<bool>,
+) -> Row {
     Row {
         area: "execmem".to_owned(),
         what,

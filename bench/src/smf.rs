@@ -10,7 +10,9 @@ use crate::harness::{Report, Row, fmt_duration, measure};
 
 const SYMBOLS: usize = 10_000;
 const NOTE_ROWS: usize = 10_000;
-const TYPES: [&str; 10] = ["i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64", "f32", "f64"];
+const TYPES: [&str; 10] = [
+    "i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64", "f32", "f64",
+];
 
 /// A module shaped like a large generic library: one code section with
 /// 10,000 exported instantiations and a `note.sdn` with `note_rows`
@@ -26,7 +28,9 @@ fn generate(record_hash: bool, note_rows: usize) -> Vec<u8> {
     );
     for i in 0..note_rows {
         let t = TYPES[i % TYPES.len()];
-        note.push_str(&format!("  {i}, kernel{i}, {t}, \"kernel{i}${t}\", app.main, true\n"));
+        note.push_str(&format!(
+            "  {i}, kernel{i}, {t}, \"kernel{i}${t}\", app.main, true\n"
+        ));
     }
     note.push_str("# END_NOTE\n");
     b.set_note(&note, NoteSize::Recorded).expect("note");
@@ -54,8 +58,16 @@ pub fn run(report: &mut Report) {
         let bytes = generate(record_hash, note_rows);
         let path = dir.join(format!("lib-{record_hash}-{note_rows}.smf"));
         std::fs::write(&path, &bytes).expect("write module");
-        let hash = if record_hash { "with module_hash" } else { "module_hash 0" };
-        let rows = if note_rows == 0 { "no note" } else { "10k rows" };
+        let hash = if record_hash {
+            "with module_hash"
+        } else {
+            "module_hash 0"
+        };
+        let rows = if note_rows == 0 {
+            "no note"
+        } else {
+            "10k rows"
+        };
         let label = format!("{hash}, {rows}");
 
         let read = measure(200, || std::fs::read(&path).expect("read").len());
