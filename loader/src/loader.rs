@@ -94,6 +94,10 @@ struct Inner {
     /// Loaded modules in load order. Held only to change the list and
     /// rebuild the export table, never while loading or resolving.
     modules: Mutex<Vec<Arc<LoadedModule>>>,
+    /// Versions that hot reloads replaced, kept mapped because a thread
+    /// may have read an export slot just before the swap and still be
+    /// about to run the old code; released by `reclaim_replaced`.
+    replaced: Mutex<Vec<Arc<LoadedModule>>>,
     slots: Arc<Slots>,
     next_id: AtomicU64,
     binding: Binding,
@@ -148,6 +152,7 @@ impl Loader {
                 ),
                 exports: ArcSwap::from_pointee(ExportTable::empty()),
                 modules: Mutex::new(Vec::new()),
+                replaced: Mutex::new(Vec::new()),
                 slots,
                 next_id: AtomicU64::new(1),
                 binding: config.binding,
@@ -327,9 +332,11 @@ impl Loader {
 
     /// Loads the current version of a loaded module's file and swaps it in
     /// at the same place in load order: every export's slot changes
-    /// atomically to the new code. The old version stays mapped while
-    /// anything still holds it (modules that bound to it, callers holding
-    /// its `Arc`).
+    /// atomically to the new code. The old version stays mapped: a thread
+    /// that read a slot just before the swap may still be on its way into
+    /// the old code, and modules that bound to it call it directly. It is
+    /// released by [`Loader::reclaim_replaced`] (or when the loader goes)
+    /// once nothing else holds it.
     ///
     /// # Errors
     /// [`Error::NoSuchModule`] when `id` is not loaded, and every error of
@@ -349,9 +356,32 @@ impl Loader {
             .iter()
             .position(|m| m.id() == id)
             .ok_or(Error::NoSuchModule(id))?;
-        modules[place] = Arc::clone(&module);
+        let replaced = std::mem::replace(&mut modules[place], Arc::clone(&module));
         self.inner.publish_exports(&modules, true);
+        drop(modules);
+        self.inner
+            .replaced
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(replaced);
         Ok(module)
+    }
+
+    /// Releases the versions that [`Loader::reload`] replaced, for the
+    /// embedder to call once no thread can still be running code it reached
+    /// through a slot before a reload (for example between frames, or after
+    /// the threads that call through slots have passed a checkpoint). A
+    /// version that a loaded module bound to, or that a caller still holds,
+    /// stays mapped until that goes too. Returns how many were released.
+    pub fn reclaim_replaced(&self) -> usize {
+        let mut replaced = self
+            .inner
+            .replaced
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let count = replaced.len();
+        replaced.clear();
+        count
     }
 
     /// Removes a module: its exports stop resolving and its memory is

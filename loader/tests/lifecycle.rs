@@ -76,6 +76,53 @@ fn reload_swaps_exports_and_slots_while_old_code_stays_for_its_holders() {
 }
 
 #[test]
+fn reloading_while_another_thread_keeps_calling_through_the_slot() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.smf");
+    write_version(&path, 1);
+    let loader = loader();
+    let mut id = loader.load(&path).unwrap().id();
+    let caller = call_through(&loader, loader.slot("f").as_ptr());
+    // SAFETY: `call_through` publishes an `extern "C" fn() -> i32`.
+    let through: extern "C" fn() -> i32 = unsafe { std::mem::transmute(caller.entry()) };
+    let code_before = loader.memory().stats().bytes_code;
+
+    let stop = AtomicBool::new(false);
+    let rounds = 30;
+    std::thread::scope(|scope| {
+        let calls = scope.spawn(|| {
+            let (mut last, mut calls) = (0, 0u64);
+            while !stop.load(Ordering::Relaxed) {
+                let seen = through();
+                assert!((1..=rounds).contains(&seen), "a call returned {seen}");
+                assert!(seen >= last, "went back from version {last} to {seen}");
+                last = seen;
+                calls += 1;
+            }
+            (last, calls)
+        });
+        for version in 2..=rounds {
+            write_version(&path, version);
+            id = loader.reload(id).unwrap().id();
+        }
+        // Let the caller see the last version before it stops.
+        while through() != rounds {}
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        stop.store(true, Ordering::Relaxed);
+        let (last, calls) = calls.join().unwrap();
+        assert_eq!(last, rounds);
+        assert!(calls > 0);
+    });
+    // The replaced versions stayed mapped until now; reclaiming returns them.
+    assert!(loader.memory().stats().bytes_code > code_before);
+    assert_eq!(loader.reclaim_replaced(), (rounds - 1) as usize);
+    assert_eq!(loader.memory().stats().bytes_code, code_before);
+    assert_eq!(loader.reclaim_replaced(), 0);
+    assert_eq!(through(), rounds);
+}
+
+#[test]
 fn a_reload_that_fails_keeps_the_old_version() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("f.smf");
