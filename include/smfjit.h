@@ -38,8 +38,16 @@ typedef struct smfjit_loader smfjit_loader;
  * failure. */
 smfjit_loader *smfjit_loader_new(void);
 
-/* Loads the SMF module at path, binding every import now.
- * Returns 0, or a negative code. */
+/* Bindings for smfjit_loader_new_with_binding. */
+#define SMFJIT_BIND_NOW 0  /* every import resolved (and instantiated) at load */
+#define SMFJIT_BIND_LAZY 1 /* each import resolved on its first call */
+
+/* Like smfjit_loader_new, with the binding of the modules it loads.
+ * Returns NULL for any other binding value. */
+smfjit_loader *smfjit_loader_new_with_binding(int binding);
+
+/* Loads the SMF module at path, binding its imports as the loader says
+ * (smfjit_loader_new: now). Returns 0, or a negative code. */
 int smfjit_load(smfjit_loader *loader, const char *path);
 
 /* The address of symbol, or NULL. The address stays valid until its module

@@ -47,3 +47,36 @@ fn a_c_program_calls_instantiations_made_on_miss() {
     );
     assert_eq!(lines.len(), expected.len() + 2, "{stdout}");
 }
+
+#[test]
+fn a_c_program_runs_the_application_with_either_binding() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = compile_c("app_bindings", dir.path());
+    let fixtures = root().join("tests/fixtures");
+    let expected_squares: i64 = (0..100).map(|i| i * i).sum();
+    for binding in ["now", "lazy"] {
+        let output = std::process::Command::new(&program)
+            .arg(binding)
+            .arg(fixtures.join("collections.smf"))
+            .arg(fixtures.join("app.smf"))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        assert!(
+            output.status.success(),
+            "{binding}: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(
+            stdout,
+            format!(
+                "mean_f32 = 4\n\
+                 median_u16 = 12\n\
+                 sorted = 0 7 12 300 65535\n\
+                 sum_of_squares(100) = {expected_squares}\n\
+                 bad binding: binding 7 is neither SMFJIT_BIND_NOW (0) nor SMFJIT_BIND_LAZY (1)\n"
+            ),
+            "{binding}"
+        );
+    }
+}

@@ -8,10 +8,15 @@ use std::cell::RefCell;
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::path::Path;
 
-use crate::loader::{Loader, LoaderConfig};
+use crate::loader::{Binding, Loader, LoaderConfig};
 
 /// Code for a null or non-UTF-8 argument.
 pub const SMFJIT_EINVAL: c_int = -1;
+
+/// `smfjit_loader_new_with_binding`: resolve every import at load.
+pub const SMFJIT_BIND_NOW: c_int = 0;
+/// `smfjit_loader_new_with_binding`: resolve each import on its first call.
+pub const SMFJIT_BIND_LAZY: c_int = 1;
 
 thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
@@ -56,7 +61,28 @@ unsafe fn argument<'a>(text: *const c_char, what: &str) -> Option<&'a str> {
 /// failure.
 #[unsafe(no_mangle)]
 pub extern "C" fn smfjit_loader_new() -> *mut smfjit_loader {
-    match Loader::with_jit(LoaderConfig::default()) {
+    smfjit_loader_new_with_binding(SMFJIT_BIND_NOW)
+}
+
+/// A loader like [`smfjit_loader_new`]'s whose modules bind their imports
+/// as `binding` says ([`SMFJIT_BIND_NOW`] or [`SMFJIT_BIND_LAZY`]); null,
+/// with a message for [`smfjit_last_error`], for any other value.
+#[unsafe(no_mangle)]
+pub extern "C" fn smfjit_loader_new_with_binding(binding: c_int) -> *mut smfjit_loader {
+    let binding = match binding {
+        SMFJIT_BIND_NOW => Binding::Now,
+        SMFJIT_BIND_LAZY => Binding::Lazy,
+        other => {
+            set_last_error(&format!(
+                "binding {other} is neither SMFJIT_BIND_NOW (0) nor SMFJIT_BIND_LAZY (1)"
+            ));
+            return std::ptr::null_mut();
+        }
+    };
+    match Loader::with_jit(LoaderConfig {
+        binding,
+        ..LoaderConfig::default()
+    }) {
         Ok(loader) => Box::into_raw(Box::new(smfjit_loader { loader })),
         Err(error) => {
             set_last_error(&error.to_string());
