@@ -197,3 +197,33 @@ fn trig_fixture_imports_from_libm() {
         assert!(module.symbol_by_name(name).unwrap().is_defined(), "{name}");
     }
 }
+
+/// The sample module's TemplateCode payload is the encoding of
+/// `tests/fixtures/src/sample-templates.tir` (the smf crate's tests embed
+/// it without depending on the IR crate).
+#[test]
+fn sample_template_code_is_the_encoding_of_its_source() {
+    let source = fixtures().join("src/sample-templates.tir");
+    let library = jit::text::parse_library(&std::fs::read_to_string(source).unwrap()).unwrap();
+    jit::verify::verify_library(&library).unwrap();
+    let fresh = jit::binary::encode_library(&library).bytes;
+    let path = fixtures().join("src/sample-templates.gtpl");
+    if std::env::var_os("SMFJIT_BLESS").is_some() {
+        std::fs::write(&path, &fresh).unwrap();
+    }
+    let committed = std::fs::read(&path).unwrap();
+    assert!(
+        committed == fresh,
+        "sample-templates.gtpl is stale: rebuild with SMFJIT_BLESS=1"
+    );
+    // The sample module carries exactly these bytes, with its template
+    // symbols at the entries.
+    let sample = std::fs::read(fixtures().join("sample.smf")).unwrap();
+    let module = smf::Module::parse(&sample).unwrap();
+    assert_eq!(module.template_code(), Some(&fresh[..]));
+    let decoded = jit::binary::decode_library(&fresh).unwrap();
+    for (item, offset) in decoded.library.items().iter().zip(&decoded.offsets) {
+        let symbol = module.symbol_by_name(&item.name()).unwrap();
+        assert_eq!(symbol.template_offset(), *offset as u64, "{}", item.name());
+    }
+}

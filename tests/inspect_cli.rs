@@ -329,19 +329,26 @@ fn notes_show_all_six_tables() {
 
 #[test]
 fn a_bad_note_or_template_section_is_a_clean_error_with_its_offset() {
-    let out = inspect(&["templates", SAMPLE]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert!(
-        err.starts_with("error: 'tests/fixtures/sample.smf': TemplateCode: "),
-        "{err}"
-    );
-    assert!(
-        err.trim_end().ends_with(')') && err.contains("(at offset 0x"),
-        "{err}"
-    );
-
     let dir = tempfile::tempdir().unwrap();
+    // A TemplateCode section with a valid header and an entry whose length
+    // runs past the section.
+    let mut b = ModuleBuilder::new();
+    b.set_template_code(b"GTPL\x01\x00\x01\x00\x00\x00\x01\xff\xff\x7f")
+        .unwrap();
+    let path = write_module(dir.path(), "badtemplates.smf", &b.build().unwrap());
+    for cmd in ["templates", "verify"] {
+        let out = inspect(&[cmd, &path]);
+        assert_eq!(out.status.code(), Some(1), "{cmd}");
+        let text = String::from_utf8(if cmd == "verify" {
+            out.stdout
+        } else {
+            out.stderr
+        })
+        .unwrap();
+        assert!(text.contains("TemplateCode: "), "{cmd}: {text}");
+        assert!(text.contains("(at offset 0x"), "{cmd}: {text}");
+    }
+
     let mut b = ModuleBuilder::new();
     b.set_note(
         "# Instantiation To/From Metadata\npossible |id, template|\n  x, sum\n# END_NOTE\n",

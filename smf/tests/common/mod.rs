@@ -8,13 +8,35 @@ use smf::{
 
 pub const NOTE: &str = "# Instantiation To/From Metadata\npossible |id, template, type_args, mangled_name, required_by, can_defer|\n  1, sum, f64, sum$f64, app, true\n# END_NOTE\n";
 
-/// Bytes of a `TemplateCode` section: header plus two opaque entries.
+/// The `TemplateCode` payload of the sample: the IR encoding of the `sum`
+/// and `dot` templates of `tests/fixtures/src/sample-templates.tir` (a root
+/// test proves the bytes are that source's current encoding).
 pub fn template_code() -> Vec<u8> {
-    let mut b = b"GTPL".to_vec();
-    b.extend_from_slice(&1u16.to_le_bytes());
-    b.extend_from_slice(&2u32.to_le_bytes());
-    b.extend_from_slice(&[0xAA; 22]);
-    b
+    include_bytes!("../../../tests/fixtures/src/sample-templates.gtpl").to_vec()
+}
+
+/// Offset of each entry of a `GTPL` payload: after the 10-byte header,
+/// each entry is a kind byte, a LEB128 length and that many bytes.
+pub fn entry_offsets(code: &[u8]) -> Vec<u64> {
+    let count = u32::from_le_bytes(code[6..10].try_into().unwrap());
+    let mut at = 10usize;
+    let mut offsets = Vec::new();
+    for _ in 0..count {
+        offsets.push(at as u64);
+        let (mut len, mut shift, mut p) = (0usize, 0, at + 1);
+        loop {
+            let byte = code[p];
+            len |= usize::from(byte & 0x7f) << shift;
+            shift += 7;
+            p += 1;
+            if byte & 0x80 == 0 {
+                break;
+            }
+        }
+        at = p + len;
+    }
+    assert_eq!(at, code.len(), "entries fill the payload");
+    offsets
 }
 
 /// A module with code, data, rodata, bss, an unknown section type, a note,
@@ -70,8 +92,11 @@ pub fn sample_builder(note: NoteSize) -> ModuleBuilder {
     let malloc = b
         .add_symbol(SymbolDef::import("malloc", SymbolType::Function))
         .unwrap();
-    b.add_symbol(SymbolDef::template("sum", 1, 10)).unwrap();
-    b.add_symbol(SymbolDef::template("dot", 1, 21)).unwrap();
+    let entries = entry_offsets(&template_code());
+    b.add_symbol(SymbolDef::template("sum", 1, entries[0]))
+        .unwrap();
+    b.add_symbol(SymbolDef::template("dot", 1, entries[1]))
+        .unwrap();
     b.add_relocation(code, 4, malloc, RelocType::Plt32, -4);
     b.add_relocation(code, 32, main, RelocType::Abs64, 0);
     b.add_relocation(data, 8, main, RelocType::Abs64, 8);
