@@ -668,3 +668,40 @@ fn instantiate_reports_traps_and_bad_requests() {
         assert_eq!(err.lines().count(), 1, "{err}");
     }
 }
+
+#[test]
+fn instantiate_disassembles_the_code_it_published() {
+    let out = stdout_of(&["instantiate", COLLECTIONS, "max$i32", "--disasm"]);
+    let entry = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("entry 0x"))
+        .and_then(|l| l.split(':').next())
+        .expect("an entry line");
+    // The listing starts at the entry point with endbr64.
+    let first = out
+        .lines()
+        .find(|l| l.contains("endbr64"))
+        .expect("a listing");
+    assert!(
+        first.starts_with(&format!("{entry:0>16}")),
+        "{first} vs {entry}"
+    );
+    assert!(out.contains("ret"), "{out}");
+    let gas = stdout_of(&[
+        "instantiate",
+        COLLECTIONS,
+        "max$i32",
+        "--disasm",
+        "--syntax",
+        "gas",
+    ]);
+    assert!(
+        gas.contains("%r") || gas.contains("%e"),
+        "AT&T registers:\n{gas}"
+    );
+    let json = json_of(&["instantiate", COLLECTIONS, "max$i32", "--disasm"]);
+    assert!(json["disassembly"].as_str().unwrap().contains("endbr64"));
+    // An ahead-of-time export shows the module's code instead.
+    let aot = stdout_of(&["instantiate", COLLECTIONS, "sort$i64", "--disasm"]);
+    assert!(aot.contains("disassembly of sort$i64 in .text"), "{aot}");
+}

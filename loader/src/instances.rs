@@ -67,6 +67,8 @@ pub struct Instance {
     pending: Option<Reservation>,
     /// Bytes of the function (its reservation), for the statistics.
     size: usize,
+    /// The entry's reservation inside `code`, to read its bytes back.
+    entry: Option<Reservation>,
 }
 
 impl Instance {
@@ -81,6 +83,7 @@ impl Instance {
             code: Some(code),
             pending: None,
             size: entry.size(),
+            entry: Some(*entry),
         })
     }
 
@@ -95,6 +98,7 @@ impl Instance {
             code: None,
             pending: Some(*entry),
             size: entry.size(),
+            entry: None,
         }
     }
 
@@ -102,6 +106,19 @@ impl Instance {
     #[must_use]
     pub fn address(&self) -> Address {
         self.address
+    }
+
+    /// Bytes reserved for the function (its code, constants and stubs).
+    #[must_use]
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The function's published bytes (`None` while it waits in a
+    /// module's batch), for disassembly.
+    #[must_use]
+    pub fn bytes(&self) -> Option<&[u8]> {
+        self.code.as_ref()?.bytes(self.entry.as_ref()?).ok()
     }
 
     /// The published code kept alive for the instance (`None` while it
@@ -119,6 +136,7 @@ impl From<PublishedFunction> for Instance {
             code: Some(function.code().clone()),
             pending: None,
             size: function.bytes().len(),
+            entry: Some(function.reservation()),
         }
     }
 }

@@ -11,7 +11,7 @@ use execmem::ExecMemory;
 use crate::cache::{CacheConfig, CacheStats, SmfCache};
 use crate::error::{Error, Result};
 use crate::exports::{ExportTable, ModuleId};
-use crate::instances::{Address, InstanceStats, Instances, Instantiator, ResolveContext};
+use crate::instances::{Address, Instance, InstanceStats, Instances, Instantiator, ResolveContext};
 use crate::lazy::{self, Binder};
 use crate::limits;
 use crate::module::{self, ImportResolver, ImportSource, Keep, LoadRequest, LoadedModule};
@@ -365,6 +365,13 @@ impl Loader {
             .unwrap_or_else(PoisonError::into_inner)
             .push(replaced);
         Ok(module)
+    }
+
+    /// The instantiation of `name` made on an earlier miss, with its code,
+    /// if there is one (exports of loaded modules are not instances).
+    #[must_use]
+    pub fn instance(&self, name: &str) -> Option<Instance> {
+        self.inner.instances.cached_instance(name)
     }
 
     /// Releases the versions that [`Loader::reload`] replaced, for the

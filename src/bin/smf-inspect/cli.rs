@@ -68,6 +68,12 @@ pub enum Command {
         /// scalars, `[1, 2, 3]` for `ptr<T>`, or `null`.
         #[arg(long, num_args = 0.., allow_negative_numbers = true)]
         call: Option<Vec<String>>,
+        /// Disassemble the code the name resolved to.
+        #[arg(long)]
+        disasm: bool,
+        /// Assembly syntax for --disasm.
+        #[arg(long, value_enum, default_value_t = SyntaxChoice::Intel)]
+        syntax: SyntaxChoice,
     },
 }
 

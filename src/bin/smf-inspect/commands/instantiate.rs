@@ -19,6 +19,7 @@ pub fn print(
     path: &Path,
     mangled: &str,
     call: Option<&[String]>,
+    disasm: Option<jit::backend::Syntax>,
     out: &mut Out,
 ) -> anyhow::Result<()> {
     // The concrete function, for its signature (and early, clear errors).
@@ -55,6 +56,23 @@ pub fn print(
     );
     let type_args: Vec<String> = instance.type_args.iter().map(ToString::to_string).collect();
     let trapped = matches!(outcome, Some(Outcome { trap: Some(_), .. }));
+    // The JIT-made code as published, at its real address.
+    let listing = match disasm {
+        Some(syntax) if !precompiled => {
+            let instance = loader
+                .instance(mangled)
+                .ok_or_else(|| anyhow!("'{mangled}' has no instantiated code to disassemble"))?;
+            let bytes = instance
+                .bytes()
+                .ok_or_else(|| anyhow!("the code of '{mangled}' is not published"))?;
+            Some(jit::backend::disassemble(
+                bytes,
+                address.get() as u64,
+                syntax,
+            ))
+        }
+        _ => None,
+    };
 
     if out.json() {
         out.write_json(&json!({
@@ -68,6 +86,7 @@ pub fn print(
             "compile_nanos": stats.compile_nanos,
             "code_bytes": stats.code_bytes,
             "call": outcome.as_ref().zip(args.as_ref()).map(|(o, a)| o.to_json(a)),
+            "disassembly": listing,
         }))?;
     } else {
         out.line(format!(
@@ -117,6 +136,19 @@ pub fn print(
                     list(&after)
                 ))?;
             }
+        }
+    }
+    if !out.json() {
+        match (disasm, &listing) {
+            (_, Some(text)) => {
+                out.line("")?;
+                out.line(text.trim_end())?;
+            }
+            (Some(syntax), None) => {
+                out.line("")?;
+                super::disasm::print(module, mangled, syntax, out)?;
+            }
+            (None, None) => {}
         }
     }
     if trapped {

@@ -33,8 +33,15 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Notes { .. } => notes::print(&module, &mut out)?,
         Command::Templates { .. } => templates::print(&module, &mut out)?,
         Command::Verify { .. } => verify::print(&module, &mut out)?,
-        Command::Instantiate { file, symbol, call } => {
-            instantiate::print(&module, file, symbol, call.as_deref(), &mut out)?;
+        Command::Instantiate {
+            file,
+            symbol,
+            call,
+            disasm,
+            syntax,
+        } => {
+            let disasm = disasm.then_some(jit::backend::Syntax::from(*syntax));
+            instantiate::print(&module, file, symbol, call.as_deref(), disasm, &mut out)?;
         }
         Command::Disasm { symbol, syntax, .. } => {
             disasm::print(&module, symbol, (*syntax).into(), &mut out)?;
