@@ -91,25 +91,27 @@ fn reloading_while_another_thread_keeps_calling_through_the_slot() {
     let stop = AtomicBool::new(false);
     let rounds = 30;
     std::thread::scope(|scope| {
+        // The caller runs until the reloads are over and it has itself seen
+        // the last version.
         let calls = scope.spawn(|| {
             let (mut last, mut calls) = (0, 0u64);
-            while !stop.load(Ordering::Relaxed) {
+            loop {
+                let reloads_done = stop.load(Ordering::Acquire);
                 let seen = through();
                 assert!((1..=rounds).contains(&seen), "a call returned {seen}");
                 assert!(seen >= last, "went back from version {last} to {seen}");
                 last = seen;
                 calls += 1;
+                if reloads_done && seen == rounds {
+                    return (last, calls);
+                }
             }
-            (last, calls)
         });
         for version in 2..=rounds {
             write_version(&path, version);
             id = loader.reload(id).unwrap().id();
         }
-        // Let the caller see the last version before it stops.
-        while through() != rounds {}
-        std::thread::sleep(std::time::Duration::from_millis(5));
-        stop.store(true, Ordering::Relaxed);
+        stop.store(true, Ordering::Release);
         let (last, calls) = calls.join().unwrap();
         assert_eq!(last, rounds);
         assert!(calls > 0);
