@@ -927,3 +927,133 @@ impl<'de> VariantAccess<'de> for NoContent {
         Err(missing_content())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use crate::{ErrorKind, Location};
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    enum Shape {
+        Dot,
+        Circle(u32),
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Cell {
+        id: u32,
+        name: String,
+        tags: Vec<String>,
+        shape: Shape,
+        small: i8,
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Cells {
+        cells: Vec<Cell>,
+    }
+
+    fn read(rows: &str) -> Result<Cells, crate::Error> {
+        crate::from_str(&format!("cells |id, name, tags, shape, small|\n{rows}"))
+    }
+
+    #[test]
+    fn cells_of_every_form_read_into_fields() {
+        let cells = read(
+            "    1, Alice Chen, [a, b], Dot, -128\n    2, \"say \\\"hi\\\"\", [], {Circle: 7}, 127 # done\n",
+        )
+        .unwrap();
+        assert_eq!(
+            cells.cells,
+            [
+                Cell {
+                    id: 1,
+                    name: "Alice Chen".into(),
+                    tags: vec!["a".into(), "b".into()],
+                    shape: Shape::Dot,
+                    small: -128,
+                },
+                Cell {
+                    id: 2,
+                    name: "say \"hi\"".into(),
+                    tags: vec![],
+                    shape: Shape::Circle(7),
+                    small: 127,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn integer_cells_keep_their_range_checks() {
+        // i8 at its limits and one past them; u32 refuses a negative id.
+        for (small, ok) in [
+            ("-129", false),
+            ("-128", true),
+            ("127", true),
+            ("128", false),
+        ] {
+            let result = read(&format!("    1, a, [], Dot, {small}\n"));
+            assert_eq!(result.is_ok(), ok, "{small}");
+        }
+        let e = read("    -1, a, [], Dot, 0\n").unwrap_err();
+        assert_eq!(e.location(), Some(Location { line: 2, column: 5 }));
+        assert_eq!(e.context(), Some("table 'cells', row 1, column 'id'"));
+        assert!(e.to_string().contains("expected u32"), "{e}");
+        // A number too long for the short form still overflows as before.
+        let e = read("    99999999999999999999, a, [], Dot, 0\n").unwrap_err();
+        assert_eq!(
+            e.kind(),
+            &ErrorKind::IntOverflow("99999999999999999999".into())
+        );
+    }
+
+    #[test]
+    fn a_variant_with_content_written_as_a_name_is_an_error() {
+        let e = read("    1, a, [], Circle, 0\n").unwrap_err();
+        assert!(
+            e.to_string().contains("this enum variant has content"),
+            "{e}"
+        );
+        assert_eq!(
+            e.location(),
+            Some(Location {
+                line: 2,
+                column: 15
+            })
+        );
+    }
+
+    #[test]
+    fn bad_cells_are_located_where_they_are() {
+        let e = read("    1, \"a\" b, [], Dot, 0\n").unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::TrailingText);
+        assert_eq!(
+            e.location(),
+            Some(Location {
+                line: 2,
+                column: 12
+            })
+        );
+        let e = read("    1, , [], Dot, 0\n").unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::EmptyValue);
+        assert_eq!(e.location(), Some(Location { line: 2, column: 8 }));
+        let e = read("    1, a, [], Dot\n").unwrap_err();
+        assert_eq!(
+            e.kind(),
+            &ErrorKind::RowWidth {
+                expected: 5,
+                found: 4
+            }
+        );
+        let e = read("    1, a, [], Dot, 0, 9\n").unwrap_err();
+        assert_eq!(
+            e.kind(),
+            &ErrorKind::RowWidth {
+                expected: 5,
+                found: 6
+            }
+        );
+    }
+}

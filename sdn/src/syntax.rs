@@ -750,10 +750,100 @@ mod tests {
     }
 
     #[test]
+    fn next_token_reads_plain_cells_and_leaves_the_rest_to_next_cell() {
+        let row = |text| RowSrc { text, tuple: false };
+        let mut cursor = RowCursor::new(row("a b , \"q,r\" ,x#y #c"), 1);
+        assert_eq!(cursor.next_token(), Some("a b"));
+        assert_eq!(cursor.next_token(), Some("\"q,r\""));
+        assert_eq!(cursor.next_token(), Some("x#y"));
+        assert_eq!(cursor.read, 3);
+        assert_eq!(cursor.next_token(), None);
+        assert!(cursor.finish(3, "").is_ok());
+
+        // Inline values, empty cells and trailing text consume nothing.
+        for text in ["[1, 2], b", " , b", "\"a\" b, c", "\"open"] {
+            let mut cursor = RowCursor::new(row(text), 1);
+            assert_eq!(cursor.next_token(), None, "{text:?}");
+            assert_eq!((cursor.read, cursor.rest), (0, text), "{text:?}");
+        }
+        let mut cursor = RowCursor::new(row("\"a\" b, c"), 1);
+        assert!(matches!(
+            cursor.next_cell(),
+            Err(Fail {
+                kind: ErrorKind::TrailingText,
+                at: "b, c"
+            })
+        ));
+
+        // A tuple row ends at ')'.
+        let mut cursor = RowCursor::new(
+            RowSrc {
+                text: "1, x y)",
+                tuple: true,
+            },
+            1,
+        );
+        assert_eq!(cursor.next_token(), Some("1"));
+        assert_eq!(cursor.next_token(), Some("x y"));
+        assert_eq!(cursor.next_token(), None);
+        assert_eq!(cursor.rest, ")");
+    }
+
+    #[test]
+    fn finish_checks_the_width_at_len_minus_one_len_and_len_plus_one() {
+        for (width, ok) in [(1, false), (2, true), (3, false)] {
+            let mut cursor = RowCursor::new(
+                RowSrc {
+                    text: "a, b",
+                    tuple: false,
+                },
+                1,
+            );
+            for _ in 0..width.min(2) {
+                assert!(cursor.next_token().is_some());
+            }
+            let result = cursor.finish(width, "a, b");
+            assert_eq!(result.is_ok(), ok, "width {width}");
+            if let Err(fail) = result {
+                assert_eq!(
+                    fail.kind,
+                    ErrorKind::RowWidth {
+                        expected: width,
+                        found: 2
+                    }
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn trim_end_drops_only_trailing_blanks() {
+        for (text, trimmed) in [
+            ("", ""),
+            ("a", "a"),
+            ("a ", "a"),
+            ("a \t ", "a"),
+            (" a", " a"),
+            ("a b", "a b"),
+            ("  ", ""),
+        ] {
+            assert_eq!(trim_end(text), trimmed, "{text:?}");
+        }
+    }
+
+    #[test]
     fn bare_stops_at_comment_only_after_space() {
         assert_eq!(bare("a#b c", b""), ("a#b c", ""));
         assert_eq!(bare("a #b", b""), ("a", "#b"));
         assert_eq!(bare("a\t#b", b""), ("a", "#b"));
         assert_eq!(bare("x y , z", b","), ("x y", ", z"));
+        assert_eq!(bare("a]b}c)d", b",]"), ("a", "]b}c)d"));
+        assert_eq!(bare("a]b}c)d", b",}"), ("a]b", "}c)d"));
+        assert_eq!(bare("a]b}c)d", b",)"), ("a]b}c", ")d"));
+        assert_eq!(bare("#x", b","), ("", "#x"));
+        assert_eq!(
+            bare("long_token_of_many_bytes #c", b","),
+            ("long_token_of_many_bytes", "#c")
+        );
     }
 }
