@@ -421,19 +421,19 @@ fn stop_mask(stops: &[u8]) -> u8 {
 #[inline]
 fn bare_before(i: &str, mask: u8) -> (&str, &str) {
     let bytes = i.as_bytes();
-    let mut end = bytes.len();
-    let mut prev = b' ';
-    for (at, &byte) in bytes.iter().enumerate() {
-        // A '#' ends the token only where it starts a comment: at the start
-        // or after a space or tab.
-        if STOP_CLASSES[usize::from(byte)] & mask != 0
-            && (byte != b'#' || matches!(prev, b' ' | b'\t'))
-        {
-            end = at;
-            break;
-        }
-        prev = byte;
-    }
+    // A '#' ends the token only where it starts a comment: at the start or
+    // after a space or tab (looked up only when a '#' is met, which keeps
+    // the loop to one table test per byte).
+    let end = bytes
+        .iter()
+        .enumerate()
+        .position(|(at, &byte)| {
+            STOP_CLASSES[usize::from(byte)] & mask != 0
+                && (byte != b'#'
+                    || at == 0
+                    || matches!(bytes.get(at.wrapping_sub(1)), Some(b' ' | b'\t')))
+        })
+        .unwrap_or(bytes.len());
     let token = trim_end(i.get(..end).unwrap_or(i));
     (token, skip(i, end))
 }
