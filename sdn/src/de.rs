@@ -211,7 +211,9 @@ impl<'de> ScalarDe<'de> {
     }
 }
 
-impl<'de> Deserializer<'de> for ScalarDe<'de> {
+// Implemented for a reference: the token stays where the row reader put
+// it, and only its address is passed on.
+impl<'de> Deserializer<'de> for &ScalarDe<'de> {
     type Error = Error;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
@@ -684,7 +686,7 @@ impl<'de> RowCells<'_, '_, '_, 'de> {
                 quoted: src.starts_with('"'),
             };
             return seed
-                .deserialize(token)
+                .deserialize(&token)
                 .map_err(|e| self.cell_error(index, e.or_locate(text, offset_in(text, src))));
         }
         let cell = match self
@@ -696,7 +698,7 @@ impl<'de> RowCells<'_, '_, '_, 'de> {
             Err(fail) => return Err(self.cell_error(index, locate(text, fail))),
         };
         let result = match &cell {
-            &Cell::Scalar { src, quoted } => seed.deserialize(ScalarDe { text, src, quoted }),
+            &Cell::Scalar { src, quoted } => seed.deserialize(&ScalarDe { text, src, quoted }),
             Cell::Inline(node) => seed.deserialize(NodeDe {
                 text,
                 node,
