@@ -417,8 +417,9 @@ fn stop_mask(stops: &[u8]) -> u8 {
     })
 }
 
-/// [`bare`] with its stops given as a [`stop_mask`].
-#[inline]
+/// [`bare`] with its stops given as a [`stop_mask`]. Always inlined: a
+/// call returns the two slices through memory, once per table cell.
+#[inline(always)]
 fn bare_before(i: &str, mask: u8) -> (&str, &str) {
     let bytes = i.as_bytes();
     // A '#' ends the token only where it starts a comment: at the start or
