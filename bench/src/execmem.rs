@@ -5,11 +5,11 @@
 //! function and the time to publish. The baseline column is the naive way:
 //! mprotect, one function at a time.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ::execmem::{Config, ExecMemory, PerfMap, PublishedCode, Reservation, Strategy};
 
-use crate::harness::{Report, Row, fmt_duration};
+use crate::harness::{Report, Row, fmt_duration, measure_with_setup};
 
 const FUNCTIONS: usize = 1000;
 const RUNS: usize = 30;
@@ -119,22 +119,13 @@ fn measure_shape(strategy: Strategy, shape: Shape) -> Outcome {
 
     // Publication time only: the release of each run happens after its
     // clock stopped.
-    let mut times: Vec<Duration> = (0..RUNS)
-        .map(|_| {
-            let start = Instant::now();
-            let published = std::hint::black_box(publish_all(&memory, shape));
-            let elapsed = start.elapsed();
-            drop(published);
-            elapsed
-        })
-        .collect();
-    times.sort_unstable();
+    let times = measure_with_setup(RUNS, || (), |_| publish_all(&memory, shape));
     Outcome {
         density: stats.density().expect("code is executable"),
         changes_per_function: stats
             .protection_changes_per_function()
             .expect("functions were published"),
-        per_function: times[RUNS / 2] / FUNCTIONS as u32,
+        per_function: times.median / FUNCTIONS as u32,
     }
 }
 

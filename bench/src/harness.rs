@@ -24,27 +24,52 @@ impl Stats {
     }
 }
 
+impl Stats {
+    /// The order statistics of timed samples.
+    ///
+    /// # Panics
+    /// When there are no samples.
+    pub fn of(mut times: Vec<Duration>) -> Self {
+        assert!(!times.is_empty(), "a measurement needs at least one run");
+        times.sort_unstable();
+        let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+        Stats {
+            median: at(0.5),
+            p99: at(0.99),
+        }
+    }
+}
+
 /// Runs `op` a few times to warm up, then `runs` timed times, and returns the
 /// order statistics. The result of `op` is passed through `black_box` so the
 /// work cannot be optimised away.
 pub fn measure<T>(runs: usize, mut op: impl FnMut() -> T) -> Stats {
-    assert!(runs > 0, "a measurement needs at least one run");
     for _ in 0..runs.min(10) {
         black_box(op());
     }
-    let mut times: Vec<Duration> = (0..runs)
-        .map(|_| {
-            let start = Instant::now();
-            black_box(op());
-            start.elapsed()
-        })
-        .collect();
-    times.sort_unstable();
-    let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
-    Stats {
-        median: at(0.5),
-        p99: at(0.99),
-    }
+    measure_with_setup(runs, || (), |_| op())
+}
+
+/// Times `op` on a fresh state from an untimed `setup`, `runs` times. Only
+/// `op` is on the clock: dropping its result and the state is not.
+pub fn measure_with_setup<S, T>(
+    runs: usize,
+    mut setup: impl FnMut() -> S,
+    mut op: impl FnMut(&S) -> T,
+) -> Stats {
+    Stats::of(
+        (0..runs)
+            .map(|_| {
+                let state = setup();
+                let start = Instant::now();
+                let out = black_box(op(&state));
+                let elapsed = start.elapsed();
+                drop(out);
+                drop(state);
+                elapsed
+            })
+            .collect(),
+    )
 }
 
 /// Formats a duration with a unit that keeps three significant digits.

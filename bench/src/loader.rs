@@ -15,7 +15,7 @@ use std::process::Command;
 use loader::{Instance, Instantiator, Loader, LoaderConfig, ResolveContext};
 use smf::{ModuleBuilder, SectionType, SymbolDef};
 
-use crate::harness::{Report, Row, Stats, fmt_duration, measure};
+use crate::harness::{Report, Row, Stats, fmt_duration, measure, measure_with_setup};
 
 const SYMBOLS: usize = 10_000;
 const BATCH: usize = 1024;
@@ -261,30 +261,6 @@ pub fn run(report: &mut Report) {
 /// The collections fixture: the templates every JIT row instantiates.
 fn collections_fixture() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/collections.smf")
-}
-
-/// Times `op` after an untimed `setup` for each of `runs` samples.
-fn measure_with_setup<S, T>(
-    runs: usize,
-    mut setup: impl FnMut() -> S,
-    mut op: impl FnMut(&S) -> T,
-) -> Stats {
-    let mut times: Vec<std::time::Duration> = (0..runs)
-        .map(|_| {
-            let state = setup();
-            let start = std::time::Instant::now();
-            std::hint::black_box(op(&state));
-            let elapsed = start.elapsed();
-            drop(state);
-            elapsed
-        })
-        .collect();
-    times.sort_unstable();
-    let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
-    Stats {
-        median: at(0.5),
-        p99: at(0.99),
-    }
 }
 
 /// A JIT loader with the collections module loaded.
