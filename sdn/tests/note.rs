@@ -114,63 +114,52 @@ fn record_jit_compiled_moves_the_row() {
     assert_eq!(note, before);
 }
 
+/// Parses `text` as a note and checks the error's location and message.
+fn assert_note_error(text: &str, line: usize, column: usize, message: &str) {
+    let err = Note::parse(text).unwrap_err();
+    assert_eq!(
+        err.location(),
+        Some(sdn::Location { line, column }),
+        "{message}"
+    );
+    assert_eq!(err.message(), message);
+}
+
 #[test]
 fn errors_name_table_row_and_column_with_location() {
-    let bad = NOTE.replace("geom.o, deferred", "geom.o, deferrd");
-    let err = Note::parse(&bad).unwrap_err();
-    assert_eq!(
-        err.location(),
-        Some(sdn::Location {
-            line: 4,
-            column: 70
-        })
+    assert_note_error(
+        &NOTE.replace("geom.o, deferred", "geom.o, deferrd"),
+        4,
+        70,
+        "table 'instantiations', row 2, column 'status': unknown variant `deferrd`, expected one of `compiled`, `deferred`, `jit_compiled`",
     );
-    assert_eq!(
-        err.message(),
-        "table 'instantiations', row 2, column 'status': unknown variant `deferrd`, expected one of `compiled`, `deferred`, `jit_compiled`"
+    assert_note_error(
+        &NOTE.replace("    10, sum,", "    ten, sum,"),
+        9,
+        5,
+        "table 'possible', row 1, column 'id': invalid type: string \"ten\", expected u32",
     );
-    let bad = NOTE.replace("    10, sum,", "    ten, sum,");
-    let err = Note::parse(&bad).unwrap_err();
-    assert_eq!(err.location(), Some(sdn::Location { line: 9, column: 5 }));
-    assert_eq!(
-        err.message(),
-        "table 'possible', row 1, column 'id': invalid type: string \"ten\", expected u32"
+    assert_note_error(
+        &NOTE.replace("|from_inst, to_inst, dep_kind|", "|from_inst, to_inst|"),
+        16,
+        5,
+        "table 'dependencies', row 1: this row has 3 cells but the table has 2 columns",
     );
-    let bad = NOTE.replace("|from_inst, to_inst, dep_kind|", "|from_inst, to_inst|");
-    let err = Note::parse(&bad).unwrap_err();
-    assert_eq!(
-        err.location(),
-        Some(sdn::Location {
-            line: 16,
-            column: 5
-        })
-    );
-    assert_eq!(
-        err.message(),
-        "table 'dependencies', row 1: this row has 3 cells but the table has 2 columns"
-    );
-    let bad = NOTE.replace("3, 1, inner_type", "99999999999, 1, inner_type");
-    let err = Note::parse(&bad).unwrap_err();
-    assert_eq!(
-        err.location(),
-        Some(sdn::Location {
-            line: 16,
-            column: 5
-        })
-    );
-    assert_eq!(
-        err.message(),
-        "table 'dependencies', row 1, column 'from_inst': invalid value: integer `99999999999`, expected u32"
+    assert_note_error(
+        &NOTE.replace("3, 1, inner_type", "99999999999, 1, inner_type"),
+        16,
+        5,
+        "table 'dependencies', row 1, column 'from_inst': invalid value: integer `99999999999`, expected u32",
     );
 }
 
 #[test]
 fn missing_columns_and_unknown_tables_are_errors() {
-    let err = Note::parse("possible |id, template|\n    1, sum\n").unwrap_err();
-    assert_eq!(err.location(), Some(sdn::Location { line: 2, column: 5 }));
-    assert_eq!(
-        err.message(),
-        "table 'possible', row 1: missing field `type_args`"
+    assert_note_error(
+        "possible |id, template|\n    1, sum\n",
+        2,
+        5,
+        "table 'possible', row 1: missing field `type_args`",
     );
     let err = Note::parse("possibles |id|\n    1\n").unwrap_err();
     assert_eq!(err.location(), Some(sdn::Location { line: 1, column: 1 }));
