@@ -220,7 +220,10 @@ impl CodeBatch {
             None => {
                 let wanted = self.first_region.take().unwrap_or(self.shared.region_size);
                 let len = self.shared.fresh_region_len(size, wanted)?;
-                let staging = Staging::map(len, &self.shared.ledger)?;
+                let staging = match &self.shared.pool {
+                    Some(pool) if len == pool.page() => pool.take(&self.shared.ledger)?,
+                    _ => Staging::map(len, &self.shared.ledger)?,
+                };
                 self.regions.push(Region { staging, cursor: 0 });
                 (self.regions.len() - 1, 0)
             }

@@ -100,6 +100,14 @@ pub enum Error {
         /// The limit.
         max: usize,
     },
+    /// The configured pool of spare pages is too large.
+    #[error("a pool of {pages} spare pages was asked for, at most {max} are allowed")]
+    InvalidPoolSize {
+        /// Pages asked for.
+        pages: usize,
+        /// The limit, [`limits::MAX_POOL_PAGES`](crate::limits::MAX_POOL_PAGES).
+        max: usize,
+    },
     /// The perf map could not be opened.
     #[error("could not open the perf map {}: {source}", path.display())]
     PerfMap {

@@ -88,6 +88,17 @@ impl Ledger {
         }
     }
 
+    /// `len` bytes of spare pages were mapped into the pool.
+    pub(crate) fn pooled(&self, len: usize) {
+        self.books().stats.bytes_pooled += len;
+    }
+
+    /// A spare page of `len` bytes left the pool (for a batch, which
+    /// reports it with [`Ledger::mapped_as`]).
+    pub(crate) fn unpooled(&self, len: usize) {
+        self.books().stats.bytes_pooled -= len;
+    }
+
     /// A batch of `functions` functions totalling `code_bytes` was published.
     pub(crate) fn code_published(&self, functions: usize, code_bytes: usize) {
         let stats = &mut self.books().stats;

@@ -78,6 +78,7 @@ pub mod limits;
 mod mapping;
 mod memory;
 mod perf_map;
+mod pool;
 mod published;
 mod stats;
 

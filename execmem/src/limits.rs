@@ -15,6 +15,14 @@ pub const MAX_ALIGNMENT: usize = 4096;
 /// large batch needs another region (and another protection change).
 pub const DEFAULT_REGION_SIZE: usize = 64 << 10;
 
+/// Default number of spare one-page staging regions the `mprotect`
+/// strategy maps (and faults in) at a time: 64 KiB of 4 KiB pages, one
+/// `mmap` per sixteen single-function publications.
+pub const DEFAULT_POOL_PAGES: usize = 16;
+
+/// Largest configurable pool refill, in pages.
+pub const MAX_POOL_PAGES: usize = 1024;
+
 /// Largest configurable region size and capacity hint.
 pub const MAX_REGION_SIZE: usize = 1 << 30;
 

@@ -74,28 +74,7 @@ impl Staging {
     ///
     /// [`Error::Map`] when the kernel refuses.
     pub(crate) fn map(len: usize, ledger: &Arc<Ledger>) -> Result<Self, Error> {
-        // SAFETY: an anonymous private mapping at an address of the kernel's
-        // choosing touches no existing memory; the result is checked below.
-        let raw = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if raw == libc::MAP_FAILED {
-            return Err(Error::Map {
-                len,
-                source: io::Error::last_os_error(),
-            });
-        }
-        let base = NonNull::new(raw.cast::<u8>()).ok_or_else(|| Error::Map {
-            len,
-            source: io::Error::other("mmap returned the null address"),
-        })?;
+        let base = map_read_write(len, 0)?;
         ledger.mapped_as(base.as_ptr() as usize, len, Protection::ReadWrite);
         Ok(Self {
             mapping: Mapping {
@@ -104,6 +83,38 @@ impl Staging {
                 ledger: Arc::clone(ledger),
             },
         })
+    }
+
+    /// Maps `count` pages of `page` bytes read-write with one system call,
+    /// faulted in (zeroed) by the kernel up front, and returns them as
+    /// separate spare pages, not yet in the books: each is unmapped on its
+    /// own when dropped (unmapping part of a mapping is allowed).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Map`] when the kernel refuses.
+    pub(crate) fn map_spares(
+        count: usize,
+        page: usize,
+        ledger: &Arc<Ledger>,
+    ) -> Result<Vec<Spare>, Error> {
+        let len = count.checked_mul(page).ok_or(Error::InvalidLength {
+            len: count,
+            max: crate::limits::MAX_REGION_SIZE,
+        })?;
+        // MAP_POPULATE takes the first-touch faults now, in one call, instead
+        // of one per page when the code is written.
+        let base = map_read_write(len, libc::MAP_POPULATE)?;
+        Ok((0..count)
+            .map(|k| Spare {
+                mapping: Mapping {
+                    // SAFETY: `k * page < len`, inside the mapping just made.
+                    base: unsafe { base.add(k * page) },
+                    len: page,
+                    ledger: Arc::clone(ledger),
+                },
+            })
+            .collect())
     }
 
     /// Address of the first byte.
@@ -171,6 +182,56 @@ impl Staging {
             mapping: self.mapping,
         })
     }
+}
+
+/// A read-write page mapped and faulted in ahead of use, held by the pool
+/// and not yet in the books (no batch holds it). Never executable: it only
+/// becomes a [`Staging`] mapping, which publication consumes.
+pub(crate) struct Spare {
+    mapping: Mapping,
+}
+
+impl Spare {
+    /// Hands the page to a batch: it enters the books as read-write staging.
+    pub(crate) fn into_staging(self) -> Staging {
+        let mapping = self.mapping;
+        mapping
+            .ledger
+            .mapped_as(mapping.address(), mapping.len, Protection::ReadWrite);
+        Staging { mapping }
+    }
+
+    /// Mapped length.
+    pub(crate) fn len(&self) -> usize {
+        self.mapping.len
+    }
+}
+
+/// Maps `len` bytes of private anonymous memory read-write, with `extra`
+/// flags (`MAP_POPULATE`).
+fn map_read_write(len: usize, extra: libc::c_int) -> Result<NonNull<u8>, Error> {
+    // SAFETY: an anonymous private mapping at an address of the kernel's
+    // choosing touches no existing memory; the result is checked below.
+    let raw = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | extra,
+            -1,
+            0,
+        )
+    };
+    if raw == libc::MAP_FAILED {
+        return Err(Error::Map {
+            len,
+            source: io::Error::last_os_error(),
+        });
+    }
+    NonNull::new(raw.cast::<u8>()).ok_or_else(|| Error::Map {
+        len,
+        source: io::Error::other("mmap returned the null address"),
+    })
 }
 
 /// A read-execute mapping of published code. Never writable.

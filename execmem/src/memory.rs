@@ -9,6 +9,7 @@ use crate::error::Error;
 use crate::ledger::Ledger;
 use crate::limits;
 use crate::perf_map::{self, PerfMap};
+use crate::pool::Pool;
 use crate::published::PublishedFunction;
 use crate::stats::{Protection, Stats};
 
@@ -48,6 +49,15 @@ pub struct Config {
     pub perf_map: PerfMap,
     /// How code becomes executable.
     pub strategy: Strategy,
+    /// Under [`Strategy::Mprotect`], pages kept mapped read-write and
+    /// faulted in for batches whose first region is one page (a single
+    /// instantiation, [`ExecMemory::publish_function`]), mapped this many
+    /// at a time with one system call when the pool runs dry; such a batch
+    /// then costs one protection change and no `mmap` or page fault. Pages
+    /// never return to the pool once handed out. `0` maps every region on
+    /// demand. At most [`limits::MAX_POOL_PAGES`]; ignored under dual
+    /// mapping, where regions are shared anyway.
+    pub pool_pages: usize,
 }
 
 impl Default for Config {
@@ -56,6 +66,7 @@ impl Default for Config {
             region_size: limits::DEFAULT_REGION_SIZE,
             perf_map: PerfMap::Environment,
             strategy: Strategy::Mprotect,
+            pool_pages: limits::DEFAULT_POOL_PAGES,
         }
     }
 }
@@ -68,6 +79,8 @@ pub(crate) struct Shared {
     pub(crate) perf_map: bool,
     /// Present exactly when the allocator uses dual mapping.
     pub(crate) frontier: Option<Frontier>,
+    /// Spare one-page staging regions (mprotect with a pool configured).
+    pub(crate) pool: Option<Pool>,
 }
 
 impl Shared {
@@ -113,8 +126,10 @@ impl ExecMemory {
     /// # Errors
     ///
     /// [`Error::InvalidRegionSize`] when `config.region_size` is zero or
-    /// above [`limits::MAX_REGION_SIZE`]; [`Error::PerfMap`] when the perf
-    /// map is enabled and `/tmp/perf-PID.map` cannot be opened.
+    /// above [`limits::MAX_REGION_SIZE`]; [`Error::InvalidPoolSize`] when
+    /// `config.pool_pages` is above [`limits::MAX_POOL_PAGES`];
+    /// [`Error::PerfMap`] when the perf map is enabled and
+    /// `/tmp/perf-PID.map` cannot be opened.
     pub fn new(config: Config) -> Result<Self, Error> {
         let page = region::page::size();
         let invalid = || Error::InvalidRegionSize {
@@ -126,6 +141,12 @@ impl ExecMemory {
             return Err(invalid());
         }
         let region_size = round_to_pages(config.region_size, page).ok_or_else(invalid)?;
+        if config.pool_pages > limits::MAX_POOL_PAGES {
+            return Err(Error::InvalidPoolSize {
+                pages: config.pool_pages,
+                max: limits::MAX_POOL_PAGES,
+            });
+        }
         let perf_map = config.perf_map.is_enabled();
         if perf_map {
             perf_map::open()?;
@@ -139,6 +160,9 @@ impl ExecMemory {
                 .ok()
                 .map(Frontier::new),
         };
+        // Nothing is mapped for the pool until a batch asks for a page.
+        let pool = (frontier.is_none() && config.pool_pages > 0)
+            .then(|| Pool::new(config.pool_pages, page));
         Ok(Self {
             shared: Arc::new(Shared {
                 ledger,
@@ -146,6 +170,7 @@ impl ExecMemory {
                 region_size,
                 perf_map,
                 frontier,
+                pool,
             }),
         })
     }

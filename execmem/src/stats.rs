@@ -35,6 +35,11 @@ pub struct Stats {
     pub bytes_code: usize,
     /// Mappings currently alive (a dual-mapped region is two).
     pub regions: usize,
+    /// Spare pages the `mprotect` strategy holds mapped read-write for
+    /// future batches ([`Config::pool_pages`](crate::Config::pool_pages));
+    /// not part of `bytes_reserved`, `bytes_writable` or `regions` until a
+    /// batch takes them.
+    pub bytes_pooled: usize,
     /// Published functions currently alive.
     pub functions: usize,
     /// Protection changes (read-write to read-execute) since creation;

@@ -108,6 +108,7 @@ fn released_code_and_abandoned_batches_leave_the_mappings() {
         region_size: 1,
         perf_map: PerfMap::Disabled,
         strategy: Strategy::DualMapping,
+        ..Config::default()
     })
     .expect("allocator");
     if memory.strategy() != Strategy::DualMapping {

@@ -195,6 +195,8 @@ fn small_functions_share_pages_and_padding_traps() {
             bytes_executable: used,
             bytes_code: 10_000,
             regions: 1,
+            // A batch of several pages maps its own region.
+            bytes_pooled: 0,
             functions: 100,
             protection_changes: 1,
             publications: 1,

@@ -23,10 +23,37 @@ fn returns(value: u32) -> Vec<u8> {
     })
 }
 
+/// How a test opens its batches: in regions mapped on demand, or as
+/// single pages from the allocator's pool of spare pages.
+#[derive(Clone, Copy, Debug)]
+enum Staging {
+    Regions,
+    PooledPages,
+}
+
+impl Staging {
+    fn open(self, memory: &ExecMemory) -> execmem::CodeBatch {
+        match self {
+            Staging::Regions => memory.batch(),
+            Staging::PooledPages => memory.batch_with_capacity(memory.page_size()),
+        }
+    }
+}
+
 /// Stages `count` functions returning `first ..`, writes them, returns the
 /// batch and the reservations.
 fn stage(memory: &ExecMemory, first: u32, count: u32) -> (execmem::CodeBatch, Vec<Reservation>) {
-    let mut batch = memory.batch();
+    stage_in(memory, Staging::Regions, first, count)
+}
+
+/// [`stage`] in batches opened as `staging` says.
+fn stage_in(
+    memory: &ExecMemory,
+    staging: Staging,
+    first: u32,
+    count: u32,
+) -> (execmem::CodeBatch, Vec<Reservation>) {
+    let mut batch = staging.open(memory);
     let reservations = (first..first + count)
         .map(|value| {
             let code = returns(value);
@@ -48,6 +75,11 @@ struct Publisher {
 impl Publisher {
     /// Starts publishing and returns once the first batch is out.
     fn start(memory: &ExecMemory) -> Self {
+        Self::start_in(memory, Staging::Regions)
+    }
+
+    /// [`Publisher::start`] with batches opened as `staging` says.
+    fn start_in(memory: &ExecMemory, staging: Staging) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let published = Arc::new(AtomicUsize::new(0));
         let thread = {
@@ -55,7 +87,7 @@ impl Publisher {
             std::thread::spawn(move || {
                 let mut round = 0u32;
                 while !stop.load(Ordering::Relaxed) {
-                    let (batch, reservations) = stage(&memory, round * 8, 8);
+                    let (batch, reservations) = stage_in(&memory, staging, round * 8, 8);
                     let code = batch.publish().expect("published");
                     for (value, r) in (round * 8..).zip(&reservations) {
                         // SAFETY: `mov eax, imm32; ret` fits fn(i64, i64) -> i64
@@ -97,13 +129,27 @@ fn assert_no_writable_executable_mapping(when: &str) {
 
 #[test]
 fn no_mapping_is_ever_writable_and_executable_with_a_concurrent_publisher() {
+    audit_with_a_concurrent_publisher(Staging::Regions);
+}
+
+/// The same audit over single-page batches, which take pre-mapped pages
+/// from the pool (refilled many times over: 16 pages a refill).
+#[test]
+fn pooled_pages_are_never_writable_and_executable_with_a_concurrent_publisher() {
+    audit_with_a_concurrent_publisher(Staging::PooledPages);
+}
+
+/// Stages, publishes, calls and releases batches opened as `staging` says
+/// while another thread does the same, reading `/proc/self/maps` at each
+/// step.
+fn audit_with_a_concurrent_publisher(staging: Staging) {
     let memory = memory();
-    let publisher = Publisher::start(&memory);
+    let publisher = Publisher::start_in(&memory, staging);
 
     let mut rounds = 0;
     while rounds < 40 || publisher.rounds() < 40 {
         assert_no_writable_executable_mapping("before staging");
-        let (batch, reservations) = stage(&memory, 1, 3);
+        let (batch, reservations) = stage_in(&memory, staging, 1, 3);
 
         // Staging: our reservations are read-write, never executable.
         let maps = read_maps();
@@ -248,4 +294,44 @@ fn audit_dual_views(memory: &ExecMemory, reservations: &[Reservation], when: &st
             Some(Protection::ReadExecute)
         );
     }
+}
+
+/// Spare pages wait in the pool read-write, never executable and outside
+/// the books (no batch holds them); the page a batch took is published
+/// read-execute on its own.
+#[test]
+fn spare_pages_are_read_write_and_outside_the_books() {
+    let memory = memory();
+    let page = memory.page_size();
+    let pool = execmem::limits::DEFAULT_POOL_PAGES;
+    let single = memory
+        .publish_function("single", &returns(7))
+        .expect("published");
+    let taken = single.reservation().address();
+    assert_eq!(
+        taken % page,
+        0,
+        "a pooled page holds one function at its start"
+    );
+    // A refill is handed out lowest page first: the spares follow it.
+    let spares = taken + page..taken + pool * page;
+    let maps = read_maps();
+    assert!(writable_and_executable(&maps).is_empty());
+    let spare_lines = lines_over(&maps, &spares);
+    assert!(!spare_lines.is_empty(), "spares are mapped");
+    for line in spare_lines {
+        assert_eq!(&line.perms[..3], "rw-", "spare line {}", line.text);
+    }
+    for address in spares.clone().step_by(page) {
+        assert_eq!(memory.protection_of(address), None);
+    }
+    let published = lines_over(&maps, &(taken..taken + page));
+    assert_eq!(published.len(), 1);
+    assert_eq!(&published[0].perms[..3], "r-x");
+    assert_eq!(memory.protection_of(taken), Some(Protection::ReadExecute));
+    assert_eq!(memory.stats().bytes_pooled, (pool - 1) * page);
+    assert_eq!(memory.stats().bytes_reserved, page);
+    // SAFETY: `mov eax, 7; ret` fits fn(i64, i64) -> i64.
+    let f = unsafe { as_fn2(single.entry()) };
+    assert_eq!(f(0, 0), 7);
 }
