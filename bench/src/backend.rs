@@ -32,7 +32,7 @@ unsafe extern "C" {
     fn memcpy(dst: *mut c_void, src: *const c_void, n: usize) -> *mut c_void;
 }
 
-fn natives() -> [(&'static str, u64); 4] {
+pub(crate) fn natives() -> [(&'static str, u64); 4] {
     [
         ("malloc", malloc as *const () as usize as u64),
         ("realloc", realloc as *const () as usize as u64),
@@ -42,7 +42,7 @@ fn natives() -> [(&'static str, u64); 4] {
 }
 
 /// Imports resolve to libc; everything else is compiled in the same batch.
-struct Imports;
+pub(crate) struct Imports;
 
 impl CallResolver for Imports {
     fn resolve(&mut self, callee: &Callee) -> Result<CallTarget, jit::Error> {
@@ -60,7 +60,7 @@ impl CallResolver for Imports {
 
 /// `mix<T>`: a loop whose body has `rounds` rounds of multiply, xor and
 /// add over the loaded element — about 8 + 3 × rounds instructions.
-fn mix_template(rounds: usize) -> String {
+pub(crate) fn mix_template(rounds: usize) -> String {
     let mut body = String::new();
     let mut h = "%h".to_owned();
     for r in 0..rounds {
@@ -78,19 +78,19 @@ fn mix_template(rounds: usize) -> String {
     )
 }
 
-fn instances(lib: &Library, name: TemplateName, args: &[Type]) -> Vec<Instance> {
+pub(crate) fn instances(lib: &Library, name: TemplateName, args: &[Type]) -> Vec<Instance> {
     instantiate_all(lib, &name, args).unwrap_or_else(|e| panic!("instantiating {name}: {e}"))
 }
 
-struct Compiler {
-    memory: ExecMemory,
-    backend: Backend,
+pub(crate) struct Compiler {
+    pub(crate) memory: ExecMemory,
+    pub(crate) backend: Backend,
     // Keeps the trap handler the code calls alive.
     _runtime: TrapRuntime,
 }
 
 impl Compiler {
-    fn new(strategy: Strategy) -> Self {
+    pub(crate) fn new(strategy: Strategy) -> Self {
         let memory = ExecMemory::new(Config {
             strategy,
             ..Config::default()
@@ -107,7 +107,7 @@ impl Compiler {
         }
     }
 
-    fn batch(&self, insts: &[Instance]) -> CompiledBatch {
+    pub(crate) fn batch(&self, insts: &[Instance]) -> CompiledBatch {
         let refs: Vec<&Instance> = insts.iter().collect();
         self.backend
             .compile_batch(&self.memory, &refs, &mut Imports)
@@ -115,7 +115,7 @@ impl Compiler {
     }
 }
 
-const COMPILE_RUNS: usize = 2000;
+pub(crate) const COMPILE_RUNS: usize = 2000;
 
 fn cold_compile(report: &mut Report) {
     for strategy in [Strategy::Mprotect, Strategy::DualMapping] {
@@ -317,207 +317,379 @@ fn data(n: usize, seed: u64) -> Vec<i64> {
         .collect()
 }
 
+/// The reference interpreter's resolver over `lib`, with the same libc
+/// functions the compiled code calls.
+pub(crate) fn interpreter_resolver(lib: &Library) -> LibraryResolver<'_> {
+    natives()
+        .into_iter()
+        .fold(LibraryResolver::new(lib), |r, (n, a)| r.with_native(n, a))
+}
+
 fn interp_call(r: &LibraryResolver<'_>, symbol: &str, args: &[Value]) -> Option<Value> {
     // SAFETY: the pointers passed by the kernels point to live buffers of
     // the lengths passed with them.
     unsafe { Interpreter::new(r).call_symbol(symbol, args) }.expect("interprets")
 }
 
-/// Measures `a` and `b` in alternation, five rounds each, and keeps each
-/// side's round with the lowest median: load from other processes on the
-/// shared machine then hits both sides alike.
-fn alternating<A, B>(
-    runs: usize,
-    mut a: impl FnMut() -> A,
-    mut b: impl FnMut() -> B,
-) -> (Stats, Stats) {
-    let mut best: (Option<Stats>, Option<Stats>) = (None, None);
-    let keep = |slot: &mut Option<Stats>, s: Stats| {
-        if slot.is_none_or(|old| s.median < old.median) {
-            *slot = Some(s);
-        }
-    };
-    for _ in 0..5 {
-        keep(&mut best.0, measure(runs, &mut a));
-        keep(&mut best.1, measure(runs, &mut b));
-    }
-    (best.0.expect("measured"), best.1.expect("measured"))
-}
-
 fn ptr<T>(xs: &mut [T]) -> Value {
     Value::Ptr(xs.as_mut_ptr() as usize as u64)
 }
 
-fn kernels(report: &mut Report) {
-    let lib = jit::library::collections().expect("library");
-    let mut r = LibraryResolver::new(&lib);
-    for (n, a) in natives() {
-        r = r.with_native(n, a);
+/// Who runs a kernel.
+#[derive(Clone, Copy)]
+pub(crate) enum Runner<'a> {
+    /// Machine code for the kernel's template, called through a plain
+    /// function pointer; made by [`Runner::compiled`].
+    Compiled(Entry),
+    /// The Rust version, compiled by `rustc -O`.
+    Rust,
+    /// The reference interpreter.
+    Interpreter(&'a LibraryResolver<'a>),
+}
+
+/// The entry point of a kernel's compiled template.
+#[derive(Clone, Copy)]
+pub(crate) struct Entry(u64);
+
+impl Runner<'_> {
+    /// Compiled code at `entry`.
+    ///
+    /// # Safety
+    ///
+    /// `entry` must be the kernel's template instantiated for its type
+    /// argument and compiled for System V, and stay mapped while the runner
+    /// is used with that kernel only.
+    pub(crate) unsafe fn compiled(entry: u64) -> Self {
+        Runner::Compiled(Entry(entry))
     }
-    let c = Compiler::new(Strategy::Mprotect);
-    let i64t = Type::Int(jit::ir::IntType::I64);
-    let compiled = |name: TemplateName, t: &Type| -> (CompiledBatch, u64) {
-        let insts = instances(&lib, name, std::slice::from_ref(t));
-        let root = insts[0].symbol.clone();
-        let batch = c.batch(&insts);
-        let entry = batch.function(&root).expect("root").address();
-        (batch, entry)
+}
+
+/// A kernel's inputs and its working buffers.
+enum Input {
+    Sum(Vec<i64>),
+    Dot(Vec<f64>, Vec<f64>),
+    Sort { unsorted: Vec<i64>, work: Vec<i64> },
+    Search { sorted: Vec<i64>, keys: Vec<i64> },
+    Push,
+}
+
+/// One kernel of the suite: a template, its inputs, and the same work done
+/// by whichever [`Runner`] is asked.
+pub(crate) struct Kernel {
+    /// What the kernel does, for the table.
+    pub(crate) label: &'static str,
+    /// The template compiled for it.
+    pub(crate) template: TemplateName,
+    /// Its one type argument.
+    pub(crate) ty: Type,
+    /// Timed runs per round of compiled or Rust code.
+    runs: usize,
+    /// Timed runs of the interpreter.
+    interp_runs: usize,
+    symbol: String,
+    input: Input,
+    /// Every value the last run computed, when `record` is set.
+    outcome: Vec<u64>,
+    record: bool,
+}
+
+/// Builds a `Vec<i64>` of `PUSHES` elements by calling `push` and frees it;
+/// returns the last element and records the vector when asked.
+fn run_pushes(push: &dyn Fn(&mut RawVec, i64), record: Option<&mut Vec<u64>>) -> u64 {
+    let mut v = RawVec {
+        data: std::ptr::null_mut(),
+        len: 0,
+        cap: 0,
     };
-    // Each kernel: (name, jit, interpreter, rustc) medians.
-    let mut results: Vec<(&str, Stats, Stats, Stats)> = Vec::new();
+    for k in 0..PUSHES as i64 {
+        push(&mut v, k);
+    }
+    let len = usize::try_from(v.len).expect("length");
+    // SAFETY: `len` elements were written; the buffer came from realloc.
+    let contents = unsafe { std::slice::from_raw_parts(v.data, len) };
+    if let Some(out) = record {
+        out.extend([v.len as u64, v.cap as u64]);
+        out.extend(contents.iter().map(|&x| x as u64));
+    }
+    let last = contents.last().map_or(0, |&x| x as u64);
+    // SAFETY: as above, freed once.
+    unsafe { free(v.data.cast()) };
+    last
+}
 
-    let xs = data(N, 1);
-    let (_b1, sum) = compiled(TemplateName::free("sum"), &i64t);
-    // SAFETY: `sum$i64` has this signature.
-    let sum_fn: extern "C" fn(*const i64, i64) -> i64 =
-        unsafe { std::mem::transmute(sum as usize) };
-    assert_eq!(sum_fn(xs.as_ptr(), N as i64), rust_sum(&xs));
-    let mut xs_i = xs.clone();
-    let (jit, rust) = alternating(
-        2000,
-        || sum_fn(black_box(xs.as_ptr()), N as i64),
-        || rust_sum(black_box(&xs)),
-    );
-    let interp = measure(20, || {
-        interp_call(&r, "sum$i64", &[ptr(&mut xs_i), Value::I64(N as i64)])
-    });
-    results.push(("sum i64 ×4096", jit, interp, rust));
+/// Looks every key up with `find`; returns the sum of the answers, or
+/// records each when asked.
+fn search_all(keys: &[i64], record: Option<&mut Vec<u64>>, find: impl Fn(i64) -> i64) -> u64 {
+    let answers = keys.iter().map(|&k| find(k) as u64);
+    match record {
+        Some(out) => {
+            out.extend(answers);
+            0
+        }
+        None => answers.fold(0u64, u64::wrapping_add),
+    }
+}
 
-    let a: Vec<f64> = data(N, 2).iter().map(|&v| v as f64 / 7.0).collect();
-    let b: Vec<f64> = data(N, 3).iter().map(|&v| v as f64 / 3.0).collect();
-    let (_b2, dot) = compiled(TemplateName::free("dot"), &Type::F64);
-    // SAFETY: `dot$f64` has this signature.
-    let dot_fn: extern "C" fn(*const f64, *const f64, i64) -> f64 =
-        unsafe { std::mem::transmute(dot as usize) };
-    assert_eq!(
-        dot_fn(a.as_ptr(), b.as_ptr(), N as i64).to_bits(),
-        rust_dot(&a, &b).to_bits()
-    );
-    let (mut ai, mut bi) = (a.clone(), b.clone());
-    let (jit, rust) = alternating(
-        2000,
-        || dot_fn(black_box(a.as_ptr()), b.as_ptr(), N as i64),
-        || rust_dot(black_box(&a), &b),
-    );
-    let interp = measure(20, || {
-        interp_call(
-            &r,
-            "dot$f64",
-            &[ptr(&mut ai), ptr(&mut bi), Value::I64(N as i64)],
-        )
-    });
-    results.push(("dot f64 ×4096", jit, interp, rust));
+impl Kernel {
+    fn new(
+        label: &'static str,
+        template: TemplateName,
+        ty: Type,
+        (runs, interp_runs): (usize, usize),
+        input: Input,
+    ) -> Self {
+        let symbol = jit::mangle::mangle(&template, std::slice::from_ref(&ty)).expect("mangles");
+        Kernel {
+            label,
+            template,
+            ty,
+            runs,
+            interp_runs,
+            symbol,
+            input,
+            outcome: Vec::new(),
+            record: false,
+        }
+    }
 
-    let unsorted = data(SORT_N, 4);
-    let (_b3, sort) = compiled(TemplateName::free("sort"), &i64t);
-    // SAFETY: `sort$i64` has this signature.
-    let sort_fn: extern "C" fn(*mut i64, i64) = unsafe { std::mem::transmute(sort as usize) };
-    let mut work = unsorted.clone();
-    let mut work_r = unsorted.clone();
-    sort_fn(work.as_mut_ptr(), SORT_N as i64);
-    let mut expect = unsorted.clone();
-    rust_quicksort(&mut expect);
-    assert_eq!(work, expect);
-    let (jit, rust) = alternating(
-        500,
-        || {
-            work.copy_from_slice(&unsorted);
-            sort_fn(work.as_mut_ptr(), SORT_N as i64);
-        },
-        || {
-            work_r.copy_from_slice(&unsorted);
-            rust_quicksort(&mut work_r);
-        },
-    );
-    let interp = measure(5, || {
-        work.copy_from_slice(&unsorted);
-        interp_call(&r, "sort$i64", &[ptr(&mut work), Value::I64(SORT_N as i64)])
-    });
-    results.push(("sort i64 ×1024 (copy + sort)", jit, interp, rust));
+    /// The kernel's template instantiated, with every instantiation it
+    /// calls; the kernel's own comes first.
+    pub(crate) fn instances(&self, lib: &Library) -> Vec<Instance> {
+        instances(lib, self.template.clone(), std::slice::from_ref(&self.ty))
+    }
 
+    /// Runs the kernel once and returns a digest of what it computed (the
+    /// full result is in the outcome when recording).
+    pub(crate) fn run(&mut self, runner: Runner<'_>) -> u64 {
+        let Kernel {
+            symbol,
+            input,
+            outcome,
+            record,
+            ..
+        } = self;
+        let mut out = record.then(|| {
+            outcome.clear();
+            outcome
+        });
+        let mut keep = |v: u64| {
+            if let Some(o) = out.as_deref_mut() {
+                o.push(v);
+            }
+            v
+        };
+        match input {
+            Input::Sum(xs) => keep(match runner {
+                Runner::Compiled(Entry(e)) => {
+                    // SAFETY: `sum$i64` has this signature (`Runner::compiled`).
+                    let f: extern "C" fn(*const i64, i64) -> i64 =
+                        unsafe { std::mem::transmute(e as usize) };
+                    f(black_box(xs.as_ptr()), N as i64) as u64
+                }
+                Runner::Rust => rust_sum(black_box(xs)) as u64,
+                Runner::Interpreter(r) => {
+                    match interp_call(r, symbol, &[ptr(xs), Value::I64(N as i64)]) {
+                        Some(Value::I64(v)) => v as u64,
+                        other => panic!("{symbol} returned {other:?}"),
+                    }
+                }
+            }),
+            Input::Dot(a, b) => keep(match runner {
+                Runner::Compiled(Entry(e)) => {
+                    // SAFETY: `dot$f64` has this signature (`Runner::compiled`).
+                    let f: extern "C" fn(*const f64, *const f64, i64) -> f64 =
+                        unsafe { std::mem::transmute(e as usize) };
+                    f(black_box(a.as_ptr()), b.as_ptr(), N as i64).to_bits()
+                }
+                Runner::Rust => rust_dot(black_box(a), b).to_bits(),
+                Runner::Interpreter(r) => {
+                    match interp_call(r, symbol, &[ptr(a), ptr(b), Value::I64(N as i64)]) {
+                        Some(Value::F64(v)) => v.to_bits(),
+                        other => panic!("{symbol} returned {other:?}"),
+                    }
+                }
+            }),
+            Input::Sort { unsorted, work } => {
+                work.copy_from_slice(unsorted);
+                match runner {
+                    Runner::Compiled(Entry(e)) => {
+                        // SAFETY: `sort$i64` has this signature (`Runner::compiled`).
+                        let f: extern "C" fn(*mut i64, i64) =
+                            unsafe { std::mem::transmute(e as usize) };
+                        f(work.as_mut_ptr(), SORT_N as i64);
+                    }
+                    Runner::Rust => rust_quicksort(work),
+                    Runner::Interpreter(r) => {
+                        interp_call(r, symbol, &[ptr(work), Value::I64(SORT_N as i64)]);
+                    }
+                }
+                if let Some(o) = out {
+                    o.extend(work.iter().map(|&x| x as u64));
+                }
+                work.first().map_or(0, |&x| x as u64)
+            }
+            Input::Search { sorted, keys } => match runner {
+                Runner::Compiled(Entry(e)) => {
+                    // SAFETY: `binary_search$i64` has this signature
+                    // (`Runner::compiled`).
+                    let f: extern "C" fn(*const i64, i64, i64) -> i64 =
+                        unsafe { std::mem::transmute(e as usize) };
+                    search_all(keys, out, |k| f(black_box(sorted.as_ptr()), N as i64, k))
+                }
+                Runner::Rust => search_all(keys, out, |k| rust_binary_search(black_box(sorted), k)),
+                Runner::Interpreter(r) => search_all(keys, out, |k| {
+                    let xs = Value::Ptr(sorted.as_ptr() as usize as u64);
+                    let args = [xs, Value::I64(N as i64), Value::I64(k)];
+                    match interp_call(r, symbol, &args) {
+                        Some(Value::I64(v)) => v,
+                        other => panic!("{symbol} returned {other:?}"),
+                    }
+                }),
+            },
+            Input::Push => match runner {
+                Runner::Compiled(Entry(e)) => {
+                    // SAFETY: `Vec$i64$push` has this signature (the header
+                    // is a RawVec; `Runner::compiled`).
+                    let f: extern "C" fn(*mut RawVec, i64) =
+                        unsafe { std::mem::transmute(e as usize) };
+                    run_pushes(&|v, x| f(black_box(v), x), out)
+                }
+                Runner::Rust => run_pushes(&|v, x| rust_push(black_box(v), x), out),
+                Runner::Interpreter(r) => run_pushes(
+                    &|v, x| {
+                        let v = Value::Ptr(v as *mut RawVec as usize as u64);
+                        interp_call(r, symbol, &[v, Value::I64(x)]);
+                    },
+                    out,
+                ),
+            },
+        }
+    }
+
+    /// Runs every runner once and panics unless all computed the same
+    /// values, bit for bit: a miscompilation stops the benchmark instead
+    /// of skewing it.
+    ///
+    /// # Panics
+    /// When two runners disagree.
+    pub(crate) fn verify(&mut self, runners: &[(&str, Runner<'_>)]) {
+        self.record = true;
+        let mut first: Option<(&str, Vec<u64>)> = None;
+        for &(who, runner) in runners {
+            self.run(runner);
+            let got = std::mem::take(&mut self.outcome);
+            match &first {
+                None => first = Some((who, got)),
+                Some((reference, want)) => assert!(
+                    *want == got,
+                    "{}: {who} computed something other than {reference}",
+                    self.label
+                ),
+            }
+        }
+        self.record = false;
+    }
+
+    /// Measures the runners in alternation, five rounds each, keeping each
+    /// runner's round with the lowest median: load from other processes on
+    /// the shared machine then hits every side alike. One [`Stats`] per
+    /// runner, in order.
+    pub(crate) fn race(&mut self, runners: &[Runner<'_>]) -> Vec<Stats> {
+        let mut best: Vec<Option<Stats>> = vec![None; runners.len()];
+        for _ in 0..5 {
+            for (slot, &runner) in best.iter_mut().zip(runners) {
+                let s = measure(self.runs, || self.run(runner));
+                if slot.is_none_or(|old| s.median < old.median) {
+                    *slot = Some(s);
+                }
+            }
+        }
+        best.into_iter().map(|s| s.expect("measured")).collect()
+    }
+
+    /// Measures the interpreter (slow, so fewer runs and one round).
+    pub(crate) fn interpreted(&mut self, r: &LibraryResolver<'_>) -> Stats {
+        let runs = self.interp_runs;
+        measure(runs, || self.run(Runner::Interpreter(r)))
+    }
+}
+
+/// The kernel suite: sum, dot, sort, binary search and vector push over
+/// the same inputs in every benchmark that runs it.
+pub(crate) fn kernel_suite() -> Vec<Kernel> {
+    let i64t = Type::I64;
     let mut sorted = data(N, 5);
     sorted.sort_unstable();
-    let keys = data(SEARCHES, 6);
-    let (_b4, search) = compiled(TemplateName::free("binary_search"), &i64t);
-    // SAFETY: `binary_search$i64` has this signature.
-    let search_fn: extern "C" fn(*const i64, i64, i64) -> i64 =
-        unsafe { std::mem::transmute(search as usize) };
-    for &k in &keys {
-        assert_eq!(
-            search_fn(sorted.as_ptr(), N as i64, k),
-            rust_binary_search(&sorted, k)
-        );
-    }
-    let mut sorted_i = sorted.clone();
-    let (jit, rust) = alternating(
-        2000,
-        || {
-            keys.iter()
-                .map(|&k| search_fn(black_box(sorted.as_ptr()), N as i64, k))
-                .sum::<i64>()
-        },
-        || {
-            keys.iter()
-                .map(|&k| rust_binary_search(black_box(&sorted), k))
-                .sum::<i64>()
-        },
-    );
-    let interp = measure(10, || {
-        keys.iter()
-            .map(|&k| {
-                match interp_call(
-                    &r,
-                    "binary_search$i64",
-                    &[ptr(&mut sorted_i), Value::I64(N as i64), Value::I64(k)],
-                ) {
-                    Some(Value::I64(v)) => v,
-                    _ => 0,
-                }
-            })
-            .sum::<i64>()
-    });
-    results.push(("binary search i64, 512 keys in 4096", jit, interp, rust));
+    vec![
+        Kernel::new(
+            "sum i64 ×4096",
+            TemplateName::free("sum"),
+            i64t.clone(),
+            (2000, 20),
+            Input::Sum(data(N, 1)),
+        ),
+        Kernel::new(
+            "dot f64 ×4096",
+            TemplateName::free("dot"),
+            Type::F64,
+            (2000, 20),
+            Input::Dot(
+                data(N, 2).iter().map(|&v| v as f64 / 7.0).collect(),
+                data(N, 3).iter().map(|&v| v as f64 / 3.0).collect(),
+            ),
+        ),
+        Kernel::new(
+            "sort i64 ×1024 (copy + sort)",
+            TemplateName::free("sort"),
+            i64t.clone(),
+            (500, 5),
+            Input::Sort {
+                unsorted: data(SORT_N, 4),
+                work: vec![0; SORT_N],
+            },
+        ),
+        Kernel::new(
+            "binary search i64, 512 keys in 4096",
+            TemplateName::free("binary_search"),
+            i64t.clone(),
+            (2000, 10),
+            Input::Search {
+                sorted,
+                keys: data(SEARCHES, 6),
+            },
+        ),
+        Kernel::new(
+            "vec push i64 ×1000 (+ free)",
+            TemplateName::method("Vec", "push"),
+            i64t,
+            (2000, 5),
+            Input::Push,
+        ),
+    ]
+}
 
-    let push_name = TemplateName::method("Vec", "push");
-    let (_b5, push) = compiled(push_name, &i64t);
-    // SAFETY: `Vec::push$i64` has this signature (the header is a RawVec).
-    let push_fn: extern "C" fn(*mut RawVec, i64) = unsafe { std::mem::transmute(push as usize) };
-    let push_symbol = jit::mangle::mangle(
-        &TemplateName::method("Vec", "push"),
-        std::slice::from_ref(&i64t),
-    )
-    .expect("mangles");
-    let run_pushes = |f: &dyn Fn(&mut RawVec, i64)| {
-        let mut v = RawVec {
-            data: std::ptr::null_mut(),
-            len: 0,
-            cap: 0,
-        };
-        for k in 0..PUSHES as i64 {
-            f(&mut v, k);
-        }
-        // SAFETY: PUSHES elements were written; the buffer came from realloc.
-        let last = unsafe { *v.data.add(PUSHES - 1) };
-        // SAFETY: as above, freed once.
-        unsafe { free(v.data.cast()) };
-        last
-    };
-    assert_eq!(run_pushes(&|v, x| push_fn(v, x)), PUSHES as i64 - 1);
-    let (jit, rust) = alternating(
-        2000,
-        || run_pushes(&|v, x| push_fn(black_box(v), x)),
-        || run_pushes(&|v, x| rust_push(black_box(v), x)),
-    );
-    let interp = measure(5, || {
-        run_pushes(&|v, x| {
-            interp_call(
-                &r,
-                &push_symbol,
-                &[Value::Ptr(v as *mut RawVec as usize as u64), Value::I64(x)],
-            );
-        })
-    });
-    results.push(("vec push i64 ×1000 (+ free)", jit, interp, rust));
+fn kernels(report: &mut Report) {
+    let lib = jit::library::collections().expect("library");
+    let r = interpreter_resolver(&lib);
+    let c = Compiler::new(Strategy::Mprotect);
+    // Each kernel: (name, jit, interpreter, rustc) medians.
+    let mut results: Vec<(&str, Stats, Stats, Stats)> = Vec::new();
+    for mut kernel in kernel_suite() {
+        let insts = kernel.instances(&lib);
+        let batch = c.batch(&insts);
+        let entry = batch.function(&insts[0].symbol).expect("root").address();
+        // SAFETY: the kernel's own instantiation, compiled; `batch` lives
+        // until the end of this iteration.
+        let jit = unsafe { Runner::compiled(entry) };
+        kernel.verify(&[
+            ("jit", jit),
+            ("rustc -O", Runner::Rust),
+            ("interpreter", Runner::Interpreter(&r)),
+        ]);
+        let times = kernel.race(&[jit, Runner::Rust]);
+        let interp = kernel.interpreted(&r);
+        results.push((kernel.label, times[0], interp, times[1]));
+    }
 
     let (mut vs_rust, mut vs_interp) = (0.0f64, 0.0f64);
     for (name, jit, interp, rust) in &results {

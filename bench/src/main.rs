@@ -5,6 +5,7 @@
 //! writes the rows as JSON (default `bench/results.json`).
 
 mod backend;
+mod cranelift;
 mod execmem;
 mod harness;
 mod loader;
@@ -24,6 +25,7 @@ const AREAS: &[(&str, Area)] = &[
     ("loader", loader::run),
     ("jit", loader::run_jit),
     ("backend", backend::run),
+    ("cranelift", cranelift::run),
 ];
 
 fn main() {

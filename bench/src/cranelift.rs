@@ -1,0 +1,945 @@
+//! `cranelift-jit` as the baseline of BRIEF §8: the same verified,
+//! instantiated template IR compiled by Cranelift and by our backend.
+//!
+//! (a) Cold compile → callable pointer, from the same [`Instance`]s:
+//! `quicksort$i32` with its callee `insertion_sort$i32` (54 IR
+//! instructions, the `jit` area's cold miss) and the `mix` templates of the
+//! `backend` area at 11, 50 and 200 instructions. Ours is
+//! `Backend::compile_batch` (register allocation, lowering, encoding,
+//! publication); Cranelift's is lowering our IR to CLIF with
+//! `cranelift-frontend`, `define_function`, `finalize_definitions` and
+//! `get_finalized_function`, at `opt_level` "speed" and "none" (and "none"
+//! with the single-pass register allocator, its fastest configuration).
+//!
+//! (b) Run time of the kernel suite of the `backend` area under both
+//! compilers' code (Cranelift at "speed"), every kernel's results first
+//! checked bit for bit against our code, `rustc -O` and the interpreter.
+//!
+//! How the IR maps to CLIF. Registers are SSA values, block parameters
+//! are Cranelift block parameters, and blocks are lowered in reverse
+//! postorder (so a definition is always lowered before its uses, even when
+//! a dominating block comes later in the function). `i8`/`u8`/`bool` are
+//! `I8`, 16- and 32-bit integers `I16`/`I32`, pointers `I64`, and
+//! signedness lives in the operations, as in the IR. Calls between
+//! instantiations of one batch are calls between functions of the same
+//! `JITModule`; `native` imports are imported symbols the `JITBuilder`
+//! binds to the same libc addresses our backend calls.
+//!
+//! The checks our backend emits are all there, as Cranelift traps instead
+//! of calls to a trap handler (no kernel input traps; the hot path is the
+//! same test and branch either way): a null test of every load and store
+//! address and of every indirect call target (`trapz`, user code 1), a
+//! zero-divisor test before every integer `div`/`rem` (`trapz`,
+//! `INTEGER_DIVISION_BY_ZERO`) with a divisor of −1 special-cased so that
+//! `MIN / -1` wraps as the IR defines (Cranelift's `sdiv` would trap), and
+//! `trap N` as `trap` with user code N + 2 (capped at 250).
+
+#![allow(unsafe_code)]
+
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::{
+    self as clif, AbiParam, BlockArg, FuncRef, InstBuilder, MemFlagsData, TrapCode, types,
+};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
+use execmem::Strategy;
+use jit::instantiate::Instance;
+use jit::ir::{
+    BinOp, BlockCall, Callee, CmpOp, IntType, Literal, Op, Reg, Signature, Terminator, Type, UnOp,
+};
+
+use crate::backend::{COMPILE_RUNS, Compiler, Imports, Runner, kernel_suite, natives};
+use crate::harness::{Report, Row, Stats, fmt_duration, measure};
+
+/// A Cranelift configuration: what a JIT user sets.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Settings {
+    /// The `opt_level` flag: "speed" or "none".
+    opt_level: &'static str,
+    /// The `regalloc_algorithm` flag: "backtracking" or "single_pass".
+    regalloc: &'static str,
+}
+
+impl Settings {
+    const SPEED: Settings = Settings {
+        opt_level: "speed",
+        regalloc: "backtracking",
+    };
+    const NONE: Settings = Settings {
+        opt_level: "none",
+        regalloc: "backtracking",
+    };
+    const NONE_SINGLE_PASS: Settings = Settings {
+        opt_level: "none",
+        regalloc: "single_pass",
+    };
+
+    fn label(self) -> String {
+        match self.regalloc {
+            "backtracking" => self.opt_level.to_owned(),
+            other => format!("{}+{other}", self.opt_level),
+        }
+    }
+}
+
+/// Null pointers trap with this user code, explicit traps with N + 2.
+const NULL_TRAP: u8 = 1;
+
+/// A `cranelift-jit` compiler for instantiated templates. One `JITModule`
+/// (and its ISA) is kept across compilations, as a loader compiling one
+/// miss at a time would keep it; every compilation declares its functions
+/// anew (anonymously, so the same symbol can be compiled again) and
+/// finalizes them, which maps and protects their memory.
+pub(crate) struct Cranelift {
+    module: JITModule,
+    ctx: cranelift_codegen::Context,
+    builder: FunctionBuilderContext,
+    /// Print the CLIF and the machine code of every function compiled
+    /// (`SMFJIT_BENCH_SHOW_CLIF` set).
+    show: bool,
+}
+
+impl Cranelift {
+    /// A module for the host with `settings`, the IR verifier off (the
+    /// input is verified IR; a production JIT does not re-verify) and
+    /// libc's allocation functions bound as imports.
+    ///
+    /// # Panics
+    /// When the host is not supported or a flag is rejected.
+    pub(crate) fn new(settings: Settings) -> Self {
+        let flags = [
+            ("opt_level", settings.opt_level),
+            ("regalloc_algorithm", settings.regalloc),
+            ("enable_verifier", "false"),
+        ];
+        let mut builder =
+            JITBuilder::with_flags(&flags, default_libcall_names()).expect("host ISA");
+        for (name, address) in natives() {
+            builder.symbol(name, address as usize as *const u8);
+        }
+        let module = JITModule::new(builder);
+        let ctx = module.make_context();
+        Cranelift {
+            module,
+            ctx,
+            builder: FunctionBuilderContext::new(),
+            show: false,
+        }
+    }
+
+    /// Lowers every instance of a batch to CLIF, compiles and finalizes
+    /// them, and returns their entry points in batch order. Calls between
+    /// members of the batch stay inside the module.
+    ///
+    /// # Errors
+    /// An operation that is not lowered (one instantiation removes), an
+    /// unresolved callee, or Cranelift's own errors.
+    pub(crate) fn compile(&mut self, batch: &[&Instance]) -> Result<Vec<u64>, String> {
+        let ids = self.declare(batch)?;
+        for (inst, &id) in batch.iter().zip(&ids) {
+            self.lower(inst, batch, &ids)?;
+            if self.show {
+                println!("{}\n{}", inst.symbol, self.ctx.func.display());
+                self.ctx.set_disasm(true);
+            }
+            self.module
+                .define_function(id, &mut self.ctx)
+                .map_err(|e| format!("{}: {e:?}", inst.symbol))?;
+            if let Some(code) = self.ctx.compiled_code().filter(|_| self.show) {
+                println!("{}", code.vcode.as_deref().unwrap_or(""));
+            }
+            self.module.clear_context(&mut self.ctx);
+        }
+        self.module
+            .finalize_definitions()
+            .map_err(|e| e.to_string())?;
+        Ok(ids
+            .iter()
+            .map(|&id| self.module.get_finalized_function(id) as usize as u64)
+            .collect())
+    }
+
+    fn declare(&mut self, batch: &[&Instance]) -> Result<Vec<FuncId>, String> {
+        batch
+            .iter()
+            .map(|inst| {
+                let sig = signature(&self.module, &inst.function.sig);
+                self.module
+                    .declare_anonymous_function(&sig)
+                    .map_err(|e| e.to_string())
+            })
+            .collect()
+    }
+
+    /// Builds the CLIF of `inst` into the context (the first step of
+    /// [`Cranelift::compile`], also timed alone).
+    fn lower(
+        &mut self,
+        inst: &Instance,
+        batch: &[&Instance],
+        ids: &[FuncId],
+    ) -> Result<(), String> {
+        self.ctx.func.signature = signature(&self.module, &inst.function.sig);
+        let b = FunctionBuilder::new(&mut self.ctx.func, &mut self.builder);
+        Lowering {
+            b,
+            module: &mut self.module,
+            inst,
+            members: batch.iter().map(|i| i.symbol.as_str()).zip(ids).collect(),
+            values: vec![None; inst.function.reg_count()],
+            blocks: Vec::new(),
+            refs: Vec::new(),
+        }
+        .function()
+        .map_err(|e| format!("{}: {e}", inst.symbol))
+    }
+
+    /// Lowers `inst` alone and throws the CLIF away: the frontend's share
+    /// of a compilation.
+    fn lower_only(&mut self, inst: &Instance, batch: &[&Instance], ids: &[FuncId]) -> usize {
+        self.lower(inst, batch, ids).expect("lowers");
+        let size = self.ctx.func.dfg.num_insts();
+        self.module.clear_context(&mut self.ctx);
+        size
+    }
+
+    /// Releases the module's code.
+    ///
+    /// # Safety
+    /// No pointer this compiler returned may be used afterwards.
+    unsafe fn free(self) {
+        // SAFETY: the caller promises the code is no longer used.
+        unsafe { self.module.free_memory() };
+    }
+}
+
+fn clif_type(ty: &Type) -> clif::Type {
+    match ty {
+        Type::Int(IntType::I8 | IntType::U8) | Type::Bool => types::I8,
+        Type::Int(IntType::I16 | IntType::U16) => types::I16,
+        Type::Int(IntType::I32 | IntType::U32) => types::I32,
+        Type::F32 => types::F32,
+        Type::F64 => types::F64,
+        // 64-bit integers and every pointer; structs never live in
+        // registers (the verifier rejects them there).
+        _ => types::I64,
+    }
+}
+
+fn signature(module: &JITModule, sig: &Signature) -> clif::Signature {
+    let mut s = module.make_signature();
+    s.params
+        .extend(sig.params.iter().map(|t| AbiParam::new(clif_type(t))));
+    s.returns
+        .extend(sig.ret.iter().map(|t| AbiParam::new(clif_type(t))));
+    s
+}
+
+fn int_cc(op: CmpOp, signed: bool) -> IntCC {
+    match (op, signed) {
+        (CmpOp::Eq, _) => IntCC::Equal,
+        (CmpOp::Ne, _) => IntCC::NotEqual,
+        (CmpOp::Lt, true) => IntCC::SignedLessThan,
+        (CmpOp::Le, true) => IntCC::SignedLessThanOrEqual,
+        (CmpOp::Gt, true) => IntCC::SignedGreaterThan,
+        (CmpOp::Ge, true) => IntCC::SignedGreaterThanOrEqual,
+        (CmpOp::Lt, false) => IntCC::UnsignedLessThan,
+        (CmpOp::Le, false) => IntCC::UnsignedLessThanOrEqual,
+        (CmpOp::Gt, false) => IntCC::UnsignedGreaterThan,
+        (CmpOp::Ge, false) => IntCC::UnsignedGreaterThanOrEqual,
+    }
+}
+
+/// IEEE comparisons: ordered except `ne`, which is true on NaN.
+fn float_cc(op: CmpOp) -> FloatCC {
+    match op {
+        CmpOp::Eq => FloatCC::Equal,
+        CmpOp::Ne => FloatCC::NotEqual,
+        CmpOp::Lt => FloatCC::LessThan,
+        CmpOp::Le => FloatCC::LessThanOrEqual,
+        CmpOp::Gt => FloatCC::GreaterThan,
+        CmpOp::Ge => FloatCC::GreaterThanOrEqual,
+    }
+}
+
+/// The bits of an integer constant for a type of `bits` width, as
+/// Cranelift wants narrow immediates: zero-extended.
+fn imm(value: i128, bits: u32) -> i64 {
+    let raw = value as u64;
+    if bits >= 64 {
+        raw as i64
+    } else {
+        (raw & ((1u64 << bits) - 1)) as i64
+    }
+}
+
+/// The `k`th successor of a block.
+fn successor(term: &Terminator, k: usize) -> Option<usize> {
+    let target = match (term, k) {
+        (Terminator::Br(t), 0) => t,
+        (Terminator::CondBr { then, .. }, 0) => then,
+        (Terminator::CondBr { otherwise, .. }, 1) => otherwise,
+        _ => return None,
+    };
+    Some(target.block.0 as usize)
+}
+
+/// The blocks reachable from the entry in reverse postorder: every block
+/// after the blocks that dominate it.
+fn reverse_postorder(f: &jit::ir::Function) -> Vec<usize> {
+    let mut seen = vec![false; f.blocks.len()];
+    let mut post = Vec::with_capacity(f.blocks.len());
+    // (block, index of the next successor to visit)
+    let mut stack = vec![(0usize, 0usize)];
+    seen[0] = true;
+    while let Some(top) = stack.last_mut() {
+        let (b, k) = *top;
+        top.1 += 1;
+        match successor(&f.blocks[b].term, k) {
+            Some(s) if !seen[s] => {
+                seen[s] = true;
+                stack.push((s, 0));
+            }
+            Some(_) => {}
+            None => {
+                post.push(b);
+                stack.pop();
+            }
+        }
+    }
+    post.reverse();
+    post
+}
+
+/// The lowering of one instance into one CLIF function.
+struct Lowering<'a, 'm> {
+    b: FunctionBuilder<'a>,
+    module: &'m mut JITModule,
+    inst: &'m Instance,
+    /// The batch: symbol → function.
+    members: Vec<(&'m str, &'m FuncId)>,
+    /// The CLIF value of every register, once lowered.
+    values: Vec<Option<clif::Value>>,
+    blocks: Vec<clif::Block>,
+    /// Functions already imported into this one.
+    refs: Vec<(FuncId, FuncRef)>,
+}
+
+impl Lowering<'_, '_> {
+    fn function(mut self) -> Result<(), String> {
+        let f = &*self.inst.function;
+        for (k, block) in f.blocks.iter().enumerate() {
+            let cb = self.b.create_block();
+            if k == 0 {
+                self.b.append_block_params_for_function_params(cb);
+                for (i, &v) in self.b.block_params(cb).iter().enumerate() {
+                    self.values[i] = Some(v);
+                }
+            }
+            for (r, ty) in &block.params {
+                let v = self.b.append_block_param(cb, clif_type(ty));
+                self.values[r.0 as usize] = Some(v);
+            }
+            self.blocks.push(cb);
+        }
+        for k in reverse_postorder(f) {
+            let block = &f.blocks[k];
+            self.b.switch_to_block(self.blocks[k]);
+            for inst in &block.insts {
+                let v = self.op(&inst.op)?;
+                if let (Some(r), Some(v)) = (inst.result, v) {
+                    self.values[r.0 as usize] = Some(v);
+                }
+            }
+            self.terminator(&block.term)?;
+        }
+        self.b.seal_all_blocks();
+        self.b.finalize(self.module.target_config());
+        Ok(())
+    }
+
+    fn v(&self, r: Reg) -> Result<clif::Value, String> {
+        self.values
+            .get(r.0 as usize)
+            .copied()
+            .flatten()
+            .ok_or_else(|| format!("%{} used before it is lowered", r.0))
+    }
+
+    fn args(&self, call: &BlockCall) -> Result<Vec<BlockArg>, String> {
+        call.args
+            .iter()
+            .map(|&r| self.v(r).map(BlockArg::Value))
+            .collect()
+    }
+
+    fn terminator(&mut self, term: &Terminator) -> Result<(), String> {
+        match term {
+            Terminator::Br(t) => {
+                let args = self.args(t)?;
+                self.b.ins().jump(self.blocks[t.block.0 as usize], &args);
+            }
+            Terminator::CondBr {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let c = self.v(*cond)?;
+                let (ta, oa) = (self.args(then)?, self.args(otherwise)?);
+                let (tb, ob) = (
+                    self.blocks[then.block.0 as usize],
+                    self.blocks[otherwise.block.0 as usize],
+                );
+                self.b.ins().brif(c, tb, &ta, ob, &oa);
+            }
+            Terminator::Ret(None) => {
+                self.b.ins().return_(&[]);
+            }
+            Terminator::Ret(Some(r)) => {
+                let v = self.v(*r)?;
+                self.b.ins().return_(&[v]);
+            }
+            Terminator::Trap(code) => {
+                let user = u8::try_from(code.saturating_add(2)).unwrap_or(250).min(250);
+                self.b.ins().trap(TrapCode::unwrap_user(user));
+            }
+        }
+        Ok(())
+    }
+
+    fn op(&mut self, op: &Op) -> Result<Option<clif::Value>, String> {
+        let v = match op {
+            Op::Const { ty, value } => self.constant(ty, *value)?,
+            Op::Unary { op, ty, arg } => {
+                let a = self.v(*arg)?;
+                match (op, ty) {
+                    (UnOp::Neg, t) if t.is_float() => self.b.ins().fneg(a),
+                    (UnOp::Neg, _) => self.b.ins().ineg(a),
+                    (UnOp::Not, Type::Bool) => self.b.ins().bxor_imm_u(a, 1),
+                    (UnOp::Not, _) => self.b.ins().bnot(a),
+                }
+            }
+            Op::Binary { op, ty, lhs, rhs } => {
+                let (a, b) = (self.v(*lhs)?, self.v(*rhs)?);
+                self.binary(*op, ty, a, b)?
+            }
+            Op::Cmp { op, ty, lhs, rhs } => {
+                let (a, b) = (self.v(*lhs)?, self.v(*rhs)?);
+                match ty {
+                    t if t.is_float() => self.b.ins().fcmp(float_cc(*op), a, b),
+                    Type::Int(t) => self.b.ins().icmp(int_cc(*op, t.signed()), a, b),
+                    // bool, pointers: unsigned.
+                    _ => self.b.ins().icmp(int_cc(*op, false), a, b),
+                }
+            }
+            Op::Cast { from, to, arg } => {
+                let a = self.v(*arg)?;
+                self.cast(from, to, a)?
+            }
+            Op::Bitcast { from, to, arg } => {
+                let a = self.v(*arg)?;
+                if clif_type(from) == clif_type(to) {
+                    a
+                } else {
+                    self.b.ins().bitcast(clif_type(to), MemFlagsData::new(), a)
+                }
+            }
+            Op::Select {
+                cond,
+                if_true,
+                if_false,
+                ..
+            } => {
+                let (c, t, f) = (self.v(*cond)?, self.v(*if_true)?, self.v(*if_false)?);
+                self.b.ins().select(c, t, f)
+            }
+            Op::Load { ty, addr, index } => {
+                let a = self.address(ty, *addr, *index)?;
+                let v = self.b.ins().load(clif_type(ty), MemFlagsData::new(), a, 0);
+                if *ty == Type::Bool {
+                    // The interpreter keeps bit 0 of a loaded byte.
+                    self.b.ins().band_imm_u(v, 1)
+                } else {
+                    v
+                }
+            }
+            Op::Store {
+                ty,
+                addr,
+                index,
+                value,
+            } => {
+                let a = self.address(ty, *addr, *index)?;
+                let v = self.v(*value)?;
+                self.b.ins().store(MemFlagsData::new(), v, a, 0);
+                return Ok(None);
+            }
+            Op::Addr {
+                base,
+                index,
+                scale,
+                disp,
+                ..
+            } => {
+                let mut a = self.v(*base)?;
+                if let Some(i) = index {
+                    let i = self.v(*i)?;
+                    let scaled = self.scaled(i, *scale);
+                    a = self.b.ins().iadd(a, scaled);
+                }
+                if *disp != 0 {
+                    a = self.b.ins().iadd_imm_s(a, *disp);
+                }
+                a
+            }
+            Op::Call { callee, sig, args } => {
+                let f = self.callee(callee, sig)?;
+                let args = args
+                    .iter()
+                    .map(|&r| self.v(r))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let call = self.b.ins().call(f, &args);
+                return Ok(self.b.inst_results(call).first().copied());
+            }
+            Op::CallIndirect { sig, target, args } => {
+                let t = self.v(*target)?;
+                self.b.ins().trapz(t, TrapCode::unwrap_user(NULL_TRAP));
+                let sig = signature(self.module, sig);
+                let sig = self.b.import_signature(sig);
+                let args = args
+                    .iter()
+                    .map(|&r| self.v(r))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let call = self.b.ins().call_indirect(sig, t, &args);
+                return Ok(self.b.inst_results(call).first().copied());
+            }
+            Op::FuncAddr { callee, sig } => {
+                let f = self.callee(callee, sig)?;
+                self.b.ins().func_addr(types::I64, f)
+            }
+            Op::SizeOf { .. } | Op::AlignOf { .. } | Op::ElemAddr { .. } | Op::FieldAddr { .. } => {
+                return Err("a layout operation survived instantiation".to_owned());
+            }
+        };
+        Ok(Some(v))
+    }
+
+    fn constant(&mut self, ty: &Type, value: Literal) -> Result<clif::Value, String> {
+        Ok(match (ty, value) {
+            (Type::Int(t), Literal::Int(n)) => self.b.ins().iconst(clif_type(ty), imm(n, t.bits())),
+            (Type::F32, Literal::Int(n)) => self.b.ins().f32const(n as f32),
+            (Type::F64, Literal::Int(n)) => self.b.ins().f64const(n as f64),
+            (Type::F32, Literal::Float(bits)) => self.b.ins().f32const(f64::from_bits(bits) as f32),
+            (Type::F64, Literal::Float(bits)) => self.b.ins().f64const(f64::from_bits(bits)),
+            (Type::Bool, Literal::Bool(v)) => self.b.ins().iconst(types::I8, i64::from(v)),
+            (t, Literal::Null) if t.is_pointer() => self.b.ins().iconst(types::I64, 0),
+            (t, v) => return Err(format!("constant {v:?} of type {t}")),
+        })
+    }
+
+    fn binary(
+        &mut self,
+        op: BinOp,
+        ty: &Type,
+        a: clif::Value,
+        b: clif::Value,
+    ) -> Result<clif::Value, String> {
+        let ins = self.b.ins();
+        if ty.is_float() {
+            return match op {
+                BinOp::Add => Ok(ins.fadd(a, b)),
+                BinOp::Sub => Ok(ins.fsub(a, b)),
+                BinOp::Mul => Ok(ins.fmul(a, b)),
+                BinOp::Div => Ok(ins.fdiv(a, b)),
+                other => Err(format!("{other:?} on {ty}")),
+            };
+        }
+        let signed = matches!(ty, Type::Int(t) if t.signed());
+        Ok(match op {
+            BinOp::Add => ins.iadd(a, b),
+            BinOp::Sub => ins.isub(a, b),
+            BinOp::Mul => ins.imul(a, b),
+            BinOp::Div | BinOp::Rem => return Ok(self.divide(op, ty, signed, a, b)),
+            BinOp::And => ins.band(a, b),
+            BinOp::Or => ins.bor(a, b),
+            BinOp::Xor => ins.bxor(a, b),
+            // Cranelift masks the count by the width, as the IR does.
+            BinOp::Shl => ins.ishl(a, b),
+            BinOp::Shr if signed => ins.sshr(a, b),
+            BinOp::Shr => ins.ushr(a, b),
+        })
+    }
+
+    /// Integer `div`/`rem`: trap on a zero divisor; for signed types a
+    /// divisor of −1 gives `-a` and 0 (so `MIN / -1` wraps, where
+    /// Cranelift's `sdiv` traps).
+    fn divide(
+        &mut self,
+        op: BinOp,
+        ty: &Type,
+        signed: bool,
+        a: clif::Value,
+        b: clif::Value,
+    ) -> clif::Value {
+        self.b.ins().trapz(b, TrapCode::INTEGER_DIVISION_BY_ZERO);
+        let t = clif_type(ty);
+        if !signed {
+            return match op {
+                BinOp::Div => self.b.ins().udiv(a, b),
+                _ => self.b.ins().urem(a, b),
+            };
+        }
+        let bits = t.bits();
+        let minus_one = self.b.ins().iconst(t, imm(-1, bits));
+        let is_minus_one = self.b.ins().icmp(IntCC::Equal, b, minus_one);
+        let one = self.b.ins().iconst(t, 1);
+        let safe = self.b.ins().select(is_minus_one, one, b);
+        let (result, special) = match op {
+            BinOp::Div => (self.b.ins().sdiv(a, safe), self.b.ins().ineg(a)),
+            _ => (self.b.ins().srem(a, safe), self.b.ins().iconst(t, 0)),
+        };
+        self.b.ins().select(is_minus_one, special, result)
+    }
+
+    fn cast(&mut self, from: &Type, to: &Type, a: clif::Value) -> Result<clif::Value, String> {
+        let (ft, tt) = (clif_type(from), clif_type(to));
+        let ins = self.b.ins();
+        Ok(match (from, to) {
+            (Type::Int(_) | Type::Bool, Type::Int(_)) => {
+                let source_signed = matches!(from, Type::Int(t) if t.signed());
+                if tt.bits() > ft.bits() {
+                    if source_signed {
+                        ins.sextend(tt, a)
+                    } else {
+                        ins.uextend(tt, a)
+                    }
+                } else if tt.bits() < ft.bits() {
+                    ins.ireduce(tt, a)
+                } else {
+                    a
+                }
+            }
+            (Type::Int(f), t) if t.is_float() => {
+                if *f == IntType::U64 {
+                    ins.fcvt_from_uint(tt, a)
+                } else {
+                    // Every other integer fits an i64 exactly: one rounding.
+                    let wide = match (f.signed(), ft.bits()) {
+                        (_, 64) => a,
+                        (true, _) => ins.sextend(types::I64, a),
+                        (false, _) => ins.uextend(types::I64, a),
+                    };
+                    self.b.ins().fcvt_from_sint(tt, wide)
+                }
+            }
+            (f, Type::Int(t)) if f.is_float() => self.saturate(*t, a),
+            (Type::F32, Type::F64) => ins.fpromote(types::F64, a),
+            (Type::F64, Type::F32) => ins.fdemote(types::F32, a),
+            (f, t) if f == t => a,
+            (f, t) if f.is_pointer() || t.is_pointer() => a,
+            (f, t) => return Err(format!("cast from {f} to {t}")),
+        })
+    }
+
+    /// Float → integer, saturating like Rust's `as` (NaN → 0): Cranelift's
+    /// saturating conversions to 32 or 64 bits, clamped for 8 and 16.
+    fn saturate(&mut self, t: IntType, a: clif::Value) -> clif::Value {
+        let to = clif_type(&Type::Int(t));
+        let ins = self.b.ins();
+        match (t.bits(), t.signed()) {
+            (32 | 64, true) => ins.fcvt_to_sint_sat(to, a),
+            (32 | 64, false) => ins.fcvt_to_uint_sat(to, a),
+            (_, signed) => {
+                let (lo, hi) = (t.min_value() as i64, t.max_value() as i64);
+                let wide = if signed {
+                    ins.fcvt_to_sint_sat(types::I32, a)
+                } else {
+                    ins.fcvt_to_uint_sat(types::I32, a)
+                };
+                let hi = self.b.ins().iconst(types::I32, hi);
+                let clamped = if signed {
+                    let lo = self.b.ins().iconst(types::I32, imm(i128::from(lo), 32));
+                    let up = self.b.ins().smin(wide, hi);
+                    self.b.ins().smax(up, lo)
+                } else {
+                    self.b.ins().umin(wide, hi)
+                };
+                self.b.ins().ireduce(to, clamped)
+            }
+        }
+    }
+
+    fn scaled(&mut self, index: clif::Value, scale: u64) -> clif::Value {
+        match scale {
+            1 => index,
+            s if s.is_power_of_two() => self
+                .b
+                .ins()
+                .ishl_imm_u(index, i64::from(s.trailing_zeros())),
+            s => self.b.ins().imul_imm_u(index, s as i64),
+        }
+    }
+
+    /// `base + index * size_of(ty)`, trapping on null like our backend and
+    /// the interpreter.
+    fn address(&mut self, ty: &Type, base: Reg, index: Option<Reg>) -> Result<clif::Value, String> {
+        let size = ty
+            .scalar_size()
+            .ok_or_else(|| format!("memory access of {ty}"))?;
+        let mut a = self.v(base)?;
+        if let Some(i) = index {
+            let i = self.v(i)?;
+            let scaled = self.scaled(i, size);
+            a = self.b.ins().iadd(a, scaled);
+        }
+        self.b.ins().trapz(a, TrapCode::unwrap_user(NULL_TRAP));
+        Ok(a)
+    }
+
+    /// The function a direct call or `func_addr` names: a member of the
+    /// batch, or a libc import.
+    fn callee(&mut self, callee: &Callee, sig: &Signature) -> Result<FuncRef, String> {
+        let member = match callee {
+            Callee::Symbol(s) => self.members.iter().find(|(m, _)| m == s),
+            _ => None,
+        };
+        let id = match (member, callee) {
+            (Some(&(_, &id)), _) => id,
+            (None, Callee::Symbol(name) | Callee::Import(name))
+                if natives().iter().any(|(n, _)| n == name) =>
+            {
+                let sig = signature(self.module, sig);
+                self.module
+                    .declare_function(name, Linkage::Import, &sig)
+                    .map_err(|e| e.to_string())?
+            }
+            (None, other) => return Err(format!("unresolved callee {other:?}")),
+        };
+        if let Some(&(_, r)) = self.refs.iter().find(|(i, _)| *i == id) {
+            return Ok(r);
+        }
+        let r = self.module.declare_func_in_func(id, self.b.func);
+        self.refs.push((id, r));
+        Ok(r)
+    }
+}
+
+// ---- the measurements -----------------------------------------------------
+
+/// The cold-compile cases: the `jit` area's miss and the `backend` area's
+/// `mix` templates.
+fn cold_cases() -> Vec<(String, Vec<Instance>, bool)> {
+    let lib = jit::library::collections().expect("library");
+    let pair = crate::backend::instances(
+        &lib,
+        jit::ir::TemplateName::free("quicksort"),
+        &[Type::Int(IntType::I32)],
+    );
+    let names: Vec<&str> = pair.iter().map(|i| i.symbol.as_str()).collect();
+    assert_eq!(names, ["quicksort$i32", "insertion_sort$i32"]);
+    // Counted as the `jit` area counts them: terminators included.
+    let count: usize = pair
+        .iter()
+        .map(|i| i.function.inst_count() + i.function.blocks.len())
+        .sum();
+    let mut cases = vec![(
+        format!("quicksort$i32 + insertion_sort$i32 ({count} IR insts)"),
+        pair,
+        true,
+    )];
+    for rounds in [1usize, 14, 64] {
+        let lib = jit::text::parse_library(&crate::backend::mix_template(rounds)).expect("parses");
+        jit::verify::verify_library(&lib).expect("verifies");
+        let insts =
+            crate::backend::instances(&lib, jit::ir::TemplateName::free("mix"), &[Type::I64]);
+        let count = insts[0].function.inst_count();
+        cases.push((format!("mix$i64 ({count} insts)"), insts, rounds == 14));
+    }
+    cases
+}
+
+/// Cranelift configurations compared for compile time, fastest last.
+const CONFIGS: [Settings; 3] = [Settings::SPEED, Settings::NONE, Settings::NONE_SINGLE_PASS];
+
+fn cold_compile(report: &mut Report) {
+    let ours = Compiler::new(Strategy::Mprotect);
+    let dual = Compiler::new(Strategy::DualMapping);
+    for (what, insts, target) in cold_cases() {
+        let refs: Vec<&Instance> = insts.iter().collect();
+        let compile_ours = |c: &Compiler| {
+            measure(COMPILE_RUNS, || {
+                c.backend
+                    .compile_batch(&c.memory, &refs, &mut Imports)
+                    .expect("compiles")
+            })
+        };
+        let mine = compile_ours(&ours);
+        let mine_dual = compile_ours(&dual);
+        let mut theirs: Vec<(Settings, Stats)> = Vec::new();
+        for settings in CONFIGS {
+            let mut cl = Cranelift::new(settings);
+            let stats = measure(COMPILE_RUNS, || cl.compile(&refs).expect("compiles"));
+            // SAFETY: the code compiled while measuring is never called.
+            unsafe { cl.free() };
+            theirs.push((settings, stats));
+        }
+        report.row(
+            Row::new(
+                "cranelift",
+                format!("cold compile → pointer, {what}: ours (mprotect)"),
+                fmt_duration(mine.median),
+            )
+            .baseline(format!("p99 {}", fmt_duration(mine.p99)))
+            .ratio(format!("dual {}", fmt_duration(mine_dual.median))),
+        );
+        for &(settings, stats) in &theirs {
+            let faster = stats.median_ns() / mine.median_ns();
+            report.row(
+                Row::new(
+                    "cranelift",
+                    format!("  cranelift-jit opt_level {}", settings.label()),
+                    fmt_duration(stats.median),
+                )
+                .baseline(format!("p99 {}", fmt_duration(stats.p99)))
+                .ratio(format!("ours {faster:.1}× faster")),
+            );
+        }
+        let (fastest, best) = theirs
+            .iter()
+            .min_by(|a, b| a.1.median.cmp(&b.1.median))
+            .copied()
+            .expect("configurations");
+        let faster = best.median_ns() / mine.median_ns();
+        let mut row = Row::new(
+            "cranelift",
+            format!("  ours vs fastest cranelift ({})", fastest.label()),
+            format!("{faster:.1}× faster"),
+        )
+        .baseline(fmt_duration(best.median))
+        .ratio(format!(
+            "p99 {:.1}×",
+            best.p99.as_secs_f64() / mine.p99.as_secs_f64()
+        ));
+        if target {
+            row = row.target("≥ 10× faster than cranelift-jit", faster >= 10.0);
+        }
+        report.row(row);
+        if target {
+            frontend_share(report, &refs, &theirs);
+        }
+    }
+    fresh_module(report);
+}
+
+/// How much of a Cranelift compilation is building the CLIF from our IR.
+fn frontend_share(report: &mut Report, refs: &[&Instance], theirs: &[(Settings, Stats)]) {
+    let mut cl = Cranelift::new(Settings::NONE);
+    let ids = cl.declare(refs).expect("declares");
+    let lower = measure(COMPILE_RUNS, || {
+        refs.iter()
+            .map(|i| cl.lower_only(i, refs, &ids))
+            .sum::<usize>()
+    });
+    // SAFETY: nothing was finalized or called.
+    unsafe { cl.free() };
+    let none = theirs
+        .iter()
+        .find(|(s, _)| s.opt_level == "none" && s.regalloc == "backtracking")
+        .map(|&(_, s)| s)
+        .expect("measured at none");
+    report.row(
+        Row::new(
+            "cranelift",
+            "  of which: our IR → CLIF (cranelift-frontend)",
+            fmt_duration(lower.median),
+        )
+        .ratio(format!(
+            "{:.0}% of none",
+            100.0 * lower.median_ns() / none.median_ns()
+        )),
+    );
+}
+
+/// One JITModule per compilation (a user who builds the ISA every time):
+/// the cost of the module and ISA on top.
+fn fresh_module(report: &mut Report) {
+    let lib = jit::library::collections().expect("library");
+    let insts = crate::backend::instances(
+        &lib,
+        jit::ir::TemplateName::free("quicksort"),
+        &[Type::Int(IntType::I32)],
+    );
+    let refs: Vec<&Instance> = insts.iter().collect();
+    let stats = measure(200, || {
+        let mut cl = Cranelift::new(Settings::NONE_SINGLE_PASS);
+        let entry = cl.compile(&refs).expect("compiles")[0];
+        // SAFETY: the entry point is not called.
+        unsafe { cl.free() };
+        entry
+    });
+    report.row(
+        Row::new(
+            "cranelift",
+            "  quicksort pair, fresh JITModule + ISA per compile (none+single_pass)",
+            fmt_duration(stats.median),
+        )
+        .baseline(format!("p99 {}", fmt_duration(stats.p99))),
+    );
+}
+
+fn kernels(report: &mut Report) {
+    let lib = jit::library::collections().expect("library");
+    let r = crate::backend::interpreter_resolver(&lib);
+    let ours = Compiler::new(Strategy::Mprotect);
+    let mut cl = Cranelift::new(Settings::SPEED);
+    cl.show = std::env::var_os("SMFJIT_BENCH_SHOW_CLIF").is_some();
+    let mut log_ratio = 0.0f64;
+    let mut count = 0usize;
+    for mut kernel in kernel_suite() {
+        let insts = kernel.instances(&lib);
+        let refs: Vec<&Instance> = insts.iter().collect();
+        let batch = ours.batch(&insts);
+        let entry = batch.function(&insts[0].symbol).expect("root").address();
+        let theirs = cl.compile(&refs).expect("cranelift compiles")[0];
+        // SAFETY: both are the kernel's own instantiation, compiled; `batch`
+        // and `cl` outlive their use below.
+        let (jit, clif) = unsafe { (Runner::compiled(entry), Runner::compiled(theirs)) };
+        kernel.verify(&[
+            ("our backend", jit),
+            ("cranelift-jit", clif),
+            ("the interpreter", Runner::Interpreter(&r)),
+            ("rustc -O", Runner::Rust),
+        ]);
+        let times = kernel.race(&[jit, clif]);
+        let ratio = times[0].median_ns() / times[1].median_ns();
+        log_ratio += ratio.ln();
+        count += 1;
+        report.row(
+            Row::new(
+                "cranelift",
+                format!("{}: ours / cranelift", kernel.label),
+                fmt_duration(times[0].median),
+            )
+            .baseline(fmt_duration(times[1].median))
+            .ratio(format!("{ratio:.2}×")),
+        );
+    }
+    let geo = (log_ratio / count as f64).exp();
+    report.row(
+        Row::new(
+            "cranelift",
+            "kernel suite geomean: ours / cranelift-jit (speed)",
+            format!("{geo:.2}×"),
+        )
+        .target("≤ 1.5× cranelift-jit", geo <= 1.5),
+    );
+    // SAFETY: every entry point of `cl` was last used above.
+    unsafe { cl.free() };
+}
+
+/// Runs both parts.
+pub fn run(report: &mut Report) {
+    cold_compile(report);
+    kernels(report);
+}
