@@ -9,7 +9,7 @@
 //! column is the p99 of batch averages.
 
 use std::ffi::CString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use loader::{Instance, Instantiator, Loader, LoaderConfig, ResolveContext};
@@ -18,10 +18,10 @@ use smf::{ModuleBuilder, SectionType, SymbolDef};
 use crate::harness::{Report, Row, Stats, fmt_duration, measure, measure_with_setup};
 
 const SYMBOLS: usize = 10_000;
-const BATCH: usize = 1024;
+pub(crate) const BATCH: usize = 1024;
 const RUNS: usize = 2_000;
 
-fn name(i: usize) -> String {
+pub(crate) fn name(i: usize) -> String {
     format!("kernel{i}_i32")
 }
 
@@ -66,7 +66,7 @@ fn shared_object(dir: &Path) -> std::path::PathBuf {
 }
 
 /// A deterministic shuffle of `BATCH` indices (a linear congruential walk).
-fn shuffled() -> Vec<usize> {
+pub(crate) fn shuffled() -> Vec<usize> {
     let mut x: u64 = 0x2545_F491_4F6C_DD1D;
     (0..BATCH)
         .map(|_| {
@@ -87,7 +87,7 @@ fn per_name(stats: Stats) -> Stats {
 }
 
 /// Instantiates `const$N` as a function returning N, for the warm-instance row.
-struct Constants;
+pub(crate) struct Constants;
 
 impl Instantiator for Constants {
     fn instantiate(
@@ -103,13 +103,20 @@ impl Instantiator for Constants {
     }
 }
 
-/// Runs the loader benchmarks.
-pub fn run(report: &mut Report) {
-    let dir = std::env::temp_dir().join(format!("smfjit-bench-loader-{}", std::process::id()));
+/// The 10,000-name module and shared object, written into a fresh
+/// temporary directory for `area`: (directory, module, shared object).
+pub(crate) fn many_names(area: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("smfjit-bench-{area}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let module_path = dir.join("many.smf");
     std::fs::write(&module_path, smf_module()).expect("write module");
     let so = shared_object(&dir);
+    (dir, module_path, so)
+}
+
+/// Runs the loader benchmarks.
+pub fn run(report: &mut Report) {
+    let (dir, module_path, so) = many_names("loader");
 
     let load = measure(20, || {
         let loader = Loader::new(LoaderConfig::default()).expect("loader");

@@ -5,6 +5,7 @@
 //! writes the rows as JSON (default `bench/results.json`).
 
 mod backend;
+mod concurrent;
 mod cranelift;
 mod execmem;
 mod harness;
@@ -26,6 +27,7 @@ const AREAS: &[(&str, Area)] = &[
     ("jit", loader::run_jit),
     ("backend", backend::run),
     ("cranelift", cranelift::run),
+    ("concurrent", concurrent::run),
 ];
 
 fn main() {
