@@ -45,8 +45,10 @@ use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
 use execmem::Strategy;
 use jit::instantiate::Instance;
+use jit::interp::{Interpreter, Value};
 use jit::ir::{
-    BinOp, BlockCall, Callee, CmpOp, IntType, Literal, Op, Reg, Signature, Terminator, Type, UnOp,
+    BinOp, BlockCall, Callee, CmpOp, IntType, Library, Literal, Op, Reg, Signature, TemplateName,
+    Terminator, Type, UnOp,
 };
 
 use crate::backend::{COMPILE_RUNS, Compiler, Imports, Runner, kernel_suite, natives};
@@ -727,13 +729,83 @@ impl Lowering<'_, '_> {
 
 // ---- the measurements -----------------------------------------------------
 
-/// The cold-compile cases: the `jit` area's miss and the `backend` area's
-/// `mix` templates.
-fn cold_cases() -> Vec<(String, Vec<Instance>, bool)> {
+/// How a cold case's root function is called to check it.
+#[derive(Clone, Copy)]
+enum Shape {
+    /// `(ptr<i32>, i64)`, sorting in place.
+    SortI32,
+    /// `(ptr<i64>, i64) -> i64`.
+    MixI64,
+}
+
+/// A function compiled cold: the `jit` area's miss or one of the
+/// `backend` area's `mix` templates.
+struct ColdCase {
+    what: String,
+    lib: Library,
+    /// The root first, then what it calls.
+    insts: Vec<Instance>,
+    shape: Shape,
+    /// Whether the §8 target (about 50 instructions) applies.
+    target: bool,
+}
+
+impl ColdCase {
+    /// What the root computes on fixed inputs: through the interpreter
+    /// (`entry` `None`) or through compiled code.
+    ///
+    /// # Safety
+    /// `entry` must be this case's root compiled for System V.
+    unsafe fn outcome(&self, entry: Option<u64>) -> Vec<u64> {
+        const LEN: usize = 300;
+        let r = crate::backend::interpreter_resolver(&self.lib);
+        let root = &self.insts[0].function;
+        let interpret = |args: &[Value]| {
+            // SAFETY: the pointer argument points to `LEN` live elements.
+            unsafe { Interpreter::new(&r).call(root, args) }.expect("interprets")
+        };
+        let n = Value::I64(LEN as i64);
+        match self.shape {
+            Shape::SortI32 => {
+                let mut xs: Vec<i32> = (0..LEN as i32).map(|i| (i * 7919) % 1009 - 500).collect();
+                match entry {
+                    Some(e) => {
+                        // SAFETY: the root is `quicksort$i32` (the caller's promise).
+                        let f: extern "C" fn(*mut i32, i64) =
+                            unsafe { std::mem::transmute(e as usize) };
+                        f(xs.as_mut_ptr(), LEN as i64);
+                    }
+                    None => {
+                        interpret(&[Value::Ptr(xs.as_mut_ptr() as usize as u64), n]);
+                    }
+                }
+                xs.iter().map(|&x| x as u64).collect()
+            }
+            Shape::MixI64 => {
+                let xs: Vec<i64> = (0..LEN as i64).map(|i| i * 0x9E37_79B9 - 77).collect();
+                let got = match entry {
+                    Some(e) => {
+                        // SAFETY: the root is `mix$i64` (the caller's promise).
+                        let f: extern "C" fn(*const i64, i64) -> i64 =
+                            unsafe { std::mem::transmute(e as usize) };
+                        f(xs.as_ptr(), LEN as i64)
+                    }
+                    None => match interpret(&[Value::Ptr(xs.as_ptr() as usize as u64), n]) {
+                        Some(Value::I64(v)) => v,
+                        other => panic!("mix$i64 returned {other:?}"),
+                    },
+                };
+                vec![got as u64]
+            }
+        }
+    }
+}
+
+fn cold_cases() -> Vec<ColdCase> {
     let lib = jit::library::collections().expect("library");
     let pair = crate::backend::instances(
         &lib,
-        jit::ir::TemplateName::free("quicksort"),
+        TemplateName::free("quicksort"),
         &[Type::Int(IntType::I32)],
     );
     let names: Vec<&str> = pair.iter().map(|i| i.symbol.as_str()).collect();
@@ -743,18 +815,25 @@ fn cold_cases() -> Vec<(String, Vec<Instance>, bool)> {
         .iter()
         .map(|i| i.function.inst_count() + i.function.blocks.len())
         .sum();
-    let mut cases = vec![(
-        format!("quicksort$i32 + insertion_sort$i32 ({count} IR insts)"),
-        pair,
-        true,
-    )];
+    let mut cases = vec![ColdCase {
+        what: format!("quicksort$i32 + insertion_sort$i32 ({count} IR insts)"),
+        lib,
+        insts: pair,
+        shape: Shape::SortI32,
+        target: true,
+    }];
     for rounds in [1usize, 14, 64] {
         let lib = jit::text::parse_library(&crate::backend::mix_template(rounds)).expect("parses");
         jit::verify::verify_library(&lib).expect("verifies");
-        let insts =
-            crate::backend::instances(&lib, jit::ir::TemplateName::free("mix"), &[Type::I64]);
+        let insts = crate::backend::instances(&lib, TemplateName::free("mix"), &[Type::I64]);
         let count = insts[0].function.inst_count();
-        cases.push((format!("mix$i64 ({count} insts)"), insts, rounds == 14));
+        cases.push(ColdCase {
+            what: format!("mix$i64 ({count} insts)"),
+            lib,
+            insts,
+            shape: Shape::MixI64,
+            target: rounds == 14,
+        });
     }
     cases
 }
@@ -765,8 +844,25 @@ const CONFIGS: [Settings; 3] = [Settings::SPEED, Settings::NONE, Settings::NONE_
 fn cold_compile(report: &mut Report) {
     let ours = Compiler::new(Strategy::Mprotect);
     let dual = Compiler::new(Strategy::DualMapping);
-    for (what, insts, target) in cold_cases() {
+    for case in cold_cases() {
+        let ColdCase {
+            what,
+            insts,
+            target,
+            ..
+        } = &case;
+        let target = *target;
         let refs: Vec<&Instance> = insts.iter().collect();
+        // SAFETY: no entry point: the interpreter.
+        let want = unsafe { case.outcome(None) };
+        let batch = ours.batch(insts);
+        let entry = batch.function(&insts[0].symbol).expect("root").address();
+        // SAFETY: the root of this case, compiled by our backend.
+        let got = unsafe { case.outcome(Some(entry)) };
+        assert!(
+            got == want,
+            "{what}: our backend disagrees with the interpreter"
+        );
         let compile_ours = |c: &Compiler| {
             measure(COMPILE_RUNS, || {
                 c.backend
@@ -779,6 +875,14 @@ fn cold_compile(report: &mut Report) {
         let mut theirs: Vec<(Settings, Stats)> = Vec::new();
         for settings in CONFIGS {
             let mut cl = Cranelift::new(settings);
+            let entry = cl.compile(&refs).expect("compiles")[0];
+            // SAFETY: the root of this case, compiled by Cranelift.
+            let got = unsafe { case.outcome(Some(entry)) };
+            assert!(
+                got == want,
+                "{what}: cranelift-jit ({}) disagrees with the interpreter",
+                settings.label()
+            );
             let stats = measure(COMPILE_RUNS, || cl.compile(&refs).expect("compiles"));
             // SAFETY: the code compiled while measuring is never called.
             unsafe { cl.free() };
@@ -867,7 +971,7 @@ fn fresh_module(report: &mut Report) {
     let lib = jit::library::collections().expect("library");
     let insts = crate::backend::instances(
         &lib,
-        jit::ir::TemplateName::free("quicksort"),
+        TemplateName::free("quicksort"),
         &[Type::Int(IntType::I32)],
     );
     let refs: Vec<&Instance> = insts.iter().collect();
