@@ -141,14 +141,30 @@ fn reg_imm(code: Code, reg: Register, reg2: Option<Register>, imm: Imm) -> Instr
     i
 }
 
+thread_local! {
+    /// The item list of the last function this thread encoded, kept for
+    /// the next one: a function's list is some kilobytes, allocated and
+    /// freed once per compilation otherwise.
+    static SPARE_ITEMS: std::cell::Cell<Vec<Item>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
 impl Asm {
+    /// An empty function with room for `capacity` items.
     pub(super) fn new(capacity: usize) -> Self {
+        let mut items = SPARE_ITEMS.take();
+        items.clear();
+        items.reserve(capacity);
         Asm {
-            items: Vec::with_capacity(capacity),
+            items,
             pool: Vec::new(),
             labels: 0,
             error: None,
         }
+    }
+
+    /// Gives the item list back for the next function of this thread.
+    pub(super) fn recycle(self) {
+        SPARE_ITEMS.set(self.items);
     }
 
     /// Number of labels created.

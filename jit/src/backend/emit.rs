@@ -186,6 +186,12 @@ pub(super) fn pool_mem() -> MemoryOperand {
     MemoryOperand::with_base_displ(Register::RIP, 0)
 }
 
+thread_local! {
+    /// The encoder's output buffer of the last function this thread
+    /// encoded, reused by the next.
+    static SPARE_CODE: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
 /// Encodes `items`; `pool` holds 8-byte constants referenced by
 /// [`Item::Pool`], `kinds` says how each external callee is reached.
 pub(super) fn encode(
@@ -194,7 +200,14 @@ pub(super) fn encode(
     pool: &[u64],
     kinds: Vec<SiteKind>,
 ) -> Result<Prepared, iced_x86::IcedError> {
-    let mut enc = Encoder::try_with_capacity(64, items.len() * 5 + 64)?;
+    let mut enc = Encoder::try_with_capacity(64, 0)?;
+    // The encoder writes into this thread's buffer of the last function;
+    // the result is copied out at its exact size below (one small
+    // allocation instead of a large one sized for the worst case).
+    let mut spare = SPARE_CODE.take();
+    spare.clear();
+    spare.reserve(items.len() * 5 + 64);
+    enc.set_buffer(spare);
     let mut at = vec![usize::MAX; labels];
     // (rel32 position, label): the rel32 is relative to position + 4.
     let mut jumps: Vec<(usize, u32)> = Vec::new();
@@ -270,7 +283,13 @@ pub(super) fn encode(
             }
         }
     }
-    let mut bytes = enc.take_buffer();
+    let code = enc.take_buffer();
+    let code_end = code.len().next_multiple_of(8);
+    let pool_at = code_end;
+    let slots_at = pool_at + 8 * pool.len();
+    let mut bytes = Vec::with_capacity(slots_at + 8 * kinds.len());
+    bytes.extend_from_slice(&code);
+    SPARE_CODE.set(code);
     for (p, l) in jumps {
         let target = at.get(l as usize).copied().unwrap_or(usize::MAX);
         let rel = (target as i64) - (p as i64 + 4);
@@ -278,8 +297,7 @@ pub(super) fn encode(
             b.copy_from_slice(&(rel as i32).to_le_bytes());
         }
     }
-    bytes.resize(bytes.len().next_multiple_of(8), 0xCC);
-    let pool_at = bytes.len();
+    bytes.resize(code_end, 0xCC);
     for c in pool {
         bytes.extend_from_slice(&c.to_le_bytes());
     }
@@ -289,7 +307,6 @@ pub(super) fn encode(
             b.copy_from_slice(&(rel as i32).to_le_bytes());
         }
     }
-    let slots_at = bytes.len();
     bytes.resize(slots_at + 8 * kinds.len(), 0);
     Ok(Prepared {
         bytes,

@@ -220,8 +220,9 @@ impl LoweredFunction {
             self.asm.label_count(),
             &self.asm.pool,
             self.kinds,
-        )
-        .map_err(|e| Error::encode(&name, &e))?;
+        );
+        self.asm.recycle();
+        let code = code.map_err(|e| Error::encode(&name, &e))?;
         if code.size() > execmem::limits::MAX_RESERVATION_LEN {
             return Err(Error::TooLarge {
                 function: name,

@@ -158,11 +158,13 @@ struct Sets {
 }
 
 impl Sets {
-    fn new(regs: usize, blocks: usize) -> Self {
+    /// Empty sets over `regs` registers for `blocks` blocks, in `data`'s
+    /// allocation.
+    fn reuse(data: Vec<u64>, regs: usize, blocks: usize) -> Self {
         let words = regs.div_ceil(64);
         Sets {
             words,
-            data: vec![0; words * blocks],
+            data: filled(data, words * blocks, 0),
         }
     }
     fn row(&self, b: usize) -> &[u64] {
@@ -241,31 +243,80 @@ struct Interval {
     crosses_call: bool,
 }
 
+/// The working buffers of one allocation, kept per thread so that a
+/// compilation reuses the previous one's allocations instead of making
+/// some twenty of its own (what the function returns is still its own).
+#[derive(Default)]
+struct Scratch {
+    uses: Vec<u32>,
+    def: Vec<u32>,
+    last: Vec<u32>,
+    calls: Vec<u32>,
+    need_rcx: Vec<u32>,
+    need_rdx: Vec<u32>,
+    block_start: Vec<u32>,
+    block_end: Vec<u32>,
+    hint: Vec<Option<u32>>,
+    fixed: Vec<Option<Register>>,
+    gen_: Vec<u64>,
+    kill: Vec<u64>,
+    live_out: Vec<u64>,
+    intervals: Vec<Interval>,
+    active: Vec<(u32, u32)>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::Cell<Scratch> = std::cell::Cell::new(Scratch::default());
+}
+
+/// `buffer` emptied and filled with `len` copies of `value`.
+fn filled<T: Clone>(mut buffer: Vec<T>, len: usize, value: T) -> Vec<T> {
+    buffer.clear();
+    buffer.resize(len, value);
+    buffer
+}
+
+/// `buffer` emptied.
+fn emptied<T>(mut buffer: Vec<T>) -> Vec<T> {
+    buffer.clear();
+    buffer
+}
+
 /// Allocates every register of `func` (concrete and verified, with
 /// `types` from the verifier).
 pub(super) fn allocate(func: &Function, types: &RegTypes) -> Allocation {
+    // Taken, not borrowed: nothing below can reenter, and a panic simply
+    // leaves the thread a fresh scratch.
+    let scratch = SCRATCH.take();
+    let (allocation, scratch) = allocate_in(func, types, scratch);
+    SCRATCH.set(scratch);
+    allocation
+}
+
+/// [`allocate`] with the working buffers of `scratch`, which it hands back.
+fn allocate_in(func: &Function, types: &RegTypes, scratch: Scratch) -> (Allocation, Scratch) {
     let n = types.0.len().max(func.reg_count());
     let blocks = &func.blocks;
     let mut locs = vec![Loc::None; n];
-    let mut uses = vec![0u32; n];
-    let mut def = vec![u32::MAX; n];
-    let mut last = vec![0u32; n];
+    let mut uses = filled(scratch.uses, n, 0u32);
+    let mut def = filled(scratch.def, n, u32::MAX);
+    let mut last = filled(scratch.last, n, 0u32);
     let mut fused = vec![false; n];
-    let mut calls: Vec<u32> = Vec::new();
+    let mut calls = emptied(scratch.calls);
     // Positions of instructions that need rcx (shifts) or rdx (division).
-    let (mut need_rcx, mut need_rdx): (Vec<u32>, Vec<u32>) = (Vec::new(), Vec::new());
-    let mut block_start = Vec::with_capacity(blocks.len());
-    let mut block_end = Vec::with_capacity(blocks.len());
+    let (mut need_rcx, mut need_rdx) = (emptied(scratch.need_rcx), emptied(scratch.need_rdx));
+    let mut block_start = emptied(scratch.block_start);
+    let mut block_end = emptied(scratch.block_end);
     // Hints: a register another value would like to share (branch argument
     // and block parameter), or a fixed register (ABI argument positions).
-    let mut hint: Vec<Option<u32>> = vec![None; n];
-    let mut fixed: Vec<Option<Register>> = vec![None; n];
+    let mut hint = filled(scratch.hint, n, None);
+    let mut fixed = filled(scratch.fixed, n, None);
 
     // Positions, definitions, uses and constants; and for liveness, each
     // block's uses before definition (gen) and definitions (kill).
     let nb = blocks.len();
-    let mut gen_ = Sets::new(n, nb);
-    let mut kill = Sets::new(n, nb);
+    let mut gen_ = Sets::reuse(scratch.gen_, n, nb);
+    let mut kill = Sets::reuse(scratch.kill, n, nb);
     let mut pos = 0u32;
     let mut ints = 0;
     for (i, ty) in func.sig.params.iter().enumerate() {
@@ -415,7 +466,7 @@ pub(super) fn allocate(func: &Function, types: &RegTypes) -> Allocation {
         words: gen_.words,
         data: gen_.data,
     };
-    let mut live_out = Sets::new(n, nb);
+    let mut live_out = Sets::reuse(scratch.live_out, n, nb);
     let words = live_in.words;
     let mut changed = true;
     while changed {
@@ -459,26 +510,28 @@ pub(super) fn allocate(func: &Function, types: &RegTypes) -> Allocation {
             }
         });
     }
-    let mut intervals: Vec<Interval> = (0..n)
-        .filter(|&v| uses[v] > 0 && start[v] != u32::MAX && locs[v] == Loc::None && !fused[v])
-        .map(|v| {
-            let (s, e) = (start[v], end[v].max(start[v]));
-            let k = calls.partition_point(|&c| c <= s);
-            let crosses_call = calls.get(k).is_some_and(|&c| c < e);
-            Interval {
-                start: s,
-                end: e,
-                reg: v as u32,
-                crosses_call,
-            }
-        })
-        .collect();
+    let mut intervals = emptied(scratch.intervals);
+    intervals.extend(
+        (0..n)
+            .filter(|&v| uses[v] > 0 && start[v] != u32::MAX && locs[v] == Loc::None && !fused[v])
+            .map(|v| {
+                let (s, e) = (start[v], end[v].max(start[v]));
+                let k = calls.partition_point(|&c| c <= s);
+                let crosses_call = calls.get(k).is_some_and(|&c| c < e);
+                Interval {
+                    start: s,
+                    end: e,
+                    reg: v as u32,
+                    crosses_call,
+                }
+            }),
+    );
     intervals.sort_by_key(|i| (i.start, i.reg));
 
     // Linear scan. `active` holds (end, vreg) of intervals in registers;
     // `owner` maps a register number (gpr 0–15, xmm 16–31) to its vreg.
     let mut owner: [Option<u32>; 32] = [None; 32];
-    let mut active: Vec<(u32, u32)> = Vec::new();
+    let mut active = emptied(scratch.active);
     let mut slots = 0u32;
     let mut saved = Vec::new();
     let key = |l: Loc| match l {
@@ -572,11 +625,29 @@ pub(super) fn allocate(func: &Function, types: &RegTypes) -> Allocation {
         }
     }
     saved.sort_by_key(|r| *r as u32);
-    Allocation {
+    let allocation = Allocation {
         locs,
         slots,
         saved,
         has_calls: !calls.is_empty(),
         fused,
-    }
+    };
+    let scratch = Scratch {
+        uses,
+        def: start,
+        last: end,
+        calls,
+        need_rcx,
+        need_rdx,
+        block_start,
+        block_end,
+        hint,
+        fixed,
+        gen_: live_in.data,
+        kill: kill.data,
+        live_out: live_out.data,
+        intervals,
+        active,
+    };
+    (allocation, scratch)
 }
