@@ -1042,8 +1042,55 @@ fn kernels(report: &mut Report) {
     unsafe { cl.free() };
 }
 
-/// Runs both parts.
+/// Set to `ours`, `speed`, `none` or `single_pass` to compile the
+/// quicksort pair `SMFJIT_BENCH_PROFILE_RUNS` times (default 20,000) with
+/// that compiler and nothing else, under a profiler.
+const PROFILE_ENV: &str = "SMFJIT_BENCH_CRANELIFT_PROFILE";
+
+/// The profiling loop of [`PROFILE_ENV`].
+fn profile(compiler: &str) {
+    let runs = std::env::var("SMFJIT_BENCH_PROFILE_RUNS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(20_000);
+    let case = cold_cases().swap_remove(0);
+    let refs: Vec<&Instance> = case.insts.iter().collect();
+    let stats = match compiler {
+        "ours" => {
+            let c = Compiler::new(Strategy::Mprotect);
+            measure(runs, || {
+                c.backend
+                    .compile_batch(&c.memory, &refs, &mut Imports)
+                    .expect("compiles")
+            })
+        }
+        settings => {
+            let settings = match settings {
+                "speed" => Settings::SPEED,
+                "none" => Settings::NONE,
+                "single_pass" => Settings::NONE_SINGLE_PASS,
+                other => panic!("{PROFILE_ENV}: unknown compiler '{other}'"),
+            };
+            let mut cl = Cranelift::new(settings);
+            let stats = measure(runs, || cl.compile(&refs).expect("compiles"));
+            // SAFETY: nothing compiled here is called.
+            unsafe { cl.free() };
+            stats
+        }
+    };
+    println!(
+        "{compiler}: {}, median {}",
+        case.what,
+        fmt_duration(stats.median)
+    );
+}
+
+/// Runs both parts (or only the profiling loop when [`PROFILE_ENV`] is set).
 pub fn run(report: &mut Report) {
+    if let Ok(compiler) = std::env::var(PROFILE_ENV) {
+        profile(&compiler);
+        return;
+    }
     cold_compile(report);
     kernels(report);
 }
