@@ -301,11 +301,61 @@ fn cold_misses(loader: &Loader, symbol: &str, runs: usize) -> Stats {
     )
 }
 
+/// Names one step of a cold miss to repeat under a profiler instead of
+/// measuring the `jit` area: `cold`, `dual`, `backend`, `encode`,
+/// `substitute` or `publish` (`SMFJIT_BENCH_PROFILE_RUNS` times, default
+/// 20,000).
+const PROFILE_ENV: &str = "SMFJIT_BENCH_PROFILE";
+
+/// Repeats the step `step` of [`run_jit`] for a profiler and prints its
+/// median.
+fn profile_step(step: &str, symbols: &[&str]) {
+    let runs = std::env::var("SMFJIT_BENCH_PROFILE_RUNS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(20_000);
+    let stats = match step {
+        "cold" => cold_misses(&jit_loader_with_collections(), symbols[0], runs),
+        "dual" => cold_misses(
+            &jit_loader_on(execmem::Config {
+                strategy: execmem::Strategy::DualMapping,
+                ..execmem::Config::default()
+            }),
+            symbols[0],
+            runs,
+        ),
+        _ => {
+            let steps = backend_alone_runs(symbols, runs, step);
+            match step {
+                "backend" => steps.0,
+                "encode" => steps.1,
+                "substitute" => steps.2,
+                "publish" => steps.3,
+                other => panic!("{PROFILE_ENV}: unknown step '{other}'"),
+            }
+        }
+    };
+    println!("{step}: median {}", fmt_duration(stats.median));
+}
+
 /// The steps of a miss timed alone on the same functions: the backend the
 /// loader uses (all of it, and encoding only), substitution with
 /// verification, and one publication.
 fn backend_alone(symbols: &[&str]) -> (Stats, Stats, Stats, Stats) {
+    backend_alone_runs(symbols, RUNS, "all")
+}
+
+/// [`backend_alone`] with `runs` samples of the step `only` (all steps for
+/// `"all"`) and a single sample of the others.
+fn backend_alone_runs(symbols: &[&str], runs: usize, only: &str) -> (Stats, Stats, Stats, Stats) {
     use jit::backend::{Backend, CallTarget, Options};
+    let runs_of = |step: &str| {
+        if only == "all" || only == step {
+            runs
+        } else {
+            1
+        }
+    };
     let loader = jit_loader_with_collections();
     let module = loader.modules().pop().expect("module");
     let lib = jit::binary::decode_library(module.template_code().expect("templates"))
@@ -321,7 +371,7 @@ fn backend_alone(symbols: &[&str]) -> (Stats, Stats, Stats, Stats) {
     // Callees answered at once, as a warm loader would.
     let mut resolver =
         |_: &jit::ir::Callee| -> Result<CallTarget, jit::Error> { Ok(CallTarget::Direct(0x1000)) };
-    let prepare = measure(RUNS, || {
+    let prepare = measure(runs_of("backend"), || {
         instances
             .iter()
             .map(|i| {
@@ -345,13 +395,13 @@ fn backend_alone(symbols: &[&str]) -> (Stats, Stats, Stats, Stats) {
                 .expect("lowers")
         })
         .collect();
-    let encode = measure(RUNS, || {
+    let encode = measure(runs_of("encode"), || {
         lowered
             .iter()
             .map(|l| l.clone().encode().map_or(0, |p| p.size()))
             .sum::<usize>()
     });
-    let substitute = measure(RUNS, || {
+    let substitute = measure(runs_of("substitute"), || {
         symbols
             .iter()
             .map(|s| {
@@ -360,7 +410,7 @@ fn backend_alone(symbols: &[&str]) -> (Stats, Stats, Stats, Stats) {
             .sum::<usize>()
     });
     let code = [0xC3u8; 700];
-    let publish = measure(RUNS, || {
+    let publish = measure(runs_of("publish"), || {
         loader
             .memory()
             .publish_function("one", &code)
@@ -430,6 +480,10 @@ pub fn run_jit(report: &mut Report) {
     // quicksort$i32 (35 IR instructions) instantiates insertion_sort$i32 (19)
     // on the way: about 50 instructions in two instantiations.
     let symbols = ["quicksort$i32", "insertion_sort$i32"];
+    if let Ok(step) = std::env::var(PROFILE_ENV) {
+        profile_step(&step, &symbols);
+        return;
+    }
     let probe = jit_loader_with_collections();
     probe
         .resolve(symbols[0])
