@@ -194,6 +194,51 @@ fn type_args_split_only_outside_brackets() {
     assert!(TypeArgs(vec!["a,b".into()]).join().is_err());
     assert!(TypeArgs(vec![String::new()]).join().is_err());
     assert_eq!(TypeArgs(vec![]).join().unwrap(), "");
+    // Unbalanced closers never go below depth 0; with or without brackets
+    // elsewhere, spaces around each argument are dropped.
+    assert_eq!(
+        TypeArgs::split(" a> , b "),
+        TypeArgs(vec!["a>".into(), "b".into()])
+    );
+    assert_eq!(
+        TypeArgs::split("a>,(b,c),d"),
+        TypeArgs(vec!["a>".into(), "(b,c)".into(), "d".into()])
+    );
+    assert_eq!(
+        TypeArgs::split(",,"),
+        TypeArgs(vec![String::new(), String::new(), String::new()])
+    );
+}
+
+/// Splitting by definition: commas at bracket depth 0 separate arguments,
+/// each trimmed; a blank cell is no arguments.
+fn split_by_definition(cell: &str) -> Vec<String> {
+    if cell.trim().is_empty() {
+        return Vec::new();
+    }
+    let (mut args, mut current, mut depth) = (Vec::new(), String::new(), 0usize);
+    for c in cell.chars() {
+        match c {
+            '<' | '(' | '[' => depth += 1,
+            '>' | ')' | ']' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                args.push(current.trim().to_owned());
+                current.clear();
+                continue;
+            }
+            _ => {}
+        }
+        current.push(c);
+    }
+    args.push(current.trim().to_owned());
+    args
+}
+
+proptest::proptest! {
+    #[test]
+    fn type_args_split_agrees_with_its_definition(cell in "[a-z0-9<>()\\[\\], ;\t\u{a0}é]{0,24}") {
+        proptest::prop_assert_eq!(TypeArgs::split(&cell).0, split_by_definition(&cell));
+    }
 }
 
 #[test]
