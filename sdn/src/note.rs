@@ -3,7 +3,8 @@
 //!
 //! On disk the section is an SDN document that starts with the line
 //! `# Instantiation To/From Metadata` and ends with the line `# END_NOTE`.
-//! [`Note::parse`] reads it through serde straight into the row structs;
+//! [`Note::parse`] reads it straight into the row structs: in one pass
+//! when it is laid out as the writer lays it out, otherwise through serde;
 //! [`Note::to_sdn_string`] writes every table (empty ones as a bare
 //! header) between those two lines. The loader calls
 //! [`Note::record_jit_compiled`] after compiling an instantiation at run
@@ -15,6 +16,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, ErrorKind};
 use crate::value::{Dict, Header, Table, Value};
+
+mod plain;
 
 /// The first line of a written note.
 pub const HEADER_LINE: &str = "# Instantiation To/From Metadata";
@@ -343,6 +346,11 @@ impl Note {
             }
             None => text,
         };
+        // Notes as the writer lays them out are read directly; everything
+        // else, errors included, goes through the general reader.
+        if let Some(note) = plain::read(body) {
+            return Ok(note);
+        }
         crate::from_str(body)
     }
 
