@@ -1094,3 +1094,284 @@ pub fn run(report: &mut Report) {
     cold_compile(report);
     kernels(report);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jit::interp::LibraryResolver;
+
+    /// Every scalar type with a keyword, except `rawptr`.
+    fn scalars() -> Vec<Type> {
+        Type::scalars()
+            .into_iter()
+            .filter(|t| *t != Type::RawPtr)
+            .collect()
+    }
+
+    fn numeric(t: &Type) -> bool {
+        matches!(t, Type::Int(_)) || t.is_float()
+    }
+
+    /// Canonical bits of the values each type is tried with: zero, one,
+    /// the edges, shift counts around the widths, and for floats signed
+    /// zeros, NaN, infinities and values beyond every integer range.
+    fn samples(t: &Type) -> Vec<u64> {
+        match t {
+            Type::Int(i) => {
+                let mut v: Vec<i128> = vec![0, 1, 2, 7, 8, 9, 15, 16, 31, 33, 63, 65, -1, -8];
+                v.extend([i.min_value(), i.max_value(), i.max_value() - 1]);
+                v.retain(|x| (i.min_value()..=i.max_value()).contains(x));
+                v.dedup();
+                v.into_iter().map(|x| i.canonical(x as u64)).collect()
+            }
+            Type::Bool => vec![0, 1],
+            Type::F32 | Type::F64 => {
+                let fs = [
+                    0.0,
+                    -0.0,
+                    1.0,
+                    -1.5,
+                    2.5,
+                    255.5,
+                    256.0,
+                    -129.5,
+                    65_536.7,
+                    3e9,
+                    -3e9,
+                    1e19,
+                    2e19,
+                    -1e19,
+                    1e300,
+                    f64::INFINITY,
+                    f64::NEG_INFINITY,
+                    f64::NAN,
+                ];
+                fs.iter()
+                    .map(|&f| match t {
+                        Type::F32 => u64::from((f as f32).to_bits()),
+                        _ => f.to_bits(),
+                    })
+                    .collect()
+            }
+            other => panic!("no samples for {other}"),
+        }
+    }
+
+    /// One function per operation and type: `(text, parameter types)`.
+    fn operations() -> Vec<(String, Vec<Type>)> {
+        let types = scalars();
+        let mut out = Vec::new();
+        let mut f = |params: &[Type], ret: &Type, body: String| {
+            let names = ["%a", "%b", "%c"];
+            let list: Vec<String> = params
+                .iter()
+                .zip(names)
+                .map(|(t, n)| format!("{n}: {t}"))
+                .collect();
+            let name = format!("op{}", out.len());
+            out.push((
+                format!(
+                    "fn {name}({}) -> {ret} {{\nentry:\n{body}    ret %r\n}}\n",
+                    list.join(", ")
+                ),
+                params.to_vec(),
+            ));
+        };
+        for t in &types {
+            let ops: &[&str] = match t {
+                Type::Bool => &["and", "or", "xor"],
+                t if t.is_float() => &["add", "sub", "mul", "div"],
+                _ => &[
+                    "add", "sub", "mul", "div", "rem", "and", "or", "xor", "shl", "shr",
+                ],
+            };
+            for op in ops {
+                f(
+                    &[t.clone(), t.clone()],
+                    t,
+                    format!("    %r = {op} {t} %a, %b\n"),
+                );
+            }
+            let unary: &[&str] = match t {
+                Type::Bool => &["not"],
+                t if t.is_float() => &["neg"],
+                _ => &["neg", "not"],
+            };
+            for op in unary {
+                f(
+                    std::slice::from_ref(t),
+                    t,
+                    format!("    %r = {op} {t} %a\n"),
+                );
+            }
+            let cmps: &[&str] = if numeric(t) {
+                &["eq", "ne", "lt", "le", "gt", "ge"]
+            } else {
+                &["eq", "ne"]
+            };
+            for op in cmps {
+                let body = format!("    %r = cmp {op} {t} %a, %b\n");
+                f(&[t.clone(), t.clone()], &Type::Bool, body);
+            }
+            let select = format!("    %r = select {t} %a, %b, %c\n");
+            f(&[Type::Bool, t.clone(), t.clone()], t, select);
+            let memory = format!(
+                "    %i = const i64 1\n    store {t} %b, %a[%i]\n    %r = load {t} %a[%i]\n"
+            );
+            f(&[t.clone().ptr_to(), t.clone()], t, memory);
+            // `bool` converts to integers only.
+            let targets = types
+                .iter()
+                .filter(|to| numeric(to) && *to != t && (numeric(t) || !to.is_float()));
+            for to in targets {
+                f(
+                    std::slice::from_ref(t),
+                    to,
+                    format!("    %r = cast {t} %a to {to}\n"),
+                );
+                if numeric(t)
+                    && t.scalar_size() == to.scalar_size()
+                    && t.is_float() != to.is_float()
+                {
+                    f(
+                        std::slice::from_ref(t),
+                        to,
+                        format!("    %r = bitcast {t} %a to {to}\n"),
+                    );
+                }
+            }
+            let literals: &[&str] = match t {
+                Type::Bool => &["true", "false"],
+                Type::Int(i) if i.signed() => &["-1", "0", "1"],
+                Type::Int(_) => &["0", "1", "255"],
+                _ => &[
+                    "1.5",
+                    "-0.0",
+                    "nan",
+                    "-inf",
+                    "1e300",
+                    "3",
+                    "0x7fffffffffffffff",
+                ],
+            };
+            for lit in literals {
+                f(&[], t, format!("    %r = const {t} {lit}\n"));
+            }
+        }
+        out
+    }
+
+    /// Any function whose arguments fit the registers, as System V sees it.
+    type Native<R> =
+        extern "C" fn(u64, u64, u64, u64, u64, u64, f64, f64, f64, f64, f64, f64, f64, f64) -> R;
+
+    /// Calls compiled code with System V's assignment of integer and float
+    /// arguments to their own register sequences, as the interpreter calls
+    /// native code, and returns the result in the interpreter's canonical
+    /// form.
+    ///
+    /// # Safety
+    /// `entry` must be a function with `sig`, whose arguments fit the
+    /// registers, and `args` valid for it.
+    unsafe fn call(entry: u64, sig: &Signature, args: &[u64]) -> u64 {
+        let (mut ints, mut floats) = ([0u64; 6], [0f64; 8]);
+        let (mut ni, mut nf) = (0, 0);
+        for (t, &bits) in sig.params.iter().zip(args) {
+            if t.is_float() {
+                // An f32 travels in the low 32 bits of the register.
+                floats[nf] = f64::from_bits(bits);
+                nf += 1;
+            } else {
+                ints[ni] = bits;
+                ni += 1;
+            }
+        }
+        let [i0, i1, i2, i3, i4, i5] = ints;
+        let [f0, f1, f2, f3, f4, f5, f6, f7] = floats;
+        match &sig.ret {
+            Some(t) if t.is_float() => {
+                // SAFETY: unused registers are ignored by the callee (the caller's promise).
+                let f: Native<f64> = unsafe { std::mem::transmute(entry as usize) };
+                let v = f(i0, i1, i2, i3, i4, i5, f0, f1, f2, f3, f4, f5, f6, f7).to_bits();
+                if *t == Type::F32 { v & 0xFFFF_FFFF } else { v }
+            }
+            Some(t) => {
+                // SAFETY: as above.
+                let f: Native<u64> = unsafe { std::mem::transmute(entry as usize) };
+                let raw = f(i0, i1, i2, i3, i4, i5, f0, f1, f2, f3, f4, f5, f6, f7);
+                if *t == Type::Bool {
+                    assert!(raw & 0xFF <= 1, "a bool result is 0 or 1, got {raw:#x}");
+                }
+                Value::from_bits(t, raw).to_bits()
+            }
+            None => panic!("every tested function returns a value"),
+        }
+    }
+
+    /// Every argument combination of the samples of `params`.
+    fn combinations(params: &[Type], buffer: u64) -> Vec<Vec<u64>> {
+        params.iter().fold(vec![Vec::new()], |acc, t| {
+            let values = if t.is_pointer() {
+                vec![buffer]
+            } else {
+                samples(t)
+            };
+            acc.iter()
+                .flat_map(|prefix| {
+                    values.iter().map(move |&v| {
+                        let mut next = prefix.clone();
+                        next.push(v);
+                        next
+                    })
+                })
+                .collect()
+        })
+    }
+
+    #[test]
+    fn lowering_agrees_with_the_interpreter_on_every_scalar_operation() {
+        let functions = operations();
+        let text: String = functions.iter().map(|(t, _)| t.as_str()).collect();
+        let lib = jit::text::parse_library(&text).expect("parses");
+        jit::verify::verify_library(&lib).expect("verifies");
+        let r = LibraryResolver::new(&lib);
+        let mut buffer = [0u64; 4];
+        let address = buffer.as_mut_ptr() as usize as u64;
+        let mut checked = 0usize;
+        for settings in [Settings::SPEED, Settings::NONE_SINGLE_PASS] {
+            let mut cl = Cranelift::new(settings);
+            for (k, (source, params)) in functions.iter().enumerate() {
+                let name = TemplateName::free(&format!("op{k}"));
+                let inst = jit::instantiate::instantiate(&lib, &name, &[]).expect("instantiates");
+                let entry = cl.compile(&[&inst]).expect("compiles")[0];
+                for args in combinations(params, address) {
+                    let values: Vec<Value> = params
+                        .iter()
+                        .zip(&args)
+                        .map(|(t, &b)| Value::from_bits(t, b))
+                        .collect();
+                    // SAFETY: pointer arguments point to `buffer`, which
+                    // has room for any scalar at index 1.
+                    let want = match unsafe { Interpreter::new(&r).call(&inst.function, &values) } {
+                        Ok(Some(v)) => v.to_bits(),
+                        // A trap (division by zero): Cranelift stops there too.
+                        Err(_) => continue,
+                        Ok(None) => panic!("{source}: no result"),
+                    };
+                    // SAFETY: the function has this signature; it fits the registers.
+                    let got = unsafe { call(entry, &inst.function.sig, &args) };
+                    assert_eq!(
+                        got,
+                        want,
+                        "{source}with arguments {values:?} ({}): cranelift {got:#x}, interpreter {want:#x}",
+                        settings.label()
+                    );
+                    checked += 1;
+                }
+            }
+            // SAFETY: the functions are not called again.
+            unsafe { cl.free() };
+        }
+        assert!(checked > 10_000, "only {checked} calls checked");
+    }
+}
