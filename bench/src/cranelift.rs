@@ -1374,4 +1374,55 @@ mod tests {
         }
         assert!(checked > 10_000, "only {checked} calls checked");
     }
+
+    /// `sort_desc` takes the address of `compare_desc` and sorts through
+    /// `quicksort_by`, which calls it indirectly: `func_addr`,
+    /// `call_indirect` and calls between members of one batch.
+    #[test]
+    fn function_pointers_sort_like_the_interpreter() {
+        let lib = jit::library::collections().expect("library");
+        let r = crate::backend::interpreter_resolver(&lib);
+        let mut cl = Cranelift::new(Settings::SPEED);
+        for ty in [Type::Int(IntType::I32), Type::Int(IntType::U8), Type::F64] {
+            let insts = crate::backend::instances(
+                &lib,
+                TemplateName::free("sort_desc"),
+                std::slice::from_ref(&ty),
+            );
+            let refs: Vec<&Instance> = insts.iter().collect();
+            let entry = cl.compile(&refs).expect("compiles")[0];
+            let size = ty.scalar_size().expect("scalar") as usize;
+            for n in [0usize, 1, 8, 9, 40] {
+                let values: Vec<u64> = (0..n as u64).map(|i| (i * 0x9E37) % 251).collect();
+                let bytes = |v: &[u64]| -> Vec<u8> {
+                    v.iter()
+                        .flat_map(|&x| match ty {
+                            Type::F64 => (x as f64 / 3.0).to_le_bytes()[..size].to_vec(),
+                            _ => x.to_le_bytes()[..size].to_vec(),
+                        })
+                        .collect()
+                };
+                let (mut native, mut interpreted) = (bytes(&values), bytes(&values));
+                let f: extern "C" fn(*mut u8, i64) =
+                    // SAFETY: `sort_desc` has this signature.
+                    unsafe { std::mem::transmute(entry as usize) };
+                f(native.as_mut_ptr(), n as i64);
+                let args = [
+                    Value::Ptr(interpreted.as_mut_ptr() as usize as u64),
+                    Value::I64(n as i64),
+                ];
+                // SAFETY: the buffer holds `n` elements.
+                unsafe { Interpreter::new(&r).call(&insts[0].function, &args) }
+                    .expect("interprets");
+                assert_eq!(native, interpreted, "sort_desc over {n} {ty}");
+                // The input is not in descending order, so both sorted.
+                assert!(
+                    n < 2 || native != bytes(&values),
+                    "sort_desc over {n} {ty} moved nothing"
+                );
+            }
+        }
+        // SAFETY: the functions are not called again.
+        unsafe { cl.free() };
+    }
 }
