@@ -33,6 +33,20 @@
 //! `INTEGER_DIVISION_BY_ZERO`) with a divisor of −1 special-cased so that
 //! `MIN / -1` wraps as the IR defines (Cranelift's `sdiv` would trap), and
 //! `trap N` as `trap` with user code N + 2 (capped at 250).
+//!
+//! Settings are what a JIT user picks: the host ISA from
+//! `cranelift-native`, the IR verifier off (the input is verified IR),
+//! everything else at Cranelift's defaults. One `JITModule` per
+//! configuration is kept across compilations, as a loader compiling one
+//! miss at a time would keep it (each compilation still maps and protects
+//! its own memory when finalized); a row also times a fresh module and ISA
+//! per compilation.
+//!
+//! The lowering is tested against the interpreter on every scalar
+//! operation (`cargo test --manifest-path bench/Cargo.toml`).
+//! `SMFJIT_BENCH_SHOW_CLIF=1` prints the CLIF and machine code of the
+//! kernels; `SMFJIT_BENCH_CRANELIFT_PROFILE` repeats one compilation for a
+//! profiler.
 
 #![allow(unsafe_code)]
 
