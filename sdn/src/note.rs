@@ -63,11 +63,7 @@ impl TypeArgs {
         if trim(cell).is_empty() {
             return Self(Vec::new());
         }
-        // Every argument but the last ends at a comma, so this many fit.
-        let most = memchr::memchr_iter(b',', cell.as_bytes())
-            .count()
-            .saturating_add(1);
-        let mut args = Vec::with_capacity(most);
+        let mut args = Vec::new();
         let mut depth = 0usize;
         let mut start = 0usize;
         for (i, b) in cell.bytes().enumerate() {

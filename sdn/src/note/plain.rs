@@ -55,6 +55,16 @@ pub(super) fn read(body: &str) -> Option<Note> {
             *slot = true;
             table = Some(found);
             row_indent = 0;
+            // Room for the table's rows up front: no copying as it grows.
+            let rows = indented_lines_ahead(rest);
+            match found {
+                Table::Instantiations => note.instantiations.reserve(rows),
+                Table::Possible => note.possible.reserve(rows),
+                Table::TypeInferences => note.type_inferences.reserve(rows),
+                Table::Dependencies => note.dependencies.reserve(rows),
+                Table::CircularWarnings => note.circular_warnings.reserve(rows),
+                Table::CircularErrors => note.circular_errors.reserve(rows),
+            }
             continue;
         }
         // Every row of a table is indented alike.
@@ -63,7 +73,7 @@ pub(super) fn read(body: &str) -> Option<Note> {
         } else if indent != row_indent {
             return None;
         }
-        let mut cells = Cells { rest: Some(text) };
+        let mut cells = Cells::new(text);
         match table? {
             Table::Instantiations => note.instantiations.push(Instantiation {
                 id: cells.id()?,
@@ -108,7 +118,7 @@ pub(super) fn read(body: &str) -> Option<Note> {
             }),
         }
         // No cell beyond the row's width.
-        if cells.rest.is_some() {
+        if !cells.done {
             return None;
         }
     }
@@ -135,6 +145,32 @@ fn hashes_only_open_comment_lines(bytes: &[u8]) -> bool {
     })
 }
 
+/// Every byte of a word set to the low byte.
+const LOW_BITS: u64 = 0x0101_0101_0101_0101;
+/// The top bit of every byte of a word.
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// The first `byte` (not zero) at or after `from`, eight bytes at a time:
+/// a byte equal to `byte` is a zero byte of `x = word ^ byte…byte`, and
+/// `(x - 0x01…01) & !x & 0x80…80` marks the zero bytes of `x` exactly up
+/// to the first one (a borrow only marks bytes above a real zero), so the
+/// lowest mark is the answer. The last bytes, fewer than eight, are
+/// looked at one by one.
+fn find(bytes: &[u8], from: usize, byte: u8) -> Option<usize> {
+    let pattern = u64::from(byte) * LOW_BITS;
+    let mut at = from;
+    while let Some(chunk) = bytes.get(at..at.saturating_add(8)) {
+        let x = u64::from_le_bytes(chunk.try_into().ok()?) ^ pattern;
+        let marks = x.wrapping_sub(LOW_BITS) & !x & HIGH_BITS;
+        if marks != 0 {
+            return Some(at.saturating_add(marks.trailing_zeros() as usize / 8));
+        }
+        at = at.saturating_add(8);
+    }
+    let found = bytes.get(at..)?.iter().position(|&b| b == byte)?;
+    Some(at.saturating_add(found))
+}
+
 /// The first position at or after `from` that is not a space.
 fn skip_spaces(bytes: &[u8], from: usize) -> usize {
     let mut at = from;
@@ -142,6 +178,24 @@ fn skip_spaces(bytes: &[u8], from: usize) -> usize {
         at += 1;
     }
     at
+}
+
+/// How many of the lines that start `text` are indented, up to the first
+/// line that starts at column 0 with something other than a comment: at
+/// least the number of rows of the table whose header came just before
+/// (comment lines inside it are counted too).
+fn indented_lines_ahead(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    let starts = std::iter::once(0).chain(memchr::memchr_iter(b'\n', bytes).map(|nl| nl + 1));
+    let mut rows = 0usize;
+    for start in starts {
+        match bytes.get(start) {
+            Some(b' ') => rows += 1,
+            Some(b'\n' | b'#') => {}
+            _ => break,
+        }
+    }
+    rows
 }
 
 /// The six tables, in the order of [`TABLES`].
@@ -209,39 +263,51 @@ fn header(text: &str) -> Option<Table> {
     in_order.then_some(table)
 }
 
-/// The cells of one row, read left to right. `rest` is `None` once the
-/// last cell has been read.
+/// The cells of one row, read left to right.
 struct Cells<'a> {
-    rest: Option<&'a str>,
+    text: &'a str,
+    /// Where the next cell starts.
+    at: usize,
+    /// Set once the last cell has been read.
+    done: bool,
 }
 
 impl<'a> Cells<'a> {
+    fn new(text: &'a str) -> Self {
+        Self {
+            text,
+            at: 0,
+            done: false,
+        }
+    }
+
     /// The next cell's text (a quoted string without its quotes) and
-    /// whether it was quoted. Works on bytes: every position it cuts at is
-    /// an ASCII byte, so every slice is on a character boundary.
+    /// whether it was quoted. Every position it cuts at is an ASCII byte,
+    /// so both ends of the slice are character boundaries.
     fn next(&mut self) -> Option<(&'a str, bool)> {
-        let rest = self.rest?;
-        let bytes = rest.as_bytes();
-        let start = skip_spaces(bytes, 0);
+        if self.done {
+            return None;
+        }
+        let bytes = self.text.as_bytes();
+        let start = skip_spaces(bytes, self.at);
         if bytes.get(start) == Some(&b'"') {
             let open = start.saturating_add(1);
-            let close = open.saturating_add(bytes.get(open..)?.iter().position(|&b| b == b'"')?);
+            let close = find(bytes, open, b'"')?;
             let after = skip_spaces(bytes, close.saturating_add(1));
-            self.rest = match bytes.get(after) {
-                None => None,
-                Some(b',') => Some(rest.get(after.saturating_add(1)..)?),
+            match bytes.get(after) {
+                None => self.done = true,
+                Some(b',') => self.at = after.saturating_add(1),
                 Some(_) => return None,
-            };
-            return Some((rest.get(open..close)?, true));
+            }
+            return Some((self.text.get(open..close)?, true));
         }
-        let end = match bytes.get(start..)?.iter().position(|&b| b == b',') {
+        let end = match find(bytes, start, b',') {
             Some(comma) => {
-                let comma = start.saturating_add(comma);
-                self.rest = Some(rest.get(comma.saturating_add(1)..)?);
+                self.at = comma.saturating_add(1);
                 comma
             }
             None => {
-                self.rest = None;
+                self.done = true;
                 bytes.len()
             }
         };
@@ -252,7 +318,7 @@ impl<'a> Cells<'a> {
         match bytes.get(start) {
             _ if stop == start => None,
             Some(b'[' | b'{') => None,
-            _ => Some((rest.get(start..stop)?, false)),
+            _ => Some((self.text.get(start..stop)?, false)),
         }
     }
 
@@ -586,6 +652,33 @@ mod tests {
         ] {
             assert_eq!(read(&text), None, "{text:?}");
         }
+    }
+
+    proptest! {
+        #[test]
+        fn find_agrees_with_a_bytewise_search(
+            bytes in prop::collection::vec(prop_oneof![any::<u8>(), Just(b','), Just(b',' ^ 1)], 0..40),
+            from in 0usize..42,
+        ) {
+            let expected = bytes
+                .iter()
+                .enumerate()
+                .skip(from)
+                .find(|(_, b)| **b == b',')
+                .map(|(at, _)| at);
+            prop_assert_eq!(find(&bytes, from, b','), expected);
+        }
+    }
+
+    #[test]
+    fn indented_lines_ahead_stops_at_the_next_header() {
+        assert_eq!(indented_lines_ahead(""), 0);
+        assert_eq!(indented_lines_ahead("  a\n  b\n"), 2);
+        assert_eq!(
+            indented_lines_ahead("  a\n\n# c\n  # d\n  b\nnext |x|\n  c\n"),
+            3
+        );
+        assert_eq!(indented_lines_ahead("next |x|\n  c\n"), 0);
     }
 
     #[test]
