@@ -91,15 +91,31 @@ fn push_type(out: &mut String, ty: &Type) -> Result<(), Error> {
             }
             out.push_str(&s.name);
             out.push('_');
-            out.push_str(&s.args.len().to_string());
+            // Writing to a String cannot fail.
+            let _ = std::fmt::Write::write_fmt(out, format_args!("{}", s.args.len()));
             s.args.iter().try_for_each(|a| push_type(out, a))
         }
-        Type::Fn(_) | Type::Param(_) => Err(Error::new(ErrorKind::NotTypeArgument(ty.to_string()))),
-        other => {
-            out.push_str(&other.to_string());
-            Ok(())
-        }
+        other => match keyword(other) {
+            Some(keyword) => {
+                out.push_str(keyword);
+                Ok(())
+            }
+            None => Err(Error::new(ErrorKind::NotTypeArgument(ty.to_string()))),
+        },
     }
+}
+
+/// The keyword of a scalar type, the inverse of [`scalar`]; `None` for
+/// pointers, functions, structs and type parameters.
+fn keyword(ty: &Type) -> Option<&'static str> {
+    Some(match ty {
+        Type::Int(t) => t.name(),
+        Type::F32 => "f32",
+        Type::F64 => "f64",
+        Type::Bool => "bool",
+        Type::RawPtr => "rawptr",
+        _ => return None,
+    })
 }
 
 /// The symbol name of `template` instantiated with `args`.

@@ -48,6 +48,7 @@ pub fn verify_library(lib: &Library) -> Result<(), Error> {
             }
         }
     }
+    lib.mark_verified();
     Ok(())
 }
 
@@ -235,6 +236,10 @@ struct Checker<'a> {
     /// Block and position (0 for parameters, k+1 for instruction k) of each definition.
     defs: Vec<(usize, usize)>,
     idom: Vec<usize>,
+    /// The control flow, register numbering and dominance of uses are
+    /// known good (an instance of a verified template): only types are
+    /// checked.
+    shape_known: bool,
     block: usize,
     inst: Option<usize>,
 }
@@ -247,6 +252,26 @@ struct Checker<'a> {
 /// The first rule violated, located at the instruction (or at the function
 /// for its signature).
 pub fn verify_function(f: &Function, lib: &Library) -> Result<RegTypes, Error> {
+    check_function(f, lib, false)
+}
+
+/// Verifies the instance `f` of a template of `lib`, which
+/// [`verify_library`] accepted, and returns the type of each register.
+///
+/// Every rule about types runs as in [`verify_function`]. What is not run
+/// again is what instantiation cannot change (`instantiate` copies the
+/// blocks, block parameters, terminators and every instruction's result
+/// and operand registers, rewriting only types, layout-dependent
+/// operations and callees; `tests/instance_shape.rs` checks that for every
+/// template and type argument of the collections library): reachability
+/// and branch targets, and that each definition dominates its uses, which
+/// the template passed.
+pub(crate) fn verify_instance(f: &Function, lib: &Library) -> Result<RegTypes, Error> {
+    check_function(f, lib, true)
+}
+
+/// [`verify_function`], or [`verify_instance`] when `shape_known`.
+fn check_function(f: &Function, lib: &Library, shape_known: bool) -> Result<RegTypes, Error> {
     let name = || f.name.to_string();
     let header = || -> Result<(), Error> {
         check_name(&f.name.name)?;
@@ -303,6 +328,7 @@ pub fn verify_function(f: &Function, lib: &Library) -> Result<RegTypes, Error> {
         types: Vec::new(),
         defs: Vec::new(),
         idom: Vec::new(),
+        shape_known,
         block: 0,
         inst: None,
     };
@@ -343,7 +369,9 @@ impl Checker<'_> {
 
     fn run(&mut self) -> Result<(), Error> {
         self.number_registers()?;
-        self.dominators()?;
+        if !self.shape_known {
+            self.dominators()?;
+        }
         for (b, block) in self.f.blocks.iter().enumerate() {
             self.block = b;
             for (k, inst) in block.insts.iter().enumerate() {
@@ -593,7 +621,7 @@ impl Checker<'_> {
         let ok = if b == self.block {
             p < pos
         } else {
-            self.dominates(b, self.block)
+            self.shape_known || self.dominates(b, self.block)
         };
         if !ok {
             return Err(self.err(ErrorKind::NotDominated(r.0)));
@@ -736,6 +764,17 @@ impl Checker<'_> {
     /// Checks a direct callee and that `sig` is its declared signature.
     fn check_callee(&self, callee: &Callee, sig: &Signature) -> Result<(), Error> {
         self.at(check_signature(sig, self.scope, self.lib))?;
+        // A call to an instantiation (what instantiation leaves of a call
+        // to a template): its signature is compared with the template's,
+        // substituted, without building the substituted copy.
+        if let Callee::Symbol(name) = callee
+            && self.lib.extern_symbol(name).is_none()
+            && let Ok((t, args)) = mangle::demangle(name)
+            && let Some(f) = self.lib.function(&t)
+            && sig.is_substitution_of(&f.sig, &args)
+        {
+            return Ok(());
+        }
         let declared = match callee {
             Callee::Template { name, type_args } => {
                 let f = self.lib.function(name).ok_or_else(|| {

@@ -6,36 +6,12 @@ mod backend_support;
 mod common;
 
 use backend_support::{Jit, Oracle, Rng, below};
+use common::{numeric, type_args};
 use jit::interp::Value;
 use jit::ir::{Constraint, Function, IntType, Type};
 use jit::mangle::mangle;
 
 const ELEMS: usize = 17;
-
-fn numeric() -> Vec<Type> {
-    let mut t: Vec<Type> = IntType::ALL.iter().map(|&i| Type::Int(i)).collect();
-    t.extend([Type::F32, Type::F64]);
-    t
-}
-
-fn type_args(f: &Function) -> Vec<Vec<Type>> {
-    let one = |c: Constraint| -> Vec<Type> {
-        let mut all = numeric();
-        all.extend([Type::Bool, Type::RawPtr]);
-        all.into_iter().filter(|t| c.admits(t)).collect()
-    };
-    match f.type_params.as_slice() {
-        [p] => one(p.constraint).into_iter().map(|t| vec![t]).collect(),
-        [_, _] => vec![
-            vec![Type::Int(IntType::I8), Type::Int(IntType::I64)],
-            vec![Type::F32, Type::Int(IntType::U16)],
-            vec![Type::Bool, Type::F64],
-            vec![Type::Int(IntType::U64), Type::F32],
-            vec![Type::Int(IntType::I32), Type::Int(IntType::I32)],
-        ],
-        _ => vec![vec![]],
-    }
-}
 
 /// Bit patterns worth testing for an element of `ty`: both ends of the
 /// range, zero, one, NaN and infinities for floats, then random bits.

@@ -2,6 +2,8 @@
 //! and the round trip `demangle(mangle(t, args)) == (t, args)` over nested
 //! generic types.
 
+mod common;
+
 use jit::ir::{IntType, StructType, TemplateName, Type};
 use jit::mangle::{demangle, is_type_token, mangle};
 use jit::text::parse_type_args;
@@ -128,14 +130,7 @@ const FUNCTION_NAMES: [&str; 5] = ["sum", "Vec", "f_1", "_", "x9"];
 const METHOD_NAMES: [&str; 5] = ["push", "get", "len_x", "x_1a", "first"];
 
 fn arb_type() -> impl Strategy<Value = Type> {
-    let leaf = prop_oneof![
-        (0usize..8).prop_map(|k| Type::Int(IntType::ALL[k])),
-        Just(Type::F32),
-        Just(Type::F64),
-        Just(Type::Bool),
-        Just(Type::RawPtr),
-    ];
-    leaf.prop_recursive(5, 40, 3, |inner| {
+    common::scalar_type().prop_recursive(5, 40, 3, |inner| {
         prop_oneof![
             inner.clone().prop_map(Type::ptr_to),
             (

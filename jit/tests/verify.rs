@@ -174,6 +174,37 @@ fn calls_must_match_the_declared_signature() {
     assert_eq!(mismatch_context(&e), Some("an argument"), "{e}");
 }
 
+/// A call to an instantiation by its symbol (what instantiation leaves of
+/// a call to a template) is checked against the template's signature with
+/// the symbol's type arguments substituted.
+#[test]
+fn calls_to_instantiation_symbols_match_the_substituted_signature() {
+    let template =
+        "fn s<T: num>(%p: ptr<T>, %n: i64) -> T {\nentry:\n    %r = load T %p\n    ret %r\n}\n";
+    let call = |sig: &str| {
+        format!(
+            "{template}fn f(%p: ptr<i32>, %n: i64) -> i32 {{\nentry:\n    %r = call @s$i32(%p, %n){sig}\n    ret %r\n}}\n"
+        )
+    };
+    let lib = parse(&call(" : fn(ptr<i32>, i64) -> i32"));
+    jit::verify::verify_library(&lib).expect("the substituted signature");
+    for wrong in [
+        " : fn(ptr<i64>, i64) -> i32",
+        " : fn(ptr<i32>, i64) -> i64",
+        " : fn(ptr<i32>) -> i32",
+        " : fn(i32, i64) -> i32",
+    ] {
+        let text = call(wrong);
+        let e = jit::verify::verify_library(&parse(&text)).expect_err(wrong);
+        assert!(
+            matches!(&e.kind, ErrorKind::SignatureMismatch { callee, expected, .. }
+                if callee == "s$i32" && expected == "(ptr<i32>, i64) -> i32"),
+            "{wrong}: {e}"
+        );
+        assert_eq!(e.location, at("f", 0, Some(0)), "{wrong}");
+    }
+}
+
 #[test]
 fn signatures_must_fit_the_argument_registers() {
     let six =

@@ -2,6 +2,7 @@
 //! declarations of one module, indexed by name.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::function::{Function, TemplateName};
 use super::types::{Signature, Type, TypeParam};
@@ -60,6 +61,25 @@ pub struct Library {
     structs: HashMap<String, usize>,
     imports: HashMap<String, usize>,
     externs: HashMap<String, usize>,
+    verified: Verified,
+}
+
+/// Whether [`crate::verify::verify_library`] accepted a library. A library
+/// cannot change after it is built, so the mark stays true; it is not part
+/// of the library's value (equality ignores it, a clone keeps it).
+#[derive(Debug, Default)]
+struct Verified(AtomicBool);
+
+impl Clone for Verified {
+    fn clone(&self) -> Self {
+        Verified(AtomicBool::new(self.0.load(Ordering::Acquire)))
+    }
+}
+
+impl PartialEq for Verified {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 impl Library {
@@ -123,6 +143,19 @@ impl Library {
             Some(Item::Import(d)) => Some(d),
             _ => None,
         }
+    }
+
+    /// Whether [`crate::verify::verify_library`] has accepted this library
+    /// (every template verified generically): instantiation then checks the
+    /// types of a concrete function but not again the control flow and
+    /// dominance it shares with its template.
+    pub fn is_verified(&self) -> bool {
+        self.verified.0.load(Ordering::Acquire)
+    }
+
+    /// Records that the verifier accepted the library.
+    pub(crate) fn mark_verified(&self) {
+        self.verified.0.store(true, Ordering::Release);
     }
 
     /// The extern symbol declaration with this name.

@@ -289,6 +289,32 @@ impl Type {
         }
     }
 
+    /// Whether `self` is `generic.substitute(args)`, decided without
+    /// building the substituted type.
+    pub fn is_substitution_of(&self, generic: &Type, args: &[Type]) -> bool {
+        match (generic, self) {
+            (Type::Param(i), _) => {
+                match usize::try_from(*i).ok().and_then(|i| args.get(i)) {
+                    Some(arg) => arg == self,
+                    // Left in place by `substitute`.
+                    None => self == generic,
+                }
+            }
+            (Type::Ptr(g), Type::Ptr(t)) => t.is_substitution_of(g, args),
+            (Type::Fn(g), Type::Fn(t)) => t.is_substitution_of(g, args),
+            (Type::Struct(g), Type::Struct(t)) => {
+                g.name == t.name
+                    && g.args.len() == t.args.len()
+                    && t.args
+                        .iter()
+                        .zip(&g.args)
+                        .all(|(t, g)| t.is_substitution_of(g, args))
+            }
+            (Type::Ptr(_) | Type::Fn(_) | Type::Struct(_), _) => false,
+            (other, _) => other == self,
+        }
+    }
+
     /// Size in bytes of a scalar or pointer type; `None` for a struct or a
     /// type parameter, whose size depends on a layout.
     pub fn scalar_size(&self) -> Option<u64> {
@@ -309,6 +335,22 @@ impl Signature {
             .iter()
             .chain(self.ret.iter())
             .all(Type::is_concrete)
+    }
+
+    /// Whether `self` is `generic.substitute(args)`, decided without
+    /// building the substituted signature.
+    pub fn is_substitution_of(&self, generic: &Signature, args: &[Type]) -> bool {
+        self.params.len() == generic.params.len()
+            && self
+                .params
+                .iter()
+                .zip(&generic.params)
+                .all(|(t, g)| t.is_substitution_of(g, args))
+            && match (&self.ret, &generic.ret) {
+                (Some(t), Some(g)) => t.is_substitution_of(g, args),
+                (None, None) => true,
+                _ => false,
+            }
     }
 
     /// The signature with type parameters replaced by `args`.

@@ -5,7 +5,7 @@
 use std::ffi::c_void;
 
 use jit::interp::{Interpreter, LibraryResolver, Value};
-use jit::ir::Library;
+use jit::ir::{Constraint, Function, IntType, Library, Type};
 use jit::{Error, ErrorKind, TrapKind};
 
 unsafe extern "C" {
@@ -18,6 +18,47 @@ unsafe extern "C" {
 /// The collections library, parsed and verified.
 pub fn collections() -> Library {
     jit::library::collections().unwrap_or_else(|e| panic!("collections library: {e}"))
+}
+
+/// Any scalar type, for property tests.
+pub fn scalar_type() -> impl proptest::strategy::Strategy<Value = Type> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (0usize..8).prop_map(|k| Type::Int(IntType::ALL[k])),
+        Just(Type::F32),
+        Just(Type::F64),
+        Just(Type::Bool),
+        Just(Type::RawPtr),
+    ]
+}
+
+/// The ten numeric types.
+pub fn numeric() -> Vec<Type> {
+    let mut t: Vec<Type> = IntType::ALL.iter().map(|&i| Type::Int(i)).collect();
+    t.extend([Type::F32, Type::F64]);
+    t
+}
+
+/// The type argument lists a template of the collections library is
+/// exercised with: every scalar its constraint admits for one parameter,
+/// five pairs for two, none for a concrete function.
+pub fn type_args(f: &Function) -> Vec<Vec<Type>> {
+    let one = |c: Constraint| -> Vec<Type> {
+        let mut all = numeric();
+        all.extend([Type::Bool, Type::RawPtr]);
+        all.into_iter().filter(|t| c.admits(t)).collect()
+    };
+    match f.type_params.as_slice() {
+        [p] => one(p.constraint).into_iter().map(|t| vec![t]).collect(),
+        [_, _] => vec![
+            vec![Type::Int(IntType::I8), Type::Int(IntType::I64)],
+            vec![Type::F32, Type::Int(IntType::U16)],
+            vec![Type::Bool, Type::F64],
+            vec![Type::Int(IntType::U64), Type::F32],
+            vec![Type::Int(IntType::I32), Type::Int(IntType::I32)],
+        ],
+        _ => vec![vec![]],
+    }
 }
 
 /// A resolver over `lib` whose imports are libc's allocator and memcpy.
