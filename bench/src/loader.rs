@@ -361,6 +361,8 @@ fn backend_alone_runs(symbols: &[&str], runs: usize, only: &str) -> (Stats, Stat
     let lib = jit::binary::decode_library(module.template_code().expect("templates"))
         .expect("decodes")
         .library;
+    // Verified once, as the loader does before its first instantiation.
+    jit::verify::verify_library(&lib).expect("verifies");
     let instances: Vec<_> = symbols
         .iter()
         .map(|s| jit::instantiate::instantiate_symbol(&lib, s).expect("instantiates"))
