@@ -130,7 +130,10 @@ pub fn mangle(template: &TemplateName, args: &[Type]) -> Result<String, Error> {
     if !is_ident(base) || is_reserved(base) {
         return Err(Error::new(ErrorKind::BadName(base.to_owned())));
     }
-    let mut out = base.to_owned();
+    // Room for the usual case (scalar and pointer arguments) without
+    // growing the string.
+    let mut out = String::with_capacity(base.len() + 8 * args.len() + template.name.len() + 1);
+    out.push_str(base);
     for a in args {
         push_type(&mut out, a)?;
     }

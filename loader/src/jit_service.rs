@@ -331,7 +331,7 @@ fn failed(name: &str, error: &dyn std::fmt::Display) -> Error {
 impl Instantiator for JitInstantiator {
     fn instantiate(&self, name: &str, ctx: &mut ResolveContext<'_>) -> Result<Option<Instance>> {
         // A name outside the mangling scheme is no instantiation at all.
-        let Ok((template, _)) = jit::mangle::demangle(name) else {
+        let Ok((template, type_args)) = jit::mangle::demangle(name) else {
             return Ok(None);
         };
         let Some((module, templates)) = self.choose(ctx.loader(), name, &template.to_string())?
@@ -339,8 +339,9 @@ impl Instantiator for JitInstantiator {
             return Ok(None);
         };
         let library = templates.library(&module)?;
-        let instance =
-            jit::instantiate::instantiate_symbol(&library, name).map_err(|e| failed(name, &e))?;
+        // Demangled once: the template and arguments found above.
+        let instance = jit::instantiate::instantiate(&library, &template, &type_args)
+            .map_err(|e| failed(name, &e))?;
         if ctx.batch().is_some() {
             // A module being loaded (`Now`), or an outer instantiation of
             // this chain, publishes the batch.
