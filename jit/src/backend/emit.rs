@@ -210,10 +210,10 @@ pub(super) fn encode(
     enc.set_buffer(spare);
     let mut at = vec![usize::MAX; labels];
     // (rel32 position, label): the rel32 is relative to position + 4.
-    let mut jumps: Vec<(usize, u32)> = Vec::new();
+    let mut jumps: Vec<(usize, u32)> = Vec::with_capacity(labels);
     // (disp32 position, instruction end, pool entry).
-    let mut pool_refs: Vec<(usize, usize, u32)> = Vec::new();
-    let mut sites = Vec::new();
+    let mut pool_refs: Vec<(usize, usize, u32)> = Vec::with_capacity(pool.len());
+    let mut sites = Vec::with_capacity(kinds.len());
     let mut pos = 0usize;
     let raw = |enc: &mut Encoder, bytes: &[u8]| {
         let mut b = enc.take_buffer();

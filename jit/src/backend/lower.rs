@@ -45,7 +45,6 @@ pub(super) type ResolveFn<'r> = dyn FnMut(&Callee) -> Result<SiteKind, Error> + 
 
 struct Lower<'a, 'r> {
     f: &'a Function,
-    name: String,
     alloc: &'a Allocation,
     asm: Asm,
     blocks: Vec<u32>,
@@ -95,7 +94,6 @@ pub(super) fn lower(
     }
     let mut l = Lower {
         f,
-        name: f.name.to_string(),
         alloc,
         asm,
         blocks,
@@ -114,7 +112,7 @@ pub(super) fn lower(
     }
     l.trap_stubs();
     if let Some(e) = l.asm.take_error() {
-        return Err(Error::encode(&l.name, &e));
+        return Err(Error::encode(&f.name.to_string(), &e));
     }
     Ok((l.asm, l.ext))
 }
@@ -139,8 +137,10 @@ impl Lower<'_, '_> {
             .unwrap_or(Loc::None)
     }
 
+    /// An error naming the function (its name is formatted only then).
+    #[cold]
     fn unsupported(&self, what: impl Into<String>) -> Error {
-        Error::unsupported(&self.name, what)
+        Error::unsupported(&self.f.name.to_string(), what)
     }
 
     fn trap_label(&mut self, kind: u32, code: u32) -> u32 {
