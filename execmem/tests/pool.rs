@@ -1,12 +1,37 @@
 //! The pool of spare pages under `mprotect`: single-page batches take
 //! pre-mapped pages, refills come a configured number of pages at a time,
 //! pages never come back, and other batches and strategies do not use it.
+//!
+//! The tests run one at a time ([`serial`]): two of them check in
+//! `/proc/self/maps` that a released page is gone, which another test
+//! mapping memory at the same moment could make untrue (the kernel hands
+//! out a just-released address again at once).
 #![cfg(target_os = "linux")]
 
 mod common;
 
-use common::{lines_over, read_maps};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use common::{lines_over, read_maps_into};
 use execmem::{Config, Error, ExecMemory, PerfMap, Stats, Strategy, limits};
+
+/// Held by every test of this file for its whole run.
+fn serial() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Room to read `/proc/self/maps` into, reserved before anything is
+/// released (a large allocation is a mapping of its own, which could land
+/// on a just-released page).
+fn maps_buffer() -> Vec<u8> {
+    Vec::with_capacity(1 << 20)
+}
+
+/// Whether `/proc/self/maps` shows nothing over the page at `address`.
+fn unmapped(buffer: &mut Vec<u8>, address: usize, page: usize) -> bool {
+    lines_over(&read_maps_into(buffer), &(address..address + page)).is_empty()
+}
 
 fn pooled(pool_pages: usize) -> ExecMemory {
     ExecMemory::new(Config {
@@ -24,12 +49,14 @@ fn publish_one(memory: &ExecMemory) -> execmem::PublishedFunction {
 
 #[test]
 fn nothing_is_pooled_before_the_first_batch() {
+    let _serial = serial();
     let memory = pooled(4);
     assert_eq!(memory.stats(), Stats::default());
 }
 
 #[test]
 fn single_page_batches_take_spares_and_refill_when_the_pool_is_dry() {
+    let _serial = serial();
     let memory = pooled(4);
     let page = memory.page_size();
     let mut kept = Vec::new();
@@ -56,12 +83,14 @@ fn single_page_batches_take_spares_and_refill_when_the_pool_is_dry() {
 
 #[test]
 fn a_published_page_never_returns_to_the_pool() {
+    let _serial = serial();
     let memory = pooled(8);
     let page = memory.page_size();
+    let mut buffer = maps_buffer();
     let first = publish_one(&memory);
     let address = first.reservation().address();
     drop(first);
-    assert!(lines_over(&read_maps(), &(address..address + page)).is_empty());
+    assert!(unmapped(&mut buffer, address, page));
     assert_eq!(memory.stats().bytes_pooled, 7 * page);
     // The seven spares left are all handed out before any refill; none is
     // the released page.
@@ -72,14 +101,16 @@ fn a_published_page_never_returns_to_the_pool() {
 
 #[test]
 fn an_abandoned_batch_unmaps_its_pooled_page() {
+    let _serial = serial();
     let memory = pooled(4);
     let page = memory.page_size();
+    let mut buffer = maps_buffer();
     let mut batch = memory.batch_with_capacity(page);
     let r = batch.reserve("abandoned", 100, 16).expect("reserved");
     assert_eq!(memory.stats().bytes_writable, page);
     assert_eq!(memory.stats().bytes_pooled, 3 * page);
     drop(batch);
-    assert!(lines_over(&read_maps(), &(r.address()..r.address() + page)).is_empty());
+    assert!(unmapped(&mut buffer, r.address(), page));
     let stats = memory.stats();
     assert_eq!(stats.bytes_reserved, 0);
     assert_eq!(stats.bytes_pooled, 3 * page, "the page did not come back");
@@ -87,6 +118,7 @@ fn an_abandoned_batch_unmaps_its_pooled_page() {
 
 #[test]
 fn batches_larger_than_a_page_map_their_own_regions() {
+    let _serial = serial();
     let memory = pooled(4);
     let page = memory.page_size();
     for capacity in [page + 1, 2 * page] {
@@ -108,6 +140,7 @@ fn batches_larger_than_a_page_map_their_own_regions() {
 
 #[test]
 fn a_pool_of_zero_maps_every_region_on_demand() {
+    let _serial = serial();
     let memory = pooled(0);
     let kept: Vec<_> = (0..3).map(|_| publish_one(&memory)).collect();
     let stats = memory.stats();
@@ -117,6 +150,7 @@ fn a_pool_of_zero_maps_every_region_on_demand() {
 
 #[test]
 fn dual_mapping_has_no_pool() {
+    let _serial = serial();
     let memory = ExecMemory::new(Config {
         perf_map: PerfMap::Disabled,
         strategy: Strategy::DualMapping,
@@ -130,6 +164,7 @@ fn dual_mapping_has_no_pool() {
 
 #[test]
 fn pool_sizes_up_to_the_limit_are_accepted() {
+    let _serial = serial();
     for pages in [0, 1, limits::MAX_POOL_PAGES - 1, limits::MAX_POOL_PAGES] {
         assert!(
             ExecMemory::new(Config {
@@ -164,6 +199,7 @@ fn pool_sizes_up_to_the_limit_are_accepted() {
 
 #[test]
 fn pooled_functions_run_and_concurrent_takers_get_distinct_pages() {
+    let _serial = serial();
     let memory = pooled(3);
     let page = memory.page_size();
     let threads: Vec<_> = (0..4)
