@@ -97,7 +97,7 @@ pub fn instantiate(lib: &Library, name: &TemplateName, args: &[Type]) -> Result<
     // The template passed the whole verifier when the library did; its
     // instance needs its types checked again, not its control flow.
     let reg_types = if lib.is_verified() {
-        verify_instance(&function, lib)?
+        verify_instance(&function, template, lib)?
     } else {
         verify_function(&function, lib)?
     };

@@ -236,10 +236,8 @@ struct Checker<'a> {
     /// Block and position (0 for parameters, k+1 for instruction k) of each definition.
     defs: Vec<(usize, usize)>,
     idom: Vec<usize>,
-    /// The control flow, register numbering and dominance of uses are
-    /// known good (an instance of a verified template): only types are
-    /// checked.
-    shape_known: bool,
+    /// What is taken as proven (an instance of a verified template).
+    trust: Trust<'a>,
     block: usize,
     inst: Option<usize>,
 }
@@ -252,26 +250,78 @@ struct Checker<'a> {
 /// The first rule violated, located at the instruction (or at the function
 /// for its signature).
 pub fn verify_function(f: &Function, lib: &Library) -> Result<RegTypes, Error> {
-    check_function(f, lib, false)
+    check_function(f, lib, Trust::Nothing)
+}
+
+/// How much of a function the checker takes as already proven.
+#[derive(Clone, Copy, Debug)]
+enum Trust<'a> {
+    /// Nothing: every rule runs.
+    Nothing,
+    /// The function is an instance of this template, which passed
+    /// [`verify_library`]: only the rules substitution can newly break run.
+    Template(&'a Function),
 }
 
 /// Verifies the instance `f` of a template of `lib`, which
 /// [`verify_library`] accepted, and returns the type of each register.
 ///
-/// Every rule about types runs as in [`verify_function`]. What is not run
-/// again is what instantiation cannot change (`instantiate` copies the
-/// blocks, block parameters, terminators and every instruction's result
-/// and operand registers, rewriting only types, layout-dependent
-/// operations and callees; `tests/instance_shape.rs` checks that for every
-/// template and type argument of the collections library): reachability
-/// and branch targets, and that each definition dominates its uses, which
-/// the template passed.
-pub(crate) fn verify_instance(f: &Function, lib: &Library) -> Result<RegTypes, Error> {
-    check_function(f, lib, true)
+/// `instantiate` copies the template's blocks, block parameters,
+/// terminators and every instruction's result and operand registers,
+/// rewriting only types (by a substitution of type arguments that satisfy
+/// the constraints), layout-dependent operations and callees
+/// (`tests/instance_shape.rs`). What the template passed therefore holds
+/// for the instance without being checked again:
+/// - reachability, branch targets, register numbering and the dominance
+///   of every use: the shape is the same;
+/// - every equality of types (operands against the operation's type,
+///   addresses against their pointee, arguments against parameters,
+///   branch arguments, returns): substitution maps equal types to equal
+///   types, and the lowered forms keep the result types
+///   (`elem_addr T` gives `ptr<T>` as before, `field_addr` the
+///   substituted field type, `size_of` an `i64` constant);
+/// - every class rule (`add T` needs a number, `shl T` an integer, casts):
+///   a parameter passed only where its constraint implies the class, and
+///   an argument satisfying that constraint is of that class;
+/// - the signature of a call to a native import (concrete in the
+///   template, so unchanged) or to a template (now to its instantiation's
+///   symbol: substituting the callee's arguments and then the caller's is
+///   substituting once by the composition), unless an `extern`
+///   declaration takes that symbol's name.
+///
+/// What a concrete type can newly break is checked on every type the full
+/// verifier checks: type well-formedness (nesting depth; a struct where a
+/// register type is needed, including inside a function-pointer type),
+/// register types of signatures, block parameters and results, constant
+/// ranges (`const T 200` with `T = i8`), bitcast sizes and the symbol's
+/// name. A call to a symbol the template names itself is compared with
+/// its callee as in full (it may have matched only generically).
+/// On any failure the full verifier runs, so errors are exactly its errors;
+/// `tests/instance_check.rs` compares both on every template of the
+/// collections library and on random generic templates, and debug builds
+/// compare them on every instance.
+pub(crate) fn verify_instance(
+    f: &Function,
+    template: &Function,
+    lib: &Library,
+) -> Result<RegTypes, Error> {
+    let fast = check_function(f, lib, Trust::Template(template));
+    let checked = match fast {
+        Ok(types) => Ok(types),
+        // Errors are rare: the full verifier finds and locates the first one.
+        Err(_) => verify_function(f, lib),
+    };
+    debug_assert_eq!(
+        checked.as_ref().ok(),
+        verify_function(f, lib).as_ref().ok(),
+        "the reduced instance check and the full verifier disagree on {}",
+        f.name
+    );
+    checked
 }
 
-/// [`verify_function`], or [`verify_instance`] when `shape_known`.
-fn check_function(f: &Function, lib: &Library, shape_known: bool) -> Result<RegTypes, Error> {
+/// Runs the rules `trust` leaves to check.
+fn check_function(f: &Function, lib: &Library, trust: Trust<'_>) -> Result<RegTypes, Error> {
     let name = || f.name.to_string();
     let header = || -> Result<(), Error> {
         check_name(&f.name.name)?;
@@ -328,7 +378,7 @@ fn check_function(f: &Function, lib: &Library, shape_known: bool) -> Result<RegT
         types: Vec::new(),
         defs: Vec::new(),
         idom: Vec::new(),
-        shape_known,
+        trust,
         block: 0,
         inst: None,
     };
@@ -369,9 +419,10 @@ impl Checker<'_> {
 
     fn run(&mut self) -> Result<(), Error> {
         self.number_registers()?;
-        if !self.shape_known {
-            self.dominators()?;
+        if let Trust::Template(template) = self.trust {
+            return self.check_substituted(template);
         }
+        self.dominators()?;
         for (b, block) in self.f.blocks.iter().enumerate() {
             self.block = b;
             for (k, inst) in block.insts.iter().enumerate() {
@@ -621,7 +672,7 @@ impl Checker<'_> {
         let ok = if b == self.block {
             p < pos
         } else {
-            self.shape_known || self.dominates(b, self.block)
+            matches!(self.trust, Trust::Template(_)) || self.dominates(b, self.block)
         };
         if !ok {
             return Err(self.err(ErrorKind::NotDominated(r.0)));
@@ -972,6 +1023,83 @@ impl Checker<'_> {
             self.at(check_type(to, self.scope, self.lib))?;
         }
         Ok(())
+    }
+
+    /// Pass 2 for an instance of a verified template: the rules a
+    /// concrete type can newly break (see [`verify_instance`]).
+    fn check_substituted(&mut self, template: &Function) -> Result<(), Error> {
+        for (b, block) in self.f.blocks.iter().enumerate() {
+            self.block = b;
+            let generic = template.blocks.get(b).map_or(&[][..], |g| &g.insts[..]);
+            for (k, inst) in block.insts.iter().enumerate() {
+                self.inst = Some(k);
+                let was = generic.get(k).map(|g| &g.op);
+                self.check_substituted_op(&inst.op, was, k + 1)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `op` in the instance, `was` the template's operation it came from.
+    fn check_substituted_op(&self, op: &Op, was: Option<&Op>, pos: usize) -> Result<(), Error> {
+        match op {
+            Op::Const { ty, value } => {
+                self.register_type(ty)?;
+                self.check_literal(ty, *value)
+            }
+            Op::Unary { ty, .. }
+            | Op::Binary { ty, .. }
+            | Op::Cmp { ty, .. }
+            | Op::Select { ty, .. }
+            | Op::Load { ty, .. }
+            | Op::Store { ty, .. }
+            | Op::Addr { ty, .. } => self.register_type(ty),
+            Op::Cast { from, to, .. } => {
+                self.register_type(from)?;
+                self.register_type(to)
+            }
+            Op::Bitcast { from, to, .. } => {
+                self.register_type(from)?;
+                self.register_type(to)?;
+                self.check_bitcast(from, to)
+            }
+            Op::CallIndirect { sig, .. } => self.at(check_signature(sig, self.scope, self.lib)),
+            // A native import's signature is concrete in the template, so
+            // unchanged. A call to a template, now to the symbol of its
+            // instantiation, matched the callee's signature substituted
+            // with its arguments, and still does after the caller's
+            // substitution (composition) unless an `extern` declaration
+            // takes the symbol's name. Any other callee is checked in
+            // full: a symbol the template names itself may have matched
+            // only generically.
+            Op::Call { callee, sig, .. } | Op::FuncAddr { callee, sig } => {
+                let from_template = matches!(
+                    was,
+                    Some(
+                        Op::Call {
+                            callee: Callee::Template { .. },
+                            ..
+                        } | Op::FuncAddr {
+                            callee: Callee::Template { .. },
+                            ..
+                        }
+                    )
+                );
+                match callee {
+                    Callee::Import(_) => self.at(check_signature(sig, self.scope, self.lib)),
+                    Callee::Symbol(name)
+                        if from_template && self.lib.extern_symbol(name).is_none() =>
+                    {
+                        self.at(check_signature(sig, self.scope, self.lib))
+                    }
+                    _ => self.check_callee(callee, sig),
+                }
+            }
+            // Lowered away by instantiation.
+            Op::ElemAddr { .. } | Op::FieldAddr { .. } | Op::SizeOf { .. } | Op::AlignOf { .. } => {
+                self.check_op(op, pos)
+            }
+        }
     }
 
     fn check_block_call(&self, t: &BlockCall, pos: usize) -> Result<(), Error> {
