@@ -1,6 +1,8 @@
 //! Fuzzes the SDN parser, serializer and serde path on arbitrary text:
 //! nothing panics; whatever parses writes back and re-parses to the same
-//! value; CRLF line endings give the same result as LF.
+//! value; CRLF line endings give the same result as LF; `Note::parse`
+//! (which reads notes in the writer's layout directly) gives exactly what
+//! the general serde reader gives.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -29,5 +31,13 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let _ = sdn::from_str::<sdn::Value>(text);
-    let _ = sdn::note::Note::parse(text);
+    let note = sdn::note::Note::parse(text);
+    if !text.contains(sdn::note::END_LINE) {
+        let general = sdn::from_str::<sdn::note::Note>(text);
+        match (&note, &general) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "the two note readers disagree"),
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+            _ => panic!("the note readers disagree: {note:?} vs {general:?}"),
+        }
+    }
 });
