@@ -70,32 +70,22 @@ impl Cc {
         }
     }
 
-    fn jcc(self, short: bool) -> Code {
-        match (self, short) {
-            (Cc::E, false) => Code::Je_rel32_64,
-            (Cc::Ne, false) => Code::Jne_rel32_64,
-            (Cc::L, false) => Code::Jl_rel32_64,
-            (Cc::Le, false) => Code::Jle_rel32_64,
-            (Cc::G, false) => Code::Jg_rel32_64,
-            (Cc::Ge, false) => Code::Jge_rel32_64,
-            (Cc::B, false) => Code::Jb_rel32_64,
-            (Cc::Be, false) => Code::Jbe_rel32_64,
-            (Cc::A, false) => Code::Ja_rel32_64,
-            (Cc::Ae, false) => Code::Jae_rel32_64,
-            (Cc::P, false) => Code::Jp_rel32_64,
-            (Cc::Np, false) => Code::Jnp_rel32_64,
-            (Cc::E, true) => Code::Je_rel8_64,
-            (Cc::Ne, true) => Code::Jne_rel8_64,
-            (Cc::L, true) => Code::Jl_rel8_64,
-            (Cc::Le, true) => Code::Jle_rel8_64,
-            (Cc::G, true) => Code::Jg_rel8_64,
-            (Cc::Ge, true) => Code::Jge_rel8_64,
-            (Cc::B, true) => Code::Jb_rel8_64,
-            (Cc::Be, true) => Code::Jbe_rel8_64,
-            (Cc::A, true) => Code::Ja_rel8_64,
-            (Cc::Ae, true) => Code::Jae_rel8_64,
-            (Cc::P, true) => Code::Jp_rel8_64,
-            (Cc::Np, true) => Code::Jnp_rel8_64,
+    /// The condition's 4-bit `tttn` field of `jcc` (`0x70 + tttn` rel8,
+    /// `0x0F 0x80 + tttn` rel32), Intel SDM vol. 2, appendix B.1.4.7.
+    fn tttn(self) -> u8 {
+        match self {
+            Cc::B => 0x2,
+            Cc::Ae => 0x3,
+            Cc::E => 0x4,
+            Cc::Ne => 0x5,
+            Cc::Be => 0x6,
+            Cc::A => 0x7,
+            Cc::P => 0xA,
+            Cc::Np => 0xB,
+            Cc::L => 0xC,
+            Cc::Ge => 0xD,
+            Cc::Le => 0xE,
+            Cc::G => 0xF,
         }
     }
 
@@ -241,20 +231,14 @@ pub(super) fn encode(
                     Item::Jcc(cc, _) => Some(*cc),
                     _ => None,
                 };
-                let code = |short| match cc {
-                    Some(cc) => cc.jcc(short),
-                    None if short => Code::Jmp_rel8_64,
-                    None => Code::Jmp_rel32_64,
-                };
+                // Branches are written as bytes: their forms are fixed, and
+                // building and encoding an iced-x86 `Instruction` for each
+                // cost about as much as three ordinary instructions.
                 let target = at.get(*l as usize).copied().unwrap_or(usize::MAX);
-                if target != usize::MAX {
-                    // Backward: the short form when it reaches.
-                    let short = pos + 2 - target <= 128;
-                    let ins = Instruction::with_branch(code(short), target as u64)?;
-                    pos += enc.encode(&ins, pos as u64)?;
-                } else {
-                    let ins = Instruction::with_branch(code(false), pos as u64)?;
-                    pos += enc.encode(&ins, pos as u64)?;
+                let (len, field) = branch(cc, pos, target);
+                raw(&mut enc, &field[..len]);
+                pos += len;
+                if target == usize::MAX {
                     jumps.push((pos - 4, *l));
                 }
             }
@@ -314,6 +298,29 @@ pub(super) fn encode(
         kinds,
         slots_at,
     })
+}
+
+/// The bytes of a branch at `pos` to `target` (`usize::MAX`: a forward
+/// label, its rel32 left zero for patching) and their length: the rel8
+/// form for backward targets it reaches, rel32 otherwise.
+fn branch(cc: Option<Cc>, pos: usize, target: usize) -> (usize, [u8; 6]) {
+    let mut out = [0u8; 6];
+    if target != usize::MAX && pos + 2 - target <= 128 {
+        out[0] = cc.map_or(0xEB, |cc| 0x70 | cc.tttn());
+        out[1] = (target as i64 - (pos as i64 + 2)) as i8 as u8;
+        return (2, out);
+    }
+    let opcode: &[u8] = match cc {
+        Some(cc) => &[0x0F, 0x80 | cc.tttn()],
+        None => &[0xE9],
+    };
+    let len = opcode.len() + 4;
+    out[..opcode.len()].copy_from_slice(opcode);
+    if target != usize::MAX {
+        let rel = (target as i64 - (pos + len) as i64) as i32;
+        out[opcode.len()..len].copy_from_slice(&rel.to_le_bytes());
+    }
+    (len, out)
 }
 
 fn rel32(from_end: u64, to: u64) -> Option<i32> {
@@ -440,5 +447,85 @@ impl super::PreparedFunction {
             });
         }
         (out, sites)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Cc, branch};
+    use iced_x86::{Code, Encoder, Instruction};
+
+    const ALL: [Cc; 12] = [
+        Cc::E,
+        Cc::Ne,
+        Cc::L,
+        Cc::Le,
+        Cc::G,
+        Cc::Ge,
+        Cc::B,
+        Cc::Be,
+        Cc::A,
+        Cc::Ae,
+        Cc::P,
+        Cc::Np,
+    ];
+
+    /// What iced-x86 encodes for the branch `code` at `pos` to `target`.
+    fn iced(code: Code, pos: usize, target: usize) -> Vec<u8> {
+        let ins = Instruction::with_branch(code, target as u64).expect("branch");
+        let mut enc = Encoder::new(64);
+        enc.encode(&ins, pos as u64).expect("encoded");
+        enc.take_buffer()
+    }
+
+    fn codes(cc: Option<Cc>) -> (Code, Code) {
+        match cc {
+            None => (Code::Jmp_rel8_64, Code::Jmp_rel32_64),
+            Some(Cc::E) => (Code::Je_rel8_64, Code::Je_rel32_64),
+            Some(Cc::Ne) => (Code::Jne_rel8_64, Code::Jne_rel32_64),
+            Some(Cc::L) => (Code::Jl_rel8_64, Code::Jl_rel32_64),
+            Some(Cc::Le) => (Code::Jle_rel8_64, Code::Jle_rel32_64),
+            Some(Cc::G) => (Code::Jg_rel8_64, Code::Jg_rel32_64),
+            Some(Cc::Ge) => (Code::Jge_rel8_64, Code::Jge_rel32_64),
+            Some(Cc::B) => (Code::Jb_rel8_64, Code::Jb_rel32_64),
+            Some(Cc::Be) => (Code::Jbe_rel8_64, Code::Jbe_rel32_64),
+            Some(Cc::A) => (Code::Ja_rel8_64, Code::Ja_rel32_64),
+            Some(Cc::Ae) => (Code::Jae_rel8_64, Code::Jae_rel32_64),
+            Some(Cc::P) => (Code::Jp_rel8_64, Code::Jp_rel32_64),
+            Some(Cc::Np) => (Code::Jnp_rel8_64, Code::Jnp_rel32_64),
+        }
+    }
+
+    #[test]
+    fn branches_are_the_bytes_iced_x86_encodes() {
+        let pos = 1000;
+        for cc in ALL.into_iter().map(Some).chain([None]) {
+            let (short, near) = codes(cc);
+            // Backward: rel8 reaches down to -128 from the end of the
+            // 2-byte form (pos + 2 - 128), one byte further needs rel32.
+            for target in [pos + 2 - 128, pos + 1 - 127, pos, pos - 1] {
+                let (len, bytes) = branch(cc, pos, target);
+                assert_eq!(
+                    bytes[..len],
+                    iced(short, pos, target)[..],
+                    "{cc:?} to {target}"
+                );
+            }
+            for target in [pos + 2 - 129, pos - 500, 0] {
+                let (len, bytes) = branch(cc, pos, target);
+                assert_eq!(
+                    bytes[..len],
+                    iced(near, pos, target)[..],
+                    "{cc:?} to {target}"
+                );
+            }
+            // Forward: the rel32 form with its field zero, to be patched.
+            let (len, bytes) = branch(cc, pos, usize::MAX);
+            assert_eq!(
+                bytes[..len],
+                iced(near, pos, pos + len)[..],
+                "{cc:?} forward"
+            );
+        }
     }
 }
