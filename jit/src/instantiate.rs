@@ -60,12 +60,17 @@ pub fn instantiate(lib: &Library, name: &TemplateName, args: &[Type]) -> Result<
         .or_at(at())
     })?;
     check_args(lib, &template.type_params, args, name).map_err(|e| e.or_at(at()))?;
-    let mut dependencies = Vec::new();
+    let mut callees = Callees {
+        caller: name,
+        symbol: &symbol,
+        seen: Vec::new(),
+        symbols: Vec::new(),
+    };
     let mut blocks = Vec::with_capacity(template.blocks.len());
     for (b, block) in template.blocks.iter().enumerate() {
         let mut insts = Vec::with_capacity(block.insts.len());
         for (k, inst) in block.insts.iter().enumerate() {
-            let op = lower(lib, &inst.op, args, &mut dependencies).map_err(|e| {
+            let op = lower(lib, &inst.op, args, &mut callees).map_err(|e| {
                 e.or_at(Location::Instruction {
                     function: symbol.clone(),
                     block: u32::try_from(b).unwrap_or(u32::MAX),
@@ -88,6 +93,7 @@ pub fn instantiate(lib: &Library, name: &TemplateName, args: &[Type]) -> Result<
             term: block.term.clone(),
         });
     }
+    let dependencies = callees.symbols;
     let function = Function {
         name: TemplateName::free(&symbol),
         type_params: Vec::new(),
@@ -187,15 +193,45 @@ fn check_args(
     crate::verify::check_type_args(name, params, args, &[], lib)
 }
 
-/// The symbol a template callee becomes, recorded as a dependency.
-fn lower_callee(
-    lib: &Library,
-    callee: &Callee,
-    args: &[Type],
-    deps: &mut Vec<String>,
-) -> Result<Callee, Error> {
-    match callee {
-        Callee::Template { name, type_args } => {
+/// The template callees of one instantiation and the symbols they become.
+struct Callees<'t> {
+    /// The template being instantiated and its instance's symbol.
+    caller: &'t TemplateName,
+    symbol: &'t str,
+    /// Each template callee lowered so far, as written in the template
+    /// (name and generic type arguments), with its symbol's index in
+    /// `symbols`: a repeated call is neither mangled nor looked up again.
+    seen: Vec<(&'t TemplateName, &'t [Type], usize)>,
+    /// Mangled names of the instantiations called or taken the address
+    /// of, in first-use order, without repetition.
+    symbols: Vec<String>,
+}
+
+impl<'t> Callees<'t> {
+    /// The symbol a template callee becomes, recorded as a dependency.
+    fn lower(&mut self, lib: &Library, callee: &'t Callee, args: &[Type]) -> Result<Callee, Error> {
+        let Callee::Template { name, type_args } = callee else {
+            return Ok(callee.clone());
+        };
+        let known = self
+            .seen
+            .iter()
+            .find(|(n, a, _)| *n == name && *a == type_args.as_slice());
+        if let Some(symbol) = known.and_then(|&(_, _, k)| self.symbols.get(k)) {
+            return Ok(Callee::Symbol(symbol.clone()));
+        }
+        // A call to the template itself with its own parameters (plain
+        // recursion) is a call to this instance, whose arguments were
+        // checked on entry.
+        let recursive = name == self.caller
+            && type_args.len() == args.len()
+            && type_args
+                .iter()
+                .enumerate()
+                .all(|(k, t)| matches!(t, Type::Param(i) if usize::try_from(*i) == Ok(k)));
+        let symbol = if recursive {
+            self.symbol.to_owned()
+        } else {
             let concrete: Vec<Type> = type_args.iter().map(|t| t.substitute(args)).collect();
             let callee = lib.function(name).ok_or_else(|| {
                 Error::new(ErrorKind::Unknown {
@@ -204,13 +240,17 @@ fn lower_callee(
                 })
             })?;
             check_args(lib, &callee.type_params, &concrete, name)?;
-            let symbol = mangle(name, &concrete)?;
-            if !deps.contains(&symbol) {
-                deps.push(symbol.clone());
+            mangle(name, &concrete)?
+        };
+        let k = match self.symbols.iter().position(|s| *s == symbol) {
+            Some(k) => k,
+            None => {
+                self.symbols.push(symbol.clone());
+                self.symbols.len() - 1
             }
-            Ok(Callee::Symbol(symbol))
-        }
-        other => Ok(other.clone()),
+        };
+        self.seen.push((name, type_args, k));
+        Ok(Callee::Symbol(symbol))
     }
 }
 
@@ -222,7 +262,12 @@ fn size_const(v: u64) -> Op {
 }
 
 /// Substitutes `args` into one operation and lowers layout-dependent forms.
-fn lower(lib: &Library, op: &Op, args: &[Type], deps: &mut Vec<String>) -> Result<Op, Error> {
+fn lower<'t>(
+    lib: &Library,
+    op: &'t Op,
+    args: &[Type],
+    callees: &mut Callees<'t>,
+) -> Result<Op, Error> {
     let s = |t: &Type| t.substitute(args);
     Ok(match *op {
         Op::Const { ref ty, value } => Op::Const { ty: s(ty), value },
@@ -362,7 +407,7 @@ fn lower(lib: &Library, op: &Op, args: &[Type], deps: &mut Vec<String>) -> Resul
             ref sig,
             args: ref call_args,
         } => Op::Call {
-            callee: lower_callee(lib, callee, args, deps)?,
+            callee: callees.lower(lib, callee, args)?,
             sig: sig.substitute(args),
             args: call_args.clone(),
         },
@@ -379,7 +424,7 @@ fn lower(lib: &Library, op: &Op, args: &[Type], deps: &mut Vec<String>) -> Resul
             ref callee,
             ref sig,
         } => Op::FuncAddr {
-            callee: lower_callee(lib, callee, args, deps)?,
+            callee: callees.lower(lib, callee, args)?,
             sig: sig.substitute(args),
         },
     })
