@@ -419,8 +419,8 @@ impl Checker<'_> {
 
     fn run(&mut self) -> Result<(), Error> {
         self.number_registers()?;
-        if let Trust::Template(template) = self.trust {
-            return self.check_substituted(template);
+        if let Trust::Template(_) = self.trust {
+            return Ok(());
         }
         self.dominators()?;
         for (b, block) in self.f.blocks.iter().enumerate() {
@@ -454,6 +454,12 @@ impl Checker<'_> {
                 self.at(check_type(t, self.scope, self.lib))?;
                 self.define(*r, t.clone(), 0)?;
             }
+            // An instance is checked in this same pass: the rules it still
+            // needs do not read operands.
+            let generic = match self.trust {
+                Trust::Template(t) => Some(t.blocks.get(b).map_or(&[][..], |g| &g.insts[..])),
+                Trust::Nothing => None,
+            };
             for (k, inst) in block.insts.iter().enumerate() {
                 self.inst = Some(k);
                 if inst.op.has_result() != inst.result.is_some() {
@@ -468,6 +474,10 @@ impl Checker<'_> {
                 if let Some(r) = inst.result {
                     let t = self.result_type(&inst.op)?;
                     self.define(r, t, k + 1)?;
+                }
+                if let Some(generic) = generic {
+                    let was = generic.get(k).map(|g| &g.op);
+                    self.check_substituted_op(&inst.op, was, k + 1)?;
                 }
             }
         }
@@ -1025,22 +1035,8 @@ impl Checker<'_> {
         Ok(())
     }
 
-    /// Pass 2 for an instance of a verified template: the rules a
-    /// concrete type can newly break (see [`verify_instance`]).
-    fn check_substituted(&mut self, template: &Function) -> Result<(), Error> {
-        for (b, block) in self.f.blocks.iter().enumerate() {
-            self.block = b;
-            let generic = template.blocks.get(b).map_or(&[][..], |g| &g.insts[..]);
-            for (k, inst) in block.insts.iter().enumerate() {
-                self.inst = Some(k);
-                let was = generic.get(k).map(|g| &g.op);
-                self.check_substituted_op(&inst.op, was, k + 1)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// `op` in the instance, `was` the template's operation it came from.
+    /// The rules a concrete type can newly break (see [`verify_instance`])
+    /// for `op` in an instance, `was` the template's operation it came from.
     fn check_substituted_op(&self, op: &Op, was: Option<&Op>, pos: usize) -> Result<(), Error> {
         match op {
             Op::Const { ty, value } => {
