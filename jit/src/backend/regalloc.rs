@@ -539,17 +539,25 @@ fn allocate_in(func: &Function, types: &RegTypes, scratch: Scratch) -> (Allocati
         Loc::Xmm(r) => Some(16 + r as usize - Register::XMM0 as usize),
         _ => None,
     };
+    // No active interval ends before `expiry` (a lower bound: spilling
+    // removes entries without raising it), so most intervals skip the scan
+    // of the active list for expired ones.
+    let mut expiry = u32::MAX;
     for iv in &intervals {
-        active.retain(|&(e, v)| {
-            if e <= iv.start {
-                if let Some(k) = key(locs[v as usize]) {
-                    owner[k] = None;
+        if expiry <= iv.start {
+            expiry = u32::MAX;
+            active.retain(|&(e, v)| {
+                if e <= iv.start {
+                    if let Some(k) = key(locs[v as usize]) {
+                        owner[k] = None;
+                    }
+                    false
+                } else {
+                    expiry = expiry.min(e);
+                    true
                 }
-                false
-            } else {
-                true
-            }
-        });
+            });
+        }
         let v = iv.reg as usize;
         let float = types.0.get(v).is_some_and(Type::is_float);
         let touches = |at: &[u32]| {
@@ -614,6 +622,7 @@ fn allocate_in(func: &Function, types: &RegTypes, scratch: Scratch) -> (Allocati
                     owner[k] = Some(iv.reg);
                 }
                 active.push((iv.end, iv.reg));
+                expiry = expiry.min(iv.end);
                 if CALLEE_SAVED.contains(&r) && !float && !saved.contains(&r) {
                     saved.push(r);
                 }
