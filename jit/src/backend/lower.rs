@@ -20,7 +20,7 @@ use iced_x86::{Code, Instruction, MemoryOperand, Register};
 use super::Error;
 use super::asm::{Alu, Asm, Rm, SCRATCH_A, SCRATCH_B, Sse, XSCRATCH_A, XSCRATCH_B, r8, r16, r32};
 use super::emit::{Cc, Item, SiteKind};
-use super::moves::{Move, parallel};
+use super::moves::{Move, parallel, single};
 use super::regalloc::{Allocation, INT_ARGS, Loc};
 use crate::ir::{
     BinOp, BlockCall, Callee, CmpOp, Function, IntType, Op, Reg, Signature, Terminator, Type, UnOp,
@@ -60,6 +60,10 @@ struct Lower<'a, 'r> {
     /// Fused comparisons of the current block: result, operation, type,
     /// operands — compared (again) at each consumer that needs the flags.
     deferred: Vec<(Reg, CmpOp, Type, Reg, Reg)>,
+    /// Move lists reused by every parallel assignment of the function (a
+    /// conditional branch needs one per edge), instead of a small
+    /// allocation for each.
+    moves: [Vec<Move>; 2],
 }
 
 /// Lowers an allocated function; returns its instructions, pool and callees.
@@ -105,6 +109,7 @@ pub(super) fn lower(
         resolve,
         flags: None,
         deferred: Vec::new(),
+        moves: [Vec::with_capacity(8), Vec::with_capacity(8)],
     };
     l.prologue();
     for b in 0..f.blocks.len() {
@@ -201,7 +206,7 @@ impl Lower<'_, '_> {
         // Parameters: extend narrow integers in place, then move them all
         // from the argument registers to where the allocator put them.
         let (mut ni, mut nf) = (0usize, 0u32);
-        let mut moves = Vec::new();
+        let mut moves = self.take_moves(0);
         for (i, ty) in self.f.sig.params.iter().enumerate() {
             let dst = self.alloc.locs.get(i).copied().unwrap_or(Loc::None);
             if ty.is_float() {
@@ -224,6 +229,7 @@ impl Lower<'_, '_> {
             }
         }
         parallel(&mut self.asm, &mut moves);
+        self.moves[0] = moves;
     }
 
     fn epilogue(&mut self) {
@@ -281,20 +287,32 @@ impl Lower<'_, '_> {
         self.terminator(b, &block.term)
     }
 
-    fn edge_moves(&self, t: &BlockCall) -> Vec<Move> {
+    /// Takes move list `k` (empty) for a parallel assignment; it is put
+    /// back with its capacity when the assignment is emitted.
+    fn take_moves(&mut self, k: usize) -> Vec<Move> {
+        let mut moves = std::mem::take(&mut self.moves[k]);
+        moves.clear();
+        moves
+    }
+
+    /// The block-argument moves of edge `t`, in move list `k`.
+    fn edge_moves(&mut self, t: &BlockCall, k: usize) -> Vec<Move> {
+        let mut moves = self.take_moves(k);
         let Some(target) = self.f.blocks.get(t.block.0 as usize) else {
-            return Vec::new();
+            return moves;
         };
-        t.args
-            .iter()
-            .zip(&target.params)
-            .map(|(a, (p, ty))| Move {
-                dst: self.loc(*p),
-                src: self.loc(*a),
-                float: ty.is_float(),
-            })
-            .filter(|m| m.dst != Loc::None)
-            .collect()
+        moves.extend(
+            t.args
+                .iter()
+                .zip(&target.params)
+                .map(|(a, (p, ty))| Move {
+                    dst: self.loc(*p),
+                    src: self.loc(*a),
+                    float: ty.is_float(),
+                })
+                .filter(|m| m.dst != Loc::None),
+        );
+        moves
     }
 
     fn jump_unless_next(&mut self, b: usize, target: u32) {
@@ -389,8 +407,9 @@ impl Lower<'_, '_> {
     fn terminator(&mut self, b: usize, term: &Terminator) -> Result<(), Error> {
         match term {
             Terminator::Br(t) => {
-                let mut moves = self.edge_moves(t);
+                let mut moves = self.edge_moves(t, 0);
                 parallel(&mut self.asm, &mut moves);
+                self.moves[0] = moves;
                 if t.block.0 as usize != b + 1 && self.duplicate_test(b, t.block.0 as usize) {
                     return Ok(());
                 }
@@ -407,14 +426,15 @@ impl Lower<'_, '_> {
                     Ok(cc) => cc,
                     Err(v) => {
                         let t = if v { then } else { otherwise };
-                        let mut moves = self.edge_moves(t);
+                        let mut moves = self.edge_moves(t, 0);
                         parallel(&mut self.asm, &mut moves);
+                        self.moves[0] = moves;
                         self.jump_unless_next(b, t.block.0);
                         return Ok(());
                     }
                 };
-                let mut tm = self.edge_moves(then);
-                let mut em = self.edge_moves(otherwise);
+                let mut tm = self.edge_moves(then, 0);
+                let mut em = self.edge_moves(otherwise, 1);
                 let (tl, el) = (
                     self.blocks[then.block.0 as usize],
                     self.blocks[otherwise.block.0 as usize],
@@ -446,6 +466,7 @@ impl Lower<'_, '_> {
                         self.jump_unless_next(b, otherwise.block.0);
                     }
                 }
+                self.moves = [tm, em];
             }
             Terminator::Ret(v) => {
                 if let (Some(r), Some(ty)) = (v, &self.f.sig.ret) {
@@ -869,12 +890,14 @@ impl Lower<'_, '_> {
             Ok(cc) => cc,
             Err(v) => {
                 let src = if v { t } else { f };
-                let mut m = vec![Move {
-                    dst,
-                    src,
-                    float: ty.is_float(),
-                }];
-                parallel(&mut self.asm, &mut m);
+                single(
+                    &mut self.asm,
+                    Move {
+                        dst,
+                        src,
+                        float: ty.is_float(),
+                    },
+                );
                 return;
             }
         };
@@ -1074,7 +1097,7 @@ impl Lower<'_, '_> {
             self.asm.load_gpr(SCRATCH_A, t);
         }
         let (mut ni, mut nf) = (0usize, 0u32);
-        let mut moves = Vec::with_capacity(args.len());
+        let mut moves = self.take_moves(0);
         for (a, ty) in args.iter().zip(&sig.params) {
             let src = self.loc(*a);
             if ty.is_float() {
@@ -1094,6 +1117,7 @@ impl Lower<'_, '_> {
             }
         }
         parallel(&mut self.asm, &mut moves);
+        self.moves[0] = moves;
         match target {
             Some(_) => {
                 let null = self.trap_label(TRAP_NULL_POINTER, 0);
@@ -1138,12 +1162,14 @@ impl Lower<'_, '_> {
                 self.float_to_int(matches!(from, Type::F32), *t, dst, arg);
             }
             (Type::F32, Type::F32) | (Type::F64, Type::F64) => {
-                let mut m = vec![Move {
-                    dst,
-                    src: arg,
-                    float: true,
-                }];
-                parallel(&mut self.asm, &mut m);
+                single(
+                    &mut self.asm,
+                    Move {
+                        dst,
+                        src: arg,
+                        float: true,
+                    },
+                );
             }
             (Type::F32 | Type::F64, Type::F32 | Type::F64) => {
                 let widen = matches!(from, Type::F32);
@@ -1161,12 +1187,14 @@ impl Lower<'_, '_> {
                 self.asm.store_xmm(dst, d, !widen);
             }
             (f, t) if f.is_pointer() || t.is_pointer() => {
-                let mut m = vec![Move {
-                    dst,
-                    src: arg,
-                    float: false,
-                }];
-                parallel(&mut self.asm, &mut m);
+                single(
+                    &mut self.asm,
+                    Move {
+                        dst,
+                        src: arg,
+                        float: false,
+                    },
+                );
             }
             (f, t) => return Err(self.unsupported(format!("a cast from {f} to {t}"))),
         }
@@ -1311,12 +1339,14 @@ impl Lower<'_, '_> {
                 self.asm.store_xmm(dst, d, matches!(to, Type::F32));
             }
             (true, true) => {
-                let mut m = vec![Move {
-                    dst,
-                    src: arg,
-                    float: true,
-                }];
-                parallel(&mut self.asm, &mut m);
+                single(
+                    &mut self.asm,
+                    Move {
+                        dst,
+                        src: arg,
+                        float: true,
+                    },
+                );
             }
         }
     }

@@ -51,11 +51,22 @@ fn emit(asm: &mut Asm, m: Move) {
     }
 }
 
+/// Whether `m` changes anything: its destination is a place and not
+/// already its source.
+fn needed(m: &Move) -> bool {
+    !same(m.dst, m.src) && matches!(m.dst, Loc::Gpr(_) | Loc::Xmm(_) | Loc::Stack(_))
+}
+
+/// Emits one move: [`parallel`] of a single move, without a list.
+pub(super) fn single(asm: &mut Asm, m: Move) {
+    if needed(&m) {
+        emit(asm, m);
+    }
+}
+
 /// Emits `moves` as one parallel assignment.
 pub(super) fn parallel(asm: &mut Asm, moves: &mut Vec<Move>) {
-    moves.retain(|m| {
-        !same(m.dst, m.src) && matches!(m.dst, Loc::Gpr(_) | Loc::Xmm(_) | Loc::Stack(_))
-    });
+    moves.retain(needed);
     while !moves.is_empty() {
         let ready = (0..moves.len()).find(|&i| {
             let d = moves[i].dst;
