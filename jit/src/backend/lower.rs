@@ -890,14 +890,7 @@ impl Lower<'_, '_> {
             Ok(cc) => cc,
             Err(v) => {
                 let src = if v { t } else { f };
-                single(
-                    &mut self.asm,
-                    Move {
-                        dst,
-                        src,
-                        float: ty.is_float(),
-                    },
-                );
+                single(&mut self.asm, dst, src, ty.is_float());
                 return;
             }
         };
@@ -1162,14 +1155,7 @@ impl Lower<'_, '_> {
                 self.float_to_int(matches!(from, Type::F32), *t, dst, arg);
             }
             (Type::F32, Type::F32) | (Type::F64, Type::F64) => {
-                single(
-                    &mut self.asm,
-                    Move {
-                        dst,
-                        src: arg,
-                        float: true,
-                    },
-                );
+                single(&mut self.asm, dst, arg, true);
             }
             (Type::F32 | Type::F64, Type::F32 | Type::F64) => {
                 let widen = matches!(from, Type::F32);
@@ -1187,14 +1173,7 @@ impl Lower<'_, '_> {
                 self.asm.store_xmm(dst, d, !widen);
             }
             (f, t) if f.is_pointer() || t.is_pointer() => {
-                single(
-                    &mut self.asm,
-                    Move {
-                        dst,
-                        src: arg,
-                        float: false,
-                    },
-                );
+                single(&mut self.asm, dst, arg, false);
             }
             (f, t) => return Err(self.unsupported(format!("a cast from {f} to {t}"))),
         }
@@ -1339,14 +1318,7 @@ impl Lower<'_, '_> {
                 self.asm.store_xmm(dst, d, matches!(to, Type::F32));
             }
             (true, true) => {
-                single(
-                    &mut self.asm,
-                    Move {
-                        dst,
-                        src: arg,
-                        float: true,
-                    },
-                );
+                single(&mut self.asm, dst, arg, true);
             }
         }
     }

@@ -57,8 +57,10 @@ fn needed(m: &Move) -> bool {
     !same(m.dst, m.src) && matches!(m.dst, Loc::Gpr(_) | Loc::Xmm(_) | Loc::Stack(_))
 }
 
-/// Emits one move: [`parallel`] of a single move, without a list.
-pub(super) fn single(asm: &mut Asm, m: Move) {
+/// Emits the move of `src` to `dst`: [`parallel`] of a single move,
+/// without a list.
+pub(super) fn single(asm: &mut Asm, dst: Loc, src: Loc, float: bool) {
+    let m = Move { dst, src, float };
     if needed(&m) {
         emit(asm, m);
     }
