@@ -15,11 +15,12 @@ use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Location};
 use crate::ir::{
-    Block, Callee, Function, Inst, Library, Literal, Op, StructType, TemplateName, Type,
+    Block, BlockCall, Callee, Function, Inst, Library, Literal, Op, Signature, StructType,
+    TemplateName, Terminator, Type,
 };
 use crate::layout::{layout_of, struct_layout};
 use crate::limits;
-use crate::mangle::{demangle, mangle};
+use crate::mangle::{demangle, mangle, mangle_into};
 use crate::verify::{RegTypes, verify_function, verify_instance};
 
 /// A concrete function made from a template.
@@ -50,7 +51,37 @@ pub struct Instance {
 /// [`ErrorKind::NotTypeArgument`]), layout errors, and any verifier error of
 /// the concrete function (located at the instruction, under the symbol).
 pub fn instantiate(lib: &Library, name: &TemplateName, args: &[Type]) -> Result<Instance, Error> {
-    let symbol = mangle(name, args)?;
+    instantiate_reusing(lib, name, args, None)
+}
+
+/// [`instantiate`], refilling the storage of `spare`, an instance no
+/// longer needed, instead of allocating afresh: its strings, vectors of
+/// blocks, instructions, block parameters, branch arguments and register
+/// types keep their buffers (a spare whose function is still shared
+/// elsewhere lends only what is outside the function). The result is the
+/// same instance `instantiate` makes; only where its memory comes from
+/// differs. A loader compiling one miss after another hands back each
+/// instance once its code is written, so a miss does not allocate, and
+/// then free, a few dozen small blocks.
+///
+/// # Errors
+///
+/// As [`instantiate`]; the spare's storage is then dropped.
+pub fn instantiate_reusing(
+    lib: &Library,
+    name: &TemplateName,
+    args: &[Type],
+    spare: Option<Instance>,
+) -> Result<Instance, Error> {
+    let Storage {
+        mut symbol,
+        mut template_name,
+        mut type_args,
+        function,
+        reg_types,
+        dependencies,
+    } = spare.map(Storage::from).unwrap_or_default();
+    mangle_into(&mut symbol, name, args)?;
     let at = || Location::Item(symbol.clone());
     let template = lib.function(name).ok_or_else(|| {
         Error::new(ErrorKind::Unknown {
@@ -60,61 +91,190 @@ pub fn instantiate(lib: &Library, name: &TemplateName, args: &[Type]) -> Result<
         .or_at(at())
     })?;
     check_args(lib, &template.type_params, args, name).map_err(|e| e.or_at(at()))?;
+    let Function {
+        name: TemplateName {
+            name: mut function_name,
+            ..
+        },
+        sig: Signature { params, .. },
+        blocks,
+        ..
+    } = function.unwrap_or_else(empty_function);
     let mut callees = Callees {
         caller: name,
         symbol: &symbol,
-        seen: Vec::new(),
-        symbols: Vec::new(),
+        seen: Seen::default(),
+        symbols: dependencies,
     };
-    let mut blocks = Vec::with_capacity(template.blocks.len());
-    for (b, block) in template.blocks.iter().enumerate() {
-        let mut insts = Vec::with_capacity(block.insts.len());
-        for (k, inst) in block.insts.iter().enumerate() {
-            let op = lower(lib, &inst.op, args, &mut callees).map_err(|e| {
-                e.or_at(Location::Instruction {
-                    function: symbol.clone(),
-                    block: u32::try_from(b).unwrap_or(u32::MAX),
-                    inst: Some(u32::try_from(k).unwrap_or(u32::MAX)),
-                })
-            })?;
-            insts.push(Inst {
-                result: inst.result,
-                op,
-            });
-        }
-        let params = block
-            .params
-            .iter()
-            .map(|(r, t)| (*r, t.substitute(args)))
-            .collect();
-        blocks.push(Block {
-            params,
-            insts,
-            term: block.term.clone(),
-        });
-    }
+    callees.symbols.clear();
+    let blocks = lower_blocks(lib, template, args, &mut callees, blocks)?;
     let dependencies = callees.symbols;
+    function_name.clear();
+    function_name.push_str(&symbol);
     let function = Function {
-        name: TemplateName::free(&symbol),
+        name: TemplateName {
+            owner: None,
+            name: function_name,
+        },
         type_params: Vec::new(),
-        sig: template.sig.substitute(args),
+        sig: Signature {
+            params: refill(
+                params,
+                template.sig.params.iter().map(|p| p.substitute(args)),
+            ),
+            ret: template.sig.ret.as_ref().map(|r| r.substitute(args)),
+        },
         blocks,
     };
     // The template passed the whole verifier when the library did; its
     // instance needs its types checked again, not its control flow.
     let reg_types = if lib.is_verified() {
-        verify_instance(&function, template, lib)?
+        verify_instance(&function, template, lib, reg_types)?
     } else {
         verify_function(&function, lib)?
     };
+    type_args.clear();
+    type_args.extend_from_slice(args);
+    template_name.name.clone_from(&name.name);
+    template_name.owner.clone_from(&name.owner);
     Ok(Instance {
         symbol,
-        template: name.clone(),
-        type_args: args.to_vec(),
+        template: template_name,
+        type_args,
         function: Arc::new(function),
         reg_types,
         dependencies,
     })
+}
+
+/// What an instance no longer needed lends the next instantiation.
+struct Storage {
+    symbol: String,
+    template_name: TemplateName,
+    type_args: Vec<Type>,
+    /// `None` when the function is still shared.
+    function: Option<Function>,
+    reg_types: Vec<Type>,
+    dependencies: Vec<String>,
+}
+
+impl Default for Storage {
+    fn default() -> Storage {
+        Storage {
+            symbol: String::new(),
+            template_name: TemplateName::free(""),
+            type_args: Vec::new(),
+            function: None,
+            reg_types: Vec::new(),
+            dependencies: Vec::new(),
+        }
+    }
+}
+
+impl From<Instance> for Storage {
+    fn from(spare: Instance) -> Storage {
+        Storage {
+            symbol: spare.symbol,
+            template_name: spare.template,
+            type_args: spare.type_args,
+            function: Arc::try_unwrap(spare.function).ok(),
+            reg_types: spare.reg_types.0,
+            dependencies: spare.dependencies,
+        }
+    }
+}
+
+fn empty_function() -> Function {
+    Function {
+        name: TemplateName::free(""),
+        type_params: Vec::new(),
+        sig: Signature::default(),
+        blocks: Vec::new(),
+    }
+}
+
+/// `items` in `storage`, emptied first.
+fn refill<T>(mut storage: Vec<T>, items: impl ExactSizeIterator<Item = T>) -> Vec<T> {
+    storage.clear();
+    storage.reserve_exact(items.len());
+    storage.extend(items);
+    storage
+}
+
+/// The template's blocks with `args` substituted and layout-dependent
+/// operations lowered, written over `blocks` (a spare function's blocks,
+/// or none) so that their vectors are refilled rather than allocated.
+fn lower_blocks<'t>(
+    lib: &Library,
+    template: &'t Function,
+    args: &[Type],
+    callees: &mut Callees<'t>,
+    mut blocks: Vec<Block>,
+) -> Result<Vec<Block>, Error> {
+    blocks.truncate(template.blocks.len());
+    blocks.reserve_exact(template.blocks.len() - blocks.len());
+    for (b, block) in template.blocks.iter().enumerate() {
+        if blocks.len() == b {
+            blocks.push(Block {
+                params: Vec::new(),
+                insts: Vec::new(),
+                term: Terminator::Ret(None),
+            });
+        }
+        let Some(out) = blocks.get_mut(b) else {
+            unreachable!("block {b} was pushed above");
+        };
+        out.insts.clear();
+        out.insts.reserve_exact(block.insts.len());
+        for (k, inst) in block.insts.iter().enumerate() {
+            let op = lower(lib, &inst.op, args, callees).map_err(|e| {
+                e.or_at(Location::Instruction {
+                    function: callees.symbol.to_owned(),
+                    block: u32::try_from(b).unwrap_or(u32::MAX),
+                    inst: Some(u32::try_from(k).unwrap_or(u32::MAX)),
+                })
+            })?;
+            out.insts.push(Inst {
+                result: inst.result,
+                op,
+            });
+        }
+        let params = std::mem::take(&mut out.params);
+        out.params = refill(
+            params,
+            block.params.iter().map(|(r, t)| (*r, t.substitute(args))),
+        );
+        copy_terminator(&mut out.term, &block.term);
+    }
+    Ok(blocks)
+}
+
+/// Makes `out` a copy of `term`, reusing its argument vectors.
+fn copy_terminator(out: &mut Terminator, term: &Terminator) {
+    fn copy_call(out: &mut BlockCall, call: &BlockCall) {
+        out.block = call.block;
+        out.args.clone_from(&call.args);
+    }
+    match (out, term) {
+        (Terminator::Br(out), Terminator::Br(call)) => copy_call(out, call),
+        (
+            Terminator::CondBr {
+                cond,
+                then,
+                otherwise,
+            },
+            Terminator::CondBr {
+                cond: c,
+                then: t,
+                otherwise: o,
+            },
+        ) => {
+            *cond = *c;
+            copy_call(then, t);
+            copy_call(otherwise, o);
+        }
+        (out, term) => *out = term.clone(),
+    }
 }
 
 /// Instantiates the template a mangled name denotes.
@@ -201,7 +361,7 @@ struct Callees<'t> {
     /// Each template callee lowered so far, as written in the template
     /// (name and generic type arguments), with its symbol's index in
     /// `symbols`: a repeated call is neither mangled nor looked up again.
-    seen: Vec<(&'t TemplateName, &'t [Type], usize)>,
+    seen: Seen<'t>,
     /// Mangled names of the instantiations called or taken the address
     /// of, in first-use order, without repetition.
     symbols: Vec<String>,
@@ -213,11 +373,8 @@ impl<'t> Callees<'t> {
         let Callee::Template { name, type_args } = callee else {
             return Ok(callee.clone());
         };
-        let known = self
-            .seen
-            .iter()
-            .find(|(n, a, _)| *n == name && *a == type_args.as_slice());
-        if let Some(symbol) = known.and_then(|&(_, _, k)| self.symbols.get(k)) {
+        let known = self.seen.find(name, type_args);
+        if let Some(symbol) = known.and_then(|k| self.symbols.get(k)) {
             return Ok(Callee::Symbol(symbol.clone()));
         }
         // A call to the template itself with its own parameters (plain
@@ -232,15 +389,30 @@ impl<'t> Callees<'t> {
         let symbol = if recursive {
             self.symbol.to_owned()
         } else {
-            let concrete: Vec<Type> = type_args.iter().map(|t| t.substitute(args)).collect();
             let callee = lib.function(name).ok_or_else(|| {
                 Error::new(ErrorKind::Unknown {
                     what: "template",
                     name: name.to_string(),
                 })
             })?;
-            check_args(lib, &callee.type_params, &concrete, name)?;
-            mangle(name, &concrete)?
+            // Templates take few type arguments: substitute them into
+            // inline room, not a vector allocated and freed per callee.
+            let mut inline = [const { Type::Bool }; INLINE_TYPE_ARGS];
+            let spilled: Vec<Type>;
+            let concrete = match inline.get_mut(..type_args.len()) {
+                Some(room) => {
+                    for (slot, t) in room.iter_mut().zip(type_args) {
+                        *slot = t.substitute(args);
+                    }
+                    &*room
+                }
+                None => {
+                    spilled = type_args.iter().map(|t| t.substitute(args)).collect();
+                    &spilled[..]
+                }
+            };
+            check_args(lib, &callee.type_params, concrete, name)?;
+            mangle(name, concrete)?
         };
         let k = match self.symbols.iter().position(|s| *s == symbol) {
             Some(k) => k,
@@ -249,8 +421,43 @@ impl<'t> Callees<'t> {
                 self.symbols.len() - 1
             }
         };
-        self.seen.push((name, type_args, k));
+        self.seen.push(name, type_args, k);
         Ok(Callee::Symbol(symbol))
+    }
+}
+
+/// Type arguments of a template callee substituted without allocating.
+const INLINE_TYPE_ARGS: usize = 4;
+
+/// Distinct template callees kept inline before [`Seen`] spills to the heap.
+const INLINE_CALLEES: usize = 4;
+
+/// The template callees an instantiation has lowered, as written in the
+/// template, with the index of each one's symbol. Most templates call a
+/// handful of templates, so the first few live inline: a function with
+/// calls does not allocate for this table.
+#[derive(Default)]
+struct Seen<'t> {
+    inline: [Option<(&'t TemplateName, &'t [Type], usize)>; INLINE_CALLEES],
+    spilled: Vec<(&'t TemplateName, &'t [Type], usize)>,
+}
+
+impl<'t> Seen<'t> {
+    /// The symbol index of a callee lowered before.
+    fn find(&self, name: &TemplateName, type_args: &[Type]) -> Option<usize> {
+        self.inline
+            .iter()
+            .map_while(Option::as_ref)
+            .chain(&self.spilled)
+            .find(|(n, a, _)| *n == name && *a == type_args)
+            .map(|&(_, _, k)| k)
+    }
+
+    fn push(&mut self, name: &'t TemplateName, type_args: &'t [Type], k: usize) {
+        match self.inline.iter_mut().find(|e| e.is_none()) {
+            Some(free) => *free = Some((name, type_args, k)),
+            None => self.spilled.push((name, type_args, k)),
+        }
     }
 }
 

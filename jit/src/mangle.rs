@@ -126,16 +126,28 @@ fn keyword(ty: &Type) -> Option<&'static str> {
 /// among the arguments, [`ErrorKind::BadName`] for names outside the scheme
 /// (not identifiers, reserved words, a method name that reads as a type).
 pub fn mangle(template: &TemplateName, args: &[Type]) -> Result<String, Error> {
+    let mut out = String::new();
+    mangle_into(&mut out, template, args)?;
+    Ok(out)
+}
+
+/// [`mangle`] into `out`, replacing what it held and keeping its buffer.
+///
+/// # Errors
+///
+/// As [`mangle`]; `out` is then left with part of the name.
+pub fn mangle_into(out: &mut String, template: &TemplateName, args: &[Type]) -> Result<(), Error> {
     let base = template.owner.as_deref().unwrap_or(&template.name);
     if !is_ident(base) || is_reserved(base) {
         return Err(Error::new(ErrorKind::BadName(base.to_owned())));
     }
+    out.clear();
     // Room for the usual case (scalar and pointer arguments) without
     // growing the string.
-    let mut out = String::with_capacity(base.len() + 8 * args.len() + template.name.len() + 1);
+    out.reserve(base.len() + 8 * args.len() + template.name.len() + 1);
     out.push_str(base);
     for a in args {
-        push_type(&mut out, a)?;
+        push_type(out, a)?;
     }
     if template.owner.is_some() {
         if !is_ident(&template.name) || is_type_token(&template.name) {
@@ -144,7 +156,7 @@ pub fn mangle(template: &TemplateName, args: &[Type]) -> Result<String, Error> {
         out.push('$');
         out.push_str(&template.name);
     }
-    Ok(out)
+    Ok(())
 }
 
 struct Tokens<'a> {

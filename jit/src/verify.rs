@@ -250,7 +250,7 @@ struct Checker<'a> {
 /// The first rule violated, located at the instruction (or at the function
 /// for its signature).
 pub fn verify_function(f: &Function, lib: &Library) -> Result<RegTypes, Error> {
-    check_function(f, lib, Trust::Nothing)
+    check_function(f, lib, Trust::Nothing, Vec::new())
 }
 
 /// How much of a function the checker takes as already proven.
@@ -300,12 +300,16 @@ enum Trust<'a> {
 /// `tests/instance_check.rs` compares both on every template of the
 /// collections library and on random generic templates, and debug builds
 /// compare them on every instance.
+///
+/// `types` is storage for the register types (emptied first): an instance
+/// no longer needed lends its own.
 pub(crate) fn verify_instance(
     f: &Function,
     template: &Function,
     lib: &Library,
+    types: Vec<Type>,
 ) -> Result<RegTypes, Error> {
-    let fast = check_function(f, lib, Trust::Template(template));
+    let fast = check_function(f, lib, Trust::Template(template), types);
     let checked = match fast {
         Ok(types) => Ok(types),
         // Errors are rare: the full verifier finds and locates the first one.
@@ -320,9 +324,16 @@ pub(crate) fn verify_instance(
     checked
 }
 
-/// Runs the rules `trust` leaves to check.
-fn check_function(f: &Function, lib: &Library, trust: Trust<'_>) -> Result<RegTypes, Error> {
+/// Runs the rules `trust` leaves to check; the register types are
+/// collected in `types`, emptied first.
+fn check_function(
+    f: &Function,
+    lib: &Library,
+    trust: Trust<'_>,
+    mut types: Vec<Type>,
+) -> Result<RegTypes, Error> {
     let name = || f.name.to_string();
+    let regs = f.reg_count();
     let header = || -> Result<(), Error> {
         check_name(&f.name.name)?;
         crate::error::check_limit(
@@ -332,7 +343,7 @@ fn check_function(f: &Function, lib: &Library, trust: Trust<'_>) -> Result<RegTy
         )?;
         crate::error::check_limit("block count", f.blocks.len(), limits::MAX_BLOCKS)?;
         crate::error::check_limit("instruction count", f.inst_count(), limits::MAX_INSTS)?;
-        crate::error::check_limit("register count", f.reg_count(), limits::MAX_REGS)?;
+        crate::error::check_limit("register count", regs, limits::MAX_REGS)?;
         check_signature(&f.sig, &f.type_params, lib)?;
         if let Some(owner) = &f.name.owner {
             let def = lib.struct_def(owner).ok_or_else(|| {
@@ -375,14 +386,17 @@ fn check_function(f: &Function, lib: &Library, trust: Trust<'_>) -> Result<RegTy
         lib,
         f,
         scope: &f.type_params,
-        types: Vec::new(),
+        types: {
+            types.clear();
+            types
+        },
         defs: Vec::new(),
         idom: Vec::new(),
         trust,
         block: 0,
         inst: None,
     };
-    c.run().map_err(|e| e.or_at(Location::Item(name())))?;
+    c.run(regs).map_err(|e| e.or_at(Location::Item(name())))?;
     Ok(RegTypes(c.types))
 }
 
@@ -417,8 +431,9 @@ impl Checker<'_> {
         shown(ty, self.scope)
     }
 
-    fn run(&mut self) -> Result<(), Error> {
-        self.number_registers()?;
+    /// Checks the function, which defines `regs` registers.
+    fn run(&mut self, regs: usize) -> Result<(), Error> {
+        self.number_registers(regs)?;
         if let Trust::Template(_) = self.trust {
             return Ok(());
         }
@@ -435,15 +450,16 @@ impl Checker<'_> {
         Ok(())
     }
 
-    /// Pass 1: checks definition order and records each register's type.
-    fn number_registers(&mut self) -> Result<(), Error> {
-        let count = self.f.reg_count();
-        self.types.reserve(count);
-        self.defs.reserve(count);
-        for t in &self.f.sig.params {
-            self.types.push(t.clone());
-            self.defs.push((0, 0));
+    /// Pass 1: checks definition order and records each register's type
+    /// (and, unless the instance check runs, where it is defined: the
+    /// instance check reads no operands).
+    fn number_registers(&mut self, regs: usize) -> Result<(), Error> {
+        self.types.reserve(regs);
+        if let Trust::Nothing = self.trust {
+            self.defs.reserve(regs);
+            self.defs.resize(self.f.sig.params.len(), (0, 0));
         }
+        self.types.extend(self.f.sig.params.iter().cloned());
         for (b, block) in self.f.blocks.iter().enumerate() {
             self.block = b;
             self.inst = None;
@@ -496,7 +512,9 @@ impl Checker<'_> {
             return Err(self.err(ErrorKind::NotRegisterType(self.show(&t))));
         }
         self.types.push(t);
-        self.defs.push((self.block, pos));
+        if let Trust::Nothing = self.trust {
+            self.defs.push((self.block, pos));
+        }
         Ok(())
     }
 
@@ -682,7 +700,7 @@ impl Checker<'_> {
         let ok = if b == self.block {
             p < pos
         } else {
-            matches!(self.trust, Trust::Template(_)) || self.dominates(b, self.block)
+            self.dominates(b, self.block)
         };
         if !ok {
             return Err(self.err(ErrorKind::NotDominated(r.0)));
@@ -1091,7 +1109,9 @@ impl Checker<'_> {
                     _ => self.check_callee(callee, sig),
                 }
             }
-            // Lowered away by instantiation.
+            // Lowered away by instantiation, so never in an instance it
+            // made. The instance check records no definitions: one that
+            // reads a register fails here, and the full verifier judges.
             Op::ElemAddr { .. } | Op::FieldAddr { .. } | Op::SizeOf { .. } | Op::AlignOf { .. } => {
                 self.check_op(op, pos)
             }
