@@ -180,7 +180,21 @@ pub struct JitInstantiator {
     /// Per loaded module, by id; entries of modules no longer loaded are
     /// dropped whenever a new module is indexed.
     modules: Mutex<HashMap<ModuleId, Arc<ModuleTemplates>>>,
+    /// Instances whose code is written, kept for their storage: the next
+    /// instantiations refill them (`jit::instantiate::instantiate_reusing`)
+    /// instead of allocating and freeing a few dozen small blocks per miss.
+    /// Last in, first out, so a miss's callee gets the storage its
+    /// predecessor's callee left; at most [`SPARE_INSTANCES`].
+    spares: Mutex<Vec<jit::instantiate::Instance>>,
 }
+
+/// Instances kept for their storage: a miss with its nested callee misses
+/// holds a few at once, and more would only keep memory alive.
+const SPARE_INSTANCES: usize = 4;
+
+/// Largest instance, in instructions, kept for its storage: a rare large
+/// function's buffers are given back to the allocator rather than held.
+const SPARE_MAX_INSTS: usize = 512;
 
 impl JitInstantiator {
     /// An instantiator generating code that traps through
@@ -197,6 +211,7 @@ impl JitInstantiator {
             }),
             trap,
             modules: Mutex::new(HashMap::new()),
+            spares: Mutex::new(Vec::with_capacity(SPARE_INSTANCES)),
         })
     }
 
@@ -334,26 +349,33 @@ impl Instantiator for JitInstantiator {
         let Ok((template, type_args)) = jit::mangle::demangle(name) else {
             return Ok(None);
         };
-        let Some((module, templates)) = self.choose(ctx.loader(), name, &template.to_string())?
-        else {
+        // The symbol table's key: a free function's own name, spelled
+        // `Owner::name` only for a method.
+        let key = match &template.owner {
+            None => std::borrow::Cow::Borrowed(template.name.as_str()),
+            Some(_) => std::borrow::Cow::Owned(template.to_string()),
+        };
+        let Some((module, templates)) = self.choose(ctx.loader(), name, &key)? else {
             return Ok(None);
         };
         let library = templates.library(&module)?;
         // Demangled once: the template and arguments found above.
-        let instance = jit::instantiate::instantiate(&library, &template, &type_args)
-            .map_err(|e| failed(name, &e))?;
+        let instance =
+            jit::instantiate::instantiate_reusing(&library, &template, &type_args, self.spare())
+                .map_err(|e| failed(name, &e))?;
         if ctx.batch().is_some() {
             // A module being loaded (`Now`), or an outer instantiation of
             // this chain, publishes the batch.
-            return self
-                .place(&instance, ctx)
-                .map(|r| Some(Instance::in_batch(&r)));
+            let placed = self.place(&instance, ctx);
+            self.keep_spare(instance);
+            return placed.map(|r| Some(Instance::in_batch(&r)));
         }
         // The outermost instantiation of a chain opens a batch for itself
         // and every instantiation it causes, and publishes them together:
         // one protection change per miss, however many callees it needed.
         ctx.lend_batch(ctx.memory().batch_with_capacity(CHAIN_CAPACITY));
         let placed = self.place(&instance, ctx);
+        self.keep_spare(instance);
         let batch = ctx.take_batch();
         let published = match (placed, batch) {
             (Ok(reservation), Some(batch)) => batch
@@ -378,6 +400,26 @@ impl Instantiator for JitInstantiator {
 }
 
 impl JitInstantiator {
+    /// The storage of an earlier instance, if one is kept.
+    fn spare(&self) -> Option<jit::instantiate::Instance> {
+        self.spares
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+    }
+
+    /// Keeps `instance`, whose code is written, for its storage; a large
+    /// one, or one more than [`SPARE_INSTANCES`], is dropped.
+    fn keep_spare(&self, instance: jit::instantiate::Instance) {
+        if instance.function.inst_count() > SPARE_MAX_INSTS {
+            return;
+        }
+        let mut spares = self.spares.lock().unwrap_or_else(PoisonError::into_inner);
+        if spares.len() < SPARE_INSTANCES {
+            spares.push(instance);
+        }
+    }
+
     /// Compiles `instance` and writes it into the chain's batch.
     fn place(
         &self,
