@@ -9,7 +9,7 @@
 
 use iced_x86::{Code, IcedError, Instruction, MemoryOperand, OpKind, Register};
 
-use super::emit::{Cc, Item, pool_mem};
+use super::emit::{Cc, Fixed, Item, pool_mem};
 use super::regalloc::Loc;
 
 /// Scratch general-purpose registers (never allocated).
@@ -203,8 +203,9 @@ impl Asm {
         }
     }
 
-    pub(super) fn op0(&mut self, code: Code) {
-        self.items.push(Item::Ins(Instruction::with(code)));
+    /// An instruction of a fixed form, as its bytes.
+    pub(super) fn fixed(&mut self, f: Fixed) {
+        self.items.push(Item::Bytes(f));
     }
 
     /// Index of an 8-byte pool constant (shared between uses).
@@ -242,7 +243,7 @@ impl Asm {
 
     pub(super) fn mov(&mut self, dst: Register, src: Register) {
         if dst != src {
-            self.push(Instruction::with2(Code::Mov_r64_rm64, dst, src));
+            self.fixed(Fixed::mov(dst, src));
         }
     }
 

@@ -131,6 +131,8 @@ impl Cc {
 pub(super) enum Item {
     /// An ordinary instruction.
     Ins(Instruction),
+    /// An instruction of a fixed form written as its bytes (see [`Fixed`]).
+    Bytes(Fixed),
     /// An instruction whose memory operand is `[rip + pool entry]`.
     Pool(Instruction, u32),
     /// Binds a label here.
@@ -144,6 +146,95 @@ pub(super) enum Item {
     /// `mov reg, imm64` with the address of external callee `n`, patched
     /// at link time.
     AddrOf(Register, u32),
+}
+
+/// The bytes of an instruction whose form never varies beyond its
+/// register numbers: written directly instead of building an iced-x86
+/// `Instruction` and encoding it, which cost several times as much for
+/// these one- to three-byte instructions. A unit test checks every form
+/// against iced-x86's encoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Fixed {
+    len: u8,
+    bytes: [u8; 7],
+}
+
+/// The hardware number (0–15) of a 64-bit general-purpose register.
+fn gpr_number(r: Register) -> u8 {
+    debug_assert!(r.is_gpr64(), "{r:?} is not a 64-bit general register");
+    (r as u32).wrapping_sub(Register::RAX as u32) as u8 & 15
+}
+
+impl Fixed {
+    fn of(bytes: &[u8]) -> Fixed {
+        let mut out = [0u8; 7];
+        let len = bytes.len().min(out.len());
+        out[..len].copy_from_slice(&bytes[..len]);
+        Fixed {
+            len: len as u8,
+            bytes: out,
+        }
+    }
+
+    /// The bytes to write.
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
+    /// `endbr64`.
+    pub(super) fn endbr64() -> Fixed {
+        Fixed::of(&[0xF3, 0x0F, 0x1E, 0xFA])
+    }
+
+    /// `ret`.
+    pub(super) fn ret() -> Fixed {
+        Fixed::of(&[0xC3])
+    }
+
+    /// `cqo` (sign-extends rax into rdx).
+    pub(super) fn cqo() -> Fixed {
+        Fixed::of(&[0x48, 0x99])
+    }
+
+    /// `ud2`.
+    pub(super) fn ud2() -> Fixed {
+        Fixed::of(&[0x0F, 0x0B])
+    }
+
+    /// `push r64` (`0x50 + r`, REX.B for r8–r15).
+    pub(super) fn push(r: Register) -> Fixed {
+        Fixed::one_register(0x50, r)
+    }
+
+    /// `pop r64` (`0x58 + r`, REX.B for r8–r15).
+    pub(super) fn pop(r: Register) -> Fixed {
+        Fixed::one_register(0x58, r)
+    }
+
+    fn one_register(opcode: u8, r: Register) -> Fixed {
+        let n = gpr_number(r);
+        if n < 8 {
+            Fixed::of(&[opcode + n])
+        } else {
+            Fixed::of(&[0x41, opcode + n - 8])
+        }
+    }
+
+    /// `mov dst, src` on 64-bit registers (`REX.W 8B /r`, the form iced-x86
+    /// calls `Mov_r64_rm64`: dst in ModRM.reg, src in ModRM.rm).
+    pub(super) fn mov(dst: Register, src: Register) -> Fixed {
+        let (d, s) = (gpr_number(dst), gpr_number(src));
+        let rex = 0x48 | ((d >> 3) << 2) | (s >> 3);
+        Fixed::of(&[rex, 0x8B, 0xC0 | ((d & 7) << 3) | (s & 7)])
+    }
+
+    /// `sub rsp, imm32` (`REX.W 81 /5 id`) and `add rsp, imm32`
+    /// (`REX.W 81 /0 id`): the frame's allocation and release.
+    pub(super) fn rsp_adjust(release: bool, bytes: u32) -> Fixed {
+        let modrm = if release { 0xC4 } else { 0xEC };
+        let [a, b, c, d] = bytes.to_le_bytes();
+        Fixed::of(&[0x48, 0x81, modrm, a, b, c, d])
+    }
 }
 
 /// How calls to an external callee are made.
@@ -213,6 +304,10 @@ pub(super) fn encode(
     for item in items {
         match item {
             Item::Ins(ins) => pos += enc.encode(ins, pos as u64)?,
+            Item::Bytes(fixed) => {
+                raw(&mut enc, fixed.as_slice());
+                pos += fixed.as_slice().len();
+            }
             Item::Pool(ins, entry) => {
                 let mut ins = *ins;
                 ins.set_memory_displacement64(pos as u64);
@@ -452,8 +547,8 @@ impl super::PreparedFunction {
 
 #[cfg(test)]
 mod tests {
-    use super::{Cc, branch};
-    use iced_x86::{Code, Encoder, Instruction};
+    use super::{Cc, Fixed, branch};
+    use iced_x86::{Code, Encoder, Instruction, Register};
 
     const ALL: [Cc; 12] = [
         Cc::E,
@@ -525,6 +620,83 @@ mod tests {
                 bytes[..len],
                 iced(near, pos, pos + len)[..],
                 "{cc:?} forward"
+            );
+        }
+    }
+
+    /// What iced-x86 encodes for `ins`.
+    fn iced_bytes(ins: Result<Instruction, iced_x86::IcedError>) -> Vec<u8> {
+        let mut enc = Encoder::new(64);
+        enc.encode(&ins.expect("instruction"), 0).expect("encoded");
+        enc.take_buffer()
+    }
+
+    /// The sixteen 64-bit general registers, rax to r15.
+    fn gprs() -> impl Iterator<Item = Register> {
+        (0..16).map(|n| Register::RAX + n)
+    }
+
+    #[test]
+    fn fixed_forms_without_operands_are_the_bytes_iced_x86_encodes() {
+        for (fixed, code) in [
+            (Fixed::endbr64(), Code::Endbr64),
+            (Fixed::ret(), Code::Retnq),
+            (Fixed::cqo(), Code::Cqo),
+            (Fixed::ud2(), Code::Ud2),
+        ] {
+            assert_eq!(
+                fixed.as_slice(),
+                iced_bytes(Ok(Instruction::with(code))),
+                "{code:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn pushes_pops_and_moves_are_the_bytes_iced_x86_encodes_for_every_register() {
+        for r in gprs() {
+            assert_eq!(
+                Fixed::push(r).as_slice(),
+                iced_bytes(Instruction::with1(Code::Push_r64, r)),
+                "push {r:?}"
+            );
+            assert_eq!(
+                Fixed::pop(r).as_slice(),
+                iced_bytes(Instruction::with1(Code::Pop_r64, r)),
+                "pop {r:?}"
+            );
+            for src in gprs() {
+                assert_eq!(
+                    Fixed::mov(r, src).as_slice(),
+                    iced_bytes(Instruction::with2(Code::Mov_r64_rm64, r, src)),
+                    "mov {r:?}, {src:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn frame_adjustments_are_the_bytes_iced_x86_encodes() {
+        // Both ends of the imm8 range and past them: the imm32 form is kept
+        // whatever the size, as the code it replaces asked for.
+        for bytes in [0u32, 8, 127, 128, 129, 4096, i32::MAX as u32] {
+            assert_eq!(
+                Fixed::rsp_adjust(false, bytes).as_slice(),
+                iced_bytes(Instruction::with2(
+                    Code::Sub_rm64_imm32,
+                    Register::RSP,
+                    bytes as i32
+                )),
+                "sub rsp, {bytes}"
+            );
+            assert_eq!(
+                Fixed::rsp_adjust(true, bytes).as_slice(),
+                iced_bytes(Instruction::with2(
+                    Code::Add_rm64_imm32,
+                    Register::RSP,
+                    bytes as i32
+                )),
+                "add rsp, {bytes}"
             );
         }
     }

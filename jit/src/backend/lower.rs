@@ -19,7 +19,7 @@ use iced_x86::{Code, Instruction, MemoryOperand, Register};
 
 use super::Error;
 use super::asm::{Alu, Asm, Rm, SCRATCH_A, SCRATCH_B, Sse, XSCRATCH_A, XSCRATCH_B, r8, r16, r32};
-use super::emit::{Cc, Item, SiteKind};
+use super::emit::{Cc, Fixed, Item, SiteKind};
 use super::moves::{Move, parallel, single};
 use super::regalloc::{Allocation, INT_ARGS, Loc};
 use crate::ir::{
@@ -183,24 +183,15 @@ impl Lower<'_, '_> {
     }
 
     fn prologue(&mut self) {
-        self.asm.op0(Code::Endbr64);
+        self.asm.fixed(Fixed::endbr64());
         if self.framed {
-            self.asm
-                .push(Instruction::with1(Code::Push_r64, Register::RBP));
-            self.asm.push(Instruction::with2(
-                Code::Mov_r64_rm64,
-                Register::RBP,
-                Register::RSP,
-            ));
+            self.asm.fixed(Fixed::push(Register::RBP));
+            self.asm.fixed(Fixed::mov(Register::RBP, Register::RSP));
             for &r in &self.alloc.saved {
-                self.asm.push(Instruction::with1(Code::Push_r64, r));
+                self.asm.fixed(Fixed::push(r));
             }
             if self.frame_bytes > 0 {
-                self.asm.push(Instruction::with2(
-                    Code::Sub_rm64_imm32,
-                    Register::RSP,
-                    self.frame_bytes as i32,
-                ));
+                self.asm.fixed(Fixed::rsp_adjust(false, self.frame_bytes));
             }
         }
         // Parameters: extend narrow integers in place, then move them all
@@ -235,19 +226,14 @@ impl Lower<'_, '_> {
     fn epilogue(&mut self) {
         if self.framed {
             if self.frame_bytes > 0 {
-                self.asm.push(Instruction::with2(
-                    Code::Add_rm64_imm32,
-                    Register::RSP,
-                    self.frame_bytes as i32,
-                ));
+                self.asm.fixed(Fixed::rsp_adjust(true, self.frame_bytes));
             }
             for &r in self.alloc.saved.iter().rev() {
-                self.asm.push(Instruction::with1(Code::Pop_r64, r));
+                self.asm.fixed(Fixed::pop(r));
             }
-            self.asm
-                .push(Instruction::with1(Code::Pop_r64, Register::RBP));
+            self.asm.fixed(Fixed::pop(Register::RBP));
         }
-        self.asm.op0(Code::Retnq);
+        self.asm.fixed(Fixed::ret());
     }
 
     fn trap_stubs(&mut self) {
@@ -264,7 +250,7 @@ impl Lower<'_, '_> {
                 .push(Instruction::with2(Code::Mov_r32_imm32, Register::ESI, code));
             let call = Instruction::with1(Code::Call_rm64, super::emit::pool_mem());
             self.asm.pool_op(call, self.handler);
-            self.asm.op0(Code::Ud2);
+            self.asm.fixed(Fixed::ud2());
         }
     }
 
@@ -765,7 +751,7 @@ impl Lower<'_, '_> {
         }
         self.asm.load_gpr(Register::RAX, lhs);
         if t.signed() {
-            self.asm.op0(Code::Cqo);
+            self.asm.fixed(Fixed::cqo());
             self.asm.push(Instruction::with1(Code::Idiv_rm64, divisor));
         } else {
             self.asm.mov_imm(Register::RDX, 0);

@@ -23,7 +23,7 @@ use std::cell::Cell;
 use iced_x86::{Code, Instruction, MemoryOperand, Register};
 
 use super::asm::Asm;
-use super::emit::{Cc, encode, pool_mem};
+use super::emit::{Cc, Fixed, encode, pool_mem};
 use super::regalloc::INT_ARGS;
 use super::{Error, lower};
 use crate::TrapKind;
@@ -102,16 +102,16 @@ fn shim_return(a: &mut Asm, status: u32) {
     ));
     a.push(Instruction::with2(Code::Add_rm64_imm8, Register::RSP, 8i32));
     for &r in SAVED.iter().rev() {
-        a.push(Instruction::with1(Code::Pop_r64, r));
+        a.fixed(Fixed::pop(r));
     }
-    a.op0(Code::Retnq);
+    a.fixed(Fixed::ret());
 }
 
 fn shim_code() -> Asm {
     let mut a = Asm::new(64);
-    a.op0(Code::Endbr64);
+    a.fixed(Fixed::endbr64());
     for &r in &SAVED {
-        a.push(Instruction::with1(Code::Push_r64, r));
+        a.fixed(Fixed::push(r));
     }
     // Return address + six pushes = 56 bytes: 8 more keeps calls aligned.
     a.push(Instruction::with2(Code::Sub_rm64_imm8, Register::RSP, 8i32));
@@ -158,7 +158,7 @@ fn handler_code() -> Asm {
     let mut a = Asm::new(32);
     let guard = a.constant(current_guard as *const () as usize as u64);
     let fatal = a.constant(unguarded_trap as *const () as usize as u64);
-    a.op0(Code::Endbr64);
+    a.fixed(Fixed::endbr64());
     // The trapping frames are abandoned, so any register may be used.
     a.push(Instruction::with2(
         Code::Mov_r32_rm32,
@@ -207,7 +207,7 @@ fn handler_code() -> Asm {
         Register::R12D,
     ));
     a.pool_op(Instruction::with1(Code::Call_rm64, pool_mem()), fatal);
-    a.op0(Code::Ud2);
+    a.fixed(Fixed::ud2());
     a
 }
 
