@@ -96,7 +96,7 @@ pub fn instantiate_reusing(
             name: mut function_name,
             ..
         },
-        sig: Signature { params, .. },
+        mut sig,
         blocks,
         ..
     } = function.unwrap_or_else(empty_function);
@@ -111,19 +111,14 @@ pub fn instantiate_reusing(
     let dependencies = callees.symbols;
     function_name.clear();
     function_name.push_str(&symbol);
+    template.sig.substitute_into(args, &mut sig);
     let function = Function {
         name: TemplateName {
             owner: None,
             name: function_name,
         },
         type_params: Vec::new(),
-        sig: Signature {
-            params: refill(
-                params,
-                template.sig.params.iter().map(|p| p.substitute(args)),
-            ),
-            ret: template.sig.ret.as_ref().map(|r| r.substitute(args)),
-        },
+        sig,
         blocks,
     };
     // The template passed the whole verifier when the library did; its
@@ -193,14 +188,6 @@ fn empty_function() -> Function {
     }
 }
 
-/// `items` in `storage`, emptied first.
-fn refill<T>(mut storage: Vec<T>, items: impl ExactSizeIterator<Item = T>) -> Vec<T> {
-    storage.clear();
-    storage.reserve_exact(items.len());
-    storage.extend(items);
-    storage
-}
-
 /// The template's blocks with `args` substituted and layout-dependent
 /// operations lowered, written over `blocks` (a spare function's blocks,
 /// or none) so that their vectors are refilled rather than allocated.
@@ -224,26 +211,39 @@ fn lower_blocks<'t>(
         let Some(out) = blocks.get_mut(b) else {
             unreachable!("block {b} was pushed above");
         };
-        out.insts.clear();
-        out.insts.reserve_exact(block.insts.len());
+        out.insts.truncate(block.insts.len());
+        out.insts.reserve_exact(block.insts.len() - out.insts.len());
         for (k, inst) in block.insts.iter().enumerate() {
-            let op = lower(lib, &inst.op, args, callees).map_err(|e| {
+            let lowered = match out.insts.get_mut(k) {
+                Some(old) => {
+                    old.result = inst.result;
+                    lower_over(lib, &inst.op, args, callees, &mut old.op)
+                }
+                None => lower(lib, &inst.op, args, callees).map(|op| {
+                    out.insts.push(Inst {
+                        result: inst.result,
+                        op,
+                    });
+                }),
+            };
+            lowered.map_err(|e| {
                 e.or_at(Location::Instruction {
                     function: callees.symbol.to_owned(),
                     block: u32::try_from(b).unwrap_or(u32::MAX),
                     inst: Some(u32::try_from(k).unwrap_or(u32::MAX)),
                 })
             })?;
-            out.insts.push(Inst {
-                result: inst.result,
-                op,
-            });
         }
-        let params = std::mem::take(&mut out.params);
-        out.params = refill(
-            params,
-            block.params.iter().map(|(r, t)| (*r, t.substitute(args))),
-        );
+        out.params.truncate(block.params.len());
+        for (k, (r, t)) in block.params.iter().enumerate() {
+            match out.params.get_mut(k) {
+                Some(param) => {
+                    param.0 = *r;
+                    t.substitute_into(args, &mut param.1);
+                }
+                None => out.params.push((*r, t.substitute(args))),
+            }
+        }
         copy_terminator(&mut out.term, &block.term);
     }
     Ok(blocks)
@@ -368,14 +368,47 @@ struct Callees<'t> {
 }
 
 impl<'t> Callees<'t> {
-    /// The symbol a template callee becomes, recorded as a dependency.
+    /// The callee a template callee becomes, recorded as a dependency.
     fn lower(&mut self, lib: &Library, callee: &'t Callee, args: &[Type]) -> Result<Callee, Error> {
+        Ok(match self.symbol(lib, callee, args)? {
+            Some(symbol) => Callee::Symbol(symbol.to_owned()),
+            None => callee.clone(),
+        })
+    }
+
+    /// [`Callees::lower`] into `out`, keeping the buffer of the symbol
+    /// `out` names.
+    fn lower_into(
+        &mut self,
+        lib: &Library,
+        callee: &'t Callee,
+        args: &[Type],
+        out: &mut Callee,
+    ) -> Result<(), Error> {
+        match (self.symbol(lib, callee, args)?, out) {
+            (Some(symbol), Callee::Symbol(out)) => {
+                out.clear();
+                out.push_str(symbol);
+            }
+            (Some(symbol), out) => *out = Callee::Symbol(symbol.to_owned()),
+            (None, out) => *out = callee.clone(),
+        }
+        Ok(())
+    }
+
+    /// The symbol of the instantiation a template callee names, recorded
+    /// as a dependency; `None` for a callee that is not a template.
+    fn symbol(
+        &mut self,
+        lib: &Library,
+        callee: &'t Callee,
+        args: &[Type],
+    ) -> Result<Option<&str>, Error> {
         let Callee::Template { name, type_args } = callee else {
-            return Ok(callee.clone());
+            return Ok(None);
         };
-        let known = self.seen.find(name, type_args);
-        if let Some(symbol) = known.and_then(|k| self.symbols.get(k)) {
-            return Ok(Callee::Symbol(symbol.clone()));
+        if let Some(k) = self.seen.find(name, type_args) {
+            return Ok(self.symbols.get(k).map(String::as_str));
         }
         // A call to the template itself with its own parameters (plain
         // recursion) is a call to this instance, whose arguments were
@@ -417,12 +450,12 @@ impl<'t> Callees<'t> {
         let k = match self.symbols.iter().position(|s| *s == symbol) {
             Some(k) => k,
             None => {
-                self.symbols.push(symbol.clone());
+                self.symbols.push(symbol);
                 self.symbols.len() - 1
             }
         };
         self.seen.push(name, type_args, k);
-        Ok(Callee::Symbol(symbol))
+        Ok(self.symbols.get(k).map(String::as_str))
     }
 }
 
@@ -466,6 +499,38 @@ fn size_const(v: u64) -> Op {
         ty: Type::I64,
         value: Literal::Int(i128::from(v)),
     }
+}
+
+/// [`lower`] over `out`, an operation of a spare instance: a call over a
+/// call keeps the callee's name, argument and signature buffers (and its
+/// types' boxes); any other operation is replaced.
+fn lower_over<'t>(
+    lib: &Library,
+    op: &'t Op,
+    args: &[Type],
+    callees: &mut Callees<'t>,
+    out: &mut Op,
+) -> Result<(), Error> {
+    match (op, out) {
+        (
+            Op::Call {
+                callee,
+                sig,
+                args: call_args,
+            },
+            Op::Call {
+                callee: out_callee,
+                sig: out_sig,
+                args: out_args,
+            },
+        ) => {
+            callees.lower_into(lib, callee, args, out_callee)?;
+            sig.substitute_into(args, out_sig);
+            out_args.clone_from(call_args);
+        }
+        (op, out) => *out = lower(lib, op, args, callees)?,
+    }
+    Ok(())
 }
 
 /// Substitutes `args` into one operation and lowers layout-dependent forms.

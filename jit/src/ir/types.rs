@@ -289,6 +289,29 @@ impl Type {
         }
     }
 
+    /// Makes `out` equal to `self.substitute(args)`, keeping the boxes of
+    /// `out`'s pointer levels where both are pointers (an instantiation
+    /// refilling a spare instance allocates no new ones).
+    pub fn substitute_into(&self, args: &[Type], out: &mut Type) {
+        match (self, out) {
+            (Type::Ptr(generic), Type::Ptr(out)) => generic.substitute_into(args, out),
+            (Type::Param(i), out) => match usize::try_from(*i).ok().and_then(|i| args.get(i)) {
+                Some(arg) => arg.clone_into_place(out),
+                None => *out = self.clone(),
+            },
+            (generic, out) => *out = generic.substitute(args),
+        }
+    }
+
+    /// Makes `out` equal to `self`, keeping the boxes of `out`'s pointer
+    /// levels where both are pointers.
+    pub fn clone_into_place(&self, out: &mut Type) {
+        match (self, out) {
+            (Type::Ptr(inner), Type::Ptr(out)) => inner.clone_into_place(out),
+            (ty, out) => *out = ty.clone(),
+        }
+    }
+
     /// Whether `self` is `generic.substitute(args)`, decided without
     /// building the substituted type.
     pub fn is_substitution_of(&self, generic: &Type, args: &[Type]) -> bool {
@@ -358,6 +381,22 @@ impl Signature {
         Signature {
             params: self.params.iter().map(|p| p.substitute(args)).collect(),
             ret: self.ret.as_ref().map(|r| r.substitute(args)),
+        }
+    }
+
+    /// Makes `out` equal to `self.substitute(args)`, keeping its parameter
+    /// vector and, through [`Type::substitute_into`], its types' boxes.
+    pub fn substitute_into(&self, args: &[Type], out: &mut Signature) {
+        out.params.truncate(self.params.len());
+        for (k, generic) in self.params.iter().enumerate() {
+            match out.params.get_mut(k) {
+                Some(param) => generic.substitute_into(args, param),
+                None => out.params.push(generic.substitute(args)),
+            }
+        }
+        match (&self.ret, &mut out.ret) {
+            (Some(generic), Some(ret)) => generic.substitute_into(args, ret),
+            (generic, ret) => *ret = generic.as_ref().map(|g| g.substitute(args)),
         }
     }
 }
