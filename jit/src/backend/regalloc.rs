@@ -6,10 +6,7 @@
 //! gets a position: a block's start (where its parameters are defined),
 //! each instruction, and the terminator. An interval runs from a value's
 //! definition to its last use, stretched over every block it is live
-//! into or out of, so one range covers loops without holes. One walk over
-//! the function finds positions, uses and the uses that cross blocks;
-//! liveness then walks back from those uses only, so values that never
-//! leave their block cost nothing beyond the walk.
+//! into or out of, so one range covers loops without holes.
 //!
 //! Register classes: general-purpose values get rdi, rsi, r8, r9, rdx,
 //! rcx (caller-saved) or rbx, r12–r15 (callee-saved); rax, r10 and r11 are
@@ -154,6 +151,55 @@ fn index(r: Reg) -> usize {
     r.0 as usize
 }
 
+/// One bit set over virtual registers per block, in a single allocation.
+struct Sets {
+    words: usize,
+    data: Vec<u64>,
+}
+
+impl Sets {
+    /// Empty sets over `regs` registers for `blocks` blocks, in `data`'s
+    /// allocation.
+    fn reuse(data: Vec<u64>, regs: usize, blocks: usize) -> Self {
+        let words = regs.div_ceil(64);
+        Sets {
+            words,
+            data: filled(data, words * blocks, 0),
+        }
+    }
+    fn row(&self, b: usize) -> &[u64] {
+        self.data
+            .get(b * self.words..(b + 1) * self.words)
+            .unwrap_or(&[])
+    }
+    fn row_mut(&mut self, b: usize) -> &mut [u64] {
+        self.data
+            .get_mut(b * self.words..(b + 1) * self.words)
+            .unwrap_or(&mut [])
+    }
+}
+
+fn set(row: &mut [u64], i: usize) {
+    if let Some(w) = row.get_mut(i / 64) {
+        *w |= 1 << (i % 64);
+    }
+}
+
+fn has(row: &[u64], i: usize) -> bool {
+    row.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+}
+
+/// Calls `f` with every member of `row`.
+fn each(row: &[u64], mut f: impl FnMut(usize)) {
+    for (k, &w) in row.iter().enumerate() {
+        let mut w = w;
+        while w != 0 {
+            f(k * 64 + w.trailing_zeros() as usize);
+            w &= w - 1;
+        }
+    }
+}
+
 /// Successor block indices of a terminator.
 pub(super) fn successors(term: &Terminator) -> [Option<usize>; 2] {
     match term {
@@ -197,66 +243,24 @@ struct Interval {
     crosses_call: bool,
 }
 
-/// What the walk over the function learns about one virtual register.
-#[derive(Clone, Copy)]
-struct Value {
-    /// Position of the definition (`u32::MAX`: not defined).
-    def: u32,
-    /// Position of the last use.
-    last: u32,
-    /// Number of uses.
-    uses: u32,
-    /// Block of the definition (`u32::MAX` until the walk reaches it).
-    block: u32,
-    /// Selects of its own block using it as their condition, plus one if
-    /// the block's branch tests it: a comparison used by nothing else
-    /// stays in the flags.
-    consumers: u32,
-    /// Position of the last of those consumers.
-    consumed_at: u32,
-    /// A value whose register this one would like to share (a branch
-    /// argument and its block parameter; `u32::MAX`: none).
-    hint: u32,
-    /// The register an ABI position would like it in (argument of the
-    /// function or of a call).
-    fixed: Option<Register>,
-}
-
-impl Value {
-    const UNSEEN: Value = Value {
-        def: u32::MAX,
-        last: 0,
-        uses: 0,
-        block: u32::MAX,
-        consumers: 0,
-        consumed_at: 0,
-        hint: u32::MAX,
-        fixed: None,
-    };
-}
-
 /// The working buffers of one allocation, kept per thread so that a
 /// compilation reuses the previous one's allocations instead of making
 /// some twenty of its own (what the function returns is still its own).
 #[derive(Default)]
 struct Scratch {
-    values: Vec<Value>,
-    /// (value, block) for every use of a value outside its own block.
-    crossing: Vec<(u32, u32)>,
-    /// Each block's predecessors, from `pred_at[b]` to `pred_at[b + 1]`.
-    preds: Vec<u32>,
-    pred_at: Vec<u32>,
-    /// The value whose liveness last reached each block.
-    mark: Vec<u32>,
-    /// Blocks still to walk back from.
-    work: Vec<u32>,
-    /// (comparison, lhs, rhs) of comparisons that could stay in the flags.
-    compares: Vec<(u32, u32, u32)>,
+    uses: Vec<u32>,
+    def: Vec<u32>,
+    last: Vec<u32>,
     calls: Vec<u32>,
     need_rcx: Vec<u32>,
     need_rdx: Vec<u32>,
     block_start: Vec<u32>,
     block_end: Vec<u32>,
+    hint: Vec<Option<u32>>,
+    fixed: Vec<Option<Register>>,
+    gen_: Vec<u64>,
+    kill: Vec<u64>,
+    live_out: Vec<u64>,
     intervals: Vec<Interval>,
     active: Vec<(u32, u32)>,
 }
@@ -289,148 +293,127 @@ pub(super) fn allocate(func: &Function, types: &RegTypes) -> Allocation {
     allocation
 }
 
-/// Counts a use of `r` at `at` in block `b`, noting it for liveness when
-/// `r` was defined in another block (or further down the
-/// layout, which in SSA form is another block too).
-fn note_use(values: &mut [Value], crossing: &mut Vec<(u32, u32)>, r: Reg, at: u32, b: u32) {
-    if let Some(v) = values.get_mut(index(r)) {
-        v.uses += 1;
-        v.last = v.last.max(at);
-        if v.block != b {
-            crossing.push((r.0, b));
-        }
-    }
-}
-
-/// Notes that the select or branch at `at` in block `b` tests `cond`.
-fn note_consumer(values: &mut [Value], cond: Reg, at: u32, b: u32) {
-    if let Some(v) = values.get_mut(index(cond))
-        && v.block == b
-    {
-        v.consumers += 1;
-        v.consumed_at = at;
-    }
-}
-
 /// [`allocate`] with the working buffers of `scratch`, which it hands back.
 fn allocate_in(func: &Function, types: &RegTypes, scratch: Scratch) -> (Allocation, Scratch) {
     let n = types.0.len().max(func.reg_count());
     let blocks = &func.blocks;
-    let nb = blocks.len();
     let mut locs = vec![Loc::None; n];
+    let mut uses = filled(scratch.uses, n, 0u32);
+    let mut def = filled(scratch.def, n, u32::MAX);
+    let mut last = filled(scratch.last, n, 0u32);
     let mut fused = vec![false; n];
-    let mut values = filled(scratch.values, n, Value::UNSEEN);
-    let mut crossing = emptied(scratch.crossing);
-    let mut compares = emptied(scratch.compares);
     let mut calls = emptied(scratch.calls);
     // Positions of instructions that need rcx (shifts) or rdx (division).
     let (mut need_rcx, mut need_rdx) = (emptied(scratch.need_rcx), emptied(scratch.need_rdx));
     let mut block_start = emptied(scratch.block_start);
     let mut block_end = emptied(scratch.block_end);
+    // Hints: a register another value would like to share (branch argument
+    // and block parameter), or a fixed register (ABI argument positions).
+    let mut hint = filled(scratch.hint, n, None);
+    let mut fixed = filled(scratch.fixed, n, None);
 
-    // One walk: positions, definitions, uses, constants, hints, and the
-    // uses that cross blocks (all liveness needs, since in SSA form a use
-    // in the defining block always follows the definition).
+    // Positions, definitions, uses and constants; and for liveness, each
+    // block's uses before definition (gen) and definitions (kill).
+    let nb = blocks.len();
+    let mut gen_ = Sets::reuse(scratch.gen_, n, nb);
+    let mut kill = Sets::reuse(scratch.kill, n, nb);
+    let mut pos = 0u32;
     let mut ints = 0;
-    for (v, ty) in values.iter_mut().zip(&func.sig.params) {
-        v.def = 0;
-        v.block = 0;
+    for (i, ty) in func.sig.params.iter().enumerate() {
+        def[i] = 0;
         if !ty.is_float() {
-            v.fixed = INT_ARGS.get(ints).copied();
+            fixed[i] = INT_ARGS.get(ints).copied();
             ints += 1;
         }
     }
-    let mut pos = 0u32;
+    let note_use = |r: Reg, at: u32, uses: &mut Vec<u32>, last: &mut Vec<u32>| {
+        if let Some(u) = uses.get_mut(index(r)) {
+            *u += 1;
+        }
+        if let Some(l) = last.get_mut(index(r)) {
+            *l = (*l).max(at);
+        }
+    };
     for (b, block) in blocks.iter().enumerate() {
-        let b32 = b as u32;
+        let (g, k) = (gen_.row_mut(b), kill.row_mut(b));
         block_start.push(pos);
         for (r, _) in &block.params {
-            if let Some(v) = values.get_mut(index(*r)) {
-                v.def = pos;
-                v.block = b32;
+            if let Some(d) = def.get_mut(index(*r)) {
+                *d = pos;
             }
+            set(k, index(*r));
         }
         pos += 1;
         for inst in &block.insts {
-            inst.op
-                .for_each_use(|r| note_use(&mut values, &mut crossing, *r, pos, b32));
-            match &inst.op {
-                Op::Select { cond, .. } => note_consumer(&mut values, *cond, pos, b32),
-                Op::Binary {
-                    op,
-                    ty: Type::Int(_),
-                    ..
-                } => match op {
+            inst.op.for_each_use(|r| {
+                note_use(*r, pos, &mut uses, &mut last);
+                if !has(k, index(*r)) {
+                    set(g, index(*r));
+                }
+            });
+            if let Some(r) = inst.result {
+                set(k, index(r));
+                if let Some(d) = def.get_mut(index(r)) {
+                    *d = pos;
+                }
+                if let Op::Const { ty, value } = &inst.op
+                    && let Some(l) = const_bits(ty, *value)
+                    && let Some(slot) = locs.get_mut(index(r))
+                {
+                    *slot = l;
+                }
+            }
+            if let Op::Binary {
+                op,
+                ty: Type::Int(_),
+                ..
+            } = &inst.op
+            {
+                match op {
                     BinOp::Shl | BinOp::Shr => need_rcx.push(pos),
                     BinOp::Div | BinOp::Rem => need_rdx.push(pos),
                     _ => {}
-                },
-                Op::Call { sig, args, .. } | Op::CallIndirect { sig, args, .. } => {
-                    calls.push(pos);
-                    let mut slot = 0;
-                    for (a, t) in args.iter().zip(&sig.params) {
-                        if !t.is_float() {
-                            if let Some(v) = values.get_mut(index(*a))
-                                && v.fixed.is_none()
-                            {
-                                v.fixed = INT_ARGS.get(slot).copied();
-                            }
-                            slot += 1;
-                        }
-                    }
                 }
-                _ => {}
             }
-            if let Some(r) = inst.result {
-                if let Some(v) = values.get_mut(index(r)) {
-                    v.def = pos;
-                    v.block = b32;
-                }
-                match &inst.op {
-                    Op::Const { ty, value } => {
-                        if let Some(l) = const_bits(ty, *value)
-                            && let Some(slot) = locs.get_mut(index(r))
+            if let Op::Call { sig, args, .. } | Op::CallIndirect { sig, args, .. } = &inst.op {
+                calls.push(pos);
+                let mut slot = 0;
+                for (a, t) in args.iter().zip(&sig.params) {
+                    if !t.is_float() {
+                        if let Some(f) = fixed.get_mut(index(*a))
+                            && f.is_none()
                         {
-                            *slot = l;
+                            *f = INT_ARGS.get(slot).copied();
                         }
+                        slot += 1;
                     }
-                    Op::Cmp { op, ty, lhs, rhs } if fusable(*op, ty) => {
-                        compares.push((r.0, lhs.0, rhs.0));
-                    }
-                    _ => {}
                 }
             }
             pos += 1;
         }
-        block
-            .term
-            .for_each_use(|r| note_use(&mut values, &mut crossing, *r, pos, b32));
-        let targets: [Option<&crate::ir::BlockCall>; 2] = match &block.term {
+        block.term.for_each_use(|r| {
+            note_use(*r, pos, &mut uses, &mut last);
+            if !has(k, index(*r)) {
+                set(g, index(*r));
+            }
+        });
+        let calls: [Option<&crate::ir::BlockCall>; 2] = match &block.term {
             Terminator::Br(t) => [Some(t), None],
             Terminator::CondBr {
-                cond,
-                then,
-                otherwise,
-            } => {
-                note_consumer(&mut values, *cond, pos, b32);
-                [Some(then), Some(otherwise)]
-            }
+                then, otherwise, ..
+            } => [Some(then), Some(otherwise)],
             _ => [None, None],
         };
-        for t in targets.into_iter().flatten() {
+        for t in calls.into_iter().flatten() {
             let Some(target) = blocks.get(t.block.0 as usize) else {
                 continue;
             };
             for (a, (p, _)) in t.args.iter().zip(&target.params) {
-                if let Some(v) = values.get_mut(index(*a))
-                    && v.hint == u32::MAX
-                {
-                    v.hint = p.0;
+                if let Some(h) = hint.get_mut(index(*a)) {
+                    h.get_or_insert(p.0);
                 }
-                if let Some(v) = values.get_mut(index(*p))
-                    && v.hint == u32::MAX
-                {
-                    v.hint = a.0;
+                if let Some(h) = hint.get_mut(index(*p)) {
+                    h.get_or_insert(a.0);
                 }
             }
         }
@@ -441,106 +424,104 @@ fn allocate_in(func: &Function, types: &RegTypes, scratch: Scratch) -> (Allocati
     // A comparison consumed only by selects of its own block and the
     // branch ending it is not materialised: the lowering compares again at
     // each consumer whose flags were clobbered since, so the comparison's
-    // operands stay live up to its last consumer (in the same block, so
-    // which values cross blocks does not change).
-    for &(r, lhs, rhs) in &compares {
-        let Some(&v) = values.get(r as usize) else {
-            continue;
-        };
-        if v.consumers > 0
-            && v.uses == v.consumers
-            && let Some(f) = fused.get_mut(r as usize)
-        {
-            *f = true;
-            for operand in [lhs, rhs] {
-                if let Some(o) = values.get_mut(operand as usize) {
-                    o.last = o.last.max(v.consumed_at);
+    // operands stay live up to its last consumer.
+    for (bi, block) in blocks.iter().enumerate() {
+        for (k, inst) in block.insts.iter().enumerate() {
+            let (Some(r), Op::Cmp { op, ty, lhs, rhs }) = (inst.result, &inst.op) else {
+                continue;
+            };
+            if !fusable(*op, ty) {
+                continue;
+            }
+            let mut consumed = 0;
+            let mut last_at = 0;
+            for (j, later) in block.insts.iter().enumerate().skip(k + 1) {
+                if let Op::Select { cond, .. } = &later.op
+                    && *cond == r
+                {
+                    consumed += 1;
+                    last_at = block_start[bi] + 1 + j as u32;
+                }
+            }
+            if matches!(&block.term, Terminator::CondBr { cond, .. } if *cond == r) {
+                consumed += 1;
+                last_at = block_end[bi];
+            }
+            if consumed > 0
+                && uses.get(index(r)) == Some(&consumed)
+                && let Some(f) = fused.get_mut(index(r))
+            {
+                *f = true;
+                for operand in [lhs, rhs] {
+                    if let Some(l) = last.get_mut(index(*operand)) {
+                        *l = (*l).max(last_at);
+                    }
                 }
             }
         }
     }
 
-    // Liveness, for the values that cross blocks only (a value used only
-    // in its own block is never live into or out of one, so its interval
-    // is its definition to its last use): from each block using the value
-    // outside its definition's block, walk predecessors back to that
-    // block. Every block reached is live-in (the interval covers its
-    // start) and every predecessor live-out (its end) — the same sets the
-    // iterative dataflow solution gives, found in work proportional to
-    // the blocks each value is live in rather than to the block count
-    // times the number of iterations.
-    let mut pred_at = filled(scratch.pred_at, nb + 1, 0u32);
-    for block in blocks {
-        for s in successors(&block.term).into_iter().flatten() {
-            if let Some(c) = pred_at.get_mut(s + 1) {
-                *c += 1;
+    // Liveness: live-in = uses before definition ∪ (live-out − defs).
+    let mut live_in = Sets {
+        words: gen_.words,
+        data: gen_.data,
+    };
+    let mut live_out = Sets::reuse(scratch.live_out, n, nb);
+    let words = live_in.words;
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for (b, block) in blocks.iter().enumerate().rev() {
+            for s in successors(&block.term).into_iter().flatten() {
+                if s < nb {
+                    let (src, dst) = (s * words, b * words);
+                    for w in 0..words {
+                        let add = live_in.data[src + w] & !live_out.data[dst + w];
+                        if add != 0 {
+                            live_out.data[dst + w] |= add;
+                            changed = true;
+                        }
+                    }
+                }
             }
-        }
-    }
-    for b in 0..nb {
-        pred_at[b + 1] += pred_at[b];
-    }
-    let mut preds = filled(scratch.preds, pred_at[nb] as usize, 0u32);
-    // `work` first serves as each block's next free predecessor entry.
-    let mut work = filled(scratch.work, nb, 0u32);
-    work.copy_from_slice(&pred_at[..nb]);
-    for (b, block) in blocks.iter().enumerate() {
-        for s in successors(&block.term).into_iter().flatten() {
-            if let Some(at) = work.get_mut(s)
-                && let Some(p) = preds.get_mut(*at as usize)
-            {
-                *p = b as u32;
-                *at += 1;
-            }
-        }
-    }
-    work.clear();
-    // Grouped by value, so a block marked for the value is not walked
-    // again from another use of it.
-    crossing.sort_unstable();
-    let mut mark = filled(scratch.mark, nb, u32::MAX);
-    for &(r, b) in &crossing {
-        let Some(v) = values.get_mut(r as usize) else {
-            continue;
-        };
-        let b = b as usize;
-        if mark.get(b) == Some(&r) {
-            continue;
-        }
-        work.push(b as u32);
-        mark[b] = r;
-        while let Some(x) = work.pop() {
-            let x = x as usize;
-            v.def = v.def.min(block_start[x]);
-            v.last = v.last.max(block_start[x]);
-            for &p in preds
-                .get(pred_at[x] as usize..pred_at[x + 1] as usize)
-                .unwrap_or(&[])
-            {
-                let p = p as usize;
-                v.last = v.last.max(block_end[p]);
-                if p as u32 != v.block && mark[p] != r {
-                    mark[p] = r;
-                    work.push(p as u32);
+            for w in 0..words {
+                let i = b * words + w;
+                let add = live_out.data[i] & !kill.data[i] & !live_in.data[i];
+                if add != 0 {
+                    live_in.data[i] |= add;
+                    changed = true;
                 }
             }
         }
     }
+
+    // Intervals.
+    let (mut start, mut end) = (def, last);
+    for b in 0..nb {
+        each(live_in.row(b), |v| {
+            if let (Some(s), Some(e)) = (start.get_mut(v), end.get_mut(v)) {
+                *s = (*s).min(block_start[b]);
+                *e = (*e).max(block_start[b]);
+            }
+        });
+        each(live_out.row(b), |v| {
+            if let Some(e) = end.get_mut(v) {
+                *e = (*e).max(block_end[b]);
+            }
+        });
+    }
     let mut intervals = emptied(scratch.intervals);
     intervals.extend(
-        values
-            .iter()
-            .zip(locs.iter().zip(&fused))
-            .enumerate()
-            .filter(|(_, (v, (l, f)))| v.uses > 0 && v.def != u32::MAX && **l == Loc::None && !**f)
-            .map(|(r, (v, _))| {
-                let (s, e) = (v.def, v.last.max(v.def));
+        (0..n)
+            .filter(|&v| uses[v] > 0 && start[v] != u32::MAX && locs[v] == Loc::None && !fused[v])
+            .map(|v| {
+                let (s, e) = (start[v], end[v].max(start[v]));
                 let k = calls.partition_point(|&c| c <= s);
                 let crosses_call = calls.get(k).is_some_and(|&c| c < e);
                 Interval {
                     start: s,
                     end: e,
-                    reg: r as u32,
+                    reg: v as u32,
                     crosses_call,
                 }
             }),
@@ -597,14 +578,13 @@ fn allocate_in(func: &Function, types: &RegTypes, scratch: Scratch) -> (Allocati
         let is_free = |r: Register, owner: &[Option<u32>; 32]| {
             key(wrap(r)).is_some_and(|k| owner[k].is_none())
         };
-        let hinted = values
-            .get(v)
-            .and_then(|x| locs.get(x.hint as usize).copied())
+        let hinted = hint[v]
+            .and_then(|h| locs.get(h as usize).copied())
             .and_then(|l| match l {
                 Loc::Gpr(r) | Loc::Xmm(r) => Some(r),
                 _ => None,
             })
-            .or(values.get(v).and_then(|x| x.fixed));
+            .or(fixed[v]);
         let choice = hinted
             .filter(|r| allowed.contains(r) && is_free(*r, &owner))
             .or_else(|| allowed.iter().copied().find(|r| is_free(*r, &owner)));
@@ -662,18 +642,19 @@ fn allocate_in(func: &Function, types: &RegTypes, scratch: Scratch) -> (Allocati
         fused,
     };
     let scratch = Scratch {
-        values,
-        crossing,
-        preds,
-        pred_at,
-        mark,
-        work,
-        compares,
+        uses,
+        def: start,
+        last: end,
         calls,
         need_rcx,
         need_rdx,
         block_start,
         block_end,
+        hint,
+        fixed,
+        gen_: live_in.data,
+        kill: kill.data,
+        live_out: live_out.data,
         intervals,
         active,
     };
