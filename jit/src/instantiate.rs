@@ -16,7 +16,7 @@ use std::sync::Arc;
 use crate::error::{Error, ErrorKind, Location};
 use crate::ir::{
     Block, BlockCall, Callee, Function, Inst, Library, Literal, Op, Signature, StructType,
-    TemplateName, Terminator, Type,
+    TemplateName, Terminator, Type, room_for,
 };
 use crate::layout::{layout_of, struct_layout};
 use crate::limits;
@@ -109,8 +109,7 @@ pub fn instantiate_reusing(
     callees.symbols.clear();
     let blocks = lower_blocks(lib, template, args, &mut callees, blocks)?;
     let dependencies = callees.symbols;
-    function_name.clear();
-    function_name.push_str(&symbol);
+    copy_str(&mut function_name, &symbol);
     template.sig.substitute_into(args, &mut sig);
     let function = Function {
         name: TemplateName {
@@ -129,8 +128,9 @@ pub fn instantiate_reusing(
         verify_function(&function, lib)?
     };
     type_args.clear();
+    room_for(&mut type_args, args.len());
     type_args.extend_from_slice(args);
-    template_name.name.clone_from(&name.name);
+    copy_str(&mut template_name.name, &name.name);
     template_name.owner.clone_from(&name.owner);
     Ok(Instance {
         symbol,
@@ -188,6 +188,16 @@ fn empty_function() -> Function {
     }
 }
 
+/// Makes `out` a copy of `s`, in its buffer when it has one.
+fn copy_str(out: &mut String, s: &str) {
+    if out.capacity() == 0 {
+        *out = s.to_owned();
+    } else {
+        out.clear();
+        out.push_str(s);
+    }
+}
+
 /// The template's blocks with `args` substituted and layout-dependent
 /// operations lowered, written over `blocks` (a spare function's blocks,
 /// or none) so that their vectors are refilled rather than allocated.
@@ -198,8 +208,7 @@ fn lower_blocks<'t>(
     callees: &mut Callees<'t>,
     mut blocks: Vec<Block>,
 ) -> Result<Vec<Block>, Error> {
-    blocks.truncate(template.blocks.len());
-    blocks.reserve_exact(template.blocks.len() - blocks.len());
+    room_for(&mut blocks, template.blocks.len());
     for (b, block) in template.blocks.iter().enumerate() {
         if blocks.len() == b {
             blocks.push(Block {
@@ -211,8 +220,7 @@ fn lower_blocks<'t>(
         let Some(out) = blocks.get_mut(b) else {
             unreachable!("block {b} was pushed above");
         };
-        out.insts.truncate(block.insts.len());
-        out.insts.reserve_exact(block.insts.len() - out.insts.len());
+        room_for(&mut out.insts, block.insts.len());
         for (k, inst) in block.insts.iter().enumerate() {
             let lowered = match out.insts.get_mut(k) {
                 Some(old) => {
@@ -234,7 +242,7 @@ fn lower_blocks<'t>(
                 })
             })?;
         }
-        out.params.truncate(block.params.len());
+        room_for(&mut out.params, block.params.len());
         for (k, (r, t)) in block.params.iter().enumerate() {
             match out.params.get_mut(k) {
                 Some(param) => {
@@ -386,10 +394,7 @@ impl<'t> Callees<'t> {
         out: &mut Callee,
     ) -> Result<(), Error> {
         match (self.symbol(lib, callee, args)?, out) {
-            (Some(symbol), Callee::Symbol(out)) => {
-                out.clear();
-                out.push_str(symbol);
-            }
+            (Some(symbol), Callee::Symbol(out)) => copy_str(out, symbol),
             (Some(symbol), out) => *out = Callee::Symbol(symbol.to_owned()),
             (None, out) => *out = callee.clone(),
         }
@@ -534,6 +539,9 @@ fn lower_over<'t>(
 }
 
 /// Substitutes `args` into one operation and lowers layout-dependent forms.
+// Inlined into both callers so the operation is built in place rather
+// than returned through memory and copied.
+#[inline(always)]
 fn lower<'t>(
     lib: &Library,
     op: &'t Op,

@@ -141,10 +141,15 @@ pub fn mangle_into(out: &mut String, template: &TemplateName, args: &[Type]) -> 
     if !is_ident(base) || is_reserved(base) {
         return Err(Error::new(ErrorKind::BadName(base.to_owned())));
     }
-    out.clear();
     // Room for the usual case (scalar and pointer arguments) without
-    // growing the string.
-    out.reserve(base.len() + 8 * args.len() + template.name.len() + 1);
+    // growing the string (allocated at that size if it has no buffer).
+    let room = base.len() + 8 * args.len() + template.name.len() + 1;
+    if out.capacity() == 0 {
+        *out = String::with_capacity(room);
+    } else {
+        out.clear();
+        out.reserve(room);
+    }
     out.push_str(base);
     for a in args {
         push_type(out, a)?;

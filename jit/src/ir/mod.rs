@@ -9,6 +9,7 @@ pub use function::{
     TemplateName, Terminator, UnOp,
 };
 pub use library::{Declaration, Item, Library, StructDef};
+pub(crate) use types::room_for;
 pub use types::{
     Constraint, IntType, Signature, SignatureDisplay, StructType, Type, TypeDisplay, TypeParam,
 };

@@ -387,7 +387,7 @@ impl Signature {
     /// Makes `out` equal to `self.substitute(args)`, keeping its parameter
     /// vector and, through [`Type::substitute_into`], its types' boxes.
     pub fn substitute_into(&self, args: &[Type], out: &mut Signature) {
-        out.params.truncate(self.params.len());
+        room_for(&mut out.params, self.params.len());
         for (k, generic) in self.params.iter().enumerate() {
             match out.params.get_mut(k) {
                 Some(param) => generic.substitute_into(args, param),
@@ -398,6 +398,19 @@ impl Signature {
             (Some(generic), Some(ret)) => generic.substitute_into(args, ret),
             (generic, ret) => *ret = generic.as_ref().map(|g| g.substitute(args)),
         }
+    }
+}
+
+/// Cuts `v` to at most `n` items and makes room for `n`. A vector without
+/// a buffer gets one of exactly `n` at once: reserving on an empty vector
+/// takes the allocator's slower growth path, which a fresh instantiation
+/// would pay for every vector it fills.
+pub(crate) fn room_for<T>(v: &mut Vec<T>, n: usize) {
+    if v.capacity() == 0 {
+        *v = Vec::with_capacity(n);
+    } else {
+        v.truncate(n);
+        v.reserve_exact(n - v.len());
     }
 }
 
