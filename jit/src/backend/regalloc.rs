@@ -261,6 +261,8 @@ struct Scratch {
     gen_: Vec<u64>,
     kill: Vec<u64>,
     live_out: Vec<u64>,
+    succ: Vec<[Option<usize>; 2]>,
+    seen: Vec<u64>,
     intervals: Vec<Interval>,
     active: Vec<(u32, u32)>,
 }
@@ -468,19 +470,25 @@ fn allocate_in(func: &Function, types: &RegTypes, scratch: Scratch) -> (Allocati
     };
     let mut live_out = Sets::reuse(scratch.live_out, n, nb);
     let words = live_in.words;
+    // Successors are read once per block here, not once per block and
+    // iteration.
+    let mut succ = emptied(scratch.succ);
+    succ.extend(
+        blocks
+            .iter()
+            .map(|block| successors(&block.term).map(|s| s.filter(|&s| s < nb))),
+    );
     let mut changed = true;
     while changed {
         changed = false;
-        for (b, block) in blocks.iter().enumerate().rev() {
-            for s in successors(&block.term).into_iter().flatten() {
-                if s < nb {
-                    let (src, dst) = (s * words, b * words);
-                    for w in 0..words {
-                        let add = live_in.data[src + w] & !live_out.data[dst + w];
-                        if add != 0 {
-                            live_out.data[dst + w] |= add;
-                            changed = true;
-                        }
+        for (b, out) in succ.iter().enumerate().rev() {
+            for &s in out.iter().flatten() {
+                let (src, dst) = (s * words, b * words);
+                for w in 0..words {
+                    let add = live_in.data[src + w] & !live_out.data[dst + w];
+                    if add != 0 {
+                        live_out.data[dst + w] |= add;
+                        changed = true;
                     }
                 }
             }
@@ -495,20 +503,43 @@ fn allocate_in(func: &Function, types: &RegTypes, scratch: Scratch) -> (Allocati
         }
     }
 
-    // Intervals.
+    // Intervals. Positions grow with the block index, so a value starts
+    // at the first block it is live into and ends at the last block it is
+    // live out of (or into): each value is stretched once for each, found
+    // a word of values at a time, instead of once for every block it is
+    // live in.
     let (mut start, mut end) = (def, last);
-    for b in 0..nb {
-        each(live_in.row(b), |v| {
-            if let (Some(s), Some(e)) = (start.get_mut(v), end.get_mut(v)) {
-                *s = (*s).min(block_start[b]);
-                *e = (*e).max(block_start[b]);
+    let mut seen = filled(scratch.seen, 3 * words, 0u64);
+    let (seen_in, rest) = seen.split_at_mut(words);
+    let (seen_in_last, seen_out_last) = rest.split_at_mut(words);
+    for (b, &at) in block_start.iter().enumerate() {
+        for (w, seen) in seen_in.iter_mut().enumerate() {
+            let fresh = live_in.row(b).get(w).map_or(0, |x| x & !*seen);
+            *seen |= fresh;
+            each(&[fresh], |v| {
+                if let Some(s) = start.get_mut(w * 64 + v) {
+                    *s = (*s).min(at);
+                }
+            });
+        }
+    }
+    for b in (0..nb).rev() {
+        for w in 0..words {
+            let row = |sets: &Sets, seen: &mut [u64]| {
+                let fresh = sets.row(b).get(w).map_or(0, |x| x & !seen[w]);
+                seen[w] |= fresh;
+                fresh
+            };
+            let (fresh_in, fresh_out) =
+                (row(&live_in, seen_in_last), row(&live_out, seen_out_last));
+            for (fresh, at) in [(fresh_in, block_start[b]), (fresh_out, block_end[b])] {
+                each(&[fresh], |v| {
+                    if let Some(e) = end.get_mut(w * 64 + v) {
+                        *e = (*e).max(at);
+                    }
+                });
             }
-        });
-        each(live_out.row(b), |v| {
-            if let Some(e) = end.get_mut(v) {
-                *e = (*e).max(block_end[b]);
-            }
-        });
+        }
     }
     let mut intervals = emptied(scratch.intervals);
     intervals.extend(
@@ -655,6 +686,8 @@ fn allocate_in(func: &Function, types: &RegTypes, scratch: Scratch) -> (Allocati
         gen_: live_in.data,
         kill: kill.data,
         live_out: live_out.data,
+        succ,
+        seen,
         intervals,
         active,
     };
