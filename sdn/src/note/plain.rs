@@ -56,7 +56,7 @@ pub(super) fn read(body: &str) -> Option<Note> {
             table = Some(found);
             row_indent = 0;
             // Room for the table's rows up front: no copying as it grows.
-            let rows = indented_lines_ahead(rest);
+            let rows = rows_to_reserve(rest, found);
             match found {
                 Table::Instantiations => note.instantiations.reserve(rows),
                 Table::Possible => note.possible.reserve(rows),
@@ -180,22 +180,44 @@ fn skip_spaces(bytes: &[u8], from: usize) -> usize {
     at
 }
 
-/// How many of the lines that start `text` are indented, up to the first
-/// line that starts at column 0 with something other than a comment: at
-/// least the number of rows of the table whose header came just before
-/// (comment lines inside it are counted too).
+/// How many of the lines that start `text` are indented and hold more than
+/// spaces or a comment, up to the first line that starts at column 0 with
+/// something other than a comment: at least the number of rows of the
+/// table whose header came just before.
 fn indented_lines_ahead(text: &str) -> usize {
     let bytes = text.as_bytes();
     let starts = std::iter::once(0).chain(memchr::memchr_iter(b'\n', bytes).map(|nl| nl + 1));
     let mut rows = 0usize;
     for start in starts {
         match bytes.get(start) {
-            Some(b' ') => rows += 1,
+            Some(b' ') => {
+                let first = skip_spaces(bytes, start);
+                if !matches!(bytes.get(first), None | Some(b'\n' | b'#')) {
+                    rows += 1;
+                }
+            }
             Some(b'\n' | b'#') => {}
             _ => break,
         }
     }
     rows
+}
+
+/// How many rows of `table` to reserve for the text after its header: the
+/// indented lines ahead, but never more than the text could hold, so a
+/// long run of short lines cannot make a large reservation.
+fn rows_to_reserve(text: &str, table: Table) -> usize {
+    indented_lines_ahead(text).min(text.len() / min_row_len(table))
+}
+
+/// The fewest bytes a row of `table` takes: an indent, one byte per cell,
+/// the commas between them and the line end.
+fn min_row_len(table: Table) -> usize {
+    let columns = TABLES
+        .iter()
+        .find(|(_, _, t)| *t as usize == table as usize)
+        .map_or(1, |(_, fields, _)| fields.len());
+    columns.saturating_mul(2).saturating_add(1)
 }
 
 /// The six tables, in the order of [`TABLES`].
@@ -676,9 +698,34 @@ mod tests {
         assert_eq!(indented_lines_ahead("  a\n  b\n"), 2);
         assert_eq!(
             indented_lines_ahead("  a\n\n# c\n  # d\n  b\nnext |x|\n  c\n"),
-            3
+            2
         );
+        assert_eq!(indented_lines_ahead("  a\n   \n \n  b"), 2);
         assert_eq!(indented_lines_ahead("next |x|\n  c\n"), 0);
+    }
+
+    /// Blank lines, and lines too short to be rows, reserve nothing beyond
+    /// what the text could hold: the reservation follows the bytes.
+    #[test]
+    fn the_rows_reserved_are_bounded_by_the_text() {
+        let header = "dependencies |from_inst, to_inst, dep_kind|\n";
+        let blank = format!("{header}{}", " \n".repeat(100_000));
+        let note = read(&blank).expect("a table with no rows");
+        assert!(note.dependencies.is_empty());
+        assert_eq!(note.dependencies.capacity(), 0);
+
+        // Lines of 4 bytes count as lines ahead, but a row of three cells
+        // takes at least 7 bytes and one of eight at least 17, so only a
+        // 7th (a 17th) of the text's bytes in rows is reserved.
+        let short = format!("{header}{}", "  x\n".repeat(100_000));
+        assert_eq!(read(&short), None);
+        let body = &short[header.len()..];
+        assert_eq!(indented_lines_ahead(body), 100_000);
+        assert_eq!(rows_to_reserve(body, Table::Dependencies), 400_000 / 7);
+        assert_eq!(rows_to_reserve(body, Table::Instantiations), 400_000 / 17);
+        // Real rows are never cut short.
+        let rows = "  1, 2, type_param\n".repeat(1_000);
+        assert_eq!(rows_to_reserve(&rows, Table::Dependencies), 1_000);
     }
 
     #[test]
