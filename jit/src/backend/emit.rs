@@ -160,13 +160,16 @@ pub(super) struct Fixed {
 }
 
 /// The hardware number (0–15) of a 64-bit general-purpose register.
+/// Panics on any other register: that is a bug in the lowering.
 fn gpr_number(r: Register) -> u8 {
-    debug_assert!(r.is_gpr64(), "{r:?} is not a 64-bit general register");
+    assert!(r.is_gpr64(), "{r:?} is not a 64-bit general register");
     (r as u32).wrapping_sub(Register::RAX as u32) as u8 & 15
 }
 
 impl Fixed {
+    /// The form of `bytes`; more than 7 is a bug in the caller and panics.
     fn of(bytes: &[u8]) -> Fixed {
+        assert!(bytes.len() <= 7, "a fixed form has at most 7 bytes");
         let mut out = [0u8; 7];
         let len = bytes.len().min(out.len());
         out[..len].copy_from_slice(&bytes[..len]);
@@ -598,7 +601,7 @@ mod tests {
             let (short, near) = codes(cc);
             // Backward: rel8 reaches down to -128 from the end of the
             // 2-byte form (pos + 2 - 128), one byte further needs rel32.
-            for target in [pos + 2 - 128, pos + 1 - 127, pos, pos - 1] {
+            for target in [pos + 2 - 128, pos + 2 - 127, pos, pos - 1] {
                 let (len, bytes) = branch(cc, pos, target);
                 assert_eq!(
                     bytes[..len],
