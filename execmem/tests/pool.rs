@@ -166,12 +166,15 @@ fn dual_mapping_has_no_pool() {
 fn pool_sizes_up_to_the_limit_are_accepted() {
     let _serial = serial();
     for pages in [0, 1, limits::MAX_POOL_PAGES - 1, limits::MAX_POOL_PAGES] {
-        assert!(
-            ExecMemory::new(Config {
-                pool_pages: pages,
-                ..Config::default()
-            })
-            .is_ok()
+        // Accepted, and in effect: the first single-page batch takes one
+        // page of a refill of `pages` (none with the pool off).
+        let memory = pooled(pages);
+        let _kept = publish_one(&memory);
+        let page = memory.page_size();
+        assert_eq!(
+            memory.stats().bytes_pooled,
+            pages.saturating_sub(1) * page,
+            "pool of {pages}"
         );
     }
     let refused = ExecMemory::new(Config {
