@@ -6,11 +6,11 @@
 
 #![no_main]
 
-use jit::ir::{Constraint, Item, Library, Type};
+use jit_ir::ir::{Constraint, Item, Library, Type};
 use libfuzzer_sys::fuzz_target;
 
 fn instantiate_everything(lib: &Library) {
-    if jit::verify::verify_library(lib).is_err() {
+    if jit_ir::verify::verify_library(lib).is_err() {
         return;
     }
     for item in lib.items() {
@@ -20,25 +20,25 @@ fn instantiate_everything(lib: &Library) {
                 .iter()
                 .map(|p| if p.constraint == Constraint::Float { Type::F64 } else { Type::I64 })
                 .collect();
-            let _ = jit::instantiate::instantiate_all(lib, &f.name, &args);
+            let _ = jit_ir::instantiate::instantiate_all(lib, &f.name, &args);
         }
     }
 }
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(decoded) = jit::binary::decode_library(data) {
+    if let Ok(decoded) = jit_ir::binary::decode_library(data) {
         let lib = decoded.library;
-        let again = jit::binary::encode_library(&lib);
-        let round = jit::binary::decode_library(&again.bytes).expect("re-encoded bytes decode");
+        let again = jit_ir::binary::encode_library(&lib);
+        let round = jit_ir::binary::decode_library(&again.bytes).expect("re-encoded bytes decode");
         assert_eq!(round.library, lib);
-        let _ = jit::text::print_library(&lib);
+        let _ = jit_ir::text::print_library(&lib);
         instantiate_everything(&lib);
     }
     if let Ok(text) = std::str::from_utf8(data)
-        && let Ok(lib) = jit::text::parse_library(text)
+        && let Ok(lib) = jit_ir::text::parse_library(text)
     {
-        let printed = jit::text::print_library(&lib);
-        let reparsed = jit::text::parse_library(&printed).expect("printed text parses");
+        let printed = jit_ir::text::print_library(&lib);
+        let reparsed = jit_ir::text::parse_library(&printed).expect("printed text parses");
         assert_eq!(reparsed, lib, "print/parse changed the library:\n{printed}");
         instantiate_everything(&lib);
     }

@@ -1,16 +1,16 @@
 //! Every verifier rule rejects what it must, with a typed error naming the
 //! template and the instruction.
 
-use jit::instantiate::{instantiate, instantiate_all, instantiate_symbol};
-use jit::ir::{Library, TemplateName, Type};
-use jit::{Error, ErrorKind, Location};
+use jit_ir::instantiate::{instantiate, instantiate_all, instantiate_symbol};
+use jit_ir::ir::{Library, TemplateName, Type};
+use jit_ir::{Error, ErrorKind, Location};
 
 fn parse(text: &str) -> Library {
-    jit::text::parse_library(text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+    jit_ir::text::parse_library(text).unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
 
 fn rejected(text: &str) -> Error {
-    jit::verify::verify_library(&parse(text)).expect_err("the verifier must reject this")
+    jit_ir::verify::verify_library(&parse(text)).expect_err("the verifier must reject this")
 }
 
 /// `bool` given for `T: num`.
@@ -187,7 +187,7 @@ fn calls_to_instantiation_symbols_match_the_substituted_signature() {
         )
     };
     let lib = parse(&call(" : fn(ptr<i32>, i64) -> i32"));
-    jit::verify::verify_library(&lib).expect("the substituted signature");
+    jit_ir::verify::verify_library(&lib).expect("the substituted signature");
     for wrong in [
         " : fn(ptr<i64>, i64) -> i32",
         " : fn(ptr<i32>, i64) -> i64",
@@ -195,7 +195,7 @@ fn calls_to_instantiation_symbols_match_the_substituted_signature() {
         " : fn(i32, i64) -> i32",
     ] {
         let text = call(wrong);
-        let e = jit::verify::verify_library(&parse(&text)).expect_err(wrong);
+        let e = jit_ir::verify::verify_library(&parse(&text)).expect_err(wrong);
         assert!(
             matches!(&e.kind, ErrorKind::SignatureMismatch { callee, expected, .. }
                 if callee == "s$i32" && expected == "(ptr<i32>, i64) -> i32"),
@@ -209,7 +209,7 @@ fn calls_to_instantiation_symbols_match_the_substituted_signature() {
 fn signatures_must_fit_the_argument_registers() {
     let six =
         "fn f(%a: i64, %b: i64, %c: i64, %d: i64, %e: i64, %g: ptr<i8>) {\nentry:\n    ret\n}\n";
-    jit::verify::verify_library(&parse(six)).expect("six integer parameters fit");
+    jit_ir::verify::verify_library(&parse(six)).expect("six integer parameters fit");
     let seven = "fn f(%a: i64, %b: i64, %c: i64, %d: i64, %e: i64, %g: ptr<i8>, %h: bool) {\nentry:\n    ret\n}\n";
     let e = rejected(seven);
     assert_eq!(
@@ -274,7 +274,7 @@ fn constants_must_suit_their_type() {
             ty: "u8".into()
         }
     );
-    jit::verify::verify_library(&parse(
+    jit_ir::verify::verify_library(&parse(
         "fn f() -> u8 {\nentry:\n    %r = const u8 255\n    ret %r\n}\n",
     ))
     .expect("255 fits");
@@ -314,7 +314,7 @@ fn polymorphic_recursion_stops_at_the_depth_bound_with_the_chain() {
         "fn grow<T: any>(%p: ptr<T>) {\nentry:\n",
         "    %q = cast ptr<T> %p to ptr<ptr<T>>\n    call grow<ptr<T>>(%q)\n    ret\n}\n"
     ));
-    jit::verify::verify_library(&lib).expect("generically fine");
+    jit_ir::verify::verify_library(&lib).expect("generically fine");
     let first = instantiate(&lib, &TemplateName::free("grow"), &[Type::I64])
         .expect("one level instantiates");
     assert_eq!(first.dependencies, vec!["grow$ptr$i64".to_string()]);
@@ -323,7 +323,7 @@ fn polymorphic_recursion_stops_at_the_depth_bound_with_the_chain() {
     let ErrorKind::InstantiationDepth { limit, chain } = &e.kind else {
         panic!("{e}")
     };
-    assert_eq!(*limit, jit::limits::MAX_INSTANTIATION_DEPTH);
+    assert_eq!(*limit, jit_ir::limits::MAX_INSTANTIATION_DEPTH);
     assert_eq!(chain.len(), limit + 1);
     assert_eq!(chain[0], "grow$i64");
     assert_eq!(chain[1], "grow$ptr$i64");
@@ -337,14 +337,14 @@ fn polymorphic_recursion_stops_at_the_depth_bound_with_the_chain() {
 
 #[test]
 fn monomorphic_recursion_instantiates_once() {
-    let lib = jit::library::collections().expect("library");
+    let lib = jit_ir::library::collections().expect("library");
     let all = instantiate_all(&lib, &TemplateName::free("sort"), &[Type::F32]).expect("closure");
     let names: Vec<&str> = all.iter().map(|i| i.symbol.as_str()).collect();
     assert_eq!(names, ["sort$f32", "quicksort$f32", "insertion_sort$f32"]);
     let all = instantiate_all(
         &lib,
         &TemplateName::free("sort_desc"),
-        &[Type::Int(jit::ir::IntType::I8)],
+        &[Type::Int(jit_ir::ir::IntType::I8)],
     )
     .expect("closure");
     let names: Vec<&str> = all.iter().map(|i| i.symbol.as_str()).collect();
@@ -364,7 +364,7 @@ fn a_struct_containing_itself_has_no_layout() {
     let lib = parse(
         "struct Node<T: any> { value: T, next: Node<T> }\nfn size<T: any>() -> i64 {\nentry:\n    %s = size_of Node<T>\n    ret %s\n}\n",
     );
-    jit::verify::verify_library(&lib).expect("generically fine");
+    jit_ir::verify::verify_library(&lib).expect("generically fine");
     let e = instantiate_symbol(&lib, "size$i32").expect_err("infinite size");
     let ErrorKind::RecursiveStruct { chain } = &e.kind else {
         panic!("{e}")
@@ -375,12 +375,12 @@ fn a_struct_containing_itself_has_no_layout() {
         "struct Node<T: any> { value: T, next: ptr<Node<T>> }\nfn size<T: any>() -> i64 {\nentry:\n    %s = size_of Node<T>\n    ret %s\n}\n",
     );
     let inst = instantiate_symbol(&lib, "size$i8").expect("layout");
-    assert!(jit::text::print_function(&inst.function, None).contains("const i64 16"));
+    assert!(jit_ir::text::print_function(&inst.function, None).contains("const i64 16"));
 }
 
 #[test]
 fn instantiation_checks_type_arguments() {
-    let lib = jit::library::collections().expect("library");
+    let lib = jit_ir::library::collections().expect("library");
     let e = instantiate_symbol(&lib, "sum$bool").expect_err("bool is not num");
     assert_eq!(e.kind, bool_is_not_num());
     assert_eq!(e.location, Location::Item("sum$bool".into()));
@@ -406,9 +406,9 @@ fn instantiation_checks_type_arguments() {
 
 #[test]
 fn instantiation_lowers_layouts_and_template_calls() {
-    let lib = jit::library::collections().expect("library");
+    let lib = jit_ir::library::collections().expect("library");
     let inst = instantiate_symbol(&lib, "Vec$Pair_2$i8$i64$push_from").expect("instantiates");
-    let text = jit::text::print_function(&inst.function, None);
+    let text = jit_ir::text::print_function(&inst.function, None);
     assert!(
         text.contains("call @Vec$Pair_2$i8$i64$reserve_one("),
         "{text}"
@@ -419,7 +419,7 @@ fn instantiation_lowers_layouts_and_template_calls() {
     );
     assert_eq!(inst.dependencies, ["Vec$Pair_2$i8$i64$reserve_one"]);
     let reserve = instantiate_symbol(&lib, "Vec$Pair_2$i8$i64$reserve_one").expect("instantiates");
-    let text = jit::text::print_function(&reserve.function, None);
+    let text = jit_ir::text::print_function(&reserve.function, None);
     // Fields of Vec: data at 0, len at 8, cap at 16; elements scale by 16.
     assert!(text.contains("addr ptr<i64> %0, _, 0, 8"), "{text}");
     assert!(text.contains("addr ptr<i64> %0, _, 0, 16"), "{text}");
@@ -429,6 +429,6 @@ fn instantiation_lowers_layouts_and_template_calls() {
         "{text}"
     );
     // The concrete function verifies on its own, register types included.
-    let types = jit::verify::verify_function(&reserve.function, &lib).expect("verifies");
+    let types = jit_ir::verify::verify_function(&reserve.function, &lib).expect("verifies");
     assert_eq!(types, reserve.reg_types);
 }

@@ -1,6 +1,6 @@
 //! The reference interpreter: what every instantiation must compute.
 //!
-//! It runs concrete functions (the output of [`crate::instantiate`]) over
+//! It runs concrete functions (the output of [`jit_ir::instantiate`]) over
 //! real memory: pointers are host addresses, loads and stores touch host
 //! buffers, and native functions are called directly. Calls leave the
 //! function through a [`Resolver`], which maps a symbol to an interpreted
@@ -20,115 +20,34 @@
 //! [`ErrorKind::Trap`] errors located at the instruction. Execution is
 //! iterative, so interpreted recursion is bounded by
 //! [`limits::MAX_CALL_DEPTH`] and not by the host stack.
+//!
+//! The crate is in three parts: this module runs frames, blocks and calls;
+//! `semantics` gives each operation its meaning as a pure function of its
+//! operands; `host` is the only place that touches memory or calls native
+//! code, and the only code here that is `unsafe`. Its [`Interpreter::call`]
+//! and [`Interpreter::call_symbol`] are the unsafe entry points: their
+//! caller vouches for every address the program will use.
 
-#![allow(unsafe_code)]
+#![deny(unsafe_code)]
 
+// The host memory accesses and native calls: the crate's only unsafe code.
+#[allow(unsafe_code)]
 mod host;
 mod library_resolver;
+mod semantics;
 
 use std::sync::Arc;
 
 pub use library_resolver::LibraryResolver;
 
-use crate::error::{Error, ErrorKind, Location, TrapKind, check_limit};
-use crate::ir::{
-    BinOp, BlockCall, Callee, CmpOp, Function, IntType, Literal, Op, Reg, Signature, Terminator,
-    Type, UnOp,
+use host::Host;
+use jit_ir::error::check_limit;
+use jit_ir::ir::{BinOp, BlockCall, Callee, Function, Op, Reg, Signature, Terminator, Type, UnOp};
+pub use jit_ir::value::Value;
+use jit_ir::{Error, ErrorKind, Location, TrapKind, limits};
+use semantics::{
+    canonical, cast, compare, const_value, element, f32_of, float_binary, int_binary, not_concrete,
 };
-use crate::limits;
-
-/// A value passed to or returned from an interpreted function.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Value {
-    /// `i8`.
-    I8(i8),
-    /// `i16`.
-    I16(i16),
-    /// `i32`.
-    I32(i32),
-    /// `i64`.
-    I64(i64),
-    /// `u8`.
-    U8(u8),
-    /// `u16`.
-    U16(u16),
-    /// `u32`.
-    U32(u32),
-    /// `u64`.
-    U64(u64),
-    /// `f32`.
-    F32(f32),
-    /// `f64`.
-    F64(f64),
-    /// `bool`.
-    Bool(bool),
-    /// Any pointer (`rawptr`, `ptr<T>`, `fn(…)`): an address or a token.
-    Ptr(u64),
-}
-
-impl Value {
-    /// Whether the value can stand for type `ty`.
-    pub fn fits(&self, ty: &Type) -> bool {
-        match (self, ty) {
-            (Value::Ptr(_), t) => t.is_pointer(),
-            (Value::F32(_), Type::F32)
-            | (Value::F64(_), Type::F64)
-            | (Value::Bool(_), Type::Bool) => true,
-            (v, Type::Int(t)) => v.int_type() == Some(*t),
-            _ => false,
-        }
-    }
-
-    fn int_type(&self) -> Option<IntType> {
-        Some(match self {
-            Value::I8(_) => IntType::I8,
-            Value::I16(_) => IntType::I16,
-            Value::I32(_) => IntType::I32,
-            Value::I64(_) => IntType::I64,
-            Value::U8(_) => IntType::U8,
-            Value::U16(_) => IntType::U16,
-            Value::U32(_) => IntType::U32,
-            Value::U64(_) => IntType::U64,
-            _ => return None,
-        })
-    }
-
-    /// The canonical 64-bit slot form.
-    pub fn to_bits(&self) -> u64 {
-        match *self {
-            Value::I8(v) => v as i64 as u64,
-            Value::I16(v) => v as i64 as u64,
-            Value::I32(v) => v as i64 as u64,
-            Value::I64(v) => v as u64,
-            Value::U8(v) => u64::from(v),
-            Value::U16(v) => u64::from(v),
-            Value::U32(v) => u64::from(v),
-            Value::U64(v) | Value::Ptr(v) => v,
-            Value::F32(v) => u64::from(v.to_bits()),
-            Value::F64(v) => v.to_bits(),
-            Value::Bool(v) => u64::from(v),
-        }
-    }
-
-    /// The value of type `ty` whose slot holds `bits` (the low bits that
-    /// matter for the type are kept).
-    pub fn from_bits(ty: &Type, bits: u64) -> Value {
-        match ty {
-            Type::Int(IntType::I8) => Value::I8(bits as i8),
-            Type::Int(IntType::I16) => Value::I16(bits as i16),
-            Type::Int(IntType::I32) => Value::I32(bits as i32),
-            Type::Int(IntType::I64) => Value::I64(bits as i64),
-            Type::Int(IntType::U8) => Value::U8(bits as u8),
-            Type::Int(IntType::U16) => Value::U16(bits as u16),
-            Type::Int(IntType::U32) => Value::U32(bits as u32),
-            Type::Int(IntType::U64) => Value::U64(bits),
-            Type::F32 => Value::F32(f32::from_bits(bits as u32)),
-            Type::F64 => Value::F64(f64::from_bits(bits)),
-            Type::Bool => Value::Bool(bits & 1 != 0),
-            _ => Value::Ptr(bits),
-        }
-    }
-}
 
 /// What a symbol or function pointer refers to.
 #[derive(Clone, Debug)]
@@ -215,135 +134,6 @@ fn set(regs: &mut [u64], r: Reg, v: u64) -> Result<(), Error> {
     Ok(())
 }
 
-/// The canonical slot form of `raw` for type `ty`.
-fn canonical(ty: &Type, raw: u64) -> u64 {
-    match ty {
-        Type::Int(t) => t.canonical(raw),
-        Type::F32 => raw & 0xffff_ffff,
-        Type::Bool => raw & 1,
-        _ => raw,
-    }
-}
-
-fn not_concrete(ty: &Type) -> Error {
-    Error::new(ErrorKind::NotConcrete(ty.to_string()))
-}
-
-fn f32_of(v: u64) -> f32 {
-    f32::from_bits(v as u32)
-}
-
-fn const_value(ty: &Type, value: Literal) -> Result<u64, Error> {
-    Ok(match (ty, value) {
-        (Type::Int(t), Literal::Int(v)) => t.canonical(v as u64),
-        (Type::F32, Literal::Int(v)) => u64::from((v as f32).to_bits()),
-        (Type::F32, Literal::Float(b)) => u64::from((f64::from_bits(b) as f32).to_bits()),
-        (Type::F64, Literal::Int(v)) => (v as f64).to_bits(),
-        (Type::F64, Literal::Float(b)) => b,
-        (Type::Bool, Literal::Bool(b)) => u64::from(b),
-        (t, Literal::Null) if t.is_pointer() => 0,
-        (t, _) => return Err(not_concrete(t)),
-    })
-}
-
-fn int_binary(op: BinOp, t: IntType, a: u64, b: u64) -> Result<u64, Error> {
-    let mask = u64::from(t.bits() - 1);
-    let trap = || Error::new(ErrorKind::Trap(TrapKind::DivideByZero));
-    let r = match op {
-        BinOp::Add => a.wrapping_add(b),
-        BinOp::Sub => a.wrapping_sub(b),
-        BinOp::Mul => a.wrapping_mul(b),
-        // Operands are sign-extended, so 64-bit wrapping division gives the
-        // narrow result after truncation (MIN / -1 wraps to MIN).
-        BinOp::Div if b == 0 => return Err(trap()),
-        BinOp::Rem if b == 0 => return Err(trap()),
-        BinOp::Div if t.signed() => (a as i64).wrapping_div(b as i64) as u64,
-        BinOp::Rem if t.signed() => (a as i64).wrapping_rem(b as i64) as u64,
-        BinOp::Div => a / b,
-        BinOp::Rem => a % b,
-        BinOp::And => a & b,
-        BinOp::Or => a | b,
-        BinOp::Xor => a ^ b,
-        BinOp::Shl => a << (b & mask),
-        BinOp::Shr if t.signed() => ((a as i64) >> (b & mask)) as u64,
-        BinOp::Shr => a >> (b & mask),
-    };
-    Ok(t.canonical(r))
-}
-
-fn float_binary<
-    F: Copy
-        + std::ops::Add<Output = F>
-        + std::ops::Sub<Output = F>
-        + std::ops::Mul<Output = F>
-        + std::ops::Div<Output = F>,
->(
-    op: BinOp,
-    a: F,
-    b: F,
-) -> Option<F> {
-    Some(match op {
-        BinOp::Add => a + b,
-        BinOp::Sub => a - b,
-        BinOp::Mul => a * b,
-        BinOp::Div => a / b,
-        _ => return None,
-    })
-}
-
-fn compare<T: PartialOrd>(op: CmpOp, a: T, b: T) -> bool {
-    match op {
-        CmpOp::Eq => a == b,
-        CmpOp::Ne => a != b,
-        CmpOp::Lt => a < b,
-        CmpOp::Le => a <= b,
-        CmpOp::Gt => a > b,
-        CmpOp::Ge => a >= b,
-    }
-}
-
-/// Float to integer, saturating like Rust's `as`: NaN gives 0, values
-/// beyond the range give the nearest bound, others truncate toward zero.
-fn float_to_int(v: f64, t: IntType) -> u64 {
-    t.canonical(match t {
-        IntType::I8 => v as i8 as u64,
-        IntType::I16 => v as i16 as u64,
-        IntType::I32 => v as i32 as u64,
-        IntType::I64 => v as i64 as u64,
-        IntType::U8 => u64::from(v as u8),
-        IntType::U16 => u64::from(v as u16),
-        IntType::U32 => u64::from(v as u32),
-        IntType::U64 => v as u64,
-    })
-}
-
-fn cast(from: &Type, to: &Type, a: u64) -> Result<u64, Error> {
-    Ok(match (from, to) {
-        (Type::Int(_) | Type::Bool, Type::Int(t)) => t.canonical(a),
-        (Type::Int(f), Type::F32) => u64::from(
-            if f.signed() {
-                a as i64 as f32
-            } else {
-                a as f32
-            }
-            .to_bits(),
-        ),
-        (Type::Int(f), Type::F64) => if f.signed() {
-            a as i64 as f64
-        } else {
-            a as f64
-        }
-        .to_bits(),
-        (Type::F32, Type::Int(t)) => float_to_int(f64::from(f32_of(a)), *t),
-        (Type::F64, Type::Int(t)) => float_to_int(f64::from_bits(a), *t),
-        (Type::F32, Type::F64) => f64::from(f32_of(a)).to_bits(),
-        (Type::F64, Type::F32) => u64::from((f64::from_bits(a) as f32).to_bits()),
-        (Type::F32, Type::F32) | (Type::F64, Type::F64) => a,
-        (f, t) if f.is_pointer() || t.is_pointer() => a,
-        (f, _) => return Err(not_concrete(f)),
-    })
-}
-
 impl<'r> Interpreter<'r> {
     /// An interpreter reaching the outside through `resolver`, without an
     /// instruction budget.
@@ -361,44 +151,25 @@ impl<'r> Interpreter<'r> {
         self
     }
 
-    /// Resolves `symbol` and calls it with `args`.
-    ///
-    /// # Safety
-    ///
-    /// As [`Interpreter::call`].
-    ///
-    /// # Errors
-    ///
-    /// As [`Interpreter::call`], and the resolver's errors.
-    pub unsafe fn call_symbol(&self, symbol: &str, args: &[Value]) -> Result<Option<Value>, Error> {
+    /// [`Interpreter::call_symbol`] once its contract is vouched for by `host`.
+    fn call_symbol_in(
+        &self,
+        host: Host,
+        symbol: &str,
+        args: &[Value],
+    ) -> Result<Option<Value>, Error> {
         match self.resolver.resolve(symbol)? {
-            // SAFETY: the caller upholds `call`'s contract.
-            Target::Interpreted(f) => unsafe { self.call(&f, args) },
+            Target::Interpreted(f) => self.call_in(host, &f, args),
             Target::Native(_) => Err(Error::new(ErrorKind::Unresolved(format!(
                 "{symbol} (native code is not interpreted)"
             )))),
         }
     }
 
-    /// Runs `func` (a concrete, verified function) with `args`.
-    ///
-    /// # Safety
-    ///
-    /// The program dereferences whatever addresses it computes and calls
-    /// whatever native functions the resolver hands out: every pointer
-    /// argument must be valid for the accesses the function makes (as for
-    /// the equivalent compiled code), and every native target must have the
-    /// signature the call site declares.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::ArgumentType`] / [`ErrorKind::ArgCount`] for arguments
-    /// not matching the signature, [`ErrorKind::Trap`] with the location of
-    /// the trapping instruction, [`ErrorKind::OutOfFuel`],
-    /// [`ErrorKind::CallDepth`], resolver errors, and structural errors if
-    /// the function was not verified.
-    pub unsafe fn call(
+    /// [`Interpreter::call`] once its contract is vouched for by `host`.
+    fn call_in(
         &self,
+        host: Host,
         func: &Arc<Function>,
         args: &[Value],
     ) -> Result<Option<Value>, Error> {
@@ -419,8 +190,7 @@ impl<'r> Interpreter<'r> {
             }
         }
         let bits: Vec<u64> = args.iter().map(Value::to_bits).collect();
-        // SAFETY: forwarded contract.
-        let ret = unsafe { self.run(Arc::clone(func), &bits)? };
+        let ret = self.run(host, Arc::clone(func), &bits)?;
         Ok(match (&func.sig.ret, ret) {
             (Some(t), Some(v)) => Some(Value::from_bits(t, v)),
             _ => None,
@@ -447,11 +217,7 @@ impl<'r> Interpreter<'r> {
 
     /// The main loop: runs the top frame until it calls an interpreted
     /// function (push a frame) or returns (pop one).
-    ///
-    /// # Safety
-    ///
-    /// As [`Interpreter::call`].
-    unsafe fn run(&self, func: Arc<Function>, args: &[u64]) -> Result<Option<u64>, Error> {
+    fn run(&self, host: Host, func: Arc<Function>, args: &[u64]) -> Result<Option<u64>, Error> {
         let mut frames = vec![Self::frame(func, args, None)?];
         // Register slots of all live frames: bounded so that deep recursion
         // of a function with many registers cannot exhaust memory.
@@ -462,8 +228,7 @@ impl<'r> Interpreter<'r> {
             let frame = frames
                 .last_mut()
                 .ok_or_else(|| malformed("left the interpreter without a frame"))?;
-            // SAFETY: forwarded contract.
-            match unsafe { self.run_frame(frame, &mut fuel, &mut scratch)? } {
+            match self.run_frame(host, frame, &mut fuel, &mut scratch)? {
                 Exit::Call {
                     callee,
                     args,
@@ -515,12 +280,9 @@ impl<'r> Interpreter<'r> {
     /// Runs one frame from where it stopped until it calls an interpreted
     /// function or returns. Borrowing the frame's fields apart keeps the
     /// function shared without touching its reference count per block.
-    ///
-    /// # Safety
-    ///
-    /// As [`Interpreter::call`].
-    unsafe fn run_frame(
+    fn run_frame(
         &self,
+        host: Host,
         frame: &mut Frame,
         fuel: &mut Option<u64>,
         scratch: &mut Vec<u64>,
@@ -540,8 +302,7 @@ impl<'r> Interpreter<'r> {
             })?;
             for (k, inst) in body.insts.iter().enumerate().skip(*pc) {
                 burn(fuel).map_err(|e| e.or_at(at(func, b, Some(k))))?;
-                // SAFETY: forwarded contract.
-                let outcome = unsafe { self.step(&inst.op, regs) };
+                let outcome = self.step(host, &inst.op, regs);
                 match outcome.map_err(|e| e.or_at(at(func, b, Some(k))))? {
                     Step::Value(v) => {
                         if let Some(r) = inst.result {
@@ -622,11 +383,7 @@ impl<'r> Interpreter<'r> {
     }
 
     /// Executes one operation.
-    ///
-    /// # Safety
-    ///
-    /// As [`Interpreter::call`].
-    unsafe fn step(&self, op: &Op, regs: &[u64]) -> Result<Step, Error> {
+    fn step(&self, host: Host, op: &Op, regs: &[u64]) -> Result<Step, Error> {
         let r = |reg: Reg| slot(regs, reg);
         let v = match op {
             Op::Const { ty, value } => const_value(ty, *value)?,
@@ -687,8 +444,7 @@ impl<'r> Interpreter<'r> {
             }
             Op::Load { ty, addr, index } => {
                 let (address, size) = element(ty, r(*addr)?, index.map(r).transpose()?)?;
-                // SAFETY: the caller guarantees the program's addresses are valid.
-                canonical(ty, unsafe { host::load(address, size) })
+                canonical(ty, host.load(address, size))
             }
             Op::Store {
                 ty,
@@ -697,8 +453,7 @@ impl<'r> Interpreter<'r> {
                 value,
             } => {
                 let (address, size) = element(ty, r(*addr)?, index.map(r).transpose()?)?;
-                // SAFETY: as for loads.
-                unsafe { host::store(address, size, r(*value)?) };
+                host.store(address, size, r(*value)?);
                 0
             }
             Op::Addr {
@@ -728,8 +483,7 @@ impl<'r> Interpreter<'r> {
                         return Err(Error::new(ErrorKind::Unresolved(name.to_string())));
                     }
                 };
-                // SAFETY: forwarded contract.
-                return unsafe { self.enter(target, sig, args) };
+                return self.enter(host, target, sig, args);
             }
             Op::CallIndirect { sig, target, args } => {
                 let address = r(*target)?;
@@ -743,8 +497,7 @@ impl<'r> Interpreter<'r> {
                     .resolver
                     .target_at(address)
                     .ok_or_else(|| Error::new(ErrorKind::UnknownFunctionPointer(address)))?;
-                // SAFETY: forwarded contract.
-                return unsafe { self.enter(target, sig, args) };
+                return self.enter(host, target, sig, args);
             }
             Op::FuncAddr { callee, .. } => match callee {
                 Callee::Symbol(s) => self.resolver.address_of(s)?,
@@ -759,11 +512,13 @@ impl<'r> Interpreter<'r> {
 
     /// Starts a call: a new frame for interpreted code, a direct call for
     /// native code.
-    ///
-    /// # Safety
-    ///
-    /// As [`Interpreter::call`].
-    unsafe fn enter(&self, target: Target, sig: &Signature, args: Vec<u64>) -> Result<Step, Error> {
+    fn enter(
+        &self,
+        host: Host,
+        target: Target,
+        sig: &Signature,
+        args: Vec<u64>,
+    ) -> Result<Step, Error> {
         match target {
             Target::Interpreted(f) => {
                 if f.sig != *sig {
@@ -774,10 +529,7 @@ impl<'r> Interpreter<'r> {
                 Ok(Step::Enter(f, args))
             }
             Target::Native(address) => {
-                let mut regs = host::NativeArgs {
-                    ints: [0; 6],
-                    floats: [0; 8],
-                };
+                let mut regs = host::NativeArgs::default();
                 let (mut ni, mut nf) = (0, 0);
                 for (t, v) in sig.params.iter().zip(args) {
                     let slot = if t.is_float() {
@@ -791,15 +543,13 @@ impl<'r> Interpreter<'r> {
                         Error::new(ErrorKind::TooManyArgs {
                             ints: ni,
                             floats: nf,
-                            max_ints: limits::MAX_INT_ARGS,
-                            max_floats: limits::MAX_FLOAT_ARGS,
+                            max_ints: host::INT_ARGUMENT_REGISTERS,
+                            max_floats: host::FLOAT_ARGUMENT_REGISTERS,
                         })
                     })? = v;
                 }
                 let float_ret = sig.ret.as_ref().is_some_and(Type::is_float);
-                // SAFETY: the resolver vouches that `address` is native code
-                // with the call site's signature (the caller's contract).
-                let raw = unsafe { host::call_native(address, &regs, float_ret)? };
+                let raw = host.call_native(address, &regs, float_ret)?;
                 Ok(Step::Value(
                     sig.ret.as_ref().map_or(0, |t| canonical(t, raw)),
                 ))
@@ -838,14 +588,4 @@ fn burn(fuel: &mut Option<u64>) -> Result<(), Error> {
         }
         None => Ok(()),
     }
-}
-
-/// Address and size of element `index` of type `ty` at `base`.
-fn element(ty: &Type, base: u64, index: Option<u64>) -> Result<(u64, u64), Error> {
-    let size = ty.scalar_size().ok_or_else(|| not_concrete(ty))?;
-    let address = base.wrapping_add(index.unwrap_or(0).wrapping_mul(size));
-    if address == 0 {
-        return Err(Error::new(ErrorKind::Trap(TrapKind::NullPointer)));
-    }
-    Ok((address, size))
 }

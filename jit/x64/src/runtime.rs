@@ -26,9 +26,9 @@ use super::asm::Asm;
 use super::emit::{Cc, Fixed, encode, pool_mem};
 use super::regalloc::INT_ARGS;
 use super::{Error, lower};
-use crate::TrapKind;
-use crate::interp::Value;
-use crate::ir::Signature;
+use jit_ir::TrapKind;
+use jit_ir::ir::Signature;
+use jit_ir::value::Value;
 
 /// Where the shim records how to get back, and where a trap is reported.
 #[repr(C)]
@@ -292,7 +292,7 @@ impl TrapRuntime {
     }
 
     /// Calls compiled code of signature `sig` with interpreter values, so
-    /// results compare directly with [`crate::interp::Interpreter::call`].
+    /// results compare directly with `jit_interp::Interpreter::call`.
     ///
     /// # Safety
     ///

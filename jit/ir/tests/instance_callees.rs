@@ -3,12 +3,12 @@
 //! each, in first-use order, whether a call repeats, recurses into the
 //! template itself or reaches the same instantiation by another spelling.
 
-use jit::instantiate::instantiate;
-use jit::ir::{Callee, IntType, Op, TemplateName, Type};
+use jit_ir::instantiate::instantiate;
+use jit_ir::ir::{Callee, IntType, Op, TemplateName, Type};
 
 /// The callee symbols of an instance's calls and function addresses, in
 /// instruction order.
-fn called(f: &jit::ir::Function) -> Vec<String> {
+fn called(f: &jit_ir::ir::Function) -> Vec<String> {
     f.blocks
         .iter()
         .flat_map(|b| &b.insts)
@@ -48,8 +48,8 @@ entry:
 
 #[test]
 fn repeated_recursive_and_respelled_callees_are_listed_once_in_first_use_order() {
-    let lib = jit::text::parse_library(TEXT).expect("parses");
-    jit::verify::verify_library(&lib).expect("verifies");
+    let lib = jit_ir::text::parse_library(TEXT).expect("parses");
+    jit_ir::verify::verify_library(&lib).expect("verifies");
     let i32_ = Type::Int(IntType::I32);
     let i64_ = Type::Int(IntType::I64);
     let pair = TemplateName::free("pair");
@@ -91,14 +91,14 @@ fn repeated_recursive_and_respelled_callees_are_listed_once_in_first_use_order()
     );
 
     // The unverified library takes the full verifier and lowers the same.
-    let plain = jit::text::parse_library(TEXT).expect("parses");
+    let plain = jit_ir::text::parse_library(TEXT).expect("parses");
     let full = instantiate(&plain, &pair, &[i64_, i32_]).expect("instantiates");
     assert_eq!(full, mixed);
 }
 
 #[test]
 fn quicksort_depends_on_insertion_sort_then_itself() {
-    let lib = jit::library::collections().expect("collections");
+    let lib = jit_ir::library::collections().expect("collections");
     let q = instantiate(
         &lib,
         &TemplateName::free("quicksort"),

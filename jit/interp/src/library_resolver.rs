@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::{Resolver, Target};
-use crate::error::{Error, ErrorKind};
-use crate::instantiate::instantiate_symbol;
-use crate::ir::{Function, Library};
+use jit_ir::instantiate::instantiate_symbol;
+use jit_ir::ir::{Function, Library};
+use jit_ir::{Error, ErrorKind};
 
 /// Resolves symbols to instantiations of a library's templates (made on
 /// first use, then cached) or to registered native functions.

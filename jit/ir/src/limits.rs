@@ -25,11 +25,6 @@ pub const MAX_TYPE_DEPTH: usize = 32;
 pub const MAX_INSTANTIATION_DEPTH: usize = 24;
 /// Bytes of one struct layout (keeps every offset far from overflow).
 pub const MAX_STRUCT_SIZE: u64 = 1 << 32;
-/// Integer and pointer parameters of a callable signature: the System V
-/// argument registers rdi, rsi, rdx, rcx, r8, r9.
-pub const MAX_INT_ARGS: usize = 6;
-/// Float parameters of a callable signature: xmm0 to xmm7.
-pub const MAX_FLOAT_ARGS: usize = 8;
 /// Frames on the interpreter's call stack.
 pub const MAX_CALL_DEPTH: usize = 10_000;
 /// Register slots (8 bytes each) of all live interpreter frames together:

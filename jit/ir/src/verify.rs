@@ -16,7 +16,8 @@
 //!   reachable, returns match the signature;
 //! - calls match the callee's declared signature after substitution, type
 //!   arguments satisfy the callee's constraints, and every signature fits the
-//!   System V argument registers (no stack-passed arguments).
+//!   argument limits of the library's [`Target`](crate::target::Target) (on
+//!   x86-64, the System V argument registers: no stack-passed arguments).
 
 use crate::error::{Error, ErrorKind, Location};
 use crate::ir::{
@@ -206,12 +207,15 @@ fn check_signature(sig: &Signature, scope: &[TypeParam], lib: &Library) -> Resul
             floats += 1;
         }
     }
-    if ints > limits::MAX_INT_ARGS || floats > limits::MAX_FLOAT_ARGS {
+    let target = lib.target();
+    let max_ints = target.max_int_args.unwrap_or(usize::MAX);
+    let max_floats = target.max_float_args.unwrap_or(usize::MAX);
+    if ints > max_ints || floats > max_floats {
         return Err(Error::new(ErrorKind::TooManyArgs {
             ints,
             floats,
-            max_ints: limits::MAX_INT_ARGS,
-            max_floats: limits::MAX_FLOAT_ARGS,
+            max_ints,
+            max_floats,
         }));
     }
     Ok(())

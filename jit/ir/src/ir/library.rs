@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::function::{Function, TemplateName};
 use super::types::{Signature, Type, TypeParam};
 use crate::error::{Error, ErrorKind};
+use crate::target::Target;
 
 /// A generic struct template with C layout computed at instantiation.
 #[derive(Clone, Debug, PartialEq)]
@@ -61,6 +62,8 @@ pub struct Library {
     structs: HashMap<String, usize>,
     imports: HashMap<String, usize>,
     externs: HashMap<String, usize>,
+    /// The target the library is verified and laid out for.
+    target: Target,
     verified: Verified,
 }
 
@@ -106,6 +109,25 @@ impl Library {
         }
         lib.items = items;
         Ok(lib)
+    }
+
+    /// The same library for `target`: its struct layouts and pointer sizes
+    /// become the target's, and the verifier checks signatures against the
+    /// target's argument limits. A library verified for another target is
+    /// no longer taken as verified.
+    #[must_use]
+    pub fn with_target(mut self, target: Target) -> Library {
+        if target != self.target {
+            self.target = target;
+            self.verified = Verified::default();
+        }
+        self
+    }
+
+    /// The target the library is verified and laid out for
+    /// ([`Target::X86_64_SYSV`] unless [`Library::with_target`] chose another).
+    pub fn target(&self) -> &Target {
+        &self.target
     }
 
     /// Every item in declaration order.

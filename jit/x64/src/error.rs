@@ -21,7 +21,7 @@ pub enum Error {
         callee: String,
         /// The resolver's error.
         #[source]
-        source: Box<crate::Error>,
+        source: Box<jit_ir::Error>,
     },
     /// iced-x86 refused an instruction the lowering produced (a backend bug).
     #[error("`{function}`: the encoder rejected an instruction: {message}")]

@@ -383,7 +383,7 @@ impl Error {
 /// # Errors
 ///
 /// [`ErrorKind::Limit`] when `found > limit`.
-pub(crate) fn check_limit(what: &'static str, found: usize, limit: usize) -> Result<(), Error> {
+pub fn check_limit(what: &'static str, found: usize, limit: usize) -> Result<(), Error> {
     if found > limit {
         Err(Error::new(ErrorKind::Limit {
             what,

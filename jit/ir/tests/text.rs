@@ -1,9 +1,9 @@
 //! The text form: errors with line and column, literals that print and
 //! parse back exactly, and the standalone type parsers.
 
-use jit::ir::{IntType, Item, Literal, Op, StructType, Type};
-use jit::text::{parse_library, parse_type, parse_type_args, print_library};
-use jit::{ErrorKind, Location};
+use jit_ir::ir::{IntType, Item, Literal, Op, StructType, Type};
+use jit_ir::text::{parse_library, parse_type, parse_type_args, print_library};
+use jit_ir::{ErrorKind, Location};
 
 fn error_at(text: &str) -> (ErrorKind, usize, usize) {
     let e = parse_library(text).expect_err("must not parse");
@@ -170,7 +170,7 @@ fn float_literals_print_and_parse_back_bit_for_bit() {
         0xfff0_0000_0000_0002,
     ];
     for bits in cases {
-        let lit = jit::text::literal_text(Literal::Float(bits));
+        let lit = jit_ir::text::literal_text(Literal::Float(bits));
         let text = format!("fn f() -> f64 {{\nentry:\n    %r = const f64 {lit}\n    ret %r\n}}\n");
         assert_eq!(constant_of(&text), Literal::Float(bits), "{lit}");
     }
@@ -211,7 +211,7 @@ fn standalone_types_parse() {
         vec![
             Type::Int(IntType::I32),
             pair,
-            Type::Fn(Box::new(jit::ir::Signature {
+            Type::Fn(Box::new(jit_ir::ir::Signature {
                 params: vec![Type::I64, Type::F32],
                 ret: Some(Type::Bool)
             })),

@@ -22,7 +22,7 @@ use super::asm::{Alu, Asm, Rm, SCRATCH_A, SCRATCH_B, Sse, XSCRATCH_A, XSCRATCH_B
 use super::emit::{Cc, Fixed, Item, SiteKind};
 use super::moves::{Move, parallel, single};
 use super::regalloc::{Allocation, INT_ARGS, Loc};
-use crate::ir::{
+use jit_ir::ir::{
     BinOp, BlockCall, Callee, CmpOp, Function, IntType, Op, Reg, Signature, Terminator, Type, UnOp,
 };
 

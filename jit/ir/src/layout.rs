@@ -1,7 +1,8 @@
 //! C layout of concrete types: sizes, alignments and struct field offsets.
 //!
-//! Scalars and pointers are naturally aligned (`bool` is one byte, every
-//! pointer eight). A struct places each field at the next offset that is a
+//! Scalars are naturally aligned (`bool` is one byte); pointers take the
+//! size and alignment of the library's [`Target`](crate::target::Target)
+//! (eight bytes on x86-64, four on wasm32). A struct places each field at the next offset that is a
 //! multiple of the field's alignment, takes the largest field alignment as
 //! its own (1 when it has no fields), and rounds its size up to a multiple
 //! of that alignment, as C compilers do on System V.
@@ -63,6 +64,13 @@ impl Chain<'_> {
 }
 
 fn layout_in(lib: &Library, ty: &Type, chain: Option<&Chain<'_>>) -> Result<Layout, Error> {
+    if ty.is_pointer() {
+        let target = lib.target();
+        return Ok(Layout {
+            size: target.pointer_size,
+            align: target.pointer_align,
+        });
+    }
     if let Some(size) = ty.scalar_size() {
         return Ok(Layout { size, align: size });
     }

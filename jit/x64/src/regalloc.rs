@@ -25,8 +25,8 @@
 
 use iced_x86::Register;
 
-use crate::ir::{BinOp, CmpOp, Function, Literal, Op, Reg, Terminator, Type};
-use crate::verify::RegTypes;
+use jit_ir::ir::{BinOp, CmpOp, Function, Literal, Op, Reg, Terminator, Type};
+use jit_ir::verify::RegTypes;
 
 /// Callee-saved registers the allocator hands out (saved in the prologue
 /// when used).
@@ -399,7 +399,7 @@ fn allocate_in(func: &Function, types: &RegTypes, scratch: Scratch) -> (Allocati
                 set(g, index(*r));
             }
         });
-        let calls: [Option<&crate::ir::BlockCall>; 2] = match &block.term {
+        let calls: [Option<&jit_ir::ir::BlockCall>; 2] = match &block.term {
             Terminator::Br(t) => [Some(t), None],
             Terminator::CondBr {
                 then, otherwise, ..

@@ -1,4 +1,4 @@
-//! The x86-64 backend: concrete, verified IR functions to machine code in
+//! The x86-64 backend of the template IR: concrete, verified functions to machine code in
 //! W^X memory, System V calling convention, agreeing bit for bit with the
 //! reference interpreter.
 //!
@@ -25,6 +25,8 @@
 //! `edi` and the code in `esi` (see [`TrapRuntime`] for the handler that
 //! turns a trap back into a [`Trap`] value for the caller).
 
+#![deny(unsafe_code)]
+
 mod asm;
 mod disasm;
 mod emit;
@@ -44,10 +46,10 @@ pub use error::Error;
 pub use lower::{TRAP_DIVIDE_BY_ZERO, TRAP_EXPLICIT, TRAP_NULL_POINTER};
 pub use runtime::{Trap, TrapRuntime};
 
-use crate::instantiate::Instance;
-use crate::ir::{Callee, Function};
-use crate::verify::RegTypes;
 use emit::SiteKind;
+use jit_ir::instantiate::Instance;
+use jit_ir::ir::{Callee, Function};
+use jit_ir::verify::RegTypes;
 
 /// Where calls to a callee go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,15 +71,15 @@ pub trait CallResolver {
     ///
     /// Whatever stops the callee from being found or compiled; the
     /// compilation fails with [`Error::Unresolved`].
-    fn resolve(&mut self, callee: &Callee) -> Result<CallTarget, crate::Error>;
+    fn resolve(&mut self, callee: &Callee) -> Result<CallTarget, jit_ir::Error>;
 }
 
 /// Any closure from callee to target is a resolver.
 impl<F> CallResolver for F
 where
-    F: FnMut(&Callee) -> Result<CallTarget, crate::Error>,
+    F: FnMut(&Callee) -> Result<CallTarget, jit_ir::Error>,
 {
-    fn resolve(&mut self, callee: &Callee) -> Result<CallTarget, crate::Error> {
+    fn resolve(&mut self, callee: &Callee) -> Result<CallTarget, jit_ir::Error> {
         self(callee)
     }
 }
@@ -88,12 +90,12 @@ where
 pub struct NoCallees;
 
 impl CallResolver for NoCallees {
-    fn resolve(&mut self, callee: &Callee) -> Result<CallTarget, crate::Error> {
+    fn resolve(&mut self, callee: &Callee) -> Result<CallTarget, jit_ir::Error> {
         let name = match callee {
             Callee::Symbol(s) | Callee::Import(s) => s.clone(),
             Callee::Template { name, .. } => name.to_string(),
         };
-        Err(crate::Error::new(crate::ErrorKind::Unresolved(name)))
+        Err(jit_ir::Error::new(jit_ir::ErrorKind::Unresolved(name)))
     }
 }
 

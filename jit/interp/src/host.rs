@@ -1,0 +1,186 @@
+//! The interpreter's only contact with the host: reading and writing
+//! memory at addresses the program computed, and calling native code.
+//!
+//! Every such access goes through a [`Host`], a token that only the unsafe
+//! entry points [`Interpreter::call`] and [`Interpreter::call_symbol`]
+//! create, after their caller vouched for the program's addresses. The
+//! rest of the interpreter is safe code that holds the token.
+//!
+//! Native calls use a property of the System V x86-64 ABI: integer-class
+//! and float arguments are assigned to their own register sequences
+//! independently and in order (rdi, rsi, rdx, rcx, r8, r9; xmm0–xmm7).
+//! Calling any function whose parameters fit in registers through
+//! `extern "C" fn(u64 ×6, f64 ×8)` therefore places each argument where the
+//! callee looks for it; the unused registers hold zeros the callee ignores.
+//! An `f32` argument travels as an `f64` whose low 32 bits are the `f32`'s
+//! bits (the callee reads only the low lane), and an `f32` result is the
+//! low 32 bits of xmm0. Integer results come back in rax; the caller keeps
+//! only the declared width. Variadic callees are not supported (al is not
+//! set), and the verifier rejects signatures needing the stack.
+
+use std::sync::Arc;
+
+use jit_ir::ir::Function;
+use jit_ir::{Error, ErrorKind, TrapKind};
+
+use crate::{Interpreter, Value};
+
+/// Integer argument registers of a native call: rdi, rsi, rdx, rcx, r8, r9.
+pub(crate) const INT_ARGUMENT_REGISTERS: usize = 6;
+/// Float argument registers of a native call: xmm0–xmm7.
+pub(crate) const FLOAT_ARGUMENT_REGISTERS: usize = 8;
+
+impl Interpreter<'_> {
+    /// Runs `func` (a concrete, verified function) with `args`.
+    ///
+    /// # Safety
+    ///
+    /// The program dereferences whatever addresses it computes and calls
+    /// whatever native functions the resolver hands out: every pointer
+    /// argument must be valid for the accesses the function makes (as for
+    /// the equivalent compiled code), and every native target must have the
+    /// signature the call site declares.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::ArgumentType`] / [`ErrorKind::ArgCount`] for arguments
+    /// not matching the signature, [`ErrorKind::Trap`] with the location of
+    /// the trapping instruction, [`ErrorKind::OutOfFuel`],
+    /// [`ErrorKind::CallDepth`], resolver errors, and structural errors if
+    /// the function was not verified.
+    pub unsafe fn call(
+        &self,
+        func: &Arc<Function>,
+        args: &[Value],
+    ) -> Result<Option<Value>, Error> {
+        self.call_in(Host(()), func, args)
+    }
+
+    /// Resolves `symbol` and calls it with `args`.
+    ///
+    /// # Safety
+    ///
+    /// As [`Interpreter::call`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Interpreter::call`], and the resolver's errors.
+    pub unsafe fn call_symbol(&self, symbol: &str, args: &[Value]) -> Result<Option<Value>, Error> {
+        self.call_symbol_in(Host(()), symbol, args)
+    }
+}
+
+/// Leave to touch the host's memory and call its native code, for one run
+/// whose caller vouched for every address the program uses (the contract
+/// of [`Interpreter::call`]). Only that entry point makes one.
+#[derive(Clone, Copy)]
+pub(crate) struct Host(());
+
+/// Register contents for a native call.
+#[derive(Default)]
+pub(crate) struct NativeArgs {
+    /// rdi, rsi, rdx, rcx, r8, r9.
+    pub ints: [u64; INT_ARGUMENT_REGISTERS],
+    /// xmm0–xmm7, as raw bits.
+    pub floats: [u64; FLOAT_ARGUMENT_REGISTERS],
+}
+
+impl Host {
+    /// Reads `size` (1, 2, 4 or 8) bytes at `addr`, zero-extended.
+    pub(crate) fn load(self, addr: u64, size: u64) -> u64 {
+        let p = addr as usize as *const u8;
+        // SAFETY: a `Host` exists only inside a run whose caller guaranteed
+        // the program's accesses are valid; unaligned reads are used because
+        // IR pointers carry no alignment promise.
+        unsafe {
+            match size {
+                1 => u64::from(p.read()),
+                2 => u64::from(p.cast::<u16>().read_unaligned()),
+                4 => u64::from(p.cast::<u32>().read_unaligned()),
+                _ => p.cast::<u64>().read_unaligned(),
+            }
+        }
+    }
+
+    /// Writes the low `size` (1, 2, 4 or 8) bytes of `value` at `addr`.
+    pub(crate) fn store(self, addr: u64, size: u64, value: u64) {
+        let p = addr as usize as *mut u8;
+        // SAFETY: as for `load`; the truncating casts keep exactly the
+        // bytes being stored.
+        unsafe {
+            match size {
+                1 => p.write(value as u8),
+                2 => p.cast::<u16>().write_unaligned(value as u16),
+                4 => p.cast::<u32>().write_unaligned(value as u32),
+                _ => p.cast::<u64>().write_unaligned(value),
+            }
+        }
+    }
+
+    /// Calls native code at `addr` and returns rax, or xmm0's low 64 bits
+    /// when `float_ret` is set. The resolver that handed out `addr` vouches
+    /// (under the run's contract) that it is a non-variadic System V
+    /// function whose parameters are exactly the used argument registers.
+    #[cfg(all(target_arch = "x86_64", not(windows)))]
+    pub(crate) fn call_native(
+        self,
+        addr: u64,
+        args: &NativeArgs,
+        float_ret: bool,
+    ) -> Result<u64, Error> {
+        type IntFn = extern "C" fn(
+            u64,
+            u64,
+            u64,
+            u64,
+            u64,
+            u64,
+            f64,
+            f64,
+            f64,
+            f64,
+            f64,
+            f64,
+            f64,
+            f64,
+        ) -> u64;
+        type FloatFn = extern "C" fn(
+            u64,
+            u64,
+            u64,
+            u64,
+            u64,
+            u64,
+            f64,
+            f64,
+            f64,
+            f64,
+            f64,
+            f64,
+            f64,
+            f64,
+        ) -> f64;
+        let [a, b, c, d, e, g] = args.ints;
+        let [x0, x1, x2, x3, x4, x5, x6, x7] = args.floats.map(f64::from_bits);
+        if addr == 0 {
+            return Err(Error::new(ErrorKind::Trap(TrapKind::NullPointer)));
+        }
+        if float_ret {
+            // SAFETY: `addr` is a System V function taking its arguments in
+            // these registers (see the module comment for why the wider
+            // signature is compatible); returning in xmm0.
+            let f: FloatFn = unsafe { std::mem::transmute::<usize, FloatFn>(addr as usize) };
+            Ok(f(a, b, c, d, e, g, x0, x1, x2, x3, x4, x5, x6, x7).to_bits())
+        } else {
+            // SAFETY: as above, returning in rax (or nothing, leaving rax unused).
+            let f: IntFn = unsafe { std::mem::transmute::<usize, IntFn>(addr as usize) };
+            Ok(f(a, b, c, d, e, g, x0, x1, x2, x3, x4, x5, x6, x7))
+        }
+    }
+
+    /// Native calls need the System V x86-64 convention.
+    #[cfg(not(all(target_arch = "x86_64", not(windows))))]
+    pub(crate) fn call_native(self, _: u64, _: &NativeArgs, _: bool) -> Result<u64, Error> {
+        Err(Error::new(ErrorKind::NativeUnsupported))
+    }
+}
