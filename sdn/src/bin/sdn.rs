@@ -4,6 +4,10 @@
 //! wrong; `main` prints it as `error: 'FILE':LINE:COL: message` and exits
 //! 1 (clap exits 2 on usage errors). A closed output pipe ends the program
 //! quietly with status 0.
+//!
+//! Built only with the package's `cli` feature, which brings in the
+//! dependencies used here and nowhere in the library (clap, anyhow,
+//! serde_json, tempfile).
 
 use std::fmt;
 use std::io::{self, Read, Write};
