@@ -368,6 +368,21 @@ impl Error {
         }
     }
 
+    /// The error of a binary decoded from `original_offset` of a larger
+    /// input (a section inside a file): a byte offset becomes an offset in
+    /// that input, and an error with no location is placed at
+    /// `original_offset`.
+    #[must_use]
+    pub fn in_file_at(mut self, original_offset: u64) -> Error {
+        let base = usize::try_from(original_offset).unwrap_or(usize::MAX);
+        self.location = match self.location {
+            Location::Offset(at) => Location::Offset(at.saturating_add(base)),
+            Location::Nowhere => Location::Offset(base),
+            other => other,
+        };
+        self
+    }
+
     /// Sets the location unless one is already recorded.
     #[must_use]
     pub fn or_at(mut self, location: Location) -> Error {

@@ -43,6 +43,23 @@ impl DecodedLibrary {
 /// the offset where it was detected. The result is not verified: run
 /// [`crate::verify::verify_library`] before use.
 pub fn decode_library(bytes: &[u8]) -> Result<DecodedLibrary, Error> {
+    decode_at(bytes)
+}
+
+/// [`decode_library`] for a section that starts at `original_offset` of its
+/// file: error offsets count from the start of the file, so they can be
+/// shown as they are (an error found at no particular byte is placed at
+/// the section's start). The library's item offsets stay relative to the
+/// section, as SMF symbols' `template_offset`s are.
+///
+/// # Errors
+///
+/// As [`decode_library`], located in the file.
+pub fn decode_library_at(bytes: &[u8], original_offset: u64) -> Result<DecodedLibrary, Error> {
+    decode_at(bytes).map_err(|e| e.in_file_at(original_offset))
+}
+
+fn decode_at(bytes: &[u8]) -> Result<DecodedLibrary, Error> {
     let mut r = Reader { bytes, pos: 0 };
     let magic = r.array::<4>("the magic")?;
     if magic != MAGIC {

@@ -17,7 +17,7 @@
 mod decode;
 mod encode;
 
-pub use decode::{DecodedLibrary, decode_library};
+pub use decode::{DecodedLibrary, decode_library, decode_library_at};
 pub use encode::{EncodedLibrary, encode_library};
 
 /// The four bytes a TemplateCode section starts with.

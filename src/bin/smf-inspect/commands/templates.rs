@@ -1,7 +1,7 @@
 //! `smf-inspect templates`: the TemplateCode section printed as text IR.
 
 use anyhow::anyhow;
-use jit::binary::{DecodedLibrary, decode_library};
+use jit::binary::{DecodedLibrary, decode_library_at};
 use serde_json::json;
 use smf::Module;
 
@@ -13,19 +13,8 @@ pub fn read_templates(module: &Module<'_>) -> anyhow::Result<DecodedLibrary> {
     let section = module
         .template_code_section()
         .ok_or_else(|| anyhow!("the module has no TemplateCode section"))?;
-    decode_library(section.data()).map_err(|e| {
-        let start = module.base() + section.offset();
-        match e.location {
-            jit::Location::Offset(at) => {
-                anyhow!(
-                    "TemplateCode: {} (at offset {:#x})",
-                    e.kind,
-                    start + at as u64
-                )
-            }
-            _ => anyhow!("TemplateCode: {e} (at offset {start:#x})"),
-        }
-    })
+    let start = module.base() + section.offset();
+    decode_library_at(section.data(), start).map_err(|e| anyhow!("TemplateCode: {e}"))
 }
 
 pub fn print(module: &Module<'_>, out: &mut Out) -> anyhow::Result<()> {
