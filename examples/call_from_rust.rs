@@ -4,6 +4,9 @@
 //!
 //! `cargo run --example call_from_rust`
 
+// Calling a JIT-compiled function through its pointer is unsafe: the signature is the caller's promise.
+#![allow(unsafe_code)]
+
 use smfjit::loader::{Loader, LoaderConfig};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -1,6 +1,9 @@
 //! `smf-build` as a user runs it: good manifests build, bad ones give one
 //! line naming the file and what is wrong.
 
+// These tests call the code the loader placed and read memory it mapped.
+#![allow(unsafe_code)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 

@@ -3,6 +3,9 @@
 //! arguments), call forms (direct, through slots, within a batch), traps
 //! and disassembly.
 
+// These tests call generated code and hand raw buffers to the interpreter.
+#![allow(unsafe_code)]
+
 mod backend_support;
 mod common;
 

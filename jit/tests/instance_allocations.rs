@@ -6,6 +6,9 @@
 //! register types) sets the floor, and anything beyond that is a
 //! regression.
 
+// The allocation counts come from a counting global allocator.
+#![allow(unsafe_code)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 

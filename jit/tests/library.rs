@@ -1,6 +1,9 @@
 //! The collections template library, run in the reference interpreter for
 //! every numeric type and a struct, against values computed in Rust.
 
+// These tests call generated code and hand raw buffers to the interpreter.
+#![allow(unsafe_code)]
+
 mod common;
 
 use common::{Elem, Rng, len, ptr, run, trap, unit, value};

@@ -1,6 +1,9 @@
 //! The defined semantics of single operations, checked in the interpreter
 //! on small functions written in the text form.
 
+// These tests call generated code and hand raw buffers to the interpreter.
+#![allow(unsafe_code)]
+
 mod common;
 
 use jit::interp::Value;

@@ -35,17 +35,27 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+// Unsafe code: views the bytes of a read-only file mapping.
+#[allow(unsafe_code)]
 mod cache;
+// Unsafe code: the C ABI: exported functions taking raw pointers from C.
+#[allow(unsafe_code)]
 pub mod capi;
 mod error;
 mod exports;
 mod hash;
+// Unsafe code: reads entry points out of published executable memory.
+#[allow(unsafe_code)]
 mod instances;
 mod jit_service;
+// Unsafe code: the lazy-binding resolver entry point and its slot patching.
+#[allow(unsafe_code)]
 mod lazy;
 pub mod limits;
 mod loader;
 mod module;
+// Unsafe code: looks up and keeps native libraries and their symbols.
+#[allow(unsafe_code)]
 mod native;
 mod note;
 mod relocate;

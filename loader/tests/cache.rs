@@ -1,6 +1,9 @@
 //! The SMF cache: statistics, the read/map threshold, eviction, and files
 //! that change, shrink, vanish or turn unreadable while cached.
 
+// These tests call the code the loader placed and read memory it mapped.
+#![allow(unsafe_code)]
+
 mod common;
 
 use std::path::Path;

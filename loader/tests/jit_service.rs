@@ -3,6 +3,9 @@
 //! the x86-64 backend and called, with the reference interpreter (running
 //! the same templates on the same memory) as the oracle.
 
+// These tests call the code the loader placed and read memory it mapped.
+#![allow(unsafe_code)]
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,6 +1,9 @@
 //! Lazy binding: imports bound at their first call through the resolver
 //! trampoline, with every argument register intact.
 
+// These tests call the code the loader placed and read memory it mapped.
+#![allow(unsafe_code)]
+
 mod common;
 
 use std::sync::{Arc, Barrier};

@@ -1,5 +1,8 @@
 //! Hot reload through export slots, and unloading that returns memory.
 
+// These tests call the code the loader placed and read memory it mapped.
+#![allow(unsafe_code)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

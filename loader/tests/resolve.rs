@@ -1,6 +1,9 @@
 //! Resolution order and the miss hook: instantiation, recursion, depth,
 //! cycles, the disable switch, failures and concurrent misses.
 
+// These tests call the code the loader placed and read memory it mapped.
+#![allow(unsafe_code)]
+
 mod common;
 
 use std::sync::{Arc, Barrier};

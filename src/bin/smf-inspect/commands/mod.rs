@@ -4,6 +4,8 @@ mod call_args;
 mod disasm;
 mod header;
 mod hex;
+// Unsafe code: `instantiate --call` runs the code it compiled.
+#[allow(unsafe_code)]
 mod instantiate;
 mod notes;
 mod relocs;
