@@ -31,6 +31,7 @@ mod asm;
 mod disasm;
 mod emit;
 mod error;
+pub mod lazy;
 mod lower;
 mod moves;
 mod regalloc;
