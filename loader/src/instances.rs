@@ -28,32 +28,8 @@ use crate::error::{Error, Result};
 use crate::exports::Export;
 use crate::hash::BuildNameHasher;
 use crate::loader::Loader;
+use crate::resolution::Address;
 use crate::slots::SymbolSlot;
-
-/// A code address handed out by the loader.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Address(usize);
-
-impl Address {
-    /// Wraps a raw address.
-    #[must_use]
-    pub fn new(address: usize) -> Self {
-        Self(address)
-    }
-
-    /// The address as a number.
-    #[must_use]
-    pub fn get(self) -> usize {
-        self.0
-    }
-
-    /// The address as a pointer, to be transmuted to the function type the
-    /// code implements (the caller's `unsafe` contract).
-    #[must_use]
-    pub fn as_ptr(self) -> *const u8 {
-        self.0 as *const u8
-    }
-}
 
 /// What an [`Instantiator`] produced for a name: the entry address and
 /// either the published code that holds it (which the cache keeps alive) or
@@ -77,7 +53,7 @@ impl Instance {
     /// # Errors
     /// [`Error::Memory`] when `entry` belongs to another batch.
     pub fn new(code: PublishedCode, entry: &Reservation) -> Result<Self> {
-        let address = Address(code.entry(entry)? as usize);
+        let address = Address::new(code.entry(entry)? as usize);
         Ok(Self {
             address,
             code: Some(code),
@@ -94,7 +70,7 @@ impl Instance {
     #[must_use]
     pub fn in_batch(entry: &Reservation) -> Self {
         Self {
-            address: Address(entry.address()),
+            address: Address::new(entry.address()),
             code: None,
             pending: Some(*entry),
             size: entry.size(),
@@ -132,7 +108,7 @@ impl Instance {
 impl From<PublishedFunction> for Instance {
     fn from(function: PublishedFunction) -> Self {
         Self {
-            address: Address(function.entry() as usize),
+            address: Address::new(function.entry() as usize),
             code: Some(function.code().clone()),
             pending: None,
             size: function.bytes().len(),
@@ -233,7 +209,7 @@ impl<'l> ResolveContext<'l> {
         self.pending
             .iter()
             .find(|(cell, _)| *cell.name == *name)
-            .map(|(_, r)| Address(r.address()))
+            .map(|(_, r)| Address::new(r.address()))
     }
 
     /// Finishes the instances waiting in the batch, now published as `code`.

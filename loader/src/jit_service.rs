@@ -49,10 +49,10 @@ use jit::backend::{Backend, CallTarget, Options, PreparedFunction, TrapRuntime};
 use jit::ir::{Callee, Library};
 
 use crate::error::{Error, Result};
-use crate::exports::ModuleId;
 use crate::instances::{Instance, Instantiator, ResolveContext};
 use crate::loader::{Loader, LoaderConfig};
 use crate::module::LoadedModule;
+use crate::resolution::{Address, ModuleId};
 
 /// The runtime symbol ahead-of-time code imports for traps: an
 /// `extern "C" fn(kind: u32, code: u32) -> !` (the name `smf-build` gives
@@ -305,7 +305,7 @@ impl JitInstantiator {
 
 /// Where calls to `callee` go, as seen from the chain `ctx`.
 fn resolve_callee(callee: &Callee, ctx: &mut ResolveContext<'_>) -> Result<CallTarget> {
-    let direct = |address: crate::Address| CallTarget::Direct(address.get() as u64);
+    let direct = |address: Address| CallTarget::Direct(address.get() as u64);
     match callee {
         // Mutual recursion: the callee waits further out in this chain and
         // gets its address when it finishes; call it through its slot.

@@ -24,13 +24,13 @@ use smf::{Binding, RelocType, SectionType, SymbolType};
 
 use crate::cache::{FileIdentity, SmfFile};
 use crate::error::{Error, Result};
-use crate::exports::{Export, ModuleId};
-use crate::instances::Address;
+use crate::exports::Export;
 use crate::lazy::{self, Binder, LazyImport};
 use crate::limits::{MAX_LOAD_ALIGNMENT, STUB_STRIDE};
 use crate::native::NativeLibraries;
 use crate::note::ModuleNote;
 use crate::relocate::{self, Patch};
+use crate::resolution::{Address, ImportSource, JIT_OBJECT, ModuleId};
 
 /// What keeps an import's target alive while the importing module lives.
 /// The fields are never read: holding them is the point.
@@ -56,21 +56,6 @@ pub struct Import {
     pub address: usize,
     /// Where it came from.
     pub source: ImportSource,
-}
-
-/// Which step of the resolution bound an import.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ImportSource {
-    /// An export of the loaded module with this id.
-    Module(ModuleId),
-    /// An instantiation (cached, or made while loading).
-    Instance,
-    /// A native library of the search list.
-    Native,
-    /// Unresolved, and weak: bound to address 0.
-    WeakUndefined,
-    /// Bound lazily, at its first call (see [`LoadedModule::lazy_imports`]).
-    Lazy,
 }
 
 /// A module placed in memory. Its code and data stay mapped while this
@@ -612,7 +597,7 @@ pub(crate) fn load(
     let template_code = module.template_code().map(Box::from);
     if let Some(note) = &note {
         for import in bound.iter().filter(|i| i.source == ImportSource::Instance) {
-            note.record(&import.name, crate::loader::JIT_OBJECT);
+            note.record(&import.name, JIT_OBJECT);
         }
     }
     Ok(LoadedModule {
