@@ -31,12 +31,14 @@ use crate::loader::Loader;
 use crate::resolution::Address;
 use crate::slots::SymbolSlot;
 
-/// What an [`Instantiator`] produced for a name: the entry address and
-/// either the published code that holds it (which the cache keeps alive) or
-/// the reservation in the batch of the module being loaded, published with
-/// that module.
+/// The machine code of one instantiation as the loader holds it: what an
+/// [`Instantiator`] produced for a name, the entry address and either the
+/// published code that holds it (which the cache keeps alive) or the
+/// reservation in the batch of the module being loaded, published with that
+/// module. (The instantiated IR it was compiled from is
+/// `jit::instantiate::Instance`.)
 #[derive(Debug, Clone)]
-pub struct Instance {
+pub struct InstanceCode {
     address: Address,
     code: Option<PublishedCode>,
     /// The entry's reservation, when it waits in [`ResolveContext::batch`].
@@ -47,7 +49,7 @@ pub struct Instance {
     entry: Option<Reservation>,
 }
 
-impl Instance {
+impl InstanceCode {
     /// The instance whose entry is `entry` inside `code`.
     ///
     /// # Errors
@@ -105,7 +107,7 @@ impl Instance {
     }
 }
 
-impl From<PublishedFunction> for Instance {
+impl From<PublishedFunction> for InstanceCode {
     fn from(function: PublishedFunction) -> Self {
         Self {
             address: Address::new(function.entry() as usize),
@@ -131,13 +133,18 @@ pub trait Instantiator: Send + Sync {
     /// # Errors
     /// Whatever stops the instantiation; it is reported to every thread that
     /// waited for the name, and the name may be asked for again later.
-    fn instantiate(&self, name: &str, ctx: &mut ResolveContext<'_>) -> Result<Option<Instance>>;
+    fn instantiate(&self, name: &str, ctx: &mut ResolveContext<'_>)
+    -> Result<Option<InstanceCode>>;
 }
 
 /// A shared instantiator (the caller keeps a handle, e.g. to its own
 /// statistics).
 impl<T: Instantiator + ?Sized> Instantiator for Arc<T> {
-    fn instantiate(&self, name: &str, ctx: &mut ResolveContext<'_>) -> Result<Option<Instance>> {
+    fn instantiate(
+        &self,
+        name: &str,
+        ctx: &mut ResolveContext<'_>,
+    ) -> Result<Option<InstanceCode>> {
         (**self).instantiate(name, ctx)
     }
 }
@@ -188,7 +195,7 @@ impl<'l> ResolveContext<'l> {
     /// The batch of the module being loaded, when this chain binds its
     /// imports (`Now` binding): code reserved and written here is published
     /// with the module, in one publication; return it as
-    /// [`Instance::in_batch`]. `None` outside module loading, where an
+    /// [`InstanceCode::in_batch`]. `None` outside module loading, where an
     /// instantiator publishes its code itself.
     pub fn batch(&mut self) -> Option<&mut execmem::CodeBatch> {
         self.batch.as_mut()
@@ -315,14 +322,17 @@ struct Cell {
     name: Arc<str>,
     /// The chain compiling it.
     owner: u64,
-    done: OnceLock<Result<Instance>>,
+    done: OnceLock<Result<InstanceCode>>,
     lock: Mutex<()>,
     finished: Condvar,
 }
 
 impl Cell {
-    fn finish(&self, result: Result<Instance>) -> Result<Address> {
-        let answer = result.as_ref().map(Instance::address).map_err(Clone::clone);
+    fn finish(&self, result: Result<InstanceCode>) -> Result<Address> {
+        let answer = result
+            .as_ref()
+            .map(InstanceCode::address)
+            .map_err(Clone::clone);
         let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
         // Only the owner sets `done`, exactly once.
         let _ = self.done.set(result);
@@ -334,7 +344,10 @@ impl Cell {
         let mut guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
             if let Some(result) = self.done.get() {
-                return result.as_ref().map(Instance::address).map_err(Clone::clone);
+                return result
+                    .as_ref()
+                    .map(InstanceCode::address)
+                    .map_err(Clone::clone);
             }
             guard = self
                 .finished
@@ -454,11 +467,11 @@ impl Instances {
     /// A finished instance of `name`, if cached, without counting a hit.
     pub(crate) fn peek(&self, name: &str) -> Option<Address> {
         let cell = self.cells.get(name)?;
-        cell.done.get()?.as_ref().ok().map(Instance::address)
+        cell.done.get()?.as_ref().ok().map(InstanceCode::address)
     }
 
     /// A finished instance of `name` with its code, if cached.
-    pub(crate) fn cached_instance(&self, name: &str) -> Option<Instance> {
+    pub(crate) fn cached_instance(&self, name: &str) -> Option<InstanceCode> {
         let cell = self.cells.get(name)?;
         cell.done.get()?.as_ref().ok().cloned()
     }
@@ -542,7 +555,7 @@ impl Instances {
         ctx.path.pop();
         bump(&self.counters.compile_nanos, nanos);
         let result = match outcome {
-            Ok(Some(Instance {
+            Ok(Some(InstanceCode {
                 pending: Some(reservation),
                 address,
                 size,
@@ -589,7 +602,7 @@ impl Instances {
 
     /// Finishes a cell: waiters wake, a success is announced, a failure
     /// leaves the map so that a later request tries again.
-    fn settle(&self, cell: &Arc<Cell>, result: Result<Instance>) -> Result<Address> {
+    fn settle(&self, cell: &Arc<Cell>, result: Result<InstanceCode>) -> Result<Address> {
         let failed = result.is_err();
         let answer = cell.finish(result);
         if let Ok(address) = &answer {
@@ -610,7 +623,7 @@ impl Instances {
     fn finish_pending(&self, pending: Vec<(Arc<Cell>, Reservation)>, code: Option<&PublishedCode>) {
         for (cell, reservation) in pending {
             let result = match code {
-                Some(code) => Instance::new(code.clone(), &reservation),
+                Some(code) => InstanceCode::new(code.clone(), &reservation),
                 None => Err(Error::Memory("the batch was published empty".to_owned())),
             };
             let _ = self.settle(&cell, result);
@@ -632,7 +645,10 @@ impl Instances {
     fn wait_for(&self, cell: &Arc<Cell>, ctx: &ResolveContext<'_>) -> Result<Address> {
         if let Some(result) = cell.done.get() {
             bump(&self.counters.cache_hits, 1);
-            return result.as_ref().map(Instance::address).map_err(Clone::clone);
+            return result
+                .as_ref()
+                .map(InstanceCode::address)
+                .map_err(Clone::clone);
         }
         {
             let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);

@@ -49,7 +49,7 @@ use jit::backend::{Backend, CallTarget, Options, PreparedFunction, TrapRuntime};
 use jit::ir::{Callee, Library};
 
 use crate::error::{Error, Result};
-use crate::instances::{Instance, Instantiator, ResolveContext};
+use crate::instances::{InstanceCode, Instantiator, ResolveContext};
 use crate::loader::{Loader, LoaderConfig};
 use crate::module::LoadedModule;
 use crate::resolution::{Address, ModuleId};
@@ -344,7 +344,11 @@ fn failed(name: &str, error: &dyn std::fmt::Display) -> Error {
 }
 
 impl Instantiator for JitInstantiator {
-    fn instantiate(&self, name: &str, ctx: &mut ResolveContext<'_>) -> Result<Option<Instance>> {
+    fn instantiate(
+        &self,
+        name: &str,
+        ctx: &mut ResolveContext<'_>,
+    ) -> Result<Option<InstanceCode>> {
         // A name outside the mangling scheme is no instantiation at all.
         let Ok((template, type_args)) = jit::mangle::demangle(name) else {
             return Ok(None);
@@ -368,7 +372,7 @@ impl Instantiator for JitInstantiator {
             // this chain, publishes the batch.
             let placed = self.place(&instance, ctx);
             self.keep_spare(instance);
-            return placed.map(|r| Some(Instance::in_batch(&r)));
+            return placed.map(|r| Some(InstanceCode::in_batch(&r)));
         }
         // The outermost instantiation of a chain opens a batch for itself
         // and every instantiation it causes, and publishes them together:
@@ -381,7 +385,7 @@ impl Instantiator for JitInstantiator {
             (Ok(reservation), Some(batch)) => batch
                 .publish()
                 .map_err(Error::from)
-                .and_then(|code| Ok((Instance::new(code.clone(), &reservation)?, code))),
+                .and_then(|code| Ok((InstanceCode::new(code.clone(), &reservation)?, code))),
             (Err(error), _) => Err(error),
             (Ok(_), None) => Err(failed(name, &"the chain's batch was taken")),
         };

@@ -55,7 +55,7 @@ mod slots;
 pub use cache::{Backing, CacheConfig, CacheStats, FileIdentity, SmfCache, SmfFile};
 pub use error::{Error, Result};
 pub use exports::Export;
-pub use instances::{Instance, InstanceStats, Instantiator, ResolveContext};
+pub use instances::{InstanceCode, InstanceStats, Instantiator, ResolveContext};
 pub use jit_service::{JitConfig, JitInstantiator, TRAP_SYMBOL, trap_runtime, write_back_note};
 pub use loader::{Binding, Loader, LoaderConfig, LoaderStats};
 pub use module::{Import, LoadedModule};

@@ -12,7 +12,7 @@ use crate::cache::{CacheConfig, CacheStats, SmfCache};
 use crate::error::{Error, Result};
 use crate::exports::ExportTable;
 use crate::instances::{
-    FinishHook, Instance, InstanceStats, Instances, Instantiator, ResolveContext,
+    FinishHook, InstanceCode, InstanceStats, Instances, Instantiator, ResolveContext,
 };
 use crate::lazy::{self, Binder, KeepAlive};
 use crate::limits;
@@ -373,7 +373,7 @@ impl Loader {
     /// The instantiation of `name` made on an earlier miss, with its code,
     /// if there is one (exports of loaded modules are not instances).
     #[must_use]
-    pub fn instance(&self, name: &str) -> Option<Instance> {
+    pub fn instance(&self, name: &str) -> Option<InstanceCode> {
         self.inner.instances.cached_instance(name)
     }
 

@@ -237,7 +237,7 @@ fn two_threads_needing_each_other_report_a_cycle_instead_of_deadlocking() {
             &self,
             name: &str,
             ctx: &mut loader::ResolveContext<'_>,
-        ) -> loader::Result<Option<loader::Instance>> {
+        ) -> loader::Result<Option<loader::InstanceCode>> {
             let other = match name {
                 "x$" => "y$",
                 "y$" => "x$",
@@ -290,7 +290,7 @@ fn an_instantiator_that_resolves_through_a_fresh_chain_gets_a_cycle_not_a_hang()
             &self,
             name: &str,
             ctx: &mut loader::ResolveContext<'_>,
-        ) -> loader::Result<Option<loader::Instance>> {
+        ) -> loader::Result<Option<loader::InstanceCode>> {
             let other = match name {
                 "outer$" => "inner$",
                 "inner$" => "outer$",
@@ -318,7 +318,7 @@ fn a_panicking_instantiator_fails_the_name_instead_of_hanging_its_waiters() {
             &self,
             name: &str,
             _ctx: &mut loader::ResolveContext<'_>,
-        ) -> loader::Result<Option<loader::Instance>> {
+        ) -> loader::Result<Option<loader::InstanceCode>> {
             std::thread::sleep(std::time::Duration::from_millis(20));
             panic!("cannot make {name}");
         }
