@@ -24,7 +24,7 @@ use std::time::Instant;
 use dashmap::DashMap;
 use execmem::{PublishedCode, PublishedFunction, Reservation};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, InstantiationError, Result};
 use crate::exports::Export;
 use crate::hash::BuildNameHasher;
 use crate::loader::Loader;
@@ -545,10 +545,10 @@ impl Instances {
             instantiator.instantiate(&cell.name, ctx)
         }))
         .unwrap_or_else(|_| {
-            Err(Error::InstantiationFailed {
-                name: cell.name.to_string(),
-                message: "the instantiator panicked".to_owned(),
-            })
+            Err(Error::instantiation(
+                &cell.name,
+                InstantiationError::Panicked,
+            ))
         });
         let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         COMPILING.with(|chains| chains.borrow_mut().pop());
@@ -573,12 +573,10 @@ impl Instances {
                     return Ok(address);
                 }
                 bump(&self.counters.failures, 1);
-                Err(Error::InstantiationFailed {
-                    name: cell.name.to_string(),
-                    message: "the instance was reserved in a batch other than the one being \
-                              loaded"
-                        .to_owned(),
-                })
+                Err(Error::instantiation(
+                    &cell.name,
+                    InstantiationError::ForeignBatch,
+                ))
             }
             Ok(Some(instance)) => {
                 bump(&self.counters.instantiations, 1);
@@ -624,7 +622,9 @@ impl Instances {
         for (cell, reservation) in pending {
             let result = match code {
                 Some(code) => InstanceCode::new(code.clone(), &reservation),
-                None => Err(Error::Memory("the batch was published empty".to_owned())),
+                None => Err(Error::LostBatch {
+                    what: "the batch was published empty",
+                }),
             };
             let _ = self.settle(&cell, result);
         }
@@ -634,10 +634,7 @@ impl Instances {
     fn fail_pending(&self, pending: Vec<(Arc<Cell>, Reservation)>) {
         for (cell, _) in pending {
             bump(&self.counters.failures, 1);
-            let error = Error::InstantiationFailed {
-                name: cell.name.to_string(),
-                message: "the module whose load instantiated it failed to load".to_owned(),
-            };
+            let error = Error::instantiation(&cell.name, InstantiationError::LoadFailed);
             let _ = self.settle(&cell, Err(error));
         }
     }

@@ -53,7 +53,7 @@ mod resolution;
 mod slots;
 
 pub use cache::{Backing, CacheConfig, CacheStats, FileIdentity, SmfCache, SmfFile};
-pub use error::{Error, Result};
+pub use error::{Error, InstantiationError, Result};
 pub use exports::Export;
 pub use instances::{InstanceCode, InstanceStats, Instantiator, ResolveContext};
 pub use jit_service::{JitConfig, JitInstantiator, TRAP_SYMBOL, trap_runtime, write_back_note};

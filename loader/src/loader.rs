@@ -236,7 +236,8 @@ impl Loader {
     ///
     /// # Errors
     /// As [`Loader::load`], and [`Error::Memory`] when the lazy-binding
-    /// trampoline cannot be published.
+    /// trampoline cannot be published ([`Error::Trampoline`] when it cannot
+    /// be assembled).
     pub fn load_with_binding(
         &self,
         path: impl AsRef<Path>,
@@ -278,7 +279,7 @@ impl Loader {
             return Ok(published.entry() as usize);
         }
         let avx = std::arch::is_x86_feature_detected!("avx");
-        let code = lazy::trampoline(avx).map_err(|e| Error::Memory(e.to_string()))?;
+        let code = lazy::trampoline(avx).map_err(|source| Error::Trampoline { source })?;
         let published = self
             .inner
             .memory

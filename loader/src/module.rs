@@ -242,7 +242,7 @@ fn map_anon(path: &Path, len: usize) -> Result<Option<MmapMut>> {
         .map_err(|e| Error::DataMemory {
             path: path.to_path_buf(),
             len,
-            message: e.to_string(),
+            source: Arc::new(e),
         })
 }
 
@@ -274,9 +274,9 @@ pub(crate) fn load(
     // Instantiations the imports need may be placed in this module's batch.
     imports.lend_batch(batch);
     let mut bound = bind_symbols(module, path, &relocations, &image, &lazy_slots, imports)?;
-    let mut batch = imports
-        .take_batch()
-        .ok_or_else(|| Error::Memory("the module's batch was not given back".to_owned()))?;
+    let mut batch = imports.take_batch().ok_or(Error::LostBatch {
+        what: "the module's batch was not given back",
+    })?;
 
     image.fill_got(&got, &bound.values);
     let stubs = write_stubs(&relocations, &image, &bound.values, &mut batch)?;
@@ -309,9 +309,9 @@ pub(crate) fn load(
         .note_sdn()
         .map(|text| sdn::note::Note::parse(text).map(ModuleNote::new))
         .transpose()
-        .map_err(|e| Error::InvalidNote {
+        .map_err(|source| Error::InvalidNote {
             path: path.to_path_buf(),
-            message: e.to_string(),
+            source,
         })?;
     if let Some(note) = &note {
         for import in bound
@@ -578,7 +578,7 @@ impl Image {
                 Some(map.make_read_only().map_err(|e| Error::DataMemory {
                     path: path.to_path_buf(),
                     len,
-                    message: e.to_string(),
+                    source: Arc::new(e),
                 })?)
             }
             None => None,

@@ -6,7 +6,7 @@ mod common;
 use std::sync::{Arc, Barrier};
 
 use common::{Spec, TestJit, call_i32, returns};
-use loader::{Error, Loader, LoaderConfig};
+use loader::{Error, InstantiationError, Loader, LoaderConfig};
 
 fn loader_with(jit: &Arc<TestJit>, max_depth: usize) -> Loader {
     let loader = Loader::new(LoaderConfig {
@@ -333,9 +333,12 @@ fn a_panicking_instantiator_fails_the_name_instead_of_hanging_its_waiters() {
         .collect();
     for handle in handles {
         match handle.join().unwrap() {
-            Err(Error::InstantiationFailed { name, message }) => {
+            Err(Error::InstantiationFailed {
+                name,
+                source: source @ InstantiationError::Panicked,
+            }) => {
                 assert_eq!(name, "boom$");
-                assert_eq!(message, "the instantiator panicked");
+                assert_eq!(source.to_string(), "the instantiator panicked");
             }
             other => panic!("expected a failure, got {other:?}"),
         }

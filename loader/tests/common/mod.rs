@@ -458,7 +458,7 @@ impl Instantiator for TestJit {
             ["fail", ..] => {
                 return Err(loader::Error::InstantiationFailed {
                     name: name.to_owned(),
-                    message: "the test instantiator refuses it".to_owned(),
+                    source: loader::InstantiationError::other("the test instantiator refuses it"),
                 });
             }
             _ => return Ok(None),
