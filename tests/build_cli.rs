@@ -679,7 +679,7 @@ struct StandIn {
 }
 
 impl StandIn {
-    fn jump_to(memory: &execmem::ExecMemory, name: &str, target: u64) -> loader::Instance {
+    fn jump_to(memory: &execmem::ExecMemory, name: &str, target: u64) -> loader::InstanceCode {
         let mut stub = vec![0xFF, 0x25, 0, 0, 0, 0];
         stub.extend_from_slice(&target.to_le_bytes());
         memory.publish_function(name, &stub).unwrap().into()
@@ -691,7 +691,7 @@ impl loader::Instantiator for StandIn {
         &self,
         name: &str,
         ctx: &mut loader::ResolveContext<'_>,
-    ) -> loader::Result<Option<loader::Instance>> {
+    ) -> loader::Result<Option<loader::InstanceCode>> {
         if name == smfjit::build::aot::TRAP_SYMBOL {
             return Ok(Some(Self::jump_to(ctx.memory(), name, self.trap.handler())));
         }

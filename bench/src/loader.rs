@@ -12,7 +12,7 @@ use std::ffi::CString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use loader::{Instance, Instantiator, Loader, LoaderConfig, ResolveContext};
+use loader::{InstanceCode, Instantiator, Loader, LoaderConfig, ResolveContext};
 use smf::{ModuleBuilder, SectionType, SymbolDef};
 
 use crate::harness::{Report, Row, Stats, fmt_duration, measure, measure_with_setup};
@@ -94,7 +94,7 @@ impl Instantiator for Constants {
         &self,
         name: &str,
         ctx: &mut ResolveContext<'_>,
-    ) -> loader::Result<Option<Instance>> {
+    ) -> loader::Result<Option<InstanceCode>> {
         let Some(n) = name.strip_prefix("const$").and_then(|n| n.parse().ok()) else {
             return Ok(None);
         };

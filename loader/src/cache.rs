@@ -91,7 +91,7 @@ impl FileIdentity {
     pub fn current(path: &Path) -> Result<Self> {
         std::fs::metadata(path)
             .map(|m| Self::of(&m))
-            .map_err(|e| Error::io("inspect", path, &e))
+            .map_err(|e| Error::io("inspect", path, e))
     }
 }
 
@@ -141,16 +141,16 @@ pub struct SmfFile {
 impl SmfFile {
     /// Opens, reads or maps, and validates `path`.
     fn open(path: &Path, read_threshold: u64) -> Result<Self> {
-        let mut file = File::open(path).map_err(|e| Error::io("open", path, &e))?;
+        let mut file = File::open(path).map_err(|e| Error::io("open", path, e))?;
         let before = file
             .metadata()
             .map(|m| FileIdentity::of(&m))
-            .map_err(|e| Error::io("inspect", path, &e))?;
+            .map_err(|e| Error::io("inspect", path, e))?;
         let backing = if before.size <= read_threshold || before.size == 0 {
             let capacity = usize::try_from(before.size).unwrap_or(0);
             let mut bytes = Vec::with_capacity(capacity);
             file.read_to_end(&mut bytes)
-                .map_err(|e| Error::io("read", path, &e))?;
+                .map_err(|e| Error::io("read", path, e))?;
             Backing::Read(bytes.into_boxed_slice())
         } else {
             // SAFETY: the map is read-only and private to this process's view;
@@ -158,13 +158,13 @@ impl SmfFile {
             // truncates the file in place. Changes are detected through the
             // identity checks below and on every `SmfCache::get`; the module
             // docs describe the window left for a truncation racing a read.
-            let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io("map", path, &e))?;
+            let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io("map", path, e))?;
             Backing::Mapped(map)
         };
         let after = file
             .metadata()
             .map(|m| FileIdentity::of(&m))
-            .map_err(|e| Error::io("inspect", path, &e))?;
+            .map_err(|e| Error::io("inspect", path, e))?;
         if after != before || backing.len() as u64 != before.size {
             return Err(Error::ChangedWhileReading {
                 path: path.to_path_buf(),

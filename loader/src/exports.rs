@@ -10,8 +10,7 @@ use std::sync::Arc;
 
 use smf::Binding;
 
-/// Identity of a loaded module, unique for the life of its loader.
-pub type ModuleId = u64;
+use crate::resolution::ModuleId;
 
 /// One exported definition.
 #[derive(Debug, Clone)]

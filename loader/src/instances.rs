@@ -24,43 +24,21 @@ use std::time::Instant;
 use dashmap::DashMap;
 use execmem::{PublishedCode, PublishedFunction, Reservation};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, InstantiationError, Result};
 use crate::exports::Export;
 use crate::hash::BuildNameHasher;
 use crate::loader::Loader;
+use crate::resolution::Address;
 use crate::slots::SymbolSlot;
 
-/// A code address handed out by the loader.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Address(usize);
-
-impl Address {
-    /// Wraps a raw address.
-    #[must_use]
-    pub fn new(address: usize) -> Self {
-        Self(address)
-    }
-
-    /// The address as a number.
-    #[must_use]
-    pub fn get(self) -> usize {
-        self.0
-    }
-
-    /// The address as a pointer, to be transmuted to the function type the
-    /// code implements (the caller's `unsafe` contract).
-    #[must_use]
-    pub fn as_ptr(self) -> *const u8 {
-        self.0 as *const u8
-    }
-}
-
-/// What an [`Instantiator`] produced for a name: the entry address and
-/// either the published code that holds it (which the cache keeps alive) or
-/// the reservation in the batch of the module being loaded, published with
-/// that module.
+/// The machine code of one instantiation as the loader holds it: what an
+/// [`Instantiator`] produced for a name, the entry address and either the
+/// published code that holds it (which the cache keeps alive) or the
+/// reservation in the batch of the module being loaded, published with that
+/// module. (The instantiated IR it was compiled from is
+/// `jit::instantiate::Instance`.)
 #[derive(Debug, Clone)]
-pub struct Instance {
+pub struct InstanceCode {
     address: Address,
     code: Option<PublishedCode>,
     /// The entry's reservation, when it waits in [`ResolveContext::batch`].
@@ -71,13 +49,13 @@ pub struct Instance {
     entry: Option<Reservation>,
 }
 
-impl Instance {
+impl InstanceCode {
     /// The instance whose entry is `entry` inside `code`.
     ///
     /// # Errors
     /// [`Error::Memory`] when `entry` belongs to another batch.
     pub fn new(code: PublishedCode, entry: &Reservation) -> Result<Self> {
-        let address = Address(code.entry(entry)? as usize);
+        let address = Address::new(code.entry(entry)? as usize);
         Ok(Self {
             address,
             code: Some(code),
@@ -94,7 +72,7 @@ impl Instance {
     #[must_use]
     pub fn in_batch(entry: &Reservation) -> Self {
         Self {
-            address: Address(entry.address()),
+            address: Address::new(entry.address()),
             code: None,
             pending: Some(*entry),
             size: entry.size(),
@@ -129,10 +107,10 @@ impl Instance {
     }
 }
 
-impl From<PublishedFunction> for Instance {
+impl From<PublishedFunction> for InstanceCode {
     fn from(function: PublishedFunction) -> Self {
         Self {
-            address: Address(function.entry() as usize),
+            address: Address::new(function.entry() as usize),
             code: Some(function.code().clone()),
             pending: None,
             size: function.bytes().len(),
@@ -155,13 +133,18 @@ pub trait Instantiator: Send + Sync {
     /// # Errors
     /// Whatever stops the instantiation; it is reported to every thread that
     /// waited for the name, and the name may be asked for again later.
-    fn instantiate(&self, name: &str, ctx: &mut ResolveContext<'_>) -> Result<Option<Instance>>;
+    fn instantiate(&self, name: &str, ctx: &mut ResolveContext<'_>)
+    -> Result<Option<InstanceCode>>;
 }
 
 /// A shared instantiator (the caller keeps a handle, e.g. to its own
 /// statistics).
 impl<T: Instantiator + ?Sized> Instantiator for Arc<T> {
-    fn instantiate(&self, name: &str, ctx: &mut ResolveContext<'_>) -> Result<Option<Instance>> {
+    fn instantiate(
+        &self,
+        name: &str,
+        ctx: &mut ResolveContext<'_>,
+    ) -> Result<Option<InstanceCode>> {
         (**self).instantiate(name, ctx)
     }
 }
@@ -212,7 +195,7 @@ impl<'l> ResolveContext<'l> {
     /// The batch of the module being loaded, when this chain binds its
     /// imports (`Now` binding): code reserved and written here is published
     /// with the module, in one publication; return it as
-    /// [`Instance::in_batch`]. `None` outside module loading, where an
+    /// [`InstanceCode::in_batch`]. `None` outside module loading, where an
     /// instantiator publishes its code itself.
     pub fn batch(&mut self) -> Option<&mut execmem::CodeBatch> {
         self.batch.as_mut()
@@ -233,7 +216,7 @@ impl<'l> ResolveContext<'l> {
         self.pending
             .iter()
             .find(|(cell, _)| *cell.name == *name)
-            .map(|(_, r)| Address(r.address()))
+            .map(|(_, r)| Address::new(r.address()))
     }
 
     /// Finishes the instances waiting in the batch, now published as `code`.
@@ -339,14 +322,17 @@ struct Cell {
     name: Arc<str>,
     /// The chain compiling it.
     owner: u64,
-    done: OnceLock<Result<Instance>>,
+    done: OnceLock<Result<InstanceCode>>,
     lock: Mutex<()>,
     finished: Condvar,
 }
 
 impl Cell {
-    fn finish(&self, result: Result<Instance>) -> Result<Address> {
-        let answer = result.as_ref().map(Instance::address).map_err(Clone::clone);
+    fn finish(&self, result: Result<InstanceCode>) -> Result<Address> {
+        let answer = result
+            .as_ref()
+            .map(InstanceCode::address)
+            .map_err(Clone::clone);
         let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
         // Only the owner sets `done`, exactly once.
         let _ = self.done.set(result);
@@ -358,7 +344,10 @@ impl Cell {
         let mut guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
             if let Some(result) = self.done.get() {
-                return result.as_ref().map(Instance::address).map_err(Clone::clone);
+                return result
+                    .as_ref()
+                    .map(InstanceCode::address)
+                    .map_err(Clone::clone);
             }
             guard = self
                 .finished
@@ -478,11 +467,11 @@ impl Instances {
     /// A finished instance of `name`, if cached, without counting a hit.
     pub(crate) fn peek(&self, name: &str) -> Option<Address> {
         let cell = self.cells.get(name)?;
-        cell.done.get()?.as_ref().ok().map(Instance::address)
+        cell.done.get()?.as_ref().ok().map(InstanceCode::address)
     }
 
     /// A finished instance of `name` with its code, if cached.
-    pub(crate) fn cached_instance(&self, name: &str) -> Option<Instance> {
+    pub(crate) fn cached_instance(&self, name: &str) -> Option<InstanceCode> {
         let cell = self.cells.get(name)?;
         cell.done.get()?.as_ref().ok().cloned()
     }
@@ -556,17 +545,17 @@ impl Instances {
             instantiator.instantiate(&cell.name, ctx)
         }))
         .unwrap_or_else(|_| {
-            Err(Error::InstantiationFailed {
-                name: cell.name.to_string(),
-                message: "the instantiator panicked".to_owned(),
-            })
+            Err(Error::instantiation(
+                &cell.name,
+                InstantiationError::Panicked,
+            ))
         });
         let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         COMPILING.with(|chains| chains.borrow_mut().pop());
         ctx.path.pop();
         bump(&self.counters.compile_nanos, nanos);
         let result = match outcome {
-            Ok(Some(Instance {
+            Ok(Some(InstanceCode {
                 pending: Some(reservation),
                 address,
                 size,
@@ -584,12 +573,10 @@ impl Instances {
                     return Ok(address);
                 }
                 bump(&self.counters.failures, 1);
-                Err(Error::InstantiationFailed {
-                    name: cell.name.to_string(),
-                    message: "the instance was reserved in a batch other than the one being \
-                              loaded"
-                        .to_owned(),
-                })
+                Err(Error::instantiation(
+                    &cell.name,
+                    InstantiationError::ForeignBatch,
+                ))
             }
             Ok(Some(instance)) => {
                 bump(&self.counters.instantiations, 1);
@@ -613,7 +600,7 @@ impl Instances {
 
     /// Finishes a cell: waiters wake, a success is announced, a failure
     /// leaves the map so that a later request tries again.
-    fn settle(&self, cell: &Arc<Cell>, result: Result<Instance>) -> Result<Address> {
+    fn settle(&self, cell: &Arc<Cell>, result: Result<InstanceCode>) -> Result<Address> {
         let failed = result.is_err();
         let answer = cell.finish(result);
         if let Ok(address) = &answer {
@@ -634,8 +621,10 @@ impl Instances {
     fn finish_pending(&self, pending: Vec<(Arc<Cell>, Reservation)>, code: Option<&PublishedCode>) {
         for (cell, reservation) in pending {
             let result = match code {
-                Some(code) => Instance::new(code.clone(), &reservation),
-                None => Err(Error::Memory("the batch was published empty".to_owned())),
+                Some(code) => InstanceCode::new(code.clone(), &reservation),
+                None => Err(Error::LostBatch {
+                    what: "the batch was published empty",
+                }),
             };
             let _ = self.settle(&cell, result);
         }
@@ -645,10 +634,7 @@ impl Instances {
     fn fail_pending(&self, pending: Vec<(Arc<Cell>, Reservation)>) {
         for (cell, _) in pending {
             bump(&self.counters.failures, 1);
-            let error = Error::InstantiationFailed {
-                name: cell.name.to_string(),
-                message: "the module whose load instantiated it failed to load".to_owned(),
-            };
+            let error = Error::instantiation(&cell.name, InstantiationError::LoadFailed);
             let _ = self.settle(&cell, Err(error));
         }
     }
@@ -656,7 +642,10 @@ impl Instances {
     fn wait_for(&self, cell: &Arc<Cell>, ctx: &ResolveContext<'_>) -> Result<Address> {
         if let Some(result) = cell.done.get() {
             bump(&self.counters.cache_hits, 1);
-            return result.as_ref().map(Instance::address).map_err(Clone::clone);
+            return result
+                .as_ref()
+                .map(InstanceCode::address)
+                .map_err(Clone::clone);
         }
         {
             let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);

@@ -48,11 +48,11 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use jit::backend::{Backend, CallTarget, Options, PreparedFunction, TrapRuntime};
 use jit::ir::{Callee, Library};
 
-use crate::error::{Error, Result};
-use crate::exports::ModuleId;
-use crate::instances::{Instance, Instantiator, ResolveContext};
+use crate::error::{Error, InstantiationError, Result};
+use crate::instances::{InstanceCode, Instantiator, ResolveContext};
 use crate::loader::{Loader, LoaderConfig};
 use crate::module::LoadedModule;
+use crate::resolution::{Address, ModuleId};
 
 /// The runtime symbol ahead-of-time code imports for traps: an
 /// `extern "C" fn(kind: u32, code: u32) -> !` (the name `smf-build` gives
@@ -91,20 +91,21 @@ struct SharedRuntime {
     runtime: TrapRuntime,
 }
 
-static TRAP_RUNTIME: OnceLock<std::result::Result<SharedRuntime, String>> = OnceLock::new();
+static TRAP_RUNTIME: OnceLock<std::result::Result<SharedRuntime, Arc<jit::backend::Error>>> =
+    OnceLock::new();
 
 /// The process-wide trap runtime: `__smfjit_trap` is bound to its
 /// [`TrapRuntime::handler`] and generated code calls the same handler, so
 /// [`TrapRuntime::call`] on it catches traps of either kind of code.
 ///
 /// # Errors
-/// [`Error::Memory`] when its code could not be published (the first call
-/// tries; the outcome is kept).
+/// [`Error::TrapRuntime`] when its code could not be published (the first
+/// call tries; the outcome is kept).
 pub fn trap_runtime() -> Result<&'static TrapRuntime> {
     let shared = TRAP_RUNTIME.get_or_init(|| {
-        let memory =
-            execmem::ExecMemory::new(execmem::Config::default()).map_err(|e| e.to_string())?;
-        let runtime = TrapRuntime::new(&memory).map_err(|e| e.to_string())?;
+        let memory = execmem::ExecMemory::new(execmem::Config::default())
+            .map_err(|e| Arc::new(jit::backend::Error::from(e)))?;
+        let runtime = TrapRuntime::new(&memory).map_err(Arc::new)?;
         Ok(SharedRuntime {
             _memory: memory,
             runtime,
@@ -112,9 +113,9 @@ pub fn trap_runtime() -> Result<&'static TrapRuntime> {
     });
     match shared {
         Ok(shared) => Ok(&shared.runtime),
-        Err(message) => Err(Error::Memory(format!(
-            "the trap runtime could not be published: {message}"
-        ))),
+        Err(source) => Err(Error::TrapRuntime {
+            source: Arc::clone(source),
+        }),
     }
 }
 
@@ -125,7 +126,7 @@ struct ModuleTemplates {
     /// Function template symbol names (`sort`, `Vec::push`) and whether
     /// each is `Global`.
     symbols: HashMap<String, bool>,
-    library: OnceLock<std::result::Result<Arc<Library>, String>>,
+    library: OnceLock<std::result::Result<Arc<Library>, jit::Error>>,
 }
 
 impl ModuleTemplates {
@@ -155,17 +156,21 @@ impl ModuleTemplates {
 
     /// The module's template library, decoded and verified on first use.
     fn library(&self, module: &LoadedModule) -> Result<Arc<Library>> {
+        let Some(bytes) = module.template_code() else {
+            return Err(Error::Unsupported {
+                path: module.path().to_path_buf(),
+                reason: "its templates cannot be used: the module has no TemplateCode section"
+                    .to_owned(),
+            });
+        };
         let decoded = self.library.get_or_init(|| {
-            let bytes = module
-                .template_code()
-                .ok_or("the module has no TemplateCode section")?;
-            let decoded = jit::binary::decode_library(bytes).map_err(|e| e.to_string())?;
-            jit::verify::verify_library(&decoded.library).map_err(|e| e.to_string())?;
+            let decoded = jit::binary::decode_library(bytes)?;
+            jit::verify::verify_library(&decoded.library)?;
             Ok(Arc::new(decoded.library))
         });
-        decoded.clone().map_err(|message| Error::Unsupported {
+        decoded.clone().map_err(|source| Error::InvalidTemplates {
             path: module.path().to_path_buf(),
-            reason: format!("its templates cannot be used: {message}"),
+            source: Box::new(source),
         })
     }
 }
@@ -299,13 +304,14 @@ impl JitInstantiator {
             &[symbol],
             &mut resolver,
         );
-        prepared.map_err(|error| callee_error.unwrap_or_else(|| failed(symbol, &error)))
+        prepared
+            .map_err(|error| callee_error.unwrap_or_else(|| Error::instantiation(symbol, error)))
     }
 }
 
 /// Where calls to `callee` go, as seen from the chain `ctx`.
 fn resolve_callee(callee: &Callee, ctx: &mut ResolveContext<'_>) -> Result<CallTarget> {
-    let direct = |address: crate::Address| CallTarget::Direct(address.get() as u64);
+    let direct = |address: Address| CallTarget::Direct(address.get() as u64);
     match callee {
         // Mutual recursion: the callee waits further out in this chain and
         // gets its address when it finishes; call it through its slot.
@@ -327,24 +333,19 @@ fn resolve_callee(callee: &Callee, ctx: &mut ResolveContext<'_>) -> Result<CallT
                 },
             }
         }
-        Callee::Template { name, .. } => Err(Error::InstantiationFailed {
-            name: name.to_string(),
-            message: "a call to a template was left uninstantiated".to_owned(),
-        }),
-    }
-}
-
-/// An instantiation failure of `name` for a JIT error.
-#[cold]
-fn failed(name: &str, error: &dyn std::fmt::Display) -> Error {
-    Error::InstantiationFailed {
-        name: name.to_owned(),
-        message: error.to_string(),
+        Callee::Template { name, .. } => Err(Error::instantiation(
+            &name.to_string(),
+            InstantiationError::UninstantiatedCall,
+        )),
     }
 }
 
 impl Instantiator for JitInstantiator {
-    fn instantiate(&self, name: &str, ctx: &mut ResolveContext<'_>) -> Result<Option<Instance>> {
+    fn instantiate(
+        &self,
+        name: &str,
+        ctx: &mut ResolveContext<'_>,
+    ) -> Result<Option<InstanceCode>> {
         // A name outside the mangling scheme is no instantiation at all.
         let Ok((template, type_args)) = jit::mangle::demangle(name) else {
             return Ok(None);
@@ -362,13 +363,13 @@ impl Instantiator for JitInstantiator {
         // Demangled once: the template and arguments found above.
         let instance =
             jit::instantiate::instantiate_reusing(&library, &template, &type_args, self.spare())
-                .map_err(|e| failed(name, &e))?;
+                .map_err(|e| Error::instantiation(name, e))?;
         if ctx.batch().is_some() {
             // A module being loaded (`Now`), or an outer instantiation of
             // this chain, publishes the batch.
             let placed = self.place(&instance, ctx);
             self.keep_spare(instance);
-            return placed.map(|r| Some(Instance::in_batch(&r)));
+            return placed.map(|r| Some(InstanceCode::in_batch(&r)));
         }
         // The outermost instantiation of a chain opens a batch for itself
         // and every instantiation it causes, and publishes them together:
@@ -381,9 +382,9 @@ impl Instantiator for JitInstantiator {
             (Ok(reservation), Some(batch)) => batch
                 .publish()
                 .map_err(Error::from)
-                .and_then(|code| Ok((Instance::new(code.clone(), &reservation)?, code))),
+                .and_then(|code| Ok((InstanceCode::new(code.clone(), &reservation)?, code))),
             (Err(error), _) => Err(error),
-            (Ok(_), None) => Err(failed(name, &"the chain's batch was taken")),
+            (Ok(_), None) => Err(Error::instantiation(name, InstantiationError::NoBatch)),
         };
         match published {
             Ok((entry, code)) => {
@@ -430,12 +431,12 @@ impl JitInstantiator {
         let prepared = self.prepare(instance, ctx)?;
         let batch = ctx
             .batch()
-            .ok_or_else(|| failed(name, &"no batch to place the code in"))?;
+            .ok_or_else(|| Error::instantiation(name, InstantiationError::NoBatch))?;
         let reservation = batch.reserve(name, prepared.size(), ENTRY_ALIGN)?;
         let entry = reservation.address() as u64;
         prepared
             .link_into(entry, &[entry], batch.bytes_mut(&reservation)?)
-            .map_err(|e| failed(name, &e))?;
+            .map_err(|e| Error::instantiation(name, e))?;
         Ok(reservation)
     }
 }
@@ -464,31 +465,32 @@ impl Loader {
 /// identity, so loading or reloading the path reads the new version.
 ///
 /// # Errors
+/// [`Error::UnwritableNote`] when the note cannot be written as SDN;
 /// [`Error::Unsupported`] when the file changed on disk since the module
-/// was loaded (nothing is written over a newer version) or the note cannot
-/// be written as SDN; [`Error::InvalidModule`] when the module cannot be
+/// was loaded (nothing is written over a newer version);
+/// [`Error::InvalidModule`] when the module cannot be
 /// rewritten; [`Error::Io`] when the temporary file cannot be written or
 /// moved into place (the original is then left as it was).
 pub fn write_back_note(module: &LoadedModule) -> Result<bool> {
     let path = module.path();
-    let unsupported = |reason: String| Error::Unsupported {
-        path: path.to_path_buf(),
-        reason,
-    };
     let Some(note) = module.note() else {
         return Ok(false);
     };
     let text = note
         .to_sdn_string()
-        .map_err(|e| unsupported(format!("its note cannot be written as SDN: {e}")))?;
+        .map_err(|source| Error::UnwritableNote {
+            path: path.to_path_buf(),
+            source,
+        })?;
     drop(note);
     let file = module.file();
     if !file.is_current() {
-        return Err(unsupported(
-            "the file changed on disk since it was loaded; its note is not written over \
-             the newer version"
+        return Err(Error::Unsupported {
+            path: path.to_path_buf(),
+            reason: "the file changed on disk since it was loaded; its note is not written \
+                     over the newer version"
                 .to_owned(),
-        ));
+        });
     }
     let bytes = smf::rewrite_note(file.bytes(), &text).map_err(|source| Error::InvalidModule {
         path: path.to_path_buf(),
@@ -498,19 +500,19 @@ pub fn write_back_note(module: &LoadedModule) -> Result<bool> {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => std::path::Path::new("."),
     };
-    let io = |action, error: &std::io::Error| Error::io(action, path, error);
+    let io = |action, error: std::io::Error| Error::io(action, path, error);
     let mut temporary = tempfile::NamedTempFile::new_in(directory)
-        .map_err(|e| io("create a temporary file beside", &e))?;
+        .map_err(|e| io("create a temporary file beside", e))?;
     let permissions = std::fs::metadata(path)
-        .map_err(|e| io("inspect", &e))?
+        .map_err(|e| io("inspect", e))?
         .permissions();
     temporary
         .write_all(&bytes)
         .and_then(|()| temporary.as_file().set_permissions(permissions))
         .and_then(|()| temporary.as_file().sync_all())
-        .map_err(|e| io("write the rewritten module beside", &e))?;
+        .map_err(|e| io("write the rewritten module beside", e))?;
     temporary
         .persist(path)
-        .map_err(|e| io("replace", &e.error))?;
+        .map_err(|e| io("replace", e.error))?;
     Ok(true)
 }

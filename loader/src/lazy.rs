@@ -33,8 +33,7 @@ use iced_x86::code_asm::{xmm0, xmm1, xmm2, xmm3, xmm4, xmm5, xmm6, xmm7};
 use iced_x86::code_asm::{ymm0, ymm1, ymm2, ymm3, ymm4, ymm5, ymm6, ymm7};
 
 use crate::error::{Error, Result};
-use crate::instances::Address;
-use crate::module::{ImportSource, Keep};
+use crate::resolution::Address;
 
 /// Bytes of one lazily bound import in code: the PLT entry (6 bytes, padded
 /// to 8) and the binding stub (24 bytes).
@@ -42,11 +41,16 @@ pub(crate) const ENTRY_SIZE: usize = 32;
 /// Offset of the binding stub inside an entry.
 pub(crate) const STUB_OFFSET: usize = 8;
 
+/// What keeps a bound target mapped while the importing module lives (the
+/// exporting module, an instantiation's code, the native libraries). Lazy
+/// binding only holds it, so it need not know which.
+pub(crate) type KeepAlive = Box<dyn Send + Sync>;
+
 /// Resolves imports for lazy binding on behalf of a loader that may be gone.
 pub(crate) trait Binder: Send + Sync {
     /// The import's address and what keeps it alive, or `None` when nothing
     /// defines it.
-    fn bind(&self, name: &str) -> Result<Option<(Address, Keep, ImportSource)>>;
+    fn bind(&self, name: &str) -> Result<Option<(Address, KeepAlive)>>;
 }
 
 /// What a binding stub hands the resolver: which import, and where its
@@ -58,7 +62,7 @@ pub(crate) struct LazyImport {
     slot: usize,
     binder: Arc<dyn Binder>,
     /// The bound target's keep-alive and address, once bound.
-    bound: Mutex<Option<(Keep, usize)>>,
+    bound: Mutex<Option<(KeepAlive, usize)>>,
 }
 
 impl std::fmt::Debug for LazyImport {
@@ -97,13 +101,13 @@ impl LazyImport {
         if let Some((_, address)) = bound.as_ref() {
             return Ok(*address);
         }
-        let (address, keep, _) =
-            self.binder
-                .bind(&self.name)?
-                .ok_or_else(|| Error::Unresolved {
-                    name: self.name.to_string(),
-                    detail: " (bound lazily, at its first call)".to_owned(),
-                })?;
+        let (address, keep) = self
+            .binder
+            .bind(&self.name)?
+            .ok_or_else(|| Error::Unresolved {
+                name: self.name.to_string(),
+                detail: " (bound lazily, at its first call)".to_owned(),
+            })?;
         // SAFETY: `slot` is an 8-aligned 8-byte cell in the read-write data
         // map of the module that owns this descriptor; the map lives as long
         // as the module, hence as long as this descriptor. Generated code

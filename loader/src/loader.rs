@@ -10,12 +10,15 @@ use execmem::ExecMemory;
 
 use crate::cache::{CacheConfig, CacheStats, SmfCache};
 use crate::error::{Error, Result};
-use crate::exports::{ExportTable, ModuleId};
-use crate::instances::{Address, Instance, InstanceStats, Instances, Instantiator, ResolveContext};
-use crate::lazy::{self, Binder};
+use crate::exports::ExportTable;
+use crate::instances::{
+    FinishHook, InstanceCode, InstanceStats, Instances, Instantiator, ResolveContext,
+};
+use crate::lazy::{self, Binder, KeepAlive};
 use crate::limits;
-use crate::module::{self, ImportResolver, ImportSource, Keep, LoadRequest, LoadedModule};
+use crate::module::{self, ImportResolver, Keep, LoadRequest, LoadedModule};
 use crate::native::NativeLibraries;
+use crate::resolution::{Address, ImportSource, JIT_OBJECT, ModuleId};
 use crate::slots::{Slots, SymbolSlot};
 
 /// When a module's imports are bound.
@@ -233,7 +236,8 @@ impl Loader {
     ///
     /// # Errors
     /// As [`Loader::load`], and [`Error::Memory`] when the lazy-binding
-    /// trampoline cannot be published.
+    /// trampoline cannot be published ([`Error::Trampoline`] when it cannot
+    /// be assembled).
     pub fn load_with_binding(
         &self,
         path: impl AsRef<Path>,
@@ -275,7 +279,7 @@ impl Loader {
             return Ok(published.entry() as usize);
         }
         let avx = std::arch::is_x86_feature_detected!("avx");
-        let code = lazy::trampoline(avx).map_err(|e| Error::Memory(e.to_string()))?;
+        let code = lazy::trampoline(avx).map_err(|source| Error::Trampoline { source })?;
         let published = self
             .inner
             .memory
@@ -370,7 +374,7 @@ impl Loader {
     /// The instantiation of `name` made on an earlier miss, with its code,
     /// if there is one (exports of loaded modules are not instances).
     #[must_use]
-    pub fn instance(&self, name: &str) -> Option<Instance> {
+    pub fn instance(&self, name: &str) -> Option<InstanceCode> {
         self.inner.instances.cached_instance(name)
     }
 
@@ -567,7 +571,7 @@ impl Inner {
 /// address, and every loaded module listing the name in its note's
 /// `possible` table records it as `jit_compiled` (a module being loaded
 /// records the instantiations its imports caused itself).
-fn finish_hook(slots: Arc<Slots>, loader: Weak<Inner>) -> crate::instances::FinishHook {
+fn finish_hook(slots: Arc<Slots>, loader: Weak<Inner>) -> FinishHook {
     Box::new(move |name, address| {
         slots.set(name, address.get());
         if let Some(inner) = loader.upgrade() {
@@ -586,9 +590,6 @@ fn finish_hook(slots: Arc<Slots>, loader: Weak<Inner>) -> crate::instances::Fini
         }
     })
 }
-
-/// The `to_obj` recorded for instantiations made at run time.
-pub const JIT_OBJECT: &str = "jit";
 
 /// Import binding for a module being loaded, within one resolution chain.
 struct Imports<'a, 'l> {
@@ -619,13 +620,14 @@ impl ImportResolver for Imports<'_, '_> {
 struct WeakLoader(Weak<Inner>);
 
 impl Binder for WeakLoader {
-    fn bind(&self, name: &str) -> Result<Option<(Address, Keep, ImportSource)>> {
+    fn bind(&self, name: &str) -> Result<Option<(Address, KeepAlive)>> {
         let inner = self.0.upgrade().ok_or_else(|| Error::Unresolved {
             name: name.to_owned(),
             detail: " (its loader was freed)".to_owned(),
         })?;
         let loader = Loader { inner };
         let mut ctx = ResolveContext::new(&loader);
-        loader.bind_import(name, &mut ctx)
+        let bound = loader.bind_import(name, &mut ctx)?;
+        Ok(bound.map(|(address, keep, _)| (address, Box::new(keep) as KeepAlive)))
     }
 }

@@ -20,17 +20,17 @@ use std::sync::Arc;
 
 use execmem::{CodeBatch, PublishedCode, Reservation};
 use memmap2::{Mmap, MmapMut};
-use smf::{Binding, RelocType, SectionType, SymbolType};
+use smf::{Binding, Module, RelocType, Relocation, Section, SectionType, SymbolType};
 
 use crate::cache::{FileIdentity, SmfFile};
 use crate::error::{Error, Result};
-use crate::exports::{Export, ModuleId};
-use crate::instances::Address;
+use crate::exports::Export;
 use crate::lazy::{self, Binder, LazyImport};
 use crate::limits::{MAX_LOAD_ALIGNMENT, STUB_STRIDE};
 use crate::native::NativeLibraries;
 use crate::note::ModuleNote;
 use crate::relocate::{self, Patch};
+use crate::resolution::{Address, ImportSource, JIT_OBJECT, ModuleId};
 
 /// What keeps an import's target alive while the importing module lives.
 /// The fields are never read: holding them is the point.
@@ -56,21 +56,6 @@ pub struct Import {
     pub address: usize,
     /// Where it came from.
     pub source: ImportSource,
-}
-
-/// Which step of the resolution bound an import.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ImportSource {
-    /// An export of the loaded module with this id.
-    Module(ModuleId),
-    /// An instantiation (cached, or made while loading).
-    Instance,
-    /// A native library of the search list.
-    Native,
-    /// Unresolved, and weak: bound to address 0.
-    WeakUndefined,
-    /// Bound lazily, at its first call (see [`LoadedModule::lazy_imports`]).
-    Lazy,
 }
 
 /// A module placed in memory. Its code and data stay mapped while this
@@ -257,27 +242,128 @@ fn map_anon(path: &Path, len: usize) -> Result<Option<MmapMut>> {
         .map_err(|e| Error::DataMemory {
             path: path.to_path_buf(),
             len,
-            message: e.to_string(),
+            source: Arc::new(e),
         })
 }
 
-/// Loads the module of `request.file`.
+/// Loads the module of `request.file`, in phases: lay out the sections,
+/// choose the lazily bound imports and the `gotpcrel` slots, place the
+/// sections in memory, bind the symbols, write the call stubs and the lazy
+/// entries, apply the relocations, publish.
 pub(crate) fn load(
     request: LoadRequest<'_>,
     imports: &mut dyn ImportResolver,
 ) -> Result<LoadedModule> {
     let file = Arc::clone(&request.file);
-    let path = file.path().to_path_buf();
+    let path = file.path();
     let module = file.module();
     module.check_host().map_err(|source| Error::InvalidModule {
-        path: path.clone(),
+        path: path.to_path_buf(),
         source,
     })?;
 
-    // Lay out every loaded section.
-    let mut places: HashMap<u32, Place> = HashMap::new();
-    let mut code_sections = Vec::new();
-    let (mut ro_end, mut rw_end, mut code_total) = (0usize, 0usize, 0usize);
+    let mut layout = lay_out_sections(module, path)?;
+    let relocations: Vec<Relocation> = module.relocations().map(|(_, _, r)| r).collect();
+    let lazy_slots = match request.lazy {
+        Some(_) => select_lazy_imports(module, &relocations, &mut layout.rw_end, path)?,
+        None => Vec::new(),
+    };
+    let got = allocate_got_slots(&relocations, &lazy_slots, &mut layout.ro_end, path)?;
+    let (mut image, batch) = place_sections(module, layout, request.memory, path)?;
+
+    // Instantiations the imports need may be placed in this module's batch.
+    imports.lend_batch(batch);
+    let mut bound = bind_symbols(module, path, &relocations, &image, &lazy_slots, imports)?;
+    let mut batch = imports.take_batch().ok_or(Error::LostBatch {
+        what: "the module's batch was not given back",
+    })?;
+
+    image.fill_got(&got, &bound.values);
+    let stubs = write_stubs(&relocations, &image, &bound.values, &mut batch)?;
+    let mut lazy = LazyEntries::default();
+    if let (Some((binder, trampoline)), false) = (&request.lazy, lazy_slots.is_empty()) {
+        lazy = write_lazy_entries(
+            module,
+            path,
+            &lazy_slots,
+            (binder, *trampoline),
+            &mut image,
+            &mut batch,
+        )?;
+        bound.imports.extend(lazy.imports());
+    }
+    let targets = Targets {
+        values: &bound.values,
+        got: &got,
+        ro_base: image.ro_base,
+        stubs: &stubs,
+        lazy: &lazy.entries,
+    };
+    apply_relocations(module, path, &relocations, &targets, &mut image, &mut batch)?;
+
+    let exports = list_exports(module, &image, request.id);
+    let (rodata, data) = image.finish(path)?;
+    let code = publish(batch)?;
+    imports.published(code.as_ref());
+    let note = module
+        .note_sdn()
+        .map(|text| sdn::note::Note::parse(text).map(ModuleNote::new))
+        .transpose()
+        .map_err(|source| Error::InvalidNote {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if let Some(note) = &note {
+        for import in bound
+            .imports
+            .iter()
+            .filter(|i| i.source == ImportSource::Instance)
+        {
+            note.record(&import.name, JIT_OBJECT);
+        }
+    }
+    let template_code = module.template_code().map(Box::from);
+    Ok(LoadedModule {
+        id: request.id,
+        file,
+        code,
+        rodata,
+        data,
+        exports,
+        imports: bound.imports,
+        keep: bound.keep,
+        lazy: lazy.descriptors,
+        note,
+        template_code,
+        stubs: stubs.len(),
+    })
+}
+
+/// Where the loaded sections go before any memory is mapped: offsets in
+/// the read-only and read-write maps, and the code sections to reserve.
+struct Layout<'a> {
+    /// `RoData`, `Data` and `Bss` sections by index; code sections are added
+    /// when they are reserved in the batch.
+    places: HashMap<u32, Place>,
+    /// Code sections with their size (at least 1) and alignment.
+    code: Vec<(Section<'a>, usize, usize)>,
+    /// Bytes the code sections need in the batch, alignment included.
+    code_total: usize,
+    /// Length of the read-only map (sections, then `gotpcrel` slots).
+    ro_end: usize,
+    /// Length of the read-write map (sections, then lazy imports' slots).
+    rw_end: usize,
+}
+
+/// Lays out every `Code`, `RoData`, `Data` and `Bss` section.
+fn lay_out_sections<'a>(module: &Module<'a>, path: &Path) -> Result<Layout<'a>> {
+    let mut layout = Layout {
+        places: HashMap::new(),
+        code: Vec::new(),
+        code_total: 0,
+        ro_end: 0,
+        rw_end: 0,
+    };
     for section in module.sections() {
         let kind = section.section_type();
         if !matches!(
@@ -289,7 +375,7 @@ pub(crate) fn load(
         let align = section.alignment();
         if align > MAX_LOAD_ALIGNMENT {
             return Err(unsupported(
-                &path,
+                path,
                 format!(
                     "section {} '{}' asks for alignment {align}, above the {MAX_LOAD_ALIGNMENT} the loader honours",
                     section.index(),
@@ -299,87 +385,136 @@ pub(crate) fn load(
         }
         let align = usize::try_from(align.max(1)).unwrap_or(1);
         let size = usize::try_from(section.memory_size())
-            .map_err(|_| unsupported(&path, format!("section {} is too large", section.index())))?;
-        let overflow = || unsupported(&path, "sections are too large".to_owned());
+            .map_err(|_| unsupported(path, format!("section {} is too large", section.index())))?;
+        let overflow = || unsupported(path, "sections are too large".to_owned());
         match kind {
             Some(SectionType::Code) => {
-                code_total = code_total
+                layout.code_total = layout
+                    .code_total
                     .checked_add(size.max(1))
                     .and_then(|t| t.checked_add(align))
                     .ok_or_else(overflow)?;
-                code_sections.push((section, size.max(1), align));
+                layout.code.push((section, size.max(1), align));
             }
             Some(SectionType::RoData) => {
-                let (start, end) = place_after(ro_end, size, align).ok_or_else(overflow)?;
-                places.insert(section.index(), Place::ReadOnly(start));
-                ro_end = end;
+                let (start, end) = place_after(layout.ro_end, size, align).ok_or_else(overflow)?;
+                layout
+                    .places
+                    .insert(section.index(), Place::ReadOnly(start));
+                layout.ro_end = end;
             }
             _ => {
-                let (start, end) = place_after(rw_end, size, align).ok_or_else(overflow)?;
-                places.insert(section.index(), Place::ReadWrite(start));
-                rw_end = end;
+                let (start, end) = place_after(layout.rw_end, size, align).ok_or_else(overflow)?;
+                layout
+                    .places
+                    .insert(section.index(), Place::ReadWrite(start));
+                layout.rw_end = end;
             }
         }
     }
+    Ok(layout)
+}
 
-    // One slot per symbol reached through `gotpcrel`, after the read-only data.
-    let relocations: Vec<_> = module.relocations().map(|(_, _, r)| r).collect();
+/// Appends an 8-byte slot to a map ending at `end`; returns its offset.
+fn add_slot(end: &mut usize, path: &Path) -> Result<usize> {
+    let (start, new_end) =
+        place_after(*end, 8, 8).ok_or_else(|| unsupported(path, "too many slots".to_owned()))?;
+    *end = new_end;
+    Ok(start)
+}
 
-    // Lazily bound imports: strong function imports reached only by calls
-    // through plt32 or a gotpcrel slot; each gets a writable slot.
+/// The imports bound at their first call: strong function imports reached
+/// only by calls through `plt32` or a `gotpcrel` slot. Each gets a slot in
+/// the read-write map; returns the symbol index and slot offset of each.
+fn select_lazy_imports(
+    module: &Module<'_>,
+    relocations: &[Relocation],
+    rw_end: &mut usize,
+    path: &Path,
+) -> Result<Vec<(u32, usize)>> {
     let mut lazy_slots: Vec<(u32, usize)> = Vec::new();
-    if request.lazy.is_some() {
-        for r in &relocations {
-            let index = r.symbol_index;
-            if lazy_slots.iter().any(|(s, _)| *s == index) {
-                continue;
-            }
-            let eligible = module.symbol(index).is_some_and(|s| {
-                !s.is_defined()
-                    && s.sym_type() == SymbolType::Function
-                    && s.binding() != Binding::Weak
-            }) && relocations.iter().all(|o| {
-                o.symbol_index != index
-                    || matches!(o.reloc_type, RelocType::Plt32 | RelocType::GotPcRel)
-            });
-            if eligible {
-                let (start, end) = place_after(rw_end, 8, 8)
-                    .ok_or_else(|| unsupported(&path, "too many slots".to_owned()))?;
-                lazy_slots.push((index, start));
-                rw_end = end;
-            }
+    for r in relocations {
+        let index = r.symbol_index;
+        if is_lazy(&lazy_slots, index) {
+            continue;
+        }
+        let eligible = module.symbol(index).is_some_and(|s| {
+            !s.is_defined() && s.sym_type() == SymbolType::Function && s.binding() != Binding::Weak
+        }) && relocations.iter().all(|o| {
+            o.symbol_index != index
+                || matches!(o.reloc_type, RelocType::Plt32 | RelocType::GotPcRel)
+        });
+        if eligible {
+            lazy_slots.push((index, add_slot(rw_end, path)?));
         }
     }
-    let is_lazy = |index: u32| lazy_slots.iter().any(|(s, _)| *s == index);
+    Ok(lazy_slots)
+}
 
+/// Whether the symbol `index` binds lazily.
+fn is_lazy(lazy_slots: &[(u32, usize)], index: u32) -> bool {
+    lazy_slots.iter().any(|(s, _)| *s == index)
+}
+
+/// One slot per symbol reached through `gotpcrel` (a lazy import uses its
+/// own slot instead), after the read-only data: symbol index to offset.
+fn allocate_got_slots(
+    relocations: &[Relocation],
+    lazy_slots: &[(u32, usize)],
+    ro_end: &mut usize,
+    path: &Path,
+) -> Result<HashMap<u32, usize>> {
     let mut got: HashMap<u32, usize> = HashMap::new();
-    for r in &relocations {
+    for r in relocations {
         if r.reloc_type == RelocType::GotPcRel
             && !got.contains_key(&r.symbol_index)
-            && !is_lazy(r.symbol_index)
+            && !is_lazy(lazy_slots, r.symbol_index)
         {
-            let (start, end) = place_after(ro_end, 8, 8)
-                .ok_or_else(|| unsupported(&path, "too many slots".to_owned()))?;
-            got.insert(r.symbol_index, start);
-            ro_end = end;
+            got.insert(r.symbol_index, add_slot(ro_end, path)?);
         }
     }
+    Ok(got)
+}
 
-    let mut rodata = map_anon(&path, ro_end)?;
-    let mut data = map_anon(&path, rw_end)?;
-    let ro_base = rodata.as_ref().map_or(0, |m| m.as_ptr() as usize);
-    let rw_base = data.as_ref().map_or(0, |m| m.as_ptr() as usize);
+/// The module's memory while it is filled in: the read-only and read-write
+/// maps, and where each loaded section lies.
+struct Image {
+    places: HashMap<u32, Place>,
+    rodata: Option<MmapMut>,
+    data: Option<MmapMut>,
+    ro_base: usize,
+    rw_base: usize,
+}
 
-    let mut batch = request.memory.batch_with_capacity(code_total.max(1));
-    for (section, size, align) in &code_sections {
+/// Maps the data memory, reserves and writes the code sections in a new
+/// batch, and copies the data sections.
+fn place_sections(
+    module: &Module<'_>,
+    layout: Layout<'_>,
+    memory: &execmem::ExecMemory,
+    path: &Path,
+) -> Result<(Image, CodeBatch)> {
+    let rodata = map_anon(path, layout.ro_end)?;
+    let data = map_anon(path, layout.rw_end)?;
+    let mut image = Image {
+        places: layout.places,
+        ro_base: rodata.as_ref().map_or(0, |m| m.as_ptr() as usize),
+        rw_base: data.as_ref().map_or(0, |m| m.as_ptr() as usize),
+        rodata,
+        data,
+    };
+    let mut batch = memory.batch_with_capacity(layout.code_total.max(1));
+    for (section, size, align) in &layout.code {
         let reservation = batch.reserve(section.name(), *size, *align)?;
         batch.write(&reservation, 0, section.data())?;
-        places.insert(section.index(), Place::Code(reservation));
+        image
+            .places
+            .insert(section.index(), Place::Code(reservation));
     }
     for section in module.sections() {
-        let (map, at) = match places.get(&section.index()) {
-            Some(Place::ReadOnly(at)) => (rodata.as_mut(), *at),
-            Some(Place::ReadWrite(at)) => (data.as_mut(), *at),
+        let (map, at) = match image.places.get(&section.index()) {
+            Some(Place::ReadOnly(at)) => (image.rodata.as_mut(), *at),
+            Some(Place::ReadWrite(at)) => (image.data.as_mut(), *at),
             _ => continue,
         };
         let bytes = section.data();
@@ -390,22 +525,96 @@ pub(crate) fn load(
             dst.copy_from_slice(bytes);
         }
     }
-    let section_address = |index: u32| -> Option<usize> {
-        match places.get(&index)? {
-            Place::Code(r) => Some(r.address()),
-            Place::ReadOnly(at) => ro_base.checked_add(*at),
-            Place::ReadWrite(at) => rw_base.checked_add(*at),
-        }
-    };
+    Ok((image, batch))
+}
 
-    // Symbol values: definitions in loaded sections, imports resolved once.
-    // Instantiations the imports need may be placed in this module's batch.
-    imports.lend_batch(batch);
-    let mut values: HashMap<u32, usize> = HashMap::new();
-    let mut bound = Vec::new();
-    let mut keep = Vec::new();
-    for r in &relocations {
-        if values.contains_key(&r.symbol_index) || is_lazy(r.symbol_index) {
+impl Image {
+    /// Where the loaded section `index` lies in memory.
+    fn section_address(&self, index: u32) -> Option<usize> {
+        match self.places.get(&index)? {
+            Place::Code(r) => Some(r.address()),
+            Place::ReadOnly(at) => self.ro_base.checked_add(*at),
+            Place::ReadWrite(at) => self.rw_base.checked_add(*at),
+        }
+    }
+
+    /// Stores each `gotpcrel` slot's symbol value in it.
+    fn fill_got(&mut self, got: &HashMap<u32, usize>, values: &HashMap<u32, usize>) {
+        for (symbol, at) in got {
+            let value = values.get(symbol).copied().unwrap_or(0);
+            if let Some(dst) = self.rodata.as_mut().and_then(|m| m.get_mut(*at..*at + 8)) {
+                dst.copy_from_slice(&(value as u64).to_le_bytes());
+            }
+        }
+    }
+
+    /// The bytes from `offset` in loaded section `section` to its map's end
+    /// (or its reservation's), `None` for a section not loaded.
+    fn field<'b>(
+        &'b mut self,
+        batch: &'b mut CodeBatch,
+        section: u32,
+        offset: usize,
+    ) -> Result<Option<&'b mut [u8]>> {
+        Ok(match self.places.get(&section) {
+            Some(Place::Code(res)) => batch.bytes_mut(res)?.get_mut(offset..),
+            Some(Place::ReadOnly(at)) => self
+                .rodata
+                .as_mut()
+                .and_then(|m| m.get_mut(at.saturating_add(offset)..)),
+            Some(Place::ReadWrite(at)) => self
+                .data
+                .as_mut()
+                .and_then(|m| m.get_mut(at.saturating_add(offset)..)),
+            None => None,
+        })
+    }
+
+    /// The maps as the module keeps them: read-only data made read-only.
+    fn finish(self, path: &Path) -> Result<(Option<Mmap>, Option<MmapMut>)> {
+        let rodata = match self.rodata {
+            Some(map) => {
+                let len = map.len();
+                Some(map.make_read_only().map_err(|e| Error::DataMemory {
+                    path: path.to_path_buf(),
+                    len,
+                    source: Arc::new(e),
+                })?)
+            }
+            None => None,
+        };
+        Ok((rodata, self.data))
+    }
+}
+
+/// The symbols relocations refer to, with their values.
+struct BoundSymbols {
+    /// Value of each symbol by index (lazy imports have none).
+    values: HashMap<u32, usize>,
+    /// How each import was bound, in first-use order.
+    imports: Vec<Import>,
+    /// What keeps the imports' targets alive.
+    keep: Vec<Keep>,
+}
+
+/// Gives every symbol a relocation refers to its value: a definition's
+/// address in its loaded section, an import's address from `imports`
+/// (resolved once per symbol). Lazy imports are left for their first call.
+fn bind_symbols(
+    module: &Module<'_>,
+    path: &Path,
+    relocations: &[Relocation],
+    image: &Image,
+    lazy_slots: &[(u32, usize)],
+    imports: &mut dyn ImportResolver,
+) -> Result<BoundSymbols> {
+    let mut bound = BoundSymbols {
+        values: HashMap::new(),
+        imports: Vec::new(),
+        keep: Vec::new(),
+    };
+    for r in relocations {
+        if bound.values.contains_key(&r.symbol_index) || is_lazy(lazy_slots, r.symbol_index) {
             continue;
         }
         let Some(symbol) = module.symbol(r.symbol_index) else {
@@ -413,9 +622,9 @@ pub(crate) fn load(
         };
         let value = match symbol.section_index() {
             Some(index) => {
-                let base = section_address(u32::from(index)).ok_or_else(|| {
+                let base = image.section_address(u32::from(index)).ok_or_else(|| {
                     unsupported(
-                        &path,
+                        path,
                         format!(
                             "a relocation refers to '{}', defined in section {index}, which is not loaded",
                             symbol.name()
@@ -424,13 +633,13 @@ pub(crate) fn load(
                 })?;
                 base.checked_add(usize::try_from(symbol.value()).unwrap_or(usize::MAX))
                     .ok_or_else(|| {
-                        unsupported(&path, format!("'{}' lies out of range", symbol.name()))
+                        unsupported(path, format!("'{}' lies out of range", symbol.name()))
                     })?
             }
             None => {
                 let (address, source) = match imports.resolve_import(symbol.name())? {
                     Some((address, k, source)) => {
-                        keep.push(k);
+                        bound.keep.push(k);
                         (address.get(), source)
                     }
                     None if symbol.binding() == Binding::Weak => (0, ImportSource::WeakUndefined),
@@ -441,7 +650,7 @@ pub(crate) fn load(
                         });
                     }
                 };
-                bound.push(Import {
+                bound.imports.push(Import {
                     name: symbol.name().to_owned(),
                     address,
                     source,
@@ -449,26 +658,26 @@ pub(crate) fn load(
                 address
             }
         };
-        values.insert(r.symbol_index, value);
+        bound.values.insert(r.symbol_index, value);
     }
+    Ok(bound)
+}
 
-    let mut batch = imports
-        .take_batch()
-        .ok_or_else(|| Error::Memory("the module's batch was not given back".to_owned()))?;
-
-    // Fill the slots, then find the plt32 calls that need a stub.
-    for (symbol, at) in &got {
-        let value = values.get(symbol).copied().unwrap_or(0);
-        if let Some(dst) = rodata.as_mut().and_then(|m| m.get_mut(*at..*at + 8)) {
-            dst.copy_from_slice(&(value as u64).to_le_bytes());
-        }
-    }
+/// Writes a call stub for each symbol that a `plt32` call cannot reach
+/// directly; returns each such symbol's stub address.
+fn write_stubs(
+    relocations: &[Relocation],
+    image: &Image,
+    values: &HashMap<u32, usize>,
+    batch: &mut CodeBatch,
+) -> Result<HashMap<u32, usize>> {
     let mut stub_targets: Vec<u32> = Vec::new();
-    for r in &relocations {
+    for r in relocations {
         if r.reloc_type != RelocType::Plt32 || stub_targets.contains(&r.symbol_index) {
             continue;
         }
-        let place = section_address(u32::from(r.target_section))
+        let place = image
+            .section_address(u32::from(r.target_section))
             .and_then(|b| b.checked_add(usize::try_from(r.offset).ok()?))
             .unwrap_or(0);
         let target = values.get(&r.symbol_index).copied().unwrap_or(0);
@@ -490,67 +699,125 @@ pub(crate) fn load(
             stubs.insert(*symbol, reservation.address() + i * STUB_STRIDE);
         }
     }
+    Ok(stubs)
+}
 
-    // The PLT entries and binding stubs of lazy imports; each slot starts
-    // out pointing at its stub.
-    let mut lazy_entries: HashMap<u32, (usize, usize)> = HashMap::new();
-    let mut lazy_imports = Vec::new();
-    if let (Some((binder, trampoline)), false) = (&request.lazy, lazy_slots.is_empty()) {
-        let reservation = batch.reserve("lazy plt", lazy_slots.len() * lazy::ENTRY_SIZE, 16)?;
-        for (i, (index, slot_at)) in lazy_slots.iter().enumerate() {
-            let name = module.symbol(*index).map_or("", |s| s.name());
-            let slot = rw_base + slot_at;
-            let entry = reservation.address() + i * lazy::ENTRY_SIZE;
-            let descriptor = Box::new(LazyImport::new(name, slot, Arc::clone(binder)));
-            let bytes = lazy::entry(
-                entry,
-                slot,
-                &*descriptor as *const LazyImport as usize,
-                *trampoline,
-            )
-            .ok_or_else(|| Error::RelocationOverflow {
-                path: path.clone(),
-                index: 0,
-                kind: RelocType::Plt32,
-                symbol: name.to_owned(),
-                value: slot as i128 - entry as i128,
-                place: entry,
-            })?;
-            batch.write(&reservation, i * lazy::ENTRY_SIZE, &bytes)?;
-            let stub = (entry + lazy::STUB_OFFSET) as u64;
-            if let Some(dst) = data
-                .as_mut()
-                .and_then(|m| m.get_mut(*slot_at..*slot_at + 8))
-            {
-                dst.copy_from_slice(&stub.to_le_bytes());
-            }
-            lazy_entries.insert(*index, (entry, slot));
-            bound.push(Import {
-                name: name.to_owned(),
-                address: 0,
-                source: ImportSource::Lazy,
-            });
-            lazy_imports.push(descriptor);
-        }
+/// The lazily bound imports as written into the module.
+#[derive(Default)]
+struct LazyEntries {
+    /// Symbol index to the addresses of its PLT entry and its slot.
+    entries: HashMap<u32, (usize, usize)>,
+    /// The binding descriptors, in slot order; boxed because each address
+    /// is embedded in code (see [`LoadedModule`]'s `lazy`).
+    #[allow(clippy::vec_box)]
+    descriptors: Vec<Box<LazyImport>>,
+}
+
+impl LazyEntries {
+    /// The imports as listed by [`LoadedModule::imports`]: bound lazily,
+    /// to no address yet.
+    fn imports(&self) -> impl Iterator<Item = Import> + '_ {
+        self.descriptors.iter().map(|d| Import {
+            name: d.name().to_owned(),
+            address: 0,
+            source: ImportSource::Lazy,
+        })
     }
+}
 
-    // Apply every relocation.
-    for (index, r) in relocations.iter().enumerate() {
-        let s = values.get(&r.symbol_index).copied().unwrap_or(0);
-        let lazy = lazy_entries.get(&r.symbol_index);
-        let target = match (r.reloc_type, lazy) {
+/// Writes the PLT entry and binding stub of each lazy import, and points
+/// each slot at its stub until the import is bound.
+fn write_lazy_entries(
+    module: &Module<'_>,
+    path: &Path,
+    lazy_slots: &[(u32, usize)],
+    (binder, trampoline): (&Arc<dyn Binder>, usize),
+    image: &mut Image,
+    batch: &mut CodeBatch,
+) -> Result<LazyEntries> {
+    let mut lazy = LazyEntries::default();
+    let reservation = batch.reserve("lazy plt", lazy_slots.len() * lazy::ENTRY_SIZE, 16)?;
+    for (i, (index, slot_at)) in lazy_slots.iter().enumerate() {
+        let name = module.symbol(*index).map_or("", |s| s.name());
+        let slot = image.rw_base + slot_at;
+        let entry = reservation.address() + i * lazy::ENTRY_SIZE;
+        let descriptor = Box::new(LazyImport::new(name, slot, Arc::clone(binder)));
+        let bytes = lazy::entry(
+            entry,
+            slot,
+            &*descriptor as *const LazyImport as usize,
+            trampoline,
+        )
+        .ok_or_else(|| Error::RelocationOverflow {
+            path: path.to_path_buf(),
+            index: 0,
+            kind: RelocType::Plt32,
+            symbol: name.to_owned(),
+            value: slot as i128 - entry as i128,
+            place: entry,
+        })?;
+        batch.write(&reservation, i * lazy::ENTRY_SIZE, &bytes)?;
+        let stub = (entry + lazy::STUB_OFFSET) as u64;
+        if let Some(dst) = image
+            .data
+            .as_mut()
+            .and_then(|m| m.get_mut(*slot_at..*slot_at + 8))
+        {
+            dst.copy_from_slice(&stub.to_le_bytes());
+        }
+        lazy.entries.insert(*index, (entry, slot));
+        lazy.descriptors.push(descriptor);
+    }
+    Ok(lazy)
+}
+
+/// What each relocation's symbol stands for at its sites.
+struct Targets<'t> {
+    values: &'t HashMap<u32, usize>,
+    /// `gotpcrel` slots, as offsets from `ro_base`.
+    got: &'t HashMap<u32, usize>,
+    ro_base: usize,
+    stubs: &'t HashMap<u32, usize>,
+    lazy: &'t HashMap<u32, (usize, usize)>,
+}
+
+impl Targets<'_> {
+    /// The address `r` computes with: the symbol's value, or the slot, the
+    /// stub or the PLT entry its kind of site goes through.
+    fn of(&self, r: &Relocation) -> usize {
+        let s = self.values.get(&r.symbol_index).copied().unwrap_or(0);
+        match (r.reloc_type, self.lazy.get(&r.symbol_index)) {
             (RelocType::GotPcRel, Some((_, slot))) => *slot,
             (RelocType::Plt32, Some((entry, _))) => *entry,
-            (RelocType::GotPcRel, None) => got.get(&r.symbol_index).map_or(0, |at| ro_base + at),
-            (RelocType::Plt32, None) => stubs.get(&r.symbol_index).copied().unwrap_or(s),
+            (RelocType::GotPcRel, None) => self
+                .got
+                .get(&r.symbol_index)
+                .map_or(0, |at| self.ro_base + at),
+            (RelocType::Plt32, None) => self.stubs.get(&r.symbol_index).copied().unwrap_or(s),
             _ => s,
-        };
-        let section_base = section_address(u32::from(r.target_section)).unwrap_or(0);
+        }
+    }
+}
+
+/// Applies every relocation to the placed sections.
+fn apply_relocations(
+    module: &Module<'_>,
+    path: &Path,
+    relocations: &[Relocation],
+    targets: &Targets<'_>,
+    image: &mut Image,
+    batch: &mut CodeBatch,
+) -> Result<()> {
+    for (index, r) in relocations.iter().enumerate() {
+        let target = targets.of(r);
+        let section_base = image
+            .section_address(u32::from(r.target_section))
+            .unwrap_or(0);
         let offset = usize::try_from(r.offset).unwrap_or(usize::MAX);
         let place = section_base.saturating_add(offset);
         let patch = relocate::compute(r.reloc_type, target as u64, r.addend, place as u64)
             .map_err(|value| Error::RelocationOverflow {
-                path: path.clone(),
+                path: path.to_path_buf(),
                 index: index as u64,
                 kind: r.reloc_type,
                 symbol: module
@@ -559,76 +826,32 @@ pub(crate) fn load(
                 value,
                 place,
             })?;
-        let field: Option<&mut [u8]> = match places.get(&u32::from(r.target_section)) {
-            Some(Place::Code(res)) => batch.bytes_mut(res)?.get_mut(offset..),
-            Some(Place::ReadOnly(at)) => rodata
-                .as_mut()
-                .and_then(|m| m.get_mut(at.saturating_add(offset)..)),
-            Some(Place::ReadWrite(at)) => data
-                .as_mut()
-                .and_then(|m| m.get_mut(at.saturating_add(offset)..)),
-            None => None,
-        };
+        let field = image.field(batch, u32::from(r.target_section), offset)?;
         if !field.is_some_and(|f| patch.write(f)) && patch != Patch::Nothing {
             return Err(unsupported(
-                &path,
+                path,
                 format!("relocation {index} patches a section that is not loaded"),
             ));
         }
     }
+    Ok(())
+}
 
-    let rodata = match rodata {
-        Some(map) => Some(map.make_read_only().map_err(|e| Error::DataMemory {
-            path: path.clone(),
-            len: ro_end,
-            message: e.to_string(),
-        })?),
-        None => None,
-    };
-    let code = publish(batch)?;
-    imports.published(code.as_ref());
-
-    let exports = module
+/// The module's exports: `Global` and `Weak` definitions in loaded sections.
+fn list_exports(module: &Module<'_>, image: &Image, id: ModuleId) -> Vec<Export> {
+    module
         .symbols()
         .filter(|s| matches!(s.binding(), Binding::Global | Binding::Weak) && !s.is_template())
         .filter_map(|s| {
-            let base = section_address(u32::from(s.section_index()?))?;
+            let base = image.section_address(u32::from(s.section_index()?))?;
             Some(Export {
                 name: Arc::from(s.name()),
                 address: base.checked_add(usize::try_from(s.value()).ok()?)?,
                 binding: s.binding(),
-                module: request.id,
+                module: id,
             })
         })
-        .collect();
-    let note = module
-        .note_sdn()
-        .map(|text| sdn::note::Note::parse(text).map(ModuleNote::new))
-        .transpose()
-        .map_err(|e| Error::InvalidNote {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-    let template_code = module.template_code().map(Box::from);
-    if let Some(note) = &note {
-        for import in bound.iter().filter(|i| i.source == ImportSource::Instance) {
-            note.record(&import.name, crate::loader::JIT_OBJECT);
-        }
-    }
-    Ok(LoadedModule {
-        id: request.id,
-        file,
-        code,
-        rodata,
-        data,
-        exports,
-        imports: bound,
-        keep,
-        lazy: lazy_imports,
-        note,
-        template_code,
-        stubs: stub_targets.len(),
-    })
+        .collect()
 }
 
 fn publish(batch: CodeBatch) -> Result<Option<PublishedCode>> {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::instances::Address;
+use crate::resolution::Address;
 
 /// A stable cell holding the address a name resolves to now, or 0 while
 /// nothing defines it: the winning export of the loaded modules, else its

@@ -7,7 +7,7 @@
 
 use jit::interp::Value;
 use jit::ir::Type;
-use loader::{Error, Loader, LoaderConfig};
+use loader::{Error, InstantiationError, Loader, LoaderConfig};
 
 /// A module whose templates return a constant in `T` and reinterpret a
 /// `T` as a 32-bit integer.
@@ -74,12 +74,16 @@ fn call(loader: &Loader, symbol: &str, arg: Value, ret: Type) -> Option<Value> {
     unsafe { trap.call(entry, &sig, &[arg]) }.expect("does not trap")
 }
 
-/// The verifier's reason for refusing `symbol`.
-fn refusal(loader: &Loader, symbol: &str) -> String {
+/// The verifier's reason for refusing `symbol`: an error of the JIT's
+/// instantiation, not of the backend or the loader.
+fn refusal(loader: &Loader, symbol: &str) -> jit::Error {
     match loader.resolve(symbol) {
-        Err(Error::InstantiationFailed { name, message }) => {
+        Err(Error::InstantiationFailed {
+            name,
+            source: InstantiationError::Instantiate(error),
+        }) => {
             assert_eq!(name, symbol);
-            message
+            *error
         }
         other => panic!("{symbol}: expected a refused instantiation, got {other:?}"),
     }
@@ -103,10 +107,14 @@ fn constants_at_the_edge_of_the_argument_type_are_accepted_and_past_it_refused()
         call(&loader, "eight_bits$i16", Value::I16(0), i16_),
         Some(Value::I16(128))
     );
-    let message = refusal(&loader, "eight_bits$i8");
+    let error = refusal(&loader, "eight_bits$i8");
     assert!(
-        message.contains("constant 128 does not fit i8"),
-        "{message}"
+        matches!(error.kind, jit::ErrorKind::LiteralRange { .. }),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("constant 128 does not fit i8"),
+        "{error}"
     );
 }
 
@@ -123,10 +131,10 @@ fn bitcasts_between_equal_sizes_are_accepted_and_between_other_sizes_refused() {
         Some(Value::I32(-1))
     );
     for refused in ["as_i32$f64", "as_i32$i16", "as_i32$u64"] {
-        let message = refusal(&loader, refused);
+        let error = refusal(&loader, refused);
         assert!(
-            message.contains("bitcast to a different size"),
-            "{refused}: {message}"
+            error.to_string().contains("bitcast to a different size"),
+            "{refused}: {error}"
         );
     }
 }

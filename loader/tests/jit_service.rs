@@ -16,7 +16,10 @@ use jit::ir::{Library, Signature, Type};
 mod common;
 
 use common::writable_executable_mappings;
-use loader::{Binding, Error, ImportSource, JitConfig, JitInstantiator, Loader, LoaderConfig};
+use loader::{
+    Binding, Error, ImportSource, InstantiationError, JitConfig, JitInstantiator, Loader,
+    LoaderConfig,
+};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../tests/fixtures/{name}.smf"))
@@ -524,8 +527,15 @@ fn a_template_refusing_its_type_argument_fails_with_the_reason() {
     let loader = loaded("collections");
     // sum<T: num> does not take bool.
     let error = loader.resolve("sum$bool").unwrap_err();
+    let Error::InstantiationFailed {
+        source: InstantiationError::Instantiate(refusal),
+        ..
+    } = &error
+    else {
+        panic!("expected a refused instantiation, got {error:?}");
+    };
     assert!(
-        matches!(error, Error::InstantiationFailed { .. }),
+        matches!(refusal.kind, jit::ErrorKind::Constraint { .. }),
         "{error}"
     );
     assert!(error.to_string().contains("sum$bool"));

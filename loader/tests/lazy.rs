@@ -128,7 +128,7 @@ impl loader::Instantiator for ClobberingJit {
         &self,
         name: &str,
         ctx: &mut loader::ResolveContext<'_>,
-    ) -> loader::Result<Option<loader::Instance>> {
+    ) -> loader::Result<Option<loader::InstanceCode>> {
         use iced_x86::code_asm::*;
         if name != "mix" {
             return Ok(None);

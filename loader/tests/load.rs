@@ -354,9 +354,9 @@ fn the_note_is_parsed_at_load_and_a_bad_one_refused() {
     spec.note = Some("mystery |a, b|\n  1, 2\n# END_NOTE\n".to_owned());
     let path = spec.write(dir.path(), "bad-note.smf");
     match loader.load(&path) {
-        Err(Error::InvalidNote { path: p, message }) => {
+        Err(Error::InvalidNote { path: p, source }) => {
             assert_eq!(p, path);
-            assert!(message.contains("mystery"), "{message}");
+            assert!(source.to_string().contains("mystery"), "{source}");
         }
         other => panic!("expected an invalid note, got {other:?}"),
     }

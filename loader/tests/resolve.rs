@@ -9,7 +9,7 @@ mod common;
 use std::sync::{Arc, Barrier};
 
 use common::{Spec, TestJit, call_i32, returns};
-use loader::{Error, Loader, LoaderConfig};
+use loader::{Error, InstantiationError, Loader, LoaderConfig};
 
 fn loader_with(jit: &Arc<TestJit>, max_depth: usize) -> Loader {
     let loader = Loader::new(LoaderConfig {
@@ -240,7 +240,7 @@ fn two_threads_needing_each_other_report_a_cycle_instead_of_deadlocking() {
             &self,
             name: &str,
             ctx: &mut loader::ResolveContext<'_>,
-        ) -> loader::Result<Option<loader::Instance>> {
+        ) -> loader::Result<Option<loader::InstanceCode>> {
             let other = match name {
                 "x$" => "y$",
                 "y$" => "x$",
@@ -293,7 +293,7 @@ fn an_instantiator_that_resolves_through_a_fresh_chain_gets_a_cycle_not_a_hang()
             &self,
             name: &str,
             ctx: &mut loader::ResolveContext<'_>,
-        ) -> loader::Result<Option<loader::Instance>> {
+        ) -> loader::Result<Option<loader::InstanceCode>> {
             let other = match name {
                 "outer$" => "inner$",
                 "inner$" => "outer$",
@@ -321,7 +321,7 @@ fn a_panicking_instantiator_fails_the_name_instead_of_hanging_its_waiters() {
             &self,
             name: &str,
             _ctx: &mut loader::ResolveContext<'_>,
-        ) -> loader::Result<Option<loader::Instance>> {
+        ) -> loader::Result<Option<loader::InstanceCode>> {
             std::thread::sleep(std::time::Duration::from_millis(20));
             panic!("cannot make {name}");
         }
@@ -336,9 +336,12 @@ fn a_panicking_instantiator_fails_the_name_instead_of_hanging_its_waiters() {
         .collect();
     for handle in handles {
         match handle.join().unwrap() {
-            Err(Error::InstantiationFailed { name, message }) => {
+            Err(Error::InstantiationFailed {
+                name,
+                source: source @ InstantiationError::Panicked,
+            }) => {
                 assert_eq!(name, "boom$");
-                assert_eq!(message, "the instantiator panicked");
+                assert_eq!(source.to_string(), "the instantiator panicked");
             }
             other => panic!("expected a failure, got {other:?}"),
         }

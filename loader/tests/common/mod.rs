@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use iced_x86::code_asm::CodeAssembler;
-use loader::{Address, Instance, Instantiator, ResolveContext};
+use loader::{Address, InstanceCode, Instantiator, ResolveContext};
 use smf::{Binding, ModuleBuilder, RelocType, SectionType, SymbolDef, SymbolType, raw};
 
 /// Assembles position-independent instructions (no relative operand
@@ -315,7 +315,7 @@ impl TestJit {
         ctx: &mut ResolveContext<'_>,
         name: &str,
         code: &[u8],
-    ) -> loader::Result<Option<Instance>> {
+    ) -> loader::Result<Option<InstanceCode>> {
         *self
             .compiled
             .lock()
@@ -327,7 +327,7 @@ impl TestJit {
             Some(batch) => {
                 let entry = batch.reserve(name, code.len(), 16)?;
                 batch.write(&entry, 0, code)?;
-                Ok(Some(Instance::in_batch(&entry)))
+                Ok(Some(InstanceCode::in_batch(&entry)))
             }
             None => self.publish(ctx, name, code).map(Some),
         }
@@ -338,9 +338,9 @@ impl TestJit {
         ctx: &ResolveContext<'_>,
         name: &str,
         code: &[u8],
-    ) -> loader::Result<Instance> {
+    ) -> loader::Result<InstanceCode> {
         let function = ctx.memory().publish_function(name, code)?;
-        Ok(Instance::from(function))
+        Ok(InstanceCode::from(function))
     }
 }
 
@@ -395,7 +395,7 @@ impl Instantiator for TestJit {
         &self,
         name: &str,
         ctx: &mut ResolveContext<'_>,
-    ) -> loader::Result<Option<Instance>> {
+    ) -> loader::Result<Option<InstanceCode>> {
         let parts: Vec<&str> = name.split('$').collect();
         let code = match parts.as_slice() {
             ["const", n] => {
@@ -458,7 +458,7 @@ impl Instantiator for TestJit {
             ["fail", ..] => {
                 return Err(loader::Error::InstantiationFailed {
                     name: name.to_owned(),
-                    message: "the test instantiator refuses it".to_owned(),
+                    source: loader::InstantiationError::other("the test instantiator refuses it"),
                 });
             }
             _ => return Ok(None),
