@@ -149,8 +149,8 @@ pub enum Error {
     /// The lazy-binding trampoline could not be assembled.
     #[error("executable memory: the lazy-binding trampoline cannot be assembled: {source}")]
     Trampoline {
-        /// The assembler's error.
-        source: iced_x86::IcedError,
+        /// The backend's error.
+        source: Arc<jit::backend::Error>,
     },
     /// The process-wide trap runtime could not be made (see
     /// [`trap_runtime`](crate::trap_runtime)).

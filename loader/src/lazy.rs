@@ -14,7 +14,9 @@
 //! when the CPU has AVX), aligns the stack, calls [`bind`] with the
 //! descriptor, restores everything and jumps to the bound address: the
 //! original call continues as if it had gone there directly, and its
-//! return comes back to the call site. Later calls go through the patched
+//! return comes back to the call site. The bytes of the trampoline, the
+//! PLT entries and the stubs are the backend's (`jit::backend::lazy`);
+//! this module owns the descriptors and what binding does. Later calls go through the patched
 //! slot straight to the target. Only function imports reached by `plt32`
 //! or `gotpcrel` bind lazily; any other use of a symbol (an address taken
 //! with `abs64` or `pc32`, a data import) binds it at load.
@@ -26,20 +28,10 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use iced_x86::code_asm::{
-    CodeAssembler, r8, r9, r10, r11, rax, rbp, rcx, rdi, rdx, rsi, rsp, xmmword_ptr, ymmword_ptr,
-};
-use iced_x86::code_asm::{xmm0, xmm1, xmm2, xmm3, xmm4, xmm5, xmm6, xmm7};
-use iced_x86::code_asm::{ymm0, ymm1, ymm2, ymm3, ymm4, ymm5, ymm6, ymm7};
-
 use crate::error::{Error, Result};
 use crate::resolution::Address;
 
-/// Bytes of one lazily bound import in code: the PLT entry (6 bytes, padded
-/// to 8) and the binding stub (24 bytes).
-pub(crate) const ENTRY_SIZE: usize = 32;
-/// Offset of the binding stub inside an entry.
-pub(crate) const STUB_OFFSET: usize = 8;
+pub(crate) use jit::backend::lazy::{ENTRY_SIZE, STUB_OFFSET};
 
 /// What keeps a bound target mapped while the importing module lives (the
 /// exporting module, an instantiation's code, the native libraries). Lazy
@@ -142,118 +134,27 @@ unsafe extern "C" fn bind(import: *const LazyImport) -> usize {
     }
 }
 
-/// Assembles the resolver trampoline (see the module documentation).
-pub(crate) fn trampoline(avx: bool) -> std::result::Result<Vec<u8>, iced_x86::IcedError> {
-    let integer = [rdi, rsi, rdx, rcx, r8, r9, rax, r10];
-    let xmm = [xmm0, xmm1, xmm2, xmm3, xmm4, xmm5, xmm6, xmm7];
-    let ymm = [ymm0, ymm1, ymm2, ymm3, ymm4, ymm5, ymm6, ymm7];
-    let width: usize = if avx { 32 } else { 16 };
-    let area = (width * 8) as i32;
-    let mut a = CodeAssembler::new(64)?;
-    a.endbr64()?;
-    // On entry rsp is 8 off 16-byte alignment (the caller's return address);
-    // rbp brings it back, and 8 pushes and the save area keep it.
-    a.push(rbp)?;
-    a.mov(rbp, rsp)?;
-    for register in integer {
-        a.push(register)?;
-    }
-    a.sub(rsp, area)?;
-    for i in 0..8 {
-        let at = (i * width) as i32;
-        if avx {
-            a.vmovdqu(ymmword_ptr(rsp + at), ymm[i])?;
-        } else {
-            a.movdqu(xmmword_ptr(rsp + at), xmm[i])?;
-        }
-    }
-    a.mov(rdi, r11)?;
-    a.mov(rax, bind as *const () as u64)?;
-    a.call(rax)?;
-    a.mov(r11, rax)?;
-    for i in 0..8 {
-        let at = (i * width) as i32;
-        if avx {
-            a.vmovdqu(ymm[i], ymmword_ptr(rsp + at))?;
-        } else {
-            a.movdqu(xmm[i], xmmword_ptr(rsp + at))?;
-        }
-    }
-    a.add(rsp, area)?;
-    for register in integer.into_iter().rev() {
-        a.pop(register)?;
-    }
-    a.pop(rbp)?;
-    a.jmp(r11)?;
-    a.assemble(0)
-}
-
-/// The PLT entry and binding stub of one import, for an entry placed at
-/// `entry` whose slot is at `slot`.
+/// Assembles the resolver trampoline for this CPU, calling [`bind`].
 ///
 /// # Errors
-/// [`None`] when the slot is out of `rel32` reach of the entry.
+///
+/// The backend's error if the assembler refuses an instruction (a bug).
+pub(crate) fn trampoline(avx: bool) -> std::result::Result<Vec<u8>, jit::backend::Error> {
+    jit::backend::lazy::resolver_trampoline(avx, bind as *const () as u64)
+}
+
+/// The PLT entry and binding stub of one import (see
+/// `jit::backend::lazy::entry`); `None` when the slot is out of reach.
 pub(crate) fn entry(
     entry: usize,
     slot: usize,
     descriptor: usize,
     trampoline: usize,
 ) -> Option<[u8; ENTRY_SIZE]> {
-    let mut bytes = [0xCCu8; ENTRY_SIZE];
-    // jmp [rip + slot]: the displacement counts from the end of the 6 bytes.
-    let displacement =
-        i32::try_from(i128::from(slot as u64) - i128::from(entry as u64) - 6).ok()?;
-    bytes[..2].copy_from_slice(&[0xFF, 0x25]);
-    bytes[2..6].copy_from_slice(&displacement.to_le_bytes());
-    // mov r11, descriptor; jmp [rip + 0]; the trampoline's address.
-    let stub = &mut bytes[STUB_OFFSET..];
-    stub[..2].copy_from_slice(&[0x49, 0xBB]);
-    stub[2..10].copy_from_slice(&(descriptor as u64).to_le_bytes());
-    stub[10..16].copy_from_slice(&[0xFF, 0x25, 0, 0, 0, 0]);
-    stub[16..24].copy_from_slice(&(trampoline as u64).to_le_bytes());
-    Some(bytes)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn trampolines_assemble_with_and_without_avx() {
-        let plain = trampoline(false).unwrap();
-        let wide = trampoline(true).unwrap();
-        assert_eq!(
-            &plain[..4],
-            &[0xF3, 0x0F, 0x1E, 0xFA],
-            "starts with endbr64"
-        );
-        assert_eq!(&wide[..4], &[0xF3, 0x0F, 0x1E, 0xFA]);
-        assert_eq!(
-            &plain[plain.len() - 3..],
-            &[0x41, 0xFF, 0xE3],
-            "ends with jmp r11"
-        );
-        assert_ne!(plain, wide);
-    }
-
-    #[test]
-    fn entry_jumps_through_its_slot_and_stub_loads_the_descriptor() {
-        let bytes = entry(0x1000, 0x3000, 0xAABB, 0x5000).unwrap();
-        assert_eq!(&bytes[..2], &[0xFF, 0x25]);
-        assert_eq!(
-            i32::from_le_bytes(bytes[2..6].try_into().unwrap()),
-            0x3000 - 0x1006
-        );
-        assert_eq!(&bytes[8..10], &[0x49, 0xBB]);
-        assert_eq!(
-            u64::from_le_bytes(bytes[10..18].try_into().unwrap()),
-            0xAABB
-        );
-        assert_eq!(&bytes[18..24], &[0xFF, 0x25, 0, 0, 0, 0]);
-        assert_eq!(
-            u64::from_le_bytes(bytes[24..32].try_into().unwrap()),
-            0x5000
-        );
-        assert!(entry(0, 1 << 40, 0, 0).is_none());
-    }
+    jit::backend::lazy::entry(
+        entry as u64,
+        slot as u64,
+        descriptor as u64,
+        trampoline as u64,
+    )
 }

@@ -279,7 +279,9 @@ impl Loader {
             return Ok(published.entry() as usize);
         }
         let avx = std::arch::is_x86_feature_detected!("avx");
-        let code = lazy::trampoline(avx).map_err(|source| Error::Trampoline { source })?;
+        let code = lazy::trampoline(avx).map_err(|e| Error::Trampoline {
+            source: Arc::new(e),
+        })?;
         let published = self
             .inner
             .memory
