@@ -164,7 +164,7 @@ impl ModuleTemplates {
             });
         };
         let decoded = self.library.get_or_init(|| {
-            let decoded = jit::binary::decode_library(bytes)?;
+            let decoded = jit::binary::decode_library_at(bytes, module.template_code_offset())?;
             jit::verify::verify_library(&decoded.library)?;
             Ok(Arc::new(decoded.library))
         });

@@ -78,6 +78,8 @@ pub struct LoadedModule {
     lazy: Vec<Box<LazyImport>>,
     note: Option<ModuleNote>,
     template_code: Option<Box<[u8]>>,
+    /// File offset of the TemplateCode section (0 when there is none).
+    template_code_offset: u64,
     stubs: usize,
 }
 
@@ -153,6 +155,13 @@ impl LoadedModule {
     #[must_use]
     pub fn template_code(&self) -> Option<&[u8]> {
         self.template_code.as_deref()
+    }
+
+    /// Where the TemplateCode section starts in the module's file, so that
+    /// errors found in its bytes can name file offsets.
+    #[must_use]
+    pub fn template_code_offset(&self) -> u64 {
+        self.template_code_offset
     }
 
     /// The lazily bound imports and, once called, what each was bound to.
@@ -323,6 +332,9 @@ pub(crate) fn load(
         }
     }
     let template_code = module.template_code().map(Box::from);
+    let template_code_offset = module
+        .template_code_section()
+        .map_or(0, |section| module.base() + section.offset());
     Ok(LoadedModule {
         id: request.id,
         file,
@@ -335,6 +347,7 @@ pub(crate) fn load(
         lazy: lazy.descriptors,
         note,
         template_code,
+        template_code_offset,
         stubs: stubs.len(),
     })
 }
