@@ -25,7 +25,7 @@
 
 use iced_x86::Register;
 
-use jit_ir::ir::{BinOp, CmpOp, Function, Literal, Op, Reg, Terminator, Type};
+use jit_ir::ir::{BinOp, Block, BlockCall, CmpOp, Function, Literal, Op, Reg, Terminator, Type};
 use jit_ir::verify::RegTypes;
 
 /// Callee-saved registers the allocator hands out (saved in the prologue
@@ -152,20 +152,18 @@ fn index(r: Reg) -> usize {
 }
 
 /// One bit set over virtual registers per block, in a single allocation.
+#[derive(Default)]
 struct Sets {
     words: usize,
     data: Vec<u64>,
 }
 
 impl Sets {
-    /// Empty sets over `regs` registers for `blocks` blocks, in `data`'s
-    /// allocation.
-    fn reuse(data: Vec<u64>, regs: usize, blocks: usize) -> Self {
-        let words = regs.div_ceil(64);
-        Sets {
-            words,
-            data: filled(data, words * blocks, 0),
-        }
+    /// Makes these empty sets over `regs` registers for `blocks` blocks,
+    /// in the allocation they have.
+    fn reset(&mut self, regs: usize, blocks: usize) {
+        self.words = regs.div_ceil(64);
+        refill(&mut self.data, self.words * blocks, 0);
     }
     fn row(&self, b: usize) -> &[u64] {
         self.data
@@ -243,27 +241,51 @@ struct Interval {
     crosses_call: bool,
 }
 
-/// The working buffers of one allocation, kept per thread so that a
-/// compilation reuses the previous one's allocations instead of making
-/// some twenty of its own (what the function returns is still its own).
+/// The working state of one allocation, kept per thread so that a
+/// compilation reuses the previous one's buffers instead of making some
+/// twenty of its own (what the allocation returns is still its own). Each
+/// phase of [`Scratch::allocate`] clears the buffers it fills and reads
+/// what the phases before it left.
 #[derive(Default)]
 struct Scratch {
+    /// Reads of each register.
     uses: Vec<u32>,
-    def: Vec<u32>,
-    last: Vec<u32>,
+    /// Each register's first position: its definition, then the start of
+    /// the first block it is live into when that is earlier.
+    start: Vec<u32>,
+    /// Each register's last position: its last read (or the last consumer
+    /// of a fused comparison it feeds), then the end of the last block it
+    /// is live into or out of when that is later.
+    end: Vec<u32>,
+    /// Positions of calls, in order.
     calls: Vec<u32>,
+    /// Positions of instructions that need rcx (shifts), in order.
     need_rcx: Vec<u32>,
+    /// Positions of instructions that need rdx (division), in order.
     need_rdx: Vec<u32>,
+    /// Each block's first position, where its parameters are defined.
     block_start: Vec<u32>,
+    /// Each block's terminator's position.
     block_end: Vec<u32>,
+    /// A register another value would like to share (branch argument and
+    /// block parameter).
     hint: Vec<Option<u32>>,
+    /// A fixed register a value would like (ABI argument positions).
     fixed: Vec<Option<Register>>,
-    gen_: Vec<u64>,
-    kill: Vec<u64>,
-    live_out: Vec<u64>,
+    /// Per block, the registers read before it defines them (gen), grown
+    /// by liveness into the registers live into it.
+    live_in: Sets,
+    /// Per block, the registers it defines (kill).
+    kill: Sets,
+    /// Per block, the registers live out of it.
+    live_out: Sets,
+    /// Each block's successors.
     succ: Vec<[Option<usize>; 2]>,
+    /// Registers already stretched over liveness, three sets in one.
     seen: Vec<u64>,
+    /// The intervals to allocate, by start.
     intervals: Vec<Interval>,
+    /// (end, vreg) of the intervals the scan holds in registers.
     active: Vec<(u32, u32)>,
 }
 
@@ -271,17 +293,10 @@ thread_local! {
     static SCRATCH: std::cell::Cell<Scratch> = std::cell::Cell::new(Scratch::default());
 }
 
-/// `buffer` emptied and filled with `len` copies of `value`.
-fn filled<T: Clone>(mut buffer: Vec<T>, len: usize, value: T) -> Vec<T> {
+/// Makes `buffer` `len` copies of `value`, in the allocation it has.
+fn refill<T: Clone>(buffer: &mut Vec<T>, len: usize, value: T) {
     buffer.clear();
     buffer.resize(len, value);
-    buffer
-}
-
-/// `buffer` emptied.
-fn emptied<T>(mut buffer: Vec<T>) -> Vec<T> {
-    buffer.clear();
-    buffer
 }
 
 /// Allocates every register of `func` (concrete and verified, with
@@ -289,54 +304,91 @@ fn emptied<T>(mut buffer: Vec<T>) -> Vec<T> {
 pub(super) fn allocate(func: &Function, types: &RegTypes) -> Allocation {
     // Taken, not borrowed: nothing below can reenter, and a panic simply
     // leaves the thread a fresh scratch.
-    let scratch = SCRATCH.take();
-    let (allocation, scratch) = allocate_in(func, types, scratch);
+    let mut scratch = SCRATCH.take();
+    let allocation = scratch.allocate(func, types);
     SCRATCH.set(scratch);
     allocation
 }
 
-/// [`allocate`] with the working buffers of `scratch`, which it hands back.
-fn allocate_in(func: &Function, types: &RegTypes, scratch: Scratch) -> (Allocation, Scratch) {
-    let n = types.0.len().max(func.reg_count());
-    let blocks = &func.blocks;
-    let mut locs = vec![Loc::None; n];
-    let mut uses = filled(scratch.uses, n, 0u32);
-    let mut def = filled(scratch.def, n, u32::MAX);
-    let mut last = filled(scratch.last, n, 0u32);
-    let mut fused = vec![false; n];
-    let mut calls = emptied(scratch.calls);
-    // Positions of instructions that need rcx (shifts) or rdx (division).
-    let (mut need_rcx, mut need_rdx) = (emptied(scratch.need_rcx), emptied(scratch.need_rdx));
-    let mut block_start = emptied(scratch.block_start);
-    let mut block_end = emptied(scratch.block_end);
-    // Hints: a register another value would like to share (branch argument
-    // and block parameter), or a fixed register (ABI argument positions).
-    let mut hint = filled(scratch.hint, n, None);
-    let mut fixed = filled(scratch.fixed, n, None);
-
-    // Positions, definitions, uses and constants; and for liveness, each
-    // block's uses before definition (gen) and definitions (kill).
-    let nb = blocks.len();
-    let mut gen_ = Sets::reuse(scratch.gen_, n, nb);
-    let mut kill = Sets::reuse(scratch.kill, n, nb);
-    let mut pos = 0u32;
-    let mut ints = 0;
-    for (i, ty) in func.sig.params.iter().enumerate() {
-        def[i] = 0;
-        if !ty.is_float() {
-            fixed[i] = INT_ARGS.get(ints).copied();
-            ints += 1;
+impl Scratch {
+    /// [`allocate`] in these buffers, phase by phase.
+    fn allocate(&mut self, func: &Function, types: &RegTypes) -> Allocation {
+        let n = types.0.len().max(func.reg_count());
+        let mut locs = vec![Loc::None; n];
+        let mut fused = vec![false; n];
+        self.number(func, n, &mut locs);
+        self.fuse_comparisons(&func.blocks, &mut fused);
+        self.solve_liveness(&func.blocks, n);
+        self.stretch_over_liveness();
+        self.build_intervals(&locs, &fused);
+        let (slots, saved) = self.scan(types, &mut locs);
+        Allocation {
+            locs,
+            slots,
+            saved,
+            has_calls: !self.calls.is_empty(),
+            fused,
         }
     }
-    let note_use = |r: Reg, at: u32, uses: &mut Vec<u32>, last: &mut Vec<u32>| {
-        if let Some(u) = uses.get_mut(index(r)) {
-            *u += 1;
+
+    /// Gives every point of the function a position (a block's start,
+    /// each instruction, the terminator) and notes at each what the later
+    /// phases need: definitions and reads, constants (which take no
+    /// register), what the machine demands of the instruction, hints, and
+    /// each block's gen and kill sets.
+    fn number(&mut self, func: &Function, n: usize, locs: &mut [Loc]) {
+        let nb = func.blocks.len();
+        refill(&mut self.uses, n, 0);
+        refill(&mut self.start, n, u32::MAX);
+        refill(&mut self.end, n, 0);
+        self.calls.clear();
+        self.need_rcx.clear();
+        self.need_rdx.clear();
+        self.block_start.clear();
+        self.block_end.clear();
+        refill(&mut self.hint, n, None);
+        refill(&mut self.fixed, n, None);
+        self.live_in.reset(n, nb);
+        self.kill.reset(n, nb);
+        let mut ints = 0;
+        for (i, ty) in func.sig.params.iter().enumerate() {
+            self.start[i] = 0;
+            if !ty.is_float() {
+                self.fixed[i] = INT_ARGS.get(ints).copied();
+                ints += 1;
+            }
         }
-        if let Some(l) = last.get_mut(index(r)) {
-            *l = (*l).max(at);
+        let mut pos = 0;
+        for (b, block) in func.blocks.iter().enumerate() {
+            pos = self.number_block(b, block, &func.blocks, pos, locs);
         }
-    };
-    for (b, block) in blocks.iter().enumerate() {
+    }
+
+    /// [`Scratch::number`] for block `b` from position `pos`; returns the
+    /// position after its terminator.
+    fn number_block(
+        &mut self,
+        b: usize,
+        block: &Block,
+        blocks: &[Block],
+        mut pos: u32,
+        locs: &mut [Loc],
+    ) -> u32 {
+        let Scratch {
+            uses,
+            start: def,
+            end: last,
+            calls,
+            need_rcx,
+            need_rdx,
+            block_start,
+            block_end,
+            hint,
+            fixed,
+            live_in: gen_,
+            kill,
+            ..
+        } = self;
         let (g, k) = (gen_.row_mut(b), kill.row_mut(b));
         block_start.push(pos);
         for (r, _) in &block.params {
@@ -347,12 +399,8 @@ fn allocate_in(func: &Function, types: &RegTypes, scratch: Scratch) -> (Allocati
         }
         pos += 1;
         for inst in &block.insts {
-            inst.op.for_each_use(|r| {
-                note_use(*r, pos, &mut uses, &mut last);
-                if !has(k, index(*r)) {
-                    set(g, index(*r));
-                }
-            });
+            inst.op
+                .for_each_use(|r| note_use(*r, pos, uses, last, g, k));
             if let Some(r) = inst.result {
                 set(k, index(r));
                 if let Some(d) = def.get_mut(index(r)) {
@@ -365,331 +413,469 @@ fn allocate_in(func: &Function, types: &RegTypes, scratch: Scratch) -> (Allocati
                     *slot = l;
                 }
             }
-            if let Op::Binary {
-                op,
-                ty: Type::Int(_),
-                ..
-            } = &inst.op
-            {
-                match op {
-                    BinOp::Shl | BinOp::Shr => need_rcx.push(pos),
-                    BinOp::Div | BinOp::Rem => need_rdx.push(pos),
-                    _ => {}
-                }
-            }
-            if let Op::Call { sig, args, .. } | Op::CallIndirect { sig, args, .. } = &inst.op {
-                calls.push(pos);
-                let mut slot = 0;
-                for (a, t) in args.iter().zip(&sig.params) {
-                    if !t.is_float() {
-                        if let Some(f) = fixed.get_mut(index(*a))
-                            && f.is_none()
-                        {
-                            *f = INT_ARGS.get(slot).copied();
-                        }
-                        slot += 1;
-                    }
-                }
-            }
+            note_machine_needs(&inst.op, pos, need_rcx, need_rdx, calls, fixed);
             pos += 1;
         }
-        block.term.for_each_use(|r| {
-            note_use(*r, pos, &mut uses, &mut last);
-            if !has(k, index(*r)) {
-                set(g, index(*r));
-            }
-        });
-        let calls: [Option<&jit_ir::ir::BlockCall>; 2] = match &block.term {
-            Terminator::Br(t) => [Some(t), None],
-            Terminator::CondBr {
-                then, otherwise, ..
-            } => [Some(then), Some(otherwise)],
-            _ => [None, None],
-        };
-        for t in calls.into_iter().flatten() {
-            let Some(target) = blocks.get(t.block.0 as usize) else {
-                continue;
-            };
-            for (a, (p, _)) in t.args.iter().zip(&target.params) {
-                if let Some(h) = hint.get_mut(index(*a)) {
-                    h.get_or_insert(p.0);
-                }
-                if let Some(h) = hint.get_mut(index(*p)) {
-                    h.get_or_insert(a.0);
-                }
-            }
-        }
+        block
+            .term
+            .for_each_use(|r| note_use(*r, pos, uses, last, g, k));
+        hint_block_arguments(&block.term, blocks, hint);
         block_end.push(pos);
-        pos += 1;
+        pos + 1
     }
 
-    // A comparison consumed only by selects of its own block and the
-    // branch ending it is not materialised: the lowering compares again at
-    // each consumer whose flags were clobbered since, so the comparison's
-    // operands stay live up to its last consumer.
-    for (bi, block) in blocks.iter().enumerate() {
-        for (k, inst) in block.insts.iter().enumerate() {
-            let (Some(r), Op::Cmp { op, ty, lhs, rhs }) = (inst.result, &inst.op) else {
-                continue;
-            };
-            if !fusable(*op, ty) {
-                continue;
-            }
-            let mut consumed = 0;
-            let mut last_at = 0;
-            for (j, later) in block.insts.iter().enumerate().skip(k + 1) {
-                if let Op::Select { cond, .. } = &later.op
-                    && *cond == r
-                {
-                    consumed += 1;
-                    last_at = block_start[bi] + 1 + j as u32;
+    /// Marks in `fused` the comparisons consumed only by selects of their
+    /// own block and the branch ending it: those are not materialised. The
+    /// lowering compares again at each consumer whose flags were clobbered
+    /// since, so the comparison's operands stay live up to its last
+    /// consumer.
+    fn fuse_comparisons(&mut self, blocks: &[Block], fused: &mut [bool]) {
+        for (bi, block) in blocks.iter().enumerate() {
+            for (k, inst) in block.insts.iter().enumerate() {
+                let (Some(r), Op::Cmp { op, ty, lhs, rhs }) = (inst.result, &inst.op) else {
+                    continue;
+                };
+                if !fusable(*op, ty) {
+                    continue;
                 }
-            }
-            if matches!(&block.term, Terminator::CondBr { cond, .. } if *cond == r) {
-                consumed += 1;
-                last_at = block_end[bi];
-            }
-            if consumed > 0
-                && uses.get(index(r)) == Some(&consumed)
-                && let Some(f) = fused.get_mut(index(r))
-            {
-                *f = true;
-                for operand in [lhs, rhs] {
-                    if let Some(l) = last.get_mut(index(*operand)) {
-                        *l = (*l).max(last_at);
+                let (consumed, last_at) =
+                    consumers(block, k, r, self.block_start[bi], self.block_end[bi]);
+                if consumed > 0
+                    && self.uses.get(index(r)) == Some(&consumed)
+                    && let Some(f) = fused.get_mut(index(r))
+                {
+                    *f = true;
+                    for operand in [lhs, rhs] {
+                        if let Some(l) = self.end.get_mut(index(*operand)) {
+                            *l = (*l).max(last_at);
+                        }
                     }
                 }
             }
         }
     }
 
-    // Liveness: live-in = uses before definition ∪ (live-out − defs).
-    let mut live_in = Sets {
-        words: gen_.words,
-        data: gen_.data,
-    };
-    let mut live_out = Sets::reuse(scratch.live_out, n, nb);
-    let words = live_in.words;
-    // Successors are read once per block here, not once per block and
-    // iteration.
-    let mut succ = emptied(scratch.succ);
-    succ.extend(
-        blocks
-            .iter()
-            .map(|block| successors(&block.term).map(|s| s.filter(|&s| s < nb))),
-    );
-    let mut changed = true;
-    while changed {
-        changed = false;
-        for (b, out) in succ.iter().enumerate().rev() {
-            for &s in out.iter().flatten() {
-                let (src, dst) = (s * words, b * words);
+    /// Liveness: live-in = uses before definition ∪ (live-out − defs),
+    /// iterated over the blocks in reverse until nothing changes.
+    fn solve_liveness(&mut self, blocks: &[Block], n: usize) {
+        let nb = blocks.len();
+        let Scratch {
+            live_in,
+            kill,
+            live_out,
+            succ,
+            ..
+        } = self;
+        live_out.reset(n, nb);
+        let words = live_in.words;
+        // Successors are read once per block here, not once per block and
+        // iteration.
+        succ.clear();
+        succ.extend(
+            blocks
+                .iter()
+                .map(|block| successors(&block.term).map(|s| s.filter(|&s| s < nb))),
+        );
+        let (live_in, kill, live_out) = (
+            &mut live_in.data[..],
+            &kill.data[..],
+            &mut live_out.data[..],
+        );
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for (b, out) in succ.iter().enumerate().rev() {
+                for &s in out.iter().flatten() {
+                    let (src, dst) = (s * words, b * words);
+                    for w in 0..words {
+                        let add = live_in[src + w] & !live_out[dst + w];
+                        if add != 0 {
+                            live_out[dst + w] |= add;
+                            changed = true;
+                        }
+                    }
+                }
                 for w in 0..words {
-                    let add = live_in.data[src + w] & !live_out.data[dst + w];
+                    let i = b * words + w;
+                    let add = live_out[i] & !kill[i] & !live_in[i];
                     if add != 0 {
-                        live_out.data[dst + w] |= add;
+                        live_in[i] |= add;
                         changed = true;
                     }
                 }
             }
-            for w in 0..words {
-                let i = b * words + w;
-                let add = live_out.data[i] & !kill.data[i] & !live_in.data[i];
-                if add != 0 {
-                    live_in.data[i] |= add;
-                    changed = true;
-                }
-            }
         }
     }
 
-    // Intervals. Positions grow with the block index, so a value starts
-    // at the first block it is live into and ends at the last block it is
-    // live out of (or into): each value is stretched once for each, found
-    // a word of values at a time, instead of once for every block it is
-    // live in.
-    let (mut start, mut end) = (def, last);
-    let mut seen = filled(scratch.seen, 3 * words, 0u64);
-    let (seen_in, rest) = seen.split_at_mut(words);
-    let (seen_in_last, seen_out_last) = rest.split_at_mut(words);
-    for (b, &at) in block_start.iter().enumerate() {
-        for (w, seen) in seen_in.iter_mut().enumerate() {
-            let fresh = live_in.row(b).get(w).map_or(0, |x| x & !*seen);
-            *seen |= fresh;
-            each(&[fresh], |v| {
-                if let Some(s) = start.get_mut(w * 64 + v) {
-                    *s = (*s).min(at);
-                }
-            });
-        }
-    }
-    for b in (0..nb).rev() {
-        for w in 0..words {
-            let row = |sets: &Sets, seen: &mut [u64]| {
-                let fresh = sets.row(b).get(w).map_or(0, |x| x & !seen[w]);
-                seen[w] |= fresh;
-                fresh
-            };
-            let (fresh_in, fresh_out) =
-                (row(&live_in, seen_in_last), row(&live_out, seen_out_last));
-            for (fresh, at) in [(fresh_in, block_start[b]), (fresh_out, block_end[b])] {
+    /// Stretches each register's first and last positions over the blocks
+    /// it is live into or out of, so that one range covers loops without
+    /// holes. Positions grow with the block index, so a value starts at the
+    /// first block it is live into and ends at the last block it is live
+    /// out of (or into): each value is stretched once for each, found a
+    /// word of values at a time, instead of once for every block it is
+    /// live in.
+    fn stretch_over_liveness(&mut self) {
+        let Scratch {
+            start,
+            end,
+            block_start,
+            block_end,
+            live_in,
+            live_out,
+            seen,
+            ..
+        } = self;
+        let words = live_in.words;
+        refill(seen, 3 * words, 0);
+        let (seen_in, rest) = seen.split_at_mut(words);
+        let (seen_in_last, seen_out_last) = rest.split_at_mut(words);
+        for (b, &at) in block_start.iter().enumerate() {
+            for (w, seen) in seen_in.iter_mut().enumerate() {
+                let fresh = live_in.row(b).get(w).map_or(0, |x| x & !*seen);
+                *seen |= fresh;
                 each(&[fresh], |v| {
-                    if let Some(e) = end.get_mut(w * 64 + v) {
-                        *e = (*e).max(at);
+                    if let Some(s) = start.get_mut(w * 64 + v) {
+                        *s = (*s).min(at);
                     }
                 });
             }
         }
-    }
-    let mut intervals = emptied(scratch.intervals);
-    intervals.extend(
-        (0..n)
-            .filter(|&v| uses[v] > 0 && start[v] != u32::MAX && locs[v] == Loc::None && !fused[v])
-            .map(|v| {
-                let (s, e) = (start[v], end[v].max(start[v]));
-                let k = calls.partition_point(|&c| c <= s);
-                let crosses_call = calls.get(k).is_some_and(|&c| c < e);
-                Interval {
-                    start: s,
-                    end: e,
-                    reg: v as u32,
-                    crosses_call,
+        for b in (0..block_start.len()).rev() {
+            for w in 0..words {
+                let row = |sets: &Sets, seen: &mut [u64]| {
+                    let fresh = sets.row(b).get(w).map_or(0, |x| x & !seen[w]);
+                    seen[w] |= fresh;
+                    fresh
+                };
+                let (fresh_in, fresh_out) =
+                    (row(live_in, seen_in_last), row(live_out, seen_out_last));
+                for (fresh, at) in [(fresh_in, block_start[b]), (fresh_out, block_end[b])] {
+                    each(&[fresh], |v| {
+                        if let Some(e) = end.get_mut(w * 64 + v) {
+                            *e = (*e).max(at);
+                        }
+                    });
                 }
-            }),
-    );
-    intervals.sort_by_key(|i| (i.start, i.reg));
+            }
+        }
+    }
 
-    // Linear scan. `active` holds (end, vreg) of intervals in registers;
-    // `owner` maps a register number (gpr 0–15, xmm 16–31) to its vreg.
-    let mut owner: [Option<u32>; 32] = [None; 32];
-    let mut active = emptied(scratch.active);
-    let mut slots = 0u32;
-    let mut saved = Vec::new();
-    let key = |l: Loc| match l {
+    /// One interval, sorted by start, for each register that needs a
+    /// location: read, defined, and neither a constant nor a fused
+    /// comparison.
+    fn build_intervals(&mut self, locs: &[Loc], fused: &[bool]) {
+        let Scratch {
+            uses,
+            start,
+            end,
+            calls,
+            intervals,
+            ..
+        } = self;
+        intervals.clear();
+        intervals.extend(
+            (0..locs.len())
+                .filter(|&v| {
+                    uses[v] > 0 && start[v] != u32::MAX && locs[v] == Loc::None && !fused[v]
+                })
+                .map(|v| {
+                    let (s, e) = (start[v], end[v].max(start[v]));
+                    let k = calls.partition_point(|&c| c <= s);
+                    let crosses_call = calls.get(k).is_some_and(|&c| c < e);
+                    Interval {
+                        start: s,
+                        end: e,
+                        reg: v as u32,
+                        crosses_call,
+                    }
+                }),
+        );
+        intervals.sort_by_key(|i| (i.start, i.reg));
+    }
+
+    /// The linear scan: each interval in order of start takes a free
+    /// register it is allowed, its preferred one if it can; when none is
+    /// free, whichever of it and the active intervals holding an allowed
+    /// register ends last is spilled. Returns the number of spill slots
+    /// and the callee-saved registers used, in register order.
+    fn scan(&mut self, types: &RegTypes, locs: &mut [Loc]) -> (u32, Vec<Register>) {
+        let Scratch {
+            need_rcx,
+            need_rdx,
+            hint,
+            fixed,
+            intervals,
+            active,
+            ..
+        } = self;
+        active.clear();
+        let mut scan = Scan {
+            owner: [None; 32],
+            active,
+            expiry: u32::MAX,
+            slots: 0,
+            saved: Vec::new(),
+        };
+        for iv in intervals.iter() {
+            if scan.expiry <= iv.start {
+                scan.expire(iv.start, locs);
+            }
+            let v = iv.reg as usize;
+            let float = types.0.get(v).is_some_and(Type::is_float);
+            let allowed = allowed(
+                float,
+                iv.crosses_call,
+                touches(need_rcx, iv),
+                touches(need_rdx, iv),
+            );
+            let reg = preferred(hint[v], fixed[v], locs)
+                .filter(|r| allowed.contains(r) && scan.is_free(*r, float))
+                .or_else(|| allowed.iter().copied().find(|r| scan.is_free(*r, float)))
+                .or_else(|| scan.evict(allowed, iv.end, locs));
+            scan.place(iv, float, reg, locs);
+        }
+        let Scan {
+            slots, mut saved, ..
+        } = scan;
+        saved.sort_by_key(|r| *r as u32);
+        (slots, saved)
+    }
+}
+
+/// Notes a read of `r` at `at` in a block whose sets are `gen_` and
+/// `kill`: one use more, the last so far, and a read before definition
+/// unless the block has defined `r` already.
+fn note_use(r: Reg, at: u32, uses: &mut [u32], last: &mut [u32], gen_: &mut [u64], kill: &[u64]) {
+    if let Some(u) = uses.get_mut(index(r)) {
+        *u += 1;
+    }
+    if let Some(l) = last.get_mut(index(r)) {
+        *l = (*l).max(at);
+    }
+    if !has(kill, index(r)) {
+        set(gen_, index(r));
+    }
+}
+
+/// Notes what the machine demands of `op` at `at`: a shift by a register
+/// needs rcx and an integer division rdx, and a call's integer arguments
+/// would like the ABI's argument registers (unless they have one already).
+fn note_machine_needs(
+    op: &Op,
+    at: u32,
+    need_rcx: &mut Vec<u32>,
+    need_rdx: &mut Vec<u32>,
+    calls: &mut Vec<u32>,
+    fixed: &mut [Option<Register>],
+) {
+    if let Op::Binary {
+        op,
+        ty: Type::Int(_),
+        ..
+    } = op
+    {
+        match op {
+            BinOp::Shl | BinOp::Shr => need_rcx.push(at),
+            BinOp::Div | BinOp::Rem => need_rdx.push(at),
+            _ => {}
+        }
+    }
+    if let Op::Call { sig, args, .. } | Op::CallIndirect { sig, args, .. } = op {
+        calls.push(at);
+        let mut slot = 0;
+        for (a, t) in args.iter().zip(&sig.params) {
+            if !t.is_float() {
+                if let Some(f) = fixed.get_mut(index(*a))
+                    && f.is_none()
+                {
+                    *f = INT_ARGS.get(slot).copied();
+                }
+                slot += 1;
+            }
+        }
+    }
+}
+
+/// Hints each argument of a branch in `term` and the block parameter it
+/// becomes at each other, so that they may share a register and the
+/// branch need not move it.
+fn hint_block_arguments(term: &Terminator, blocks: &[Block], hint: &mut [Option<u32>]) {
+    let calls: [Option<&BlockCall>; 2] = match term {
+        Terminator::Br(t) => [Some(t), None],
+        Terminator::CondBr {
+            then, otherwise, ..
+        } => [Some(then), Some(otherwise)],
+        _ => [None, None],
+    };
+    for t in calls.into_iter().flatten() {
+        let Some(target) = blocks.get(t.block.0 as usize) else {
+            continue;
+        };
+        for (a, (p, _)) in t.args.iter().zip(&target.params) {
+            if let Some(h) = hint.get_mut(index(*a)) {
+                h.get_or_insert(p.0);
+            }
+            if let Some(h) = hint.get_mut(index(*p)) {
+                h.get_or_insert(a.0);
+            }
+        }
+    }
+}
+
+/// How many of the selects after instruction `k` of `block` and its
+/// branch read comparison `r`, and the position of the last of them
+/// (`block` starting at `start` and branching at `end`).
+fn consumers(block: &Block, k: usize, r: Reg, start: u32, end: u32) -> (u32, u32) {
+    let mut consumed = 0;
+    let mut last_at = 0;
+    for (j, later) in block.insts.iter().enumerate().skip(k + 1) {
+        if let Op::Select { cond, .. } = &later.op
+            && *cond == r
+        {
+            consumed += 1;
+            last_at = start + 1 + j as u32;
+        }
+    }
+    if matches!(&block.term, Terminator::CondBr { cond, .. } if *cond == r) {
+        consumed += 1;
+        last_at = end;
+    }
+    (consumed, last_at)
+}
+
+/// Whether one of the sorted positions `at` lies in `iv`.
+fn touches(at: &[u32], iv: &Interval) -> bool {
+    let k = at.partition_point(|&p| p < iv.start);
+    at.get(k).is_some_and(|&p| p <= iv.end)
+}
+
+/// The registers an interval may take: an xmm register for a float, but
+/// none across a call (System V preserves no xmm register); a callee-saved
+/// one across a call; otherwise any general register, except rcx or rdx
+/// when it touches an instruction that needs them.
+fn allowed(float: bool, crosses_call: bool, no_rcx: bool, no_rdx: bool) -> &'static [Register] {
+    match (float, crosses_call, no_rcx, no_rdx) {
+        (true, true, ..) => &[],
+        (true, false, ..) => &XMM_ANY,
+        (false, true, ..) => &CALLEE_SAVED,
+        (false, false, false, false) => &GPR_ANY,
+        (false, false, true, false) => &GPR_NO_RCX,
+        (false, false, false, true) => &GPR_NO_RDX,
+        (false, false, true, true) => &GPR_NO_RCX_RDX,
+    }
+}
+
+/// The register a value would like: the one its hint holds by now, else
+/// its fixed one.
+fn preferred(hint: Option<u32>, fixed: Option<Register>, locs: &[Loc]) -> Option<Register> {
+    hint.and_then(|h| locs.get(h as usize).copied())
+        .and_then(|l| match l {
+            Loc::Gpr(r) | Loc::Xmm(r) => Some(r),
+            _ => None,
+        })
+        .or(fixed)
+}
+
+/// `r` as a location: an xmm register for a float.
+fn in_register(r: Register, float: bool) -> Loc {
+    if float { Loc::Xmm(r) } else { Loc::Gpr(r) }
+}
+
+/// The index of a register location in [`Scan::owner`].
+fn owner_key(l: Loc) -> Option<usize> {
+    match l {
         Loc::Gpr(r) => Some(r as usize - Register::RAX as usize),
         Loc::Xmm(r) => Some(16 + r as usize - Register::XMM0 as usize),
         _ => None,
-    };
-    // No active interval ends before `expiry` (a lower bound: spilling
-    // removes entries without raising it), so most intervals skip the scan
-    // of the active list for expired ones.
-    let mut expiry = u32::MAX;
-    for iv in &intervals {
-        if expiry <= iv.start {
-            expiry = u32::MAX;
-            active.retain(|&(e, v)| {
-                if e <= iv.start {
-                    if let Some(k) = key(locs[v as usize]) {
-                        owner[k] = None;
-                    }
-                    false
-                } else {
-                    expiry = expiry.min(e);
-                    true
+    }
+}
+
+/// The registers during the linear scan.
+struct Scan<'s> {
+    /// The virtual register each register holds (gpr 0–15, xmm 16–31).
+    owner: [Option<u32>; 32],
+    /// (end, vreg) of the intervals in registers.
+    active: &'s mut Vec<(u32, u32)>,
+    /// No active interval ends before `expiry` (a lower bound: spilling
+    /// removes entries without raising it), so most intervals skip the
+    /// scan of the active list for expired ones.
+    expiry: u32,
+    /// Spill slots handed out.
+    slots: u32,
+    /// Callee-saved general registers handed out.
+    saved: Vec<Register>,
+}
+
+impl Scan<'_> {
+    /// Frees the registers of the active intervals ending by `at`.
+    fn expire(&mut self, at: u32, locs: &[Loc]) {
+        let (owner, expiry) = (&mut self.owner, &mut self.expiry);
+        *expiry = u32::MAX;
+        self.active.retain(|&(e, v)| {
+            if e <= at {
+                if let Some(k) = owner_key(locs[v as usize]) {
+                    owner[k] = None;
                 }
-            });
-        }
-        let v = iv.reg as usize;
-        let float = types.0.get(v).is_some_and(Type::is_float);
-        let touches = |at: &[u32]| {
-            let k = at.partition_point(|&p| p < iv.start);
-            at.get(k).is_some_and(|&p| p <= iv.end)
-        };
-        let (no_rcx, no_rdx) = (touches(&need_rcx), touches(&need_rdx));
-        let allowed: &[Register] = match (float, iv.crosses_call, no_rcx, no_rdx) {
-            (true, true, ..) => &[],
-            (true, false, ..) => &XMM_ANY,
-            (false, true, ..) => &CALLEE_SAVED,
-            (false, false, false, false) => &GPR_ANY,
-            (false, false, true, false) => &GPR_NO_RCX,
-            (false, false, false, true) => &GPR_NO_RDX,
-            (false, false, true, true) => &GPR_NO_RCX_RDX,
-        };
-        let wrap = |r: Register| if float { Loc::Xmm(r) } else { Loc::Gpr(r) };
-        let is_free = |r: Register, owner: &[Option<u32>; 32]| {
-            key(wrap(r)).is_some_and(|k| owner[k].is_none())
-        };
-        let hinted = hint[v]
-            .and_then(|h| locs.get(h as usize).copied())
-            .and_then(|l| match l {
-                Loc::Gpr(r) | Loc::Xmm(r) => Some(r),
-                _ => None,
+                false
+            } else {
+                *expiry = (*expiry).min(e);
+                true
+            }
+        });
+    }
+
+    fn is_free(&self, r: Register, float: bool) -> bool {
+        owner_key(in_register(r, float)).is_some_and(|k| self.owner[k].is_none())
+    }
+
+    /// A new spill slot.
+    fn spill_slot(&mut self) -> Loc {
+        self.slots += 1;
+        Loc::Stack(self.slots - 1)
+    }
+
+    /// Spills the active interval holding an `allowed` register that ends
+    /// last, when it ends after `end` (the current interval's end), and
+    /// returns its register.
+    fn evict(&mut self, allowed: &[Register], end: u32, locs: &mut [Loc]) -> Option<Register> {
+        let victim = self
+            .active
+            .iter()
+            .filter(|(_, w)| match locs[*w as usize] {
+                Loc::Gpr(r) | Loc::Xmm(r) => allowed.contains(&r),
+                _ => false,
             })
-            .or(fixed[v]);
-        let choice = hinted
-            .filter(|r| allowed.contains(r) && is_free(*r, &owner))
-            .or_else(|| allowed.iter().copied().find(|r| is_free(*r, &owner)));
-        let reg = match choice {
-            Some(r) => Some(r),
-            None => {
-                // Spill whichever of the current interval and the active
-                // ones holding an allowed register ends last.
-                let victim = active
-                    .iter()
-                    .filter(|(_, w)| match locs[*w as usize] {
-                        Loc::Gpr(r) | Loc::Xmm(r) => allowed.contains(&r),
-                        _ => false,
-                    })
-                    .max_by_key(|(e, _)| *e)
-                    .copied();
-                match victim {
-                    Some((e, w)) if e > iv.end => {
-                        let (Loc::Gpr(r) | Loc::Xmm(r)) = locs[w as usize] else {
-                            unreachable!("victims hold registers")
-                        };
-                        locs[w as usize] = Loc::Stack(slots);
-                        slots += 1;
-                        active.retain(|&(_, x)| x != w);
-                        Some(r)
-                    }
-                    _ => None,
-                }
+            .max_by_key(|(e, _)| *e)
+            .copied();
+        match victim {
+            Some((e, w)) if e > end => {
+                let (Loc::Gpr(r) | Loc::Xmm(r)) = locs[w as usize] else {
+                    unreachable!("victims hold registers")
+                };
+                locs[w as usize] = self.spill_slot();
+                self.active.retain(|&(_, x)| x != w);
+                Some(r)
             }
-        };
-        match reg {
-            Some(r) => {
-                locs[v] = wrap(r);
-                if let Some(k) = key(locs[v]) {
-                    owner[k] = Some(iv.reg);
-                }
-                active.push((iv.end, iv.reg));
-                expiry = expiry.min(iv.end);
-                if CALLEE_SAVED.contains(&r) && !float && !saved.contains(&r) {
-                    saved.push(r);
-                }
-            }
-            None => {
-                locs[v] = Loc::Stack(slots);
-                slots += 1;
-            }
+            _ => None,
         }
     }
-    saved.sort_by_key(|r| *r as u32);
-    let allocation = Allocation {
-        locs,
-        slots,
-        saved,
-        has_calls: !calls.is_empty(),
-        fused,
-    };
-    let scratch = Scratch {
-        uses,
-        def: start,
-        last: end,
-        calls,
-        need_rcx,
-        need_rdx,
-        block_start,
-        block_end,
-        hint,
-        fixed,
-        gen_: live_in.data,
-        kill: kill.data,
-        live_out: live_out.data,
-        succ,
-        seen,
-        intervals,
-        active,
-    };
-    (allocation, scratch)
+
+    /// Gives `iv`'s register its location: `reg`, or a spill slot
+    /// without one.
+    fn place(&mut self, iv: &Interval, float: bool, reg: Option<Register>, locs: &mut [Loc]) {
+        let v = iv.reg as usize;
+        let Some(r) = reg else {
+            locs[v] = self.spill_slot();
+            return;
+        };
+        locs[v] = in_register(r, float);
+        if let Some(k) = owner_key(locs[v]) {
+            self.owner[k] = Some(iv.reg);
+        }
+        self.active.push((iv.end, iv.reg));
+        self.expiry = self.expiry.min(iv.end);
+        if CALLEE_SAVED.contains(&r) && !float && !self.saved.contains(&r) {
+            self.saved.push(r);
+        }
+    }
 }

@@ -458,10 +458,29 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// An operation, read family by family after its tag.
     fn op(&mut self) -> Result<Op, Error> {
         let at = self.pos;
         let tag = self.byte("an instruction")?;
-        Ok(match tag {
+        for family in [Self::value_op, Self::memory_op, Self::call_op] {
+            if let Some(op) = family(self, tag)? {
+                return Ok(op);
+            }
+        }
+        Err(Error::at_offset(
+            ErrorKind::BadTag {
+                what: "instruction",
+                tag,
+            },
+            at,
+        ))
+    }
+
+    /// The fields of an operation that computes a value without memory or
+    /// calls (constants, unary and binary operations, comparisons,
+    /// conversions and selects); `None` for another family's tag.
+    fn value_op(&mut self, tag: u8) -> Result<Option<Op>, Error> {
+        Ok(Some(match tag {
             op_tag::CONST => {
                 let ty = self.ty(1)?;
                 Op::Const {
@@ -525,6 +544,15 @@ impl<'a> Reader<'a> {
                     if_false: self.reg()?,
                 }
             }
+            _ => return Ok(None),
+        }))
+    }
+
+    /// The fields of an operation on memory or its layout (loads, stores,
+    /// address arithmetic, sizes and alignments); `None` for another
+    /// family's tag.
+    fn memory_op(&mut self, tag: u8) -> Result<Option<Op>, Error> {
+        Ok(Some(match tag {
             op_tag::LOAD => {
                 let ty = self.ty(1)?;
                 let addr = self.reg()?;
@@ -582,6 +610,14 @@ impl<'a> Reader<'a> {
             }
             op_tag::SIZE_OF => Op::SizeOf { ty: self.ty(1)? },
             op_tag::ALIGN_OF => Op::AlignOf { ty: self.ty(1)? },
+            _ => return Ok(None),
+        }))
+    }
+
+    /// The fields of a call or a function address; `None` for another
+    /// family's tag.
+    fn call_op(&mut self, tag: u8) -> Result<Option<Op>, Error> {
+        Ok(Some(match tag {
             op_tag::CALL => {
                 let callee = self.callee()?;
                 let sig = self.sig(1)?;
@@ -607,16 +643,8 @@ impl<'a> Reader<'a> {
                     sig: self.sig(1)?,
                 }
             }
-            tag => {
-                return Err(Error::at_offset(
-                    ErrorKind::BadTag {
-                        what: "instruction",
-                        tag,
-                    },
-                    at,
-                ));
-            }
-        })
+            _ => return Ok(None),
+        }))
     }
 
     fn block_call(&mut self) -> Result<BlockCall, Error> {

@@ -455,16 +455,30 @@ fn index_suffix(i: &str) -> PResult<'_, Option<&str>> {
     }
 }
 
-/// The operation after `%r =` (or a statement without a result).
-fn op<'a>(
-    i: &'a str,
-    scope: &[TypeParam],
-) -> PResult<'a, (Op<&'a str>, Option<FieldRef<'a>>, bool)> {
+/// An operation as parsed, with how a `field_addr` names its field and
+/// whether a call gave its signature.
+type ParsedOp<'a> = (Op<&'a str>, Option<FieldRef<'a>>, bool);
+
+/// The operation after `%r =` (or a statement without a result), tried
+/// family by family.
+fn op<'a>(i: &'a str, scope: &[TypeParam]) -> PResult<'a, ParsedOp<'a>> {
     let at = ws(i);
     let (i, word) = ident(at)?;
+    for family in [value_op, memory_op, call_op] {
+        if let (rest, Some(parsed)) = family(word, i, scope)? {
+            return Ok((rest, parsed));
+        }
+    }
+    fail(at, "an instruction")
+}
+
+/// The operations that compute a value without memory or calls:
+/// `const`, `neg`/`not`, `cmp`, `cast`/`bitcast`, `select` and the binary
+/// operations; `None` for another word.
+fn value_op<'a>(word: &str, i: &'a str, scope: &[TypeParam]) -> PResult<'a, Option<ParsedOp<'a>>> {
     let ty = |i| ty(i, scope, 1);
-    let plain = |op| Ok((op, None, false));
-    let (rest, parsed) = match word {
+    let plain = |op| Some((op, None, false));
+    Ok(match word {
         "const" => {
             let (i, t) = ty(i)?;
             let (i, value) = literal(i)?;
@@ -524,6 +538,34 @@ fn op<'a>(
                 }),
             )
         }
+        _ => match binop(word) {
+            Some(op) => {
+                let (i, t) = ty(i)?;
+                let (i, lhs) = reg(i)?;
+                let (i, _) = sym(",")(i)?;
+                let (i, rhs) = reg(i)?;
+                (
+                    i,
+                    plain(Op::Binary {
+                        op,
+                        ty: t,
+                        lhs,
+                        rhs,
+                    }),
+                )
+            }
+            None => (i, None),
+        },
+    })
+}
+
+/// The operations on memory and its layout: `load`, `store`,
+/// `elem_addr`, `field_addr`, `addr` and `size_of`/`align_of`; `None` for
+/// another word.
+fn memory_op<'a>(word: &str, i: &'a str, scope: &[TypeParam]) -> PResult<'a, Option<ParsedOp<'a>>> {
+    let ty = |i| ty(i, scope, 1);
+    let plain = |op| Some((op, None, false));
+    Ok(match word {
         "load" => {
             let (i, t) = ty(i)?;
             let (i, addr) = reg(i)?;
@@ -569,7 +611,7 @@ fn op<'a>(
             };
             (
                 i,
-                Ok((
+                Some((
                     Op::FieldAddr {
                         strukt,
                         field: 0,
@@ -619,6 +661,15 @@ fn op<'a>(
             };
             (i, plain(op))
         }
+        _ => (i, None),
+    })
+}
+
+/// Calls and function addresses: `call`, `call_indirect` and
+/// `func_addr`; `None` for another word.
+fn call_op<'a>(word: &str, i: &'a str, scope: &[TypeParam]) -> PResult<'a, Option<ParsedOp<'a>>> {
+    let plain = |op| Some((op, None, false));
+    Ok(match word {
         "call" => {
             let (i, c) = callee(i, scope)?;
             let (i, args) = list(i, "(", ")", reg)?;
@@ -626,7 +677,7 @@ fn op<'a>(
             let given = sig.is_some();
             (
                 i,
-                Ok((
+                Some((
                     Op::Call {
                         callee: c,
                         sig: sig.unwrap_or_default(),
@@ -652,7 +703,7 @@ fn op<'a>(
             let given = sig.is_some();
             (
                 i,
-                Ok((
+                Some((
                     Op::FuncAddr {
                         callee: c,
                         sig: sig.unwrap_or_default(),
@@ -662,26 +713,8 @@ fn op<'a>(
                 )),
             )
         }
-        _ => match binop(word) {
-            Some(op) => {
-                let (i, t) = ty(i)?;
-                let (i, lhs) = reg(i)?;
-                let (i, _) = sym(",")(i)?;
-                let (i, rhs) = reg(i)?;
-                (
-                    i,
-                    plain(Op::Binary {
-                        op,
-                        ty: t,
-                        lhs,
-                        rhs,
-                    }),
-                )
-            }
-            None => return fail(at, "an instruction"),
-        },
-    };
-    parsed.map(|p| (rest, p))
+        _ => (i, None),
+    })
 }
 
 fn block_call(i: &str) -> PResult<'_, BlockCall<&str, &str>> {
