@@ -4,7 +4,8 @@
 //!
 //! `cargo run --example call_from_rust`
 
-// Calling a JIT-compiled function through its pointer is unsafe: the signature is the caller's promise.
+// Calling a JIT-compiled function through its pointer is unsafe: the
+// signature is the caller's promise.
 #![allow(unsafe_code)]
 
 use smfjit::loader::{Loader, LoaderConfig};

@@ -12,6 +12,7 @@ mod harness;
 mod loader;
 mod sdn;
 mod smf;
+mod start;
 
 use harness::Report;
 
@@ -20,6 +21,7 @@ type Area = fn(&mut Report);
 
 /// Every benchmark area: its name on the command line and its entry point.
 const AREAS: &[(&str, Area)] = &[
+    ("start", start::run),
     ("smf", smf::run),
     ("execmem", execmem::run),
     ("sdn", sdn::run),
