@@ -550,91 +550,6 @@ fn lower<'t>(
 ) -> Result<Op, Error> {
     let s = |t: &Type| t.substitute(args);
     Ok(match *op {
-        Op::ElemAddr {
-            ref elem,
-            base,
-            index,
-        } => {
-            let elem = s(elem);
-            let scale = layout_of(lib, &elem)?.size;
-            Op::Addr {
-                ty: elem.ptr_to(),
-                base,
-                index: Some(index),
-                scale,
-                disp: 0,
-            }
-        }
-        Op::FieldAddr {
-            ref strukt,
-            field,
-            base,
-        } => {
-            let (disp, ty) = field_offset(lib, strukt, field, args)?;
-            Op::Addr {
-                ty: ty.ptr_to(),
-                base,
-                index: None,
-                scale: 0,
-                disp,
-            }
-        }
-        Op::SizeOf { ref ty } => size_const(layout_of(lib, &s(ty))?.size),
-        Op::AlignOf { ref ty } => size_const(layout_of(lib, &s(ty))?.align),
-        Op::Call {
-            ref callee,
-            ref sig,
-            args: ref call_args,
-        } => Op::Call {
-            callee: callees.lower(lib, callee, args)?,
-            sig: sig.substitute(args),
-            args: call_args.clone(),
-        },
-        Op::FuncAddr {
-            ref callee,
-            ref sig,
-        } => Op::FuncAddr {
-            callee: callees.lower(lib, callee, args)?,
-            sig: sig.substitute(args),
-        },
-        _ => substituted(op, args),
-    })
-}
-
-/// The byte offset and type of field `field` of `strukt` with `args`
-/// substituted into it.
-fn field_offset(
-    lib: &Library,
-    strukt: &StructType,
-    field: u32,
-    args: &[Type],
-) -> Result<(i64, Type), Error> {
-    let strukt = StructType {
-        name: strukt.name.clone(),
-        args: strukt.args.iter().map(|t| t.substitute(args)).collect(),
-    };
-    let layout = struct_layout(lib, &strukt)?;
-    let (offset, ty) = usize::try_from(field)
-        .ok()
-        .and_then(|k| layout.fields.into_iter().nth(k))
-        .ok_or_else(|| {
-            Error::new(ErrorKind::Unknown {
-                what: "field",
-                name: format!("{}.{field}", strukt.name),
-            })
-        })?;
-    let disp = i64::try_from(offset)
-        .map_err(|_| Error::new(ErrorKind::NotConcrete(strukt.name.clone())))?;
-    Ok((disp, ty))
-}
-
-/// An operation whose lowering is substitution alone, with `args`
-/// substituted into the types it names.
-// Inlined into `lower` for the same reason as `lower` itself.
-#[inline(always)]
-fn substituted(op: &Op, args: &[Type]) -> Op {
-    let s = |t: &Type| t.substitute(args);
-    match *op {
         Op::Const { ref ty, value } => Op::Const { ty: s(ty), value },
         Op::Unary { op, ref ty, arg } => Op::Unary { op, ty: s(ty), arg },
         Op::Binary {
@@ -708,6 +623,35 @@ fn substituted(op: &Op, args: &[Type]) -> Op {
             index,
             value,
         },
+        Op::ElemAddr {
+            ref elem,
+            base,
+            index,
+        } => {
+            let elem = s(elem);
+            let scale = layout_of(lib, &elem)?.size;
+            Op::Addr {
+                ty: elem.ptr_to(),
+                base,
+                index: Some(index),
+                scale,
+                disp: 0,
+            }
+        }
+        Op::FieldAddr {
+            ref strukt,
+            field,
+            base,
+        } => {
+            let (disp, ty) = field_offset(lib, strukt, field, args)?;
+            Op::Addr {
+                ty: ty.ptr_to(),
+                base,
+                index: None,
+                scale: 0,
+                disp,
+            }
+        }
         Op::Addr {
             ref ty,
             base,
@@ -721,6 +665,17 @@ fn substituted(op: &Op, args: &[Type]) -> Op {
             scale,
             disp,
         },
+        Op::SizeOf { ref ty } => size_const(layout_of(lib, &s(ty))?.size),
+        Op::AlignOf { ref ty } => size_const(layout_of(lib, &s(ty))?.align),
+        Op::Call {
+            ref callee,
+            ref sig,
+            args: ref call_args,
+        } => Op::Call {
+            callee: callees.lower(lib, callee, args)?,
+            sig: sig.substitute(args),
+            args: call_args.clone(),
+        },
         Op::CallIndirect {
             ref sig,
             target,
@@ -730,11 +685,39 @@ fn substituted(op: &Op, args: &[Type]) -> Op {
             target,
             args: call_args.clone(),
         },
-        Op::ElemAddr { .. }
-        | Op::FieldAddr { .. }
-        | Op::SizeOf { .. }
-        | Op::AlignOf { .. }
-        | Op::Call { .. }
-        | Op::FuncAddr { .. } => unreachable!("`lower` lowers {op:?} itself"),
-    }
+        Op::FuncAddr {
+            ref callee,
+            ref sig,
+        } => Op::FuncAddr {
+            callee: callees.lower(lib, callee, args)?,
+            sig: sig.substitute(args),
+        },
+    })
+}
+
+/// The byte offset and type of field `field` of `strukt` with `args`
+/// substituted into it.
+fn field_offset(
+    lib: &Library,
+    strukt: &StructType,
+    field: u32,
+    args: &[Type],
+) -> Result<(i64, Type), Error> {
+    let strukt = StructType {
+        name: strukt.name.clone(),
+        args: strukt.args.iter().map(|t| t.substitute(args)).collect(),
+    };
+    let layout = struct_layout(lib, &strukt)?;
+    let (offset, ty) = usize::try_from(field)
+        .ok()
+        .and_then(|k| layout.fields.into_iter().nth(k))
+        .ok_or_else(|| {
+            Error::new(ErrorKind::Unknown {
+                what: "field",
+                name: format!("{}.{field}", strukt.name),
+            })
+        })?;
+    let disp = i64::try_from(offset)
+        .map_err(|_| Error::new(ErrorKind::NotConcrete(strukt.name.clone())))?;
+    Ok((disp, ty))
 }

@@ -39,6 +39,7 @@ pub enum Value {
 
 impl Value {
     /// Whether the value can stand for type `ty`.
+    #[inline]
     pub fn fits(&self, ty: &Type) -> bool {
         match (self, ty) {
             (Value::Ptr(_), t) => t.is_pointer(),
@@ -65,6 +66,7 @@ impl Value {
     }
 
     /// The canonical 64-bit slot form.
+    #[inline]
     pub fn to_bits(&self) -> u64 {
         match *self {
             Value::I8(v) => v as i64 as u64,
@@ -83,6 +85,7 @@ impl Value {
 
     /// The value of type `ty` whose slot holds `bits` (the low bits that
     /// matter for the type are kept).
+    #[inline]
     pub fn from_bits(ty: &Type, bits: u64) -> Value {
         match ty {
             Type::Int(IntType::I8) => Value::I8(bits as i8),

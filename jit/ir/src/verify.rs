@@ -227,6 +227,7 @@ pub struct RegTypes(pub Vec<Type>);
 
 impl RegTypes {
     /// Type of a register defined by the verified function.
+    #[inline]
     pub fn get(&self, r: Reg) -> Option<&Type> {
         usize::try_from(r.0).ok().and_then(|i| self.0.get(i))
     }

@@ -390,6 +390,7 @@ pub struct Function {
 
 impl Function {
     /// Number of registers the function defines (one past the highest).
+    #[inline]
     pub fn reg_count(&self) -> usize {
         let defined: usize = self
             .blocks

@@ -38,6 +38,7 @@ impl IntType {
     ];
 
     /// Width in bits (8, 16, 32 or 64).
+    #[inline]
     pub fn bits(self) -> u32 {
         match self {
             IntType::I8 | IntType::U8 => 8,
@@ -48,6 +49,7 @@ impl IntType {
     }
 
     /// Whether values are two's-complement signed.
+    #[inline]
     pub fn signed(self) -> bool {
         matches!(
             self,
@@ -70,6 +72,7 @@ impl IntType {
     }
 
     /// Smallest representable value, as an `i128`.
+    #[inline]
     pub fn min_value(self) -> i128 {
         if self.signed() {
             -(1i128 << (self.bits() - 1))
@@ -79,6 +82,7 @@ impl IntType {
     }
 
     /// Largest representable value, as an `i128`.
+    #[inline]
     pub fn max_value(self) -> i128 {
         if self.signed() {
             (1i128 << (self.bits() - 1)) - 1
@@ -90,6 +94,7 @@ impl IntType {
     /// Brings the low `bits()` bits of `raw` into the canonical 64-bit form
     /// used by the interpreter: sign-extended for signed types,
     /// zero-extended for unsigned ones.
+    #[inline]
     pub fn canonical(self, raw: u64) -> u64 {
         let shift = 64 - self.bits();
         if self.signed() {
@@ -209,22 +214,26 @@ impl Type {
     }
 
     /// `ptr<self>`.
+    #[inline]
     pub fn ptr_to(self) -> Type {
         Type::Ptr(Box::new(self))
     }
 
     /// Whether the type is `f32` or `f64`.
+    #[inline]
     pub fn is_float(&self) -> bool {
         matches!(self, Type::F32 | Type::F64)
     }
 
     /// Whether the type is a pointer of any kind (data or function).
+    #[inline]
     pub fn is_pointer(&self) -> bool {
         matches!(self, Type::RawPtr | Type::Ptr(_) | Type::Fn(_))
     }
 
     /// Whether a value of this type can be held in a virtual register
     /// (everything but a struct).
+    #[inline]
     pub fn is_register(&self) -> bool {
         !matches!(self, Type::Struct(_))
     }
@@ -340,6 +349,7 @@ impl Type {
 
     /// Size in bytes of a scalar or pointer type; `None` for a struct or a
     /// type parameter, whose size depends on a layout.
+    #[inline]
     pub fn scalar_size(&self) -> Option<u64> {
         match self {
             Type::Int(t) => Some(u64::from(t.bits() / 8)),
