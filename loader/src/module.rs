@@ -203,6 +203,30 @@ enum Place {
     ReadWrite(usize),
 }
 
+/// Where each loaded section lives, by section index: looked up once per
+/// symbol and relocation, so a vector rather than a hash map (indices are
+/// below the module's section count, at most 65,535).
+#[derive(Debug, Default)]
+struct Places(Vec<Option<Place>>);
+
+impl Places {
+    fn insert(&mut self, index: u32, place: Place) {
+        let Ok(k) = usize::try_from(index) else {
+            return;
+        };
+        if self.0.len() <= k {
+            self.0.resize(k + 1, None);
+        }
+        if let Some(slot) = self.0.get_mut(k) {
+            *slot = Some(place);
+        }
+    }
+
+    fn get(&self, index: &u32) -> Option<&Place> {
+        self.0.get(usize::try_from(*index).ok()?)?.as_ref()
+    }
+}
+
 /// Resolves an import for the module being loaded.
 pub(crate) trait ImportResolver {
     /// The address of `name` and what keeps it alive, or `None` when
@@ -357,7 +381,7 @@ pub(crate) fn load(
 struct Layout<'a> {
     /// `RoData`, `Data` and `Bss` sections by index; code sections are added
     /// when they are reserved in the batch.
-    places: HashMap<u32, Place>,
+    places: Places,
     /// Code sections with their size (at least 1) and alignment.
     code: Vec<(Section<'a>, usize, usize)>,
     /// Bytes the code sections need in the batch, alignment included.
@@ -371,7 +395,7 @@ struct Layout<'a> {
 /// Lays out every `Code`, `RoData`, `Data` and `Bss` section.
 fn lay_out_sections<'a>(module: &Module<'a>, path: &Path) -> Result<Layout<'a>> {
     let mut layout = Layout {
-        places: HashMap::new(),
+        places: Places::default(),
         code: Vec::new(),
         code_total: 0,
         ro_end: 0,
@@ -492,7 +516,7 @@ fn allocate_got_slots(
 /// The module's memory while it is filled in: the read-only and read-write
 /// maps, and where each loaded section lies.
 struct Image {
-    places: HashMap<u32, Place>,
+    places: Places,
     rodata: Option<MmapMut>,
     data: Option<MmapMut>,
     ro_base: usize,
