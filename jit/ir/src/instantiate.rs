@@ -21,7 +21,7 @@ use crate::ir::{
 use crate::layout::{layout_of, struct_layout};
 use crate::limits;
 use crate::mangle::{demangle, mangle, mangle_into};
-use crate::verify::{RegTypes, verify_function, verify_instance};
+use crate::verify::{RegTypes, verify_function, verify_instance, verify_template};
 
 /// A concrete function made from a template.
 #[derive(Clone, Debug, PartialEq)]
@@ -83,6 +83,14 @@ pub fn instantiate_reusing(
     } = spare.map(Storage::from).unwrap_or_default();
     mangle_into(&mut symbol, name, args)?;
     let at = || Location::Item(symbol.clone());
+    // A library decoded on demand verifies each template on its first
+    // instantiation (and remembers the outcome); a whole library is
+    // trusted once `verify_library` accepted it.
+    let trusted = if lib.is_lazy() {
+        verify_template(lib, name)?
+    } else {
+        lib.is_verified()
+    };
     let template = lib.function(name).ok_or_else(|| {
         Error::new(ErrorKind::Unknown {
             what: "template",
@@ -120,9 +128,9 @@ pub fn instantiate_reusing(
         sig,
         blocks,
     };
-    // The template passed the whole verifier when the library did; its
-    // instance needs its types checked again, not its control flow.
-    let reg_types = if lib.is_verified() {
+    // The template passed the whole verifier; its instance needs its
+    // types checked again, not its control flow.
+    let reg_types = if trusted {
         verify_instance(&function, template, lib, reg_types)?
     } else {
         verify_function(&function, lib)?

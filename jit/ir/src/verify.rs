@@ -22,8 +22,8 @@
 use crate::error::{Error, ErrorKind, Location};
 use crate::ir::{
     BinOp, BlockCall, Callee, CmpOp, Constraint, Function, Item, Library, Literal, Op, Reg,
-    Signature, SignatureDisplay, StructDef, StructType, Terminator, Type, TypeDisplay, TypeParam,
-    UnOp,
+    Signature, SignatureDisplay, StructDef, StructType, TemplateName, Terminator, Type,
+    TypeDisplay, TypeParam, UnOp,
 };
 use crate::limits;
 use crate::mangle;
@@ -35,22 +35,173 @@ use crate::mangle;
 ///
 /// The first rule violated, located at the item or instruction.
 pub fn verify_library(lib: &Library) -> Result<(), Error> {
-    crate::error::check_limit("item count", lib.items().len(), limits::MAX_ITEMS)?;
-    for item in lib.items() {
-        match item {
-            Item::Function(f) => {
-                verify_function(f, lib)?;
-            }
-            Item::Struct(s) => verify_struct(s, lib)?,
-            Item::Import(d) | Item::Extern(d) => {
-                let at = || Location::Item(d.name.clone());
-                check_name(&d.name).map_err(|e| e.or_at(at()))?;
-                check_signature(&d.sig, &[], lib).map_err(|e| e.or_at(at()))?;
-            }
+    crate::error::check_limit("item count", lib.len(), limits::MAX_ITEMS)?;
+    if lib.is_lazy() {
+        for k in 0..lib.len() {
+            check_lazy_item(lib, k)?;
+        }
+    } else {
+        for item in lib.items() {
+            verify_item(item, lib)?;
         }
     }
     lib.mark_verified();
     Ok(())
+}
+
+/// Verifies one item against the rules [`verify_library`] applies to it.
+fn verify_item(item: &Item, lib: &Library) -> Result<(), Error> {
+    match item {
+        Item::Function(f) => verify_function(f, lib).map(drop),
+        Item::Struct(s) => verify_struct(s, lib),
+        Item::Import(d) | Item::Extern(d) => {
+            let at = || Location::Item(d.name.clone());
+            check_name(&d.name).map_err(|e| e.or_at(at()))?;
+            check_signature(&d.sig, &[], lib).map_err(|e| e.or_at(at()))
+        }
+    }
+}
+
+/// Whether the template `name` may be instantiated with the reduced
+/// instance check ([`verify_instance`]): its library passed
+/// [`verify_library`], or, for a library decoded on demand, the template
+/// and every struct and declaration it refers to passed the verifier (run
+/// now, the first time, and remembered).
+///
+/// # Errors
+///
+/// The verifier's error for the template or what it refers to, or the
+/// decoder's for an entry that does not decode; [`ErrorKind::Unknown`] for
+/// a template the library does not declare.
+pub fn verify_template(lib: &Library, name: &TemplateName) -> Result<bool, Error> {
+    if lib.is_verified() {
+        return Ok(true);
+    }
+    if !lib.is_lazy() {
+        return Ok(false);
+    }
+    let k = lib.function_index(name).ok_or_else(|| {
+        Error::new(ErrorKind::Unknown {
+            what: "template",
+            name: name.to_string(),
+        })
+    })?;
+    check_lazy_item(lib, k)?;
+    Ok(true)
+}
+
+/// Verifies item `k` of a library decoded on demand, once: a function
+/// template with the structs (through their fields too) and declarations
+/// it names, each checked once as well; its callee templates are decoded,
+/// so that a malformed one is reported as such, and verified when they
+/// are instantiated themselves.
+fn check_lazy_item(lib: &Library, k: usize) -> Result<(), Error> {
+    lib.checked(k, |item| {
+        let Item::Function(f) = item else {
+            return verify_item(item, lib);
+        };
+        let mut refs = References::default();
+        refs.function(f);
+        let mut structs = Vec::new();
+        while let Some(name) = refs.structs.pop() {
+            let Some(s) = lib.struct_index(name) else {
+                continue;
+            };
+            if structs.contains(&s) {
+                continue;
+            }
+            structs.push(s);
+            if let Item::Struct(def) = lib.item(s)? {
+                def.fields.iter().for_each(|(_, t)| refs.ty(t));
+            }
+        }
+        for name in &refs.templates {
+            if let Some(t) = lib.function_index(name) {
+                lib.item(t)?;
+            }
+        }
+        verify_function(f, lib)?;
+        for s in structs {
+            check_lazy_item(lib, s)?;
+        }
+        for d in refs.imports.iter().filter_map(|n| lib.import_index(n)) {
+            check_lazy_item(lib, d)?;
+        }
+        for d in refs.symbols.iter().filter_map(|n| lib.extern_index(n)) {
+            check_lazy_item(lib, d)?;
+        }
+        Ok(())
+    })
+}
+
+/// The names a function refers to, by kind.
+#[derive(Default)]
+struct References<'f> {
+    structs: Vec<&'f str>,
+    templates: Vec<&'f TemplateName>,
+    imports: Vec<&'f str>,
+    symbols: Vec<&'f str>,
+}
+
+impl<'f> References<'f> {
+    fn function(&mut self, f: &'f Function) {
+        self.sig(&f.sig);
+        for block in &f.blocks {
+            block.params.iter().for_each(|(_, t)| self.ty(t));
+            block.insts.iter().for_each(|i| self.op(&i.op));
+        }
+    }
+
+    fn op(&mut self, op: &'f Op) {
+        match op {
+            Op::Const { ty, .. }
+            | Op::Unary { ty, .. }
+            | Op::Binary { ty, .. }
+            | Op::Cmp { ty, .. }
+            | Op::Select { ty, .. }
+            | Op::Load { ty, .. }
+            | Op::Store { ty, .. }
+            | Op::Addr { ty, .. }
+            | Op::ElemAddr { elem: ty, .. }
+            | Op::SizeOf { ty }
+            | Op::AlignOf { ty } => self.ty(ty),
+            Op::Cast { from, to, .. } | Op::Bitcast { from, to, .. } => {
+                self.ty(from);
+                self.ty(to);
+            }
+            Op::FieldAddr { strukt, .. } => self.strukt(strukt),
+            Op::CallIndirect { sig, .. } => self.sig(sig),
+            Op::Call { callee, sig, .. } | Op::FuncAddr { callee, sig } => {
+                self.sig(sig);
+                match callee {
+                    Callee::Template { name, type_args } => {
+                        self.templates.push(name);
+                        type_args.iter().for_each(|t| self.ty(t));
+                    }
+                    Callee::Import(n) => self.imports.push(n),
+                    Callee::Symbol(n) => self.symbols.push(n),
+                }
+            }
+        }
+    }
+
+    fn sig(&mut self, sig: &'f Signature) {
+        sig.params.iter().chain(sig.ret.iter()).for_each(|t| self.ty(t));
+    }
+
+    fn strukt(&mut self, s: &'f StructType) {
+        self.structs.push(&s.name);
+        s.args.iter().for_each(|t| self.ty(t));
+    }
+
+    fn ty(&mut self, t: &'f Type) {
+        match t {
+            Type::Ptr(inner) => self.ty(inner),
+            Type::Fn(sig) => self.sig(sig),
+            Type::Struct(s) => self.strukt(s),
+            _ => {}
+        }
+    }
 }
 
 fn check_name(name: &str) -> Result<(), Error> {

@@ -5,6 +5,7 @@
 
 use super::{BINOPS, CMPOPS, CONSTRAINTS, MAGIC, VERSION, kind, misc_tag, op_tag, type_tag};
 use crate::error::{Error, ErrorKind};
+use crate::ir::ItemName;
 use crate::ir::{
     Block, BlockCall, BlockId, Callee, Declaration, Function, Inst, IntType, Item, Library,
     Literal, Op, Reg, Signature, StructDef, StructType, TemplateName, Terminator, Type, TypeParam,
@@ -60,6 +61,36 @@ pub fn decode_library_at(bytes: &[u8], original_offset: u64) -> Result<DecodedLi
 }
 
 fn decode_at(bytes: &[u8]) -> Result<DecodedLibrary, Error> {
+    let (count, mut r) = header(bytes)?;
+    let mut items = Vec::with_capacity(count);
+    let mut offsets = Vec::with_capacity(count);
+    for _ in 0..count {
+        let frame = frame(&mut r)?;
+        offsets.push(frame.start);
+        items.push(decode_entry(bytes, &frame)?);
+    }
+    trailer(&r)?;
+    let library = Library::new(items).map_err(|e| e.or_at(crate::Location::Offset(r.pos)))?;
+    Ok(DecodedLibrary { library, offsets })
+}
+
+/// Where one entry of a section lies: its kind byte, the offset of the
+/// entry and the byte range of its payload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Frame {
+    /// The entry kind (`kind::FUNCTION`, …), not yet checked.
+    pub kind: u8,
+    /// Offset of the entry (its kind byte) in the section.
+    pub start: usize,
+    /// Offset of the payload.
+    pub body: usize,
+    /// Offset one past the payload.
+    pub end: usize,
+}
+
+/// Reads the magic, version and entry count; the reader stands at the
+/// first entry.
+fn header(bytes: &[u8]) -> Result<(usize, Reader<'_>), Error> {
     let mut r = Reader { bytes, pos: 0 };
     let magic = r.array::<4>("the magic")?;
     if magic != MAGIC {
@@ -75,58 +106,156 @@ fn decode_at(bytes: &[u8]) -> Result<DecodedLibrary, Error> {
     // Every entry takes at least two bytes (kind and length).
     r.check_count("entry count", count, limits::MAX_ITEMS, 2)
         .map_err(|e| e.or_at(crate::Location::Offset(count_at)))?;
-    let mut items = Vec::with_capacity(count);
-    let mut offsets = Vec::with_capacity(count);
-    for _ in 0..count {
-        let start = r.pos;
-        offsets.push(start);
-        let k = r.byte("an entry kind")?;
-        let len = r.count("an entry length")?;
-        let body_start = r.pos;
-        let end = body_start
-            .checked_add(len)
-            .filter(|&e| e <= bytes.len())
-            .ok_or_else(|| Error::at_offset(ErrorKind::Truncated("an entry"), body_start))?;
-        let mut body = Reader {
-            bytes: bytes.get(..end).unwrap_or(bytes),
-            pos: body_start,
-        };
-        let item = match k {
-            kind::FUNCTION => Item::Function(body.function()?),
-            kind::STRUCT => Item::Struct(body.struct_def()?),
-            kind::IMPORT => Item::Import(body.declaration()?),
-            kind::EXTERN => Item::Extern(body.declaration()?),
-            tag => {
-                return Err(Error::at_offset(
-                    ErrorKind::BadTag {
-                        what: "entry kind",
-                        tag,
-                    },
-                    start,
-                ));
-            }
-        };
-        if body.pos != end {
-            let used = body.pos.saturating_sub(body_start);
-            return Err(Error::at_offset(
-                ErrorKind::EntryLength {
-                    declared: len as u64,
-                    used: used as u64,
-                },
-                start,
-            ));
-        }
-        r.pos = end;
-        items.push(item);
-    }
-    if r.pos != bytes.len() {
+    Ok((count, r))
+}
+
+/// Reads one entry's kind and length and moves past its payload.
+fn frame(r: &mut Reader<'_>) -> Result<Frame, Error> {
+    let start = r.pos;
+    let kind = r.byte("an entry kind")?;
+    let len = r.count("an entry length")?;
+    let body = r.pos;
+    let end = body
+        .checked_add(len)
+        .filter(|&e| e <= r.bytes.len())
+        .ok_or_else(|| Error::at_offset(ErrorKind::Truncated("an entry"), body))?;
+    r.pos = end;
+    Ok(Frame {
+        kind,
+        start,
+        body,
+        end,
+    })
+}
+
+/// Fails unless the reader stands at the end of the section.
+fn trailer(r: &Reader<'_>) -> Result<(), Error> {
+    if r.pos != r.bytes.len() {
         return Err(Error::at_offset(
-            ErrorKind::TrailingBytes(bytes.len() - r.pos),
+            ErrorKind::TrailingBytes(r.bytes.len() - r.pos),
             r.pos,
         ));
     }
-    let library = Library::new(items).map_err(|e| e.or_at(crate::Location::Offset(r.pos)))?;
-    Ok(DecodedLibrary { library, offsets })
+    Ok(())
+}
+
+/// Decodes the payload of the entry `frame` of the section `bytes`.
+pub(crate) fn decode_entry(bytes: &[u8], frame: &Frame) -> Result<Item, Error> {
+    let mut body = Reader {
+        bytes: bytes.get(..frame.end).unwrap_or(bytes),
+        pos: frame.body,
+    };
+    let item = match frame.kind {
+        kind::FUNCTION => Item::Function(body.function()?),
+        kind::STRUCT => Item::Struct(body.struct_def()?),
+        kind::IMPORT => Item::Import(body.declaration()?),
+        kind::EXTERN => Item::Extern(body.declaration()?),
+        tag => {
+            return Err(Error::at_offset(
+                ErrorKind::BadTag {
+                    what: "entry kind",
+                    tag,
+                },
+                frame.start,
+            ));
+        }
+    };
+    if body.pos != frame.end {
+        let used = body.pos.saturating_sub(frame.body);
+        return Err(Error::at_offset(
+            ErrorKind::EntryLength {
+                declared: (frame.end - frame.body) as u64,
+                used: used as u64,
+            },
+            frame.start,
+        ));
+    }
+    Ok(item)
+}
+
+/// The name an entry declares, read without decoding the rest of it: a
+/// function's `owner::name` or name, a struct's or a declaration's name.
+fn entry_name(bytes: &[u8], frame: &Frame) -> Result<ItemName, Error> {
+    let mut body = Reader {
+        bytes: bytes.get(..frame.end).unwrap_or(bytes),
+        pos: frame.body,
+    };
+    Ok(match frame.kind {
+        kind::FUNCTION => {
+            let name = body.name("a function name")?;
+            let owner_at = body.pos;
+            let owner = body.str("a method owner")?;
+            let owner = if owner.is_empty() {
+                None
+            } else {
+                let mut sub = Reader {
+                    bytes: body.bytes,
+                    pos: owner_at,
+                };
+                Some(sub.name("a method owner")?)
+            };
+            ItemName::Function(TemplateName { owner, name })
+        }
+        kind::STRUCT => ItemName::Struct(body.name("a struct name")?),
+        kind::IMPORT | kind::EXTERN => {
+            let name = body.str("a declared name")?;
+            if name.is_empty() {
+                return Err(body.err(ErrorKind::BadName("a declared name is empty".into())));
+            }
+            if frame.kind == kind::IMPORT {
+                ItemName::Import(name)
+            } else {
+                ItemName::Extern(name)
+            }
+        }
+        tag => {
+            return Err(Error::at_offset(
+                ErrorKind::BadTag {
+                    what: "entry kind",
+                    tag,
+                },
+                frame.start,
+            ));
+        }
+    })
+}
+
+/// A TemplateCode section as a library whose items are decoded one at a
+/// time, the first time each is looked up, and verified the first time a
+/// template is instantiated ([`Library::lazy`]): a module offering a
+/// thousand templates costs, until they are used, one pass over the
+/// entries' framing and names. `original_offset` is where the section
+/// starts in its file, for the offsets of errors.
+///
+/// # Errors
+///
+/// What the framing can show: [`ErrorKind::BadMagic`],
+/// [`ErrorKind::UnsupportedVersion`], [`ErrorKind::Truncated`],
+/// [`ErrorKind::BadTag`] for an entry kind, [`ErrorKind::BadName`],
+/// [`ErrorKind::Limit`], [`ErrorKind::TrailingBytes`] and
+/// [`ErrorKind::DuplicateItem`], at file offsets. An entry whose payload
+/// is malformed is reported when it is first used.
+pub fn decode_library_lazily(
+    bytes: std::sync::Arc<[u8]>,
+    original_offset: u64,
+) -> Result<Library, Error> {
+    scan(&bytes)
+        .and_then(|(frames, names)| Library::lazy(bytes, original_offset, frames, names))
+        .map_err(|e| e.in_file_at(original_offset))
+}
+
+/// Every entry's frame and name.
+fn scan(bytes: &[u8]) -> Result<(Vec<Frame>, Vec<ItemName>), Error> {
+    let (count, mut r) = header(bytes)?;
+    let mut frames = Vec::with_capacity(count);
+    let mut names = Vec::with_capacity(count);
+    for _ in 0..count {
+        let frame = frame(&mut r)?;
+        names.push(entry_name(bytes, &frame)?);
+        frames.push(frame);
+    }
+    trailer(&r)?;
+    Ok((frames, names))
 }
 
 struct Reader<'a> {

@@ -14,10 +14,10 @@
 //! function is always canonically numbered. The full grammar is in
 //! `doc/formats/template-ir.md`.
 
-mod decode;
+pub(crate) mod decode;
 mod encode;
 
-pub use decode::{DecodedLibrary, decode_library, decode_library_at};
+pub use decode::{DecodedLibrary, decode_library, decode_library_at, decode_library_lazily};
 pub use encode::{EncodedLibrary, encode_library};
 
 /// The four bytes a TemplateCode section starts with.

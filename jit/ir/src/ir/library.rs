@@ -2,10 +2,12 @@
 //! declarations of one module, indexed by name.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use super::function::{Function, TemplateName};
 use super::types::{Signature, Type, TypeParam};
+use crate::binary::decode::{Frame, decode_entry};
 use crate::error::{Error, ErrorKind};
 use crate::target::Target;
 
@@ -54,10 +56,29 @@ impl Item {
     }
 }
 
+/// The name an entry declares, by kind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ItemName {
+    Function(TemplateName),
+    Struct(String),
+    Import(String),
+    Extern(String),
+}
+
 /// The items of one module, indexed by name.
+///
+/// A library is built from items ([`Library::new`], what the text parser
+/// and [`decode_library`](crate::binary::decode_library) produce), or over
+/// the bytes of a TemplateCode section whose items are decoded on demand
+/// ([`decode_library_lazily`](crate::binary::decode_library_lazily)): each
+/// the first time it is looked up, and each template verified the first
+/// time it is instantiated. The lookups answer the same either way;
+/// [`Library::items`] lists only the items a library was built from.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Library {
     items: Vec<Item>,
+    /// The on-demand items, for a library over a section's bytes.
+    lazy: Option<Arc<Lazy>>,
     functions: HashMap<TemplateName, usize>,
     structs: HashMap<String, usize>,
     imports: HashMap<String, usize>,
@@ -85,7 +106,178 @@ impl PartialEq for Verified {
     }
 }
 
+/// The items of a library decoded on demand: the section's bytes, each
+/// entry's frame, and what decoding and checking each entry gave.
+struct Lazy {
+    bytes: Arc<[u8]>,
+    original_offset: u64,
+    frames: Vec<Frame>,
+    items: Vec<OnceLock<Result<Item, Error>>>,
+    /// Whether each item passed the verifier (with what it refers to, for
+    /// a function template), once asked.
+    checked: Vec<OnceLock<Result<(), Error>>>,
+    /// Entries decoded so far.
+    decoded: AtomicU64,
+}
+
+impl std::fmt::Debug for Lazy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lazy")
+            .field("bytes", &self.bytes.len())
+            .field("entries", &self.frames.len())
+            .field("decoded", &self.decoded.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl PartialEq for Lazy {
+    /// The same section's bytes make the same library.
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes
+    }
+}
+
+impl Lazy {
+    fn new(bytes: Arc<[u8]>, original_offset: u64, frames: Vec<Frame>) -> Lazy {
+        let n = frames.len();
+        Lazy {
+            bytes,
+            original_offset,
+            frames,
+            items: (0..n).map(|_| OnceLock::new()).collect(),
+            checked: (0..n).map(|_| OnceLock::new()).collect(),
+            decoded: AtomicU64::new(0),
+        }
+    }
+
+    /// Entry `k`, decoded on first use.
+    fn item(&self, k: usize) -> Result<&Item, Error> {
+        let (Some(slot), Some(frame)) = (self.items.get(k), self.frames.get(k)) else {
+            return Err(Error::new(ErrorKind::Malformed("names an item the library does not have")));
+        };
+        slot.get_or_init(|| {
+            self.decoded.fetch_add(1, Ordering::Relaxed);
+            decode_entry(&self.bytes, frame).map_err(|e| e.in_file_at(self.original_offset))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+    }
+}
+
 impl Library {
+    /// A library over a section's `bytes` whose entries, framed by
+    /// `frames` and declaring `names`, are decoded when first looked up.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::DuplicateItem`] when two entries of the same kind share
+    /// a name, located at the second entry.
+    pub(crate) fn lazy(
+        bytes: Arc<[u8]>,
+        original_offset: u64,
+        frames: Vec<Frame>,
+        names: Vec<ItemName>,
+    ) -> Result<Library, Error> {
+        let mut lib = Library::default();
+        for (k, (name, frame)) in names.into_iter().zip(&frames).enumerate() {
+            let shown = match &name {
+                ItemName::Function(n) => n.to_string(),
+                ItemName::Struct(n) | ItemName::Import(n) | ItemName::Extern(n) => n.clone(),
+            };
+            let fresh = match name {
+                ItemName::Function(n) => lib.functions.insert(n, k).is_none(),
+                ItemName::Struct(n) => lib.structs.insert(n, k).is_none(),
+                ItemName::Import(n) => lib.imports.insert(n, k).is_none(),
+                ItemName::Extern(n) => lib.externs.insert(n, k).is_none(),
+            };
+            if !fresh {
+                return Err(Error::at_offset(ErrorKind::DuplicateItem(shown), frame.start));
+            }
+        }
+        lib.lazy = Some(Arc::new(Lazy::new(bytes, original_offset, frames)));
+        Ok(lib)
+    }
+
+    /// Whether the items are decoded on demand (see [`Library`]).
+    pub fn is_lazy(&self) -> bool {
+        self.lazy.is_some()
+    }
+
+    /// How many entries of a library decoded on demand have been decoded
+    /// (each at most once); the item count for any other library.
+    pub fn decoded_count(&self) -> u64 {
+        match &self.lazy {
+            Some(lazy) => lazy.decoded.load(Ordering::Relaxed),
+            None => self.items.len() as u64,
+        }
+    }
+
+    /// Number of items, decoded or not.
+    pub fn len(&self) -> usize {
+        match &self.lazy {
+            Some(lazy) => lazy.frames.len(),
+            None => self.items.len(),
+        }
+    }
+
+    /// Whether the library has no items.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Item `k` in declaration order, decoding it first if need be.
+    ///
+    /// # Errors
+    ///
+    /// The decoder's error for a malformed entry (every time it is asked
+    /// for), at its file offset; [`ErrorKind::Malformed`] past the end.
+    pub fn item(&self, k: usize) -> Result<&Item, Error> {
+        match &self.lazy {
+            Some(lazy) => lazy.item(k),
+            None => self.items.get(k).ok_or_else(|| {
+                Error::new(ErrorKind::Malformed("names an item the library does not have"))
+            }),
+        }
+    }
+
+    /// Whether item `k` passed the verifier, running it the first time.
+    /// `check` is the verifier's rule for the item.
+    pub(crate) fn checked(
+        &self,
+        k: usize,
+        check: impl FnOnce(&Item) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let Some(lazy) = &self.lazy else {
+            return check(self.item(k)?);
+        };
+        let Some(slot) = lazy.checked.get(k) else {
+            return Err(Error::new(ErrorKind::Malformed(
+                "names an item the library does not have",
+            )));
+        };
+        slot.get_or_init(|| check(lazy.item(k)?)).clone()
+    }
+
+    /// The index of the function template `name`.
+    pub(crate) fn function_index(&self, name: &TemplateName) -> Option<usize> {
+        self.functions.get(name).copied()
+    }
+
+    /// The index of the struct template `name`.
+    pub(crate) fn struct_index(&self, name: &str) -> Option<usize> {
+        self.structs.get(name).copied()
+    }
+
+    /// The index of the native import `name`.
+    pub(crate) fn import_index(&self, name: &str) -> Option<usize> {
+        self.imports.get(name).copied()
+    }
+
+    /// The index of the extern symbol declaration `name`.
+    pub(crate) fn extern_index(&self, name: &str) -> Option<usize> {
+        self.externs.get(name).copied()
+    }
+
     /// Indexes `items`.
     ///
     /// # Errors
@@ -120,6 +312,15 @@ impl Library {
         if target != self.target {
             self.target = target;
             self.verified = Verified::default();
+            // What was checked was checked for the other target.
+            if let Some(lazy) = &self.lazy {
+                let fresh = Lazy::new(
+                    Arc::clone(&lazy.bytes),
+                    lazy.original_offset,
+                    lazy.frames.clone(),
+                );
+                self.lazy = Some(Arc::new(fresh));
+            }
         }
         self
     }
@@ -130,39 +331,42 @@ impl Library {
         &self.target
     }
 
-    /// Every item in declaration order.
+    /// Every item in declaration order, for a library built from items
+    /// (empty for one decoded on demand, whose items are reached through
+    /// [`Library::item`] and the lookups by name).
     pub fn items(&self) -> &[Item] {
         &self.items
     }
 
-    /// The function templates in declaration order.
+    /// The function templates in declaration order (for a library decoded
+    /// on demand, those that decode).
     pub fn functions(&self) -> impl Iterator<Item = &Function> {
-        self.items.iter().filter_map(|i| match i {
-            Item::Function(f) => Some(f),
+        (0..self.len()).filter_map(|k| match self.item(k) {
+            Ok(Item::Function(f)) => Some(f),
             _ => None,
         })
     }
 
     /// The function template with this name.
     pub fn function(&self, name: &TemplateName) -> Option<&Function> {
-        match self.items.get(*self.functions.get(name)?) {
-            Some(Item::Function(f)) => Some(f),
+        match self.item(*self.functions.get(name)?) {
+            Ok(Item::Function(f)) => Some(f),
             _ => None,
         }
     }
 
     /// The struct template with this name.
     pub fn struct_def(&self, name: &str) -> Option<&StructDef> {
-        match self.items.get(*self.structs.get(name)?) {
-            Some(Item::Struct(s)) => Some(s),
+        match self.item(*self.structs.get(name)?) {
+            Ok(Item::Struct(s)) => Some(s),
             _ => None,
         }
     }
 
     /// The native import with this name.
     pub fn import(&self, name: &str) -> Option<&Declaration> {
-        match self.items.get(*self.imports.get(name)?) {
-            Some(Item::Import(d)) => Some(d),
+        match self.item(*self.imports.get(name)?) {
+            Ok(Item::Import(d)) => Some(d),
             _ => None,
         }
     }
@@ -182,8 +386,8 @@ impl Library {
 
     /// The extern symbol declaration with this name.
     pub fn extern_symbol(&self, name: &str) -> Option<&Declaration> {
-        match self.items.get(*self.externs.get(name)?) {
-            Some(Item::Extern(d)) => Some(d),
+        match self.item(*self.externs.get(name)?) {
+            Ok(Item::Extern(d)) => Some(d),
             _ => None,
         }
     }

@@ -8,6 +8,7 @@ pub use function::{
     BinOp, Block, BlockCall, BlockId, Callee, CmpOp, Function, Inst, Literal, Op, Reg,
     TemplateName, Terminator, UnOp,
 };
+pub(crate) use library::ItemName;
 pub use library::{Declaration, Item, Library, StructDef};
 pub(crate) use types::room_for;
 pub use types::{
