@@ -31,6 +31,7 @@ mod asm;
 mod disasm;
 mod emit;
 mod error;
+mod immediate;
 pub mod lazy;
 mod lower;
 mod moves;
