@@ -221,7 +221,7 @@ impl TrapRuntime {
             if let Some(e) = a.take_error() {
                 return Err(Error::encode(name, &e));
             }
-            let p = encode(&a.items, a.label_count(), &a.pool, Vec::new())
+            let p = encode(&a.items, a.label_count(), &a.pool, Vec::new(), false)
                 .map_err(|e| Error::encode(name, &e))?;
             let r = batch.reserve(name, p.size(), 16)?;
             p.link(r.address() as u64, &[], batch.bytes_mut(&r)?);
