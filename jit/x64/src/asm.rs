@@ -7,9 +7,10 @@
 //! kept and returned when the function is finished, so the lowering reads
 //! as a list of instructions.
 
-use iced_x86::{Code, IcedError, Instruction, MemoryOperand, OpKind, Register};
+use iced_x86::{Code, IcedError, Instruction, MemoryOperand, Register};
 
 use super::emit::{Cc, Fixed, Item, pool_mem};
+use super::immediate::{Imm, reg_imm};
 use super::regalloc::Loc;
 
 /// Scratch general-purpose registers (never allocated).
@@ -91,56 +92,6 @@ pub(super) fn slot_mem(slot: u32) -> MemoryOperand {
     MemoryOperand::with_base_displ(Register::RSP, i64::from(slot) * 8)
 }
 
-/// An immediate operand whose kind the caller knows.
-#[derive(Clone, Copy)]
-enum Imm {
-    /// `imm32`, zero-extended by a 32-bit destination.
-    U32(u32),
-    /// `imm32` sign-extended to 64 bits.
-    S32(i32),
-    /// `imm64`.
-    U64(u64),
-}
-
-/// `code reg, [reg2,] imm` built directly: iced-x86's checked constructors
-/// look the immediate's kind up in the opcode tables on every call, which
-/// showed in profiles; these forms are fixed, and the encoder still
-/// rejects any mismatch.
-fn reg_imm(code: Code, reg: Register, reg2: Option<Register>, imm: Imm) -> Instruction {
-    let mut i = Instruction::default();
-    i.set_code(code);
-    i.set_op0_kind(OpKind::Register);
-    i.set_op0_register(reg);
-    let imm_op = match reg2 {
-        Some(r) => {
-            i.set_op1_kind(OpKind::Register);
-            i.set_op1_register(r);
-            2
-        }
-        None => 1,
-    };
-    let kind = match imm {
-        Imm::U32(v) => {
-            i.set_immediate32(v);
-            OpKind::Immediate32
-        }
-        Imm::S32(v) => {
-            i.set_immediate32(v as u32);
-            OpKind::Immediate32to64
-        }
-        Imm::U64(v) => {
-            i.set_immediate64(v);
-            OpKind::Immediate64
-        }
-    };
-    if imm_op == 1 {
-        i.set_op1_kind(kind);
-    } else {
-        i.set_op2_kind(kind);
-    }
-    i
-}
-
 thread_local! {
     /// The item list of the last function this thread encoded, kept for
     /// the next one: a function's list is some kilobytes, allocated and
@@ -201,6 +152,17 @@ impl Asm {
                 self.error.get_or_insert(e);
             }
         }
+    }
+
+    /// An instruction built without a checked constructor (see
+    /// [`super::immediate`]).
+    pub(super) fn ins(&mut self, ins: Instruction) {
+        self.items.push(Item::Ins(ins));
+    }
+
+    /// `code reg, [reg2,] imm`.
+    pub(super) fn reg_imm(&mut self, code: Code, reg: Register, reg2: Option<Register>, imm: Imm) {
+        self.ins(reg_imm(code, reg, reg2, imm));
     }
 
     /// An instruction of a fixed form, as its bytes.

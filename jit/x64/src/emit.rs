@@ -1,6 +1,6 @@
-//! From the lowered instruction list to bytes: iced-x86's `Encoder` for
-//! every instruction, labels resolved by patching, a constant pool and the
-//! call sites left for linking.
+//! From the lowered instruction list to bytes: the backend's encoder
+//! ([`super::encode`]) for every instruction, labels resolved by patching,
+//! a constant pool and the call sites left for linking.
 //!
 //! The code is encoded once, at offset 0, before its final address is
 //! known (execmem needs a reservation's size before it tells the address).
@@ -17,7 +17,10 @@
 //! constants, bounds, the trap handler's address), then one 8-byte slot
 //! per external callee for far calls.
 
-use iced_x86::{Code, Encoder, Instruction, MemoryOperand, Register};
+use iced_x86::{Code, Instruction, MemoryOperand, Register};
+
+use super::encode::Writer;
+use super::immediate::{Imm, reg_imm};
 
 /// A condition code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -278,46 +281,40 @@ thread_local! {
 
 /// Encodes `items`; `pool` holds 8-byte constants referenced by
 /// [`Item::Pool`], `kinds` says how each external callee is reached.
+/// `reference` encodes every instruction with iced-x86's `Encoder`
+/// instead of the backend's own (see [`super::encode`]).
 pub(super) fn encode(
     items: &[Item],
     labels: usize,
     pool: &[u64],
     kinds: Vec<SiteKind>,
+    reference: bool,
 ) -> Result<Prepared, iced_x86::IcedError> {
-    let mut enc = Encoder::try_with_capacity(64, 0)?;
-    // The encoder writes into this thread's buffer of the last function;
-    // the result is copied out at its exact size below (one small
-    // allocation instead of a large one sized for the worst case).
+    // The code goes into this thread's buffer of the last function; the
+    // result is copied out at its exact size below (one small allocation
+    // instead of a large one sized for the worst case).
     let mut spare = SPARE_CODE.take();
     spare.clear();
     spare.reserve(items.len() * 5 + 64);
-    enc.set_buffer(spare);
+    let mut out = Writer::new(spare, reference);
     let mut at = vec![usize::MAX; labels];
     // (rel32 position, label): the rel32 is relative to position + 4.
     let mut jumps: Vec<(usize, u32)> = Vec::with_capacity(labels);
     // (disp32 position, instruction end, pool entry).
     let mut pool_refs: Vec<(usize, usize, u32)> = Vec::with_capacity(pool.len());
     let mut sites = Vec::with_capacity(kinds.len());
-    let mut pos = 0usize;
-    let raw = |enc: &mut Encoder, bytes: &[u8]| {
-        let mut b = enc.take_buffer();
-        b.extend_from_slice(bytes);
-        enc.set_buffer(b);
-    };
     for item in items {
+        let pos = out.len();
         match item {
-            Item::Ins(ins) => pos += enc.encode(ins, pos as u64)?,
-            Item::Bytes(fixed) => {
-                raw(&mut enc, fixed.as_slice());
-                pos += fixed.as_slice().len();
+            Item::Ins(ins) => {
+                out.instruction(ins)?;
             }
+            Item::Bytes(fixed) => out.raw(fixed.as_slice()),
             Item::Pool(ins, entry) => {
                 let mut ins = *ins;
                 ins.set_memory_displacement64(pos as u64);
-                let len = enc.encode(&ins, pos as u64)?;
-                let off = enc.get_constant_offsets().displacement_offset();
-                pool_refs.push((pos + off, pos + len, *entry));
-                pos += len;
+                let e = out.instruction(&ins)?;
+                pool_refs.push((pos + e.displacement.unwrap_or(0), pos + e.len, *entry));
             }
             Item::Label(l) => {
                 if let Some(slot) = at.get_mut(*l as usize) {
@@ -329,15 +326,11 @@ pub(super) fn encode(
                     Item::Jcc(cc, _) => Some(*cc),
                     _ => None,
                 };
-                // Branches are written as bytes: their forms are fixed, and
-                // building and encoding an iced-x86 `Instruction` for each
-                // cost about as much as three ordinary instructions.
                 let target = at.get(*l as usize).copied().unwrap_or(usize::MAX);
                 let (len, field) = branch(cc, pos, target);
-                raw(&mut enc, &field[..len]);
-                pos += len;
+                out.raw(&field[..len]);
                 if target == usize::MAX {
-                    jumps.push((pos - 4, *l));
+                    jumps.push((pos + len - 4, *l));
                 }
             }
             Item::Call(ext) => {
@@ -350,22 +343,19 @@ pub(super) fn encode(
                     ext: *ext,
                     call: true,
                 });
-                raw(&mut enc, &[0xCC; 10][..size]);
-                pos += size;
+                out.raw(&[0xCC; 10][..size]);
             }
             Item::AddrOf(reg, ext) => {
-                let ins = Instruction::with2(Code::Mov_r64_imm64, *reg, 0u64)?;
-                let len = enc.encode(&ins, pos as u64)?;
+                let e = out.instruction(&reg_imm(Code::Mov_r64_imm64, *reg, None, Imm::U64(0)))?;
                 sites.push(Site {
-                    offset: pos + len - 8,
+                    offset: pos + e.len - 8,
                     ext: *ext,
                     call: false,
                 });
-                pos += len;
             }
         }
     }
-    let code = enc.take_buffer();
+    let code = out.finish();
     let code_end = code.len().next_multiple_of(8);
     let pool_at = code_end;
     let slots_at = pool_at + 8 * pool.len();

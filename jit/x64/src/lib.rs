@@ -7,9 +7,10 @@
 //! a register, a spill slot, an immediate or a pool constant (linear
 //! scan); `lower` turns each IR operation into iced-x86 instructions over
 //! those locations (`asm` is its builder, `moves` the parallel-move
-//! resolver for block arguments and calls); `emit` encodes with iced-x86's
-//! `Encoder` at offset 0, resolves labels and the constant pool, and
-//! leaves fixed-size call sites; [`Backend::publish`] reserves room in an
+//! resolver for block arguments and calls); `emit` encodes at offset 0
+//! with `encode`, the backend's own table of instruction forms (iced-x86
+//! is its reference and its fallback, see [`encoder_fallbacks`]), resolves
+//! labels and the constant pool, and leaves fixed-size call sites; [`Backend::publish`] reserves room in an
 //! [`execmem::CodeBatch`], links the call sites for the now-known address
 //! and publishes the batch with one protection change.
 //!
@@ -30,7 +31,9 @@
 mod asm;
 mod disasm;
 mod emit;
+mod encode;
 mod error;
+mod immediate;
 pub mod lazy;
 mod lower;
 mod moves;
@@ -43,6 +46,7 @@ use execmem::{CodeBatch, ExecMemory, PublishedCode, Reservation};
 
 pub use disasm::{Syntax, disassemble};
 pub use emit::{LinkForm, LinkSite, Prepared};
+pub use encode::encoder_fallbacks;
 pub use error::Error;
 pub use lower::{TRAP_DIVIDE_BY_ZERO, TRAP_EXPLICIT, TRAP_NULL_POINTER};
 pub use runtime::{Trap, TrapRuntime};
@@ -210,19 +214,37 @@ impl LoweredFunction {
         self.asm.items.is_empty()
     }
 
-    /// Encodes with iced-x86, resolves labels and the constant pool.
+    /// Encodes (with the backend's own encoder, see
+    /// [`encoder_fallbacks`]), resolves labels and the constant pool.
     ///
     /// # Errors
     ///
-    /// [`Error::Encode`] for an instruction iced-x86 rejects (a backend
-    /// bug), [`Error::TooLarge`] past execmem's reservation limit.
+    /// [`Error::Encode`] for an instruction that cannot be encoded (a
+    /// backend bug), [`Error::TooLarge`] past execmem's reservation limit.
     pub fn encode(self) -> Result<PreparedFunction, Error> {
+        self.encode_with(false)
+    }
+
+    /// As [`LoweredFunction::encode`], but every instruction encoded by
+    /// iced-x86's `Encoder`: the reference the backend's own encoder is
+    /// checked against, byte for byte. Slower, and it builds iced-x86's
+    /// op-code tables; for tests.
+    ///
+    /// # Errors
+    ///
+    /// As [`LoweredFunction::encode`].
+    pub fn encode_reference(self) -> Result<PreparedFunction, Error> {
+        self.encode_with(true)
+    }
+
+    fn encode_with(self, reference: bool) -> Result<PreparedFunction, Error> {
         let name = self.name;
         let code = emit::encode(
             &self.asm.items,
             self.asm.label_count(),
             &self.asm.pool,
             self.kinds,
+            reference,
         );
         self.asm.recycle();
         let code = code.map_err(|e| Error::encode(&name, &e))?;

@@ -20,6 +20,7 @@ use iced_x86::{Code, Instruction, MemoryOperand, Register};
 use super::Error;
 use super::asm::{Alu, Asm, Rm, SCRATCH_A, SCRATCH_B, Sse, XSCRATCH_A, XSCRATCH_B, r8, r16, r32};
 use super::emit::{Cc, Fixed, Item, SiteKind};
+use super::immediate::Imm;
 use super::moves::{Move, parallel, single};
 use super::regalloc::{Allocation, INT_ARGS, Loc};
 use jit_ir::ir::{
@@ -177,7 +178,7 @@ impl Lower<'_, '_> {
             Type::Int(t) => self.canon(r, *t),
             Type::Bool => self
                 .asm
-                .push(Instruction::with2(Code::And_rm32_imm8, r32(r), 1i32)),
+                .reg_imm(Code::And_rm32_imm8, r32(r), None, Imm::S8to32(1)),
             _ => {}
         }
     }
@@ -242,12 +243,12 @@ impl Lower<'_, '_> {
             if !self.framed {
                 // A frameless function runs with rsp ≡ 8 (mod 16).
                 self.asm
-                    .push(Instruction::with2(Code::Sub_rm64_imm8, Register::RSP, 8i32));
+                    .reg_imm(Code::Sub_rm64_imm8, Register::RSP, None, Imm::S8to64(8));
             }
             self.asm
-                .push(Instruction::with2(Code::Mov_r32_imm32, Register::EDI, kind));
+                .reg_imm(Code::Mov_r32_imm32, Register::EDI, None, Imm::U32(kind));
             self.asm
-                .push(Instruction::with2(Code::Mov_r32_imm32, Register::ESI, code));
+                .reg_imm(Code::Mov_r32_imm32, Register::ESI, None, Imm::U32(code));
             let call = Instruction::with1(Code::Call_rm64, super::emit::pool_mem());
             self.asm.pool_op(call, self.handler);
             self.asm.fixed(Fixed::ud2());
@@ -583,7 +584,7 @@ impl Lower<'_, '_> {
                 match (op, ty) {
                     (UnOp::Not, Type::Bool) => {
                         self.asm
-                            .push(Instruction::with2(Code::Xor_rm32_imm8, r32(d), 1i32))
+                            .reg_imm(Code::Xor_rm32_imm8, r32(d), None, Imm::S8to32(1))
                     }
                     (UnOp::Neg, Type::Int(t)) => {
                         self.asm.push(Instruction::with1(Code::Neg_rm64, d));
@@ -608,21 +609,19 @@ impl Lower<'_, '_> {
                 if f32 {
                     self.asm
                         .push(Instruction::with2(Code::Movd_rm32_xmm, Register::EAX, x));
-                    self.asm.push(Instruction::with2(
+                    self.asm.reg_imm(
                         Code::Xor_rm32_imm32,
                         Register::EAX,
-                        0x8000_0000u32,
-                    ));
+                        None,
+                        Imm::U32(0x8000_0000),
+                    );
                     self.asm
                         .push(Instruction::with2(Code::Movd_xmm_rm32, d, Register::EAX));
                 } else {
                     self.asm
                         .push(Instruction::with2(Code::Movq_rm64_xmm, Register::RAX, x));
-                    self.asm.push(Instruction::with2(
-                        Code::Btc_rm64_imm8,
-                        Register::RAX,
-                        63i32,
-                    ));
+                    self.asm
+                        .reg_imm(Code::Btc_rm64_imm8, Register::RAX, None, Imm::U8(63));
                     self.asm
                         .push(Instruction::with2(Code::Movq_xmm_rm64, d, Register::RAX));
                 }
@@ -696,17 +695,18 @@ impl Lower<'_, '_> {
                 self.asm.load_gpr(d, lhs);
                 let c = (c as u32) & mask;
                 if c != 0 {
-                    self.asm.push(Instruction::with2(imm_code, d, c));
+                    self.asm.reg_imm(imm_code, d, None, Imm::U8(c as u8));
                 }
             }
             _ => {
                 self.asm.load_gpr(Register::RCX, rhs);
                 if mask != 63 {
-                    self.asm.push(Instruction::with2(
+                    self.asm.reg_imm(
                         Code::And_rm32_imm8,
                         Register::ECX,
-                        mask as i32,
-                    ));
+                        None,
+                        Imm::S8to32(mask as i8),
+                    );
                 }
                 self.asm.load_gpr(d, lhs);
                 self.asm.push(Instruction::with2(cl_code, d, Register::CL));
@@ -737,7 +737,7 @@ impl Lower<'_, '_> {
         if overflow {
             let normal = self.asm.label();
             self.asm
-                .push(Instruction::with2(Code::Cmp_rm64_imm8, divisor, -1i32));
+                .reg_imm(Code::Cmp_rm64_imm8, divisor, None, Imm::S8to64(-1));
             self.asm.jcc(Cc::Ne, normal);
             if op == BinOp::Div {
                 self.asm.load_gpr(Register::RAX, lhs);
@@ -1042,12 +1042,12 @@ impl Lower<'_, '_> {
                     Some(i) => {
                         self.asm.load_gpr(Register::RAX, i);
                         match i32::try_from(scale) {
-                            Ok(s) => self.asm.push(Instruction::with3(
+                            Ok(s) => self.asm.reg_imm(
                                 Code::Imul_r64_rm64_imm32,
                                 Register::RAX,
-                                Register::RAX,
-                                s,
-                            )),
+                                Some(Register::RAX),
+                                Imm::S32(s),
+                            ),
                             Err(_) => {
                                 self.asm.mov_imm(SCRATCH_B, scale);
                                 self.asm.alu(Alu::Imul, Register::RAX, Rm::Reg(SCRATCH_B));
@@ -1193,13 +1193,10 @@ impl Lower<'_, '_> {
             self.asm.bind(big);
             self.asm.mov(Register::RAX, s);
             self.asm
-                .push(Instruction::with2(Code::Shr_rm64_imm8, Register::RAX, 1u32));
+                .reg_imm(Code::Shr_rm64_imm8, Register::RAX, None, Imm::U8(1));
             self.asm.mov(SCRATCH_B, s);
-            self.asm.push(Instruction::with2(
-                Code::And_rm32_imm8,
-                r32(SCRATCH_B),
-                1i32,
-            ));
+            self.asm
+                .reg_imm(Code::And_rm32_imm8, r32(SCRATCH_B), None, Imm::S8to32(1));
             self.asm.alu(Alu::Or, Register::RAX, Rm::Reg(SCRATCH_B));
             self.asm.push(Instruction::with2(cvt, d, Register::RAX));
             self.asm.sse(Sse::Add, f32, d, Rm::Reg(d));
@@ -1259,7 +1256,7 @@ impl Lower<'_, '_> {
                 self.asm
                     .push(Instruction::with2(Code::Cvttsd2si_r64_xmmm64, rax, x));
                 self.asm
-                    .push(Instruction::with2(Code::Btc_rm64_imm8, rax, 63i32));
+                    .reg_imm(Code::Btc_rm64_imm8, rax, None, Imm::U8(63));
             } else {
                 self.asm
                     .push(Instruction::with2(Code::Cvttsd2si_r64_xmmm64, rax, x));

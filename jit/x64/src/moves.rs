@@ -3,9 +3,10 @@
 //! as if at once; cycles are broken through r11 or xmm15 and memory to
 //! memory copies go through rax or xmm14.
 
-use iced_x86::{Code, Instruction, Register};
+use iced_x86::{Code, Register};
 
 use super::asm::{Asm, SCRATCH_B, XSCRATCH_A, XSCRATCH_B, slot_mem};
+use super::immediate::{Imm, mem_imm};
 use super::regalloc::Loc;
 
 /// One move of a parallel assignment.
@@ -32,11 +33,9 @@ fn emit(asm: &mut Asm, m: Move) {
         (false, Loc::Gpr(r)) => asm.load_gpr(r, m.src),
         (false, Loc::Stack(s)) => match m.src {
             Loc::Gpr(r) => asm.store_gpr(m.dst, r),
-            Loc::Imm(v) if i32::try_from(v as i64).is_ok() => asm.push(Instruction::with2(
-                Code::Mov_rm64_imm32,
-                slot_mem(s),
-                v as i64 as i32,
-            )),
+            Loc::Imm(v) if let Ok(v) = i32::try_from(v as i64) => {
+                asm.ins(mem_imm(Code::Mov_rm64_imm32, slot_mem(s), Imm::S32(v)));
+            }
             src => {
                 asm.load_gpr(Register::RAX, src);
                 asm.store_gpr(m.dst, Register::RAX);

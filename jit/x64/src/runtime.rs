@@ -24,6 +24,7 @@ use iced_x86::{Code, Instruction, MemoryOperand, Register};
 
 use super::asm::Asm;
 use super::emit::{Cc, Fixed, encode, pool_mem};
+use super::immediate::Imm;
 use super::regalloc::INT_ARGS;
 use super::{Error, lower};
 use jit_ir::TrapKind;
@@ -95,12 +96,8 @@ fn q(base: Register, disp: i64) -> MemoryOperand {
 /// Restores the shim's frame from its recorded stack pointer and returns
 /// `status` from it.
 fn shim_return(a: &mut Asm, status: u32) {
-    a.push(Instruction::with2(
-        Code::Mov_r32_imm32,
-        Register::EAX,
-        status,
-    ));
-    a.push(Instruction::with2(Code::Add_rm64_imm8, Register::RSP, 8i32));
+    a.reg_imm(Code::Mov_r32_imm32, Register::EAX, None, Imm::U32(status));
+    a.reg_imm(Code::Add_rm64_imm8, Register::RSP, None, Imm::S8to64(8));
     for &r in SAVED.iter().rev() {
         a.fixed(Fixed::pop(r));
     }
@@ -114,7 +111,7 @@ fn shim_code() -> Asm {
         a.fixed(Fixed::push(r));
     }
     // Return address + six pushes = 56 bytes: 8 more keeps calls aligned.
-    a.push(Instruction::with2(Code::Sub_rm64_imm8, Register::RSP, 8i32));
+    a.reg_imm(Code::Sub_rm64_imm8, Register::RSP, None, Imm::S8to64(8));
     a.mov(Register::RBX, Register::RDI);
     a.mov(Register::R12, Register::R8);
     a.push(Instruction::with2(
@@ -170,7 +167,7 @@ fn handler_code() -> Asm {
         Register::R12D,
         Register::ESI,
     ));
-    a.push(Instruction::with2(Code::Sub_rm64_imm8, Register::RSP, 8i32));
+    a.reg_imm(Code::Sub_rm64_imm8, Register::RSP, None, Imm::S8to64(8));
     a.pool_op(Instruction::with1(Code::Call_rm64, pool_mem()), guard);
     a.push(Instruction::with2(
         Code::Test_rm64_r64,
@@ -224,7 +221,7 @@ impl TrapRuntime {
             if let Some(e) = a.take_error() {
                 return Err(Error::encode(name, &e));
             }
-            let p = encode(&a.items, a.label_count(), &a.pool, Vec::new())
+            let p = encode(&a.items, a.label_count(), &a.pool, Vec::new(), false)
                 .map_err(|e| Error::encode(name, &e))?;
             let r = batch.reserve(name, p.size(), 16)?;
             p.link(r.address() as u64, &[], batch.bytes_mut(&r)?);
