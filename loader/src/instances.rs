@@ -135,6 +135,23 @@ pub trait Instantiator: Send + Sync {
     /// waited for the name, and the name may be asked for again later.
     fn instantiate(&self, name: &str, ctx: &mut ResolveContext<'_>)
     -> Result<Option<InstanceCode>>;
+
+    /// The templates this instantiator has decoded and verified, for the
+    /// loader's statistics ([`InstanceStats::templates`]); none by default.
+    fn template_stats(&self) -> TemplateStats {
+        TemplateStats::default()
+    }
+}
+
+/// Templates an instantiator decoded and verified (the JIT's: entries of
+/// the loaded modules' TemplateCode sections, each decoded at most once and
+/// verified at most once in the process).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TemplateStats {
+    /// Entries decoded (templates, struct templates, declarations).
+    pub decoded: u64,
+    /// Entries the verifier ran on.
+    pub verified: u64,
 }
 
 /// A shared instantiator (the caller keeps a handle, e.g. to its own
@@ -146,6 +163,10 @@ impl<T: Instantiator + ?Sized> Instantiator for Arc<T> {
         ctx: &mut ResolveContext<'_>,
     ) -> Result<Option<InstanceCode>> {
         (**self).instantiate(name, ctx)
+    }
+
+    fn template_stats(&self) -> TemplateStats {
+        (**self).template_stats()
     }
 }
 
@@ -302,6 +323,8 @@ pub struct InstanceStats {
     pub code_bytes: u64,
     /// Instances held now.
     pub instances: usize,
+    /// Templates the instantiator decoded and verified.
+    pub templates: TemplateStats,
 }
 
 #[derive(Debug, Default)]
@@ -700,6 +723,12 @@ impl Instances {
                 .iter()
                 .filter(|cell| matches!(cell.done.get(), Some(Ok(_))))
                 .count(),
+            templates: self
+                .instantiator
+                .load()
+                .as_ref()
+                .map(|i| i.template_stats())
+                .unwrap_or_default(),
         }
     }
 }

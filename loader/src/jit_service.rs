@@ -9,8 +9,11 @@
 //!    among equals. The module must accept the name: its `note.sdn` lists it
 //!    (`possible`, or `instantiations` after an earlier run), or
 //!    [`JitConfig::open_world`] allows any well-formed instantiation;
-//! 2. takes that module's template library, decoded and verified once per
-//!    loaded module and kept until the module is reloaded or unloaded;
+//! 2. takes that module's template library: the section's framing is read
+//!    on the first miss, and each template is decoded on its first lookup
+//!    and verified on its first instantiation, once in the process for
+//!    every loader that loads the same section (`template_cache`), and kept
+//!    while a loaded module uses it;
 //! 3. substitutes the type arguments (`jit::instantiate`);
 //! 4. lowers and encodes with the x86-64 backend, callees resolved through
 //!    the same resolution chain ([`ResolveContext::resolve`]: other modules'
@@ -49,10 +52,11 @@ use jit::backend::{Backend, CallTarget, Options, PreparedFunction, TrapRuntime};
 use jit::ir::{Callee, Library};
 
 use crate::error::{Error, InstantiationError, Result};
-use crate::instances::{InstanceCode, Instantiator, ResolveContext};
+use crate::instances::{InstanceCode, Instantiator, ResolveContext, TemplateStats};
 use crate::loader::{Loader, LoaderConfig};
 use crate::module::LoadedModule;
 use crate::resolution::{Address, ModuleId};
+use crate::template_cache;
 
 /// The runtime symbol ahead-of-time code imports for traps: an
 /// `extern "C" fn(kind: u32, code: u32) -> !` (the name `smf-build` gives
@@ -154,20 +158,27 @@ impl ModuleTemplates {
         })
     }
 
-    /// The module's template library, decoded and verified on first use.
+    /// The module's template library: its framing read on first use, each
+    /// template decoded and verified on its own first use (and shared with
+    /// every loader of the process that loads the same section).
     fn library(&self, module: &LoadedModule) -> Result<Arc<Library>> {
-        let Some(bytes) = module.template_code() else {
-            return Err(Error::Unsupported {
-                path: module.path().to_path_buf(),
-                reason: "its templates cannot be used: the module has no TemplateCode section"
-                    .to_owned(),
-            });
+        let unusable = |reason: &str| Error::Unsupported {
+            path: module.path().to_path_buf(),
+            reason: format!("its templates cannot be used: {reason}"),
         };
-        let decoded = self.library.get_or_init(|| {
-            let decoded = jit::binary::decode_library_at(bytes, module.template_code_offset())?;
-            jit::verify::verify_library(&decoded.library)?;
-            Ok(Arc::new(decoded.library))
-        });
+        // The bytes are read from the file's mapping once, the first time:
+        // a file truncated on disk since it was loaded would fault.
+        if self.library.get().is_none() && !module.file().is_current() {
+            return Err(unusable(
+                "the file changed on disk since it was loaded; reload it",
+            ));
+        }
+        let Some(bytes) = module.template_code() else {
+            return Err(unusable("the module has no TemplateCode section"));
+        };
+        let decoded = self
+            .library
+            .get_or_init(|| template_cache::library(bytes, module.template_code_offset()));
         decoded.clone().map_err(|source| Error::InvalidTemplates {
             path: module.path().to_path_buf(),
             source: Box::new(source),
@@ -261,7 +272,7 @@ impl JitInstantiator {
         let loaded = loader.modules();
         let mut best: Option<(bool, Arc<LoadedModule>, Arc<ModuleTemplates>)> = None;
         for module in &loaded {
-            if module.template_code().is_none() {
+            if !module.has_template_code() {
                 continue;
             }
             let templates = self.templates(module, &loaded)?;
@@ -341,6 +352,25 @@ fn resolve_callee(callee: &Callee, ctx: &mut ResolveContext<'_>) -> Result<CallT
 }
 
 impl Instantiator for JitInstantiator {
+    fn template_stats(&self) -> TemplateStats {
+        let modules = self.modules.lock().unwrap_or_else(PoisonError::into_inner);
+        // Two modules with the same section share one library: count it once.
+        let mut seen: Vec<*const Library> = Vec::new();
+        let mut stats = TemplateStats::default();
+        for library in modules
+            .values()
+            .filter_map(|m| m.library.get()?.as_ref().ok())
+        {
+            if seen.contains(&Arc::as_ptr(library)) {
+                continue;
+            }
+            seen.push(Arc::as_ptr(library));
+            stats.decoded += library.decoded_count();
+            stats.verified += library.verified_count();
+        }
+        stats
+    }
+
     fn instantiate(
         &self,
         name: &str,

@@ -61,11 +61,12 @@ mod note;
 mod relocate;
 mod resolution;
 mod slots;
+mod template_cache;
 
 pub use cache::{Backing, CacheConfig, CacheStats, FileIdentity, SmfCache, SmfFile};
 pub use error::{Error, InstantiationError, Result};
 pub use exports::Export;
-pub use instances::{InstanceCode, InstanceStats, Instantiator, ResolveContext};
+pub use instances::{InstanceCode, InstanceStats, Instantiator, ResolveContext, TemplateStats};
 pub use jit_service::{JitConfig, JitInstantiator, TRAP_SYMBOL, trap_runtime, write_back_note};
 pub use loader::{Binding, Loader, LoaderConfig, LoaderStats};
 pub use module::{Import, LoadedModule};

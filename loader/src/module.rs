@@ -77,9 +77,8 @@ pub struct LoadedModule {
     #[allow(clippy::vec_box)]
     lazy: Vec<Box<LazyImport>>,
     note: Option<ModuleNote>,
-    template_code: Option<Box<[u8]>>,
-    /// File offset of the TemplateCode section (0 when there is none).
-    template_code_offset: u64,
+    /// File offset of the TemplateCode section, if there is one.
+    template_code_offset: Option<u64>,
     stubs: usize,
 }
 
@@ -151,17 +150,29 @@ impl LoadedModule {
         }
     }
 
-    /// A copy of the `TemplateCode` section's bytes, if present.
+    /// The `TemplateCode` section's bytes in the module's file, if present.
+    /// They are read where they lie, not copied at load (a module's
+    /// templates cost nothing until one is used), so they are what the
+    /// file holds only while it is unchanged on disk
+    /// ([`SmfFile::is_current`](crate::SmfFile::is_current)).
     #[must_use]
     pub fn template_code(&self) -> Option<&[u8]> {
-        self.template_code.as_deref()
+        self.template_code_offset?;
+        self.file.module().template_code()
+    }
+
+    /// Whether the module has a `TemplateCode` section (known from load;
+    /// reads nothing).
+    #[must_use]
+    pub fn has_template_code(&self) -> bool {
+        self.template_code_offset.is_some()
     }
 
     /// Where the TemplateCode section starts in the module's file, so that
     /// errors found in its bytes can name file offsets.
     #[must_use]
     pub fn template_code_offset(&self) -> u64 {
-        self.template_code_offset
+        self.template_code_offset.unwrap_or(0)
     }
 
     /// The lazily bound imports and, once called, what each was bound to.
@@ -355,10 +366,9 @@ pub(crate) fn load(
             note.record(&import.name, JIT_OBJECT);
         }
     }
-    let template_code = module.template_code().map(Box::from);
     let template_code_offset = module
         .template_code_section()
-        .map_or(0, |section| module.base() + section.offset());
+        .map(|section| module.base() + section.offset());
     Ok(LoadedModule {
         id: request.id,
         file,
@@ -370,7 +380,6 @@ pub(crate) fn load(
         keep: bound.keep,
         lazy: lazy.descriptors,
         note,
-        template_code,
         template_code_offset,
         stubs: stubs.len(),
     })

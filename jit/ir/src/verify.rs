@@ -186,7 +186,10 @@ impl<'f> References<'f> {
     }
 
     fn sig(&mut self, sig: &'f Signature) {
-        sig.params.iter().chain(sig.ret.iter()).for_each(|t| self.ty(t));
+        sig.params
+            .iter()
+            .chain(sig.ret.iter())
+            .for_each(|t| self.ty(t));
     }
 
     fn strukt(&mut self, s: &'f StructType) {

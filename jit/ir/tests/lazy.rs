@@ -132,7 +132,12 @@ entry:
         panic!("{e}")
     };
     assert!(at >= 0x400 + encoded.offsets[1], "{e}");
-    instantiate(&lazy, &TemplateName::free("good"), &[Type::Int(jit_ir::ir::IntType::I32)]).unwrap();
+    instantiate(
+        &lazy,
+        &TemplateName::free("good"),
+        &[Type::Int(jit_ir::ir::IntType::I32)],
+    )
+    .unwrap();
 }
 
 #[test]
@@ -164,7 +169,9 @@ fn verifying_the_whole_lazy_library_agrees_with_the_eager_one() {
     jit_ir::verify::verify_library(&lazy).unwrap();
     assert!(lazy.is_verified());
     assert_eq!(lazy.decoded_count(), lazy.len() as u64);
-    let bad = parse("fn f(%a: i64, %b: i64, %c: i64, %d: i64, %e: i64, %g: i64, %h: i64) {\nentry:\n    ret\n}\n");
+    let bad = parse(
+        "fn f(%a: i64, %b: i64, %c: i64, %d: i64, %e: i64, %g: i64, %h: i64) {\nentry:\n    ret\n}\n",
+    );
     let whole = jit_ir::verify::verify_library(&bad).unwrap_err();
     let lazy = jit_ir::verify::verify_library(&lazily(&bad, 0)).unwrap_err();
     assert_eq!(whole, lazy);

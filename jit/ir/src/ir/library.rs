@@ -118,6 +118,8 @@ struct Lazy {
     checked: Vec<OnceLock<Result<(), Error>>>,
     /// Entries decoded so far.
     decoded: AtomicU64,
+    /// Items the verifier ran on so far.
+    verified: AtomicU64,
 }
 
 impl std::fmt::Debug for Lazy {
@@ -147,13 +149,16 @@ impl Lazy {
             items: (0..n).map(|_| OnceLock::new()).collect(),
             checked: (0..n).map(|_| OnceLock::new()).collect(),
             decoded: AtomicU64::new(0),
+            verified: AtomicU64::new(0),
         }
     }
 
     /// Entry `k`, decoded on first use.
     fn item(&self, k: usize) -> Result<&Item, Error> {
         let (Some(slot), Some(frame)) = (self.items.get(k), self.frames.get(k)) else {
-            return Err(Error::new(ErrorKind::Malformed("names an item the library does not have")));
+            return Err(Error::new(ErrorKind::Malformed(
+                "names an item the library does not have",
+            )));
         };
         slot.get_or_init(|| {
             self.decoded.fetch_add(1, Ordering::Relaxed);
@@ -191,7 +196,10 @@ impl Library {
                 ItemName::Extern(n) => lib.externs.insert(n, k).is_none(),
             };
             if !fresh {
-                return Err(Error::at_offset(ErrorKind::DuplicateItem(shown), frame.start));
+                return Err(Error::at_offset(
+                    ErrorKind::DuplicateItem(shown),
+                    frame.start,
+                ));
             }
         }
         lib.lazy = Some(Arc::new(Lazy::new(bytes, original_offset, frames)));
@@ -209,6 +217,17 @@ impl Library {
         match &self.lazy {
             Some(lazy) => lazy.decoded.load(Ordering::Relaxed),
             None => self.items.len() as u64,
+        }
+    }
+
+    /// How many items of a library decoded on demand the verifier has run
+    /// on (each at most once); for any other library, the item count once
+    /// [`verify_library`](crate::verify::verify_library) accepted it, else 0.
+    pub fn verified_count(&self) -> u64 {
+        match &self.lazy {
+            Some(lazy) => lazy.verified.load(Ordering::Relaxed),
+            None if self.is_verified() => self.items.len() as u64,
+            None => 0,
         }
     }
 
@@ -235,7 +254,9 @@ impl Library {
         match &self.lazy {
             Some(lazy) => lazy.item(k),
             None => self.items.get(k).ok_or_else(|| {
-                Error::new(ErrorKind::Malformed("names an item the library does not have"))
+                Error::new(ErrorKind::Malformed(
+                    "names an item the library does not have",
+                ))
             }),
         }
     }
@@ -255,7 +276,11 @@ impl Library {
                 "names an item the library does not have",
             )));
         };
-        slot.get_or_init(|| check(lazy.item(k)?)).clone()
+        slot.get_or_init(|| {
+            lazy.verified.fetch_add(1, Ordering::Relaxed);
+            check(lazy.item(k)?)
+        })
+        .clone()
     }
 
     /// The index of the function template `name`.
