@@ -205,6 +205,43 @@ impl Spare {
     pub(crate) fn len(&self) -> usize {
         self.mapping.len
     }
+
+    /// Address of the page.
+    fn address(&self) -> usize {
+        self.mapping.address()
+    }
+}
+
+/// Unmaps spare pages no batch took, each run of adjacent pages with one
+/// `munmap` (a pool's refill is one mapping cut into pages; unmapping its
+/// unused tail page by page cost a system call and a TLB flush per page
+/// when a short-lived process freed its loader).
+pub(crate) fn unmap_spares(mut spares: Vec<Spare>) {
+    spares.sort_unstable_by_key(Spare::address);
+    while let Some(first) = spares.first() {
+        let start = first.address();
+        let mut end = start + first.len();
+        let run = 1 + spares
+            .iter()
+            .skip(1)
+            .take_while(|spare| {
+                let adjacent = spare.address() == end;
+                end += if adjacent { spare.len() } else { 0 };
+                adjacent
+            })
+            .count();
+        for spare in spares.drain(..run) {
+            // Spares are outside the books; the range is unmapped below as
+            // one, so the page's own drop must not unmap it again.
+            spare.mapping.ledger.unmapping(spare.address());
+            std::mem::forget(spare);
+        }
+        // SAFETY: `start..end` is a run of adjacent spare pages, each a
+        // page-aligned range this pool owned and just gave up (forgotten
+        // above, so nothing else unmaps or uses them).
+        let status = unsafe { libc::munmap(start as *mut libc::c_void, end - start) };
+        debug_assert_eq!(status, 0, "munmap of owned spare pages failed");
+    }
 }
 
 /// Maps `len` bytes of private anonymous memory read-write, with `extra`

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::error::Error;
 use crate::ledger::Ledger;
-use crate::mapping::{Spare, Staging};
+use crate::mapping::{Spare, Staging, unmap_spares};
 
 /// Spare read-write pages, refilled a batch of pages at a time.
 pub(crate) struct Pool {
@@ -60,5 +60,16 @@ impl Pool {
     /// Pages of `page` bytes the pool serves.
     pub(crate) fn page(&self) -> usize {
         self.page
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let spares = std::mem::take(
+            self.spares
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        unmap_spares(spares);
     }
 }

@@ -229,3 +229,26 @@ fn pooled_functions_run_and_concurrent_takers_get_distinct_pages() {
         call(0, 0);
     }
 }
+
+#[test]
+fn dropping_the_memory_unmaps_every_spare_page_it_never_handed_out() {
+    let _serial = serial();
+    let mut buffer = maps_buffer();
+    let memory = pooled(8);
+    let page = memory.page_size();
+    let published = publish_one(&memory);
+    // The refill is one mapping handed out from its lowest page up: the
+    // seven spares follow the published page.
+    let first = published.reservation().address();
+    let spares = first + page..first + 8 * page;
+    assert!(!lines_over(&read_maps_into(&mut buffer), &spares).is_empty());
+    drop(memory);
+    assert!(
+        lines_over(&read_maps_into(&mut buffer), &spares).is_empty(),
+        "the spares are gone with the memory"
+    );
+    // The published page lives on with its handle.
+    assert!(!unmapped(&mut buffer, first, page));
+    drop(published);
+    assert!(unmapped(&mut buffer, first, page));
+}

@@ -420,7 +420,13 @@ fn bump(counter: &AtomicU64, by: u64) {
 impl Instances {
     pub(crate) fn new(max_depth: usize, enabled: bool, on_finish: FinishHook) -> Self {
         Self {
-            cells: DashMap::default(),
+            // A fixed shard count: the default asks how many CPUs the
+            // process may use, which on Linux reads cgroup files (a dozen
+            // system calls in every fresh process's first loader).
+            cells: DashMap::with_hasher_and_shard_amount(
+                BuildNameHasher::default(),
+                crate::limits::INSTANCE_SHARDS,
+            ),
             waiting: Mutex::new(HashMap::new()),
             instantiator: arc_swap::ArcSwapOption::empty(),
             enabled: AtomicBool::new(enabled),

@@ -136,8 +136,9 @@ struct ModuleTemplates {
 impl ModuleTemplates {
     fn index(module: &LoadedModule) -> Result<Self> {
         let file = module.file();
-        // A mapped file truncated on disk would fault on access.
-        if !file.is_current() {
+        // A mapped file truncated on disk would fault on access (a copy
+        // stays the consistent version that was loaded).
+        if file.is_mapped() && !file.is_current() {
             return Err(Error::Unsupported {
                 path: module.path().to_path_buf(),
                 reason: "the file changed on disk since it was loaded; reload it to \
@@ -168,7 +169,8 @@ impl ModuleTemplates {
         };
         // The bytes are read from the file's mapping once, the first time:
         // a file truncated on disk since it was loaded would fault.
-        if self.library.get().is_none() && !module.file().is_current() {
+        if self.library.get().is_none() && module.file().is_mapped() && !module.file().is_current()
+        {
             return Err(unusable(
                 "the file changed on disk since it was loaded; reload it",
             ));

@@ -35,3 +35,7 @@ pub const STUB_SIZE: usize = 14;
 pub const STUB_STRIDE: usize = 16;
 
 const _: () = assert!(STUB_SIZE <= STUB_STRIDE);
+
+/// Shards of the instantiation cache's concurrent map (a power of two):
+/// enough that threads resolving different names rarely share one.
+pub const INSTANCE_SHARDS: usize = 32;

@@ -1,6 +1,6 @@
 //! Native shared libraries that module imports may bind to (`cos` from
-//! libm, `malloc` from libc), opened with `libloading` on first need and
-//! searched in the configured order.
+//! libm, `malloc` from libc), searched in the configured order, each
+//! opened with `libloading` the first time a lookup reaches it.
 
 use std::ffi::CString;
 use std::sync::{OnceLock, PoisonError, RwLock};
@@ -14,7 +14,9 @@ use libloading::Library;
 #[derive(Debug)]
 pub(crate) struct NativeLibraries {
     names: Vec<String>,
-    opened: OnceLock<Vec<Result<Library, String>>>,
+    /// Each library of the list, opened the first time a lookup reaches it:
+    /// a name found in the C library never opens the math library.
+    opened: Vec<OnceLock<Result<Library, String>>>,
     /// Runtime entry points the embedder defines (`__smfjit_trap`), found
     /// before the libraries; their code lives for the whole process.
     runtime: RwLock<Vec<(String, usize)>>,
@@ -23,25 +25,29 @@ pub(crate) struct NativeLibraries {
 impl NativeLibraries {
     pub(crate) fn new(names: Vec<String>) -> Self {
         Self {
+            opened: names.iter().map(|_| OnceLock::new()).collect(),
             names,
-            opened: OnceLock::new(),
             runtime: RwLock::new(Vec::new()),
         }
     }
 
-    fn opened(&self) -> &[Result<Library, String>] {
-        self.opened.get_or_init(|| {
-            self.names
-                .iter()
-                .map(|name| {
+    /// The libraries of the search list in order, each opened when the
+    /// iteration reaches it (a library that fails to open is skipped).
+    fn opened(&self) -> impl Iterator<Item = &Library> {
+        self.names
+            .iter()
+            .zip(&self.opened)
+            .filter_map(|(name, slot)| {
+                slot.get_or_init(|| {
                     // SAFETY: opening a library runs its initialisers. The
                     // search list names system libraries chosen by whoever
                     // configured the loader (by default the C and math
-                    // libraries, already loaded into every process).
+                    // libraries, already present in most processes).
                     unsafe { Library::new(name) }.map_err(|e| format!("{name}: {e}"))
                 })
-                .collect()
-        })
+                .as_ref()
+                .ok()
+            })
     }
 
     /// Address of `name` in the first library that defines it.
@@ -52,7 +58,7 @@ impl NativeLibraries {
         }
         drop(runtime);
         let symbol = CString::new(name).ok()?;
-        self.opened().iter().flatten().find_map(|library| {
+        self.opened().find_map(|library| {
             // SAFETY: the symbol is read as a plain address and never called
             // or dereferenced here; the type parameter only sizes the read.
             let found = unsafe { library.get::<*const u8>(symbol.as_bytes_with_nul()) };
