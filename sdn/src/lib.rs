@@ -43,6 +43,7 @@ pub mod note;
 mod parse;
 pub mod path;
 mod scalar;
+mod scan;
 mod ser;
 mod syntax;
 mod value;

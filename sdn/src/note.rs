@@ -451,8 +451,10 @@ impl Note {
 /// where it starts and where the text after it starts.
 fn find_end_line(text: &str) -> Option<(usize, usize)> {
     let mut from = 0usize;
-    let finder = memchr::memmem::Finder::new(END_LINE);
-    while let Some(found) = text.get(from..).and_then(|t| finder.find(t.as_bytes())) {
+    while let Some(found) = text
+        .get(from..)
+        .and_then(|t| crate::scan::find_str(END_LINE.as_bytes(), t.as_bytes()))
+    {
         let start = from.saturating_add(found);
         let after = start.saturating_add(END_LINE.len());
         from = after;

@@ -44,7 +44,7 @@ impl<'a> Lines<'a> {
         }
         let mut rest = self.rest;
         while !rest.is_empty() {
-            let (raw, after) = match memchr::memchr(b'\n', rest.as_bytes()) {
+            let (raw, after) = match crate::scan::find(b'\n', rest.as_bytes()) {
                 Some(nl) => (
                     rest.get(..nl).unwrap_or(""),
                     skip(rest, nl.saturating_add(1)),
@@ -105,7 +105,7 @@ fn check_line_endings(text: &str) -> Result<(), Fail<'_>> {
     let mut from = 0usize;
     while let Some(found) = text
         .get(from..)
-        .and_then(|t| memchr::memchr(b'\r', t.as_bytes()))
+        .and_then(|t| crate::scan::find(b'\r', t.as_bytes()))
     {
         let at = from.saturating_add(found);
         if text.as_bytes().get(at.saturating_add(1)) != Some(&b'\n') {

@@ -324,7 +324,7 @@ pub(crate) fn unicode_escape(i: &str) -> Result<(char, usize), ErrorKind> {
 pub(crate) fn quoted(i: &str) -> PResult<'_, &str> {
     let (mut rest, _) = char('"').parse(i)?;
     loop {
-        let Some(found) = memchr::memchr2(b'"', b'\\', rest.as_bytes()) else {
+        let Some(found) = crate::scan::find2(b'"', b'\\', rest.as_bytes()) else {
             return failure(i, ErrorKind::UnterminatedString);
         };
         let at = skip(rest, found);

@@ -24,7 +24,7 @@ use crate::limits::MAX_INPUT_BYTES;
 /// when it is not in the plain form.
 pub(super) fn read(body: &str) -> Option<Note> {
     let bytes = body.as_bytes();
-    if body.len() > MAX_INPUT_BYTES || memchr::memchr3(b'\r', b'\t', b'\\', bytes).is_some() {
+    if body.len() > MAX_INPUT_BYTES || crate::scan::find3(b'\r', b'\t', b'\\', bytes).is_some() {
         return None;
     }
     if !hashes_only_open_comment_lines(bytes) {
@@ -36,7 +36,7 @@ pub(super) fn read(body: &str) -> Option<Note> {
     let mut row_indent = 0usize;
     let mut rest = body;
     while !rest.is_empty() {
-        let (line, after) = match memchr::memchr(b'\n', rest.as_bytes()) {
+        let (line, after) = match crate::scan::find(b'\n', rest.as_bytes()) {
             Some(nl) => (rest.get(..nl)?, rest.get(nl.saturating_add(1)..)?),
             None => (rest, ""),
         };
@@ -132,7 +132,7 @@ pub(super) fn read(body: &str) -> Option<Note> {
 /// start a comment after a cell or sit in a quoted string, is left to the
 /// general reader.
 fn hashes_only_open_comment_lines(bytes: &[u8]) -> bool {
-    memchr::memchr_iter(b'#', bytes).all(|at| {
+    crate::scan::find_all(b'#', bytes).all(|at| {
         let before = bytes.get(..at).unwrap_or(&[]);
         match before.iter().rposition(|&b| b != b' ') {
             None => true,
@@ -186,7 +186,7 @@ fn skip_spaces(bytes: &[u8], from: usize) -> usize {
 /// table whose header came just before.
 fn indented_lines_ahead(text: &str) -> usize {
     let bytes = text.as_bytes();
-    let starts = std::iter::once(0).chain(memchr::memchr_iter(b'\n', bytes).map(|nl| nl + 1));
+    let starts = std::iter::once(0).chain(crate::scan::find_all(b'\n', bytes).map(|nl| nl + 1));
     let mut rows = 0usize;
     for start in starts {
         match bytes.get(start) {

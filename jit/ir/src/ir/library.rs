@@ -112,10 +112,12 @@ struct Lazy {
     bytes: Arc<[u8]>,
     original_offset: u64,
     frames: Vec<Frame>,
-    items: Vec<OnceLock<Result<Item, Error>>>,
+    /// Boxed, so that the slots of a large library's unused entries take
+    /// a few words each.
+    items: Vec<OnceLock<Result<Box<Item>, Box<Error>>>>,
     /// Whether each item passed the verifier (with what it refers to, for
     /// a function template), once asked.
-    checked: Vec<OnceLock<Result<(), Error>>>,
+    checked: Vec<OnceLock<Result<(), Box<Error>>>>,
     /// Entries decoded so far.
     decoded: AtomicU64,
     /// Items the verifier ran on so far.
@@ -162,10 +164,13 @@ impl Lazy {
         };
         slot.get_or_init(|| {
             self.decoded.fetch_add(1, Ordering::Relaxed);
-            decode_entry(&self.bytes, frame).map_err(|e| e.in_file_at(self.original_offset))
+            decode_entry(&self.bytes, frame)
+                .map(Box::new)
+                .map_err(|e| Box::new(e.in_file_at(self.original_offset)))
         })
         .as_ref()
-        .map_err(Clone::clone)
+        .map(|item| &**item)
+        .map_err(|e| (**e).clone())
     }
 }
 
@@ -184,6 +189,12 @@ impl Library {
         names: Vec<ItemName>,
     ) -> Result<Library, Error> {
         let mut lib = Library::default();
+        let functions = names
+            .iter()
+            .filter(|n| matches!(n, ItemName::Function(_)))
+            .count();
+        lib.functions.reserve(functions);
+        lib.structs.reserve(names.len() - functions);
         for (k, (name, frame)) in names.into_iter().zip(&frames).enumerate() {
             let shown = match &name {
                 ItemName::Function(n) => n.to_string(),
@@ -278,9 +289,10 @@ impl Library {
         };
         slot.get_or_init(|| {
             lazy.verified.fetch_add(1, Ordering::Relaxed);
-            check(lazy.item(k)?)
+            lazy.item(k).and_then(check).map_err(Box::new)
         })
         .clone()
+        .map_err(|e| *e)
     }
 
     /// The index of the function template `name`.
