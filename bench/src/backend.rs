@@ -186,16 +186,6 @@ fn cold_compile(report: &mut Report) {
                 .baseline(format!("{:.2} µs", encode_ns / 1e3))
                 .ratio(fmt_duration(publish.median)),
             );
-            if rounds == 14 {
-                report.row(
-                    Row::new(
-                        "backend",
-                        format!("  encoder share, {insts} insts ({label})"),
-                        format!("{:.0}%", share * 100.0),
-                    )
-                    .target("≥ 50%", share >= 0.5),
-                );
-            }
             println!(
                 "    {label}: {} bytes of code for {insts} instructions",
                 prepared.size()

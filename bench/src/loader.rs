@@ -304,7 +304,7 @@ fn cold_misses(loader: &Loader, symbol: &str, runs: usize) -> Stats {
 /// Names one step of a cold miss to repeat under a profiler instead of
 /// measuring the `jit` area: `cold`, `dual`, `backend`, `encode`,
 /// `substitute` or `publish` (`SMFJIT_BENCH_PROFILE_RUNS` times, default
-/// 20,000).
+/// 20,000), or `templates` (the rows of 10 against 1,000 templates alone).
 const PROFILE_ENV: &str = "SMFJIT_BENCH_PROFILE";
 
 /// Repeats the step `step` of [`run_jit`] for a profiler and prints its
@@ -314,6 +314,12 @@ fn profile_step(step: &str, symbols: &[&str]) {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(20_000);
+    if step == "templates" {
+        let mut report = Report::default();
+        templates_at_load(&mut report);
+        report.print();
+        return;
+    }
     let stats = match step {
         "cold" => cold_misses(&jit_loader_with_collections(), symbols[0], runs),
         "dual" => cold_misses(
@@ -476,6 +482,106 @@ fn instantiable_names() -> Vec<String> {
 /// Runs the JIT-on-miss benchmarks: a cold miss of a real template end to
 /// end and the backend's share of it; `Now` against `Lazy` loading of a
 /// module with 1,000 imports.
+/// A module offering `count` templates (`sum_0` …, each a `sum<T: num>`
+/// over a buffer) and no code: what a generic library with many templates
+/// ships.
+fn template_module(count: usize, hashed: bool) -> Vec<u8> {
+    // `sum` of the collections library under a name of its own.
+    const SUM: &str = "<T: num>(%xs: ptr<T>, %n: i64) -> T {
+entry:
+    %zero = const T 0
+    %i0 = const i64 0
+    %one = const i64 1
+    br loop(%i0, %zero)
+loop(%i: i64, %acc: T):
+    %more = cmp lt i64 %i, %n
+    cond_br %more, body, done
+body:
+    %x = load T %xs[%i]
+    %next_acc = add T %acc, %x
+    %next_i = add i64 %i, %one
+    br loop(%next_i, %next_acc)
+done:
+    ret %acc
+}
+";
+    let text: String = (0..count).map(|k| format!("fn sum_{k}{SUM}")).collect();
+    let lib = jit::text::parse_library(&text).expect("parses");
+    let encoded = jit::binary::encode_library(&lib);
+    let mut b = smf::ModuleBuilder::new();
+    b.record_module_hash(hashed);
+    b.set_template_code(&encoded.bytes).expect("template code");
+    for (k, offset) in encoded.offsets.iter().enumerate() {
+        b.add_symbol(smf::SymbolDef::template(
+            &format!("sum_{k}"),
+            1,
+            *offset as u64,
+        ))
+        .expect("symbol");
+    }
+    b.build().expect("builds")
+}
+
+/// Loading costs nothing per unused template: a module with 1,000
+/// templates against one with 10, loaded by a fresh JIT loader each time
+/// (the loader made untimed), and then its first miss. Modules as
+/// `smf-build` writes them, with a recorded `module_hash` (which loading
+/// checks over the whole file), and, labelled, without one.
+fn templates_at_load(report: &mut Report) {
+    let dir = std::env::temp_dir().join(format!("smfjit-bench-templates-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for hashed in [true, false] {
+        let label = if hashed { "" } else { ", no module_hash" };
+        let mut measured = Vec::new();
+        for count in [10usize, 1000] {
+            let path = dir.join(format!("t{count}-{hashed}.smf"));
+            std::fs::write(&path, template_module(count, hashed)).expect("write module");
+            let fresh = || Loader::with_jit(LoaderConfig::default()).expect("loader");
+            let load = measure_with_setup(200, fresh, |l| {
+                l.load(&path).map_or(0, |m| m.exports().len())
+            });
+            let loaded = || {
+                let l = fresh();
+                l.load(&path).expect("loads");
+                l
+            };
+            let miss = measure_with_setup(200, loaded, |l| {
+                l.resolve("sum_3$f64").map_or(0, |a| a.get())
+            });
+            let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
+            measured.push((count, load, miss, bytes));
+        }
+        let (_, small_load, small_miss, _) = measured[0];
+        for &(count, load, miss, bytes) in &measured[1..] {
+            let ratio = load.median_ns() / small_load.median_ns();
+            let mut row = Row::new(
+                "jit",
+                format!(
+                    "load, module of {count} templates ({} KB){label}",
+                    bytes / 1024
+                ),
+                fmt_duration(load.median),
+            )
+            .baseline(format!("10 templates {}", fmt_duration(small_load.median)))
+            .ratio(format!("{ratio:.2}×"));
+            if hashed {
+                row = row.target("as fast as 10 (≤ 1.1×)", ratio <= 1.1);
+            }
+            report.row(row);
+            report.row(
+                Row::new(
+                    "jit",
+                    format!("  then its first miss (sum_3$f64){label}"),
+                    fmt_duration(miss.median),
+                )
+                .baseline(format!("10 templates {}", fmt_duration(small_miss.median)))
+                .ratio(format!("{:.2}×", miss.median_ns() / small_miss.median_ns())),
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 pub fn run_jit(report: &mut Report) {
     const COLD_RUNS: usize = 400;
     // quicksort$i32 (35 IR instructions) instantiates insertion_sort$i32 (19)
@@ -492,66 +598,80 @@ pub fn run_jit(report: &mut Report) {
     let compiled = probe.stats().instances.instantiations;
     assert_eq!(compiled, 2, "quicksort$i32 and insertion_sort$i32");
 
-    // Fresh loader per sample: the first miss also decodes and verifies the
-    // module's template library.
+    // The headline: the first miss of a fresh loader (its own executable
+    // memory, page pool and instance cache, no spare instances), in a
+    // process that made a loader before, so the module's templates are
+    // decoded and verified already (once per process).
     let first = measure_with_setup(COLD_RUNS, jit_loader_with_collections, |l| {
         l.resolve(symbols[0]).map_or(0, |a| a.get())
     });
-    // Fresh instance cache per sample, the module's library decoded.
-    let cold = cold_misses(&jit_loader_with_collections(), symbols[0], COLD_RUNS);
+    // Best case, labelled: the same names again in one loader, over the
+    // spare instances and warm buffers of the last miss.
+    let again = cold_misses(&jit_loader_with_collections(), symbols[0], COLD_RUNS);
     let dual = jit_loader_on(execmem::Config {
         strategy: execmem::Strategy::DualMapping,
         ..execmem::Config::default()
     });
     let dual_strategy = dual.memory().strategy();
-    let cold_dual = cold_misses(&dual, symbols[0], COLD_RUNS);
+    let again_dual = cold_misses(&dual, symbols[0], COLD_RUNS);
     let (prepare, encode, substitute, publish) = backend_alone(&symbols);
-    let share = |part: Stats| 100.0 * part.median_ns() / cold.median_ns();
+    // One definition of the encoder share: the part of the headline miss
+    // spent generating code (register allocation, lowering, encoding).
+    let share = |part: Stats| 100.0 * part.median_ns() / first.median_ns();
     report.row(
         Row::new(
             "jit",
-            "cold miss → pointer, quicksort$i32 (+insertion_sort$i32, 54 IR insts)",
-            fmt_duration(cold.median),
-        )
-        .ratio(format!("p99 {}", fmt_duration(cold.p99)))
-        .target(
-            "p50 ≤ 15 µs, p99 ≤ 100 µs",
-            cold.median.as_nanos() <= 15_000 && cold.p99.as_nanos() <= 100_000,
-        ),
-    );
-    report.row(
-        Row::new(
-            "jit",
-            format!("  the same, execmem strategy {dual_strategy:?}"),
-            fmt_duration(cold_dual.median),
-        )
-        .ratio(format!("p99 {}", fmt_duration(cold_dual.p99)))
-        .target(
-            "p50 ≤ 15 µs, p99 ≤ 100 µs",
-            cold_dual.median.as_nanos() <= 15_000 && cold_dual.p99.as_nanos() <= 100_000,
-        ),
-    );
-    report.row(
-        Row::new(
-            "jit",
-            "  first miss of a fresh loader (+decode, verify library)",
+            "first miss of a fresh loader → pointer, quicksort$i32 (+insertion_sort$i32, 54 IR insts)",
             fmt_duration(first.median),
         )
-        .ratio(format!("p99 {}", fmt_duration(first.p99))),
+        .ratio(format!("p99 {}", fmt_duration(first.p99)))
+        .target(
+            "p50 ≤ 20 µs, p99 ≤ 100 µs",
+            first.median.as_nanos() <= 20_000 && first.p99.as_nanos() <= 100_000,
+        ),
     );
     report.row(
         Row::new(
             "jit",
-            "  of which: backend (regalloc, lower, encode)",
+            "  best case: re-miss of the same names (spare instances, warm buffers)",
+            fmt_duration(again.median),
+        )
+        .ratio(format!("p99 {}", fmt_duration(again.p99)))
+        .target("p50 ≤ 10 µs", again.median.as_nanos() <= 10_000),
+    );
+    let (fastest, cranelift) = crate::cranelift::fastest_on_the_miss();
+    let faster = cranelift.median_ns() / again.median_ns();
+    report.row(
+        Row::new(
+            "jit",
+            format!("  re-miss vs cranelift-jit compiling the same two instances ({fastest})"),
+            format!("{faster:.1}× faster"),
+        )
+        .baseline(fmt_duration(cranelift.median))
+        .ratio(format!("ours {}", fmt_duration(again.median)))
+        .target("≥ 10× faster", faster >= 10.0),
+    );
+    report.row(
+        Row::new(
+            "jit",
+            format!("  re-miss, execmem strategy {dual_strategy:?}"),
+            fmt_duration(again_dual.median),
+        )
+        .ratio(format!("p99 {}", fmt_duration(again_dual.p99))),
+    );
+    report.row(
+        Row::new(
+            "jit",
+            "  encoder share: backend (regalloc, lower, encode) of the first miss",
             fmt_duration(prepare.median),
         )
         .ratio(format!("{:.0}% of the miss", share(prepare)))
-        .target("encoder share ≥ 50%", share(prepare) >= 50.0),
+        .target("≥ 50%", share(prepare) >= 50.0),
     );
     report.row(
         Row::new(
             "jit",
-            "  of which: iced-x86 encoding alone",
+            "    of which: encoding alone",
             fmt_duration(encode.median),
         )
         .ratio(format!("{:.0}% of the miss", share(encode))),
@@ -572,6 +692,8 @@ pub fn run_jit(report: &mut Report) {
         )
         .ratio(format!("{:.0}% of the miss", share(publish))),
     );
+
+    templates_at_load(report);
 
     // Now against Lazy: 1,000 imports, the instantiable collections names
     // (compiled at load with Now) and exports of the 10k-symbol module for

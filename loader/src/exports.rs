@@ -43,7 +43,7 @@ pub(crate) struct ExportTable<T> {
 /// hashes to the empty marker.
 #[inline]
 fn name_hash(name: &str) -> u64 {
-    crate::hash::name_hash(name.as_bytes()) | 1
+    jit::hash::name_hash(name.as_bytes()) | 1
 }
 
 fn rank(binding: Binding) -> u8 {

@@ -26,10 +26,10 @@ use execmem::{PublishedCode, PublishedFunction, Reservation};
 
 use crate::error::{Error, InstantiationError, Result};
 use crate::exports::Export;
-use crate::hash::BuildNameHasher;
 use crate::loader::Loader;
 use crate::resolution::Address;
 use crate::slots::SymbolSlot;
+use jit::hash::BuildNameHasher;
 
 /// The machine code of one instantiation as the loader holds it: what an
 /// [`Instantiator`] produced for a name, the entry address and either the

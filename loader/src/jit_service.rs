@@ -57,6 +57,7 @@ use crate::loader::{Loader, LoaderConfig};
 use crate::module::LoadedModule;
 use crate::resolution::{Address, ModuleId};
 use crate::template_cache;
+use jit::hash::BuildNameHasher;
 
 /// The runtime symbol ahead-of-time code imports for traps: an
 /// `extern "C" fn(kind: u32, code: u32) -> !` (the name `smf-build` gives
@@ -129,7 +130,7 @@ pub fn trap_runtime() -> Result<&'static TrapRuntime> {
 struct ModuleTemplates {
     /// Function template symbol names (`sort`, `Vec::push`) and whether
     /// each is `Global`.
-    symbols: HashMap<String, bool>,
+    symbols: HashMap<String, bool, BuildNameHasher>,
     library: OnceLock<std::result::Result<Arc<Library>, jit::Error>>,
 }
 

@@ -43,7 +43,6 @@ mod cache;
 pub mod capi;
 mod error;
 mod exports;
-mod hash;
 // Unsafe code: reads entry points out of published executable memory.
 #[allow(unsafe_code)]
 mod instances;

@@ -36,6 +36,7 @@
 
 pub mod binary;
 pub mod error;
+pub mod hash;
 pub mod instantiate;
 pub mod ir;
 pub mod layout;

@@ -9,6 +9,7 @@ use super::function::{Function, TemplateName};
 use super::types::{Signature, Type, TypeParam};
 use crate::binary::decode::{Frame, decode_entry};
 use crate::error::{Error, ErrorKind};
+use crate::hash::BuildNameHasher;
 use crate::target::Target;
 
 /// A generic struct template with C layout computed at instantiation.
@@ -79,10 +80,10 @@ pub struct Library {
     items: Vec<Item>,
     /// The on-demand items, for a library over a section's bytes.
     lazy: Option<Arc<Lazy>>,
-    functions: HashMap<TemplateName, usize>,
-    structs: HashMap<String, usize>,
-    imports: HashMap<String, usize>,
-    externs: HashMap<String, usize>,
+    functions: HashMap<TemplateName, usize, BuildNameHasher>,
+    structs: HashMap<String, usize, BuildNameHasher>,
+    imports: HashMap<String, usize, BuildNameHasher>,
+    externs: HashMap<String, usize, BuildNameHasher>,
     /// The target the library is verified and laid out for.
     target: Target,
     verified: Verified,

@@ -1,10 +1,14 @@
-//! The hash every name table of the loader is keyed by.
+//! The hash the name tables are keyed by: a library's templates by name,
+//! and the loader's exports and instances.
 //!
 //! Written here rather than taken from a crate because it sits on the warm
-//! resolve path, whose budget (BRIEF §8: ≤ 50 ns) a byte-at-a-time FNV-1a or
-//! SipHash over a typical mangled name would mostly spend: this is FNV-1a's
-//! xor-multiply step applied to whole 8-byte words, followed by a final mix
-//! so that every input bit reaches the low bits tables index with.
+//! resolve path, whose budget (BRIEF §8: ≤ 15 ns) a byte-at-a-time FNV-1a or
+//! SipHash over a typical mangled name would mostly spend, and on the
+//! first miss of a module with many templates, which indexes them all:
+//! this is FNV-1a's xor-multiply step applied to whole 8-byte words,
+//! followed by a final mix so that every input bit reaches the low bits
+//! tables index with. It is not collision-resistant against chosen names;
+//! the tables it serves hold names of the modules a program chose to load.
 
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -38,7 +42,7 @@ fn tail(rest: &[u8]) -> u64 {
 
 /// The hash of `bytes`.
 #[inline]
-pub(crate) fn name_hash(bytes: &[u8]) -> u64 {
+pub fn name_hash(bytes: &[u8]) -> u64 {
     let mut h = BASIS ^ bytes.len() as u64;
     let mut chunks = bytes.chunks_exact(8);
     for chunk in &mut chunks {
@@ -56,7 +60,7 @@ pub(crate) fn name_hash(bytes: &[u8]) -> u64 {
 /// [`name_hash`] as a [`Hasher`], for the concurrent instance map (keys are
 /// strings, which hash as their bytes and one terminator byte).
 #[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct NameHasher(u64);
+pub struct NameHasher(u64);
 
 impl Hasher for NameHasher {
     #[inline]
@@ -76,7 +80,7 @@ impl Hasher for NameHasher {
 }
 
 /// Builds [`NameHasher`]s.
-pub(crate) type BuildNameHasher = BuildHasherDefault<NameHasher>;
+pub type BuildNameHasher = BuildHasherDefault<NameHasher>;
 
 #[cfg(test)]
 mod tests {
