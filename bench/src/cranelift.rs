@@ -1007,7 +1007,7 @@ fn cold_compile(report: &mut Report) {
             .copied()
             .expect("configurations");
         let faster = best.median_ns() / mine.median_ns();
-        let mut row = Row::new(
+        let row = Row::new(
             "cranelift",
             format!("  ours vs fastest cranelift ({})", fastest.label()),
             format!("{faster:.1}× faster"),
@@ -1017,9 +1017,7 @@ fn cold_compile(report: &mut Report) {
             "p99 {:.1}×",
             best.p99.as_secs_f64() / mine.p99.as_secs_f64()
         ));
-        if target {
-            row = row.target("≥ 10× faster than cranelift-jit", faster >= 10.0);
-        }
+        // The target is read on the whole re-miss, in the `jit` area.
         report.row(row);
         if target {
             // Our code in pages shared between publications (no mapping or
@@ -1143,7 +1141,7 @@ fn kernels(report: &mut Report) {
             "kernel suite geomean: ours / cranelift-jit (speed)",
             format!("{geo:.2}×"),
         )
-        .target("≤ 1.5× cranelift-jit", geo <= 1.5),
+        .target("≤ 1.0× cranelift-jit", geo <= 1.0),
     );
     // SAFETY: every entry point of `cl` was last used above.
     unsafe { cl.free() };

@@ -172,7 +172,7 @@ pub fn run(report: &mut Report) {
             .fold(0usize, usize::wrapping_add)
     }));
     let ratio = dlsym.median_ns() / resolve.median_ns();
-    let met = resolve.median_ns() <= 50.0 && ratio > 1.0;
+    let met = resolve.median_ns() <= 15.0 && ratio >= 3.0;
     report.row(
         Row::new(
             "loader",
@@ -181,7 +181,7 @@ pub fn run(report: &mut Report) {
         )
         .baseline(format!("dlsym {}", fmt_duration(dlsym.median)))
         .ratio(format!("{ratio:.1}× faster"))
-        .target("≤ 50 ns p50, < dlsym", met),
+        .target("≤ 15 ns p50, ≥ 3× dlsym", met),
     );
     report.row(
         Row::new(
@@ -252,8 +252,8 @@ pub fn run(report: &mut Report) {
             dlsym.median_ns() / warm.median_ns()
         ))
         .target(
-            "≤ 50 ns p50, < dlsym",
-            warm.median_ns() <= 50.0 && warm.median < dlsym.median,
+            "≤ 15 ns p50, ≥ 3× dlsym",
+            warm.median_ns() <= 15.0 && dlsym.median_ns() >= 3.0 * warm.median_ns(),
         ),
     );
 
