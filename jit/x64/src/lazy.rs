@@ -18,12 +18,6 @@
 //! to the address the binder returned: the original call continues as if
 //! it had gone there directly, and its return comes back to the call site.
 
-use iced_x86::code_asm::{
-    CodeAssembler, r8, r9, r10, r11, rax, rbp, rcx, rdi, rdx, rsi, rsp, xmmword_ptr, ymmword_ptr,
-};
-use iced_x86::code_asm::{xmm0, xmm1, xmm2, xmm3, xmm4, xmm5, xmm6, xmm7};
-use iced_x86::code_asm::{ymm0, ymm1, ymm2, ymm3, ymm4, ymm5, ymm6, ymm7};
-
 use crate::Error;
 
 /// Bytes of one lazily bound import in code: the PLT entry (6 bytes, padded
@@ -36,57 +30,79 @@ pub const STUB_OFFSET: usize = 8;
 /// calls `binder`, an `extern "C" fn(descriptor: usize) -> usize` returning
 /// where the call continues. `avx` saves the whole ymm registers.
 ///
+/// The trampoline is written as its bytes: its form never varies beyond
+/// the binder's address and the vector width, and assembling it with
+/// iced-x86 would build iced-x86's encoder tables, the largest cost of a
+/// fresh process's first load, in every process that binds lazily. A unit
+/// test compares the bytes with iced-x86's assembly of the same code.
+///
 /// # Errors
 ///
-/// [`Error::Encode`] if iced-x86 refuses an instruction (a bug here).
+/// None today; the signature keeps room for forms that could fail.
 pub fn resolver_trampoline(avx: bool, binder: u64) -> Result<Vec<u8>, Error> {
-    assemble_trampoline(avx, binder).map_err(|e| Error::Encode {
-        function: "the lazy-binding resolver trampoline".to_owned(),
-        message: e.to_string(),
-    })
-}
-
-fn assemble_trampoline(avx: bool, binder: u64) -> Result<Vec<u8>, iced_x86::IcedError> {
-    let integer = [rdi, rsi, rdx, rcx, r8, r9, rax, r10];
-    let xmm = [xmm0, xmm1, xmm2, xmm3, xmm4, xmm5, xmm6, xmm7];
-    let ymm = [ymm0, ymm1, ymm2, ymm3, ymm4, ymm5, ymm6, ymm7];
-    let width: i32 = if avx { 32 } else { 16 };
+    // The argument registers saved: rdi, rsi, rdx, rcx, r8, r9, rax (the
+    // vector count of variadic calls) and r10, by their numbers.
+    const SAVED: [u8; 8] = [7, 6, 2, 1, 8, 9, 0, 10];
+    let width: u32 = if avx { 32 } else { 16 };
     let area = width * 8;
-    let mut a = CodeAssembler::new(64)?;
-    a.endbr64()?;
+    let mut code = Vec::with_capacity(160);
+    code.extend_from_slice(&[0xF3, 0x0F, 0x1E, 0xFA]); // endbr64
     // On entry rsp is 8 off 16-byte alignment (the caller's return address);
     // rbp brings it back, and 8 pushes and the save area keep it.
-    a.push(rbp)?;
-    a.mov(rbp, rsp)?;
-    for register in integer {
-        a.push(register)?;
+    code.extend_from_slice(&[0x55, 0x48, 0x89, 0xE5]); // push rbp; mov rbp, rsp
+    for r in SAVED {
+        push_pop(&mut code, 0x50, r);
     }
-    a.sub(rsp, area)?;
-    for (at, (x, y)) in (0..).step_by(width as usize).zip(xmm.into_iter().zip(ymm)) {
-        if avx {
-            a.vmovdqu(ymmword_ptr(rsp + at), y)?;
-        } else {
-            a.movdqu(xmmword_ptr(rsp + at), x)?;
+    code.extend_from_slice(&[0x48, 0x81, 0xEC]); // sub rsp, imm32
+    code.extend_from_slice(&area.to_le_bytes());
+    for (k, disp) in (0..8u8).zip((0..).step_by(width as usize)) {
+        vector_slot(&mut code, avx, 0x7F, k, disp); // store
+    }
+    code.extend_from_slice(&[0x4C, 0x89, 0xDF]); // mov rdi, r11
+    code.extend_from_slice(&[0x48, 0xB8]); // mov rax, imm64
+    code.extend_from_slice(&binder.to_le_bytes());
+    code.extend_from_slice(&[0xFF, 0xD0]); // call rax
+    code.extend_from_slice(&[0x49, 0x89, 0xC3]); // mov r11, rax
+    for (k, disp) in (0..8u8).zip((0..).step_by(width as usize)) {
+        vector_slot(&mut code, avx, 0x6F, k, disp); // load
+    }
+    code.extend_from_slice(&[0x48, 0x81, 0xC4]); // add rsp, imm32
+    code.extend_from_slice(&area.to_le_bytes());
+    for r in SAVED.into_iter().rev() {
+        push_pop(&mut code, 0x58, r);
+    }
+    code.push(0x5D); // pop rbp
+    code.extend_from_slice(&[0x41, 0xFF, 0xE3]); // jmp r11
+    Ok(code)
+}
+
+/// `push r64` (`opcode` 0x50) or `pop r64` (0x58) of register number `r`.
+fn push_pop(code: &mut Vec<u8>, opcode: u8, r: u8) {
+    if r >= 8 {
+        code.push(0x41);
+    }
+    code.push(opcode + (r & 7));
+}
+
+/// `movdqu [rsp + disp], xmmK` (`opcode` 0x7F) or `movdqu xmmK, [rsp +
+/// disp]` (0x6F), or with `avx` the `vmovdqu` of ymmK (VEX.256.F3.0F);
+/// `k` is below 8 and `disp` below 256, so no REX or VEX.R bit and an
+/// 8-bit displacement (none for 0).
+fn vector_slot(code: &mut Vec<u8>, avx: bool, opcode: u8, k: u8, disp: u32) {
+    if avx {
+        code.extend_from_slice(&[0xC5, 0xFE, opcode]);
+    } else {
+        code.extend_from_slice(&[0xF3, 0x0F, opcode]);
+    }
+    let reg = (k & 7) << 3;
+    match u8::try_from(disp) {
+        Ok(0) => code.extend_from_slice(&[reg | 0x04, 0x24]),
+        Ok(d) if d < 0x80 => code.extend_from_slice(&[0x40 | reg | 0x04, 0x24, d]),
+        _ => {
+            code.extend_from_slice(&[0x80 | reg | 0x04, 0x24]);
+            code.extend_from_slice(&disp.to_le_bytes());
         }
     }
-    a.mov(rdi, r11)?;
-    a.mov(rax, binder)?;
-    a.call(rax)?;
-    a.mov(r11, rax)?;
-    for (at, (x, y)) in (0..).step_by(width as usize).zip(xmm.into_iter().zip(ymm)) {
-        if avx {
-            a.vmovdqu(y, ymmword_ptr(rsp + at))?;
-        } else {
-            a.movdqu(x, xmmword_ptr(rsp + at))?;
-        }
-    }
-    a.add(rsp, area)?;
-    for register in integer.into_iter().rev() {
-        a.pop(register)?;
-    }
-    a.pop(rbp)?;
-    a.jmp(r11)?;
-    a.assemble(0)
 }
 
 /// The PLT entry and binding stub of one import, for an entry placed at
@@ -118,6 +134,68 @@ mod tests {
             .into_iter()
             .map(|i| i.mnemonic())
             .collect()
+    }
+
+    /// The trampoline as iced-x86 assembles it: the reference.
+    fn assembled(avx: bool, binder: u64) -> Vec<u8> {
+        use iced_x86::code_asm::{
+            CodeAssembler, r8, r9, r10, r11, rax, rbp, rcx, rdi, rdx, rsi, rsp, xmmword_ptr,
+            ymmword_ptr,
+        };
+        use iced_x86::code_asm::{xmm0, xmm1, xmm2, xmm3, xmm4, xmm5, xmm6, xmm7};
+        use iced_x86::code_asm::{ymm0, ymm1, ymm2, ymm3, ymm4, ymm5, ymm6, ymm7};
+        let integer = [rdi, rsi, rdx, rcx, r8, r9, rax, r10];
+        let xmm = [xmm0, xmm1, xmm2, xmm3, xmm4, xmm5, xmm6, xmm7];
+        let ymm = [ymm0, ymm1, ymm2, ymm3, ymm4, ymm5, ymm6, ymm7];
+        let width: i32 = if avx { 32 } else { 16 };
+        let mut a = CodeAssembler::new(64).unwrap();
+        a.endbr64().unwrap();
+        a.push(rbp).unwrap();
+        a.mov(rbp, rsp).unwrap();
+        for register in integer {
+            a.push(register).unwrap();
+        }
+        a.sub(rsp, width * 8).unwrap();
+        for (k, (x, y)) in xmm.into_iter().zip(ymm).enumerate() {
+            let at = k as i32 * width;
+            if avx {
+                a.vmovdqu(ymmword_ptr(rsp + at), y).unwrap();
+            } else {
+                a.movdqu(xmmword_ptr(rsp + at), x).unwrap();
+            }
+        }
+        a.mov(rdi, r11).unwrap();
+        a.mov(rax, binder).unwrap();
+        a.call(rax).unwrap();
+        a.mov(r11, rax).unwrap();
+        for (k, (x, y)) in xmm.into_iter().zip(ymm).enumerate() {
+            let at = k as i32 * width;
+            if avx {
+                a.vmovdqu(y, ymmword_ptr(rsp + at)).unwrap();
+            } else {
+                a.movdqu(x, xmmword_ptr(rsp + at)).unwrap();
+            }
+        }
+        a.add(rsp, width * 8).unwrap();
+        for register in integer.into_iter().rev() {
+            a.pop(register).unwrap();
+        }
+        a.pop(rbp).unwrap();
+        a.jmp(r11).unwrap();
+        a.assemble(0).unwrap()
+    }
+
+    #[test]
+    fn the_trampoline_is_the_bytes_iced_x86_assembles() {
+        for avx in [false, true] {
+            for binder in [0, 0x1234_5678_9abc, u64::MAX] {
+                assert_eq!(
+                    resolver_trampoline(avx, binder).unwrap(),
+                    assembled(avx, binder),
+                    "avx {avx}, binder {binder:#x}"
+                );
+            }
+        }
     }
 
     #[test]
