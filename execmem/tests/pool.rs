@@ -2,50 +2,17 @@
 //! pre-mapped pages, refills come a configured number of pages at a time,
 //! pages never come back, and other batches and strategies do not use it.
 //!
-//! The tests run one at a time ([`serial`]): two of them check in
-//! `/proc/self/maps` that a released page is gone, which another test
-//! mapping memory at the same moment could make untrue (the kernel hands
-//! out a just-released address again at once).
+//! The tests run one at a time ([`serial`]). Those that check in
+//! `/proc/self/maps` that a released page is gone are in `pool_unmapping.rs`,
+//! a test binary of one test: here, the harness starting another test's
+//! thread (a stack mapping) could take a just-released address at once.
 #![cfg(target_os = "linux")]
 
 mod common;
+mod pool_support;
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
-
-use common::{lines_over, read_maps_into};
 use execmem::{Config, Error, ExecMemory, PerfMap, Stats, Strategy, limits};
-
-/// Held by every test of this file for its whole run.
-fn serial() -> MutexGuard<'static, ()> {
-    static SERIAL: Mutex<()> = Mutex::new(());
-    SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Room to read `/proc/self/maps` into, reserved before anything is
-/// released (a large allocation is a mapping of its own, which could land
-/// on a just-released page).
-fn maps_buffer() -> Vec<u8> {
-    Vec::with_capacity(1 << 20)
-}
-
-/// Whether `/proc/self/maps` shows nothing over the page at `address`.
-fn unmapped(buffer: &mut Vec<u8>, address: usize, page: usize) -> bool {
-    lines_over(&read_maps_into(buffer), &(address..address + page)).is_empty()
-}
-
-fn pooled(pool_pages: usize) -> ExecMemory {
-    ExecMemory::new(Config {
-        perf_map: PerfMap::Disabled,
-        pool_pages,
-        ..Config::default()
-    })
-    .expect("allocator")
-}
-
-/// `ret`, published alone: a single-page batch.
-fn publish_one(memory: &ExecMemory) -> execmem::PublishedFunction {
-    memory.publish_function("one", &[0xC3]).expect("published")
-}
+use pool_support::{pooled, publish_one, serial};
 
 #[test]
 fn nothing_is_pooled_before_the_first_batch() {
@@ -79,41 +46,6 @@ fn single_page_batches_take_spares_and_refill_when_the_pool_is_dry() {
     for pair in first.windows(2) {
         assert_eq!(pair[1], pair[0] + page);
     }
-}
-
-#[test]
-fn a_published_page_never_returns_to_the_pool() {
-    let _serial = serial();
-    let memory = pooled(8);
-    let page = memory.page_size();
-    let mut buffer = maps_buffer();
-    let first = publish_one(&memory);
-    let address = first.reservation().address();
-    drop(first);
-    assert!(unmapped(&mut buffer, address, page));
-    assert_eq!(memory.stats().bytes_pooled, 7 * page);
-    // The seven spares left are all handed out before any refill; none is
-    // the released page.
-    let rest: Vec<_> = (0..7).map(|_| publish_one(&memory)).collect();
-    assert!(rest.iter().all(|f| f.reservation().address() != address));
-    assert_eq!(memory.stats().bytes_pooled, 0);
-}
-
-#[test]
-fn an_abandoned_batch_unmaps_its_pooled_page() {
-    let _serial = serial();
-    let memory = pooled(4);
-    let page = memory.page_size();
-    let mut buffer = maps_buffer();
-    let mut batch = memory.batch_with_capacity(page);
-    let r = batch.reserve("abandoned", 100, 16).expect("reserved");
-    assert_eq!(memory.stats().bytes_writable, page);
-    assert_eq!(memory.stats().bytes_pooled, 3 * page);
-    drop(batch);
-    assert!(unmapped(&mut buffer, r.address(), page));
-    let stats = memory.stats();
-    assert_eq!(stats.bytes_reserved, 0);
-    assert_eq!(stats.bytes_pooled, 3 * page, "the page did not come back");
 }
 
 #[test]
@@ -228,27 +160,4 @@ fn pooled_functions_run_and_concurrent_takers_get_distinct_pages() {
         let call = unsafe { common::as_fn2(f.entry()) };
         call(0, 0);
     }
-}
-
-#[test]
-fn dropping_the_memory_unmaps_every_spare_page_it_never_handed_out() {
-    let _serial = serial();
-    let mut buffer = maps_buffer();
-    let memory = pooled(8);
-    let page = memory.page_size();
-    let published = publish_one(&memory);
-    // The refill is one mapping handed out from its lowest page up: the
-    // seven spares follow the published page.
-    let first = published.reservation().address();
-    let spares = first + page..first + 8 * page;
-    assert!(!lines_over(&read_maps_into(&mut buffer), &spares).is_empty());
-    drop(memory);
-    assert!(
-        lines_over(&read_maps_into(&mut buffer), &spares).is_empty(),
-        "the spares are gone with the memory"
-    );
-    // The published page lives on with its handle.
-    assert!(!unmapped(&mut buffer, first, page));
-    drop(published);
-    assert!(unmapped(&mut buffer, first, page));
 }
