@@ -302,7 +302,7 @@ fn cold_misses(loader: &Loader, symbol: &str, runs: usize) -> Stats {
 }
 
 /// Names one step of a cold miss to repeat under a profiler instead of
-/// measuring the `jit` area: `cold`, `dual`, `backend`, `encode`,
+/// measuring the `jit` area: `first`, `cold`, `dual`, `backend`, `encode`,
 /// `substitute` or `publish` (`SMFJIT_BENCH_PROFILE_RUNS` times, default
 /// 20,000), or `templates` (the rows of 10 against 1,000 templates alone).
 const PROFILE_ENV: &str = "SMFJIT_BENCH_PROFILE";
@@ -321,6 +321,9 @@ fn profile_step(step: &str, symbols: &[&str]) {
         return;
     }
     let stats = match step {
+        "first" => measure_with_setup(runs, jit_loader_with_collections, |l| {
+            l.resolve(symbols[0]).map_or(0, |a| a.get())
+        }),
         "cold" => cold_misses(&jit_loader_with_collections(), symbols[0], runs),
         "dual" => cold_misses(
             &jit_loader_on(execmem::Config {

@@ -39,3 +39,12 @@ const _: () = assert!(STUB_SIZE <= STUB_STRIDE);
 /// Shards of the instantiation cache's concurrent map (a power of two):
 /// enough that threads resolving different names rarely share one.
 pub const INSTANCE_SHARDS: usize = 32;
+
+/// Template libraries the process keeps after the last module using them
+/// is gone, so that a later loader of the same module neither decodes nor
+/// verifies its templates again (the most recently used are kept).
+pub const CACHED_TEMPLATE_LIBRARIES: usize = 16;
+
+/// Bytes of TemplateCode sections those kept libraries may hold together
+/// (their decoded templates come on top, a few times as much).
+pub const CACHED_TEMPLATE_BYTES: usize = 64 << 20;

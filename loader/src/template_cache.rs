@@ -5,26 +5,31 @@
 //! first time it is looked up and verified the first time it is
 //! instantiated. Every loader of the process that loads a module with the
 //! same section bytes (at the same file offset, which errors name) gets the
-//! same library, so what one loader decoded and verified is never decoded
-//! or verified again in the process. The cache holds its libraries weakly:
-//! a library lives as long as a loaded module's templates refer to it.
+//! same library, so what one loader decoded and verified is not decoded or
+//! verified again in the process — also after that loader is gone: the
+//! cache keeps the [`limits::CACHED_TEMPLATE_LIBRARIES`] libraries used
+//! last, up to [`limits::CACHED_TEMPLATE_BYTES`] of sections, and forgets
+//! the least recently used beyond that (a module still loaded keeps its own
+//! library alive either way).
 
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use jit::ir::Library;
+
+use crate::limits;
 
 /// One cached library with what identifies it.
 struct Entry {
     bytes: Arc<[u8]>,
     original_offset: u64,
-    library: Weak<Library>,
+    library: Arc<Library>,
 }
 
-/// Every library some loaded module still uses.
+/// The libraries used last, least recently used first.
 static LIBRARIES: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
 
 /// The library of a TemplateCode section with these `bytes`, found at
-/// `original_offset` of its file: the one already in use in the process,
+/// `original_offset` of its file: the one already known to the process,
 /// or a new one over a copy of the bytes.
 ///
 /// # Errors
@@ -33,13 +38,14 @@ static LIBRARIES: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
 /// can tell without decoding the entries), at its file offset.
 pub(crate) fn library(bytes: &[u8], original_offset: u64) -> Result<Arc<Library>, jit::Error> {
     let mut entries = LIBRARIES.lock().unwrap_or_else(PoisonError::into_inner);
-    entries.retain(|e| e.library.strong_count() > 0);
-    let found = entries.iter().find_map(|e| {
-        (e.original_offset == original_offset && *e.bytes == *bytes)
-            .then(|| e.library.upgrade())
-            .flatten()
-    });
-    if let Some(library) = found {
+    let found = entries
+        .iter()
+        .position(|e| e.original_offset == original_offset && *e.bytes == *bytes);
+    if let Some(k) = found {
+        // Most recently used last.
+        let entry = entries.remove(k);
+        let library = Arc::clone(&entry.library);
+        entries.push(entry);
         return Ok(library);
     }
     let bytes: Arc<[u8]> = Arc::from(bytes);
@@ -50,7 +56,14 @@ pub(crate) fn library(bytes: &[u8], original_offset: u64) -> Result<Arc<Library>
     entries.push(Entry {
         bytes,
         original_offset,
-        library: Arc::downgrade(&library),
+        library: Arc::clone(&library),
     });
+    let mut held: usize = entries.iter().map(|e| e.bytes.len()).sum();
+    while entries.len() > limits::CACHED_TEMPLATE_LIBRARIES
+        || (held > limits::CACHED_TEMPLATE_BYTES && entries.len() > 1)
+    {
+        let forgotten = entries.remove(0);
+        held -= forgotten.bytes.len();
+    }
     Ok(library)
 }

@@ -195,3 +195,28 @@ fn a_corrupt_template_section_is_reported_at_its_file_offset() {
     );
     assert!(start > 0);
 }
+
+#[test]
+fn a_later_loader_reuses_the_templates_after_the_first_is_gone() {
+    // A module of its own, so no other test of this process shares it.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text = format!(
+        "{}\nfn only_in_the_later_loader_test() {{\nentry:\n    ret\n}}\n",
+        jit::library::COLLECTIONS
+    );
+    let path = module_of(dir.path(), "later.smf", &text);
+    let done = {
+        let first = Loader::with_jit(LoaderConfig::default()).expect("loader");
+        first.load(&path).expect("loads");
+        first.resolve("binary_search$i32").expect("instantiates");
+        first.resolve("reverse$f32").expect("instantiates");
+        first.stats().instances.templates
+    };
+    // The first loader and its module are gone; the process remembers:
+    // the later loader's library is the one that decoded `reverse` too,
+    // and its own miss decodes and verifies nothing new.
+    let later = Loader::with_jit(LoaderConfig::default()).expect("loader");
+    later.load(&path).expect("loads");
+    later.resolve("binary_search$i32").expect("instantiates");
+    assert_eq!(later.stats().instances.templates, done);
+}
