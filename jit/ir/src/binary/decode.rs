@@ -139,26 +139,35 @@ fn trailer(r: &Reader<'_>) -> Result<(), Error> {
     Ok(())
 }
 
-/// Decodes the payload of the entry `frame` of the section `bytes`.
-pub(crate) fn decode_entry(bytes: &[u8], frame: &Frame) -> Result<Item, Error> {
-    let mut body = Reader {
+/// A reader over the payload of the entry `frame` of the section `bytes`.
+fn payload<'a>(bytes: &'a [u8], frame: &Frame) -> Reader<'a> {
+    Reader {
         bytes: bytes.get(..frame.end).unwrap_or(bytes),
         pos: frame.body,
-    };
+    }
+}
+
+/// The error for an entry whose kind byte has no meaning.
+#[cold]
+fn bad_kind(frame: &Frame) -> Error {
+    Error::at_offset(
+        ErrorKind::BadTag {
+            what: "entry kind",
+            tag: frame.kind,
+        },
+        frame.start,
+    )
+}
+
+/// Decodes the payload of the entry `frame` of the section `bytes`.
+pub(crate) fn decode_entry(bytes: &[u8], frame: &Frame) -> Result<Item, Error> {
+    let mut body = payload(bytes, frame);
     let item = match frame.kind {
         kind::FUNCTION => Item::Function(body.function()?),
         kind::STRUCT => Item::Struct(body.struct_def()?),
         kind::IMPORT => Item::Import(body.declaration()?),
         kind::EXTERN => Item::Extern(body.declaration()?),
-        tag => {
-            return Err(Error::at_offset(
-                ErrorKind::BadTag {
-                    what: "entry kind",
-                    tag,
-                },
-                frame.start,
-            ));
-        }
+        _ => return Err(bad_kind(frame)),
     };
     if body.pos != frame.end {
         let used = body.pos.saturating_sub(frame.body);
@@ -176,47 +185,13 @@ pub(crate) fn decode_entry(bytes: &[u8], frame: &Frame) -> Result<Item, Error> {
 /// The name an entry declares, read without decoding the rest of it: a
 /// function's `owner::name` or name, a struct's or a declaration's name.
 fn entry_name(bytes: &[u8], frame: &Frame) -> Result<ItemName, Error> {
-    let mut body = Reader {
-        bytes: bytes.get(..frame.end).unwrap_or(bytes),
-        pos: frame.body,
-    };
+    let mut body = payload(bytes, frame);
     Ok(match frame.kind {
-        kind::FUNCTION => {
-            let name = body.name("a function name")?;
-            let owner_at = body.pos;
-            let owner = body.str("a method owner")?;
-            let owner = if owner.is_empty() {
-                None
-            } else {
-                let mut sub = Reader {
-                    bytes: body.bytes,
-                    pos: owner_at,
-                };
-                Some(sub.name("a method owner")?)
-            };
-            ItemName::Function(TemplateName { owner, name })
-        }
+        kind::FUNCTION => ItemName::Function(body.template_name()?),
         kind::STRUCT => ItemName::Struct(body.name("a struct name")?),
-        kind::IMPORT | kind::EXTERN => {
-            let name = body.str("a declared name")?;
-            if name.is_empty() {
-                return Err(body.err(ErrorKind::BadName("a declared name is empty".into())));
-            }
-            if frame.kind == kind::IMPORT {
-                ItemName::Import(name)
-            } else {
-                ItemName::Extern(name)
-            }
-        }
-        tag => {
-            return Err(Error::at_offset(
-                ErrorKind::BadTag {
-                    what: "entry kind",
-                    tag,
-                },
-                frame.start,
-            ));
-        }
+        kind::IMPORT => ItemName::Import(body.declared_name()?),
+        kind::EXTERN => ItemName::Extern(body.declared_name()?),
+        _ => return Err(bad_kind(frame)),
     })
 }
 
@@ -813,18 +788,7 @@ impl<'a> Reader<'a> {
     }
 
     fn function(&mut self) -> Result<Function, Error> {
-        let name = self.name("a function name")?;
-        let owner_at = self.pos;
-        let owner = self.str("a method owner")?;
-        let owner = if owner.is_empty() {
-            None
-        } else {
-            let mut sub = Reader {
-                bytes: self.bytes,
-                pos: owner_at,
-            };
-            Some(sub.name("a method owner")?)
-        };
+        let TemplateName { owner, name } = self.template_name()?;
         let type_params = self.type_params()?;
         let sig = self.sig(1)?;
         let mut numbering = Numbering {
@@ -891,13 +855,36 @@ impl<'a> Reader<'a> {
     }
 
     fn declaration(&mut self) -> Result<Declaration, Error> {
+        Ok(Declaration {
+            name: self.declared_name()?,
+            sig: self.sig(1)?,
+        })
+    }
+
+    /// A function's name and, for a method, its owner (an empty string
+    /// when there is none).
+    fn template_name(&mut self) -> Result<TemplateName, Error> {
+        let name = self.name("a function name")?;
+        let owner_at = self.pos;
+        let owner = self.str("a method owner")?;
+        let owner = if owner.is_empty() {
+            None
+        } else {
+            let mut sub = Reader {
+                bytes: self.bytes,
+                pos: owner_at,
+            };
+            Some(sub.name("a method owner")?)
+        };
+        Ok(TemplateName { owner, name })
+    }
+
+    /// The symbol a declaration names, which must not be empty.
+    fn declared_name(&mut self) -> Result<String, Error> {
         let name = self.str("a declared name")?;
         if name.is_empty() {
             return Err(self.err(ErrorKind::BadName("a declared name is empty".into())));
         }
-        Ok(Declaration {
-            name,
-            sig: self.sig(1)?,
-        })
+        Ok(name)
     }
 }

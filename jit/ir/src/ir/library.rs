@@ -142,6 +142,14 @@ impl PartialEq for Lazy {
     }
 }
 
+/// The error for an item index past the library's end.
+#[cold]
+fn no_such_item() -> Error {
+    Error::new(ErrorKind::Malformed(
+        "names an item the library does not have",
+    ))
+}
+
 impl Lazy {
     fn new(bytes: Arc<[u8]>, original_offset: u64, frames: Vec<Frame>) -> Lazy {
         let n = frames.len();
@@ -159,9 +167,7 @@ impl Lazy {
     /// Entry `k`, decoded on first use.
     fn item(&self, k: usize) -> Result<&Item, Error> {
         let (Some(slot), Some(frame)) = (self.items.get(k), self.frames.get(k)) else {
-            return Err(Error::new(ErrorKind::Malformed(
-                "names an item the library does not have",
-            )));
+            return Err(no_such_item());
         };
         slot.get_or_init(|| {
             self.decoded.fetch_add(1, Ordering::Relaxed);
@@ -265,11 +271,7 @@ impl Library {
     pub fn item(&self, k: usize) -> Result<&Item, Error> {
         match &self.lazy {
             Some(lazy) => lazy.item(k),
-            None => self.items.get(k).ok_or_else(|| {
-                Error::new(ErrorKind::Malformed(
-                    "names an item the library does not have",
-                ))
-            }),
+            None => self.items.get(k).ok_or_else(no_such_item),
         }
     }
 
@@ -284,9 +286,7 @@ impl Library {
             return check(self.item(k)?);
         };
         let Some(slot) = lazy.checked.get(k) else {
-            return Err(Error::new(ErrorKind::Malformed(
-                "names an item the library does not have",
-            )));
+            return Err(no_such_item());
         };
         slot.get_or_init(|| {
             lazy.verified.fetch_add(1, Ordering::Relaxed);
