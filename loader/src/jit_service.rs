@@ -12,8 +12,8 @@
 //! 2. takes that module's template library: the section's framing is read
 //!    on the first miss, and each template is decoded on its first lookup
 //!    and verified on its first instantiation, once in the process for
-//!    every loader that loads the same section (`template_cache`), and kept
-//!    while a loaded module uses it;
+//!    every loader that loads the same section (`template_cache`, which
+//!    also keeps the libraries used last after their modules are gone);
 //! 3. substitutes the type arguments (`jit::instantiate`);
 //! 4. lowers and encodes with the x86-64 backend, callees resolved through
 //!    the same resolution chain ([`ResolveContext::resolve`]: other modules'
