@@ -146,12 +146,6 @@ pub enum Error {
         /// What was found missing.
         what: &'static str,
     },
-    /// The lazy-binding trampoline could not be assembled.
-    #[error("executable memory: the lazy-binding trampoline cannot be assembled: {source}")]
-    Trampoline {
-        /// The backend's error.
-        source: Arc<jit::backend::Error>,
-    },
     /// The process-wide trap runtime could not be made (see
     /// [`trap_runtime`](crate::trap_runtime)).
     #[error("executable memory: the trap runtime could not be published: {source}")]
@@ -272,7 +266,6 @@ impl Error {
             }
             Self::Memory { .. }
             | Self::LostBatch { .. }
-            | Self::Trampoline { .. }
             | Self::TrapRuntime { .. }
             | Self::DataMemory { .. } => -8,
             Self::NoSuchModule(_) => -9,

@@ -134,12 +134,8 @@ unsafe extern "C" fn bind(import: *const LazyImport) -> usize {
     }
 }
 
-/// Assembles the resolver trampoline for this CPU, calling [`bind`].
-///
-/// # Errors
-///
-/// The backend's error if the assembler refuses an instruction (a bug).
-pub(crate) fn trampoline(avx: bool) -> std::result::Result<Vec<u8>, jit::backend::Error> {
+/// The resolver trampoline for this CPU, calling [`bind`].
+pub(crate) fn trampoline(avx: bool) -> Vec<u8> {
     jit::backend::lazy::resolver_trampoline(avx, bind as *const () as u64)
 }
 

@@ -236,8 +236,7 @@ impl Loader {
     ///
     /// # Errors
     /// As [`Loader::load`], and [`Error::Memory`] when the lazy-binding
-    /// trampoline cannot be published ([`Error::Trampoline`] when it cannot
-    /// be assembled).
+    /// trampoline cannot be published.
     pub fn load_with_binding(
         &self,
         path: impl AsRef<Path>,
@@ -279,9 +278,7 @@ impl Loader {
             return Ok(published.entry() as usize);
         }
         let avx = std::arch::is_x86_feature_detected!("avx");
-        let code = lazy::trampoline(avx).map_err(|e| Error::Trampoline {
-            source: Arc::new(e),
-        })?;
+        let code = lazy::trampoline(avx);
         let published = self
             .inner
             .memory

@@ -18,8 +18,6 @@
 //! to the address the binder returned: the original call continues as if
 //! it had gone there directly, and its return comes back to the call site.
 
-use crate::Error;
-
 /// Bytes of one lazily bound import in code: the PLT entry (6 bytes, padded
 /// to 8) and the binding stub (24 bytes).
 pub const ENTRY_SIZE: usize = 32;
@@ -35,11 +33,7 @@ pub const STUB_OFFSET: usize = 8;
 /// iced-x86 would build iced-x86's encoder tables, the largest cost of a
 /// fresh process's first load, in every process that binds lazily. A unit
 /// test compares the bytes with iced-x86's assembly of the same code.
-///
-/// # Errors
-///
-/// None today; the signature keeps room for forms that could fail.
-pub fn resolver_trampoline(avx: bool, binder: u64) -> Result<Vec<u8>, Error> {
+pub fn resolver_trampoline(avx: bool, binder: u64) -> Vec<u8> {
     // The argument registers saved: rdi, rsi, rdx, rcx, r8, r9, rax (the
     // vector count of variadic calls) and r10, by their numbers.
     const SAVED: [u8; 8] = [7, 6, 2, 1, 8, 9, 0, 10];
@@ -73,7 +67,7 @@ pub fn resolver_trampoline(avx: bool, binder: u64) -> Result<Vec<u8>, Error> {
     }
     code.push(0x5D); // pop rbp
     code.extend_from_slice(&[0x41, 0xFF, 0xE3]); // jmp r11
-    Ok(code)
+    code
 }
 
 /// `push r64` (`opcode` 0x50) or `pop r64` (0x58) of register number `r`.
@@ -190,7 +184,7 @@ mod tests {
         for avx in [false, true] {
             for binder in [0, 0x1234_5678_9abc, u64::MAX] {
                 assert_eq!(
-                    resolver_trampoline(avx, binder).unwrap(),
+                    resolver_trampoline(avx, binder),
                     assembled(avx, binder),
                     "avx {avx}, binder {binder:#x}"
                 );
@@ -200,8 +194,8 @@ mod tests {
 
     #[test]
     fn trampolines_assemble_with_and_without_avx() {
-        let plain = resolver_trampoline(false, 0x1234_5678_9abc).unwrap();
-        let wide = resolver_trampoline(true, 0x1234_5678_9abc).unwrap();
+        let plain = resolver_trampoline(false, 0x1234_5678_9abc);
+        let wide = resolver_trampoline(true, 0x1234_5678_9abc);
         assert_eq!(
             &plain[..4],
             &[0xF3, 0x0F, 0x1E, 0xFA],
@@ -224,7 +218,7 @@ mod tests {
 
     #[test]
     fn the_trampoline_calls_the_binder_with_the_descriptor() {
-        let code = resolver_trampoline(false, 0x1234_5678_9abc).unwrap();
+        let code = resolver_trampoline(false, 0x1234_5678_9abc);
         let insts: Vec<_> = Decoder::with_ip(64, &code, 0, DecoderOptions::NONE)
             .into_iter()
             .collect();
