@@ -116,6 +116,8 @@ pub struct CodeBatch {
     entries: Vec<Entry>,
     /// Size of the first region, from a capacity hint; taken once.
     first_region: Option<usize>,
+    /// Values the code refers to by address, kept as long as the code.
+    keep: Vec<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 impl std::fmt::Debug for CodeBatch {
@@ -136,7 +138,15 @@ impl CodeBatch {
             shared_regions: Vec::new(),
             entries: Vec::new(),
             first_region: capacity.map(|bytes| bytes.min(limits::MAX_REGION_SIZE)),
+            keep: Vec::new(),
         }
+    }
+
+    /// Keeps `value` alive as long as the published code: for data the
+    /// code refers to by address (a stub's context record), which must not
+    /// be freed while the code can still run.
+    pub fn keep_alive(&mut self, value: Arc<dyn std::any::Any + Send + Sync>) {
+        self.keep.push(value);
     }
 
     /// Number of functions reserved so far.
@@ -340,6 +350,7 @@ impl CodeBatch {
             regions,
             shared_regions,
             entries,
+            keep,
             ..
         } = self;
         let mut mappings = Vec::with_capacity(regions.len());
@@ -362,6 +373,7 @@ impl CodeBatch {
             mappings,
             shared_regions,
             functions,
+            keep,
         );
         // Shared regions are executable already: only the instruction
         // stream needs to see the new bytes.

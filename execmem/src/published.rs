@@ -46,6 +46,8 @@ struct Published {
     shared_regions: Vec<Arc<DualRegion>>,
     functions: Vec<Function>,
     code_bytes: usize,
+    /// Values the code refers to by address; dropped after the mappings.
+    _keep: Vec<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 impl Published {
@@ -102,6 +104,7 @@ impl PublishedCode {
         mappings: Vec<Executable>,
         shared_regions: Vec<Arc<DualRegion>>,
         functions: Vec<Function>,
+        keep: Vec<Arc<dyn std::any::Any + Send + Sync>>,
     ) -> Self {
         let code_bytes = functions.iter().map(|function| function.size).sum();
         if !functions.is_empty() {
@@ -115,6 +118,7 @@ impl PublishedCode {
                 shared_regions,
                 functions,
                 code_bytes,
+                _keep: keep,
             }),
         }
     }

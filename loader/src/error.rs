@@ -138,6 +138,14 @@ pub enum Error {
         /// The executable memory's error.
         source: Arc<execmem::Error>,
     },
+    /// A configuration value (an environment variable) is not valid.
+    #[error("{variable}: {reason}")]
+    Config {
+        /// The variable.
+        variable: String,
+        /// What is wrong with its value.
+        reason: String,
+    },
     /// A module's code batch went missing between binding its imports and
     /// publishing it: a broken invariant of the loader, reported rather
     /// than panicking.
@@ -269,6 +277,7 @@ impl Error {
             | Self::TrapRuntime { .. }
             | Self::DataMemory { .. } => -8,
             Self::NoSuchModule(_) => -9,
+            Self::Config { .. } => -10,
         }
     }
 }

@@ -29,6 +29,7 @@ use crate::exports::Export;
 use crate::loader::Loader;
 use crate::resolution::Address;
 use crate::slots::SymbolSlot;
+use crate::tier::{TierStats, TierTotals};
 use jit::hash::BuildNameHasher;
 
 /// The machine code of one instantiation as the loader holds it: what an
@@ -141,6 +142,17 @@ pub trait Instantiator: Send + Sync {
     fn template_stats(&self) -> TemplateStats {
         TemplateStats::default()
     }
+
+    /// The tier counters of `name`, when it runs tiered; never by default.
+    fn tier_stats(&self, _name: &str) -> Option<TierStats> {
+        None
+    }
+
+    /// The tier counters of every tiered instantiation
+    /// ([`InstanceStats::tiers`]); zero by default.
+    fn tier_totals(&self) -> TierTotals {
+        TierTotals::default()
+    }
 }
 
 /// Templates an instantiator decoded and verified (the JIT's: entries of
@@ -167,6 +179,14 @@ impl<T: Instantiator + ?Sized> Instantiator for Arc<T> {
 
     fn template_stats(&self) -> TemplateStats {
         (**self).template_stats()
+    }
+
+    fn tier_stats(&self, name: &str) -> Option<TierStats> {
+        (**self).tier_stats(name)
+    }
+
+    fn tier_totals(&self) -> TierTotals {
+        (**self).tier_totals()
     }
 }
 
@@ -325,6 +345,9 @@ pub struct InstanceStats {
     pub instances: usize,
     /// Templates the instantiator decoded and verified.
     pub templates: TemplateStats,
+    /// Tiered execution: instantiations run in the interpreter first,
+    /// calls and back-edges counted, tier-ups, loop entries, failures.
+    pub tiers: TierTotals,
 }
 
 #[derive(Debug, Default)]
@@ -735,7 +758,18 @@ impl Instances {
                 .as_ref()
                 .map(|i| i.template_stats())
                 .unwrap_or_default(),
+            tiers: self
+                .instantiator
+                .load()
+                .as_ref()
+                .map(|i| i.tier_totals())
+                .unwrap_or_default(),
         }
+    }
+
+    /// The tier counters of `name` from the instantiator.
+    pub(crate) fn tier_stats(&self, name: &str) -> Option<TierStats> {
+        self.instantiator.load().as_ref()?.tier_stats(name)
     }
 }
 

@@ -57,6 +57,7 @@ use crate::loader::{Loader, LoaderConfig};
 use crate::module::LoadedModule;
 use crate::resolution::{Address, ModuleId};
 use crate::template_cache;
+use crate::tier::{TierConfig, TierPolicy, TierShared, TierStats, TierTotals};
 use jit::hash::BuildNameHasher;
 
 /// The runtime symbol ahead-of-time code imports for traps: an
@@ -196,6 +197,9 @@ pub struct JitInstantiator {
     config: JitConfig,
     backend: Backend,
     trap: &'static TrapRuntime,
+    /// Tiered execution, unless every instantiation is compiled on its
+    /// miss ([`TierPolicy::Compiled`]).
+    tier: Option<Arc<TierShared>>,
     /// Per loaded module, by id; entries of modules no longer loaded are
     /// dropped whenever a new module is indexed.
     modules: Mutex<HashMap<ModuleId, Arc<ModuleTemplates>>>,
@@ -222,12 +226,29 @@ impl JitInstantiator {
     /// # Errors
     /// As [`trap_runtime`].
     pub fn new(config: JitConfig) -> Result<Self> {
+        Self::with_tier(config, TierConfig::default())
+    }
+
+    /// An instantiator whose instantiations run where `tier` says
+    /// (`crate::tier`): compiled on their miss, or in the interpreter
+    /// behind a stub until hot.
+    ///
+    /// # Errors
+    /// As [`trap_runtime`]; [`Error::Memory`] when the interpreter entry
+    /// cannot be published.
+    pub fn with_tier(config: JitConfig, tier: TierConfig) -> Result<Self> {
         let trap = trap_runtime()?;
+        let backend = Backend::new(Options {
+            trap_handler: trap.handler(),
+        });
+        let tier = match tier.policy {
+            TierPolicy::Compiled => None,
+            _ => Some(TierShared::new(tier, backend.clone(), trap)?),
+        };
         Ok(Self {
             config,
-            backend: Backend::new(Options {
-                trap_handler: trap.handler(),
-            }),
+            backend,
+            tier,
             trap,
             modules: Mutex::new(HashMap::new()),
             spares: Mutex::new(Vec::with_capacity(SPARE_INSTANCES)),
@@ -240,6 +261,9 @@ impl JitInstantiator {
     /// instantiation switched off.
     pub fn install(self, loader: &Loader) {
         loader.define_runtime_symbol(TRAP_SYMBOL, self.trap.handler() as usize);
+        if let Some(tier) = &self.tier {
+            tier.attach(loader);
+        }
         loader.set_instantiator(self);
     }
 
@@ -247,6 +271,14 @@ impl JitInstantiator {
     #[must_use]
     pub fn config(&self) -> JitConfig {
         self.config
+    }
+
+    /// The tier configuration.
+    #[must_use]
+    pub fn tier_config(&self) -> TierConfig {
+        self.tier
+            .as_ref()
+            .map_or_else(TierConfig::default, |tier| tier.config())
     }
 
     fn templates(
@@ -324,7 +356,7 @@ impl JitInstantiator {
 }
 
 /// Where calls to `callee` go, as seen from the chain `ctx`.
-fn resolve_callee(callee: &Callee, ctx: &mut ResolveContext<'_>) -> Result<CallTarget> {
+pub(crate) fn resolve_callee(callee: &Callee, ctx: &mut ResolveContext<'_>) -> Result<CallTarget> {
     let direct = |address: Address| CallTarget::Direct(address.get() as u64);
     match callee {
         // Mutual recursion: the callee waits further out in this chain and
@@ -355,6 +387,17 @@ fn resolve_callee(callee: &Callee, ctx: &mut ResolveContext<'_>) -> Result<CallT
 }
 
 impl Instantiator for JitInstantiator {
+    fn tier_stats(&self, name: &str) -> Option<TierStats> {
+        self.tier.as_ref()?.stats(name)
+    }
+
+    fn tier_totals(&self) -> TierTotals {
+        self.tier
+            .as_ref()
+            .map(|tier| tier.totals())
+            .unwrap_or_default()
+    }
+
     fn template_stats(&self) -> TemplateStats {
         let modules = self.modules.lock().unwrap_or_else(PoisonError::into_inner);
         // Two modules with the same section share one library: count it once.
@@ -393,6 +436,11 @@ impl Instantiator for JitInstantiator {
             return Ok(None);
         };
         let library = templates.library(&module)?;
+        if let Some(tier) = &self.tier {
+            let instance = jit::instantiate::instantiate(&library, &template, &type_args)
+                .map_err(|e| Error::instantiation(name, e))?;
+            return instantiate_tiered(tier, instance, ctx).map(Some);
+        }
         // Demangled once: the template and arguments found above.
         let instance =
             jit::instantiate::instantiate_reusing(&library, &template, &type_args, self.spare())
@@ -474,6 +522,35 @@ impl JitInstantiator {
     }
 }
 
+/// Makes `instance` a tiered instantiation: its callees resolved (so that
+/// what would fail to compile fails now), then its record and stub, placed
+/// in the chain's batch or published on their own.
+fn instantiate_tiered(
+    tier: &Arc<TierShared>,
+    instance: jit::instantiate::Instance,
+    ctx: &mut ResolveContext<'_>,
+) -> Result<InstanceCode> {
+    for block in &instance.function.blocks {
+        for inst in &block.insts {
+            if let jit::ir::Op::Call { callee, .. } | jit::ir::Op::FuncAddr { callee, .. } =
+                &inst.op
+            {
+                resolve_callee(callee, ctx)?;
+            }
+        }
+    }
+    if let Some(batch) = ctx.batch() {
+        let reservation = tier.make(instance, batch)?;
+        return Ok(InstanceCode::in_batch(&reservation));
+    }
+    let mut batch = ctx
+        .memory()
+        .batch_with_capacity(jit::backend::thunk::STUB_SIZE);
+    let reservation = tier.make(instance, &mut batch)?;
+    let code = batch.publish()?;
+    InstanceCode::new(code, &reservation)
+}
+
 impl Loader {
     /// A loader whose misses instantiate templates of its modules
     /// ([`JitInstantiator`] with the default [`JitConfig`]), with
@@ -482,8 +559,9 @@ impl Loader {
     /// # Errors
     /// As [`Loader::new`] and [`trap_runtime`].
     pub fn with_jit(config: LoaderConfig) -> Result<Self> {
+        let tier = config.tier;
         let loader = Self::new(config)?;
-        JitInstantiator::new(JitConfig::default())?.install(&loader);
+        JitInstantiator::with_tier(JitConfig::default(), tier)?.install(&loader);
         Ok(loader)
     }
 }

@@ -61,6 +61,9 @@ mod relocate;
 mod resolution;
 mod slots;
 mod template_cache;
+// Unsafe code: the interpreter thunks' entry point and guarded calls.
+#[allow(unsafe_code)]
+mod tier;
 
 pub use cache::{Backing, CacheConfig, CacheStats, FileIdentity, SmfCache, SmfFile};
 pub use error::{Error, InstantiationError, Result};
@@ -71,3 +74,7 @@ pub use loader::{Binding, Loader, LoaderConfig, LoaderStats};
 pub use module::{Import, LoadedModule};
 pub use resolution::{Address, ImportSource, JIT_OBJECT, ModuleId};
 pub use slots::SymbolSlot;
+pub use tier::{
+    TIER_BACKEDGES_ENV, TIER_BACKGROUND_ENV, TIER_CALLS_ENV, TIER_ENV, Tier, TierConfig,
+    TierPolicy, TierStats, TierTotals,
+};

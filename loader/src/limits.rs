@@ -48,3 +48,12 @@ pub const CACHED_TEMPLATE_LIBRARIES: usize = 16;
 /// Bytes of TemplateCode sections those kept libraries may hold together
 /// (their decoded templates come on top, a few times as much).
 pub const CACHED_TEMPLATE_BYTES: usize = 64 << 20;
+
+/// Calls a tiered instantiation runs interpreted under `auto` before the
+/// next call compiles it (`TierConfig::calls`): see `doc/PERFORMANCE.md`,
+/// area `tier`, for the measurement behind it.
+pub const DEFAULT_TIER_CALLS: u32 = 30;
+
+/// Back-edges to one loop header in one interpreted call after which the
+/// call continues in compiled code under `auto` (`TierConfig::back_edges`).
+pub const DEFAULT_TIER_BACKEDGES: u32 = 1000;

@@ -20,6 +20,7 @@ use crate::module::{self, ImportResolver, Keep, LoadRequest, LoadedModule};
 use crate::native::NativeLibraries;
 use crate::resolution::{Address, ImportSource, JIT_OBJECT, ModuleId};
 use crate::slots::{Slots, SymbolSlot};
+use crate::tier::{TierConfig, TierStats};
 
 /// When a module's imports are bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -51,6 +52,9 @@ pub struct LoaderConfig {
     pub instantiation_enabled: bool,
     /// When imports are bound.
     pub binding: Binding,
+    /// Where instantiations run: compiled on their miss, interpreted, or
+    /// interpreted until hot (`Loader::with_jit` honours it).
+    pub tier: TierConfig,
 }
 
 impl Default for LoaderConfig {
@@ -65,7 +69,25 @@ impl Default for LoaderConfig {
             max_depth: limits::DEFAULT_MAX_DEPTH,
             instantiation_enabled: true,
             binding: Binding::Now,
+            tier: TierConfig::default(),
         }
+    }
+}
+
+impl LoaderConfig {
+    /// The default configuration with what the environment sets: the tier
+    /// policy and thresholds (`SMFJIT_TIER`, `SMFJIT_TIER_CALLS`,
+    /// `SMFJIT_TIER_BACKEDGES`, `SMFJIT_TIER_BACKGROUND`; see
+    /// [`TierConfig::from_env`]) and the executable memory's
+    /// (`execmem::Config::default`, e.g. `SMFJIT_PERF_MAP`).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a variable whose value is not valid.
+    pub fn from_env() -> Result<Self> {
+        Ok(Self {
+            tier: TierConfig::from_env()?,
+            ..Self::default()
+        })
     }
 }
 
@@ -504,6 +526,13 @@ impl Loader {
         cleared
     }
 
+    /// The tier counters of the instantiation `name`, when it runs tiered
+    /// (`LoaderConfig::tier` other than compiled).
+    #[must_use]
+    pub fn tier_stats(&self, name: &str) -> Option<TierStats> {
+        self.inner.instances.tier_stats(name)
+    }
+
     /// A snapshot of every counter.
     #[must_use]
     pub fn stats(&self) -> LoaderStats {
@@ -614,9 +643,24 @@ impl ImportResolver for Imports<'_, '_> {
     }
 }
 
-/// Lazy binding's view of the loader: a weak handle, so modules (which hold
-/// it through their binding descriptors) do not keep their loader alive.
-struct WeakLoader(Weak<Inner>);
+/// A weak handle to a loader: lazy binding's view of it, so modules (which
+/// hold it through their binding descriptors) do not keep their loader
+/// alive, and tiered code's.
+pub(crate) struct WeakLoader(Weak<Inner>);
+
+impl WeakLoader {
+    /// The loader, while it lives.
+    pub(crate) fn upgrade(&self) -> Option<Loader> {
+        self.0.upgrade().map(|inner| Loader { inner })
+    }
+}
+
+impl Loader {
+    /// A handle that does not keep the loader alive.
+    pub(crate) fn downgrade(&self) -> WeakLoader {
+        WeakLoader(Arc::downgrade(&self.inner))
+    }
+}
 
 impl Binder for WeakLoader {
     fn bind(&self, name: &str) -> Result<Option<(Address, KeepAlive)>> {

@@ -12,18 +12,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use jit::TrapKind;
 use jit::interp::{Interpreter, LibraryResolver, Value};
-use jit::ir::{Library, Signature, Type};
+use jit::ir::Library;
 mod common;
 
-use common::writable_executable_mappings;
+use common::{fixture, len, ptr, signature, writable_executable_mappings};
 use loader::{
     Binding, Error, ImportSource, InstantiationError, JitConfig, JitInstantiator, Loader,
     LoaderConfig,
 };
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../tests/fixtures/{name}.smf"))
-}
 
 fn jit_loader(config: LoaderConfig) -> Loader {
     Loader::with_jit(config).unwrap()
@@ -39,13 +35,6 @@ fn loaded_from(path: &std::path::Path) -> Loader {
     let loader = jit_loader(LoaderConfig::default());
     loader.load(path).unwrap();
     loader
-}
-
-fn signature(text: &str) -> Signature {
-    match jit::text::parse_type(text).unwrap() {
-        Type::Fn(sig) => *sig,
-        other => panic!("not a function type: {other:?}"),
-    }
 }
 
 /// Calls `symbol` as resolved by `loader`, through the process-wide trap
@@ -107,14 +96,6 @@ fn run_both(loader: &Loader, symbol: &str, args: &[Value]) -> Outcomes {
 fn both(loader: &Loader, symbol: &str, args: &[Value]) -> (Option<Value>, Option<Value>) {
     let (compiled, interpreted) = run_both(loader, symbol, args);
     (compiled.unwrap(), interpreted.unwrap())
-}
-
-fn ptr<T>(xs: &[T]) -> Value {
-    Value::Ptr(xs.as_ptr() as u64)
-}
-
-fn len(n: usize) -> Value {
-    Value::I64(i64::try_from(n).unwrap())
 }
 
 #[test]

@@ -23,12 +23,12 @@ use std::sync::Arc;
 use jit_ir::ir::Function;
 use jit_ir::{Error, ErrorKind, TrapKind};
 
-use crate::{Interpreter, Value};
+use crate::{Interpreter, NativeCalls, Value};
 
 /// Integer argument registers of a native call: rdi, rsi, rdx, rcx, r8, r9.
-pub(crate) const INT_ARGUMENT_REGISTERS: usize = 6;
+pub const INT_ARGUMENT_REGISTERS: usize = 6;
 /// Float argument registers of a native call: xmm0–xmm7.
-pub(crate) const FLOAT_ARGUMENT_REGISTERS: usize = 8;
+pub const FLOAT_ARGUMENT_REGISTERS: usize = 8;
 
 impl Interpreter<'_> {
     /// Runs `func` (a concrete, verified function) with `args`.
@@ -176,6 +176,26 @@ impl Host {
             let f: IntFn = unsafe { std::mem::transmute::<usize, IntFn>(addr as usize) };
             Ok(f(a, b, c, d, e, g, x0, x1, x2, x3, x4, x5, x6, x7))
         }
+    }
+
+    /// Calls native code at `addr` through the embedder's [`NativeCalls`]:
+    /// a trap it reports becomes the interpreter's trap error.
+    pub(crate) fn call_through(
+        self,
+        natives: &dyn NativeCalls,
+        addr: u64,
+        args: &NativeArgs,
+        float_ret: bool,
+    ) -> Result<u64, Error> {
+        if addr == 0 {
+            return Err(Error::new(ErrorKind::Trap(TrapKind::NullPointer)));
+        }
+        // SAFETY: a `Host` exists only inside a run whose caller vouched
+        // for every address the program uses, which is `NativeCalls::call`'s
+        // contract; the resolver handed out `addr` as such a function.
+        let [rax, xmm0] = unsafe { natives.call(addr, &args.ints, &args.floats) }
+            .map_err(|trap| Error::new(ErrorKind::Trap(trap)))?;
+        Ok(if float_ret { xmm0 } else { rax })
     }
 
     /// Native calls need the System V x86-64 convention.

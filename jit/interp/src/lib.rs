@@ -38,11 +38,14 @@ mod semantics;
 
 use std::sync::Arc;
 
+pub use host::{FLOAT_ARGUMENT_REGISTERS, INT_ARGUMENT_REGISTERS};
 pub use library_resolver::LibraryResolver;
 
 use host::Host;
 use jit_ir::error::check_limit;
-use jit_ir::ir::{BinOp, BlockCall, Callee, Function, Op, Reg, Signature, Terminator, Type, UnOp};
+use jit_ir::ir::{
+    BinOp, BlockCall, BlockId, Callee, Function, Op, Reg, Signature, Terminator, Type, UnOp,
+};
 pub use jit_ir::value::Value;
 use jit_ir::{Error, ErrorKind, Location, TrapKind, limits};
 use semantics::{
@@ -89,10 +92,76 @@ pub trait Resolver {
     fn target_at(&self, address: u64) -> Option<Target>;
 }
 
+/// What a [`Tiering`] answers when a loop of an interpreted call is hot.
+#[derive(Clone, Debug)]
+pub enum LoopAnswer {
+    /// Continue in compiled code: call `address` (a System V function
+    /// taking one pointer) with a buffer holding the registers `transfer`
+    /// lists, one 8-byte slot each (`jit_ir::osr`), and return its result
+    /// from the interpreted call.
+    Enter {
+        /// The loop entry's address.
+        address: u64,
+        /// The registers to transfer, in slot order.
+        transfer: Arc<[Reg]>,
+    },
+    /// No entry at this header (it lies inside an enclosing loop): ask at
+    /// the other headers of the call.
+    NotHere,
+    /// Not yet (compilation in progress): ask again after another
+    /// threshold of back-edges.
+    Later,
+    /// Never in this call (compilation failed or is not wanted).
+    Never,
+}
+
+/// Counting of loop back-edges and on-stack replacement, for tiered
+/// execution. A back-edge is a branch to a block at or before the branching
+/// block (loop headers come before their bodies).
+pub trait Tiering {
+    /// Back-edges to one header in one call after which the loop is hot;
+    /// `u32::MAX` counts without ever asking.
+    fn back_edge_threshold(&self) -> u32;
+
+    /// Asked when a loop of a call of `func` is hot, at a back-edge to
+    /// `header`.
+    fn loop_entry(&self, func: &Arc<Function>, header: BlockId) -> LoopAnswer;
+
+    /// Back-edges one call of `func` took, told when the call leaves the
+    /// interpreter (returns, traps or transfers to a loop entry).
+    fn back_edges(&self, func: &Arc<Function>, taken: u64);
+}
+
+/// Calls native and compiled code for the interpreter (by default it calls
+/// directly): a runtime whose compiled code reports traps by unwinding to
+/// a guard gives the interpreter a guarded call, so a trap in a callee
+/// comes back as a value instead of skipping the interpreter's frames.
+pub trait NativeCalls {
+    /// Calls `address` with the integer argument registers `ints` and the
+    /// float registers `floats` (raw bits); returns rax and xmm0's low 64
+    /// bits, or the trap the callee reported.
+    ///
+    /// # Safety
+    ///
+    /// `address` is a System V function reading at most these registers,
+    /// and every pointer among them is valid for what it does (the
+    /// contract of [`Interpreter::call`], under which the interpreter calls
+    /// this).
+    #[allow(unsafe_code)]
+    unsafe fn call(
+        &self,
+        address: u64,
+        ints: &[u64; host::INT_ARGUMENT_REGISTERS],
+        floats: &[u64; host::FLOAT_ARGUMENT_REGISTERS],
+    ) -> Result<[u64; 2], TrapKind>;
+}
+
 /// Runs concrete functions.
 pub struct Interpreter<'r> {
     resolver: &'r dyn Resolver,
     fuel: Option<u64>,
+    tiering: Option<&'r dyn Tiering>,
+    natives: Option<&'r dyn NativeCalls>,
 }
 
 struct Frame {
@@ -102,6 +171,32 @@ struct Frame {
     pc: usize,
     /// Register of the caller receiving the result.
     ret_to: Option<Reg>,
+    /// Back-edge counts of this call, when tiering counts them.
+    loops: Option<Box<LoopCounts>>,
+}
+
+/// Back-edges one call took, per header, and what tiering said of them.
+struct LoopCounts {
+    per_header: Vec<u32>,
+    /// Headers without a loop entry.
+    refused: Vec<bool>,
+    total: u64,
+    /// A loop reached the threshold: ask at every back-edge not refused.
+    hot: bool,
+    /// Stop asking in this call.
+    done: bool,
+}
+
+impl LoopCounts {
+    fn new(blocks: usize) -> Self {
+        LoopCounts {
+            per_header: vec![0; blocks],
+            refused: vec![false; blocks],
+            total: 0,
+            hot: false,
+            done: false,
+        }
+    }
 }
 
 fn at(func: &Function, block: usize, inst: Option<usize>) -> Location {
@@ -141,7 +236,24 @@ impl<'r> Interpreter<'r> {
         Interpreter {
             resolver,
             fuel: None,
+            tiering: None,
+            natives: None,
         }
+    }
+
+    /// Counts back-edges per loop header and asks `tiering` for a loop
+    /// entry when one is hot.
+    #[must_use]
+    pub fn with_tiering(mut self, tiering: &'r dyn Tiering) -> Self {
+        self.tiering = Some(tiering);
+        self
+    }
+
+    /// Calls native and compiled code through `natives`.
+    #[must_use]
+    pub fn with_native_calls(mut self, natives: &'r dyn NativeCalls) -> Self {
+        self.natives = Some(natives);
+        self
     }
 
     /// Limits the number of instructions and terminators one call runs.
@@ -212,7 +324,17 @@ impl<'r> Interpreter<'r> {
             block: 0,
             pc: 0,
             ret_to,
+            loops: None,
         })
+    }
+
+    /// Tells tiering how many back-edges a call that leaves took.
+    fn leave(&self, frame: &Frame) {
+        if let (Some(tiering), Some(loops)) = (self.tiering, &frame.loops)
+            && loops.total > 0
+        {
+            tiering.back_edges(&frame.func, loops.total);
+        }
     }
 
     /// The main loop: runs the top frame until it calls an interpreted
@@ -228,7 +350,17 @@ impl<'r> Interpreter<'r> {
             let frame = frames
                 .last_mut()
                 .ok_or_else(|| malformed("left the interpreter without a frame"))?;
-            match self.run_frame(host, frame, &mut fuel, &mut scratch)? {
+            let step = self.run_frame(host, frame, &mut fuel, &mut scratch);
+            let step = match step {
+                Ok(step) => step,
+                Err(error) => {
+                    for frame in &frames {
+                        self.leave(frame);
+                    }
+                    return Err(error);
+                }
+            };
+            match step {
                 Exit::Call {
                     callee,
                     args,
@@ -265,6 +397,7 @@ impl<'r> Interpreter<'r> {
                     let done = frames
                         .pop()
                         .ok_or_else(|| malformed("left the interpreter without a frame"))?;
+                    self.leave(&done);
                     slots = slots.saturating_sub(done.regs.len());
                     let Some(caller) = frames.last_mut() else {
                         return Ok(value);
@@ -288,13 +421,14 @@ impl<'r> Interpreter<'r> {
         scratch: &mut Vec<u64>,
     ) -> Result<Exit, Error> {
         let Frame {
-            func,
+            func: shared,
             regs,
             block,
             pc,
+            loops,
             ..
         } = frame;
-        let func: &Function = func;
+        let func: &Function = shared;
         loop {
             let b = *block;
             let body = func.blocks.get(b).ok_or_else(|| {
@@ -351,6 +485,88 @@ impl<'r> Interpreter<'r> {
             };
             *block = Self::jump(func, regs, target, scratch).map_err(|e| e.or_at(here()))?;
             *pc = 0;
+            if *block <= b
+                && let Some(tiering) = self.tiering
+                && let Some(value) = self
+                    .back_edge(host, tiering, shared, loops, *block, regs)
+                    .map_err(|e| e.or_at(here()))?
+            {
+                return Ok(Exit::Return(value));
+            }
+        }
+    }
+
+    /// Counts a back-edge to `header`; when the loop is hot and tiering
+    /// has an entry for it, runs the rest of the call there and returns
+    /// its result (`Some`: the call is over).
+    fn back_edge(
+        &self,
+        host: Host,
+        tiering: &dyn Tiering,
+        func: &Arc<Function>,
+        loops: &mut Option<Box<LoopCounts>>,
+        header: usize,
+        regs: &[u64],
+    ) -> Result<Option<Option<u64>>, Error> {
+        let counts = loops.get_or_insert_with(|| Box::new(LoopCounts::new(func.blocks.len())));
+        counts.total += 1;
+        let Some(count) = counts.per_header.get_mut(header) else {
+            return Ok(None);
+        };
+        *count = count.saturating_add(1);
+        if counts.done {
+            return Ok(None);
+        }
+        let threshold = tiering.back_edge_threshold();
+        if !counts.hot && *count >= threshold && threshold != u32::MAX {
+            counts.hot = true;
+        }
+        if !counts.hot || counts.refused[header] {
+            return Ok(None);
+        }
+        let id = BlockId(u32::try_from(header).unwrap_or(u32::MAX));
+        match tiering.loop_entry(func, id) {
+            LoopAnswer::Enter { address, transfer } => {
+                let buffer = transfer
+                    .iter()
+                    .map(|r| slot(regs, *r))
+                    .collect::<Result<Vec<u64>, _>>()?;
+                let mut args = host::NativeArgs::default();
+                args.ints[0] = buffer.as_ptr() as u64;
+                let float_ret = func.sig.ret.as_ref().is_some_and(Type::is_float);
+                let raw = self.native(host, address, &args, float_ret)?;
+                // The buffer lives until the entry has returned.
+                drop(buffer);
+                counts.done = true;
+                Ok(Some(func.sig.ret.as_ref().map(|t| canonical(t, raw))))
+            }
+            LoopAnswer::NotHere => {
+                counts.refused[header] = true;
+                Ok(None)
+            }
+            LoopAnswer::Later => {
+                counts.hot = false;
+                counts.per_header.fill(0);
+                Ok(None)
+            }
+            LoopAnswer::Never => {
+                counts.done = true;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Calls native or compiled code, through [`NativeCalls`] when given.
+    fn native(
+        &self,
+        host: Host,
+        address: u64,
+        args: &host::NativeArgs,
+        float_ret: bool,
+    ) -> Result<u64, Error> {
+        match self.natives {
+            Some(natives) => host.call_through(natives, address, args, float_ret),
+            None => host.call_native(address, args, float_ret),
         }
     }
 
@@ -549,7 +765,7 @@ impl<'r> Interpreter<'r> {
                     })? = v;
                 }
                 let float_ret = sig.ret.as_ref().is_some_and(Type::is_float);
-                let raw = host.call_native(address, &regs, float_ret)?;
+                let raw = self.native(host, address, &regs, float_ret)?;
                 Ok(Step::Value(
                     sig.ret.as_ref().map_or(0, |t| canonical(t, raw)),
                 ))

@@ -304,6 +304,15 @@ pub enum ErrorKind {
     #[error("type {0} cannot be a type argument")]
     NotTypeArgument(String),
 
+    /// A block where no loop entry can start (`osr::loop_entry`).
+    #[error("no loop entry at block b{block}: {reason}")]
+    NoLoopEntry {
+        /// The block asked for.
+        block: u32,
+        /// Why not.
+        reason: &'static str,
+    },
+
     // --- interpreter ---
     /// Execution trapped.
     #[error("trap: {0}")]

@@ -43,6 +43,7 @@ pub mod layout;
 pub mod library;
 pub mod limits;
 pub mod mangle;
+pub mod osr;
 pub mod target;
 pub mod text;
 pub mod value;

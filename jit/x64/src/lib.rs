@@ -39,6 +39,7 @@ mod lower;
 mod moves;
 mod regalloc;
 mod runtime;
+pub mod thunk;
 
 use std::collections::HashMap;
 

@@ -67,6 +67,15 @@ fn trap_kind(kind: u32, code: u32) -> TrapKind {
     }
 }
 
+/// The handler's arguments for `trap`: the inverse of [`trap_kind`].
+fn trap_args(trap: TrapKind) -> (u32, u32) {
+    match trap {
+        TrapKind::DivideByZero => (lower::TRAP_DIVIDE_BY_ZERO, 0),
+        TrapKind::NullPointer => (lower::TRAP_NULL_POINTER, 0),
+        TrapKind::Explicit(code) => (lower::TRAP_EXPLICIT, code),
+    }
+}
+
 /// A trap reported by generated code: the interpreter's [`TrapKind`].
 pub type Trap = TrapKind;
 
@@ -240,6 +249,26 @@ impl TrapRuntime {
     /// The trap handler's address, for [`super::Options::trap_handler`].
     pub fn handler(&self) -> u64 {
         self.handler as u64
+    }
+
+    /// Reports `trap` as generated code does: through the handler, to the
+    /// innermost guarded call of this thread ([`TrapRuntime::call_raw`]),
+    /// or, outside any, on stderr before aborting. Code that runs for
+    /// generated code (an interpreter thunk) raises its traps with it.
+    ///
+    /// # Safety
+    ///
+    /// Every frame between here and the innermost guard is abandoned: none
+    /// may own anything (no pending destructor, no lock held).
+    pub unsafe fn raise(&self, trap: Trap) -> ! {
+        type Handler = unsafe extern "C" fn(u32, u32) -> !;
+        let (kind, code) = trap_args(trap);
+        // SAFETY: `handler` is the published trap handler, of this type;
+        // the caller vouches for the frames it abandons.
+        unsafe {
+            let handler: Handler = std::mem::transmute::<usize, Handler>(self.handler);
+            handler(kind, code)
+        }
     }
 
     /// The published memory holding the shim and the handler.

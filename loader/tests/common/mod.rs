@@ -489,3 +489,26 @@ pub fn writable_executable_mappings() -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// The bundled fixture module `name` (`tests/fixtures/NAME.smf`).
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../tests/fixtures/{name}.smf"))
+}
+
+/// The signature written as a function type (`fn(ptr<f64>, i64) -> f64`).
+pub fn signature(text: &str) -> jit::ir::Signature {
+    match jit::text::parse_type(text).unwrap() {
+        jit::ir::Type::Fn(sig) => *sig,
+        other => panic!("not a function type: {other:?}"),
+    }
+}
+
+/// A pointer argument to the elements of `xs`.
+pub fn ptr<T>(xs: &[T]) -> jit::interp::Value {
+    jit::interp::Value::Ptr(xs.as_ptr() as u64)
+}
+
+/// A length argument.
+pub fn len(n: usize) -> jit::interp::Value {
+    jit::interp::Value::I64(i64::try_from(n).unwrap())
+}
