@@ -5,31 +5,15 @@
 //! no template is decoded twice, by one loader or by another loader of the
 //! process loading the same module.
 
+// The shared test support calls the code it places.
+#![allow(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 
-use loader::{Error, InstantiationError, Loader, LoaderConfig};
+mod common;
 
-/// A module offering the templates of `text`, every function a symbol.
-fn module_of(dir: &Path, file: &str, text: &str) -> PathBuf {
-    let lib = jit::text::parse_library(text).expect("parses");
-    let encoded = jit::binary::encode_library(&lib);
-    let mut b = smf::ModuleBuilder::new();
-    b.set_template_code(&encoded.bytes).expect("template code");
-    for (item, offset) in lib.items().iter().zip(&encoded.offsets) {
-        if let jit::ir::Item::Function(f) = item {
-            let params = u8::try_from(f.type_params.len()).expect("few parameters");
-            b.add_symbol(smf::SymbolDef::template(
-                &f.name.to_string(),
-                params,
-                u64::try_from(*offset).expect("offset"),
-            ))
-            .expect("symbol");
-        }
-    }
-    let path = dir.join(file);
-    std::fs::write(&path, b.build().expect("builds")).expect("writes");
-    path
-}
+use common::module_of;
+use loader::{Error, InstantiationError, Loader, LoaderConfig};
 
 fn collections() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/collections.smf")

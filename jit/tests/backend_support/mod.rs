@@ -230,9 +230,5 @@ pub fn interp(lib: &Library, symbol: &str, args: &[Value]) -> Outcome {
     Oracle::new(lib).call(symbol, args)
 }
 
-pub use crate::common::Rng;
-
-/// A number in `0..n` (`n` > 0).
-pub fn below(rng: &mut Rng, n: u64) -> u64 {
-    rng.next() % n
-}
+#[allow(unused_imports)] // each test file uses part of this
+pub use crate::common::{Rng, below};

@@ -115,17 +115,9 @@ pub fn len(n: usize) -> Value {
     Value::I64(i64::try_from(n).expect("length fits i64"))
 }
 
-/// A small deterministic generator (xorshift64*), so failures reproduce.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
+mod rng;
+#[allow(unused_imports)] // each test file uses part of this
+pub use rng::{Rng, below};
 
 /// A scalar type with its interpreter value form.
 pub trait Scalar: Copy {

@@ -512,3 +512,25 @@ pub fn ptr<T>(xs: &[T]) -> jit::interp::Value {
 pub fn len(n: usize) -> jit::interp::Value {
     jit::interp::Value::I64(i64::try_from(n).unwrap())
 }
+
+/// A module offering the templates of `text`, every function a symbol.
+pub fn module_of(dir: &Path, file: &str, text: &str) -> PathBuf {
+    let lib = jit::text::parse_library(text).expect("parses");
+    let encoded = jit::binary::encode_library(&lib);
+    let mut b = smf::ModuleBuilder::new();
+    b.set_template_code(&encoded.bytes).expect("template code");
+    for (item, offset) in lib.items().iter().zip(&encoded.offsets) {
+        if let jit::ir::Item::Function(f) = item {
+            let params = u8::try_from(f.type_params.len()).expect("few parameters");
+            b.add_symbol(smf::SymbolDef::template(
+                &f.name.to_string(),
+                params,
+                u64::try_from(*offset).expect("offset"),
+            ))
+            .expect("symbol");
+        }
+    }
+    let path = dir.join(file);
+    std::fs::write(&path, b.build().expect("builds")).expect("writes");
+    path
+}
