@@ -17,10 +17,10 @@
 //! constants, bounds, the trap handler's address), then one 8-byte slot
 //! per external callee for far calls.
 
-use iced_x86::{Code, Instruction, MemoryOperand, Register};
+use iced_x86::{Code, Register};
 
 use super::encode::Writer;
-use super::immediate::{Imm, reg_imm};
+use super::inst::{Imm, Ins};
 
 /// A condition code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,11 +133,11 @@ impl Cc {
 #[derive(Clone, Debug)]
 pub(super) enum Item {
     /// An ordinary instruction.
-    Ins(Instruction),
+    Ins(Ins),
     /// An instruction of a fixed form written as its bytes (see [`Fixed`]).
     Bytes(Fixed),
     /// An instruction whose memory operand is `[rip + pool entry]`.
-    Pool(Instruction, u32),
+    Pool(Ins, u32),
     /// Binds a label here.
     Label(u32),
     /// Unconditional jump to a label.
@@ -152,9 +152,9 @@ pub(super) enum Item {
 }
 
 /// The bytes of an instruction whose form never varies beyond its
-/// register numbers: written directly instead of building an iced-x86
-/// `Instruction` and encoding it, which cost several times as much for
-/// these one- to three-byte instructions. A unit test checks every form
+/// register numbers: written directly instead of going through the
+/// encoder's table, which costs several times as much for these one- to
+/// three-byte instructions. A unit test checks every form
 /// against iced-x86's encoding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Fixed {
@@ -268,11 +268,6 @@ pub struct Prepared {
     slots_at: usize,
 }
 
-/// The marker a memory operand gets until its displacement is patched.
-pub(super) fn pool_mem() -> MemoryOperand {
-    MemoryOperand::with_base_displ(Register::RIP, 0)
-}
-
 thread_local! {
     /// The encoder's output buffer of the last function this thread
     /// encoded, reused by the next.
@@ -311,9 +306,9 @@ pub(super) fn encode(
             }
             Item::Bytes(fixed) => out.raw(fixed.as_slice()),
             Item::Pool(ins, entry) => {
-                let mut ins = *ins;
-                ins.set_memory_displacement64(pos as u64);
-                let e = out.instruction(&ins)?;
+                // The displacement is patched below, once the pool's
+                // place is known.
+                let e = out.instruction(ins)?;
                 pool_refs.push((pos + e.displacement.unwrap_or(0), pos + e.len, *entry));
             }
             Item::Label(l) => {
@@ -346,7 +341,7 @@ pub(super) fn encode(
                 out.raw(&[0xCC; 10][..size]);
             }
             Item::AddrOf(reg, ext) => {
-                let e = out.instruction(&reg_imm(Code::Mov_r64_imm64, *reg, None, Imm::U64(0)))?;
+                let e = out.instruction(&Ins::with_imm(Code::Mov_r64_imm64, *reg, Imm::U64(0)))?;
                 sites.push(Site {
                     offset: pos + e.len - 8,
                     ext: *ext,
