@@ -268,10 +268,22 @@ pub struct Prepared {
     slots_at: usize,
 }
 
+/// The encoder's working buffers, kept per thread for the next function.
+#[derive(Default)]
+struct Scratch {
+    /// The code as it is written.
+    code: Vec<u8>,
+    /// Each label's offset, `usize::MAX` until bound.
+    at: Vec<usize>,
+    /// (rel32 position, label) of forward branches: the rel32 is relative
+    /// to position + 4.
+    jumps: Vec<(usize, u32)>,
+    /// (disp32 position, instruction end, pool entry).
+    pool_refs: Vec<(usize, usize, u32)>,
+}
+
 thread_local! {
-    /// The encoder's output buffer of the last function this thread
-    /// encoded, reused by the next.
-    static SPARE_CODE: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+    static SCRATCH: std::cell::Cell<Scratch> = std::cell::Cell::new(Scratch::default());
 }
 
 /// Encodes `items`; `pool` holds 8-byte constants referenced by
@@ -288,15 +300,19 @@ pub(super) fn encode(
     // The code goes into this thread's buffer of the last function; the
     // result is copied out at its exact size below (one small allocation
     // instead of a large one sized for the worst case).
-    let mut spare = SPARE_CODE.take();
+    let Scratch {
+        code: mut spare,
+        mut at,
+        mut jumps,
+        mut pool_refs,
+    } = SCRATCH.take();
     spare.clear();
     spare.reserve(items.len() * 5 + 64);
     let mut out = Writer::new(spare, reference);
-    let mut at = vec![usize::MAX; labels];
-    // (rel32 position, label): the rel32 is relative to position + 4.
-    let mut jumps: Vec<(usize, u32)> = Vec::with_capacity(labels);
-    // (disp32 position, instruction end, pool entry).
-    let mut pool_refs: Vec<(usize, usize, u32)> = Vec::with_capacity(pool.len());
+    at.clear();
+    at.resize(labels, usize::MAX);
+    jumps.clear();
+    pool_refs.clear();
     let mut sites = Vec::with_capacity(kinds.len());
     for item in items {
         let pos = out.len();
@@ -356,8 +372,7 @@ pub(super) fn encode(
     let slots_at = pool_at + 8 * pool.len();
     let mut bytes = Vec::with_capacity(slots_at + 8 * kinds.len());
     bytes.extend_from_slice(&code);
-    SPARE_CODE.set(code);
-    for (p, l) in jumps {
+    for &(p, l) in &jumps {
         let target = at.get(l as usize).copied().unwrap_or(usize::MAX);
         let rel = (target as i64) - (p as i64 + 4);
         if let Some(b) = bytes.get_mut(p..p + 4) {
@@ -368,12 +383,18 @@ pub(super) fn encode(
     for c in pool {
         bytes.extend_from_slice(&c.to_le_bytes());
     }
-    for (p, end, entry) in pool_refs {
+    for &(p, end, entry) in &pool_refs {
         let rel = (pool_at + 8 * entry as usize) as i64 - end as i64;
         if let Some(b) = bytes.get_mut(p..p + 4) {
             b.copy_from_slice(&(rel as i32).to_le_bytes());
         }
     }
+    SCRATCH.set(Scratch {
+        code,
+        at,
+        jumps,
+        pool_refs,
+    });
     bytes.resize(slots_at + 8 * kinds.len(), 0);
     Ok(Prepared {
         bytes,

@@ -48,7 +48,8 @@ struct Lower<'a, 'r> {
     f: &'a Function,
     alloc: &'a Allocation,
     asm: Asm,
-    blocks: Vec<u32>,
+    /// The label of block 0; block `b` has label `first_block + b`.
+    first_block: u32,
     traps: Vec<(u32, u32, u32)>,
     framed: bool,
     frame_bytes: u32,
@@ -90,7 +91,11 @@ pub(super) fn lower(
     }
     let mut asm = Asm::new(f.inst_count() * 6 + 32);
     let handler = asm.constant(trap_handler);
-    let blocks = (0..f.blocks.len()).map(|_| asm.label()).collect();
+    let first_block = asm.label();
+    for _ in 1..f.blocks.len() {
+        asm.label();
+    }
+    let scratch = SCRATCH.take();
     let framed = alloc.has_calls || alloc.slots > 0 || !alloc.saved.is_empty();
     let pushes = alloc.saved.len() as u32;
     let mut frame_bytes = alloc.slots * 8;
@@ -101,23 +106,43 @@ pub(super) fn lower(
         f,
         alloc,
         asm,
-        blocks,
-        traps: Vec::new(),
+        first_block,
+        traps: scratch.traps,
         framed,
         frame_bytes,
         handler,
         ext: Externals::default(),
         resolve,
         flags: None,
-        deferred: Vec::new(),
-        moves: [Vec::with_capacity(8), Vec::with_capacity(8)],
+        deferred: scratch.deferred,
+        moves: scratch.moves,
     };
     l.prologue();
     for b in 0..f.blocks.len() {
         l.block(b)?;
     }
     l.trap_stubs();
+    l.deferred.clear();
+    SCRATCH.set(Scratch {
+        traps: l.traps,
+        deferred: l.deferred,
+        moves: l.moves,
+    });
     Ok((l.asm, l.ext))
+}
+
+/// The working lists of a lowering, kept per thread so that the next
+/// function reuses them instead of allocating its own (a callee lowered
+/// while its caller is, as the resolver may do, starts with fresh ones).
+#[derive(Default)]
+struct Scratch {
+    traps: Vec<(u32, u32, u32)>,
+    deferred: Vec<(Reg, CmpOp, Type, Reg, Reg)>,
+    moves: [Vec<Move>; 2],
+}
+
+thread_local! {
+    static SCRATCH: std::cell::Cell<Scratch> = std::cell::Cell::new(Scratch::default());
 }
 
 fn int_type(ty: &Type) -> Option<IntType> {
@@ -144,6 +169,11 @@ impl Lower<'_, '_> {
     #[cold]
     fn unsupported(&self, what: impl Into<String>) -> Error {
         Error::unsupported(&self.f.name.to_string(), what)
+    }
+
+    /// The label of block `b` (blocks are numbered below `u32::MAX`).
+    fn block_label(&self, b: usize) -> u32 {
+        self.first_block + b as u32
     }
 
     fn trap_label(&mut self, kind: u32, code: u32) -> u32 {
@@ -235,7 +265,8 @@ impl Lower<'_, '_> {
     }
 
     fn trap_stubs(&mut self) {
-        for (kind, code, label) in std::mem::take(&mut self.traps) {
+        let mut traps = std::mem::take(&mut self.traps);
+        for &(kind, code, label) in &traps {
             self.asm.bind(label);
             if !self.framed {
                 // A frameless function runs with rsp ≡ 8 (mod 16).
@@ -250,6 +281,8 @@ impl Lower<'_, '_> {
             self.asm.pool_op(call, self.handler);
             self.asm.fixed(Fixed::ud2());
         }
+        traps.clear();
+        self.traps = traps;
     }
 
     fn block(&mut self, b: usize) -> Result<(), Error> {
@@ -257,7 +290,7 @@ impl Lower<'_, '_> {
         let Some(block) = f.blocks.get(b) else {
             return Ok(());
         };
-        let label = self.blocks[b];
+        let label = self.block_label(b);
         self.asm.bind(label);
         self.deferred.clear();
         self.flags = None;
@@ -301,7 +334,7 @@ impl Lower<'_, '_> {
 
     fn jump_unless_next(&mut self, b: usize, target: u32) {
         if target as usize != b + 1 {
-            let l = self.blocks[target as usize];
+            let l = self.block_label(target as usize);
             self.asm.jmp(l);
         }
     }
@@ -374,8 +407,8 @@ impl Lower<'_, '_> {
         }
         let cc = self.compare(*op, ty, self.loc(*lhs), self.loc(*rhs));
         let (tl, el) = (
-            self.blocks[then.block.0 as usize],
-            self.blocks[otherwise.block.0 as usize],
+            self.block_label(then.block.0 as usize),
+            self.block_label(otherwise.block.0 as usize),
         );
         if otherwise.block.0 as usize == b + 1 {
             self.asm.jcc(cc, tl);
@@ -420,8 +453,8 @@ impl Lower<'_, '_> {
                 let mut tm = self.edge_moves(then, 0);
                 let mut em = self.edge_moves(otherwise, 1);
                 let (tl, el) = (
-                    self.blocks[then.block.0 as usize],
-                    self.blocks[otherwise.block.0 as usize],
+                    self.block_label(then.block.0 as usize),
+                    self.block_label(otherwise.block.0 as usize),
                 );
                 let next = |t: &BlockCall| t.block.0 as usize == b + 1;
                 match (tm.is_empty(), em.is_empty()) {
