@@ -183,6 +183,7 @@ impl Fixed {
     }
 
     /// The bytes to write.
+    #[cfg(test)]
     fn as_slice(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]
     }
@@ -320,7 +321,7 @@ pub(super) fn encode(
             Item::Ins(ins) => {
                 out.instruction(ins)?;
             }
-            Item::Bytes(fixed) => out.raw(fixed.as_slice()),
+            Item::Bytes(fixed) => out.raw(&fixed.bytes, usize::from(fixed.len)),
             Item::Pool(ins, entry) => {
                 // The displacement is patched below, once the pool's
                 // place is known.
@@ -339,7 +340,7 @@ pub(super) fn encode(
                 };
                 let target = at.get(*l as usize).copied().unwrap_or(usize::MAX);
                 let (len, field) = branch(cc, pos, target);
-                out.raw(&field[..len]);
+                out.raw(&field, len);
                 if target == usize::MAX {
                     jumps.push((pos + len - 4, *l));
                 }
@@ -354,7 +355,7 @@ pub(super) fn encode(
                     ext: *ext,
                     call: true,
                 });
-                out.raw(&[0xCC; 10][..size]);
+                out.raw(&[0xCC; 10], size);
             }
             Item::AddrOf(reg, ext) => {
                 let e = out.instruction(&Ins::with_imm(Code::Mov_r64_imm64, *reg, Imm::U64(0)))?;

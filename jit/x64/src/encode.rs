@@ -644,8 +644,19 @@ pub(super) fn write(ins: &Ins, out: &mut Vec<u8>) -> Option<Encoded> {
             .copy_from_slice(&rel.to_le_bytes());
     }
     let len = bytes.len;
-    out.extend_from_slice(bytes.buf.get(..len)?);
+    append_prefix(out, &bytes.buf, len);
     Some(Encoded { len, displacement })
+}
+
+/// Appends the first `len` bytes of `bytes` (all of them when `len` is
+/// larger). The whole array is copied and the excess cut off: a copy of a
+/// length known when compiling is a few stores, where a copy of `len`
+/// bytes calls `memcpy`, which cost more than the encoding of many an
+/// instruction.
+fn append_prefix<const N: usize>(out: &mut Vec<u8>, bytes: &[u8; N], len: usize) {
+    let end = out.len() + len.min(N);
+    out.extend_from_slice(bytes);
+    out.truncate(end);
 }
 
 /// Writes a function's instructions and raw bytes into one buffer: with
@@ -674,9 +685,9 @@ impl Writer {
         self.bytes.len()
     }
 
-    /// Appends bytes as they are.
-    pub(super) fn raw(&mut self, bytes: &[u8]) {
-        self.bytes.extend_from_slice(bytes);
+    /// Appends the first `len` bytes of `bytes` as they are.
+    pub(super) fn raw<const N: usize>(&mut self, bytes: &[u8; N], len: usize) {
+        append_prefix(&mut self.bytes, bytes, len);
     }
 
     /// Appends `ins`, placed at the current end.
