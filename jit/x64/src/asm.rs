@@ -1,16 +1,12 @@
-//! The instruction builder the lowering writes into: iced-x86
-//! instructions with labels, pool constants and call sites, and the
+//! The instruction builder the lowering writes into: instruction records
+//! ([`super::inst`]) with labels, pool constants and call sites, and the
 //! operand forms of the allocator's locations (register, spill slot,
 //! immediate, pool constant).
-//!
-//! Building never fails on the spot: the first error iced-x86 reports is
-//! kept and returned when the function is finished, so the lowering reads
-//! as a list of instructions.
 
-use iced_x86::{Code, IcedError, Instruction, MemoryOperand, Register};
+use iced_x86::{Code, Register};
 
-use super::emit::{Cc, Fixed, Item, pool_mem};
-use super::immediate::{Imm, reg_imm};
+use super::emit::{Cc, Fixed, Item};
+use super::inst::{Imm, Ins, Mem};
 use super::regalloc::Loc;
 
 /// Scratch general-purpose registers (never allocated).
@@ -28,7 +24,7 @@ pub(super) enum Rm {
     /// A register.
     Reg(Register),
     /// Memory (a spill slot).
-    Mem(MemoryOperand),
+    Mem(Mem),
     /// A sign-extended 32-bit immediate.
     Imm(i32),
     /// A pool constant.
@@ -64,7 +60,6 @@ pub(super) struct Asm {
     pub items: Vec<Item>,
     pub pool: Vec<u64>,
     labels: u32,
-    error: Option<IcedError>,
 }
 
 /// The 32-bit name of a 64-bit general-purpose register.
@@ -88,8 +83,10 @@ pub(super) fn r8(r: Register) -> Register {
 }
 
 /// `[rsp + 8 * slot]`.
-pub(super) fn slot_mem(slot: u32) -> MemoryOperand {
-    MemoryOperand::with_base_displ(Register::RSP, i64::from(slot) * 8)
+pub(super) fn slot_mem(slot: u32) -> Mem {
+    // Spill slots are counted in u32 but a frame never holds 2^28 of them
+    // (execmem's reservation limit bounds the code that addresses them).
+    Mem::base_disp(Register::RSP, slot.wrapping_mul(8) as i32)
 }
 
 thread_local! {
@@ -109,7 +106,6 @@ impl Asm {
             items,
             pool: Vec::new(),
             labels: 0,
-            error: None,
         }
     }
 
@@ -121,11 +117,6 @@ impl Asm {
     /// Number of labels created.
     pub(super) fn label_count(&self) -> usize {
         self.labels as usize
-    }
-
-    /// The first encoding error, if any.
-    pub(super) fn take_error(&mut self) -> Option<IcedError> {
-        self.error.take()
     }
 
     pub(super) fn label(&mut self) -> u32 {
@@ -145,24 +136,16 @@ impl Asm {
         self.items.push(Item::Jcc(cc, l));
     }
 
-    pub(super) fn push(&mut self, ins: Result<Instruction, IcedError>) {
-        match ins {
-            Ok(i) => self.items.push(Item::Ins(i)),
-            Err(e) => {
-                self.error.get_or_insert(e);
-            }
-        }
-    }
-
-    /// An instruction built without a checked constructor (see
-    /// [`super::immediate`]).
-    pub(super) fn ins(&mut self, ins: Instruction) {
+    pub(super) fn push(&mut self, ins: Ins) {
         self.items.push(Item::Ins(ins));
     }
 
     /// `code reg, [reg2,] imm`.
     pub(super) fn reg_imm(&mut self, code: Code, reg: Register, reg2: Option<Register>, imm: Imm) {
-        self.ins(reg_imm(code, reg, reg2, imm));
+        self.push(match reg2 {
+            Some(r2) => Ins::with2_imm(code, reg, r2, imm),
+            None => Ins::with_imm(code, reg, imm),
+        });
     }
 
     /// An instruction of a fixed form, as its bytes.
@@ -182,25 +165,20 @@ impl Asm {
     }
 
     /// An instruction whose last memory operand is a pool constant.
-    pub(super) fn pool_op(&mut self, ins: Result<Instruction, IcedError>, entry: u32) {
-        match ins {
-            Ok(i) => self.items.push(Item::Pool(i, entry)),
-            Err(e) => {
-                self.error.get_or_insert(e);
-            }
-        }
+    pub(super) fn pool_op(&mut self, ins: Ins, entry: u32) {
+        self.items.push(Item::Pool(ins, entry));
     }
 
     /// `dst = value` without touching the flags.
     pub(super) fn mov_imm(&mut self, dst: Register, value: u64) {
         let ins = if let Ok(v) = u32::try_from(value) {
-            reg_imm(Code::Mov_r32_imm32, r32(dst), None, Imm::U32(v))
+            Ins::with_imm(Code::Mov_r32_imm32, r32(dst), Imm::U32(v))
         } else if let Ok(v) = i32::try_from(value as i64) {
-            reg_imm(Code::Mov_rm64_imm32, dst, None, Imm::S32(v))
+            Ins::with_imm(Code::Mov_rm64_imm32, dst, Imm::S32(v))
         } else {
-            reg_imm(Code::Mov_r64_imm64, dst, None, Imm::U64(value))
+            Ins::with_imm(Code::Mov_r64_imm64, dst, Imm::U64(value))
         };
-        self.items.push(Item::Ins(ins));
+        self.push(ins);
     }
 
     pub(super) fn mov(&mut self, dst: Register, src: Register) {
@@ -213,7 +191,7 @@ impl Asm {
     pub(super) fn load_gpr(&mut self, dst: Register, src: Loc) {
         match src {
             Loc::Gpr(r) => self.mov(dst, r),
-            Loc::Stack(s) => self.push(Instruction::with2(Code::Mov_r64_rm64, dst, slot_mem(s))),
+            Loc::Stack(s) => self.push(Ins::with2(Code::Mov_r64_rm64, dst, slot_mem(s))),
             Loc::Imm(v) => self.mov_imm(dst, v),
             // Unused values: nothing to load.
             Loc::None | Loc::Xmm(_) | Loc::FImm(..) => {}
@@ -224,7 +202,7 @@ impl Asm {
     pub(super) fn store_gpr(&mut self, dst: Loc, src: Register) {
         match dst {
             Loc::Gpr(r) => self.mov(r, src),
-            Loc::Stack(s) => self.push(Instruction::with2(Code::Mov_rm64_r64, slot_mem(s), src)),
+            Loc::Stack(s) => self.push(Ins::with2(Code::Mov_rm64_r64, slot_mem(s), src)),
             _ => {}
         }
     }
@@ -278,10 +256,10 @@ impl Asm {
             Alu::Imul => (Code::Imul_r64_rm64, Code::Imul_r64_rm64_imm32),
         };
         let ins = match rm {
-            Rm::Reg(r) => Instruction::with2(rr, dst, r),
-            Rm::Mem(m) => Instruction::with2(rr, dst, m),
-            Rm::Imm(i) if op == Alu::Imul => Ok(reg_imm(ri, dst, Some(dst), Imm::S32(i))),
-            Rm::Imm(i) => Ok(reg_imm(ri, dst, None, Imm::S32(i))),
+            Rm::Reg(r) => Ins::with2(rr, dst, r),
+            Rm::Mem(m) => Ins::with2(rr, dst, m),
+            Rm::Imm(i) if op == Alu::Imul => Ins::with2_imm(ri, dst, dst, Imm::S32(i)),
+            Rm::Imm(i) => Ins::with_imm(ri, dst, Imm::S32(i)),
             Rm::Pool(_) => return,
         };
         self.push(ins);
@@ -291,7 +269,7 @@ impl Asm {
     pub(super) fn load_xmm(&mut self, dst: Register, src: Loc, f32: bool) {
         match src {
             Loc::Xmm(r) if r != dst => {
-                self.push(Instruction::with2(Code::Movaps_xmm_xmmm128, dst, r));
+                self.push(Ins::with2(Code::Movaps_xmm_xmmm128, dst, r));
             }
             Loc::Stack(_) | Loc::FImm(..) => {
                 let rm = self.xrm(src);
@@ -305,7 +283,7 @@ impl Asm {
     pub(super) fn store_xmm(&mut self, dst: Loc, src: Register, f32: bool) {
         match dst {
             Loc::Xmm(r) if r != src => {
-                self.push(Instruction::with2(Code::Movaps_xmm_xmmm128, r, src));
+                self.push(Ins::with2(Code::Movaps_xmm_xmmm128, r, src));
             }
             Loc::Stack(s) => {
                 let code = if f32 {
@@ -313,7 +291,7 @@ impl Asm {
                 } else {
                     Code::Movsd_xmmm64_xmm
                 };
-                self.push(Instruction::with2(code, slot_mem(s), src));
+                self.push(Ins::with2(code, slot_mem(s), src));
             }
             _ => {}
         }
@@ -359,12 +337,12 @@ impl Asm {
         match rm {
             Rm::Reg(r) if op == Sse::Mov => {
                 if r != dst {
-                    self.push(Instruction::with2(Code::Movaps_xmm_xmmm128, dst, r));
+                    self.push(Ins::with2(Code::Movaps_xmm_xmmm128, dst, r));
                 }
             }
-            Rm::Reg(r) => self.push(Instruction::with2(code, dst, r)),
-            Rm::Mem(m) => self.push(Instruction::with2(code, dst, m)),
-            Rm::Pool(e) => self.pool_op(Instruction::with2(code, dst, pool_mem()), e),
+            Rm::Reg(r) => self.push(Ins::with2(code, dst, r)),
+            Rm::Mem(m) => self.push(Ins::with2(code, dst, m)),
+            Rm::Pool(e) => self.pool_op(Ins::with2(code, dst, Mem::pool()), e),
             Rm::Imm(_) => {}
         }
     }

@@ -17,10 +17,10 @@
 //! constants, bounds, the trap handler's address), then one 8-byte slot
 //! per external callee for far calls.
 
-use iced_x86::{Code, Instruction, MemoryOperand, Register};
+use iced_x86::{Code, Register};
 
 use super::encode::Writer;
-use super::immediate::{Imm, reg_imm};
+use super::inst::{Imm, Ins};
 
 /// A condition code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,11 +133,11 @@ impl Cc {
 #[derive(Clone, Debug)]
 pub(super) enum Item {
     /// An ordinary instruction.
-    Ins(Instruction),
+    Ins(Ins),
     /// An instruction of a fixed form written as its bytes (see [`Fixed`]).
     Bytes(Fixed),
     /// An instruction whose memory operand is `[rip + pool entry]`.
-    Pool(Instruction, u32),
+    Pool(Ins, u32),
     /// Binds a label here.
     Label(u32),
     /// Unconditional jump to a label.
@@ -152,9 +152,9 @@ pub(super) enum Item {
 }
 
 /// The bytes of an instruction whose form never varies beyond its
-/// register numbers: written directly instead of building an iced-x86
-/// `Instruction` and encoding it, which cost several times as much for
-/// these one- to three-byte instructions. A unit test checks every form
+/// register numbers: written directly instead of going through the
+/// encoder's table, which costs several times as much for these one- to
+/// three-byte instructions. A unit test checks every form
 /// against iced-x86's encoding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Fixed {
@@ -183,6 +183,7 @@ impl Fixed {
     }
 
     /// The bytes to write.
+    #[cfg(test)]
     fn as_slice(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]
     }
@@ -268,15 +269,22 @@ pub struct Prepared {
     slots_at: usize,
 }
 
-/// The marker a memory operand gets until its displacement is patched.
-pub(super) fn pool_mem() -> MemoryOperand {
-    MemoryOperand::with_base_displ(Register::RIP, 0)
+/// The encoder's working buffers, kept per thread for the next function.
+#[derive(Default)]
+struct Scratch {
+    /// The code as it is written.
+    code: Vec<u8>,
+    /// Each label's offset, `usize::MAX` until bound.
+    at: Vec<usize>,
+    /// (rel32 position, label) of forward branches: the rel32 is relative
+    /// to position + 4.
+    jumps: Vec<(usize, u32)>,
+    /// (disp32 position, instruction end, pool entry).
+    pool_refs: Vec<(usize, usize, u32)>,
 }
 
 thread_local! {
-    /// The encoder's output buffer of the last function this thread
-    /// encoded, reused by the next.
-    static SPARE_CODE: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+    static SCRATCH: std::cell::Cell<Scratch> = std::cell::Cell::new(Scratch::default());
 }
 
 /// Encodes `items`; `pool` holds 8-byte constants referenced by
@@ -293,15 +301,19 @@ pub(super) fn encode(
     // The code goes into this thread's buffer of the last function; the
     // result is copied out at its exact size below (one small allocation
     // instead of a large one sized for the worst case).
-    let mut spare = SPARE_CODE.take();
+    let Scratch {
+        code: mut spare,
+        mut at,
+        mut jumps,
+        mut pool_refs,
+    } = SCRATCH.take();
     spare.clear();
     spare.reserve(items.len() * 5 + 64);
     let mut out = Writer::new(spare, reference);
-    let mut at = vec![usize::MAX; labels];
-    // (rel32 position, label): the rel32 is relative to position + 4.
-    let mut jumps: Vec<(usize, u32)> = Vec::with_capacity(labels);
-    // (disp32 position, instruction end, pool entry).
-    let mut pool_refs: Vec<(usize, usize, u32)> = Vec::with_capacity(pool.len());
+    at.clear();
+    at.resize(labels, usize::MAX);
+    jumps.clear();
+    pool_refs.clear();
     let mut sites = Vec::with_capacity(kinds.len());
     for item in items {
         let pos = out.len();
@@ -309,11 +321,11 @@ pub(super) fn encode(
             Item::Ins(ins) => {
                 out.instruction(ins)?;
             }
-            Item::Bytes(fixed) => out.raw(fixed.as_slice()),
+            Item::Bytes(fixed) => out.raw(&fixed.bytes, usize::from(fixed.len)),
             Item::Pool(ins, entry) => {
-                let mut ins = *ins;
-                ins.set_memory_displacement64(pos as u64);
-                let e = out.instruction(&ins)?;
+                // The displacement is patched below, once the pool's
+                // place is known.
+                let e = out.instruction(ins)?;
                 pool_refs.push((pos + e.displacement.unwrap_or(0), pos + e.len, *entry));
             }
             Item::Label(l) => {
@@ -328,7 +340,7 @@ pub(super) fn encode(
                 };
                 let target = at.get(*l as usize).copied().unwrap_or(usize::MAX);
                 let (len, field) = branch(cc, pos, target);
-                out.raw(&field[..len]);
+                out.raw(&field, len);
                 if target == usize::MAX {
                     jumps.push((pos + len - 4, *l));
                 }
@@ -343,10 +355,10 @@ pub(super) fn encode(
                     ext: *ext,
                     call: true,
                 });
-                out.raw(&[0xCC; 10][..size]);
+                out.raw(&[0xCC; 10], size);
             }
             Item::AddrOf(reg, ext) => {
-                let e = out.instruction(&reg_imm(Code::Mov_r64_imm64, *reg, None, Imm::U64(0)))?;
+                let e = out.instruction(&Ins::with_imm(Code::Mov_r64_imm64, *reg, Imm::U64(0)))?;
                 sites.push(Site {
                     offset: pos + e.len - 8,
                     ext: *ext,
@@ -361,8 +373,7 @@ pub(super) fn encode(
     let slots_at = pool_at + 8 * pool.len();
     let mut bytes = Vec::with_capacity(slots_at + 8 * kinds.len());
     bytes.extend_from_slice(&code);
-    SPARE_CODE.set(code);
-    for (p, l) in jumps {
+    for &(p, l) in &jumps {
         let target = at.get(l as usize).copied().unwrap_or(usize::MAX);
         let rel = (target as i64) - (p as i64 + 4);
         if let Some(b) = bytes.get_mut(p..p + 4) {
@@ -373,12 +384,18 @@ pub(super) fn encode(
     for c in pool {
         bytes.extend_from_slice(&c.to_le_bytes());
     }
-    for (p, end, entry) in pool_refs {
+    for &(p, end, entry) in &pool_refs {
         let rel = (pool_at + 8 * entry as usize) as i64 - end as i64;
         if let Some(b) = bytes.get_mut(p..p + 4) {
             b.copy_from_slice(&(rel as i32).to_le_bytes());
         }
     }
+    SCRATCH.set(Scratch {
+        code,
+        at,
+        jumps,
+        pool_refs,
+    });
     bytes.resize(slots_at + 8 * kinds.len(), 0);
     Ok(Prepared {
         bytes,

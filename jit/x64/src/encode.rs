@@ -20,7 +20,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use iced_x86::{Code, Encoder, IcedError, Instruction, OpKind, Register};
+use iced_x86::{Code, Encoder, IcedError, Register};
+
+use super::inst::{self, ImmKind, Ins, Operand};
 
 /// Instructions encoded by iced-x86 because [`FORMS`] has no row for them.
 static FALLBACKS: AtomicU64 = AtomicU64::new(0);
@@ -65,10 +67,10 @@ enum Immediate {
     None,
     /// The `cl` of a shift count (implied by the op-code, no bytes).
     Cl,
-    /// One byte, of this operand kind.
-    Byte(OpKind),
-    /// Four bytes, of this operand kind.
-    Dword(OpKind),
+    /// One byte, of this kind.
+    Byte(ImmKind),
+    /// Four bytes, of this kind.
+    Dword(ImmKind),
     /// Eight bytes (`mov r64, imm64`).
     Qword,
 }
@@ -167,11 +169,11 @@ const fn setcc(tttn: u8) -> Form {
     Form::of(&[0x0F, 0x90 | tttn]).rm(0, Gpr8)
 }
 
-const IB8TO64: Immediate = Immediate::Byte(OpKind::Immediate8to64);
-const IB8TO32: Immediate = Immediate::Byte(OpKind::Immediate8to32);
-const IB: Immediate = Immediate::Byte(OpKind::Immediate8);
-const ID32TO64: Immediate = Immediate::Dword(OpKind::Immediate32to64);
-const ID: Immediate = Immediate::Dword(OpKind::Immediate32);
+const IB8TO64: Immediate = Immediate::Byte(ImmKind::S8to64);
+const IB8TO32: Immediate = Immediate::Byte(ImmKind::S8to32);
+const IB: Immediate = Immediate::Byte(ImmKind::U8);
+const ID32TO64: Immediate = Immediate::Dword(ImmKind::S32);
+const ID: Immediate = Immediate::Dword(ImmKind::U32);
 
 /// Every form the backend emits (Intel SDM vol. 2 for the op-codes).
 const FORMS: &[(Code, Form)] = &[
@@ -410,27 +412,25 @@ enum Displacement {
     None,
     Disp8(i8),
     Disp32(i32),
-    /// `[rip + disp32]` to this absolute target.
-    Rip(u64),
+    /// `[rip + disp32]`, this far from the instruction's first byte.
+    Rip(i32),
 }
 
-/// The memory operand of `ins`, encoded as iced-x86 does: `[rip + disp32]`
-/// for a rip base; otherwise no displacement when the displacement size is
-/// 0 (except over rbp and r13, whose ModRM form without one means
-/// rip-relative or disp32: they get a disp8 of 0), disp8 when the size is 1
-/// and the value fits, disp32 otherwise; a SIB byte for an index, a scale,
-/// or an rsp or r12 base (their ModRM.rm value means "SIB follows").
-/// `None` for what iced-x86 would refuse or the backend never uses
-/// (32-bit or absent bases, segment overrides).
-fn address(ins: &Instruction) -> Option<Address> {
-    let base = ins.memory_base();
-    let index = ins.memory_index();
-    let scale = ins.memory_index_scale();
+/// `m` encoded as iced-x86 encodes it: `[rip + disp32]` for a rip base;
+/// otherwise no displacement when the displacement size is 0 (except over
+/// rbp and r13, whose ModRM form without one means rip-relative or disp32:
+/// they get a disp8 of 0), disp8 when the size is 1 and the value fits,
+/// disp32 otherwise; a SIB byte for an index, a scale, or an rsp or r12
+/// base (their ModRM.rm value means "SIB follows"). `None` for what
+/// iced-x86 would refuse or the backend never uses (32-bit or absent
+/// bases).
+fn address(m: &inst::Mem) -> Option<Address> {
+    let (base, index, scale, value) = (m.base, m.index, m.scale, m.disp);
     if base == Register::RIP {
         return (index == Register::None && scale == 1).then_some(Address {
             modrm: 0b00_000_101,
             sib: None,
-            disp: Displacement::Rip(ins.memory_displacement64()),
+            disp: Displacement::Rip(value),
             rex: 0,
         });
     }
@@ -440,8 +440,7 @@ fn address(ins: &Instruction) -> Option<Address> {
         Register::RSP => return None,
         r => Some(number(r, Gpr64)?.0),
     };
-    let value = i32::try_from(ins.memory_displacement64() as i64).ok()?;
-    let disp = match ins.memory_displ_size() {
+    let disp = match m.displ_size {
         0 if value != 0 => return None,
         0 if b & 7 == 5 => Displacement::Disp8(0),
         0 => Displacement::None,
@@ -457,10 +456,16 @@ fn address(ins: &Instruction) -> Option<Address> {
         Displacement::Disp8(_) => 0b01,
         Displacement::Disp32(_) => 0b10,
     };
+    let ss = match scale {
+        1 => 0,
+        2 => 1,
+        4 => 2,
+        8 => 3,
+        _ => return None,
+    };
     let (rm, sib) = if x.is_none() && b & 7 != 4 && scale == 1 {
         (b & 7, None)
     } else {
-        let ss = scale.trailing_zeros() as u8;
         // Index 0b100 with REX.X clear means "no index".
         (
             0b100,
@@ -477,17 +482,25 @@ fn address(ins: &Instruction) -> Option<Address> {
 
 /// The bytes of one instruction under construction (15 at most).
 struct Bytes {
-    buf: [u8; 15],
+    buf: [u8; 16],
     len: usize,
 }
 
 impl Bytes {
-    fn put(&mut self, bytes: &[u8]) -> Option<()> {
-        self.buf
-            .get_mut(self.len..self.len + bytes.len())?
-            .copy_from_slice(bytes);
-        self.len += bytes.len();
-        Some(())
+    /// Appends `b`; the longest form the table holds is 15 bytes, so the
+    /// buffer never fills (a byte past it would be dropped, and the
+    /// caller compares lengths).
+    fn put(&mut self, b: u8) {
+        if let Some(slot) = self.buf.get_mut(self.len) {
+            *slot = b;
+            self.len += 1;
+        }
+    }
+
+    fn put_all(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.put(b);
+        }
     }
 }
 
@@ -502,27 +515,20 @@ pub(super) struct Encoded {
 
 /// Operand `op` of `ins` as a register of `class`: its number, with the
 /// REX requirement of byte registers added to `force_rex`.
-fn register(ins: &Instruction, op: u32, class: Class, force_rex: &mut bool) -> Option<u8> {
-    if ins.op_kind(op) != OpKind::Register {
+fn register(ins: &Ins, op: usize, class: Class, force_rex: &mut bool) -> Option<u8> {
+    let Some(Operand::Reg(r)) = ins.ops.get(op) else {
         return None;
-    }
-    let (n, rex) = number(ins.op_register(op), class)?;
+    };
+    let (n, rex) = number(*r, class)?;
     *force_rex |= rex;
     Some(n)
 }
 
-/// Appends the bytes of `ins`, placed at `ip`, to `out`; `None` (and
-/// nothing written) when [`FORMS`] has no form for it or its operands are
-/// not what the form takes.
-pub(super) fn write(ins: &Instruction, ip: u64, out: &mut Vec<u8>) -> Option<Encoded> {
-    let form = form(ins.code())?;
-    if ins.has_lock_prefix()
-        || ins.has_rep_prefix()
-        || ins.has_repne_prefix()
-        || ins.segment_prefix() != Register::None
-    {
-        return None;
-    }
+/// Appends the bytes of `ins` to `out`; `None` (and nothing written) when
+/// [`FORMS`] has no form for it or its operands are not what the form
+/// takes.
+pub(super) fn write(ins: &Ins, out: &mut Vec<u8>) -> Option<Encoded> {
+    let form = form(ins.code)?;
     let mut force_rex = false;
     let mut rex = u8::from(form.rex_w) << 3;
     // (ModRM.reg, operand in ModRM.rm), the register in the op-code, and
@@ -544,20 +550,24 @@ pub(super) fn write(ins: &Instruction, ip: u64, out: &mut Vec<u8>) -> Option<Enc
         Operands::Rm(extension, m) => (Some(extension), Some((0, m)), None, 1),
         Operands::Plus(r) => (None, None, Some(register(ins, 0, r, &mut force_rex)?), 1),
     };
+    // Operands past the form's take nothing.
+    if ins.ops.iter().skip(next + 1).any(|o| *o != Operand::None) {
+        return None;
+    }
     let mut modrm = reg.map(|r| {
         rex |= (r >> 3) << 2;
         (r & 7) << 3
     });
     let mut addr = None;
     if let (Some((op, class)), Some(m)) = (rm, modrm.as_mut()) {
-        match ins.op_kind(op) {
-            OpKind::Register if class != Mem => {
+        match ins.ops.get(op) {
+            Some(Operand::Reg(_)) if class != Mem => {
                 let n = register(ins, op, class, &mut force_rex)?;
                 rex |= n >> 3;
                 *m |= 0b11_000_000 | (n & 7);
             }
-            OpKind::Memory => {
-                let a = address(ins)?;
+            Some(Operand::Mem) => {
+                let a = address(&ins.mem)?;
                 rex |= a.rex;
                 *m |= a.modrm;
                 addr = Some(a);
@@ -569,78 +579,84 @@ pub(super) fn write(ins: &Instruction, ip: u64, out: &mut Vec<u8>) -> Option<Enc
         rex |= n >> 3;
     }
     let mut bytes = Bytes {
-        buf: [0; 15],
+        buf: [0; 16],
         len: 0,
     };
     if form.prefix != 0 {
-        bytes.put(&[form.prefix])?;
+        bytes.put(form.prefix);
     }
     if rex != 0 || force_rex {
-        bytes.put(&[0x40 | rex])?;
+        bytes.put(0x40 | rex);
     }
     let opcode = form.opcode.get(..usize::from(form.opcode_len))?;
     match (plus, opcode.split_last()) {
         (Some(n), Some((last, first))) => {
-            bytes.put(first)?;
-            bytes.put(&[last | (n & 7)])?;
+            bytes.put_all(first);
+            bytes.put(last | (n & 7));
         }
-        _ => bytes.put(opcode)?,
+        _ => bytes.put_all(opcode),
     }
     if let Some(m) = modrm {
-        bytes.put(&[m])?;
+        bytes.put(m);
     }
     let mut displacement = None;
     if let Some(a) = &addr {
         if let Some(sib) = a.sib {
-            bytes.put(&[sib])?;
+            bytes.put(sib);
         }
-        displacement = match a.disp {
-            Displacement::None => None,
-            _ => Some(bytes.len),
-        };
+        if !matches!(a.disp, Displacement::None) {
+            displacement = Some(bytes.len);
+        }
         match a.disp {
             Displacement::None => {}
-            Displacement::Disp8(v) => bytes.put(&v.to_le_bytes())?,
-            Displacement::Disp32(v) => bytes.put(&v.to_le_bytes())?,
+            Displacement::Disp8(v) => bytes.put(v as u8),
+            Displacement::Disp32(v) => bytes.put_all(&v.to_le_bytes()),
             // Written below, once the instruction's end is known.
-            Displacement::Rip(_) => bytes.put(&[0; 4])?,
+            Displacement::Rip(_) => bytes.put_all(&[0; 4]),
         }
     }
+    let next = ins.ops.get(next).copied().unwrap_or(Operand::None);
     match form.immediate {
-        Immediate::None => {}
-        Immediate::Cl => {
-            let cl = ins.op_kind(next) == OpKind::Register && ins.op_register(next) == Register::CL;
-            if !cl {
-                return None;
-            }
+        Immediate::None if next == Operand::None => {}
+        Immediate::Cl if next == Operand::Reg(Register::CL) => {}
+        Immediate::Byte(kind) if next == Operand::Imm(kind) => bytes.put(ins.imm as u8),
+        Immediate::Dword(kind) if next == Operand::Imm(kind) => {
+            bytes.put_all(&(ins.imm as u32).to_le_bytes());
         }
-        Immediate::Byte(kind) if ins.op_kind(next) == kind => bytes.put(&[ins.immediate8()])?,
-        Immediate::Dword(kind) if ins.op_kind(next) == kind => {
-            bytes.put(&ins.immediate32().to_le_bytes())?;
-        }
-        Immediate::Qword if ins.op_kind(next) == OpKind::Immediate64 => {
-            bytes.put(&ins.immediate64().to_le_bytes())?;
+        Immediate::Qword if next == Operand::Imm(ImmKind::U64) => {
+            bytes.put_all(&ins.imm.to_le_bytes());
         }
         _ => return None,
     }
     if let (
         Some(Address {
-            disp: Displacement::Rip(target),
+            disp: Displacement::Rip(from_start),
             ..
         }),
         Some(at),
     ) = (&addr, displacement)
     {
-        let end = ip.wrapping_add(bytes.len as u64);
-        let rel = i32::try_from(target.wrapping_sub(end) as i64).ok()?;
+        let rel = i64::from(*from_start) - bytes.len as i64;
+        let rel = i32::try_from(rel).ok()?;
         bytes
             .buf
             .get_mut(at..at + 4)?
             .copy_from_slice(&rel.to_le_bytes());
     }
     let len = bytes.len;
-    out.extend_from_slice(bytes.buf.get(..len)?);
+    append_prefix(out, &bytes.buf, len);
     Some(Encoded { len, displacement })
+}
+
+/// Appends the first `len` bytes of `bytes` (all of them when `len` is
+/// larger). The whole array is copied and the excess cut off: a copy of a
+/// length known when compiling is a few stores, where a copy of `len`
+/// bytes calls `memcpy`, which cost more than the encoding of many an
+/// instruction.
+fn append_prefix<const N: usize>(out: &mut Vec<u8>, bytes: &[u8; N], len: usize) {
+    let end = out.len() + len.min(N);
+    out.extend_from_slice(bytes);
+    out.truncate(end);
 }
 
 /// Writes a function's instructions and raw bytes into one buffer: with
@@ -669,9 +685,9 @@ impl Writer {
         self.bytes.len()
     }
 
-    /// Appends bytes as they are.
-    pub(super) fn raw(&mut self, bytes: &[u8]) {
-        self.bytes.extend_from_slice(bytes);
+    /// Appends the first `len` bytes of `bytes` as they are.
+    pub(super) fn raw<const N: usize>(&mut self, bytes: &[u8; N], len: usize) {
+        append_prefix(&mut self.bytes, bytes, len);
     }
 
     /// Appends `ins`, placed at the current end.
@@ -680,14 +696,15 @@ impl Writer {
     ///
     /// What iced-x86 reports for an instruction it cannot encode (only
     /// ever asked about instructions [`write`] does not know).
-    pub(super) fn instruction(&mut self, ins: &Instruction) -> Result<Encoded, IcedError> {
-        let ip = self.bytes.len() as u64;
+    pub(super) fn instruction(&mut self, ins: &Ins) -> Result<Encoded, IcedError> {
         if !self.reference {
-            if let Some(e) = write(ins, ip, &mut self.bytes) {
+            if let Some(e) = write(ins, &mut self.bytes) {
                 return Ok(e);
             }
             FALLBACKS.fetch_add(1, Ordering::Relaxed);
         }
+        let ip = self.bytes.len() as u64;
+        let ins = &ins.to_iced(ip);
         let enc = match &mut self.iced {
             Some(enc) => enc,
             None => self.iced.insert(Encoder::try_new(64)?),

@@ -5,8 +5,9 @@
 //! The pipeline is short and each stage is a module:
 //! `regalloc` computes liveness and assigns every virtual register
 //! a register, a spill slot, an immediate or a pool constant (linear
-//! scan); `lower` turns each IR operation into iced-x86 instructions over
-//! those locations (`asm` is its builder, `moves` the parallel-move
+//! scan); `lower` turns each IR operation into instruction records
+//! (`inst`: an iced-x86 `Code` naming the operation and its operands)
+//! over those locations (`asm` is its builder, `moves` the parallel-move
 //! resolver for block arguments and calls); `emit` encodes at offset 0
 //! with `encode`, the backend's own table of instruction forms (iced-x86
 //! is its reference and its fallback, see [`encoder_fallbacks`]), resolves
@@ -33,7 +34,7 @@ mod disasm;
 mod emit;
 mod encode;
 mod error;
-mod immediate;
+mod inst;
 pub mod lazy;
 mod lower;
 mod moves;
@@ -347,14 +348,13 @@ impl Backend {
         self.lower(func, types, batch, resolver)?.encode()
     }
 
-    /// Register allocation and lowering to iced-x86 instructions, callees
+    /// Register allocation and lowering to instruction records, callees
     /// resolved; nothing encoded yet.
     ///
     /// # Errors
     ///
     /// [`Error::Unresolved`] when the resolver fails, [`Error::Unsupported`]
-    /// for a function that was not instantiated, [`Error::Encode`] for an
-    /// instruction iced-x86 cannot form (a backend bug).
+    /// for a function that was not instantiated.
     pub fn lower(
         &self,
         func: &Function,

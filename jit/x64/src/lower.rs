@@ -15,12 +15,12 @@
 //! zero, 1 explicit `trap`, 2 null pointer) and `esi` = code; the handler
 //! never returns.
 
-use iced_x86::{Code, Instruction, MemoryOperand, Register};
+use iced_x86::{Code, Register};
 
 use super::Error;
 use super::asm::{Alu, Asm, Rm, SCRATCH_A, SCRATCH_B, Sse, XSCRATCH_A, XSCRATCH_B, r8, r16, r32};
 use super::emit::{Cc, Fixed, Item, SiteKind};
-use super::immediate::Imm;
+use super::inst::{Imm, Ins, Mem};
 use super::moves::{Move, parallel, single};
 use super::regalloc::{Allocation, INT_ARGS, Loc};
 use jit_ir::ir::{
@@ -48,7 +48,8 @@ struct Lower<'a, 'r> {
     f: &'a Function,
     alloc: &'a Allocation,
     asm: Asm,
-    blocks: Vec<u32>,
+    /// The label of block 0; block `b` has label `first_block + b`.
+    first_block: u32,
     traps: Vec<(u32, u32, u32)>,
     framed: bool,
     frame_bytes: u32,
@@ -90,7 +91,11 @@ pub(super) fn lower(
     }
     let mut asm = Asm::new(f.inst_count() * 6 + 32);
     let handler = asm.constant(trap_handler);
-    let blocks = (0..f.blocks.len()).map(|_| asm.label()).collect();
+    let first_block = asm.label();
+    for _ in 1..f.blocks.len() {
+        asm.label();
+    }
+    let scratch = SCRATCH.take();
     let framed = alloc.has_calls || alloc.slots > 0 || !alloc.saved.is_empty();
     let pushes = alloc.saved.len() as u32;
     let mut frame_bytes = alloc.slots * 8;
@@ -101,26 +106,43 @@ pub(super) fn lower(
         f,
         alloc,
         asm,
-        blocks,
-        traps: Vec::new(),
+        first_block,
+        traps: scratch.traps,
         framed,
         frame_bytes,
         handler,
         ext: Externals::default(),
         resolve,
         flags: None,
-        deferred: Vec::new(),
-        moves: [Vec::with_capacity(8), Vec::with_capacity(8)],
+        deferred: scratch.deferred,
+        moves: scratch.moves,
     };
     l.prologue();
     for b in 0..f.blocks.len() {
         l.block(b)?;
     }
     l.trap_stubs();
-    if let Some(e) = l.asm.take_error() {
-        return Err(Error::encode(&f.name.to_string(), &e));
-    }
+    l.deferred.clear();
+    SCRATCH.set(Scratch {
+        traps: l.traps,
+        deferred: l.deferred,
+        moves: l.moves,
+    });
     Ok((l.asm, l.ext))
+}
+
+/// The working lists of a lowering, kept per thread so that the next
+/// function reuses them instead of allocating its own (a callee lowered
+/// while its caller is, as the resolver may do, starts with fresh ones).
+#[derive(Default)]
+struct Scratch {
+    traps: Vec<(u32, u32, u32)>,
+    deferred: Vec<(Reg, CmpOp, Type, Reg, Reg)>,
+    moves: [Vec<Move>; 2],
+}
+
+thread_local! {
+    static SCRATCH: std::cell::Cell<Scratch> = std::cell::Cell::new(Scratch::default());
 }
 
 fn int_type(ty: &Type) -> Option<IntType> {
@@ -130,8 +152,8 @@ fn int_type(ty: &Type) -> Option<IntType> {
     }
 }
 
-fn mem(base: Register) -> MemoryOperand {
-    MemoryOperand::with_base(base)
+fn mem(base: Register) -> Mem {
+    Mem::base(base)
 }
 
 impl Lower<'_, '_> {
@@ -149,6 +171,11 @@ impl Lower<'_, '_> {
         Error::unsupported(&self.f.name.to_string(), what)
     }
 
+    /// The label of block `b` (blocks are numbered below `u32::MAX`).
+    fn block_label(&self, b: usize) -> u32 {
+        self.first_block + b as u32
+    }
+
     fn trap_label(&mut self, kind: u32, code: u32) -> u32 {
         if let Some(&(_, _, l)) = self.traps.iter().find(|t| t.0 == kind && t.1 == code) {
             return l;
@@ -161,12 +188,12 @@ impl Lower<'_, '_> {
     /// Sign- or zero-extends the low bits of `r` to its canonical form.
     fn canon(&mut self, r: Register, t: IntType) {
         let ins = match t {
-            IntType::I8 => Instruction::with2(Code::Movsx_r64_rm8, r, r8(r)),
-            IntType::I16 => Instruction::with2(Code::Movsx_r64_rm16, r, r16(r)),
-            IntType::I32 => Instruction::with2(Code::Movsxd_r64_rm32, r, r32(r)),
-            IntType::U8 => Instruction::with2(Code::Movzx_r32_rm8, r32(r), r8(r)),
-            IntType::U16 => Instruction::with2(Code::Movzx_r32_rm16, r32(r), r16(r)),
-            IntType::U32 => Instruction::with2(Code::Mov_r32_rm32, r32(r), r32(r)),
+            IntType::I8 => Ins::with2(Code::Movsx_r64_rm8, r, r8(r)),
+            IntType::I16 => Ins::with2(Code::Movsx_r64_rm16, r, r16(r)),
+            IntType::I32 => Ins::with2(Code::Movsxd_r64_rm32, r, r32(r)),
+            IntType::U8 => Ins::with2(Code::Movzx_r32_rm8, r32(r), r8(r)),
+            IntType::U16 => Ins::with2(Code::Movzx_r32_rm16, r32(r), r16(r)),
+            IntType::U32 => Ins::with2(Code::Mov_r32_rm32, r32(r), r32(r)),
             IntType::I64 | IntType::U64 => return,
         };
         self.asm.push(ins);
@@ -238,7 +265,8 @@ impl Lower<'_, '_> {
     }
 
     fn trap_stubs(&mut self) {
-        for (kind, code, label) in std::mem::take(&mut self.traps) {
+        let mut traps = std::mem::take(&mut self.traps);
+        for &(kind, code, label) in &traps {
             self.asm.bind(label);
             if !self.framed {
                 // A frameless function runs with rsp ≡ 8 (mod 16).
@@ -249,10 +277,12 @@ impl Lower<'_, '_> {
                 .reg_imm(Code::Mov_r32_imm32, Register::EDI, None, Imm::U32(kind));
             self.asm
                 .reg_imm(Code::Mov_r32_imm32, Register::ESI, None, Imm::U32(code));
-            let call = Instruction::with1(Code::Call_rm64, super::emit::pool_mem());
+            let call = Ins::with1(Code::Call_rm64, Mem::pool());
             self.asm.pool_op(call, self.handler);
             self.asm.fixed(Fixed::ud2());
         }
+        traps.clear();
+        self.traps = traps;
     }
 
     fn block(&mut self, b: usize) -> Result<(), Error> {
@@ -260,7 +290,7 @@ impl Lower<'_, '_> {
         let Some(block) = f.blocks.get(b) else {
             return Ok(());
         };
-        let label = self.blocks[b];
+        let label = self.block_label(b);
         self.asm.bind(label);
         self.deferred.clear();
         self.flags = None;
@@ -304,7 +334,7 @@ impl Lower<'_, '_> {
 
     fn jump_unless_next(&mut self, b: usize, target: u32) {
         if target as usize != b + 1 {
-            let l = self.blocks[target as usize];
+            let l = self.block_label(target as usize);
             self.asm.jmp(l);
         }
     }
@@ -333,12 +363,12 @@ impl Lower<'_, '_> {
         match c {
             Loc::Imm(v) => Err(v != 0),
             Loc::Gpr(r) => {
-                self.asm.push(Instruction::with2(Code::Test_rm64_r64, r, r));
+                self.asm.push(Ins::with2(Code::Test_rm64_r64, r, r));
                 Ok(Cc::Ne)
             }
             other => {
                 let r = self.asm.gpr(other, SCRATCH_A);
-                self.asm.push(Instruction::with2(Code::Test_rm64_r64, r, r));
+                self.asm.push(Ins::with2(Code::Test_rm64_r64, r, r));
                 Ok(Cc::Ne)
             }
         }
@@ -377,8 +407,8 @@ impl Lower<'_, '_> {
         }
         let cc = self.compare(*op, ty, self.loc(*lhs), self.loc(*rhs));
         let (tl, el) = (
-            self.blocks[then.block.0 as usize],
-            self.blocks[otherwise.block.0 as usize],
+            self.block_label(then.block.0 as usize),
+            self.block_label(otherwise.block.0 as usize),
         );
         if otherwise.block.0 as usize == b + 1 {
             self.asm.jcc(cc, tl);
@@ -423,8 +453,8 @@ impl Lower<'_, '_> {
                 let mut tm = self.edge_moves(then, 0);
                 let mut em = self.edge_moves(otherwise, 1);
                 let (tl, el) = (
-                    self.blocks[then.block.0 as usize],
-                    self.blocks[otherwise.block.0 as usize],
+                    self.block_label(then.block.0 as usize),
+                    self.block_label(otherwise.block.0 as usize),
                 );
                 let next = |t: &BlockCall| t.block.0 as usize == b + 1;
                 match (tm.is_empty(), em.is_empty()) {
@@ -546,8 +576,7 @@ impl Lower<'_, '_> {
                 let d = Asm::dst_gpr(dst, Register::RAX);
                 self.asm.items.push(Item::AddrOf(d, ext));
                 if let Some(SiteKind::Slot(_)) = self.ext.kinds.get(ext as usize) {
-                    self.asm
-                        .push(Instruction::with2(Code::Mov_r64_rm64, d, mem(d)));
+                    self.asm.push(Ins::with2(Code::Mov_r64_rm64, d, mem(d)));
                 }
                 self.asm.store_gpr(dst, d);
             }
@@ -587,11 +616,11 @@ impl Lower<'_, '_> {
                             .reg_imm(Code::Xor_rm32_imm8, r32(d), None, Imm::S8to32(1))
                     }
                     (UnOp::Neg, Type::Int(t)) => {
-                        self.asm.push(Instruction::with1(Code::Neg_rm64, d));
+                        self.asm.push(Ins::with1(Code::Neg_rm64, d));
                         self.canon(d, *t);
                     }
                     (_, Type::Int(t)) => {
-                        self.asm.push(Instruction::with1(Code::Not_rm64, d));
+                        self.asm.push(Ins::with1(Code::Not_rm64, d));
                         self.canon(d, *t);
                     }
                     _ => return Err(self.unsupported(format!("`neg` of {ty}"))),
@@ -608,7 +637,7 @@ impl Lower<'_, '_> {
                 };
                 if f32 {
                     self.asm
-                        .push(Instruction::with2(Code::Movd_rm32_xmm, Register::EAX, x));
+                        .push(Ins::with2(Code::Movd_rm32_xmm, Register::EAX, x));
                     self.asm.reg_imm(
                         Code::Xor_rm32_imm32,
                         Register::EAX,
@@ -616,14 +645,14 @@ impl Lower<'_, '_> {
                         Imm::U32(0x8000_0000),
                     );
                     self.asm
-                        .push(Instruction::with2(Code::Movd_xmm_rm32, d, Register::EAX));
+                        .push(Ins::with2(Code::Movd_xmm_rm32, d, Register::EAX));
                 } else {
                     self.asm
-                        .push(Instruction::with2(Code::Movq_rm64_xmm, Register::RAX, x));
+                        .push(Ins::with2(Code::Movq_rm64_xmm, Register::RAX, x));
                     self.asm
                         .reg_imm(Code::Btc_rm64_imm8, Register::RAX, None, Imm::U8(63));
                     self.asm
-                        .push(Instruction::with2(Code::Movq_xmm_rm64, d, Register::RAX));
+                        .push(Ins::with2(Code::Movq_xmm_rm64, d, Register::RAX));
                 }
                 self.asm.store_xmm(dst, d, f32);
             }
@@ -652,16 +681,16 @@ impl Lower<'_, '_> {
         let is_d = |l: Loc| matches!(l, Loc::Gpr(r) if r == d);
         let lea = match (alu, lhs, rhs) {
             (Alu::Add, Loc::Gpr(a), Loc::Gpr(b)) if a != d && b != d => {
-                Some(MemoryOperand::with_base_index(a, b))
+                Some(Mem::base_index(a, b, 1))
             }
-            (Alu::Add, Loc::Gpr(a), Loc::Imm(v)) if a != d && i32::try_from(v as i64).is_ok() => {
-                Some(MemoryOperand::with_base_displ(a, v as i64))
+            (Alu::Add, Loc::Gpr(a), Loc::Imm(v)) if a != d => {
+                i32::try_from(v as i64).ok().map(|v| Mem::base_disp(a, v))
             }
             _ => None,
         };
         if let Some(m) = lea {
             // Three-address addition without a copy first.
-            self.asm.push(Instruction::with2(Code::Lea_r64_m, d, m));
+            self.asm.push(Ins::with2(Code::Lea_r64_m, d, m));
         } else if is_d(rhs) && !is_d(lhs) {
             if matches!(alu, Alu::Sub) {
                 self.asm.load_gpr(Register::RAX, lhs);
@@ -709,7 +738,7 @@ impl Lower<'_, '_> {
                     );
                 }
                 self.asm.load_gpr(d, lhs);
-                self.asm.push(Instruction::with2(cl_code, d, Register::CL));
+                self.asm.push(Ins::with2(cl_code, d, Register::CL));
             }
         }
         if op == BinOp::Shl {
@@ -727,7 +756,7 @@ impl Lower<'_, '_> {
         let divisor = self.asm.gpr(rhs, SCRATCH_A);
         if !matches!(rhs, Loc::Imm(_)) {
             self.asm
-                .push(Instruction::with2(Code::Test_rm64_r64, divisor, divisor));
+                .push(Ins::with2(Code::Test_rm64_r64, divisor, divisor));
             self.asm.jcc(Cc::E, trap);
         }
         let done = self.asm.label();
@@ -741,8 +770,7 @@ impl Lower<'_, '_> {
             self.asm.jcc(Cc::Ne, normal);
             if op == BinOp::Div {
                 self.asm.load_gpr(Register::RAX, lhs);
-                self.asm
-                    .push(Instruction::with1(Code::Neg_rm64, Register::RAX));
+                self.asm.push(Ins::with1(Code::Neg_rm64, Register::RAX));
             } else {
                 self.asm.mov_imm(Register::RDX, 0);
             }
@@ -752,10 +780,10 @@ impl Lower<'_, '_> {
         self.asm.load_gpr(Register::RAX, lhs);
         if t.signed() {
             self.asm.fixed(Fixed::cqo());
-            self.asm.push(Instruction::with1(Code::Idiv_rm64, divisor));
+            self.asm.push(Ins::with1(Code::Idiv_rm64, divisor));
         } else {
             self.asm.mov_imm(Register::RDX, 0);
-            self.asm.push(Instruction::with1(Code::Div_rm64, divisor));
+            self.asm.push(Ins::with1(Code::Div_rm64, divisor));
         }
         self.asm.bind(done);
         let result = if op == BinOp::Div {
@@ -851,7 +879,7 @@ impl Lower<'_, '_> {
     /// Turns flags into a `bool` register (0 or 1).
     fn materialise(&mut self, cc: Cc, op: CmpOp, ty: &Type, dst: Loc) {
         let d = Asm::dst_gpr(dst, Register::RAX);
-        self.asm.push(Instruction::with1(cc.setcc(), r8(d)));
+        self.asm.push(Ins::with1(cc.setcc(), r8(d)));
         if ty.is_float() && matches!(op, CmpOp::Eq | CmpOp::Ne) {
             // Equal needs ZF and not PF; not-equal ZF clear or PF.
             let (extra, combine) = if op == CmpOp::Eq {
@@ -859,13 +887,11 @@ impl Lower<'_, '_> {
             } else {
                 (Cc::P, Code::Or_r8_rm8)
             };
-            self.asm
-                .push(Instruction::with1(extra.setcc(), Register::R11L));
-            self.asm
-                .push(Instruction::with2(combine, r8(d), Register::R11L));
+            self.asm.push(Ins::with1(extra.setcc(), Register::R11L));
+            self.asm.push(Ins::with2(combine, r8(d), Register::R11L));
         }
         self.asm
-            .push(Instruction::with2(Code::Movzx_r32_rm8, r32(d), r8(d)));
+            .push(Ins::with2(Code::Movzx_r32_rm8, r32(d), r8(d)));
         self.asm.store_gpr(dst, d);
     }
 
@@ -910,7 +936,7 @@ impl Lower<'_, '_> {
         };
         self.asm.load_gpr(d, keep);
         let src = self.asm.gpr(other, SCRATCH_B);
-        self.asm.push(Instruction::with2(cc.cmov(), d, src));
+        self.asm.push(Ins::with2(cc.cmov(), d, src));
         self.asm.store_gpr(dst, d);
     }
 
@@ -927,34 +953,34 @@ impl Lower<'_, '_> {
                 let disp = i.wrapping_mul(size) as i64;
                 match i32::try_from(disp) {
                     Ok(0) => b,
-                    Ok(_) => {
-                        self.asm.push(Instruction::with2(
+                    Ok(disp) => {
+                        self.asm.push(Ins::with2(
                             Code::Lea_r64_m,
                             Register::RAX,
-                            MemoryOperand::with_base_displ(b, disp),
+                            Mem::base_disp(b, disp),
                         ));
                         Register::RAX
                     }
                     Err(_) => {
                         self.asm.mov_imm(Register::RAX, disp as u64);
                         self.asm
-                            .push(Instruction::with2(Code::Add_r64_rm64, Register::RAX, b));
+                            .push(Ins::with2(Code::Add_r64_rm64, Register::RAX, b));
                         Register::RAX
                     }
                 }
             }
             Some(i) => {
                 let x = self.asm.gpr(i, SCRATCH_B);
-                self.asm.push(Instruction::with2(
+                self.asm.push(Ins::with2(
                     Code::Lea_r64_m,
                     Register::RAX,
-                    MemoryOperand::with_base_index_scale(b, x, size as u32),
+                    Mem::base_index(b, x, size as u8),
                 ));
                 Register::RAX
             }
         };
         let null = self.trap_label(TRAP_NULL_POINTER, 0);
-        self.asm.push(Instruction::with2(Code::Test_rm64_r64, a, a));
+        self.asm.push(Ins::with2(Code::Test_rm64_r64, a, a));
         self.asm.jcc(Cc::E, null);
         Ok(a)
     }
@@ -973,15 +999,13 @@ impl Lower<'_, '_> {
         }
         let d = Asm::dst_gpr(dst, SCRATCH_B);
         let ins = match ty {
-            Type::Int(IntType::I8) => Instruction::with2(Code::Movsx_r64_rm8, d, m),
-            Type::Int(IntType::I16) => Instruction::with2(Code::Movsx_r64_rm16, d, m),
-            Type::Int(IntType::I32) => Instruction::with2(Code::Movsxd_r64_rm32, d, m),
-            Type::Int(IntType::U8) | Type::Bool => {
-                Instruction::with2(Code::Movzx_r32_rm8, r32(d), m)
-            }
-            Type::Int(IntType::U16) => Instruction::with2(Code::Movzx_r32_rm16, r32(d), m),
-            Type::Int(IntType::U32) => Instruction::with2(Code::Mov_r32_rm32, r32(d), m),
-            _ => Instruction::with2(Code::Mov_r64_rm64, d, m),
+            Type::Int(IntType::I8) => Ins::with2(Code::Movsx_r64_rm8, d, m),
+            Type::Int(IntType::I16) => Ins::with2(Code::Movsx_r64_rm16, d, m),
+            Type::Int(IntType::I32) => Ins::with2(Code::Movsxd_r64_rm32, d, m),
+            Type::Int(IntType::U8) | Type::Bool => Ins::with2(Code::Movzx_r32_rm8, r32(d), m),
+            Type::Int(IntType::U16) => Ins::with2(Code::Movzx_r32_rm16, r32(d), m),
+            Type::Int(IntType::U32) => Ins::with2(Code::Mov_r32_rm32, r32(d), m),
+            _ => Ins::with2(Code::Mov_r64_rm64, d, m),
         };
         self.asm.push(ins);
         if *ty == Type::Bool {
@@ -1002,15 +1026,15 @@ impl Lower<'_, '_> {
             } else {
                 Code::Movsd_xmmm64_xmm
             };
-            self.asm.push(Instruction::with2(code, m, x));
+            self.asm.push(Ins::with2(code, m, x));
             return Ok(());
         }
         let v = self.asm.gpr(value, SCRATCH_B);
         let ins = match ty.scalar_size() {
-            Some(1) => Instruction::with2(Code::Mov_rm8_r8, m, r8(v)),
-            Some(2) => Instruction::with2(Code::Mov_rm16_r16, m, r16(v)),
-            Some(4) => Instruction::with2(Code::Mov_rm32_r32, m, r32(v)),
-            _ => Instruction::with2(Code::Mov_rm64_r64, m, v),
+            Some(1) => Ins::with2(Code::Mov_rm8_r8, m, r8(v)),
+            Some(2) => Ins::with2(Code::Mov_rm16_r16, m, r16(v)),
+            Some(4) => Ins::with2(Code::Mov_rm32_r32, m, r32(v)),
+            _ => Ins::with2(Code::Mov_rm64_r64, m, v),
         };
         self.asm.push(ins);
         Ok(())
@@ -1019,21 +1043,20 @@ impl Lower<'_, '_> {
     fn addr(&mut self, dst: Loc, base: Loc, index: Option<Loc>, scale: u64, disp: i64) {
         let d = Asm::dst_gpr(dst, Register::RAX);
         let b = self.asm.gpr(base, SCRATCH_A);
-        let small_disp = i32::try_from(disp).is_ok();
-        match index {
-            None if small_disp => self.asm.push(Instruction::with2(
-                Code::Lea_r64_m,
-                d,
-                MemoryOperand::with_base_displ(b, disp),
-            )),
-            Some(i)
-                if small_disp && matches!(scale, 1 | 2 | 4 | 8) && !matches!(i, Loc::Imm(_)) =>
+        let small_disp = i32::try_from(disp).ok();
+        match (index, small_disp) {
+            (None, Some(disp)) => {
+                self.asm
+                    .push(Ins::with2(Code::Lea_r64_m, d, Mem::base_disp(b, disp)));
+            }
+            (Some(i), Some(disp))
+                if matches!(scale, 1 | 2 | 4 | 8) && !matches!(i, Loc::Imm(_)) =>
             {
                 let x = self.asm.gpr(i, SCRATCH_B);
-                self.asm.push(Instruction::with2(
+                self.asm.push(Ins::with2(
                     Code::Lea_r64_m,
                     d,
-                    MemoryOperand::with_base_index_scale_displ_size(b, x, scale as u32, disp, 1),
+                    Mem::indexed(b, x, scale as u8, disp),
                 ));
             }
             _ => {
@@ -1100,14 +1123,10 @@ impl Lower<'_, '_> {
         match target {
             Some(_) => {
                 let null = self.trap_label(TRAP_NULL_POINTER, 0);
-                self.asm.push(Instruction::with2(
-                    Code::Test_rm64_r64,
-                    SCRATCH_A,
-                    SCRATCH_A,
-                ));
-                self.asm.jcc(Cc::E, null);
                 self.asm
-                    .push(Instruction::with1(Code::Call_rm64, SCRATCH_A));
+                    .push(Ins::with2(Code::Test_rm64_r64, SCRATCH_A, SCRATCH_A));
+                self.asm.jcc(Cc::E, null);
+                self.asm.push(Ins::with1(Code::Call_rm64, SCRATCH_A));
             }
             None => self.asm.items.push(Item::Call(ext)),
         }
@@ -1155,7 +1174,7 @@ impl Lower<'_, '_> {
                 } else {
                     Code::Cvtsd2ss_xmm_xmmm64
                 };
-                self.asm.push(Instruction::with2(code, d, x));
+                self.asm.push(Ins::with2(code, d, x));
                 self.asm.store_xmm(dst, d, !widen);
             }
             (f, t) if f.is_pointer() || t.is_pointer() => {
@@ -1178,17 +1197,16 @@ impl Lower<'_, '_> {
         };
         let s = self.asm.gpr(arg, SCRATCH_A);
         // Clearing the destination breaks cvtsi2s*'s dependency on it.
-        self.asm
-            .push(Instruction::with2(Code::Xorps_xmm_xmmm128, d, d));
+        self.asm.push(Ins::with2(Code::Xorps_xmm_xmmm128, d, d));
         if from != IntType::U64 {
-            self.asm.push(Instruction::with2(cvt, d, s));
+            self.asm.push(Ins::with2(cvt, d, s));
         } else {
             // Values with the top bit set: halve keeping the lost bit
             // sticky, convert, double — one correctly rounded result.
             let (big, done) = (self.asm.label(), self.asm.label());
-            self.asm.push(Instruction::with2(Code::Test_rm64_r64, s, s));
+            self.asm.push(Ins::with2(Code::Test_rm64_r64, s, s));
             self.asm.jcc(Cc::L, big);
-            self.asm.push(Instruction::with2(cvt, d, s));
+            self.asm.push(Ins::with2(cvt, d, s));
             self.asm.jmp(done);
             self.asm.bind(big);
             self.asm.mov(Register::RAX, s);
@@ -1198,7 +1216,7 @@ impl Lower<'_, '_> {
             self.asm
                 .reg_imm(Code::And_rm32_imm8, r32(SCRATCH_B), None, Imm::S8to32(1));
             self.asm.alu(Alu::Or, Register::RAX, Rm::Reg(SCRATCH_B));
-            self.asm.push(Instruction::with2(cvt, d, Register::RAX));
+            self.asm.push(Ins::with2(cvt, d, Register::RAX));
             self.asm.sse(Sse::Add, f32, d, Rm::Reg(d));
             self.asm.bind(done);
         }
@@ -1211,8 +1229,7 @@ impl Lower<'_, '_> {
         let x = XSCRATCH_B;
         if from_f32 {
             let s = self.asm.xmm(arg, XSCRATCH_A, true);
-            self.asm
-                .push(Instruction::with2(Code::Cvtss2sd_xmm_xmmm32, x, s));
+            self.asm.push(Ins::with2(Code::Cvtss2sd_xmm_xmmm32, x, s));
         } else {
             self.asm.load_xmm(x, arg, false);
         }
@@ -1236,7 +1253,7 @@ impl Lower<'_, '_> {
             bound(self, t.min_value() as f64);
             self.asm.jcc(Cc::Be, done);
             self.asm
-                .push(Instruction::with2(Code::Cvttsd2si_r64_xmmm64, rax, x));
+                .push(Ins::with2(Code::Cvttsd2si_r64_xmmm64, rax, x));
         } else {
             bound(self, 0.0);
             self.asm.jcc(Cc::Be, done);
@@ -1249,17 +1266,17 @@ impl Lower<'_, '_> {
                 self.asm.sse(Sse::Ucomi, false, x, Rm::Pool(two63));
                 self.asm.jcc(Cc::Ae, big);
                 self.asm
-                    .push(Instruction::with2(Code::Cvttsd2si_r64_xmmm64, rax, x));
+                    .push(Ins::with2(Code::Cvttsd2si_r64_xmmm64, rax, x));
                 self.asm.jmp(done);
                 self.asm.bind(big);
                 self.asm.sse(Sse::Sub, false, x, Rm::Pool(two63));
                 self.asm
-                    .push(Instruction::with2(Code::Cvttsd2si_r64_xmmm64, rax, x));
+                    .push(Ins::with2(Code::Cvttsd2si_r64_xmmm64, rax, x));
                 self.asm
                     .reg_imm(Code::Btc_rm64_imm8, rax, None, Imm::U8(63));
             } else {
                 self.asm
-                    .push(Instruction::with2(Code::Cvttsd2si_r64_xmmm64, rax, x));
+                    .push(Ins::with2(Code::Cvttsd2si_r64_xmmm64, rax, x));
             }
         }
         self.asm.bind(done);
@@ -1278,10 +1295,9 @@ impl Lower<'_, '_> {
                 let x = self.asm.xmm(arg, XSCRATCH_A, matches!(from, Type::F32));
                 let d = Asm::dst_gpr(dst, Register::RAX);
                 if matches!(from, Type::F32) {
-                    self.asm
-                        .push(Instruction::with2(Code::Movd_rm32_xmm, r32(d), x));
+                    self.asm.push(Ins::with2(Code::Movd_rm32_xmm, r32(d), x));
                 } else {
-                    self.asm.push(Instruction::with2(Code::Movq_rm64_xmm, d, x));
+                    self.asm.push(Ins::with2(Code::Movq_rm64_xmm, d, x));
                 }
                 self.canon_ty(d, to);
                 self.asm.store_gpr(dst, d);
@@ -1293,10 +1309,9 @@ impl Lower<'_, '_> {
                     _ => XSCRATCH_A,
                 };
                 if matches!(to, Type::F32) {
-                    self.asm
-                        .push(Instruction::with2(Code::Movd_xmm_rm32, d, r32(s)));
+                    self.asm.push(Ins::with2(Code::Movd_xmm_rm32, d, r32(s)));
                 } else {
-                    self.asm.push(Instruction::with2(Code::Movq_xmm_rm64, d, s));
+                    self.asm.push(Ins::with2(Code::Movq_xmm_rm64, d, s));
                 }
                 self.asm.store_xmm(dst, d, matches!(to, Type::F32));
             }

@@ -6,7 +6,7 @@
 use iced_x86::{Code, Register};
 
 use super::asm::{Asm, SCRATCH_B, XSCRATCH_A, XSCRATCH_B, slot_mem};
-use super::immediate::{Imm, mem_imm};
+use super::inst::{Imm, Ins};
 use super::regalloc::Loc;
 
 /// One move of a parallel assignment.
@@ -34,7 +34,11 @@ fn emit(asm: &mut Asm, m: Move) {
         (false, Loc::Stack(s)) => match m.src {
             Loc::Gpr(r) => asm.store_gpr(m.dst, r),
             Loc::Imm(v) if let Ok(v) = i32::try_from(v as i64) => {
-                asm.ins(mem_imm(Code::Mov_rm64_imm32, slot_mem(s), Imm::S32(v)));
+                asm.push(Ins::with_imm(
+                    Code::Mov_rm64_imm32,
+                    slot_mem(s),
+                    Imm::S32(v),
+                ));
             }
             src => {
                 asm.load_gpr(Register::RAX, src);

@@ -20,11 +20,11 @@
 
 use std::cell::Cell;
 
-use iced_x86::{Code, Instruction, MemoryOperand, Register};
+use iced_x86::{Code, Register};
 
 use super::asm::Asm;
-use super::emit::{Cc, Fixed, encode, pool_mem};
-use super::immediate::Imm;
+use super::emit::{Cc, Fixed, encode};
+use super::inst::{Imm, Ins, Mem};
 use super::regalloc::INT_ARGS;
 use super::{Error, lower};
 use jit_ir::TrapKind;
@@ -98,8 +98,8 @@ pub struct TrapRuntime {
     handler: usize,
 }
 
-fn q(base: Register, disp: i64) -> MemoryOperand {
-    MemoryOperand::with_base_displ(base, disp)
+fn q(base: Register, disp: i32) -> Mem {
+    Mem::base_disp(base, disp)
 }
 
 /// Restores the shim's frame from its recorded stack pointer and returns
@@ -123,7 +123,7 @@ fn shim_code() -> Asm {
     a.reg_imm(Code::Sub_rm64_imm8, Register::RSP, None, Imm::S8to64(8));
     a.mov(Register::RBX, Register::RDI);
     a.mov(Register::R12, Register::R8);
-    a.push(Instruction::with2(
+    a.push(Ins::with2(
         Code::Mov_rm64_r64,
         q(Register::RBX, 0),
         Register::RSP,
@@ -132,26 +132,26 @@ fn shim_code() -> Asm {
     a.mov(Register::R10, Register::RDX);
     a.mov(Register::R11, Register::RCX);
     for k in 0..8u32 {
-        a.push(Instruction::with2(
+        a.push(Ins::with2(
             Code::Movsd_xmm_xmmm64,
             Register::XMM0 + k,
-            q(Register::R11, i64::from(k) * 8),
+            q(Register::R11, k as i32 * 8),
         ));
     }
     for (k, &r) in INT_ARGS.iter().enumerate() {
-        a.push(Instruction::with2(
+        a.push(Ins::with2(
             Code::Mov_r64_rm64,
             r,
-            q(Register::R10, k as i64 * 8),
+            q(Register::R10, k as i32 * 8),
         ));
     }
-    a.push(Instruction::with1(Code::Call_rm64, Register::RAX));
-    a.push(Instruction::with2(
+    a.push(Ins::with1(Code::Call_rm64, Register::RAX));
+    a.push(Ins::with2(
         Code::Mov_rm64_r64,
         q(Register::R12, 0),
         Register::RAX,
     ));
-    a.push(Instruction::with2(
+    a.push(Ins::with2(
         Code::Movsd_xmmm64_xmm,
         q(Register::R12, 8),
         Register::XMM0,
@@ -166,53 +166,45 @@ fn handler_code() -> Asm {
     let fatal = a.constant(unguarded_trap as *const () as usize as u64);
     a.fixed(Fixed::endbr64());
     // The trapping frames are abandoned, so any register may be used.
-    a.push(Instruction::with2(
-        Code::Mov_r32_rm32,
-        Register::EBX,
-        Register::EDI,
-    ));
-    a.push(Instruction::with2(
+    a.push(Ins::with2(Code::Mov_r32_rm32, Register::EBX, Register::EDI));
+    a.push(Ins::with2(
         Code::Mov_r32_rm32,
         Register::R12D,
         Register::ESI,
     ));
     a.reg_imm(Code::Sub_rm64_imm8, Register::RSP, None, Imm::S8to64(8));
-    a.pool_op(Instruction::with1(Code::Call_rm64, pool_mem()), guard);
-    a.push(Instruction::with2(
+    a.pool_op(Ins::with1(Code::Call_rm64, Mem::pool()), guard);
+    a.push(Ins::with2(
         Code::Test_rm64_r64,
         Register::RAX,
         Register::RAX,
     ));
     let none = a.label();
     a.jcc(Cc::E, none);
-    a.push(Instruction::with2(
+    a.push(Ins::with2(
         Code::Mov_rm32_r32,
         q(Register::RAX, 8),
         Register::EBX,
     ));
-    a.push(Instruction::with2(
+    a.push(Ins::with2(
         Code::Mov_rm32_r32,
         q(Register::RAX, 12),
         Register::R12D,
     ));
-    a.push(Instruction::with2(
+    a.push(Ins::with2(
         Code::Mov_r64_rm64,
         Register::RSP,
         q(Register::RAX, 0),
     ));
     shim_return(&mut a, 1);
     a.bind(none);
-    a.push(Instruction::with2(
-        Code::Mov_r32_rm32,
-        Register::EDI,
-        Register::EBX,
-    ));
-    a.push(Instruction::with2(
+    a.push(Ins::with2(Code::Mov_r32_rm32, Register::EDI, Register::EBX));
+    a.push(Ins::with2(
         Code::Mov_r32_rm32,
         Register::ESI,
         Register::R12D,
     ));
-    a.pool_op(Instruction::with1(Code::Call_rm64, pool_mem()), fatal);
+    a.pool_op(Ins::with1(Code::Call_rm64, Mem::pool()), fatal);
     a.fixed(Fixed::ud2());
     a
 }
@@ -226,10 +218,7 @@ impl TrapRuntime {
     /// practice (the code is fixed).
     pub fn new(memory: &execmem::ExecMemory) -> Result<Self, Error> {
         let mut batch = memory.batch();
-        let mut place = |name: &str, mut a: Asm| -> Result<execmem::Reservation, Error> {
-            if let Some(e) = a.take_error() {
-                return Err(Error::encode(name, &e));
-            }
+        let mut place = |name: &str, a: Asm| -> Result<execmem::Reservation, Error> {
             let p = encode(&a.items, a.label_count(), &a.pool, Vec::new(), false)
                 .map_err(|e| Error::encode(name, &e))?;
             let r = batch.reserve(name, p.size(), 16)?;

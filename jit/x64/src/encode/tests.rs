@@ -6,6 +6,7 @@
 use iced_x86::{Code, Encoder, Instruction, MemoryOperand, OpKind, Register};
 
 use super::{Class, FORMS, Form, Immediate, Operands, Writer, encoder_fallbacks, write};
+use crate::inst::Ins;
 
 /// Where the instructions are placed (rip-relative operands depend on it).
 const IP: u64 = 0x10_0000;
@@ -50,10 +51,11 @@ fn reference(ins: &Instruction) -> Option<(Vec<u8>, Option<usize>)> {
     Some((enc.take_buffer(), disp))
 }
 
-/// Bytes and displacement offset from [`write`], `None` when it refuses.
+/// Bytes and displacement offset from [`write`], `None` when it refuses
+/// (or when the instruction record cannot hold the instruction).
 fn ours(ins: &Instruction) -> Option<(Vec<u8>, Option<usize>)> {
     let mut out = vec![0xAA; 3];
-    let e = write(ins, IP, &mut out)?;
+    let e = write(&Ins::from_iced(ins, IP)?, &mut out)?;
     assert_eq!(out.len(), 3 + e.len, "{ins:?}: length reported");
     assert_eq!(out.get(..3), Some(&[0xAA; 3][..]), "{ins:?}: wrote before");
     Some((out.split_off(3), e.displacement))
@@ -173,7 +175,9 @@ fn operand_lists(form: &Form, memory: &[MemoryOperand]) -> Vec<Vec<Op>> {
     match form.immediate {
         Immediate::None => {}
         Immediate::Cl => lists.iter_mut().for_each(|l| l.push(Op::R(Register::CL))),
-        Immediate::Byte(kind) | Immediate::Dword(kind) => with_immediates(&mut lists, kind),
+        Immediate::Byte(kind) | Immediate::Dword(kind) => {
+            with_immediates(&mut lists, kind.op_kind());
+        }
         Immediate::Qword => with_immediates(&mut lists, OpKind::Immediate64),
     }
     lists
@@ -273,7 +277,9 @@ fn an_instruction_without_a_form_goes_to_iced_x86_and_is_counted() {
     assert_eq!(ours(&ins), None);
     let before = encoder_fallbacks();
     let mut w = Writer::new(vec![0x90], false);
-    let e = w.instruction(&ins).expect("encoded");
+    let e = w
+        .instruction(&Ins::from_iced(&ins, 1).expect("a record"))
+        .expect("encoded");
     // Tests run in parallel: only this one falls back, but count at least.
     assert!(encoder_fallbacks() > before);
     assert_eq!(e.len, 3);
@@ -284,7 +290,9 @@ fn an_instruction_without_a_form_goes_to_iced_x86_and_is_counted() {
 fn the_reference_writer_encodes_everything_with_iced_x86_without_counting() {
     let ins = build(Code::Add_rm64_imm8, &[Op::R(Register::R12), Op::I(-2)]);
     let mut w = Writer::new(Vec::new(), true);
-    let e = w.instruction(&ins).expect("encoded");
+    let e = w
+        .instruction(&Ins::from_iced(&ins, 0).expect("a record"))
+        .expect("encoded");
     assert_eq!((e.len, e.displacement), (4, None));
     assert_eq!(w.finish(), [0x49, 0x83, 0xC4, 0xFE]);
 }
