@@ -571,3 +571,58 @@ fn a_trap_in_an_interpreted_call_is_the_trap_compiled_code_raises() {
         assert_eq!(got, compiled, "tier {name}");
     }
 }
+
+#[test]
+fn a_background_compile_lets_the_interpreter_serve_meanwhile() {
+    let loader = Loader::with_jit(LoaderConfig {
+        tier: TierConfig {
+            policy: TierPolicy::Auto,
+            calls: 1,
+            back_edges: u32::MAX,
+            background: true,
+        },
+        ..LoaderConfig::default()
+    })
+    .unwrap();
+    loader.load(fixture("collections")).unwrap();
+    let entry = loader.resolve("dot$f32").unwrap().as_ptr();
+    let (a, b) = ([1.0f32, 2.0, 3.0], [4.0f32, 5.0, 6.0]);
+    let sig = "fn(ptr<f32>, ptr<f32>, i64) -> f32";
+    // Every call is right whichever tier runs it; the compile finishes on
+    // its own thread (bounded wait: a liveness check, not a timing one).
+    for _ in 0..100_000 {
+        let got = call_at(entry, sig, &[ptr(&a), ptr(&b), len(3)]);
+        assert_eq!(got, Ok(Some(Value::F32(32.0))));
+        if loader.tier_stats("dot$f32").unwrap().tier == Tier::Compiled {
+            break;
+        }
+        std::thread::yield_now();
+    }
+    let stats = loader.tier_stats("dot$f32").unwrap();
+    assert_eq!(
+        (stats.tier, stats.tier_ups),
+        (Tier::Compiled, 1),
+        "{stats:?}"
+    );
+    assert_eq!(
+        call_at(entry, sig, &[ptr(&a), ptr(&b), len(3)]),
+        Ok(Some(Value::F32(32.0)))
+    );
+}
+
+#[test]
+fn the_environment_sets_the_tier_and_bad_values_are_errors() {
+    // Parsed from explicit values: the process environment is shared by
+    // the tests running in parallel.
+    assert_eq!("auto".parse::<TierPolicy>(), Ok(TierPolicy::Auto));
+    assert_eq!(
+        "interpreted".parse::<TierPolicy>(),
+        Ok(TierPolicy::Interpreted)
+    );
+    assert_eq!("compiled".parse::<TierPolicy>(), Ok(TierPolicy::Compiled));
+    let error = "fast".parse::<TierPolicy>().unwrap_err();
+    assert!(error.contains("fast") && error.contains("auto"), "{error}");
+    let default = LoaderConfig::default().tier;
+    assert_eq!(default.policy, TierPolicy::Compiled);
+    assert!(default.calls >= 1 && default.back_edges >= 1);
+}
