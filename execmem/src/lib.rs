@@ -86,5 +86,6 @@ pub use batch::{CodeBatch, Reservation};
 pub use error::Error;
 pub use memory::{Config, ExecMemory, FUNCTION_ALIGNMENT, Strategy};
 pub use perf_map::{PERF_MAP_ENV, PerfMap, path as perf_map_path};
+pub use pool::release_spare_pages;
 pub use published::{PublishedCode, PublishedFunction};
 pub use stats::{Protection, Stats};

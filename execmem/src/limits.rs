@@ -20,6 +20,12 @@ pub const DEFAULT_REGION_SIZE: usize = 64 << 10;
 /// `mmap` per sixteen single-function publications.
 pub const DEFAULT_POOL_PAGES: usize = 16;
 
+/// Untouched spare pages a dropped allocator leaves to the process-wide
+/// reserve, which the next allocator's pool takes before mapping (one
+/// default refill: a loader created after another finds its first pages
+/// ready).
+pub const PROCESS_SPARE_PAGES: usize = 16;
+
 /// Largest configurable pool refill, in pages.
 pub const MAX_POOL_PAGES: usize = 1024;
 

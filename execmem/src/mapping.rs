@@ -206,6 +206,17 @@ impl Spare {
         self.mapping.len
     }
 
+    /// Leaves its allocator's pool: the ledger no longer counts it.
+    pub(crate) fn leave_books(&self) {
+        self.mapping.ledger.unpooled(self.mapping.len);
+    }
+
+    /// Joins the pool of the allocator keeping `ledger` (from the process
+    /// reserve, where no ledger counted it).
+    pub(crate) fn rehome(&mut self, ledger: &Arc<Ledger>) {
+        self.mapping.ledger = Arc::clone(ledger);
+    }
+
     /// Address of the page.
     fn address(&self) -> usize {
         self.mapping.address()

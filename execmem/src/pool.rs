@@ -10,12 +10,25 @@
 //! → unmapped. A published page never comes back (it would have to become
 //! writable again), and neither does an abandoned batch's page, which is
 //! unmapped as before; spare pages are read-write and never executable.
+//!
+//! Spares outlive their allocator: when an allocator is dropped, up to
+//! [`limits::PROCESS_SPARE_PAGES`](crate::limits::PROCESS_SPARE_PAGES) of
+//! its untouched spare pages go to a process-wide reserve (the rest are
+//! unmapped), and a pool that runs dry takes from the reserve before it
+//! maps. A program that creates a loader after an earlier one is gone
+//! (each test, each plugin host session) then finds its first pages mapped
+//! and faulted in already. The reserve only ever holds pages no batch has
+//! used, so what it hands out is as fresh as a new mapping.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::error::Error;
 use crate::ledger::Ledger;
+use crate::limits;
 use crate::mapping::{Spare, Staging, unmap_spares};
+
+/// Untouched spare pages of allocators that are gone.
+static RESERVE: Mutex<Vec<Spare>> = Mutex::new(Vec::new());
 
 /// Spare read-write pages, refilled a batch of pages at a time.
 pub(crate) struct Pool {
@@ -49,9 +62,12 @@ impl Pool {
                 drop(spares);
                 return Ok(spare.into_staging());
             }
-            let mut fresh = Staging::map_spares(self.refill, self.page, ledger)?;
-            // Handed out from the end: the lowest address first.
-            fresh.reverse();
+            let mut fresh = from_reserve(self.refill, self.page, ledger);
+            if fresh.is_empty() {
+                fresh = Staging::map_spares(self.refill, self.page, ledger)?;
+                // Handed out from the end: the lowest address first.
+                fresh.reverse();
+            }
             ledger.pooled(fresh.len() * self.page);
             *spares = fresh;
         }
@@ -63,13 +79,48 @@ impl Pool {
     }
 }
 
+/// Unmaps the spare pages that allocators no longer alive left to the
+/// process-wide reserve (see the module documentation) and returns how
+/// many there were: for a host giving memory back, or a test that needs
+/// the next pool to map afresh.
+pub fn release_spare_pages() -> usize {
+    let spares = std::mem::take(&mut *RESERVE.lock().unwrap_or_else(PoisonError::into_inner));
+    let count = spares.len();
+    unmap_spares(spares);
+    count
+}
+
+/// Up to `count` pages of `page` bytes from the process-wide reserve, now
+/// counted by `ledger`.
+fn from_reserve(count: usize, page: usize, ledger: &Arc<Ledger>) -> Vec<Spare> {
+    let mut reserve = RESERVE.lock().unwrap_or_else(PoisonError::into_inner);
+    let keep = reserve.len().saturating_sub(count);
+    let mut taken: Vec<Spare> = reserve.drain(keep..).collect();
+    drop(reserve);
+    taken.retain(|spare| spare.len() == page);
+    for spare in &mut taken {
+        spare.rehome(ledger);
+    }
+    taken
+}
+
 impl Drop for Pool {
     fn drop(&mut self) {
-        let spares = std::mem::take(
+        let mut spares = std::mem::take(
             self.spares
                 .get_mut()
                 .unwrap_or_else(PoisonError::into_inner),
         );
+        for spare in &spares {
+            spare.leave_books();
+        }
+        // The lowest addresses are handed out first (the end of the list).
+        let mut reserve = RESERVE.lock().unwrap_or_else(PoisonError::into_inner);
+        let room = limits::PROCESS_SPARE_PAGES.saturating_sub(reserve.len());
+        let kept = spares.len().min(room);
+        let start = spares.len() - kept;
+        reserve.splice(0..0, spares.drain(start..));
+        drop(reserve);
         unmap_spares(spares);
     }
 }

@@ -26,7 +26,10 @@ pub fn unmapped(buffer: &mut Vec<u8>, address: usize, page: usize) -> bool {
     lines_over(&read_maps_into(buffer), &(address..address + page)).is_empty()
 }
 
+/// An allocator whose pool refills `pool_pages` pages at a time, mapped
+/// afresh (the process reserve emptied first, so refills are exact).
 pub fn pooled(pool_pages: usize) -> ExecMemory {
+    execmem::release_spare_pages();
     ExecMemory::new(Config {
         perf_map: PerfMap::Disabled,
         pool_pages,
