@@ -716,10 +716,17 @@ fn kernels(report: &mut Report) {
             "kernel suite geomean: jit vs interpreter",
             format!("{geo_interp:.0}× faster"),
         )
-        .target(
-            "≥ 10× faster, interpreter within 30×",
-            (10.0..=30.0).contains(&geo_interp),
-        ),
+        .target("≥ 10× faster", geo_interp >= 10.0),
+    );
+    // The same figure against the other side's target (BRIEF §11 and
+    // issue 15 quote it): one definition, two targets, two met columns.
+    report.row(
+        Row::new(
+            "backend",
+            "kernel suite geomean: interpreter within 30× of compiled",
+            format!("{geo_interp:.0}×"),
+        )
+        .target("≤ 30×", geo_interp <= 30.0),
     );
 }
 

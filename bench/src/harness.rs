@@ -22,6 +22,21 @@ impl Stats {
     pub fn median_ns(&self) -> f64 {
         self.median.as_secs_f64() * 1e9
     }
+
+    /// Per-operation statistics of runs that each did `ops` operations (a
+    /// clock read costs about as much as one warm lookup or one short
+    /// call, so such operations are timed in batches).
+    ///
+    /// # Panics
+    /// When `ops` is 0 or does not fit in a `u32`.
+    pub fn per_op(self, ops: usize) -> Stats {
+        let ops = u32::try_from(ops).expect("batch size fits in u32");
+        assert!(ops > 0, "a batch has at least one operation");
+        Stats {
+            median: self.median / ops,
+            p99: self.p99 / ops,
+        }
+    }
 }
 
 impl Stats {

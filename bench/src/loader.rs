@@ -80,10 +80,7 @@ pub(crate) fn shuffled() -> Vec<usize> {
 
 /// Per-name statistics of a batch measurement.
 fn per_name(stats: Stats) -> Stats {
-    Stats {
-        median: stats.median / BATCH as u32,
-        p99: stats.p99 / BATCH as u32,
-    }
+    stats.per_op(BATCH)
 }
 
 /// Instantiates `const$N` as a function returning N, for the warm-instance row.
@@ -272,20 +269,34 @@ fn collections_fixture() -> std::path::PathBuf {
 
 /// A JIT loader with the collections module loaded.
 fn jit_loader_with_collections() -> Loader {
-    jit_loader_on(execmem::Config::default())
+    jit_loader(LoaderConfig::default())
 }
 
 /// [`jit_loader_with_collections`] with executable memory set up as given.
 fn jit_loader_on(memory: execmem::Config) -> Loader {
-    let loader = Loader::with_jit(LoaderConfig {
+    jit_loader(LoaderConfig {
         memory,
         ..LoaderConfig::default()
     })
-    .expect("loader");
+}
+
+/// A JIT loader configured by `config` with the collections module loaded.
+pub(crate) fn jit_loader(config: LoaderConfig) -> Loader {
+    let loader = Loader::with_jit(config).expect("loader");
     loader
         .load(collections_fixture())
         .expect("collections loads");
     loader
+}
+
+/// The collections module's templates, decoded from the fixture as the
+/// loader decodes them (not yet verified).
+pub(crate) fn collections_library() -> jit::ir::Library {
+    let loader = jit_loader_with_collections();
+    let module = loader.modules().pop().expect("module");
+    jit::binary::decode_library(module.template_code().expect("templates"))
+        .expect("decodes")
+        .library
 }
 
 /// Median and p99 of repeated cold misses of `symbol` in `loader`, its
@@ -366,10 +377,7 @@ fn backend_alone_runs(symbols: &[&str], runs: usize, only: &str) -> (Stats, Stat
         }
     };
     let loader = jit_loader_with_collections();
-    let module = loader.modules().pop().expect("module");
-    let lib = jit::binary::decode_library(module.template_code().expect("templates"))
-        .expect("decodes")
-        .library;
+    let lib = collections_library();
     // Verified once, as the loader does before its first instantiation.
     jit::verify::verify_library(&lib).expect("verifies");
     let instances: Vec<_> = symbols
@@ -457,9 +465,7 @@ fn importing_module(imports: &[String]) -> Vec<u8> {
 fn instantiable_names() -> Vec<String> {
     let loader = jit_loader_with_collections();
     let module = loader.modules().pop().expect("module");
-    let lib = jit::binary::decode_library(module.template_code().expect("templates"))
-        .expect("decodes")
-        .library;
+    let lib = collections_library();
     let templates = [
         "sum",
         "dot",
@@ -698,33 +704,12 @@ pub fn run_jit(report: &mut Report) {
 
     templates_at_load(report);
 
-    // Now against Lazy: 1,000 imports, the instantiable collections names
-    // (compiled at load with Now) and exports of the 10k-symbol module for
-    // the rest. Fresh loader per sample, its modules loaded untimed.
-    let dir = std::env::temp_dir().join(format!("smfjit-bench-jit-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let exporter = dir.join("many.smf");
-    std::fs::write(&exporter, smf_module()).expect("write module");
-    let mut imports = instantiable_names();
-    let instantiated = imports.len();
-    imports.extend((0..1000 - instantiated).map(name));
-    let importer = dir.join("importer.smf");
-    std::fs::write(&importer, importing_module(&imports)).expect("write module");
-    let setup = || {
-        let loader = jit_loader_with_collections();
-        loader.load(&exporter).expect("exporter loads");
-        // The importer's file is mapped and validated by the cache untimed.
-        loader.cache().get(&importer).expect("importer validates");
-        loader
-    };
-    let now = measure_with_setup(20, setup, |l| {
-        l.load_with_binding(&importer, loader::Binding::Now)
-            .map_or(0, |m| m.imports().len())
-    });
-    let lazy = measure_with_setup(20, setup, |l| {
-        l.load_with_binding(&importer, loader::Binding::Lazy)
-            .map_or(0, |m| m.lazy_imports().count())
-    });
+    // Now against Lazy: fresh loader per sample, its modules loaded untimed.
+    let imports = ThousandImports::new("jit");
+    let instantiated = imports.instantiated;
+    let setup = || imports.loader(LoaderConfig::default());
+    let now = measure_with_setup(20, setup, |l| imports.load(l, loader::Binding::Now));
+    let lazy = measure_with_setup(20, setup, |l| imports.load(l, loader::Binding::Lazy));
     report.row(
         Row::new(
             "jit",
@@ -741,5 +726,71 @@ pub fn run_jit(report: &mut Report) {
                 now.median_ns() / lazy.median_ns()
             )),
     );
-    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A module whose one function has 1,000 `plt32` call sites to 1,000
+/// distinct imports — every instantiable collections name (instantiated
+/// when bound) and exports of the 10k-symbol module for the rest — with
+/// the modules it imports from, in a temporary directory removed on drop.
+pub(crate) struct ThousandImports {
+    dir: PathBuf,
+    exporter: PathBuf,
+    importer: PathBuf,
+    /// How many of the imports are instantiations.
+    pub(crate) instantiated: usize,
+}
+
+impl ThousandImports {
+    /// Writes the importing and exporting modules for `area`.
+    pub(crate) fn new(area: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "smfjit-bench-{area}-imports-{}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let exporter = dir.join("many.smf");
+        std::fs::write(&exporter, smf_module()).expect("write module");
+        let mut imports = instantiable_names();
+        let instantiated = imports.len();
+        imports.extend((0..1000 - instantiated).map(name));
+        let importer = dir.join("importer.smf");
+        std::fs::write(&importer, importing_module(&imports)).expect("write module");
+        Self {
+            dir,
+            exporter,
+            importer,
+            instantiated,
+        }
+    }
+
+    /// A fresh JIT loader configured by `config`, with the collections and
+    /// the exporting module loaded and the importer's file mapped and
+    /// validated by the cache: what [`ThousandImports::load`] then times.
+    pub(crate) fn loader(&self, config: LoaderConfig) -> Loader {
+        let loader = jit_loader(config);
+        loader.load(&self.exporter).expect("exporter loads");
+        loader
+            .cache()
+            .get(&self.importer)
+            .expect("importer validates");
+        loader
+    }
+
+    /// Loads the importer into `loader` with `binding`; returns the number
+    /// of imports left lazy (`Lazy`) or bound.
+    pub(crate) fn load(&self, loader: &Loader, binding: loader::Binding) -> usize {
+        let module = loader
+            .load_with_binding(&self.importer, binding)
+            .expect("importer loads");
+        match binding {
+            loader::Binding::Lazy => module.lazy_imports().count(),
+            _ => module.imports().len(),
+        }
+    }
+}
+
+impl Drop for ThousandImports {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

@@ -13,6 +13,7 @@ mod loader;
 mod sdn;
 mod smf;
 mod start;
+mod tier;
 
 use harness::Report;
 
@@ -30,6 +31,7 @@ const AREAS: &[(&str, Area)] = &[
     ("backend", backend::run),
     ("cranelift", cranelift::run),
     ("concurrent", concurrent::run),
+    ("tier", tier::run),
 ];
 
 fn main() {

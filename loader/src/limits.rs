@@ -50,10 +50,32 @@ pub const CACHED_TEMPLATE_LIBRARIES: usize = 16;
 pub const CACHED_TEMPLATE_BYTES: usize = 64 << 20;
 
 /// Calls a tiered instantiation runs interpreted under `auto` before the
-/// next call compiles it (`TierConfig::calls`): see `doc/PERFORMANCE.md`,
-/// area `tier`, for the measurement behind it.
+/// next call compiles it (`TierConfig::calls`).
+///
+/// Chosen from the break-even rows of `smfjit-bench tier`
+/// (`bench/src/tier.rs`): the calls after which a tier-up (about 4–6 µs
+/// from a fresh loader) has paid for itself are 35–38 for a loop-free
+/// seven-instruction function (an interpreted call ~120 ns, a compiled one
+/// ~1 ns) and 6–7 for a loop over 16 elements (~820 ns against ~10 ns),
+/// under 1 over 256. Whatever the threshold T, a function with break-even
+/// b that stops being called right after its tier-up costs up to
+/// 1 + max(T/b, b/T) times what the better choice in hindsight would have;
+/// the worst case over those functions is smallest at T ≈ 15, so the
+/// lowest of the anchors' 30–100 calls (.NET's 30), close to the smallest
+/// functions' break-even, is the one taken.
 pub const DEFAULT_TIER_CALLS: u32 = 30;
 
 /// Back-edges to one loop header in one interpreted call after which the
 /// call continues in compiled code under `auto` (`TierConfig::back_edges`).
-pub const DEFAULT_TIER_BACKEDGES: u32 = 1000;
+///
+/// Chosen from the break-even rows of `smfjit-bench tier`: an interpreted
+/// iteration of `sum$i64`'s or `max$i64`'s loop costs ~31–33 ns against
+/// 0.3–0.5 ns compiled, and entering compiled code at the loop header
+/// (deriving, compiling and publishing the loop entry, then transferring
+/// the live values) ~12 µs, so the loop entry pays for itself after
+/// 325–383 back-edges. Loops with more work per iteration break even
+/// sooner, so the default sits just below the cheapest loops' figure: a
+/// long call in a loop whose break-even is b then pays at most 1 + b/300 ≈ 2.1–2.3 times what entering
+/// compiled code at once would have cost (with 1,000, the figure before
+/// measurement, up to 1 + 1000/b ≈ 3.6–4.1 times).
+pub const DEFAULT_TIER_BACKEDGES: u32 = 300;
