@@ -439,7 +439,7 @@ fn backend_alone_runs(symbols: &[&str], runs: usize, only: &str) -> (Stats, Stat
 
 /// A module whose one function calls `imports` (plt32 call sites), never
 /// run: loading it binds every import.
-fn importing_module(imports: &[String]) -> Vec<u8> {
+pub(crate) fn importing_module(imports: &[String]) -> Vec<u8> {
     let mut text = Vec::with_capacity(imports.len() * 5 + 1);
     for _ in imports {
         text.extend_from_slice(&[0xE8, 0, 0, 0, 0]);
@@ -494,7 +494,7 @@ fn instantiable_names() -> Vec<String> {
 /// A module offering `count` templates (`sum_0` …, each a `sum<T: num>`
 /// over a buffer) and no code: what a generic library with many templates
 /// ships.
-fn template_module(count: usize, hashed: bool) -> Vec<u8> {
+pub(crate) fn template_module(count: usize, hashed: bool) -> Vec<u8> {
     // `sum` of the collections library under a name of its own.
     const SUM: &str = "<T: num>(%xs: ptr<T>, %n: i64) -> T {
 entry:

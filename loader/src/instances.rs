@@ -200,13 +200,20 @@ pub struct ResolveContext<'l> {
     batch: Option<execmem::CodeBatch>,
     /// Instances reserved in `batch`, finished when it is published.
     pending: Vec<(Arc<Cell>, Reservation)>,
+    /// `pending` by name, once it holds more than [`PENDING_SCAN`]: a module
+    /// binding a thousand instantiated imports would otherwise compare
+    /// every new name with all the earlier ones.
+    pending_index: HashMap<Arc<str>, usize, BuildNameHasher>,
 }
+
+/// Pending instances looked up by a scan; beyond, through the index.
+const PENDING_SCAN: usize = 8;
 
 impl Drop for ResolveContext<'_> {
     fn drop(&mut self) {
         // A chain that ends with instances still waiting in its batch lost
         // the batch (the load failed): their waiters must hear of it.
-        let pending = std::mem::take(&mut self.pending);
+        let pending = self.take_pending();
         if !pending.is_empty() {
             self.loader.instances().fail_pending(pending);
         }
@@ -230,6 +237,7 @@ impl<'l> ResolveContext<'l> {
             path: Vec::new(),
             batch: None,
             pending: Vec::new(),
+            pending_index: HashMap::default(),
         }
     }
 
@@ -254,15 +262,40 @@ impl<'l> ResolveContext<'l> {
 
     /// The address of `name` if it waits in this chain's batch.
     fn pending_address(&self, name: &str) -> Option<Address> {
-        self.pending
-            .iter()
-            .find(|(cell, _)| *cell.name == *name)
-            .map(|(_, r)| Address::new(r.address()))
+        let found = if self.pending.len() > PENDING_SCAN {
+            self.pending_index
+                .get(name)
+                .and_then(|&k| self.pending.get(k))
+        } else {
+            self.pending.iter().find(|(cell, _)| *cell.name == *name)
+        };
+        found.map(|(_, r)| Address::new(r.address()))
+    }
+
+    /// Records an instance reserved in the batch, finished with it.
+    fn push_pending(&mut self, cell: Arc<Cell>, reservation: Reservation) {
+        self.pending.push((cell, reservation));
+        if self.pending.len() > PENDING_SCAN {
+            let start = if self.pending_index.is_empty() {
+                0
+            } else {
+                self.pending.len() - 1
+            };
+            for (k, (cell, _)) in self.pending.iter().enumerate().skip(start) {
+                self.pending_index.insert(Arc::clone(&cell.name), k);
+            }
+        }
+    }
+
+    /// The pending instances, taken (the index with them).
+    fn take_pending(&mut self) -> Vec<(Arc<Cell>, Reservation)> {
+        self.pending_index.clear();
+        std::mem::take(&mut self.pending)
     }
 
     /// Finishes the instances waiting in the batch, now published as `code`.
     pub(crate) fn finish_batch(&mut self, code: Option<&PublishedCode>) {
-        let pending = std::mem::take(&mut self.pending);
+        let pending = self.take_pending();
         self.loader.instances().finish_pending(pending, code);
     }
 
@@ -621,7 +654,7 @@ impl Instances {
                     // Finished when the module's batch is published.
                     bump(&self.counters.instantiations, 1);
                     bump(&self.counters.code_bytes, size as u64);
-                    ctx.pending.push((Arc::clone(cell), reservation));
+                    ctx.push_pending(Arc::clone(cell), reservation);
                     return Ok(address);
                 }
                 bump(&self.counters.failures, 1);
