@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{c_double, compile_c, root, run};
+use common::{c_double, command, compile_c, root, run};
 
 fn joined<T: ToString>(what: &str, xs: &[T]) -> String {
     let items: Vec<String> = xs.iter().map(ToString::to_string).collect();
@@ -55,7 +55,7 @@ fn a_c_program_runs_the_application_with_either_binding() {
     let fixtures = root().join("tests/fixtures");
     let expected_squares: i64 = (0..100).map(|i| i * i).sum();
     for binding in ["now", "lazy"] {
-        let output = std::process::Command::new(&program)
+        let output = command(&program)
             .arg(binding)
             .arg(fixtures.join("collections.smf"))
             .arg(fixtures.join("app.smf"))

@@ -49,9 +49,20 @@ pub fn compile_c(name: &str, dir: &Path) -> PathBuf {
     program
 }
 
+/// A command running `program` against the library it was linked with.
+///
+/// `LD_LIBRARY_PATH` goes: cargo puts `target/debug` in it ahead of `deps`,
+/// and a `libsmfjit.so` there is whatever `cargo build` last left, which
+/// would win over the run path `compile_c` linked the program with.
+pub fn command(program: &Path) -> Command {
+    let mut command = Command::new(program);
+    command.env_remove("LD_LIBRARY_PATH");
+    command
+}
+
 /// Runs `program` with `arg`, requires success and returns its stdout.
 pub fn run(program: &Path, arg: &Path) -> String {
-    let output = Command::new(program).arg(arg).output().unwrap();
+    let output = command(program).arg(arg).output().unwrap();
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(
         output.status.success(),
