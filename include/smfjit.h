@@ -35,15 +35,32 @@ typedef struct smfjit_loader smfjit_loader;
  * instantiator installed, so resolving a generic instantiation no module
  * contains (for example "sum$f64") instantiates the template a loaded
  * module offers, compiles it and returns its address. Returns NULL on
- * failure. */
+ * failure.
+ *
+ * Where instantiations run is read from the environment when the loader is
+ * made (the returned address is a real function either way):
+ *   SMFJIT_TIER=compiled     compiled on the miss (the default)
+ *   SMFJIT_TIER=interpreted  run by the interpreter behind a thunk, never
+ *                            compiled
+ *   SMFJIT_TIER=auto         interpreted first; compiled once hot, and the
+ *                            address already returned reaches the compiled
+ *                            code from then on
+ *   SMFJIT_TIER_CALLS=N      auto: calls interpreted before the next one
+ *                            compiles (N >= 1)
+ *   SMFJIT_TIER_BACKEDGES=N  auto: loop back-edges in one interpreted call
+ *                            after which it continues compiled (N >= 1)
+ *   SMFJIT_TIER_BACKGROUND=1 auto: compile on a thread of its own (0: in
+ *                            the call that crossed the threshold)
+ * An empty variable counts as unset. An invalid value makes this return
+ * NULL, and smfjit_last_error() names the variable and what is wrong. */
 smfjit_loader *smfjit_loader_new(void);
 
 /* Bindings for smfjit_loader_new_with_binding. */
 #define SMFJIT_BIND_NOW 0  /* every import resolved (and instantiated) at load */
 #define SMFJIT_BIND_LAZY 1 /* each import resolved on its first call */
 
-/* Like smfjit_loader_new, with the binding of the modules it loads.
- * Returns NULL for any other binding value. */
+/* Like smfjit_loader_new (the environment included), with the binding of
+ * the modules it loads. Returns NULL for any other binding value. */
 smfjit_loader *smfjit_loader_new_with_binding(int binding);
 
 /* Loads the SMF module at path, binding its imports as the loader says

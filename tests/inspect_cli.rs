@@ -15,10 +15,26 @@ fn root() -> PathBuf {
 }
 
 fn inspect(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_smf-inspect"))
+    inspect_with(args, &[])
+}
+
+/// The tool's environment: the test's, without the variables that change
+/// its output, and with `env`.
+fn inspect_with(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_smf-inspect"));
+    for name in [
+        "NO_COLOR",
+        "SMFJIT_TIER",
+        "SMFJIT_TIER_CALLS",
+        "SMFJIT_TIER_BACKEDGES",
+        "SMFJIT_TIER_BACKGROUND",
+    ] {
+        command.env_remove(name);
+    }
+    command
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(root())
-        .env_remove("NO_COLOR")
         .output()
         .expect("smf-inspect runs")
 }
@@ -704,4 +720,228 @@ fn instantiate_disassembles_the_code_it_published() {
     // An ahead-of-time export shows the module's code instead.
     let aot = stdout_of(&["instantiate", COLLECTIONS, "sort$i64", "--disasm"]);
     assert!(aot.contains("disassembly of sort$i64 in .text"), "{aot}");
+}
+
+/// `instantiate … --json` with `tier` (the `--tier`, `--calls` and
+/// `--backedges` arguments) and `--repeat`, then `--call` and its arguments.
+fn tiered_json(symbol: &str, tier: &[&str], repeat: &str, call: &[&str]) -> Value {
+    let mut args = vec!["instantiate", COLLECTIONS, symbol];
+    args.extend_from_slice(tier);
+    args.extend(["--repeat", repeat, "--call"]);
+    args.extend_from_slice(call);
+    json_of(&args)
+}
+
+#[test]
+fn instantiate_reports_the_tier_each_repeated_call_started_in() {
+    let interpreted = tiered_json(
+        "max$i32",
+        &["--tier", "interpreted"],
+        "3",
+        &["[3, -9, 41, 7]", "4"],
+    );
+    assert_eq!(
+        interpreted["tiers"],
+        serde_json::json!(["interpreted", "interpreted", "interpreted"])
+    );
+    assert_eq!(interpreted["tier_config"]["policy"], "interpreted");
+    let stats = &interpreted["tier_stats"];
+    assert_eq!(stats["tier"], "interpreted");
+    assert_eq!(stats["interpreted_calls"], 3);
+    assert_eq!(stats["tier_ups"], 0);
+
+    let auto = tiered_json(
+        "max$i32",
+        &["--tier", "auto", "--calls", "2"],
+        "4",
+        &["[3, -9, 41, 7]", "4"],
+    );
+    assert_eq!(
+        auto["tiers"],
+        serde_json::json!(["interpreted", "interpreted", "compiled", "compiled"])
+    );
+    assert_eq!(auto["tier_config"]["calls"], 2);
+    let stats = &auto["tier_stats"];
+    assert_eq!(stats["tier"], "compiled");
+    assert_eq!(
+        (&stats["calls"], &stats["interpreted_calls"]),
+        (&3.into(), &2.into())
+    );
+    assert_eq!(stats["tier_ups"], 1);
+    assert_eq!(stats["compile_failures"], 0);
+
+    let compiled = tiered_json(
+        "max$i32",
+        &["--tier", "compiled"],
+        "2",
+        &["[3, -9, 41, 7]", "4"],
+    );
+    assert_eq!(
+        compiled["tiers"],
+        serde_json::json!(["compiled", "compiled"])
+    );
+    assert_eq!(compiled["tier_stats"], Value::Null, "nothing is tiered");
+    for call in [&interpreted["call"], &auto["call"], &compiled["call"]] {
+        assert_eq!(call["result"], "41");
+    }
+}
+
+#[test]
+fn instantiate_gives_the_same_calls_in_every_tier() {
+    // Each call gets the arguments as written, so a sort sorts the same
+    // input every time, in whichever tier it runs.
+    for (symbol, call) in [
+        (
+            "sort$i32",
+            &["[5, -3, 2147483647, 0, -2147483648]", "5"][..],
+        ),
+        ("sum$f64", &["[1.5, 2.25, 3]", "3"]),
+        ("dot$f32", &["[1, nan]", "[2, 3]", "2"]),
+        ("binary_search$i64", &["[-3, 0, 2, 5, 9]", "5", "5"]),
+        ("min$i16", &["[5, -32768, 9]", "3"]),
+    ] {
+        let compiled = tiered_json(symbol, &["--tier", "compiled"], "3", call);
+        for tier in [
+            &["--tier", "interpreted"][..],
+            &["--tier", "auto", "--calls", "1"],
+            &["--tier", "auto", "--calls", "2", "--backedges", "1"],
+        ] {
+            let json = tiered_json(symbol, tier, "3", call);
+            assert_eq!(json["call"], compiled["call"], "{symbol} {tier:?}");
+            assert_eq!(
+                json["tiers"].as_array().unwrap().len(),
+                3,
+                "{symbol} {tier:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn instantiate_takes_the_tier_from_the_environment_without_tier() {
+    let out = inspect_with(
+        &[
+            "instantiate",
+            COLLECTIONS,
+            "sum$f64",
+            "--repeat",
+            "3",
+            "--call",
+            "[1.5, 2.25, 3]",
+            "3",
+        ],
+        &[("SMFJIT_TIER", "auto"), ("SMFJIT_TIER_CALLS", "1")],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[2].ends_with("tier auto, compiled after 1 call(s) or 1000 back-edge(s) in one call"),
+        "{text}"
+    );
+    assert_eq!(lines[3], "  sum$f64([1.5, 2.25, 3.0], 3) = 6.75");
+    assert_eq!(
+        lines[4],
+        "  tier each call started in: interpreted, compiled, compiled"
+    );
+    assert!(
+        lines[5].starts_with("  tier now: compiled (calls 2, interpreted calls 1,"),
+        "{text}"
+    );
+    assert_eq!(lines.len(), 6, "{text}");
+
+    // --tier decides alone: the environment is not read.
+    let json = json_of_with(
+        &["instantiate", COLLECTIONS, "sum$f64", "--tier", "compiled"],
+        &[("SMFJIT_TIER", "interpreted")],
+    );
+    assert_eq!(json["tier_config"]["policy"], "compiled");
+    assert_eq!(json["tiers"], serde_json::json!([]));
+
+    let out = inspect_with(
+        &["instantiate", COLLECTIONS, "sum$f64"],
+        &[("SMFJIT_TIER", "fast")],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "error: 'tests/fixtures/collections.smf': cannot configure the loader: \
+         SMFJIT_TIER: tier `fast` is none of compiled, interpreted, auto\n"
+    );
+}
+
+fn json_of_with(args: &[&str], env: &[(&str, &str)]) -> Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let out = inspect_with(&all, env);
+    assert!(out.status.success(), "{args:?}: {out:?}");
+    serde_json::from_slice(&out.stdout).expect("valid JSON")
+}
+
+#[test]
+fn instantiate_stops_repeating_at_a_trap() {
+    let out = inspect(&[
+        "instantiate",
+        COLLECTIONS,
+        "max$i32",
+        "--tier",
+        "interpreted",
+        "--repeat",
+        "3",
+        "--call",
+        "[]",
+        "0",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "a trap is a failed call");
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["tiers"], serde_json::json!(["interpreted"]));
+    assert_eq!(json["call"]["trap"], "Explicit(1)");
+}
+
+#[test]
+fn instantiate_rejects_bad_tier_arguments_as_usage_errors() {
+    for (args, why) in [
+        (
+            &["--tier", "fast"][..],
+            "invalid value 'fast' for '--tier <TIER>'\n  [possible values: compiled, interpreted, auto]",
+        ),
+        (
+            &["--tier", "auto", "--calls", "0"],
+            "invalid value '0' for '--calls <N>'",
+        ),
+        (
+            &["--tier", "auto", "--backedges", "0"],
+            "invalid value '0' for '--backedges <N>'",
+        ),
+        (
+            &["--repeat", "2"],
+            "required arguments were not provided:\n  --call",
+        ),
+        (
+            &["--repeat", "0", "--call", "[1]", "1"],
+            "invalid value '0' for '--repeat <K>'",
+        ),
+        (
+            &["--calls", "2"],
+            "required arguments were not provided:\n  --tier",
+        ),
+        (
+            &["--tier", "interpreted", "--calls", "2"],
+            "--calls and --backedges are thresholds of `--tier auto`",
+        ),
+        (
+            &["--tier", "compiled", "--backedges", "2"],
+            "--calls and --backedges are thresholds of `--tier auto`",
+        ),
+    ] {
+        let mut all = vec!["instantiate", COLLECTIONS, "max$i32"];
+        all.extend_from_slice(args);
+        let out = inspect(&all);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.starts_with("error: "), "{args:?}: {err}");
+        assert!(err.contains(why), "{args:?}: {err}");
+    }
 }

@@ -57,8 +57,10 @@ unsafe fn argument<'a>(text: *const c_char, what: &str) -> Option<&'a str> {
 }
 
 /// Creates a loader with the default configuration that instantiates
-/// templates of its modules on a miss ([`Loader::with_jit`]); `NULL` on
-/// failure.
+/// templates of its modules on a miss ([`Loader::with_jit`]), in the tier
+/// the environment chooses ([`LoaderConfig::from_env`]: `SMFJIT_TIER`,
+/// `SMFJIT_TIER_CALLS`, `SMFJIT_TIER_BACKEDGES`, `SMFJIT_TIER_BACKGROUND`);
+/// `NULL` on failure, an invalid value of one of those included.
 #[unsafe(no_mangle)]
 pub extern "C" fn smfjit_loader_new() -> *mut smfjit_loader {
     smfjit_loader_new_with_binding(SMFJIT_BIND_NOW)
@@ -79,10 +81,9 @@ pub extern "C" fn smfjit_loader_new_with_binding(binding: c_int) -> *mut smfjit_
             return std::ptr::null_mut();
         }
     };
-    match Loader::with_jit(LoaderConfig {
-        binding,
-        ..LoaderConfig::default()
-    }) {
+    let made = LoaderConfig::from_env()
+        .and_then(|config| Loader::with_jit(LoaderConfig { binding, ..config }));
+    match made {
         Ok(loader) => Box::into_raw(Box::new(smfjit_loader { loader })),
         Err(error) => {
             set_last_error(&error.to_string());

@@ -49,9 +49,43 @@ pub fn compile_c(name: &str, dir: &Path) -> PathBuf {
     program
 }
 
+/// The variables `smfjit_loader_new` reads its tier configuration from.
+const TIER_VARIABLES: [&str; 4] = [
+    "SMFJIT_TIER",
+    "SMFJIT_TIER_CALLS",
+    "SMFJIT_TIER_BACKEDGES",
+    "SMFJIT_TIER_BACKGROUND",
+];
+
+/// A command running `program` against the library it was linked with and
+/// in the default configuration; a test adds the variables it means.
+///
+/// `LD_LIBRARY_PATH` goes: cargo puts `target/debug` in it ahead of `deps`,
+/// and a `libsmfjit.so` there is whatever `cargo build` last left, which
+/// would win over the run path `compile_c` linked the program with. The
+/// tier variables go too, so the default run is the default whatever the
+/// shell set.
+pub fn command(program: &Path) -> Command {
+    let mut command = Command::new(program);
+    command.env_remove("LD_LIBRARY_PATH");
+    for name in TIER_VARIABLES {
+        command.env_remove(name);
+    }
+    command
+}
+
 /// Runs `program` with `arg`, requires success and returns its stdout.
 pub fn run(program: &Path, arg: &Path) -> String {
-    let output = Command::new(program).arg(arg).output().unwrap();
+    run_with(program, arg, &[])
+}
+
+/// [`run`] with the environment variables `env` set.
+pub fn run_with(program: &Path, arg: &Path, env: &[(&str, &str)]) -> String {
+    let output = command(program)
+        .envs(env.iter().copied())
+        .arg(arg)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(
         output.status.success(),

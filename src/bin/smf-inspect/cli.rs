@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 /// Look inside SMF module files.
 #[derive(Debug, Parser)]
@@ -59,7 +59,8 @@ pub enum Command {
         syntax: SyntaxChoice,
     },
     /// Instantiate a generic symbol through the loader's JIT, as a program's
-    /// miss would, and optionally call it.
+    /// miss would, in the tier --tier or SMFJIT_TIER chooses, and optionally
+    /// call it, once or --repeat times, showing the tier each call started in.
     Instantiate {
         file: PathBuf,
         /// The mangled name, e.g. `sum$f64` or `Vec$i64$push`.
@@ -68,13 +69,89 @@ pub enum Command {
         /// scalars, `[1, 2, 3]` for `ptr<T>`, or `null`.
         #[arg(long, num_args = 0.., allow_negative_numbers = true)]
         call: Option<Vec<String>>,
-        /// Disassemble the code the name resolved to.
+        /// Make the call this many times, each with the same arguments,
+        /// through the one resolved pointer (stops at the first trap).
+        #[arg(long, value_name = "K", requires = "call", value_parser = clap::value_parser!(u32).range(1..))]
+        repeat: Option<u32>,
+        #[command(flatten)]
+        tier: TierArgs,
+        /// Disassemble the code the name resolved to (for a tiered
+        /// instantiation, its interpreter thunk).
         #[arg(long)]
         disasm: bool,
         /// Assembly syntax for --disasm.
         #[arg(long, value_enum, default_value_t = SyntaxChoice::Intel)]
         syntax: SyntaxChoice,
     },
+}
+
+/// Where `instantiate` runs the instantiation (BRIEF §11). Without
+/// `--tier` the loader reads `SMFJIT_TIER`, `SMFJIT_TIER_CALLS`,
+/// `SMFJIT_TIER_BACKEDGES` and `SMFJIT_TIER_BACKGROUND`, as a program's
+/// loader does; with it, the command line alone decides.
+#[derive(Debug, Args)]
+pub struct TierArgs {
+    /// Compiled on the miss, always interpreted, or interpreted until hot
+    /// (default: $SMFJIT_TIER, else compiled).
+    #[arg(long, value_enum)]
+    pub tier: Option<TierChoice>,
+    /// With `--tier auto`: calls that run interpreted before the next one
+    /// compiles.
+    #[arg(long, value_name = "N", requires = "tier", value_parser = clap::value_parser!(u32).range(1..))]
+    pub calls: Option<u32>,
+    /// With `--tier auto`: loop back-edges in one interpreted call after
+    /// which the call continues in compiled code.
+    #[arg(long, value_name = "N", requires = "tier", value_parser = clap::value_parser!(u32).range(1..))]
+    pub backedges: Option<u32>,
+}
+
+impl TierArgs {
+    /// The tier configuration the command line sets, `None` when it sets
+    /// none (the environment decides).
+    ///
+    /// # Errors
+    /// A threshold given with a tier other than `auto`, where nothing
+    /// would read it: a usage error, as clap reports its own.
+    pub fn config(&self) -> Result<Option<loader::TierConfig>, clap::Error> {
+        let Some(tier) = self.tier else {
+            return Ok(None);
+        };
+        if tier != TierChoice::Auto && (self.calls.is_some() || self.backedges.is_some()) {
+            let mut cli = Cli::command();
+            cli.build();
+            let instantiate = cli
+                .find_subcommand_mut("instantiate")
+                .expect("instantiate is a subcommand");
+            return Err(instantiate.error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--calls and --backedges are thresholds of `--tier auto`",
+            ));
+        }
+        let defaults = loader::TierConfig::default();
+        Ok(Some(loader::TierConfig {
+            policy: tier.into(),
+            calls: self.calls.unwrap_or(defaults.calls),
+            back_edges: self.backedges.unwrap_or(defaults.back_edges),
+            background: false,
+        }))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TierChoice {
+    Compiled,
+    Interpreted,
+    Auto,
+}
+
+impl From<TierChoice> for loader::TierPolicy {
+    fn from(t: TierChoice) -> Self {
+        match t {
+            TierChoice::Compiled => Self::Compiled,
+            TierChoice::Interpreted => Self::Interpreted,
+            TierChoice::Auto => Self::Auto,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -90,6 +167,20 @@ impl From<SyntaxChoice> for jit::backend::Syntax {
             SyntaxChoice::Intel => Self::Intel,
             SyntaxChoice::Gas => Self::Gas,
             SyntaxChoice::Nasm => Self::Nasm,
+        }
+    }
+}
+
+impl Cli {
+    /// Checks what clap cannot: combinations of arguments that are each
+    /// valid alone.
+    ///
+    /// # Errors
+    /// The usage error, to report and exit with as clap does.
+    pub fn check(&self) -> Result<(), clap::Error> {
+        match &self.command {
+            Command::Instantiate { tier, .. } => tier.config().map(drop),
+            _ => Ok(()),
         }
     }
 }

@@ -1,12 +1,16 @@
-//! `smf-inspect instantiate FILE MANGLED [--call ARGS…]`: what the product
-//! does on a miss, done once from the command line. The module is loaded by
-//! a loader with the JIT instantiator installed, the name is resolved (which
-//! instantiates, compiles and publishes it, callees included), and with
-//! `--call` the function runs on typed arguments and its result is printed.
+//! `smf-inspect instantiate FILE MANGLED [--tier …] [--call ARGS… [--repeat
+//! K]]`: what the product does on a miss, done once from the command line.
+//! The module is loaded by a loader with the JIT instantiator installed, in
+//! the tier the command line or the environment chooses, the name is
+//! resolved (which instantiates it, callees included, and compiles it or
+//! makes its interpreter thunk), and with `--call` the function runs on
+//! typed arguments, K times through the one pointer, and its result and
+//! the tier each call started in are printed.
 
 use std::path::Path;
 
 use anyhow::{Context, anyhow};
+use loader::{Loader, LoaderConfig, Tier, TierConfig, TierPolicy, TierStats};
 use serde_json::json;
 use smf::Module;
 
@@ -14,23 +18,47 @@ use super::call_args::{self, CallArgs};
 use super::templates::read_templates;
 use crate::output::{Out, Paint, Reported};
 
+/// What the user asked for.
+pub struct Request<'a> {
+    /// The mangled name.
+    pub symbol: &'a str,
+    /// The call's arguments as written, when there is a call.
+    pub call: Option<&'a [String]>,
+    /// How many times to make the call.
+    pub repeat: u32,
+    /// The tier configuration of the command line; `None` leaves it to the
+    /// environment, as a program's loader would.
+    pub tier: Option<TierConfig>,
+    /// Disassemble the resolved code in this syntax.
+    pub disasm: Option<jit::backend::Syntax>,
+}
+
 pub fn print(
     module: &Module<'_>,
     path: &Path,
-    mangled: &str,
-    call: Option<&[String]>,
-    disasm: Option<jit::backend::Syntax>,
+    request: &Request<'_>,
     out: &mut Out,
 ) -> anyhow::Result<()> {
+    let mangled = request.symbol;
     // The concrete function, for its signature (and early, clear errors).
     let decoded = read_templates(module)?;
     let instance = jit::instantiate::instantiate_symbol(&decoded.library, mangled)
         .map_err(|e| anyhow!("cannot instantiate '{mangled}': {e}"))?;
     let sig = instance.function.sig.clone();
-    let args = call.map(|raw| call_args::parse(&sig, raw)).transpose()?;
+    let first_args = request
+        .call
+        .map(|raw| call_args::parse(&sig, raw))
+        .transpose()?;
 
-    let loader = loader::Loader::with_jit(loader::LoaderConfig::default())
-        .context("cannot start the loader")?;
+    let config = match request.tier {
+        Some(tier) => LoaderConfig {
+            tier,
+            ..LoaderConfig::default()
+        },
+        None => LoaderConfig::from_env().context("cannot configure the loader")?,
+    };
+    let tier_config = config.tier;
+    let loader = Loader::with_jit(config).context("cannot start the loader")?;
     loader.load(path).context("cannot load the module")?;
     let precompiled = loader.lookup_export(mangled).is_some();
     let address = loader
@@ -38,10 +66,20 @@ pub fn print(
         .with_context(|| format!("cannot resolve '{mangled}'"))?;
     let stats = loader.stats().instances;
 
-    let outcome = match &args {
-        Some(args) => Some(run(address, &sig, args)?),
-        None => None,
+    let calls = match (request.call, first_args) {
+        (Some(raw), Some(first)) => {
+            let target = Target {
+                loader: &loader,
+                mangled,
+                address,
+                sig: &sig,
+            };
+            target.call(first, raw, request.repeat)?
+        }
+        _ => Vec::new(),
     };
+    let last = calls.last();
+    let tier_stats = loader.tier_stats(mangled);
     let signature = format!(
         "fn({}){}",
         sig.params
@@ -55,9 +93,10 @@ pub fn print(
             .unwrap_or_default()
     );
     let type_args: Vec<String> = instance.type_args.iter().map(ToString::to_string).collect();
-    let trapped = matches!(outcome, Some(Outcome { trap: Some(_), .. }));
-    // The JIT-made code as published, at its real address.
-    let listing = match disasm {
+    let trapped = last.is_some_and(|c| c.outcome.trap.is_some());
+    // The code the name resolved to as published, at its real address:
+    // the JIT-made function, or the interpreter thunk of a tiered one.
+    let listing = match request.disasm {
         Some(syntax) if !precompiled => {
             let instance = loader
                 .instance(mangled)
@@ -85,7 +124,15 @@ pub fn print(
             "instantiations": stats.instantiations,
             "compile_nanos": stats.compile_nanos,
             "code_bytes": stats.code_bytes,
-            "call": outcome.as_ref().zip(args.as_ref()).map(|(o, a)| o.to_json(a)),
+            "tier_config": {
+                "policy": tier_config.policy.name(),
+                "calls": tier_config.calls,
+                "back_edges": tier_config.back_edges,
+                "background": tier_config.background,
+            },
+            "tiers": calls.iter().map(|c| c.tier.name()).collect::<Vec<_>>(),
+            "tier_stats": tier_stats.as_ref().map(tier_stats_json),
+            "call": last.map(|c| c.outcome.to_json(&c.args)),
             "disassembly": listing,
         }))?;
     } else {
@@ -97,49 +144,58 @@ pub fn print(
         ))?;
         out.line(format!("  {signature}"))?;
         let entry = out.paint(Paint::Offset, format!("{:#x}", address.get()));
-        if precompiled {
-            out.line(format!(
+        let made = format!(
+            "({} instantiation(s) with its callees, {} bytes of code, {:.1} µs)",
+            stats.instantiations,
+            stats.code_bytes,
+            stats.compile_nanos as f64 / 1e3
+        );
+        match tier_config.policy {
+            _ if precompiled => out.line(format!(
                 "  entry {entry}: compiled ahead of time, exported by the module"
-            ))?;
-        } else {
+            ))?,
+            TierPolicy::Compiled => {
+                out.line(format!("  entry {entry}: JIT-compiled on the miss {made}"))?;
+            }
+            TierPolicy::Interpreted => out.line(format!(
+                "  entry {entry}: interpreter thunk made on the miss {made}; tier interpreted, never compiled"
+            ))?,
+            TierPolicy::Auto => out.line(format!(
+                "  entry {entry}: interpreter thunk made on the miss {made}; tier auto, compiled after {} call(s) or {} back-edge(s) in one call",
+                tier_config.calls, tier_config.back_edges
+            ))?,
+        }
+        if let Some(call) = last {
+            print_call(mangled, call, out)?;
+        }
+        if calls.len() > 1 || tier_stats.is_some() {
             out.line(format!(
-                "  entry {entry}: JIT-compiled on the miss ({} instantiation(s) with its callees, {} bytes of code, {:.1} µs)",
-                stats.instantiations,
-                stats.code_bytes,
-                stats.compile_nanos as f64 / 1e3
+                "  tier each call started in: {}",
+                calls
+                    .iter()
+                    .map(|c| c.tier.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))?;
         }
-        if let (Some(outcome), Some(args)) = (&outcome, &args) {
-            let shown: Vec<String> = args
-                .values
-                .iter()
-                .enumerate()
-                .map(|(i, v)| match args.buffers.iter().find(|b| b.param == i) {
-                    Some(b) => list(&outcome.before[&b.param]),
-                    None => call_args::show(v),
-                })
-                .collect();
-            let result = match (&outcome.trap, &outcome.result) {
-                (Some(trap), _) => format!("trap: {trap:?}"),
-                (None, Some(v)) => call_args::show(v),
-                (None, None) => "(no result)".to_owned(),
-            };
-            out.line(format!("  {mangled}({}) = {result}", shown.join(", ")))?;
-            for b in &args.buffers {
-                let after = b.elements();
-                if list(&after) == list(&outcome.before[&b.param]) {
-                    continue;
-                }
-                out.line(format!(
-                    "  argument {} after the call: {}",
-                    b.param + 1,
-                    list(&after)
-                ))?;
+        if let Some(s) = &tier_stats {
+            out.line(format!(
+                "  tier now: {} (calls {}, interpreted calls {}, back-edges {}, tier-ups {}, OSR entries {}, compile failures {})",
+                s.tier.name(),
+                s.calls,
+                s.interpreted_calls,
+                s.back_edges,
+                s.tier_ups,
+                s.osr_entries,
+                s.compile_failures
+            ))?;
+            if let Some(why) = &s.last_failure {
+                out.line(format!("  last compile failure: {why}"))?;
             }
         }
     }
     if !out.json() {
-        match (disasm, &listing) {
+        match (request.disasm, &listing) {
             (_, Some(text)) => {
                 out.line("")?;
                 out.line(text.trim_end())?;
@@ -156,6 +212,110 @@ pub fn print(
         return Err(Reported.into());
     }
     Ok(())
+}
+
+/// The line of a call and its arguments, and the buffers it changed.
+fn print_call(mangled: &str, call: &Call, out: &mut Out) -> anyhow::Result<()> {
+    let (args, outcome) = (&call.args, &call.outcome);
+    let shown: Vec<String> = args
+        .values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| match args.buffers.iter().find(|b| b.param == i) {
+            Some(b) => list(&outcome.before[&b.param]),
+            None => call_args::show(v),
+        })
+        .collect();
+    let result = match (&outcome.trap, &outcome.result) {
+        (Some(trap), _) => format!("trap: {trap:?}"),
+        (None, Some(v)) => call_args::show(v),
+        (None, None) => "(no result)".to_owned(),
+    };
+    out.line(format!("  {mangled}({}) = {result}", shown.join(", ")))?;
+    for b in &args.buffers {
+        let after = b.elements();
+        if list(&after) == list(&outcome.before[&b.param]) {
+            continue;
+        }
+        out.line(format!(
+            "  argument {} after the call: {}",
+            b.param + 1,
+            list(&after)
+        ))?;
+    }
+    Ok(())
+}
+
+fn tier_stats_json(s: &TierStats) -> serde_json::Value {
+    json!({
+        "tier": s.tier.name(),
+        "calls": s.calls,
+        "interpreted_calls": s.interpreted_calls,
+        "back_edges": s.back_edges,
+        "tier_ups": s.tier_ups,
+        "osr_entries": s.osr_entries,
+        "compile_failures": s.compile_failures,
+        "last_failure": s.last_failure,
+    })
+}
+
+/// The resolved function the calls go to.
+struct Target<'a> {
+    loader: &'a Loader,
+    mangled: &'a str,
+    address: loader::Address,
+    sig: &'a jit::ir::Signature,
+}
+
+impl Target<'_> {
+    /// Makes the call `repeat` times through the one resolved pointer, the
+    /// first with `first`, each later one with arguments parsed afresh from
+    /// `raw` (so a call that sorts its buffer does not hand the next call a
+    /// sorted one); stops after a call that traps.
+    fn call(&self, first: CallArgs, raw: &[String], repeat: u32) -> anyhow::Result<Vec<Call>> {
+        let again = std::iter::repeat_with(|| call_args::parse(self.sig, raw));
+        let mut calls = Vec::new();
+        for args in std::iter::once(Ok(first))
+            .chain(again)
+            .take(usize::try_from(repeat)?)
+        {
+            let args = args?;
+            let before = self.interpreted_calls();
+            let outcome = run(self.address, self.sig, &args)?;
+            // A call that entered the interpreter counted itself there (and
+            // still did if it finished in a compiled loop entry); compiled
+            // code, and code the module compiled ahead of time, count
+            // nothing.
+            let tier = if self.interpreted_calls() > before {
+                Tier::Interpreted
+            } else {
+                Tier::Compiled
+            };
+            let trapped = outcome.trap.is_some();
+            calls.push(Call {
+                args,
+                outcome,
+                tier,
+            });
+            if trapped {
+                break;
+            }
+        }
+        Ok(calls)
+    }
+
+    fn interpreted_calls(&self) -> u64 {
+        self.loader
+            .tier_stats(self.mangled)
+            .map_or(0, |s| s.interpreted_calls)
+    }
+}
+
+/// One call made: its arguments, what it gave, and the tier it started in.
+struct Call {
+    args: CallArgs,
+    outcome: Outcome,
+    tier: Tier,
 }
 
 /// What a call gave.

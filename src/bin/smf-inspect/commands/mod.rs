@@ -39,11 +39,19 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
             file,
             symbol,
             call,
+            repeat,
+            tier,
             disasm,
             syntax,
         } => {
-            let disasm = disasm.then_some(jit::backend::Syntax::from(*syntax));
-            instantiate::print(&module, file, symbol, call.as_deref(), disasm, &mut out)?;
+            let request = instantiate::Request {
+                symbol,
+                call: call.as_deref(),
+                repeat: repeat.unwrap_or(1),
+                tier: tier.config()?,
+                disasm: disasm.then_some(jit::backend::Syntax::from(*syntax)),
+            };
+            instantiate::print(&module, file, &request, &mut out)?;
         }
         Command::Disasm { symbol, syntax, .. } => {
             disasm::print(&module, symbol, (*syntax).into(), &mut out)?;
