@@ -836,7 +836,10 @@ fn instantiate_takes_the_tier_from_the_environment_without_tier() {
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert!(
-        lines[2].ends_with("tier auto, compiled after 1 call(s) or 1000 back-edge(s) in one call"),
+        lines[2].ends_with(&format!(
+            "tier auto, compiled after 1 call(s) or {} back-edge(s) in one call",
+            loader::limits::DEFAULT_TIER_BACKEDGES
+        )),
         "{text}"
     );
     assert_eq!(lines[3], "  sum$f64([1.5, 2.25, 3.0], 3) = 6.75");

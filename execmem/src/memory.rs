@@ -58,6 +58,11 @@ pub struct Config {
     /// demand. At most [`limits::MAX_POOL_PAGES`]; ignored under dual
     /// mapping, where regions are shared anyway.
     pub pool_pages: usize,
+    /// Whether the pool takes the spare pages dropped allocators left to
+    /// the process-wide reserve before mapping, and leaves its own there
+    /// when dropped (see `release_spare_pages`). On by default; off, the
+    /// pool maps every refill and unmaps its spares with the allocator.
+    pub shared_spares: bool,
 }
 
 impl Default for Config {
@@ -67,6 +72,7 @@ impl Default for Config {
             perf_map: PerfMap::Environment,
             strategy: Strategy::Mprotect,
             pool_pages: limits::DEFAULT_POOL_PAGES,
+            shared_spares: true,
         }
     }
 }
@@ -162,7 +168,7 @@ impl ExecMemory {
         };
         // Nothing is mapped for the pool until a batch asks for a page.
         let pool = (frontier.is_none() && config.pool_pages > 0)
-            .then(|| Pool::new(config.pool_pages, page));
+            .then(|| Pool::new(config.pool_pages, page, config.shared_spares));
         Ok(Self {
             shared: Arc::new(Shared {
                 ledger,

@@ -35,15 +35,19 @@ pub(crate) struct Pool {
     spares: Mutex<Vec<Spare>>,
     refill: usize,
     page: usize,
+    /// Takes from and leaves to the process-wide reserve.
+    shared: bool,
 }
 
 impl Pool {
-    /// A pool refilled `refill` pages at a time (at least one).
-    pub(crate) fn new(refill: usize, page: usize) -> Self {
+    /// A pool refilled `refill` pages at a time (at least one), sharing its
+    /// spares with the process reserve when `shared`.
+    pub(crate) fn new(refill: usize, page: usize, shared: bool) -> Self {
         Self {
             spares: Mutex::new(Vec::new()),
             refill: refill.max(1),
             page,
+            shared,
         }
     }
 
@@ -62,7 +66,11 @@ impl Pool {
                 drop(spares);
                 return Ok(spare.into_staging());
             }
-            let mut fresh = from_reserve(self.refill, self.page, ledger);
+            let mut fresh = if self.shared {
+                from_reserve(self.refill, self.page, ledger)
+            } else {
+                Vec::new()
+            };
             if fresh.is_empty() {
                 fresh = Staging::map_spares(self.refill, self.page, ledger)?;
                 // Handed out from the end: the lowest address first.
@@ -111,6 +119,10 @@ impl Drop for Pool {
                 .get_mut()
                 .unwrap_or_else(PoisonError::into_inner),
         );
+        if !self.shared {
+            unmap_spares(spares);
+            return;
+        }
         for spare in &spares {
             spare.leave_books();
         }

@@ -11,7 +11,7 @@ mod common;
 mod pool_support;
 
 use common::{lines_over, read_maps_into};
-use pool_support::{maps_buffer, pooled, publish_one, unmapped};
+use pool_support::{maps_buffer, pooled, pooled_shared, publish_one, unmapped};
 
 #[test]
 fn released_pages_are_unmapped() {
@@ -54,7 +54,7 @@ fn an_abandoned_batch_unmaps_its_pooled_page() {
 
 fn dropping_the_memory_leaves_its_spares_to_the_next_allocator() {
     let mut buffer = maps_buffer();
-    let memory = pooled(8);
+    let memory = pooled_shared(8);
     let page = memory.page_size();
     let published = publish_one(&memory);
     // The refill is one mapping handed out from its lowest page up: the
@@ -66,12 +66,7 @@ fn dropping_the_memory_leaves_its_spares_to_the_next_allocator() {
     // They wait in the process reserve; the next allocator takes them in
     // the same order before mapping anything.
     assert!(!lines_over(&read_maps_into(&mut buffer), &spares).is_empty());
-    let next = execmem::ExecMemory::new(execmem::Config {
-        perf_map: execmem::PerfMap::Disabled,
-        pool_pages: 8,
-        ..execmem::Config::default()
-    })
-    .expect("allocator");
+    let next = pooled_shared(8);
     let reused = publish_one(&next);
     assert_eq!(reused.reservation().address(), first + page);
     assert_eq!(next.stats().bytes_pooled, 6 * page);
@@ -91,7 +86,7 @@ fn dropping_the_memory_leaves_its_spares_to_the_next_allocator() {
 fn spares_beyond_the_reserve_are_unmapped_with_the_memory() {
     let mut buffer = maps_buffer();
     let pages = execmem::limits::PROCESS_SPARE_PAGES + 9;
-    let memory = pooled(pages);
+    let memory = pooled_shared(pages);
     let page = memory.page_size();
     let published = publish_one(&memory);
     let first = published.reservation().address();

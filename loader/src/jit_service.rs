@@ -437,9 +437,16 @@ impl Instantiator for JitInstantiator {
         };
         let library = templates.library(&module)?;
         if let Some(tier) = &self.tier {
-            let instance = jit::instantiate::instantiate(&library, &template, &type_args)
+            // The instance is built when it first runs: the miss checks
+            // what can be checked without building it.
+            let symbol = jit::instantiate::check_instantiation(&library, &template, &type_args)
                 .map_err(|e| Error::instantiation(name, e))?;
-            return instantiate_tiered(tier, instance, ctx).map(Some);
+            let source = crate::tier::Source {
+                library,
+                template,
+                type_args,
+            };
+            return place_tiered(tier, &symbol, source, ctx).map(Some);
         }
         // Demangled once: the template and arguments found above.
         let instance =
@@ -522,31 +529,22 @@ impl JitInstantiator {
     }
 }
 
-/// Makes `instance` a tiered instantiation: its callees resolved (so that
-/// what would fail to compile fails now), then its record and stub, placed
+/// Makes a tiered instantiation of `source`: its record and stub, placed
 /// in the chain's batch or published on their own.
-fn instantiate_tiered(
+fn place_tiered(
     tier: &Arc<TierShared>,
-    instance: jit::instantiate::Instance,
+    symbol: &str,
+    source: crate::tier::Source,
     ctx: &mut ResolveContext<'_>,
 ) -> Result<InstanceCode> {
-    for block in &instance.function.blocks {
-        for inst in &block.insts {
-            if let jit::ir::Op::Call { callee, .. } | jit::ir::Op::FuncAddr { callee, .. } =
-                &inst.op
-            {
-                resolve_callee(callee, ctx)?;
-            }
-        }
-    }
     if let Some(batch) = ctx.batch() {
-        let reservation = tier.make(instance, batch)?;
+        let reservation = tier.make(symbol, source, batch)?;
         return Ok(InstanceCode::in_batch(&reservation));
     }
     let mut batch = ctx
         .memory()
         .batch_with_capacity(jit::backend::thunk::STUB_SIZE);
-    let reservation = tier.make(instance, &mut batch)?;
+    let reservation = tier.make(symbol, source, &mut batch)?;
     let code = batch.publish()?;
     InstanceCode::new(code, &reservation)
 }

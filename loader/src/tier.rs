@@ -2,10 +2,12 @@
 //! interpreter behind a real function pointer, and move to compiled code
 //! when they are hot.
 //!
-//! Under [`TierPolicy::Interpreted`] or [`TierPolicy::Auto`] a miss makes
-//! the instance (substituted and verified as for compilation, every callee
-//! resolved so that the same errors surface at the same time) and a
-//! *stub* (`jit::backend::thunk`): the name's address from then on. The
+//! Under [`TierPolicy::Interpreted`] or [`TierPolicy::Auto`] a miss checks
+//! the template and arguments (`check_instantiation`: the errors a refused
+//! argument or a template that does not verify give under `compiled`) and
+//! makes a record and a *stub* (`jit::backend::thunk`): the name's address
+//! from then on. The instance is built when it first runs or compiles, its
+//! callees resolved when called. The
 //! stub jumps through the first field of the instantiation's [`Tiered`]
 //! record: the process-wide interpreter entry while it is interpreted,
 //! its compiled code once it is compiled. A caller that kept the pointer
@@ -277,8 +279,10 @@ pub(crate) struct Tiered {
     me: Weak<Tiered>,
     shared: Arc<TierShared>,
     symbol: Arc<str>,
-    function: Arc<Function>,
-    reg_types: RegTypes,
+    /// What the instance is built from, on first use.
+    source: Source,
+    /// The instance, built when it first runs or compiles.
+    built: OnceLock<std::result::Result<Built, String>>,
     state: AtomicU8,
     calls: AtomicU64,
     interpreted_calls: AtomicU64,
@@ -290,6 +294,20 @@ pub(crate) struct Tiered {
     /// Compiled code and loop entries, kept while the record lives.
     code: Mutex<Vec<execmem::PublishedCode>>,
     loops: Mutex<HashMap<u32, LoopState>>,
+}
+
+/// A template and its arguments, checked (the template verifies, the
+/// arguments satisfy its constraints) but not yet substituted.
+pub(crate) struct Source {
+    pub(crate) library: Arc<jit::ir::Library>,
+    pub(crate) template: jit::ir::TemplateName,
+    pub(crate) type_args: Vec<jit::ir::Type>,
+}
+
+/// A built instance: the concrete function and its register types.
+struct Built {
+    function: Arc<Function>,
+    reg_types: RegTypes,
 }
 
 #[derive(Clone)]
@@ -350,18 +368,19 @@ impl TierShared {
     /// the batch keeps the record alive as long as its code.
     pub(crate) fn make(
         self: &Arc<Self>,
-        instance: jit::instantiate::Instance,
+        symbol: &str,
+        source: Source,
         batch: &mut execmem::CodeBatch,
     ) -> Result<execmem::Reservation> {
-        let symbol: Arc<str> = Arc::from(instance.symbol.as_str());
+        let symbol: Arc<str> = Arc::from(symbol);
         let record = Arc::new_cyclic(|me| Tiered {
             target: AtomicUsize::new(self.entry),
             stub: AtomicUsize::new(0),
             me: me.clone(),
             shared: Arc::clone(self),
             symbol: Arc::clone(&symbol),
-            function: instance.function,
-            reg_types: instance.reg_types,
+            source,
+            built: OnceLock::new(),
             state: AtomicU8::new(INTERPRETED),
             calls: AtomicU64::new(0),
             interpreted_calls: AtomicU64::new(0),
@@ -415,6 +434,30 @@ impl TierShared {
 }
 
 impl Tiered {
+    /// The instance, built on first use (substitution and the instance
+    /// check; the template and arguments were checked at the miss).
+    fn built(&self) -> std::result::Result<&Built, String> {
+        let built = self.built.get_or_init(|| {
+            let Source {
+                library,
+                template,
+                type_args,
+            } = &self.source;
+            jit::instantiate::instantiate(library, template, type_args)
+                .map(|instance| Built {
+                    function: instance.function,
+                    reg_types: instance.reg_types,
+                })
+                .map_err(|e| format!("it cannot be instantiated: {e}"))
+        });
+        built.as_ref().map_err(Clone::clone)
+    }
+
+    /// The built function, when it could be built.
+    fn function(&self) -> Option<&Arc<Function>> {
+        self.built().ok().map(|b| &b.function)
+    }
+
     fn stats(&self) -> TierStats {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         TierStats {
@@ -484,7 +527,13 @@ impl Tiered {
     }
 
     fn finish_tier_up(&self) {
-        match self.compile(&self.function, &self.reg_types, &self.symbol) {
+        let compiled = self
+            .built()
+            .map_err(|reason| {
+                Error::instantiation(&self.symbol, jit::Error::new(ErrorKind::Unresolved(reason)))
+            })
+            .and_then(|b| self.compile(&b.function, &b.reg_types, &self.symbol));
+        match compiled {
             Ok(entry) => {
                 self.target.store(entry, Ordering::Release);
                 self.tier_ups.fetch_add(1, Ordering::Relaxed);
@@ -577,7 +626,10 @@ impl Tiered {
     }
 
     fn make_loop_entry(&self, header: BlockId) -> LoopState {
-        let entry = match jit::osr::loop_entry(&self.function, &self.reg_types, header) {
+        let Ok(built) = self.built() else {
+            return LoopState::Failed;
+        };
+        let entry = match jit::osr::loop_entry(&built.function, &built.reg_types, header) {
             Ok(entry) => entry,
             Err(e) if matches!(e.kind, ErrorKind::NoLoopEntry { .. }) => return LoopState::Refused,
             Err(e) => {
@@ -615,7 +667,8 @@ impl Tiered {
             frame.xmm0 = xmm0;
             return Ok(());
         }
-        let args = arguments(&self.function, frame);
+        let built = self.built().map_err(Failure::Fatal)?;
+        let args = arguments(&built.function, frame);
         let loader = self
             .shared
             .loader()
@@ -629,11 +682,11 @@ impl Tiered {
             .with_native_calls(&resolver);
         // SAFETY: the caller called this instantiation's function pointer
         // with arguments valid for it, as it would the compiled code.
-        let result = unsafe { interpreter.call(&self.function, &args) };
+        let result = unsafe { interpreter.call(&built.function, &args) };
         match result {
             Ok(value) => {
                 let bits = value.as_ref().map_or(0, Value::to_bits);
-                if self
+                if built
                     .function
                     .sig
                     .ret
@@ -688,10 +741,19 @@ fn unresolved(error: &Error) -> jit::Error {
 impl TierResolver<'_> {
     /// How the interpreter reaches a tiered instantiation: a new frame
     /// while it is interpreted, its compiled code once it is compiled.
-    fn enter(record: &Tiered) -> Target {
+    fn enter(record: &Tiered) -> std::result::Result<Target, jit::Error> {
         match record.count_call() {
-            Some(entry) => Target::Native(entry as u64),
-            None => Target::Interpreted(Arc::clone(&record.function)),
+            Some(entry) => Ok(Target::Native(entry as u64)),
+            None => record
+                .function()
+                .map(|f| Target::Interpreted(Arc::clone(f)))
+                .ok_or_else(|| {
+                    jit::Error::new(ErrorKind::Unresolved(format!(
+                        "{} ({})",
+                        record.symbol,
+                        record.built().err().unwrap_or_default()
+                    )))
+                }),
         }
     }
 }
@@ -699,13 +761,13 @@ impl TierResolver<'_> {
 impl Resolver for TierResolver<'_> {
     fn resolve(&self, symbol: &str) -> std::result::Result<Target, jit::Error> {
         if let Some(record) = self.shared.record(symbol) {
-            return Ok(Self::enter(&record));
+            return Self::enter(&record);
         }
         let address = self.loader.resolve(symbol).map_err(|e| unresolved(&e))?;
-        Ok(match self.shared.record(symbol) {
+        match self.shared.record(symbol) {
             Some(record) => Self::enter(&record),
-            None => Target::Native(address.get() as u64),
-        })
+            None => Ok(Target::Native(address.get() as u64)),
+        }
     }
 
     fn import(&self, name: &str) -> std::result::Result<u64, jit::Error> {
@@ -727,11 +789,11 @@ impl Resolver for TierResolver<'_> {
     }
 
     fn target_at(&self, address: u64) -> Option<Target> {
-        Some(match self.shared.record_at(address) {
-            Some(record) => Self::enter(&record),
+        match self.shared.record_at(address) {
+            Some(record) => Self::enter(&record).ok(),
             // Compiled or native code: called as compiled code would.
-            None => Target::Native(address),
-        })
+            None => Some(Target::Native(address)),
+        }
     }
 }
 
@@ -745,7 +807,9 @@ impl Tiering for TierResolver<'_> {
 
     fn loop_entry(&self, func: &Arc<Function>, header: BlockId) -> LoopAnswer {
         match self.shared.record(&func.name.name) {
-            Some(record) if Arc::ptr_eq(&record.function, func) => record.loop_entry(header),
+            Some(record) if record.function().is_some_and(|f| Arc::ptr_eq(f, func)) => {
+                record.loop_entry(header)
+            }
             _ => LoopAnswer::Never,
         }
     }

@@ -626,3 +626,38 @@ fn the_environment_sets_the_tier_and_bad_values_are_errors() {
     assert_eq!(default.policy, TierPolicy::Compiled);
     assert!(default.calls >= 1 && default.back_edges >= 1);
 }
+
+#[test]
+fn a_refused_type_argument_fails_at_resolution_in_every_tier() {
+    for &(name, policy, n) in &TIERS {
+        let loader = tiered(policy, n, n);
+        // sum<T: num> does not take bool: the miss checks the template and
+        // the arguments before any instance is built.
+        let error = loader.resolve("sum$bool").unwrap_err();
+        let loader::Error::InstantiationFailed {
+            source: loader::InstantiationError::Instantiate(refusal),
+            ..
+        } = &error
+        else {
+            panic!("tier {name}: expected a refused instantiation, got {error:?}");
+        };
+        assert!(
+            matches!(refusal.kind, jit::ErrorKind::Constraint { .. }),
+            "tier {name}: {error}"
+        );
+        // Nothing was made for it.
+        assert!(loader.tier_stats("sum$bool").is_none());
+    }
+}
+
+#[test]
+fn a_tiered_instance_is_built_at_its_first_call() {
+    let loader = tiered(TierPolicy::Interpreted, 1, 1);
+    let entry = loader.resolve("min$u16").unwrap().as_ptr();
+    let before = loader.stats().instances;
+    assert_eq!((before.tiers.tiered, before.tiers.calls), (1, 0));
+    let xs = [9u16, 3, 7];
+    let got = call_at(entry, "fn(ptr<u16>, i64) -> u16", &[ptr(&xs), len(3)]);
+    assert_eq!(got, Ok(Some(Value::U16(3))));
+    assert_eq!(loader.tier_stats("min$u16").unwrap().interpreted_calls, 1);
+}

@@ -105,11 +105,14 @@ pub fn memory() -> ExecMemory {
 pub const STRATEGIES: [Strategy; 2] = [Strategy::Mprotect, Strategy::DualMapping];
 
 /// An allocator using `strategy` (dual mapping falls back to mprotect where
-/// the kernel refuses it; [`ExecMemory::strategy`] tells which is in use).
+/// the kernel refuses it; [`ExecMemory::strategy`] tells which is in use),
+/// whose pool maps its own pages (tests running at once drop allocators
+/// whose spares would otherwise feed it).
 pub fn memory_with(strategy: Strategy) -> ExecMemory {
     ExecMemory::new(Config {
         perf_map: PerfMap::Disabled,
         strategy,
+        shared_spares: false,
         ..Config::default()
     })
     .expect("allocator")

@@ -27,9 +27,19 @@ pub fn unmapped(buffer: &mut Vec<u8>, address: usize, page: usize) -> bool {
 }
 
 /// An allocator whose pool refills `pool_pages` pages at a time, mapped
-/// afresh (the process reserve emptied first, so refills are exact).
+/// afresh (not from the process reserve, so refills are exact).
 pub fn pooled(pool_pages: usize) -> ExecMemory {
-    execmem::release_spare_pages();
+    ExecMemory::new(Config {
+        perf_map: PerfMap::Disabled,
+        pool_pages,
+        shared_spares: false,
+        ..Config::default()
+    })
+    .expect("allocator")
+}
+
+/// [`pooled`], sharing its spares with the process reserve (the default).
+pub fn pooled_shared(pool_pages: usize) -> ExecMemory {
     ExecMemory::new(Config {
         perf_map: PerfMap::Disabled,
         pool_pages,

@@ -54,6 +54,57 @@ pub fn instantiate(lib: &Library, name: &TemplateName, args: &[Type]) -> Result<
     instantiate_reusing(lib, name, args, None)
 }
 
+/// The checks [`instantiate`] makes before it builds anything, and the
+/// instance's symbol: the template exists and verifies (in a library
+/// decoded on demand, its first use verifies it), and `args` are type
+/// arguments satisfying its constraints. A loader that builds an instance
+/// only when it first runs (tiered execution) reports these errors when the
+/// name is resolved; what only the built instance can show (a constant out
+/// of its substituted type's range, a type nested too deeply after
+/// substitution) comes when it is built.
+///
+/// # Errors
+///
+/// As [`instantiate`], for those rules.
+pub fn check_instantiation(
+    lib: &Library,
+    name: &TemplateName,
+    args: &[Type],
+) -> Result<String, Error> {
+    let mut symbol = String::new();
+    mangle_into(&mut symbol, name, args)?;
+    checked_template(lib, name, args, &symbol)?;
+    Ok(symbol)
+}
+
+/// The template `name` of `lib`, with `args` checked against its
+/// constraints, and whether the library vouches for it: a library decoded
+/// on demand verifies each template on its first instantiation (and
+/// remembers the outcome); a whole library is trusted once
+/// `verify_library` accepted it. Errors are located at `symbol`.
+fn checked_template<'l>(
+    lib: &'l Library,
+    name: &TemplateName,
+    args: &[Type],
+    symbol: &str,
+) -> Result<(&'l Function, bool), Error> {
+    let at = || Location::Item(symbol.to_owned());
+    let trusted = if lib.is_lazy() {
+        verify_template(lib, name)?
+    } else {
+        lib.is_verified()
+    };
+    let template = lib.function(name).ok_or_else(|| {
+        Error::new(ErrorKind::Unknown {
+            what: "template",
+            name: name.to_string(),
+        })
+        .or_at(at())
+    })?;
+    check_args(lib, &template.type_params, args, name).map_err(|e| e.or_at(at()))?;
+    Ok((template, trusted))
+}
+
 /// [`instantiate`], refilling the storage of `spare`, an instance no
 /// longer needed, instead of allocating afresh: its strings, vectors of
 /// blocks, instructions, block parameters, branch arguments and register
@@ -82,23 +133,7 @@ pub fn instantiate_reusing(
         dependencies,
     } = spare.map(Storage::from).unwrap_or_default();
     mangle_into(&mut symbol, name, args)?;
-    let at = || Location::Item(symbol.clone());
-    // A library decoded on demand verifies each template on its first
-    // instantiation (and remembers the outcome); a whole library is
-    // trusted once `verify_library` accepted it.
-    let trusted = if lib.is_lazy() {
-        verify_template(lib, name)?
-    } else {
-        lib.is_verified()
-    };
-    let template = lib.function(name).ok_or_else(|| {
-        Error::new(ErrorKind::Unknown {
-            what: "template",
-            name: name.to_string(),
-        })
-        .or_at(at())
-    })?;
-    check_args(lib, &template.type_params, args, name).map_err(|e| e.or_at(at()))?;
+    let (template, trusted) = checked_template(lib, name, args, &symbol)?;
     let Function {
         name: TemplateName {
             name: mut function_name,
