@@ -1,7 +1,12 @@
 //! Shared by the backend's tests: libraries laid out for wasm32, modules
 //! for sets of roots, the interpreter as the oracle, and outcomes compared
-//! with NaN equal to NaN.
+//! with NaN equal to NaN. The support the other backends' tests share
+//! (libc natives for the interpreter, element values, the generator's
+//! random numbers) is included from `jit/tests/common` as [`common`].
 #![allow(dead_code, unsafe_code)]
+
+#[path = "../../../tests/common/mod.rs"]
+pub mod common;
 
 use std::collections::HashSet;
 
