@@ -10,7 +10,10 @@
 //! - `jit-interp`: the reference interpreter, the oracle every backend
 //!   agrees with, as [`interp`];
 //! - `jit-x64`: the x86-64 backend with its trap runtime and the
-//!   lazy-binding resolver trampoline, as [`backend`].
+//!   lazy-binding resolver trampoline, as [`backend`];
+//! - `jit-wasm`: the WebAssembly backend (one validated module per set of
+//!   instances; with the `wasm-run` feature, an in-process runner), as
+//!   [`wasm`].
 //!
 //! Users and tools write `jit::…` and need not know the split; a crate that
 //! needs only the IR (a fuzz target, a tool that reads templates) depends
@@ -20,4 +23,5 @@
 
 pub use jit_interp as interp;
 pub use jit_ir::*;
+pub use jit_wasm as wasm;
 pub use jit_x64 as backend;

@@ -61,6 +61,50 @@ pub fn type_args(f: &Function) -> Vec<Vec<Type>> {
     }
 }
 
+/// Bit patterns worth testing for an element of `ty`: both ends of the
+/// range, zero, one, NaN and infinities for floats, then random bits.
+pub fn element(ty: &Type, k: usize, rng: &mut Rng) -> u64 {
+    let edges: Vec<u64> = match ty {
+        Type::Int(t) => vec![t.min_value() as u64, t.max_value() as u64, 0, 1, u64::MAX],
+        Type::F32 => [
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            -0.0,
+            1.5,
+            f32::MAX,
+            f32::MIN_POSITIVE,
+        ]
+        .iter()
+        .map(|f| u64::from(f.to_bits()))
+        .collect(),
+        Type::F64 => [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -0.0,
+            2.5,
+            f64::MAX,
+            1e-310,
+        ]
+        .iter()
+        .map(|f| f.to_bits())
+        .collect(),
+        _ => vec![0, 1],
+    };
+    match edges.get(k) {
+        Some(&e) if k.is_multiple_of(2) => e,
+        _ => match ty {
+            // Small floats as well as random bit patterns.
+            Type::F32 if below(rng, 2) == 0 => {
+                u64::from((below(rng, 200) as f32 - 100.0).to_bits())
+            }
+            Type::F64 if below(rng, 2) == 0 => (below(rng, 200) as f64 / 3.0 - 30.0).to_bits(),
+            _ => rng.next(),
+        },
+    }
+}
+
 /// A resolver over `lib` whose imports are libc's allocator and memcpy.
 pub fn resolver(lib: &Library) -> LibraryResolver<'_> {
     LibraryResolver::new(lib)

@@ -1,0 +1,92 @@
+//! The differential generator's random programs (shared with the x86-64
+//! backend's and the tiers' tests) give the same results interpreted and
+//! as WebAssembly: return values (NaN equal to NaN), traps with their
+//! codes, and the buffer every function receives, byte for byte.
+//!
+//! Each program's functions become one module, laid out for wasm32; the
+//! buffer is copied into its memory before each call and compared after.
+//! `SMFJIT_WASM_PROGRAMS` sets the number of programs (default 300),
+//! `SMFJIT_WASM_SEED` the first seed. A failure prints the program.
+
+mod support;
+
+use support::common::{Rng, below};
+
+#[path = "../../tests/generator/mod.rs"]
+mod generator;
+
+use generator::{MEM, argument, program};
+use jit::interp::{LibraryResolver, Value};
+use jit::ir::Type;
+use jit::wasm::run::Runner;
+use support::{compiled, for_wasm32, interpret, module};
+
+fn check_program(seed: u64) {
+    let lib = program(seed, 3);
+    let wasm = for_wasm32(lib.clone());
+    let roots: Vec<_> = lib.functions().map(|f| (f.name.clone(), vec![])).collect();
+    let m = module(&wasm, &roots);
+    let mut run = Runner::new(&m).expect("instantiates");
+    let oracle = LibraryResolver::new(&lib);
+    let at = run.alloc(MEM as u32).expect("allocates");
+    let mut rng = Rng(seed ^ 0x9e37_79b9_7f4a_7c15);
+    for f in lib.functions() {
+        let symbol = f.name.to_string();
+        for round in 0..2 {
+            let init: Vec<u8> = (0..MEM).map(|_| rng.next() as u8).collect();
+            let mut host = init.clone();
+            run.write(at, &init).expect("writes");
+            let rest: Vec<Value> = f
+                .sig
+                .params
+                .iter()
+                .skip(1)
+                .map(|t: &Type| argument(t, &mut rng))
+                .collect();
+            let with = |p: u64| {
+                [Value::Ptr(p)]
+                    .into_iter()
+                    .chain(rest.iter().copied())
+                    .collect::<Vec<_>>()
+            };
+            let want = interpret(&oracle, &symbol, &with(host.as_mut_ptr() as usize as u64));
+            let got = compiled(run.call(&symbol, &with(u64::from(at))));
+            let memory = run.read(at, MEM).expect("reads");
+            if got != want || memory != host.as_slice() {
+                panic!(
+                    "seed {seed}, {symbol}, round {round}: wasm {got:?}, interpreted {want:?}, \
+                     memory {}\nargs {rest:?}\n{}",
+                    if memory == host.as_slice() {
+                        "equal"
+                    } else {
+                        "differs"
+                    },
+                    jit::text::print_library(&lib),
+                );
+            }
+        }
+    }
+}
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[test]
+fn random_programs_agree_with_the_interpreter() {
+    let count = env("SMFJIT_WASM_PROGRAMS", 300);
+    let first = env("SMFJIT_WASM_SEED", 1);
+    for seed in first..first + count {
+        check_program(seed);
+    }
+}
+
+#[test]
+fn the_generator_is_used_whole() {
+    // `below` is the generator's; naming it here keeps the shared file's
+    // imports the same in every including crate.
+    assert!(below(&mut Rng(3), 10) < 10);
+}

@@ -1,0 +1,221 @@
+// Runs one export of a module the WebAssembly backend emitted, in Node
+// (V8), as a host that follows doc/formats/wasm-abi.md: it creates the
+// memory, the table (slots below __table_base null) and the two base
+// globals itself, provides malloc/realloc/free/memcpy over the module's
+// memory, and prints one line of JSON.
+//
+//   node tests/wasm/run.mjs MODULE.wasm SYMBOL [ARG…] [--table-base N]
+//
+// ARG is TYPE:VALUE for a scalar (i8 … u64, f32, f64, bool; VALUE may be
+// nan, inf, -inf, true, false) or buf:TYPE:V1,V2,… for a buffer of
+// elements, copied into the memory before the call (its address is the
+// argument) and printed after it; ret:TYPE says how to read the result
+// (default i32: the module returns narrow integers, bool and pointers as
+// i32). Output:
+//
+//   {"result": VALUE|null, "buffers": [[V…]…], "trap": null|{"kind", "code"}}
+//
+// 64-bit integers are printed as strings (JSON numbers lose their low
+// bits); NaN, infinities and negative zero as "nan", "inf", "-inf", "-0".
+import { readFileSync } from "node:fs";
+
+const SIZES = { i8: 1, u8: 1, bool: 1, i16: 2, u16: 2, i32: 4, u32: 4, f32: 4, i64: 8, u64: 8, f64: 8, ptr: 4 };
+
+function usage(message) {
+  process.stderr.write(`error: ${message}\nusage: node run.mjs MODULE.wasm SYMBOL [TYPE:VALUE | buf:TYPE:V1,V2,…]… [--table-base N]\n`);
+  process.exit(2);
+}
+
+const argv = process.argv.slice(2);
+let tableBase = 7;
+const positional = [];
+for (let k = 0; k < argv.length; k++) {
+  if (argv[k] === "--table-base") {
+    tableBase = Number(argv[++k]);
+    if (!Number.isInteger(tableBase) || tableBase < 1) usage("--table-base takes an integer ≥ 1");
+  } else {
+    positional.push(argv[k]);
+  }
+}
+const [file, symbol, ...args] = positional;
+if (!file || !symbol) usage("a module and a symbol are needed");
+
+const PAGE = 65536;
+const MEMORY_BASE = 1024;
+const memory = new WebAssembly.Memory({ initial: 1 });
+const module = new WebAssembly.Module(readFileSync(file));
+const table = new WebAssembly.Table({ element: "anyfunc", initial: tableBase + 256 });
+
+// The heap: bump allocation from __memory_base, sizes kept here, free
+// giving back the most recent block (as the in-process runner does).
+let next = MEMORY_BASE;
+const sizes = new Map();
+function malloc(size) {
+  size = Number(size);
+  const start = Math.ceil(next / 16) * 16;
+  const end = start + Math.max(size, 1);
+  if (end > 2 ** 32) return 0;
+  if (end > memory.buffer.byteLength) {
+    memory.grow(Math.ceil((end - memory.buffer.byteLength) / PAGE));
+  }
+  next = end;
+  sizes.set(start, size);
+  return start;
+}
+function free(p) {
+  p >>>= 0;
+  const size = sizes.get(p);
+  if (size === undefined) return;
+  sizes.delete(p);
+  if (p + Math.max(size, 1) === next) next = p;
+}
+function memcpy(dst, src, n) {
+  new Uint8Array(memory.buffer).copyWithin(dst >>> 0, src >>> 0, (src >>> 0) + Number(n));
+  return dst;
+}
+function realloc(p, size) {
+  p >>>= 0;
+  if (p === 0) return malloc(size);
+  const old = sizes.get(p) ?? 0;
+  const q = malloc(size);
+  if (q !== 0) {
+    memcpy(q, p, Math.min(old, Number(size)));
+    free(p);
+  }
+  return q;
+}
+
+const natives = { malloc, realloc, free, memcpy };
+const env = {
+  memory,
+  __indirect_function_table: table,
+  __memory_base: new WebAssembly.Global({ value: "i32", mutable: false }, MEMORY_BASE),
+  __table_base: new WebAssembly.Global({ value: "i32", mutable: false }, tableBase),
+};
+for (const imp of WebAssembly.Module.imports(module)) {
+  if (imp.kind !== "function") continue;
+  if (!(imp.name in natives)) usage(`the import env.${imp.name} is not provided`);
+  env[imp.name] = natives[imp.name];
+}
+const instance = new WebAssembly.Instance(module, { env });
+const fn = instance.exports[symbol];
+if (typeof fn !== "function") usage(`no export ${symbol}`);
+
+function parseScalar(type, text) {
+  switch (type) {
+    case "f32":
+    case "f64":
+      return text === "nan" ? NaN : text === "inf" ? Infinity : text === "-inf" ? -Infinity : Number(text);
+    case "bool":
+      return text === "true" || text === "1" ? 1 : 0;
+    case "i64":
+    case "u64":
+      return BigInt.asIntN(64, BigInt(text));
+    default:
+      if (!(type in SIZES)) usage(`unknown type ${type}`);
+      return Number(BigInt.asIntN(32, BigInt(text)));
+  }
+}
+
+function view() {
+  return new DataView(memory.buffer);
+}
+
+function store(type, at, value) {
+  const v = view();
+  switch (type) {
+    case "i8": case "u8": case "bool": v.setUint8(at, Number(value) & 0xff); break;
+    case "i16": case "u16": v.setUint16(at, Number(value) & 0xffff, true); break;
+    case "i32": case "u32": case "ptr": v.setUint32(at, Number(value) >>> 0, true); break;
+    case "i64": case "u64": v.setBigUint64(at, BigInt.asUintN(64, BigInt(value)), true); break;
+    case "f32": v.setFloat32(at, value, true); break;
+    case "f64": v.setFloat64(at, value, true); break;
+  }
+}
+
+function load(type, at) {
+  const v = view();
+  switch (type) {
+    case "i8": return v.getInt8(at);
+    case "u8": return v.getUint8(at);
+    case "bool": return v.getUint8(at) & 1 ? true : false;
+    case "i16": return v.getInt16(at, true);
+    case "u16": return v.getUint16(at, true);
+    case "i32": return v.getInt32(at, true);
+    case "u32": case "ptr": return v.getUint32(at, true);
+    case "i64": return v.getBigInt64(at, true);
+    case "u64": return v.getBigUint64(at, true);
+    case "f32": return v.getFloat32(at, true);
+    case "f64": return v.getFloat64(at, true);
+  }
+}
+
+// A result in the module's representation, as the IR type `type` reads it.
+function typed(type, raw) {
+  switch (type) {
+    case "i8": return (raw << 24) >> 24;
+    case "u8": return raw & 0xff;
+    case "i16": return (raw << 16) >> 16;
+    case "u16": return raw & 0xffff;
+    case "u32": case "ptr": return raw >>> 0;
+    case "bool": return (raw & 1) === 1;
+    case "u64": return BigInt.asUintN(64, raw);
+    default: return raw;
+  }
+}
+
+function json(value) {
+  if (typeof value === "bigint") return value.toString();
+  if (typeof value === "number" && !Number.isFinite(value)) {
+    return Number.isNaN(value) ? "nan" : value > 0 ? "inf" : "-inf";
+  }
+  // JSON has no negative zero.
+  if (Object.is(value, -0)) return "-0";
+  return value;
+}
+
+let resultType = "i32";
+const buffers = [];
+const callArgs = [];
+for (const arg of args) {
+  const parts = arg.split(":");
+  if (parts[0] === "buf") {
+    const type = parts[1];
+    if (!(type in SIZES)) usage(`unknown element type ${type}`);
+    const values = parts[2] === undefined || parts[2] === "" ? [] : parts[2].split(",").map((t) => parseScalar(type, t));
+    const at = malloc(values.length * SIZES[type]);
+    values.forEach((v, k) => store(type, at + k * SIZES[type], v));
+    buffers.push({ type, at, length: values.length });
+    callArgs.push(at);
+  } else if (parts[0] === "ret") {
+    resultType = parts[1];
+  } else if (parts.length === 2) {
+    callArgs.push(parseScalar(parts[0], parts[1]));
+  } else {
+    usage(`cannot read the argument ${arg}`);
+  }
+}
+
+const out = { result: null, buffers: [], trap: null };
+try {
+  const raw = fn(...callArgs);
+  out.result = raw === undefined ? null : json(typed(resultType, raw));
+} catch (e) {
+  if (!(e instanceof WebAssembly.RuntimeError)) throw e;
+  const message = String(e.message);
+  if (/unreachable/.test(message)) {
+    out.trap = { kind: "explicit", code: instance.exports.__trap_code.value >>> 0 };
+  } else if (/divi(de|sion) by zero/.test(message)) {
+    out.trap = { kind: "divide_by_zero" };
+  } else if (/null function|uninitialized element/.test(message)) {
+    out.trap = { kind: "null_pointer", message };
+  } else {
+    out.trap = { kind: "engine", message };
+  }
+}
+for (const b of buffers) {
+  const values = [];
+  for (let k = 0; k < b.length; k++) values.push(json(load(b.type, b.at + k * SIZES[b.type])));
+  out.buffers.push(values);
+}
+process.stdout.write(JSON.stringify(out) + "\n");
