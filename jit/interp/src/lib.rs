@@ -307,8 +307,22 @@ impl<'r> Interpreter<'r> {
                 }));
             }
         }
-        let bits: Vec<u64> = args.iter().map(Value::to_bits).collect();
-        let ret = self.run(host, Arc::clone(func), &bits)?;
+        // The common short argument lists need no allocation.
+        let mut short = [0u64; 8];
+        let long: Vec<u64>;
+        let bits: &[u64] = match short.get_mut(..args.len()) {
+            Some(bits) => {
+                for (b, a) in bits.iter_mut().zip(args) {
+                    *b = a.to_bits();
+                }
+                bits
+            }
+            None => {
+                long = args.iter().map(Value::to_bits).collect();
+                &long
+            }
+        };
+        let ret = self.run(host, Arc::clone(func), bits)?;
         Ok(match (&func.sig.ret, ret) {
             (Some(t), Some(v)) => Some(Value::from_bits(t, v)),
             _ => None,
@@ -357,13 +371,16 @@ impl<'r> Interpreter<'r> {
     /// function (push a frame) or returns (pop one). The registers of all
     /// frames live in one stack, each frame's above its caller's.
     fn run(&self, host: Host, func: Arc<Function>, args: &[u64]) -> Result<Option<u64>, Error> {
-        let mut stack = Vec::new();
         let code = prepared::code(&func);
+        // Room for a few calls' registers up front, so that shallow calls
+        // do not grow the stack step by step.
+        let mut stack = Vec::with_capacity(code.regs.saturating_mul(4).clamp(64, 1 << 12));
         let first = Self::frame(&mut stack, func, code, args, None)?;
         // Register slots of all live frames: bounded so that deep recursion
         // of a function with many registers cannot exhaust memory.
         let mut slots = first.code.regs;
-        let mut frames = vec![first];
+        let mut frames = Vec::with_capacity(8);
+        frames.push(first);
         let mut fuel = Fuel::new(self.fuel);
         // Call arguments and parallel branch moves.
         let mut scratch = Vec::new();
