@@ -514,6 +514,9 @@ impl<'r> Interpreter<'r> {
                 Some(left) => left,
                 None => refill(fuel.metered).map_err(|e| located(func, code, here, e))?,
             };
+            // The branch taken, if this is one (a fused comparison branches
+            // from the next slot).
+            let mut branch = here;
             // Matching the place, not a copy, loads each operand in its arm.
             let edge = match *inst {
                 Inst::General { block, inst } => {
@@ -596,6 +599,31 @@ impl<'r> Interpreter<'r> {
                     regs[d as usize] = u64::from(compare(op, x, y));
                     continue;
                 }
+                Inst::CmpBr {
+                    signed,
+                    op,
+                    d,
+                    a,
+                    b,
+                    then,
+                    otherwise,
+                } => {
+                    let (x, y) = (regs[a as usize], regs[b as usize]);
+                    let taken = if signed {
+                        compare(op, x as i64, y as i64)
+                    } else {
+                        compare(op, x, y)
+                    };
+                    regs[d as usize] = u64::from(taken);
+                    // The branch's own unit of fuel; without it the branch
+                    // runs from its slot and reports running out there.
+                    let Some(left) = fuel.left.checked_sub(1) else {
+                        continue;
+                    };
+                    fuel.left = left;
+                    branch = here + 1;
+                    code.edges[if taken { then } else { otherwise } as usize]
+                }
                 Inst::Canonical { d, a, canon } => {
                     regs[d as usize] = canon.apply(regs[a as usize]);
                     continue;
@@ -654,7 +682,7 @@ impl<'r> Interpreter<'r> {
                 && let Some(tiering) = self.tiering
                 && let Some(value) = self
                     .back_edge(host, tiering, shared, loops, edge.block as usize, regs)
-                    .map_err(|e| located(func, code, here, e))?
+                    .map_err(|e| located(func, code, branch, e))?
             {
                 return Ok(Exit::Return(value));
             }

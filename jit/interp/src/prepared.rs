@@ -158,6 +158,20 @@ pub(crate) enum Inst {
         a: R,
         b: R,
     },
+    /// An integer comparison whose result is the condition of the block's
+    /// two-way branch, which comes next: compares, and takes the branch in
+    /// the same step when the fuel allows (the branch keeps its own slot
+    /// after this one for when it does not).
+    CmpBr {
+        /// Whether the integers compare as signed.
+        signed: bool,
+        op: CmpOp,
+        d: R,
+        a: R,
+        b: R,
+        then: u32,
+        otherwise: u32,
+    },
     /// `d = canonical(a)` (a bitcast).
     Canonical {
         d: R,
@@ -303,9 +317,37 @@ impl Code {
             } else {
                 general
             };
+            code.fuse(decoded);
             code.insts.push(decoded);
         }
         code
+    }
+
+    /// Fuses the last instruction decoded with `term`, the terminator that
+    /// follows it, when it compares integers for the branch.
+    fn fuse(&mut self, term: Inst) {
+        let Inst::CondBr { c, then, otherwise } = term else {
+            return;
+        };
+        let Some(last) = self.insts.last_mut() else {
+            return;
+        };
+        let (signed, op, d, a, b) = match *last {
+            Inst::CmpSigned { op, d, a, b } => (true, op, d, a, b),
+            Inst::CmpUnsigned { op, d, a, b } => (false, op, d, a, b),
+            _ => return,
+        };
+        if d == c {
+            *last = Inst::CmpBr {
+                signed,
+                op,
+                d,
+                a,
+                b,
+                then,
+                otherwise,
+            };
+        }
     }
 
     /// `r` as an index, when it names a register of the frame.
