@@ -417,6 +417,40 @@ fn fuel_bounds_an_endless_loop() {
 }
 
 #[test]
+fn fuel_runs_out_at_the_exact_instruction_around_a_compare_and_branch() {
+    // Units: const, const, br, cmp, cond_br, ret. The comparison and the
+    // branch on it run as one step but are still charged and located one
+    // by one.
+    let l = lib(concat!(
+        "fn count(%n: i64) -> i64 {\nentry:\n    %zero = const i64 0\n    %one = const i64 1\n",
+        "    br loop(%zero)\nloop(%i: i64):\n    %more = cmp lt i64 %i, %n\n",
+        "    cond_br %more, body, done\nbody:\n    %next = add i64 %i, %one\n",
+        "    br loop(%next)\ndone:\n    ret %i\n}\n"
+    ));
+    let r = common::resolver(&l);
+    let f = r.function("count").expect("instantiates");
+    let run = |fuel: u64| {
+        // SAFETY: the function touches no memory.
+        unsafe {
+            jit::interp::Interpreter::new(&r)
+                .with_fuel(fuel)
+                .call(&f, &[Value::I64(0)])
+        }
+    };
+    let at = |block: u32, inst: Option<u32>| Location::Instruction {
+        function: "count".to_owned(),
+        block,
+        inst,
+    };
+    for (fuel, place) in [(3, at(1, Some(0))), (4, at(1, None)), (5, at(3, None))] {
+        let err = run(fuel).expect_err("runs out");
+        assert_eq!(err.kind, ErrorKind::OutOfFuel, "fuel {fuel}");
+        assert_eq!(err.location, place, "fuel {fuel}");
+    }
+    assert_eq!(run(6).expect("enough fuel"), Some(Value::I64(0)));
+}
+
+#[test]
 fn unbounded_recursion_stops_at_the_call_depth() {
     let l = lib("fn down(%n: i64) -> i64 {\nentry:\n    %r = call down(%n)\n    ret %r\n}\n");
     let err = common::run(&l, "down", &[Value::I64(1)]).expect_err("too deep");

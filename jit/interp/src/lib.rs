@@ -34,6 +34,7 @@
 #[allow(unsafe_code)]
 mod host;
 mod library_resolver;
+mod prepared;
 mod semantics;
 
 use std::sync::Arc;
@@ -48,8 +49,10 @@ use jit_ir::ir::{
 };
 pub use jit_ir::value::Value;
 use jit_ir::{Error, ErrorKind, Location, TrapKind, limits};
+use prepared::{Code, Edge, Inst, NO_INDEX};
 use semantics::{
-    canonical, cast, compare, const_value, element, f32_of, float_binary, int_binary, not_concrete,
+    address, canonical, cast, compare, const_value, element, element_at, f32_of, float_binary,
+    int_binary, not_concrete,
 };
 
 /// What a symbol or function pointer refers to.
@@ -166,8 +169,11 @@ pub struct Interpreter<'r> {
 
 struct Frame {
     func: Arc<Function>,
-    regs: Vec<u64>,
-    block: usize,
+    code: Arc<Code>,
+    /// The frame's first register in the run's register stack; its
+    /// registers are the `code.regs` slots from there.
+    base: usize,
+    /// The next instruction of `code` to run.
     pc: usize,
     /// Register of the caller receiving the result.
     ret_to: Option<Reg>,
@@ -301,27 +307,51 @@ impl<'r> Interpreter<'r> {
                 }));
             }
         }
-        let bits: Vec<u64> = args.iter().map(Value::to_bits).collect();
-        let ret = self.run(host, Arc::clone(func), &bits)?;
+        // The common short argument lists need no allocation.
+        let mut short = [0u64; 8];
+        let long: Vec<u64>;
+        let bits: &[u64] = match short.get_mut(..args.len()) {
+            Some(bits) => {
+                for (b, a) in bits.iter_mut().zip(args) {
+                    *b = a.to_bits();
+                }
+                bits
+            }
+            None => {
+                long = args.iter().map(Value::to_bits).collect();
+                &long
+            }
+        };
+        let ret = self.run(host, Arc::clone(func), bits)?;
         Ok(match (&func.sig.ret, ret) {
             (Some(t), Some(v)) => Some(Value::from_bits(t, v)),
             _ => None,
         })
     }
 
-    fn frame(func: Arc<Function>, args: &[u64], ret_to: Option<Reg>) -> Result<Frame, Error> {
-        let n = func.reg_count();
+    /// Pushes a frame for `func` onto the register stack, its first
+    /// registers holding `args`.
+    fn frame(
+        stack: &mut Vec<u64>,
+        func: Arc<Function>,
+        code: Arc<Code>,
+        args: &[u64],
+        ret_to: Option<Reg>,
+    ) -> Result<Frame, Error> {
+        let n = code.regs;
         if n > limits::MAX_REGS || args.len() > n {
             return Err(malformed("defines too many registers"));
         }
-        let mut regs = vec![0u64; n];
-        regs.get_mut(..args.len())
+        let base = stack.len();
+        stack.resize(base + n, 0);
+        stack
+            .get_mut(base..base + args.len())
             .ok_or_else(|| malformed("has fewer registers than parameters"))?
             .copy_from_slice(args);
         Ok(Frame {
             func,
-            regs,
-            block: 0,
+            code,
+            base,
             pc: 0,
             ret_to,
             loops: None,
@@ -338,19 +368,30 @@ impl<'r> Interpreter<'r> {
     }
 
     /// The main loop: runs the top frame until it calls an interpreted
-    /// function (push a frame) or returns (pop one).
+    /// function (push a frame) or returns (pop one). The registers of all
+    /// frames live in one stack, each frame's above its caller's.
     fn run(&self, host: Host, func: Arc<Function>, args: &[u64]) -> Result<Option<u64>, Error> {
-        let mut frames = vec![Self::frame(func, args, None)?];
+        let code = prepared::code(&func);
+        // Room for a few calls' registers up front, so that shallow calls
+        // do not grow the stack step by step.
+        let mut stack = Vec::with_capacity(code.regs.saturating_mul(4).clamp(64, 1 << 12));
+        let first = Self::frame(&mut stack, func, code, args, None)?;
         // Register slots of all live frames: bounded so that deep recursion
         // of a function with many registers cannot exhaust memory.
-        let mut slots = frames.iter().map(|f| f.regs.len()).sum::<usize>();
-        let mut fuel = self.fuel;
+        let mut slots = first.code.regs;
+        let mut frames = Vec::with_capacity(8);
+        frames.push(first);
+        let mut fuel = Fuel::new(self.fuel);
+        // Call arguments and parallel branch moves.
         let mut scratch = Vec::new();
         loop {
             let frame = frames
                 .last_mut()
                 .ok_or_else(|| malformed("left the interpreter without a frame"))?;
-            let step = self.run_frame(host, frame, &mut fuel, &mut scratch);
+            let step = match stack.get_mut(frame.base..) {
+                Some(regs) => self.run_frame(host, frame, regs, &mut fuel, &mut scratch),
+                None => Err(malformed("lost the registers of a frame")),
+            };
             let step = match step {
                 Ok(step) => step,
                 Err(error) => {
@@ -361,49 +402,49 @@ impl<'r> Interpreter<'r> {
                 }
             };
             match step {
-                Exit::Call {
-                    callee,
-                    args,
-                    ret_to,
-                    block,
-                    inst,
-                } => {
+                Exit::Call { callee, ret_to, pc } => {
                     let at = || {
-                        frames
-                            .last()
-                            .map_or(Location::Nowhere, |f| at(&f.func, block, Some(inst)))
+                        frames.last().map_or(Location::Nowhere, |f| {
+                            let (block, inst) = f.code.origin(&f.func, pc);
+                            at(&f.func, block, inst)
+                        })
                     };
                     if frames.len() >= limits::MAX_CALL_DEPTH {
                         return Err(
                             Error::new(ErrorKind::CallDepth(limits::MAX_CALL_DEPTH)).or_at(at())
                         );
                     }
-                    if callee.sig.params.len() != args.len() {
+                    if callee.sig.params.len() != scratch.len() {
                         return Err(
                             malformed("calls a function with a different parameter count")
                                 .or_at(at()),
                         );
                     }
-                    slots = slots.saturating_add(callee.reg_count());
+                    let code = prepared::code(&callee);
+                    slots = slots.saturating_add(code.regs);
                     check_limit(
                         "interpreter stack size in registers",
                         slots,
                         limits::MAX_STACK_SLOTS,
                     )
                     .map_err(|e| e.or_at(at()))?;
-                    frames.push(Self::frame(callee, &args, ret_to)?);
+                    frames.push(Self::frame(&mut stack, callee, code, &scratch, ret_to)?);
                 }
                 Exit::Return(value) => {
                     let done = frames
                         .pop()
                         .ok_or_else(|| malformed("left the interpreter without a frame"))?;
                     self.leave(&done);
-                    slots = slots.saturating_sub(done.regs.len());
+                    slots = slots.saturating_sub(done.code.regs);
+                    stack.truncate(done.base);
                     let Some(caller) = frames.last_mut() else {
                         return Ok(value);
                     };
                     if let (Some(r), Some(v)) = (done.ret_to, value) {
-                        set(&mut caller.regs, r, v)?;
+                        let regs = stack
+                            .get_mut(caller.base..)
+                            .ok_or_else(|| malformed("lost the registers of a frame"))?;
+                        set(regs, r, v)?;
                     }
                 }
             }
@@ -411,89 +452,330 @@ impl<'r> Interpreter<'r> {
     }
 
     /// Runs one frame from where it stopped until it calls an interpreted
-    /// function or returns. Borrowing the frame's fields apart keeps the
-    /// function shared without touching its reference count per block.
+    /// function or returns. `regs` are the frame's registers.
+    #[inline(never)]
     fn run_frame(
         &self,
         host: Host,
         frame: &mut Frame,
-        fuel: &mut Option<u64>,
+        regs: &mut [u64],
+        fuel: &mut Fuel,
         scratch: &mut Vec<u64>,
     ) -> Result<Exit, Error> {
-        let Frame {
-            func: shared,
+        // The program counter and the fuel stay in locals while the frame
+        // runs (in registers, as `execute` is inlined here).
+        let (mut pc, mut left) = (frame.pc, *fuel);
+        let exit = self.execute(
+            host,
+            &frame.func,
+            &frame.code,
+            &mut frame.loops,
             regs,
-            block,
-            pc,
-            loops,
-            ..
-        } = frame;
+            &mut pc,
+            &mut left,
+            scratch,
+        );
+        frame.pc = pc;
+        *fuel = left;
+        exit
+    }
+
+    /// The loop over decoded instructions: the fast forms inline, the
+    /// general path (`step`, `jump`) for those decoding left as they were.
+    /// Decoding checked every register operand against the frame's
+    /// register count, which is `regs.len()`.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn execute(
+        &self,
+        host: Host,
+        shared: &Arc<Function>,
+        code: &Code,
+        loops: &mut Option<Box<LoopCounts>>,
+        regs: &mut [u64],
+        pc: &mut usize,
+        fuel: &mut Fuel,
+        scratch: &mut Vec<u64>,
+    ) -> Result<Exit, Error> {
         let func: &Function = shared;
+        let insts: &[Inst] = &code.insts;
         loop {
-            let b = *block;
-            let body = func.blocks.get(b).ok_or_else(|| {
-                Error::new(ErrorKind::NoSuchBlock(u32::try_from(b).unwrap_or(u32::MAX)))
-            })?;
-            for (k, inst) in body.insts.iter().enumerate().skip(*pc) {
-                burn(fuel).map_err(|e| e.or_at(at(func, b, Some(k))))?;
-                let outcome = self.step(host, &inst.op, regs);
-                match outcome.map_err(|e| e.or_at(at(func, b, Some(k))))? {
-                    Step::Value(v) => {
-                        if let Some(r) = inst.result {
-                            set(regs, r, v)?;
-                        }
-                    }
-                    Step::Enter(callee, args) => {
-                        *pc = k + 1;
-                        return Ok(Exit::Call {
-                            callee,
-                            args,
-                            ret_to: inst.result,
-                            block: b,
-                            inst: k,
-                        });
+            let here = *pc;
+            let Some(inst) = insts.get(here) else {
+                // Only a function without blocks has no first instruction.
+                return Err(Error::new(ErrorKind::NoSuchBlock(
+                    u32::try_from(func.blocks.len()).unwrap_or(u32::MAX),
+                )));
+            };
+            *pc = here + 1;
+            // `fuel` is a local of `run_frame` (this is inlined there), so
+            // it stays in a register; `refill` must not take its address.
+            fuel.left = match fuel.left.checked_sub(1) {
+                Some(left) => left,
+                None => refill(fuel.metered).map_err(|e| located(func, code, here, e))?,
+            };
+            // The branch taken, if this is one (a fused comparison branches
+            // from the next slot).
+            let mut branch = here;
+            // Matching the place, not a copy, loads each operand in its arm.
+            let edge = match *inst {
+                Inst::General { block, inst } => {
+                    match self.general(host, func, (block, inst), here, regs, scratch)? {
+                        Some(call) => return Ok(call),
+                        None => continue,
                     }
                 }
-            }
-            let here = || at(func, b, None);
-            burn(fuel).map_err(|e| e.or_at(here()))?;
-            let target = match &body.term {
-                Terminator::Br(t) => t,
-                Terminator::CondBr {
-                    cond,
+                Inst::Const { d, k } => {
+                    regs[d as usize] = code.consts[k as usize];
+                    continue;
+                }
+                Inst::Add64 { d, a, b } => {
+                    regs[d as usize] = regs[a as usize].wrapping_add(regs[b as usize]);
+                    continue;
+                }
+                Inst::Sub64 { d, a, b } => {
+                    regs[d as usize] = regs[a as usize].wrapping_sub(regs[b as usize]);
+                    continue;
+                }
+                Inst::Mul64 { d, a, b } => {
+                    regs[d as usize] = regs[a as usize].wrapping_mul(regs[b as usize]);
+                    continue;
+                }
+                Inst::And { d, a, b } => {
+                    regs[d as usize] = regs[a as usize] & regs[b as usize];
+                    continue;
+                }
+                Inst::Or { d, a, b } => {
+                    regs[d as usize] = regs[a as usize] | regs[b as usize];
+                    continue;
+                }
+                Inst::Xor { d, a, b } => {
+                    regs[d as usize] = regs[a as usize] ^ regs[b as usize];
+                    continue;
+                }
+                Inst::Int { op, t, d, a, b } => {
+                    regs[d as usize] = int_binary(op, t, regs[a as usize], regs[b as usize])
+                        .map_err(|e| located(func, code, here, e))?;
+                    continue;
+                }
+                Inst::F64 { op, d, a, b } => {
+                    let (x, y) = (
+                        f64::from_bits(regs[a as usize]),
+                        f64::from_bits(regs[b as usize]),
+                    );
+                    regs[d as usize] = float_binary(op, x, y)
+                        .ok_or_else(|| located(func, code, here, not_concrete(&Type::F64)))?
+                        .to_bits();
+                    continue;
+                }
+                Inst::F32 { op, d, a, b } => {
+                    let (x, y) = (f32_of(regs[a as usize]), f32_of(regs[b as usize]));
+                    regs[d as usize] = u64::from(
+                        float_binary(op, x, y)
+                            .ok_or_else(|| located(func, code, here, not_concrete(&Type::F32)))?
+                            .to_bits(),
+                    );
+                    continue;
+                }
+                Inst::CmpSigned { op, d, a, b } => {
+                    let (x, y) = (regs[a as usize] as i64, regs[b as usize] as i64);
+                    regs[d as usize] = u64::from(compare(op, x, y));
+                    continue;
+                }
+                Inst::CmpUnsigned { op, d, a, b } => {
+                    regs[d as usize] = u64::from(compare(op, regs[a as usize], regs[b as usize]));
+                    continue;
+                }
+                Inst::CmpF64 { op, d, a, b } => {
+                    let (x, y) = (
+                        f64::from_bits(regs[a as usize]),
+                        f64::from_bits(regs[b as usize]),
+                    );
+                    regs[d as usize] = u64::from(compare(op, x, y));
+                    continue;
+                }
+                Inst::CmpF32 { op, d, a, b } => {
+                    let (x, y) = (f32_of(regs[a as usize]), f32_of(regs[b as usize]));
+                    regs[d as usize] = u64::from(compare(op, x, y));
+                    continue;
+                }
+                Inst::CmpBr {
+                    signed,
+                    op,
+                    d,
+                    a,
+                    b,
                     then,
                     otherwise,
                 } => {
-                    if slot(regs, *cond).map_err(|e| e.or_at(here()))? != 0 {
+                    let (x, y) = (regs[a as usize], regs[b as usize]);
+                    let taken = if signed {
+                        compare(op, x as i64, y as i64)
+                    } else {
+                        compare(op, x, y)
+                    };
+                    regs[d as usize] = u64::from(taken);
+                    // The branch's own unit of fuel; without it the branch
+                    // runs from its slot and reports running out there.
+                    let Some(left) = fuel.left.checked_sub(1) else {
+                        continue;
+                    };
+                    fuel.left = left;
+                    branch = here + 1;
+                    code.edges[if taken { then } else { otherwise } as usize]
+                }
+                Inst::Canonical { d, a, canon } => {
+                    regs[d as usize] = canon.apply(regs[a as usize]);
+                    continue;
+                }
+                Inst::Select { d, c, t, f } => {
+                    let pick = if regs[c as usize] != 0 { t } else { f };
+                    regs[d as usize] = regs[pick as usize];
+                    continue;
+                }
+                Inst::Load {
+                    d,
+                    a,
+                    i,
+                    size,
+                    canon,
+                } => {
+                    let address = element_address(regs, a, i, size)
+                        .map_err(|e| located(func, code, here, e))?;
+                    regs[d as usize] = canon.apply(host.load(address, u64::from(size)));
+                    continue;
+                }
+                Inst::Store { a, i, v, size } => {
+                    let address = element_address(regs, a, i, size)
+                        .map_err(|e| located(func, code, here, e))?;
+                    host.store(address, u64::from(size), regs[v as usize]);
+                    continue;
+                }
+                Inst::Addr { d, a, i, k } => {
+                    let (scale, disp) = code.addrs[k as usize];
+                    let index = if i == NO_INDEX { 0 } else { regs[i as usize] };
+                    regs[d as usize] = address(regs[a as usize], index, scale, disp);
+                    continue;
+                }
+                Inst::Br { e } => code.edges[e as usize],
+                Inst::CondBr { c, then, otherwise } => {
+                    code.edges[if regs[c as usize] != 0 {
                         then
                     } else {
                         otherwise
-                    }
+                    } as usize]
                 }
-                Terminator::Ret(v) => {
-                    let value = v
-                        .map(|r| slot(regs, r))
-                        .transpose()
-                        .map_err(|e| e.or_at(here()))?;
+                Inst::Ret { r } => {
+                    let value = (r != NO_INDEX).then(|| regs[r as usize]);
                     return Ok(Exit::Return(value));
                 }
-                Terminator::Trap(code) => {
-                    return Err(
-                        Error::new(ErrorKind::Trap(TrapKind::Explicit(*code))).or_at(here())
-                    );
+                Inst::GeneralTerm { block } => {
+                    match self.general_term(func, code, block, regs, scratch)? {
+                        Branch::Exit(exit) => return Ok(exit),
+                        Branch::To(edge) => edge,
+                    }
                 }
             };
-            *block = Self::jump(func, regs, target, scratch).map_err(|e| e.or_at(here()))?;
-            *pc = 0;
-            if *block <= b
+            take(code, &edge, regs, scratch);
+            *pc = edge.pc as usize;
+            if edge.back
                 && let Some(tiering) = self.tiering
                 && let Some(value) = self
-                    .back_edge(host, tiering, shared, loops, *block, regs)
-                    .map_err(|e| e.or_at(here()))?
+                    .back_edge(host, tiering, shared, loops, edge.block as usize, regs)
+                    .map_err(|e| located(func, code, branch, e))?
             {
                 return Ok(Exit::Return(value));
             }
         }
+    }
+
+    /// Runs instruction `(block, inst)` (decoded at `pc`) the general
+    /// way; a call of an interpreted function leaves the frame to start
+    /// the callee's.
+    #[inline(never)]
+    fn general(
+        &self,
+        host: Host,
+        func: &Function,
+        (block, inst): (u32, u32),
+        pc: usize,
+        regs: &mut [u64],
+        scratch: &mut Vec<u64>,
+    ) -> Result<Option<Exit>, Error> {
+        let (b, k) = (block as usize, inst as usize);
+        let Some(inst) = func.blocks.get(b).and_then(|body| body.insts.get(k)) else {
+            return Err(malformed("decoded an instruction it does not have"));
+        };
+        match self
+            .step(host, &inst.op, regs, scratch)
+            .map_err(|e| e.or_at(at(func, b, Some(k))))?
+        {
+            Step::Value(v) => {
+                if let Some(r) = inst.result {
+                    set(regs, r, v)?;
+                }
+                Ok(None)
+            }
+            Step::Enter(callee) => Ok(Some(Exit::Call {
+                callee,
+                ret_to: inst.result,
+                pc,
+            })),
+        }
+    }
+
+    /// Runs the terminator of `block` the general way. A branch has
+    /// passed its arguments already; the edge it returns moves nothing.
+    #[inline(never)]
+    fn general_term(
+        &self,
+        func: &Function,
+        code: &Code,
+        block: u32,
+        regs: &mut [u64],
+        scratch: &mut Vec<u64>,
+    ) -> Result<Branch, Error> {
+        let b = block as usize;
+        let Some(body) = func.blocks.get(b) else {
+            return Err(malformed("decoded a terminator it does not have"));
+        };
+        let here = || at(func, b, None);
+        let target = match &body.term {
+            Terminator::Br(t) => t,
+            Terminator::CondBr {
+                cond,
+                then,
+                otherwise,
+            } => {
+                if slot(regs, *cond).map_err(|e| e.or_at(here()))? != 0 {
+                    then
+                } else {
+                    otherwise
+                }
+            }
+            Terminator::Ret(v) => {
+                let value = v
+                    .map(|r| slot(regs, r))
+                    .transpose()
+                    .map_err(|e| e.or_at(here()))?;
+                return Ok(Branch::Exit(Exit::Return(value)));
+            }
+            Terminator::Trap(code) => {
+                return Err(Error::new(ErrorKind::Trap(TrapKind::Explicit(*code))).or_at(here()));
+            }
+        };
+        let k = Self::jump(func, regs, target, scratch).map_err(|e| e.or_at(here()))?;
+        let Some(&start) = code.block_starts.get(k) else {
+            return Err(malformed("decoded a block it does not have"));
+        };
+        Ok(Branch::To(Edge {
+            block: target.block.0,
+            pc: start,
+            from: 0,
+            to: 0,
+            parallel: false,
+            back: k <= b,
+        }))
     }
 
     /// Counts a back-edge to `header`; when the loop is hot and tiering
@@ -598,8 +880,8 @@ impl<'r> Interpreter<'r> {
         Ok(k)
     }
 
-    /// Executes one operation.
-    fn step(&self, host: Host, op: &Op, regs: &[u64]) -> Result<Step, Error> {
+    /// Executes one operation; a call's arguments are left in `args`.
+    fn step(&self, host: Host, op: &Op, regs: &[u64], args: &mut Vec<u64>) -> Result<Step, Error> {
         let r = |reg: Reg| slot(regs, reg);
         let v = match op {
             Op::Const { ty, value } => const_value(ty, *value)?,
@@ -680,9 +962,7 @@ impl<'r> Interpreter<'r> {
                 ..
             } => {
                 let i = index.map(r).transpose()?.unwrap_or(0);
-                r(*base)?
-                    .wrapping_add(i.wrapping_mul(*scale))
-                    .wrapping_add(*disp as u64)
+                address(r(*base)?, i, *scale, *disp)
             }
             Op::ElemAddr { elem: ty, .. } | Op::SizeOf { ty } | Op::AlignOf { ty } => {
                 return Err(not_concrete(ty));
@@ -690,8 +970,12 @@ impl<'r> Interpreter<'r> {
             Op::FieldAddr { strukt, .. } => {
                 return Err(not_concrete(&Type::Struct(strukt.clone())));
             }
-            Op::Call { callee, sig, args } => {
-                let args = args.iter().map(|a| r(*a)).collect::<Result<Vec<_>, _>>()?;
+            Op::Call {
+                callee,
+                sig,
+                args: operands,
+            } => {
+                read_args(regs, operands, args)?;
                 let target = match callee {
                     Callee::Symbol(s) => self.resolver.resolve(s)?,
                     Callee::Import(s) => Target::Native(self.resolver.import(s)?),
@@ -701,14 +985,18 @@ impl<'r> Interpreter<'r> {
                 };
                 return self.enter(host, target, sig, args);
             }
-            Op::CallIndirect { sig, target, args } => {
+            Op::CallIndirect {
+                sig,
+                target,
+                args: operands,
+            } => {
                 let address = r(*target)?;
                 // A call through a null function pointer traps like a null
                 // load does, as compiled code does.
                 if address == 0 {
                     return Err(Error::new(ErrorKind::Trap(TrapKind::NullPointer)));
                 }
-                let args = args.iter().map(|a| r(*a)).collect::<Result<Vec<_>, _>>()?;
+                read_args(regs, operands, args)?;
                 let target = self
                     .resolver
                     .target_at(address)
@@ -733,7 +1021,7 @@ impl<'r> Interpreter<'r> {
         host: Host,
         target: Target,
         sig: &Signature,
-        args: Vec<u64>,
+        args: &[u64],
     ) -> Result<Step, Error> {
         match target {
             Target::Interpreted(f) => {
@@ -742,12 +1030,12 @@ impl<'r> Interpreter<'r> {
                         "calls a function whose signature differs from the call site",
                     ));
                 }
-                Ok(Step::Enter(f, args))
+                Ok(Step::Enter(f))
             }
             Target::Native(address) => {
                 let mut regs = host::NativeArgs::default();
                 let (mut ni, mut nf) = (0, 0);
-                for (t, v) in sig.params.iter().zip(args) {
+                for (t, &v) in sig.params.iter().zip(args) {
                     let slot = if t.is_float() {
                         nf += 1;
                         regs.floats.get_mut(nf - 1)
@@ -776,32 +1064,100 @@ impl<'r> Interpreter<'r> {
 
 enum Step {
     Value(u64),
-    Enter(Arc<Function>, Vec<u64>),
+    /// A call of an interpreted function, with the arguments in the run's
+    /// scratch buffer.
+    Enter(Arc<Function>),
 }
 
 /// Why a frame stopped running.
 enum Exit {
-    /// It calls an interpreted function from instruction `inst` of `block`
-    /// (the location is only formatted if the call fails).
+    /// It calls an interpreted function, with the arguments in the run's
+    /// scratch buffer, from the instruction at `pc` (the location is only
+    /// worked out if the call fails).
     Call {
         callee: Arc<Function>,
-        args: Vec<u64>,
         ret_to: Option<Reg>,
-        block: usize,
-        inst: usize,
+        pc: usize,
     },
     /// It returned, with a value unless the function returns nothing.
     Return(Option<u64>),
 }
 
-/// Spends one unit of fuel, if the run is metered.
-fn burn(fuel: &mut Option<u64>) -> Result<(), Error> {
-    match fuel {
-        Some(0) => Err(Error::new(ErrorKind::OutOfFuel)),
-        Some(f) => {
-            *f -= 1;
-            Ok(())
-        }
-        None => Ok(()),
+/// Reads a call's arguments into `args`.
+fn read_args(regs: &[u64], operands: &[Reg], args: &mut Vec<u64>) -> Result<(), Error> {
+    args.clear();
+    for &a in operands {
+        args.push(slot(regs, a)?);
     }
+    Ok(())
+}
+
+/// `error` located at the decoded instruction `pc` of `func`, unless it
+/// already has a location.
+#[cold]
+fn located(func: &Function, code: &Code, pc: usize, error: Error) -> Error {
+    let (block, inst) = code.origin(func, pc);
+    error.or_at(at(func, block, inst))
+}
+
+/// The address of element `i` (none: `NO_INDEX`) of `size` bytes at
+/// register `a`.
+#[inline(always)]
+fn element_address(regs: &[u64], a: u32, i: u32, size: u8) -> Result<u64, Error> {
+    let index = if i == NO_INDEX { 0 } else { regs[i as usize] };
+    element_at(regs[a as usize], index, u64::from(size))
+}
+
+/// Passes a decoded branch's arguments to its target's parameters.
+#[inline(always)]
+fn take(code: &Code, edge: &Edge, regs: &mut [u64], scratch: &mut Vec<u64>) {
+    let moves = &code.moves[edge.from as usize..edge.to as usize];
+    if edge.parallel {
+        scratch.clear();
+        scratch.extend(moves.iter().map(|&(a, _)| regs[a as usize]));
+        for (&(_, p), &v) in moves.iter().zip(scratch.iter()) {
+            regs[p as usize] = v;
+        }
+    } else {
+        for &(a, p) in moves {
+            regs[p as usize] = regs[a as usize];
+        }
+    }
+}
+
+/// Where a general terminator leaves the frame's code.
+enum Branch {
+    /// To a block, along an edge without moves.
+    To(Edge),
+    /// Out of the frame.
+    Exit(Exit),
+}
+
+/// The instruction budget of a run: one unit per instruction and per
+/// terminator.
+#[derive(Clone, Copy)]
+struct Fuel {
+    left: u64,
+    metered: bool,
+}
+
+impl Fuel {
+    fn new(limit: Option<u64>) -> Fuel {
+        Fuel {
+            left: limit.unwrap_or(u64::MAX),
+            metered: limit.is_some(),
+        }
+    }
+}
+
+/// A new budget when the old one is spent: none for a metered run (it is
+/// out of fuel), a new count for an unmetered one, which counts only so
+/// that the hot path has one test instead of two.
+#[cold]
+#[inline(never)]
+fn refill(metered: bool) -> Result<u64, Error> {
+    if metered {
+        return Err(Error::new(ErrorKind::OutOfFuel));
+    }
+    Ok(u64::MAX - 1)
 }

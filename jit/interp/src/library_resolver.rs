@@ -13,7 +13,9 @@ use jit_ir::{Error, ErrorKind};
 /// first use, then cached) or to registered native functions.
 pub struct LibraryResolver<'l> {
     lib: &'l Library,
-    natives: HashMap<String, u64>,
+    /// Registered native functions: a handful, so a list compares names
+    /// faster than a map hashes them, on every call the program makes.
+    natives: Vec<(String, u64)>,
     instances: Mutex<HashMap<String, Arc<Function>>>,
     /// Function-pointer tokens of interpreted functions.
     tokens: Mutex<HashMap<u64, Arc<Function>>>,
@@ -24,7 +26,7 @@ impl<'l> LibraryResolver<'l> {
     pub fn new(lib: &'l Library) -> Self {
         LibraryResolver {
             lib,
-            natives: HashMap::new(),
+            natives: Vec::new(),
             instances: Mutex::default(),
             tokens: Mutex::default(),
         }
@@ -34,7 +36,10 @@ impl<'l> LibraryResolver<'l> {
     /// import and as a concrete symbol (it takes precedence over templates).
     #[must_use]
     pub fn with_native(mut self, name: &str, address: u64) -> Self {
-        self.natives.insert(name.to_owned(), address);
+        match self.natives.iter_mut().find(|(n, _)| n == name) {
+            Some((_, a)) => *a = address,
+            None => self.natives.push((name.to_owned(), address)),
+        }
         self
     }
 
@@ -57,23 +62,30 @@ impl<'l> LibraryResolver<'l> {
     }
 }
 
+impl LibraryResolver<'_> {
+    /// The address registered under `name`.
+    fn native(&self, name: &str) -> Option<u64> {
+        self.natives
+            .iter()
+            .find_map(|(n, a)| (n == name).then_some(*a))
+    }
+}
+
 impl Resolver for LibraryResolver<'_> {
     fn resolve(&self, symbol: &str) -> Result<Target, Error> {
-        if let Some(&a) = self.natives.get(symbol) {
+        if let Some(a) = self.native(symbol) {
             return Ok(Target::Native(a));
         }
         Ok(Target::Interpreted(self.function(symbol)?))
     }
 
     fn import(&self, name: &str) -> Result<u64, Error> {
-        self.natives
-            .get(name)
-            .copied()
+        self.native(name)
             .ok_or_else(|| Error::new(ErrorKind::Unresolved(name.to_owned())))
     }
 
     fn address_of(&self, symbol: &str) -> Result<u64, Error> {
-        if let Some(&a) = self.natives.get(symbol) {
+        if let Some(a) = self.native(symbol) {
             return Ok(a);
         }
         let f = self.function(symbol)?;
@@ -97,8 +109,8 @@ impl Resolver for LibraryResolver<'_> {
             return Some(Target::Interpreted(Arc::clone(f)));
         }
         self.natives
-            .values()
-            .any(|&a| a == address)
+            .iter()
+            .any(|&(_, a)| a == address)
             .then_some(Target::Native(address))
     }
 }

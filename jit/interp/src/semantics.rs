@@ -138,9 +138,23 @@ pub(crate) fn cast(from: &Type, to: &Type, a: u64) -> Result<u64, Error> {
 /// Address and size of element `index` of type `ty` at `base`.
 pub(crate) fn element(ty: &Type, base: u64, index: Option<u64>) -> Result<(u64, u64), Error> {
     let size = ty.scalar_size().ok_or_else(|| not_concrete(ty))?;
-    let address = base.wrapping_add(index.unwrap_or(0).wrapping_mul(size));
+    Ok((element_at(base, index.unwrap_or(0), size)?, size))
+}
+
+/// Address of element `index` of `size` bytes at `base`; a null address
+/// traps.
+#[inline(always)]
+pub(crate) fn element_at(base: u64, index: u64, size: u64) -> Result<u64, Error> {
+    let address = address(base, index, size, 0);
     if address == 0 {
         return Err(Error::new(ErrorKind::Trap(TrapKind::NullPointer)));
     }
-    Ok((address, size))
+    Ok(address)
+}
+
+/// `base + index * scale + disp`, wrapping: the `addr` operation.
+#[inline(always)]
+pub(crate) fn address(base: u64, index: u64, scale: u64, disp: i64) -> u64 {
+    base.wrapping_add(index.wrapping_mul(scale))
+        .wrapping_add(disp as u64)
 }

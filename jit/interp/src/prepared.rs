@@ -1,0 +1,582 @@
+//! The pre-decoded form of a function the main loop runs: one flat array
+//! of instructions and terminators per function, built once and cached.
+//!
+//! Decoding moves out of the hot loop everything that does not depend on
+//! register values: the operand registers are checked against the register
+//! count once, types become specialised opcodes (a 64-bit add, a signed
+//! comparison, a load of a given width), constants are evaluated and branch
+//! targets become instruction indices with their argument moves listed.
+//!
+//! Anything that could fail when it runs — an undefined register, a type
+//! that is not concrete, a branch to a missing block, any call — decodes to
+//! [`Inst::General`] or [`Inst::GeneralTerm`], which run the original
+//! instruction exactly as the interpreter always did. So errors keep their
+//! kinds, their order and their locations; the fast forms only exist where
+//! they cannot fail in any way the general path would report differently.
+//!
+//! Block `b` occupies `block_starts[b]..` with one slot per instruction and
+//! one for the terminator, so a program counter maps back to the original
+//! block and instruction (for error locations) without a side table.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::{Arc, Weak};
+
+use jit_ir::ir::{BinOp, BlockCall, CmpOp, Function, IntType, Op, Reg, Terminator, Type};
+
+use crate::semantics::const_value;
+
+/// A register index, checked against the function's register count.
+pub(crate) type R = u32;
+
+/// How a loaded value becomes canonical (see the crate documentation).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Canon {
+    /// Already canonical: 64-bit values and pointers.
+    Raw,
+    /// `f32`: the low 32 bits.
+    Low32,
+    /// Sign- or zero-extended from an integer type.
+    Int(IntType),
+    /// `bool`: the low bit.
+    Bool,
+}
+
+impl Canon {
+    fn of(ty: &Type) -> Canon {
+        match ty {
+            Type::Int(IntType::I64 | IntType::U64) => Canon::Raw,
+            Type::Int(t) => Canon::Int(*t),
+            Type::Bool => Canon::Bool,
+            Type::F32 => Canon::Low32,
+            _ => Canon::Raw,
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn apply(self, raw: u64) -> u64 {
+        match self {
+            Canon::Raw => raw,
+            Canon::Low32 => raw & 0xffff_ffff,
+            Canon::Int(t) => t.canonical(raw),
+            Canon::Bool => raw & 1,
+        }
+    }
+}
+
+/// One decoded instruction or terminator. Register operands index the
+/// frame's registers and were checked when decoding.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Inst {
+    /// The original instruction `inst` of `block`, run by the general path
+    /// (calls, rare operations, and anything that may fail).
+    General {
+        block: u32,
+        inst: u32,
+    },
+    /// `d = consts[k]`.
+    Const {
+        d: R,
+        k: u32,
+    },
+    /// 64-bit wrapping operations (also `bool` and/or/xor, whose operands
+    /// are 0 or 1).
+    Add64 {
+        d: R,
+        a: R,
+        b: R,
+    },
+    Sub64 {
+        d: R,
+        a: R,
+        b: R,
+    },
+    Mul64 {
+        d: R,
+        a: R,
+        b: R,
+    },
+    And {
+        d: R,
+        a: R,
+        b: R,
+    },
+    Or {
+        d: R,
+        a: R,
+        b: R,
+    },
+    Xor {
+        d: R,
+        a: R,
+        b: R,
+    },
+    /// Any other integer operation, through `semantics::int_binary`
+    /// (division traps on zero).
+    Int {
+        op: BinOp,
+        t: IntType,
+        d: R,
+        a: R,
+        b: R,
+    },
+    F64 {
+        op: BinOp,
+        d: R,
+        a: R,
+        b: R,
+    },
+    F32 {
+        op: BinOp,
+        d: R,
+        a: R,
+        b: R,
+    },
+    /// Comparisons by operand kind.
+    CmpSigned {
+        op: CmpOp,
+        d: R,
+        a: R,
+        b: R,
+    },
+    CmpUnsigned {
+        op: CmpOp,
+        d: R,
+        a: R,
+        b: R,
+    },
+    CmpF64 {
+        op: CmpOp,
+        d: R,
+        a: R,
+        b: R,
+    },
+    CmpF32 {
+        op: CmpOp,
+        d: R,
+        a: R,
+        b: R,
+    },
+    /// An integer comparison whose result is the condition of the block's
+    /// two-way branch, which comes next: compares, and takes the branch in
+    /// the same step when the fuel allows (the branch keeps its own slot
+    /// after this one for when it does not).
+    CmpBr {
+        /// Whether the integers compare as signed.
+        signed: bool,
+        op: CmpOp,
+        d: R,
+        a: R,
+        b: R,
+        then: u32,
+        otherwise: u32,
+    },
+    /// `d = canonical(a)` (a bitcast).
+    Canonical {
+        d: R,
+        a: R,
+        canon: Canon,
+    },
+    Select {
+        d: R,
+        c: R,
+        t: R,
+        f: R,
+    },
+    /// `d = canon(load(size bytes at a + i * size))`; `i` is `NO_INDEX`
+    /// for none.
+    Load {
+        d: R,
+        a: R,
+        i: R,
+        size: u8,
+        canon: Canon,
+    },
+    /// Stores the low `size` bytes of `v` at `a + i * size`.
+    Store {
+        a: R,
+        i: R,
+        v: R,
+        size: u8,
+    },
+    /// `d = a + i * scale + disp` with `addrs[k] = (scale, disp)`.
+    Addr {
+        d: R,
+        a: R,
+        i: R,
+        k: u32,
+    },
+    /// The terminator of `block`, run by the general path.
+    GeneralTerm {
+        block: u32,
+    },
+    /// Jumps along `edges[e]`.
+    Br {
+        e: u32,
+    },
+    CondBr {
+        c: R,
+        then: u32,
+        otherwise: u32,
+    },
+    /// Returns register `r`, or nothing when `r` is `NO_INDEX`.
+    Ret {
+        r: R,
+    },
+}
+
+/// The absent optional register of [`Inst::Load`], [`Inst::Store`],
+/// [`Inst::Addr`] and [`Inst::Ret`].
+pub(crate) const NO_INDEX: R = R::MAX;
+
+/// A checked branch: where it lands and the parameter moves it makes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Edge {
+    /// The target block.
+    pub(crate) block: u32,
+    /// The target block's first instruction.
+    pub(crate) pc: u32,
+    /// `moves[from..to]`: (argument, parameter) pairs.
+    pub(crate) from: u32,
+    pub(crate) to: u32,
+    /// Some parameter written is an argument read by a later move: the
+    /// arguments must all be read before any parameter is written.
+    pub(crate) parallel: bool,
+    /// The target is at or before the branching block: a loop back-edge,
+    /// which tiering counts.
+    pub(crate) back: bool,
+}
+
+/// A function decoded for the main loop.
+#[derive(Debug)]
+pub(crate) struct Code {
+    pub(crate) insts: Vec<Inst>,
+    pub(crate) block_starts: Vec<u32>,
+    pub(crate) edges: Vec<Edge>,
+    pub(crate) moves: Vec<(R, R)>,
+    pub(crate) consts: Vec<u64>,
+    pub(crate) addrs: Vec<(u64, i64)>,
+    /// The function's register count.
+    pub(crate) regs: usize,
+}
+
+impl Code {
+    /// The original block and instruction (`None`: the terminator) of the
+    /// decoded instruction at `pc`.
+    pub(crate) fn origin(&self, func: &Function, pc: usize) -> (usize, Option<usize>) {
+        let pc = u32::try_from(pc).unwrap_or(u32::MAX);
+        let block = self
+            .block_starts
+            .partition_point(|&s| s <= pc)
+            .saturating_sub(1);
+        let k = usize::try_from(pc - self.block_starts.get(block).copied().unwrap_or(0))
+            .unwrap_or(usize::MAX);
+        let insts = func.blocks.get(block).map_or(0, |b| b.insts.len());
+        (block, (k < insts).then_some(k))
+    }
+
+    /// Decodes `func`.
+    pub(crate) fn new(func: &Function) -> Code {
+        let regs = func.reg_count();
+        let mut block_starts = Vec::with_capacity(func.blocks.len());
+        let mut next = 0usize;
+        for b in &func.blocks {
+            block_starts.push(u32::try_from(next).unwrap_or(u32::MAX));
+            next = next.saturating_add(b.insts.len() + 1);
+        }
+        let mut code = Code {
+            insts: Vec::with_capacity(next),
+            block_starts,
+            edges: Vec::new(),
+            moves: Vec::new(),
+            consts: Vec::new(),
+            addrs: Vec::new(),
+            regs,
+        };
+        // Functions too large to index with u32 run entirely through the
+        // general path (`Exit`-free decoding would need wider indices).
+        let fits = u32::try_from(next).is_ok() && u32::try_from(regs).is_ok();
+        for (b, block) in func.blocks.iter().enumerate() {
+            let b32 = u32::try_from(b).unwrap_or(u32::MAX);
+            for (k, inst) in block.insts.iter().enumerate() {
+                let general = Inst::General {
+                    block: b32,
+                    inst: u32::try_from(k).unwrap_or(u32::MAX),
+                };
+                let decoded = if fits {
+                    code.inst(inst.result, &inst.op).unwrap_or(general)
+                } else {
+                    general
+                };
+                code.insts.push(decoded);
+            }
+            let general = Inst::GeneralTerm { block: b32 };
+            let decoded = if fits {
+                code.term(func, b32, &block.term).unwrap_or(general)
+            } else {
+                general
+            };
+            code.fuse(decoded);
+            code.insts.push(decoded);
+        }
+        code
+    }
+
+    /// Fuses the last instruction decoded with `term`, the terminator that
+    /// follows it, when it compares integers for the branch.
+    fn fuse(&mut self, term: Inst) {
+        let Inst::CondBr { c, then, otherwise } = term else {
+            return;
+        };
+        let Some(last) = self.insts.last_mut() else {
+            return;
+        };
+        let (signed, op, d, a, b) = match *last {
+            Inst::CmpSigned { op, d, a, b } => (true, op, d, a, b),
+            Inst::CmpUnsigned { op, d, a, b } => (false, op, d, a, b),
+            _ => return,
+        };
+        if d == c {
+            *last = Inst::CmpBr {
+                signed,
+                op,
+                d,
+                a,
+                b,
+                then,
+                otherwise,
+            };
+        }
+    }
+
+    /// `r` as an index, when it names a register of the frame.
+    fn reg(&self, r: Reg) -> Option<R> {
+        (usize::try_from(r.0).ok()? < self.regs).then_some(r.0)
+    }
+
+    fn opt_reg(&self, r: Option<Reg>) -> Option<R> {
+        match r {
+            Some(r) => self.reg(r),
+            None => Some(NO_INDEX),
+        }
+    }
+
+    /// The fast form of an instruction, `None` when it must take the
+    /// general path.
+    fn inst(&mut self, result: Option<Reg>, op: &Op) -> Option<Inst> {
+        // A store defines nothing; every other fast form defines `d`.
+        if let Op::Store {
+            ty,
+            addr,
+            index,
+            value,
+        } = op
+        {
+            if result.is_some() {
+                return None;
+            }
+            return Some(Inst::Store {
+                a: self.reg(*addr)?,
+                i: self.opt_reg(*index)?,
+                v: self.reg(*value)?,
+                size: u8::try_from(ty.scalar_size()?).ok()?,
+            });
+        }
+        let d = self.reg(result?)?;
+        Some(match op {
+            Op::Const { ty, value } => {
+                let v = const_value(ty, *value).ok()?;
+                let k = u32::try_from(self.consts.len()).ok()?;
+                self.consts.push(v);
+                Inst::Const { d, k }
+            }
+            Op::Binary { op, ty, lhs, rhs } => {
+                let (a, b) = (self.reg(*lhs)?, self.reg(*rhs)?);
+                binary(*op, ty, d, a, b)?
+            }
+            Op::Cmp { op, ty, lhs, rhs } => {
+                let (a, b) = (self.reg(*lhs)?, self.reg(*rhs)?);
+                let op = *op;
+                match ty {
+                    Type::Int(t) if t.signed() => Inst::CmpSigned { op, d, a, b },
+                    Type::F32 => Inst::CmpF32 { op, d, a, b },
+                    Type::F64 => Inst::CmpF64 { op, d, a, b },
+                    _ => Inst::CmpUnsigned { op, d, a, b },
+                }
+            }
+            Op::Bitcast { to, arg, .. } => Inst::Canonical {
+                d,
+                a: self.reg(*arg)?,
+                canon: Canon::of(to),
+            },
+            Op::Select {
+                cond,
+                if_true,
+                if_false,
+                ..
+            } => Inst::Select {
+                d,
+                c: self.reg(*cond)?,
+                t: self.reg(*if_true)?,
+                f: self.reg(*if_false)?,
+            },
+            Op::Load { ty, addr, index } => Inst::Load {
+                d,
+                a: self.reg(*addr)?,
+                i: self.opt_reg(*index)?,
+                size: u8::try_from(ty.scalar_size()?).ok()?,
+                canon: Canon::of(ty),
+            },
+            Op::Addr {
+                base,
+                index,
+                scale,
+                disp,
+                ..
+            } => {
+                let (a, i) = (self.reg(*base)?, self.opt_reg(*index)?);
+                let k = u32::try_from(self.addrs.len()).ok()?;
+                self.addrs.push((*scale, *disp));
+                Inst::Addr { d, a, i, k }
+            }
+            _ => return None,
+        })
+    }
+
+    /// The fast form of a terminator, `None` when it must take the general
+    /// path.
+    fn term(&mut self, func: &Function, from: u32, term: &Terminator) -> Option<Inst> {
+        Some(match term {
+            Terminator::Br(t) => Inst::Br {
+                e: self.edge(func, from, t)?,
+            },
+            Terminator::CondBr {
+                cond,
+                then,
+                otherwise,
+            } => Inst::CondBr {
+                c: self.reg(*cond)?,
+                then: self.edge(func, from, then)?,
+                otherwise: self.edge(func, from, otherwise)?,
+            },
+            Terminator::Ret(r) => Inst::Ret {
+                r: self.opt_reg(*r)?,
+            },
+            Terminator::Trap(_) => return None,
+        })
+    }
+
+    /// Records a branch whose target exists and whose arguments and
+    /// parameters are all registers of the frame.
+    fn edge(&mut self, func: &Function, from_block: u32, t: &BlockCall) -> Option<u32> {
+        let block = usize::try_from(t.block.0).ok()?;
+        let target = func.blocks.get(block)?;
+        if target.params.len() != t.args.len() {
+            return None;
+        }
+        let from = u32::try_from(self.moves.len()).ok()?;
+        for (arg, (param, _)) in t.args.iter().zip(&target.params) {
+            let pair = (self.reg(*arg)?, self.reg(*param)?);
+            self.moves.push(pair);
+        }
+        let to = u32::try_from(self.moves.len()).ok()?;
+        let moves = self.moves.get(from as usize..)?;
+        let parallel = moves
+            .iter()
+            .enumerate()
+            .any(|(k, &(_, p))| moves.iter().skip(k + 1).any(|&(a, _)| a == p));
+        let e = u32::try_from(self.edges.len()).ok()?;
+        self.edges.push(Edge {
+            block: t.block.0,
+            pc: *self.block_starts.get(block)?,
+            from,
+            to,
+            parallel,
+            back: t.block.0 <= from_block,
+        });
+        Some(e)
+    }
+}
+
+/// The fast form of a binary operation on checked registers.
+fn binary(op: BinOp, ty: &Type, d: R, a: R, b: R) -> Option<Inst> {
+    Some(match (ty, op) {
+        (Type::Int(IntType::I64 | IntType::U64), BinOp::Add) => Inst::Add64 { d, a, b },
+        (Type::Int(IntType::I64 | IntType::U64), BinOp::Sub) => Inst::Sub64 { d, a, b },
+        (Type::Int(IntType::I64 | IntType::U64), BinOp::Mul) => Inst::Mul64 { d, a, b },
+        (Type::Int(IntType::I64 | IntType::U64) | Type::Bool, BinOp::And) => Inst::And { d, a, b },
+        (Type::Int(IntType::I64 | IntType::U64) | Type::Bool, BinOp::Or) => Inst::Or { d, a, b },
+        (Type::Int(IntType::I64 | IntType::U64) | Type::Bool, BinOp::Xor) => Inst::Xor { d, a, b },
+        (Type::Int(t), op) => Inst::Int { op, t: *t, d, a, b },
+        (Type::F64, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div) => Inst::F64 { op, d, a, b },
+        (Type::F32, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div) => Inst::F32 { op, d, a, b },
+        _ => return None,
+    })
+}
+
+/// Hashes a function's address: the keys are distinct pointers, so one
+/// multiplication spreads them well enough.
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// Decoded functions of this thread, by the address of their shared
+/// allocation. The `Weak` keeps that allocation (not the function) alive,
+/// so the address cannot be reused by another function while the entry
+/// exists: finding the address means finding the same function.
+struct Cache {
+    map: HashMap<usize, (Weak<Function>, Arc<Code>), BuildHasherDefault<AddressHasher>>,
+    /// Size at which entries of dropped functions are swept out.
+    sweep_at: usize,
+}
+
+/// Entries kept before the first sweep.
+const FIRST_SWEEP: usize = 64;
+
+thread_local! {
+    // Per thread rather than shared: the interpreter runs on many threads
+    // at once under tiered execution, and decoding is cheap next to a lock
+    // every call would take.
+    static CACHE: RefCell<Cache> = RefCell::new(Cache {
+        map: HashMap::default(),
+        sweep_at: FIRST_SWEEP,
+    });
+}
+
+/// The decoded form of `func`, decoded on this thread's first call of it.
+pub(crate) fn code(func: &Arc<Function>) -> Arc<Code> {
+    let key = Arc::as_ptr(func) as usize;
+    let cached = CACHE.try_with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some((_, code)) = cache.map.get(&key) {
+            return Arc::clone(code);
+        }
+        if cache.map.len() >= cache.sweep_at {
+            cache.map.retain(|_, (f, _)| f.strong_count() > 0);
+            cache.sweep_at = (cache.map.len() * 2).max(FIRST_SWEEP);
+        }
+        let code = Arc::new(Code::new(func));
+        cache
+            .map
+            .insert(key, (Arc::downgrade(func), Arc::clone(&code)));
+        code
+    });
+    // During thread teardown the cache may be gone: decode without it.
+    cached.unwrap_or_else(|_| Arc::new(Code::new(func)))
+}
