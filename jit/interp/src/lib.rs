@@ -37,6 +37,7 @@ mod library_resolver;
 mod prepared;
 mod semantics;
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 pub use host::{FLOAT_ARGUMENT_REGISTERS, INT_ARGUMENT_REGISTERS};
@@ -178,14 +179,14 @@ struct Frame {
     /// Register of the caller receiving the result.
     ret_to: Option<Reg>,
     /// Back-edge counts of this call, when tiering counts them.
-    loops: Option<Box<LoopCounts>>,
+    loops: Option<LoopCounts>,
 }
 
 /// Back-edges one call took, per header, and what tiering said of them.
 struct LoopCounts {
+    /// Back-edges per header, [`REFUSED`] set for headers without a loop
+    /// entry.
     per_header: Vec<u32>,
-    /// Headers without a loop entry.
-    refused: Vec<bool>,
     total: u64,
     /// A loop reached the threshold: ask at every back-edge not refused.
     hot: bool,
@@ -197,13 +198,24 @@ impl LoopCounts {
     fn new(blocks: usize) -> Self {
         LoopCounts {
             per_header: vec![0; blocks],
-            refused: vec![false; blocks],
             total: 0,
             hot: false,
             done: false,
         }
     }
 }
+
+thread_local! {
+    /// The register stack and frame list of this thread's last run.
+    static SPARE_STACKS: RefCell<(Vec<u64>, Vec<Frame>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Register slots of a stack kept for the next run; a larger one (deep
+/// recursion) is given back.
+const SPARE_STACK_SLOTS: usize = 1 << 16;
+
+/// The bit of a header's count that marks it refused.
+const REFUSED: u32 = 1 << 31;
 
 fn at(func: &Function, block: usize, inst: Option<usize>) -> Location {
     Location::Instruction {
@@ -371,15 +383,37 @@ impl<'r> Interpreter<'r> {
     /// function (push a frame) or returns (pop one). The registers of all
     /// frames live in one stack, each frame's above its caller's.
     fn run(&self, host: Host, func: Arc<Function>, args: &[u64]) -> Result<Option<u64>, Error> {
+        // The register stack and frame list of the last run on this thread
+        // are reused (a run nested in a run, through compiled code calling
+        // an interpreted function, takes fresh ones while the outer holds
+        // them).
+        let (mut stack, mut frames) = SPARE_STACKS.with(RefCell::take);
+        let result = self.run_on(host, func, args, &mut stack, &mut frames);
+        stack.clear();
+        frames.clear();
+        if stack.capacity() <= SPARE_STACK_SLOTS {
+            SPARE_STACKS.with(|spare| *spare.borrow_mut() = (stack, frames));
+        }
+        result
+    }
+
+    fn run_on(
+        &self,
+        host: Host,
+        func: Arc<Function>,
+        args: &[u64],
+        stack: &mut Vec<u64>,
+        frames: &mut Vec<Frame>,
+    ) -> Result<Option<u64>, Error> {
         let code = prepared::code(&func);
         // Room for a few calls' registers up front, so that shallow calls
         // do not grow the stack step by step.
-        let mut stack = Vec::with_capacity(code.regs.saturating_mul(4).clamp(64, 1 << 12));
-        let first = Self::frame(&mut stack, func, code, args, None)?;
+        stack.reserve(code.regs.saturating_mul(4).clamp(64, 1 << 12));
+        let first = Self::frame(stack, func, code, args, None)?;
         // Register slots of all live frames: bounded so that deep recursion
         // of a function with many registers cannot exhaust memory.
         let mut slots = first.code.regs;
-        let mut frames = Vec::with_capacity(8);
+        frames.reserve(8);
         frames.push(first);
         let mut fuel = Fuel::new(self.fuel);
         // Call arguments and parallel branch moves.
@@ -395,7 +429,7 @@ impl<'r> Interpreter<'r> {
             let step = match step {
                 Ok(step) => step,
                 Err(error) => {
-                    for frame in &frames {
+                    for frame in frames.iter() {
                         self.leave(frame);
                     }
                     return Err(error);
@@ -428,7 +462,7 @@ impl<'r> Interpreter<'r> {
                         limits::MAX_STACK_SLOTS,
                     )
                     .map_err(|e| e.or_at(at()))?;
-                    frames.push(Self::frame(&mut stack, callee, code, &scratch, ret_to)?);
+                    frames.push(Self::frame(stack, callee, code, &scratch, ret_to)?);
                 }
                 Exit::Return(value) => {
                     let done = frames
@@ -491,7 +525,7 @@ impl<'r> Interpreter<'r> {
         host: Host,
         shared: &Arc<Function>,
         code: &Code,
-        loops: &mut Option<Box<LoopCounts>>,
+        loops: &mut Option<LoopCounts>,
         regs: &mut [u64],
         pc: &mut usize,
         fuel: &mut Fuel,
@@ -786,24 +820,28 @@ impl<'r> Interpreter<'r> {
         host: Host,
         tiering: &dyn Tiering,
         func: &Arc<Function>,
-        loops: &mut Option<Box<LoopCounts>>,
+        loops: &mut Option<LoopCounts>,
         header: usize,
         regs: &[u64],
     ) -> Result<Option<Option<u64>>, Error> {
-        let counts = loops.get_or_insert_with(|| Box::new(LoopCounts::new(func.blocks.len())));
+        let counts = loops.get_or_insert_with(|| LoopCounts::new(func.blocks.len()));
         counts.total += 1;
         let Some(count) = counts.per_header.get_mut(header) else {
             return Ok(None);
         };
-        *count = count.saturating_add(1);
+        // The count stays below the refused bit.
+        if *count & !REFUSED < REFUSED - 1 {
+            *count += 1;
+        }
         if counts.done {
             return Ok(None);
         }
+        let (taken, refused) = (*count & !REFUSED, *count & REFUSED != 0);
         let threshold = tiering.back_edge_threshold();
-        if !counts.hot && *count >= threshold && threshold != u32::MAX {
+        if !counts.hot && taken >= threshold && threshold != u32::MAX {
             counts.hot = true;
         }
-        if !counts.hot || counts.refused[header] {
+        if !counts.hot || refused {
             return Ok(None);
         }
         let id = BlockId(u32::try_from(header).unwrap_or(u32::MAX));
@@ -823,12 +861,16 @@ impl<'r> Interpreter<'r> {
                 Ok(Some(func.sig.ret.as_ref().map(|t| canonical(t, raw))))
             }
             LoopAnswer::NotHere => {
-                counts.refused[header] = true;
+                if let Some(count) = counts.per_header.get_mut(header) {
+                    *count |= REFUSED;
+                }
                 Ok(None)
             }
             LoopAnswer::Later => {
                 counts.hot = false;
-                counts.per_header.fill(0);
+                for count in &mut counts.per_header {
+                    *count &= REFUSED;
+                }
                 Ok(None)
             }
             LoopAnswer::Never => {

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::{Resolver, Target};
+use jit_ir::hash::BuildNameHasher;
 use jit_ir::instantiate::instantiate_symbol;
 use jit_ir::ir::{Function, Library};
 use jit_ir::{Error, ErrorKind};
@@ -16,7 +17,7 @@ pub struct LibraryResolver<'l> {
     /// Registered native functions: a handful, so a list compares names
     /// faster than a map hashes them, on every call the program makes.
     natives: Vec<(String, u64)>,
-    instances: Mutex<HashMap<String, Arc<Function>>>,
+    instances: Mutex<HashMap<String, Arc<Function>, BuildNameHasher>>,
     /// Function-pointer tokens of interpreted functions.
     tokens: Mutex<HashMap<u64, Arc<Function>>>,
 }
