@@ -938,13 +938,224 @@ fn instantiate_rejects_bad_tier_arguments_as_usage_errors() {
             "--calls and --backedges are thresholds of `--tier auto`",
         ),
     ] {
-        let mut all = vec!["instantiate", COLLECTIONS, "max$i32"];
-        all.extend_from_slice(args);
-        let out = inspect(&all);
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(out.stdout.is_empty(), "{args:?}");
-        let err = String::from_utf8(out.stderr).unwrap();
-        assert!(err.starts_with("error: "), "{args:?}: {err}");
-        assert!(err.contains(why), "{args:?}: {err}");
+        assert_instantiate_usage_error(args, why);
     }
+}
+
+/// `instantiate COLLECTIONS max$i32 ARGS…` is a usage error saying `why`.
+fn assert_instantiate_usage_error(args: &[&str], why: &str) {
+    let mut all = vec!["instantiate", COLLECTIONS, "max$i32"];
+    all.extend_from_slice(args);
+    let out = inspect(&all);
+    assert_eq!(out.status.code(), Some(2), "{args:?}");
+    assert!(out.stdout.is_empty(), "{args:?}");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.starts_with("error: "), "{args:?}: {err}");
+    assert!(err.contains(why), "{args:?}: {err}");
+}
+
+/// The `call` object of `instantiate … --json --call ARGS` for `target`,
+/// and whether the tool succeeded.
+fn call_on(target: &str, symbol: &str, call: &[&str]) -> (Value, bool) {
+    let mut args = vec![
+        "instantiate",
+        COLLECTIONS,
+        symbol,
+        "--target",
+        target,
+        "--json",
+        "--call",
+    ];
+    args.extend_from_slice(call);
+    let out = inspect(&args);
+    let json: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(json["target"], target, "{args:?}");
+    (json["call"].clone(), out.status.success())
+}
+
+#[test]
+fn instantiate_for_wasm32_calls_like_x86_64() {
+    for (symbol, call) in [
+        ("sum$f64", &["[1.5, 2.25, 3]", "3"][..]),
+        ("sum$i8", &["[127, 1, -3]", "3"]),
+        ("sort$i32", &["[5, -3, 2147483647, 0, -2147483648, 2]", "6"]),
+        ("dot$f32", &["[1, nan]", "[2, 3]", "2"]),
+        ("binary_search$u16", &["[1, 4, 9, 65535]", "4", "65535"]),
+        ("max$u8", &["[]", "0"]),
+    ] {
+        let (x86, x86_ok) = call_on("x86-64", symbol, call);
+        let (wasm, wasm_ok) = call_on("wasm32", symbol, call);
+        assert_eq!(wasm, x86, "{symbol} {call:?}");
+        assert_eq!(wasm_ok, x86_ok, "{symbol}: a trap fails both");
+    }
+    // The buffer is copied back: sort shows its effect, in text too.
+    let (sorted, _) = call_on("wasm32", "sort$i32", &["[3, 1, 2]", "3"]);
+    assert_eq!(
+        sorted["after"][0]["elements"],
+        serde_json::json!(["1", "2", "3"])
+    );
+    let (trap, ok) = call_on("wasm32", "max$u8", &["[]", "0"]);
+    assert!(!ok);
+    assert_eq!(trap["trap"], "Explicit(1)");
+    let text = inspect(&[
+        "instantiate",
+        COLLECTIONS,
+        "sort$i32",
+        "--target",
+        "wasm32",
+        "--call",
+        "[3, 1, 2]",
+        "3",
+    ]);
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.ends_with(
+            "  sort$i32([3, 1, 2], 3) = (no result)\n  argument 1 after the call: [1, 2, 3]\n"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn instantiate_for_wasm32_writes_a_valid_module_exporting_the_symbol() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sort.wasm");
+    let out = stdout_of(&[
+        "instantiate",
+        COLLECTIONS,
+        "sort$i32",
+        "--target",
+        "wasm32",
+        "-o",
+        path.to_str().unwrap(),
+    ]);
+    assert!(out.contains("wasm32 module: 3 instantiation(s)"), "{out}");
+    assert!(
+        out.ends_with(&format!("  written to {}\n", path.display())),
+        "{out}"
+    );
+    let bytes = std::fs::read(&path).expect("the module is written");
+    wasmparser::Validator::new()
+        .validate_all(&bytes)
+        .expect("the module validates");
+    let mut exports = Vec::new();
+    let mut imports = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(&bytes) {
+        match payload.expect("parses") {
+            wasmparser::Payload::ExportSection(s) => {
+                exports.extend(s.into_iter().map(|e| e.expect("an export").name.to_owned()));
+            }
+            wasmparser::Payload::ImportSection(s) => {
+                imports.extend(s.into_iter().map(|i| {
+                    let i = i.expect("an import");
+                    format!("{}.{}", i.module, i.name)
+                }));
+            }
+            _ => {}
+        }
+    }
+    for symbol in ["sort$i32", "quicksort$i32", "insertion_sort$i32"] {
+        assert!(exports.iter().any(|e| e == symbol), "{symbol}: {exports:?}");
+    }
+    assert_eq!(
+        imports,
+        [
+            "env.memory",
+            "env.__indirect_function_table",
+            "env.__memory_base",
+            "env.__table_base"
+        ]
+    );
+    // The JSON names the file and the exports; an unwritable path is an
+    // error of the file kind.
+    let json = json_of(&[
+        "instantiate",
+        COLLECTIONS,
+        "sum$f64",
+        "--target",
+        "wasm32",
+        "-o",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(json["output"], path.to_str().unwrap());
+    assert_eq!(json["exports"], serde_json::json!(["sum$f64"]));
+    let out = inspect(&[
+        "instantiate",
+        COLLECTIONS,
+        "sum$f64",
+        "--target",
+        "wasm32",
+        "-o",
+        dir.path().join("no/such/dir.wasm").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot write the module to"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn instantiate_for_wasm32_prints_the_text_format() {
+    let out = stdout_of(&[
+        "instantiate",
+        COLLECTIONS,
+        "sort$i32",
+        "--target",
+        "wasm32",
+        "--disasm",
+    ]);
+    assert!(out.contains("\n(module\n"), "{out}");
+    assert!(out.contains("(export \"quicksort$i32\""), "{out}");
+    assert!(out.contains("(import \"env\" \"__table_base\""), "{out}");
+    let json = json_of(&[
+        "instantiate",
+        COLLECTIONS,
+        "sum$f64",
+        "--target",
+        "wasm32",
+        "--disasm",
+    ]);
+    assert!(json["disassembly"].as_str().unwrap().starts_with("(module"));
+}
+
+#[test]
+fn instantiate_rejects_arguments_that_do_not_go_with_the_target() {
+    for (args, why) in [
+        (
+            &["-o", "out.wasm"][..],
+            "-o writes a WebAssembly module: add --target wasm32",
+        ),
+        (
+            &["--target", "x86-64", "-o", "out.wasm"],
+            "-o writes a WebAssembly module: add --target wasm32",
+        ),
+        (
+            &["--target", "wasm32", "--tier", "compiled"],
+            "--target wasm32 compiles a WebAssembly module instead",
+        ),
+        (
+            &["--target", "wasm32", "--tier", "auto", "--calls", "3"],
+            "--target wasm32 compiles a WebAssembly module instead",
+        ),
+        (
+            &["--target", "wasm32", "--call", "[1]", "1", "--repeat", "2"],
+            "--target wasm32 calls the module once",
+        ),
+        (
+            &["--target", "wasm32", "--disasm", "--syntax", "gas"],
+            "--syntax is for x86-64 listings",
+        ),
+        (
+            &["--target", "arm"],
+            "invalid value 'arm' for '--target <TARGET>'\n  [possible values: x86-64, wasm32]",
+        ),
+    ] {
+        assert_instantiate_usage_error(args, why);
+    }
+    // x86-64 explicitly is the default.
+    let json = json_of(&["instantiate", COLLECTIONS, "max$i32", "--target", "x86-64"]);
+    assert_eq!(json["target"], "x86-64");
+    assert_eq!(json["precompiled"], false);
 }

@@ -2,7 +2,9 @@
 //! harness `tests/wasm/run.mjs`: a host that creates its own memory and
 //! table, with a `__table_base` other than 1, gets the interpreter's
 //! results for sum, dot, sort, binary_search, a comparator called through
-//! `func_addr` and `call_indirect`, and a trap with its code.
+//! `func_addr` and `call_indirect`, and a trap with its code — for
+//! modules the backend returns and for modules `smf-inspect instantiate
+//! --target wasm32 -o` writes from the collections fixture.
 //!
 //! `node` must be on the PATH: without it this test fails (CI must not
 //! pass by skipping it).
@@ -220,16 +222,14 @@ fn in_node(module: &Path, call: &Call<'_>, table_base: u32) -> Run {
     Run { result, buffers }
 }
 
-#[test]
-fn node_runs_the_modules_like_the_interpreter() {
-    let host = jit::library::collections().expect("library");
-    let wasm = host.clone().with_target(Target::WASM32);
-    jit::verify::verify_library(&wasm).expect("verifies for wasm32");
-    let dir = tempfile::tempdir().expect("a temporary folder");
+/// The calls both tests make: sum, dot (with an infinity making a NaN),
+/// sort, binary_search, sort_desc (its comparator called through
+/// `func_addr` and `call_indirect`) and a trap.
+fn calls() -> Vec<Call<'static>> {
     let i32s = |xs: &[i32]| xs.iter().map(|&x| Value::I32(x)).collect::<Vec<_>>();
     let f64s = |xs: &[f64]| xs.iter().map(|&x| Value::F64(x)).collect::<Vec<_>>();
     let f32s = |xs: &[f32]| xs.iter().map(|&x| Value::F32(x)).collect::<Vec<_>>();
-    let calls = [
+    vec![
         Call {
             symbol: "sum$i32",
             elem: Type::Int(IntType::I32),
@@ -291,7 +291,16 @@ fn node_runs_the_modules_like_the_interpreter() {
             scalars: vec![Value::I64(0)],
             ret: Some(Type::I64),
         },
-    ];
+    ]
+}
+
+#[test]
+fn node_runs_the_modules_like_the_interpreter() {
+    let host = jit::library::collections().expect("library");
+    let wasm = host.clone().with_target(Target::WASM32);
+    jit::verify::verify_library(&wasm).expect("verifies for wasm32");
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let calls = calls();
     for (k, call) in calls.iter().enumerate() {
         let set = jit::instantiate::instantiate_symbol(&wasm, call.symbol)
             .and_then(|root| {
@@ -311,5 +320,40 @@ fn node_runs_the_modules_like_the_interpreter() {
                 call.symbol
             );
         }
+    }
+}
+
+/// The Must-show of the backend's issue: a module written by
+/// `smf-inspect instantiate … --target wasm32 -o`, from the collections
+/// fixture's templates, loaded by the harness with its own memory and
+/// table and a `__table_base` other than 0, gives the interpreter's
+/// results.
+#[test]
+fn node_runs_the_modules_smf_inspect_writes() {
+    let host = jit::library::collections().expect("library");
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/collections.smf");
+    for (k, call) in calls().iter().enumerate() {
+        let path = dir.path().join(format!("{k}.wasm"));
+        let out = Command::new(env!("CARGO_BIN_EXE_smf-inspect"))
+            .arg("instantiate")
+            .arg(&fixture)
+            .args([call.symbol, "--target", "wasm32", "-o"])
+            .arg(&path)
+            .output()
+            .expect("smf-inspect runs");
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            call.symbol,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let want = interpreted(&host, call);
+        let got = in_node(&path, call, 5);
+        assert!(
+            same_run(&got, &want),
+            "{}: node {got:?}, interpreter {want:?}",
+            call.symbol
+        );
     }
 }

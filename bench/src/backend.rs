@@ -14,6 +14,7 @@
 
 #![allow(unsafe_code)]
 
+use std::cell::RefCell;
 use std::ffi::c_void;
 use std::hint::black_box;
 
@@ -329,6 +330,52 @@ pub(crate) enum Runner<'a> {
     Rust,
     /// The reference interpreter.
     Interpreter(&'a LibraryResolver<'a>),
+    /// The kernel's WebAssembly module in the in-process engine (wasmi);
+    /// made by [`Kernel::in_wasm`].
+    Wasm(&'a WasmSide),
+}
+
+/// A kernel's WebAssembly module instantiated in wasmi, with its input
+/// buffers copied into the module's memory once.
+pub(crate) struct WasmSide {
+    runner: RefCell<jit::wasm::run::Runner>,
+    /// Where [`Input::buffers`] are in the memory, in order; for sort the
+    /// first is the working buffer, for push the vector's header.
+    at: Vec<u32>,
+}
+
+impl WasmSide {
+    fn call(&self, symbol: &str, args: &[Value]) -> Option<Value> {
+        self.runner
+            .borrow_mut()
+            .call(symbol, args)
+            .unwrap_or_else(|e| panic!("{symbol} in wasmi: {e}"))
+    }
+
+    fn ptr(&self, k: usize) -> Value {
+        Value::Ptr(u64::from(self.at[k]))
+    }
+
+    fn write(&self, at: u32, bytes: &[u8]) {
+        self.runner
+            .borrow_mut()
+            .write(at, bytes)
+            .expect("inside the memory");
+    }
+
+    fn read_i64s(&self, at: u32, n: usize) -> Vec<i64> {
+        let runner = self.runner.borrow();
+        let bytes = runner.read(at, n * 8).expect("inside the memory");
+        bytes
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect()
+    }
+}
+
+/// Little-endian bytes of 8-byte elements.
+fn le_bytes<T: Copy>(xs: &[T], bytes: impl Fn(T) -> [u8; 8]) -> Vec<u8> {
+    xs.iter().flat_map(|&x| bytes(x)).collect()
 }
 
 /// The entry point of a kernel's compiled template.
@@ -355,6 +402,54 @@ enum Input {
     Sort { unsorted: Vec<i64>, work: Vec<i64> },
     Search { sorted: Vec<i64>, keys: Vec<i64> },
     Push,
+}
+
+/// The size of `Vec<i64>`'s header on wasm32: a 4-byte data pointer
+/// (padded to 8), the length and the capacity.
+const WASM_VEC_HEADER: usize = 24;
+
+impl Input {
+    /// The buffers another engine's memory receives, as little-endian
+    /// bytes: the arrays in argument order (search's keys last; the
+    /// caller passes them one by one), sort's unsorted input (copied into
+    /// the working buffer before each run), push's empty vector header.
+    fn buffers(&self) -> Vec<Vec<u8>> {
+        match self {
+            Input::Sum(xs) => vec![le_bytes(xs, i64::to_le_bytes)],
+            Input::Dot(a, b) => vec![le_bytes(a, f64::to_le_bytes), le_bytes(b, f64::to_le_bytes)],
+            Input::Sort { unsorted, .. } => vec![le_bytes(unsorted, i64::to_le_bytes)],
+            Input::Search { sorted, keys } => vec![
+                le_bytes(sorted, i64::to_le_bytes),
+                le_bytes(keys, i64::to_le_bytes),
+            ],
+            Input::Push => vec![vec![0; WASM_VEC_HEADER]],
+        }
+    }
+}
+
+/// Pushes `0..PUSHES` through `Vec$i64$push` in the module onto the empty
+/// vector at `header`, frees its data; returns the last element and
+/// records the vector when asked, as [`run_pushes`] does natively.
+fn wasm_pushes(w: &WasmSide, symbol: &str, header: u32, record: Option<&mut Vec<u64>>) -> u64 {
+    w.write(header, &[0; WASM_VEC_HEADER]);
+    for k in 0..PUSHES as i64 {
+        w.call(symbol, &[Value::Ptr(u64::from(header)), Value::I64(k)]);
+    }
+    let (data, len, cap) = {
+        let runner = w.runner.borrow();
+        let h = runner
+            .read(header, WASM_VEC_HEADER)
+            .expect("inside the memory");
+        let word = |at: usize| u64::from_le_bytes(h[at..at + 8].try_into().expect("8 bytes"));
+        (word(0) as u32, word(8), word(16))
+    };
+    let contents = w.read_i64s(data, usize::try_from(len).expect("length"));
+    if let Some(out) = record {
+        out.extend([len, cap]);
+        out.extend(contents.iter().map(|&x| x as u64));
+    }
+    w.runner.borrow_mut().free(data);
+    contents.last().map_or(0, |&x| x as u64)
 }
 
 /// One kernel of the suite: a template, its inputs, and the same work done
@@ -442,6 +537,60 @@ impl Kernel {
         instances(lib, self.template.clone(), std::slice::from_ref(&self.ty))
     }
 
+    /// The kernel's module, compiled from `lib` (laid out for wasm32) and
+    /// instantiated in wasmi, with [`Input::buffers`] in its memory.
+    pub(crate) fn in_wasm(&self, lib: &Library) -> (jit::wasm::Module, WasmSide) {
+        let insts = self.instances(lib);
+        let refs: Vec<&Instance> = insts.iter().collect();
+        let module = jit::wasm::compile(&refs).expect("compiles to wasm");
+        let mut runner = jit::wasm::run::Runner::new(&module).expect("instantiates in wasmi");
+        let at = self
+            .buffers()
+            .iter()
+            .map(|bytes| {
+                let at = runner
+                    .alloc(u32::try_from(bytes.len()).expect("small"))
+                    .expect("allocates");
+                runner.write(at, bytes).expect("writes");
+                at
+            })
+            .collect();
+        let side = WasmSide {
+            runner: RefCell::new(runner),
+            at,
+        };
+        (module, side)
+    }
+
+    /// What another engine's memory receives ([`Input::buffers`]).
+    pub(crate) fn buffers(&self) -> Vec<Vec<u8>> {
+        self.input.buffers()
+    }
+
+    /// The kernel's kind as the Node timing harness names it.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self.input {
+            Input::Sum(_) => "sum",
+            Input::Dot(..) => "dot",
+            Input::Sort { .. } => "sort",
+            Input::Search { .. } => "search",
+            Input::Push => "push",
+        }
+    }
+
+    /// Elements `Vec$i64$push` pushes per run.
+    pub(crate) const PUSHES: usize = PUSHES;
+
+    /// The mangled name of the kernel's instantiation.
+    pub(crate) fn symbol(&self) -> &str {
+        &self.symbol
+    }
+
+    /// Timed runs per round of compiled code.
+    pub(crate) fn runs(&self) -> usize {
+        self.runs
+    }
+
     /// Runs the kernel once and returns a digest of what it computed (the
     /// full result is in the outcome when recording).
     pub(crate) fn run(&mut self, runner: Runner<'_>) -> u64 {
@@ -477,6 +626,10 @@ impl Kernel {
                         other => panic!("{symbol} returned {other:?}"),
                     }
                 }
+                Runner::Wasm(w) => match w.call(symbol, &[w.ptr(0), Value::I64(N as i64)]) {
+                    Some(Value::I64(v)) => v as u64,
+                    other => panic!("{symbol} returned {other:?}"),
+                },
             }),
             Input::Dot(a, b) => keep(match runner {
                 Runner::Compiled(Entry(e)) => {
@@ -488,6 +641,12 @@ impl Kernel {
                 Runner::Rust => rust_dot(black_box(a), b).to_bits(),
                 Runner::Interpreter(r) => {
                     match interp_call(r, symbol, &[ptr(a), ptr(b), Value::I64(N as i64)]) {
+                        Some(Value::F64(v)) => v.to_bits(),
+                        other => panic!("{symbol} returned {other:?}"),
+                    }
+                }
+                Runner::Wasm(w) => {
+                    match w.call(symbol, &[w.ptr(0), w.ptr(1), Value::I64(N as i64)]) {
                         Some(Value::F64(v)) => v.to_bits(),
                         other => panic!("{symbol} returned {other:?}"),
                     }
@@ -505,6 +664,13 @@ impl Kernel {
                     Runner::Rust => rust_quicksort(work),
                     Runner::Interpreter(r) => {
                         interp_call(r, symbol, &[ptr(work), Value::I64(SORT_N as i64)]);
+                    }
+                    // The copy into the module's memory stands for the
+                    // native runs' copy into the working buffer.
+                    Runner::Wasm(w) => {
+                        w.write(w.at[0], &le_bytes(unsorted, i64::to_le_bytes));
+                        w.call(symbol, &[w.ptr(0), Value::I64(SORT_N as i64)]);
+                        work.copy_from_slice(&w.read_i64s(w.at[0], SORT_N));
                     }
                 }
                 if let Some(o) = out {
@@ -529,6 +695,12 @@ impl Kernel {
                         other => panic!("{symbol} returned {other:?}"),
                     }
                 }),
+                Runner::Wasm(w) => search_all(keys, out, |k| {
+                    match w.call(symbol, &[w.ptr(0), Value::I64(N as i64), Value::I64(k)]) {
+                        Some(Value::I64(v)) => v,
+                        other => panic!("{symbol} returned {other:?}"),
+                    }
+                }),
             },
             Input::Push => match runner {
                 Runner::Compiled(Entry(e)) => {
@@ -546,6 +718,7 @@ impl Kernel {
                     },
                     out,
                 ),
+                Runner::Wasm(w) => wasm_pushes(w, symbol, w.at[0], out),
             },
         }
     }

@@ -19,7 +19,7 @@ use crate::harness::{Report, Row, Stats, fmt_duration, measure, measure_with_set
 
 const SYMBOLS: usize = 10_000;
 pub(crate) const BATCH: usize = 1024;
-const RUNS: usize = 2_000;
+pub(crate) const RUNS: usize = 2_000;
 
 pub(crate) fn name(i: usize) -> String {
     format!("kernel{i}_i32")
@@ -367,7 +367,11 @@ fn backend_alone(symbols: &[&str]) -> (Stats, Stats, Stats, Stats) {
 
 /// [`backend_alone`] with `runs` samples of the step `only` (all steps for
 /// `"all"`) and a single sample of the others.
-fn backend_alone_runs(symbols: &[&str], runs: usize, only: &str) -> (Stats, Stats, Stats, Stats) {
+pub(crate) fn backend_alone_runs(
+    symbols: &[&str],
+    runs: usize,
+    only: &str,
+) -> (Stats, Stats, Stats, Stats) {
     use jit::backend::{Backend, CallTarget, Options};
     let runs_of = |step: &str| {
         if only == "all" || only == step {

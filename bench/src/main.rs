@@ -14,6 +14,7 @@ mod sdn;
 mod smf;
 mod start;
 mod tier;
+mod wasm;
 
 use harness::Report;
 
@@ -32,6 +33,7 @@ const AREAS: &[(&str, Area)] = &[
     ("cranelift", cranelift::run),
     ("concurrent", concurrent::run),
     ("tier", tier::run),
+    ("wasm", wasm::run),
 ];
 
 fn main() {

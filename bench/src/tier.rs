@@ -246,10 +246,8 @@ fn tier_config(policy: TierPolicy) -> LoaderConfig {
 /// `compiled` the 1,000 instantiations are compiled at load, under `auto`
 /// substituted, verified and given stubs.
 fn load_with_generic_imports(report: &mut Report) {
-    let dir = std::env::temp_dir().join(format!(
-        "smfjit-bench-tier-generic-{}",
-        std::process::id()
-    ));
+    let dir =
+        std::env::temp_dir().join(format!("smfjit-bench-tier-generic-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let templates = dir.join("templates.smf");
     std::fs::write(&templates, template_module(1000, true)).expect("write module");

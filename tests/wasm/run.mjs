@@ -2,7 +2,7 @@
 // (V8), as a host that follows doc/formats/wasm-abi.md: it creates the
 // memory, the table (slots below __table_base null) and the two base
 // globals itself, provides malloc/realloc/free/memcpy over the module's
-// memory, and prints one line of JSON.
+// memory (heap.mjs), and prints one line of JSON.
 //
 //   node tests/wasm/run.mjs MODULE.wasm SYMBOL [ARG…] [--table-base N]
 //
@@ -18,6 +18,7 @@
 // 64-bit integers are printed as strings (JSON numbers lose their low
 // bits); NaN, infinities and negative zero as "nan", "inf", "-inf", "-0".
 import { readFileSync } from "node:fs";
+import { natives as heapNatives } from "./heap.mjs";
 
 const SIZES = { i8: 1, u8: 1, bool: 1, i16: 2, u16: 2, i32: 4, u32: 4, f32: 4, i64: 8, u64: 8, f64: 8, ptr: 4 };
 
@@ -40,52 +41,13 @@ for (let k = 0; k < argv.length; k++) {
 const [file, symbol, ...args] = positional;
 if (!file || !symbol) usage("a module and a symbol are needed");
 
-const PAGE = 65536;
 const MEMORY_BASE = 1024;
 const memory = new WebAssembly.Memory({ initial: 1 });
 const module = new WebAssembly.Module(readFileSync(file));
 const table = new WebAssembly.Table({ element: "anyfunc", initial: tableBase + 256 });
 
-// The heap: bump allocation from __memory_base, sizes kept here, free
-// giving back the most recent block (as the in-process runner does).
-let next = MEMORY_BASE;
-const sizes = new Map();
-function malloc(size) {
-  size = Number(size);
-  const start = Math.ceil(next / 16) * 16;
-  const end = start + Math.max(size, 1);
-  if (end > 2 ** 32) return 0;
-  if (end > memory.buffer.byteLength) {
-    memory.grow(Math.ceil((end - memory.buffer.byteLength) / PAGE));
-  }
-  next = end;
-  sizes.set(start, size);
-  return start;
-}
-function free(p) {
-  p >>>= 0;
-  const size = sizes.get(p);
-  if (size === undefined) return;
-  sizes.delete(p);
-  if (p + Math.max(size, 1) === next) next = p;
-}
-function memcpy(dst, src, n) {
-  new Uint8Array(memory.buffer).copyWithin(dst >>> 0, src >>> 0, (src >>> 0) + Number(n));
-  return dst;
-}
-function realloc(p, size) {
-  p >>>= 0;
-  if (p === 0) return malloc(size);
-  const old = sizes.get(p) ?? 0;
-  const q = malloc(size);
-  if (q !== 0) {
-    memcpy(q, p, Math.min(old, Number(size)));
-    free(p);
-  }
-  return q;
-}
-
-const natives = { malloc, realloc, free, memcpy };
+const natives = heapNatives(memory, MEMORY_BASE);
+const { malloc } = natives;
 const env = {
   memory,
   __indirect_function_table: table,

@@ -82,9 +82,19 @@ impl Machine {
 
     /// Calls compiled code with interpreter values.
     pub fn call(&self, entry: *const u8, sig: &Signature, args: &[Value]) -> Outcome {
+        outcome(self.call_values(entry, sig, args))
+    }
+
+    /// Calls compiled code with interpreter values; the result as a value.
+    pub fn call_values(
+        &self,
+        entry: *const u8,
+        sig: &Signature,
+        args: &[Value],
+    ) -> Result<Option<Value>, TrapKind> {
         // SAFETY: the tests pass buffers large enough for every access
         // and call functions with their own signatures.
-        outcome(unsafe { self.runtime.call(entry, sig, args) })
+        unsafe { self.runtime.call(entry, sig, args) }
     }
 }
 
@@ -156,8 +166,14 @@ impl<'l> Jit<'l> {
 
     /// Runs `symbol` compiled.
     pub fn call(&self, symbol: &str, args: &[Value]) -> Outcome {
+        outcome(self.call_values(symbol, args))
+    }
+
+    /// Runs `symbol` compiled; the result as a value.
+    pub fn call_values(&self, symbol: &str, args: &[Value]) -> Result<Option<Value>, TrapKind> {
         let (entry, sig) = self.entry(symbol);
-        self.machine.call(entry as usize as *const u8, &sig, args)
+        self.machine
+            .call_values(entry as usize as *const u8, &sig, args)
     }
 
     /// The compiled bytes of `symbol` (compiling it if needed).

@@ -6,7 +6,8 @@
 //! the two base globals — and the natives the collections library uses
 //! (`malloc`, `realloc`, `free`, `memcpy`) over the module's own memory,
 //! with a small allocator: bump allocation from `__memory_base`, sizes
-//! kept on the host, and `free` giving back the most recent block. Calls
+//! kept on the host, `free` giving back the most recent block and
+//! `realloc` growing it in place. Calls
 //! take and return the interpreter's [`Value`]s; traps the IR defines come
 //! back as [`Error::Trap`].
 
@@ -268,6 +269,13 @@ impl Runner {
         }
     }
 
+    /// Gives back a block [`alloc`](Runner::alloc) or the module's
+    /// `malloc` made, as the module's `free` does (0 and unknown addresses
+    /// are ignored).
+    pub fn free(&mut self, address: u32) {
+        release(self.store.data_mut(), address);
+    }
+
     /// The module's memory.
     pub fn memory(&self) -> &[u8] {
         self.memory.data(&self.store)
@@ -418,6 +426,20 @@ fn reallocate(cx: &mut impl HostContext, p: u32, size: u32) -> u32 {
         return allocate(cx, size);
     }
     let old = cx.as_context().data().sizes.get(&p).copied().unwrap_or(0);
+    // The most recent block grows (or shrinks) in place, so a vector
+    // growing by doubling leaves no trail of dead blocks behind it.
+    if p.checked_add(old.max(1)) == Some(cx.as_context().data().next) {
+        release(cx.as_context_mut().data_mut(), p);
+        let q = allocate(cx, size);
+        if q == 0 {
+            // The memory could not grow: the old block stays as it was.
+            let mut store = cx.as_context_mut();
+            let host = store.data_mut();
+            host.next = p + old.max(1);
+            host.sizes.insert(p, old);
+        }
+        return q;
+    }
     let q = allocate(cx, size);
     if q != 0 {
         if copy(cx, q, p, i64::from(old.min(size))).is_err() {

@@ -1,20 +1,26 @@
 //! Every function of the shipped template library, for the types it
-//! admits, run by the interpreter (laid out for the host, on host memory)
-//! and as a WebAssembly module (laid out for wasm32, on its own linear
-//! memory, with the same buffers copied in and out): the same results —
-//! NaN equal to NaN — the same traps, the same memory afterwards.
+//! admits, run three ways: by the interpreter and as x86-64 code (laid
+//! out for the host, on host memory), and as a WebAssembly module (laid
+//! out for wasm32, on its own linear memory, with the same buffers copied
+//! in and out): the same results — NaN equal to NaN — the same traps, the
+//! same memory afterwards.
 //!
 //! Type arguments are scalars and structs of scalars, whose layouts are
 //! the same on both targets, so a buffer means the same on each side.
 
 mod support;
+// The x86-64 side: the backend tests' JIT, which finds the shared test
+// support as `crate::common` (imported below).
+#[path = "../../tests/backend_support/mod.rs"]
+mod backend_support;
 
+use backend_support::Jit;
 use jit::interp::{LibraryResolver, Value};
 use jit::ir::{Function, IntType, Library, TemplateName, Type};
 use jit::mangle::mangle;
 use jit::wasm::run::Runner;
 use support::common::{self, Rng, below, element, numeric, resolver};
-use support::{Outcome, Same, compiled, for_wasm32, interpret, module, same_elements};
+use support::{Outcome, Same, compiled, for_wasm32, interpret, module, native, same_elements};
 
 /// Elements of every buffer.
 const ELEMS: usize = 17;
@@ -111,18 +117,52 @@ fn place(case: &Case, bases: &[(u64, usize)], mut pointer: impl FnMut(&str) -> u
         .collect()
 }
 
-/// Runs `case` in the interpreter; returns the outcome and the buffers.
-fn run_interpreted(r: &LibraryResolver<'_>, symbol: &str, case: &Case) -> (Outcome, Vec<Vec<u8>>) {
+/// Runs `case` on host memory — in the interpreter or as x86-64 code —
+/// with function pointers as `pointer` gives them; returns the outcome
+/// and the buffers.
+fn run_on_host(
+    case: &Case,
+    pointer: impl FnMut(&str) -> u64,
+    call: impl FnOnce(&[Value]) -> Outcome,
+) -> (Outcome, Vec<Vec<u8>>) {
     let mut buffers: Vec<Vec<u8>> = case.buffers.iter().map(|(_, b)| b.clone()).collect();
     let bases: Vec<(u64, usize)> = buffers
         .iter_mut()
         .map(|b| (b.as_mut_ptr() as usize as u64, b.len()))
         .collect();
-    let args = place(case, &bases, |name| {
-        jit::interp::Resolver::address_of(r, name).unwrap_or_else(|e| panic!("{name}: {e}"))
-    });
-    let outcome = relative(interpret(r, symbol, &args), &bases);
+    let args = place(case, &bases, pointer);
+    let outcome = relative(call(&args), &bases);
     (outcome, buffers)
+}
+
+/// Runs `case` in the interpreter.
+fn run_interpreted(r: &LibraryResolver<'_>, symbol: &str, case: &Case) -> (Outcome, Vec<Vec<u8>>) {
+    run_on_host(
+        case,
+        |name| jit::interp::Resolver::address_of(r, name).unwrap_or_else(|e| panic!("{name}: {e}")),
+        |args| interpret(r, symbol, args),
+    )
+}
+
+/// Runs `case` as x86-64 code; function pointers are compiled entries.
+fn run_native(jit: &Jit<'_>, symbol: &str, case: &Case) -> (Outcome, Vec<Vec<u8>>) {
+    run_on_host(
+        case,
+        |name| jit.entry(name).0,
+        |args| native(jit.call_values(symbol, args)),
+    )
+}
+
+/// The buffers of one side equal the interpreter's, element by element.
+fn assert_same_buffers(side: &str, what: &str, case: &Case, got: &[Vec<u8>], want: &[Vec<u8>]) {
+    for (k, (ty, _)) in case.buffers.iter().enumerate() {
+        assert!(
+            same_elements(ty, &got[k], &want[k]),
+            "{what}: buffer {k}\n{side} {:?}\ninterpreter {:?}",
+            got[k],
+            want[k]
+        );
+    }
 }
 
 /// Runs `case` in the module; returns the outcome and the buffers.
@@ -155,6 +195,7 @@ fn libraries() -> (Library, Library) {
 fn every_library_function_agrees_with_the_interpreter() {
     let (host, wasm) = libraries();
     let oracle = resolver(&host);
+    let x86 = Jit::new(&host);
     let mut checked = 0;
     for template in host.functions() {
         // Vec methods need a live vector: see the test below.
@@ -178,17 +219,14 @@ fn every_library_function_agrees_with_the_interpreter() {
             let mut run = Runner::new(&m).expect("instantiates");
             for (n, seed) in [(0, 1), (1, 2), (2, 3), (5, 4), (16, 5), (17, 6), (17, 7)] {
                 let c = case(f, n, seed);
+                let what = format!("{symbol} n={n} seed={seed}");
                 let (want, want_mem) = run_interpreted(&oracle, &symbol, &c);
+                let (x86_got, x86_mem) = run_native(&x86, &symbol, &c);
                 let (got, got_mem) = run_compiled(&mut run, &symbol, &c);
-                assert_eq!(got, want, "{symbol} n={n} seed={seed}: result, {c:?}");
-                for (k, (ty, _)) in c.buffers.iter().enumerate() {
-                    assert!(
-                        same_elements(ty, &got_mem[k], &want_mem[k]),
-                        "{symbol} n={n} seed={seed}: buffer {k}\nwasm {:?}\ninterpreter {:?}",
-                        got_mem[k],
-                        want_mem[k]
-                    );
-                }
+                assert_eq!(x86_got, want, "{what}: x86-64 result, {c:?}");
+                assert_eq!(got, want, "{what}: wasm result, {c:?}");
+                assert_same_buffers("x86-64", &what, &c, &x86_mem, &want_mem);
+                assert_same_buffers("wasm", &what, &c, &got_mem, &want_mem);
                 checked += 1;
             }
         }
@@ -200,6 +238,7 @@ fn every_library_function_agrees_with_the_interpreter() {
 fn vectors_grow_and_read_back_like_the_interpreter() {
     let (host, wasm) = libraries();
     let oracle = resolver(&host);
+    let x86 = Jit::new(&host);
     let methods = ["new", "push", "push_from", "get", "len", "free"];
     for t in numeric().into_iter().chain([Type::Bool]) {
         let name = |m: &str| {
@@ -210,7 +249,8 @@ fn vectors_grow_and_read_back_like_the_interpreter() {
             .map(|m| (TemplateName::method("Vec", m), vec![t.clone()]))
             .collect();
         let mut run = Runner::new(&module(&wasm, &roots)).expect("instantiates");
-        // The source `push_from` copies, on each side.
+        // The source `push_from` copies, on each side (the host's is
+        // shared by the interpreter and x86-64 code: it only reads it).
         let mut src = vec![0x5au8; 8];
         let at = run.alloc(8).expect("allocates");
         run.write(at, &src).expect("writes");
@@ -223,29 +263,40 @@ fn vectors_grow_and_read_back_like_the_interpreter() {
             other => panic!("Vec::new: {other:?}"),
         };
         let h = vector(interpret(&oracle, &name("new"), &[]));
+        let n = vector(native(x86.call_values(&name("new"), &[])));
         let w = vector(compiled(run.call(&name("new"), &[])));
-        // One call on both sides: `h` is the vector on the host, `w` in
-        // the module's memory.
-        let mut both = |method: &str, host: &[Value], wasm: &[Value]| {
+        // One call on every side: `h` is the interpreter's vector, `n`
+        // the x86-64 code's (both on the host), `w` in the module's
+        // memory. The arguments are the interpreter's with the vector
+        // replaced.
+        let mut each = |method: &str, host: &[Value], wasm: &[Value]| {
             let symbol = name(method);
+            let want = interpret(&oracle, &symbol, host);
+            let mut native_args = host.to_vec();
+            native_args[0] = n;
+            assert_eq!(
+                native(x86.call_values(&symbol, &native_args)),
+                want,
+                "{symbol}({native_args:?}) on x86-64"
+            );
             assert_eq!(
                 compiled(run.call(&symbol, wasm)),
-                interpret(&oracle, &symbol, host),
+                want,
                 "{symbol}({wasm:?})"
             );
         };
         let mut rng = Rng(7);
         for k in 0..40 {
             let x = Value::from_bits(&t, element(&t, k % 9, &mut rng));
-            both("push", &[h, x], &[w, x]);
+            each("push", &[h, x], &[w, x]);
         }
         for i in [0i64, 1, 20, 39, 40, -1, i64::MAX] {
-            both("get", &[h, Value::I64(i)], &[w, Value::I64(i)]);
+            each("get", &[h, Value::I64(i)], &[w, Value::I64(i)]);
         }
-        both("len", &[h], &[w]);
-        both("push_from", &[h, hs], &[w, ws]);
-        both("len", &[h], &[w]);
-        both("get", &[h, Value::I64(40)], &[w, Value::I64(40)]);
-        both("free", &[h], &[w]);
+        each("len", &[h], &[w]);
+        each("push_from", &[h, hs], &[w, ws]);
+        each("len", &[h], &[w]);
+        each("get", &[h, Value::I64(40)], &[w, Value::I64(40)]);
+        each("free", &[h], &[w]);
     }
 }

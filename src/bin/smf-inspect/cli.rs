@@ -61,10 +61,20 @@ pub enum Command {
     /// Instantiate a generic symbol through the loader's JIT, as a program's
     /// miss would, in the tier --tier or SMFJIT_TIER chooses, and optionally
     /// call it, once or --repeat times, showing the tier each call started in.
+    /// With --target wasm32, compile it and the instantiations it calls into
+    /// one WebAssembly module instead: write it with -o, run it in process
+    /// with --call, print its text format with --disasm.
     Instantiate {
         file: PathBuf,
         /// The mangled name, e.g. `sum$f64` or `Vec$i64$push`.
         symbol: String,
+        /// The machine to compile for: x86-64 code through the loader, or
+        /// one wasm32 module (doc/formats/wasm-abi.md).
+        #[arg(long, value_enum, default_value_t = TargetChoice::X86_64)]
+        target: TargetChoice,
+        /// With --target wasm32: write the module to this file.
+        #[arg(short = 'o', long = "output", value_name = "OUT.wasm")]
+        output: Option<PathBuf>,
         /// Call it with these arguments, one per parameter: literals for
         /// scalars, `[1, 2, 3]` for `ptr<T>`, or `null`.
         #[arg(long, num_args = 0.., allow_negative_numbers = true)]
@@ -76,13 +86,24 @@ pub enum Command {
         #[command(flatten)]
         tier: TierArgs,
         /// Disassemble the code the name resolved to (for a tiered
-        /// instantiation, its interpreter thunk).
+        /// instantiation, its interpreter thunk); with --target wasm32,
+        /// print the module in the WebAssembly text format.
         #[arg(long)]
         disasm: bool,
-        /// Assembly syntax for --disasm.
-        #[arg(long, value_enum, default_value_t = SyntaxChoice::Intel)]
-        syntax: SyntaxChoice,
+        /// Assembly syntax for --disasm of x86-64 code (default: intel).
+        #[arg(long, value_enum)]
+        syntax: Option<SyntaxChoice>,
     },
+}
+
+/// What `instantiate` compiles for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TargetChoice {
+    /// x86-64 code, through the loader's JIT as a program's miss.
+    #[value(name = "x86-64")]
+    X86_64,
+    /// One WebAssembly module of the symbol and what it calls.
+    Wasm32,
 }
 
 /// Where `instantiate` runs the instantiation (BRIEF §11). Without
@@ -117,13 +138,7 @@ impl TierArgs {
             return Ok(None);
         };
         if tier != TierChoice::Auto && (self.calls.is_some() || self.backedges.is_some()) {
-            let mut cli = Cli::command();
-            cli.build();
-            let instantiate = cli
-                .find_subcommand_mut("instantiate")
-                .expect("instantiate is a subcommand");
-            return Err(instantiate.error(
-                clap::error::ErrorKind::ArgumentConflict,
+            return Err(instantiate_conflict(
                 "--calls and --backedges are thresholds of `--tier auto`",
             ));
         }
@@ -171,6 +186,16 @@ impl From<SyntaxChoice> for jit::backend::Syntax {
     }
 }
 
+/// A usage error of `instantiate`: two arguments that do not go together.
+fn instantiate_conflict(message: &str) -> clap::Error {
+    let mut cli = Cli::command();
+    cli.build();
+    let instantiate = cli
+        .find_subcommand_mut("instantiate")
+        .expect("instantiate is a subcommand");
+    instantiate.error(clap::error::ErrorKind::ArgumentConflict, message)
+}
+
 impl Cli {
     /// Checks what clap cannot: combinations of arguments that are each
     /// valid alone.
@@ -178,9 +203,37 @@ impl Cli {
     /// # Errors
     /// The usage error, to report and exit with as clap does.
     pub fn check(&self) -> Result<(), clap::Error> {
-        match &self.command {
-            Command::Instantiate { tier, .. } => tier.config().map(drop),
-            _ => Ok(()),
+        let Command::Instantiate {
+            target,
+            output,
+            repeat,
+            tier,
+            syntax,
+            ..
+        } = &self.command
+        else {
+            return Ok(());
+        };
+        match target {
+            TargetChoice::X86_64 if output.is_some() => Err(instantiate_conflict(
+                "-o writes a WebAssembly module: add --target wasm32",
+            )),
+            TargetChoice::X86_64 => tier.config().map(drop),
+            // Tiers and repeated calls are the loader's; a module run in
+            // process has neither.
+            TargetChoice::Wasm32 if tier.tier.is_some() => Err(instantiate_conflict(
+                "--tier, --calls and --backedges choose how the loader runs x86-64 code; \
+                 --target wasm32 compiles a WebAssembly module instead",
+            )),
+            TargetChoice::Wasm32 if repeat.is_some() => Err(instantiate_conflict(
+                "--repeat counts calls through the loader's tiers; \
+                 --target wasm32 calls the module once",
+            )),
+            TargetChoice::Wasm32 if syntax.is_some() => Err(instantiate_conflict(
+                "--syntax is for x86-64 listings; --disasm with --target wasm32 \
+                 prints the WebAssembly text format",
+            )),
+            TargetChoice::Wasm32 => Ok(()),
         }
     }
 }

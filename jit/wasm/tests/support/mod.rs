@@ -85,6 +85,11 @@ pub fn compiled(r: Result<Option<Value>, jit::wasm::Error>) -> Outcome {
     }
 }
 
+/// The outcome of x86-64 code; traps come back as the IR's.
+pub fn native(r: Result<Option<Value>, TrapKind>) -> Outcome {
+    r.map(|v| v.map(Same))
+}
+
 /// Runs `symbol` in the interpreter.
 pub fn interpret(resolver: &LibraryResolver<'_>, symbol: &str, args: &[Value]) -> Outcome {
     // SAFETY: the tests pass pointers to live buffers large enough for

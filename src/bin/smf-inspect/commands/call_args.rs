@@ -47,13 +47,31 @@ impl Buffer {
 
     /// The elements as they are now.
     pub fn elements(&self) -> Vec<Value> {
-        let size = scalar_size(&self.elem);
-        let bytes: Vec<u8> = self.words.iter().flat_map(|w| w.to_le_bytes()).collect();
-        bytes
-            .chunks_exact(size)
-            .take(self.len)
+        self.bytes()
+            .chunks_exact(scalar_size(&self.elem))
             .filter_map(|chunk| decode(&self.elem, chunk))
             .collect()
+    }
+
+    /// The elements' bytes, little-endian, as the callee reads them.
+    pub fn bytes(&self) -> Vec<u8> {
+        let mut bytes: Vec<u8> = self.words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        bytes.truncate(self.len * scalar_size(&self.elem));
+        bytes
+    }
+
+    /// Overwrites the elements with `bytes` (a copy that was passed
+    /// elsewhere, such as a WebAssembly memory, and came back), in place:
+    /// the address stays the same. Bytes past the buffer are ignored.
+    pub fn set_bytes(&mut self, bytes: &[u8]) {
+        let bytes = bytes
+            .get(..self.len * scalar_size(&self.elem))
+            .unwrap_or(bytes);
+        for (word, chunk) in self.words.iter_mut().zip(bytes.chunks(8)) {
+            let mut w = word.to_le_bytes();
+            w[..chunk.len()].copy_from_slice(chunk);
+            *word = u64::from_le_bytes(w);
+        }
     }
 }
 
@@ -296,6 +314,9 @@ mod tests {
             b.elements(),
             vec![Value::I16(3), Value::I16(-1), Value::I16(32767)]
         );
+        let mut copy = parse(&s, &["[0, 0, 0]".to_owned(), "3".to_owned()]).unwrap();
+        copy.buffers[0].set_bytes(&b.bytes());
+        assert_eq!(copy.buffers[0].elements(), b.elements(), "bytes round trip");
         let empty = parse(&s, &["[]".to_owned(), "0".to_owned()]).unwrap();
         assert!(empty.buffers[0].elements().is_empty());
         assert_eq!(

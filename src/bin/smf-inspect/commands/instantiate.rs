@@ -80,20 +80,9 @@ pub fn print(
     };
     let last = calls.last();
     let tier_stats = loader.tier_stats(mangled);
-    let signature = format!(
-        "fn({}){}",
-        sig.params
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", "),
-        sig.ret
-            .as_ref()
-            .map(|t| format!(" -> {t}"))
-            .unwrap_or_default()
-    );
-    let type_args: Vec<String> = instance.type_args.iter().map(ToString::to_string).collect();
-    let trapped = last.is_some_and(|c| c.outcome.trap.is_some());
+    let signature = signature_text(&sig);
+    let type_args = type_args_text(&instance);
+    let trapped = last.is_some_and(|c| c.outcome.trapped());
     // The code the name resolved to as published, at its real address:
     // the JIT-made function, or the interpreter thunk of a tiered one.
     let listing = match request.disasm {
@@ -116,6 +105,7 @@ pub fn print(
     if out.json() {
         out.write_json(&json!({
             "symbol": mangled,
+            "target": "x86-64",
             "template": instance.template.to_string(),
             "type_args": type_args,
             "signature": signature,
@@ -136,13 +126,7 @@ pub fn print(
             "disassembly": listing,
         }))?;
     } else {
-        out.line(format!(
-            "{} = {}<{}>",
-            out.paint(Paint::Name, mangled),
-            instance.template,
-            type_args.join(", ")
-        ))?;
-        out.line(format!("  {signature}"))?;
+        print_heading(mangled, &instance, out)?;
         let entry = out.paint(Paint::Offset, format!("{:#x}", address.get()));
         let made = format!(
             "({} instantiation(s) with its callees, {} bytes of code, {:.1} µs)",
@@ -166,7 +150,7 @@ pub fn print(
             ))?,
         }
         if let Some(call) = last {
-            print_call(mangled, call, out)?;
+            print_call(mangled, &call.args, &call.outcome, out)?;
         }
         if calls.len() > 1 || tier_stats.is_some() {
             out.line(format!(
@@ -214,9 +198,51 @@ pub fn print(
     Ok(())
 }
 
+/// `fn(ptr<f64>, i64) -> f64`: a signature as the user reads it.
+pub(super) fn signature_text(sig: &jit::ir::Signature) -> String {
+    format!(
+        "fn({}){}",
+        sig.params
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        sig.ret
+            .as_ref()
+            .map(|t| format!(" -> {t}"))
+            .unwrap_or_default()
+    )
+}
+
+/// The type arguments of an instance as written.
+pub(super) fn type_args_text(instance: &jit::instantiate::Instance) -> Vec<String> {
+    instance.type_args.iter().map(ToString::to_string).collect()
+}
+
+/// The first two lines of the text output: what the name denotes and its
+/// signature.
+pub(super) fn print_heading(
+    mangled: &str,
+    instance: &jit::instantiate::Instance,
+    out: &mut Out,
+) -> anyhow::Result<()> {
+    out.line(format!(
+        "{} = {}<{}>",
+        out.paint(Paint::Name, mangled),
+        instance.template,
+        type_args_text(instance).join(", ")
+    ))?;
+    out.line(format!("  {}", signature_text(&instance.function.sig)))?;
+    Ok(())
+}
+
 /// The line of a call and its arguments, and the buffers it changed.
-fn print_call(mangled: &str, call: &Call, out: &mut Out) -> anyhow::Result<()> {
-    let (args, outcome) = (&call.args, &call.outcome);
+pub(super) fn print_call(
+    mangled: &str,
+    args: &CallArgs,
+    outcome: &Outcome,
+    out: &mut Out,
+) -> anyhow::Result<()> {
     let shown: Vec<String> = args
         .values
         .iter()
@@ -291,7 +317,7 @@ impl Target<'_> {
             } else {
                 Tier::Compiled
             };
-            let trapped = outcome.trap.is_some();
+            let trapped = outcome.trapped();
             calls.push(Call {
                 args,
                 outcome,
@@ -319,7 +345,7 @@ struct Call {
 }
 
 /// What a call gave.
-struct Outcome {
+pub(super) struct Outcome {
     result: Option<jit::interp::Value>,
     trap: Option<jit::backend::Trap>,
     /// Each buffer parameter's elements before the call, by parameter.
@@ -327,7 +353,41 @@ struct Outcome {
 }
 
 impl Outcome {
-    fn to_json(&self, args: &CallArgs) -> serde_json::Value {
+    /// Each buffer's elements before a call with `args`, to show next to
+    /// what the call left in them.
+    pub(super) fn before(
+        args: &CallArgs,
+    ) -> std::collections::HashMap<usize, Vec<jit::interp::Value>> {
+        args.buffers
+            .iter()
+            .map(|b| (b.param, b.elements()))
+            .collect()
+    }
+
+    /// The outcome of a call that returned or trapped, given what its
+    /// buffers held [`before`](Outcome::before) it.
+    pub(super) fn new(
+        before: std::collections::HashMap<usize, Vec<jit::interp::Value>>,
+        called: Result<Option<jit::interp::Value>, jit::backend::Trap>,
+    ) -> Outcome {
+        let (result, trap) = match called {
+            Ok(result) => (result, None),
+            Err(trap) => (None, Some(trap)),
+        };
+        Outcome {
+            result,
+            trap,
+            before,
+        }
+    }
+
+    /// Whether the call trapped.
+    pub(super) fn trapped(&self) -> bool {
+        self.trap.is_some()
+    }
+
+    /// The `call` object of the JSON output.
+    pub(super) fn to_json(&self, args: &CallArgs) -> serde_json::Value {
         json!({
             "args": args.values.iter().enumerate().map(|(i, v)| match self.before.get(&i) {
                 Some(items) => json!(items.iter().map(call_args::show).collect::<Vec<_>>()),
@@ -349,29 +409,14 @@ fn run(
     args: &CallArgs,
 ) -> anyhow::Result<Outcome> {
     let runtime = loader::trap_runtime().context("no trap runtime")?;
-    let before = args
-        .buffers
-        .iter()
-        .map(|b| (b.param, b.elements()))
-        .collect();
+    let before = Outcome::before(args);
     // SAFETY: `address` is the entry of code the loader compiled for exactly
     // this signature and keeps mapped while `loader` lives (it outlives the
     // call); every pointer argument is null or the start of a live buffer in
     // `args` holding as many elements as the user wrote, which is what the
     // user claimed the function may touch.
     let called = unsafe { runtime.call(address.as_ptr(), sig, &args.values) };
-    Ok(match called {
-        Ok(result) => Outcome {
-            result,
-            trap: None,
-            before,
-        },
-        Err(trap) => Outcome {
-            result: None,
-            trap: Some(trap),
-            before,
-        },
-    })
+    Ok(Outcome::new(before, called))
 }
 
 fn list(items: &[jit::interp::Value]) -> String {

@@ -13,11 +13,12 @@ mod sections;
 mod symbols;
 mod templates;
 mod verify;
+mod wasm;
 
 use anyhow::Context;
 use smf::Module;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, SyntaxChoice, TargetChoice};
 use crate::output::Out;
 
 /// Runs the subcommand the user asked for.
@@ -38,21 +39,34 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Instantiate {
             file,
             symbol,
+            target,
+            output,
             call,
             repeat,
             tier,
             disasm,
             syntax,
-        } => {
-            let request = instantiate::Request {
-                symbol,
-                call: call.as_deref(),
-                repeat: repeat.unwrap_or(1),
-                tier: tier.config()?,
-                disasm: disasm.then_some(jit::backend::Syntax::from(*syntax)),
-            };
-            instantiate::print(&module, file, &request, &mut out)?;
-        }
+        } => match target {
+            TargetChoice::X86_64 => {
+                let request = instantiate::Request {
+                    symbol,
+                    call: call.as_deref(),
+                    repeat: repeat.unwrap_or(1),
+                    tier: tier.config()?,
+                    disasm: disasm.then(|| syntax.unwrap_or(SyntaxChoice::Intel).into()),
+                };
+                instantiate::print(&module, file, &request, &mut out)?;
+            }
+            TargetChoice::Wasm32 => {
+                let request = wasm::Request {
+                    symbol,
+                    call: call.as_deref(),
+                    output: output.as_deref(),
+                    disasm: *disasm,
+                };
+                wasm::print(&module, &request, &mut out)?;
+            }
+        },
         Command::Disasm { symbol, syntax, .. } => {
             disasm::print(&module, symbol, (*syntax).into(), &mut out)?;
         }
