@@ -68,14 +68,14 @@ pub const DEFAULT_TIER_CALLS: u32 = 30;
 /// Back-edges to one loop header in one interpreted call after which the
 /// call continues in compiled code under `auto` (`TierConfig::back_edges`).
 ///
-/// Chosen from the break-even rows of `smfjit-bench tier`: an interpreted
-/// iteration of `sum$i64`'s or `max$i64`'s loop costs ~31–33 ns against
-/// 0.3–0.5 ns compiled, and entering compiled code at the loop header
-/// (deriving, compiling and publishing the loop entry, then transferring
-/// the live values) ~12 µs, so the loop entry pays for itself after
-/// 325–383 back-edges. Loops with more work per iteration break even
-/// sooner, so the default sits just below the cheapest loops' figure: a
-/// long call in a loop whose break-even is b then pays at most 1 + b/300 ≈ 2.1–2.3 times what entering
-/// compiled code at once would have cost (with 1,000, the figure before
-/// measurement, up to 1 + 1000/b ≈ 3.6–4.1 times).
-pub const DEFAULT_TIER_BACKEDGES: u32 = 300;
+/// Chosen from the break-even rows of `smfjit-bench tier` (recorded in
+/// `doc/PERFORMANCE.md`): entering compiled code at a loop header (deriving,
+/// compiling and publishing the loop entry, then transferring the live
+/// values) costs about 14 µs, and an interpreted iteration of `sum$i64`'s
+/// or `max$i64`'s loop 15–18 ns against well under 1 ns compiled, so the
+/// loop entry pays for itself after some 760–940 back-edges. Loops doing
+/// more per iteration break even sooner, so the default sits just below the
+/// cheapest loops' figure: a long call in a loop whose break-even is b then
+/// pays at most about 1 + b/750 times what entering compiled code at once
+/// would have cost.
+pub const DEFAULT_TIER_BACKEDGES: u32 = 750;
