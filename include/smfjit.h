@@ -17,6 +17,9 @@
  *   -6 a relocation's result does not fit its field
  *   -7 an instantiation failed, nested too deeply, or formed a cycle
  *   -8 executable or data memory could not be obtained
+ *   -9 no module is loaded under that handle
+ *  -10 a configuration value (an environment variable) is not valid
+ *      (smfjit_loader_new reports it by returning NULL)
  *
  * Threads: a loader may be used from any number of threads at once.
  */
