@@ -12,6 +12,7 @@ use crate::mapping::Staging;
 use crate::memory::Shared;
 use crate::perf_map;
 use crate::published::{Function, PublishedCode};
+use crate::{debug_object, gdb_jit, jitdump};
 
 /// Identity of batches, unique in the process, so a reservation cannot be
 /// used with a batch or published code it does not belong to.
@@ -75,7 +76,7 @@ struct Region {
 }
 
 /// Where a reservation's bytes live.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Home {
     /// In the batch's own staging region with this index (mprotect).
     Own(usize),
@@ -87,7 +88,7 @@ struct Entry {
     home: Home,
     offset: usize,
     size: usize,
-    /// Kept only when the perf map is enabled.
+    /// Kept only when an announcement (perf map, GDB, jitdump) is enabled.
     name: Box<str>,
 }
 
@@ -202,7 +203,7 @@ impl CodeBatch {
             home,
             offset,
             size,
-            name: if self.shared.perf_map {
+            name: if self.shared.keeps_names() {
                 name.into()
             } else {
                 Box::default()
@@ -367,7 +368,7 @@ impl CodeBatch {
                 size: entry.size,
             })
             .collect();
-        let code = PublishedCode::new(
+        let mut code = PublishedCode::new(
             Arc::clone(&shared.ledger),
             id,
             mappings,
@@ -391,6 +392,52 @@ impl CodeBatch {
                 shared.ledger.perf_map_failed();
             }
         }
+        if shared.jitdump && !entries.is_empty() {
+            let records = entries
+                .iter()
+                .zip(code.functions())
+                .map(|(entry, function)| (&*entry.name, function.bytes()));
+            if jitdump::append(records).is_err() {
+                shared.ledger.jitdump_failed();
+            }
+        }
+        if shared.gdb_jit && !entries.is_empty() {
+            let object = debug_object_of(&code, &entries);
+            code.set_registration(gdb_jit::Registration::new(object));
+        }
         Ok(code)
     }
+}
+
+/// The debugger's view of a batch: one `.text` section per region the
+/// batch's functions lie in (spanning just those functions, so batches
+/// sharing a dual-mapped region do not overlap) and a symbol per function.
+fn debug_object_of(code: &PublishedCode, entries: &[Entry]) -> Vec<u8> {
+    let mut homes: Vec<Home> = Vec::new();
+    let mut texts: Vec<debug_object::Text> = Vec::new();
+    let mut symbols = Vec::with_capacity(entries.len());
+    for (entry, function) in entries.iter().zip(code.functions()) {
+        let (address, len) = (function.address(), function.len());
+        let text = match homes.iter().position(|&home| home == entry.home) {
+            Some(text) => {
+                let stretch = &mut texts[text];
+                let end = (stretch.address + stretch.len).max(address + len);
+                stretch.address = stretch.address.min(address);
+                stretch.len = end - stretch.address;
+                text
+            }
+            None => {
+                homes.push(entry.home);
+                texts.push(debug_object::Text { address, len });
+                texts.len() - 1
+            }
+        };
+        symbols.push(debug_object::Symbol {
+            name: &entry.name,
+            text,
+            address,
+            len,
+        });
+    }
+    debug_object::build(&texts, &symbols)
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::batch::{Home, Reservation};
 use crate::dual::DualRegion;
 use crate::error::Error;
+use crate::gdb_jit::Registration;
 use crate::ledger::Ledger;
 use crate::mapping::Executable;
 
@@ -21,13 +22,17 @@ pub(crate) struct FunctionBytes<'a> {
     shared: bool,
 }
 
-impl FunctionBytes<'_> {
+impl<'a> FunctionBytes<'a> {
     pub(crate) fn address(&self) -> usize {
         self.bytes.as_ptr() as usize
     }
 
     pub(crate) fn len(&self) -> usize {
         self.bytes.len()
+    }
+
+    pub(crate) fn bytes(&self) -> &'a [u8] {
+        self.bytes
     }
 
     /// Whether the function lives in a dual-mapped region.
@@ -37,6 +42,9 @@ impl FunctionBytes<'_> {
 }
 
 struct Published {
+    /// The batch's object in GDB's JIT interface, if registered; withdrawn
+    /// first when the code is freed.
+    registration: Option<Registration>,
     ledger: Arc<Ledger>,
     batch: u64,
     /// Regions of the batch's own (mprotect strategy).
@@ -68,6 +76,8 @@ impl Published {
 
 impl Drop for Published {
     fn drop(&mut self) {
+        // The debugger forgets the functions before their pages go.
+        self.registration = None;
         self.ledger
             .code_released(self.functions.len(), self.code_bytes);
         // The mappings unmap themselves when the fields drop next.
@@ -112,6 +122,7 @@ impl PublishedCode {
         }
         Self {
             inner: Arc::new(Published {
+                registration: None,
                 ledger,
                 batch,
                 mappings,
@@ -120,6 +131,15 @@ impl PublishedCode {
                 code_bytes,
                 _keep: keep,
             }),
+        }
+    }
+
+    /// Ties the batch's registration with GDB to this code, so it is
+    /// withdrawn when the code is freed. Called by `publish` on the code
+    /// it has just made, whose handle is not shared yet.
+    pub(crate) fn set_registration(&mut self, registration: Registration) {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.registration = Some(registration);
         }
     }
 

@@ -202,6 +202,7 @@ fn small_functions_share_pages_and_padding_traps() {
             publications: 1,
             functions_published: 100,
             perf_map_failures: 0,
+            jitdump_failures: 0,
         }
     );
     assert_eq!(stats.density(), Some(10_000.0 / used as f64));
