@@ -88,6 +88,8 @@ struct Entry {
     home: Home,
     offset: usize,
     size: usize,
+    /// Leading bytes that are instructions (the rest is data).
+    instruction_len: usize,
     /// Kept only when an announcement (perf map, GDB, jitdump) is enabled.
     name: Box<str>,
 }
@@ -203,6 +205,7 @@ impl CodeBatch {
             home,
             offset,
             size,
+            instruction_len: size,
             name: if self.shared.keeps_names() {
                 name.into()
             } else {
@@ -279,6 +282,31 @@ impl CodeBatch {
         self.entries
             .get(reservation.index)
             .ok_or_else(|| reservation.foreign())
+    }
+
+    /// Records that only the first `len` bytes of the reservation are
+    /// instructions and the rest data (a constant pool), for disassemblers
+    /// reading the published code back ([`PublishedCode::instruction_len`]).
+    /// Without it, all of the reservation counts as instructions.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ForeignReservation`] when `reservation` belongs to another
+    /// batch, [`Error::InvalidLength`] when `len` exceeds its size.
+    pub fn set_instruction_len(
+        &mut self,
+        reservation: &Reservation,
+        len: usize,
+    ) -> Result<(), Error> {
+        self.entry(reservation)?;
+        if len > reservation.size {
+            return Err(Error::InvalidLength {
+                len,
+                max: reservation.size,
+            });
+        }
+        self.entries[reservation.index].instruction_len = len;
+        Ok(())
     }
 
     /// The reserved bytes of a function, writable until publication: code
@@ -366,6 +394,7 @@ impl CodeBatch {
                 home: entry.home,
                 offset: entry.offset,
                 size: entry.size,
+                instruction_len: entry.instruction_len,
             })
             .collect();
         let mut code = PublishedCode::new(

@@ -14,6 +14,7 @@ pub(crate) struct Function {
     pub(crate) home: Home,
     pub(crate) offset: usize,
     pub(crate) size: usize,
+    pub(crate) instruction_len: usize,
 }
 
 /// A published function's bytes, seen from inside the crate.
@@ -63,7 +64,9 @@ impl Published {
     /// region when reserved and the region was published whole, so the
     /// range is always in bounds.
     fn code_of(&self, function: &Function) -> &[u8] {
-        let Function { home, offset, size } = *function;
+        let Function {
+            home, offset, size, ..
+        } = *function;
         match home {
             Home::Own(index) => &self.mappings[index].bytes()[offset..offset + size],
             // SAFETY: the range lies in the region (placed there by the
@@ -171,6 +174,20 @@ impl PublishedCode {
     pub fn bytes(&self, reservation: &Reservation) -> Result<&[u8], Error> {
         let function = self.function(reservation)?;
         Ok(self.inner.code_of(function))
+    }
+
+    /// How many leading bytes of a function are instructions, as its
+    /// batch recorded with [`CodeBatch::set_instruction_len`] (all of them
+    /// otherwise); the rest is data such as a constant pool.
+    ///
+    /// [`CodeBatch::set_instruction_len`]: crate::CodeBatch::set_instruction_len
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ForeignReservation`] when `reservation` belongs to another
+    /// batch.
+    pub fn instruction_len(&self, reservation: &Reservation) -> Result<usize, Error> {
+        Ok(self.function(reservation)?.instruction_len)
     }
 
     /// Entry pointer of a function, valid while this handle (or a clone)
