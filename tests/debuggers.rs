@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::Command;
 
 use common::{command, compile_c, root};
@@ -92,13 +93,42 @@ fn perf_report_names_the_generated_function_a_program_spins_in() {
     }
     let dir = tempfile::tempdir().unwrap();
     let program = compile_c("debug_sort", dir.path());
-    let data = dir.path().join("perf.data");
+    // The perf map alone, then the jitdump through `perf inject --jit`.
+    let perf_map = dir.path().join("perf.data");
+    if !perf_record(&program, &perf_map, ("SMFJIT_PERF_MAP", "1"), dir.path()) {
+        return;
+    }
+    check_report(&perf_map, "with the perf map");
+    let jitdump = dir.path().join("jitdump.data");
+    if !perf_record(&program, &jitdump, ("SMFJIT_JITDUMP", "1"), dir.path()) {
+        return;
+    }
+    let injected = dir.path().join("injected.data");
+    let inject = Command::new("perf")
+        .args(["inject", "--jit", "-i"])
+        .arg(&jitdump)
+        .arg("-o")
+        .arg(&injected)
+        .output()
+        .unwrap();
+    assert!(
+        inject.status.success(),
+        "perf inject --jit: {}",
+        String::from_utf8_lossy(&inject.stderr)
+    );
+    check_report(&injected, "with the jitdump injected");
+}
+
+/// Records `program` spinning in the generated sort with `variable` set;
+/// false (after saying why) when the kernel refuses perf events.
+fn perf_record(program: &Path, data: &Path, variable: (&str, &str), dir: &Path) -> bool {
     let record = Command::new("perf")
         .env_remove("LD_LIBRARY_PATH")
-        .env("SMFJIT_PERF_MAP", "1")
+        .env(variable.0, variable.1)
+        .env("JITDUMPDIR", dir)
         .args(["record", "-q", "-e", "cpu-clock", "-k", "1", "-o"])
-        .arg(&data)
-        .arg(&program)
+        .arg(data)
+        .arg(program)
         .arg(collections())
         .arg("spin")
         .output()
@@ -106,23 +136,27 @@ fn perf_report_names_the_generated_function_a_program_spins_in() {
     let stderr = String::from_utf8_lossy(&record.stderr);
     if !record.status.success() && stderr.contains("perf_event_paranoid") {
         eprintln!("SKIPPED: the kernel refuses perf events: {stderr}");
-        return;
+        return false;
     }
     assert!(record.status.success(), "perf record failed: {stderr}");
+    true
+}
+
+fn check_report(data: &Path, how: &str) {
     let report = Command::new("perf")
         .args(["report", "--stdio", "--sort", "symbol", "-i"])
-        .arg(&data)
+        .arg(data)
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&report.stdout);
     assert!(
         report.status.success(),
-        "{}",
+        "{how}: {}",
         String::from_utf8_lossy(&report.stderr)
     );
     assert!(
-        text.contains("insertion_sort$i32") || text.contains("quicksort$i32"),
-        "perf report names the generated sort: {text}"
+        text.contains("insertion_sort$i32") && text.contains("quicksort$i32"),
+        "perf report names the generated sort {how}: {text}"
     );
 }
 
