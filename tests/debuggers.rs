@@ -25,18 +25,32 @@ fn runs(tool: &str) -> bool {
 
 #[test]
 fn gdb_stops_in_generated_code_and_backtraces_through_it_to_main() {
+    check_gdb_backtrace("i32");
+}
+
+#[test]
+fn gdb_stops_in_code_the_module_compiled_ahead_of_time_and_names_its_functions() {
+    // `sort$i64` and its callees are in collections.smf's code section,
+    // published as one reservation and named function by function.
+    check_gdb_backtrace("i64");
+}
+
+/// Runs the program under `gdb -batch` with a pending breakpoint on
+/// `insertion_sort$TYPE` and checks the backtrace from there.
+fn check_gdb_backtrace(ty: &str) {
     assert!(
         runs("gdb"),
         "gdb is required for this test (Debian package `gdb`; .ci/run installs it)"
     );
     let dir = tempfile::tempdir().unwrap();
     let program = compile_c("debug_sort", dir.path());
+    let insertion = format!("insertion_sort${ty}");
     let output = Command::new("gdb")
         .env_remove("LD_LIBRARY_PATH")
         .env("SMFJIT_DEBUG", "1")
         .args(["-nx", "-batch"])
         .args(["-ex", "set breakpoint pending on"])
-        .args(["-ex", "break insertion_sort$i32"])
+        .args(["-ex", &format!("break {insertion}")])
         .args(["-ex", "run"])
         .args(["-ex", "bt"])
         .arg("--args")
@@ -48,21 +62,21 @@ fn gdb_stops_in_generated_code_and_backtraces_through_it_to_main() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     let log = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(
-        stdout.contains("Breakpoint 1, ") && stdout.contains("insertion_sort$i32"),
+        stdout.contains("Breakpoint 1, ") && stdout.contains(&insertion),
         "the breakpoint is hit: {log}"
     );
     let frames: Vec<&str> = stdout.lines().filter(|l| l.starts_with('#')).collect();
     let position = |name: &str| {
         frames
             .iter()
-            .position(|frame| frame.contains(&format!(" {name} ")) || frame.ends_with(name))
+            .position(|frame| frame.contains(&format!(" {name} (")))
             .unwrap_or_else(|| panic!("bt lists {name}: {log}"))
     };
-    let insertion = position("insertion_sort$i32");
-    let quick = position("quicksort$i32");
+    let quick = position(&format!("quicksort${ty}"));
+    let sort = position(&format!("sort${ty}"));
     let main = position("main");
-    assert_eq!(insertion, 0, "{log}");
-    assert!(insertion < quick && quick < main, "{log}");
+    assert_eq!(position(&insertion), 0, "{log}");
+    assert!(0 < quick && quick < sort && sort < main, "{log}");
     assert!(
         !frames[..main].iter().any(|frame| frame.contains("?? ")),
         "no anonymous frame between the breakpoint and main: {log}"

@@ -1,8 +1,10 @@
 /* Resolves `sort$i32` through the C interface and sorts an array longer
  * than the insertion-sort cutoff, so the generated quicksort calls the
  * generated insertion sort: a debugger stopped in `insertion_sort$i32`
- * sees generated callers and this `main` below them. With an argument
- * `spin`, sorts again and again for a few seconds, for a profiler. */
+ * sees generated callers and this `main` below them. `sort$i64`, which the
+ * module compiled ahead of time, sorts an array the same way first. With
+ * an argument `spin`, sorts again and again for a few seconds, for a
+ * profiler. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,6 +13,7 @@
 #include "smfjit.h"
 
 typedef void (*sort_i32_fn)(int32_t *, int64_t);
+typedef void (*sort_i64_fn)(int64_t *, int64_t);
 
 enum { LEN = 64 };
 
@@ -31,11 +34,17 @@ int main(int argc, char **argv) {
         fprintf(stderr, "load: %s\n", smfjit_last_error());
         return 1;
     }
+    sort_i64_fn sort_i64 = (sort_i64_fn)smfjit_resolve(loader, "sort$i64");
     sort_i32_fn sort_i32 = (sort_i32_fn)smfjit_resolve(loader, "sort$i32");
-    if (sort_i32 == NULL) {
+    if (sort_i64 == NULL || sort_i32 == NULL) {
         fprintf(stderr, "resolve: %s\n", smfjit_last_error());
         return 1;
     }
+    int64_t longs[LEN];
+    for (int k = 0; k < LEN; k++) {
+        longs[k] = (int64_t)((k * 7919 + 13) % 101) - 50;
+    }
+    sort_i64(longs, LEN);
     int32_t xs[LEN];
     time_t start = time(NULL);
     do {
@@ -43,7 +52,7 @@ int main(int argc, char **argv) {
         sort_i32(xs, LEN);
     } while (spin && time(NULL) - start < 3);
     for (int k = 1; k < LEN; k++) {
-        if (xs[k - 1] > xs[k]) {
+        if (xs[k - 1] > xs[k] || longs[k - 1] > longs[k]) {
             printf("unsorted at %d\n", k);
             return 1;
         }
