@@ -1159,3 +1159,27 @@ fn instantiate_rejects_arguments_that_do_not_go_with_the_target() {
     assert_eq!(json["target"], "x86-64");
     assert_eq!(json["precompiled"], false);
 }
+
+#[test]
+fn instantiate_disasm_stops_at_the_instructions_and_lists_the_pool_as_data() {
+    let listing = stdout_of(&["instantiate", COLLECTIONS, "sum$f64", "--disasm"]);
+    let lines: Vec<&str> = listing
+        .lines()
+        .filter(|l| l.len() > 18 && l.as_bytes()[..16].iter().all(u8::is_ascii_hexdigit))
+        .collect();
+    let first_data = lines
+        .iter()
+        .position(|l| l.contains(" .quad ") || l.contains(" .byte "))
+        .unwrap_or_else(|| panic!("the pool is listed as data: {listing}"));
+    assert!(
+        lines[..first_data].last().unwrap().ends_with("ud2"),
+        "the instructions end with the last trap stub: {listing}"
+    );
+    assert!(
+        lines[first_data..]
+            .iter()
+            .all(|l| l.contains(" .quad ") || l.contains(" .byte ")),
+        "nothing after the instructions is decoded: {listing}"
+    );
+    assert!(!listing.contains("(bad)"), "{listing}");
+}

@@ -3,11 +3,13 @@
 //! one by one, under both strategies (mprotect, dual mapping), measuring the
 //! share of executable bytes that are code, the protection changes per
 //! function and the time to publish. The baseline column is the naive way:
-//! mprotect, one function at a time.
+//! mprotect, one function at a time. A last row prices GDB's JIT
+//! interface: a batch of 100 functions published with its registration
+//! (the in-memory ELF object and the descriptor's list) and without.
 
 use std::time::Duration;
 
-use ::execmem::{Config, ExecMemory, PerfMap, PublishedCode, Reservation, Strategy};
+use ::execmem::{Config, ExecMemory, PerfMap, PublishedCode, Reservation, Strategy, Switch};
 
 use crate::harness::{Report, Row, fmt_duration, measure_with_setup};
 
@@ -148,7 +150,61 @@ fn row(
     }
 }
 
-/// Rows for each strategy and shape against mprotect one by one. Density
+/// Functions in the batch the GDB row publishes.
+const GDB_BATCH: usize = 100;
+
+/// Median time to publish a batch of [`GDB_BATCH`] functions, each with a
+/// name of its own as instantiations have, with GDB's JIT interface as
+/// `gdb_jit` says. Releasing the batch (and withdrawing its object) is off
+/// the clock.
+fn publish_named_batch(gdb_jit: Switch) -> Duration {
+    let memory = ExecMemory::new(Config {
+        perf_map: PerfMap::Disabled,
+        jitdump: Switch::Disabled,
+        gdb_jit,
+        ..Config::default()
+    })
+    .expect("allocator");
+    let names: Vec<String> = (0..GDB_BATCH)
+        .map(|index| format!("bench_fn${index}$i32"))
+        .collect();
+    let publish = || {
+        let mut batch = memory.batch();
+        for (index, name) in names.iter().enumerate() {
+            let len = function_len(index);
+            let r = batch.reserve(name, len, 16).expect("reserved");
+            batch
+                .write(&r, 0, &function_code(index, len))
+                .expect("fits");
+        }
+        batch.publish().expect("published")
+    };
+    for _ in 0..10 {
+        drop(publish());
+    }
+    measure_with_setup(RUNS * 10, || (), |_| publish()).median
+}
+
+/// The GDB row: publishing a batch of 100 with the interface on against off.
+fn gdb_jit_row(report: &mut Report) {
+    let off = publish_named_batch(Switch::Disabled);
+    let on = publish_named_batch(Switch::Enabled);
+    report.row(row(
+        format!("publish batch of {GDB_BATCH}, GDB JIT interface on vs off"),
+        fmt_duration(on),
+        fmt_duration(off),
+        format!(
+            "{:+.1} µs per batch ({:.2}×)",
+            (on.as_secs_f64() - off.as_secs_f64()) * 1e6,
+            on.as_secs_f64() / off.as_secs_f64()
+        ),
+        "",
+        None,
+    ));
+}
+
+/// Rows for each strategy and shape against mprotect one by one, then the
+/// GDB row. Density
 /// counts the bytes of the 1,000 functions (80–120 bytes each) over the
 /// executable bytes mapped while all are alive.
 pub fn run(report: &mut Report) {
@@ -200,4 +256,5 @@ pub fn run(report: &mut Report) {
             ));
         }
     }
+    gdb_jit_row(report);
 }

@@ -12,6 +12,7 @@ use crate::mapping::Staging;
 use crate::memory::Shared;
 use crate::perf_map;
 use crate::published::{Function, PublishedCode};
+use crate::{debug_object, gdb_jit, jitdump};
 
 /// Identity of batches, unique in the process, so a reservation cannot be
 /// used with a batch or published code it does not belong to.
@@ -75,7 +76,7 @@ struct Region {
 }
 
 /// Where a reservation's bytes live.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Home {
     /// In the batch's own staging region with this index (mprotect).
     Own(usize),
@@ -83,12 +84,24 @@ pub(crate) enum Home {
     Shared(usize),
 }
 
+/// A function named inside a reservation.
+struct Inner {
+    offset: usize,
+    len: usize,
+    name: Box<str>,
+}
+
 struct Entry {
     home: Home,
     offset: usize,
     size: usize,
-    /// Kept only when the perf map is enabled.
+    /// Leading bytes that are instructions (the rest is data).
+    instruction_len: usize,
+    /// Kept only when an announcement (perf map, GDB, jitdump) is enabled.
     name: Box<str>,
+    /// Functions named inside the reservation (kept as `name` is), which
+    /// the announcements list instead of the reservation itself.
+    inner: Vec<Inner>,
 }
 
 /// Code being prepared for publication at its final addresses.
@@ -202,11 +215,13 @@ impl CodeBatch {
             home,
             offset,
             size,
-            name: if self.shared.perf_map {
+            instruction_len: size,
+            name: if self.shared.keeps_names() {
                 name.into()
             } else {
                 Box::default()
             },
+            inner: Vec::new(),
         });
         Ok(Reservation {
             batch: self.id,
@@ -278,6 +293,84 @@ impl CodeBatch {
         self.entries
             .get(reservation.index)
             .ok_or_else(|| reservation.foreign())
+    }
+
+    /// Whether publication announces functions by name (the perf map,
+    /// GDB's JIT interface or the jitdump is on): a caller with names to
+    /// give [`name_within`](Self::name_within) can skip looking them up
+    /// otherwise.
+    #[must_use]
+    pub fn announces(&self) -> bool {
+        self.shared.keeps_names()
+    }
+
+    /// Names a function of `len` bytes at `offset` inside a reservation
+    /// that holds several (a loaded module's code section): debuggers and
+    /// profilers then see these functions rather than the reservation as
+    /// one. Nothing is kept when [`announces`](Self::announces) is false.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ForeignReservation`] when `reservation` belongs to another
+    /// batch, [`Error::InvalidLength`] for an empty function or one past
+    /// the reservation's end, [`Error::NameTooLong`] past
+    /// [`limits::MAX_NAME_LEN`].
+    pub fn name_within(
+        &mut self,
+        reservation: &Reservation,
+        offset: usize,
+        len: usize,
+        name: &str,
+    ) -> Result<(), Error> {
+        self.entry(reservation)?;
+        let end = offset
+            .checked_add(len)
+            .filter(|&end| len > 0 && end <= reservation.size);
+        if end.is_none() {
+            return Err(Error::InvalidLength {
+                len,
+                max: reservation.size.saturating_sub(offset),
+            });
+        }
+        if name.len() > limits::MAX_NAME_LEN {
+            return Err(Error::NameTooLong {
+                len: name.len(),
+                max: limits::MAX_NAME_LEN,
+            });
+        }
+        if self.shared.keeps_names() {
+            self.entries[reservation.index].inner.push(Inner {
+                offset,
+                len,
+                name: name.into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Records that only the first `len` bytes of the reservation are
+    /// instructions and the rest data (a constant pool), for disassemblers
+    /// reading the published code back ([`PublishedCode::instruction_len`]).
+    /// Without it, all of the reservation counts as instructions.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ForeignReservation`] when `reservation` belongs to another
+    /// batch, [`Error::InvalidLength`] when `len` exceeds its size.
+    pub fn set_instruction_len(
+        &mut self,
+        reservation: &Reservation,
+        len: usize,
+    ) -> Result<(), Error> {
+        self.entry(reservation)?;
+        if len > reservation.size {
+            return Err(Error::InvalidLength {
+                len,
+                max: reservation.size,
+            });
+        }
+        self.entries[reservation.index].instruction_len = len;
+        Ok(())
     }
 
     /// The reserved bytes of a function, writable until publication: code
@@ -365,9 +458,10 @@ impl CodeBatch {
                 home: entry.home,
                 offset: entry.offset,
                 size: entry.size,
+                instruction_len: entry.instruction_len,
             })
             .collect();
-        let code = PublishedCode::new(
+        let mut code = PublishedCode::new(
             Arc::clone(&shared.ledger),
             id,
             mappings,
@@ -382,15 +476,93 @@ impl CodeBatch {
                 arch::make_coherent(function.address(), function.len());
             }
         }
-        if shared.perf_map && !entries.is_empty() {
-            let lines = code
-                .functions()
-                .zip(&entries)
-                .map(|(function, entry)| (function.address(), function.len(), &*entry.name));
-            if perf_map::append(lines).is_err() {
-                shared.ledger.perf_map_failed();
-            }
+        if shared.keeps_names() && !entries.is_empty() {
+            announce(&shared, &mut code, &entries);
         }
         Ok(code)
     }
+}
+
+/// A function as the announcements name it: a whole reservation, or a
+/// function named inside one with [`CodeBatch::name_within`].
+struct Announced<'a> {
+    home: Home,
+    bytes: &'a [u8],
+    name: &'a str,
+}
+
+/// Announces a published batch to whatever is enabled: the perf map, the
+/// jitdump, GDB. A failed file write does not fail the publication (the
+/// code is live already); it is counted.
+fn announce(shared: &Shared, code: &mut PublishedCode, entries: &[Entry]) {
+    let mut functions = Vec::with_capacity(entries.len());
+    for (entry, function) in entries.iter().zip(code.functions()) {
+        let bytes = function.bytes();
+        if entry.inner.is_empty() {
+            functions.push(Announced {
+                home: entry.home,
+                bytes,
+                name: &entry.name,
+            });
+        }
+        for inner in &entry.inner {
+            // Bounds were checked by `name_within`.
+            functions.push(Announced {
+                home: entry.home,
+                bytes: &bytes[inner.offset..inner.offset + inner.len],
+                name: &inner.name,
+            });
+        }
+    }
+    if shared.perf_map {
+        let lines = functions
+            .iter()
+            .map(|f| (f.bytes.as_ptr() as usize, f.bytes.len(), f.name));
+        if perf_map::append(lines).is_err() {
+            shared.ledger.perf_map_failed();
+        }
+    }
+    if shared.jitdump {
+        let records = functions.iter().map(|f| (f.name, f.bytes));
+        if jitdump::append(records).is_err() {
+            shared.ledger.jitdump_failed();
+        }
+    }
+    if shared.gdb_jit {
+        let object = debug_object_of(&functions);
+        code.set_registration(gdb_jit::Registration::new(object));
+    }
+}
+
+/// The debugger's view of a batch: one `.text` section per region the
+/// batch's functions lie in (spanning just those functions, so batches
+/// sharing a dual-mapped region do not overlap) and a symbol per function.
+fn debug_object_of(functions: &[Announced<'_>]) -> Vec<u8> {
+    let mut homes: Vec<Home> = Vec::new();
+    let mut texts: Vec<debug_object::Text> = Vec::new();
+    let mut symbols = Vec::with_capacity(functions.len());
+    for function in functions {
+        let (address, len) = (function.bytes.as_ptr() as usize, function.bytes.len());
+        let text = match homes.iter().position(|&home| home == function.home) {
+            Some(text) => {
+                let stretch = &mut texts[text];
+                let end = (stretch.address + stretch.len).max(address + len);
+                stretch.address = stretch.address.min(address);
+                stretch.len = end - stretch.address;
+                text
+            }
+            None => {
+                homes.push(function.home);
+                texts.push(debug_object::Text { address, len });
+                texts.len() - 1
+            }
+        };
+        symbols.push(debug_object::Symbol {
+            name: function.name,
+            text,
+            address,
+            len,
+        });
+    }
+    debug_object::build(&texts, &symbols)
 }

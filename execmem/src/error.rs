@@ -116,4 +116,12 @@ pub enum Error {
         /// What the system reported.
         source: io::Error,
     },
+    /// The jitdump file could not be created, mapped or written.
+    #[error("could not write the jitdump file {}: {source}", path.display())]
+    Jitdump {
+        /// The file.
+        path: PathBuf,
+        /// What the system reported.
+        source: io::Error,
+    },
 }

@@ -121,6 +121,11 @@ impl Ledger {
         self.books().stats.perf_map_failures += 1;
     }
 
+    /// Writing the jitdump failed for one publication.
+    pub(crate) fn jitdump_failed(&self) {
+        self.books().stats.jitdump_failures += 1;
+    }
+
     /// Protection of the live mapping containing `address`, if any.
     pub(crate) fn protection_of(&self, address: usize) -> Option<Protection> {
         let books = self.books();

@@ -27,7 +27,12 @@
 //! reservations, `published` owns published code; `ledger` keeps the books
 //! behind [`Stats`] and [`ExecMemory::protection_of`]; `arch` holds the
 //! per-architecture cache maintenance and trap byte; `perf_map` writes
-//! `/tmp/perf-PID.map` when enabled ([`PerfMap`], `SMFJIT_PERF_MAP=1`).
+//! `/tmp/perf-PID.map` when enabled ([`PerfMap`], `SMFJIT_PERF_MAP=1`);
+//! `gdb_jit` registers each published batch with GDB's JIT interface as an
+//! in-memory ELF object built by `debug_object` (`SMFJIT_DEBUG=1`), and
+//! `jitdump` records published code for `perf inject --jit`
+//! (`SMFJIT_JITDUMP=1`); [`Switch`] is the on/off/environment rule all
+//! three follow.
 //!
 //! ```
 //! use execmem::{Config, ExecMemory};
@@ -71,8 +76,11 @@
 
 mod arch;
 mod batch;
+mod debug_object;
 mod dual;
 mod error;
+mod gdb_jit;
+mod jitdump;
 mod ledger;
 pub mod limits;
 mod mapping;
@@ -81,11 +89,15 @@ mod perf_map;
 mod pool;
 mod published;
 mod stats;
+mod switch;
 
 pub use batch::{CodeBatch, Reservation};
 pub use error::Error;
+pub use gdb_jit::{__jit_debug_descriptor, __jit_debug_register_code, DEBUG_ENV};
+pub use jitdump::{JITDUMP_ENV, path as jitdump_path};
 pub use memory::{Config, ExecMemory, FUNCTION_ALIGNMENT, Strategy};
 pub use perf_map::{PERF_MAP_ENV, PerfMap, path as perf_map_path};
 pub use pool::release_spare_pages;
 pub use published::{PublishedCode, PublishedFunction};
 pub use stats::{Protection, Stats};
+pub use switch::Switch;

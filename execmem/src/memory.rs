@@ -6,12 +6,15 @@ use std::sync::Arc;
 use crate::batch::CodeBatch;
 use crate::dual::{DualRegion, Frontier};
 use crate::error::Error;
+use crate::gdb_jit;
+use crate::jitdump;
 use crate::ledger::Ledger;
 use crate::limits;
 use crate::perf_map::{self, PerfMap};
 use crate::pool::Pool;
 use crate::published::PublishedFunction;
 use crate::stats::{Protection, Stats};
+use crate::switch::Switch;
 
 /// Alignment of functions published through
 /// [`ExecMemory::publish_function`]: the 16 bytes x86-64 compilers align
@@ -47,6 +50,14 @@ pub struct Config {
     pub region_size: usize,
     /// Whether published functions are listed in `/tmp/perf-PID.map`.
     pub perf_map: PerfMap,
+    /// Whether each published batch is registered with GDB's JIT
+    /// interface ([`Switch::Environment`]: when `SMFJIT_DEBUG=1`), so
+    /// debuggers name and unwind generated functions.
+    pub gdb_jit: Switch,
+    /// Whether published functions are recorded, with their bytes, in the
+    /// jitdump file `jit-PID.dump` that `perf inject --jit` reads
+    /// ([`Switch::Environment`]: when `SMFJIT_JITDUMP=1`).
+    pub jitdump: Switch,
     /// How code becomes executable.
     pub strategy: Strategy,
     /// Under [`Strategy::Mprotect`], pages kept mapped read-write and
@@ -70,6 +81,8 @@ impl Default for Config {
         Self {
             region_size: limits::DEFAULT_REGION_SIZE,
             perf_map: PerfMap::Environment,
+            gdb_jit: Switch::Environment,
+            jitdump: Switch::Environment,
             strategy: Strategy::Mprotect,
             pool_pages: limits::DEFAULT_POOL_PAGES,
             shared_spares: true,
@@ -83,6 +96,8 @@ pub(crate) struct Shared {
     pub(crate) page: usize,
     pub(crate) region_size: usize,
     pub(crate) perf_map: bool,
+    pub(crate) gdb_jit: bool,
+    pub(crate) jitdump: bool,
     /// Present exactly when the allocator uses dual mapping.
     pub(crate) frontier: Option<Frontier>,
     /// Spare one-page staging regions (mprotect with a pool configured).
@@ -90,6 +105,11 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Whether functions' names are kept for an announcement.
+    pub(crate) fn keeps_names(&self) -> bool {
+        self.perf_map || self.gdb_jit || self.jitdump
+    }
+
     /// Size of a fresh region for a reservation of `size` bytes: the
     /// configured (or hinted) size, or `size` in whole pages if larger.
     ///
@@ -120,6 +140,8 @@ impl std::fmt::Debug for ExecMemory {
             .field("page_size", &self.shared.page)
             .field("region_size", &self.shared.region_size)
             .field("perf_map", &self.shared.perf_map)
+            .field("gdb_jit", &self.shared.gdb_jit)
+            .field("jitdump", &self.shared.jitdump)
             .field("strategy", &self.strategy())
             .field("stats", &self.stats())
             .finish()
@@ -135,7 +157,8 @@ impl ExecMemory {
     /// above [`limits::MAX_REGION_SIZE`]; [`Error::InvalidPoolSize`] when
     /// `config.pool_pages` is above [`limits::MAX_POOL_PAGES`];
     /// [`Error::PerfMap`] when the perf map is enabled and
-    /// `/tmp/perf-PID.map` cannot be opened.
+    /// `/tmp/perf-PID.map` cannot be opened; [`Error::Jitdump`] when the
+    /// jitdump is enabled and its file cannot be created and mapped.
     pub fn new(config: Config) -> Result<Self, Error> {
         let page = region::page::size();
         let invalid = || Error::InvalidRegionSize {
@@ -153,9 +176,14 @@ impl ExecMemory {
                 max: limits::MAX_POOL_PAGES,
             });
         }
-        let perf_map = config.perf_map.is_enabled();
+        let perf_map = config.perf_map.is_enabled(perf_map::PERF_MAP_ENV);
         if perf_map {
             perf_map::open()?;
+        }
+        let gdb_jit = config.gdb_jit.is_enabled(gdb_jit::DEBUG_ENV);
+        let jitdump = config.jitdump.is_enabled(jitdump::JITDUMP_ENV);
+        if jitdump {
+            jitdump::open()?;
         }
         let ledger = Arc::default();
         // The probe for dual mapping is the allocator's first region; any
@@ -175,6 +203,8 @@ impl ExecMemory {
                 page,
                 region_size,
                 perf_map,
+                gdb_jit,
+                jitdump,
                 frontier,
                 pool,
             }),
@@ -251,6 +281,18 @@ impl ExecMemory {
     #[must_use]
     pub fn perf_map_enabled(&self) -> bool {
         self.shared.perf_map
+    }
+
+    /// Whether publications are registered with GDB's JIT interface.
+    #[must_use]
+    pub fn gdb_jit_enabled(&self) -> bool {
+        self.shared.gdb_jit
+    }
+
+    /// Whether publications are recorded in the jitdump file.
+    #[must_use]
+    pub fn jitdump_enabled(&self) -> bool {
+        self.shared.jitdump
     }
 }
 

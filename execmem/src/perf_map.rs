@@ -8,7 +8,6 @@
 //! concurrent publications never interleave. A forked child notices that its
 //! process id changed and opens its own file.
 
-use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write as _};
@@ -16,39 +15,15 @@ use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 
 use crate::error::Error;
+use crate::switch::Switch;
 
 /// Environment variable that enables the perf map when set to `1` and the
 /// configuration says [`PerfMap::Environment`].
 pub const PERF_MAP_ENV: &str = "SMFJIT_PERF_MAP";
 
-/// Whether published functions are announced in `/tmp/perf-PID.map`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum PerfMap {
-    /// Enabled exactly when the environment variable [`PERF_MAP_ENV`] is `1`.
-    #[default]
-    Environment,
-    /// Always written.
-    Enabled,
-    /// Never written.
-    Disabled,
-}
-
-impl PerfMap {
-    /// Resolves the setting against the process environment.
-    #[must_use]
-    pub fn is_enabled(self) -> bool {
-        self.resolve(std::env::var_os(PERF_MAP_ENV).as_deref())
-    }
-
-    /// Resolves the setting against a given value of [`PERF_MAP_ENV`].
-    pub(crate) fn resolve(self, env: Option<&OsStr>) -> bool {
-        match self {
-            Self::Enabled => true,
-            Self::Disabled => false,
-            Self::Environment => env == Some(OsStr::new("1")),
-        }
-    }
-}
+/// Whether published functions are announced in `/tmp/perf-PID.map`
+/// ([`Switch::Environment`] follows [`PERF_MAP_ENV`]).
+pub type PerfMap = Switch;
 
 struct Writer {
     pid: u32,
@@ -136,16 +111,6 @@ fn push_line(out: &mut String, address: usize, len: usize, name: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn environment_setting_follows_the_variable() {
-        assert!(PerfMap::Environment.resolve(Some(OsStr::new("1"))));
-        assert!(!PerfMap::Environment.resolve(Some(OsStr::new("0"))));
-        assert!(!PerfMap::Environment.resolve(Some(OsStr::new(""))));
-        assert!(!PerfMap::Environment.resolve(None));
-        assert!(PerfMap::Enabled.resolve(None));
-        assert!(!PerfMap::Disabled.resolve(Some(OsStr::new("1"))));
-    }
 
     #[test]
     fn lines_are_hex_start_size_and_name() {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::batch::{Home, Reservation};
 use crate::dual::DualRegion;
 use crate::error::Error;
+use crate::gdb_jit::Registration;
 use crate::ledger::Ledger;
 use crate::mapping::Executable;
 
@@ -13,6 +14,7 @@ pub(crate) struct Function {
     pub(crate) home: Home,
     pub(crate) offset: usize,
     pub(crate) size: usize,
+    pub(crate) instruction_len: usize,
 }
 
 /// A published function's bytes, seen from inside the crate.
@@ -21,13 +23,17 @@ pub(crate) struct FunctionBytes<'a> {
     shared: bool,
 }
 
-impl FunctionBytes<'_> {
+impl<'a> FunctionBytes<'a> {
     pub(crate) fn address(&self) -> usize {
         self.bytes.as_ptr() as usize
     }
 
     pub(crate) fn len(&self) -> usize {
         self.bytes.len()
+    }
+
+    pub(crate) fn bytes(&self) -> &'a [u8] {
+        self.bytes
     }
 
     /// Whether the function lives in a dual-mapped region.
@@ -37,6 +43,9 @@ impl FunctionBytes<'_> {
 }
 
 struct Published {
+    /// The batch's object in GDB's JIT interface, if registered; withdrawn
+    /// first when the code is freed.
+    registration: Option<Registration>,
     ledger: Arc<Ledger>,
     batch: u64,
     /// Regions of the batch's own (mprotect strategy).
@@ -55,7 +64,9 @@ impl Published {
     /// region when reserved and the region was published whole, so the
     /// range is always in bounds.
     fn code_of(&self, function: &Function) -> &[u8] {
-        let Function { home, offset, size } = *function;
+        let Function {
+            home, offset, size, ..
+        } = *function;
         match home {
             Home::Own(index) => &self.mappings[index].bytes()[offset..offset + size],
             // SAFETY: the range lies in the region (placed there by the
@@ -68,6 +79,8 @@ impl Published {
 
 impl Drop for Published {
     fn drop(&mut self) {
+        // The debugger forgets the functions before their pages go.
+        self.registration = None;
         self.ledger
             .code_released(self.functions.len(), self.code_bytes);
         // The mappings unmap themselves when the fields drop next.
@@ -112,6 +125,7 @@ impl PublishedCode {
         }
         Self {
             inner: Arc::new(Published {
+                registration: None,
                 ledger,
                 batch,
                 mappings,
@@ -120,6 +134,15 @@ impl PublishedCode {
                 code_bytes,
                 _keep: keep,
             }),
+        }
+    }
+
+    /// Ties the batch's registration with GDB to this code, so it is
+    /// withdrawn when the code is freed. Called by `publish` on the code
+    /// it has just made, whose handle is not shared yet.
+    pub(crate) fn set_registration(&mut self, registration: Registration) {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.registration = Some(registration);
         }
     }
 
@@ -151,6 +174,20 @@ impl PublishedCode {
     pub fn bytes(&self, reservation: &Reservation) -> Result<&[u8], Error> {
         let function = self.function(reservation)?;
         Ok(self.inner.code_of(function))
+    }
+
+    /// How many leading bytes of a function are instructions, as its
+    /// batch recorded with [`CodeBatch::set_instruction_len`] (all of them
+    /// otherwise); the rest is data such as a constant pool.
+    ///
+    /// [`CodeBatch::set_instruction_len`]: crate::CodeBatch::set_instruction_len
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ForeignReservation`] when `reservation` belongs to another
+    /// batch.
+    pub fn instruction_len(&self, reservation: &Reservation) -> Result<usize, Error> {
+        Ok(self.function(reservation)?.instruction_len)
     }
 
     /// Entry pointer of a function, valid while this handle (or a clone)

@@ -52,6 +52,9 @@ pub struct Stats {
     /// Publications whose perf-map lines could not be written (the code was
     /// published all the same).
     pub perf_map_failures: u64,
+    /// Publications whose jitdump records could not be written (the code
+    /// was published all the same).
+    pub jitdump_failures: u64,
 }
 
 impl Stats {

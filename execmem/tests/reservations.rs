@@ -202,6 +202,7 @@ fn small_functions_share_pages_and_padding_traps() {
             publications: 1,
             functions_published: 100,
             perf_map_failures: 0,
+            jitdump_failures: 0,
         }
     );
     assert_eq!(stats.density(), Some(10_000.0 / used as f64));
@@ -327,4 +328,49 @@ fn errors_read_as_sentences() {
             "a reservation of 0 bytes is not possible: it must be between 1 and {MAX_RESERVATION_LEN} bytes"
         )
     );
+}
+
+#[test]
+fn functions_named_within_a_reservation_stay_inside_it() {
+    let memory = memory();
+    let mut batch = memory.batch();
+    let r = batch.reserve("section", 64, 16).expect("reserved");
+    batch.name_within(&r, 0, 64, "whole").expect("all of it");
+    batch.name_within(&r, 63, 1, "last byte").expect("len - 1");
+    for (offset, len) in [(0, 0), (0, 65), (63, 2), (64, 1), (usize::MAX, 2)] {
+        assert!(
+            matches!(
+                batch.name_within(&r, offset, len, "f"),
+                Err(Error::InvalidLength { .. })
+            ),
+            "{offset} + {len}"
+        );
+    }
+    let long = "n".repeat(MAX_NAME_LEN + 1);
+    assert!(matches!(
+        batch.name_within(&r, 0, 1, &long),
+        Err(Error::NameTooLong { .. })
+    ));
+    let other = memory.batch().reserve("f", 8, 8).expect("reserved");
+    assert!(matches!(
+        batch.name_within(&other, 0, 1, "f"),
+        Err(Error::ForeignReservation { .. })
+    ));
+}
+
+#[test]
+fn instruction_len_is_the_whole_reservation_unless_set_and_never_more() {
+    let memory = memory();
+    let mut batch = memory.batch();
+    let a = batch.reserve("a", 24, 8).expect("reserved");
+    let b = batch.reserve("b", 24, 8).expect("reserved");
+    batch.set_instruction_len(&b, 24).expect("len");
+    batch.set_instruction_len(&b, 11).expect("below len");
+    assert!(matches!(
+        batch.set_instruction_len(&b, 25),
+        Err(Error::InvalidLength { len: 25, max: 24 })
+    ));
+    let code = batch.publish().expect("published");
+    assert_eq!(code.instruction_len(&a).expect("own"), 24);
+    assert_eq!(code.instruction_len(&b).expect("own"), 11);
 }

@@ -100,6 +100,17 @@ impl InstanceCode {
         self.code.as_ref()?.bytes(self.entry.as_ref()?).ok()
     }
 
+    /// How many of [`bytes`](Self::bytes) are instructions (the rest is
+    /// the constant pool and call slots); `None` while it waits in a
+    /// module's batch.
+    #[must_use]
+    pub fn instruction_len(&self) -> Option<usize> {
+        self.code
+            .as_ref()?
+            .instruction_len(self.entry.as_ref()?)
+            .ok()
+    }
+
     /// The published code kept alive for the instance (`None` while it
     /// waits in a module's batch).
     #[must_use]

@@ -525,6 +525,7 @@ impl JitInstantiator {
         prepared
             .link_into(entry, &[entry], batch.bytes_mut(&reservation)?)
             .map_err(|e| Error::instantiation(name, e))?;
+        batch.set_instruction_len(&reservation, prepared.code_len())?;
         Ok(reservation)
     }
 }

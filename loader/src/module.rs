@@ -553,6 +553,9 @@ fn place_sections(
     for (section, size, align) in &layout.code {
         let reservation = batch.reserve(section.name(), *size, *align)?;
         batch.write(&reservation, 0, section.data())?;
+        if batch.announces() {
+            name_functions(module, section.index(), &reservation, &mut batch)?;
+        }
         image
             .places
             .insert(section.index(), Place::Code(reservation));
@@ -572,6 +575,38 @@ fn place_sections(
         }
     }
     Ok((image, batch))
+}
+
+/// Names the module's functions in code section `index` inside its
+/// reservation, so debuggers and profilers see each function rather than
+/// the section as one.
+fn name_functions(
+    module: &Module<'_>,
+    index: u32,
+    reservation: &execmem::Reservation,
+    batch: &mut CodeBatch,
+) -> Result<()> {
+    let functions = module.symbols().filter(|symbol| {
+        symbol.is_defined()
+            && symbol.sym_type() == smf::SymbolType::Function
+            && symbol.section_index().map(u32::from) == Some(index)
+            && symbol.size() > 0
+    });
+    for symbol in functions {
+        // Validation kept symbols inside their section; a range that
+        // still does not fit is skipped rather than failing the load.
+        let (Ok(offset), Ok(len)) = (
+            usize::try_from(symbol.value()),
+            usize::try_from(symbol.size()),
+        ) else {
+            continue;
+        };
+        match batch.name_within(reservation, offset, len, symbol.name()) {
+            Ok(()) | Err(execmem::Error::InvalidLength { .. }) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(())
 }
 
 impl Image {

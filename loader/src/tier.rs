@@ -591,6 +591,7 @@ impl Tiered {
         prepared
             .link_into(entry, &[own], batch.bytes_mut(&reservation)?)
             .map_err(|e| Error::instantiation(name, e))?;
+        batch.set_instruction_len(&reservation, prepared.code_len())?;
         let code = batch.publish()?;
         let address = code.entry(&reservation)? as usize;
         self.code

@@ -264,6 +264,8 @@ struct Site {
 #[derive(Clone, Debug)]
 pub struct Prepared {
     pub(super) bytes: Vec<u8>,
+    /// Bytes of instructions, before the padding and the pool.
+    code_len: usize,
     sites: Vec<Site>,
     kinds: Vec<SiteKind>,
     slots_at: usize,
@@ -368,7 +370,8 @@ pub(super) fn encode(
         }
     }
     let code = out.finish();
-    let code_end = code.len().next_multiple_of(8);
+    let code_len = code.len();
+    let code_end = code_len.next_multiple_of(8);
     let pool_at = code_end;
     let slots_at = pool_at + 8 * pool.len();
     let mut bytes = Vec::with_capacity(slots_at + 8 * kinds.len());
@@ -399,6 +402,7 @@ pub(super) fn encode(
     bytes.resize(slots_at + 8 * kinds.len(), 0);
     Ok(Prepared {
         bytes,
+        code_len,
         sites,
         kinds,
         slots_at,
@@ -436,6 +440,12 @@ impl Prepared {
     /// Size of the code, its pool and its slots in bytes.
     pub fn size(&self) -> usize {
         self.bytes.len()
+    }
+
+    /// Bytes of instructions (trap stubs included): where the padding
+    /// and the constant pool start.
+    pub fn code_len(&self) -> usize {
+        self.code_len
     }
 
     /// Patches the call sites for code placed at `address`, `entries[n]`

@@ -46,7 +46,7 @@ use std::collections::HashMap;
 
 use execmem::{CodeBatch, ExecMemory, PublishedCode, Reservation};
 
-pub use disasm::{Syntax, disassemble};
+pub use disasm::{Syntax, disassemble, disassemble_function};
 pub use emit::{LinkForm, LinkSite, Prepared};
 pub use encode::encoder_fallbacks;
 pub use error::Error;
@@ -148,6 +148,15 @@ impl PreparedFunction {
     /// Bytes of code, constant pool and call slots.
     pub fn size(&self) -> usize {
         self.code.size()
+    }
+
+    /// Bytes of instructions: the function's first [`code_len`] bytes
+    /// decode as code (trap stubs included), the rest — padding to 8, the
+    /// constant pool, the call slots — is data.
+    ///
+    /// [`code_len`]: PreparedFunction::code_len
+    pub fn code_len(&self) -> usize {
+        self.code.code_len()
     }
 
     /// Writes the function, linked for its entry at `address`, into `out`
@@ -287,6 +296,13 @@ impl CompiledFunction {
         self.code.bytes(&self.reservation).unwrap_or(&[])
     }
 
+    /// How many of [`bytes`](Self::bytes) are instructions.
+    pub fn instruction_len(&self) -> usize {
+        self.code
+            .instruction_len(&self.reservation)
+            .unwrap_or(self.reservation.size())
+    }
+
     /// The published memory, which stays mapped while any clone lives.
     pub fn code(&self) -> &PublishedCode {
         &self.code
@@ -423,6 +439,7 @@ impl Backend {
         let members: Vec<u64> = reservations.iter().map(|r| r.address() as u64).collect();
         for (p, r) in prepared.iter().zip(&reservations) {
             p.link_into(r.address() as u64, &members, batch.bytes_mut(r)?)?;
+            batch.set_instruction_len(r, p.code_len())?;
         }
         let code = batch.publish()?;
         Ok(CompiledBatch {

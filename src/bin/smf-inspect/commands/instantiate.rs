@@ -93,8 +93,12 @@ pub fn print(
             let bytes = instance
                 .bytes()
                 .ok_or_else(|| anyhow!("the code of '{mangled}' is not published"))?;
-            Some(jit::backend::disassemble(
+            // Instructions up to where the backend said they stop; the
+            // constant pool and call slots after them are listed as data.
+            let instructions = instance.instruction_len().unwrap_or(bytes.len());
+            Some(jit::backend::disassemble_function(
                 bytes,
+                instructions,
                 address.get() as u64,
                 syntax,
             ))
