@@ -206,8 +206,25 @@ impl LoopCounts {
 }
 
 thread_local! {
-    /// The register stack and frame list of this thread's last run.
-    static SPARE_STACKS: RefCell<(Vec<u64>, Vec<Frame>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    /// The register stack, frame list and scratch buffer of this thread's
+    /// last run.
+    static SPARE_STACKS: RefCell<Stacks> = const {
+        RefCell::new(Stacks {
+            regs: Vec::new(),
+            frames: Vec::new(),
+            scratch: Vec::new(),
+        })
+    };
+}
+
+/// The buffers of one run, kept for the next run on the thread so that a
+/// call allocates nothing once the thread has made one.
+#[derive(Default)]
+struct Stacks {
+    regs: Vec<u64>,
+    frames: Vec<Frame>,
+    /// Call arguments and parallel branch moves.
+    scratch: Vec<u64>,
 }
 
 /// Register slots of a stack kept for the next run; a larger one (deep
@@ -387,12 +404,12 @@ impl<'r> Interpreter<'r> {
         // are reused (a run nested in a run, through compiled code calling
         // an interpreted function, takes fresh ones while the outer holds
         // them).
-        let (mut stack, mut frames) = SPARE_STACKS.with(RefCell::take);
-        let result = self.run_on(host, func, args, &mut stack, &mut frames);
-        stack.clear();
-        frames.clear();
-        if stack.capacity() <= SPARE_STACK_SLOTS {
-            SPARE_STACKS.with(|spare| *spare.borrow_mut() = (stack, frames));
+        let mut stacks = SPARE_STACKS.with(RefCell::take);
+        let result = self.run_on(host, func, args, &mut stacks);
+        stacks.regs.clear();
+        stacks.frames.clear();
+        if stacks.regs.capacity() <= SPARE_STACK_SLOTS {
+            SPARE_STACKS.with(|spare| *spare.borrow_mut() = stacks);
         }
         result
     }
@@ -402,9 +419,13 @@ impl<'r> Interpreter<'r> {
         host: Host,
         func: Arc<Function>,
         args: &[u64],
-        stack: &mut Vec<u64>,
-        frames: &mut Vec<Frame>,
+        stacks: &mut Stacks,
     ) -> Result<Option<u64>, Error> {
+        let Stacks {
+            regs: stack,
+            frames,
+            scratch,
+        } = stacks;
         let code = prepared::code(&func);
         // Room for a few calls' registers up front, so that shallow calls
         // do not grow the stack step by step.
@@ -416,14 +437,12 @@ impl<'r> Interpreter<'r> {
         frames.reserve(8);
         frames.push(first);
         let mut fuel = Fuel::new(self.fuel);
-        // Call arguments and parallel branch moves.
-        let mut scratch = Vec::new();
         loop {
             let frame = frames
                 .last_mut()
                 .ok_or_else(|| malformed("left the interpreter without a frame"))?;
             let step = match stack.get_mut(frame.base..) {
-                Some(regs) => self.run_frame(host, frame, regs, &mut fuel, &mut scratch),
+                Some(regs) => self.run_frame(host, frame, regs, &mut fuel, scratch),
                 None => Err(malformed("lost the registers of a frame")),
             };
             let step = match step {
@@ -462,7 +481,7 @@ impl<'r> Interpreter<'r> {
                         limits::MAX_STACK_SLOTS,
                     )
                     .map_err(|e| e.or_at(at()))?;
-                    frames.push(Self::frame(stack, callee, code, &scratch, ret_to)?);
+                    frames.push(Self::frame(stack, callee, code, scratch, ret_to)?);
                 }
                 Exit::Return(value) => {
                     let done = frames
