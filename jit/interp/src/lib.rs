@@ -38,6 +38,7 @@ mod prepared;
 mod semantics;
 
 use std::cell::RefCell;
+use std::num::NonZeroU64;
 use std::sync::Arc;
 
 pub use host::{FLOAT_ARGUMENT_REGISTERS, INT_ARGUMENT_REGISTERS};
@@ -94,6 +95,17 @@ pub trait Resolver {
     /// What a function-pointer value refers to, `None` when unknown (the
     /// indirect call then fails instead of jumping anywhere).
     fn target_at(&self, address: u64) -> Option<Target>;
+
+    /// An identity no other resolver in the process shares, when this one
+    /// is stable: every symbol [`Resolver::resolve`] has resolved to an
+    /// interpreted function resolves to that function for as long as the
+    /// resolver lives. The interpreter then remembers the callee of each
+    /// call site (per thread) and stops asking. `None`, the default, asks
+    /// at every call: a resolver that counts calls, or whose answers
+    /// change, must say nothing here.
+    fn stable_identity(&self) -> Option<NonZeroU64> {
+        None
+    }
 }
 
 /// What a [`Tiering`] answers when a loop of an interpreted call is hot.
@@ -578,6 +590,20 @@ impl<'r> Interpreter<'r> {
                         None => continue,
                     }
                 }
+                Inst::Call { block, inst, site } => {
+                    match self.call_site(
+                        host,
+                        func,
+                        code,
+                        (block, inst, site),
+                        here,
+                        regs,
+                        scratch,
+                    )? {
+                        Some(call) => return Ok(call),
+                        None => continue,
+                    }
+                }
                 Inst::Const { d, k } => {
                     regs[d as usize] = code.consts[k as usize];
                     continue;
@@ -775,6 +801,49 @@ impl<'r> Interpreter<'r> {
                 pc,
             })),
         }
+    }
+
+    /// Runs the call of a symbol at `(block, inst)` (decoded at `pc`), with
+    /// the callee its site remembers when the resolver is stable, else the
+    /// general way (remembering the callee for the next time).
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn call_site(
+        &self,
+        host: Host,
+        func: &Function,
+        code: &Code,
+        (block, inst, site): (u32, u32, u32),
+        pc: usize,
+        regs: &mut [u64],
+        scratch: &mut Vec<u64>,
+    ) -> Result<Option<Exit>, Error> {
+        let stable = self.resolver.stable_identity();
+        let site = code.sites.get(site as usize);
+        if let (Some(id), Some(site)) = (stable, site)
+            && let Some(callee) = site.callee(id)
+        {
+            let (b, k) = (block as usize, inst as usize);
+            let Some(inst) = func.blocks.get(b).and_then(|body| body.insts.get(k)) else {
+                return Err(malformed("decoded an instruction it does not have"));
+            };
+            let Op::Call { args, .. } = &inst.op else {
+                return Err(malformed("decoded a call that is not one"));
+            };
+            // What `step` does for the call, less the resolution the site
+            // remembers and the signature check it passed then.
+            read_args(regs, args, scratch).map_err(|e| e.or_at(at(func, b, Some(k))))?;
+            return Ok(Some(Exit::Call {
+                callee,
+                ret_to: inst.result,
+                pc,
+            }));
+        }
+        let exit = self.general(host, func, (block, inst), pc, regs, scratch)?;
+        if let (Some(id), Some(site), Some(Exit::Call { callee, .. })) = (stable, site, &exit) {
+            site.remember(id, callee);
+        }
+        Ok(exit)
     }
 
     /// Runs the terminator of `block` the general way. A branch has

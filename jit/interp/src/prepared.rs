@@ -21,9 +21,10 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::num::NonZeroU64;
 use std::sync::{Arc, Weak};
 
-use jit_ir::ir::{BinOp, BlockCall, CmpOp, Function, IntType, Op, Reg, Terminator, Type};
+use jit_ir::ir::{BinOp, BlockCall, Callee, CmpOp, Function, IntType, Op, Reg, Terminator, Type};
 
 use crate::semantics::const_value;
 
@@ -74,6 +75,13 @@ pub(crate) enum Inst {
     General {
         block: u32,
         inst: u32,
+    },
+    /// The call of a symbol at instruction `inst` of `block`, run by the
+    /// general path unless `sites[site]` remembers its callee.
+    Call {
+        block: u32,
+        inst: u32,
+        site: u32,
     },
     /// `d = consts[k]`.
     Const {
@@ -257,6 +265,7 @@ pub(crate) struct Code {
     pub(crate) moves: Vec<(R, R)>,
     pub(crate) consts: Vec<u64>,
     pub(crate) addrs: Vec<(u64, i64)>,
+    pub(crate) sites: Vec<CallSite>,
     /// The function's register count.
     pub(crate) regs: usize,
 }
@@ -292,6 +301,7 @@ impl Code {
             moves: Vec::new(),
             consts: Vec::new(),
             addrs: Vec::new(),
+            sites: Vec::new(),
             regs,
         };
         // Functions too large to index with u32 run entirely through the
@@ -305,7 +315,9 @@ impl Code {
                     inst: u32::try_from(k).unwrap_or(u32::MAX),
                 };
                 let decoded = if fits {
-                    code.inst(inst.result, &inst.op).unwrap_or(general)
+                    code.inst(inst.result, &inst.op)
+                        .or_else(|| code.call(b32, k, &inst.op))
+                        .unwrap_or(general)
                 } else {
                     general
                 };
@@ -444,6 +456,24 @@ impl Code {
         })
     }
 
+    /// A call of a symbol, with a site to remember its callee.
+    fn call(&mut self, block: u32, inst: usize, op: &Op) -> Option<Inst> {
+        let Op::Call {
+            callee: Callee::Symbol(_),
+            ..
+        } = op
+        else {
+            return None;
+        };
+        let site = u32::try_from(self.sites.len()).ok()?;
+        self.sites.push(CallSite::default());
+        Some(Inst::Call {
+            block,
+            inst: u32::try_from(inst).ok()?,
+            site,
+        })
+    }
+
     /// The fast form of a terminator, `None` when it must take the general
     /// path.
     fn term(&mut self, func: &Function, from: u32, term: &Terminator) -> Option<Inst> {
@@ -496,6 +526,32 @@ impl Code {
             back: t.block.0 <= from_block,
         });
         Some(e)
+    }
+}
+
+/// The interpreted function a call site reached last, under the resolver
+/// that resolved it. Only a resolver with a
+/// [`stable_identity`](crate::Resolver::stable_identity) is remembered:
+/// its answer for the symbol cannot change while it lives, and the
+/// identity is never another resolver's, so a hit is what resolving again
+/// would return. The `Weak` does not keep the callee alive; a callee gone
+/// is resolved again.
+#[derive(Debug, Default)]
+pub(crate) struct CallSite(RefCell<Option<(NonZeroU64, Weak<Function>)>>);
+
+impl CallSite {
+    /// The callee remembered under resolver `id`.
+    #[inline]
+    pub(crate) fn callee(&self, id: NonZeroU64) -> Option<Arc<Function>> {
+        match &*self.0.borrow() {
+            Some((known, callee)) if *known == id => callee.upgrade(),
+            _ => None,
+        }
+    }
+
+    /// Remembers `callee`, which resolver `id` resolved the site's symbol to.
+    pub(crate) fn remember(&self, id: NonZeroU64, callee: &Arc<Function>) {
+        *self.0.borrow_mut() = Some((id, Arc::downgrade(callee)));
     }
 }
 
