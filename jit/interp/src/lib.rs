@@ -647,6 +647,22 @@ impl<'r> Interpreter<'r> {
                         .to_bits();
                     continue;
                 }
+                Inst::F64Add { d, a, b } => {
+                    let (x, y) = (
+                        f64::from_bits(regs[a as usize]),
+                        f64::from_bits(regs[b as usize]),
+                    );
+                    regs[d as usize] = (x + y).to_bits();
+                    continue;
+                }
+                Inst::F64Mul { d, a, b } => {
+                    let (x, y) = (
+                        f64::from_bits(regs[a as usize]),
+                        f64::from_bits(regs[b as usize]),
+                    );
+                    regs[d as usize] = (x * y).to_bits();
+                    continue;
+                }
                 Inst::F32 { op, d, a, b } => {
                     let (x, y) = (f32_of(regs[a as usize]), f32_of(regs[b as usize]));
                     regs[d as usize] = u64::from(
@@ -724,6 +740,26 @@ impl<'r> Interpreter<'r> {
                     regs[d as usize] = canon.apply(host.load(address, u64::from(size)));
                     continue;
                 }
+                Inst::Load64 { d, a, i } => {
+                    let address = element_at(regs[a as usize], regs[i as usize], 8)
+                        .map_err(|e| located(func, code, here, e))?;
+                    regs[d as usize] = host.load(address, 8);
+                    continue;
+                }
+                Inst::LoadAdd64 { d, a, i, s, o } => {
+                    let address = element_at(regs[a as usize], regs[i as usize], 8)
+                        .map_err(|e| located(func, code, here, e))?;
+                    regs[d as usize] = host.load(address, 8);
+                    // The add's own unit of fuel; without it the add runs
+                    // from its slot and reports running out there.
+                    let Some(left) = fuel.left.checked_sub(1) else {
+                        continue;
+                    };
+                    fuel.left = left;
+                    regs[s as usize] = regs[o as usize].wrapping_add(regs[d as usize]);
+                    *pc = here + 2;
+                    continue;
+                }
                 Inst::Store { a, i, v, size } => {
                     let address = element_address(regs, a, i, size)
                         .map_err(|e| located(func, code, here, e))?;
@@ -737,6 +773,16 @@ impl<'r> Interpreter<'r> {
                     continue;
                 }
                 Inst::Br { e } => code.edges[e as usize],
+                Inst::AddBr { d, a, b, e } => {
+                    regs[d as usize] = regs[a as usize].wrapping_add(regs[b as usize]);
+                    // As for `CmpBr`.
+                    let Some(left) = fuel.left.checked_sub(1) else {
+                        continue;
+                    };
+                    fuel.left = left;
+                    branch = here + 1;
+                    code.edges[e as usize]
+                }
                 Inst::CondBr { c, then, otherwise } => {
                     code.edges[if regs[c as usize] != 0 {
                         then

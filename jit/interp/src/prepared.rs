@@ -135,6 +135,18 @@ pub(crate) enum Inst {
         a: R,
         b: R,
     },
+    /// The two `f64` operations of a dot product's loop, without the
+    /// operation's dispatch.
+    F64Add {
+        d: R,
+        a: R,
+        b: R,
+    },
+    F64Mul {
+        d: R,
+        a: R,
+        b: R,
+    },
     F32 {
         op: BinOp,
         d: R,
@@ -201,6 +213,22 @@ pub(crate) enum Inst {
         size: u8,
         canon: Canon,
     },
+    /// `d = load(8 bytes at a + i * 8)`, a 64-bit element of an array.
+    Load64 {
+        d: R,
+        a: R,
+        i: R,
+    },
+    /// A [`Inst::Load64`] whose value the next instruction, a 64-bit add,
+    /// adds to register `o` into `s`: runs both when the fuel allows (the
+    /// add keeps its own slot after this one for when it does not).
+    LoadAdd64 {
+        d: R,
+        a: R,
+        i: R,
+        s: R,
+        o: R,
+    },
     /// Stores the low `size` bytes of `v` at `a + i * size`.
     Store {
         a: R,
@@ -221,6 +249,16 @@ pub(crate) enum Inst {
     },
     /// Jumps along `edges[e]`.
     Br {
+        e: u32,
+    },
+    /// A 64-bit add that is the last instruction of its block, and the
+    /// block's branch along `edges[e]`, which comes next: adds, and takes
+    /// the branch in the same step when the fuel allows (the branch keeps
+    /// its own slot after this one for when it does not).
+    AddBr {
+        d: R,
+        a: R,
+        b: R,
         e: u32,
     },
     CondBr {
@@ -321,6 +359,7 @@ impl Code {
                 } else {
                     general
                 };
+                code.fuse_load(decoded);
                 code.insts.push(decoded);
             }
             let general = Inst::GeneralTerm { block: b32 };
@@ -335,13 +374,48 @@ impl Code {
         code
     }
 
-    /// Fuses the last instruction decoded with `term`, the terminator that
-    /// follows it, when it compares integers for the branch.
-    fn fuse(&mut self, term: Inst) {
-        let Inst::CondBr { c, then, otherwise } = term else {
+    /// Fuses the last instruction decoded, a 64-bit load, with `inst`, the
+    /// instruction that follows it, when that adds the loaded value to
+    /// another register. (A block's first instruction follows the previous
+    /// block's terminator, which is never a load.)
+    fn fuse_load(&mut self, inst: Inst) {
+        let Inst::Add64 { d: s, a, b } = inst else {
             return;
         };
         let Some(last) = self.insts.last_mut() else {
+            return;
+        };
+        let Inst::Load64 { d, a: base, i } = *last else {
+            return;
+        };
+        // The add reads the register after the load wrote it, so `o` may
+        // be `d` too.
+        let o = match (a == d, b == d) {
+            (true, _) => b,
+            (false, true) => a,
+            (false, false) => return,
+        };
+        *last = Inst::LoadAdd64 {
+            d,
+            a: base,
+            i,
+            s,
+            o,
+        };
+    }
+
+    /// Fuses the last instruction decoded with `term`, the terminator that
+    /// follows it, when it compares integers for the branch or is a 64-bit
+    /// add before a jump.
+    fn fuse(&mut self, term: Inst) {
+        let Some(last) = self.insts.last_mut() else {
+            return;
+        };
+        if let (Inst::Br { e }, Inst::Add64 { d, a, b }) = (term, *last) {
+            *last = Inst::AddBr { d, a, b, e };
+            return;
+        }
+        let Inst::CondBr { c, then, otherwise } = term else {
             return;
         };
         let (signed, op, d, a, b) = match *last {
@@ -433,13 +507,20 @@ impl Code {
                 t: self.reg(*if_true)?,
                 f: self.reg(*if_false)?,
             },
-            Op::Load { ty, addr, index } => Inst::Load {
-                d,
-                a: self.reg(*addr)?,
-                i: self.opt_reg(*index)?,
-                size: u8::try_from(ty.scalar_size()?).ok()?,
-                canon: Canon::of(ty),
-            },
+            Op::Load { ty, addr, index } => {
+                let (a, i) = (self.reg(*addr)?, self.opt_reg(*index)?);
+                let size = u8::try_from(ty.scalar_size()?).ok()?;
+                match (size, Canon::of(ty)) {
+                    (8, Canon::Raw) if i != NO_INDEX => Inst::Load64 { d, a, i },
+                    (size, canon) => Inst::Load {
+                        d,
+                        a,
+                        i,
+                        size,
+                        canon,
+                    },
+                }
+            }
             Op::Addr {
                 base,
                 index,
@@ -565,7 +646,9 @@ fn binary(op: BinOp, ty: &Type, d: R, a: R, b: R) -> Option<Inst> {
         (Type::Int(IntType::I64 | IntType::U64) | Type::Bool, BinOp::Or) => Inst::Or { d, a, b },
         (Type::Int(IntType::I64 | IntType::U64) | Type::Bool, BinOp::Xor) => Inst::Xor { d, a, b },
         (Type::Int(t), op) => Inst::Int { op, t: *t, d, a, b },
-        (Type::F64, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div) => Inst::F64 { op, d, a, b },
+        (Type::F64, BinOp::Add) => Inst::F64Add { d, a, b },
+        (Type::F64, BinOp::Mul) => Inst::F64Mul { d, a, b },
+        (Type::F64, BinOp::Sub | BinOp::Div) => Inst::F64 { op, d, a, b },
         (Type::F32, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div) => Inst::F32 { op, d, a, b },
         _ => return None,
     })
