@@ -39,6 +39,7 @@ mod semantics;
 
 use std::cell::RefCell;
 use std::num::NonZeroU64;
+use std::rc::Rc;
 use std::sync::Arc;
 
 pub use host::{FLOAT_ARGUMENT_REGISTERS, INT_ARGUMENT_REGISTERS};
@@ -182,7 +183,7 @@ pub struct Interpreter<'r> {
 
 struct Frame {
     func: Arc<Function>,
-    code: Arc<Code>,
+    code: Rc<Code>,
     /// The frame's first register in the run's register stack; its
     /// registers are the `code.regs` slots from there.
     base: usize,
@@ -318,7 +319,7 @@ impl<'r> Interpreter<'r> {
         args: &[Value],
     ) -> Result<Option<Value>, Error> {
         match self.resolver.resolve(symbol)? {
-            Target::Interpreted(f) => self.call_in(host, &f, args),
+            Target::Interpreted(f) => self.call_in(host, f, args),
             Target::Native(_) => Err(Error::new(ErrorKind::Unresolved(format!(
                 "{symbol} (native code is not interpreted)"
             )))),
@@ -329,7 +330,7 @@ impl<'r> Interpreter<'r> {
     fn call_in(
         &self,
         host: Host,
-        func: &Arc<Function>,
+        func: Arc<Function>,
         args: &[Value],
     ) -> Result<Option<Value>, Error> {
         if args.len() != func.sig.params.len() {
@@ -363,7 +364,7 @@ impl<'r> Interpreter<'r> {
                 &long
             }
         };
-        let ret = self.run(host, Arc::clone(func), bits)?;
+        let (ret, func) = self.run(host, func, bits)?;
         Ok(match (&func.sig.ret, ret) {
             (Some(t), Some(v)) => Some(Value::from_bits(t, v)),
             _ => None,
@@ -375,7 +376,7 @@ impl<'r> Interpreter<'r> {
     fn frame(
         stack: &mut Vec<u64>,
         func: Arc<Function>,
-        code: Arc<Code>,
+        code: Rc<Code>,
         args: &[u64],
         ret_to: Option<Reg>,
     ) -> Result<Frame, Error> {
@@ -411,7 +412,13 @@ impl<'r> Interpreter<'r> {
     /// The main loop: runs the top frame until it calls an interpreted
     /// function (push a frame) or returns (pop one). The registers of all
     /// frames live in one stack, each frame's above its caller's.
-    fn run(&self, host: Host, func: Arc<Function>, args: &[u64]) -> Result<Option<u64>, Error> {
+    /// Returns the result and `func` back.
+    fn run(
+        &self,
+        host: Host,
+        func: Arc<Function>,
+        args: &[u64],
+    ) -> Result<(Option<u64>, Arc<Function>), Error> {
         // The register stack and frame list of the last run on this thread
         // are reused (a run nested in a run, through compiled code calling
         // an interpreted function, takes fresh ones while the outer holds
@@ -432,7 +439,7 @@ impl<'r> Interpreter<'r> {
         func: Arc<Function>,
         args: &[u64],
         stacks: &mut Stacks,
-    ) -> Result<Option<u64>, Error> {
+    ) -> Result<(Option<u64>, Arc<Function>), Error> {
         let Stacks {
             regs: stack,
             frames,
@@ -503,7 +510,7 @@ impl<'r> Interpreter<'r> {
                     slots = slots.saturating_sub(done.code.regs);
                     stack.truncate(done.base);
                     let Some(caller) = frames.last_mut() else {
-                        return Ok(value);
+                        return Ok((value, done.func));
                     };
                     if let (Some(r), Some(v)) = (done.ret_to, value) {
                         let regs = stack

@@ -22,6 +22,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::num::NonZeroU64;
+use std::rc::Rc;
 use std::sync::{Arc, Weak};
 
 use jit_ir::ir::{BinOp, BlockCall, Callee, CmpOp, Function, IntType, Op, Reg, Terminator, Type};
@@ -680,7 +681,7 @@ impl Hasher for AddressHasher {
 /// so the address cannot be reused by another function while the entry
 /// exists: finding the address means finding the same function.
 struct Cache {
-    map: HashMap<usize, (Weak<Function>, Arc<Code>), BuildHasherDefault<AddressHasher>>,
+    map: HashMap<usize, (Weak<Function>, Rc<Code>), BuildHasherDefault<AddressHasher>>,
     /// Size at which entries of dropped functions are swept out.
     sweep_at: usize,
 }
@@ -699,23 +700,27 @@ thread_local! {
 }
 
 /// The decoded form of `func`, decoded on this thread's first call of it.
-pub(crate) fn code(func: &Arc<Function>) -> Arc<Code> {
+///
+/// Shared by reference counts that are not atomic, as a thread's decoded
+/// code never leaves it: a call takes and drops one without a locked
+/// instruction.
+pub(crate) fn code(func: &Arc<Function>) -> Rc<Code> {
     let key = Arc::as_ptr(func) as usize;
     let cached = CACHE.try_with(|cache| {
         let mut cache = cache.borrow_mut();
         if let Some((_, code)) = cache.map.get(&key) {
-            return Arc::clone(code);
+            return Rc::clone(code);
         }
         if cache.map.len() >= cache.sweep_at {
             cache.map.retain(|_, (f, _)| f.strong_count() > 0);
             cache.sweep_at = (cache.map.len() * 2).max(FIRST_SWEEP);
         }
-        let code = Arc::new(Code::new(func));
+        let code = Rc::new(Code::new(func));
         cache
             .map
-            .insert(key, (Arc::downgrade(func), Arc::clone(&code)));
+            .insert(key, (Arc::downgrade(func), Rc::clone(&code)));
         code
     });
     // During thread teardown the cache may be gone: decode without it.
-    cached.unwrap_or_else(|_| Arc::new(Code::new(func)))
+    cached.unwrap_or_else(|_| Rc::new(Code::new(func)))
 }
