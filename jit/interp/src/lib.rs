@@ -717,12 +717,24 @@ impl<'r> Interpreter<'r> {
                         compare(op, x, y)
                     };
                     regs[d as usize] = u64::from(taken);
-                    // The branch's own unit of fuel; without it the branch
-                    // runs from its slot and reports running out there.
-                    let Some(left) = fuel.left.checked_sub(1) else {
+                    if !fuel.charge() {
                         continue;
-                    };
-                    fuel.left = left;
+                    }
+                    branch = here + 1;
+                    code.edges[if taken { then } else { otherwise } as usize]
+                }
+                Inst::LtBr {
+                    d,
+                    a,
+                    b,
+                    then,
+                    otherwise,
+                } => {
+                    let taken = (regs[a as usize] as i64) < (regs[b as usize] as i64);
+                    regs[d as usize] = u64::from(taken);
+                    if !fuel.charge() {
+                        continue;
+                    }
                     branch = here + 1;
                     code.edges[if taken { then } else { otherwise } as usize]
                 }
@@ -757,12 +769,9 @@ impl<'r> Interpreter<'r> {
                     let address = element_at(regs[a as usize], regs[i as usize], 8)
                         .map_err(|e| located(func, code, here, e))?;
                     regs[d as usize] = host.load(address, 8);
-                    // The add's own unit of fuel; without it the add runs
-                    // from its slot and reports running out there.
-                    let Some(left) = fuel.left.checked_sub(1) else {
+                    if !fuel.charge() {
                         continue;
-                    };
-                    fuel.left = left;
+                    }
                     regs[s as usize] = regs[o as usize].wrapping_add(regs[d as usize]);
                     *pc = here + 2;
                     continue;
@@ -782,11 +791,9 @@ impl<'r> Interpreter<'r> {
                 Inst::Br { e } => code.edges[e as usize],
                 Inst::AddBr { d, a, b, e } => {
                     regs[d as usize] = regs[a as usize].wrapping_add(regs[b as usize]);
-                    // As for `CmpBr`.
-                    let Some(left) = fuel.left.checked_sub(1) else {
+                    if !fuel.charge() {
                         continue;
-                    };
-                    fuel.left = left;
+                    }
                     branch = here + 1;
                     code.edges[e as usize]
                 }
@@ -1329,6 +1336,20 @@ impl Fuel {
         Fuel {
             left: limit.unwrap_or(u64::MAX),
             metered: limit.is_some(),
+        }
+    }
+
+    /// Takes the unit of the second instruction of a fused pair, if there
+    /// is one left. Without it the pair stops after its first instruction,
+    /// and the second runs from its own slot and reports running out there.
+    #[inline(always)]
+    fn charge(&mut self) -> bool {
+        match self.left.checked_sub(1) {
+            Some(left) => {
+                self.left = left;
+                true
+            }
+            None => false,
         }
     }
 }

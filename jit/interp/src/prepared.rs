@@ -193,6 +193,15 @@ pub(crate) enum Inst {
         then: u32,
         otherwise: u32,
     },
+    /// A [`Inst::CmpBr`] of the commonest loop test, signed less-than,
+    /// without the comparison's dispatch.
+    LtBr {
+        d: R,
+        a: R,
+        b: R,
+        then: u32,
+        otherwise: u32,
+    },
     /// `d = canonical(a)` (a bitcast).
     Canonical {
         d: R,
@@ -424,7 +433,15 @@ impl Code {
             Inst::CmpUnsigned { op, d, a, b } => (false, op, d, a, b),
             _ => return,
         };
-        if d == c {
+        if d == c && signed && op == CmpOp::Lt {
+            *last = Inst::LtBr {
+                d,
+                a,
+                b,
+                then,
+                otherwise,
+            };
+        } else if d == c {
             *last = Inst::CmpBr {
                 signed,
                 op,
