@@ -474,7 +474,12 @@ impl<'r> Interpreter<'r> {
                 }
             };
             match step {
-                Exit::Call { callee, ret_to, pc } => {
+                Exit::Call {
+                    callee,
+                    code,
+                    ret_to,
+                    pc,
+                } => {
                     let at = || {
                         frames.last().map_or(Location::Nowhere, |f| {
                             let (block, inst) = f.code.origin(&f.func, pc);
@@ -492,7 +497,7 @@ impl<'r> Interpreter<'r> {
                                 .or_at(at()),
                         );
                     }
-                    let code = prepared::code(&callee);
+                    let code = code.unwrap_or_else(|| prepared::code(&callee));
                     slots = slots.saturating_add(code.regs);
                     check_limit(
                         "interpreter stack size in registers",
@@ -857,6 +862,7 @@ impl<'r> Interpreter<'r> {
             }
             Step::Enter(callee) => Ok(Some(Exit::Call {
                 callee,
+                code: None,
                 ret_to: inst.result,
                 pc,
             })),
@@ -881,7 +887,7 @@ impl<'r> Interpreter<'r> {
         let stable = self.resolver.stable_identity();
         let site = code.sites.get(site as usize);
         if let (Some(id), Some(site)) = (stable, site)
-            && let Some(callee) = site.callee(id)
+            && let Some((callee, callee_code)) = site.callee(id)
         {
             let (b, k) = (block as usize, inst as usize);
             let Some(inst) = func.blocks.get(b).and_then(|body| body.insts.get(k)) else {
@@ -895,13 +901,18 @@ impl<'r> Interpreter<'r> {
             read_args(regs, args, scratch).map_err(|e| e.or_at(at(func, b, Some(k))))?;
             return Ok(Some(Exit::Call {
                 callee,
+                code: Some(callee_code),
                 ret_to: inst.result,
                 pc,
             }));
         }
-        let exit = self.general(host, func, (block, inst), pc, regs, scratch)?;
-        if let (Some(id), Some(site), Some(Exit::Call { callee, .. })) = (stable, site, &exit) {
-            site.remember(id, callee);
+        let mut exit = self.general(host, func, (block, inst), pc, regs, scratch)?;
+        if let (Some(id), Some(site), Some(Exit::Call { callee, code, .. })) =
+            (stable, site, &mut exit)
+        {
+            let callee_code = prepared::code(callee);
+            site.remember(id, callee, &callee_code);
+            *code = Some(callee_code);
         }
         Ok(exit)
     }
@@ -1266,6 +1277,8 @@ enum Exit {
     /// worked out if the call fails).
     Call {
         callee: Arc<Function>,
+        /// The callee's decoded code, when the call site knew it.
+        code: Option<Rc<Code>>,
         ret_to: Option<Reg>,
         pc: usize,
     },

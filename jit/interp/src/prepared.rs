@@ -22,7 +22,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::num::NonZeroU64;
-use std::rc::Rc;
+use std::rc::{self, Rc};
 use std::sync::{Arc, Weak};
 
 use jit_ir::ir::{BinOp, BlockCall, Callee, CmpOp, Function, IntType, Op, Reg, Terminator, Type};
@@ -629,28 +629,43 @@ impl Code {
 }
 
 /// The interpreted function a call site reached last, under the resolver
-/// that resolved it. Only a resolver with a
+/// that resolved it, and its decoded code. Only a resolver with a
 /// [`stable_identity`](crate::Resolver::stable_identity) is remembered:
 /// its answer for the symbol cannot change while it lives, and the
 /// identity is never another resolver's, so a hit is what resolving again
-/// would return. The `Weak` does not keep the callee alive; a callee gone
-/// is resolved again.
+/// would return. The weak references keep neither alive (nor make a cycle
+/// of a recursive function's code); a callee or code gone is looked up
+/// again.
 #[derive(Debug, Default)]
-pub(crate) struct CallSite(RefCell<Option<(NonZeroU64, Weak<Function>)>>);
+pub(crate) struct CallSite(RefCell<Option<Remembered>>);
+
+#[derive(Debug)]
+struct Remembered {
+    resolver: NonZeroU64,
+    callee: Weak<Function>,
+    code: rc::Weak<Code>,
+}
 
 impl CallSite {
-    /// The callee remembered under resolver `id`.
+    /// The callee remembered under resolver `id`, and its code.
     #[inline]
-    pub(crate) fn callee(&self, id: NonZeroU64) -> Option<Arc<Function>> {
+    pub(crate) fn callee(&self, id: NonZeroU64) -> Option<(Arc<Function>, Rc<Code>)> {
         match &*self.0.borrow() {
-            Some((known, callee)) if *known == id => callee.upgrade(),
+            Some(known) if known.resolver == id => {
+                Some((known.callee.upgrade()?, known.code.upgrade()?))
+            }
             _ => None,
         }
     }
 
-    /// Remembers `callee`, which resolver `id` resolved the site's symbol to.
-    pub(crate) fn remember(&self, id: NonZeroU64, callee: &Arc<Function>) {
-        *self.0.borrow_mut() = Some((id, Arc::downgrade(callee)));
+    /// Remembers `callee`, which resolver `id` resolved the site's symbol
+    /// to, and its code.
+    pub(crate) fn remember(&self, id: NonZeroU64, callee: &Arc<Function>, code: &Rc<Code>) {
+        *self.0.borrow_mut() = Some(Remembered {
+            resolver: id,
+            callee: Arc::downgrade(callee),
+            code: Rc::downgrade(code),
+        });
     }
 }
 
