@@ -502,6 +502,30 @@ fn fuel_runs_out_at_the_exact_instruction_around_a_load_add_and_an_add_branch() 
 }
 
 #[test]
+fn functions_with_more_registers_than_a_decoded_index_holds_run_too() {
+    // 255 registers are the most the fast forms index; these functions
+    // take the general path throughout, and their neighbours on the
+    // register stack still see their own registers.
+    for adds in [253u32, 254, 255, 300] {
+        let mut text = String::from(
+            "fn big() -> i64 {\nentry:\n    %one = const i64 1\n    %r0 = const i64 0\n",
+        );
+        for k in 0..adds {
+            text += &format!("    %r{} = add i64 %r{k}, %one\n", k + 1);
+        }
+        text += &format!("    ret %r{adds}\n}}\n");
+        text += "fn outer() -> i64 {\nentry:\n    %a = call big()\n    %b = call big()\n    %s = add i64 %a, %b\n    ret %s\n}\n";
+        let l = lib(&text);
+        let expected = 2 * i64::from(adds);
+        assert_eq!(
+            ok(common::run(&l, "outer", &[])),
+            Value::I64(expected),
+            "{adds} adds"
+        );
+    }
+}
+
+#[test]
 fn unbounded_recursion_stops_at_the_call_depth() {
     let l = lib("fn down(%n: i64) -> i64 {\nentry:\n    %r = call down(%n)\n    ret %r\n}\n");
     let err = common::run(&l, "down", &[Value::I64(1)]).expect_err("too deep");

@@ -52,7 +52,7 @@ use jit_ir::ir::{
 };
 pub use jit_ir::value::Value;
 use jit_ir::{Error, ErrorKind, Location, TrapKind, limits};
-use prepared::{Code, Edge, Inst, NO_INDEX};
+use prepared::{Code, Edge, Inst, NO_INDEX, R, WINDOW};
 use semantics::{
     address, canonical, cast, compare, const_value, element, element_at, f32_of, float_binary,
     int_binary, not_concrete,
@@ -371,10 +371,11 @@ impl<'r> Interpreter<'r> {
         })
     }
 
-    /// Pushes a frame for `func` onto the register stack, its first
-    /// registers holding `args`.
+    /// Pushes a frame for `func` onto the register stack at `base`, its
+    /// first registers holding `args` and the others zero.
     fn frame(
         stack: &mut Vec<u64>,
+        base: usize,
         func: Arc<Function>,
         code: Rc<Code>,
         args: &[u64],
@@ -384,10 +385,19 @@ impl<'r> Interpreter<'r> {
         if n > limits::MAX_REGS || args.len() > n {
             return Err(malformed("defines too many registers"));
         }
-        let base = stack.len();
-        stack.resize(base + n, 0);
-        stack
-            .get_mut(base..base + args.len())
+        // The stack reaches a window's worth of slots past the top frame's
+        // registers, so that the top frame's window is all there. It never
+        // shrinks in a run (nor between runs on a thread): slots past the
+        // top frame's registers are never read before a frame zeroes them.
+        let end = base + n + WINDOW;
+        if stack.len() < end {
+            stack.resize(end, 0);
+        }
+        let regs = stack
+            .get_mut(base..base + n)
+            .ok_or_else(|| malformed("lost the registers of a frame"))?;
+        regs.fill(0);
+        regs.get_mut(..args.len())
             .ok_or_else(|| malformed("has fewer registers than parameters"))?
             .copy_from_slice(args);
         Ok(Frame {
@@ -425,7 +435,6 @@ impl<'r> Interpreter<'r> {
         // them).
         let mut stacks = SPARE_STACKS.with(RefCell::take);
         let result = self.run_on(host, func, args, &mut stacks);
-        stacks.regs.clear();
         stacks.frames.clear();
         if stacks.regs.capacity() <= SPARE_STACK_SLOTS {
             SPARE_STACKS.with(|spare| *spare.borrow_mut() = stacks);
@@ -449,7 +458,7 @@ impl<'r> Interpreter<'r> {
         // Room for a few calls' registers up front, so that shallow calls
         // do not grow the stack step by step.
         stack.reserve(code.regs.saturating_mul(4).clamp(64, 1 << 12));
-        let first = Self::frame(stack, func, code, args, None)?;
+        let first = Self::frame(stack, 0, func, code, args, None)?;
         // Register slots of all live frames: bounded so that deep recursion
         // of a function with many registers cannot exhaust memory.
         let mut slots = first.code.regs;
@@ -461,6 +470,10 @@ impl<'r> Interpreter<'r> {
                 .last_mut()
                 .ok_or_else(|| malformed("left the interpreter without a frame"))?;
             let step = match stack.get_mut(frame.base..) {
+                Some(regs) if frame.code.regs < WINDOW => match regs.first_chunk_mut::<WINDOW>() {
+                    Some(window) => self.run_frame(host, frame, window, &mut fuel, scratch),
+                    None => Err(malformed("lost the registers of a frame")),
+                },
                 Some(regs) => self.run_frame(host, frame, regs, &mut fuel, scratch),
                 None => Err(malformed("lost the registers of a frame")),
             };
@@ -505,7 +518,8 @@ impl<'r> Interpreter<'r> {
                         limits::MAX_STACK_SLOTS,
                     )
                     .map_err(|e| e.or_at(at()))?;
-                    frames.push(Self::frame(stack, callee, code, scratch, ret_to)?);
+                    let base = frames.last().map_or(0, |f| f.base + f.code.regs);
+                    frames.push(Self::frame(stack, base, callee, code, scratch, ret_to)?);
                 }
                 Exit::Return(value) => {
                     let done = frames
@@ -513,13 +527,12 @@ impl<'r> Interpreter<'r> {
                         .ok_or_else(|| malformed("left the interpreter without a frame"))?;
                     self.leave(&done);
                     slots = slots.saturating_sub(done.code.regs);
-                    stack.truncate(done.base);
                     let Some(caller) = frames.last_mut() else {
                         return Ok((value, done.func));
                     };
                     if let (Some(r), Some(v)) = (done.ret_to, value) {
                         let regs = stack
-                            .get_mut(caller.base..)
+                            .get_mut(caller.base..caller.base + caller.code.regs)
                             .ok_or_else(|| malformed("lost the registers of a frame"))?;
                         set(regs, r, v)?;
                     }
@@ -529,13 +542,13 @@ impl<'r> Interpreter<'r> {
     }
 
     /// Runs one frame from where it stopped until it calls an interpreted
-    /// function or returns. `regs` are the frame's registers.
+    /// function or returns. `regs` start with the frame's registers.
     #[inline(never)]
-    fn run_frame(
+    fn run_frame<W: Registers + ?Sized>(
         &self,
         host: Host,
         frame: &mut Frame,
-        regs: &mut [u64],
+        regs: &mut W,
         fuel: &mut Fuel,
         scratch: &mut Vec<u64>,
     ) -> Result<Exit, Error> {
@@ -560,16 +573,16 @@ impl<'r> Interpreter<'r> {
     /// The loop over decoded instructions: the fast forms inline, the
     /// general path (`step`, `jump`) for those decoding left as they were.
     /// Decoding checked every register operand against the frame's
-    /// register count, which is `regs.len()`.
+    /// register count, `code.regs`; the general path sees only those.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    fn execute(
+    fn execute<W: Registers + ?Sized>(
         &self,
         host: Host,
         shared: &Arc<Function>,
         code: &Code,
         loops: &mut Option<LoopCounts>,
-        regs: &mut [u64],
+        regs: &mut W,
         pc: &mut usize,
         fuel: &mut Fuel,
         scratch: &mut Vec<u64>,
@@ -597,12 +610,14 @@ impl<'r> Interpreter<'r> {
             // Matching the place, not a copy, loads each operand in its arm.
             let edge = match *inst {
                 Inst::General { block, inst } => {
+                    let regs = regs.defined(code.regs);
                     match self.general(host, func, (block, inst), here, regs, scratch)? {
                         Some(call) => return Ok(call),
                         None => continue,
                     }
                 }
                 Inst::Call { block, inst, site } => {
+                    let regs = regs.defined(code.regs);
                     match self.call_site(
                         host,
                         func,
@@ -814,6 +829,7 @@ impl<'r> Interpreter<'r> {
                     return Ok(Exit::Return(value));
                 }
                 Inst::GeneralTerm { block } => {
+                    let regs = regs.defined(code.regs);
                     match self.general_term(func, code, block, regs, scratch)? {
                         Branch::Exit(exit) => return Ok(exit),
                         Branch::To(edge) => edge,
@@ -825,7 +841,14 @@ impl<'r> Interpreter<'r> {
             if edge.back
                 && let Some(tiering) = self.tiering
                 && let Some(value) = self
-                    .back_edge(host, tiering, shared, loops, edge.block as usize, regs)
+                    .back_edge(
+                        host,
+                        tiering,
+                        shared,
+                        loops,
+                        edge.block as usize,
+                        regs.defined(code.regs),
+                    )
                     .map_err(|e| located(func, code, branch, e))?
             {
                 return Ok(Exit::Return(value));
@@ -1306,14 +1329,14 @@ fn located(func: &Function, code: &Code, pc: usize, error: Error) -> Error {
 /// The address of element `i` (none: `NO_INDEX`) of `size` bytes at
 /// register `a`.
 #[inline(always)]
-fn element_address(regs: &[u64], a: u32, i: u32, size: u8) -> Result<u64, Error> {
+fn element_address<W: Registers + ?Sized>(regs: &W, a: R, i: R, size: u8) -> Result<u64, Error> {
     let index = if i == NO_INDEX { 0 } else { regs[i as usize] };
     element_at(regs[a as usize], index, u64::from(size))
 }
 
 /// Passes a decoded branch's arguments to its target's parameters.
 #[inline(always)]
-fn take(code: &Code, edge: &Edge, regs: &mut [u64], scratch: &mut Vec<u64>) {
+fn take<W: Registers + ?Sized>(code: &Code, edge: &Edge, regs: &mut W, scratch: &mut Vec<u64>) {
     let moves = &code.moves[edge.from as usize..edge.to as usize];
     if edge.parallel {
         scratch.clear();
@@ -1325,6 +1348,32 @@ fn take(code: &Code, edge: &Edge, regs: &mut [u64], scratch: &mut Vec<u64>) {
         for &(a, p) in moves {
             regs[p as usize] = regs[a as usize];
         }
+    }
+}
+
+/// A frame's registers as the main loop indexes them: a window of
+/// [`WINDOW`] slots, which a decoded register index cannot leave (so no
+/// bounds check is made), or, for a function too large for one, the slice
+/// from its first register (which only the general path uses).
+trait Registers: std::ops::IndexMut<usize, Output = u64> {
+    /// The first `n` registers, those the function defines, for the
+    /// general path, whose errors name registers past them as undefined.
+    fn defined(&mut self, n: usize) -> &mut [u64];
+}
+
+impl Registers for [u64; WINDOW] {
+    #[inline(always)]
+    fn defined(&mut self, n: usize) -> &mut [u64] {
+        let n = n.min(WINDOW);
+        &mut self[..n]
+    }
+}
+
+impl Registers for [u64] {
+    #[inline(always)]
+    fn defined(&mut self, n: usize) -> &mut [u64] {
+        let n = n.min(self.len());
+        &mut self[..n]
     }
 }
 

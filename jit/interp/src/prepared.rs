@@ -30,7 +30,12 @@ use jit_ir::ir::{BinOp, BlockCall, Callee, CmpOp, Function, IntType, Op, Reg, Te
 use crate::semantics::const_value;
 
 /// A register index, checked against the function's register count.
-pub(crate) type R = u32;
+pub(crate) type R = u8;
+
+/// Registers the main loop sees of a frame whose function has fewer: every
+/// index an [`R`] can hold, so indexing a window needs no bounds check.
+/// Functions with more registers run entirely through the general path.
+pub(crate) const WINDOW: usize = 1 << R::BITS;
 
 /// How a loaded value becomes canonical (see the crate documentation).
 #[derive(Clone, Copy, Debug)]
@@ -352,9 +357,10 @@ impl Code {
             sites: Vec::new(),
             regs,
         };
-        // Functions too large to index with u32 run entirely through the
-        // general path (`Exit`-free decoding would need wider indices).
-        let fits = u32::try_from(next).is_ok() && u32::try_from(regs).is_ok();
+        // Functions too large to index with u32, or with registers that
+        // do not fit in an `R` other than `NO_INDEX`, run entirely through
+        // the general path.
+        let fits = u32::try_from(next).is_ok() && regs < WINDOW;
         for (b, block) in func.blocks.iter().enumerate() {
             let b32 = u32::try_from(b).unwrap_or(u32::MAX);
             for (k, inst) in block.insts.iter().enumerate() {
@@ -456,7 +462,9 @@ impl Code {
 
     /// `r` as an index, when it names a register of the frame.
     fn reg(&self, r: Reg) -> Option<R> {
-        (usize::try_from(r.0).ok()? < self.regs).then_some(r.0)
+        R::try_from(r.0)
+            .ok()
+            .filter(|&i| usize::from(i) < self.regs)
     }
 
     fn opt_reg(&self, r: Option<Reg>) -> Option<R> {
