@@ -451,6 +451,81 @@ fn fuel_runs_out_at_the_exact_instruction_around_a_compare_and_branch() {
 }
 
 #[test]
+fn fuel_runs_out_at_the_exact_instruction_around_a_load_add_and_an_add_branch() {
+    // The load and the add of its value, and the last add and the branch
+    // after it, run as one step each but are still charged and located
+    // one by one.
+    let l = lib(concat!(
+        "fn sum(%xs: ptr<i64>, %n: i64) -> i64 {\nentry:\n    %zero = const i64 0\n",
+        "    %one = const i64 1\n    br loop(%zero, %zero)\nloop(%i: i64, %acc: i64):\n",
+        "    %more = cmp lt i64 %i, %n\n    cond_br %more, body, done\nbody:\n",
+        "    %x = load i64 %xs[%i]\n    %next_acc = add i64 %acc, %x\n",
+        "    %next = add i64 %i, %one\n    br loop(%next, %next_acc)\ndone:\n    ret %acc\n}\n"
+    ));
+    let r = common::resolver(&l);
+    let f = r.function("sum").expect("instantiates");
+    let xs = [5i64];
+    let run = |fuel: u64| {
+        // SAFETY: the function reads the one element of `xs`.
+        unsafe {
+            jit::interp::Interpreter::new(&r)
+                .with_fuel(fuel)
+                .call(&f, &[Value::Ptr(xs.as_ptr() as u64), Value::I64(1)])
+        }
+    };
+    let at = |block: u32, inst: Option<u32>| Location::Instruction {
+        function: "sum".to_owned(),
+        block,
+        inst,
+    };
+    // Every unit the call spends, in order.
+    let units = [
+        at(0, Some(0)),
+        at(0, Some(1)),
+        at(0, None),
+        at(1, Some(0)),
+        at(1, None),
+        at(2, Some(0)),
+        at(2, Some(1)),
+        at(2, Some(2)),
+        at(2, None),
+        at(1, Some(0)),
+        at(1, None),
+        at(3, None),
+    ];
+    for (fuel, place) in (0u64..).zip(&units) {
+        let err = run(fuel).expect_err("runs out");
+        assert_eq!(err.kind, ErrorKind::OutOfFuel, "fuel {fuel}");
+        assert_eq!(&err.location, place, "fuel {fuel}");
+    }
+    assert_eq!(run(12).expect("enough fuel"), Some(Value::I64(5)));
+}
+
+#[test]
+fn functions_with_more_registers_than_a_decoded_index_holds_run_too() {
+    // 255 registers are the most the fast forms index; these functions
+    // take the general path throughout, and their neighbours on the
+    // register stack still see their own registers.
+    for adds in [253u32, 254, 255, 300] {
+        let mut text = String::from(
+            "fn big() -> i64 {\nentry:\n    %one = const i64 1\n    %r0 = const i64 0\n",
+        );
+        for k in 0..adds {
+            text += &format!("    %r{} = add i64 %r{k}, %one\n", k + 1);
+        }
+        text += &format!("    ret %r{adds}\n}}\n");
+        text += "fn outer() -> i64 {\nentry:\n    %a = call big()\n    %b = call big()\n    %s = add i64 %a, %b\n    ret %s\n}\n";
+        let l = lib(&text);
+        let expected = 2 * i64::from(adds);
+        assert_eq!(
+            ok(common::run(&l, "outer", &[])),
+            Value::I64(expected),
+            "{adds} adds"
+        );
+    }
+}
+
+#[test]
 fn unbounded_recursion_stops_at_the_call_depth() {
     let l = lib("fn down(%n: i64) -> i64 {\nentry:\n    %r = call down(%n)\n    ret %r\n}\n");
     let err = common::run(&l, "down", &[Value::I64(1)]).expect_err("too deep");

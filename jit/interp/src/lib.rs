@@ -38,6 +38,8 @@ mod prepared;
 mod semantics;
 
 use std::cell::RefCell;
+use std::num::NonZeroU64;
+use std::rc::Rc;
 use std::sync::Arc;
 
 pub use host::{FLOAT_ARGUMENT_REGISTERS, INT_ARGUMENT_REGISTERS};
@@ -50,7 +52,7 @@ use jit_ir::ir::{
 };
 pub use jit_ir::value::Value;
 use jit_ir::{Error, ErrorKind, Location, TrapKind, limits};
-use prepared::{Code, Edge, Inst, NO_INDEX};
+use prepared::{Code, Edge, Inst, NO_INDEX, R, WINDOW};
 use semantics::{
     address, canonical, cast, compare, const_value, element, element_at, f32_of, float_binary,
     int_binary, not_concrete,
@@ -94,6 +96,17 @@ pub trait Resolver {
     /// What a function-pointer value refers to, `None` when unknown (the
     /// indirect call then fails instead of jumping anywhere).
     fn target_at(&self, address: u64) -> Option<Target>;
+
+    /// An identity no other resolver in the process shares, when this one
+    /// is stable: every symbol [`Resolver::resolve`] has resolved to an
+    /// interpreted function resolves to that function for as long as the
+    /// resolver lives. The interpreter then remembers the callee of each
+    /// call site (per thread) and stops asking. `None`, the default, asks
+    /// at every call: a resolver that counts calls, or whose answers
+    /// change, must say nothing here.
+    fn stable_identity(&self) -> Option<NonZeroU64> {
+        None
+    }
 }
 
 /// What a [`Tiering`] answers when a loop of an interpreted call is hot.
@@ -170,7 +183,7 @@ pub struct Interpreter<'r> {
 
 struct Frame {
     func: Arc<Function>,
-    code: Arc<Code>,
+    code: Rc<Code>,
     /// The frame's first register in the run's register stack; its
     /// registers are the `code.regs` slots from there.
     base: usize,
@@ -206,8 +219,25 @@ impl LoopCounts {
 }
 
 thread_local! {
-    /// The register stack and frame list of this thread's last run.
-    static SPARE_STACKS: RefCell<(Vec<u64>, Vec<Frame>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    /// The register stack, frame list and scratch buffer of this thread's
+    /// last run.
+    static SPARE_STACKS: RefCell<Stacks> = const {
+        RefCell::new(Stacks {
+            regs: Vec::new(),
+            frames: Vec::new(),
+            scratch: Vec::new(),
+        })
+    };
+}
+
+/// The buffers of one run, kept for the next run on the thread so that a
+/// call allocates nothing once the thread has made one.
+#[derive(Default)]
+struct Stacks {
+    regs: Vec<u64>,
+    frames: Vec<Frame>,
+    /// Call arguments and parallel branch moves.
+    scratch: Vec<u64>,
 }
 
 /// Register slots of a stack kept for the next run; a larger one (deep
@@ -289,7 +319,7 @@ impl<'r> Interpreter<'r> {
         args: &[Value],
     ) -> Result<Option<Value>, Error> {
         match self.resolver.resolve(symbol)? {
-            Target::Interpreted(f) => self.call_in(host, &f, args),
+            Target::Interpreted(f) => self.call_in(host, f, args),
             Target::Native(_) => Err(Error::new(ErrorKind::Unresolved(format!(
                 "{symbol} (native code is not interpreted)"
             )))),
@@ -300,7 +330,7 @@ impl<'r> Interpreter<'r> {
     fn call_in(
         &self,
         host: Host,
-        func: &Arc<Function>,
+        func: Arc<Function>,
         args: &[Value],
     ) -> Result<Option<Value>, Error> {
         if args.len() != func.sig.params.len() {
@@ -334,19 +364,20 @@ impl<'r> Interpreter<'r> {
                 &long
             }
         };
-        let ret = self.run(host, Arc::clone(func), bits)?;
+        let (ret, func) = self.run(host, func, bits)?;
         Ok(match (&func.sig.ret, ret) {
             (Some(t), Some(v)) => Some(Value::from_bits(t, v)),
             _ => None,
         })
     }
 
-    /// Pushes a frame for `func` onto the register stack, its first
-    /// registers holding `args`.
+    /// Pushes a frame for `func` onto the register stack at `base`, its
+    /// first registers holding `args` and the others zero.
     fn frame(
         stack: &mut Vec<u64>,
+        base: usize,
         func: Arc<Function>,
-        code: Arc<Code>,
+        code: Rc<Code>,
         args: &[u64],
         ret_to: Option<Reg>,
     ) -> Result<Frame, Error> {
@@ -354,10 +385,19 @@ impl<'r> Interpreter<'r> {
         if n > limits::MAX_REGS || args.len() > n {
             return Err(malformed("defines too many registers"));
         }
-        let base = stack.len();
-        stack.resize(base + n, 0);
-        stack
-            .get_mut(base..base + args.len())
+        // The stack reaches a window's worth of slots past the top frame's
+        // registers, so that the top frame's window is all there. It never
+        // shrinks in a run (nor between runs on a thread): slots past the
+        // top frame's registers are never read before a frame zeroes them.
+        let end = base + n + WINDOW;
+        if stack.len() < end {
+            stack.resize(end, 0);
+        }
+        let regs = stack
+            .get_mut(base..base + n)
+            .ok_or_else(|| malformed("lost the registers of a frame"))?;
+        regs.fill(0);
+        regs.get_mut(..args.len())
             .ok_or_else(|| malformed("has fewer registers than parameters"))?
             .copy_from_slice(args);
         Ok(Frame {
@@ -382,17 +422,22 @@ impl<'r> Interpreter<'r> {
     /// The main loop: runs the top frame until it calls an interpreted
     /// function (push a frame) or returns (pop one). The registers of all
     /// frames live in one stack, each frame's above its caller's.
-    fn run(&self, host: Host, func: Arc<Function>, args: &[u64]) -> Result<Option<u64>, Error> {
+    /// Returns the result and `func` back.
+    fn run(
+        &self,
+        host: Host,
+        func: Arc<Function>,
+        args: &[u64],
+    ) -> Result<(Option<u64>, Arc<Function>), Error> {
         // The register stack and frame list of the last run on this thread
         // are reused (a run nested in a run, through compiled code calling
         // an interpreted function, takes fresh ones while the outer holds
         // them).
-        let (mut stack, mut frames) = SPARE_STACKS.with(RefCell::take);
-        let result = self.run_on(host, func, args, &mut stack, &mut frames);
-        stack.clear();
-        frames.clear();
-        if stack.capacity() <= SPARE_STACK_SLOTS {
-            SPARE_STACKS.with(|spare| *spare.borrow_mut() = (stack, frames));
+        let mut stacks = SPARE_STACKS.with(RefCell::take);
+        let result = self.run_on(host, func, args, &mut stacks);
+        stacks.frames.clear();
+        if stacks.regs.capacity() <= SPARE_STACK_SLOTS {
+            SPARE_STACKS.with(|spare| *spare.borrow_mut() = stacks);
         }
         result
     }
@@ -402,28 +447,34 @@ impl<'r> Interpreter<'r> {
         host: Host,
         func: Arc<Function>,
         args: &[u64],
-        stack: &mut Vec<u64>,
-        frames: &mut Vec<Frame>,
-    ) -> Result<Option<u64>, Error> {
+        stacks: &mut Stacks,
+    ) -> Result<(Option<u64>, Arc<Function>), Error> {
+        let Stacks {
+            regs: stack,
+            frames,
+            scratch,
+        } = stacks;
         let code = prepared::code(&func);
         // Room for a few calls' registers up front, so that shallow calls
         // do not grow the stack step by step.
         stack.reserve(code.regs.saturating_mul(4).clamp(64, 1 << 12));
-        let first = Self::frame(stack, func, code, args, None)?;
+        let first = Self::frame(stack, 0, func, code, args, None)?;
         // Register slots of all live frames: bounded so that deep recursion
         // of a function with many registers cannot exhaust memory.
         let mut slots = first.code.regs;
         frames.reserve(8);
         frames.push(first);
         let mut fuel = Fuel::new(self.fuel);
-        // Call arguments and parallel branch moves.
-        let mut scratch = Vec::new();
         loop {
             let frame = frames
                 .last_mut()
                 .ok_or_else(|| malformed("left the interpreter without a frame"))?;
             let step = match stack.get_mut(frame.base..) {
-                Some(regs) => self.run_frame(host, frame, regs, &mut fuel, &mut scratch),
+                Some(regs) if frame.code.regs < WINDOW => match regs.first_chunk_mut::<WINDOW>() {
+                    Some(window) => self.run_frame(host, frame, window, &mut fuel, scratch),
+                    None => Err(malformed("lost the registers of a frame")),
+                },
+                Some(regs) => self.run_frame(host, frame, regs, &mut fuel, scratch),
                 None => Err(malformed("lost the registers of a frame")),
             };
             let step = match step {
@@ -436,7 +487,12 @@ impl<'r> Interpreter<'r> {
                 }
             };
             match step {
-                Exit::Call { callee, ret_to, pc } => {
+                Exit::Call {
+                    callee,
+                    code,
+                    ret_to,
+                    pc,
+                } => {
                     let at = || {
                         frames.last().map_or(Location::Nowhere, |f| {
                             let (block, inst) = f.code.origin(&f.func, pc);
@@ -454,7 +510,7 @@ impl<'r> Interpreter<'r> {
                                 .or_at(at()),
                         );
                     }
-                    let code = prepared::code(&callee);
+                    let code = code.unwrap_or_else(|| prepared::code(&callee));
                     slots = slots.saturating_add(code.regs);
                     check_limit(
                         "interpreter stack size in registers",
@@ -462,7 +518,8 @@ impl<'r> Interpreter<'r> {
                         limits::MAX_STACK_SLOTS,
                     )
                     .map_err(|e| e.or_at(at()))?;
-                    frames.push(Self::frame(stack, callee, code, &scratch, ret_to)?);
+                    let base = frames.last().map_or(0, |f| f.base + f.code.regs);
+                    frames.push(Self::frame(stack, base, callee, code, scratch, ret_to)?);
                 }
                 Exit::Return(value) => {
                     let done = frames
@@ -470,13 +527,12 @@ impl<'r> Interpreter<'r> {
                         .ok_or_else(|| malformed("left the interpreter without a frame"))?;
                     self.leave(&done);
                     slots = slots.saturating_sub(done.code.regs);
-                    stack.truncate(done.base);
                     let Some(caller) = frames.last_mut() else {
-                        return Ok(value);
+                        return Ok((value, done.func));
                     };
                     if let (Some(r), Some(v)) = (done.ret_to, value) {
                         let regs = stack
-                            .get_mut(caller.base..)
+                            .get_mut(caller.base..caller.base + caller.code.regs)
                             .ok_or_else(|| malformed("lost the registers of a frame"))?;
                         set(regs, r, v)?;
                     }
@@ -486,13 +542,13 @@ impl<'r> Interpreter<'r> {
     }
 
     /// Runs one frame from where it stopped until it calls an interpreted
-    /// function or returns. `regs` are the frame's registers.
+    /// function or returns. `regs` start with the frame's registers.
     #[inline(never)]
-    fn run_frame(
+    fn run_frame<W: Registers + ?Sized>(
         &self,
         host: Host,
         frame: &mut Frame,
-        regs: &mut [u64],
+        regs: &mut W,
         fuel: &mut Fuel,
         scratch: &mut Vec<u64>,
     ) -> Result<Exit, Error> {
@@ -517,16 +573,16 @@ impl<'r> Interpreter<'r> {
     /// The loop over decoded instructions: the fast forms inline, the
     /// general path (`step`, `jump`) for those decoding left as they were.
     /// Decoding checked every register operand against the frame's
-    /// register count, which is `regs.len()`.
+    /// register count, `code.regs`; the general path sees only those.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    fn execute(
+    fn execute<W: Registers + ?Sized>(
         &self,
         host: Host,
         shared: &Arc<Function>,
         code: &Code,
         loops: &mut Option<LoopCounts>,
-        regs: &mut [u64],
+        regs: &mut W,
         pc: &mut usize,
         fuel: &mut Fuel,
         scratch: &mut Vec<u64>,
@@ -554,7 +610,23 @@ impl<'r> Interpreter<'r> {
             // Matching the place, not a copy, loads each operand in its arm.
             let edge = match *inst {
                 Inst::General { block, inst } => {
+                    let regs = regs.defined(code.regs);
                     match self.general(host, func, (block, inst), here, regs, scratch)? {
+                        Some(call) => return Ok(call),
+                        None => continue,
+                    }
+                }
+                Inst::Call { block, inst, site } => {
+                    let regs = regs.defined(code.regs);
+                    match self.call_site(
+                        host,
+                        func,
+                        code,
+                        (block, inst, site),
+                        here,
+                        regs,
+                        scratch,
+                    )? {
                         Some(call) => return Ok(call),
                         None => continue,
                     }
@@ -600,6 +672,22 @@ impl<'r> Interpreter<'r> {
                     regs[d as usize] = float_binary(op, x, y)
                         .ok_or_else(|| located(func, code, here, not_concrete(&Type::F64)))?
                         .to_bits();
+                    continue;
+                }
+                Inst::F64Add { d, a, b } => {
+                    let (x, y) = (
+                        f64::from_bits(regs[a as usize]),
+                        f64::from_bits(regs[b as usize]),
+                    );
+                    regs[d as usize] = (x + y).to_bits();
+                    continue;
+                }
+                Inst::F64Mul { d, a, b } => {
+                    let (x, y) = (
+                        f64::from_bits(regs[a as usize]),
+                        f64::from_bits(regs[b as usize]),
+                    );
+                    regs[d as usize] = (x * y).to_bits();
                     continue;
                 }
                 Inst::F32 { op, d, a, b } => {
@@ -649,12 +737,24 @@ impl<'r> Interpreter<'r> {
                         compare(op, x, y)
                     };
                     regs[d as usize] = u64::from(taken);
-                    // The branch's own unit of fuel; without it the branch
-                    // runs from its slot and reports running out there.
-                    let Some(left) = fuel.left.checked_sub(1) else {
+                    if !fuel.charge() {
                         continue;
-                    };
-                    fuel.left = left;
+                    }
+                    branch = here + 1;
+                    code.edges[if taken { then } else { otherwise } as usize]
+                }
+                Inst::LtBr {
+                    d,
+                    a,
+                    b,
+                    then,
+                    otherwise,
+                } => {
+                    let taken = (regs[a as usize] as i64) < (regs[b as usize] as i64);
+                    regs[d as usize] = u64::from(taken);
+                    if !fuel.charge() {
+                        continue;
+                    }
                     branch = here + 1;
                     code.edges[if taken { then } else { otherwise } as usize]
                 }
@@ -679,6 +779,23 @@ impl<'r> Interpreter<'r> {
                     regs[d as usize] = canon.apply(host.load(address, u64::from(size)));
                     continue;
                 }
+                Inst::Load64 { d, a, i } => {
+                    let address = element_at(regs[a as usize], regs[i as usize], 8)
+                        .map_err(|e| located(func, code, here, e))?;
+                    regs[d as usize] = host.load(address, 8);
+                    continue;
+                }
+                Inst::LoadAdd64 { d, a, i, s, o } => {
+                    let address = element_at(regs[a as usize], regs[i as usize], 8)
+                        .map_err(|e| located(func, code, here, e))?;
+                    regs[d as usize] = host.load(address, 8);
+                    if !fuel.charge() {
+                        continue;
+                    }
+                    regs[s as usize] = regs[o as usize].wrapping_add(regs[d as usize]);
+                    *pc = here + 2;
+                    continue;
+                }
                 Inst::Store { a, i, v, size } => {
                     let address = element_address(regs, a, i, size)
                         .map_err(|e| located(func, code, here, e))?;
@@ -692,6 +809,14 @@ impl<'r> Interpreter<'r> {
                     continue;
                 }
                 Inst::Br { e } => code.edges[e as usize],
+                Inst::AddBr { d, a, b, e } => {
+                    regs[d as usize] = regs[a as usize].wrapping_add(regs[b as usize]);
+                    if !fuel.charge() {
+                        continue;
+                    }
+                    branch = here + 1;
+                    code.edges[e as usize]
+                }
                 Inst::CondBr { c, then, otherwise } => {
                     code.edges[if regs[c as usize] != 0 {
                         then
@@ -704,6 +829,7 @@ impl<'r> Interpreter<'r> {
                     return Ok(Exit::Return(value));
                 }
                 Inst::GeneralTerm { block } => {
+                    let regs = regs.defined(code.regs);
                     match self.general_term(func, code, block, regs, scratch)? {
                         Branch::Exit(exit) => return Ok(exit),
                         Branch::To(edge) => edge,
@@ -715,7 +841,14 @@ impl<'r> Interpreter<'r> {
             if edge.back
                 && let Some(tiering) = self.tiering
                 && let Some(value) = self
-                    .back_edge(host, tiering, shared, loops, edge.block as usize, regs)
+                    .back_edge(
+                        host,
+                        tiering,
+                        shared,
+                        loops,
+                        edge.block as usize,
+                        regs.defined(code.regs),
+                    )
                     .map_err(|e| located(func, code, branch, e))?
             {
                 return Ok(Exit::Return(value));
@@ -752,10 +885,59 @@ impl<'r> Interpreter<'r> {
             }
             Step::Enter(callee) => Ok(Some(Exit::Call {
                 callee,
+                code: None,
                 ret_to: inst.result,
                 pc,
             })),
         }
+    }
+
+    /// Runs the call of a symbol at `(block, inst)` (decoded at `pc`), with
+    /// the callee its site remembers when the resolver is stable, else the
+    /// general way (remembering the callee for the next time).
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn call_site(
+        &self,
+        host: Host,
+        func: &Function,
+        code: &Code,
+        (block, inst, site): (u32, u32, u32),
+        pc: usize,
+        regs: &mut [u64],
+        scratch: &mut Vec<u64>,
+    ) -> Result<Option<Exit>, Error> {
+        let stable = self.resolver.stable_identity();
+        let site = code.sites.get(site as usize);
+        if let (Some(id), Some(site)) = (stable, site)
+            && let Some((callee, callee_code)) = site.callee(id)
+        {
+            let (b, k) = (block as usize, inst as usize);
+            let Some(inst) = func.blocks.get(b).and_then(|body| body.insts.get(k)) else {
+                return Err(malformed("decoded an instruction it does not have"));
+            };
+            let Op::Call { args, .. } = &inst.op else {
+                return Err(malformed("decoded a call that is not one"));
+            };
+            // What `step` does for the call, less the resolution the site
+            // remembers and the signature check it passed then.
+            read_args(regs, args, scratch).map_err(|e| e.or_at(at(func, b, Some(k))))?;
+            return Ok(Some(Exit::Call {
+                callee,
+                code: Some(callee_code),
+                ret_to: inst.result,
+                pc,
+            }));
+        }
+        let mut exit = self.general(host, func, (block, inst), pc, regs, scratch)?;
+        if let (Some(id), Some(site), Some(Exit::Call { callee, code, .. })) =
+            (stable, site, &mut exit)
+        {
+            let callee_code = prepared::code(callee);
+            site.remember(id, callee, &callee_code);
+            *code = Some(callee_code);
+        }
+        Ok(exit)
     }
 
     /// Runs the terminator of `block` the general way. A branch has
@@ -1118,6 +1300,8 @@ enum Exit {
     /// worked out if the call fails).
     Call {
         callee: Arc<Function>,
+        /// The callee's decoded code, when the call site knew it.
+        code: Option<Rc<Code>>,
         ret_to: Option<Reg>,
         pc: usize,
     },
@@ -1145,14 +1329,14 @@ fn located(func: &Function, code: &Code, pc: usize, error: Error) -> Error {
 /// The address of element `i` (none: `NO_INDEX`) of `size` bytes at
 /// register `a`.
 #[inline(always)]
-fn element_address(regs: &[u64], a: u32, i: u32, size: u8) -> Result<u64, Error> {
+fn element_address<W: Registers + ?Sized>(regs: &W, a: R, i: R, size: u8) -> Result<u64, Error> {
     let index = if i == NO_INDEX { 0 } else { regs[i as usize] };
     element_at(regs[a as usize], index, u64::from(size))
 }
 
 /// Passes a decoded branch's arguments to its target's parameters.
 #[inline(always)]
-fn take(code: &Code, edge: &Edge, regs: &mut [u64], scratch: &mut Vec<u64>) {
+fn take<W: Registers + ?Sized>(code: &Code, edge: &Edge, regs: &mut W, scratch: &mut Vec<u64>) {
     let moves = &code.moves[edge.from as usize..edge.to as usize];
     if edge.parallel {
         scratch.clear();
@@ -1164,6 +1348,32 @@ fn take(code: &Code, edge: &Edge, regs: &mut [u64], scratch: &mut Vec<u64>) {
         for &(a, p) in moves {
             regs[p as usize] = regs[a as usize];
         }
+    }
+}
+
+/// A frame's registers as the main loop indexes them: a window of
+/// [`WINDOW`] slots, which a decoded register index cannot leave (so no
+/// bounds check is made), or, for a function too large for one, the slice
+/// from its first register (which only the general path uses).
+trait Registers: std::ops::IndexMut<usize, Output = u64> {
+    /// The first `n` registers, those the function defines, for the
+    /// general path, whose errors name registers past them as undefined.
+    fn defined(&mut self, n: usize) -> &mut [u64];
+}
+
+impl Registers for [u64; WINDOW] {
+    #[inline(always)]
+    fn defined(&mut self, n: usize) -> &mut [u64] {
+        let n = n.min(WINDOW);
+        &mut self[..n]
+    }
+}
+
+impl Registers for [u64] {
+    #[inline(always)]
+    fn defined(&mut self, n: usize) -> &mut [u64] {
+        let n = n.min(self.len());
+        &mut self[..n]
     }
 }
 
@@ -1188,6 +1398,20 @@ impl Fuel {
         Fuel {
             left: limit.unwrap_or(u64::MAX),
             metered: limit.is_some(),
+        }
+    }
+
+    /// Takes the unit of the second instruction of a fused pair, if there
+    /// is one left. Without it the pair stops after its first instruction,
+    /// and the second runs from its own slot and reports running out there.
+    #[inline(always)]
+    fn charge(&mut self) -> bool {
+        match self.left.checked_sub(1) {
+            Some(left) => {
+                self.left = left;
+                true
+            }
+            None => false,
         }
     }
 }

@@ -2,6 +2,8 @@
 //! functions: instantiates templates on first use and caches them.
 
 use std::collections::HashMap;
+use std::num::NonZeroU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::{Resolver, Target};
@@ -20,7 +22,12 @@ pub struct LibraryResolver<'l> {
     instances: Mutex<HashMap<String, Arc<Function>, BuildNameHasher>>,
     /// Function-pointer tokens of interpreted functions.
     tokens: Mutex<HashMap<u64, Arc<Function>>>,
+    /// This resolver's [`Resolver::stable_identity`].
+    identity: NonZeroU64,
 }
+
+/// The identity of the next resolver made.
+static NEXT_IDENTITY: AtomicU64 = AtomicU64::new(1);
 
 impl<'l> LibraryResolver<'l> {
     /// A resolver over `lib` with no native functions.
@@ -30,6 +37,7 @@ impl<'l> LibraryResolver<'l> {
             natives: Vec::new(),
             instances: Mutex::default(),
             tokens: Mutex::default(),
+            identity: NonZeroU64::MIN.saturating_add(NEXT_IDENTITY.fetch_add(1, Ordering::Relaxed)),
         }
     }
 
@@ -98,6 +106,12 @@ impl Resolver for LibraryResolver<'_> {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(token, f);
         Ok(token)
+    }
+
+    // Stable: the natives are fixed before the resolver is used, and an
+    // instantiation, once made, is the symbol's for the resolver's life.
+    fn stable_identity(&self) -> Option<NonZeroU64> {
+        Some(self.identity)
     }
 
     fn target_at(&self, address: u64) -> Option<Target> {

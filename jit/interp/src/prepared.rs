@@ -21,14 +21,21 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::num::NonZeroU64;
+use std::rc::{self, Rc};
 use std::sync::{Arc, Weak};
 
-use jit_ir::ir::{BinOp, BlockCall, CmpOp, Function, IntType, Op, Reg, Terminator, Type};
+use jit_ir::ir::{BinOp, BlockCall, Callee, CmpOp, Function, IntType, Op, Reg, Terminator, Type};
 
 use crate::semantics::const_value;
 
 /// A register index, checked against the function's register count.
-pub(crate) type R = u32;
+pub(crate) type R = u8;
+
+/// Registers the main loop sees of a frame whose function has fewer: every
+/// index an [`R`] can hold, so indexing a window needs no bounds check.
+/// Functions with more registers run entirely through the general path.
+pub(crate) const WINDOW: usize = 1 << R::BITS;
 
 /// How a loaded value becomes canonical (see the crate documentation).
 #[derive(Clone, Copy, Debug)]
@@ -74,6 +81,13 @@ pub(crate) enum Inst {
     General {
         block: u32,
         inst: u32,
+    },
+    /// The call of a symbol at instruction `inst` of `block`, run by the
+    /// general path unless `sites[site]` remembers its callee.
+    Call {
+        block: u32,
+        inst: u32,
+        site: u32,
     },
     /// `d = consts[k]`.
     Const {
@@ -127,6 +141,18 @@ pub(crate) enum Inst {
         a: R,
         b: R,
     },
+    /// The two `f64` operations of a dot product's loop, without the
+    /// operation's dispatch.
+    F64Add {
+        d: R,
+        a: R,
+        b: R,
+    },
+    F64Mul {
+        d: R,
+        a: R,
+        b: R,
+    },
     F32 {
         op: BinOp,
         d: R,
@@ -172,6 +198,15 @@ pub(crate) enum Inst {
         then: u32,
         otherwise: u32,
     },
+    /// A [`Inst::CmpBr`] of the commonest loop test, signed less-than,
+    /// without the comparison's dispatch.
+    LtBr {
+        d: R,
+        a: R,
+        b: R,
+        then: u32,
+        otherwise: u32,
+    },
     /// `d = canonical(a)` (a bitcast).
     Canonical {
         d: R,
@@ -193,6 +228,22 @@ pub(crate) enum Inst {
         size: u8,
         canon: Canon,
     },
+    /// `d = load(8 bytes at a + i * 8)`, a 64-bit element of an array.
+    Load64 {
+        d: R,
+        a: R,
+        i: R,
+    },
+    /// A [`Inst::Load64`] whose value the next instruction, a 64-bit add,
+    /// adds to register `o` into `s`: runs both when the fuel allows (the
+    /// add keeps its own slot after this one for when it does not).
+    LoadAdd64 {
+        d: R,
+        a: R,
+        i: R,
+        s: R,
+        o: R,
+    },
     /// Stores the low `size` bytes of `v` at `a + i * size`.
     Store {
         a: R,
@@ -213,6 +264,16 @@ pub(crate) enum Inst {
     },
     /// Jumps along `edges[e]`.
     Br {
+        e: u32,
+    },
+    /// A 64-bit add that is the last instruction of its block, and the
+    /// block's branch along `edges[e]`, which comes next: adds, and takes
+    /// the branch in the same step when the fuel allows (the branch keeps
+    /// its own slot after this one for when it does not).
+    AddBr {
+        d: R,
+        a: R,
+        b: R,
         e: u32,
     },
     CondBr {
@@ -257,6 +318,7 @@ pub(crate) struct Code {
     pub(crate) moves: Vec<(R, R)>,
     pub(crate) consts: Vec<u64>,
     pub(crate) addrs: Vec<(u64, i64)>,
+    pub(crate) sites: Vec<CallSite>,
     /// The function's register count.
     pub(crate) regs: usize,
 }
@@ -292,11 +354,13 @@ impl Code {
             moves: Vec::new(),
             consts: Vec::new(),
             addrs: Vec::new(),
+            sites: Vec::new(),
             regs,
         };
-        // Functions too large to index with u32 run entirely through the
-        // general path (`Exit`-free decoding would need wider indices).
-        let fits = u32::try_from(next).is_ok() && u32::try_from(regs).is_ok();
+        // Functions too large to index with u32, or with registers that
+        // do not fit in an `R` other than `NO_INDEX`, run entirely through
+        // the general path.
+        let fits = u32::try_from(next).is_ok() && regs < WINDOW;
         for (b, block) in func.blocks.iter().enumerate() {
             let b32 = u32::try_from(b).unwrap_or(u32::MAX);
             for (k, inst) in block.insts.iter().enumerate() {
@@ -305,10 +369,13 @@ impl Code {
                     inst: u32::try_from(k).unwrap_or(u32::MAX),
                 };
                 let decoded = if fits {
-                    code.inst(inst.result, &inst.op).unwrap_or(general)
+                    code.inst(inst.result, &inst.op)
+                        .or_else(|| code.call(b32, k, &inst.op))
+                        .unwrap_or(general)
                 } else {
                     general
                 };
+                code.fuse_load(decoded);
                 code.insts.push(decoded);
             }
             let general = Inst::GeneralTerm { block: b32 };
@@ -323,13 +390,48 @@ impl Code {
         code
     }
 
-    /// Fuses the last instruction decoded with `term`, the terminator that
-    /// follows it, when it compares integers for the branch.
-    fn fuse(&mut self, term: Inst) {
-        let Inst::CondBr { c, then, otherwise } = term else {
+    /// Fuses the last instruction decoded, a 64-bit load, with `inst`, the
+    /// instruction that follows it, when that adds the loaded value to
+    /// another register. (A block's first instruction follows the previous
+    /// block's terminator, which is never a load.)
+    fn fuse_load(&mut self, inst: Inst) {
+        let Inst::Add64 { d: s, a, b } = inst else {
             return;
         };
         let Some(last) = self.insts.last_mut() else {
+            return;
+        };
+        let Inst::Load64 { d, a: base, i } = *last else {
+            return;
+        };
+        // The add reads the register after the load wrote it, so `o` may
+        // be `d` too.
+        let o = match (a == d, b == d) {
+            (true, _) => b,
+            (false, true) => a,
+            (false, false) => return,
+        };
+        *last = Inst::LoadAdd64 {
+            d,
+            a: base,
+            i,
+            s,
+            o,
+        };
+    }
+
+    /// Fuses the last instruction decoded with `term`, the terminator that
+    /// follows it, when it compares integers for the branch or is a 64-bit
+    /// add before a jump.
+    fn fuse(&mut self, term: Inst) {
+        let Some(last) = self.insts.last_mut() else {
+            return;
+        };
+        if let (Inst::Br { e }, Inst::Add64 { d, a, b }) = (term, *last) {
+            *last = Inst::AddBr { d, a, b, e };
+            return;
+        }
+        let Inst::CondBr { c, then, otherwise } = term else {
             return;
         };
         let (signed, op, d, a, b) = match *last {
@@ -337,7 +439,15 @@ impl Code {
             Inst::CmpUnsigned { op, d, a, b } => (false, op, d, a, b),
             _ => return,
         };
-        if d == c {
+        if d == c && signed && op == CmpOp::Lt {
+            *last = Inst::LtBr {
+                d,
+                a,
+                b,
+                then,
+                otherwise,
+            };
+        } else if d == c {
             *last = Inst::CmpBr {
                 signed,
                 op,
@@ -352,7 +462,9 @@ impl Code {
 
     /// `r` as an index, when it names a register of the frame.
     fn reg(&self, r: Reg) -> Option<R> {
-        (usize::try_from(r.0).ok()? < self.regs).then_some(r.0)
+        R::try_from(r.0)
+            .ok()
+            .filter(|&i| usize::from(i) < self.regs)
     }
 
     fn opt_reg(&self, r: Option<Reg>) -> Option<R> {
@@ -421,13 +533,20 @@ impl Code {
                 t: self.reg(*if_true)?,
                 f: self.reg(*if_false)?,
             },
-            Op::Load { ty, addr, index } => Inst::Load {
-                d,
-                a: self.reg(*addr)?,
-                i: self.opt_reg(*index)?,
-                size: u8::try_from(ty.scalar_size()?).ok()?,
-                canon: Canon::of(ty),
-            },
+            Op::Load { ty, addr, index } => {
+                let (a, i) = (self.reg(*addr)?, self.opt_reg(*index)?);
+                let size = u8::try_from(ty.scalar_size()?).ok()?;
+                match (size, Canon::of(ty)) {
+                    (8, Canon::Raw) if i != NO_INDEX => Inst::Load64 { d, a, i },
+                    (size, canon) => Inst::Load {
+                        d,
+                        a,
+                        i,
+                        size,
+                        canon,
+                    },
+                }
+            }
             Op::Addr {
                 base,
                 index,
@@ -441,6 +560,24 @@ impl Code {
                 Inst::Addr { d, a, i, k }
             }
             _ => return None,
+        })
+    }
+
+    /// A call of a symbol, with a site to remember its callee.
+    fn call(&mut self, block: u32, inst: usize, op: &Op) -> Option<Inst> {
+        let Op::Call {
+            callee: Callee::Symbol(_),
+            ..
+        } = op
+        else {
+            return None;
+        };
+        let site = u32::try_from(self.sites.len()).ok()?;
+        self.sites.push(CallSite::default());
+        Some(Inst::Call {
+            block,
+            inst: u32::try_from(inst).ok()?,
+            site,
         })
     }
 
@@ -499,6 +636,47 @@ impl Code {
     }
 }
 
+/// The interpreted function a call site reached last, under the resolver
+/// that resolved it, and its decoded code. Only a resolver with a
+/// [`stable_identity`](crate::Resolver::stable_identity) is remembered:
+/// its answer for the symbol cannot change while it lives, and the
+/// identity is never another resolver's, so a hit is what resolving again
+/// would return. The weak references keep neither alive (nor make a cycle
+/// of a recursive function's code); a callee or code gone is looked up
+/// again.
+#[derive(Debug, Default)]
+pub(crate) struct CallSite(RefCell<Option<Remembered>>);
+
+#[derive(Debug)]
+struct Remembered {
+    resolver: NonZeroU64,
+    callee: Weak<Function>,
+    code: rc::Weak<Code>,
+}
+
+impl CallSite {
+    /// The callee remembered under resolver `id`, and its code.
+    #[inline]
+    pub(crate) fn callee(&self, id: NonZeroU64) -> Option<(Arc<Function>, Rc<Code>)> {
+        match &*self.0.borrow() {
+            Some(known) if known.resolver == id => {
+                Some((known.callee.upgrade()?, known.code.upgrade()?))
+            }
+            _ => None,
+        }
+    }
+
+    /// Remembers `callee`, which resolver `id` resolved the site's symbol
+    /// to, and its code.
+    pub(crate) fn remember(&self, id: NonZeroU64, callee: &Arc<Function>, code: &Rc<Code>) {
+        *self.0.borrow_mut() = Some(Remembered {
+            resolver: id,
+            callee: Arc::downgrade(callee),
+            code: Rc::downgrade(code),
+        });
+    }
+}
+
 /// The fast form of a binary operation on checked registers.
 fn binary(op: BinOp, ty: &Type, d: R, a: R, b: R) -> Option<Inst> {
     Some(match (ty, op) {
@@ -509,7 +687,9 @@ fn binary(op: BinOp, ty: &Type, d: R, a: R, b: R) -> Option<Inst> {
         (Type::Int(IntType::I64 | IntType::U64) | Type::Bool, BinOp::Or) => Inst::Or { d, a, b },
         (Type::Int(IntType::I64 | IntType::U64) | Type::Bool, BinOp::Xor) => Inst::Xor { d, a, b },
         (Type::Int(t), op) => Inst::Int { op, t: *t, d, a, b },
-        (Type::F64, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div) => Inst::F64 { op, d, a, b },
+        (Type::F64, BinOp::Add) => Inst::F64Add { d, a, b },
+        (Type::F64, BinOp::Mul) => Inst::F64Mul { d, a, b },
+        (Type::F64, BinOp::Sub | BinOp::Div) => Inst::F64 { op, d, a, b },
         (Type::F32, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div) => Inst::F32 { op, d, a, b },
         _ => return None,
     })
@@ -541,7 +721,7 @@ impl Hasher for AddressHasher {
 /// so the address cannot be reused by another function while the entry
 /// exists: finding the address means finding the same function.
 struct Cache {
-    map: HashMap<usize, (Weak<Function>, Arc<Code>), BuildHasherDefault<AddressHasher>>,
+    map: HashMap<usize, (Weak<Function>, Rc<Code>), BuildHasherDefault<AddressHasher>>,
     /// Size at which entries of dropped functions are swept out.
     sweep_at: usize,
 }
@@ -560,23 +740,27 @@ thread_local! {
 }
 
 /// The decoded form of `func`, decoded on this thread's first call of it.
-pub(crate) fn code(func: &Arc<Function>) -> Arc<Code> {
+///
+/// Shared by reference counts that are not atomic, as a thread's decoded
+/// code never leaves it: a call takes and drops one without a locked
+/// instruction.
+pub(crate) fn code(func: &Arc<Function>) -> Rc<Code> {
     let key = Arc::as_ptr(func) as usize;
     let cached = CACHE.try_with(|cache| {
         let mut cache = cache.borrow_mut();
         if let Some((_, code)) = cache.map.get(&key) {
-            return Arc::clone(code);
+            return Rc::clone(code);
         }
         if cache.map.len() >= cache.sweep_at {
             cache.map.retain(|_, (f, _)| f.strong_count() > 0);
             cache.sweep_at = (cache.map.len() * 2).max(FIRST_SWEEP);
         }
-        let code = Arc::new(Code::new(func));
+        let code = Rc::new(Code::new(func));
         cache
             .map
-            .insert(key, (Arc::downgrade(func), Arc::clone(&code)));
+            .insert(key, (Arc::downgrade(func), Rc::clone(&code)));
         code
     });
     // During thread teardown the cache may be gone: decode without it.
-    cached.unwrap_or_else(|_| Arc::new(Code::new(func)))
+    cached.unwrap_or_else(|_| Rc::new(Code::new(func)))
 }
