@@ -327,32 +327,46 @@ impl JitInstantiator {
         Ok(best.map(|(_, module, templates)| (module, templates)))
     }
 
-    /// Lowers and encodes `function`, its callees resolved in `ctx`.
+    /// Lowers and encodes `instance`, its callees resolved in `ctx`.
     fn prepare(
         &self,
         instance: &jit::instantiate::Instance,
         ctx: &mut ResolveContext<'_>,
     ) -> Result<PreparedFunction> {
         let symbol = instance.symbol.as_str();
-        // The loader's own error for a callee (a cycle, a depth bound, an
-        // unresolved name) is what the caller should see, not its wrapping.
-        let mut callee_error: Option<Error> = None;
-        let mut resolver = |callee: &Callee| -> std::result::Result<CallTarget, jit::Error> {
-            resolve_callee(callee, ctx).map_err(|error| {
-                let unresolved = jit::Error::new(jit::ErrorKind::Unresolved(error.to_string()));
-                callee_error.get_or_insert(error);
-                unresolved
-            })
-        };
-        let prepared = self.backend.prepare(
+        prepare_function(
+            &self.backend,
             &instance.function,
             &instance.reg_types,
-            &[symbol],
-            &mut resolver,
-        );
-        prepared
-            .map_err(|error| callee_error.unwrap_or_else(|| Error::instantiation(symbol, error)))
+            symbol,
+            symbol,
+            ctx,
+        )
     }
+}
+
+/// Lowers and encodes `function` (named `name` in errors), its calls to
+/// `symbol` kept inside its own code and every other callee resolved in
+/// `ctx`. The loader's own error for a callee (a cycle, a depth bound, an
+/// unresolved name) is what the caller sees, not its wrapping.
+pub(crate) fn prepare_function(
+    backend: &Backend,
+    function: &jit::ir::Function,
+    types: &jit::verify::RegTypes,
+    symbol: &str,
+    name: &str,
+    ctx: &mut ResolveContext<'_>,
+) -> Result<PreparedFunction> {
+    let mut callee_error: Option<Error> = None;
+    let mut resolver = |callee: &Callee| -> std::result::Result<CallTarget, jit::Error> {
+        resolve_callee(callee, ctx).map_err(|error| {
+            let unresolved = jit::Error::new(jit::ErrorKind::Unresolved(error.to_string()));
+            callee_error.get_or_insert(error);
+            unresolved
+        })
+    };
+    let prepared = backend.prepare(function, types, &[symbol], &mut resolver);
+    prepared.map_err(|error| callee_error.unwrap_or_else(|| Error::instantiation(name, error)))
 }
 
 /// Where calls to `callee` go, as seen from the chain `ctx`.

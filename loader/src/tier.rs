@@ -562,21 +562,14 @@ impl Tiered {
             name: name.to_owned(),
             detail: " (its loader was freed)".to_owned(),
         })?;
-        let mut ctx = ResolveContext::new(&loader);
-        let mut callee_error = None;
-        let mut resolver = |callee: &Callee| {
-            crate::jit_service::resolve_callee(callee, &mut ctx).map_err(|error| {
-                let unresolved = jit::Error::new(ErrorKind::Unresolved(error.to_string()));
-                callee_error.get_or_insert(error);
-                unresolved
-            })
-        };
-        let prepared = self
-            .shared
-            .backend
-            .prepare(function, types, &[&self.symbol], &mut resolver);
-        let prepared = prepared
-            .map_err(|error| callee_error.unwrap_or_else(|| Error::instantiation(name, error)))?;
+        let prepared = crate::jit_service::prepare_function(
+            &self.shared.backend,
+            function,
+            types,
+            &self.symbol,
+            name,
+            &mut ResolveContext::new(&loader),
+        )?;
         let mut batch = loader.memory().batch_with_capacity(prepared.size());
         let reservation = batch.reserve(name, prepared.size(), 16)?;
         let entry = reservation.address() as u64;
