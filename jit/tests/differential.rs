@@ -23,7 +23,7 @@ mod generator;
 use std::rc::Rc;
 
 use backend_support::{Jit, Machine, Oracle, Rng, below};
-use generator::{MEM, argument, program};
+use generator::{MEM, argument, env, program};
 use jit::interp::Value;
 
 fn check_program(machine: &Rc<Machine>, seed: u64) {
@@ -65,13 +65,6 @@ fn check_program(machine: &Rc<Machine>, seed: u64) {
             }
         }
     }
-}
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 #[test]

@@ -16,10 +16,7 @@ use jit::ir::Library;
 mod common;
 
 use common::{fixture, len, ptr, signature, writable_executable_mappings};
-use loader::{
-    Binding, Error, ImportSource, InstantiationError, JitConfig, JitInstantiator, Loader,
-    LoaderConfig,
-};
+use loader::{Binding, Error, ImportSource, JitConfig, JitInstantiator, Loader, LoaderConfig};
 
 fn jit_loader(config: LoaderConfig) -> Loader {
     Loader::with_jit(config).unwrap()
@@ -501,25 +498,6 @@ fn a_closed_world_instantiates_only_names_the_note_lists() {
         loader.resolve("Vec$i64"),
         Err(Error::Unresolved { .. })
     ));
-}
-
-#[test]
-fn a_template_refusing_its_type_argument_fails_with_the_reason() {
-    let loader = loaded("collections");
-    // sum<T: num> does not take bool.
-    let error = loader.resolve("sum$bool").unwrap_err();
-    let Error::InstantiationFailed {
-        source: InstantiationError::Instantiate(refusal),
-        ..
-    } = &error
-    else {
-        panic!("expected a refused instantiation, got {error:?}");
-    };
-    assert!(
-        matches!(refusal.kind, jit::ErrorKind::Constraint { .. }),
-        "{error}"
-    );
-    assert!(error.to_string().contains("sum$bool"));
 }
 
 #[test]

@@ -696,3 +696,12 @@ pub fn argument(ty: &Type, rng: &mut Rng) -> Value {
     };
     Value::from_bits(ty, bits)
 }
+
+/// A count from the environment variable `name` (how many programs a run
+/// checks, its first seed), or `default` when it is unset or not a number.
+pub fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
