@@ -1154,10 +1154,7 @@ const PROFILE_ENV: &str = "SMFJIT_BENCH_CRANELIFT_PROFILE";
 
 /// The profiling loop of [`PROFILE_ENV`].
 fn profile(compiler: &str) {
-    let runs = std::env::var("SMFJIT_BENCH_PROFILE_RUNS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(20_000);
+    let runs = crate::harness::profile_runs(20_000);
     let case = cold_cases().swap_remove(0);
     let refs: Vec<&Instance> = case.insts.iter().collect();
     let stats = match compiler {

@@ -87,6 +87,15 @@ pub fn measure_with_setup<S, T>(
     )
 }
 
+/// How many times a profiling step repeats: `SMFJIT_BENCH_PROFILE_RUNS`,
+/// or `default` when it is unset or not a number.
+pub fn profile_runs(default: usize) -> usize {
+    std::env::var("SMFJIT_BENCH_PROFILE_RUNS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Formats a duration with a unit that keeps three significant digits.
 pub fn fmt_duration(d: Duration) -> String {
     let ns = d.as_secs_f64() * 1e9;

@@ -316,15 +316,12 @@ fn cold_misses(loader: &Loader, symbol: &str, runs: usize) -> Stats {
 /// measuring the `jit` area: `first`, `cold`, `dual`, `backend`, `encode`,
 /// `substitute` or `publish` (`SMFJIT_BENCH_PROFILE_RUNS` times, default
 /// 20,000), or `templates` (the rows of 10 against 1,000 templates alone).
-const PROFILE_ENV: &str = "SMFJIT_BENCH_PROFILE";
+pub(crate) const PROFILE_ENV: &str = "SMFJIT_BENCH_PROFILE";
 
 /// Repeats the step `step` of [`run_jit`] for a profiler and prints its
 /// median.
 fn profile_step(step: &str, symbols: &[&str]) {
-    let runs = std::env::var("SMFJIT_BENCH_PROFILE_RUNS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(20_000);
+    let runs = crate::harness::profile_runs(20_000);
     if step == "templates" {
         let mut report = Report::default();
         templates_at_load(&mut report);

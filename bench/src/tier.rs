@@ -268,11 +268,8 @@ fn load_with_generic_imports(report: &mut Report) {
     };
     // `SMFJIT_BENCH_PROFILE=tier-load` repeats the load under `auto` alone,
     // for a profiler (`SMFJIT_BENCH_PROFILE_RUNS` times, default 50).
-    if std::env::var("SMFJIT_BENCH_PROFILE").as_deref() == Ok("tier-load") {
-        let runs = std::env::var("SMFJIT_BENCH_PROFILE_RUNS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(50);
+    if std::env::var(crate::loader::PROFILE_ENV).as_deref() == Ok("tier-load") {
+        let runs = crate::harness::profile_runs(50);
         for _ in 0..runs {
             let l = setup(TierPolicy::Auto);
             std::hint::black_box(load(&l));
