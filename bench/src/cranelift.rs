@@ -578,6 +578,11 @@ impl Lowering<'_, '_> {
             Op::SizeOf { .. } | Op::AlignOf { .. } | Op::ElemAddr { .. } | Op::FieldAddr { .. } => {
                 return Err("a layout operation survived instantiation".to_owned());
             }
+            // The comparison kernels use plain memory only: every other
+            // operation is one on shared memories and tables.
+            _ => {
+                return Err("shared memories and tables are not compared".to_owned());
+            }
         };
         Ok(Some(v))
     }

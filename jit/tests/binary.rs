@@ -38,6 +38,8 @@ fn offsets_point_at_each_entry() {
             Item::Struct(_) => 2,
             Item::Import(_) => 3,
             Item::Extern(_) => 4,
+            Item::Memory(_) => 5,
+            Item::Table(_) => 6,
         };
         assert_eq!(encoded.bytes[off], want, "kind byte of {}", item.name());
     }

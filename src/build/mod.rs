@@ -460,5 +460,7 @@ fn symbol_for(item: &Item, offset: u64, own: bool) -> Option<SymbolDef> {
             ..template(s.type_params.len())
         },
         Item::Import(d) | Item::Extern(d) => SymbolDef::import(&d.name, SymbolType::Function),
+        // Declared in the module's `.shared` section instead.
+        Item::Memory(_) | Item::Table(_) => return None,
     })
 }

@@ -1234,6 +1234,19 @@ impl<'r> Interpreter<'r> {
                     return Err(Error::new(ErrorKind::Unresolved(name.to_string())));
                 }
             },
+            Op::MemLoad { .. }
+            | Op::MemStore { .. }
+            | Op::MemSize { .. }
+            | Op::MemGrow { .. }
+            | Op::TableGet { .. }
+            | Op::TableSet { .. }
+            | Op::TableSize { .. }
+            | Op::TableGrow { .. }
+            | Op::CallTable { .. } => {
+                return Err(Error::new(ErrorKind::Unresolved(
+                    "shared memories and tables".into(),
+                )));
+            }
         };
         Ok(Step::Value(v))
     }

@@ -64,6 +64,8 @@ pub enum TrapKind {
     Explicit(u32),
     /// A load or store through the null pointer.
     NullPointer,
+    /// A shared memory or table accessed past its current length.
+    OutOfBounds,
 }
 
 impl fmt::Display for TrapKind {
@@ -72,6 +74,7 @@ impl fmt::Display for TrapKind {
             TrapKind::DivideByZero => f.write_str("integer division by zero"),
             TrapKind::Explicit(code) => write!(f, "explicit trap {code}"),
             TrapKind::NullPointer => f.write_str("memory access through a null pointer"),
+            TrapKind::OutOfBounds => f.write_str("shared memory or table access out of bounds"),
         }
     }
 }
@@ -311,6 +314,17 @@ pub enum ErrorKind {
         block: u32,
         /// Why not.
         reason: &'static str,
+    },
+
+    /// A memory or table definition whose maximum is below its initial size.
+    #[error("`{name}`: the maximum {maximum} is below the initial size {initial}")]
+    MaximumBelowInitial {
+        /// The memory or table.
+        name: String,
+        /// Its initial size.
+        initial: u64,
+        /// Its maximum.
+        maximum: u64,
     },
 
     // --- interpreter ---

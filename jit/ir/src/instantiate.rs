@@ -735,6 +735,34 @@ fn lower<'t>(
             callee: callees.lower(lib, callee, args)?,
             sig: sig.substitute(args),
         },
+        Op::MemLoad {
+            ref ty,
+            ref memory,
+            offset,
+        } => Op::MemLoad {
+            ty: s(ty),
+            memory: memory.clone(),
+            offset,
+        },
+        Op::MemStore {
+            ref ty,
+            ref memory,
+            offset,
+            value,
+        } => Op::MemStore {
+            ty: s(ty),
+            memory: memory.clone(),
+            offset,
+            value,
+        },
+        // Names and table signatures are concrete already.
+        Op::MemSize { .. }
+        | Op::MemGrow { .. }
+        | Op::TableGet { .. }
+        | Op::TableSet { .. }
+        | Op::TableSize { .. }
+        | Op::TableGrow { .. }
+        | Op::CallTable { .. } => op.clone(),
     })
 }
 

@@ -32,3 +32,12 @@ pub const MAX_CALL_DEPTH: usize = 10_000;
 pub const MAX_STACK_SLOTS: usize = 1 << 24;
 /// Bytes of text the parser accepts.
 pub const MAX_TEXT_LEN: usize = 16 << 20;
+/// Bytes in a page of a shared memory (sizes and `mem_grow` count pages).
+pub const MEMORY_PAGE_SIZE: u64 = 65_536;
+/// Most pages of one shared memory (4 GiB), and the reservation of a
+/// memory declared without a maximum.
+pub const MAX_MEMORY_PAGES: u64 = 65_536;
+/// Most entries of one shared table.
+pub const MAX_TABLE_ENTRIES: u64 = 1 << 20;
+/// Most memories and tables one library declares, together.
+pub const MAX_SHARED_ITEMS: usize = 256;

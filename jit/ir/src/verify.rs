@@ -21,8 +21,8 @@
 
 use crate::error::{Error, ErrorKind, Location};
 use crate::ir::{
-    BinOp, BlockCall, Callee, CmpOp, Constraint, Function, Item, Library, Literal, Op, Reg,
-    Signature, SignatureDisplay, StructDef, StructType, TemplateName, Terminator, Type,
+    BinOp, BlockCall, Callee, CmpOp, Constraint, Function, Item, Library, Linkage, Literal, Op,
+    Reg, Signature, SignatureDisplay, StructDef, StructType, TemplateName, Terminator, Type,
     TypeDisplay, TypeParam, UnOp,
 };
 use crate::limits;
@@ -36,6 +36,11 @@ use crate::mangle;
 /// The first rule violated, located at the item or instruction.
 pub fn verify_library(lib: &Library) -> Result<(), Error> {
     crate::error::check_limit("item count", lib.len(), limits::MAX_ITEMS)?;
+    crate::error::check_limit(
+        "memory and table count",
+        lib.shared_count(),
+        limits::MAX_SHARED_ITEMS,
+    )?;
     if lib.is_lazy() {
         for k in 0..lib.len() {
             check_lazy_item(lib, k)?;
@@ -59,6 +64,45 @@ fn verify_item(item: &Item, lib: &Library) -> Result<(), Error> {
             check_name(&d.name).map_err(|e| e.or_at(at()))?;
             check_signature(&d.sig, &[], lib).map_err(|e| e.or_at(at()))
         }
+        Item::Memory(m) => check_shared(&m.name, m.linkage, limits::MAX_MEMORY_PAGES),
+        Item::Table(t) => {
+            check_shared(&t.name, t.linkage, limits::MAX_TABLE_ENTRIES)?;
+            check_signature(&t.sig, &[], lib).map_err(|e| e.or_at(Location::Item(t.name.clone())))
+        }
+    }
+}
+
+/// A memory's or table's name and sizes: a maximum not below the initial
+/// size, both within `limit` (pages or entries).
+fn check_shared(name: &str, linkage: Linkage, limit: u64) -> Result<(), Error> {
+    let at = || Location::Item(name.to_owned());
+    check_name(name).map_err(|e| e.or_at(at()))?;
+    let Linkage::Define { initial, maximum } = linkage else {
+        return Ok(());
+    };
+    let what = if limit == limits::MAX_MEMORY_PAGES {
+        "memory pages"
+    } else {
+        "table entries"
+    };
+    for size in std::iter::once(initial).chain(maximum) {
+        if size > limit {
+            let kind = ErrorKind::Limit {
+                what,
+                found: size,
+                limit,
+            };
+            return Err(Error::new(kind).or_at(at()));
+        }
+    }
+    match maximum {
+        Some(maximum) if maximum < initial => Err(Error::new(ErrorKind::MaximumBelowInitial {
+            name: name.to_owned(),
+            initial,
+            maximum,
+        })
+        .or_at(at())),
+        _ => Ok(()),
     }
 }
 
@@ -130,6 +174,9 @@ fn check_lazy_item(lib: &Library, k: usize) -> Result<(), Error> {
         for d in refs.symbols.iter().filter_map(|n| lib.extern_index(n)) {
             check_lazy_item(lib, d)?;
         }
+        for d in refs.shared.iter().filter_map(|n| lib.shared_index(n)) {
+            check_lazy_item(lib, d)?;
+        }
         Ok(())
     })
 }
@@ -141,6 +188,7 @@ struct References<'f> {
     templates: Vec<&'f TemplateName>,
     imports: Vec<&'f str>,
     symbols: Vec<&'f str>,
+    shared: Vec<&'f str>,
 }
 
 impl<'f> References<'f> {
@@ -171,6 +219,20 @@ impl<'f> References<'f> {
             }
             Op::FieldAddr { strukt, .. } => self.strukt(strukt),
             Op::CallIndirect { sig, .. } => self.sig(sig),
+            Op::MemLoad { ty, memory, .. } | Op::MemStore { ty, memory, .. } => {
+                self.ty(ty);
+                self.shared.push(memory);
+            }
+            Op::MemSize { memory: name }
+            | Op::MemGrow { memory: name, .. }
+            | Op::TableGet { table: name, .. }
+            | Op::TableSet { table: name, .. }
+            | Op::TableSize { table: name }
+            | Op::TableGrow { table: name, .. } => self.shared.push(name),
+            Op::CallTable { table, sig, .. } => {
+                self.sig(sig);
+                self.shared.push(table);
+            }
             Op::Call { callee, sig, .. } | Op::FuncAddr { callee, sig } => {
                 self.sig(sig);
                 match callee {
@@ -683,19 +745,44 @@ impl Checker<'_> {
         Ok(match op {
             Op::Const { ty, .. } | Op::Unary { ty, .. } | Op::Binary { ty, .. } => ty.clone(),
             Op::Select { ty, .. } | Op::Load { ty, .. } | Op::Addr { ty, .. } => ty.clone(),
+            Op::MemLoad { ty, .. } => ty.clone(),
+            Op::MemSize { .. } | Op::MemGrow { .. } => Type::I64,
+            Op::TableSize { .. } | Op::TableGrow { .. } => Type::I64,
+            Op::TableGet { table, .. } => Type::Fn(Box::new(self.table(table)?.sig.clone())),
             Op::Cmp { .. } => Type::Bool,
             Op::Cast { to, .. } | Op::Bitcast { to, .. } => to.clone(),
             Op::ElemAddr { elem, .. } => elem.clone().ptr_to(),
             Op::FieldAddr { strukt, field, .. } => self.field_type(strukt, *field)?.ptr_to(),
             Op::SizeOf { .. } | Op::AlignOf { .. } => Type::I64,
-            Op::Call { sig, .. } | Op::CallIndirect { sig, .. } => sig
+            Op::Call { sig, .. } | Op::CallIndirect { sig, .. } | Op::CallTable { sig, .. } => sig
                 .ret
                 .clone()
                 .ok_or_else(|| self.err(ErrorKind::ResultMismatch("returns nothing")))?,
-            Op::Store { .. } => {
+            Op::Store { .. } | Op::MemStore { .. } | Op::TableSet { .. } => {
                 return Err(self.err(ErrorKind::ResultMismatch("stores and produces no value")));
             }
             Op::FuncAddr { sig, .. } => Type::Fn(Box::new(sig.clone())),
+        })
+    }
+
+    /// The memory `name` the library declares.
+    fn memory(&self, name: &str) -> Result<(), Error> {
+        match self.lib.memory(name) {
+            Some(_) => Ok(()),
+            None => Err(self.err(ErrorKind::Unknown {
+                what: "memory",
+                name: name.to_owned(),
+            })),
+        }
+    }
+
+    /// The table `name` the library declares.
+    fn table(&self, name: &str) -> Result<&crate::ir::TableDecl, Error> {
+        self.lib.table(name).ok_or_else(|| {
+            self.err(ErrorKind::Unknown {
+                what: "table",
+                name: name.to_owned(),
+            })
         })
     }
 
@@ -1204,6 +1291,63 @@ impl Checker<'_> {
                 )?;
             }
             Op::FuncAddr { callee, sig } => self.check_callee(callee, sig)?,
+            Op::MemLoad { ty, memory, offset } => {
+                self.register_type(ty)?;
+                self.memory(memory)?;
+                self.expect(*offset, pos, &Type::I64, "an offset")?;
+            }
+            Op::MemStore {
+                ty,
+                memory,
+                offset,
+                value,
+            } => {
+                self.register_type(ty)?;
+                self.memory(memory)?;
+                self.expect(*offset, pos, &Type::I64, "an offset")?;
+                self.expect(*value, pos, ty, "the stored value")?;
+            }
+            Op::MemSize { memory } => self.memory(memory)?,
+            Op::MemGrow { memory, delta } => {
+                self.memory(memory)?;
+                self.expect(*delta, pos, &Type::I64, "a page count")?;
+            }
+            Op::TableSize { table } => drop(self.table(table)?),
+            Op::TableGrow { table, delta } => {
+                self.table(table)?;
+                self.expect(*delta, pos, &Type::I64, "an entry count")?;
+            }
+            Op::TableGet { table, index } => {
+                self.table(table)?;
+                self.expect(*index, pos, &Type::I64, "an index")?;
+            }
+            Op::TableSet {
+                table,
+                index,
+                value,
+            } => {
+                let entry = Type::Fn(Box::new(self.table(table)?.sig.clone()));
+                self.expect(*index, pos, &Type::I64, "an index")?;
+                self.expect(*value, pos, &entry, "the stored function")?;
+            }
+            Op::CallTable {
+                table,
+                sig,
+                index,
+                args,
+            } => {
+                let declared = &self.table(table)?.sig;
+                if declared != sig {
+                    let shown = |sig| SignatureDisplay { sig, params: &[] }.to_string();
+                    return Err(self.err(ErrorKind::SignatureMismatch {
+                        callee: format!("table `{table}`"),
+                        expected: shown(declared),
+                        found: shown(sig),
+                    }));
+                }
+                self.expect(*index, pos, &Type::I64, "an index")?;
+                self.check_args(&|| format!("table `{table}`"), sig.params.iter(), args, pos)?;
+            }
         }
         if let Op::Bitcast { from, to, .. } | Op::Cast { from, to, .. } = op {
             self.at(check_type(from, self.scope, self.lib))?;
@@ -1226,7 +1370,17 @@ impl Checker<'_> {
             | Op::Select { ty, .. }
             | Op::Load { ty, .. }
             | Op::Store { ty, .. }
+            | Op::MemLoad { ty, .. }
+            | Op::MemStore { ty, .. }
             | Op::Addr { ty, .. } => self.register_type(ty),
+            // Names and table signatures are concrete in the template.
+            Op::MemSize { .. }
+            | Op::MemGrow { .. }
+            | Op::TableGet { .. }
+            | Op::TableSet { .. }
+            | Op::TableSize { .. }
+            | Op::TableGrow { .. }
+            | Op::CallTable { .. } => Ok(()),
             Op::Cast { from, to, .. } => {
                 self.register_type(from)?;
                 self.register_type(to)

@@ -283,6 +283,15 @@ impl Lower<'_> {
                     self.i(I::I32Add);
                 }
             }
+            Op::MemLoad { .. }
+            | Op::MemStore { .. }
+            | Op::MemSize { .. }
+            | Op::MemGrow { .. }
+            | Op::TableGet { .. }
+            | Op::TableSet { .. }
+            | Op::TableSize { .. }
+            | Op::TableGrow { .. }
+            | Op::CallTable { .. } => return Err(self.unsupported("shared memories and tables")),
             Op::ElemAddr { .. } | Op::FieldAddr { .. } | Op::SizeOf { .. } | Op::AlignOf { .. } => {
                 return Err(self.unsupported("a layout-dependent operation (not instantiated)"));
             }

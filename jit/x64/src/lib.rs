@@ -50,7 +50,7 @@ pub use disasm::{Syntax, disassemble, disassemble_function};
 pub use emit::{LinkForm, LinkSite, Prepared};
 pub use encode::encoder_fallbacks;
 pub use error::Error;
-pub use lower::{TRAP_DIVIDE_BY_ZERO, TRAP_EXPLICIT, TRAP_NULL_POINTER};
+pub use lower::{TRAP_DIVIDE_BY_ZERO, TRAP_EXPLICIT, TRAP_NULL_POINTER, TRAP_OUT_OF_BOUNDS};
 pub use runtime::{Trap, TrapRuntime};
 
 use emit::SiteKind;

@@ -33,6 +33,8 @@ pub const TRAP_DIVIDE_BY_ZERO: u32 = 0;
 pub const TRAP_EXPLICIT: u32 = 1;
 /// Trap kind passed in `edi`: a load, store or call through null.
 pub const TRAP_NULL_POINTER: u32 = 2;
+/// Trap kind passed in `edi`: a shared memory or table accessed past its length.
+pub const TRAP_OUT_OF_BOUNDS: u32 = 3;
 
 /// The callees a function reaches, each once, with how it is reached.
 #[derive(Default)]
@@ -582,6 +584,17 @@ impl Lower<'_, '_> {
             }
             Op::ElemAddr { .. } | Op::FieldAddr { .. } | Op::SizeOf { .. } | Op::AlignOf { .. } => {
                 return Err(self.unsupported("a layout-dependent operation was not instantiated"));
+            }
+            Op::MemLoad { .. }
+            | Op::MemStore { .. }
+            | Op::MemSize { .. }
+            | Op::MemGrow { .. }
+            | Op::TableGet { .. }
+            | Op::TableSet { .. }
+            | Op::TableSize { .. }
+            | Op::TableGrow { .. }
+            | Op::CallTable { .. } => {
+                return Err(self.unsupported("shared memories and tables"));
             }
         }
         Ok(())

@@ -63,6 +63,7 @@ fn trap_kind(kind: u32, code: u32) -> TrapKind {
     match kind {
         lower::TRAP_DIVIDE_BY_ZERO => TrapKind::DivideByZero,
         lower::TRAP_NULL_POINTER => TrapKind::NullPointer,
+        lower::TRAP_OUT_OF_BOUNDS => TrapKind::OutOfBounds,
         _ => TrapKind::Explicit(code),
     }
 }
@@ -72,6 +73,7 @@ fn trap_args(trap: TrapKind) -> (u32, u32) {
     match trap {
         TrapKind::DivideByZero => (lower::TRAP_DIVIDE_BY_ZERO, 0),
         TrapKind::NullPointer => (lower::TRAP_NULL_POINTER, 0),
+        TrapKind::OutOfBounds => (lower::TRAP_OUT_OF_BOUNDS, 0),
         TrapKind::Explicit(code) => (lower::TRAP_EXPLICIT, code),
     }
 }

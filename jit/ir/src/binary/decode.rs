@@ -8,8 +8,8 @@ use crate::error::{Error, ErrorKind};
 use crate::ir::ItemName;
 use crate::ir::{
     Block, BlockCall, BlockId, Callee, Declaration, Function, Inst, IntType, Item, Library,
-    Literal, Op, Reg, Signature, StructDef, StructType, TemplateName, Terminator, Type, TypeParam,
-    UnOp,
+    Linkage, Literal, MemoryDecl, Op, Reg, Signature, StructDef, StructType, TableDecl,
+    TemplateName, Terminator, Type, TypeParam, UnOp,
 };
 use crate::limits;
 
@@ -167,6 +167,17 @@ pub(crate) fn decode_entry(bytes: &[u8], frame: &Frame) -> Result<Item, Error> {
         kind::STRUCT => Item::Struct(body.struct_def()?),
         kind::IMPORT => Item::Import(body.declaration()?),
         kind::EXTERN => Item::Extern(body.declaration()?),
+        kind::MEMORY => {
+            let name = body.name("a memory name")?;
+            let linkage = body.linkage()?;
+            Item::Memory(MemoryDecl { name, linkage })
+        }
+        kind::TABLE => {
+            let name = body.name("a table name")?;
+            let sig = body.sig(1)?;
+            let linkage = body.linkage()?;
+            Item::Table(TableDecl { name, sig, linkage })
+        }
         _ => return Err(bad_kind(frame)),
     };
     if body.pos != frame.end {
@@ -191,6 +202,8 @@ fn entry_name(bytes: &[u8], frame: &Frame) -> Result<ItemName, Error> {
         kind::STRUCT => ItemName::Struct(body.name("a struct name")?),
         kind::IMPORT => ItemName::Import(body.declared_name()?),
         kind::EXTERN => ItemName::Extern(body.declared_name()?),
+        kind::MEMORY => ItemName::Shared(body.name("a memory name")?),
+        kind::TABLE => ItemName::Shared(body.name("a table name")?),
         _ => return Err(bad_kind(frame)),
     })
 }
@@ -566,7 +579,12 @@ impl<'a> Reader<'a> {
     fn op(&mut self) -> Result<Op, Error> {
         let at = self.pos;
         let tag = self.byte("an instruction")?;
-        for family in [Self::value_op, Self::memory_op, Self::call_op] {
+        for family in [
+            Self::value_op,
+            Self::memory_op,
+            Self::call_op,
+            Self::shared_op,
+        ] {
             if let Some(op) = family(self, tag)? {
                 return Ok(op);
             }
@@ -749,6 +767,112 @@ impl<'a> Reader<'a> {
             }
             _ => return Ok(None),
         }))
+    }
+
+    /// The fields of an operation on a shared memory or table; `None`
+    /// for another family's tag.
+    fn shared_op(&mut self, tag: u8) -> Result<Option<Op>, Error> {
+        let what = "a memory or table name";
+        Ok(Some(match tag {
+            op_tag::MEM_LOAD => {
+                let ty = self.ty(1)?;
+                let memory = self.name(what)?;
+                Op::MemLoad {
+                    ty,
+                    memory,
+                    offset: self.reg()?,
+                }
+            }
+            op_tag::MEM_STORE => {
+                let ty = self.ty(1)?;
+                let memory = self.name(what)?;
+                let offset = self.reg()?;
+                Op::MemStore {
+                    ty,
+                    memory,
+                    offset,
+                    value: self.reg()?,
+                }
+            }
+            op_tag::MEM_SIZE => Op::MemSize {
+                memory: self.name(what)?,
+            },
+            op_tag::MEM_GROW => {
+                let memory = self.name(what)?;
+                Op::MemGrow {
+                    memory,
+                    delta: self.reg()?,
+                }
+            }
+            op_tag::TABLE_GET => {
+                let table = self.name(what)?;
+                Op::TableGet {
+                    table,
+                    index: self.reg()?,
+                }
+            }
+            op_tag::TABLE_SET => {
+                let table = self.name(what)?;
+                let index = self.reg()?;
+                Op::TableSet {
+                    table,
+                    index,
+                    value: self.reg()?,
+                }
+            }
+            op_tag::TABLE_SIZE => Op::TableSize {
+                table: self.name(what)?,
+            },
+            op_tag::TABLE_GROW => {
+                let table = self.name(what)?;
+                Op::TableGrow {
+                    table,
+                    delta: self.reg()?,
+                }
+            }
+            op_tag::CALL_TABLE => {
+                let table = self.name(what)?;
+                let sig = self.sig(1)?;
+                let index = self.reg()?;
+                Op::CallTable {
+                    table,
+                    sig,
+                    index,
+                    args: self.regs()?,
+                }
+            }
+            _ => return Ok(None),
+        }))
+    }
+
+    /// How a memory or table is linked: imported, or defined with its
+    /// initial size and maximum.
+    fn linkage(&mut self) -> Result<Linkage, Error> {
+        let at = self.pos;
+        let size = |r: &mut Self| r.u64("a size");
+        Ok(match self.byte("a linkage")? {
+            misc_tag::LINK_IMPORT => Linkage::Import,
+            misc_tag::LINK_DEFINE => Linkage::Define {
+                initial: size(self)?,
+                maximum: None,
+            },
+            misc_tag::LINK_DEFINE_MAX => {
+                let initial = size(self)?;
+                Linkage::Define {
+                    initial,
+                    maximum: Some(size(self)?),
+                }
+            }
+            tag => {
+                return Err(Error::at_offset(
+                    ErrorKind::BadTag {
+                        what: "linkage",
+                        tag,
+                    },
+                    at,
+                ));
+            }
+        })
     }
 
     fn block_call(&mut self) -> Result<BlockCall, Error> {

@@ -2,8 +2,8 @@
 
 use super::{BINOPS, CMPOPS, CONSTRAINTS, MAGIC, VERSION, kind, misc_tag, op_tag, type_tag};
 use crate::ir::{
-    BlockCall, Callee, Function, IntType, Item, Library, Literal, Op, Reg, Signature, StructDef,
-    StructType, Terminator, Type, TypeParam, UnOp,
+    BlockCall, Callee, Function, IntType, Item, Library, Linkage, Literal, Op, Reg, Signature,
+    StructDef, StructType, Terminator, Type, TypeParam, UnOp,
 };
 
 /// A library in binary form with the offset of each entry, which an SMF
@@ -46,6 +46,17 @@ pub fn encode_library(lib: &Library) -> EncodedLibrary {
                 w.str(&d.name);
                 w.sig(&d.sig);
                 kind::EXTERN
+            }
+            Item::Memory(m) => {
+                w.str(&m.name);
+                w.linkage(m.linkage);
+                kind::MEMORY
+            }
+            Item::Table(t) => {
+                w.str(&t.name);
+                w.sig(&t.sig);
+                w.linkage(t.linkage);
+                kind::TABLE
             }
         };
         bytes.push(k);
@@ -330,6 +341,90 @@ impl Writer {
                 self.byte(op_tag::FUNC_ADDR);
                 self.callee(callee);
                 self.sig(sig);
+            }
+            Op::MemLoad { ty, memory, offset } => {
+                self.byte(op_tag::MEM_LOAD);
+                self.ty(ty);
+                self.str(memory);
+                self.reg(*offset);
+            }
+            Op::MemStore {
+                ty,
+                memory,
+                offset,
+                value,
+            } => {
+                self.byte(op_tag::MEM_STORE);
+                self.ty(ty);
+                self.str(memory);
+                self.reg(*offset);
+                self.reg(*value);
+            }
+            Op::MemSize { memory } => {
+                self.byte(op_tag::MEM_SIZE);
+                self.str(memory);
+            }
+            Op::MemGrow { memory, delta } => {
+                self.byte(op_tag::MEM_GROW);
+                self.str(memory);
+                self.reg(*delta);
+            }
+            Op::TableGet { table, index } => {
+                self.byte(op_tag::TABLE_GET);
+                self.str(table);
+                self.reg(*index);
+            }
+            Op::TableSet {
+                table,
+                index,
+                value,
+            } => {
+                self.byte(op_tag::TABLE_SET);
+                self.str(table);
+                self.reg(*index);
+                self.reg(*value);
+            }
+            Op::TableSize { table } => {
+                self.byte(op_tag::TABLE_SIZE);
+                self.str(table);
+            }
+            Op::TableGrow { table, delta } => {
+                self.byte(op_tag::TABLE_GROW);
+                self.str(table);
+                self.reg(*delta);
+            }
+            Op::CallTable {
+                table,
+                sig,
+                index,
+                args,
+            } => {
+                self.byte(op_tag::CALL_TABLE);
+                self.str(table);
+                self.sig(sig);
+                self.reg(*index);
+                self.regs(args);
+            }
+        }
+    }
+
+    fn linkage(&mut self, linkage: Linkage) {
+        match linkage {
+            Linkage::Import => self.byte(misc_tag::LINK_IMPORT),
+            Linkage::Define {
+                initial,
+                maximum: None,
+            } => {
+                self.byte(misc_tag::LINK_DEFINE);
+                self.uleb(u128::from(initial));
+            }
+            Linkage::Define {
+                initial,
+                maximum: Some(m),
+            } => {
+                self.byte(misc_tag::LINK_DEFINE_MAX);
+                self.uleb(u128::from(initial));
+                self.uleb(u128::from(m));
             }
         }
     }

@@ -36,6 +36,10 @@ pub mod kind {
     pub const IMPORT: u8 = 3;
     /// An extern symbol declaration.
     pub const EXTERN: u8 = 4;
+    /// A shared memory, defined or imported.
+    pub const MEMORY: u8 = 5;
+    /// A shared table, defined or imported.
+    pub const TABLE: u8 = 6;
 }
 
 /// Tag bytes of types.
@@ -80,6 +84,15 @@ pub(crate) mod op_tag {
     pub const CALL: u8 = 0x50;
     pub const CALL_INDIRECT: u8 = 0x51;
     pub const FUNC_ADDR: u8 = 0x52;
+    pub const MEM_LOAD: u8 = 0x60;
+    pub const MEM_STORE: u8 = 0x61;
+    pub const MEM_SIZE: u8 = 0x62;
+    pub const MEM_GROW: u8 = 0x63;
+    pub const TABLE_GET: u8 = 0x68;
+    pub const TABLE_SET: u8 = 0x69;
+    pub const TABLE_SIZE: u8 = 0x6a;
+    pub const TABLE_GROW: u8 = 0x6b;
+    pub const CALL_TABLE: u8 = 0x6c;
 }
 
 /// Tag bytes of terminators, literals and callees.
@@ -99,6 +112,10 @@ pub(crate) mod misc_tag {
     pub const CALLEE_TEMPLATE: u8 = 0x01;
     pub const CALLEE_SYMBOL: u8 = 0x02;
     pub const CALLEE_IMPORT: u8 = 0x03;
+
+    pub const LINK_IMPORT: u8 = 0x00;
+    pub const LINK_DEFINE: u8 = 0x01;
+    pub const LINK_DEFINE_MAX: u8 = 0x02;
 }
 
 /// The binary operations in tag order.

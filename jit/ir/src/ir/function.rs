@@ -324,6 +324,83 @@ pub enum Op<R = Reg> {
         /// Its signature.
         sig: Signature,
     },
+    /// Loads `ty` from byte `offset` of a shared memory; traps
+    /// `OutOfBounds` unless `offset + size_of(ty)` lies within its length.
+    MemLoad {
+        /// Loaded type (a register type).
+        ty: Type,
+        /// The memory, by name.
+        memory: String,
+        /// `i64` byte offset.
+        offset: R,
+    },
+    /// Stores `value` of type `ty` at byte `offset` of a shared memory,
+    /// bounds-checked like [`Op::MemLoad`].
+    MemStore {
+        /// Stored type (a register type).
+        ty: Type,
+        /// The memory, by name.
+        memory: String,
+        /// `i64` byte offset.
+        offset: R,
+        /// The value stored.
+        value: R,
+    },
+    /// The current size of a shared memory in 64 KiB pages, as an `i64`.
+    MemSize {
+        /// The memory, by name.
+        memory: String,
+    },
+    /// Grows a shared memory by `delta` pages: the old size in pages, or
+    /// −1 when `delta` is negative or the maximum would be exceeded.
+    MemGrow {
+        /// The memory, by name.
+        memory: String,
+        /// `i64` page count.
+        delta: R,
+    },
+    /// Entry `index` of a table, a value of the table's `fn` type (null
+    /// when empty); traps `OutOfBounds` past the table's length.
+    TableGet {
+        /// The table, by name.
+        table: String,
+        /// `i64` entry index.
+        index: R,
+    },
+    /// Sets entry `index` of a table, bounds-checked like [`Op::TableGet`].
+    TableSet {
+        /// The table, by name.
+        table: String,
+        /// `i64` entry index.
+        index: R,
+        /// A function pointer of the table's type (null clears the entry).
+        value: R,
+    },
+    /// The current length of a table in entries, as an `i64`.
+    TableSize {
+        /// The table, by name.
+        table: String,
+    },
+    /// Grows a table by `delta` null entries: the old length, or −1 when
+    /// `delta` is negative or the maximum would be exceeded.
+    TableGrow {
+        /// The table, by name.
+        table: String,
+        /// `i64` entry count.
+        delta: R,
+    },
+    /// Calls entry `index` of a table: `OutOfBounds` past its length,
+    /// `NullPointer` for an empty entry.
+    CallTable {
+        /// The table, by name.
+        table: String,
+        /// The table's signature, recorded at the call like [`Op::Call`]'s.
+        sig: Signature,
+        /// `i64` entry index.
+        index: R,
+        /// Arguments.
+        args: Vec<R>,
+    },
 }
 
 /// An instruction: an operation and the register it defines, if any.
@@ -410,7 +487,28 @@ impl<R> Op<R> {
     /// Calls `f` on every register the operation reads, in operand order.
     pub fn for_each_use(&self, mut f: impl FnMut(&R)) {
         match self {
-            Op::Const { .. } | Op::SizeOf { .. } | Op::AlignOf { .. } | Op::FuncAddr { .. } => {}
+            Op::Const { .. }
+            | Op::SizeOf { .. }
+            | Op::AlignOf { .. }
+            | Op::FuncAddr { .. }
+            | Op::MemSize { .. }
+            | Op::TableSize { .. } => {}
+            Op::MemLoad { offset: r, .. }
+            | Op::MemGrow { delta: r, .. }
+            | Op::TableGet { index: r, .. }
+            | Op::TableGrow { delta: r, .. } => f(r),
+            Op::MemStore { offset, value, .. } => {
+                f(offset);
+                f(value);
+            }
+            Op::TableSet { index, value, .. } => {
+                f(index);
+                f(value);
+            }
+            Op::CallTable { index, args, .. } => {
+                f(index);
+                args.iter().for_each(f);
+            }
             Op::Unary { arg, .. } | Op::Cast { arg, .. } | Op::Bitcast { arg, .. } => f(arg),
             Op::Binary { lhs, rhs, .. } | Op::Cmp { lhs, rhs, .. } => {
                 f(lhs);
@@ -567,15 +665,94 @@ impl<R> Op<R> {
                 Op::CallIndirect { sig, target, args }
             }
             Op::FuncAddr { callee, sig } => Op::FuncAddr { callee, sig },
+            Op::MemLoad { ty, memory, offset } => Op::MemLoad {
+                ty,
+                memory,
+                offset: f(offset)?,
+            },
+            Op::MemStore {
+                ty,
+                memory,
+                offset,
+                value,
+            } => {
+                let offset = f(offset)?;
+                Op::MemStore {
+                    ty,
+                    memory,
+                    offset,
+                    value: f(value)?,
+                }
+            }
+            Op::MemSize { memory } => Op::MemSize { memory },
+            Op::MemGrow { memory, delta } => Op::MemGrow {
+                memory,
+                delta: f(delta)?,
+            },
+            Op::TableGet { table, index } => Op::TableGet {
+                table,
+                index: f(index)?,
+            },
+            Op::TableSet {
+                table,
+                index,
+                value,
+            } => {
+                let index = f(index)?;
+                Op::TableSet {
+                    table,
+                    index,
+                    value: f(value)?,
+                }
+            }
+            Op::TableSize { table } => Op::TableSize { table },
+            Op::TableGrow { table, delta } => Op::TableGrow {
+                table,
+                delta: f(delta)?,
+            },
+            Op::CallTable {
+                table,
+                sig,
+                index,
+                args,
+            } => {
+                let index = f(index)?;
+                let args = args.into_iter().map(f).collect::<Result<_, _>>()?;
+                Op::CallTable {
+                    table,
+                    sig,
+                    index,
+                    args,
+                }
+            }
         })
+    }
+
+    /// Whether the operation works on a shared memory or table (§15 of
+    /// the IR's documentation).
+    pub fn is_shared(&self) -> bool {
+        matches!(
+            self,
+            Op::MemLoad { .. }
+                | Op::MemStore { .. }
+                | Op::MemSize { .. }
+                | Op::MemGrow { .. }
+                | Op::TableGet { .. }
+                | Op::TableSet { .. }
+                | Op::TableSize { .. }
+                | Op::TableGrow { .. }
+                | Op::CallTable { .. }
+        )
     }
 
     /// Whether the operation defines a register (every operation except
     /// `store` and calls returning nothing).
     pub fn has_result(&self) -> bool {
         match self {
-            Op::Store { .. } => false,
-            Op::Call { sig, .. } | Op::CallIndirect { sig, .. } => sig.ret.is_some(),
+            Op::Store { .. } | Op::MemStore { .. } | Op::TableSet { .. } => false,
+            Op::Call { sig, .. } | Op::CallIndirect { sig, .. } | Op::CallTable { sig, .. } => {
+                sig.ret.is_some()
+            }
             _ => true,
         }
     }

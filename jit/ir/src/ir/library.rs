@@ -33,6 +33,45 @@ pub struct Declaration {
     pub sig: Signature,
 }
 
+/// Whether a module defines a shared memory or table, with its sizes, or
+/// imports one another module defines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Linkage {
+    /// Defined by someone else, found by name when the module loads.
+    Import,
+    /// Defined here.
+    Define {
+        /// Size when created: 64 KiB pages of a memory, entries of a table.
+        initial: u64,
+        /// The most it may grow to, in the same unit; `None` for the
+        /// limit ([`crate::limits::MAX_MEMORY_PAGES`],
+        /// [`crate::limits::MAX_TABLE_ENTRIES`]).
+        maximum: Option<u64>,
+    },
+}
+
+/// A shared memory the library's functions use (`memory heap 1, 16`,
+/// `import memory heap`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemoryDecl {
+    /// The memory's name, global among loaded modules.
+    pub name: String,
+    /// Defined here or imported.
+    pub linkage: Linkage,
+}
+
+/// A shared table of functions of one signature
+/// (`table dispatch fn(i64) -> i64, 4, 64`, `import table dispatch fn(i64) -> i64`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TableDecl {
+    /// The table's name, global among loaded modules (shared with memories).
+    pub name: String,
+    /// The signature of every entry.
+    pub sig: Signature,
+    /// Defined here or imported.
+    pub linkage: Linkage,
+}
+
 /// One entry of a library (and of a TemplateCode section).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Item {
@@ -44,6 +83,10 @@ pub enum Item {
     Import(Declaration),
     /// A concrete symbol another module exports (`extern fn @name(i64) -> i64`).
     Extern(Declaration),
+    /// A shared memory, defined or imported.
+    Memory(MemoryDecl),
+    /// A shared table, defined or imported.
+    Table(TableDecl),
 }
 
 impl Item {
@@ -53,6 +96,8 @@ impl Item {
             Item::Function(f) => f.name.to_string(),
             Item::Struct(s) => s.name.clone(),
             Item::Import(d) | Item::Extern(d) => d.name.clone(),
+            Item::Memory(m) => m.name.clone(),
+            Item::Table(t) => t.name.clone(),
         }
     }
 }
@@ -64,6 +109,8 @@ pub(crate) enum ItemName {
     Struct(String),
     Import(String),
     Extern(String),
+    /// A memory or a table: one namespace.
+    Shared(String),
 }
 
 /// The items of one module, indexed by name.
@@ -84,6 +131,8 @@ pub struct Library {
     structs: HashMap<String, usize, BuildNameHasher>,
     imports: HashMap<String, usize, BuildNameHasher>,
     externs: HashMap<String, usize, BuildNameHasher>,
+    /// Memories and tables, one namespace.
+    shared: HashMap<String, usize, BuildNameHasher>,
     /// The target the library is verified and laid out for.
     target: Target,
     verified: Verified,
@@ -205,13 +254,17 @@ impl Library {
         for (k, (name, frame)) in names.into_iter().zip(&frames).enumerate() {
             let shown = match &name {
                 ItemName::Function(n) => n.to_string(),
-                ItemName::Struct(n) | ItemName::Import(n) | ItemName::Extern(n) => n.clone(),
+                ItemName::Struct(n)
+                | ItemName::Import(n)
+                | ItemName::Extern(n)
+                | ItemName::Shared(n) => n.clone(),
             };
             let fresh = match name {
                 ItemName::Function(n) => lib.functions.insert(n, k).is_none(),
                 ItemName::Struct(n) => lib.structs.insert(n, k).is_none(),
                 ItemName::Import(n) => lib.imports.insert(n, k).is_none(),
                 ItemName::Extern(n) => lib.externs.insert(n, k).is_none(),
+                ItemName::Shared(n) => lib.shared.insert(n, k).is_none(),
             };
             if !fresh {
                 return Err(Error::at_offset(
@@ -311,6 +364,11 @@ impl Library {
         self.imports.get(name).copied()
     }
 
+    /// The index of the memory or table `name`.
+    pub(crate) fn shared_index(&self, name: &str) -> Option<usize> {
+        self.shared.get(name).copied()
+    }
+
     /// The index of the extern symbol declaration `name`.
     pub(crate) fn extern_index(&self, name: &str) -> Option<usize> {
         self.externs.get(name).copied()
@@ -332,6 +390,9 @@ impl Library {
                 Item::Struct(s) => lib.structs.insert(s.name.clone(), k).is_none(),
                 Item::Import(d) => lib.imports.insert(d.name.clone(), k).is_none(),
                 Item::Extern(d) => lib.externs.insert(d.name.clone(), k).is_none(),
+                Item::Memory(MemoryDecl { name, .. }) | Item::Table(TableDecl { name, .. }) => {
+                    lib.shared.insert(name.clone(), k).is_none()
+                }
             };
             if !fresh {
                 return Err(Error::new(ErrorKind::DuplicateItem(item.name())));
@@ -420,6 +481,35 @@ impl Library {
     /// Records that the verifier accepted the library.
     pub(crate) fn mark_verified(&self) {
         self.verified.0.store(true, Ordering::Release);
+    }
+
+    /// How many memories and tables the library declares.
+    pub fn shared_count(&self) -> usize {
+        self.shared.len()
+    }
+
+    /// The shared memory this library declares under `name`.
+    pub fn memory(&self, name: &str) -> Option<&MemoryDecl> {
+        match self.item(*self.shared.get(name)?) {
+            Ok(Item::Memory(m)) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The shared table this library declares under `name`.
+    pub fn table(&self, name: &str) -> Option<&TableDecl> {
+        match self.item(*self.shared.get(name)?) {
+            Ok(Item::Table(t)) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// Every memory and table the library declares, in declaration order
+    /// (for a library decoded on demand, those that decode).
+    pub fn shared_items(&self) -> Vec<&Item> {
+        let mut ks: Vec<usize> = self.shared.values().copied().collect();
+        ks.sort_unstable();
+        ks.into_iter().filter_map(|k| self.item(k).ok()).collect()
     }
 
     /// The extern symbol declaration with this name.

@@ -9,7 +9,7 @@ pub use function::{
     TemplateName, Terminator, UnOp,
 };
 pub(crate) use library::ItemName;
-pub use library::{Declaration, Item, Library, StructDef};
+pub use library::{Declaration, Item, Library, Linkage, MemoryDecl, StructDef, TableDecl};
 pub(crate) use types::room_for;
 pub use types::{
     Constraint, IntType, Signature, SignatureDisplay, StructType, Type, TypeDisplay, TypeParam,

@@ -16,8 +16,8 @@ use nom::{IResult, Parser};
 use crate::error::{Error, ErrorKind, Location, check_limit};
 use crate::ir::{
     BinOp, Block, BlockCall, BlockId, Callee, CmpOp, Constraint, Declaration, Function, Inst, Item,
-    Library, Literal, Op, Reg, Signature, StructDef, StructType, TemplateName, Terminator, Type,
-    TypeParam, UnOp,
+    Library, Linkage, Literal, MemoryDecl, Op, Reg, Signature, StructDef, StructType, TableDecl,
+    TemplateName, Terminator, Type, TypeParam, UnOp,
 };
 use crate::limits;
 
@@ -464,7 +464,7 @@ type ParsedOp<'a> = (Op<&'a str>, Option<FieldRef<'a>>, bool);
 fn op<'a>(i: &'a str, scope: &[TypeParam]) -> PResult<'a, ParsedOp<'a>> {
     let at = ws(i);
     let (i, word) = ident(at)?;
-    for family in [value_op, memory_op, call_op] {
+    for family in [value_op, memory_op, call_op, shared_op] {
         if let (rest, Some(parsed)) = family(word, i, scope)? {
             return Ok((rest, parsed));
         }
@@ -717,6 +717,104 @@ fn call_op<'a>(word: &str, i: &'a str, scope: &[TypeParam]) -> PResult<'a, Optio
     })
 }
 
+/// The operations on shared memories and tables: `mem_load`,
+/// `mem_store`, `mem_size`, `mem_grow`, `table_get`, `table_set`,
+/// `table_size`, `table_grow` and `call_table`; `None` for another word.
+fn shared_op<'a>(word: &str, i: &'a str, scope: &[TypeParam]) -> PResult<'a, Option<ParsedOp<'a>>> {
+    let plain = |op| Some((op, None, false));
+    // `name, %reg`: the memory or table and one operand.
+    let named_reg = |i: &'a str| -> PResult<'a, (String, &'a str)> {
+        let (i, name) = ident(i)?;
+        let (i, _) = sym(",")(i)?;
+        let (i, r) = reg(i)?;
+        Ok((i, (name.to_owned(), r)))
+    };
+    Ok(match word {
+        "mem_load" => {
+            let (i, t) = ty(i, scope, 1)?;
+            let (i, (memory, offset)) = named_reg(i)?;
+            (
+                i,
+                plain(Op::MemLoad {
+                    ty: t,
+                    memory,
+                    offset,
+                }),
+            )
+        }
+        "mem_store" => {
+            let (i, t) = ty(i, scope, 1)?;
+            let (i, value) = reg(i)?;
+            let (i, _) = sym(",")(i)?;
+            let (i, (memory, offset)) = named_reg(i)?;
+            (
+                i,
+                plain(Op::MemStore {
+                    ty: t,
+                    memory,
+                    offset,
+                    value,
+                }),
+            )
+        }
+        "mem_size" | "table_size" => {
+            let (i, name) = ident(i)?;
+            let name = name.to_owned();
+            let op = if word == "mem_size" {
+                Op::MemSize { memory: name }
+            } else {
+                Op::TableSize { table: name }
+            };
+            (i, plain(op))
+        }
+        "mem_grow" => {
+            let (i, (memory, delta)) = named_reg(i)?;
+            (i, plain(Op::MemGrow { memory, delta }))
+        }
+        "table_grow" => {
+            let (i, (table, delta)) = named_reg(i)?;
+            (i, plain(Op::TableGrow { table, delta }))
+        }
+        "table_get" => {
+            let (i, (table, index)) = named_reg(i)?;
+            (i, plain(Op::TableGet { table, index }))
+        }
+        "table_set" => {
+            let (i, (table, index)) = named_reg(i)?;
+            let (i, _) = sym(",")(i)?;
+            let (i, value) = reg(i)?;
+            (
+                i,
+                plain(Op::TableSet {
+                    table,
+                    index,
+                    value,
+                }),
+            )
+        }
+        "call_table" => {
+            let (i, (table, index)) = named_reg(i)?;
+            let (i, args) = list(i, "(", ")", reg)?;
+            let (i, sig) = call_sig(i, scope)?;
+            let given = sig.is_some();
+            (
+                i,
+                Some((
+                    Op::CallTable {
+                        table,
+                        sig: sig.unwrap_or_default(),
+                        index,
+                        args,
+                    },
+                    None,
+                    given,
+                )),
+            )
+        }
+        _ => (i, None),
+    })
+}
+
 fn block_call(i: &str) -> PResult<'_, BlockCall<&str, &str>> {
     let (i, block) = ident(i)?;
     let (i, args) = if sym("(")(i).is_ok() {
@@ -889,12 +987,67 @@ fn struct_def(i: &str) -> PResult<'_, StructDef> {
     ))
 }
 
-/// `import fn name(…) -> …` or `extern fn @name(…) -> …`.
+/// `, initial[, maximum]` after a memory or table definition.
+fn sizes(i: &str) -> PResult<'_, Linkage> {
+    let count = |i| {
+        let at = ws(i);
+        let (i, n) = unsigned(i)?;
+        match u64::try_from(n) {
+            Ok(n) => Ok((i, n)),
+            Err(_) => fail(at, "a size within u64"),
+        }
+    };
+    let (i, initial) = count(i)?;
+    let (i, maximum) = match sym(",")(i) {
+        Ok((i, _)) => {
+            let (i, m) = count(i)?;
+            (i, Some(m))
+        }
+        Err(_) => (i, None),
+    };
+    Ok((i, Linkage::Define { initial, maximum }))
+}
+
+/// `[import] memory name[ initial[, maximum]]` or
+/// `[import] table name fn(…) -> …[, initial[, maximum]]`.
+fn shared_decl(i: &str, import: bool) -> PResult<'_, Item> {
+    if let Ok((i, _)) = kw("memory")(i) {
+        let (i, name) = ident(i)?;
+        let (i, linkage) = if import {
+            (i, Linkage::Import)
+        } else {
+            sizes(i)?
+        };
+        let name = name.to_owned();
+        return Ok((i, Item::Memory(MemoryDecl { name, linkage })));
+    }
+    let (i, _) = kw("table")(i)?;
+    let (i, name) = ident(i)?;
+    let (i, _) = kw("fn")(i)?;
+    let (i, sig) = signature(i, &[], 1)?;
+    let (i, linkage) = if import {
+        (i, Linkage::Import)
+    } else {
+        let (i, _) = sym(",")(i)?;
+        sizes(i)?
+    };
+    let name = name.to_owned();
+    Ok((i, Item::Table(TableDecl { name, sig, linkage })))
+}
+
+/// `import fn name(…) -> …`, `extern fn @name(…) -> …`, or a memory or
+/// table imported or defined.
 fn declaration(i: &str) -> PResult<'_, Item> {
+    if kw("memory")(i).is_ok() || kw("table")(i).is_ok() {
+        return shared_decl(i, false);
+    }
     let (i, is_import) = match kw("import")(i) {
         Ok((i, _)) => (i, true),
         Err(_) => (kw("extern")(i)?.0, false),
     };
+    if is_import && (kw("memory")(i).is_ok() || kw("table")(i).is_ok()) {
+        return shared_decl(i, true);
+    }
     let (i, _) = kw("fn")(i)?;
     let (i, name) = if is_import { ident(i)? } else { symbol(i)? };
     let (i, sig) = signature(i, &[], 1)?;
@@ -933,11 +1086,14 @@ fn raw_items(mut i: &str) -> PResult<'_, Vec<RawItem<'_>>> {
         } else if kw("struct")(i).is_ok() {
             let (rest, s) = struct_def(i)?;
             (rest, RawItem::Other(Item::Struct(s)))
-        } else if kw("import")(i).is_ok() || kw("extern")(i).is_ok() {
+        } else if ["import", "extern", "memory", "table"]
+            .iter()
+            .any(|w| kw(w)(i).is_ok())
+        {
             let (rest, d) = declaration(i)?;
             (rest, RawItem::Other(d))
         } else {
-            return fail(i, "`fn`, `struct`, `import` or `extern`");
+            return fail(i, "`fn`, `struct`, `import`, `extern`, `memory` or `table`");
         };
         items.push(item);
         i = rest;
@@ -1087,6 +1243,21 @@ impl<'t> Names<'t, '_> {
             }
             Op::Call { callee, sig, .. } | Op::FuncAddr { callee, sig } if !raw.sig_given => {
                 *sig = self.declared_sig(callee, at)?;
+            }
+            Op::CallTable { table, sig, .. } if !raw.sig_given => {
+                *sig = self
+                    .lib
+                    .table(table)
+                    .map(|t| t.sig.clone())
+                    .ok_or_else(|| {
+                        self.err(
+                            at,
+                            ErrorKind::Unknown {
+                                what: "table",
+                                name: table.clone(),
+                            },
+                        )
+                    })?;
             }
             _ => {}
         }

@@ -7,7 +7,7 @@
 use std::fmt::{self, Write};
 
 use crate::ir::{
-    BinOp, BlockCall, Callee, CmpOp, Function, Item, Library, Literal, Op, Reg, Signature,
+    BinOp, BlockCall, Callee, CmpOp, Function, Item, Library, Linkage, Literal, Op, Reg, Signature,
     SignatureDisplay, Terminator, Type, TypeDisplay, TypeParam, UnOp,
 };
 
@@ -257,6 +257,79 @@ impl Printer<'_> {
                 self.out.push_str(" : fn");
                 self.sig(sig);
             }
+            Op::MemLoad { ty, memory, offset } => {
+                self.typed("mem_load", ty, &[]);
+                let _ = write!(self.out, " {memory}, ");
+                self.reg(*offset);
+            }
+            Op::MemStore {
+                ty,
+                memory,
+                offset,
+                value,
+            } => {
+                self.typed("mem_store", ty, &[*value]);
+                let _ = write!(self.out, ", {memory}, ");
+                self.reg(*offset);
+            }
+            Op::MemSize { memory } => {
+                let _ = write!(self.out, "mem_size {memory}");
+            }
+            Op::TableSize { table } => {
+                let _ = write!(self.out, "table_size {table}");
+            }
+            Op::MemGrow {
+                memory: name,
+                delta: r,
+            }
+            | Op::TableGrow {
+                table: name,
+                delta: r,
+            }
+            | Op::TableGet {
+                table: name,
+                index: r,
+            } => {
+                let word = match op {
+                    Op::MemGrow { .. } => "mem_grow",
+                    Op::TableGrow { .. } => "table_grow",
+                    _ => "table_get",
+                };
+                let _ = write!(self.out, "{word} {name}, ");
+                self.reg(*r);
+            }
+            Op::TableSet {
+                table,
+                index,
+                value,
+            } => {
+                let _ = write!(self.out, "table_set {table}, ");
+                self.reg(*index);
+                self.out.push_str(", ");
+                self.reg(*value);
+            }
+            Op::CallTable {
+                table,
+                sig,
+                index,
+                args,
+            } => {
+                let _ = write!(self.out, "call_table {table}, ");
+                self.reg(*index);
+                self.regs(args);
+                self.out.push_str(" : fn");
+                self.sig(sig);
+            }
+        }
+    }
+
+    /// `, initial[, maximum]` of a definition; nothing for an import.
+    fn sizes(&mut self, linkage: Linkage, comma: bool) {
+        if let Linkage::Define { initial, maximum } = linkage {
+            let _ = write!(self.out, "{}{initial}", if comma { ", " } else { " " });
+            if let Some(m) = maximum {
+                let _ = write!(self.out, ", {m}");
+            }
         }
     }
 
@@ -395,6 +468,27 @@ impl Printer<'_> {
             Item::Extern(d) => {
                 let _ = write!(self.out, "extern fn @{}", d.name);
                 self.sig(&d.sig);
+                self.out.push('\n');
+            }
+            Item::Memory(m) => {
+                let import = if m.linkage == Linkage::Import {
+                    "import "
+                } else {
+                    ""
+                };
+                let _ = write!(self.out, "{import}memory {}", m.name);
+                self.sizes(m.linkage, false);
+                self.out.push('\n');
+            }
+            Item::Table(t) => {
+                let import = if t.linkage == Linkage::Import {
+                    "import "
+                } else {
+                    ""
+                };
+                let _ = write!(self.out, "{import}table {} fn", t.name);
+                self.sig(&t.sig);
+                self.sizes(t.linkage, true);
                 self.out.push('\n');
             }
         }

@@ -55,6 +55,8 @@ fn item_kind(item: &jit::ir::Item) -> &'static str {
         jit::ir::Item::Struct(_) => "struct",
         jit::ir::Item::Import(_) => "import",
         jit::ir::Item::Extern(_) => "extern",
+        jit::ir::Item::Memory(_) => "memory",
+        jit::ir::Item::Table(_) => "table",
     }
 }
 
