@@ -1,6 +1,6 @@
 //! The JIT family behind one name.
 //!
-//! Four crates do the work, each on its own layer:
+//! Five crates do the work, each on its own layer:
 //!
 //! - `jit-ir`: the template IR (model, text, binary, verifier,
 //!   instantiation, layouts for a target description, mangling, the
@@ -13,7 +13,10 @@
 //!   lazy-binding resolver trampoline, as [`backend`];
 //! - `jit-wasm`: the WebAssembly backend (one validated module per set of
 //!   instances; with the `wasm-run` feature, an in-process runner), as
-//!   [`wasm`].
+//!   [`wasm`];
+//! - `jit-shared`: the runtime object of shared memories and tables (one
+//!   descriptor per memory or table, grown in place, every access checked
+//!   against its length), as [`shared`].
 //!
 //! Users and tools write `jit::…` and need not know the split; a crate that
 //! needs only the IR (a fuzz target, a tool that reads templates) depends
@@ -23,5 +26,6 @@
 
 pub use jit_interp as interp;
 pub use jit_ir::*;
+pub use jit_shared as shared;
 pub use jit_wasm as wasm;
 pub use jit_x64 as backend;
