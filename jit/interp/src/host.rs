@@ -85,6 +85,21 @@ pub(crate) struct NativeArgs {
     pub floats: [u64; FLOAT_ARGUMENT_REGISTERS],
 }
 
+/// The memory descriptor at the address a resolver handed out.
+fn memory(desc: u64) -> *const jit_shared::MemoryDescriptor {
+    std::ptr::with_exposed_provenance(desc as usize)
+}
+
+/// The table descriptor at the address a resolver handed out.
+fn table(desc: u64) -> *const jit_shared::TableDescriptor {
+    std::ptr::with_exposed_provenance(desc as usize)
+}
+
+#[cold]
+fn out_of_bounds() -> Error {
+    Error::new(ErrorKind::Trap(TrapKind::OutOfBounds))
+}
+
 impl Host {
     /// Reads `size` (1, 2, 4 or 8) bytes at `addr`, zero-extended.
     pub(crate) fn load(self, addr: u64, size: u64) -> u64 {
@@ -115,6 +130,74 @@ impl Host {
                 _ => p.cast::<u64>().write_unaligned(value),
             }
         }
+    }
+
+    /// Reads `size` bytes at `offset` of the shared memory whose
+    /// descriptor is at `desc`, zero-extended; past its length, the
+    /// `OutOfBounds` trap.
+    pub(crate) fn mem_load(self, desc: u64, offset: u64, size: u64) -> Result<u64, Error> {
+        let mut bytes = [0u8; 8];
+        let out = bytes.get_mut(..size as usize).unwrap_or_default();
+        // SAFETY: the resolver handed out `desc` as a live descriptor (its
+        // contract, vouched for by the run's caller).
+        unsafe { jit_shared::load_bytes(memory(desc), offset, out) }
+            .map_err(|_| out_of_bounds())?;
+        Ok(u64::from_le_bytes(bytes))
+    }
+
+    /// Writes the low `size` bytes of `value` at `offset` of the shared
+    /// memory at `desc`; past its length, the `OutOfBounds` trap.
+    pub(crate) fn mem_store(
+        self,
+        desc: u64,
+        offset: u64,
+        size: u64,
+        value: u64,
+    ) -> Result<(), Error> {
+        let bytes = value.to_le_bytes();
+        let bytes = bytes.get(..size as usize).unwrap_or_default();
+        // SAFETY: as for `mem_load`.
+        unsafe { jit_shared::store_bytes(memory(desc), offset, bytes) }.map_err(|_| out_of_bounds())
+    }
+
+    /// The size in pages of the shared memory at `desc`.
+    pub(crate) fn mem_size(self, desc: u64) -> u64 {
+        // SAFETY: as for `mem_load`.
+        unsafe { &*memory(desc) }.size_pages()
+    }
+
+    /// Grows the shared memory at `desc` by `delta` pages: the old size,
+    /// or −1.
+    pub(crate) fn mem_grow(self, desc: u64, delta: i64) -> i64 {
+        // SAFETY: as for `mem_load`.
+        unsafe { jit_shared::memory_grow(memory(desc), delta) }
+    }
+
+    /// Entry `index` of the shared table at `desc`; past its length, the
+    /// `OutOfBounds` trap.
+    pub(crate) fn table_get(self, desc: u64, index: u64) -> Result<u64, Error> {
+        // SAFETY: as for `mem_load`.
+        unsafe { jit_shared::table_get(table(desc), index) }.map_err(|_| out_of_bounds())
+    }
+
+    /// Sets entry `index` of the shared table at `desc`; past its length,
+    /// the `OutOfBounds` trap.
+    pub(crate) fn table_set(self, desc: u64, index: u64, value: u64) -> Result<(), Error> {
+        // SAFETY: as for `mem_load`.
+        unsafe { jit_shared::table_set(table(desc), index, value) }.map_err(|_| out_of_bounds())
+    }
+
+    /// The length in entries of the shared table at `desc`.
+    pub(crate) fn table_size(self, desc: u64) -> u64 {
+        // SAFETY: as for `mem_load`.
+        unsafe { &*table(desc) }.len()
+    }
+
+    /// Grows the shared table at `desc` by `delta` null entries: the old
+    /// length, or −1.
+    pub(crate) fn table_grow(self, desc: u64, delta: i64) -> i64 {
+        // SAFETY: as for `mem_load`.
+        unsafe { jit_shared::table_grow(table(desc), delta) }
     }
 
     /// Calls native code at `addr` and returns rax, or xmm0's low 64 bits

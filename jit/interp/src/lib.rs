@@ -107,6 +107,30 @@ pub trait Resolver {
     fn stable_identity(&self) -> Option<NonZeroU64> {
         None
     }
+
+    /// The address of the [`jit_shared::MemoryDescriptor`] of the shared
+    /// memory `name`, valid for as long as the resolver lives. The
+    /// default knows no memory.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Unresolved`] when no memory has that name.
+    fn memory(&self, name: &str) -> Result<u64, Error> {
+        Err(Error::new(ErrorKind::Unresolved(format!(
+            "memory `{name}`"
+        ))))
+    }
+
+    /// The address of the [`jit_shared::TableDescriptor`] of the shared
+    /// table `name`, valid for as long as the resolver lives. The default
+    /// knows no table.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Unresolved`] when no table has that name.
+    fn table(&self, name: &str) -> Result<u64, Error> {
+        Err(Error::new(ErrorKind::Unresolved(format!("table `{name}`"))))
+    }
 }
 
 /// What a [`Tiering`] answers when a loop of an interpreted call is hot.
@@ -1234,18 +1258,57 @@ impl<'r> Interpreter<'r> {
                     return Err(Error::new(ErrorKind::Unresolved(name.to_string())));
                 }
             },
-            Op::MemLoad { .. }
-            | Op::MemStore { .. }
-            | Op::MemSize { .. }
-            | Op::MemGrow { .. }
-            | Op::TableGet { .. }
-            | Op::TableSet { .. }
-            | Op::TableSize { .. }
-            | Op::TableGrow { .. }
-            | Op::CallTable { .. } => {
-                return Err(Error::new(ErrorKind::Unresolved(
-                    "shared memories and tables".into(),
-                )));
+            Op::MemLoad { ty, memory, offset } => {
+                let size = ty.scalar_size().ok_or_else(|| not_concrete(ty))?;
+                let desc = self.resolver.memory(memory)?;
+                canonical(ty, host.mem_load(desc, r(*offset)?, size)?)
+            }
+            Op::MemStore {
+                ty,
+                memory,
+                offset,
+                value,
+            } => {
+                let size = ty.scalar_size().ok_or_else(|| not_concrete(ty))?;
+                let desc = self.resolver.memory(memory)?;
+                host.mem_store(desc, r(*offset)?, size, r(*value)?)?;
+                0
+            }
+            Op::MemSize { memory } => host.mem_size(self.resolver.memory(memory)?),
+            Op::MemGrow { memory, delta } => {
+                host.mem_grow(self.resolver.memory(memory)?, r(*delta)? as i64) as u64
+            }
+            Op::TableGet { table, index } => {
+                host.table_get(self.resolver.table(table)?, r(*index)?)?
+            }
+            Op::TableSet {
+                table,
+                index,
+                value,
+            } => {
+                host.table_set(self.resolver.table(table)?, r(*index)?, r(*value)?)?;
+                0
+            }
+            Op::TableSize { table } => host.table_size(self.resolver.table(table)?),
+            Op::TableGrow { table, delta } => {
+                host.table_grow(self.resolver.table(table)?, r(*delta)? as i64) as u64
+            }
+            Op::CallTable {
+                table,
+                sig,
+                index,
+                args: operands,
+            } => {
+                let address = host.table_get(self.resolver.table(table)?, r(*index)?)?;
+                if address == 0 {
+                    return Err(Error::new(ErrorKind::Trap(TrapKind::NullPointer)));
+                }
+                read_args(regs, operands, args)?;
+                let target = self
+                    .resolver
+                    .target_at(address)
+                    .ok_or_else(|| Error::new(ErrorKind::UnknownFunctionPointer(address)))?;
+                return self.enter(host, target, sig, args);
             }
         };
         Ok(Step::Value(v))

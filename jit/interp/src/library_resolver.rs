@@ -11,6 +11,7 @@ use jit_ir::hash::BuildNameHasher;
 use jit_ir::instantiate::instantiate_symbol;
 use jit_ir::ir::{Function, Library};
 use jit_ir::{Error, ErrorKind};
+use jit_shared::{SharedMemory, SharedTable};
 
 /// Resolves symbols to instantiations of a library's templates (made on
 /// first use, then cached) or to registered native functions.
@@ -24,6 +25,9 @@ pub struct LibraryResolver<'l> {
     tokens: Mutex<HashMap<u64, Arc<Function>>>,
     /// This resolver's [`Resolver::stable_identity`].
     identity: NonZeroU64,
+    /// Shared memories and tables by name, kept alive with the resolver.
+    memories: Vec<Arc<SharedMemory>>,
+    tables: Vec<Arc<SharedTable>>,
 }
 
 /// The identity of the next resolver made.
@@ -38,7 +42,27 @@ impl<'l> LibraryResolver<'l> {
             instances: Mutex::default(),
             tokens: Mutex::default(),
             identity: NonZeroU64::MIN.saturating_add(NEXT_IDENTITY.fetch_add(1, Ordering::Relaxed)),
+            memories: Vec::new(),
+            tables: Vec::new(),
         }
+    }
+
+    /// Makes `memory` the shared memory of its name (replacing one of the
+    /// same name), for the program's `mem_*` operations.
+    #[must_use]
+    pub fn with_memory(mut self, memory: Arc<SharedMemory>) -> Self {
+        self.memories.retain(|m| m.name() != memory.name());
+        self.memories.push(memory);
+        self
+    }
+
+    /// Makes `table` the shared table of its name (replacing one of the
+    /// same name), for the program's `table_*` operations and `call_table`.
+    #[must_use]
+    pub fn with_table(mut self, table: Arc<SharedTable>) -> Self {
+        self.tables.retain(|t| t.name() != table.name());
+        self.tables.push(table);
+        self
     }
 
     /// Registers native code at `address` under `name`, both as a native
@@ -112,6 +136,22 @@ impl Resolver for LibraryResolver<'_> {
     // instantiation, once made, is the symbol's for the resolver's life.
     fn stable_identity(&self) -> Option<NonZeroU64> {
         Some(self.identity)
+    }
+
+    fn memory(&self, name: &str) -> Result<u64, Error> {
+        self.memories
+            .iter()
+            .find(|m| m.name() == name)
+            .map(|m| m.descriptor_address())
+            .ok_or_else(|| Error::new(ErrorKind::Unresolved(format!("memory `{name}`"))))
+    }
+
+    fn table(&self, name: &str) -> Result<u64, Error> {
+        self.tables
+            .iter()
+            .find(|t| t.name() == name)
+            .map(|t| t.descriptor_address())
+            .ok_or_else(|| Error::new(ErrorKind::Unresolved(format!("table `{name}`"))))
     }
 
     fn target_at(&self, address: u64) -> Option<Target> {
