@@ -190,10 +190,11 @@ pub enum ErrorKind {
         /// The alignment found.
         alignment: u64,
     },
-    /// A name offset outside the string table, or a name with no terminating NUL.
-    #[error("{what} name at string offset {name_offset:#x} {problem}")]
+    /// A string offset outside the string table, a string with no
+    /// terminating NUL, or an empty string where one is needed.
+    #[error("{what} at string offset {name_offset:#x} {problem}")]
     BadName {
-        /// Whose name.
+        /// Which string, e.g. `symbol 3 name`.
         what: String,
         /// The name's offset in the string table.
         name_offset: u64,

@@ -648,15 +648,8 @@ fn check_symbols<'a>(
     tables: &Tables,
     at: At,
 ) -> Result<Vec<&'a str>> {
-    if !symbols.is_empty() && strings.first() != Some(&0) {
-        return Err(at.err(
-            ErrorKind::BadName {
-                what: "the string table".into(),
-                name_offset: 0,
-                problem: "does not start with the empty name (a NUL byte)",
-            },
-            tables.strings.start,
-        ));
+    if !symbols.is_empty() {
+        check_string_table_start(strings, tables, at)?;
     }
     let mut names = Vec::with_capacity(symbols.len());
     let mut globals = 0u32;
@@ -671,7 +664,14 @@ fn check_symbols<'a>(
                 rec + 12,
             ));
         }
-        let name = symbol_name(strings, s.name_offset.get(), index, rec, tables, at)?;
+        let name = table_string(
+            strings,
+            s.name_offset.get(),
+            format_args!("symbol {index} name"),
+            rec,
+            tables,
+            at,
+        )?;
         let computed = fnv1a32(name.as_bytes());
         if computed != s.name_hash.get() {
             return Err(at.err(
@@ -772,25 +772,44 @@ fn check_symbols<'a>(
     Ok(names)
 }
 
-fn symbol_name<'a>(
+/// Offset 0 of the string table is the empty name, so a table that names
+/// anything must start with a NUL byte.
+fn check_string_table_start(strings: &[u8], tables: &Tables, at: At) -> Result<()> {
+    if strings.first() == Some(&0) {
+        return Ok(());
+    }
+    Err(at.err(
+        ErrorKind::BadName {
+            what: "the string table".into(),
+            name_offset: 0,
+            problem: "does not start with the empty name (a NUL byte)",
+        },
+        tables.strings.start,
+    ))
+}
+
+/// The NUL-terminated UTF-8 string at `offset` in the string table. `what`
+/// names the string for errors; a bad offset is reported at `field`, the
+/// base-relative offset of the field that holds it.
+fn table_string<'a>(
     strings: &'a [u8],
-    name_offset: u32,
-    index: u32,
-    rec: u64,
+    offset: u32,
+    what: std::fmt::Arguments<'_>,
+    field: u64,
     tables: &Tables,
     at: At,
 ) -> Result<&'a str> {
     let bad = |problem: &'static str| {
         at.err(
             ErrorKind::BadName {
-                what: format!("symbol {index}"),
-                name_offset: name_offset.into(),
+                what: what.to_string(),
+                name_offset: offset.into(),
                 problem,
             },
-            rec,
+            field,
         )
     };
-    let start = usize::try_from(name_offset).map_err(|_| bad("is outside the string table"))?;
+    let start = usize::try_from(offset).map_err(|_| bad("is outside the string table"))?;
     let tail = strings
         .get(start..)
         .ok_or_else(|| bad("is outside the string table"))?;
@@ -808,9 +827,9 @@ fn symbol_name<'a>(
     std::str::from_utf8(&window[..len]).map_err(|_| {
         at.err(
             ErrorKind::InvalidUtf8 {
-                what: format!("symbol {index} name"),
+                what: what.to_string(),
             },
-            tables.strings.start + u64::from(name_offset),
+            tables.strings.start + u64::from(offset),
         )
     })
 }
