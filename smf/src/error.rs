@@ -275,6 +275,12 @@ pub enum ErrorKind {
         /// What is wrong.
         problem: String,
     },
+    /// The `Shared` section, or one of its memories or tables, is malformed.
+    #[error(".shared: {problem}")]
+    BadShared {
+        /// What is wrong.
+        problem: String,
+    },
     /// The entry point lies in no code section.
     #[error("entry_point {entry:#x} is not inside a code section")]
     BadEntryPoint {
@@ -318,6 +324,7 @@ impl ErrorKind {
             Self::DuplicateSection { .. } => "duplicate-section",
             Self::BadNote { .. } => "bad-note",
             Self::BadTemplateCode { .. } => "bad-template-code",
+            Self::BadShared { .. } => "bad-shared",
             Self::BadEntryPoint { .. } => "bad-entry-point",
             Self::Build { .. } => "build",
         }
