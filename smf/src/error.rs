@@ -190,10 +190,11 @@ pub enum ErrorKind {
         /// The alignment found.
         alignment: u64,
     },
-    /// A name offset outside the string table, or a name with no terminating NUL.
-    #[error("{what} name at string offset {name_offset:#x} {problem}")]
+    /// A string offset outside the string table, a string with no
+    /// terminating NUL, or an empty string where one is needed.
+    #[error("{what} at string offset {name_offset:#x} {problem}")]
     BadName {
-        /// Whose name.
+        /// Which string, e.g. `symbol 3 name`.
         what: String,
         /// The name's offset in the string table.
         name_offset: u64,
@@ -274,6 +275,12 @@ pub enum ErrorKind {
         /// What is wrong.
         problem: String,
     },
+    /// The `Shared` section, or one of its memories or tables, is malformed.
+    #[error(".shared: {problem}")]
+    BadShared {
+        /// What is wrong.
+        problem: String,
+    },
     /// The entry point lies in no code section.
     #[error("entry_point {entry:#x} is not inside a code section")]
     BadEntryPoint {
@@ -317,6 +324,7 @@ impl ErrorKind {
             Self::DuplicateSection { .. } => "duplicate-section",
             Self::BadNote { .. } => "bad-note",
             Self::BadTemplateCode { .. } => "bad-template-code",
+            Self::BadShared { .. } => "bad-shared",
             Self::BadEntryPoint { .. } => "bad-entry-point",
             Self::Build { .. } => "build",
         }

@@ -145,6 +145,8 @@ code_enum! {
         TemplateCode = 12 => "template_code",
         /// Template metadata (`note.sdn`).
         TemplateMeta = 13 => "template_meta",
+        /// Memories and tables the module defines or imports (`SHRD`).
+        Shared = 14 => "shared",
     }
 }
 
@@ -193,6 +195,26 @@ code_enum! {
         Plt32 = 3 => "plt32",
         /// Address of a slot holding `S`, `+ A - P`, as a signed 32-bit value.
         GotPcRel = 4 => "gotpcrel",
+    }
+}
+
+code_enum! {
+    /// What a `Shared` section entry declares.
+    SharedKind {
+        /// A linear memory, sized in 64 KiB pages.
+        Memory = 1 => "memory",
+        /// A table of function pointers of one signature, sized in entries.
+        Table = 2 => "table",
+    }
+}
+
+code_enum! {
+    /// Whether a module defines a memory or table or imports it by name.
+    Linkage {
+        /// Defined by another module; found by name.
+        Import = 0 => "import",
+        /// Defined here, with its sizes.
+        Define = 1 => "define",
     }
 }
 

@@ -10,6 +10,8 @@
 //!   only then hands out a view whose accessors borrow from the input bytes;
 //! - [`ModuleBuilder`]: the writer, producing files the reader accepts, with
 //!   aligned sections, tables, `module_hash`, `smf_size` and an optional stub;
+//! - [`SharedItem`]: a memory or table the module defines or imports, kept
+//!   in its `Shared` section (type 14);
 //! - [`limits`]: every bound on counts and sizes; [`Error`]: the one error
 //!   type, a kind plus the file offset of the fault.
 //!
@@ -39,15 +41,18 @@ pub mod kinds;
 pub mod limits;
 pub mod raw;
 mod read;
+mod shared;
 mod validate;
 mod write;
 
 pub use error::{Error, ErrorKind, Result};
 pub use hash::{fnv1a32, fnv1a64};
 pub use kinds::{
-    AppType, Arch, Binding, Compression, Platform, RelocType, SectionType, SymbolType,
+    AppType, Arch, Binding, Compression, Linkage, Platform, RelocType, SectionType, SharedKind,
+    SymbolType,
 };
 pub use read::{Header, Module, Relocation, Section, Symbol};
+pub use shared::{SHARED_SECTION_NAME, SharedItem};
 pub use validate::{
     NOTE_SECTION_NAME, NOTE_TERMINATOR, TEMPLATE_CODE_HEADER_SIZE, TEMPLATE_CODE_MAGIC,
 };

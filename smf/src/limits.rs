@@ -14,6 +14,10 @@ pub const SECTION_ENTRY_SIZE: usize = 64;
 pub const SYMBOL_ENTRY_SIZE: usize = 72;
 /// Size of one relocation entry in bytes.
 pub const RELOCATION_ENTRY_SIZE: usize = 24;
+/// Size of the header of a `Shared` section in bytes.
+pub const SHARED_HEADER_SIZE: usize = 16;
+/// Size of one `Shared` section entry in bytes.
+pub const SHARED_ENTRY_SIZE: usize = 32;
 /// Alignment of the section and symbol tables, relative to the SMF base.
 pub const TABLE_ALIGN: u64 = 8;
 
@@ -34,3 +38,10 @@ pub const MAX_NOTE_SIZE: u64 = 64 << 20;
 pub const MAX_TEMPLATE_CODE_SIZE: u64 = 256 << 20;
 /// Most relocations in one relocation section.
 pub const MAX_RELOCATIONS: u64 = 1 << 22;
+/// Most memories and tables, defined and imported together, one module may
+/// declare in its `Shared` section.
+pub const MAX_SHARED_ITEMS: u32 = 256;
+/// Largest initial or maximum size of a memory, in 64 KiB pages (4 GiB).
+pub const MAX_MEMORY_PAGES: u64 = 65_536;
+/// Largest initial or maximum size of a table, in entries.
+pub const MAX_TABLE_ENTRIES: u64 = 1_048_576;

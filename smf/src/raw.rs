@@ -11,7 +11,10 @@ use std::mem::{offset_of, size_of};
 use zerocopy::little_endian::{I64, U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
-use crate::limits::{HEADER_SIZE, RELOCATION_ENTRY_SIZE, SECTION_ENTRY_SIZE, SYMBOL_ENTRY_SIZE};
+use crate::limits::{
+    HEADER_SIZE, RELOCATION_ENTRY_SIZE, SECTION_ENTRY_SIZE, SHARED_ENTRY_SIZE, SHARED_HEADER_SIZE,
+    SYMBOL_ENTRY_SIZE,
+};
 
 /// The magic bytes at the start of the header.
 pub const MAGIC: [u8; 4] = *b"SMF\0";
@@ -155,6 +158,53 @@ pub struct RawRelocation {
     pub addend: I64,
 }
 
+/// The magic bytes at the start of a `Shared` section.
+pub const SHARED_MAGIC: [u8; 4] = *b"SHRD";
+/// The version of the `Shared` section this crate reads and writes.
+pub const SHARED_VERSION: u16 = 1;
+
+/// The 16-byte header of a `Shared` section (section type 14).
+#[derive(Debug, Clone, Copy, Default, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct RawSharedHeader {
+    /// `SHRD`.
+    pub magic: [u8; 4],
+    /// [`SHARED_VERSION`].
+    pub version: U16,
+    /// Zero.
+    pub reserved0: [u8; 2],
+    /// Number of 32-byte entries that follow.
+    pub count: U32,
+    /// Zero.
+    pub reserved1: [u8; 4],
+}
+
+/// One 32-byte entry of a `Shared` section: a memory or table the module
+/// defines or imports.
+#[derive(Debug, Clone, Copy, Default, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct RawSharedEntry {
+    /// 1 memory, 2 table ([`crate::SharedKind`]).
+    pub kind: u8,
+    /// 0 import, 1 define ([`crate::Linkage`]).
+    pub linkage: u8,
+    /// 1 when `maximum` holds a maximum, 0 when there is none.
+    pub has_maximum: u8,
+    /// Zero.
+    pub reserved0: u8,
+    /// Offset of the name in the string table.
+    pub name_offset: U32,
+    /// Initial size: pages of 64 KiB for a memory, entries for a table.
+    pub initial: U64,
+    /// Maximum size, in the unit of `initial`, when `has_maximum` is 1.
+    pub maximum: U64,
+    /// Offset of a table's function signature (IR text) in the string
+    /// table; 0 for a memory.
+    pub signature_offset: U32,
+    /// Zero.
+    pub reserved1: [u8; 4],
+}
+
 const _: () = {
     assert!(size_of::<RawHeader>() == HEADER_SIZE);
     assert!(offset_of!(RawHeader, flags) == 8);
@@ -204,4 +254,20 @@ const _: () = {
     assert!(offset_of!(RawRelocation, reloc_type) == 12);
     assert!(offset_of!(RawRelocation, target_section) == 14);
     assert!(offset_of!(RawRelocation, addend) == 16);
+
+    assert!(size_of::<RawSharedHeader>() == SHARED_HEADER_SIZE);
+    assert!(offset_of!(RawSharedHeader, version) == 4);
+    assert!(offset_of!(RawSharedHeader, reserved0) == 6);
+    assert!(offset_of!(RawSharedHeader, count) == 8);
+    assert!(offset_of!(RawSharedHeader, reserved1) == 12);
+
+    assert!(size_of::<RawSharedEntry>() == SHARED_ENTRY_SIZE);
+    assert!(offset_of!(RawSharedEntry, linkage) == 1);
+    assert!(offset_of!(RawSharedEntry, has_maximum) == 2);
+    assert!(offset_of!(RawSharedEntry, reserved0) == 3);
+    assert!(offset_of!(RawSharedEntry, name_offset) == 4);
+    assert!(offset_of!(RawSharedEntry, initial) == 8);
+    assert!(offset_of!(RawSharedEntry, maximum) == 16);
+    assert!(offset_of!(RawSharedEntry, signature_offset) == 24);
+    assert!(offset_of!(RawSharedEntry, reserved1) == 28);
 };

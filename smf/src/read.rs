@@ -13,6 +13,7 @@ use crate::kinds::{
     AppType, Arch, Binding, Compression, Platform, RelocType, SectionType, SymbolType,
 };
 use crate::raw::{RawRelocation, RawSection, RawSymbol, SECTION_UNDEFINED};
+use crate::shared::SharedItem;
 
 /// The header fields, decoded. Enumerated fields are known values: the reader
 /// rejects any code this version does not define.
@@ -61,6 +62,7 @@ pub(crate) struct Parts<'a> {
     pub strings_offset: u64,
     pub note: Option<(u32, &'a str)>,
     pub template_code: Option<u32>,
+    pub shared: Option<crate::validate::SharedSection>,
 }
 
 /// A validated SMF module over borrowed bytes.
@@ -261,6 +263,22 @@ impl<'a> Module<'a> {
     #[must_use]
     pub fn template_code_section(&self) -> Option<Section<'a>> {
         self.parts.template_code.and_then(|i| self.section(i))
+    }
+
+    /// The memories and tables the module defines or imports, in the order
+    /// of its `Shared` section (empty when it has none).
+    #[must_use]
+    pub fn shared_items(&self) -> &[SharedItem] {
+        self.parts.shared.as_ref().map_or(&[], |(_, items)| items)
+    }
+
+    /// The `Shared` section, which starts with `SHRD`.
+    #[must_use]
+    pub fn shared_section(&self) -> Option<Section<'a>> {
+        self.parts
+            .shared
+            .as_ref()
+            .and_then(|(i, _)| self.section(*i))
     }
 
     /// The bytes of the `TemplateCode` section.

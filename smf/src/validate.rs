@@ -4,8 +4,9 @@
 //! The order: the header (magic first, then version, reserved bytes and
 //! enumerated fields), the SMF base, the section and symbol tables and the
 //! string table (bounds, alignment, overlap), each section, each symbol,
-//! each relocation, the `note.sdn` and `TemplateCode` sections, the entry
-//! point and last the module hash, so a damaged file reports the most
+//! each relocation, the `Shared` section (`validate/shared.rs`), the `note.sdn`
+//! and `TemplateCode` sections, the entry point and last the module hash,
+//! so a damaged file reports the most
 //! specific fault rather than only a hash mismatch. Offsets inside the module
 //! are relative to the SMF base; errors report absolute file offsets.
 
@@ -28,6 +29,10 @@ use crate::raw::{
     VERSION_MINOR, header_flags, section_flags, symbol_flags,
 };
 use crate::read::{Header, Parts};
+
+mod shared;
+
+pub(crate) use shared::SharedSection;
 
 /// The name of the section holding the instantiation metadata.
 pub const NOTE_SECTION_NAME: &str = "note.sdn";
@@ -96,6 +101,7 @@ pub(crate) fn validate(file: &[u8]) -> Result<Parts<'_>> {
         at,
     )?;
     check_relocations(sections, symbols.len() as u64, data, at)?;
+    let shared = shared::find_shared(sections, data, strings, &tables, at)?;
     let note = find_note(sections, &section_names, data, &layout, at)?;
     check_entry_point(&header, sections, at)?;
 
@@ -125,6 +131,7 @@ pub(crate) fn validate(file: &[u8]) -> Result<Parts<'_>> {
         strings_offset: tables.strings.start,
         note,
         template_code: template_code.map(|(i, _)| i),
+        shared,
     })
 }
 
@@ -586,57 +593,76 @@ impl SectionLayout {
 
 type TemplateCode = (u32, u64);
 
+/// The section of type `section_type`, with its index and the offset of its
+/// table entry, for a section a module has at most one of (called `name`
+/// in the error about a second one).
+fn only_section_of_type<'a>(
+    sections: &'a [RawSection],
+    section_type: SectionType,
+    name: &str,
+    tables: &Tables,
+    at: At,
+) -> Result<Option<(u32, &'a RawSection, u64)>> {
+    let mut found = None;
+    for (i, s) in sections.iter().enumerate() {
+        if SectionType::from_code(s.section_type) != Some(section_type) {
+            continue;
+        }
+        let rec = entry_at(&tables.sections, i, SECTION_ENTRY_SIZE);
+        if found.is_some() {
+            return Err(at.err(ErrorKind::DuplicateSection { name: name.into() }, rec));
+        }
+        // Section counts are bounded by `limits::MAX_SECTIONS`.
+        found = Some((i as u32, s, rec));
+    }
+    Ok(found)
+}
+
 fn find_template_code(
     sections: &[RawSection],
     data: &[u8],
     tables: &Tables,
     at: At,
 ) -> Result<Option<TemplateCode>> {
-    let mut found: Option<TemplateCode> = None;
-    for (i, s) in sections.iter().enumerate() {
-        if SectionType::from_code(s.section_type) != Some(SectionType::TemplateCode) {
-            continue;
-        }
-        let rec = entry_at(&tables.sections, i, SECTION_ENTRY_SIZE);
-        if found.is_some() {
-            return Err(at.err(
-                ErrorKind::DuplicateSection {
-                    name: "TemplateCode".into(),
-                },
-                rec,
-            ));
-        }
-        let (offset, size) = (s.offset.get(), s.size.get());
-        if size > MAX_TEMPLATE_CODE_SIZE {
-            return Err(at.err(
-                ErrorKind::LimitExceeded {
-                    what: "TemplateCode size".into(),
-                    value: size,
-                    limit: MAX_TEMPLATE_CODE_SIZE,
-                },
-                rec + 16,
-            ));
-        }
-        if size < TEMPLATE_CODE_HEADER_SIZE {
-            return Err(at.err(
-                ErrorKind::BadTemplateCode {
-                    problem: format!("section is {size} bytes, shorter than its 10-byte header"),
-                },
-                offset,
-            ));
-        }
-        let magic = data.get(usize_of(offset)..usize_of(offset + 4));
-        if magic != Some(&TEMPLATE_CODE_MAGIC[..]) {
-            return Err(at.err(
-                ErrorKind::BadTemplateCode {
-                    problem: format!("magic is {:02x?}, expected \"GTPL\"", magic.unwrap_or(&[])),
-                },
-                offset,
-            ));
-        }
-        found = Some((i as u32, size));
+    let Some((index, s, rec)) = only_section_of_type(
+        sections,
+        SectionType::TemplateCode,
+        "TemplateCode",
+        tables,
+        at,
+    )?
+    else {
+        return Ok(None);
+    };
+    let (offset, size) = (s.offset.get(), s.size.get());
+    if size > MAX_TEMPLATE_CODE_SIZE {
+        return Err(at.err(
+            ErrorKind::LimitExceeded {
+                what: "TemplateCode size".into(),
+                value: size,
+                limit: MAX_TEMPLATE_CODE_SIZE,
+            },
+            rec + 16,
+        ));
     }
-    Ok(found)
+    if size < TEMPLATE_CODE_HEADER_SIZE {
+        return Err(at.err(
+            ErrorKind::BadTemplateCode {
+                problem: format!("section is {size} bytes, shorter than its 10-byte header"),
+            },
+            offset,
+        ));
+    }
+    let magic = data.get(usize_of(offset)..usize_of(offset + 4));
+    if magic != Some(&TEMPLATE_CODE_MAGIC[..]) {
+        return Err(at.err(
+            ErrorKind::BadTemplateCode {
+                problem: format!("magic is {:02x?}, expected \"GTPL\"", magic.unwrap_or(&[])),
+            },
+            offset,
+        ));
+    }
+    Ok(Some((index, size)))
 }
 
 fn check_symbols<'a>(
@@ -648,15 +674,8 @@ fn check_symbols<'a>(
     tables: &Tables,
     at: At,
 ) -> Result<Vec<&'a str>> {
-    if !symbols.is_empty() && strings.first() != Some(&0) {
-        return Err(at.err(
-            ErrorKind::BadName {
-                what: "the string table".into(),
-                name_offset: 0,
-                problem: "does not start with the empty name (a NUL byte)",
-            },
-            tables.strings.start,
-        ));
+    if !symbols.is_empty() {
+        check_string_table_start(strings, tables, at)?;
     }
     let mut names = Vec::with_capacity(symbols.len());
     let mut globals = 0u32;
@@ -671,7 +690,14 @@ fn check_symbols<'a>(
                 rec + 12,
             ));
         }
-        let name = symbol_name(strings, s.name_offset.get(), index, rec, tables, at)?;
+        let name = table_string(
+            strings,
+            s.name_offset.get(),
+            format_args!("symbol {index} name"),
+            rec,
+            tables,
+            at,
+        )?;
         let computed = fnv1a32(name.as_bytes());
         if computed != s.name_hash.get() {
             return Err(at.err(
@@ -772,25 +798,44 @@ fn check_symbols<'a>(
     Ok(names)
 }
 
-fn symbol_name<'a>(
+/// Offset 0 of the string table is the empty name, so a table that names
+/// anything must start with a NUL byte.
+fn check_string_table_start(strings: &[u8], tables: &Tables, at: At) -> Result<()> {
+    if strings.first() == Some(&0) {
+        return Ok(());
+    }
+    Err(at.err(
+        ErrorKind::BadName {
+            what: "the string table".into(),
+            name_offset: 0,
+            problem: "does not start with the empty name (a NUL byte)",
+        },
+        tables.strings.start,
+    ))
+}
+
+/// The NUL-terminated UTF-8 string at `offset` in the string table. `what`
+/// names the string for errors; a bad offset is reported at `field`, the
+/// base-relative offset of the field that holds it.
+fn table_string<'a>(
     strings: &'a [u8],
-    name_offset: u32,
-    index: u32,
-    rec: u64,
+    offset: u32,
+    what: std::fmt::Arguments<'_>,
+    field: u64,
     tables: &Tables,
     at: At,
 ) -> Result<&'a str> {
     let bad = |problem: &'static str| {
         at.err(
             ErrorKind::BadName {
-                what: format!("symbol {index}"),
-                name_offset: name_offset.into(),
+                what: what.to_string(),
+                name_offset: offset.into(),
                 problem,
             },
-            rec,
+            field,
         )
     };
-    let start = usize::try_from(name_offset).map_err(|_| bad("is outside the string table"))?;
+    let start = usize::try_from(offset).map_err(|_| bad("is outside the string table"))?;
     let tail = strings
         .get(start..)
         .ok_or_else(|| bad("is outside the string table"))?;
@@ -808,9 +853,9 @@ fn symbol_name<'a>(
     std::str::from_utf8(&window[..len]).map_err(|_| {
         at.err(
             ErrorKind::InvalidUtf8 {
-                what: format!("symbol {index} name"),
+                what: what.to_string(),
             },
-            tables.strings.start + u64::from(name_offset),
+            tables.strings.start + u64::from(offset),
         )
     })
 }

@@ -5,8 +5,9 @@
 //! of its alignment; relocation sections (one per patched section, named
 //! `rel.` + the target's name); zero padding to 8; the section table; the
 //! symbol table; the string table (the empty name first, then each distinct
-//! name once, in order of first use); the 128-byte header. The same calls
-//! always produce the same bytes.
+//! name once, in order of first use: symbols in table order, then each
+//! memory or table's name and signature in section order); the 128-byte
+//! header. The same calls always produce the same bytes.
 
 use std::collections::HashMap;
 
@@ -18,9 +19,11 @@ use crate::hash::{fnv1a32, fnv1a64};
 use crate::kinds::{AppType, Arch, Binding, Platform, RelocType, SectionType, SymbolType};
 use crate::limits::{HEADER_SIZE, MAX_NAME_LEN, TABLE_ALIGN};
 use crate::raw::{
-    MAGIC, RawHeader, RawRelocation, RawSection, RawSymbol, SECTION_UNDEFINED, VERSION_MAJOR,
-    VERSION_MINOR, header_flags, section_flags,
+    MAGIC, RawHeader, RawRelocation, RawSection, RawSharedEntry, RawSharedHeader, RawSymbol,
+    SECTION_UNDEFINED, SHARED_MAGIC, SHARED_VERSION, VERSION_MAJOR, VERSION_MINOR, header_flags,
+    section_flags,
 };
+use crate::shared::{SHARED_SECTION_NAME, SharedItem};
 use crate::validate::{NOTE_SECTION_NAME, NOTE_TERMINATOR, TEMPLATE_CODE_MAGIC};
 
 /// Handle of a section added to a [`ModuleBuilder`]; its index in the table.
@@ -151,6 +154,10 @@ pub struct ModuleBuilder {
     sections: Vec<SectionSpec>,
     symbols: Vec<SymbolDef>,
     relocations: Vec<RelocSpec>,
+    /// The `Shared` section's place in the table (its bytes are encoded by
+    /// `build`, once the string table offsets are known) and its items.
+    shared_section: Option<SectionId>,
+    shared_items: Vec<SharedItem>,
 }
 
 impl Default for ModuleBuilder {
@@ -180,6 +187,8 @@ impl ModuleBuilder {
             sections: Vec::new(),
             symbols: Vec::new(),
             relocations: Vec::new(),
+            shared_section: None,
+            shared_items: Vec::new(),
         }
     }
 
@@ -277,7 +286,9 @@ impl ModuleBuilder {
     /// not define (readers keep and ignore them).
     ///
     /// # Errors
-    /// As [`ModuleBuilder::add_section`].
+    /// As [`ModuleBuilder::add_section`]; and the `Shared` type, whose
+    /// bytes name strings of the table the builder lays out: use
+    /// [`ModuleBuilder::add_shared_item`].
     pub fn add_section_code(
         &mut self,
         type_code: u8,
@@ -286,6 +297,11 @@ impl ModuleBuilder {
         alignment: u64,
         data: &[u8],
     ) -> Result<SectionId> {
+        if type_code == SectionType::Shared.code() {
+            return Err(build_error(
+                "the Shared section is built from the items given to add_shared_item",
+            ));
+        }
         self.push_section(SectionSpec {
             name: name.into(),
             type_code,
@@ -358,6 +374,44 @@ impl ModuleBuilder {
         )
     }
 
+    /// Adds a memory or table the module defines or imports to its `Shared`
+    /// section, which the first call adds to the section table (named
+    /// `.shared`). Items keep the order of the calls.
+    ///
+    /// # Errors
+    /// A name or signature longer than the name limit or containing NUL,
+    /// or more than 65,535 sections. What the reader would reject (a
+    /// duplicate name, a maximum below the initial size, sizes beyond
+    /// the limits, a table without a signature) fails in
+    /// [`ModuleBuilder::build`].
+    pub fn add_shared_item(&mut self, item: SharedItem) -> Result<()> {
+        check_name("memory or table name", &item.name)?;
+        if let Some(signature) = &item.signature {
+            check_name("table signature", signature)?;
+        }
+        self.shared_section()?;
+        self.shared_items.push(item);
+        Ok(())
+    }
+
+    /// The `Shared` section, added to the table when there is none yet.
+    fn shared_section(&mut self) -> Result<SectionId> {
+        if let Some(id) = self.shared_section {
+            return Ok(id);
+        }
+        let id = self.push_section(SectionSpec {
+            name: SHARED_SECTION_NAME.into(),
+            type_code: SectionType::Shared.code(),
+            flags: section_flags::READ,
+            alignment: 8,
+            data: Vec::new(),
+            virtual_size: 0,
+            record_size: true,
+        })?;
+        self.shared_section = Some(id);
+        Ok(id)
+    }
+
     fn push_section(&mut self, spec: SectionSpec) -> Result<SectionId> {
         if spec.name.len() > 16 || spec.name.contains('\0') {
             return Err(build_error(format!(
@@ -408,6 +462,15 @@ impl ModuleBuilder {
             b.stub(module.file().get(stub_start..base).unwrap_or(&[]));
         }
         for section in module.sections() {
+            if section.section_type() == Some(SectionType::Shared) {
+                // Its name offsets point into the old string table: the items
+                // are encoded afresh against the new one, in the same place.
+                b.shared_section()?;
+                for item in module.shared_items() {
+                    b.add_shared_item(item.clone())?;
+                }
+                continue;
+            }
             let is_note = module.note_section().map(|n| n.index()) == Some(section.index());
             let data = if is_note {
                 module.note_sdn().unwrap_or_default().as_bytes()
@@ -478,12 +541,7 @@ impl ModuleBuilder {
     /// # Errors
     /// A name longer than the limit or containing NUL.
     pub fn add_symbol(&mut self, symbol: SymbolDef) -> Result<SymbolId> {
-        if symbol.name.len() > MAX_NAME_LEN || symbol.name.contains('\0') {
-            return Err(build_error(format!(
-                "symbol name of {} bytes is too long or contains NUL",
-                symbol.name.len()
-            )));
-        }
+        check_name("symbol name", &symbol.name)?;
         let id = u32::try_from(self.symbols.len()).map_err(|_| build_error("too many symbols"))?;
         self.symbols.push(symbol);
         Ok(SymbolId(id))
@@ -515,7 +573,12 @@ impl ModuleBuilder {
     /// A symbol, relocation or entry point that does not fit its section, or
     /// any other inconsistency the reader would reject.
     pub fn build(&self) -> Result<Vec<u8>> {
+        let mut strings = StringTable::default();
+        let (raw_symbols, exported) = self.raw_symbols(&mut strings)?;
         let mut sections = self.sections.clone();
+        if let Some(id) = self.shared_section {
+            sections[usize::from(id.0)].data = self.shared_section_bytes(&mut strings)?;
+        }
         sections.extend(self.relocation_sections()?);
         let section_count =
             u32::try_from(sections.len()).map_err(|_| build_error("too many sections"))?;
@@ -556,32 +619,9 @@ impl ModuleBuilder {
         out.extend_from_slice(entries.as_bytes());
 
         let symbol_table_offset = (out.len() - base) as u64;
-        let mut strings = StringTable::default();
-        let mut exported = 0u32;
-        let mut raw_symbols = Vec::with_capacity(self.symbols.len());
-        for sym in &self.symbols {
-            if sym.binding == Binding::Global {
-                exported += 1;
-            }
-            raw_symbols.push(RawSymbol {
-                name_offset: U32::new(strings.add(&sym.name)?),
-                name_hash: U32::new(fnv1a32(sym.name.as_bytes())),
-                sym_type: sym.sym_type.code(),
-                binding: sym.binding.code(),
-                visibility: sym.visibility,
-                flags: sym.flags,
-                value: U64::new(sym.value),
-                size: U64::new(sym.size),
-                type_id: U32::new(sym.type_id),
-                version: U32::new(sym.version),
-                template_param_count: sym.template_param_count,
-                template_offset: U64::new(sym.template_offset),
-                section_index: U16::new(sym.section.map_or(SECTION_UNDEFINED, |s| s.0)),
-                ..RawSymbol::default()
-            });
-        }
         out.extend_from_slice(raw_symbols.as_bytes());
-        if !self.symbols.is_empty() {
+        // A module that names nothing has no string table at all.
+        if !self.symbols.is_empty() || !self.shared_items.is_empty() {
             out.extend_from_slice(&strings.bytes);
         }
 
@@ -638,6 +678,68 @@ impl ModuleBuilder {
         Ok(out)
     }
 
+    /// The symbol table entries, with their names added to `strings`, and
+    /// the number of global symbols.
+    fn raw_symbols(&self, strings: &mut StringTable) -> Result<(Vec<RawSymbol>, u32)> {
+        let mut exported = 0u32;
+        let mut raw_symbols = Vec::with_capacity(self.symbols.len());
+        for sym in &self.symbols {
+            if sym.binding == Binding::Global {
+                exported += 1;
+            }
+            raw_symbols.push(RawSymbol {
+                name_offset: U32::new(strings.add(&sym.name)?),
+                name_hash: U32::new(fnv1a32(sym.name.as_bytes())),
+                sym_type: sym.sym_type.code(),
+                binding: sym.binding.code(),
+                visibility: sym.visibility,
+                flags: sym.flags,
+                value: U64::new(sym.value),
+                size: U64::new(sym.size),
+                type_id: U32::new(sym.type_id),
+                version: U32::new(sym.version),
+                template_param_count: sym.template_param_count,
+                template_offset: U64::new(sym.template_offset),
+                section_index: U16::new(sym.section.map_or(SECTION_UNDEFINED, |s| s.0)),
+                ..RawSymbol::default()
+            });
+        }
+        Ok((raw_symbols, exported))
+    }
+
+    /// The bytes of the `Shared` section: the `SHRD` header and one entry
+    /// per item, with names and signatures added to `strings`.
+    fn shared_section_bytes(&self, strings: &mut StringTable) -> Result<Vec<u8>> {
+        let count = u32::try_from(self.shared_items.len())
+            .map_err(|_| build_error("too many memories and tables"))?;
+        let header = RawSharedHeader {
+            magic: SHARED_MAGIC,
+            version: U16::new(SHARED_VERSION),
+            count: U32::new(count),
+            ..RawSharedHeader::default()
+        };
+        let mut bytes = header.as_bytes().to_vec();
+        for item in &self.shared_items {
+            let name_offset = strings.add(&item.name)?;
+            let signature_offset = match &item.signature {
+                Some(signature) => strings.add(signature)?,
+                None => 0,
+            };
+            let entry = RawSharedEntry {
+                kind: item.kind.code(),
+                linkage: item.linkage.code(),
+                has_maximum: u8::from(item.maximum.is_some()),
+                name_offset: U32::new(name_offset),
+                initial: U64::new(item.initial),
+                maximum: U64::new(item.maximum.unwrap_or(0)),
+                signature_offset: U32::new(signature_offset),
+                ..RawSharedEntry::default()
+            };
+            bytes.extend_from_slice(entry.as_bytes());
+        }
+        Ok(bytes)
+    }
+
     /// One `Reloc` section per patched section, in order of the targets.
     fn relocation_sections(&self) -> Result<Vec<SectionSpec>> {
         let mut by_target: Vec<(SectionId, Vec<RawRelocation>)> = Vec::new();
@@ -681,6 +783,18 @@ impl ModuleBuilder {
             })
             .collect())
     }
+}
+
+/// A string the string table can hold: NUL-terminated, so without NUL,
+/// and within the name limit the reader enforces.
+fn check_name(what: &str, name: &str) -> Result<()> {
+    if name.len() > MAX_NAME_LEN || name.contains('\0') {
+        return Err(build_error(format!(
+            "{what} of {} bytes is too long or contains NUL",
+            name.len()
+        )));
+    }
+    Ok(())
 }
 
 /// Writers end a note with the `# END_NOTE` line and put no NUL in it.

@@ -3,7 +3,8 @@
 
 use proptest::prelude::*;
 use smf::{
-    Binding, Module, ModuleBuilder, NoteSize, RelocType, SectionType, SymbolDef, SymbolType,
+    Binding, Module, ModuleBuilder, NoteSize, RelocType, SectionType, SharedItem, SymbolDef,
+    SymbolType,
 };
 
 #[derive(Debug, Clone)]
@@ -31,6 +32,7 @@ struct ModuleIn {
     relocs: Vec<(usize, u8, usize, u8, i64)>,
     note: Option<(String, bool)>,
     templates: Option<Vec<u8>>,
+    shared: Vec<SharedItem>,
     stub: Vec<u8>,
     prefix: Vec<u8>,
     record_hash: bool,
@@ -38,7 +40,8 @@ struct ModuleIn {
 
 fn section() -> impl Strategy<Value = SectionIn> {
     (
-        prop_oneof![Just(1u8), Just(2), Just(3), Just(4), Just(8), 14u8..=255],
+        // 14 is the Shared section, which only `add_shared_item` writes.
+        prop_oneof![Just(1u8), Just(2), Just(3), Just(4), Just(8), 15u8..=255],
         "[a-z.]{0,16}",
         0u32..7,
         prop::collection::vec(any::<u8>(), 0..64),
@@ -68,6 +71,37 @@ fn symbol() -> impl Strategy<Value = SymbolIn> {
         })
 }
 
+/// Valid memories and tables: names made unique by their index, sizes
+/// within the limits, the maximum (when there is one) not below the initial.
+fn shared_items() -> impl Strategy<Value = Vec<SharedItem>> {
+    prop::collection::vec(
+        (
+            "[a-z_]{0,8}",
+            0u8..4,
+            0u64..=65_536,
+            prop::option::of(0u64..=65_536),
+            "fn\\([a-z0-9, ]{0,12}\\)( -> [a-z0-9]{1,4})?",
+        ),
+        0..6,
+    )
+    .prop_map(|items| {
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(i, (name, shape, initial, extra, signature))| {
+                let name = format!("{name}{i}");
+                let maximum = extra.map(|e| initial.max(e));
+                match shape {
+                    0 => SharedItem::memory(&name, initial, maximum),
+                    1 => SharedItem::table(&name, &signature, initial, maximum),
+                    2 => SharedItem::import_memory(&name),
+                    _ => SharedItem::import_table(&name, &signature),
+                }
+            })
+            .collect()
+    })
+}
+
 fn module() -> impl Strategy<Value = ModuleIn> {
     (
         prop::collection::vec(section(), 0..8),
@@ -84,21 +118,25 @@ fn module() -> impl Strategy<Value = ModuleIn> {
         ),
         prop::option::of(("[ -~\n]{0,80}", any::<bool>())),
         prop::option::of(prop::collection::vec(any::<u8>(), 0..40)),
+        shared_items(),
         prop::collection::vec(any::<u8>(), 0..3)
             .prop_map(|v| if v.is_empty() { v } else { b"#!/x\n".to_vec() }),
         prop::collection::vec(any::<u8>(), 0..20),
         any::<bool>(),
     )
         .prop_map(
-            |(sections, symbols, relocs, note, templates, stub, prefix, record_hash)| ModuleIn {
-                sections,
-                symbols,
-                relocs,
-                note,
-                templates,
-                stub,
-                prefix,
-                record_hash,
+            |(sections, symbols, relocs, note, templates, shared, stub, prefix, record_hash)| {
+                ModuleIn {
+                    sections,
+                    symbols,
+                    relocs,
+                    note,
+                    templates,
+                    shared,
+                    stub,
+                    prefix,
+                    record_hash,
+                }
             },
         )
 }
@@ -110,6 +148,7 @@ struct Expected {
     relocs: Vec<(u16, u64, u32, RelocType, i64)>,
     note: Option<String>,
     templates: Option<Vec<u8>>,
+    shared: Vec<SharedItem>,
 }
 
 fn build(m: &ModuleIn) -> (Vec<u8>, Expected) {
@@ -121,6 +160,7 @@ fn build(m: &ModuleIn) -> (Vec<u8>, Expected) {
         relocs: vec![],
         note: None,
         templates: None,
+        shared: Vec::new(),
     };
     for s in &m.sections {
         let id = if s.kind == SectionType::Bss.code() {
@@ -170,6 +210,15 @@ fn build(m: &ModuleIn) -> (Vec<u8>, Expected) {
             bytes.len() as u64,
         ));
         exp.templates = Some(bytes);
+    }
+    if !m.shared.is_empty() {
+        for item in &m.shared {
+            b.add_shared_item(item.clone()).unwrap();
+        }
+        // The section's bytes come from the layout of the string table;
+        // `check` compares the items instead.
+        exp.sections.push((".shared".into(), 14, Vec::new(), 0));
+        exp.shared = m.shared.clone();
     }
     let n_user = m.sections.len();
     for s in &m.symbols {
@@ -244,9 +293,14 @@ fn check(file: &[u8], exp: &Expected) {
     let sections: Vec<_> = m.sections().collect();
     assert!(sections.len() >= exp.sections.len());
     for (s, (name, kind, data, _)) in sections.iter().zip(&exp.sections) {
+        let data = if *kind == SectionType::Shared.code() {
+            s.data()
+        } else {
+            &data[..]
+        };
         assert_eq!(
             (s.name(), s.type_code(), s.data()),
-            (name.as_str(), *kind, &data[..])
+            (name.as_str(), *kind, data)
         );
         assert_eq!(s.offset() % s.alignment(), 0);
     }
@@ -284,6 +338,7 @@ fn check(file: &[u8], exp: &Expected) {
     assert_eq!(relocs, want);
     assert_eq!(m.note_sdn(), exp.note.as_deref());
     assert_eq!(m.template_code(), exp.templates.as_deref());
+    assert_eq!(m.shared_items(), &exp.shared[..]);
 }
 
 proptest! {
