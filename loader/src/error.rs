@@ -2,7 +2,7 @@
 //! that it carries.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use smf::RelocType;
@@ -174,6 +174,51 @@ pub enum Error {
     /// No loaded module has this identifier (it was unloaded).
     #[error("no module with id {0} is loaded")]
     NoSuchModule(u64),
+    /// A module imports a memory or table no loaded module defines.
+    #[error("cannot load '{path}': it imports the {kind} '{name}', which no loaded module defines")]
+    SharedUnresolved {
+        /// The module.
+        path: String,
+        /// `memory` or `table`.
+        kind: &'static str,
+        /// The name.
+        name: String,
+    },
+    /// A module's memory or table does not fit what is loaded: a name
+    /// defined twice, or an import of the wrong kind or signature.
+    #[error("cannot load '{path}': the {kind} '{name}' {reason}")]
+    SharedConflict {
+        /// The module.
+        path: String,
+        /// `memory` or `table`.
+        kind: &'static str,
+        /// The name.
+        name: String,
+        /// What does not fit.
+        reason: String,
+    },
+    /// A module's memory or table could not be created.
+    #[error("cannot load '{path}': '{name}': {source}")]
+    SharedMemory {
+        /// The module.
+        path: String,
+        /// The memory or table.
+        name: String,
+        /// Why.
+        source: Arc<jit::shared::Error>,
+    },
+    /// A module cannot be unloaded while another imports what it defines.
+    #[error("cannot unload '{path}': its {kind} '{name}' is imported by '{importer}'")]
+    InUse {
+        /// The module asked to go.
+        path: String,
+        /// `memory` or `table`.
+        kind: &'static str,
+        /// The name.
+        name: String,
+        /// A loaded module importing it.
+        importer: String,
+    },
 }
 
 /// Why an instantiation failed: the `source` of
@@ -267,7 +312,8 @@ impl Error {
             Self::Unsupported { .. }
             | Self::InvalidTemplates { .. }
             | Self::UnwritableNote { .. } => -4,
-            Self::Unresolved { .. } => -5,
+            Self::Unresolved { .. } | Self::SharedUnresolved { .. } => -5,
+            Self::SharedConflict { .. } => -4,
             Self::RelocationOverflow { .. } => -6,
             Self::DepthExceeded { .. } | Self::Cycle { .. } | Self::InstantiationFailed { .. } => {
                 -7
@@ -275,9 +321,11 @@ impl Error {
             Self::Memory { .. }
             | Self::LostBatch { .. }
             | Self::TrapRuntime { .. }
-            | Self::DataMemory { .. } => -8,
+            | Self::DataMemory { .. }
+            | Self::SharedMemory { .. } => -8,
             Self::NoSuchModule(_) => -9,
             Self::Config { .. } => -10,
+            Self::InUse { .. } => -11,
         }
     }
 }
@@ -287,6 +335,19 @@ impl From<execmem::Error> for Error {
     fn from(error: execmem::Error) -> Self {
         Self::Memory {
             source: Arc::new(error),
+        }
+    }
+}
+
+impl Error {
+    /// A memory or table of the module at `path` that does not fit.
+    #[cold]
+    pub(crate) fn shared(path: &Path, kind: &'static str, name: &str, reason: String) -> Self {
+        Self::SharedConflict {
+            path: path.display().to_string(),
+            kind,
+            name: name.to_owned(),
+            reason,
         }
     }
 }

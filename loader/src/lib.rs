@@ -59,6 +59,7 @@ mod native;
 mod note;
 mod relocate;
 mod resolution;
+mod shared;
 mod slots;
 mod template_cache;
 // Unsafe code: the interpreter thunks' entry point and guarded calls.

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use arc_swap::ArcSwap;
 use execmem::ExecMemory;
 
-use crate::cache::{CacheConfig, CacheStats, SmfCache};
+use crate::cache::{CacheConfig, CacheStats, SmfCache, SmfFile};
 use crate::error::{Error, Result};
 use crate::exports::ExportTable;
 use crate::instances::{
@@ -19,8 +19,10 @@ use crate::limits;
 use crate::module::{self, ImportResolver, Keep, LoadRequest, LoadedModule};
 use crate::native::NativeLibraries;
 use crate::resolution::{Address, ImportSource, JIT_OBJECT, ModuleId};
+use crate::shared::SharedRegistry;
 use crate::slots::{Slots, SymbolSlot};
 use crate::tier::{TierConfig, TierStats};
+use jit::shared::{SharedMemory, SharedTable};
 
 /// When a module's imports are bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -130,6 +132,8 @@ struct Inner {
     binder: Arc<dyn Binder>,
     /// The resolver trampoline, published on the first lazy load.
     trampoline: OnceLock<execmem::PublishedFunction>,
+    /// The memories and tables loaded modules define.
+    shared: SharedRegistry,
 }
 
 /// Loads SMF modules and resolves names: exports of loaded modules first,
@@ -183,6 +187,7 @@ impl Loader {
                 binding: config.binding,
                 binder: Arc::new(WeakLoader(weak.clone())),
                 trampoline: OnceLock::new(),
+                shared: SharedRegistry::default(),
             }),
         }
     }
@@ -265,15 +270,36 @@ impl Loader {
         binding: Binding,
     ) -> Result<Arc<LoadedModule>> {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let module = Arc::new(self.build(id, path.as_ref(), binding)?);
+        let module = Arc::new(self.build(id, path.as_ref(), binding, None)?);
         let mut modules = self.lock_modules();
         modules.push(Arc::clone(&module));
         self.inner.publish_exports(&modules, true);
         Ok(module)
     }
 
-    fn build(&self, id: ModuleId, path: &Path, binding: Binding) -> Result<LoadedModule> {
+    /// Loads the module at `path` as `id`, its memories and tables
+    /// registered first (adopting those of `replacing`, for a reload) and
+    /// withdrawn again if the load fails.
+    fn build(
+        &self,
+        id: ModuleId,
+        path: &Path,
+        binding: Binding,
+        replacing: Option<ModuleId>,
+    ) -> Result<LoadedModule> {
         let file = self.inner.cache.get(path)?;
+        let shared = file.module().shared_items();
+        self.inner
+            .shared
+            .register(id, file.path(), shared, replacing)?;
+        let built = self.place(id, file, binding);
+        if built.is_err() {
+            self.inner.shared.rollback(id);
+        }
+        built
+    }
+
+    fn place(&self, id: ModuleId, file: Arc<SmfFile>, binding: Binding) -> Result<LoadedModule> {
         let lazy = match binding {
             Binding::Now => None,
             Binding::Lazy => Some((Arc::clone(&self.inner.binder), self.trampoline()?)),
@@ -375,13 +401,14 @@ impl Loader {
         } else {
             self.inner.binding
         };
-        let module = Arc::new(self.build(new_id, &path, binding)?);
+        let module = Arc::new(self.build(new_id, &path, binding, Some(id))?);
         let mut modules = self.lock_modules();
-        let place = modules
-            .iter()
-            .position(|m| m.id() == id)
-            .ok_or(Error::NoSuchModule(id))?;
+        let Some(place) = modules.iter().position(|m| m.id() == id) else {
+            self.inner.shared.rollback(new_id);
+            return Err(Error::NoSuchModule(id));
+        };
         let replaced = std::mem::replace(&mut modules[place], Arc::clone(&module));
+        self.inner.shared.remove(id);
         self.inner.publish_exports(&modules, true);
         drop(modules);
         self.inner
@@ -417,19 +444,39 @@ impl Loader {
     }
 
     /// Removes a module: its exports stop resolving and its memory is
-    /// returned once nothing else holds it.
+    /// returned once nothing else holds it. The shared memories and tables
+    /// it defines stop resolving too (their descriptors stay valid for
+    /// code compiled against them).
     ///
     /// # Errors
-    /// [`Error::NoSuchModule`] when `id` is not loaded.
+    /// [`Error::NoSuchModule`] when `id` is not loaded; [`Error::InUse`]
+    /// when another loaded module imports a memory or table it defines
+    /// (nothing changes then).
     pub fn unload(&self, id: ModuleId) -> Result<()> {
         let mut modules = self.lock_modules();
         let place = modules
             .iter()
             .position(|m| m.id() == id)
             .ok_or(Error::NoSuchModule(id))?;
+        self.inner.shared.check_unload(id, modules[place].path())?;
+        self.inner.shared.remove(id);
         modules.remove(place);
         self.inner.publish_exports(&modules, true);
         Ok(())
+    }
+
+    /// The shared memory `name` a loaded module defines: the one every
+    /// importer, tier and backend uses.
+    #[must_use]
+    pub fn shared_memory(&self, name: &str) -> Option<Arc<SharedMemory>> {
+        self.inner.shared.memory(name)
+    }
+
+    /// The shared table `name` a loaded module defines, with the signature
+    /// of its entries.
+    #[must_use]
+    pub fn shared_table(&self, name: &str) -> Option<(Arc<SharedTable>, Arc<jit::ir::Signature>)> {
+        self.inner.shared.table(name)
     }
 
     /// The loaded module with this id.
