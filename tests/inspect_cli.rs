@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
-use smf::{ModuleBuilder, NoteSize, RelocType, SectionType, SymbolDef, SymbolType};
+use smf::{ModuleBuilder, NoteSize, RelocType, SectionType, SharedItem, SymbolDef, SymbolType};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -391,6 +391,105 @@ fn a_bad_note_or_template_section_is_a_clean_error_with_its_offset() {
             .unwrap()
             .contains("the module has no note.sdn section")
     );
+}
+
+/// A library that defines and imports memories and tables, the two tables
+/// with the same signature.
+fn shared_library() -> ModuleBuilder {
+    let mut b = library(NoteSize::Recorded, 1);
+    for item in [
+        SharedItem::memory("heap", 1, Some(16)),
+        SharedItem::memory("scratch", 2, None),
+        SharedItem::table("dispatch", "fn(i64) -> i64", 4, Some(64)),
+        SharedItem::import_memory("env"),
+        SharedItem::import_table("callbacks", "fn(i64) -> i64"),
+    ] {
+        b.add_shared_item(item).unwrap();
+    }
+    b
+}
+
+#[test]
+fn shared_lists_memories_and_tables_as_text_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_module(dir.path(), "shared.smf", &shared_library().build().unwrap());
+    assert_eq!(
+        json_of(&["shared", &path]),
+        serde_json::json!({
+            "memories": [
+                {"name": "heap", "linkage": "define", "initial": 1, "maximum": 16},
+                {"name": "scratch", "linkage": "define", "initial": 2, "maximum": null},
+                {"name": "env", "linkage": "import", "initial": 0, "maximum": null},
+            ],
+            "tables": [
+                {"name": "dispatch", "linkage": "define", "initial": 4, "maximum": 64,
+                 "signature": "fn(i64) -> i64"},
+                {"name": "callbacks", "linkage": "import", "initial": 0, "maximum": null,
+                 "signature": "fn(i64) -> i64"},
+            ],
+        })
+    );
+    assert_eq!(
+        stdout_of(&["shared", &path]),
+        "\
+memories (sizes in 64 KiB pages)
+name             linkage    initial   maximum
+heap             define           1        16
+scratch          define           2         -
+env              import           -         -
+
+tables (sizes in entries)
+name             linkage    initial   maximum  signature
+dispatch         define           4        64  fn(i64) -> i64
+callbacks        import           -         -  fn(i64) -> i64
+"
+    );
+    let sections = json_of(&["sections", &path]);
+    let shared = sections
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == ".shared")
+        .expect("the .shared section is listed");
+    assert_eq!(
+        (&shared["type"], &shared["type_name"]),
+        (&14.into(), &"shared".into())
+    );
+    assert_eq!(shared["size"], 16 + 32 * 5);
+
+    // Without a .shared section both lists are empty: not an error.
+    let plain = write_module(
+        dir.path(),
+        "plain.smf",
+        &library(NoteSize::Recorded, 1).build().unwrap(),
+    );
+    assert_eq!(
+        json_of(&["shared", &plain]),
+        serde_json::json!({"memories": [], "tables": []})
+    );
+}
+
+#[test]
+fn a_bad_shared_section_is_a_clean_error_with_its_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = shared_library();
+    b.record_module_hash(false);
+    let mut bytes = b.build().unwrap();
+    let magic = bytes.windows(4).position(|w| w == b"SHRD").unwrap();
+    bytes[magic + 3] = b'X';
+    let path = write_module(dir.path(), "badshared.smf", &bytes);
+    for cmd in ["shared", "header"] {
+        let out = inspect(&[cmd, &path]);
+        assert_eq!(out.status.code(), Some(1), "{cmd}");
+        assert!(out.stdout.is_empty(), "{cmd}: no partial output");
+        assert_eq!(
+            String::from_utf8(out.stderr).unwrap(),
+            format!(
+                "error: '{path}': .shared: magic is [53, 48, 52, 58], expected \"SHRD\" (at offset {magic:#x})\n"
+            ),
+            "{cmd}"
+        );
+    }
 }
 
 #[test]

@@ -26,4 +26,11 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = module.note_sdn().map(str::len);
     let _ = module.template_code().map(<[u8]>::len);
+    let items = module.shared_items();
+    for (i, item) in items.iter().enumerate() {
+        assert!(!item.name.is_empty());
+        assert!(items[..i].iter().all(|other| other.name != item.name));
+        assert!(item.maximum.is_none_or(|maximum| maximum >= item.initial));
+        assert_eq!(item.signature.is_some(), item.kind == smf::SharedKind::Table);
+    }
 });

@@ -42,6 +42,8 @@ pub enum Command {
     Symbols { file: PathBuf },
     /// List every relocation.
     Relocs { file: PathBuf },
+    /// List the memories and tables the module defines or imports.
+    Shared { file: PathBuf },
     /// Dump a section's bytes (by name or index).
     Hex { file: PathBuf, section: String },
     /// Print the six tables of the note.sdn section.
@@ -246,6 +248,7 @@ impl Command {
             | Self::Sections { file }
             | Self::Symbols { file }
             | Self::Relocs { file }
+            | Self::Shared { file }
             | Self::Notes { file }
             | Self::Templates { file }
             | Self::Verify { file }

@@ -10,6 +10,7 @@ mod instantiate;
 mod notes;
 mod relocs;
 mod sections;
+mod shared;
 mod symbols;
 mod templates;
 mod verify;
@@ -32,6 +33,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Sections { .. } => sections::print(&module, &mut out)?,
         Command::Symbols { .. } => symbols::print(&module, &mut out)?,
         Command::Relocs { .. } => relocs::print(&module, &mut out)?,
+        Command::Shared { .. } => shared::print(&module, &mut out)?,
         Command::Hex { section, .. } => hex::print(&module, section, &mut out)?,
         Command::Notes { .. } => notes::print(&module, &mut out)?,
         Command::Templates { .. } => templates::print(&module, &mut out)?,
