@@ -180,9 +180,11 @@ impl ModuleTemplates {
         let Some(bytes) = module.template_code() else {
             return Err(unusable("the module has no TemplateCode section"));
         };
-        let decoded = self
-            .library
-            .get_or_init(|| template_cache::library(bytes, module.template_code_offset()));
+        let decoded = self.library.get_or_init(|| {
+            let library = template_cache::library(bytes, module.template_code_offset())?;
+            crate::shared::check_library(&library, module.file().module().shared_items())?;
+            Ok(library)
+        });
         decoded.clone().map_err(|source| Error::InvalidTemplates {
             path: module.path().to_path_buf(),
             source: Box::new(source),

@@ -106,6 +106,8 @@ pub struct LoaderStats {
     pub modules: usize,
     /// Distinct exported names now.
     pub exports: usize,
+    /// Shared memories and tables loaded modules define now.
+    pub shared: usize,
 }
 
 /// The snapshot: every winning export with its module, and the finished
@@ -589,6 +591,7 @@ impl Loader {
             memory: self.inner.memory.stats(),
             modules: self.lock_modules().len(),
             exports: self.inner.exports.load().count(|module| module.is_some()),
+            shared: self.inner.shared.len(),
         }
     }
 

@@ -298,3 +298,44 @@ impl SharedRegistry {
         self.lock().defined.len()
     }
 }
+
+/// Checks that every memory and table a module's template library declares
+/// is one its `Shared` section declares too, of the same kind and, for a
+/// table, signature: the loader made or found those at load, so what the
+/// templates were verified against is what they will use.
+///
+/// # Errors
+/// [`jit::ErrorKind::Unresolved`] naming the first declaration that does
+/// not match.
+pub(crate) fn check_library(
+    library: &jit::ir::Library,
+    items: &[SharedItem],
+) -> std::result::Result<(), jit::Error> {
+    for declared in library.shared_items() {
+        let (kind, name, sig) = match declared {
+            jit::ir::Item::Memory(m) => (SharedKind::Memory, &m.name, None),
+            jit::ir::Item::Table(t) => (SharedKind::Table, &t.name, Some(&t.sig)),
+            _ => continue,
+        };
+        let item = items.iter().find(|i| i.name == *name);
+        let matches = item.is_some_and(|item| {
+            item.kind == kind
+                && match sig {
+                    None => true,
+                    Some(sig) => item
+                        .signature
+                        .as_deref()
+                        .and_then(|text| jit::text::parse_type(text).ok())
+                        .is_some_and(|t| t == Type::Fn(Box::new(sig.clone()))),
+                }
+        });
+        if !matches {
+            return Err(jit::Error::new(jit::ErrorKind::Unresolved(format!(
+                "the templates use the {} `{name}`, which the module's `.shared` section does \
+                 not declare so",
+                kind_name(kind)
+            ))));
+        }
+    }
+    Ok(())
+}

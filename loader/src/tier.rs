@@ -782,6 +782,20 @@ impl Resolver for TierResolver<'_> {
             .map_err(|e| unresolved(&e))
     }
 
+    fn memory(&self, name: &str) -> std::result::Result<u64, jit::Error> {
+        self.loader
+            .shared_memory(name)
+            .map(|m| m.descriptor_address())
+            .ok_or_else(|| jit::Error::new(ErrorKind::Unresolved(format!("memory `{name}`"))))
+    }
+
+    fn table(&self, name: &str) -> std::result::Result<u64, jit::Error> {
+        self.loader
+            .shared_table(name)
+            .map(|(t, _)| t.descriptor_address())
+            .ok_or_else(|| jit::Error::new(ErrorKind::Unresolved(format!("table `{name}`"))))
+    }
+
     fn target_at(&self, address: u64) -> Option<Target> {
         match self.shared.record_at(address) {
             Some(record) => Self::enter(&record).ok(),

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{fixture, len, ptr, signature};
+use common::{call_at, fixture, len, ptr};
 use jit::TrapKind;
 use jit::interp::Value;
 use jit::ir::{IntType, Signature, TemplateName, Type};
@@ -28,14 +28,6 @@ fn tiered(policy: TierPolicy, calls: u32, back_edges: u32) -> Loader {
     let loader = Loader::with_jit(config).unwrap();
     loader.load(fixture("collections")).unwrap();
     loader
-}
-
-/// Calls the function at `entry` through the process-wide trap runtime.
-fn call_at(entry: *const u8, sig: &str, args: &[Value]) -> Result<Option<Value>, TrapKind> {
-    let trap = loader::trap_runtime().unwrap();
-    // SAFETY: `entry` is a resolved function of signature `sig`; pointer
-    // arguments are live buffers the function reads within the length.
-    unsafe { trap.call(entry, &signature(sig), args) }
 }
 
 fn call(

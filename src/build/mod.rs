@@ -19,7 +19,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use jit::instantiate::Instance;
-use jit::ir::{Item, Library};
+use jit::ir::{Item, Library, Linkage};
 use sdn::note::{
     CircularError, DepKind, Dependency, Instantiation, Note, Possible, Status, TypeArgs,
 };
@@ -136,6 +136,11 @@ pub fn build_module(path: &Path) -> Result<Vec<u8>, BuildError> {
     for (item, offset) in library.items().iter().zip(&encoded.offsets) {
         if let Some(def) = symbol_for(item, *offset as u64, local.contains(&item.name())) {
             symbols.insert(def.name.clone(), builder.add_symbol(def)?);
+        }
+    }
+    for item in library.items() {
+        if let Some(shared) = shared_item(item, local.contains(&item.name())) {
+            builder.add_shared_item(shared)?;
         }
     }
     if !units.is_empty() {
@@ -435,6 +440,30 @@ fn verified_library(
     let library = Library::new(items).map_err(whole)?;
     jit::verify::verify_library(&library).map_err(whole)?;
     Ok(library)
+}
+
+/// The `Shared` section entry of a memory or table of the template
+/// library: what the module's own sources declare, as declared; what a
+/// module it uses defines, imported (its templates reach it by name).
+fn shared_item(item: &Item, own: bool) -> Option<smf::SharedItem> {
+    let (name, signature, linkage) = match item {
+        Item::Memory(m) => (&m.name, None, m.linkage),
+        Item::Table(t) => {
+            let sig = jit::ir::Type::Fn(Box::new(t.sig.clone())).to_string();
+            (&t.name, Some(sig), t.linkage)
+        }
+        _ => return None,
+    };
+    Some(match (linkage, signature) {
+        (Linkage::Define { initial, maximum }, None) if own => {
+            smf::SharedItem::memory(name, initial, maximum)
+        }
+        (Linkage::Define { initial, maximum }, Some(sig)) if own => {
+            smf::SharedItem::table(name, &sig, initial, maximum)
+        }
+        (_, None) => smf::SharedItem::import_memory(name),
+        (_, Some(sig)) => smf::SharedItem::import_table(name, &sig),
+    })
 }
 
 /// The symbol an item of the template library gets: generic functions

@@ -503,6 +503,19 @@ pub fn signature(text: &str) -> jit::ir::Signature {
     }
 }
 
+/// Calls the function at `entry`, of signature `sig` (a function type's
+/// text), through the process-wide trap runtime: a trap is an `Err`.
+pub fn call_at(
+    entry: *const u8,
+    sig: &str,
+    args: &[jit::interp::Value],
+) -> Result<Option<jit::interp::Value>, jit::TrapKind> {
+    let trap = loader::trap_runtime().unwrap();
+    // SAFETY: `entry` is a resolved function of signature `sig`; pointer
+    // arguments are live buffers the function reads within the length.
+    unsafe { trap.call(entry, &signature(sig), args) }
+}
+
 /// A pointer argument to the elements of `xs`.
 pub fn ptr<T>(xs: &[T]) -> jit::interp::Value {
     jit::interp::Value::Ptr(xs.as_ptr() as u64)
