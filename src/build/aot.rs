@@ -214,6 +214,20 @@ pub fn compile(instances: &[Instance]) -> Result<Text, String> {
     let mut text = Text::default();
     let mut pending = Vec::new();
     for instance in instances {
+        let shared = instance
+            .function
+            .blocks
+            .iter()
+            .flat_map(|b| &b.insts)
+            .any(|i| i.op.is_shared());
+        if shared {
+            return Err(format!(
+                "`{}` uses a shared memory or table, which only code made at run time can \
+                 reach (a descriptor has no address before the module is loaded): make it a \
+                 template, or leave it out of `compile`",
+                instance.symbol
+            ));
+        }
         let code = compile_one(instance)?;
         let offset = text.bytes.len().next_multiple_of(FUNCTION_ALIGN);
         text.bytes.resize(offset, 0xCC);

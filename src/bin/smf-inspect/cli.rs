@@ -87,6 +87,10 @@ pub enum Command {
         repeat: Option<u32>,
         #[command(flatten)]
         tier: TierArgs,
+        /// Load this module first (repeatable, in order): one defining a
+        /// memory or table FILE imports, or whose exports it calls.
+        #[arg(long = "load", value_name = "MODULE")]
+        preload: Vec<PathBuf>,
         /// Disassemble the code the name resolved to (for a tiered
         /// instantiation, its interpreter thunk); with --target wasm32,
         /// print the module in the WebAssembly text format.

@@ -31,6 +31,8 @@ pub struct Request<'a> {
     pub tier: Option<TierConfig>,
     /// Disassemble the resolved code in this syntax.
     pub disasm: Option<jit::backend::Syntax>,
+    /// Modules to load before the module itself, in order.
+    pub preload: &'a [std::path::PathBuf],
 }
 
 pub fn print(
@@ -59,6 +61,11 @@ pub fn print(
     };
     let tier_config = config.tier;
     let loader = Loader::with_jit(config).context("cannot start the loader")?;
+    for module in request.preload {
+        loader
+            .load(module)
+            .with_context(|| format!("cannot load '{}'", module.display()))?;
+    }
     loader.load(path).context("cannot load the module")?;
     let precompiled = loader.lookup_export(mangled).is_some();
     let address = loader

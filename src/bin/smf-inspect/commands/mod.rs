@@ -48,6 +48,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
             tier,
             disasm,
             syntax,
+            preload,
         } => match target {
             TargetChoice::X86_64 => {
                 let request = instantiate::Request {
@@ -56,6 +57,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
                     repeat: repeat.unwrap_or(1),
                     tier: tier.config()?,
                     disasm: disasm.then(|| syntax.unwrap_or(SyntaxChoice::Intel).into()),
+                    preload,
                 };
                 instantiate::print(&module, file, &request, &mut out)?;
             }
