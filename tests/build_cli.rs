@@ -840,3 +840,46 @@ fn signature(text: &str) -> jit::ir::Signature {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn memories_and_tables_become_the_shared_section_and_stay_out_of_ahead_of_time_code() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "s.tir",
+        "memory heap 2, 8\nimport table t fn(i64) -> i64\n\
+         fn peek<T: num>(%o: i64) -> T {\nentry:\n    %v = mem_load T heap, %o\n    ret %v\n}\n",
+    );
+    let manifest = write(
+        dir.path(),
+        "s.sdn",
+        "module:\n    name: s\nsources = [s.tir]\n",
+    );
+    let bytes = build_ok(&manifest, &dir.path().join("s.smf"));
+    let module = smf::Module::parse(&bytes).unwrap();
+    assert_eq!(
+        module.shared_items(),
+        [
+            smf::SharedItem::memory("heap", 2, Some(8)),
+            smf::SharedItem::import_table("t", "fn(i64) -> i64"),
+        ]
+    );
+    // A concrete function is compiled ahead of time, where no descriptor
+    // exists yet: refused, naming the function.
+    write(
+        dir.path(),
+        "c.tir",
+        "memory heap 1\nfn first() -> i64 {\nentry:\n    %z = const i64 0\n    \
+         %v = mem_load i64 heap, %z\n    ret %v\n}\n",
+    );
+    let manifest = write(
+        dir.path(),
+        "c.sdn",
+        "module:\n    name: c\nsources = [c.tir]\n",
+    );
+    let err = error_of(&build(&manifest, &dir.path().join("c.smf")));
+    assert!(
+        err.contains("`first` uses a shared memory or table"),
+        "{err}"
+    );
+}
