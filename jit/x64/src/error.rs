@@ -23,6 +23,19 @@ pub enum Error {
         #[source]
         source: Box<jit_ir::Error>,
     },
+    /// A shared memory or table could not be resolved to its descriptor.
+    #[error("`{function}` uses the shared {space} `{name}`, which could not be resolved: {source}")]
+    UnresolvedShared {
+        /// The function being compiled.
+        function: String,
+        /// Memory or table.
+        space: jit_shared::Space,
+        /// The memory's or table's name.
+        name: String,
+        /// The resolver's error.
+        #[source]
+        source: Box<jit_ir::Error>,
+    },
     /// iced-x86 refused an instruction the lowering produced (a backend bug).
     #[error("`{function}`: the encoder rejected an instruction: {message}")]
     Encode {

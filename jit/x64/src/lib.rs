@@ -23,6 +23,13 @@
 //! become `call rel32` when the target is within ±2 GiB and go through an
 //! 8-byte slot after the function otherwise.
 //!
+//! Shared memories and tables are reached through their descriptors
+//! (`jit_shared`), whose addresses the resolver gives as well
+//! ([`CallResolver::memory`], [`CallResolver::table`]; a
+//! [`SharedResolver`] holds them by name): the code embeds each address
+//! and reads the length at every access, so no length or base it uses can
+//! be stale, and grows call `jit_shared`'s runtime.
+//!
 //! Traps call the trap handler named in [`Options`] with the trap kind in
 //! `edi` and the code in `esi` (see [`TrapRuntime`] for the handler that
 //! turns a trap back into a [`Trap`] value for the caller).
@@ -57,6 +64,7 @@ use emit::SiteKind;
 use jit_ir::instantiate::Instance;
 use jit_ir::ir::{Callee, Function};
 use jit_ir::verify::RegTypes;
+use jit_shared::Space;
 
 /// Where calls to a callee go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,7 +77,8 @@ pub enum CallTarget {
 }
 
 /// Maps callees (instantiations by mangled name, other modules' symbols,
-/// native imports) to where calls reach them.
+/// native imports) to where calls reach them, and shared memories and
+/// tables to their descriptors.
 pub trait CallResolver {
     /// Where calls to `callee` (a [`Callee::Symbol`] or
     /// [`Callee::Import`]) go. May compile the callee first.
@@ -79,15 +88,129 @@ pub trait CallResolver {
     /// Whatever stops the callee from being found or compiled; the
     /// compilation fails with [`Error::Unresolved`].
     fn resolve(&mut self, callee: &Callee) -> Result<CallTarget, jit_ir::Error>;
+
+    /// The address of the [`MemoryDescriptor`](jit_shared::MemoryDescriptor)
+    /// of the shared memory `name` (its
+    /// [`descriptor_address`](jit_shared::SharedMemory::descriptor_address)).
+    /// The code embeds it and reads the descriptor at every access, so
+    /// the memory must outlive the code. Asked once per memory a function
+    /// uses.
+    ///
+    /// # Errors
+    ///
+    /// By default, [`jit_ir::ErrorKind::Unresolved`] naming the memory: a
+    /// resolver that knows no memory. The compilation fails with
+    /// [`Error::UnresolvedShared`].
+    fn memory(&mut self, name: &str) -> Result<u64, jit_ir::Error> {
+        Err(unresolved(name))
+    }
+
+    /// The address of the [`TableDescriptor`](jit_shared::TableDescriptor)
+    /// of the shared table `name`, as [`CallResolver::memory`] for
+    /// memories.
+    ///
+    /// # Errors
+    ///
+    /// By default, [`jit_ir::ErrorKind::Unresolved`] naming the table. The
+    /// compilation fails with [`Error::UnresolvedShared`].
+    fn table(&mut self, name: &str) -> Result<u64, jit_ir::Error> {
+        Err(unresolved(name))
+    }
 }
 
-/// Any closure from callee to target is a resolver.
+#[cold]
+fn unresolved(name: &str) -> jit_ir::Error {
+    jit_ir::Error::new(jit_ir::ErrorKind::Unresolved(name.to_owned()))
+}
+
+/// Any closure from callee to target is a resolver (of callees only: it
+/// knows no shared memory or table; see [`SharedResolver`]).
 impl<F> CallResolver for F
 where
     F: FnMut(&Callee) -> Result<CallTarget, jit_ir::Error>,
 {
     fn resolve(&mut self, callee: &Callee) -> Result<CallTarget, jit_ir::Error> {
         self(callee)
+    }
+}
+
+/// A resolver of callees (any [`CallResolver`], a closure for one)
+/// together with the descriptors of shared memories and tables by name:
+/// what an embedder or a test gives the backend for code that uses them.
+/// A name it was not given is asked of the inner resolver.
+///
+/// ```
+/// use jit_shared::{SharedMemory, SharedTable};
+/// use jit_x64::{CallResolver, NoCallees, SharedResolver};
+///
+/// let heap = SharedMemory::new("heap", 1, Some(4))?;
+/// let dispatch = SharedTable::new("dispatch", 4, None)?;
+/// let mut resolver = SharedResolver::new(NoCallees)
+///     .with_memory("heap", heap.descriptor_address())
+///     .with_table("dispatch", dispatch.descriptor_address());
+/// assert_eq!(resolver.memory("heap")?, heap.descriptor_address());
+/// assert!(resolver.table("heap").is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct SharedResolver<C> {
+    callees: C,
+    memories: HashMap<String, u64>,
+    tables: HashMap<String, u64>,
+}
+
+impl<C> SharedResolver<C> {
+    /// A resolver asking `callees` for callees, and knowing no memory or
+    /// table yet.
+    pub fn new(callees: C) -> Self {
+        SharedResolver {
+            callees,
+            memories: HashMap::new(),
+            tables: HashMap::new(),
+        }
+    }
+
+    /// Answers the memory `name` with the descriptor at `descriptor` (a
+    /// [`SharedMemory::descriptor_address`](jit_shared::SharedMemory::descriptor_address),
+    /// which must outlive the code compiled with it).
+    #[must_use]
+    pub fn with_memory(mut self, name: impl Into<String>, descriptor: u64) -> Self {
+        self.memories.insert(name.into(), descriptor);
+        self
+    }
+
+    /// Answers the table `name` with the descriptor at `descriptor` (a
+    /// [`SharedTable::descriptor_address`](jit_shared::SharedTable::descriptor_address),
+    /// which must outlive the code compiled with it).
+    #[must_use]
+    pub fn with_table(mut self, name: impl Into<String>, descriptor: u64) -> Self {
+        self.tables.insert(name.into(), descriptor);
+        self
+    }
+
+    /// The resolver of callees.
+    pub fn callees(&mut self) -> &mut C {
+        &mut self.callees
+    }
+}
+
+impl<C: CallResolver> CallResolver for SharedResolver<C> {
+    fn resolve(&mut self, callee: &Callee) -> Result<CallTarget, jit_ir::Error> {
+        self.callees.resolve(callee)
+    }
+
+    fn memory(&mut self, name: &str) -> Result<u64, jit_ir::Error> {
+        match self.memories.get(name) {
+            Some(&descriptor) => Ok(descriptor),
+            None => self.callees.memory(name),
+        }
+    }
+
+    fn table(&mut self, name: &str) -> Result<u64, jit_ir::Error> {
+        match self.tables.get(name) {
+            Some(&descriptor) => Ok(descriptor),
+            None => self.callees.table(name),
+        }
     }
 }
 
@@ -111,7 +234,8 @@ impl CallResolver for NoCallees {
 pub struct Options {
     /// Address of the trap handler, an `extern "C" fn(kind: u32, code: u32) -> !`
     /// (kinds [`TRAP_DIVIDE_BY_ZERO`], [`TRAP_EXPLICIT`],
-    /// [`TRAP_NULL_POINTER`]). [`TrapRuntime::handler`] provides one.
+    /// [`TRAP_NULL_POINTER`], [`TRAP_OUT_OF_BOUNDS`]).
+    /// [`TrapRuntime::handler`] provides one.
     pub trap_handler: u64,
 }
 
@@ -341,6 +465,58 @@ impl CompiledBatch {
     }
 }
 
+/// What the lowering of one function asks of the embedder, answered
+/// through its [`CallResolver`]: callees outside the batch (recorded in
+/// order as link targets) and descriptors, with errors naming the
+/// function.
+struct Environment<'a> {
+    function: &'a str,
+    batch: &'a [&'a str],
+    resolver: &'a mut dyn CallResolver,
+    targets: Vec<Target>,
+}
+
+impl lower::Environment for Environment<'_> {
+    fn callee(&mut self, callee: &Callee) -> Result<SiteKind, Error> {
+        let symbol = match callee {
+            Callee::Symbol(s) => Some(s.as_str()),
+            _ => None,
+        };
+        let target = match symbol.and_then(|s| self.batch.iter().position(|b| *b == s)) {
+            Some(i) => Target::Member(i),
+            None => Target::Resolved(self.resolver.resolve(callee).map_err(|source| {
+                Error::Unresolved {
+                    function: self.function.to_owned(),
+                    callee: match callee {
+                        Callee::Symbol(s) | Callee::Import(s) => s.clone(),
+                        Callee::Template { name, .. } => name.to_string(),
+                    },
+                    source: Box::new(source),
+                }
+            })?),
+        };
+        let kind = match target {
+            Target::Resolved(CallTarget::Slot(s)) => SiteKind::Slot(s),
+            _ => SiteKind::Direct,
+        };
+        self.targets.push(target);
+        Ok(kind)
+    }
+
+    fn descriptor(&mut self, space: Space, name: &str) -> Result<u64, Error> {
+        let found = match space {
+            Space::Memory => self.resolver.memory(name),
+            Space::Table => self.resolver.table(name),
+        };
+        found.map_err(|source| Error::UnresolvedShared {
+            function: self.function.to_owned(),
+            space,
+            name: name.to_owned(),
+            source: Box::new(source),
+        })
+    }
+}
+
 impl Backend {
     /// A backend generating code for `options`.
     pub fn new(options: Options) -> Self {
@@ -380,33 +556,14 @@ impl Backend {
     ) -> Result<LoweredFunction, Error> {
         let name = func.name.to_string();
         let alloc = regalloc::allocate(func, types);
-        let mut targets = Vec::new();
-        let mut resolve = |callee: &Callee| -> Result<SiteKind, Error> {
-            let symbol = match callee {
-                Callee::Symbol(s) => Some(s.as_str()),
-                _ => None,
-            };
-            let target = match symbol.and_then(|s| batch.iter().position(|b| *b == s)) {
-                Some(i) => Target::Member(i),
-                None => Target::Resolved(resolver.resolve(callee).map_err(|source| {
-                    Error::Unresolved {
-                        function: name.clone(),
-                        callee: match callee {
-                            Callee::Symbol(s) | Callee::Import(s) => s.clone(),
-                            Callee::Template { name, .. } => name.to_string(),
-                        },
-                        source: Box::new(source),
-                    }
-                })?),
-            };
-            let kind = match target {
-                Target::Resolved(CallTarget::Slot(s)) => SiteKind::Slot(s),
-                _ => SiteKind::Direct,
-            };
-            targets.push(target);
-            Ok(kind)
+        let mut env = Environment {
+            function: &name,
+            batch,
+            resolver,
+            targets: Vec::new(),
         };
-        let (asm, ext) = lower::lower(func, &alloc, self.options.trap_handler, &mut resolve)?;
+        let (asm, ext) = lower::lower(func, &alloc, self.options.trap_handler, &mut env)?;
+        let targets = env.targets;
         Ok(LoweredFunction {
             name,
             asm,

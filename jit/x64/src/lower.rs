@@ -12,8 +12,10 @@
 //!
 //! Traps branch to a stub per (kind, code) at the end of the function
 //! that calls the embedder's trap handler with `edi` = kind (0 division by
-//! zero, 1 explicit `trap`, 2 null pointer) and `esi` = code; the handler
-//! never returns.
+//! zero, 1 explicit `trap`, 2 null pointer, 3 out of bounds) and `esi` =
+//! code; the handler never returns.
+//!
+//! The operations on shared memories and tables are lowered in `shared`.
 
 use iced_x86::{Code, Register};
 
@@ -26,6 +28,9 @@ use super::regalloc::{Allocation, INT_ARGS, Loc};
 use jit_ir::ir::{
     BinOp, BlockCall, Callee, CmpOp, Function, IntType, Op, Reg, Signature, Terminator, Type, UnOp,
 };
+use jit_shared::Space;
+
+mod shared;
 
 /// Trap kind passed in `edi`: integer division or remainder by zero.
 pub const TRAP_DIVIDE_BY_ZERO: u32 = 0;
@@ -43,10 +48,16 @@ pub(super) struct Externals {
     pub kinds: Vec<SiteKind>,
 }
 
-/// Resolves a callee to how calls reach it.
-pub(super) type ResolveFn<'r> = dyn FnMut(&Callee) -> Result<SiteKind, Error> + 'r;
+/// What the lowering asks of the embedder.
+pub(super) trait Environment {
+    /// How calls reach `callee` (asked once per callee).
+    fn callee(&mut self, callee: &Callee) -> Result<SiteKind, Error>;
+    /// The address of the descriptor of the shared memory or table `name`
+    /// (asked once per name).
+    fn descriptor(&mut self, space: Space, name: &str) -> Result<u64, Error>;
+}
 
-struct Lower<'a, 'r> {
+struct Lower<'a> {
     f: &'a Function,
     alloc: &'a Allocation,
     asm: Asm,
@@ -57,7 +68,9 @@ struct Lower<'a, 'r> {
     frame_bytes: u32,
     handler: u32,
     ext: Externals,
-    resolve: &'a mut ResolveFn<'r>,
+    env: &'a mut dyn Environment,
+    /// The descriptors asked for so far.
+    descriptors: Vec<(Space, &'a str, u64)>,
     /// The fused comparison whose result the flags hold, and the
     /// condition that means true.
     flags: Option<(Reg, Cc)>,
@@ -75,7 +88,7 @@ pub(super) fn lower(
     f: &Function,
     alloc: &Allocation,
     trap_handler: u64,
-    resolve: &mut ResolveFn<'_>,
+    env: &mut dyn Environment,
 ) -> Result<(Asm, Externals), Error> {
     // The function is verified; this keeps an unverified one from indexing
     // past the block table below.
@@ -114,7 +127,8 @@ pub(super) fn lower(
         frame_bytes,
         handler,
         ext: Externals::default(),
-        resolve,
+        env,
+        descriptors: Vec::new(),
         flags: None,
         deferred: scratch.deferred,
         moves: scratch.moves,
@@ -147,6 +161,17 @@ thread_local! {
     static SCRATCH: std::cell::Cell<Scratch> = std::cell::Cell::new(Scratch::default());
 }
 
+/// Where a call goes.
+#[derive(Clone, Copy, Debug)]
+enum Via {
+    /// External callee `n`, linked later.
+    External(u32),
+    /// The function pointer at a location (null traps).
+    Pointer(Loc),
+    /// The function pointer already in `SCRATCH_A` (null traps).
+    Loaded,
+}
+
 fn int_type(ty: &Type) -> Option<IntType> {
     match ty {
         Type::Int(t) => Some(*t),
@@ -158,7 +183,7 @@ fn mem(base: Register) -> Mem {
     Mem::base(base)
 }
 
-impl Lower<'_, '_> {
+impl<'a> Lower<'a> {
     fn loc(&self, r: Reg) -> Loc {
         self.alloc
             .locs
@@ -507,7 +532,7 @@ impl Lower<'_, '_> {
         Ok(())
     }
 
-    fn op(&mut self, op: &Op, dst: Loc, result: Option<Reg>, fused: bool) -> Result<(), Error> {
+    fn op(&mut self, op: &'a Op, dst: Loc, result: Option<Reg>, fused: bool) -> Result<(), Error> {
         if !matches!(op, Op::Const { .. } | Op::Select { .. }) {
             self.flags = None;
         }
@@ -542,7 +567,7 @@ impl Lower<'_, '_> {
             }
             Op::Load { ty, addr, index } => {
                 let a = self.address(ty, self.loc(*addr), index.map(|i| self.loc(i)))?;
-                self.load(ty, dst, a)?;
+                self.load(ty, dst, mem(a));
             }
             Op::Store {
                 ty,
@@ -551,7 +576,7 @@ impl Lower<'_, '_> {
                 value,
             } => {
                 let a = self.address(ty, self.loc(*addr), index.map(|i| self.loc(i)))?;
-                self.store(ty, a, self.loc(*value))?;
+                self.store(ty, mem(a), self.loc(*value), SCRATCH_B);
             }
             Op::Addr {
                 base,
@@ -568,10 +593,10 @@ impl Lower<'_, '_> {
             ),
             Op::Call { callee, sig, args } => {
                 let ext = self.external(callee)?;
-                self.call(sig, args, dst, None, ext);
+                self.call(sig, args, dst, Via::External(ext));
             }
             Op::CallIndirect { sig, target, args } => {
-                self.call(sig, args, dst, Some(self.loc(*target)), 0);
+                self.call(sig, args, dst, Via::Pointer(self.loc(*target)));
             }
             Op::FuncAddr { callee, .. } => {
                 let ext = self.external(callee)?;
@@ -593,9 +618,7 @@ impl Lower<'_, '_> {
             | Op::TableSet { .. }
             | Op::TableSize { .. }
             | Op::TableGrow { .. }
-            | Op::CallTable { .. } => {
-                return Err(self.unsupported("shared memories and tables"));
-            }
+            | Op::CallTable { .. } => self.shared(op, dst)?,
         }
         Ok(())
     }
@@ -612,7 +635,7 @@ impl Lower<'_, '_> {
         if let Some(i) = self.ext.names.iter().position(|n| n == name) {
             return Ok(i as u32);
         }
-        let kind = (self.resolve)(callee)?;
+        let kind = self.env.callee(callee)?;
         self.ext.names.push(name.clone());
         self.ext.kinds.push(kind);
         Ok((self.ext.names.len() - 1) as u32)
@@ -998,8 +1021,8 @@ impl Lower<'_, '_> {
         Ok(a)
     }
 
-    fn load(&mut self, ty: &Type, dst: Loc, a: Register) -> Result<(), Error> {
-        let m = mem(a);
+    /// Loads `ty` from `m` into `dst`, extended to its canonical form.
+    fn load(&mut self, ty: &Type, dst: Loc, m: Mem) {
         if ty.is_float() {
             let f32 = matches!(ty, Type::F32);
             let d = match dst {
@@ -1008,7 +1031,7 @@ impl Lower<'_, '_> {
             };
             self.asm.sse(Sse::Mov, f32, d, Rm::Mem(m));
             self.asm.store_xmm(dst, d, f32);
-            return Ok(());
+            return;
         }
         let d = Asm::dst_gpr(dst, SCRATCH_B);
         let ins = match ty {
@@ -1026,11 +1049,11 @@ impl Lower<'_, '_> {
             self.canon_ty(d, ty);
         }
         self.asm.store_gpr(dst, d);
-        Ok(())
     }
 
-    fn store(&mut self, ty: &Type, a: Register, value: Loc) -> Result<(), Error> {
-        let m = mem(a);
+    /// Stores `value` of type `ty` to `m`, through `scratch` when it is
+    /// not in a register (`m` must not use `scratch`).
+    fn store(&mut self, ty: &Type, m: Mem, value: Loc, scratch: Register) {
         if ty.is_float() {
             let f32 = matches!(ty, Type::F32);
             let x = self.asm.xmm(value, XSCRATCH_A, f32);
@@ -1040,9 +1063,9 @@ impl Lower<'_, '_> {
                 Code::Movsd_xmmm64_xmm
             };
             self.asm.push(Ins::with2(code, m, x));
-            return Ok(());
+            return;
         }
-        let v = self.asm.gpr(value, SCRATCH_B);
+        let v = self.asm.gpr(value, scratch);
         let ins = match ty.scalar_size() {
             Some(1) => Ins::with2(Code::Mov_rm8_r8, m, r8(v)),
             Some(2) => Ins::with2(Code::Mov_rm16_r16, m, r16(v)),
@@ -1050,7 +1073,6 @@ impl Lower<'_, '_> {
             _ => Ins::with2(Code::Mov_rm64_r64, m, v),
         };
         self.asm.push(ins);
-        Ok(())
     }
 
     fn addr(&mut self, dst: Loc, base: Loc, index: Option<Loc>, scale: u64, disp: i64) {
@@ -1107,8 +1129,8 @@ impl Lower<'_, '_> {
         self.asm.store_gpr(dst, d);
     }
 
-    fn call(&mut self, sig: &Signature, args: &[Reg], dst: Loc, target: Option<Loc>, ext: u32) {
-        if let Some(t) = target {
+    fn call(&mut self, sig: &Signature, args: &[Reg], dst: Loc, via: Via) {
+        if let Via::Pointer(t) = via {
             self.asm.load_gpr(SCRATCH_A, t);
         }
         let (mut ni, mut nf) = (0usize, 0u32);
@@ -1133,15 +1155,15 @@ impl Lower<'_, '_> {
         }
         parallel(&mut self.asm, &mut moves);
         self.moves[0] = moves;
-        match target {
-            Some(_) => {
+        match via {
+            Via::Pointer(_) | Via::Loaded => {
                 let null = self.trap_label(TRAP_NULL_POINTER, 0);
                 self.asm
                     .push(Ins::with2(Code::Test_rm64_r64, SCRATCH_A, SCRATCH_A));
                 self.asm.jcc(Cc::E, null);
                 self.asm.push(Ins::with1(Code::Call_rm64, SCRATCH_A));
             }
-            None => self.asm.items.push(Item::Call(ext)),
+            Via::External(ext) => self.asm.items.push(Item::Call(ext)),
         }
         match &sig.ret {
             Some(ty) if ty.is_float() => {

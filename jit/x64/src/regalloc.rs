@@ -660,6 +660,8 @@ fn note_use(r: Reg, at: u32, uses: &mut [u32], last: &mut [u32], gen_: &mut [u64
 /// Notes what the machine demands of `op` at `at`: a shift by a register
 /// needs rcx and an integer division rdx, and a call's integer arguments
 /// would like the ABI's argument registers (unless they have one already).
+/// Calls include `call_table` and the grows of shared memories and tables,
+/// which call the runtime.
 fn note_machine_needs(
     op: &Op,
     at: u32,
@@ -680,19 +682,32 @@ fn note_machine_needs(
             _ => {}
         }
     }
-    if let Op::Call { sig, args, .. } | Op::CallIndirect { sig, args, .. } = op {
-        calls.push(at);
-        let mut slot = 0;
-        for (a, t) in args.iter().zip(&sig.params) {
-            if !t.is_float() {
-                if let Some(f) = fixed.get_mut(index(*a))
-                    && f.is_none()
-                {
-                    *f = INT_ARGS.get(slot).copied();
+    let mut want = |r: Reg, register: Option<Register>| {
+        if let Some(f) = fixed.get_mut(index(r))
+            && f.is_none()
+        {
+            *f = register;
+        }
+    };
+    match op {
+        Op::Call { sig, args, .. }
+        | Op::CallIndirect { sig, args, .. }
+        | Op::CallTable { sig, args, .. } => {
+            calls.push(at);
+            let mut slot = 0;
+            for (a, t) in args.iter().zip(&sig.params) {
+                if !t.is_float() {
+                    want(*a, INT_ARGS.get(slot).copied());
+                    slot += 1;
                 }
-                slot += 1;
             }
         }
+        // Calls of the runtime's grow with (descriptor, delta).
+        Op::MemGrow { delta, .. } | Op::TableGrow { delta, .. } => {
+            calls.push(at);
+            want(*delta, INT_ARGS.get(1).copied());
+        }
+        _ => {}
     }
 }
 
