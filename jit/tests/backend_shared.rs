@@ -1,6 +1,6 @@
 //! Shared memories and tables in compiled code: every operation against
-//! values computed here from the descriptor's bytes (the interpreter does
-//! not run them yet), bounds at the length, one past and at negative
+//! values computed here from the descriptor's bytes (`shared_mixed.rs`
+//! compares compiled code with the interpreter), bounds at the length, one past and at negative
 //! offsets, constant offsets, grows up to the maximum and past it, grows
 //! by other threads seen at once, values live across a grow, tables
 //! filled and called through, and the shape of the bounds check.

@@ -48,7 +48,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use jit::backend::{Backend, CallTarget, Options, PreparedFunction, TrapRuntime};
+use jit::backend::{Backend, CallResolver, CallTarget, Options, PreparedFunction, TrapRuntime};
 use jit::ir::{Callee, Library};
 
 use crate::error::{Error, InstantiationError, Result};
@@ -359,16 +359,55 @@ pub(crate) fn prepare_function(
     name: &str,
     ctx: &mut ResolveContext<'_>,
 ) -> Result<PreparedFunction> {
-    let mut callee_error: Option<Error> = None;
-    let mut resolver = |callee: &Callee| -> std::result::Result<CallTarget, jit::Error> {
-        resolve_callee(callee, ctx).map_err(|error| {
+    let mut resolver = Callees { ctx, error: None };
+    let prepared = backend.prepare(function, types, &[symbol], &mut resolver);
+    prepared.map_err(|error| {
+        resolver
+            .error
+            .unwrap_or_else(|| Error::instantiation(name, error))
+    })
+}
+
+/// What a function being compiled reaches, as seen from the chain `ctx`:
+/// callees through the chain, shared memories and tables through the
+/// loader's registry (their descriptors, never copies). The first error of
+/// the loader's own is kept, so that the caller sees it rather than its
+/// wrapping.
+struct Callees<'c, 'l> {
+    ctx: &'c mut ResolveContext<'l>,
+    error: Option<Error>,
+}
+
+impl CallResolver for Callees<'_, '_> {
+    fn resolve(&mut self, callee: &Callee) -> std::result::Result<CallTarget, jit::Error> {
+        resolve_callee(callee, self.ctx).map_err(|error| {
             let unresolved = jit::Error::new(jit::ErrorKind::Unresolved(error.to_string()));
-            callee_error.get_or_insert(error);
+            self.error.get_or_insert(error);
             unresolved
         })
-    };
-    let prepared = backend.prepare(function, types, &[symbol], &mut resolver);
-    prepared.map_err(|error| callee_error.unwrap_or_else(|| Error::instantiation(name, error)))
+    }
+
+    fn memory(&mut self, name: &str) -> std::result::Result<u64, jit::Error> {
+        let memory = self.ctx.loader().shared_memory(name);
+        memory
+            .map(|m| m.descriptor_address())
+            .ok_or_else(|| not_defined("memory", name))
+    }
+
+    fn table(&mut self, name: &str) -> std::result::Result<u64, jit::Error> {
+        let table = self.ctx.loader().shared_table(name);
+        table
+            .map(|(t, _)| t.descriptor_address())
+            .ok_or_else(|| not_defined("table", name))
+    }
+}
+
+/// A memory or table no loaded module defines (any more).
+#[cold]
+fn not_defined(kind: &str, name: &str) -> jit::Error {
+    jit::Error::new(jit::ErrorKind::Unresolved(format!(
+        "the {kind} `{name}`, which no loaded module defines"
+    )))
 }
 
 /// Where calls to `callee` go, as seen from the chain `ctx`.

@@ -15,7 +15,7 @@ use jit::interp::{Interpreter, LibraryResolver, Value};
 use jit::ir::Library;
 mod common;
 
-use common::{fixture, len, ptr, signature, writable_executable_mappings};
+use common::{call, fixture, len, ptr, writable_executable_mappings};
 use loader::{Binding, Error, ImportSource, JitConfig, JitInstantiator, Loader, LoaderConfig};
 
 fn jit_loader(config: LoaderConfig) -> Loader {
@@ -32,24 +32,6 @@ fn loaded_from(path: &std::path::Path) -> Loader {
     let loader = jit_loader(LoaderConfig::default());
     loader.load(path).unwrap();
     loader
-}
-
-/// Calls `symbol` as resolved by `loader`, through the process-wide trap
-/// runtime.
-fn call(
-    loader: &Loader,
-    symbol: &str,
-    sig: &str,
-    args: &[Value],
-) -> Result<Option<Value>, TrapKind> {
-    let entry = loader
-        .resolve(symbol)
-        .unwrap_or_else(|e| panic!("{symbol}: {e}"))
-        .as_ptr();
-    let trap = loader::trap_runtime().unwrap();
-    // SAFETY: `entry` is loaded or generated code of signature `sig`; the
-    // pointers passed are live buffers of the element types it reads.
-    unsafe { trap.call(entry, &signature(sig), args) }
 }
 
 /// The templates of the loaded collections module, for the interpreter.

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{call_at, fixture, len, ptr};
+use common::{call, call_at, fixture, len, ptr};
 use jit::TrapKind;
 use jit::interp::Value;
 use jit::ir::{IntType, Signature, TemplateName, Type};
@@ -28,16 +28,6 @@ fn tiered(policy: TierPolicy, calls: u32, back_edges: u32) -> Loader {
     let loader = Loader::with_jit(config).unwrap();
     loader.load(fixture("collections")).unwrap();
     loader
-}
-
-fn call(
-    loader: &Loader,
-    symbol: &str,
-    sig: &str,
-    args: &[Value],
-) -> Result<Option<Value>, TrapKind> {
-    let entry = loader.resolve(symbol).unwrap().as_ptr();
-    call_at(entry, sig, args)
 }
 
 #[test]

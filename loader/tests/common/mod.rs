@@ -516,6 +516,21 @@ pub fn call_at(
     unsafe { trap.call(entry, &signature(sig), args) }
 }
 
+/// Calls `symbol` as resolved by `loader` (a failure to resolve fails the
+/// test), through the process-wide trap runtime.
+pub fn call(
+    loader: &loader::Loader,
+    symbol: &str,
+    sig: &str,
+    args: &[jit::interp::Value],
+) -> Result<Option<jit::interp::Value>, jit::TrapKind> {
+    let entry = loader
+        .resolve(symbol)
+        .unwrap_or_else(|e| panic!("{symbol}: {e}"))
+        .as_ptr();
+    call_at(entry, sig, args)
+}
+
 /// A pointer argument to the elements of `xs`.
 pub fn ptr<T>(xs: &[T]) -> jit::interp::Value {
     jit::interp::Value::Ptr(xs.as_ptr() as u64)
