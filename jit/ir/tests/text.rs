@@ -29,7 +29,7 @@ fn syntax_errors_point_at_line_and_column() {
     let (k, ..) = error_at("garbage");
     assert_eq!(
         k,
-        ErrorKind::Syntax("`fn`, `struct`, `import` or `extern`".into())
+        ErrorKind::Syntax("`fn`, `struct`, `import`, `extern`, `memory` or `table`".into())
     );
     let (k, line, col) = error_at(
         "fn f() -> i64 {\nentry:\n    %x = const i64 99999999999999999999999\n    ret %x\n}\n",
