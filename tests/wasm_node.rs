@@ -4,7 +4,10 @@
 //! results for sum, dot, sort, binary_search, a comparator called through
 //! `func_addr` and `call_indirect`, and a trap with its code — for
 //! modules the backend returns and for modules `smf-inspect instantiate
-//! --target wasm32 -o` writes from the collections fixture.
+//! --target wasm32 -o` writes from the collections fixture. A host that
+//! defines shared memories and tables gives the outcomes the scenario of
+//! `jit/wasm/tests/support/shared.rs` computes, as the in-process runner
+//! does.
 //!
 //! `node` must be on the PATH: without it this test fails (CI must not
 //! pass by skipping it).
@@ -18,6 +21,9 @@ use jit::interp::{Interpreter, LibraryResolver, Value};
 use jit::ir::{IntType, Library, Type};
 use jit::target::Target;
 use jit::{Error, ErrorKind, TrapKind};
+
+#[path = "../jit/wasm/tests/support/shared.rs"]
+mod shared;
 
 fn harness() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wasm/run.mjs")
@@ -174,20 +180,15 @@ fn interpreted(lib: &Library, call: &Call<'_>) -> Run {
     Run { result, buffers }
 }
 
-fn in_node(module: &Path, call: &Call<'_>, table_base: u32) -> Run {
+/// The harness's spelling of a scalar argument, `TYPE:VALUE`.
+fn scalar(v: &Value) -> String {
+    format!("{}:{}", type_name(v), spell(v))
+}
+
+/// Runs the harness on `module` with `args`: one JSON value a call.
+fn harness_lines(module: &Path, args: &[String]) -> Vec<serde_json::Value> {
     let mut cmd = Command::new("node");
-    cmd.arg(harness()).arg(module).arg(call.symbol);
-    for b in &call.buffers {
-        let values: Vec<String> = b.iter().map(spell).collect();
-        cmd.arg(format!("buf:{}:{}", call.elem, values.join(",")));
-    }
-    for v in &call.scalars {
-        cmd.arg(format!("{}:{}", type_name(v), spell(v)));
-    }
-    if let Some(r) = &call.ret {
-        cmd.arg(format!("ret:{r}"));
-    }
-    cmd.args(["--table-base", &table_base.to_string()]);
+    cmd.arg(harness()).arg(module).args(args);
     let out = cmd.output().unwrap_or_else(|e| {
         panic!("`node` is needed to run the WebAssembly harness and could not be started: {e}")
     });
@@ -196,17 +197,42 @@ fn in_node(module: &Path, call: &Call<'_>, table_base: u32) -> Run {
         "{cmd:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let j: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
-    let result = match &j["trap"] {
-        serde_json::Value::Null => Ok(call.ret.as_ref().map(|t| read(t, &j["result"]))),
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}
+
+/// What a call's line says it did: its result read as `ret`, or its trap
+/// (an engine trap, which the IR does not define, fails the test).
+fn outcome(j: &serde_json::Value, ret: Option<&Type>) -> Result<Option<Value>, TrapKind> {
+    match &j["trap"] {
+        serde_json::Value::Null => Ok(ret.map(|t| read(t, &j["result"]))),
         trap => Err(match trap["kind"].as_str() {
             Some("explicit") => TrapKind::Explicit(trap["code"].as_u64().unwrap_or(0) as u32),
             Some("divide_by_zero") => TrapKind::DivideByZero,
             Some("null_pointer") => TrapKind::NullPointer,
-            other => panic!("{}: an engine trap {other:?}: {trap}", call.symbol),
+            Some("out_of_bounds") => TrapKind::OutOfBounds,
+            other => panic!("an engine trap {other:?}: {trap}"),
         }),
-    };
+    }
+}
+
+fn in_node(module: &Path, call: &Call<'_>, table_base: u32) -> Run {
+    let mut args = vec![call.symbol.to_owned()];
+    for b in &call.buffers {
+        let values: Vec<String> = b.iter().map(spell).collect();
+        args.push(format!("buf:{}:{}", call.elem, values.join(",")));
+    }
+    args.extend(call.scalars.iter().map(scalar));
+    if let Some(r) = &call.ret {
+        args.push(format!("ret:{r}"));
+    }
+    args.extend(["--table-base".to_owned(), table_base.to_string()]);
+    let [j] = harness_lines(module, &args)
+        .try_into()
+        .unwrap_or_else(|lines| panic!("{}: one line expected: {lines:?}", call.symbol));
+    let result = outcome(&j, call.ret.as_ref());
     let buffers = j["buffers"]
         .as_array()
         .expect("buffers")
@@ -354,6 +380,85 @@ fn node_runs_the_modules_smf_inspect_writes() {
             same_run(&got, &want),
             "{}: node {got:?}, interpreter {want:?}",
             call.symbol
+        );
+    }
+}
+
+/// The scenario on a shared memory and a shared table, run as one job on
+/// one instance (`--then` between the calls), with the harness defining
+/// both (`--memory`, `--table`): every call's outcome and the descriptors
+/// after the last are the ones computed in Rust, which the in-process
+/// runner gives too (`jit/wasm/tests/shared.rs`).
+#[test]
+fn node_runs_shared_memories_and_tables_with_the_outcomes_computed_in_rust() {
+    let lib = jit::text::parse_library(shared::TEXT).expect("parses");
+    let wasm = lib.with_target(Target::WASM32);
+    jit::verify::verify_library(&wasm).expect("verifies for wasm32");
+    let mut set = Vec::new();
+    for (name, args) in shared::roots() {
+        for inst in jit::instantiate::instantiate_all(&wasm, &name, &args)
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+        {
+            if !set
+                .iter()
+                .any(|i: &jit::instantiate::Instance| i.symbol == inst.symbol)
+            {
+                set.push(inst);
+            }
+        }
+    }
+    let refs: Vec<_> = set.iter().collect();
+    let module = jit::wasm::compile(&refs).expect("compiles");
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let path = dir.path().join("shared.wasm");
+    std::fs::write(&path, module.bytes()).expect("writes the module");
+
+    let steps = shared::steps();
+    let mut args = Vec::new();
+    for (k, step) in steps.iter().enumerate() {
+        if k > 0 {
+            args.push("--then".to_owned());
+        }
+        args.push(step.symbol.clone());
+        args.extend(step.args.iter().map(scalar));
+        if let Some(ret) = module.signature(&step.symbol).and_then(|s| s.ret.as_ref()) {
+            args.push(format!("ret:{ret}"));
+        }
+    }
+    let (heap, dispatch) = (shared::HEAP, shared::DISPATCH);
+    args.extend([
+        "--memory".to_owned(),
+        format!("{}:{}:{}", heap.0, heap.1, heap.2),
+        "--table".to_owned(),
+        format!("{}:{}:{}", dispatch.0, dispatch.1, dispatch.2),
+        "--table-base".to_owned(),
+        "3".to_owned(),
+    ]);
+    let lines = harness_lines(&path, &args);
+    assert_eq!(lines.len(), steps.len(), "one line a call");
+    for (k, (step, j)) in steps.iter().zip(&lines).enumerate() {
+        let ret = module.signature(&step.symbol).and_then(|s| s.ret.as_ref());
+        let got = outcome(j, ret);
+        let same_value = match (&got, &step.want) {
+            (Ok(Some(a)), Ok(Some(b))) => same(a, b),
+            (a, b) => a == b,
+        };
+        assert!(
+            same_value,
+            "step {k}: {}({:?}): node {got:?}, want {:?}",
+            step.symbol, step.args, step.want
+        );
+    }
+    let last = &lines.last().expect("a line")["shared"];
+    for (name, (length, maximum, version)) in [
+        (heap.0, shared::FINAL_HEAP),
+        (dispatch.0, shared::FINAL_DISPATCH),
+    ] {
+        let d = &last[name];
+        assert_eq!(
+            [&d["length"], &d["maximum"], &d["version"]].map(|v| v.as_u64()),
+            [length, maximum, version].map(|v| Some(u64::from(v))),
+            "{name}: {d}"
         );
     }
 }

@@ -14,6 +14,12 @@
 //! module before [`compile`] returns it. With the `run` feature, [`run`]
 //! executes modules in process with the `wasmi` interpreter.
 //!
+//! The IR's shared memories and tables are regions of the one imported
+//! linear memory, each described by a descriptor the host places there
+//! and the module imports the address of ([`abi::Space`],
+//! [`abi::descriptor`]); every access reads the descriptor, so all modules
+//! of a host see one length.
+//!
 //! Instances must come from a library laid out for
 //! [`Target::WASM32`](jit_ir::target::Target::WASM32)
 //! ([`Library::with_target`](jit_ir::ir::Library::with_target)): the
@@ -31,7 +37,7 @@ pub mod run;
 mod validate;
 
 pub use error::Error;
-pub use module::{Export, Import, ImportKind, Module};
+pub use module::{Export, Import, ImportKind, Module, SharedImport};
 pub use validate::{FEATURES, validate};
 
 use jit_ir::instantiate::Instance;

@@ -39,18 +39,28 @@
 //! unsigned ones, `bool` 0 or 1): operations that can leave it (`add`,
 //! `sub`, `mul`, `neg`, `not`, `shl`, narrowing casts, signed division)
 //! re-establish it with `extend8_s`/`extend16_s` or a mask.
+//!
+//! **Shared memories and tables** are regions of the linear memory that a
+//! descriptor describes (base, length, maximum, version: `abi::descriptor`);
+//! each operation reads the descriptor through its imported global, so a
+//! grow by any module is seen by the next access of every other. Bounds
+//! are checked before any byte is touched, and a failed check or a null
+//! `call_table` entry sets `__trap_kind` and executes `unreachable`.
 
 use std::borrow::Cow;
 
 use jit_ir::instantiate::Instance;
 use jit_ir::ir::{
-    BinOp, BlockCall, Callee, CmpOp, Function, Inst, IntType, Literal, Op, Reg, Terminator, Type,
-    UnOp,
+    BinOp, BlockCall, Callee, CmpOp, Function, Inst, IntType, Literal, Op, Reg, Signature,
+    Terminator, Type, UnOp,
 };
 use wasm_encoder::{BlockType, Instruction as I, MemArg, ValType};
 
 use crate::Error;
-use crate::abi::{GLOBAL_TABLE_BASE, GLOBAL_TRAP_CODE, mem_size, narrow, signed, val_type};
+use crate::abi::{
+    GLOBAL_TABLE_BASE, Space, TABLE_ENTRY_SIZE, TRAP_KIND_EXPLICIT, TRAP_KIND_NULL_POINTER,
+    TRAP_KIND_OUT_OF_BOUNDS, descriptor, mem_size, narrow, signed, val_type,
+};
 use crate::module::Plan;
 
 /// Lowers the function of `inst` with the module's index spaces in `plan`.
@@ -160,11 +170,7 @@ impl Lower<'_> {
                 }
                 self.i(I::Return);
             }
-            Terminator::Trap(code) => {
-                self.i(I::I32Const(*code as i32));
-                self.i(I::GlobalSet(GLOBAL_TRAP_CODE));
-                self.i(I::Unreachable);
-            }
+            Terminator::Trap(code) => self.trap(TRAP_KIND_EXPLICIT, Some(*code)),
         }
         Ok(())
     }
@@ -257,20 +263,7 @@ impl Lower<'_> {
                 }
                 self.i(I::Call(index));
             }
-            Op::CallIndirect { sig, target, args } => {
-                for a in args {
-                    self.get(*a);
-                }
-                self.get(*target);
-                let type_index = self
-                    .plan
-                    .type_index(sig)
-                    .ok_or_else(|| self.unsupported("a signature without a type"))?;
-                self.i(I::CallIndirect {
-                    type_index,
-                    table_index: 0,
-                });
-            }
+            Op::CallIndirect { sig, target, args } => self.call_indirect(sig, args, target.0)?,
             Op::FuncAddr { callee, .. } => {
                 let index = self.callee(callee)?;
                 let slot = self
@@ -283,7 +276,7 @@ impl Lower<'_> {
                     self.i(I::I32Add);
                 }
             }
-            Op::MemLoad { .. }
+            op @ (Op::MemLoad { .. }
             | Op::MemStore { .. }
             | Op::MemSize { .. }
             | Op::MemGrow { .. }
@@ -291,7 +284,7 @@ impl Lower<'_> {
             | Op::TableSet { .. }
             | Op::TableSize { .. }
             | Op::TableGrow { .. }
-            | Op::CallTable { .. } => return Err(self.unsupported("shared memories and tables")),
+            | Op::CallTable { .. }) => self.shared(op)?,
             Op::ElemAddr { .. } | Op::FieldAddr { .. } | Op::SizeOf { .. } | Op::AlignOf { .. } => {
                 return Err(self.unsupported("a layout-dependent operation (not instantiated)"));
             }
@@ -300,6 +293,179 @@ impl Lower<'_> {
             self.i(I::LocalSet(r.0));
         }
         Ok(())
+    }
+
+    /// An operation on a shared memory or table.
+    fn shared(&mut self, op: &Op) -> Result<(), Error> {
+        let (space, name) =
+            Space::of(op).ok_or_else(|| self.unsupported("not a shared memory or table"))?;
+        let d = self
+            .plan
+            .descriptor(space, name)
+            .ok_or_else(|| self.unsupported(format!("`{name}` has no descriptor import")))?;
+        match op {
+            Op::MemLoad { ty, offset, .. } => {
+                self.element(d, *offset, mem_size(ty), 1);
+                self.load(ty);
+            }
+            Op::MemStore {
+                ty, offset, value, ..
+            } => {
+                self.element(d, *offset, mem_size(ty), 1);
+                self.get(*value);
+                self.store(ty);
+            }
+            // Entries are function-pointer values: `i32` table slots,
+            // loaded and stored as pointers are.
+            Op::TableGet { index, .. } => {
+                self.element(d, *index, 1, TABLE_ENTRY_SIZE);
+                self.load(&Type::RawPtr);
+            }
+            Op::TableSet { index, value, .. } => {
+                self.element(d, *index, 1, TABLE_ENTRY_SIZE);
+                self.get(*value);
+                self.store(&Type::RawPtr);
+            }
+            Op::CallTable {
+                sig, index, args, ..
+            } => {
+                self.element(d, *index, 1, TABLE_ENTRY_SIZE);
+                self.load(&Type::RawPtr);
+                self.i(I::LocalTee(self.scratch));
+                self.i(I::I32Eqz);
+                self.i(I::If(BlockType::Empty));
+                self.trap(TRAP_KIND_NULL_POINTER, None);
+                self.i(I::End);
+                self.call_indirect(sig, args, self.scratch)?;
+            }
+            Op::MemSize { .. } | Op::TableSize { .. } => self.size(d, space),
+            Op::MemGrow { delta, .. } | Op::TableGrow { delta, .. } => {
+                self.grow(d, space, *delta);
+            }
+            _ => return Err(self.unsupported("not a shared memory or table")),
+        }
+        Ok(())
+    }
+
+    /// Sets `__trap_kind` (and `__trap_code` when given), then executes
+    /// `unreachable`.
+    fn trap(&mut self, kind: i32, code: Option<u32>) {
+        self.i(I::I32Const(kind));
+        self.i(I::GlobalSet(self.plan.trap_kind()));
+        if let Some(code) = code {
+            self.i(I::I32Const(code as i32));
+            self.i(I::GlobalSet(self.plan.trap_code()));
+        }
+        self.i(I::Unreachable);
+    }
+
+    /// Calls the function-pointer value in local `target` with `args`.
+    fn call_indirect(&mut self, sig: &Signature, args: &[Reg], target: u32) -> Result<(), Error> {
+        for a in args {
+            self.get(*a);
+        }
+        self.i(I::LocalGet(target));
+        let type_index = self
+            .plan
+            .type_index(sig)
+            .ok_or_else(|| self.unsupported("a signature without a type"))?;
+        self.i(I::CallIndirect {
+            type_index,
+            table_index: 0,
+        });
+        Ok(())
+    }
+
+    /// Pushes the `u32` at `offset` of the descriptor at global `d`.
+    fn field(&mut self, d: u32, offset: u32) {
+        self.i(I::GlobalGet(d));
+        self.i(I::I32Load(descriptor_arg(offset)));
+    }
+
+    /// Traps `OutOfBounds` unless `index + units <= length` (unsigned,
+    /// without overflow; `index` is an `i64` register) for the descriptor
+    /// at global `d`, then pushes the address `base + index * scale`.
+    fn element(&mut self, d: u32, index: Reg, units: u32, scale: u32) {
+        // The length is a `u32`, so an index above 2^32 - 1 is out of
+        // bounds; below it, `index + units` cannot wrap (an index near
+        // 2^64 would, which is what the first test is for).
+        self.get(index);
+        self.i(I::I64Const(i64::from(u32::MAX)));
+        self.i(I::I64GtU);
+        self.get(index);
+        self.i(I::I64Const(i64::from(units)));
+        self.i(I::I64Add);
+        self.field(d, descriptor::LENGTH);
+        self.i(I::I64ExtendI32U);
+        self.i(I::I64GtU);
+        self.i(I::I32Or);
+        self.i(I::If(BlockType::Empty));
+        self.trap(TRAP_KIND_OUT_OF_BOUNDS, None);
+        self.i(I::End);
+        // In bounds, so `base + index * scale` lies in the region the host
+        // reserved and cannot wrap.
+        self.field(d, descriptor::BASE);
+        self.get(index);
+        self.i(I::I32WrapI64);
+        if scale != 1 {
+            self.i(I::I32Const(scale as i32));
+            self.i(I::I32Mul);
+        }
+        self.i(I::I32Add);
+    }
+
+    /// Turns the `u32` length on the stack into the `i64` size of `space`.
+    fn size_of_length(&mut self, space: Space) {
+        let shift = space.size_shift();
+        if shift != 0 {
+            self.i(I::I32Const(shift as i32));
+            self.i(I::I32ShrU);
+        }
+        self.i(I::I64ExtendI32U);
+    }
+
+    /// Pushes the size (`mem_size`, `table_size`) of the descriptor at `d`.
+    fn size(&mut self, d: u32, space: Space) {
+        self.field(d, descriptor::LENGTH);
+        self.size_of_length(space);
+    }
+
+    /// `mem_grow`/`table_grow` by the `i64` register `delta`: the old
+    /// size, or -1 with nothing changed when `delta` is negative or the
+    /// maximum would be passed. The host reserved (and zeroed) the maximum,
+    /// so a grow only writes the descriptor: the new length, and the
+    /// version plus one unless `delta` is 0.
+    fn grow(&mut self, d: u32, space: Space, delta: Reg) {
+        // A negative delta, as unsigned, is above any room left.
+        self.get(delta);
+        self.field(d, descriptor::MAXIMUM);
+        self.field(d, descriptor::LENGTH);
+        self.i(I::I32Sub);
+        self.size_of_length(space);
+        self.i(I::I64GtU);
+        self.i(I::If(BlockType::Result(ValType::I64)));
+        self.i(I::I64Const(-1));
+        self.i(I::Else);
+        self.size(d, space);
+        self.i(I::GlobalGet(d));
+        self.field(d, descriptor::LENGTH);
+        self.get(delta);
+        self.i(I::I32WrapI64);
+        let shift = space.size_shift();
+        if shift != 0 {
+            self.i(I::I32Const(shift as i32));
+            self.i(I::I32Shl);
+        }
+        self.i(I::I32Add);
+        self.i(I::I32Store(descriptor_arg(descriptor::LENGTH)));
+        self.i(I::GlobalGet(d));
+        self.field(d, descriptor::VERSION);
+        self.get(delta);
+        self.i(I::I64Eqz);
+        self.i(I::I32Eqz);
+        self.i(I::I32Add);
+        self.i(I::I32Store(descriptor_arg(descriptor::VERSION)));
+        self.i(I::End);
     }
 
     fn callee(&self, callee: &Callee) -> Result<u32, Error> {
@@ -589,6 +755,16 @@ fn mem_arg(ty: &Type) -> MemArg {
     MemArg {
         offset: 0,
         align: mem_size(ty).trailing_zeros(),
+        memory_index: 0,
+    }
+}
+
+/// A `u32` field of a descriptor (4-byte aligned: the host places
+/// descriptors so).
+fn descriptor_arg(offset: u32) -> MemArg {
+    MemArg {
+        offset: u64::from(offset),
+        align: 2,
         memory_index: 0,
     }
 }

@@ -1,6 +1,6 @@
 //! A set of instances to one module: the index spaces (types, imports,
-//! functions, table slots), then the sections in the order the binary
-//! format requires.
+//! functions, table slots, descriptor globals), then the sections in the
+//! order the binary format requires.
 
 use std::collections::HashMap;
 
@@ -12,7 +12,9 @@ use wasm_encoder::{
     TypeSection, ValType,
 };
 
-use crate::abi::{self, GLOBAL_TABLE_BASE, IMPORT_MODULE, val_type};
+use crate::abi::{
+    self, GLOBAL_FIRST_DESCRIPTOR, GLOBAL_TABLE_BASE, IMPORT_MODULE, Space, val_type,
+};
 use crate::{Error, lower};
 
 /// Where an import comes from in the IR.
@@ -36,6 +38,17 @@ pub struct Import {
     pub kind: ImportKind,
 }
 
+/// A shared memory or table the module imports the descriptor of, as the
+/// immutable `i32` global `env.__memory.NAME` or `env.__table.NAME`
+/// ([`Space::import_name`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SharedImport {
+    /// Memory or table.
+    pub space: Space,
+    /// Its IR name.
+    pub name: String,
+}
+
 /// A function the module exports: one per instance of the set.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Export {
@@ -51,6 +64,7 @@ pub struct Export {
 pub struct Module {
     bytes: Vec<u8>,
     imports: Vec<Import>,
+    shared: Vec<SharedImport>,
     exports: Vec<Export>,
     table: Vec<String>,
 }
@@ -70,6 +84,12 @@ impl Module {
     /// and the two globals every module imports.
     pub fn imports(&self) -> &[Import] {
         &self.imports
+    }
+
+    /// The shared memories and tables whose descriptors it imports, in
+    /// import order (the order of first use).
+    pub fn shared(&self) -> &[SharedImport] {
+        &self.shared
     }
 
     /// The instances it exports, in the order given.
@@ -119,6 +139,12 @@ pub(crate) struct Plan<'a> {
     /// Function index at each table slot.
     table: Vec<u32>,
     slots: HashMap<u32, u32>,
+    shared: Vec<SharedImport>,
+    /// Global index of each descriptor.
+    descriptors: HashMap<(Space, &'a str), u32>,
+    /// Global index of `__trap_code`, after the imported globals;
+    /// `__trap_kind` follows it.
+    trap_code: u32,
 }
 
 impl<'a> Plan<'a> {
@@ -131,10 +157,14 @@ impl<'a> Plan<'a> {
             members: HashMap::new(),
             table: Vec::new(),
             slots: HashMap::new(),
+            shared: Vec::new(),
+            descriptors: HashMap::new(),
+            trap_code: 0,
         };
         let mut positions = HashMap::with_capacity(instances.len());
         for (k, inst) in instances.iter().enumerate() {
-            if positions.insert(inst.symbol.as_str(), k).is_some() || inst.symbol == abi::TRAP_CODE
+            if positions.insert(inst.symbol.as_str(), k).is_some()
+                || [abi::TRAP_CODE, abi::TRAP_KIND].contains(&inst.symbol.as_str())
             {
                 return Err(Error::DuplicateSymbol(inst.symbol.clone()));
             }
@@ -143,9 +173,12 @@ impl<'a> Plan<'a> {
         // Imports first: they take the low function indices.
         for inst in instances {
             for op in ops(inst) {
+                if let Some((space, name)) = Space::of(op) {
+                    plan.descriptor_import(space, name)?;
+                }
                 let (callee, sig) = match op {
                     Op::Call { callee, sig, .. } | Op::FuncAddr { callee, sig } => (callee, sig),
-                    Op::CallIndirect { sig, .. } => {
+                    Op::CallIndirect { sig, .. } | Op::CallTable { sig, .. } => {
                         plan.intern(sig)?;
                         continue;
                     }
@@ -166,6 +199,11 @@ impl<'a> Plan<'a> {
                 plan.import(name, sig, kind)?;
             }
         }
+        plan.trap_code = count(plan.shared.len())
+            .ok()
+            .and_then(|n| n.checked_add(GLOBAL_FIRST_DESCRIPTOR))
+            .filter(|k| k.checked_add(1).is_some())
+            .ok_or_else(|| Error::unsupported("", "too many shared memories and tables"))?;
         let first = count(plan.imports.len())?;
         for (symbol, k) in positions {
             plan.members.insert(symbol, first + count(k)?);
@@ -196,6 +234,15 @@ impl<'a> Plan<'a> {
     }
 
     fn import(&mut self, name: &'a str, sig: &Signature, kind: ImportKind) -> Result<(), Error> {
+        if [Space::Memory, Space::Table]
+            .iter()
+            .any(|s| name.starts_with(s.prefix()))
+        {
+            return Err(Error::unsupported(
+                name,
+                "the import name is reserved for the descriptors of shared memories and tables",
+            ));
+        }
         if let Some(&k) = self.import_indices.get(name) {
             let first = &self.imports[k as usize].sig;
             if first != sig {
@@ -238,6 +285,37 @@ impl<'a> Plan<'a> {
     pub(crate) fn table_slot(&self, function: u32) -> Option<u32> {
         self.slots.get(&function).copied()
     }
+
+    fn descriptor_import(&mut self, space: Space, name: &'a str) -> Result<(), Error> {
+        if !self.descriptors.contains_key(&(space, name)) {
+            let index = count(self.shared.len())?
+                .checked_add(GLOBAL_FIRST_DESCRIPTOR)
+                .ok_or_else(|| Error::unsupported(name, "too many shared memories and tables"))?;
+            self.descriptors.insert((space, name), index);
+            self.shared.push(SharedImport {
+                space,
+                name: name.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The global index holding the address of the descriptor of the
+    /// memory or table `name`.
+    pub(crate) fn descriptor(&self, space: Space, name: &str) -> Option<u32> {
+        self.descriptors.get(&(space, name)).copied()
+    }
+
+    /// Global index of the exported `__trap_code`, the first of the
+    /// module's own globals.
+    pub(crate) fn trap_code(&self) -> u32 {
+        self.trap_code
+    }
+
+    /// Global index of the exported `__trap_kind`.
+    pub(crate) fn trap_kind(&self) -> u32 {
+        self.trap_code() + 1
+    }
 }
 
 fn count(n: usize) -> Result<u32, Error> {
@@ -274,15 +352,20 @@ pub(crate) fn compile(instances: &[&Instance]) -> Result<Module, Error> {
         exports.export(&inst.symbol, ExportKind::Func, index);
     }
     let mut globals = GlobalSection::new();
-    globals.global(
-        GlobalType {
-            val_type: ValType::I32,
-            mutable: true,
-            shared: false,
-        },
-        &ConstExpr::i32_const(0),
-    );
-    exports.export(abi::TRAP_CODE, ExportKind::Global, abi::GLOBAL_TRAP_CODE);
+    for (name, index) in [
+        (abi::TRAP_CODE, plan.trap_code()),
+        (abi::TRAP_KIND, plan.trap_kind()),
+    ] {
+        globals.global(
+            GlobalType {
+                val_type: ValType::I32,
+                mutable: true,
+                shared: false,
+            },
+            &ConstExpr::i32_const(0),
+        );
+        exports.export(name, ExportKind::Global, index);
+    }
     let mut module = wasm_encoder::Module::new();
     module
         .section(&types)
@@ -319,11 +402,13 @@ pub(crate) fn compile(instances: &[&Instance]) -> Result<Module, Error> {
             })
             .collect(),
         imports: plan.imports,
+        shared: plan.shared,
         bytes,
     })
 }
 
-/// The memory, the table, the two globals, then the functions.
+/// The memory, the table, the two base globals, the descriptor globals,
+/// then the functions.
 fn import_section(plan: &Plan<'_>) -> Result<ImportSection, Error> {
     let mut imports = ImportSection::new();
     imports.import(
@@ -348,10 +433,14 @@ fn import_section(plan: &Plan<'_>) -> Result<ImportSection, Error> {
             shared: false,
         },
     );
-    for name in [abi::MEMORY_BASE, abi::TABLE_BASE] {
+    let descriptors = plan.shared.iter().map(|s| s.space.import_name(&s.name));
+    for name in [abi::MEMORY_BASE.to_owned(), abi::TABLE_BASE.to_owned()]
+        .into_iter()
+        .chain(descriptors)
+    {
         imports.import(
             IMPORT_MODULE,
-            name,
+            &name,
             GlobalType {
                 val_type: ValType::I32,
                 mutable: false,

@@ -10,6 +10,12 @@
 //! `realloc` growing it in place. Calls
 //! take and return the interpreter's [`Value`]s; traps the IR defines come
 //! back as [`Error::Trap`].
+//!
+//! Shared memories and tables are [`Definition`]s the runner makes before
+//! it instantiates the module: each gets its descriptor and its whole
+//! maximum, zeroed, from the heap, and satisfies the module's
+//! `__memory.NAME`/`__table.NAME` import; [`Runner::read_memory`],
+//! [`Runner::table_entry`] and their writing twins reach them from Rust.
 
 use std::collections::HashMap;
 
@@ -21,7 +27,7 @@ use wasmi::{
     Table, TableType, TrapCode, Val,
 };
 
-use crate::abi::{self, IMPORT_MODULE, val_type};
+use crate::abi::{self, IMPORT_MODULE, PAGE_SIZE, Space, TABLE_ENTRY_SIZE, descriptor, val_type};
 use crate::{Error, ImportKind, Module};
 
 /// Where a [`Runner`] places things.
@@ -51,6 +57,74 @@ impl Default for Config {
 /// Alignment of every heap block: enough for any IR type.
 const HEAP_ALIGN: u32 = 16;
 
+/// A shared memory or table a [`Runner`] defines for its module
+/// (`doc/formats/wasm-abi.md` §11).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Definition {
+    /// Memory or table.
+    pub space: Space,
+    /// The name the module imports it by.
+    pub name: String,
+    /// Its size at the start: pages of a memory, entries of a table.
+    pub initial: u32,
+    /// The most it may grow to, in the same unit; the runner reserves
+    /// that much up front, so the base never moves.
+    pub maximum: u32,
+}
+
+impl Definition {
+    /// A memory of `initial` pages (64 KiB) growing to `maximum` pages.
+    pub fn memory(name: &str, initial: u32, maximum: u32) -> Definition {
+        Definition {
+            space: Space::Memory,
+            name: name.to_owned(),
+            initial,
+            maximum,
+        }
+    }
+
+    /// A table of `initial` null entries growing to `maximum` entries.
+    pub fn table(name: &str, initial: u32, maximum: u32) -> Definition {
+        Definition {
+            space: Space::Table,
+            name: name.to_owned(),
+            initial,
+            maximum,
+        }
+    }
+
+    /// The descriptor's length and maximum (bytes of a memory, entries of
+    /// a table) and the bytes to reserve; `None` when they do not fit 32
+    /// bits or the initial size is above the maximum.
+    fn extent(&self) -> Option<(u32, u32, u32)> {
+        let (per_size, per_length) = match self.space {
+            Space::Memory => (PAGE_SIZE, 1),
+            Space::Table => (1, TABLE_ENTRY_SIZE),
+        };
+        let maximum = self.maximum.checked_mul(per_size)?;
+        let reserved = maximum.checked_mul(per_length)?;
+        let length = self.initial.checked_mul(per_size)?;
+        (self.initial <= self.maximum).then_some((length, maximum, reserved))
+    }
+}
+
+/// The descriptor of a shared memory or table as the module sees it
+/// (the layout of [`abi::descriptor`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Descriptor {
+    /// Where the descriptor is in the module's memory: the value of its
+    /// `__memory.NAME` or `__table.NAME` global.
+    pub address: u32,
+    /// Address of byte 0 or entry 0.
+    pub base: u32,
+    /// Bytes of a memory, entries of a table.
+    pub length: u32,
+    /// The most the length may become, in the same unit.
+    pub maximum: u32,
+    /// Grows so far.
+    pub version: u32,
+}
+
 /// The host state: the memory the natives work on and the heap in it.
 struct Host {
     memory: Option<Memory>,
@@ -67,6 +141,8 @@ pub struct Runner {
     exports: HashMap<String, Signature>,
     /// Function-pointer values handed out so far, by symbol.
     pointers: HashMap<String, u32>,
+    /// The memories and tables defined: kind and descriptor address.
+    shared: HashMap<String, (Space, u32)>,
     config: Config,
 }
 
@@ -95,9 +171,28 @@ impl Runner {
     /// # Errors
     ///
     /// [`Error::Unresolved`] for an import the runner does not provide (a
-    /// foreign symbol, an unknown native), [`Error::Engine`] when the
-    /// engine refuses the module or its imports.
+    /// foreign symbol, an unknown native, a shared memory or table),
+    /// [`Error::Engine`] when the engine refuses the module or its
+    /// imports.
     pub fn with_config(module: &Module, config: Config) -> Result<Runner, Error> {
+        Runner::with_definitions(module, config, &[])
+    }
+
+    /// Instantiates `module` as [`with_config`](Runner::with_config) does,
+    /// after defining the shared memories and tables of `definitions` in
+    /// its memory: for each, a descriptor and the whole maximum, zeroed,
+    /// provided to the module as `__memory.NAME` or `__table.NAME`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Arguments`] for a name defined twice, an initial size
+    /// above the maximum, or a maximum the 32-bit memory cannot hold;
+    /// otherwise as [`with_config`](Runner::with_config).
+    pub fn with_definitions(
+        module: &Module,
+        config: Config,
+        definitions: &[Definition],
+    ) -> Result<Runner, Error> {
         let engine = Engine::default();
         let compiled =
             wasmi::Module::new(&engine, module.bytes()).map_err(|e| engine_err("module", e))?;
@@ -134,6 +229,27 @@ impl Runner {
             .and_then(|l| l.define(IMPORT_MODULE, abi::MEMORY_BASE, memory_base))
             .and_then(|l| l.define(IMPORT_MODULE, abi::TABLE_BASE, table_base))
             .map_err(|e| engine_err("imports", e))?;
+        let mut shared = HashMap::with_capacity(definitions.len());
+        for d in definitions {
+            if shared.contains_key(&d.name) {
+                return Err(Error::Arguments(format!("`{}` is defined twice", d.name)));
+            }
+            let address = define(&mut store, d)?;
+            let name = d.space.import_name(&d.name);
+            let address_global = global(&mut store, address);
+            linker
+                .define(IMPORT_MODULE, &name, address_global)
+                .map_err(|e| engine_err(&name, e))?;
+            shared.insert(d.name.clone(), (d.space, address));
+        }
+        for import in module.shared() {
+            if shared
+                .get(&import.name)
+                .is_none_or(|(space, _)| *space != import.space)
+            {
+                return Err(Error::Unresolved(import.space.import_name(&import.name)));
+            }
+        }
         for import in module.imports() {
             if import.kind != ImportKind::Native {
                 return Err(Error::Unresolved(import.name.clone()));
@@ -158,6 +274,7 @@ impl Runner {
                 .iter()
                 .map(|e| (e.symbol.clone(), e.sig.clone()))
                 .collect(),
+            shared,
             config: Config {
                 table_base,
                 ..config
@@ -216,13 +333,20 @@ impl Runner {
             Some(TrapCode::IntegerDivisionByZero) => TrapKind::DivideByZero,
             Some(TrapCode::IndirectCallToNull) => TrapKind::NullPointer,
             Some(TrapCode::UnreachableCodeReached) => {
-                let code = self
+                let global = |name| match self
                     .instance
-                    .get_global(&self.store, abi::TRAP_CODE)
-                    .map(|g| g.get(&self.store));
-                match code {
-                    Some(Val::I32(c)) => TrapKind::Explicit(c as u32),
-                    _ => return engine_err("call", e),
+                    .get_global(&self.store, name)
+                    .map(|g| g.get(&self.store))
+                {
+                    Some(Val::I32(v)) => Some(v),
+                    _ => None,
+                };
+                let kind = global(abi::TRAP_KIND)
+                    .zip(global(abi::TRAP_CODE))
+                    .and_then(|(kind, code)| abi::unreachable_trap(kind, code));
+                match kind {
+                    Some(kind) => kind,
+                    None => return engine_err("call", e),
                 }
             }
             _ => return engine_err("call", e),
@@ -314,6 +438,160 @@ impl Runner {
             .copy_from_slice(bytes);
         Ok(())
     }
+
+    /// The descriptor of the shared memory or table `name`, as it is now.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Arguments`] when the runner defines nothing of that name.
+    pub fn descriptor(&self, name: &str) -> Result<Descriptor, Error> {
+        let &(_, address) = self
+            .shared
+            .get(name)
+            .ok_or_else(|| Error::Arguments(format!("no shared memory or table `{name}`")))?;
+        let bytes = self.read(address, descriptor::SIZE as usize)?;
+        let field = |offset: u32| {
+            let at = offset as usize;
+            bytes
+                .get(at..at + 4)
+                .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                .map_or(0, u32::from_le_bytes)
+        };
+        Ok(Descriptor {
+            address,
+            base: field(descriptor::BASE),
+            length: field(descriptor::LENGTH),
+            maximum: field(descriptor::MAXIMUM),
+            version: field(descriptor::VERSION),
+        })
+    }
+
+    /// The address of units `start..start + count` of the memory or table
+    /// `name` and their size in bytes, when they lie below its length.
+    fn shared_range(
+        &self,
+        space: Space,
+        name: &str,
+        start: u64,
+        count: u64,
+    ) -> Result<(u32, usize), Error> {
+        let d = self.descriptor(name)?;
+        if self.shared.get(name).map(|(s, _)| *s) != Some(space) {
+            return Err(Error::Arguments(format!("`{name}` is not a {space}")));
+        }
+        let (unit, length) = match space {
+            Space::Memory => (1, u64::from(d.length)),
+            Space::Table => (u64::from(TABLE_ENTRY_SIZE), u64::from(d.length)),
+        };
+        start
+            .checked_add(count)
+            .filter(|&end| end <= length)
+            .and_then(|_| {
+                let offset = u32::try_from(start.checked_mul(unit)?).ok()?;
+                let len = usize::try_from(count.checked_mul(unit)?).ok()?;
+                Some((d.base.checked_add(offset)?, len))
+            })
+            .ok_or_else(|| {
+                Error::Arguments(format!(
+                    "{count} units at {start} are past the length {length} of `{name}`"
+                ))
+            })
+    }
+
+    /// `len` bytes at byte `offset` of the shared memory `name`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Arguments`] for an unknown memory or a range past its
+    /// length.
+    pub fn read_memory(&self, name: &str, offset: u64, len: usize) -> Result<&[u8], Error> {
+        let (address, len) = self.shared_range(Space::Memory, name, offset, len as u64)?;
+        self.read(address, len)
+    }
+
+    /// Copies `bytes` to byte `offset` of the shared memory `name`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Arguments`] for an unknown memory or a range past its
+    /// length (nothing is written then).
+    pub fn write_memory(&mut self, name: &str, offset: u64, bytes: &[u8]) -> Result<(), Error> {
+        let (address, _) = self.shared_range(Space::Memory, name, offset, bytes.len() as u64)?;
+        self.write(address, bytes)
+    }
+
+    /// Entry `index` of the shared table `name`: a function-pointer value
+    /// (a slot of the module's table), 0 for null.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Arguments`] for an unknown table or an index past its
+    /// length.
+    pub fn table_entry(&self, name: &str, index: u64) -> Result<u32, Error> {
+        let (address, len) = self.shared_range(Space::Table, name, index, 1)?;
+        let bytes = self.read(address, len)?;
+        <[u8; 4]>::try_from(bytes)
+            .map(u32::from_le_bytes)
+            .map_err(|_| outside(address, len))
+    }
+
+    /// Sets entry `index` of the shared table `name` to `value`, a
+    /// function-pointer value ([`function_pointer`](Runner::function_pointer))
+    /// or 0 for null.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Arguments`] for an unknown table or an index past its
+    /// length (nothing is written then).
+    pub fn set_table_entry(&mut self, name: &str, index: u64, value: u32) -> Result<(), Error> {
+        let (address, _) = self.shared_range(Space::Table, name, index, 1)?;
+        self.write(address, &value.to_le_bytes())
+    }
+}
+
+/// Places the descriptor of `d` and its zeroed reservation on the heap
+/// and returns the descriptor's address. The blocks are not the module's:
+/// its `free` cannot give them back.
+fn define(store: &mut Store<Host>, d: &Definition) -> Result<u32, Error> {
+    let (length, maximum, reserved) = d.extent().ok_or_else(|| {
+        Error::Arguments(format!(
+            "`{}`: {} growing to {} does not fit the memory",
+            d.name, d.initial, d.maximum
+        ))
+    })?;
+    let mut reserve = |size: u32| match allocate(store, size) {
+        0 => Err(Error::Arguments(format!(
+            "`{}`: cannot reserve {size} bytes",
+            d.name
+        ))),
+        p => {
+            store.data_mut().sizes.remove(&p);
+            Ok(p)
+        }
+    };
+    let address = reserve(descriptor::SIZE)?;
+    let base = reserve(reserved)?;
+    let memory = store.data().memory.ok_or_else(|| outside(base, 0))?;
+    let data = memory.data_mut(&mut *store);
+    let region = (base as usize)..(base as usize + reserved as usize);
+    data.get_mut(region)
+        .ok_or_else(|| outside(base, reserved as usize))?
+        .fill(0);
+    let mut fields = [0u8; descriptor::SIZE as usize];
+    for (offset, value) in [
+        (descriptor::BASE, base),
+        (descriptor::LENGTH, length),
+        (descriptor::MAXIMUM, maximum),
+        (descriptor::VERSION, 0),
+    ] {
+        let at = offset as usize;
+        fields[at..at + 4].copy_from_slice(&value.to_le_bytes());
+    }
+    let at = address as usize;
+    data.get_mut(at..at + fields.len())
+        .ok_or_else(|| outside(address, fields.len()))?
+        .copy_from_slice(&fields);
+    Ok(address)
 }
 
 #[cold]

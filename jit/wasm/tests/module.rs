@@ -150,7 +150,7 @@ fn the_module_imports_and_exports_by_the_contract() {
     natives.sort_unstable();
     assert_eq!(natives, ["malloc", "memcpy", "realloc"]);
     assert!(m.imports().iter().all(|i| i.kind == ImportKind::Native));
-    // Every instance by its mangled name, and the trap code.
+    // Every instance by its mangled name, and the trap code and kind.
     for symbol in [
         "sort_desc$f64",
         "quicksort_by$f64",
@@ -163,7 +163,9 @@ fn the_module_imports_and_exports_by_the_contract() {
             "{symbol} not exported: {exports:?}"
         );
     }
-    assert!(exports.contains(&(abi::TRAP_CODE.to_owned(), ExternalKind::Global)));
+    for global in [abi::TRAP_CODE, abi::TRAP_KIND] {
+        assert!(exports.contains(&(global.to_owned(), ExternalKind::Global)));
+    }
     // The one address-taken function at __table_base + 0.
     assert_eq!(m.table(), ["compare_desc$f64"]);
     let [(table, offset, items)] = elements.as_slice() else {

@@ -7,6 +7,7 @@
 
 #[path = "../../../tests/common/mod.rs"]
 pub mod common;
+pub mod shared;
 
 use std::collections::HashSet;
 
