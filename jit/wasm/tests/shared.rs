@@ -1,7 +1,9 @@
 //! Shared memories and tables in the in-process runner: the scenario of
 //! `support/shared.rs` (every operation, in and out of bounds, grown to
 //! the maximum and past it, a table filled and called through) gives the
-//! outcomes computed in Rust; the module imports one descriptor global a
+//! outcomes computed in Rust, as the interpreter does (and compiled
+//! x86-64 code agrees with the interpreter: `jit/tests/shared_mixed.rs`);
+//! the module imports one descriptor global a
 //! memory or table; the runner's definitions, its reads and writes of
 //! memory bytes and table entries, and its refusals.
 
@@ -265,4 +267,23 @@ b0:
     let refs: Vec<_> = set.iter().collect();
     let err = jit::wasm::compile(&refs).expect_err("reserved");
     assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
+}
+
+#[test]
+fn the_interpreter_gives_the_same_outcomes_as_the_scenario() {
+    // The oracle on the host: the same program for x86-64, the memory and
+    // table as `jit::shared` objects of the scenario's sizes.
+    let lib = jit::text::parse_library(shared::TEXT).expect("parses");
+    jit::verify::verify_library(&lib).expect("verifies");
+    let memory = jit::shared::SharedMemory::new(HEAP.0, HEAP.1.into(), Some(HEAP.2.into()));
+    let table =
+        jit::shared::SharedTable::new(DISPATCH.0, DISPATCH.1.into(), Some(DISPATCH.2.into()));
+    let resolver = jit::interp::LibraryResolver::new(&lib)
+        .with_memory(std::sync::Arc::new(memory.expect("memory")))
+        .with_table(std::sync::Arc::new(table.expect("table")));
+    for (k, step) in shared::steps().iter().enumerate() {
+        let got = support::interpret(&resolver, &step.symbol, &step.args);
+        let want = step.want.map(|v| v.map(Same));
+        assert_eq!(got, want, "step {k}: {}({:?})", step.symbol, step.args);
+    }
 }
