@@ -1282,3 +1282,61 @@ fn instantiate_disasm_stops_at_the_instructions_and_lists_the_pool_as_data() {
     );
     assert!(!listing.contains("(bad)"), "{listing}");
 }
+
+#[test]
+fn instantiate_loads_the_modules_a_module_imports_from_first() {
+    const HEAP: &str = "tests/fixtures/heap.smf";
+    const USER: &str = "tests/fixtures/heapuser.smf";
+    // Without the definer, the import is named.
+    let out = inspect(&["instantiate", USER, "pages$i64", "--call"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("it imports the memory 'heap', which no loaded module defines"),
+        "{err}"
+    );
+    // With it, in every tier and on wasm32: one page to start, the grow
+    // returns the old size.
+    for tier in ["compiled", "interpreted", "auto"] {
+        let json = json_of(&[
+            "instantiate",
+            "--load",
+            HEAP,
+            USER,
+            "grow_pages$i64",
+            "--tier",
+            tier,
+            "--call",
+            "2",
+        ]);
+        assert_eq!(json["call"]["result"], "1", "{tier}");
+    }
+    let json = json_of(&[
+        "instantiate",
+        "--target",
+        "wasm32",
+        "--load",
+        HEAP,
+        USER,
+        "grow_pages$i64",
+        "--call",
+        "2",
+    ]);
+    assert_eq!(json["call"]["result"], "1");
+    // Out of bounds is a trap, reported as such.
+    let out = inspect(&[
+        "instantiate",
+        "--load",
+        HEAP,
+        USER,
+        "peek$i64",
+        "--call",
+        "65536",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("peek$i64(65536) = trap: OutOfBounds"),
+        "{text}"
+    );
+}

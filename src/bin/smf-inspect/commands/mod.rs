@@ -67,6 +67,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
                     call: call.as_deref(),
                     output: output.as_deref(),
                     disasm: *disasm,
+                    preload,
                 };
                 wasm::print(&module, &request, &mut out)?;
             }

@@ -14,7 +14,7 @@ use anyhow::{Context, anyhow};
 use jit::instantiate::{Instance, instantiate_all, instantiate_symbol};
 use jit::interp::Value;
 use jit::target::Target;
-use jit::wasm::run::Runner;
+use jit::wasm::run::{Config, Definition, Runner};
 use serde_json::json;
 use smf::Module;
 
@@ -33,6 +33,9 @@ pub struct Request<'a> {
     pub output: Option<&'a Path>,
     /// Print the module in the text format.
     pub disasm: bool,
+    /// Modules whose memories and tables the module may import, which the
+    /// runner then defines too.
+    pub preload: &'a [std::path::PathBuf],
 }
 
 pub fn print(module: &Module<'_>, request: &Request<'_>, out: &mut Out) -> anyhow::Result<()> {
@@ -53,7 +56,13 @@ pub fn print(module: &Module<'_>, request: &Request<'_>, out: &mut Out) -> anyho
         std::fs::write(path, wasm.bytes())
             .with_context(|| format!("cannot write the module to '{}'", path.display()))?;
     }
-    let call = request.call.map(|raw| run(&wasm, root, raw)).transpose()?;
+    let call = match request.call {
+        Some(raw) => {
+            let definitions = definitions(module, request.preload)?;
+            Some(run(&wasm, root, raw, &definitions)?)
+        }
+        None => None,
+    };
     let text = request
         .disasm
         .then(|| wasmprinter::print_bytes(wasm.bytes()))
@@ -113,6 +122,42 @@ pub fn print(module: &Module<'_>, request: &Request<'_>, out: &mut Out) -> anyho
     Ok(())
 }
 
+/// The memories and tables `module` and the modules of `preload` define,
+/// for the runner to define in the module's memory at their sizes. A
+/// definition without a maximum gets the most a 32-bit memory holds
+/// beside the program (65 535 pages), or the limit of entries.
+fn definitions(
+    module: &Module<'_>,
+    preload: &[std::path::PathBuf],
+) -> anyhow::Result<Vec<Definition>> {
+    let mut items: Vec<smf::SharedItem> = module.shared_items().to_vec();
+    for path in preload {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read '{}'", path.display()))?;
+        let other = Module::parse(&bytes).with_context(|| format!("'{}'", path.display()))?;
+        items.extend(other.shared_items().iter().cloned());
+    }
+    let fit = |n: u64| u32::try_from(n).context("a size beyond what wasm32 holds");
+    items
+        .iter()
+        .filter(|i| i.linkage == smf::Linkage::Define)
+        .map(|i| {
+            Ok(match i.kind {
+                smf::SharedKind::Memory => Definition::memory(
+                    &i.name,
+                    fit(i.initial)?,
+                    fit(i.maximum.unwrap_or(65_535).min(65_535))?,
+                ),
+                _ => Definition::table(
+                    &i.name,
+                    fit(i.initial)?,
+                    fit(i.maximum.unwrap_or(smf::limits::MAX_TABLE_ENTRIES))?,
+                ),
+            })
+        })
+        .collect()
+}
+
 /// Calls the module's export `root` with the arguments `raw` in a fresh
 /// runner: each buffer is copied into the module's memory, its address in
 /// the memory is the argument, and its bytes are copied back after the
@@ -121,10 +166,12 @@ fn run(
     wasm: &jit::wasm::Module,
     root: &Instance,
     raw: &[String],
+    definitions: &[Definition],
 ) -> anyhow::Result<(CallArgs, Outcome)> {
     let mut args = call_args::parse(&root.function.sig, raw)?;
     let before = Outcome::before(&args);
-    let mut runner = Runner::new(wasm).context("cannot instantiate the module")?;
+    let mut runner = Runner::with_definitions(wasm, Config::default(), definitions)
+        .context("cannot instantiate the module")?;
     let mut values = args.values.clone();
     let mut placed = Vec::with_capacity(args.buffers.len());
     for b in &args.buffers {
