@@ -134,6 +134,7 @@ pub(super) fn lower(
         moves: scratch.moves,
     };
     l.prologue();
+    l.load_bases()?;
     for b in 0..f.blocks.len() {
         l.block(b)?;
     }
