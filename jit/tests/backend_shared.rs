@@ -818,6 +818,43 @@ fn a_function_without_calls_keeps_the_descriptor_and_base_and_reads_the_length_e
     }
 }
 
+#[test]
+fn offsets_known_not_to_wrap_are_checked_with_one_comparison() {
+    let fx = Fixture::new();
+    let lib = library(SHAPES);
+    // A parameter may be negative: the carry of offset + 8 is tested.
+    let load = listing(&fx.compile(&library(CONCURRENT), "load"));
+    find(&load, 0, "add rax,8");
+    find(&load, 0, "jb ");
+    // A counter stepped after the accesses at it cannot be: its end is
+    // computed without a carry test, for both sizes.
+    let sum = listing(&fx.compile(&lib, "sum"));
+    let text = sum.join("\n");
+    assert!(!sum.iter().any(|l| l.starts_with("jb ")), "{text}");
+    let eight = find(&sum, 0, "lea rax,[");
+    assert!(sum[eight].ends_with("+8]"), "{text}");
+    let one = find(&sum, eight + 1, "lea rax,[");
+    assert!(sum[one].ends_with("+1]"), "{text}");
+    // And it computes what it should, at the edge of the length as well.
+    let f = fx.compile(&lib, "sum");
+    let xs: Vec<i64> = (0..PAGE / 8).map(|k| k * 3 - 1000).collect();
+    let bytes: Vec<u8> = xs.iter().flat_map(|x| x.to_le_bytes()).collect();
+    fx.heap.write(0, &bytes).expect("one page");
+    let want: i64 = xs
+        .iter()
+        .zip(bytes.chunks(8))
+        .map(|(x, b)| x + i64::from(b[0]))
+        .sum();
+    assert_eq!(
+        fx.call(&f, &[(PAGE / 8) as u64], &[]).map(|r| r[0] as i64),
+        Ok(want)
+    );
+    assert_eq!(
+        fx.call(&f, &[(PAGE / 8 + 1) as u64], &[]),
+        Err(TrapKind::OutOfBounds)
+    );
+}
+
 /// A function without calls holding `live` values loaded from the
 /// memory at once (past the registers, so that the places of the
 /// descriptor and base spill too), storing their sum after them and

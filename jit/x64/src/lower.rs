@@ -30,6 +30,7 @@ use jit_ir::ir::{
 };
 use jit_shared::Space;
 
+mod offsets;
 mod shared;
 
 /// Trap kind passed in `edi`: integer division or remainder by zero.
@@ -71,6 +72,11 @@ struct Lower<'a> {
     env: &'a mut dyn Environment,
     /// The descriptors asked for so far.
     descriptors: Vec<(Space, &'a str, u64)>,
+    /// Per instruction, whether it is a shared-memory access whose
+    /// offset is known not to wrap (`offsets`); empty without accesses.
+    bounded: Vec<bool>,
+    /// The instruction being lowered, counted over the blocks in order.
+    position: usize,
     /// The fused comparison whose result the flags hold, and the
     /// condition that means true.
     flags: Option<(Reg, Cc)>,
@@ -129,6 +135,8 @@ pub(super) fn lower(
         ext: Externals::default(),
         env,
         descriptors: Vec::new(),
+        bounded: offsets::bounded_offsets(f),
+        position: 0,
         flags: None,
         deferred: scratch.deferred,
         moves: scratch.moves,
@@ -328,6 +336,7 @@ impl<'a> Lower<'a> {
                 .result
                 .is_some_and(|r| self.alloc.fused.get(r.0 as usize) == Some(&true));
             self.op(&inst.op, dst, inst.result, fused)?;
+            self.position += 1;
         }
         self.terminator(b, &block.term)
     }

@@ -26,7 +26,7 @@
 //! another thread only ever refuses an access that the grow would have
 //! allowed, never the reverse.
 //!
-//! Two refinements keep the check cheap:
+//! Three refinements keep the check cheap in loops:
 //!
 //! - In a function that calls nothing, nothing it runs can grow the
 //!   memory, so the register allocator gives the descriptor's address and
@@ -34,6 +34,10 @@
 //!   (`regalloc::Shared`) and the prologue reads the base once
 //!   ([`Lower::load_bases`]); the length is still read at every access,
 //!   `cmp rax, [descriptor + 8]`.
+//! - When the offset is known to be at most 2^62 (`offsets`: a loop
+//!   counter stepped after an access at it, for one), the end cannot wrap
+//!   and is computed without the carry test: `lea rax, [o + size]`, then
+//!   the comparison, one branch in all.
 //! - A constant offset folds its end into the comparison (`cmp qword
 //!   [descriptor + 8], end`), and one that can never be in bounds
 //!   (negative, or ending past the largest memory) jumps to the trap.
@@ -301,15 +305,24 @@ impl<'a> Lower<'a> {
             },
             _ => {
                 let o = self.asm.gpr(offset, SCRATCH_B);
-                self.asm.mov(Register::RAX, o);
                 // Sizes are 1 to 8 bytes.
-                self.asm.reg_imm(
-                    Code::Add_rm64_imm8,
-                    Register::RAX,
-                    None,
-                    Imm::S8to64(size as i8),
-                );
-                self.asm.jcc(Cc::B, out);
+                if self.bounded.get(self.position) == Some(&true) {
+                    // The offset is at most 2^62: the end cannot wrap.
+                    self.asm.push(Ins::with2(
+                        Code::Lea_r64_m,
+                        Register::RAX,
+                        Mem::base_disp(o, size as i32),
+                    ));
+                } else {
+                    self.asm.mov(Register::RAX, o);
+                    self.asm.reg_imm(
+                        Code::Add_rm64_imm8,
+                        Register::RAX,
+                        None,
+                        Imm::S8to64(size as i8),
+                    );
+                    self.asm.jcc(Cc::B, out);
+                }
                 self.asm
                     .push(Ins::with2(Code::Cmp_r64_rm64, Register::RAX, length));
                 self.asm.jcc(Cc::A, out);
