@@ -765,8 +765,20 @@ impl<'a> Lower<'a> {
             (_, true) => (Code::Sar_rm64_CL, Code::Sar_rm64_imm8),
             (_, false) => (Code::Shr_rm64_CL, Code::Shr_rm64_imm8),
         };
-        match rhs {
-            Loc::Imm(c) => {
+        match (rhs, lhs) {
+            // A left shift by 1 to 3 of a register is an address
+            // computation: lea runs on more ports than shl, which loops
+            // share with their branches, and needs no copy first.
+            (Loc::Imm(c), Loc::Gpr(x))
+                if op == BinOp::Shl && matches!((c as u32) & mask, 1..=3) =>
+            {
+                let m = match (c as u32) & mask {
+                    1 => Mem::base_index(x, x, 1),
+                    k => Mem::index_only(x, 1 << k),
+                };
+                self.asm.push(Ins::with2(Code::Lea_r64_m, d, m));
+            }
+            (Loc::Imm(c), _) => {
                 self.asm.load_gpr(d, lhs);
                 let c = (c as u32) & mask;
                 if c != 0 {
