@@ -3,7 +3,7 @@
 //!
 //! Rows:
 //!
-//! - `mem_load sum i64 ×4096 / load sum, per element`: nanoseconds per
+//! - `mem_load / load sum i64 ×4096, per element`: nanoseconds per
 //!   element of the kernel suite's `sum` over 4,096 `i64` of a shared
 //!   memory, through `mem_load` at a byte offset stepped by 8 (how a loop
 //!   over a byte-addressed memory is written: the offset is the loop's
@@ -190,7 +190,7 @@ pub fn run(report: &mut Report) {
     let per_element = |s: &Stats| s.median_ns() / N as f64;
     let plain = per_element(&stats[2]);
     for (what, s) in [
-        (format!("mem_load sum i64 ×{N} / load sum, per element"), &stats[0]),
+        (format!("mem_load / load sum i64 ×{N}, per element"), &stats[0]),
         ("  offset = i << 3 in the loop".to_owned(), &stats[1]),
     ] {
         let checked = per_element(s);
