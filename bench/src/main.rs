@@ -11,6 +11,7 @@ mod execmem;
 mod harness;
 mod loader;
 mod sdn;
+mod shared;
 mod smf;
 mod start;
 mod tier;
@@ -34,6 +35,7 @@ const AREAS: &[(&str, Area)] = &[
     ("concurrent", concurrent::run),
     ("tier", tier::run),
     ("wasm", wasm::run),
+    ("shared", shared::run),
 ];
 
 fn main() {

@@ -705,35 +705,220 @@ fn readers_see_every_grow_and_racing_grows_count_once_each() {
     });
 }
 
+/// The instruction lines of a compiled function, without addresses and
+/// bytes.
+fn listing(f: &CompiledFunction) -> Vec<String> {
+    disassemble_function(f.bytes(), f.instruction_len(), f.address(), Syntax::Intel)
+        .lines()
+        .filter_map(|l| l.get(43..).map(str::to_owned))
+        .collect()
+}
+
+/// The index of the first line at or after `from` containing `what`.
+fn find(lines: &[String], from: usize, what: &str) -> usize {
+    lines
+        .iter()
+        .skip(from)
+        .position(|l| l.contains(what))
+        .map(|k| k + from)
+        .unwrap_or_else(|| panic!("no `{what}` after line {from} in\n{}", lines.join("\n")))
+}
+
+/// A loop over offsets with two accesses at each (`load` is in
+/// [`CONCURRENT`]).
+const SHAPES: &str = "
+memory heap 1, 4
+
+fn sum(%n: i64) -> i64 {
+entry:
+    %zero = const i64 0
+    %eight = const i64 8
+    %three = const i64 3
+    %end = shl i64 %n, %three
+    br loop(%zero, %zero)
+loop(%o: i64, %acc: i64):
+    %more = cmp lt i64 %o, %end
+    cond_br %more, body, done
+body:
+    %x = mem_load i64 heap, %o
+    %y = mem_load u8 heap, %o
+    %z = cast u8 %y to i64
+    %a = add i64 %acc, %x
+    %b = add i64 %a, %z
+    %next = add i64 %o, %eight
+    br loop(%next, %b)
+done:
+    ret %acc
+}
+";
+
 #[test]
-fn the_bounds_check_reads_the_length_from_the_descriptor() {
+fn a_function_that_calls_reads_the_descriptor_at_every_access() {
     let fx = Fixture::new();
-    let lib = library(CONCURRENT);
-    let f = fx.compile(&lib, "load");
-    let listing = disassemble_function(f.bytes(), f.instruction_len(), f.address(), Syntax::Intel);
-    let descriptor = format!("{:X}h", fx.heap.descriptor_address());
-    let lines: Vec<&str> = listing.lines().collect();
-    let find = |what: &str| {
-        lines
-            .iter()
-            .position(|l| l.contains(what))
-            .unwrap_or_else(|| panic!("no `{what}` in\n{listing}"))
-    };
-    // The descriptor's address is embedded, the length read from it at
-    // offset 8 after the end of the access is computed, then the base at
-    // offset 0, then the access at base + offset.
-    let embed = find(&descriptor);
-    let end = find("add rax,8");
-    let wrap = find("jb ");
-    let length = find("cmp rax,[r10+8]");
-    let past = find("ja ");
-    let base = find("mov r10,[r10]");
-    let access = find(",[r10+rdi]");
+    let lines = listing(&fx.compile(&library(GROWTH), "grow_then_load"));
+    let descriptor = format!("mov r10,{:X}h", fx.heap.descriptor_address());
+    // The grow is a call, so after it the access loads the descriptor's
+    // address, compares the end of the access with the length at offset
+    // 8, then reads the base at offset 0 and accesses base + offset.
+    let call = find(&lines, 0, "call qword ptr");
+    let embed = find(&lines, call, &descriptor);
+    let end = find(&lines, embed, "add rax,8");
+    let wrap = find(&lines, end, "jb ");
+    let length = find(&lines, wrap, "cmp rax,[r10+8]");
+    let past = find(&lines, length, "ja ");
+    let base = find(&lines, past, "mov r10,[r10]");
+    let access = find(&lines, base, ",[r10+");
     assert!(
-        embed < end && end < wrap && wrap < length && length < past && past < base && base < access,
-        "{listing}"
+        end == embed + 2 && wrap == end + 1 && length == wrap + 1 && past == length + 1,
+        "{}",
+        lines.join("\n")
     );
-    assert!(lines[embed].contains("mov r10,"), "{listing}");
+    assert!(
+        base == past + 1 && access == base + 1,
+        "{}",
+        lines.join("\n")
+    );
+}
+
+#[test]
+fn a_function_without_calls_keeps_the_descriptor_and_base_and_reads_the_length_each_time() {
+    let fx = Fixture::new();
+    let descriptor = format!(",{:X}h", fx.heap.descriptor_address());
+    for (source, name) in [(CONCURRENT, "load"), (SHAPES, "sum")] {
+        let lines = listing(&fx.compile(&library(source), name));
+        let text = lines.join("\n");
+        // The address once, in a register of its own, and the base read
+        // from it once, before the body.
+        let embed = find(&lines, 0, &descriptor);
+        assert_eq!(
+            lines.iter().filter(|l| l.contains(&descriptor)).count(),
+            1,
+            "{text}"
+        );
+        let d = lines[embed]
+            .trim_start_matches("mov ")
+            .split(',')
+            .next()
+            .expect("a register")
+            .to_owned();
+        let base = find(&lines, embed, &format!(",[{d}]"));
+        let reads = lines
+            .iter()
+            .filter(|l| l.contains(&format!("[{d}+8]")))
+            .count();
+        let accesses = if name == "sum" { 2 } else { 1 };
+        assert_eq!(reads, accesses, "{name}: the length at each access\n{text}");
+        assert!(
+            lines
+                .iter()
+                .skip(base + 1)
+                .all(|l| !l.contains(&format!(",[{d}]"))),
+            "{name}: the base is read once\n{text}"
+        );
+    }
+}
+
+#[test]
+fn offsets_known_not_to_wrap_are_checked_with_one_comparison() {
+    let fx = Fixture::new();
+    let lib = library(SHAPES);
+    // A parameter may be negative: the carry of offset + 8 is tested.
+    let load = listing(&fx.compile(&library(CONCURRENT), "load"));
+    find(&load, 0, "add rax,8");
+    find(&load, 0, "jb ");
+    // A counter stepped after the accesses at it cannot be: its end is
+    // computed without a carry test, for both sizes.
+    let sum = listing(&fx.compile(&lib, "sum"));
+    let text = sum.join("\n");
+    assert!(!sum.iter().any(|l| l.starts_with("jb ")), "{text}");
+    let eight = find(&sum, 0, "lea rax,[");
+    assert!(sum[eight].ends_with("+8]"), "{text}");
+    let one = find(&sum, eight + 1, "lea rax,[");
+    assert!(sum[one].ends_with("+1]"), "{text}");
+    // And it computes what it should, at the edge of the length as well.
+    let f = fx.compile(&lib, "sum");
+    let xs: Vec<i64> = (0..PAGE / 8).map(|k| k * 3 - 1000).collect();
+    let bytes: Vec<u8> = xs.iter().flat_map(|x| x.to_le_bytes()).collect();
+    fx.heap.write(0, &bytes).expect("one page");
+    let want: i64 = xs
+        .iter()
+        .zip(bytes.chunks(8))
+        .map(|(x, b)| x + i64::from(b[0]))
+        .sum();
+    assert_eq!(
+        fx.call(&f, &[(PAGE / 8) as u64], &[]).map(|r| r[0] as i64),
+        Ok(want)
+    );
+    assert_eq!(
+        fx.call(&f, &[(PAGE / 8 + 1) as u64], &[]),
+        Err(TrapKind::OutOfBounds)
+    );
+}
+
+/// A function without calls holding `live` values loaded from the
+/// memory at once (past the registers, so that the places of the
+/// descriptor and base spill too), storing their sum after them and
+/// returning it with the table's size and first entry.
+fn pressure(live: usize) -> String {
+    let mut s = String::from(
+        "memory heap 1, 4\ntable dispatch fn(i64) -> i64, 4, 8\n\
+         fn pressure(%at: i64) -> i64 {\nentry:\n    %acc0 = const i64 0\n",
+    );
+    for k in 0..live {
+        s.push_str(&format!(
+            "    %k{k} = const i64 {}\n    %o{k} = add i64 %at, %k{k}\n    \
+             %v{k} = mem_load i64 heap, %o{k}\n",
+            k * 8
+        ));
+    }
+    for k in (0..live).rev() {
+        s.push_str(&format!(
+            "    %acc{} = add i64 %acc{}, %v{k}\n",
+            live - k,
+            live - k - 1
+        ));
+    }
+    s.push_str(&format!(
+        "    %end = const i64 {}\n    %out = add i64 %at, %end\n    \
+         mem_store i64 %acc{live}, heap, %out\n    %n = table_size dispatch\n    \
+         %zero = const i64 0\n    %f = table_get dispatch, %zero\n    \
+         %fi = cast fn(i64) -> i64 %f to i64\n    %r0 = add i64 %acc{live}, %n\n    \
+         %r = add i64 %r0, %fi\n    ret %r\n}}\n",
+        live * 8
+    ));
+    s
+}
+
+#[test]
+fn kept_descriptors_and_bases_survive_register_pressure() {
+    for live in [0usize, 4, 16] {
+        let fx = Fixture::new();
+        let f = fx.compile(&library(&pressure(live)), "pressure");
+        let at = 1000u64;
+        let xs: Vec<i64> = (0..live as i64).map(|k| k * k - 7).collect();
+        let bytes: Vec<u8> = xs.iter().flat_map(|x| x.to_le_bytes()).collect();
+        fx.heap.write(at, &bytes).expect("in bounds");
+        fx.dispatch.set(0, 0x1234).expect("in bounds");
+        let sum: i64 = xs.iter().sum();
+        assert_eq!(
+            fx.call(&f, &[at], &[]).map(|r| r[0] as i64),
+            Ok(sum + 4 + 0x1234),
+            "live={live}"
+        );
+        let mut stored = [0u8; 8];
+        fx.heap
+            .read(at + live as u64 * 8, &mut stored)
+            .expect("in bounds");
+        assert_eq!(i64::from_le_bytes(stored), sum, "live={live}");
+        // The last access of a page's end still traps one past it.
+        let last = PAGE as u64 - (live as u64 + 1) * 8;
+        assert!(fx.call(&f, &[last], &[]).is_ok(), "live={live}");
+        assert_eq!(
+            fx.call(&f, &[last + 1], &[]),
+            Err(TrapKind::OutOfBounds),
+            "live={live}"
+        );
+    }
 }
 
 #[test]
@@ -745,7 +930,11 @@ fn the_shared_operations_encode_as_iced_x86_encodes_them() {
         library(TABLES),
         library(CONCURRENT),
     ];
-    libs.push(library(&across_grows(12)));
+    libs.extend([
+        library(&across_grows(12)),
+        library(SHAPES),
+        library(&pressure(16)),
+    ]);
     let backend = &fx.machine.backend;
     let mut resolver = fx.resolver(|_: &Callee| Ok(CallTarget::Direct(0x7F00_0000_1000)));
     let mut compared = 0;

@@ -417,13 +417,14 @@ enum Displacement {
 }
 
 /// `m` encoded as iced-x86 encodes it: `[rip + disp32]` for a rip base;
-/// otherwise no displacement when the displacement size is 0 (except over
-/// rbp and r13, whose ModRM form without one means rip-relative or disp32:
-/// they get a disp8 of 0), disp8 when the size is 1 and the value fits,
-/// disp32 otherwise; a SIB byte for an index, a scale, or an rsp or r12
-/// base (their ModRM.rm value means "SIB follows"). `None` for what
-/// iced-x86 would refuse or the backend never uses (32-bit or absent
-/// bases).
+/// `[index * scale + disp32]` without a base (a SIB byte whose base field
+/// says none, whatever the displacement size); otherwise no displacement
+/// when the displacement size is 0 (except over rbp and r13, whose ModRM
+/// form without one means rip-relative or disp32: they get a disp8 of 0),
+/// disp8 when the size is 1 and the value fits, disp32 otherwise; a SIB
+/// byte for an index, a scale, or an rsp or r12 base (their ModRM.rm value
+/// means "SIB follows"). `None` for what iced-x86 would refuse or the
+/// backend never uses (32-bit bases, neither base nor index).
 fn address(m: &inst::Mem) -> Option<Address> {
     let (base, index, scale, value) = (m.base, m.index, m.scale, m.disp);
     if base == Register::RIP {
@@ -432,6 +433,19 @@ fn address(m: &inst::Mem) -> Option<Address> {
             sib: None,
             disp: Displacement::Rip(value),
             rex: 0,
+        });
+    }
+    if base == Register::None {
+        // SIB base 101 under mod 00: no base, and always a disp32.
+        let (x, _) = match index {
+            Register::None | Register::RSP => return None,
+            r => number(r, Gpr64)?,
+        };
+        return Some(Address {
+            modrm: 0b00_000_100,
+            sib: Some((scale_bits(scale)? << 6) | ((x & 7) << 3) | 0b101),
+            disp: Displacement::Disp32(value),
+            rex: (x >> 3) << 1,
         });
     }
     let (b, _) = number(base, Gpr64)?;
@@ -456,13 +470,7 @@ fn address(m: &inst::Mem) -> Option<Address> {
         Displacement::Disp8(_) => 0b01,
         Displacement::Disp32(_) => 0b10,
     };
-    let ss = match scale {
-        1 => 0,
-        2 => 1,
-        4 => 2,
-        8 => 3,
-        _ => return None,
-    };
+    let ss = scale_bits(scale)?;
     let (rm, sib) = if x.is_none() && b & 7 != 4 && scale == 1 {
         (b & 7, None)
     } else {
@@ -478,6 +486,17 @@ fn address(m: &inst::Mem) -> Option<Address> {
         disp,
         rex: ((x.unwrap_or(0) >> 3) << 1) | (b >> 3),
     })
+}
+
+/// The SIB scale field of `scale`.
+fn scale_bits(scale: u8) -> Option<u8> {
+    match scale {
+        1 => Some(0),
+        2 => Some(1),
+        4 => Some(2),
+        8 => Some(3),
+        _ => None,
+    }
 }
 
 /// The bytes of one instruction under construction (15 at most).

@@ -122,6 +122,18 @@ impl Mem {
         }
     }
 
+    /// `[index * scale]` without a base (`scale` 1, 2, 4 or 8), which
+    /// x86-64 encodes with a 32-bit displacement of 0.
+    pub(super) fn index_only(index: Register, scale: u8) -> Mem {
+        Mem {
+            base: Register::None,
+            index,
+            scale,
+            displ_size: 8,
+            disp: 0,
+        }
+    }
+
     /// `[base + index * scale + disp]` (`scale` 1, 2, 4 or 8).
     pub(super) fn indexed(base: Register, index: Register, scale: u8, disp: i32) -> Mem {
         Mem {

@@ -30,6 +30,7 @@ use jit_ir::ir::{
 };
 use jit_shared::Space;
 
+mod offsets;
 mod shared;
 
 /// Trap kind passed in `edi`: integer division or remainder by zero.
@@ -71,6 +72,11 @@ struct Lower<'a> {
     env: &'a mut dyn Environment,
     /// The descriptors asked for so far.
     descriptors: Vec<(Space, &'a str, u64)>,
+    /// Per instruction, whether it is a shared-memory access whose
+    /// offset is known not to wrap (`offsets`); empty without accesses.
+    bounded: Vec<bool>,
+    /// The instruction being lowered, counted over the blocks in order.
+    position: usize,
     /// The fused comparison whose result the flags hold, and the
     /// condition that means true.
     flags: Option<(Reg, Cc)>,
@@ -129,11 +135,14 @@ pub(super) fn lower(
         ext: Externals::default(),
         env,
         descriptors: Vec::new(),
+        bounded: offsets::bounded_offsets(f),
+        position: 0,
         flags: None,
         deferred: scratch.deferred,
         moves: scratch.moves,
     };
     l.prologue();
+    l.load_bases()?;
     for b in 0..f.blocks.len() {
         l.block(b)?;
     }
@@ -327,6 +336,7 @@ impl<'a> Lower<'a> {
                 .result
                 .is_some_and(|r| self.alloc.fused.get(r.0 as usize) == Some(&true));
             self.op(&inst.op, dst, inst.result, fused)?;
+            self.position += 1;
         }
         self.terminator(b, &block.term)
     }
@@ -755,8 +765,20 @@ impl<'a> Lower<'a> {
             (_, true) => (Code::Sar_rm64_CL, Code::Sar_rm64_imm8),
             (_, false) => (Code::Shr_rm64_CL, Code::Shr_rm64_imm8),
         };
-        match rhs {
-            Loc::Imm(c) => {
+        match (rhs, lhs) {
+            // A left shift by 1 to 3 of a register is an address
+            // computation: lea runs on more ports than shl, which loops
+            // share with their branches, and needs no copy first.
+            (Loc::Imm(c), Loc::Gpr(x))
+                if op == BinOp::Shl && matches!((c as u32) & mask, 1..=3) =>
+            {
+                let m = match (c as u32) & mask {
+                    1 => Mem::base_index(x, x, 1),
+                    k => Mem::index_only(x, 1 << k),
+                };
+                self.asm.push(Ins::with2(Code::Lea_r64_m, d, m));
+            }
+            (Loc::Imm(c), _) => {
                 self.asm.load_gpr(d, lhs);
                 let c = (c as u32) & mask;
                 if c != 0 {

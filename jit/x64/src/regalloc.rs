@@ -27,6 +27,7 @@ use iced_x86::Register;
 
 use jit_ir::ir::{BinOp, Block, BlockCall, CmpOp, Function, Literal, Op, Reg, Terminator, Type};
 use jit_ir::verify::RegTypes;
+use jit_shared::Space;
 
 /// Callee-saved registers the allocator hands out (saved in the prologue
 /// when used).
@@ -145,6 +146,39 @@ pub(super) struct Allocation {
     /// Registers whose comparison is consumed by the block's branch
     /// directly (flags, no `bool` materialised).
     pub fused: Vec<bool>,
+    /// The memories and tables whose descriptor (and base) stay in a
+    /// place of their own for the whole function (only in functions
+    /// without calls).
+    pub shared: Vec<Shared>,
+}
+
+/// The places of a memory's or table's descriptor address and base for a
+/// whole function.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Shared {
+    /// Memory or table.
+    pub space: Space,
+    /// Its name.
+    pub name: String,
+    /// Where the descriptor's address is (a register, or a spill slot
+    /// that is never written: the address is a constant, loaded where
+    /// needed instead).
+    pub descriptor: Loc,
+    /// Where the base is, loaded in the prologue; `Loc::None` when the
+    /// function only asks the size.
+    pub base: Loc,
+}
+
+/// The memory or table an operation reads without calling, and whether it
+/// touches bytes or entries (and so needs the base).
+fn accessed(op: &Op) -> Option<(Space, &str, bool)> {
+    Some(match op {
+        Op::MemLoad { memory, .. } | Op::MemStore { memory, .. } => (Space::Memory, memory, true),
+        Op::MemSize { memory } => (Space::Memory, memory, false),
+        Op::TableGet { table, .. } | Op::TableSet { table, .. } => (Space::Table, table, true),
+        Op::TableSize { table } => (Space::Table, table, false),
+        _ => return None,
+    })
 }
 
 fn index(r: Reg) -> usize {
@@ -321,14 +355,81 @@ impl Scratch {
         self.solve_liveness(&func.blocks, n);
         self.stretch_over_liveness();
         self.build_intervals(&locs, &fused);
+        let hoisted = self.hoist_descriptors(func, n, &mut locs);
         let (slots, saved) = self.scan(types, &mut locs);
+        let place = |v: usize| locs.get(v).copied().unwrap_or(Loc::None);
+        let shared = hoisted
+            .into_iter()
+            .enumerate()
+            .map(|(k, (space, name, bytes))| Shared {
+                space,
+                name: name.to_owned(),
+                descriptor: place(n + 2 * k),
+                base: if bytes {
+                    place(n + 2 * k + 1)
+                } else {
+                    Loc::None
+                },
+            })
+            .collect();
+        locs.truncate(n);
         Allocation {
             locs,
             slots,
             saved,
             has_calls: !self.calls.is_empty(),
             fused,
+            shared,
         }
+    }
+
+    /// In a function that calls nothing (so nothing it runs can grow a
+    /// memory or table), gives each memory and table it reads two values
+    /// of their own, live through the whole function: the descriptor's
+    /// address and, when it accesses bytes or entries, the base, which the
+    /// prologue loads once. They are numbered after the function's
+    /// registers (`n + 2k` and `n + 2k + 1` for the `k`th) and allocated
+    /// like any value, so under pressure they are the first spilled (they
+    /// end last). The length is still read at every access. Returns each
+    /// memory or table with whether it has a base.
+    fn hoist_descriptors<'f>(
+        &mut self,
+        func: &'f Function,
+        n: usize,
+        locs: &mut Vec<Loc>,
+    ) -> Vec<(Space, &'f str, bool)> {
+        let mut hoisted: Vec<(Space, &'f str, bool)> = Vec::new();
+        if !self.calls.is_empty() {
+            return hoisted;
+        }
+        for inst in func.blocks.iter().flat_map(|b| &b.insts) {
+            let Some((space, name, bytes)) = accessed(&inst.op) else {
+                continue;
+            };
+            match hoisted.iter_mut().find(|h| h.0 == space && h.1 == name) {
+                Some(h) => h.2 |= bytes,
+                None => hoisted.push((space, name, bytes)),
+            }
+        }
+        if hoisted.is_empty() {
+            return hoisted;
+        }
+        let total = n + 2 * hoisted.len();
+        locs.resize(total, Loc::None);
+        self.hint.resize(total, None);
+        self.fixed.resize(total, None);
+        let end = self.block_end.last().copied().unwrap_or(0);
+        for (k, &(_, _, bytes)) in hoisted.iter().enumerate() {
+            self.intervals
+                .extend((0..1 + usize::from(bytes)).map(|v| Interval {
+                    start: 0,
+                    end,
+                    reg: (n + 2 * k + v) as u32,
+                    crosses_call: false,
+                }));
+        }
+        self.intervals.sort_by_key(|i| (i.start, i.reg));
+        hoisted
     }
 
     /// Gives every point of the function a position (a block's start,

@@ -79,8 +79,9 @@ fn registers(class: Class) -> Vec<Register> {
 
 /// Memory operands over every base, no index or every index but rsp,
 /// every scale, boundary displacements as disp8-if-it-fits (displacement
-/// size 1), without a displacement (size 0) and forced disp32 (size 8),
-/// and rip-relative targets around the instruction.
+/// size 1), without a displacement (size 0) and forced disp32 (size 8);
+/// every index and scale without a base; and rip-relative targets around
+/// the instruction.
 fn memory_operands() -> Vec<MemoryOperand> {
     let disps = [0i64, 1, -1, 127, 128, -128, -129, 0x1234, -0x1234];
     let ends = [i64::from(i32::MAX), i64::from(i32::MIN)];
@@ -98,6 +99,32 @@ fn memory_operands() -> Vec<MemoryOperand> {
                 };
                 out.extend(disps.iter().chain(&ends).map(|&d| m(d, 1)));
                 out.extend([m(0, 0), m(0, 8), m(-129, 8)]);
+            }
+        }
+    }
+    // No base: `[index * scale + disp32]`, whatever the displacement size.
+    for index in registers(Class::Gpr64)
+        .into_iter()
+        .filter(|&r| r != Register::RSP)
+    {
+        for scale in [1, 2, 4, 8] {
+            for (disp, size) in [
+                (0, 0),
+                (0, 1),
+                (5, 0),
+                (-129, 1),
+                (0, 8),
+                (i64::from(i32::MIN), 8),
+            ] {
+                out.push(MemoryOperand::new(
+                    Register::None,
+                    index,
+                    scale,
+                    disp,
+                    size,
+                    false,
+                    Register::None,
+                ));
             }
         }
     }

@@ -1,13 +1,12 @@
 //! Lowering of the operations on shared memories and tables (§15 of the
 //! IR's documentation).
 //!
-//! The code keeps no copy of a descriptor's fields: each operation embeds
+//! The code keeps no copy of a descriptor's length: each operation embeds
 //! the descriptor's address (what the resolver answered, fixed for the
-//! code's life) and reads what it needs from it when it runs — the length
-//! at every access, then the base — so a grow by any thread, or by a call
-//! this code made, is seen by the next access, and no base outlives the
-//! access it was read for. A memory access of `size` bytes at offset `o`
-//! in a register:
+//! code's life) and reads the length from it at every access, so a grow by
+//! any thread, or by a call this code made, is seen by the next access. A
+//! memory access of `size` bytes at offset `o` in a register, in a
+//! function that calls something:
 //!
 //! ```text
 //! mov r10, descriptor
@@ -16,7 +15,7 @@
 //! jb  out_of_bounds
 //! cmp rax, [r10 + 8]   ; the length, read now
 //! ja  out_of_bounds
-//! mov r10, [r10]       ; the base
+//! mov r10, [r10]       ; the base, read now
 //! mov d, [r10 + o]
 //! ```
 //!
@@ -25,9 +24,23 @@
 //! those bytes accessible before it published the length. Lengths only
 //! grow and the base never moves, so a length read earlier than a grow by
 //! another thread only ever refuses an access that the grow would have
-//! allowed, never the reverse. A constant offset folds its end into the
-//! comparison (`cmp qword [r10 + 8], end`), and one that can never be in
-//! bounds (negative, or ending past the largest memory) jumps to the trap.
+//! allowed, never the reverse.
+//!
+//! Three refinements keep the check cheap in loops:
+//!
+//! - In a function that calls nothing, nothing it runs can grow the
+//!   memory, so the register allocator gives the descriptor's address and
+//!   the base places of their own for the whole function
+//!   (`regalloc::Shared`) and the prologue reads the base once
+//!   ([`Lower::load_bases`]); the length is still read at every access,
+//!   `cmp rax, [descriptor + 8]`.
+//! - When the offset is known to be at most 2^62 (`offsets`: a loop
+//!   counter stepped after an access at it, for one), the end cannot wrap
+//!   and is computed without the carry test: `lea rax, [o + size]`, then
+//!   the comparison, one branch in all.
+//! - A constant offset folds its end into the comparison (`cmp qword
+//!   [descriptor + 8], end`), and one that can never be in bounds
+//!   (negative, or ending past the largest memory) jumps to the trap.
 //!
 //! Table entries are checked as `index < length` and read or written as
 //! 8-byte function addresses at `base + 8 × index`; `call_table` loads
@@ -50,7 +63,7 @@ use crate::asm::{Asm, SCRATCH_A, SCRATCH_B};
 use crate::emit::Cc;
 use crate::inst::{Imm, Ins, Mem};
 use crate::moves::{Move, parallel};
-use crate::regalloc::Loc;
+use crate::regalloc::{Allocation, Loc, Shared};
 
 /// The length's offset in both descriptors; the base is at offset 0.
 const LENGTH: i32 = MEMORY_LENGTH_OFFSET as i32;
@@ -67,14 +80,33 @@ const _: () = {
 /// is out of bounds whatever the memory.
 const MAX_MEMORY_BYTES: u64 = MAX_MEMORY_PAGES * PAGE_SIZE;
 
+/// Where an access lies relative to the base, before the base's register
+/// is known.
+#[derive(Clone, Copy, Debug)]
+enum At {
+    /// A constant displacement.
+    Disp(i32),
+    /// A register scaled by 1 or 8.
+    Index(Register, u8),
+}
+
+impl At {
+    /// The memory operand of the access from `base`.
+    fn from(self, base: Register) -> Mem {
+        match self {
+            At::Disp(disp) => Mem::base_disp(base, disp),
+            At::Index(index, scale) => Mem::base_index(base, index, scale),
+        }
+    }
+}
+
 impl<'a> Lower<'a> {
     /// Lowers one operation on a shared memory or table.
     pub(super) fn shared(&mut self, op: &'a Op, dst: Loc) -> Result<(), Error> {
         match op {
             Op::MemLoad { ty, memory, offset } => {
                 let size = self.access_size(ty)?;
-                let descriptor = self.descriptor(Space::Memory, memory)?;
-                let m = self.memory_access(descriptor, self.loc(*offset), size);
+                let m = self.memory_access(memory, self.loc(*offset), size)?;
                 self.load(ty, dst, m);
             }
             Op::MemStore {
@@ -84,15 +116,13 @@ impl<'a> Lower<'a> {
                 value,
             } => {
                 let size = self.access_size(ty)?;
-                let descriptor = self.descriptor(Space::Memory, memory)?;
-                let m = self.memory_access(descriptor, self.loc(*offset), size);
+                let m = self.memory_access(memory, self.loc(*offset), size)?;
                 // rax is free once the bounds are checked; the access may
                 // use r11.
                 self.store(ty, m, self.loc(*value), Register::RAX);
             }
             Op::MemSize { memory } => {
-                let descriptor = self.descriptor(Space::Memory, memory)?;
-                let d = self.length(descriptor, dst);
+                let d = self.length(Space::Memory, memory, dst)?;
                 self.asm.reg_imm(
                     Code::Shr_rm64_imm8,
                     d,
@@ -102,8 +132,7 @@ impl<'a> Lower<'a> {
                 self.asm.store_gpr(dst, d);
             }
             Op::TableSize { table } => {
-                let descriptor = self.descriptor(Space::Table, table)?;
-                let d = self.length(descriptor, dst);
+                let d = self.length(Space::Table, table, dst)?;
                 self.asm.store_gpr(dst, d);
             }
             Op::MemGrow { memory, delta } => {
@@ -115,8 +144,7 @@ impl<'a> Lower<'a> {
                 self.grow(Space::Table, descriptor, self.loc(*delta), dst);
             }
             Op::TableGet { table, index } => {
-                let descriptor = self.descriptor(Space::Table, table)?;
-                let entry = self.table_entry(descriptor, self.loc(*index));
+                let entry = self.table_entry(table, self.loc(*index))?;
                 let d = Asm::dst_gpr(dst, Register::RAX);
                 self.asm.push(Ins::with2(Code::Mov_r64_rm64, d, entry));
                 self.asm.store_gpr(dst, d);
@@ -126,8 +154,7 @@ impl<'a> Lower<'a> {
                 index,
                 value,
             } => {
-                let descriptor = self.descriptor(Space::Table, table)?;
-                let entry = self.table_entry(descriptor, self.loc(*index));
+                let entry = self.table_entry(table, self.loc(*index))?;
                 let v = self.asm.gpr(self.loc(*value), Register::RAX);
                 self.asm.push(Ins::with2(Code::Mov_rm64_r64, entry, v));
             }
@@ -137,13 +164,40 @@ impl<'a> Lower<'a> {
                 index,
                 args,
             } => {
-                let descriptor = self.descriptor(Space::Table, table)?;
-                let entry = self.table_entry(descriptor, self.loc(*index));
+                let entry = self.table_entry(table, self.loc(*index))?;
                 self.asm
                     .push(Ins::with2(Code::Mov_r64_rm64, SCRATCH_A, entry));
                 self.call(sig, args, dst, Via::Loaded);
             }
             _ => return Err(self.unsupported("an operation on no shared memory or table")),
+        }
+        Ok(())
+    }
+
+    /// Loads the base of every memory and table the allocator gave a
+    /// place for the whole function (see `regalloc::Shared`), once, in
+    /// the prologue; puts the descriptor addresses that have a register
+    /// of their own there.
+    pub(super) fn load_bases(&mut self) -> Result<(), Error> {
+        let alloc: &'a Allocation = self.alloc;
+        for h in &alloc.shared {
+            let address = self.descriptor(h.space, &h.name)?;
+            let d = match h.descriptor {
+                Loc::Gpr(r) => r,
+                _ => SCRATCH_A,
+            };
+            self.asm.mov_imm(d, address);
+            match h.base {
+                Loc::Gpr(b) => self
+                    .asm
+                    .push(Ins::with2(Code::Mov_r64_rm64, b, Mem::base(d))),
+                Loc::Stack(_) => {
+                    self.asm
+                        .push(Ins::with2(Code::Mov_r64_rm64, SCRATCH_A, Mem::base(d)));
+                    self.asm.store_gpr(h.base, SCRATCH_A);
+                }
+                _ => {}
+            }
         }
         Ok(())
     }
@@ -169,93 +223,143 @@ impl<'a> Lower<'a> {
         Ok(address)
     }
 
-    /// Reads the length of the descriptor at `descriptor` into the
-    /// register of `dst` (rax when it has none) and returns that register.
-    fn length(&mut self, descriptor: u64, dst: Loc) -> Register {
+    /// Where the allocator keeps the descriptor and base of `name` for the
+    /// whole function, if it does.
+    fn hoisted(&self, space: Space, name: &str) -> Option<&'a Shared> {
+        let alloc: &'a Allocation = self.alloc;
+        alloc
+            .shared
+            .iter()
+            .find(|h| h.space == space && h.name == name)
+    }
+
+    /// A register holding the descriptor's address: its own for the
+    /// function, or r10 with the address loaded now.
+    fn descriptor_register(&mut self, space: Space, name: &'a str) -> Result<Register, Error> {
+        let address = self.descriptor(space, name)?;
+        if let Some(Loc::Gpr(r)) = self.hoisted(space, name).map(|h| h.descriptor) {
+            return Ok(r);
+        }
+        self.asm.mov_imm(SCRATCH_A, address);
+        Ok(SCRATCH_A)
+    }
+
+    /// A register holding the base, once the bounds are checked: its own
+    /// for the function, or r10 with the base read from its spill slot or
+    /// from the descriptor in `descriptor`.
+    fn base_register(&mut self, space: Space, name: &str, descriptor: Register) -> Register {
+        match self.hoisted(space, name).map(|h| h.base) {
+            Some(Loc::Gpr(b)) => b,
+            Some(at @ Loc::Stack(_)) => {
+                self.asm.load_gpr(SCRATCH_A, at);
+                SCRATCH_A
+            }
+            _ => {
+                self.asm.push(Ins::with2(
+                    Code::Mov_r64_rm64,
+                    SCRATCH_A,
+                    Mem::base(descriptor),
+                ));
+                SCRATCH_A
+            }
+        }
+    }
+
+    /// Reads the length of `name` into the register of `dst` (rax when it
+    /// has none) and returns that register.
+    fn length(&mut self, space: Space, name: &'a str, dst: Loc) -> Result<Register, Error> {
+        let descriptor = self.descriptor_register(space, name)?;
         let d = Asm::dst_gpr(dst, Register::RAX);
-        self.asm.mov_imm(SCRATCH_A, descriptor);
         self.asm.push(Ins::with2(
             Code::Mov_r64_rm64,
             d,
-            Mem::base_disp(SCRATCH_A, LENGTH),
+            Mem::base_disp(descriptor, LENGTH),
         ));
-        d
+        Ok(d)
     }
 
     /// Checks that `size` bytes at `offset` lie within the length of the
-    /// memory at `descriptor` (trapping `OutOfBounds` otherwise), leaves
-    /// the memory's base in r10 and returns the operand of the access
-    /// relative to it. Clobbers rax; a spilled offset is read into r11,
-    /// which the operand then uses.
-    fn memory_access(&mut self, descriptor: u64, offset: Loc, size: u64) -> Mem {
+    /// memory `name` (trapping `OutOfBounds` otherwise) and returns the
+    /// operand of the access. Clobbers rax and r10; a spilled offset is
+    /// read into r11, which the operand then uses.
+    fn memory_access(&mut self, name: &'a str, offset: Loc, size: u64) -> Result<Mem, Error> {
         let out = self.trap_label(TRAP_OUT_OF_BOUNDS, 0);
-        self.asm.mov_imm(SCRATCH_A, descriptor);
-        let length = Mem::base_disp(SCRATCH_A, LENGTH);
-        let access = match offset {
+        let descriptor = self.descriptor_register(Space::Memory, name)?;
+        let length = Mem::base_disp(descriptor, LENGTH);
+        let at = match offset {
             Loc::Imm(o) => match o.checked_add(size).filter(|&e| e <= MAX_MEMORY_BYTES) {
                 Some(end) => {
                     self.length_at_least(length, end, out);
                     match i32::try_from(o) {
-                        Ok(disp) => Mem::base_disp(SCRATCH_A, disp),
+                        Ok(disp) => At::Disp(disp),
                         Err(_) => {
                             self.asm.mov_imm(SCRATCH_B, o);
-                            Mem::base_index(SCRATCH_A, SCRATCH_B, 1)
+                            At::Index(SCRATCH_B, 1)
                         }
                     }
                 }
                 None => {
                     self.asm.jmp(out);
-                    Mem::base(SCRATCH_A)
+                    At::Disp(0)
                 }
             },
             _ => {
                 let o = self.asm.gpr(offset, SCRATCH_B);
-                self.asm.mov(Register::RAX, o);
                 // Sizes are 1 to 8 bytes.
-                self.asm.reg_imm(
-                    Code::Add_rm64_imm8,
-                    Register::RAX,
-                    None,
-                    Imm::S8to64(size as i8),
-                );
-                self.asm.jcc(Cc::B, out);
+                if self.bounded.get(self.position) == Some(&true) {
+                    // The offset is at most 2^62: the end cannot wrap.
+                    self.asm.push(Ins::with2(
+                        Code::Lea_r64_m,
+                        Register::RAX,
+                        Mem::base_disp(o, size as i32),
+                    ));
+                } else {
+                    self.asm.mov(Register::RAX, o);
+                    self.asm.reg_imm(
+                        Code::Add_rm64_imm8,
+                        Register::RAX,
+                        None,
+                        Imm::S8to64(size as i8),
+                    );
+                    self.asm.jcc(Cc::B, out);
+                }
                 self.asm
                     .push(Ins::with2(Code::Cmp_r64_rm64, Register::RAX, length));
                 self.asm.jcc(Cc::A, out);
-                Mem::base_index(SCRATCH_A, o, 1)
+                At::Index(o, 1)
             }
         };
-        self.base();
-        access
+        let base = self.base_register(Space::Memory, name, descriptor);
+        Ok(at.from(base))
     }
 
-    /// Checks `index < length` of the table at `descriptor` (trapping
-    /// `OutOfBounds` otherwise), leaves the table's base in r10 and
-    /// returns the operand of the entry. A spilled index is read into r11,
-    /// which the operand then uses.
-    fn table_entry(&mut self, descriptor: u64, index: Loc) -> Mem {
+    /// Checks `index < length` of the table `name` (trapping
+    /// `OutOfBounds` otherwise) and returns the operand of the entry.
+    /// Clobbers r10; a spilled index is read into r11, which the operand
+    /// then uses.
+    fn table_entry(&mut self, name: &'a str, index: Loc) -> Result<Mem, Error> {
         let out = self.trap_label(TRAP_OUT_OF_BOUNDS, 0);
-        self.asm.mov_imm(SCRATCH_A, descriptor);
-        let length = Mem::base_disp(SCRATCH_A, LENGTH);
-        let entry = match index {
+        let descriptor = self.descriptor_register(Space::Table, name)?;
+        let length = Mem::base_disp(descriptor, LENGTH);
+        let at = match index {
             // Below the limit, 8 × index fits a displacement.
             Loc::Imm(i) if i < MAX_TABLE_ENTRIES => {
                 self.length_at_least(length, i + 1, out);
-                Mem::base_disp(SCRATCH_A, (i * TABLE_ENTRY_SIZE) as i32)
+                At::Disp((i * TABLE_ENTRY_SIZE) as i32)
             }
             Loc::Imm(_) => {
                 self.asm.jmp(out);
-                Mem::base(SCRATCH_A)
+                At::Disp(0)
             }
             _ => {
                 let x = self.asm.gpr(index, SCRATCH_B);
                 self.asm.push(Ins::with2(Code::Cmp_r64_rm64, x, length));
                 self.asm.jcc(Cc::Ae, out);
-                Mem::base_index(SCRATCH_A, x, TABLE_ENTRY_SIZE as u8)
+                At::Index(x, TABLE_ENTRY_SIZE as u8)
             }
         };
-        self.base();
-        entry
+        let base = self.base_register(Space::Table, name, descriptor);
+        Ok(at.from(base))
     }
 
     /// Jumps to `out` unless the length at `length` is at least `end`
@@ -277,15 +381,6 @@ impl<'a> Lower<'a> {
             }
         }
         self.asm.jcc(Cc::B, out);
-    }
-
-    /// Replaces the descriptor in r10 by the base it holds.
-    fn base(&mut self) {
-        self.asm.push(Ins::with2(
-            Code::Mov_r64_rm64,
-            SCRATCH_A,
-            Mem::base(SCRATCH_A),
-        ));
     }
 
     /// Calls the runtime's grow of `space` with the descriptor and `delta`;
