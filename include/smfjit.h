@@ -12,14 +12,18 @@
  *   -2 the file cannot be opened, read or mapped, or changed while read
  *   -3 the file is not a valid SMF module (or its note is invalid), or it
  *      was built for another platform or architecture
- *   -4 the module uses a layout the loader does not support
- *   -5 an import is not defined anywhere
+ *   -4 the module uses a layout the loader does not support, or a shared
+ *      memory or table it defines or imports does not fit what is loaded
+ *      (a name defined twice, another kind, another signature or size)
+ *   -5 an import (a symbol, a shared memory or table) is not defined anywhere
  *   -6 a relocation's result does not fit its field
  *   -7 an instantiation failed, nested too deeply, or formed a cycle
- *   -8 executable or data memory could not be obtained
+ *   -8 executable, data or shared memory could not be obtained
  *   -9 no module is loaded under that handle
  *  -10 a configuration value (an environment variable) is not valid
  *      (smfjit_loader_new reports it by returning NULL)
+ *  -11 a module cannot be unloaded while another imports its shared
+ *      memory or table (no function of this header unloads yet)
  *
  * Threads: a loader may be used from any number of threads at once.
  */

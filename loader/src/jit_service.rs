@@ -388,26 +388,27 @@ impl CallResolver for Callees<'_, '_> {
     }
 
     fn memory(&mut self, name: &str) -> std::result::Result<u64, jit::Error> {
-        let memory = self.ctx.loader().shared_memory(name);
-        memory
-            .map(|m| m.descriptor_address())
-            .ok_or_else(|| not_defined("memory", name))
+        shared_descriptor(self.ctx.loader(), name, false)
     }
 
     fn table(&mut self, name: &str) -> std::result::Result<u64, jit::Error> {
-        let table = self.ctx.loader().shared_table(name);
-        table
-            .map(|(t, _)| t.descriptor_address())
-            .ok_or_else(|| not_defined("table", name))
+        shared_descriptor(self.ctx.loader(), name, true)
     }
 }
 
-/// A memory or table no loaded module defines (any more).
-#[cold]
-fn not_defined(kind: &str, name: &str) -> jit::Error {
-    jit::Error::new(jit::ErrorKind::Unresolved(format!(
-        "the {kind} `{name}`, which no loaded module defines"
-    )))
+/// The descriptor of the memory (`table` false) or table `name`, as code
+/// made by this loader reaches it.
+pub(crate) fn shared_descriptor(
+    loader: &Loader,
+    name: &str,
+    table: bool,
+) -> std::result::Result<u64, jit::Error> {
+    loader.shared_descriptor(name, table).ok_or_else(|| {
+        let kind = if table { "table" } else { "memory" };
+        jit::Error::new(jit::ErrorKind::Unresolved(format!(
+            "the {kind} `{name}`, which no loaded module defines"
+        )))
+    })
 }
 
 /// Where calls to `callee` go, as seen from the chain `ctx`.

@@ -136,6 +136,9 @@ struct Inner {
     trampoline: OnceLock<execmem::PublishedFunction>,
     /// The memories and tables loaded modules define.
     shared: SharedRegistry,
+    /// Held for the whole of a load, reload or unload: they change the
+    /// module list and the memories and tables together, one at a time.
+    lifecycle: Mutex<()>,
 }
 
 /// Loads SMF modules and resolves names: exports of loaded modules first,
@@ -190,6 +193,7 @@ impl Loader {
                 binder: Arc::new(WeakLoader(weak.clone())),
                 trampoline: OnceLock::new(),
                 shared: SharedRegistry::default(),
+                lifecycle: Mutex::new(()),
             }),
         }
     }
@@ -200,6 +204,25 @@ impl Loader {
             .modules
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The lifecycle lock (see `Inner::lifecycle`).
+    fn lock_lifecycle(&self) -> MutexGuard<'_, ()> {
+        self.inner
+            .lifecycle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The descriptor address of the memory (or, with `table`, the table)
+    /// `name`, for code made from templates naming it: the object stays
+    /// under its name for the loader's life, its module loaded or not.
+    pub(crate) fn shared_descriptor(&self, name: &str, table: bool) -> Option<u64> {
+        if table {
+            self.inner.shared.table_descriptor(name)
+        } else {
+            self.inner.shared.memory_descriptor(name)
+        }
     }
 
     /// Installs the miss hook (replacing any previous one).
@@ -271,6 +294,7 @@ impl Loader {
         path: impl AsRef<Path>,
         binding: Binding,
     ) -> Result<Arc<LoadedModule>> {
+        let _lifecycle = self.lock_lifecycle();
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let module = Arc::new(self.build(id, path.as_ref(), binding, None)?);
         let mut modules = self.lock_modules();
@@ -395,6 +419,7 @@ impl Loader {
     /// [`Error::NoSuchModule`] when `id` is not loaded, and every error of
     /// [`Loader::load`]; the old version stays in place then.
     pub fn reload(&self, id: ModuleId) -> Result<Arc<LoadedModule>> {
+        let _lifecycle = self.lock_lifecycle();
         let old = self.module(id).ok_or(Error::NoSuchModule(id))?;
         let path = old.path().to_path_buf();
         let new_id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
@@ -455,6 +480,7 @@ impl Loader {
     /// when another loaded module imports a memory or table it defines
     /// (nothing changes then).
     pub fn unload(&self, id: ModuleId) -> Result<()> {
+        let _lifecycle = self.lock_lifecycle();
         let mut modules = self.lock_modules();
         let place = modules
             .iter()

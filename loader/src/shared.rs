@@ -8,19 +8,24 @@
 //! so the descriptor's base never moves) and checks that each import names
 //! a definition of the same kind — and, for a table, the same signature —
 //! that a loaded module made. Compiled code and the interpreter reach a
-//! name's descriptor through [`SharedRegistry::memory`] and
-//! [`SharedRegistry::table`], never a copy of it.
+//! name's descriptor through [`SharedRegistry::memory_descriptor`] and
+//! [`SharedRegistry::table_descriptor`], never a copy of it.
 //!
-//! A reloaded module adopts the memories and tables its previous version
-//! defined under the same names and sizes: the data stays. Unloading a
-//! module whose memory or table another loaded module imports is refused.
-//! The objects of an unloaded module are retired, not freed: instantiations
-//! compiled against their descriptors may stay in the instance cache, and
-//! the descriptors must outlive them.
+//! A name, once defined, keeps its object for the loader's life:
+//! instantiations made against it stay in the instance cache after its
+//! module goes, compiled or interpreted, and must keep reaching the same
+//! memory. So a reloaded module, or a module defining a name an unloaded
+//! one defined, takes the object over — with its contents — when it
+//! declares the same kind, sizes and signature, and is refused otherwise;
+//! a reload that stops defining a name another loaded module imports is
+//! refused, and unloading a module whose memory or table another loaded
+//! module imports is refused. The loader runs loads, reloads and unloads
+//! one at a time (its lifecycle lock), so these checks and the changes
+//! they guard are not interleaved.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use jit::ir::{Signature, Type};
 use jit::shared::{SharedMemory, SharedTable};
@@ -45,19 +50,30 @@ impl SharedObject {
             SharedObject::Table(..) => "table",
         }
     }
+
+    fn descriptor_address(&self) -> u64 {
+        match self {
+            SharedObject::Memory(m) => m.descriptor_address(),
+            SharedObject::Table(t, _) => t.descriptor_address(),
+        }
+    }
 }
 
-/// One defined name.
+/// One name, defined by a loaded module or, once that module is gone,
+/// kept with its object for the code made while it was loaded.
 #[derive(Debug)]
 struct Entry {
-    owner: ModuleId,
+    /// The loaded module defining it; `None` once it is unloaded.
+    owner: Option<ModuleId>,
+    /// The file of the module that defined it last.
     path: PathBuf,
-    /// What the definition declared, to match a reloaded version against.
+    /// What the definition declared: a new definition of the name must
+    /// declare the same to take the object over.
     item: SharedItem,
     object: SharedObject,
-    /// The module this one adopted the definition from, while a reload
-    /// that may still fail is under way.
-    adopted_from: Option<ModuleId>,
+    /// Who owned it before a load that took it over, while that load may
+    /// still fail.
+    adopted_from: Option<Option<ModuleId>>,
 }
 
 #[derive(Debug, Default)]
@@ -65,14 +81,16 @@ struct State {
     defined: HashMap<String, Entry>,
     /// Each loaded module's imports, by module.
     imports: HashMap<ModuleId, (PathBuf, Vec<String>)>,
-    /// Objects of unloaded modules, kept for the loader's life.
-    retired: Vec<SharedObject>,
 }
 
-/// Every memory and table loaded modules define, by name.
+/// Every memory and table loaded modules define, by name. A name, once
+/// defined, keeps its object for the loader's life: code compiled or
+/// interpreted against it may outlive the module (instantiations stay
+/// cached), so it must keep reaching that object, and a later definition
+/// of the name takes the same object over or is refused.
 #[derive(Debug, Default)]
 pub(crate) struct SharedRegistry {
-    state: Mutex<State>,
+    state: RwLock<State>,
 }
 
 fn kind_name(kind: SharedKind) -> &'static str {
@@ -96,21 +114,40 @@ fn table_signature(path: &Path, item: &SharedItem) -> Result<Signature> {
     }
 }
 
+/// Two declarations of one name mean the same object: kind, sizes and, for
+/// a table, the signature as a type (not as text).
+fn same_definition(a: &SharedItem, b: &SharedItem) -> bool {
+    let sig = |i: &SharedItem| {
+        i.signature
+            .as_deref()
+            .map(|t| jit::text::parse_type(t).ok())
+    };
+    a.kind == b.kind && a.initial == b.initial && a.maximum == b.maximum && sig(a) == sig(b)
+}
+
 impl SharedRegistry {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Registers what module `id` (from `path`) defines and checks what it
-    /// imports. `replacing` is the module a reload replaces: definitions it
-    /// owned under the same name, kind and sizes pass to `id` with their
-    /// contents. Nothing changes when an item fails.
+    /// imports. A definition takes over the object of its name when the
+    /// name is free of a loaded owner — its previous version's (`replacing`,
+    /// for a reload) or an unloaded module's — and declares the same kind,
+    /// sizes and signature; the contents stay. Nothing changes when an
+    /// item fails. The loader calls it with its lifecycle lock held.
     ///
     /// # Errors
-    /// [`Error::SharedUnresolved`] for an import no loaded module defines,
-    /// [`Error::SharedConflict`] for a name defined twice, a kind or a
-    /// table signature that differs from the definition's, and
-    /// [`Error::SharedMemory`] when the reservation fails.
+    /// [`Error::SharedUnresolved`] for an import no loaded module defines;
+    /// [`Error::SharedConflict`] for a name another loaded module defines,
+    /// a definition that differs from the object its name has, an import
+    /// of another kind or signature, and a reload that stops defining a
+    /// name another loaded module imports; [`Error::SharedMemory`] when the
+    /// reservation fails.
     pub(crate) fn register(
         &self,
         id: ModuleId,
@@ -118,25 +155,33 @@ impl SharedRegistry {
         items: &[SharedItem],
         replacing: Option<ModuleId>,
     ) -> Result<()> {
-        if items.is_empty() {
+        if items.is_empty() && replacing.is_none() {
             return Ok(());
         }
-        let mut state = self.lock();
+        let mut state = self.write();
         let mut made = Vec::new();
         for item in items.iter().filter(|i| i.linkage == Linkage::Define) {
             let kind = kind_name(item.kind);
             if let Some(entry) = state.defined.get(&item.name) {
-                let adopt = Some(entry.owner) == replacing && entry.item == *item;
-                if adopt {
+                let free = entry.owner.is_none() || entry.owner == replacing;
+                if free && same_definition(&entry.item, item) {
                     made.push((item, entry.object.clone(), Some(entry.owner)));
                     continue;
                 }
-                return Err(Error::shared(
-                    path,
-                    kind,
-                    &item.name,
-                    format!("is already defined by '{}'", entry.path.display()),
-                ));
+                let reason = match entry.owner {
+                    Some(owner) if Some(owner) != replacing => {
+                        format!("is already defined by '{}'", entry.path.display())
+                    }
+                    Some(_) => "changes the sizes or signature its previous version gave it \
+                                (unload the modules that use it, then load it anew)"
+                        .to_owned(),
+                    None => format!(
+                        "was defined with other sizes or another signature by '{}', \
+                         unloaded since; code made while it was loaded still uses it",
+                        entry.path.display()
+                    ),
+                };
+                return Err(Error::shared(path, kind, &item.name, reason));
             }
             let fail = |source| Error::SharedMemory {
                 path: path.display().to_string(),
@@ -156,6 +201,26 @@ impl SharedRegistry {
             };
             made.push((item, object, None));
         }
+        // What the previous version defined and this one does not may not
+        // go while another loaded module imports it.
+        if let Some(old) = replacing {
+            for (name, entry) in state.defined.iter().filter(|(_, e)| e.owner == Some(old)) {
+                if made.iter().any(|(i, ..)| i.name == *name) {
+                    continue;
+                }
+                if let Some(importer) = importer_of(&state, name, &[old, id]) {
+                    return Err(Error::shared(
+                        path,
+                        entry.object.kind(),
+                        name,
+                        format!(
+                            "is imported by '{}', and the new version no longer defines it",
+                            importer.display()
+                        ),
+                    ));
+                }
+            }
+        }
         let mut imported = Vec::new();
         for item in items.iter().filter(|i| i.linkage == Linkage::Import) {
             let kind = kind_name(item.kind);
@@ -163,7 +228,13 @@ impl SharedRegistry {
                 .iter()
                 .find(|(i, ..)| i.name == item.name)
                 .map(|(_, o, _)| o)
-                .or_else(|| state.defined.get(&item.name).map(|e| &e.object));
+                .or_else(|| {
+                    state
+                        .defined
+                        .get(&item.name)
+                        .filter(|e| e.owner.is_some() && e.owner != replacing)
+                        .map(|e| &e.object)
+                });
             let Some(object) = defined else {
                 return Err(Error::SharedUnresolved {
                     path: path.display().to_string(),
@@ -201,7 +272,7 @@ impl SharedRegistry {
         }
         for (item, object, adopted_from) in made {
             let entry = Entry {
-                owner: id,
+                owner: Some(id),
                 path: path.to_path_buf(),
                 item: item.clone(),
                 object,
@@ -221,13 +292,9 @@ impl SharedRegistry {
     /// # Errors
     /// [`Error::InUse`] naming the memory or table and its importer.
     pub(crate) fn check_unload(&self, id: ModuleId, path: &Path) -> Result<()> {
-        let state = self.lock();
-        for (name, entry) in state.defined.iter().filter(|(_, e)| e.owner == id) {
-            let importer = state
-                .imports
-                .iter()
-                .find(|(m, (_, names))| **m != id && names.contains(name));
-            if let Some((_, (importer, _))) = importer {
+        let state = self.read();
+        for (name, entry) in state.defined.iter().filter(|(_, e)| e.owner == Some(id)) {
+            if let Some(importer) = importer_of(&state, name, &[id]) {
                 return Err(Error::InUse {
                     path: path.display().to_string(),
                     kind: entry.object.kind(),
@@ -239,64 +306,91 @@ impl SharedRegistry {
         Ok(())
     }
 
-    /// Forgets module `id`, unloaded or replaced by a reload: its
-    /// definitions are retired (kept alive for code compiled against them),
-    /// its imports dropped. What a successor adopted is the successor's.
+    /// Forgets module `id`, unloaded or replaced by a reload: its imports
+    /// are dropped and what it defines loses its owner (the objects stay
+    /// under their names). What a successor took over is the successor's.
     pub(crate) fn remove(&self, id: ModuleId) {
-        self.forget(id, false);
+        let mut state = self.write();
+        state.imports.remove(&id);
+        for entry in state.defined.values_mut().filter(|e| e.owner == Some(id)) {
+            entry.owner = None;
+            entry.adopted_from = None;
+        }
     }
 
     /// Undoes [`SharedRegistry::register`] for a module whose load failed:
-    /// what it adopted from the version it was to replace goes back.
+    /// what it took over goes back to its previous owner, what it made is
+    /// left without an owner (an instantiation made during the load may
+    /// have reached it).
     pub(crate) fn rollback(&self, id: ModuleId) {
-        self.forget(id, true);
+        let mut state = self.write();
+        state.imports.remove(&id);
+        for entry in state.defined.values_mut().filter(|e| e.owner == Some(id)) {
+            entry.owner = entry.adopted_from.take().flatten();
+        }
     }
 
-    fn forget(&self, id: ModuleId, give_back: bool) {
-        let mut state = self.lock();
-        state.imports.remove(&id);
-        let owned: Vec<String> = state
-            .defined
-            .iter()
-            .filter(|(_, e)| e.owner == id)
-            .map(|(n, _)| n.clone())
-            .collect();
-        for name in owned {
-            let Some(entry) = state.defined.get_mut(&name) else {
-                continue;
-            };
-            match entry.adopted_from.take() {
-                Some(previous) if give_back => entry.owner = previous,
-                _ => {
-                    if let Some(entry) = state.defined.remove(&name) {
-                        state.retired.push(entry.object);
-                    }
-                }
-            }
+    /// The descriptor address of the memory `name`, defined by a loaded
+    /// module or kept after its module went: what code made from templates
+    /// naming it reaches, for the loader's life.
+    pub(crate) fn memory_descriptor(&self, name: &str) -> Option<u64> {
+        match &self.read().defined.get(name)?.object {
+            object @ SharedObject::Memory(_) => Some(object.descriptor_address()),
+            SharedObject::Table(..) => None,
+        }
+    }
+
+    /// The descriptor address of the table `name`, as
+    /// [`SharedRegistry::memory_descriptor`].
+    pub(crate) fn table_descriptor(&self, name: &str) -> Option<u64> {
+        match &self.read().defined.get(name)?.object {
+            object @ SharedObject::Table(..) => Some(object.descriptor_address()),
+            SharedObject::Memory(_) => None,
         }
     }
 
     /// The memory `name`, if a loaded module defines one.
     pub(crate) fn memory(&self, name: &str) -> Option<Arc<SharedMemory>> {
-        match &self.lock().defined.get(name)?.object {
-            SharedObject::Memory(m) => Some(Arc::clone(m)),
-            SharedObject::Table(..) => None,
+        match self.read().defined.get(name) {
+            Some(Entry {
+                owner: Some(_),
+                object: SharedObject::Memory(m),
+                ..
+            }) => Some(Arc::clone(m)),
+            _ => None,
         }
     }
 
     /// The table `name` with its entries' signature, if a loaded module
     /// defines one.
     pub(crate) fn table(&self, name: &str) -> Option<(Arc<SharedTable>, Arc<Signature>)> {
-        match &self.lock().defined.get(name)?.object {
-            SharedObject::Table(t, sig) => Some((Arc::clone(t), Arc::clone(sig))),
-            SharedObject::Memory(_) => None,
+        match self.read().defined.get(name) {
+            Some(Entry {
+                owner: Some(_),
+                object: SharedObject::Table(t, sig),
+                ..
+            }) => Some((Arc::clone(t), Arc::clone(sig))),
+            _ => None,
         }
     }
 
-    /// How many memories and tables are defined now.
+    /// How many memories and tables loaded modules define now.
     pub(crate) fn len(&self) -> usize {
-        self.lock().defined.len()
+        self.read()
+            .defined
+            .values()
+            .filter(|e| e.owner.is_some())
+            .count()
     }
+}
+
+/// A loaded module other than those of `except` importing `name`.
+fn importer_of<'s>(state: &'s State, name: &str, except: &[ModuleId]) -> Option<&'s PathBuf> {
+    state
+        .imports
+        .iter()
+        .find(|(m, (_, names))| !except.contains(m) && names.iter().any(|n| n == name))
+        .map(|(_, (path, _))| path)
 }
 
 /// Checks that every memory and table a module's template library declares

@@ -783,17 +783,11 @@ impl Resolver for TierResolver<'_> {
     }
 
     fn memory(&self, name: &str) -> std::result::Result<u64, jit::Error> {
-        self.loader
-            .shared_memory(name)
-            .map(|m| m.descriptor_address())
-            .ok_or_else(|| jit::Error::new(ErrorKind::Unresolved(format!("memory `{name}`"))))
+        crate::jit_service::shared_descriptor(self.loader, name, false)
     }
 
     fn table(&self, name: &str) -> std::result::Result<u64, jit::Error> {
-        self.loader
-            .shared_table(name)
-            .map(|(t, _)| t.descriptor_address())
-            .ok_or_else(|| jit::Error::new(ErrorKind::Unresolved(format!("table `{name}`"))))
+        crate::jit_service::shared_descriptor(self.loader, name, true)
     }
 
     fn target_at(&self, address: u64) -> Option<Target> {

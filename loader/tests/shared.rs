@@ -318,3 +318,107 @@ fn unloading_a_memory_others_import_is_refused_and_a_reload_keeps_it() {
     assert!(loader.shared_memory("heap").is_none());
     assert_eq!(loader.stats().shared, 0);
 }
+
+#[test]
+fn code_made_before_its_definer_went_keeps_its_memory_and_a_new_definer_takes_it_over() {
+    for policy in POLICIES {
+        let config = LoaderConfig {
+            tier: TierConfig {
+                policy,
+                ..TierConfig::default()
+            },
+            ..LoaderConfig::default()
+        };
+        let loader = Loader::with_jit(config).unwrap();
+        let heap = loader.load(fixture("heap")).unwrap().id();
+        let set = loader.resolve("heap_set$i64").unwrap().as_ptr();
+        let get = loader.resolve("heap_get$i64").unwrap().as_ptr();
+        assert_eq!(
+            common::call_at(set, "fn(i64, i64)", &[i64s(2), i64s(31)]),
+            Ok(None)
+        );
+        let memory = loader.shared_memory("heap").unwrap();
+        // Nothing imports it: the definer may go. What was made from its
+        // templates stays callable and reaches the same memory, in any tier.
+        loader.unload(heap).unwrap();
+        assert!(loader.shared_memory("heap").is_none());
+        assert_eq!(
+            common::call_at(get, "fn(i64) -> i64", &[i64s(2)]),
+            Ok(Some(i64s(31))),
+            "{policy:?}"
+        );
+        assert_eq!(
+            common::call_at(set, "fn(i64, i64)", &[i64s(3), i64s(32)]),
+            Ok(None)
+        );
+        // Loading the definer again takes the same object over, contents
+        // and all; new instantiations and old ones see one memory.
+        loader.load(fixture("heap")).unwrap();
+        let again = loader.shared_memory("heap").unwrap();
+        assert!(Arc::ptr_eq(&memory, &again), "{policy:?}");
+        let peek = call(&loader, "heap_get$f64", "fn(i64) -> f64", &[i64s(3)]);
+        assert_eq!(peek, Ok(Some(Value::F64(f64::from_bits(32)))));
+        assert_eq!(
+            common::call_at(get, "fn(i64) -> i64", &[i64s(3)]),
+            Ok(Some(i64s(32)))
+        );
+    }
+}
+
+#[test]
+fn a_definition_that_would_change_a_name_code_still_uses_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let loader = Loader::with_jit(LoaderConfig::default()).unwrap();
+    // The heap module from a file of ours, so that it can be rewritten.
+    let path = dir.path().join("heap.smf");
+    std::fs::copy(fixture("heap"), &path).unwrap();
+    let heap = loader.load(&path).unwrap().id();
+    loader.load(fixture("heapuser")).unwrap();
+    let rewrite = |items: Vec<smf::SharedItem>| {
+        let mut b = smf::ModuleBuilder::new();
+        for item in items {
+            b.add_shared_item(item).unwrap();
+        }
+        let tmp = dir.path().join("next.smf");
+        std::fs::write(&tmp, b.build().unwrap()).unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+    };
+    // A new version without the table heapuser imports: the reload is
+    // refused, and everything stays as it was.
+    rewrite(vec![smf::SharedItem::memory("heap", 1, Some(16))]);
+    let err = loader.reload(heap).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("the new version no longer defines it"),
+        "{err}"
+    );
+    assert!(loader.shared_table("dispatch").is_some());
+    // A new version changing the memory's sizes: refused too.
+    rewrite(vec![
+        smf::SharedItem::memory("heap", 2, Some(16)),
+        smf::SharedItem::table("dispatch", "fn(i64) -> i64", 4, Some(64)),
+    ]);
+    let err = loader.reload(heap).unwrap_err();
+    assert!(
+        err.to_string().contains("changes the sizes or signature"),
+        "{err}"
+    );
+    // Once both modules are gone, a module defining `heap` with other
+    // sizes is refused: code made from the old one still reaches it.
+    let user = loader.modules()[1].id();
+    loader.unload(user).unwrap();
+    loader.unload(heap).unwrap();
+    let err = loader.load(&path).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("unloaded since; code made while it was loaded still uses it"),
+        "{err}"
+    );
+    // The same sizes take it over.
+    rewrite(vec![
+        smf::SharedItem::memory("heap", 1, Some(16)),
+        smf::SharedItem::table("dispatch", "fn(i64) -> i64", 4, Some(64)),
+    ]);
+    loader.load(&path).unwrap();
+    assert_eq!(loader.stats().shared, 2);
+}
