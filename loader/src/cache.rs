@@ -16,8 +16,9 @@
 //! mapped page past the new end of file raises `SIGBUS`. The cache narrows
 //! it in three ways: small files are copied, never mapped; identity is
 //! checked on every `get`, before any use; and the loader copies what it
-//! needs out of a module (code, data, the note, the template code) while
-//! loading it, so a loaded module never touches the map again. A truncation
+//! needs out of a module (code, data, the note, the template code and
+//! template symbols) while loading it, so a loaded module never touches the
+//! map again. A truncation
 //! that lands in the instant between a check and a read of a mapped page
 //! stays possible; whoever rewrites module files in place must not do so
 //! while they are being loaded (rename a new file over the old one instead).

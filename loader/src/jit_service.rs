@@ -13,7 +13,10 @@
 //!    on the first miss, and each template is decoded on its first lookup
 //!    and verified on its first instantiation, once in the process for
 //!    every loader that loads the same section (`template_cache`, which
-//!    also keeps the libraries used last after their modules are gone);
+//!    also keeps the libraries used last after their modules are gone).
+//!    Template symbols and code are the copies made at load (`offered`):
+//!    a module whose file was replaced, deleted or truncated since keeps
+//!    instantiating the version it loaded;
 //! 3. substitutes the type arguments (`jit::instantiate`);
 //! 4. lowers and encodes with the x86-64 backend, callees resolved through
 //!    the same resolution chain ([`ResolveContext::resolve`]: other modules'
@@ -58,7 +61,6 @@ use crate::module::LoadedModule;
 use crate::resolution::{Address, ModuleId};
 use crate::template_cache;
 use crate::tier::{TierConfig, TierPolicy, TierShared, TierStats, TierTotals};
-use jit::hash::BuildNameHasher;
 
 /// The runtime symbol ahead-of-time code imports for traps: an
 /// `extern "C" fn(kind: u32, code: u32) -> !` (the name `smf-build` gives
@@ -125,63 +127,28 @@ pub fn trap_runtime() -> Result<&'static TrapRuntime> {
     }
 }
 
-/// What one loaded module offers: its template symbols and, once asked
-/// for, its decoded and verified template library.
-#[derive(Debug)]
+/// One loaded module's decoded and verified template library, once asked
+/// for.
+#[derive(Debug, Default)]
 struct ModuleTemplates {
-    /// Function template symbol names (`sort`, `Vec::push`) and whether
-    /// each is `Global`.
-    symbols: HashMap<String, bool, BuildNameHasher>,
     library: OnceLock<std::result::Result<Arc<Library>, jit::Error>>,
 }
 
 impl ModuleTemplates {
-    fn index(module: &LoadedModule) -> Result<Self> {
-        let file = module.file();
-        // A mapped file truncated on disk would fault on access (a copy
-        // stays the consistent version that was loaded).
-        if file.is_mapped() && !file.is_current() {
-            return Err(Error::Unsupported {
-                path: module.path().to_path_buf(),
-                reason: "the file changed on disk since it was loaded; reload it to \
-                         instantiate its templates"
-                    .to_owned(),
-            });
-        }
-        let symbols = file
-            .module()
-            .symbols()
-            // Struct templates (`Vec`) have layouts, not code.
-            .filter(|s| s.is_template() && s.sym_type() == smf::SymbolType::Function)
-            .map(|s| (s.name().to_owned(), s.binding() == smf::Binding::Global))
-            .collect();
-        Ok(Self {
-            symbols,
-            library: OnceLock::new(),
-        })
-    }
-
     /// The module's template library: its framing read on first use, each
     /// template decoded and verified on its own first use (and shared with
     /// every loader of the process that loads the same section).
     fn library(&self, module: &LoadedModule) -> Result<Arc<Library>> {
-        let unusable = |reason: &str| Error::Unsupported {
-            path: module.path().to_path_buf(),
-            reason: format!("its templates cannot be used: {reason}"),
-        };
-        // The bytes are read from the file's mapping once, the first time:
-        // a file truncated on disk since it was loaded would fault.
-        if self.library.get().is_none() && module.file().is_mapped() && !module.file().is_current()
-        {
-            return Err(unusable(
-                "the file changed on disk since it was loaded; reload it",
-            ));
-        }
-        let Some(bytes) = module.template_code() else {
-            return Err(unusable("the module has no TemplateCode section"));
+        let Some(offered) = module.templates() else {
+            return Err(Error::Unsupported {
+                path: module.path().to_path_buf(),
+                reason: "its templates cannot be used: the module has no TemplateCode section"
+                    .to_owned(),
+            });
         };
         let decoded = self.library.get_or_init(|| {
-            let library = template_cache::library(bytes, module.template_code_offset())?;
+            let library = template_cache::library(offered.code(), offered.offset())?;
+            // The shared items were parsed into owned memory at validation.
             crate::shared::check_library(&library, module.file().module().shared_items())?;
             Ok(library)
         });
@@ -287,46 +254,46 @@ impl JitInstantiator {
         &self,
         module: &LoadedModule,
         loaded: &[Arc<LoadedModule>],
-    ) -> Result<Arc<ModuleTemplates>> {
+    ) -> Arc<ModuleTemplates> {
         let mut modules = self.modules.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(found) = modules.get(&module.id()) {
-            return Ok(Arc::clone(found));
+            return Arc::clone(found);
         }
-        let indexed = Arc::new(ModuleTemplates::index(module)?);
+        let templates = Arc::new(ModuleTemplates::default());
         modules.retain(|id, _| loaded.iter().any(|m| m.id() == *id));
-        modules.insert(module.id(), Arc::clone(&indexed));
-        Ok(indexed)
+        modules.insert(module.id(), Arc::clone(&templates));
+        templates
     }
 
     /// The module that offers `template` and accepts `name`, with its
-    /// templates: a `Global` template symbol first, then load order.
+    /// templates: a `Global` template symbol first, then load order. What
+    /// is read of each module was copied at load, so a module whose file
+    /// changed since takes part as the version it loaded.
     fn choose(
         &self,
         loader: &Loader,
         name: &str,
         template: &str,
-    ) -> Result<Option<(Arc<LoadedModule>, Arc<ModuleTemplates>)>> {
+    ) -> Option<(Arc<LoadedModule>, Arc<ModuleTemplates>)> {
         let loaded = loader.modules();
-        let mut best: Option<(bool, Arc<LoadedModule>, Arc<ModuleTemplates>)> = None;
+        let mut best: Option<(bool, &Arc<LoadedModule>)> = None;
         for module in &loaded {
-            if !module.has_template_code() {
-                continue;
-            }
-            let templates = self.templates(module, &loaded)?;
-            let Some(&global) = templates.symbols.get(template) else {
+            let Some(binding) = module.templates().and_then(|t| t.binding(template)) else {
                 continue;
             };
+            let global = binding == smf::Binding::Global;
             let listed = module.note().is_some_and(|note| {
                 note.possible(name).is_some() || note.instantiation(name).is_some()
             });
             if !(listed || self.config.open_world) {
                 continue;
             }
-            if best.as_ref().is_none_or(|(g, _, _)| global && !*g) {
-                best = Some((global, Arc::clone(module), templates));
+            if best.is_none_or(|(g, _)| global && !g) {
+                best = Some((global, module));
             }
         }
-        Ok(best.map(|(_, module, templates)| (module, templates)))
+        let (_, module) = best?;
+        Some((Arc::clone(module), self.templates(module, &loaded)))
     }
 
     /// Lowers and encodes `instance`, its callees resolved in `ctx`.
@@ -488,7 +455,7 @@ impl Instantiator for JitInstantiator {
             None => std::borrow::Cow::Borrowed(template.name.as_str()),
             Some(_) => std::borrow::Cow::Owned(template.to_string()),
         };
-        let Some((module, templates)) = self.choose(ctx.loader(), name, &key)? else {
+        let Some((module, templates)) = self.choose(ctx.loader(), name, &key) else {
             return Ok(None);
         };
         let library = templates.library(&module)?;
