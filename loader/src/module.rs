@@ -103,6 +103,18 @@ impl LoadedModule {
         self.file.identity()
     }
 
+    /// Whether the file at [`LoadedModule::path`] is no longer the version
+    /// that was loaded: replaced (by rename, or by a rewrite in place),
+    /// truncated or deleted. A stale module keeps running, exporting and
+    /// instantiating the version it loaded; [`Loader::reload`] reads the
+    /// new file. Asks the file system each time (two `stat` calls).
+    ///
+    /// [`Loader::reload`]: crate::Loader::reload
+    #[must_use]
+    pub fn is_stale(&self) -> bool {
+        !self.file.is_current()
+    }
+
     /// The validated file (shared with the cache). Its bytes are a map of
     /// the file for large modules: reading them after the file was
     /// truncated in place faults, so check [`SmfFile::is_current`] first

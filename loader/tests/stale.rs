@@ -1,7 +1,8 @@
 //! Modules whose files change on disk after they are loaded: replaced by
 //! rename, deleted, or truncated and rewritten in place. The version that
-//! was loaded keeps serving misses, and nothing the loader reads after
-//! load can fault.
+//! was loaded keeps serving misses, `LoadedModule::is_stale` and the
+//! loader's statistics tell the file changed, `reload` reads the new file,
+//! and nothing the loader reads after load can fault.
 
 // These tests call the code the loader placed.
 #![allow(unsafe_code)]
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use common::call;
 use jit::interp::Value;
-use loader::{CacheConfig, JitConfig, JitInstantiator, Loader, LoaderConfig};
+use loader::{CacheConfig, Error, JitConfig, JitInstantiator, Loader, LoaderConfig};
 
 /// A loader with the JIT whose cache maps every file, however small: the
 /// hazards of this file are those of mapped files.
@@ -39,7 +40,30 @@ fn pick(answer: i64) -> String {
 
 /// What `pick$i64` of `loader` returns.
 fn picked(loader: &Loader) -> Option<Value> {
-    call(loader, "pick$i64", "fn(i64) -> i64", &[Value::I64(0)]).unwrap()
+    picked_as(loader, "i64")
+}
+
+/// What `pick` instantiated for `ty` (an integer type) returns, widened.
+fn picked_as(loader: &Loader, ty: &str) -> Option<Value> {
+    let arg = match ty {
+        "i32" => Value::I32(0),
+        _ => Value::I64(0),
+    };
+    call(
+        loader,
+        &format!("pick${ty}"),
+        &format!("fn({ty}) -> {ty}"),
+        &[arg],
+    )
+    .unwrap()
+}
+
+/// Writes a module offering `pick` returning `answer` beside `path` and
+/// renames it over `path`, as `smf-build` and package managers do.
+fn replace_by_rename(path: &Path, answer: i64) {
+    let dir = path.parent().unwrap();
+    let fresh = common::module_of(dir, "fresh.smf.tmp", &pick(answer));
+    std::fs::rename(fresh, path).unwrap();
 }
 
 /// A directory with `pick.smf` (answering 1), loaded by a loader that
@@ -50,7 +74,41 @@ fn loaded_pick() -> (tempfile::TempDir, std::path::PathBuf, Loader) {
     let loader = mapping_jit_loader();
     let module = loader.load(&path).unwrap();
     assert!(module.file().is_mapped());
+    assert!(!module.is_stale());
+    assert_eq!(loader.stats().stale_modules, 0);
     (dir, path, loader)
+}
+
+#[test]
+fn a_module_renamed_over_keeps_serving_the_version_it_loaded_until_reloaded() {
+    let (_dir, path, loader) = loaded_pick();
+    let old = loader.modules()[0].clone();
+    replace_by_rename(&path, 2);
+    assert!(old.is_stale());
+    assert_eq!(loader.stats().stale_modules, 1);
+    assert_eq!(picked(&loader), Some(Value::I64(1)));
+
+    let new = loader.reload(old.id()).unwrap();
+    assert!(!new.is_stale());
+    assert_ne!(new.identity(), old.identity());
+    assert_eq!(loader.stats().stale_modules, 0);
+    // A name not instantiated before comes from the new templates.
+    assert_eq!(picked_as(&loader, "i32"), Some(Value::I32(2)));
+}
+
+#[test]
+fn a_deleted_module_keeps_serving_and_its_reload_fails_leaving_it_in_place() {
+    let (_dir, path, loader) = loaded_pick();
+    let id = loader.modules()[0].id();
+    std::fs::remove_file(&path).unwrap();
+    assert!(loader.modules()[0].is_stale());
+    assert_eq!(loader.stats().stale_modules, 1);
+    assert_eq!(picked(&loader), Some(Value::I64(1)));
+
+    let error = loader.reload(id).unwrap_err();
+    assert!(matches!(error, Error::Io { .. }), "{error}");
+    assert_eq!(loader.modules()[0].id(), id);
+    assert_eq!(picked_as(&loader, "i32"), Some(Value::I32(1)));
 }
 
 #[test]
@@ -65,7 +123,27 @@ fn a_module_truncated_in_place_keeps_serving_from_what_it_copied_at_load() {
         .unwrap()
         .set_len(0)
         .unwrap();
+    assert!(module.is_stale());
     assert_eq!(module.template_code(), Some(&template_code[..]));
+    assert_eq!(picked(&loader), Some(Value::I64(1)));
+}
+
+#[test]
+fn a_stale_module_never_blocks_misses_another_module_serves() {
+    let (dir, path, loader) = loaded_pick();
+    let other = common::module_of(
+        dir.path(),
+        "other.smf",
+        "fn other<T: int>(%x: T) -> T {\nentry:\n    ret %x\n}\n",
+    );
+    loader.load(&other).unwrap();
+    // The stale module comes first in load order, as `pick`'s offerer.
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(loader.stats().stale_modules, 1);
+    assert_eq!(
+        call(&loader, "other$i64", "fn(i64) -> i64", &[Value::I64(5)]),
+        Ok(Some(Value::I64(5)))
+    );
     assert_eq!(picked(&loader), Some(Value::I64(1)));
 }
 
@@ -155,4 +233,6 @@ fn misses_never_fault_while_the_file_is_truncated_and_rewritten_in_place() {
     );
     assert!(rounds > 0 && misses > 0);
     assert!(errors.is_empty(), "{errors:?}");
+    // Restored, but not the version that was loaded (its mtime changed).
+    assert!(loaders.iter().all(|l| l.modules()[0].is_stale()));
 }
