@@ -601,6 +601,7 @@ impl Loader {
 /// [`Error::UnwritableNote`] when the note cannot be written as SDN;
 /// [`Error::Unsupported`] when the file changed on disk since the module
 /// was loaded (nothing is written over a newer version);
+/// [`Error::ChangedWhileReading`] when it changes while being read;
 /// [`Error::InvalidModule`] when the module cannot be
 /// rewritten; [`Error::Io`] when the temporary file cannot be written or
 /// moved into place (the original is then left as it was).
@@ -625,7 +626,10 @@ pub fn write_back_note(module: &LoadedModule) -> Result<bool> {
                 .to_owned(),
         });
     }
-    let bytes = smf::rewrite_note(file.bytes(), &text).map_err(|source| Error::InvalidModule {
+    // Read through the open file, not the map: a truncation racing the
+    // check above is then an error, not a fault.
+    let current = file.read_copy()?;
+    let bytes = smf::rewrite_note(&current, &text).map_err(|source| Error::InvalidModule {
         path: path.to_path_buf(),
         source,
     })?;

@@ -66,6 +66,17 @@ fn replace_by_rename(path: &Path, answer: i64) {
     std::fs::rename(fresh, path).unwrap();
 }
 
+/// Truncates the file at `path` to nothing, keeping its inode: a read of
+/// a map of it would fault.
+fn truncate_in_place(path: &Path) {
+    OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+}
+
 /// A directory with `pick.smf` (answering 1), loaded by a loader that
 /// maps it.
 fn loaded_pick() -> (tempfile::TempDir, std::path::PathBuf, Loader) {
@@ -116,16 +127,23 @@ fn a_module_truncated_in_place_keeps_serving_from_what_it_copied_at_load() {
     let (_dir, path, loader) = loaded_pick();
     let module = loader.modules()[0].clone();
     let template_code = module.template_code().unwrap().to_vec();
-    // The same inode, shorter: a read of the map past its end would fault.
-    OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
+    truncate_in_place(&path);
     assert!(module.is_stale());
     assert_eq!(module.template_code(), Some(&template_code[..]));
     assert_eq!(picked(&loader), Some(Value::I64(1)));
+}
+
+#[test]
+fn a_mapped_module_truncated_in_place_is_not_written_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("collections.smf");
+    std::fs::copy(common::fixture("collections"), &path).unwrap();
+    let loader = mapping_jit_loader();
+    let module = loader.load(&path).unwrap();
+    truncate_in_place(&path);
+    let error = loader::write_back_note(&module).unwrap_err();
+    assert!(matches!(error, Error::Unsupported { .. }), "{error}");
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
 }
 
 #[test]
