@@ -43,9 +43,10 @@
 //!
 //! The note is written back into the module file only when asked
 //! ([`write_back_note`]): the module is rewritten with the new note
-//! (`smf::rewrite_note`) into a temporary file beside it, which then
+//! (`smf::rewrite_note`) into a temporary file beside it, synced, which then
 //! replaces it (`rename`), so a reader of the path sees the old file or the
-//! new one, never a mix.
+//! new one, never a mix; the directory is synced after the rename, so a
+//! crash leaves one of them too.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -590,12 +591,15 @@ impl Loader {
 
 /// Writes `module`'s note as it stands in memory (instantiations made at
 /// run time moved from `possible` to `instantiations`, `jit_compiled`) back
-/// into its file, atomically: the module is rewritten with the new note
-/// into a temporary file in the same directory, which replaces the file by
-/// `rename`. Returns `false`, writing nothing, for a module without a note.
+/// into its file, atomically and durably: the module is rewritten with the
+/// new note into a temporary file in the same directory, synced, which
+/// replaces the file by `rename`, and the directory is synced. Returns
+/// `false`, writing nothing, for a module without a note.
 ///
 /// The loaded module keeps running from what it loaded; the file gets a new
-/// identity, so loading or reloading the path reads the new version.
+/// identity, so the module is stale from then on
+/// ([`LoadedModule::is_stale`]) and loading or reloading the path reads the
+/// new version.
 ///
 /// # Errors
 /// [`Error::UnwritableNote`] when the note cannot be written as SDN;
@@ -604,7 +608,9 @@ impl Loader {
 /// [`Error::ChangedWhileReading`] when it changes while being read;
 /// [`Error::InvalidModule`] when the module cannot be
 /// rewritten; [`Error::Io`] when the temporary file cannot be written or
-/// moved into place (the original is then left as it was).
+/// moved into place (the original is then left as it was), or when the
+/// directory cannot be synced (the new file is then in place, but a crash
+/// may bring the old one back).
 pub fn write_back_note(module: &LoadedModule) -> Result<bool> {
     let path = module.path();
     let Some(note) = module.note() else {
@@ -633,6 +639,17 @@ pub fn write_back_note(module: &LoadedModule) -> Result<bool> {
         path: path.to_path_buf(),
         source,
     })?;
+    replace_durably(path, &bytes)?;
+    Ok(true)
+}
+
+/// Replaces the file at `path` by one holding `bytes`, with its
+/// permissions, so that a reader sees the old file or the new one and a
+/// crash leaves one of them: the bytes go to a temporary file in the same
+/// directory, which is synced, renamed over `path`, and then the directory
+/// is synced, since the rename lives in the directory and is durable only
+/// once the directory is.
+fn replace_durably(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     let directory = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => std::path::Path::new("."),
@@ -644,12 +661,14 @@ pub fn write_back_note(module: &LoadedModule) -> Result<bool> {
         .map_err(|e| io("inspect", e))?
         .permissions();
     temporary
-        .write_all(&bytes)
+        .write_all(bytes)
         .and_then(|()| temporary.as_file().set_permissions(permissions))
         .and_then(|()| temporary.as_file().sync_all())
         .map_err(|e| io("write the rewritten module beside", e))?;
     temporary
         .persist(path)
         .map_err(|e| io("replace", e.error))?;
-    Ok(true)
+    std::fs::File::open(directory)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io("sync the directory of", e))
 }
