@@ -707,6 +707,7 @@ fn instantiate_compiles_on_the_miss_and_calls_with_typed_arguments() {
     ]);
     assert_eq!(json["call"]["result"], "1");
     assert_eq!(json["precompiled"], false);
+    assert_eq!(json["stale_modules"], 0);
     let json = json_of(&[
         "instantiate",
         COLLECTIONS,

@@ -16,16 +16,18 @@
 //! mapped page past the new end of file raises `SIGBUS`. The cache narrows
 //! it in three ways: small files are copied, never mapped; identity is
 //! checked on every `get`, before any use; and the loader copies what it
-//! needs out of a module (code, data, the note, the template code) while
-//! loading it, so a loaded module never touches the map again. A truncation
+//! needs out of a module (code, data, the note, the template code and
+//! template symbols) while loading it, so a loaded module never touches the
+//! map again. A truncation
 //! that lands in the instant between a check and a read of a mapped page
 //! stays possible; whoever rewrites module files in place must not do so
 //! while they are being loaded (rename a new file over the old one instead).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -235,6 +237,46 @@ impl SmfFile {
         let open_size = self.file.metadata().map(|m| m.size()).ok();
         open_size == Some(self.identity.size)
             && FileIdentity::current(&self.path).ok() == Some(self.identity)
+    }
+
+    /// The validated version's bytes, owned: a map is not read but the
+    /// open file is, so a truncation in place shortens the read (an error)
+    /// where reading the map would fault. A file read into memory when it
+    /// was opened is returned as it is.
+    ///
+    /// # Errors
+    /// [`Error::ChangedWhileReading`] when the open file is not the
+    /// validated version before or after the read (other size or
+    /// modification time), or is shorter; [`Error::Io`] when it cannot be
+    /// inspected or read.
+    pub fn read_copy(&self) -> Result<Cow<'_, [u8]>> {
+        let Backing::Mapped(_) = self.parsed.borrow_owner() else {
+            return Ok(Cow::Borrowed(self.bytes()));
+        };
+        let changed = || Error::ChangedWhileReading {
+            path: self.path.clone(),
+        };
+        let unchanged = || {
+            self.file
+                .metadata()
+                .map(|m| FileIdentity::of(&m) == self.identity)
+                .map_err(|e| Error::io("inspect", &self.path, e))
+        };
+        let len = usize::try_from(self.identity.size).map_err(|_| changed())?;
+        if !unchanged()? {
+            return Err(changed());
+        }
+        let mut bytes = vec![0; len];
+        self.file
+            .read_exact_at(&mut bytes, 0)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::UnexpectedEof => changed(),
+                _ => Error::io("read", &self.path, e),
+            })?;
+        if !unchanged()? {
+            return Err(changed());
+        }
+        Ok(Cow::Owned(bytes))
     }
 
     /// Asks the kernel to read the mapped pages ahead (`madvise` will-need);

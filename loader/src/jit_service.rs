@@ -13,7 +13,10 @@
 //!    on the first miss, and each template is decoded on its first lookup
 //!    and verified on its first instantiation, once in the process for
 //!    every loader that loads the same section (`template_cache`, which
-//!    also keeps the libraries used last after their modules are gone);
+//!    also keeps the libraries used last after their modules are gone).
+//!    Template symbols and code are the copies made at load (`offered`):
+//!    a module whose file was replaced, deleted or truncated since keeps
+//!    instantiating the version it loaded;
 //! 3. substitutes the type arguments (`jit::instantiate`);
 //! 4. lowers and encodes with the x86-64 backend, callees resolved through
 //!    the same resolution chain ([`ResolveContext::resolve`]: other modules'
@@ -40,9 +43,10 @@
 //!
 //! The note is written back into the module file only when asked
 //! ([`write_back_note`]): the module is rewritten with the new note
-//! (`smf::rewrite_note`) into a temporary file beside it, which then
+//! (`smf::rewrite_note`) into a temporary file beside it, synced, which then
 //! replaces it (`rename`), so a reader of the path sees the old file or the
-//! new one, never a mix.
+//! new one, never a mix; the directory is synced after the rename, so a
+//! crash leaves one of them too.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -58,7 +62,6 @@ use crate::module::LoadedModule;
 use crate::resolution::{Address, ModuleId};
 use crate::template_cache;
 use crate::tier::{TierConfig, TierPolicy, TierShared, TierStats, TierTotals};
-use jit::hash::BuildNameHasher;
 
 /// The runtime symbol ahead-of-time code imports for traps: an
 /// `extern "C" fn(kind: u32, code: u32) -> !` (the name `smf-build` gives
@@ -125,63 +128,28 @@ pub fn trap_runtime() -> Result<&'static TrapRuntime> {
     }
 }
 
-/// What one loaded module offers: its template symbols and, once asked
-/// for, its decoded and verified template library.
-#[derive(Debug)]
+/// One loaded module's decoded and verified template library, once asked
+/// for.
+#[derive(Debug, Default)]
 struct ModuleTemplates {
-    /// Function template symbol names (`sort`, `Vec::push`) and whether
-    /// each is `Global`.
-    symbols: HashMap<String, bool, BuildNameHasher>,
     library: OnceLock<std::result::Result<Arc<Library>, jit::Error>>,
 }
 
 impl ModuleTemplates {
-    fn index(module: &LoadedModule) -> Result<Self> {
-        let file = module.file();
-        // A mapped file truncated on disk would fault on access (a copy
-        // stays the consistent version that was loaded).
-        if file.is_mapped() && !file.is_current() {
-            return Err(Error::Unsupported {
-                path: module.path().to_path_buf(),
-                reason: "the file changed on disk since it was loaded; reload it to \
-                         instantiate its templates"
-                    .to_owned(),
-            });
-        }
-        let symbols = file
-            .module()
-            .symbols()
-            // Struct templates (`Vec`) have layouts, not code.
-            .filter(|s| s.is_template() && s.sym_type() == smf::SymbolType::Function)
-            .map(|s| (s.name().to_owned(), s.binding() == smf::Binding::Global))
-            .collect();
-        Ok(Self {
-            symbols,
-            library: OnceLock::new(),
-        })
-    }
-
     /// The module's template library: its framing read on first use, each
     /// template decoded and verified on its own first use (and shared with
     /// every loader of the process that loads the same section).
     fn library(&self, module: &LoadedModule) -> Result<Arc<Library>> {
-        let unusable = |reason: &str| Error::Unsupported {
-            path: module.path().to_path_buf(),
-            reason: format!("its templates cannot be used: {reason}"),
-        };
-        // The bytes are read from the file's mapping once, the first time:
-        // a file truncated on disk since it was loaded would fault.
-        if self.library.get().is_none() && module.file().is_mapped() && !module.file().is_current()
-        {
-            return Err(unusable(
-                "the file changed on disk since it was loaded; reload it",
-            ));
-        }
-        let Some(bytes) = module.template_code() else {
-            return Err(unusable("the module has no TemplateCode section"));
+        let Some(offered) = module.templates() else {
+            return Err(Error::Unsupported {
+                path: module.path().to_path_buf(),
+                reason: "its templates cannot be used: the module has no TemplateCode section"
+                    .to_owned(),
+            });
         };
         let decoded = self.library.get_or_init(|| {
-            let library = template_cache::library(bytes, module.template_code_offset())?;
+            let library = template_cache::library(offered.code(), offered.offset())?;
+            // The shared items were parsed into owned memory at validation.
             crate::shared::check_library(&library, module.file().module().shared_items())?;
             Ok(library)
         });
@@ -287,46 +255,46 @@ impl JitInstantiator {
         &self,
         module: &LoadedModule,
         loaded: &[Arc<LoadedModule>],
-    ) -> Result<Arc<ModuleTemplates>> {
+    ) -> Arc<ModuleTemplates> {
         let mut modules = self.modules.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(found) = modules.get(&module.id()) {
-            return Ok(Arc::clone(found));
+            return Arc::clone(found);
         }
-        let indexed = Arc::new(ModuleTemplates::index(module)?);
+        let templates = Arc::new(ModuleTemplates::default());
         modules.retain(|id, _| loaded.iter().any(|m| m.id() == *id));
-        modules.insert(module.id(), Arc::clone(&indexed));
-        Ok(indexed)
+        modules.insert(module.id(), Arc::clone(&templates));
+        templates
     }
 
     /// The module that offers `template` and accepts `name`, with its
-    /// templates: a `Global` template symbol first, then load order.
+    /// templates: a `Global` template symbol first, then load order. What
+    /// is read of each module was copied at load, so a module whose file
+    /// changed since takes part as the version it loaded.
     fn choose(
         &self,
         loader: &Loader,
         name: &str,
         template: &str,
-    ) -> Result<Option<(Arc<LoadedModule>, Arc<ModuleTemplates>)>> {
+    ) -> Option<(Arc<LoadedModule>, Arc<ModuleTemplates>)> {
         let loaded = loader.modules();
-        let mut best: Option<(bool, Arc<LoadedModule>, Arc<ModuleTemplates>)> = None;
+        let mut best: Option<(bool, &Arc<LoadedModule>)> = None;
         for module in &loaded {
-            if !module.has_template_code() {
-                continue;
-            }
-            let templates = self.templates(module, &loaded)?;
-            let Some(&global) = templates.symbols.get(template) else {
+            let Some(binding) = module.templates().and_then(|t| t.binding(template)) else {
                 continue;
             };
+            let global = binding == smf::Binding::Global;
             let listed = module.note().is_some_and(|note| {
                 note.possible(name).is_some() || note.instantiation(name).is_some()
             });
             if !(listed || self.config.open_world) {
                 continue;
             }
-            if best.as_ref().is_none_or(|(g, _, _)| global && !*g) {
-                best = Some((global, Arc::clone(module), templates));
+            if best.is_none_or(|(g, _)| global && !g) {
+                best = Some((global, module));
             }
         }
-        Ok(best.map(|(_, module, templates)| (module, templates)))
+        let (_, module) = best?;
+        Some((Arc::clone(module), self.templates(module, &loaded)))
     }
 
     /// Lowers and encodes `instance`, its callees resolved in `ctx`.
@@ -488,7 +456,7 @@ impl Instantiator for JitInstantiator {
             None => std::borrow::Cow::Borrowed(template.name.as_str()),
             Some(_) => std::borrow::Cow::Owned(template.to_string()),
         };
-        let Some((module, templates)) = self.choose(ctx.loader(), name, &key)? else {
+        let Some((module, templates)) = self.choose(ctx.loader(), name, &key) else {
             return Ok(None);
         };
         let library = templates.library(&module)?;
@@ -623,20 +591,26 @@ impl Loader {
 
 /// Writes `module`'s note as it stands in memory (instantiations made at
 /// run time moved from `possible` to `instantiations`, `jit_compiled`) back
-/// into its file, atomically: the module is rewritten with the new note
-/// into a temporary file in the same directory, which replaces the file by
-/// `rename`. Returns `false`, writing nothing, for a module without a note.
+/// into its file, atomically and durably: the module is rewritten with the
+/// new note into a temporary file in the same directory, synced, which
+/// replaces the file by `rename`, and the directory is synced. Returns
+/// `false`, writing nothing, for a module without a note.
 ///
 /// The loaded module keeps running from what it loaded; the file gets a new
-/// identity, so loading or reloading the path reads the new version.
+/// identity, so the module is stale from then on
+/// ([`LoadedModule::is_stale`]) and loading or reloading the path reads the
+/// new version.
 ///
 /// # Errors
 /// [`Error::UnwritableNote`] when the note cannot be written as SDN;
 /// [`Error::Unsupported`] when the file changed on disk since the module
 /// was loaded (nothing is written over a newer version);
+/// [`Error::ChangedWhileReading`] when it changes while being read;
 /// [`Error::InvalidModule`] when the module cannot be
 /// rewritten; [`Error::Io`] when the temporary file cannot be written or
-/// moved into place (the original is then left as it was).
+/// moved into place (the original is then left as it was), or when the
+/// directory cannot be synced (the new file is then in place, but a crash
+/// may bring the old one back).
 pub fn write_back_note(module: &LoadedModule) -> Result<bool> {
     let path = module.path();
     let Some(note) = module.note() else {
@@ -658,10 +632,24 @@ pub fn write_back_note(module: &LoadedModule) -> Result<bool> {
                 .to_owned(),
         });
     }
-    let bytes = smf::rewrite_note(file.bytes(), &text).map_err(|source| Error::InvalidModule {
+    // Read through the open file, not the map: a truncation racing the
+    // check above is then an error, not a fault.
+    let current = file.read_copy()?;
+    let bytes = smf::rewrite_note(&current, &text).map_err(|source| Error::InvalidModule {
         path: path.to_path_buf(),
         source,
     })?;
+    replace_durably(path, &bytes)?;
+    Ok(true)
+}
+
+/// Replaces the file at `path` by one holding `bytes`, with its
+/// permissions, so that a reader sees the old file or the new one and a
+/// crash leaves one of them: the bytes go to a temporary file in the same
+/// directory, which is synced, renamed over `path`, and then the directory
+/// is synced, since the rename lives in the directory and is durable only
+/// once the directory is.
+fn replace_durably(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     let directory = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => std::path::Path::new("."),
@@ -673,12 +661,14 @@ pub fn write_back_note(module: &LoadedModule) -> Result<bool> {
         .map_err(|e| io("inspect", e))?
         .permissions();
     temporary
-        .write_all(&bytes)
+        .write_all(bytes)
         .and_then(|()| temporary.as_file().set_permissions(permissions))
         .and_then(|()| temporary.as_file().sync_all())
         .map_err(|e| io("write the rewritten module beside", e))?;
     temporary
         .persist(path)
         .map_err(|e| io("replace", e.error))?;
-    Ok(true)
+    std::fs::File::open(directory)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io("sync the directory of", e))
 }

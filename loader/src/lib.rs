@@ -57,6 +57,7 @@ mod module;
 #[allow(unsafe_code)]
 mod native;
 mod note;
+mod offered;
 mod relocate;
 mod resolution;
 mod shared;

@@ -108,6 +108,10 @@ pub struct LoaderStats {
     pub exports: usize,
     /// Shared memories and tables loaded modules define now.
     pub shared: usize,
+    /// Loaded modules whose file on disk is no longer the version they
+    /// loaded ([`LoadedModule::is_stale`]); they keep serving that version
+    /// until reloaded.
+    pub stale_modules: usize,
 }
 
 /// The snapshot: every winning export with its module, and the finished
@@ -608,9 +612,11 @@ impl Loader {
         self.inner.instances.tier_stats(name)
     }
 
-    /// A snapshot of every counter.
+    /// A snapshot of every counter. Counting stale modules asks the file
+    /// system about each loaded module.
     #[must_use]
     pub fn stats(&self) -> LoaderStats {
+        let stale_modules = self.modules().iter().filter(|m| m.is_stale()).count();
         LoaderStats {
             cache: self.inner.cache.stats(),
             instances: self.inner.instances.stats(),
@@ -618,6 +624,7 @@ impl Loader {
             modules: self.lock_modules().len(),
             exports: self.inner.exports.load().count(|module| module.is_some()),
             shared: self.inner.shared.len(),
+            stale_modules,
         }
     }
 

@@ -11,8 +11,9 @@
 //! - `Data` and `Bss` sections share one read-write mapping.
 //!
 //! Sections of other types (relocations, templates, the note, debug data)
-//! are not placed in memory. The note is parsed and the template code
-//! copied, so nothing of a loaded module refers to the file's bytes.
+//! are not placed in memory. The note is parsed and the template code and
+//! template symbols copied (`offered`), so nothing of a loaded module reads
+//! the file's bytes after load.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -29,6 +30,7 @@ use crate::lazy::{self, Binder, LazyImport};
 use crate::limits::{MAX_LOAD_ALIGNMENT, STUB_STRIDE};
 use crate::native::NativeLibraries;
 use crate::note::ModuleNote;
+use crate::offered::OfferedTemplates;
 use crate::relocate::{self, Patch};
 use crate::resolution::{Address, ImportSource, JIT_OBJECT, ModuleId};
 
@@ -77,8 +79,8 @@ pub struct LoadedModule {
     #[allow(clippy::vec_box)]
     lazy: Vec<Box<LazyImport>>,
     note: Option<ModuleNote>,
-    /// File offset of the TemplateCode section, if there is one.
-    template_code_offset: Option<u64>,
+    /// The templates, copied at load, if the module has any.
+    templates: Option<OfferedTemplates>,
     stubs: usize,
 }
 
@@ -101,9 +103,23 @@ impl LoadedModule {
         self.file.identity()
     }
 
+    /// Whether the file at [`LoadedModule::path`] is no longer the version
+    /// that was loaded: replaced (by rename, or by a rewrite in place),
+    /// truncated or deleted. A stale module keeps running, exporting and
+    /// instantiating the version it loaded; [`Loader::reload`] reads the
+    /// new file. Asks the file system each time (two `stat` calls).
+    ///
+    /// [`Loader::reload`]: crate::Loader::reload
+    #[must_use]
+    pub fn is_stale(&self) -> bool {
+        !self.file.is_current()
+    }
+
     /// The validated file (shared with the cache). Its bytes are a map of
-    /// the file for large modules; see `cache.rs` on reading them after the
-    /// file may have been truncated ([`SmfFile::is_current`]).
+    /// the file for large modules: reading them after the file was
+    /// truncated in place faults, so check [`SmfFile::is_current`] first
+    /// and expect the check to race a writer. The loader reads nothing of
+    /// it after load.
     #[must_use]
     pub fn file(&self) -> &Arc<SmfFile> {
         &self.file
@@ -150,29 +166,30 @@ impl LoadedModule {
         }
     }
 
-    /// The `TemplateCode` section's bytes in the module's file, if present.
-    /// They are read where they lie, not copied at load (a module's
-    /// templates cost nothing until one is used), so they are what the
-    /// file holds only while it is unchanged on disk
-    /// ([`SmfFile::is_current`](crate::SmfFile::is_current)).
+    /// The `TemplateCode` section's bytes as loaded, if present: a copy
+    /// made at load, so they stay the loaded version's whatever happens to
+    /// the file.
     #[must_use]
     pub fn template_code(&self) -> Option<&[u8]> {
-        self.template_code_offset?;
-        self.file.module().template_code()
+        self.templates.as_ref().map(|t| &**t.code())
     }
 
-    /// Whether the module has a `TemplateCode` section (known from load;
-    /// reads nothing).
+    /// Whether the module has a `TemplateCode` section.
     #[must_use]
     pub fn has_template_code(&self) -> bool {
-        self.template_code_offset.is_some()
+        self.templates.is_some()
     }
 
     /// Where the TemplateCode section starts in the module's file, so that
     /// errors found in its bytes can name file offsets.
     #[must_use]
     pub fn template_code_offset(&self) -> u64 {
-        self.template_code_offset.unwrap_or(0)
+        self.templates.as_ref().map_or(0, OfferedTemplates::offset)
+    }
+
+    /// The templates the module offers, as loaded.
+    pub(crate) fn templates(&self) -> Option<&OfferedTemplates> {
+        self.templates.as_ref()
     }
 
     /// The lazily bound imports and, once called, what each was bound to.
@@ -366,9 +383,7 @@ pub(crate) fn load(
             note.record(&import.name, JIT_OBJECT);
         }
     }
-    let template_code_offset = module
-        .template_code_section()
-        .map(|section| module.base() + section.offset());
+    let templates = OfferedTemplates::copy(module);
     Ok(LoadedModule {
         id: request.id,
         file,
@@ -380,7 +395,7 @@ pub(crate) fn load(
         keep: bound.keep,
         lazy: lazy.descriptors,
         note,
-        template_code_offset,
+        templates,
         stubs: stubs.len(),
     })
 }

@@ -30,17 +30,17 @@ static LIBRARIES: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
 
 /// The library of a TemplateCode section with these `bytes`, found at
 /// `original_offset` of its file: the one already known to the process,
-/// or a new one over a copy of the bytes.
+/// or a new one over `bytes` (the module's own copy, shared).
 ///
 /// # Errors
 ///
 /// The decoder's error when the section's framing is unsound (what it
 /// can tell without decoding the entries), at its file offset.
-pub(crate) fn library(bytes: &[u8], original_offset: u64) -> Result<Arc<Library>, jit::Error> {
+pub(crate) fn library(bytes: &Arc<[u8]>, original_offset: u64) -> Result<Arc<Library>, jit::Error> {
     let mut entries = LIBRARIES.lock().unwrap_or_else(PoisonError::into_inner);
     let found = entries
         .iter()
-        .position(|e| e.original_offset == original_offset && *e.bytes == *bytes);
+        .position(|e| e.original_offset == original_offset && *e.bytes == **bytes);
     if let Some(k) = found {
         // Most recently used last.
         let entry = entries.remove(k);
@@ -48,7 +48,7 @@ pub(crate) fn library(bytes: &[u8], original_offset: u64) -> Result<Arc<Library>
         entries.push(entry);
         return Ok(library);
     }
-    let bytes: Arc<[u8]> = Arc::from(bytes);
+    let bytes = Arc::clone(bytes);
     let library = Arc::new(jit::binary::decode_library_lazily(
         Arc::clone(&bytes),
         original_offset,

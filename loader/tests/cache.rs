@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -202,6 +203,35 @@ fn a_mapped_file_truncated_in_place_is_an_error_not_a_crash() {
     // Truncated to nothing is just as clean.
     std::fs::File::create(&path).unwrap();
     assert!(matches!(cache.get(&path), Err(Error::InvalidModule { .. })));
+}
+
+#[test]
+fn read_copy_reads_a_mapped_file_through_its_descriptor_and_any_other_size_is_an_error() {
+    let (_dir, path, _cache, mapped) = cached_module_1(0);
+    assert!(mapped.is_mapped());
+    let bytes = std::fs::read(&path).unwrap();
+    let copy = mapped.read_copy().unwrap();
+    assert!(matches!(copy, Cow::Owned(_)));
+    assert_eq!(&*copy, &bytes[..]);
+    // Shorter, the map would fault past the end; longer is not the
+    // validated version either.
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    for len in [bytes.len() + 1, bytes.len() - 1, 0] {
+        file.set_len(len as u64).unwrap();
+        match mapped.read_copy() {
+            Err(Error::ChangedWhileReading { path: p }) => assert_eq!(p, path),
+            other => panic!("{len} bytes: expected a change, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn read_copy_of_a_file_read_into_memory_is_that_copy_whatever_the_disk_holds() {
+    let (_dir, path, _cache, read) = cached_module_1(1 << 20);
+    assert!(!read.is_mapped());
+    std::fs::File::create(&path).unwrap();
+    let copy = read.read_copy().unwrap();
+    assert!(matches!(copy, Cow::Borrowed(b) if std::ptr::eq(b, read.bytes())));
 }
 
 #[test]

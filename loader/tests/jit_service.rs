@@ -635,6 +635,29 @@ fn the_note_is_written_back_into_the_module_file_atomically() {
 }
 
 #[test]
+fn a_note_written_back_leaves_only_the_module_and_is_what_a_reload_reads() {
+    let (dir, _path, loader, module) = copy_with_sum_f64_instantiated();
+    assert!(loader::write_back_note(&module).unwrap());
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["collections.smf"], "the temporary file is gone");
+    // The path names a new version: the running module is stale.
+    assert!(module.is_stale());
+    assert_eq!(loader.stats().stale_modules, 1);
+    let reloaded = loader.reload(module.id()).unwrap();
+    assert!(!reloaded.is_stale());
+    assert_eq!(loader.stats().stale_modules, 0);
+    let note = reloaded.note().unwrap();
+    assert_eq!(
+        note.instantiation("sum$f64").unwrap().status,
+        sdn::note::Status::JitCompiled
+    );
+    assert!(note.possible("sum$f64").is_none());
+}
+
+#[test]
 fn a_module_changed_on_disk_is_not_written_over() {
     let (_dir, path, _loader, module) = copy_with_sum_f64_instantiated();
     std::fs::copy(fixture("stats"), &path).unwrap();

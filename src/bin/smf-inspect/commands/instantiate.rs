@@ -5,7 +5,9 @@
 //! resolved (which instantiates it, callees included, and compiles it or
 //! makes its interpreter thunk), and with `--call` the function runs on
 //! typed arguments, K times through the one pointer, and its result and
-//! the tier each call started in are printed.
+//! the tier each call started in are printed. A module file that changed
+//! on disk meanwhile is reported (`stale_modules`): the output is then of
+//! the version loaded.
 
 use std::path::Path;
 
@@ -86,6 +88,9 @@ pub fn print(
         _ => Vec::new(),
     };
     let last = calls.last();
+    // Files replaced or truncated while the command ran: what it printed is
+    // of the versions it loaded, no longer of what is on disk.
+    let stale_modules = loader.stats().stale_modules;
     let tier_stats = loader.tier_stats(mangled);
     let signature = signature_text(&sig);
     let type_args = type_args_text(&instance);
@@ -125,6 +130,7 @@ pub fn print(
             "instantiations": stats.instantiations,
             "compile_nanos": stats.compile_nanos,
             "code_bytes": stats.code_bytes,
+            "stale_modules": stale_modules,
             "tier_config": {
                 "policy": tier_config.policy.name(),
                 "calls": tier_config.calls,
@@ -187,6 +193,12 @@ pub fn print(
             if let Some(why) = &s.last_failure {
                 out.line(format!("  last compile failure: {why}"))?;
             }
+        }
+        if stale_modules > 0 {
+            out.line(format!(
+                "  note: {stale_modules} loaded module file(s) changed on disk during the run; \
+                 the output is of the version(s) loaded"
+            ))?;
         }
     }
     if !out.json() {
