@@ -402,7 +402,7 @@ struct Layout<'a> {
 }
 
 /// Lays out every `Code`, `RoData`, `Data` and `Bss` section.
-fn lay_out_sections<'a>(module: &Module<'a>, path: &Path) -> Result<Layout<'a>> {
+fn lay_out_sections<'m>(module: &'m Module<'_>, path: &Path) -> Result<Layout<'m>> {
     let mut layout = Layout {
         places: Places::default(),
         code: Vec::new(),
