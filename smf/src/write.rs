@@ -520,7 +520,8 @@ impl ModuleBuilder {
     /// kept) and every symbol. Building it gives a module that reads back
     /// the same, laid out afresh; a terminator-scanned note is recorded
     /// with its size. A compressed module stays compressed with the method
-    /// and level its header records, each section compressed if it was.
+    /// and level its header records, each section compressed if it was; a
+    /// stored one may be compressed with [`ModuleBuilder::compress`].
     ///
     /// # Errors
     /// None for a module the reader accepted; the signature keeps the
@@ -572,7 +573,9 @@ impl ModuleBuilder {
                 data: data.to_vec(),
                 virtual_size: section.virtual_size(),
                 record_size: true,
-                compress: Some(section.is_compressed()),
+                // A compressed module keeps its choices, section by section;
+                // a stored one leaves them to `compress`, if it is called.
+                compress: (h.compression != Compression::None).then(|| section.is_compressed()),
             })?;
             let entry = h.entry_point;
             let contents_end = section.offset() + section.data().len() as u64;
