@@ -154,7 +154,9 @@ impl LoadedModule {
     /// They are read where they lie, not copied at load (a module's
     /// templates cost nothing until one is used), so they are what the
     /// file holds only while it is unchanged on disk
-    /// ([`SmfFile::is_current`](crate::SmfFile::is_current)).
+    /// ([`SmfFile::is_current`](crate::SmfFile::is_current)). A compressed
+    /// section's bytes are its contents, decompressed when the file was
+    /// validated and held with it, which no change on disk reaches.
     #[must_use]
     pub fn template_code(&self) -> Option<&[u8]> {
         self.template_code_offset?;
@@ -169,7 +171,9 @@ impl LoadedModule {
     }
 
     /// Where the TemplateCode section starts in the module's file, so that
-    /// errors found in its bytes can name file offsets.
+    /// errors found in its bytes can name file offsets; 0 for a compressed
+    /// section, whose errors name offsets in its decompressed bytes (as
+    /// `smf-inspect hex` shows them).
     #[must_use]
     pub fn template_code_offset(&self) -> u64 {
         self.template_code_offset.unwrap_or(0)
@@ -366,9 +370,13 @@ pub(crate) fn load(
             note.record(&import.name, JIT_OBJECT);
         }
     }
-    let template_code_offset = module
-        .template_code_section()
-        .map(|section| module.base() + section.offset());
+    let template_code_offset = module.template_code_section().map(|section| {
+        if section.is_compressed() {
+            0
+        } else {
+            module.base() + section.offset()
+        }
+    });
     Ok(LoadedModule {
         id: request.id,
         file,
