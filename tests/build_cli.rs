@@ -8,10 +8,16 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn build(manifest: &Path, out: &Path) -> Output {
+    build_with(manifest, out, &[])
+}
+
+/// `smf-build MANIFEST -o OUT` with `args` after.
+fn build_with(manifest: &Path, out: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_smf-build"))
         .arg(manifest)
         .arg("-o")
         .arg(out)
+        .args(args)
         .output()
         .expect("smf-build runs")
 }
@@ -24,7 +30,12 @@ fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
 
 /// Builds, expecting success, and returns the module's bytes.
 fn build_ok(manifest: &Path, out: &Path) -> Vec<u8> {
-    let status = build(manifest, out);
+    build_ok_with(manifest, out, &[])
+}
+
+/// [`build_ok`] with `args` after the output.
+fn build_ok_with(manifest: &Path, out: &Path, args: &[&str]) -> Vec<u8> {
+    let status = build_with(manifest, out, args);
     assert!(
         status.status.success(),
         "{}",
@@ -217,6 +228,73 @@ fn usage_errors_exit_2() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// `--compress zstd[:LEVEL]` stores the template code and the note
+/// compressed at the level the header records, and nothing else; what the
+/// module holds reads back the same as from the stored build.
+#[test]
+fn compress_zstd_stores_the_templates_and_the_note_compressed() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = fixture_manifest("collections");
+    let plain = smfjit::build::build_module(&manifest).unwrap();
+    let p = smf::Module::parse(&plain).unwrap();
+    for (arg, level) in [("zstd", smf::ZSTD_DEFAULT_LEVEL), ("zstd:19", 19)] {
+        let out = dir.path().join("c.smf");
+        let bytes = build_ok_with(&manifest, &out, &["--compress", arg]);
+        let options = smfjit::build::Options {
+            compression: arg.parse().unwrap(),
+        };
+        assert!(bytes == smfjit::build::build_module_with(&manifest, &options).unwrap());
+        assert!(
+            bytes.len() < plain.len() * 3 / 4,
+            "{arg}: {} bytes",
+            bytes.len()
+        );
+        let m = smf::Module::parse(&bytes).unwrap();
+        assert_eq!(m.header().compression, smf::Compression::Zstd, "{arg}");
+        assert_eq!(m.header().compression_level, level, "{arg}");
+        let compressed: Vec<&str> = m
+            .sections()
+            .filter(|s| s.is_compressed())
+            .map(|s| s.name())
+            .collect();
+        assert_eq!(compressed, ["template.code", "note.sdn"], "{arg}");
+        for (a, b) in p.sections().zip(m.sections()) {
+            assert_eq!((a.name(), a.data()), (b.name(), b.data()), "{arg}");
+        }
+        assert_eq!(p.symbol_count(), m.symbol_count());
+    }
+    let out = dir.path().join("n.smf");
+    assert!(build_ok_with(&manifest, &out, &["--compress", "none"]) == plain);
+}
+
+#[test]
+fn compress_refuses_lz4_and_unknown_levels_as_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = fixture_manifest("trig");
+    let out = dir.path().join("t.smf");
+    for (arg, said) in [
+        (
+            "lz4",
+            "lz4 is not supported: SMF sections are compressed with zstd",
+        ),
+        ("zstd:0", "zstd level '0' is not a level"),
+        ("zstd:23", "zstd level '23' is not a level"),
+        ("zstd:", "zstd level '' is not a level"),
+        ("gzip", "unknown compression 'gzip'"),
+        ("none:3", "unknown compression 'none:3'"),
+    ] {
+        let status = build_with(&manifest, &out, &["--compress", arg]);
+        assert_eq!(status.status.code(), Some(2), "{arg}");
+        let err = String::from_utf8_lossy(&status.stderr);
+        assert!(err.contains(said), "{arg}: {err}");
+        assert!(
+            err.contains("expected none, zstd or zstd:LEVEL with LEVEL from 1 to 22"),
+            "{arg}: {err}"
+        );
+        assert!(!out.exists(), "{arg}");
+    }
 }
 
 /// A linker for tests only, independent of the loader: places a module's

@@ -504,6 +504,95 @@ fn verify_passes_the_collections_fixture() {
     assert_eq!(json["problems"].as_array().unwrap().len(), 0);
 }
 
+const SAMPLE_ZSTD: &str = "tests/fixtures/sample-zstd.smf";
+
+/// The rows of `hex` output without their offset column.
+fn hex_rows(text: &str) -> Vec<&str> {
+    text.lines()
+        .map(|l| l.split_once("  ").unwrap().1)
+        .collect()
+}
+
+#[test]
+fn compressed_sections_show_stored_and_decompressed_sizes() {
+    check_golden("sections-zstd.txt", &stdout_of(&["sections", SAMPLE_ZSTD]));
+    check_golden(
+        "sections-zstd.json",
+        &stdout_of(&["sections", SAMPLE_ZSTD, "--json"]),
+    );
+    let (plain, zstd) = (
+        json_of(&["sections", SAMPLE]),
+        json_of(&["sections", SAMPLE_ZSTD]),
+    );
+    for (p, z) in plain
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(zstd.as_array().unwrap())
+    {
+        let name = z["name"].as_str().unwrap();
+        assert_eq!(p["compressed"], false, "{name}");
+        assert_eq!(p["decompressed_size"], Value::Null, "{name}");
+        let compressed = matches!(name, "note.sdn" | "template.code");
+        assert_eq!(z["compressed"], compressed, "{name}");
+        if compressed {
+            assert_eq!(z["decompressed_size"], p["size"], "{name}");
+            assert_eq!(z["virtual_size"], p["size"], "{name}");
+            assert!(z["size"].as_u64() < p["size"].as_u64(), "{name}");
+            assert_eq!(z["flags"], p["flags"].as_u64().unwrap() | 8, "{name}");
+        } else {
+            assert_eq!(z["size"], p["size"], "{name}");
+        }
+    }
+    let header = json_of(&["header", SAMPLE_ZSTD]);
+    assert_eq!(
+        (&header["compression_name"], &header["compression_level"]),
+        (&Value::from("zstd"), &Value::from(3))
+    );
+    // hex shows the decompressed bytes, at offsets inside the section.
+    for section in ["note.sdn", "template.code"] {
+        let (p, z) = (
+            stdout_of(&["hex", SAMPLE, section]),
+            stdout_of(&["hex", SAMPLE_ZSTD, section]),
+        );
+        assert_eq!(hex_rows(&p), hex_rows(&z), "{section}");
+        assert!(z.starts_with("00000000  "), "{section}");
+        let json = json_of(&["hex", SAMPLE_ZSTD, section]);
+        assert_eq!(json["compressed"], true);
+        assert_eq!(json["bytes"], json_of(&["hex", SAMPLE, section])["bytes"]);
+    }
+}
+
+#[test]
+fn verify_counts_each_compressed_section_and_reports_one_that_is_damaged() {
+    let checks = |path: &str| json_of(&["verify", path])["checks"].as_u64().unwrap();
+    assert_eq!(checks(SAMPLE_ZSTD), checks(SAMPLE) + 2);
+    for (file, said) in [
+        (
+            "compressed-bad-stream",
+            "compressed section 6 'template.code' does not decompress as zstd into the 183 bytes its virtual_size records",
+        ),
+        (
+            "compressed-wrong-size",
+            "compressed section 6 'template.code' decompresses to 183 bytes, but its virtual_size records 184",
+        ),
+        (
+            "lz4-compressed",
+            "unsupported: lz4-compressed sections (compression 2): this reader decompresses zstd (compression 1) only",
+        ),
+    ] {
+        let path = format!("tests/fixtures/malformed/{file}.smf");
+        let out = inspect(&["verify", &path]);
+        assert_eq!(out.status.code(), Some(1), "{file}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains(said), "{file}: {err}");
+        assert!(
+            err.trim_end().ends_with(')') && err.contains("(at offset 0x"),
+            "{file}: {err}"
+        );
+    }
+}
+
 #[test]
 fn verify_lists_every_problem_and_exits_1() {
     let lib = jit::library::collections().unwrap();

@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::path::Path;
 
-use smf::{Module, ModuleBuilder, NoteSize, SectionType, SymbolDef};
+use smf::{Compression, Module, ModuleBuilder, NoteSize, SectionType, SymbolDef};
 
 use crate::harness::{Report, Row, fmt_duration, measure};
 
@@ -17,10 +17,13 @@ const TYPES: [&str; 10] = [
 
 /// A module shaped like a large generic library: one code section with
 /// 10,000 exported instantiations and a `note.sdn` with `note_rows`
-/// `possible` rows.
-fn generate(record_hash: bool, note_rows: usize) -> Vec<u8> {
+/// `possible` rows, stored or (with `compress`) compressed with zstd.
+fn generate(record_hash: bool, note_rows: usize, compress: bool) -> Vec<u8> {
     let mut b = ModuleBuilder::new();
     b.record_module_hash(record_hash);
+    if compress {
+        b.compress(Compression::Zstd, None).expect("zstd");
+    }
     let code = b
         .add_section(SectionType::Code, ".text", 5, 16, &vec![0xC3; SYMBOLS * 32])
         .expect("section");
@@ -63,19 +66,24 @@ fn open_and_index(path: &Path) -> usize {
 pub fn run(report: &mut Report) {
     let dir = std::env::temp_dir().join(format!("smfjit-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    for (record_hash, note_rows) in [(false, NOTE_ROWS), (true, NOTE_ROWS), (true, 0)] {
-        let bytes = generate(record_hash, note_rows);
-        let path = dir.join(format!("lib-{record_hash}-{note_rows}.smf"));
+    for (record_hash, note_rows, compress) in [
+        (false, NOTE_ROWS, false),
+        (true, NOTE_ROWS, false),
+        (true, 0, false),
+        (true, NOTE_ROWS, true),
+    ] {
+        let bytes = generate(record_hash, note_rows, compress);
+        let path = dir.join(format!("lib-{record_hash}-{note_rows}-{compress}.smf"));
         std::fs::write(&path, &bytes).expect("write module");
         let hash = if record_hash {
             "with module_hash"
         } else {
             "module_hash 0"
         };
-        let rows = if note_rows == 0 {
-            "no note"
-        } else {
-            "10k rows"
+        let rows = match (note_rows, compress) {
+            (0, _) => "no note",
+            (_, false) => "10k rows",
+            (_, true) => "10k rows, note zstd-compressed",
         };
         let label = format!("{hash}, {rows}");
 
@@ -128,7 +136,7 @@ pub fn run(report: &mut Report) {
             )
             .ratio(format!("p99 {}", fmt_duration(parse_only.p99))),
         );
-        if record_hash && note_rows == NOTE_ROWS {
+        if record_hash && note_rows == NOTE_ROWS && !compress {
             let per_lookup = lookup.median / names.len() as u32;
             report.row(Row::new(
                 "smf",

@@ -22,6 +22,10 @@
 //! that lands in the instant between a check and a read of a mapped page
 //! stays possible; whoever rewrites module files in place must not do so
 //! while they are being loaded (rename a new file over the old one instead).
+//!
+//! The contents of compressed sections are not in the map at all: the
+//! module view decompresses them while validating and owns them, so the
+//! `Arc<SmfFile>` a loaded module holds keeps them alive with it.
 
 use std::borrow::Cow;
 use std::collections::HashMap;

@@ -167,8 +167,9 @@ impl LoadedModule {
     }
 
     /// The `TemplateCode` section's bytes as loaded, if present: a copy
-    /// made at load, so they stay the loaded version's whatever happens to
-    /// the file.
+    /// made at load (of the decompressed contents, for a compressed
+    /// section), so they stay the loaded version's whatever happens to the
+    /// file.
     #[must_use]
     pub fn template_code(&self) -> Option<&[u8]> {
         self.templates.as_ref().map(|t| &**t.code())
@@ -181,7 +182,9 @@ impl LoadedModule {
     }
 
     /// Where the TemplateCode section starts in the module's file, so that
-    /// errors found in its bytes can name file offsets.
+    /// errors found in its bytes can name file offsets; 0 for a compressed
+    /// section, whose errors name offsets in its decompressed bytes (as
+    /// `smf-inspect hex` shows them).
     #[must_use]
     pub fn template_code_offset(&self) -> u64 {
         self.templates.as_ref().map_or(0, OfferedTemplates::offset)
@@ -417,7 +420,7 @@ struct Layout<'a> {
 }
 
 /// Lays out every `Code`, `RoData`, `Data` and `Bss` section.
-fn lay_out_sections<'a>(module: &Module<'a>, path: &Path) -> Result<Layout<'a>> {
+fn lay_out_sections<'m>(module: &'m Module<'_>, path: &Path) -> Result<Layout<'m>> {
     let mut layout = Layout {
         places: Places::default(),
         code: Vec::new(),

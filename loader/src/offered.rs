@@ -22,7 +22,8 @@ pub(crate) struct OfferedTemplates {
     /// The `TemplateCode` section, shared with the process's template
     /// cache once a miss decodes it (`template_cache`).
     code: Arc<[u8]>,
-    /// Where the section starts in the file, for errors found in it.
+    /// Where the section starts in the file, for errors found in it; 0
+    /// for a compressed section.
     offset: u64,
     /// Function template names (`sort`, `Vec::push`) and their binding.
     functions: HashMap<Box<str>, Binding, BuildNameHasher>,
@@ -40,9 +41,16 @@ impl OfferedTemplates {
             .filter(|s| s.is_template() && s.sym_type() == SymbolType::Function)
             .map(|s| (Box::from(s.name()), s.binding()))
             .collect();
+        // Errors in a compressed section name offsets in its contents, as
+        // `smf-inspect hex` shows them.
+        let offset = if section.is_compressed() {
+            0
+        } else {
+            module.base() + section.offset()
+        };
         Some(Self {
             code,
-            offset: module.base() + section.offset(),
+            offset,
             functions,
         })
     }

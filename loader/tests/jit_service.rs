@@ -127,6 +127,114 @@ fn instantiations_on_miss_compute_what_the_interpreter_computes() {
     }
 }
 
+/// The collections fixture rebuilt with zstd: its template code and note
+/// compressed (the default choice), and with `code` its `.text` too.
+fn compressed_collections(code: bool) -> Vec<u8> {
+    let bytes = std::fs::read(fixture("collections")).unwrap();
+    let module = smf::Module::parse(&bytes).unwrap();
+    let mut builder = smf::ModuleBuilder::from_module(&module).unwrap();
+    builder.compress(smf::Compression::Zstd, None).unwrap();
+    if code {
+        let text = module.section_by_name(".text").unwrap().index();
+        builder
+            .compress_section(smf::SectionId(u16::try_from(text).unwrap()), true)
+            .unwrap();
+    }
+    builder.build().unwrap()
+}
+
+/// A compressed build of a fixture, copied or mapped, loads: its
+/// precompiled code is placed from the decompressed bytes with every
+/// relocation applied, and misses instantiate from the decompressed
+/// templates, computing what the interpreter computes.
+#[test]
+fn a_compressed_module_loads_and_instantiates_from_its_decompressed_templates() {
+    let stored = smf::Module::parse(&std::fs::read(fixture("collections")).unwrap())
+        .unwrap()
+        .template_code()
+        .unwrap()
+        .to_vec();
+    for (code, read_threshold) in [(false, u64::MAX), (true, u64::MAX), (true, 0)] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("collections.smf");
+        std::fs::write(&path, compressed_collections(code)).unwrap();
+        let loader = jit_loader(LoaderConfig {
+            cache: loader::CacheConfig {
+                read_threshold,
+                ..loader::CacheConfig::default()
+            },
+            ..LoaderConfig::default()
+        });
+        let module = loader.load(&path).unwrap();
+        let what = format!(
+            "code compressed: {code}, mapped: {}",
+            module.file().is_mapped()
+        );
+        let file = module.file().module();
+        assert!(
+            file.template_code_section().unwrap().is_compressed(),
+            "{what}"
+        );
+        assert_eq!(
+            file.section_by_name(".text").unwrap().is_compressed(),
+            code,
+            "{what}"
+        );
+        assert_eq!(module.template_code(), Some(&stored[..]), "{what}");
+        assert!(
+            module.note().unwrap().possible("sum$f64").is_some(),
+            "{what}"
+        );
+
+        let ints = [4i32, -1, 10];
+        let got = call(
+            &loader,
+            "sum$i32",
+            "fn(ptr<i32>, i64) -> i32",
+            &[ptr(&ints), len(ints.len())],
+        );
+        assert_eq!(got, Ok(Some(Value::I32(13))), "{what}");
+        assert!(loader.lookup_export("sum$f64").is_none(), "{what}");
+        let doubles = [0.5f64, 2.0, -8.0, 1e-3];
+        let (c, i) = both(&loader, "sum$f64", &[ptr(&doubles), len(doubles.len())]);
+        assert_eq!(
+            (c, i),
+            (Some(Value::F64(-5.499)), Some(Value::F64(-5.499))),
+            "{what}"
+        );
+        let mut xs: Vec<u16> = vec![30, 10, 20];
+        let got = call(
+            &loader,
+            "sort$u16",
+            "fn(ptr<u16>, i64)",
+            &[Value::Ptr(xs.as_mut_ptr() as u64), len(3)],
+        );
+        assert_eq!((got, xs), (Ok(None), vec![10, 20, 30]), "{what}");
+    }
+}
+
+/// Writing the note back into a compressed module keeps it compressed.
+#[test]
+fn the_note_written_back_into_a_compressed_module_stays_compressed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("collections.smf");
+    std::fs::write(&path, compressed_collections(false)).unwrap();
+    let loader = jit_loader(LoaderConfig::default());
+    let module = loader.load(&path).unwrap();
+    loader.resolve("sum$f64").unwrap();
+    assert!(loader::write_back_note(&module).unwrap());
+    let bytes = std::fs::read(&path).unwrap();
+    let written = smf::Module::parse(&bytes).unwrap();
+    assert!(written.note_section().unwrap().is_compressed());
+    assert!(written.template_code_section().unwrap().is_compressed());
+    assert_eq!(written.template_code(), module.template_code());
+    let note = sdn::note::Note::parse(written.note_sdn().unwrap()).unwrap();
+    assert_eq!(
+        note.instantiation("sum$f64").unwrap().status,
+        sdn::note::Status::JitCompiled
+    );
+}
+
 #[test]
 fn precompiled_names_resolve_to_exports_and_run() {
     let loader = jit_loader(LoaderConfig::default());

@@ -281,6 +281,17 @@ pub enum ErrorKind {
         /// What is wrong.
         problem: String,
     },
+    /// A compressed section is not allowed to be, or its bytes do not
+    /// decompress to exactly the `virtual_size` it records.
+    #[error("compressed section {section} '{name}' {problem}")]
+    BadCompressedSection {
+        /// Section index.
+        section: u32,
+        /// Its name.
+        name: String,
+        /// What is wrong, e.g. `decompresses to 10 bytes, but its virtual_size records 12`.
+        problem: String,
+    },
     /// The entry point lies in no code section.
     #[error("entry_point {entry:#x} is not inside a code section")]
     BadEntryPoint {
@@ -325,6 +336,7 @@ impl ErrorKind {
             Self::BadNote { .. } => "bad-note",
             Self::BadTemplateCode { .. } => "bad-template-code",
             Self::BadShared { .. } => "bad-shared",
+            Self::BadCompressedSection { .. } => "bad-compressed-section",
             Self::BadEntryPoint { .. } => "bad-entry-point",
             Self::Build { .. } => "build",
         }

@@ -7,9 +7,12 @@
 //! - [`raw`]: the on-disk records, field for field, viewable in place;
 //! - [`kinds`]: the enumerated fields with their codes and names;
 //! - [`Module`]: the reader. [`Module::parse`] validates everything first and
-//!   only then hands out a view whose accessors borrow from the input bytes;
+//!   only then hands out a view whose accessors borrow from the input bytes
+//!   (and from the contents of compressed sections, which it decompresses
+//!   and owns);
 //! - [`ModuleBuilder`]: the writer, producing files the reader accepts, with
-//!   aligned sections, tables, `module_hash`, `smf_size` and an optional stub;
+//!   aligned sections, tables, `module_hash`, `smf_size`, an optional stub
+//!   and optionally zstd-compressed sections;
 //! - [`SharedItem`]: a memory or table the module defines or imports, kept
 //!   in its `Shared` section (type 14);
 //! - [`limits`]: every bound on counts and sizes; [`Error`]: the one error
@@ -35,6 +38,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod compression;
 mod error;
 mod hash;
 pub mod kinds;
@@ -45,6 +49,7 @@ mod shared;
 mod validate;
 mod write;
 
+pub use compression::{ZSTD_DEFAULT_LEVEL, ZSTD_LEVELS};
 pub use error::{Error, ErrorKind, Result};
 pub use hash::{fnv1a32, fnv1a64};
 pub use kinds::{

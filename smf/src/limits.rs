@@ -36,6 +36,11 @@ pub const MAX_VIRTUAL_SIZE: u64 = 1 << 30;
 pub const MAX_NOTE_SIZE: u64 = 64 << 20;
 /// Largest `TemplateCode` section in bytes.
 pub const MAX_TEMPLATE_CODE_SIZE: u64 = 256 << 20;
+/// Most bytes the compressed sections of one module may decompress to,
+/// together. The reader adds up their `virtual_size`s before decompressing
+/// any, so a small file cannot make it allocate more than this (a
+/// decompression bomb is refused at the first section past the limit).
+pub const MAX_DECOMPRESSED_SIZE: u64 = 256 << 20;
 /// Most relocations in one relocation section.
 pub const MAX_RELOCATIONS: u64 = 1 << 22;
 /// Most memories and tables, defined and imported together, one module may

@@ -49,7 +49,8 @@ pub mod section_flags {
     pub const WRITE: u32 = 0x2;
     /// Executable when loaded.
     pub const EXEC: u32 = 0x4;
-    /// The section's bytes are compressed (not supported by this reader).
+    /// The section's bytes in the file are compressed with the method the
+    /// header names; `virtual_size` is their decompressed length.
     pub const COMPRESSED: u32 = 0x8;
     /// Every bit this version defines; other bits must be zero.
     pub const KNOWN: u32 = 0xF;

@@ -4,7 +4,10 @@
 //! then returns a `Module`; holding one is proof that every offset, count and
 //! name in it is sound, so the accessors here never fail. Tables, names,
 //! section bytes and the `note.sdn` text are borrowed from the input bytes
-//! (a memory map or a `Vec`), never copied.
+//! (a memory map or a `Vec`), never copied — except the contents of
+//! compressed sections, which the `Module` decompresses while validating
+//! and owns. That is why a section's bytes borrow from the `Module` rather
+//! than from the input: they live as long as the view does.
 
 use zerocopy::FromBytes;
 
@@ -60,9 +63,21 @@ pub(crate) struct Parts<'a> {
     pub symbol_names: Vec<&'a str>,
     pub strings: &'a [u8],
     pub strings_offset: u64,
-    pub note: Option<(u32, &'a str)>,
+    pub note: Option<(u32, NoteText<'a>)>,
     pub template_code: Option<u32>,
     pub shared: Option<crate::validate::SharedSection>,
+    /// The contents of the compressed sections, by section index (empty
+    /// when there are none).
+    pub decompressed: crate::validate::Decompressed,
+}
+
+/// Where the validated `note.sdn` text lies.
+#[derive(Debug)]
+pub(crate) enum NoteText<'a> {
+    /// In the input: exactly the section's size, or up to the terminator.
+    Stored(&'a str),
+    /// The whole of the compressed section's decompressed contents.
+    Decompressed,
 }
 
 /// A validated SMF module over borrowed bytes.
@@ -129,36 +144,40 @@ impl<'a> Module<'a> {
 
     /// The section at `index`, if there is one.
     #[must_use]
-    pub fn section(&self, index: u32) -> Option<Section<'a>> {
+    pub fn section(&self, index: u32) -> Option<Section<'_>> {
         let i = usize::try_from(index).ok()?;
-        Some(Section {
-            index,
-            raw: self.parts.sections.get(i)?,
-            name: self.parts.section_names.get(i)?,
-            data: self.parts.data,
-        })
+        Some(self.section_at(
+            i,
+            self.parts.sections.get(i)?,
+            self.parts.section_names.get(i)?,
+        ))
+    }
+
+    fn section_at<'s>(&'s self, i: usize, raw: &'s RawSection, name: &'s str) -> Section<'s> {
+        let parts = &self.parts;
+        Section {
+            // Section counts are bounded by `limits::MAX_SECTIONS`.
+            index: i as u32,
+            raw,
+            name,
+            contents: crate::validate::contents(parts.sections, i, parts.data, &parts.decompressed),
+            stored: crate::validate::stored(raw, parts.data),
+        }
     }
 
     /// Every section, in table order.
-    pub fn sections(&self) -> impl ExactSizeIterator<Item = Section<'a>> + '_ {
-        let data = self.parts.data;
+    pub fn sections(&self) -> impl ExactSizeIterator<Item = Section<'_>> + '_ {
         self.parts
             .sections
             .iter()
             .zip(&self.parts.section_names)
             .enumerate()
-            .map(move |(i, (raw, name))| Section {
-                // Section counts are bounded by `limits::MAX_SECTIONS`.
-                index: i as u32,
-                raw,
-                name,
-                data,
-            })
+            .map(|(i, (raw, name))| self.section_at(i, raw, name))
     }
 
     /// The first section called `name`.
     #[must_use]
-    pub fn section_by_name(&self, name: &str) -> Option<Section<'a>> {
+    pub fn section_by_name(&self, name: &str) -> Option<Section<'_>> {
         self.sections().find(|s| s.name() == name)
     }
 
@@ -166,7 +185,7 @@ impl<'a> Module<'a> {
     pub fn sections_of_type(
         &self,
         section_type: SectionType,
-    ) -> impl Iterator<Item = Section<'a>> + '_ {
+    ) -> impl Iterator<Item = Section<'_>> + '_ {
         self.sections()
             .filter(move |s| s.section_type() == Some(section_type))
     }
@@ -247,21 +266,27 @@ impl<'a> Module<'a> {
     }
 
     /// The `note.sdn` text: exactly its size when sized, otherwise up to and
-    /// including the `# END_NOTE` line.
+    /// including the `# END_NOTE` line; when compressed, all it decompresses to.
     #[must_use]
-    pub fn note_sdn(&self) -> Option<&'a str> {
-        self.parts.note.map(|(_, text)| text)
+    pub fn note_sdn(&self) -> Option<&str> {
+        match self.parts.note.as_ref()? {
+            (_, NoteText::Stored(text)) => Some(text),
+            // Validation proved the contents UTF-8. Checking again is one
+            // pass over the text, far cheaper than parsing it (what callers
+            // do next), and needs no unsafe code.
+            (i, NoteText::Decompressed) => std::str::from_utf8(self.section(*i)?.data()).ok(),
+        }
     }
 
     /// The `note.sdn` section.
     #[must_use]
-    pub fn note_section(&self) -> Option<Section<'a>> {
-        self.parts.note.and_then(|(i, _)| self.section(i))
+    pub fn note_section(&self) -> Option<Section<'_>> {
+        self.parts.note.as_ref().and_then(|(i, _)| self.section(*i))
     }
 
     /// The `TemplateCode` section, which starts with `GTPL`.
     #[must_use]
-    pub fn template_code_section(&self) -> Option<Section<'a>> {
+    pub fn template_code_section(&self) -> Option<Section<'_>> {
         self.parts.template_code.and_then(|i| self.section(i))
     }
 
@@ -274,17 +299,24 @@ impl<'a> Module<'a> {
 
     /// The `Shared` section, which starts with `SHRD`.
     #[must_use]
-    pub fn shared_section(&self) -> Option<Section<'a>> {
+    pub fn shared_section(&self) -> Option<Section<'_>> {
         self.parts
             .shared
             .as_ref()
             .and_then(|(i, _)| self.section(*i))
     }
 
-    /// The bytes of the `TemplateCode` section.
+    /// The contents of the `TemplateCode` section (decompressed, when it is
+    /// compressed).
     #[must_use]
-    pub fn template_code(&self) -> Option<&'a [u8]> {
+    pub fn template_code(&self) -> Option<&[u8]> {
         self.template_code_section().map(|s| s.data())
+    }
+
+    /// Whether any section is compressed.
+    #[must_use]
+    pub fn has_compressed_sections(&self) -> bool {
+        !self.parts.decompressed.is_empty()
     }
 }
 
@@ -312,7 +344,11 @@ pub struct Section<'a> {
     index: u32,
     raw: &'a RawSection,
     name: &'a str,
-    data: &'a [u8],
+    /// What [`Section::data`] returns: the stored bytes, or the
+    /// decompressed ones of a compressed section.
+    contents: &'a [u8],
+    /// The bytes in the file.
+    stored: &'a [u8],
 }
 
 impl<'a> Section<'a> {
@@ -352,16 +388,24 @@ impl<'a> Section<'a> {
         self.raw.offset.get()
     }
 
-    /// Bytes in the file.
+    /// Bytes in the file (for a compressed section, the compressed bytes).
     #[must_use]
     pub fn size(&self) -> u64 {
         self.raw.size.get()
     }
 
-    /// `virtual_size` as stored (0 = same as `size`).
+    /// `virtual_size` as stored (0 = same as `size`; for a compressed
+    /// section, exactly the length of its decompressed contents).
     #[must_use]
     pub fn virtual_size(&self) -> u64 {
         self.raw.virtual_size.get()
+    }
+
+    /// Whether the section's bytes in the file are compressed (flag 0x8);
+    /// [`Section::data`] gives them decompressed.
+    #[must_use]
+    pub fn is_compressed(&self) -> bool {
+        crate::validate::is_compressed(self.raw)
     }
 
     /// Bytes the section occupies in memory: the larger of `size` and `virtual_size`.
@@ -382,16 +426,18 @@ impl<'a> Section<'a> {
         self.raw
     }
 
-    /// The section's bytes in the file (empty for `Bss`).
+    /// The section's contents: its bytes in the file, or for a compressed
+    /// section the bytes they decompress to (empty for `Bss`).
     #[must_use]
     pub fn data(&self) -> &'a [u8] {
-        // Validation proved offset + size lies inside the SMF data.
-        let start = usize::try_from(self.offset()).unwrap_or(usize::MAX);
-        let len = usize::try_from(self.size()).unwrap_or(0);
-        start
-            .checked_add(len)
-            .and_then(|end| self.data.get(start..end))
-            .unwrap_or(&[])
+        self.contents
+    }
+
+    /// The section's bytes as the file stores them: the same as
+    /// [`Section::data`] unless the section is compressed.
+    #[must_use]
+    pub fn stored_data(&self) -> &'a [u8] {
+        self.stored
     }
 
     /// The relocation entries, when this is a `Reloc` section.

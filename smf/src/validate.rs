@@ -4,7 +4,8 @@
 //! The order: the header (magic first, then version, reserved bytes and
 //! enumerated fields), the SMF base, the section and symbol tables and the
 //! string table (bounds, alignment, overlap), each section, each symbol,
-//! each relocation, the `Shared` section (`validate/shared.rs`), the `note.sdn`
+//! the compressed sections' contents (`validate/compressed.rs`), each
+//! relocation, the `Shared` section (`validate/shared.rs`), the `note.sdn`
 //! and `TemplateCode` sections, the entry point and last the module hash,
 //! so a damaged file reports the most
 //! specific fault rather than only a hash mismatch. Offsets inside the module
@@ -28,10 +29,14 @@ use crate::raw::{
     MAGIC, RawHeader, RawRelocation, RawSection, RawSymbol, SECTION_UNDEFINED, VERSION_MAJOR,
     VERSION_MINOR, header_flags, section_flags, symbol_flags,
 };
-use crate::read::{Header, Parts};
+use crate::read::{Header, NoteText, Parts};
 
+mod compressed;
 mod shared;
 
+pub(crate) use compressed::{
+    Decompressed, contents, contents_len, is_compressed, may_be_compressed, stored,
+};
 pub(crate) use shared::SharedSection;
 
 /// The name of the section holding the instantiation metadata.
@@ -88,9 +93,11 @@ pub(crate) fn validate(file: &[u8]) -> Result<Parts<'_>> {
     let symbols = view_table::<RawSymbol>(data, &tables.symbols);
     let strings = data.get(usize_of(tables.strings.start)..).unwrap_or(&[]);
 
-    let section_names = check_sections(sections, &tables, at)?;
+    let section_names = check_sections(sections, header.compression, &tables, at)?;
+    let decompressed =
+        compressed::decompress_sections(sections, &section_names, data, &tables, at)?;
     let layout = SectionLayout::new(sections, &tables);
-    let template_code = find_template_code(sections, data, &tables, at)?;
+    let template_code = find_template_code(sections, data, &decompressed, &tables, at)?;
     let symbol_names = check_symbols(
         &header,
         sections,
@@ -102,7 +109,7 @@ pub(crate) fn validate(file: &[u8]) -> Result<Parts<'_>> {
     )?;
     check_relocations(sections, symbols.len() as u64, data, at)?;
     let shared = shared::find_shared(sections, data, strings, &tables, at)?;
-    let note = find_note(sections, &section_names, data, &layout, at)?;
+    let note = find_note(sections, &section_names, data, &decompressed, &layout, at)?;
     check_entry_point(&header, sections, at)?;
 
     if header.module_hash != 0 {
@@ -132,6 +139,7 @@ pub(crate) fn validate(file: &[u8]) -> Result<Parts<'_>> {
         note,
         template_code: template_code.map(|(i, _)| i),
         shared,
+        decompressed,
     })
 }
 
@@ -201,10 +209,10 @@ fn check_header(raw: &RawHeader, at: u64) -> Result<Header> {
     }
     let compression = Compression::from_code(raw.compression)
         .ok_or_else(|| invalid("compression", raw.compression.into(), 12))?;
-    if compression != Compression::None {
+    if compression == Compression::Lz4 {
         return Err(Error::at(
             ErrorKind::Unsupported {
-                what: format!("{compression}-compressed modules"),
+                what: "lz4-compressed sections (compression 2): this reader decompresses zstd (compression 1) only".into(),
             },
             at + 12,
         ));
@@ -418,7 +426,12 @@ fn entry_at(table: &Range<u64>, index: usize, entry_size: usize) -> u64 {
     table.start + (index * entry_size) as u64
 }
 
-fn check_sections<'a>(sections: &'a [RawSection], tables: &Tables, at: At) -> Result<Vec<&'a str>> {
+fn check_sections<'a>(
+    sections: &'a [RawSection],
+    compression: Compression,
+    tables: &Tables,
+    at: At,
+) -> Result<Vec<&'a str>> {
     let mut names = Vec::with_capacity(sections.len());
     let mut extents = Vec::with_capacity(sections.len());
     for (i, s) in sections.iter().enumerate() {
@@ -439,14 +452,6 @@ fn check_sections<'a>(sections: &'a [RawSection], tables: &Tables, at: At) -> Re
                 ErrorKind::InvalidValue {
                     field: format!("section {index} flags"),
                     value: flags.into(),
-                },
-                rec + 4,
-            ));
-        }
-        if flags & section_flags::COMPRESSED != 0 {
-            return Err(at.err(
-                ErrorKind::Unsupported {
-                    what: format!("compressed section {index}"),
                 },
                 rec + 4,
             ));
@@ -492,6 +497,9 @@ fn check_sections<'a>(sections: &'a [RawSection], tables: &Tables, at: At) -> Re
                 },
                 rec + 24,
             ));
+        }
+        if is_compressed(s) {
+            compressed::check_entry(s, index, names[i], compression, rec, at)?;
         }
         if SectionType::from_code(s.section_type) == Some(SectionType::Bss) {
             // Bss has no bytes in the file: its memory size is virtual_size.
@@ -618,9 +626,12 @@ fn only_section_of_type<'a>(
     Ok(found)
 }
 
+/// The `TemplateCode` section's index and the length of its contents
+/// (decompressed, when it is compressed), after checking its size and magic.
 fn find_template_code(
     sections: &[RawSection],
     data: &[u8],
+    decompressed: &[Option<Box<[u8]>>],
     tables: &Tables,
     at: At,
 ) -> Result<Option<TemplateCode>> {
@@ -634,7 +645,7 @@ fn find_template_code(
     else {
         return Ok(None);
     };
-    let (offset, size) = (s.offset.get(), s.size.get());
+    let (offset, size) = (s.offset.get(), contents_len(s));
     if size > MAX_TEMPLATE_CODE_SIZE {
         return Err(at.err(
             ErrorKind::LimitExceeded {
@@ -642,7 +653,8 @@ fn find_template_code(
                 value: size,
                 limit: MAX_TEMPLATE_CODE_SIZE,
             },
-            rec + 16,
+            // The field that records the size: virtual_size when compressed.
+            rec + if is_compressed(s) { 24 } else { 16 },
         ));
     }
     if size < TEMPLATE_CODE_HEADER_SIZE {
@@ -653,7 +665,7 @@ fn find_template_code(
             offset,
         ));
     }
-    let magic = data.get(usize_of(offset)..usize_of(offset + 4));
+    let magic = contents(sections, usize_of(index.into()), data, decompressed).get(..4);
     if magic != Some(&TEMPLATE_CODE_MAGIC[..]) {
         return Err(at.err(
             ErrorKind::BadTemplateCode {
@@ -940,7 +952,7 @@ fn check_relocations(
             })?;
             let patched = match SectionType::from_code(target_section.section_type) {
                 Some(SectionType::Code | SectionType::Data | SectionType::RoData) => {
-                    target_section.size.get()
+                    contents_len(target_section)
                 }
                 _ => {
                     return Err(bad(
@@ -971,9 +983,10 @@ fn find_note<'a>(
     sections: &[RawSection],
     names: &[&str],
     data: &'a [u8],
+    decompressed: &[Option<Box<[u8]>>],
     layout: &SectionLayout,
     at: At,
-) -> Result<Option<(u32, &'a str)>> {
+) -> Result<Option<(u32, NoteText<'a>)>> {
     let mut found = None;
     for (i, (s, name)) in sections.iter().zip(names).enumerate() {
         if *name != NOTE_SECTION_NAME {
@@ -999,17 +1012,29 @@ fn find_note<'a>(
                 offset,
             ));
         }
-        let size = s.size.get();
-        let bytes = if size != 0 {
+        let size = contents_len(s);
+        if is_compressed(s) {
+            // The text is the whole of the decompressed contents (their
+            // length is recorded), so there is nothing to scan for; an
+            // error inside it can only point at the compressed bytes.
             if size > MAX_NOTE_SIZE {
-                return Err(at.err(
-                    ErrorKind::LimitExceeded {
-                        what: "note.sdn size".into(),
-                        value: size,
-                        limit: MAX_NOTE_SIZE,
+                return Err(note_too_large(size, offset, at));
+            }
+            let bytes = contents(sections, i, data, decompressed);
+            std::str::from_utf8(bytes).map_err(|e| {
+                at.err(
+                    ErrorKind::InvalidUtf8 {
+                        what: format!("note.sdn (decompressed byte {})", e.valid_up_to()),
                     },
                     offset,
-                ));
+                )
+            })?;
+            found = Some((i as u32, NoteText::Decompressed));
+            continue;
+        }
+        let bytes = if size != 0 {
+            if size > MAX_NOTE_SIZE {
+                return Err(note_too_large(size, offset, at));
             }
             data.get(usize_of(offset)..usize_of(offset + size))
                 .unwrap_or(&[])
@@ -1024,9 +1049,21 @@ fn find_note<'a>(
                 offset + e.valid_up_to() as u64,
             )
         })?;
-        found = Some((i as u32, text));
+        found = Some((i as u32, NoteText::Stored(text)));
     }
     Ok(found)
+}
+
+#[cold]
+fn note_too_large(size: u64, offset: u64, at: At) -> Error {
+    at.err(
+        ErrorKind::LimitExceeded {
+            what: "note.sdn size".into(),
+            value: size,
+            limit: MAX_NOTE_SIZE,
+        },
+        offset,
+    )
 }
 
 /// Finds the `# END_NOTE` line of a zero-sized `note.sdn` between `offset`
@@ -1072,7 +1109,7 @@ fn check_entry_point(header: &Header, sections: &[RawSection], at: At) -> Result
     let inside = sections.iter().any(|s| {
         SectionType::from_code(s.section_type) == Some(SectionType::Code)
             && entry >= s.offset.get()
-            && entry - s.offset.get() < s.size.get()
+            && entry - s.offset.get() < contents_len(s)
     });
     if inside {
         Ok(())

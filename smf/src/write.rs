@@ -8,6 +8,12 @@
 //! name once, in order of first use: symbols in table order, then each
 //! memory or table's name and signature in section order); the 128-byte
 //! header. The same calls always produce the same bytes.
+//!
+//! With [`ModuleBuilder::compress`], a section is stored as one zstd frame
+//! (flag 0x8, its contents' length in `virtual_size`) when it is of a kind
+//! worth compressing — by default the template code, the note and the
+//! sections a loader never places in memory — and the frame is smaller
+//! than its bytes; everything else is stored as it is.
 
 use std::collections::HashMap;
 
@@ -16,7 +22,9 @@ use zerocopy::little_endian::{I64, U16, U32, U64};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::hash::{fnv1a32, fnv1a64};
-use crate::kinds::{AppType, Arch, Binding, Platform, RelocType, SectionType, SymbolType};
+use crate::kinds::{
+    AppType, Arch, Binding, Compression, Platform, RelocType, SectionType, SymbolType,
+};
 use crate::limits::{HEADER_SIZE, MAX_NAME_LEN, TABLE_ALIGN};
 use crate::raw::{
     MAGIC, RawHeader, RawRelocation, RawSection, RawSharedEntry, RawSharedHeader, RawSymbol,
@@ -124,6 +132,9 @@ struct SectionSpec {
     data: Vec<u8>,
     virtual_size: u64,
     record_size: bool,
+    /// Whether to compress it when the builder compresses: `None` for what
+    /// its type suggests ([`compressed_by_default`]).
+    compress: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -150,6 +161,8 @@ pub struct ModuleBuilder {
     window: (u16, u16),
     record_module_hash: bool,
     record_smf_size: bool,
+    /// The zstd level sections are compressed at, when they are.
+    zstd_level: Option<u8>,
     stub: Vec<u8>,
     sections: Vec<SectionSpec>,
     symbols: Vec<SymbolDef>,
@@ -183,6 +196,7 @@ impl ModuleBuilder {
             window: (0, 0),
             record_module_hash: true,
             record_smf_size: true,
+            zstd_level: None,
             stub: Vec::new(),
             sections: Vec::new(),
             symbols: Vec::new(),
@@ -260,6 +274,63 @@ impl ModuleBuilder {
         self
     }
 
+    /// Compresses the sections worth compressing with `method` at `level`
+    /// (`None`: [`ZSTD_DEFAULT_LEVEL`](crate::ZSTD_DEFAULT_LEVEL)), which
+    /// the header records; [`Compression::None`] stores every section as
+    /// it is (the default). Which sections are worth it: the template code,
+    /// the note and the types a loader never places in memory (debug, type
+    /// information, version, source maps, types this version does not
+    /// define), unless [`ModuleBuilder::compress_section`] says otherwise;
+    /// each only when its compressed form is smaller.
+    ///
+    /// # Errors
+    /// [`Compression::Lz4`], which this crate cannot write (or read), and a
+    /// level outside [`ZSTD_LEVELS`](crate::ZSTD_LEVELS).
+    pub fn compress(&mut self, method: Compression, level: Option<u8>) -> Result<&mut Self> {
+        self.zstd_level = match method {
+            Compression::None => None,
+            Compression::Zstd => {
+                let level = level.unwrap_or(crate::ZSTD_DEFAULT_LEVEL);
+                if !crate::ZSTD_LEVELS.contains(&level) {
+                    return Err(build_error(format!(
+                        "zstd level {level} is outside {}..={}",
+                        crate::ZSTD_LEVELS.start(),
+                        crate::ZSTD_LEVELS.end()
+                    )));
+                }
+                Some(level)
+            }
+            Compression::Lz4 => {
+                return Err(Error::new(ErrorKind::Unsupported {
+                    what: "lz4 compression: this writer compresses with zstd only".into(),
+                }));
+            }
+        };
+        Ok(self)
+    }
+
+    /// Whether to compress section `id` when the builder compresses (see
+    /// [`ModuleBuilder::compress`]), whatever its type suggests: `true`
+    /// compresses it (when that makes it smaller), `false` stores it as it is.
+    ///
+    /// # Errors
+    /// A section that does not exist, and compressing a `Bss` section (no
+    /// bytes) or the `Shared` section, which readers refuse compressed.
+    pub fn compress_section(&mut self, id: SectionId, compress: bool) -> Result<&mut Self> {
+        let spec = self
+            .sections
+            .get_mut(usize::from(id.0))
+            .ok_or_else(|| build_error("compress_section names a section that does not exist"))?;
+        if compress && !crate::validate::may_be_compressed(spec.type_code) {
+            return Err(build_error(format!(
+                "section '{}' is of a type that is never compressed",
+                spec.name
+            )));
+        }
+        spec.compress = Some(compress);
+        Ok(self)
+    }
+
     /// Puts `stub` (for example a `#!` line) before the SMF data.
     pub fn stub(&mut self, stub: &[u8]) -> &mut Self {
         self.stub = stub.to_vec();
@@ -310,6 +381,7 @@ impl ModuleBuilder {
             data: data.to_vec(),
             virtual_size: 0,
             record_size: true,
+            compress: None,
         })
     }
 
@@ -326,6 +398,7 @@ impl ModuleBuilder {
             data: Vec::new(),
             virtual_size: size,
             record_size: true,
+            compress: None,
         })
     }
 
@@ -347,6 +420,7 @@ impl ModuleBuilder {
             data: text.as_bytes().to_vec(),
             virtual_size: 0,
             record_size: size == NoteSize::Recorded,
+            compress: None,
         })
     }
 
@@ -407,6 +481,7 @@ impl ModuleBuilder {
             data: Vec::new(),
             virtual_size: 0,
             record_size: true,
+            compress: None,
         })?;
         self.shared_section = Some(id);
         Ok(id)
@@ -417,6 +492,12 @@ impl ModuleBuilder {
             return Err(build_error(format!(
                 "section name '{}' must be at most 16 bytes with no NUL",
                 spec.name.escape_debug()
+            )));
+        }
+        if spec.flags & section_flags::COMPRESSED != 0 {
+            return Err(build_error(format!(
+                "section '{}' has the compressed flag, which the writer sets itself (see ModuleBuilder::compress)",
+                spec.name
             )));
         }
         if !spec.alignment.is_power_of_two() {
@@ -438,7 +519,9 @@ impl ModuleBuilder {
     /// relocation sections as they are, since symbol and section indices are
     /// kept) and every symbol. Building it gives a module that reads back
     /// the same, laid out afresh; a terminator-scanned note is recorded
-    /// with its size.
+    /// with its size. A compressed module stays compressed with the method
+    /// and level its header records, each section compressed if it was; a
+    /// stored one may be compressed with [`ModuleBuilder::compress`].
     ///
     /// # Errors
     /// None for a module the reader accepted; the signature keeps the
@@ -456,6 +539,11 @@ impl ModuleBuilder {
             .window(h.window_width, h.window_height)
             .record_module_hash(h.module_hash != 0)
             .record_smf_size(h.smf_size != 0);
+        if h.compression == Compression::Zstd {
+            // Any recorded level is kept: zstd reads 0 as its default and
+            // clamps levels past its maximum.
+            b.zstd_level = Some(h.compression_level);
+        }
         if h.stub_size != 0 {
             let base = usize::try_from(module.base()).unwrap_or(usize::MAX);
             let stub_start = base.saturating_sub(h.stub_size as usize);
@@ -480,16 +568,20 @@ impl ModuleBuilder {
             b.push_section(SectionSpec {
                 name: section.name().to_owned(),
                 type_code: section.type_code(),
-                flags: section.flags(),
+                flags: section.flags() & !section_flags::COMPRESSED,
                 alignment: section.alignment(),
                 data: data.to_vec(),
                 virtual_size: section.virtual_size(),
                 record_size: true,
+                // A compressed module keeps its choices, section by section;
+                // a stored one leaves them to `compress`, if it is called.
+                compress: (h.compression != Compression::None).then(|| section.is_compressed()),
             })?;
             let entry = h.entry_point;
+            let contents_end = section.offset() + section.data().len() as u64;
             if entry != 0
                 && section.section_type() == Some(SectionType::Code)
-                && (section.offset()..section.offset() + section.size()).contains(&entry)
+                && (section.offset()..contents_end).contains(&entry)
             {
                 b.entry_point(SectionId(section.index() as u16), entry - section.offset());
             }
@@ -580,6 +672,11 @@ impl ModuleBuilder {
             sections[usize::from(id.0)].data = self.shared_section_bytes(&mut strings)?;
         }
         sections.extend(self.relocation_sections()?);
+        if let Some(level) = self.zstd_level {
+            for s in &mut sections {
+                compress_if_smaller(s, level)?;
+            }
+        }
         let section_count =
             u32::try_from(sections.len()).map_err(|_| build_error("too many sections"))?;
 
@@ -669,6 +766,12 @@ impl ModuleBuilder {
             window_height: U16::new(self.window.1),
             prefetch_file_count: self.prefetch_file_count,
             smf_size: U64::new(if self.record_smf_size { smf_size } else { 0 }),
+            compression: if self.zstd_level.is_some() {
+                Compression::Zstd.code()
+            } else {
+                Compression::None.code()
+            },
+            compression_level: self.zstd_level.unwrap_or(0),
             ..RawHeader::default()
         };
         out.extend_from_slice(header.as_bytes());
@@ -779,10 +882,62 @@ impl ModuleBuilder {
                     data: list.as_bytes().to_vec(),
                     virtual_size: 0,
                     record_size: true,
+                    compress: Some(false),
                 }
             })
             .collect())
     }
+}
+
+/// Whether the writer compresses a section of type `type_code` unless told
+/// otherwise: the template code and the note, which a loader reads as bytes
+/// and keeps; and the types a loader never places in memory. Not `Code`,
+/// `Data` and `RoData`: the loader copies them into place at load, so
+/// compressed they would cost a decompressed copy held for as long as the
+/// module is, beside the loaded one, where stored they cost clean pages of
+/// the file that the kernel can drop. (`Bss`, `Reloc` and `Shared` are
+/// never compressed at all.)
+fn compressed_by_default(type_code: u8) -> bool {
+    !matches!(
+        SectionType::from_code(type_code),
+        Some(SectionType::Code | SectionType::Data | SectionType::RoData)
+    )
+}
+
+/// Replaces `s`'s bytes by one zstd frame at `level` when `s` is to be
+/// compressed and the frame is smaller than its bytes. The frame holds the
+/// section's contents in memory: its bytes, then zeros up to its
+/// `virtual_size`, whose value becomes their exact length.
+fn compress_if_smaller(s: &mut SectionSpec, level: u8) -> Result<()> {
+    let wanted = s
+        .compress
+        .unwrap_or_else(|| compressed_by_default(s.type_code));
+    // Contents beyond what a reader decompresses are not made in memory
+    // here: the section is stored, and a reader's limit reports it.
+    if !wanted
+        || !crate::validate::may_be_compressed(s.type_code)
+        || s.data.is_empty()
+        || s.virtual_size > crate::limits::MAX_DECOMPRESSED_SIZE
+    {
+        return Ok(());
+    }
+    let mut contents = std::borrow::Cow::Borrowed(s.data.as_slice());
+    let zeros = usize::try_from(s.virtual_size)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(s.data.len());
+    if zeros > 0 {
+        contents.to_mut().resize(s.data.len() + zeros, 0);
+    }
+    let stream = crate::compression::compress(&contents, level)
+        .map_err(|e| build_error(format!("section '{}' cannot be compressed: {e}", s.name)))?;
+    if stream.len() >= s.data.len() {
+        return Ok(());
+    }
+    s.virtual_size = contents.len() as u64;
+    s.data = stream;
+    s.flags |= section_flags::COMPRESSED;
+    s.record_size = true;
+    Ok(())
 }
 
 /// A string the string table can hold: NUL-terminated, so without NUL,

@@ -3,7 +3,9 @@
 //! each must produce. This test regenerates the corpus in memory, checks the
 //! committed files are identical, and checks every verdict.
 //!
-//! The undamaged sample itself is `tests/fixtures/sample.smf`.
+//! The undamaged sample itself is `tests/fixtures/sample.smf`, and the
+//! sample with its note and template code compressed (zstd) is
+//! `tests/fixtures/sample-zstd.smf`, which the compressed cases damage.
 //!
 //! After changing a case: `SMFJIT_BLESS=1 cargo test -p smf --test malformed_corpus`.
 
@@ -12,7 +14,8 @@ mod common;
 use std::path::PathBuf;
 
 use common::{
-    Layout, NOTE, layout, put_u16, put_u32, put_u64, rehash_at, sample, sample_builder, verdict,
+    Layout, NOTE, compressed_sample, layout, put_u16, put_u32, put_u64, rehash_at, sample,
+    sample_builder, u64_at, verdict,
 };
 use smf::NoteSize;
 
@@ -256,7 +259,60 @@ const CASES: &[(&str, Damage, bool, &str)] = &[
         true,
         "bad-template-code",
     ),
+    (
+        "lz4-compressed",
+        |b, l| b[l.header + 12] = 2,
+        false,
+        "unsupported",
+    ),
+    (
+        "compressed-without-method",
+        |b, _| *b = damaged_compressed(|b, l| b[l.header + 12] = 0),
+        false,
+        "bad-compressed-section",
+    ),
+    (
+        "compressed-bad-stream",
+        |b, _| {
+            *b = damaged_compressed(|b, l| {
+                let at = l.section_data(b, 6) + 12;
+                b[at] ^= 0x5A;
+            });
+        },
+        false,
+        "bad-compressed-section",
+    ),
+    (
+        "compressed-wrong-size",
+        |b, _| {
+            *b = damaged_compressed(|b, l| {
+                let vsize = u64_at(b, l.section(6) + 24);
+                put_u64(b, l.section(6) + 24, vsize + 1);
+            });
+        },
+        false,
+        "bad-compressed-section",
+    ),
+    (
+        "decompression-bomb",
+        |b, _| {
+            *b = damaged_compressed(|b, l| {
+                put_u64(b, l.section(5) + 24, smf::limits::MAX_DECOMPRESSED_SIZE);
+            });
+        },
+        false,
+        "limit-exceeded",
+    ),
 ];
+
+/// The compressed sample damaged by `damage`, its hash re-recorded.
+fn damaged_compressed(damage: Damage) -> Vec<u8> {
+    let mut b = compressed_sample();
+    let l = layout(&b);
+    damage(&mut b, &l);
+    rehash_at(&mut b, &l);
+    b
+}
 
 fn corpus_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/malformed")
@@ -298,6 +354,7 @@ fn committed_corpus_matches_a_fresh_generation() {
         }
         std::fs::write(dir.join("EXPECTED"), expected_listing()).unwrap();
         std::fs::write(dir.join("../sample.smf"), sample()).unwrap();
+        std::fs::write(dir.join("../sample-zstd.smf"), compressed_sample()).unwrap();
     }
     for (name, damage, rehash, _) in CASES {
         let path = dir.join(format!("{name}.smf"));
@@ -318,9 +375,14 @@ fn committed_corpus_matches_a_fresh_generation() {
         CASES.len() + 1,
         "only the listed cases and EXPECTED live here"
     );
-    let committed_sample = std::fs::read(dir.join("../sample.smf")).unwrap();
-    assert!(
-        committed_sample == sample(),
-        "tests/fixtures/sample.smf is stale: run with SMFJIT_BLESS=1"
-    );
+    for (file, fresh) in [
+        ("sample.smf", sample()),
+        ("sample-zstd.smf", compressed_sample()),
+    ] {
+        let committed = std::fs::read(dir.join("..").join(file)).unwrap_or_default();
+        assert!(
+            committed == fresh,
+            "tests/fixtures/{file} is stale: run with SMFJIT_BLESS=1"
+        );
+    }
 }

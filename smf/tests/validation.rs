@@ -41,10 +41,7 @@ fn truncation_below_the_header_size() {
 
 #[test]
 fn truncating_a_module_is_always_an_error_never_a_panic() {
-    let bytes = sample();
-    for len in 0..bytes.len() {
-        assert_ne!(verdict(&bytes[..len]), "ok", "prefix of {len} bytes");
-    }
+    common::assert_every_prefix_is_an_error(&sample());
 }
 
 #[test]
@@ -104,15 +101,29 @@ fn undefined_enumerated_header_values_are_rejected() {
 }
 
 #[test]
-fn compressed_modules_are_unsupported() {
+fn compression_is_none_or_zstd_lz4_is_refused_and_others_undefined() {
     let bytes = sample();
-    assert_eq!(
-        verdict_after(&bytes, |b, l| b[l.header + 12] = 1),
-        "unsupported"
-    );
-    assert_eq!(
-        verdict_after(&bytes, |b, l| b[l.header + 12] = 3),
-        "invalid-value"
+    for (code, expected) in [
+        (0, "ok"),
+        (1, "ok"),
+        (2, "unsupported"),
+        (3, "invalid-value"),
+    ] {
+        assert_eq!(
+            verdict_after(&bytes, |b, l| b[l.header + 12] = code),
+            expected,
+            "compression {code}"
+        );
+    }
+    let mut lz4 = bytes.clone();
+    let h = lz4.len() - 128;
+    lz4[h + 12] = 2;
+    let err = Module::parse(&lz4).unwrap_err();
+    assert_eq!(err.offset(), Some(h as u64 + 12));
+    assert!(
+        err.to_string()
+            .contains("lz4-compressed sections (compression 2): this reader decompresses zstd (compression 1) only"),
+        "{err}"
     );
 }
 

@@ -1,6 +1,6 @@
-//! `smf-build MANIFEST.sdn -o OUT.smf`: builds an SMF module from a manifest
-//! (format: `doc/formats/manifest.md`). Exit status 1 for a build error,
-//! 2 for a usage error.
+//! `smf-build MANIFEST.sdn -o OUT.smf [--compress zstd[:LEVEL]]`: builds an
+//! SMF module from a manifest (format: `doc/formats/manifest.md`). Exit
+//! status 1 for a build error, 2 for a usage error.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -16,6 +16,11 @@ struct Cli {
     /// Where to write the module.
     #[arg(short, long)]
     output: PathBuf,
+    /// Store the template code and the note compressed: `zstd` (level 3)
+    /// or `zstd:LEVEL` (1 to 22); `none` stores every section as it is.
+    /// Code and data stay uncompressed; lz4 is not supported.
+    #[arg(long, value_name = "METHOD[:LEVEL]", default_value = "none")]
+    compress: smfjit::build::CompressionChoice,
 }
 
 fn main() -> ExitCode {
@@ -39,7 +44,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> anyhow::Result<usize> {
-    let bytes = smfjit::build::build_module(&cli.manifest)?;
+    let options = smfjit::build::Options {
+        compression: cli.compress,
+    };
+    let bytes = smfjit::build::build_module_with(&cli.manifest, &options)?;
     write_atomically(&cli.output, &bytes)?;
     Ok(bytes.len())
 }

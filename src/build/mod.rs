@@ -9,8 +9,10 @@
 //! instantiates, compiles concrete functions and the `compile` list (with
 //! their dependencies) ahead of time into a relocatable `.text` ([`aot`]),
 //! and writes the `note.sdn` tables. The same manifest and sources always
-//! give the same bytes. The format of a manifest is in
-//! `doc/formats/manifest.md`.
+//! give the same bytes. With [`Options::compression`] (`--compress
+//! zstd[:LEVEL]`) the template code and the note are stored compressed
+//! (`doc/formats/smf.md`, *Compressed sections*). The format of a manifest
+//! is in `doc/formats/manifest.md`.
 
 pub mod aot;
 mod manifest;
@@ -27,6 +29,69 @@ use smf::raw::{section_flags, symbol_flags};
 use smf::{Binding, ModuleBuilder, NoteSize, SectionType, SymbolDef, SymbolId, SymbolType};
 
 pub use manifest::{Manifest, ModuleInfo, PossibleEntry};
+
+/// How to build beyond what the manifest says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Options {
+    /// How the sections worth compressing are stored.
+    pub compression: CompressionChoice,
+}
+
+/// A compression method and level, as `--compress` takes it: `none`,
+/// `zstd` (at [`smf::ZSTD_DEFAULT_LEVEL`]) or `zstd:LEVEL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompressionChoice {
+    /// The method.
+    pub method: smf::Compression,
+    /// The level; `None` for the method's default.
+    pub level: Option<u8>,
+}
+
+impl Default for CompressionChoice {
+    fn default() -> Self {
+        Self {
+            method: smf::Compression::None,
+            level: None,
+        }
+    }
+}
+
+impl std::str::FromStr for CompressionChoice {
+    type Err = String;
+
+    /// Parses `none`, `zstd` or `zstd:LEVEL` (LEVEL in [`smf::ZSTD_LEVELS`]).
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (method, level) = match text.split_once(':') {
+            Some((method, level)) => (method, Some(level)),
+            None => (text, None),
+        };
+        let levels = smf::ZSTD_LEVELS;
+        let expected = format!(
+            "expected none, zstd or zstd:LEVEL with LEVEL from {} to {}",
+            levels.start(),
+            levels.end()
+        );
+        let method = match method {
+            "none" if level.is_none() => smf::Compression::None,
+            "zstd" => smf::Compression::Zstd,
+            "lz4" => {
+                return Err(format!(
+                    "lz4 is not supported: SMF sections are compressed with zstd ({expected})"
+                ));
+            }
+            _ => return Err(format!("unknown compression '{text}': {expected}")),
+        };
+        let level = level
+            .map(|l| {
+                l.parse::<u8>()
+                    .ok()
+                    .filter(|l| levels.contains(l))
+                    .ok_or_else(|| format!("zstd level '{l}' is not a level: {expected}"))
+            })
+            .transpose()?;
+        Ok(Self { method, level })
+    }
+}
 
 /// Why a build failed: which file, and what is wrong with it.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +147,14 @@ fn located(e: &sdn::Error) -> String {
 /// instantiation that does not instantiate, a function the backend cannot
 /// compile, or a module the SMF writer refuses.
 pub fn build_module(path: &Path) -> Result<Vec<u8>, BuildError> {
+    build_module_with(path, &Options::default())
+}
+
+/// [`build_module`] with `options`.
+///
+/// # Errors
+/// As [`build_module`]; and a compression the SMF writer refuses.
+pub fn build_module_with(path: &Path, options: &Options) -> Result<Vec<u8>, BuildError> {
     let text = read(path)?;
     let manifest = parse_manifest(path, &text)?;
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -127,7 +200,8 @@ pub fn build_module(path: &Path) -> Result<Vec<u8>, BuildError> {
     builder
         .platform(manifest.module.platform().map_err(invalid)?)
         .arch(manifest.module.arch().map_err(invalid)?)
-        .source_hash(smf::fnv1a64(inputs.as_bytes()));
+        .source_hash(smf::fnv1a64(inputs.as_bytes()))
+        .compress(options.compression.method, options.compression.level)?;
     let encoded = jit::binary::encode_library(&library);
     if !library.items().is_empty() {
         builder.set_template_code(&encoded.bytes)?;

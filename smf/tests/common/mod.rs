@@ -107,6 +107,14 @@ pub fn sample() -> Vec<u8> {
     sample_builder(NoteSize::Recorded).build().unwrap()
 }
 
+/// The sample with zstd at the default level: its note and template code
+/// compressed, everything else stored.
+pub fn compressed_sample() -> Vec<u8> {
+    let mut b = sample_builder(NoteSize::Recorded);
+    b.compress(smf::Compression::Zstd, None).unwrap();
+    b.build().unwrap()
+}
+
 /// Absolute offsets of the records of a (possibly damaged) module, computed
 /// from its raw header the way the reader does.
 pub struct Layout {
@@ -194,6 +202,13 @@ pub fn verdict(b: &[u8]) -> String {
     match smf::Module::parse(b) {
         Ok(_) => "ok".into(),
         Err(e) => e.kind().code().into(),
+    }
+}
+
+/// Checks that no proper prefix of the module `bytes` reads as a module.
+pub fn assert_every_prefix_is_an_error(bytes: &[u8]) {
+    for len in 0..bytes.len() {
+        assert_ne!(verdict(&bytes[..len]), "ok", "prefix of {len} bytes");
     }
 }
 

@@ -44,7 +44,8 @@ pub enum Command {
     Relocs { file: PathBuf },
     /// List the memories and tables the module defines or imports.
     Shared { file: PathBuf },
-    /// Dump a section's bytes (by name or index).
+    /// Dump a section's bytes (by name or index): a compressed section's
+    /// decompressed, at offsets inside it.
     Hex { file: PathBuf, section: String },
     /// Print the six tables of the note.sdn section.
     Notes { file: PathBuf },

@@ -1,4 +1,6 @@
-//! `smf-inspect hex SECTION`: a section's bytes with their file offsets.
+//! `smf-inspect hex SECTION`: a section's bytes with their file offsets; a
+//! compressed section's decompressed bytes, with their offsets inside it
+//! (no byte of them is in the file).
 
 use anyhow::bail;
 use serde_json::json;
@@ -25,6 +27,11 @@ pub fn print(module: &Module<'_>, which: &str, out: &mut Out) -> anyhow::Result<
         _ => section.data(),
     };
     let file_offset = module.base() + section.offset();
+    let first_row = if section.is_compressed() {
+        0
+    } else {
+        file_offset
+    };
     if out.json() {
         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         return out.write_json(&json!({
@@ -32,6 +39,7 @@ pub fn print(module: &Module<'_>, which: &str, out: &mut Out) -> anyhow::Result<
             "name": section.name(),
             "offset": section.offset(),
             "file_offset": file_offset,
+            "compressed": section.is_compressed(),
             "size": bytes.len(),
             "bytes": hex,
         }));
@@ -56,7 +64,7 @@ pub fn print(module: &Module<'_>, which: &str, out: &mut Out) -> anyhow::Result<
             .collect();
         let at = out.paint(
             Paint::Offset,
-            format!("{:08x}", file_offset + row as u64 * 16),
+            format!("{:08x}", first_row + row as u64 * 16),
         );
         out.line(format!("{at}  {hex:<49} |{ascii}|"))?;
     }

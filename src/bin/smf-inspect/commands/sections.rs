@@ -1,4 +1,6 @@
-//! `smf-inspect sections`: the section table.
+//! `smf-inspect sections`: the section table. A compressed section shows
+//! both its sizes: `size`, the bytes stored, and the bytes they decompress
+//! to (its `virtual_size`, and what every other command reads).
 
 use serde_json::json;
 use smf::Module;
@@ -26,6 +28,8 @@ pub fn print(module: &Module<'_>, out: &mut Out) -> anyhow::Result<()> {
                     "size": s.size(),
                     "virtual_size": s.virtual_size(),
                     "alignment": s.alignment(),
+                    "compressed": s.is_compressed(),
+                    "decompressed_size": s.is_compressed().then(|| s.data().len()),
                 })
             })
             .collect();
@@ -36,8 +40,9 @@ pub fn print(module: &Module<'_>, out: &mut Out) -> anyhow::Result<()> {
         "idx", "name", "type", "offset", "size", "vsize", "align"
     );
     out.line(out.paint(Paint::Label, heading))?;
+    let method = module.header().compression;
     for s in module.sections() {
-        let line = format!(
+        let mut line = format!(
             "{:>3}  {} {} {} {:>10} {:>10} {:>6}  {}",
             s.index(),
             out.paint(Paint::Name, format!("{:<16}", s.name())),
@@ -48,6 +53,13 @@ pub fn print(module: &Module<'_>, out: &mut Out) -> anyhow::Result<()> {
             s.alignment(),
             flags_text(s.flags().into(), SECTION_FLAGS, 1),
         );
+        if s.is_compressed() {
+            line.push_str(&format!(
+                "  {method}: {} bytes stored, {} decompressed",
+                s.size(),
+                s.data().len()
+            ));
+        }
         out.line(line)?;
     }
     Ok(())

@@ -2,7 +2,9 @@
 //! listed; exit status 0 when there is none, 1 otherwise.
 //!
 //! The SMF container rules run first (a module that fails them cannot be
-//! looked into further and `run` reports that one error). Then: the
+//! looked into further and `run` reports that one error); among them, each
+//! compressed section decompresses to exactly its `virtual_size`, counted
+//! as one check per section. Then: the
 //! templates decode and verify, function by function; each template symbol
 //! points at the entry of its name with the right parameter count, and each
 //! generic entry has a symbol; `note.sdn` parses; each `possible` row's
@@ -45,7 +47,9 @@ impl Findings {
 
 pub fn print(module: &Module<'_>, out: &mut Out) -> anyhow::Result<()> {
     let mut f = Findings {
-        checks: 1, // the container rules, which passed to get here
+        // The container rules, which passed to get here, and among them the
+        // decompression of each compressed section to its recorded size.
+        checks: 1 + module.sections().filter(|s| s.is_compressed()).count(),
         problems: Vec::new(),
     };
     let library = if module.template_code_section().is_some() {
