@@ -6,7 +6,8 @@
 //! - [`SmfCache`] opens each file once (a read-only map, or a copy for small
 //!   files), validates it with the `smf` reader and shares it behind an
 //!   `Arc`; it notices files that changed on disk and evicts by count and
-//!   bytes;
+//!   bytes; it fetches a batch on several threads after asking the kernel
+//!   to read ahead what each header's `prefetch_hint` names (`prefetch`);
 //! - [`Loader::load`] places a module: code into W^X executable memory
 //!   (`execmem`), data and bss into read-write memory, relocations applied
 //!   (`module`, `relocate`), imports bound to other modules' exports, to
@@ -57,6 +58,9 @@ mod module;
 #[allow(unsafe_code)]
 mod native;
 mod note;
+// Unsafe code: advises the kernel to read files ahead (posix_fadvise).
+#[allow(unsafe_code)]
+mod prefetch;
 mod relocate;
 mod resolution;
 mod shared;
@@ -73,6 +77,7 @@ pub use instances::{InstanceCode, InstanceStats, Instantiator, ResolveContext, T
 pub use jit_service::{JitConfig, JitInstantiator, TRAP_SYMBOL, trap_runtime, write_back_note};
 pub use loader::{Binding, Loader, LoaderConfig, LoaderStats};
 pub use module::{Import, LoadedModule};
+pub use prefetch::{Advice, PrefetchHint};
 pub use resolution::{Address, ImportSource, JIT_OBJECT, ModuleId};
 pub use slots::SymbolSlot;
 pub use tier::{
