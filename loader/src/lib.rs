@@ -28,7 +28,9 @@
 //!   resolver trampoline that keeps every argument register (`lazy`);
 //! - [`Loader::reload`] and [`Loader::unload`] swap or remove a module,
 //!   updating every [`SymbolSlot`] (`slots`) atomically, while code still
-//!   referenced stays mapped;
+//!   referenced stays mapped; a reload also drops the instantiations made
+//!   from (or calling) the old version and makes again those behind slots,
+//!   with instantiations kept out meanwhile (`gate`);
 //! - `capi` is the C ABI of `include/smfjit.h`, exported by `libsmfjit.so`.
 //!
 //! `doc/ARCHITECTURE.md` describes each piece and the rules it follows
@@ -44,6 +46,7 @@ mod cache;
 pub mod capi;
 mod error;
 mod exports;
+mod gate;
 // Unsafe code: reads entry points out of published executable memory.
 #[allow(unsafe_code)]
 mod instances;
