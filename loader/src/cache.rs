@@ -419,8 +419,7 @@ impl SmfCache {
     /// order (as [`SmfCache::get`] would). The kernel is first asked to
     /// read ahead what each file's `prefetch_hint` names, for every file
     /// before any is read ([`SmfCache::advise`]); then the files are opened,
-    /// read or mapped and validated on up to
-    /// [`limits::PREFETCH_THREADS`](crate::limits::PREFETCH_THREADS)
+    /// read or mapped and validated on up to [`limits::PREFETCH_THREADS`]
     /// threads. See `prefetch.rs`.
     pub fn prefetch<P: AsRef<Path> + Sync>(&self, paths: &[P]) -> Vec<Result<Arc<SmfFile>>> {
         // A file that cannot be advised is reported by `get`.
