@@ -915,12 +915,12 @@ impl Instances {
     /// their code, which the caller keeps mapped for whoever still runs
     /// it. Called with the gate closed, so no instance is being made.
     pub(crate) fn retire(&self, module: ModuleId) -> Vec<(Arc<str>, InstanceCode)> {
-        let finished: Vec<(Arc<str>, Option<ModuleId>, Vec<Reach>)> = self
+        let finished: Vec<(Arc<str>, Option<ModuleId>, Arc<Cell>)> = self
             .cells
             .iter()
             .filter_map(|cell| {
                 let origin = cell.done.get()?.as_ref().ok()?.origin;
-                Some((Arc::clone(cell.key()), origin, cell.lock_reaches().clone()))
+                Some((Arc::clone(cell.key()), origin, Arc::clone(cell.value())))
             })
             .collect();
         let mut dropped: HashSet<Arc<str>, BuildNameHasher> = HashSet::default();
@@ -928,13 +928,16 @@ impl Instances {
         // an earlier pass: as many passes as the longest chain of callers.
         loop {
             let before = dropped.len();
-            for (name, origin, reaches) in &finished {
+            for (name, origin, cell) in &finished {
+                if dropped.contains(name) {
+                    continue;
+                }
                 let stale = *origin == Some(module)
-                    || reaches.iter().any(|reach| match reach {
+                    || cell.lock_reaches().iter().any(|reach| match reach {
                         Reach::Module(id) => *id == module,
                         Reach::Instance(callee) => dropped.contains(callee),
                     });
-                if stale && !dropped.contains(name) {
+                if stale {
                     dropped.insert(Arc::clone(name));
                 }
             }
