@@ -1,5 +1,6 @@
 //! Warm symbol resolution (BRIEF §8: ≤ 50 ns p50 and faster than `dlsym`
-//! on a shared object with as many symbols), and loading a large module.
+//! on a shared object with as many symbols), loading a large module, and
+//! prefetching a batch of files (`prefetch.rs`).
 //!
 //! The same 10,000 function names are exported by an SMF module loaded by
 //! our loader and by a shared object compiled here with the system `cc`;
@@ -257,6 +258,8 @@ pub fn run(report: &mut Report) {
     // SAFETY: nothing resolved from the library is used after this.
     unsafe { libc::dlclose(handle) };
     let _ = std::fs::remove_dir_all(&dir);
+
+    crate::prefetch::run(report);
 }
 
 // ---------------------------------------------------------------------------

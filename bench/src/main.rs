@@ -10,6 +10,7 @@ mod cranelift;
 mod execmem;
 mod harness;
 mod loader;
+mod prefetch;
 mod sdn;
 mod shared;
 mod smf;

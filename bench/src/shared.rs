@@ -158,7 +158,9 @@ pub fn run(report: &mut Report) {
     let [shared, index, plain, grow] = ["sum_shared", "sum_shared_index", "sum_plain", "grow"]
         .map(|n| compile(&compiler, &lib, n, &mut resolver));
 
-    let xs: Vec<i64> = (0..N as i64).map(|i| i * 7919 % 1_000_003 - 500_000).collect();
+    let xs: Vec<i64> = (0..N as i64)
+        .map(|i| i * 7919 % 1_000_003 - 500_000)
+        .collect();
     let bytes: Vec<u8> = xs.iter().flat_map(|x| x.to_le_bytes()).collect();
     heap.write(0, &bytes).expect("within the first page");
     let want = xs.iter().fold(0i64, |a, &x| a.wrapping_add(x));
@@ -171,7 +173,7 @@ pub fn run(report: &mut Report) {
             std::mem::transmute::<usize, extern "C" fn(i64) -> i64>(shared.address() as usize),
             std::mem::transmute::<usize, extern "C" fn(i64) -> i64>(index.address() as usize),
             std::mem::transmute::<usize, extern "C" fn(*const i64, i64) -> i64>(
-                plain.address() as usize,
+                plain.address() as usize
             ),
             std::mem::transmute::<usize, extern "C" fn(i64) -> i64>(grow.address() as usize),
         )
@@ -190,7 +192,10 @@ pub fn run(report: &mut Report) {
     let per_element = |s: &Stats| s.median_ns() / N as f64;
     let plain = per_element(&stats[2]);
     for (what, s) in [
-        (format!("mem_load / load sum i64 ×{N}, per element"), &stats[0]),
+        (
+            format!("mem_load / load sum i64 ×{N}, per element"),
+            &stats[0],
+        ),
         ("  offset = i << 3 in the loop".to_owned(), &stats[1]),
     ] {
         let checked = per_element(s);
@@ -212,7 +217,11 @@ pub fn run(report: &mut Report) {
         (0..BATCH).fold(0, |a, _| a ^ from_rust.grow(black_box(1)))
     });
     let timed = (GROWS + GROWS.min(10)) * BATCH;
-    assert_eq!(grown.size_pages() - before, timed as u64, "every grow succeeded");
+    assert_eq!(
+        grown.size_pages() - before,
+        timed as u64,
+        "every grow succeeded"
+    );
     let per_grow = |s: &Stats| s.median_ns() / BATCH as f64;
     let (compiled, rust) = (per_grow(&compiled), per_grow(&rust));
     report.row(

@@ -39,6 +39,7 @@ use memmap2::Mmap;
 
 use crate::error::{Error, Result};
 use crate::limits;
+use crate::prefetch::{self, Advice};
 
 /// Limits and policy of an [`SmfCache`].
 #[derive(Debug, Clone)]
@@ -282,15 +283,6 @@ impl SmfFile {
         }
         Ok(Cow::Owned(bytes))
     }
-
-    /// Asks the kernel to read the mapped pages ahead (`madvise` will-need);
-    /// nothing to do for a copy.
-    fn prefetch(&self) {
-        if let Backing::Mapped(map) = self.parsed.borrow_owner() {
-            // Advice is a hint: a refusal changes nothing observable.
-            let _ = map.advise(memmap2::Advice::WillNeed);
-        }
-    }
 }
 
 /// Counters of an [`SmfCache`], a consistent snapshot.
@@ -469,17 +461,30 @@ impl SmfCache {
         Ok(file)
     }
 
-    /// Brings every path into the cache and asks the kernel to read mapped
-    /// files ahead, returning each path's outcome in order.
-    pub fn prefetch<P: AsRef<Path>>(&self, paths: &[P]) -> Vec<Result<Arc<SmfFile>>> {
-        paths
-            .iter()
-            .map(|path| {
-                let file = self.get(path.as_ref())?;
-                file.prefetch();
-                Ok(file)
-            })
-            .collect()
+    /// Brings every path into the cache, returning each path's outcome in
+    /// order (as [`SmfCache::get`] would). The kernel is first asked to
+    /// read ahead what each file's `prefetch_hint` names, for every file
+    /// before any is read ([`SmfCache::advise`]); then the files are opened,
+    /// read or mapped and validated on up to [`limits::PREFETCH_THREADS`]
+    /// threads. See `prefetch.rs`.
+    pub fn prefetch<P: AsRef<Path> + Sync>(&self, paths: &[P]) -> Vec<Result<Arc<SmfFile>>> {
+        // A file that cannot be advised is reported by `get`.
+        let _ = prefetch::advise(paths);
+        // `in_parallel` asks only for indices below the count.
+        prefetch::in_parallel(paths.len(), |index| self.get(paths[index].as_ref()))
+    }
+
+    /// Asks the kernel to start reading each file ahead, as far as its
+    /// header's `prefetch_hint` says ([`PrefetchHint`](crate::PrefetchHint)), without waiting for
+    /// the reads and without bringing the files into the cache; returns what
+    /// was advised for each path, in order. The header pages of every file
+    /// are advised before any header is read.
+    ///
+    /// # Errors
+    /// Per path, [`Error::Io`] when the file cannot be opened, inspected or
+    /// its header read.
+    pub fn advise<P: AsRef<Path>>(&self, paths: &[P]) -> Vec<Result<Advice>> {
+        prefetch::advise(paths)
     }
 
     /// Drops the entry for `path`, if any (holders keep their `Arc`).

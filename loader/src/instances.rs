@@ -16,7 +16,7 @@
 //! wait-for graph, so two threads that need each other's instantiations
 //! report the cycle instead of deadlocking.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::Instant;
@@ -26,8 +26,9 @@ use execmem::{PublishedCode, PublishedFunction, Reservation};
 
 use crate::error::{Error, InstantiationError, Result};
 use crate::exports::Export;
+use crate::gate::{Closed, Gate};
 use crate::loader::Loader;
-use crate::resolution::Address;
+use crate::resolution::{Address, ModuleId};
 use crate::slots::SymbolSlot;
 use crate::tier::{TierStats, TierTotals};
 use jit::hash::BuildNameHasher;
@@ -48,6 +49,8 @@ pub struct InstanceCode {
     size: usize,
     /// The entry's reservation inside `code`, to read its bytes back.
     entry: Option<Reservation>,
+    /// The loaded module whose template it was made from.
+    origin: Option<ModuleId>,
 }
 
 impl InstanceCode {
@@ -63,6 +66,7 @@ impl InstanceCode {
             pending: None,
             size: entry.size(),
             entry: Some(*entry),
+            origin: None,
         })
     }
 
@@ -78,7 +82,25 @@ impl InstanceCode {
             pending: Some(*entry),
             size: entry.size(),
             entry: None,
+            origin: None,
         }
+    }
+
+    /// This instance, made from a template of the loaded module `module`:
+    /// a [`Loader::reload`] of that module drops it from the instance cache
+    /// (see the loader's `reload`), so that the next resolution makes it
+    /// again from the new templates.
+    #[must_use]
+    pub fn with_origin(mut self, module: ModuleId) -> Self {
+        self.origin = Some(module);
+        self
+    }
+
+    /// The loaded module whose template it was made from, if the
+    /// instantiator said ([`InstanceCode::with_origin`]).
+    #[must_use]
+    pub fn origin(&self) -> Option<ModuleId> {
+        self.origin
     }
 
     /// The entry address.
@@ -127,6 +149,7 @@ impl From<PublishedFunction> for InstanceCode {
             pending: None,
             size: function.bytes().len(),
             entry: Some(function.reservation()),
+            origin: None,
         }
     }
 }
@@ -164,6 +187,13 @@ pub trait Instantiator: Send + Sync {
     fn tier_totals(&self) -> TierTotals {
         TierTotals::default()
     }
+
+    /// The loader dropped its instance of `name` at `address` from the
+    /// instance cache (a [`Loader::reload`] replaced a module it was made
+    /// from or reaches): whatever the instantiator keeps to hand that
+    /// instance out again must go, so the name's next miss makes it anew.
+    /// The code stays mapped for whoever still runs it. Nothing by default.
+    fn dropped(&self, _name: &str, _address: Address) {}
 }
 
 /// Templates an instantiator decoded and verified (the JIT's: entries of
@@ -199,6 +229,10 @@ impl<T: Instantiator + ?Sized> Instantiator for Arc<T> {
     fn tier_totals(&self) -> TierTotals {
         (**self).tier_totals()
     }
+
+    fn dropped(&self, name: &str, address: Address) {
+        (**self).dropped(name, address);
+    }
 }
 
 /// The state of one resolution chain, handed to the [`Instantiator`].
@@ -210,15 +244,41 @@ pub struct ResolveContext<'l> {
     /// The batch of the module being loaded with `Now` binding.
     batch: Option<execmem::CodeBatch>,
     /// Instances reserved in `batch`, finished when it is published.
-    pending: Vec<(Arc<Cell>, Reservation)>,
+    pending: Vec<Pending>,
     /// `pending` by name, once it holds more than [`PENDING_SCAN`]: a module
     /// binding a thousand instantiated imports would otherwise compare
     /// every new name with all the earlier ones.
     pending_index: HashMap<Arc<str>, usize, BuildNameHasher>,
+    /// What the code being made reaches, innermost instantiation last:
+    /// each compilation takes what was recorded after it started (see
+    /// [`Reach`]); what is left belongs to the chain itself.
+    reached: Vec<Reach>,
+    /// Whether the chain entered the loader's reload gate (`gate.rs`).
+    in_gate: bool,
 }
 
 /// Pending instances looked up by a scan; beyond, through the index.
 const PENDING_SCAN: usize = 8;
+
+/// An instance reserved in the batch of a module being loaded.
+#[derive(Debug)]
+struct Pending {
+    cell: Arc<Cell>,
+    reservation: Reservation,
+    origin: Option<ModuleId>,
+}
+
+/// Something an instance's code calls or refers to directly, by address:
+/// when a reload replaces the module, or drops the instance, the code
+/// would still reach the old one, so it is dropped too (as is an instance
+/// made from the module's templates, [`InstanceCode::origin`]).
+#[derive(Debug, Clone)]
+pub(crate) enum Reach {
+    /// An export of this loaded module.
+    Module(ModuleId),
+    /// The cached instance of this name.
+    Instance(Arc<str>),
+}
 
 impl Drop for ResolveContext<'_> {
     fn drop(&mut self) {
@@ -227,6 +287,9 @@ impl Drop for ResolveContext<'_> {
         let pending = self.take_pending();
         if !pending.is_empty() {
             self.loader.instances().fail_pending(pending);
+        }
+        if self.in_gate {
+            self.loader.instances().gate.leave();
         }
     }
 }
@@ -249,7 +312,29 @@ impl<'l> ResolveContext<'l> {
             batch: None,
             pending: Vec::new(),
             pending_index: HashMap::default(),
+            reached: Vec::new(),
+            in_gate: false,
         }
+    }
+
+    /// Enters the loader's reload gate for the rest of the chain (see
+    /// `gate.rs`), unless it is in already: a reload waits for the chain
+    /// to end, and the chain waits for a reload in progress.
+    pub(crate) fn enter_gate(&mut self) {
+        if !self.in_gate {
+            self.in_gate = self.loader.instances().gate.enter();
+        }
+    }
+
+    /// Records that the code being made reaches `reach`.
+    pub(crate) fn reach(&mut self, reach: Reach) {
+        self.reached.push(reach);
+    }
+
+    /// What the chain's own code reaches, outside any instantiation (a
+    /// tier-up compiling outside a miss), taken.
+    pub(crate) fn take_reached(&mut self) -> Vec<Reach> {
+        std::mem::take(&mut self.reached)
     }
 
     /// The batch of the module being loaded, when this chain binds its
@@ -271,35 +356,41 @@ impl<'l> ResolveContext<'l> {
         self.batch.take()
     }
 
-    /// The address of `name` if it waits in this chain's batch.
-    fn pending_address(&self, name: &str) -> Option<Address> {
+    /// The address of `name` if it waits in this chain's batch, with the
+    /// name as the cache holds it.
+    fn pending_address(&self, name: &str) -> Option<(Address, Arc<str>)> {
         let found = if self.pending.len() > PENDING_SCAN {
             self.pending_index
                 .get(name)
                 .and_then(|&k| self.pending.get(k))
         } else {
-            self.pending.iter().find(|(cell, _)| *cell.name == *name)
+            self.pending.iter().find(|p| *p.cell.name == *name)
         };
-        found.map(|(_, r)| Address::new(r.address()))
+        found.map(|p| {
+            (
+                Address::new(p.reservation.address()),
+                Arc::clone(&p.cell.name),
+            )
+        })
     }
 
     /// Records an instance reserved in the batch, finished with it.
-    fn push_pending(&mut self, cell: Arc<Cell>, reservation: Reservation) {
-        self.pending.push((cell, reservation));
+    fn push_pending(&mut self, pending: Pending) {
+        self.pending.push(pending);
         if self.pending.len() > PENDING_SCAN {
             let start = if self.pending_index.is_empty() {
                 0
             } else {
                 self.pending.len() - 1
             };
-            for (k, (cell, _)) in self.pending.iter().enumerate().skip(start) {
-                self.pending_index.insert(Arc::clone(&cell.name), k);
+            for (k, p) in self.pending.iter().enumerate().skip(start) {
+                self.pending_index.insert(Arc::clone(&p.cell.name), k);
             }
         }
     }
 
     /// The pending instances, taken (the index with them).
-    fn take_pending(&mut self) -> Vec<(Arc<Cell>, Reservation)> {
+    fn take_pending(&mut self) -> Vec<Pending> {
         self.pending_index.clear();
         std::mem::take(&mut self.pending)
     }
@@ -415,6 +506,9 @@ struct Cell {
     done: OnceLock<Result<InstanceCode>>,
     lock: Mutex<()>,
     finished: Condvar,
+    /// What its code reaches: recorded when it is made, and grown when a
+    /// tiered instantiation compiles ([`Instances::add_reaches`]).
+    reaches: Mutex<Vec<Reach>>,
 }
 
 impl Cell {
@@ -428,6 +522,11 @@ impl Cell {
         let _ = self.done.set(result);
         self.finished.notify_all();
         answer
+    }
+
+    fn lock_reaches(&self) -> std::sync::MutexGuard<'_, Vec<Reach>> {
+        // Replaced or extended whole: never torn.
+        self.reaches.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn wait(&self) -> Result<Address> {
@@ -462,6 +561,8 @@ pub(crate) struct Instances {
     live: AtomicUsize,
     /// Finished instances the loader's snapshot holds (see `should_fold`).
     folded: AtomicUsize,
+    /// Lets instantiations run side by side, or a reload alone.
+    gate: Gate,
 }
 
 /// Instances made before the loader first folds them into its snapshot.
@@ -502,6 +603,7 @@ impl Instances {
             on_finish,
             live: AtomicUsize::new(0),
             folded: AtomicUsize::new(0),
+            gate: Gate::default(),
         }
     }
 
@@ -523,6 +625,15 @@ impl Instances {
         let address = self.peek(name)?;
         self.count_hit();
         Some(address)
+    }
+
+    /// [`Instances::cached`], with the name as the cache holds it.
+    #[inline]
+    pub(crate) fn cached_named(&self, name: &str) -> Option<(Address, Arc<str>)> {
+        let cell = self.cells.get(name)?;
+        let address = cell.done.get()?.as_ref().ok()?.address();
+        self.count_hit();
+        Some((address, Arc::clone(cell.key())))
     }
 
     /// Counts a resolution answered by a cached instance.
@@ -584,7 +695,8 @@ impl Instances {
         let Some(instantiator) = self.instantiator.load_full() else {
             return Err(unresolved(" (no instantiator is configured)"));
         };
-        if let Some(address) = ctx.pending_address(name) {
+        if let Some((address, key)) = ctx.pending_address(name) {
+            ctx.reach(Reach::Instance(key));
             return Ok(address);
         }
         if let Some(start) = ctx.path.iter().position(|n| **n == *name) {
@@ -603,6 +715,7 @@ impl Instances {
                 path,
             });
         }
+        ctx.enter_gate();
         let (cell, owner) = match self.cells.entry(Arc::from(name)) {
             dashmap::Entry::Occupied(entry) => (Arc::clone(entry.get()), false),
             dashmap::Entry::Vacant(entry) => {
@@ -612,16 +725,19 @@ impl Instances {
                     done: OnceLock::new(),
                     lock: Mutex::new(()),
                     finished: Condvar::new(),
+                    reaches: Mutex::new(Vec::new()),
                 });
                 entry.insert(Arc::clone(&cell));
                 (cell, true)
             }
         };
-        if owner {
+        let address = if owner {
             self.compile(&**instantiator, &cell, ctx)
         } else {
             self.wait_for(&cell, ctx)
-        }
+        }?;
+        ctx.reach(Reach::Instance(Arc::clone(&cell.name)));
+        Ok(address)
     }
 
     fn compile(
@@ -631,6 +747,9 @@ impl Instances {
         ctx: &mut ResolveContext<'_>,
     ) -> Result<Address> {
         bump(&self.counters.requests, 1);
+        // What the instantiator's resolutions record from here on is what
+        // this instance reaches.
+        let mark = ctx.reached.len();
         ctx.path.push(Arc::clone(&cell.name));
         COMPILING.with(|chains| chains.borrow_mut().push((ctx.id, Arc::clone(&cell.name))));
         let started = Instant::now();
@@ -650,11 +769,17 @@ impl Instances {
         COMPILING.with(|chains| chains.borrow_mut().pop());
         ctx.path.pop();
         bump(&self.counters.compile_nanos, nanos);
+        // (Its origin, the module of its template, is in its code.)
+        let reaches = ctx.reached.split_off(mark);
+        if !reaches.is_empty() {
+            *cell.lock_reaches() = reaches;
+        }
         let result = match outcome {
             Ok(Some(InstanceCode {
                 pending: Some(reservation),
                 address,
                 size,
+                origin,
                 ..
             })) => {
                 let ours = ctx
@@ -665,7 +790,11 @@ impl Instances {
                     // Finished when the module's batch is published.
                     bump(&self.counters.instantiations, 1);
                     bump(&self.counters.code_bytes, size as u64);
-                    ctx.push_pending(Arc::clone(cell), reservation);
+                    ctx.push_pending(Pending {
+                        cell: Arc::clone(cell),
+                        reservation,
+                        origin,
+                    });
                     return Ok(address);
                 }
                 bump(&self.counters.failures, 1);
@@ -714,10 +843,16 @@ impl Instances {
     /// Finishes instances that waited in a module's batch, now published as
     /// `code` (`None`: the batch held nothing, which cannot be with pending
     /// instances, and fails them).
-    fn finish_pending(&self, pending: Vec<(Arc<Cell>, Reservation)>, code: Option<&PublishedCode>) {
-        for (cell, reservation) in pending {
+    fn finish_pending(&self, pending: Vec<Pending>, code: Option<&PublishedCode>) {
+        for Pending {
+            cell,
+            reservation,
+            origin,
+        } in pending
+        {
             let result = match code {
-                Some(code) => InstanceCode::new(code.clone(), &reservation),
+                Some(code) => InstanceCode::new(code.clone(), &reservation)
+                    .map(|instance| InstanceCode { origin, ..instance }),
                 None => Err(Error::LostBatch {
                     what: "the batch was published empty",
                 }),
@@ -727,8 +862,8 @@ impl Instances {
     }
 
     /// Fails instances whose batch was never published.
-    fn fail_pending(&self, pending: Vec<(Arc<Cell>, Reservation)>) {
-        for (cell, _) in pending {
+    fn fail_pending(&self, pending: Vec<Pending>) {
+        for Pending { cell, .. } in pending {
             bump(&self.counters.failures, 1);
             let error = Error::instantiation(&cell.name, InstantiationError::LoadFailed);
             let _ = self.settle(&cell, Err(error));
@@ -759,6 +894,91 @@ impl Instances {
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&ctx.id);
         result
+    }
+
+    /// Whether this thread is inside the reload gate, or has closed it.
+    pub(crate) fn gate_held_here(&self) -> bool {
+        self.gate.held_here()
+    }
+
+    /// Closes the reload gate (`gate.rs`) until the guard goes: waits for
+    /// the resolution chains inside to end and keeps new ones out. `None`
+    /// when this thread is inside a chain.
+    pub(crate) fn close_gate(&self) -> Option<Closed<'_>> {
+        self.gate.close()
+    }
+
+    /// Drops from the cache every finished instance that reaches `module`
+    /// (made from its templates, or calling its exports), and every
+    /// instance that reaches one dropped, transitively; the instantiator
+    /// is told of each ([`Instantiator::dropped`]). Returns them with
+    /// their code, which the caller keeps mapped for whoever still runs
+    /// it. Called with the gate closed, so no instance is being made.
+    pub(crate) fn retire(&self, module: ModuleId) -> Vec<(Arc<str>, InstanceCode)> {
+        let finished: Vec<(Arc<str>, Option<ModuleId>, Arc<Cell>)> = self
+            .cells
+            .iter()
+            .filter_map(|cell| {
+                let origin = cell.done.get()?.as_ref().ok()?.origin;
+                Some((Arc::clone(cell.key()), origin, Arc::clone(cell.value())))
+            })
+            .collect();
+        let mut dropped: HashSet<Arc<str>, BuildNameHasher> = HashSet::default();
+        // Each pass drops what reaches the module or an instance dropped by
+        // an earlier pass: as many passes as the longest chain of callers.
+        loop {
+            let before = dropped.len();
+            for (name, origin, cell) in &finished {
+                if dropped.contains(name) {
+                    continue;
+                }
+                let stale = *origin == Some(module)
+                    || cell.lock_reaches().iter().any(|reach| match reach {
+                        Reach::Module(id) => *id == module,
+                        Reach::Instance(callee) => dropped.contains(callee),
+                    });
+                if stale {
+                    dropped.insert(Arc::clone(name));
+                }
+            }
+            if dropped.len() == before {
+                break;
+            }
+        }
+        let retired: Vec<(Arc<str>, InstanceCode)> = dropped
+            .into_iter()
+            .filter_map(|name| {
+                let (_, cell) = self.cells.remove(&name)?;
+                let code = cell.done.get()?.as_ref().ok()?.clone();
+                Some((name, code))
+            })
+            .collect();
+        let _ = self
+            .live
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |live| {
+                Some(live.saturating_sub(retired.len()))
+            });
+        if let Some(instantiator) = self.instantiator.load().as_ref() {
+            for (name, code) in &retired {
+                instantiator.dropped(name, code.address());
+            }
+        }
+        retired
+    }
+
+    /// Adds to what the instance of `name` at `address` reaches (code a
+    /// tiered instantiation compiled later, calling `reaches`); nothing
+    /// when the cache holds no such instance any more.
+    pub(crate) fn add_reaches(&self, name: &str, address: Address, reaches: Vec<Reach>) {
+        if reaches.is_empty() {
+            return;
+        }
+        let Some(cell) = self.cells.get(name) else {
+            return;
+        };
+        if matches!(cell.done.get(), Some(Ok(code)) if code.address() == address) {
+            cell.lock_reaches().extend(reaches);
+        }
     }
 
     /// Drops every cached instance (their code is unmapped once no caller

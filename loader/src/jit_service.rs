@@ -395,7 +395,7 @@ pub(crate) fn resolve_callee(callee: &Callee, ctx: &mut ResolveContext<'_>) -> R
         // reaches the miss path.
         Callee::Import(name) => {
             let loader = ctx.loader();
-            match loader.lookup_export(name) {
+            match loader.lookup_export_with(name, ctx) {
                 Some(address) => Ok(direct(address)),
                 None => match loader.native_symbol(name) {
                     Some(address) => Ok(CallTarget::Direct(address as u64)),
@@ -420,6 +420,12 @@ impl Instantiator for JitInstantiator {
             .as_ref()
             .map(|tier| tier.totals())
             .unwrap_or_default()
+    }
+
+    fn dropped(&self, name: &str, address: Address) {
+        if let Some(tier) = &self.tier {
+            tier.forget(name, address);
+        }
     }
 
     fn template_stats(&self) -> TemplateStats {
@@ -459,6 +465,8 @@ impl Instantiator for JitInstantiator {
         let Some((module, templates)) = self.choose(ctx.loader(), name, &key) else {
             return Ok(None);
         };
+        // A reload of the module drops what was made from its templates.
+        let origin = module.id();
         let library = templates.library(&module)?;
         if let Some(tier) = &self.tier {
             // The instance is built when it first runs: the miss checks
@@ -470,7 +478,7 @@ impl Instantiator for JitInstantiator {
                 template,
                 type_args,
             };
-            return place_tiered(tier, &symbol, source, ctx).map(Some);
+            return place_tiered(tier, &symbol, source, ctx).map(|c| Some(c.with_origin(origin)));
         }
         // Demangled once: the template and arguments found above.
         let instance =
@@ -481,7 +489,7 @@ impl Instantiator for JitInstantiator {
             // this chain, publishes the batch.
             let placed = self.place(&instance, ctx);
             self.keep_spare(instance);
-            return placed.map(|r| Some(InstanceCode::in_batch(&r)));
+            return placed.map(|r| Some(InstanceCode::in_batch(&r).with_origin(origin)));
         }
         // The outermost instantiation of a chain opens a batch for itself
         // and every instantiation it causes, and publishes them together:
@@ -501,7 +509,7 @@ impl Instantiator for JitInstantiator {
         match published {
             Ok((entry, code)) => {
                 ctx.finish_batch(Some(&code));
-                Ok(Some(entry))
+                Ok(Some(entry.with_origin(origin)))
             }
             Err(error) => {
                 // The callees placed in the lost batch fail with it.

@@ -52,6 +52,8 @@ pub(crate) struct LazyImport {
     name: Box<str>,
     /// Address of the 8-byte slot in the module's read-write data.
     slot: usize,
+    /// Address of the binding stub, which the slot holds until bound.
+    stub: usize,
     binder: Arc<dyn Binder>,
     /// The bound target's keep-alive and address, once bound.
     bound: Mutex<Option<(KeepAlive, usize)>>,
@@ -68,10 +70,11 @@ impl std::fmt::Debug for LazyImport {
 }
 
 impl LazyImport {
-    pub(crate) fn new(name: &str, slot: usize, binder: Arc<dyn Binder>) -> Self {
+    pub(crate) fn new(name: &str, slot: usize, stub: usize, binder: Arc<dyn Binder>) -> Self {
         Self {
             name: name.into(),
             slot,
+            stub,
             binder,
             bound: Mutex::new(None),
         }
@@ -100,15 +103,34 @@ impl LazyImport {
                 name: self.name.to_string(),
                 detail: " (bound lazily, at its first call)".to_owned(),
             })?;
+        self.slot().store(address.get(), Ordering::Release);
+        *bound = Some((keep, address.get()));
+        Ok(address.get())
+    }
+
+    /// Points the import back at its binding stub when it is bound to
+    /// an address `stale` says is gone (a reload replaced what it was
+    /// bound to), so that its next call binds it again; returns what kept
+    /// the old target alive, for the caller to keep until no thread can be
+    /// running it any more.
+    pub(crate) fn unbind_if(&self, stale: impl FnOnce(usize) -> bool) -> Option<KeepAlive> {
+        let mut bound = self.bound.lock().unwrap_or_else(PoisonError::into_inner);
+        if !stale(bound.as_ref()?.1) {
+            return None;
+        }
+        // A call reading the slot before this store still reaches the old
+        // target (kept alive by the caller); one reading it after binds.
+        self.slot().store(self.stub, Ordering::Release);
+        bound.take().map(|(keep, _)| keep)
+    }
+
+    fn slot(&self) -> &AtomicUsize {
         // SAFETY: `slot` is an 8-aligned 8-byte cell in the read-write data
         // map of the module that owns this descriptor; the map lives as long
         // as the module, hence as long as this descriptor. Generated code
         // only ever reads it, and every write goes through an atomic, so
-        // concurrent first calls race benignly.
-        let slot = unsafe { AtomicUsize::from_ptr(self.slot as *mut usize) };
-        slot.store(address.get(), Ordering::Release);
-        *bound = Some((keep, address.get()));
-        Ok(address.get())
+        // concurrent first calls (and a reload unbinding it) race benignly.
+        unsafe { AtomicUsize::from_ptr(self.slot as *mut usize) }
     }
 }
 

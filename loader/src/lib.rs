@@ -6,7 +6,8 @@
 //! - [`SmfCache`] opens each file once (a read-only map, or a copy for small
 //!   files), validates it with the `smf` reader and shares it behind an
 //!   `Arc`; it notices files that changed on disk and evicts by count and
-//!   bytes;
+//!   bytes; it fetches a batch on several threads after asking the kernel
+//!   to read ahead what each header's `prefetch_hint` names (`prefetch`);
 //! - [`Loader::load`] places a module: code into W^X executable memory
 //!   (`execmem`), data and bss into read-write memory, relocations applied
 //!   (`module`, `relocate`), imports bound to other modules' exports, to
@@ -27,7 +28,9 @@
 //!   resolver trampoline that keeps every argument register (`lazy`);
 //! - [`Loader::reload`] and [`Loader::unload`] swap or remove a module,
 //!   updating every [`SymbolSlot`] (`slots`) atomically, while code still
-//!   referenced stays mapped;
+//!   referenced stays mapped; a reload also drops the instantiations made
+//!   from (or calling) the old version and makes again those behind slots,
+//!   with instantiations kept out meanwhile (`gate`);
 //! - `capi` is the C ABI of `include/smfjit.h`, exported by `libsmfjit.so`.
 //!
 //! `doc/ARCHITECTURE.md` describes each piece and the rules it follows
@@ -43,6 +46,7 @@ mod cache;
 pub mod capi;
 mod error;
 mod exports;
+mod gate;
 // Unsafe code: reads entry points out of published executable memory.
 #[allow(unsafe_code)]
 mod instances;
@@ -58,6 +62,9 @@ mod module;
 mod native;
 mod note;
 mod offered;
+// Unsafe code: advises the kernel to read files ahead (posix_fadvise).
+#[allow(unsafe_code)]
+mod prefetch;
 mod relocate;
 mod resolution;
 mod shared;
@@ -74,6 +81,7 @@ pub use instances::{InstanceCode, InstanceStats, Instantiator, ResolveContext, T
 pub use jit_service::{JitConfig, JitInstantiator, TRAP_SYMBOL, trap_runtime, write_back_note};
 pub use loader::{Binding, Loader, LoaderConfig, LoaderStats};
 pub use module::{Import, LoadedModule};
+pub use prefetch::{Advice, PrefetchHint};
 pub use resolution::{Address, ImportSource, JIT_OBJECT, ModuleId};
 pub use slots::SymbolSlot;
 pub use tier::{

@@ -11,6 +11,13 @@ pub const DEFAULT_MAX_FILES: usize = 256;
 /// Bytes of files the cache keeps by default before evicting.
 pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
 
+/// Threads, the caller's among them, that `SmfCache::prefetch` opens and
+/// validates files on. The files' reads were queued by the advice before
+/// (see `prefetch.rs`); a few threads overlap what is left of waiting for
+/// them with validating (hashing) the files already read, and on the
+/// two-core machines the benchmarks run on more would only take turns.
+pub const PREFETCH_THREADS: usize = 4;
+
 /// Default bound on nested instantiations (an instantiation asking for
 /// another, which asks for another, ...): the IR's own bound on
 /// instantiation chains. It is reached before the IR's limit on type

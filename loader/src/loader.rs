@@ -1,6 +1,7 @@
 //! The loader: modules in load order, the export snapshot, the instance
 //! cache and the native libraries, behind one cheap-to-clone handle.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
@@ -12,7 +13,7 @@ use crate::cache::{CacheConfig, CacheStats, SmfCache, SmfFile};
 use crate::error::{Error, Result};
 use crate::exports::ExportTable;
 use crate::instances::{
-    FinishHook, InstanceCode, InstanceStats, Instances, Instantiator, ResolveContext,
+    FinishHook, InstanceCode, InstanceStats, Instances, Instantiator, Reach, ResolveContext,
 };
 use crate::lazy::{self, Binder, KeepAlive};
 use crate::limits;
@@ -127,11 +128,16 @@ struct Inner {
     /// Loaded modules in load order. Held only to change the list and
     /// rebuild the export table, never while loading or resolving.
     modules: Mutex<Vec<Arc<LoadedModule>>>,
-    /// Versions that hot reloads replaced, kept mapped because a thread
-    /// may have read an export slot just before the swap and still be
-    /// about to run the old code; released by `reclaim_replaced`.
-    replaced: Mutex<Vec<Arc<LoadedModule>>>,
+    /// Versions that hot reloads replaced, with the instances they
+    /// dropped, kept mapped because a thread may have read a slot just
+    /// before the swap and still be about to run the old code; released
+    /// by `reclaim_replaced`.
+    replaced: Mutex<Vec<Replaced>>,
     slots: Arc<Slots>,
+    /// While a reload makes its dropped instances again: the old address
+    /// of each that has a slot, which the slot keeps until the new one is
+    /// made (a slot called through must never read 0 in between).
+    held: Mutex<HashMap<Arc<str>, usize>>,
     next_id: AtomicU64,
     binding: Binding,
     /// Binds lazy imports on behalf of this loader without keeping it alive.
@@ -143,6 +149,15 @@ struct Inner {
     /// Held for the whole of a load, reload or unload: they change the
     /// module list and the memories and tables together, one at a time.
     lifecycle: Mutex<()>,
+}
+
+/// What one reload replaced, kept mapped until
+/// [`Loader::reclaim_replaced`]: the old version, the instances dropped
+/// with it, and what lazily bound imports held of either.
+struct Replaced {
+    _module: Arc<LoadedModule>,
+    _instances: Vec<InstanceCode>,
+    _bindings: Vec<KeepAlive>,
 }
 
 /// Loads SMF modules and resolves names: exports of loaded modules first,
@@ -192,6 +207,7 @@ impl Loader {
                 modules: Mutex::new(Vec::new()),
                 replaced: Mutex::new(Vec::new()),
                 slots,
+                held: Mutex::new(HashMap::new()),
                 next_id: AtomicU64::new(1),
                 binding: config.binding,
                 binder: Arc::new(WeakLoader(weak.clone())),
@@ -413,19 +429,42 @@ impl Loader {
 
     /// Loads the current version of a loaded module's file and swaps it in
     /// at the same place in load order: every export's slot changes
-    /// atomically to the new code. The old version stays mapped: a thread
+    /// atomically to the new code.
+    ///
+    /// The instantiations made from the old version's templates, those
+    /// calling its exports, and those calling any of these are dropped
+    /// from the instance cache: the next resolution of each makes it from
+    /// the new templates. Those a [`SymbolSlot`] was handed out for are
+    /// made again at once, and their slots changed to them (a slot keeps
+    /// its old address until then, and holds 0 if the name no longer
+    /// instantiates); lazily bound imports of loaded modules that were
+    /// bound to a dropped instance or an old export bind again at their
+    /// next call. Instantiations wait while this happens, and the reload
+    /// waits for those in progress (see `gate.rs`).
+    ///
+    /// The old version and the dropped instances stay mapped: a thread
     /// that read a slot just before the swap may still be on its way into
-    /// the old code, and modules that bound to it call it directly. It is
-    /// released by [`Loader::reclaim_replaced`] (or when the loader goes)
-    /// once nothing else holds it.
+    /// the old code, and modules that bound to it at load call it
+    /// directly. They are released by [`Loader::reclaim_replaced`] (or
+    /// when the loader goes) once nothing else holds them.
     ///
     /// # Errors
-    /// [`Error::NoSuchModule`] when `id` is not loaded, and every error of
-    /// [`Loader::load`]; the old version stays in place then.
+    /// [`Error::NoSuchModule`] when `id` is not loaded;
+    /// [`Error::Unsupported`] when called from inside an instantiation
+    /// (it would wait for itself); every error of [`Loader::load`]. The old
+    /// version stays in place then.
     pub fn reload(&self, id: ModuleId) -> Result<Arc<LoadedModule>> {
-        let _lifecycle = self.lock_lifecycle();
         let old = self.module(id).ok_or(Error::NoSuchModule(id))?;
         let path = old.path().to_path_buf();
+        let inside = || Error::Unsupported {
+            path: path.clone(),
+            reason: "a module cannot be reloaded from inside an instantiation".to_owned(),
+        };
+        if self.inner.instances.gate_held_here() {
+            return Err(inside());
+        }
+        let _lifecycle = self.lock_lifecycle();
+        let old = self.module(id).ok_or(Error::NoSuchModule(id))?;
         let new_id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let binding = if old.lazy_imports().next().is_some() {
             Binding::Lazy
@@ -433,6 +472,10 @@ impl Loader {
             self.inner.binding
         };
         let module = Arc::new(self.build(new_id, &path, binding, Some(id))?);
+        let Some(closed) = self.inner.instances.close_gate() else {
+            self.inner.shared.rollback(new_id);
+            return Err(inside());
+        };
         let mut modules = self.lock_modules();
         let Some(place) = modules.iter().position(|m| m.id() == id) else {
             self.inner.shared.rollback(new_id);
@@ -440,14 +483,39 @@ impl Loader {
         };
         let replaced = std::mem::replace(&mut modules[place], Arc::clone(&module));
         self.inner.shared.remove(id);
+        let retired = self.inner.instances.retire(id);
+        self.inner.hold_slots(&retired);
         self.inner.publish_exports(&modules, true);
+        let loaded = modules.clone();
         drop(modules);
+        let bindings = unbind_stale_lazy_imports(&loaded, &replaced, &retired);
+        self.remake_behind_slots(&retired);
+        drop(closed);
         self.inner
             .replaced
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push(replaced);
+            .push(Replaced {
+                _module: replaced,
+                _instances: retired.into_iter().map(|(_, code)| code).collect(),
+                _bindings: bindings,
+            });
         Ok(module)
+    }
+
+    /// Makes again, from the new templates, the instances a reload dropped
+    /// that slots were handed out for, and stores every slot.
+    fn remake_behind_slots(&self, retired: &[(Arc<str>, InstanceCode)]) {
+        for (name, _) in retired {
+            if self.inner.slots.contains(name) {
+                // A name that no longer instantiates is left unresolved;
+                // its slot then holds 0, as for an export that went away.
+                let _ = self.resolve(name);
+            }
+        }
+        // Slots change in the order of the changes, as in `publish_exports`.
+        let _modules = self.lock_modules();
+        self.inner.release_slots();
     }
 
     /// The instantiation of `name` made on an earlier miss, with its code,
@@ -528,9 +596,15 @@ impl Loader {
     #[inline]
     #[must_use]
     pub fn lookup_export(&self, name: &str) -> Option<Address> {
+        self.export_of(name).map(|(address, _)| address)
+    }
+
+    /// The address of the export `name` and the module exporting it.
+    #[inline]
+    fn export_of(&self, name: &str) -> Option<(Address, ModuleId)> {
         let table = self.inner.exports.load();
         match table.get(name)? {
-            (export, Some(_)) => Some(Address::new(export.address)),
+            (export, Some(_)) => Some((Address::new(export.address), export.module)),
             (_, None) => None,
         }
     }
@@ -585,12 +659,35 @@ impl Loader {
         self.inner.instances.cached(name)
     }
 
-    /// [`Loader::resolve`] inside an existing chain.
+    /// [`Loader::resolve`] inside an existing chain, which records what
+    /// the code being made reaches (`instances::Reach`).
     pub(crate) fn resolve_with(&self, name: &str, ctx: &mut ResolveContext<'_>) -> Result<Address> {
-        if let Some(address) = self.resolve_cached(name) {
+        if let Some((export, module)) = self.inner.exports.load().get(name) {
+            if module.is_some() {
+                ctx.reach(Reach::Module(export.module));
+            } else {
+                self.inner.instances.count_hit();
+                ctx.reach(Reach::Instance(Arc::clone(&export.name)));
+            }
+            return Ok(Address::new(export.address));
+        }
+        if let Some((address, name)) = self.inner.instances.cached_named(name) {
+            ctx.reach(Reach::Instance(name));
             return Ok(address);
         }
         self.inner.instances.miss(name, ctx)
+    }
+
+    /// [`Loader::lookup_export`] for code being made in `ctx`, which
+    /// records that it reaches the exporting module.
+    pub(crate) fn lookup_export_with(
+        &self,
+        name: &str,
+        ctx: &mut ResolveContext<'_>,
+    ) -> Option<Address> {
+        let (address, module) = self.export_of(name)?;
+        ctx.reach(Reach::Module(module));
+        Some(address)
     }
 
     /// Drops every cached instantiation; code that was handed out stays
@@ -668,14 +765,62 @@ impl Inner {
         self.refresh_slots();
     }
 
-    /// Stores in every slot what its name resolves to now.
+    /// Stores in every slot what its name resolves to now (or, while a
+    /// reload makes it again, its old address).
     fn refresh_slots(&self) {
         let table = self.exports.load();
+        let held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
         self.slots.refresh(|name| match table.get(name) {
             Some((export, _)) => export.address,
-            None => self.instances.peek(name).map_or(0, Address::get),
+            None => self
+                .instances
+                .peek(name)
+                .map(Address::get)
+                .or_else(|| held.get(name).copied())
+                .unwrap_or(0),
         });
     }
+
+    /// Keeps the slots of the instances a reload dropped at their old
+    /// addresses until [`Inner::release_slots`].
+    fn hold_slots(&self, retired: &[(Arc<str>, InstanceCode)]) {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        for (name, code) in retired {
+            if self.slots.contains(name) {
+                held.insert(Arc::clone(name), code.address().get());
+            }
+        }
+    }
+
+    /// Ends [`Inner::hold_slots`]: every slot gets what its name resolves
+    /// to now. Called with the module list locked, like `publish_exports`.
+    fn release_slots(&self) {
+        self.held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        self.refresh_slots();
+    }
+}
+
+/// Points the lazily bound imports of `loaded` that were bound to an
+/// instance a reload dropped (`retired`), or to an export of the version it
+/// `replaced`, back at their binding stubs; returns what kept their old
+/// targets alive.
+fn unbind_stale_lazy_imports(
+    loaded: &[Arc<LoadedModule>],
+    replaced: &LoadedModule,
+    retired: &[(Arc<str>, InstanceCode)],
+) -> Vec<KeepAlive> {
+    let stale: HashMap<&str, usize> = retired
+        .iter()
+        .map(|(name, code)| (&**name, code.address().get()))
+        .chain(replaced.exports().iter().map(|e| (&*e.name, e.address)))
+        .collect();
+    loaded
+        .iter()
+        .flat_map(|m| m.unbind_lazy(|name, address| stale.get(name) == Some(&address)))
+        .collect()
 }
 
 /// What happens after an instantiation: its slot (if any) gets the
@@ -753,6 +898,9 @@ impl Binder for WeakLoader {
         })?;
         let loader = Loader { inner };
         let mut ctx = ResolveContext::new(&loader);
+        // Bound while no reload is under way: one that comes later unbinds
+        // it again if what it binds to is replaced.
+        ctx.enter_gate();
         let bound = loader.bind_import(name, &mut ctx)?;
         Ok(bound.map(|(address, keep, _)| (address, Box::new(keep) as KeepAlive)))
     }

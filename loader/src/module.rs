@@ -26,7 +26,7 @@ use smf::{Binding, Module, RelocType, Relocation, Section, SectionType, SymbolTy
 use crate::cache::{FileIdentity, SmfFile};
 use crate::error::{Error, Result};
 use crate::exports::Export;
-use crate::lazy::{self, Binder, LazyImport};
+use crate::lazy::{self, Binder, KeepAlive, LazyImport};
 use crate::limits::{MAX_LOAD_ALIGNMENT, STUB_STRIDE};
 use crate::native::NativeLibraries;
 use crate::note::ModuleNote;
@@ -193,6 +193,16 @@ impl LoadedModule {
     /// The templates the module offers, as loaded.
     pub(crate) fn templates(&self) -> Option<&OfferedTemplates> {
         self.templates.as_ref()
+    }
+
+    /// Unbinds each lazily bound import whose name and bound address
+    /// `stale` names (see `LazyImport::unbind_if`): its next call binds it
+    /// again. Returns what kept the old targets alive.
+    pub(crate) fn unbind_lazy(&self, stale: impl Fn(&str, usize) -> bool) -> Vec<KeepAlive> {
+        self.lazy
+            .iter()
+            .filter_map(|l| l.unbind_if(|address| stale(l.name(), address)))
+            .collect()
     }
 
     /// The lazily bound imports and, once called, what each was bound to.
@@ -840,7 +850,8 @@ fn write_lazy_entries(
         let name = module.symbol(*index).map_or("", |s| s.name());
         let slot = image.rw_base + slot_at;
         let entry = reservation.address() + i * lazy::ENTRY_SIZE;
-        let descriptor = Box::new(LazyImport::new(name, slot, Arc::clone(binder)));
+        let stub = entry + lazy::STUB_OFFSET;
+        let descriptor = Box::new(LazyImport::new(name, slot, stub, Arc::clone(binder)));
         let bytes = lazy::entry(
             entry,
             slot,
@@ -856,13 +867,12 @@ fn write_lazy_entries(
             place: entry,
         })?;
         batch.write(&reservation, i * lazy::ENTRY_SIZE, &bytes)?;
-        let stub = (entry + lazy::STUB_OFFSET) as u64;
         if let Some(dst) = image
             .data
             .as_mut()
             .and_then(|m| m.get_mut(*slot_at..*slot_at + 8))
         {
-            dst.copy_from_slice(&stub.to_le_bytes());
+            dst.copy_from_slice(&(stub as u64).to_le_bytes());
         }
         lazy.entries.insert(*index, (entry, slot));
         lazy.descriptors.push(descriptor);

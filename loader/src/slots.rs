@@ -62,6 +62,11 @@ impl Slots {
         slot
     }
 
+    /// Whether a slot was handed out for `name`.
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        self.lock().contains_key(name)
+    }
+
     /// Stores `address` in the slot of `name`, if one was handed out.
     pub(crate) fn set(&self, name: &str, address: usize) {
         if let Some(slot) = self.lock().get(name) {

@@ -406,6 +406,18 @@ impl TierShared {
         Ok(reservation)
     }
 
+    /// Forgets the record of `name` whose stub is at `address` (the loader
+    /// dropped that instantiation): the interpreter resolves the name
+    /// through the loader again, which makes it anew. The record lives on
+    /// while code holding its stub does.
+    pub(crate) fn forget(&self, name: &str, address: crate::Address) {
+        self.by_name.remove_if(name, |_, record| {
+            record
+                .upgrade()
+                .is_none_or(|r| r.stub.load(Ordering::Relaxed) == address.get())
+        });
+    }
+
     /// The counters of `name`, when it is a tiered instantiation.
     pub(crate) fn stats(&self, name: &str) -> Option<TierStats> {
         self.record(name).map(|r| r.stats())
@@ -562,13 +574,17 @@ impl Tiered {
             name: name.to_owned(),
             detail: " (its loader was freed)".to_owned(),
         })?;
+        let mut ctx = ResolveContext::new(&loader);
+        // Until what the code reaches is recorded below, no reload may drop
+        // what it links to (it would not know to drop this instantiation).
+        ctx.enter_gate();
         let prepared = crate::jit_service::prepare_function(
             &self.shared.backend,
             function,
             types,
             &self.symbol,
             name,
-            &mut ResolveContext::new(&loader),
+            &mut ctx,
         )?;
         let mut batch = loader.memory().batch_with_capacity(prepared.size());
         let reservation = batch.reserve(name, prepared.size(), 16)?;
@@ -591,6 +607,12 @@ impl Tiered {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(code);
+        // A reload dropping what this code calls drops the instantiation
+        // too, so that nothing hands out code calling the old version.
+        let stub = crate::Address::new(self.stub.load(Ordering::Relaxed));
+        loader
+            .instances()
+            .add_reaches(&self.symbol, stub, ctx.take_reached());
         Ok(address)
     }
 
