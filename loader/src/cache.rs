@@ -46,8 +46,10 @@ use crate::prefetch::{self, Advice};
 pub struct CacheConfig {
     /// Files kept before the least recently used is evicted (at least 1).
     pub max_files: usize,
-    /// Bytes of files kept before eviction. A single file larger than this
-    /// is still returned, then evicted when the next file comes in.
+    /// Bytes of files kept before eviction, counting the decompressed
+    /// contents a file with compressed sections holds
+    /// ([`SmfFile::held_len`]). A single file larger than this is still
+    /// returned, then evicted when the next file comes in.
     pub max_bytes: u64,
     /// Files of at most this many bytes are read into memory instead of
     /// mapped (0 maps every non-empty file).
@@ -228,6 +230,15 @@ impl SmfFile {
         self.identity.size
     }
 
+    /// The bytes the cache counts for this file against
+    /// [`CacheConfig::max_bytes`]: the file's, and the decompressed
+    /// contents of its compressed sections, which it holds too (a small
+    /// file may decompress to many times its size).
+    #[must_use]
+    pub fn held_len(&self) -> u64 {
+        self.len() + self.module().decompressed_len()
+    }
+
     /// Whether the file is empty (never true for a valid module).
     #[must_use]
     pub fn is_empty(&self) -> bool {
@@ -326,7 +337,7 @@ struct State {
 impl State {
     fn remove(&mut self, path: &Path) {
         if let Some(old) = self.entries.remove(path) {
-            self.bytes = self.bytes.saturating_sub(old.file.len());
+            self.bytes = self.bytes.saturating_sub(old.file.held_len());
         }
     }
 
@@ -449,7 +460,7 @@ impl SmfCache {
         state.remove(path);
         state.tick += 1;
         let last_used = state.tick;
-        state.bytes += file.len();
+        state.bytes += file.held_len();
         state.entries.insert(
             path.to_path_buf(),
             Entry {

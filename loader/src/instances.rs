@@ -193,6 +193,10 @@ pub trait Instantiator: Send + Sync {
     /// from or reaches): whatever the instantiator keeps to hand that
     /// instance out again must go, so the name's next miss makes it anew.
     /// The code stays mapped for whoever still runs it. Nothing by default.
+    ///
+    /// It is called while the reload holds the loader's module list: it
+    /// must not call back into the loader (resolve, load, list modules),
+    /// only forget what it keeps.
     fn dropped(&self, _name: &str, _address: Address) {}
 }
 

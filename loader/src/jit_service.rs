@@ -647,7 +647,7 @@ pub fn write_back_note(module: &LoadedModule) -> Result<bool> {
         path: path.to_path_buf(),
         source,
     })?;
-    replace_durably(path, &bytes)?;
+    replace_durably(path, &bytes, || file.is_current())?;
     Ok(true)
 }
 
@@ -656,8 +656,15 @@ pub fn write_back_note(module: &LoadedModule) -> Result<bool> {
 /// crash leaves one of them: the bytes go to a temporary file in the same
 /// directory, which is synced, renamed over `path`, and then the directory
 /// is synced, since the rename lives in the directory and is durable only
-/// once the directory is.
-fn replace_durably(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+/// once the directory is. `still_current` is asked again right before the
+/// rename, so that a newer file renamed over `path` meanwhile is not
+/// replaced (what remains is the moment between that check and the
+/// rename, which no portable call closes).
+fn replace_durably(
+    path: &std::path::Path,
+    bytes: &[u8],
+    still_current: impl FnOnce() -> bool,
+) -> Result<()> {
     let directory = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => std::path::Path::new("."),
@@ -673,6 +680,14 @@ fn replace_durably(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
         .and_then(|()| temporary.as_file().set_permissions(permissions))
         .and_then(|()| temporary.as_file().sync_all())
         .map_err(|e| io("write the rewritten module beside", e))?;
+    if !still_current() {
+        return Err(Error::Unsupported {
+            path: path.to_path_buf(),
+            reason: "the file changed on disk while its note was being written; its note \
+                     is not written over the newer version"
+                .to_owned(),
+        });
+    }
     temporary
         .persist(path)
         .map_err(|e| io("replace", e.error))?;

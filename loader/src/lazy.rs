@@ -40,9 +40,11 @@ pub(crate) type KeepAlive = Box<dyn Send + Sync>;
 
 /// Resolves imports for lazy binding on behalf of a loader that may be gone.
 pub(crate) trait Binder: Send + Sync {
-    /// The import's address and what keeps it alive, or `None` when nothing
+    /// Resolves `name` and, when something defines it, hands its address
+    /// and what keeps it alive to `store` before anything can replace it
+    /// (no reload runs until `store` returns); `Ok(false)` when nothing
     /// defines it.
-    fn bind(&self, name: &str) -> Result<Option<(Address, KeepAlive)>>;
+    fn bind(&self, name: &str, store: &mut dyn FnMut(Address, KeepAlive)) -> Result<bool>;
 }
 
 /// What a binding stub hands the resolver: which import, and where its
@@ -92,20 +94,32 @@ impl LazyImport {
     }
 
     fn bind_now(&self) -> Result<usize> {
-        let mut bound = self.bound.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((_, address)) = bound.as_ref() {
-            return Ok(*address);
+        if let Some(address) = self.bound_address() {
+            return Ok(address);
         }
-        let (address, keep) = self
-            .binder
-            .bind(&self.name)?
-            .ok_or_else(|| Error::Unresolved {
+        // The binder holds off reloads while it resolves and stores, and
+        // `bound` is locked only inside: a reload, which unbinds under
+        // `bound` after holding off new bindings, never waits for a
+        // binding that waits for it.
+        let mut result = None;
+        let defined = self.binder.bind(&self.name, &mut |address, keep| {
+            let mut bound = self.bound.lock().unwrap_or_else(PoisonError::into_inner);
+            // Another thread bound it meanwhile: its binding stands.
+            if let Some((_, earlier)) = bound.as_ref() {
+                result = Some(*earlier);
+                return;
+            }
+            self.slot().store(address.get(), Ordering::Release);
+            *bound = Some((keep, address.get()));
+            result = Some(address.get());
+        })?;
+        match result {
+            Some(address) if defined => Ok(address),
+            _ => Err(Error::Unresolved {
                 name: self.name.to_string(),
                 detail: " (bound lazily, at its first call)".to_owned(),
-            })?;
-        self.slot().store(address.get(), Ordering::Release);
-        *bound = Some((keep, address.get()));
-        Ok(address.get())
+            }),
+        }
     }
 
     /// Points the import back at its binding stub when it is bound to

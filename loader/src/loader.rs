@@ -891,17 +891,21 @@ impl Loader {
 }
 
 impl Binder for WeakLoader {
-    fn bind(&self, name: &str) -> Result<Option<(Address, KeepAlive)>> {
+    fn bind(&self, name: &str, store: &mut dyn FnMut(Address, KeepAlive)) -> Result<bool> {
         let inner = self.0.upgrade().ok_or_else(|| Error::Unresolved {
             name: name.to_owned(),
             detail: " (its loader was freed)".to_owned(),
         })?;
         let loader = Loader { inner };
         let mut ctx = ResolveContext::new(&loader);
-        // Bound while no reload is under way: one that comes later unbinds
-        // it again if what it binds to is replaced.
+        // Bound while no reload is under way, and stored before one can
+        // start (the context holds the gate until it is dropped): one that
+        // comes later unbinds it again if what it binds to is replaced.
         ctx.enter_gate();
-        let bound = loader.bind_import(name, &mut ctx)?;
-        Ok(bound.map(|(address, keep, _)| (address, Box::new(keep) as KeepAlive)))
+        let Some((address, keep, _)) = loader.bind_import(name, &mut ctx)? else {
+            return Ok(false);
+        };
+        store(address, Box::new(keep) as KeepAlive);
+        Ok(true)
     }
 }

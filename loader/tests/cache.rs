@@ -317,3 +317,35 @@ fn loading_after_a_replacement_uses_the_new_version() {
     assert_eq!(common::call_i32(second.export("f").unwrap()), 2);
     assert_eq!(common::call_i32(first.export("f").unwrap()), 1);
 }
+
+#[test]
+fn decompressed_contents_count_against_the_byte_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    // A note of 1 MiB that zstd stores in a few KiB.
+    let rows = "    sum$f64, an.application.entry.point, true\n".repeat(24_000);
+    let note = format!(
+        "# Instantiation To/From Metadata\npossible |mangled_name, required_by, can_defer|\n{rows}# END_NOTE\n"
+    );
+    let paths: Vec<_> = (0..2)
+        .map(|k| {
+            let mut b = smf::ModuleBuilder::new();
+            b.set_note(&note, smf::NoteSize::Recorded).unwrap();
+            b.compress(smf::Compression::Zstd, None).unwrap();
+            let path = dir.path().join(format!("z{k}.smf"));
+            std::fs::write(&path, b.build().unwrap()).unwrap();
+            path
+        })
+        .collect();
+    let file = std::fs::metadata(&paths[0]).unwrap().len();
+    assert!(file < 64 << 10, "stored small: {file} bytes");
+    let cache = SmfCache::new(CacheConfig {
+        max_bytes: 512 << 10,
+        ..CacheConfig::default()
+    });
+    let first = cache.get(&paths[0]).unwrap();
+    assert!(first.held_len() > 1 << 20, "{}", first.held_len());
+    cache.get(&paths[1]).unwrap();
+    // Each holds more than the limit once decompressed: the first goes.
+    assert!(!cache.contains(&paths[0]));
+    assert!(cache.contains(&paths[1]));
+}

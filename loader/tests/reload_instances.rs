@@ -325,3 +325,35 @@ fn calls_through_a_slot_while_another_thread_reloads_see_one_version_or_the_next
     // Every replaced version stayed mapped for the callers until now.
     assert_eq!(loader.reclaim_replaced(), rounds as usize);
 }
+
+#[test]
+fn first_calls_of_lazy_imports_while_another_thread_reloads_never_deadlock() {
+    let dir = tempfile::tempdir().unwrap();
+    let (loader, mut id) = with_answer(dir.path(), 0);
+    let user = Spec::new()
+        .function("ask", forwards("answer$i32", Code::call_plt))
+        .write(dir.path(), "user.smf");
+    let rounds = 300;
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        // Each module loaded lazily binds its import at its first call,
+        // while reloads unbind what they replace.
+        let binder = scope.spawn(|| {
+            let mut firsts = 0u32;
+            while !done.load(Ordering::Acquire) {
+                let module = loader.load_with_binding(&user, Binding::Lazy).unwrap();
+                let ask = module.export("ask").unwrap();
+                assert!(call_i32(ask) >= 0);
+                loader.unload(module.id()).unwrap();
+                firsts += 1;
+            }
+            firsts
+        });
+        for round in 1..=rounds {
+            write(dir.path(), "answer.smf", &answer(round));
+            id = loader.reload(id).unwrap().id();
+        }
+        done.store(true, Ordering::Release);
+        assert!(binder.join().unwrap() > 0);
+    });
+}

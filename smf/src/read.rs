@@ -318,6 +318,19 @@ impl<'a> Module<'a> {
     pub fn has_compressed_sections(&self) -> bool {
         !self.parts.decompressed.is_empty()
     }
+
+    /// The bytes the module holds in memory for its compressed sections'
+    /// decompressed contents (0 without compressed sections): what it
+    /// costs beyond the file's own bytes.
+    #[must_use]
+    pub fn decompressed_len(&self) -> u64 {
+        self.parts
+            .decompressed
+            .iter()
+            .flatten()
+            .map(|d| d.len() as u64)
+            .sum()
+    }
 }
 
 fn build_index(parts: &Parts<'_>) -> Vec<u32> {

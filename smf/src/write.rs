@@ -571,7 +571,14 @@ impl ModuleBuilder {
                 flags: section.flags() & !section_flags::COMPRESSED,
                 alignment: section.alignment(),
                 data: data.to_vec(),
-                virtual_size: section.virtual_size(),
+                // A compressed section's data is its whole contents, so
+                // its virtual size says nothing more; a stored section's
+                // (a Bss tail) is kept.
+                virtual_size: if section.is_compressed() {
+                    0
+                } else {
+                    section.virtual_size()
+                },
                 record_size: true,
                 // A compressed module keeps its choices, section by section;
                 // a stored one leaves them to `compress`, if it is called.
@@ -622,6 +629,9 @@ impl ModuleBuilder {
                 check_note_text(text)?;
                 let spec = &mut self.sections[i];
                 spec.data = text.as_bytes().to_vec();
+                // The text is the whole note: never padded to an older
+                // note's length.
+                spec.virtual_size = 0;
                 spec.record_size = true;
                 Ok(())
             }

@@ -461,3 +461,33 @@ fn truncating_or_damaging_a_compressed_module_never_panics() {
         let _ = verdict_after(&bytes, |b, _| b[at] ^= 0xA5);
     }
 }
+
+#[test]
+fn a_shorter_note_written_into_a_compressed_module_is_exactly_that_note() {
+    // A long note, which compresses well, replaced by a shorter one that
+    // still compresses: the new note is stored whole and nothing more.
+    let row = "    sum$f64, an.application.entry.point.with.a.long.name, true\n";
+    let long = format!(
+        "# Instantiation To/From Metadata\npossible |mangled_name, required_by, can_defer|\n{}# END_NOTE\n",
+        row.repeat(40)
+    );
+    let bytes = compressed_sample();
+    let first = smf::rewrite_note(&bytes, &long).unwrap();
+    assert!(
+        Module::parse(&first)
+            .unwrap()
+            .section_by_name("note.sdn")
+            .unwrap()
+            .is_compressed()
+    );
+    let short = format!(
+        "# Instantiation To/From Metadata\npossible |mangled_name, required_by, can_defer|\n{}# END_NOTE\n",
+        row.repeat(20)
+    );
+    let second = smf::rewrite_note(&first, &short).unwrap();
+    let m = Module::parse(&second).unwrap();
+    let note = m.section_by_name("note.sdn").unwrap();
+    assert!(note.is_compressed(), "the shorter note still compresses");
+    assert_eq!(m.note_sdn(), Some(short.as_str()));
+    assert_eq!(note.virtual_size(), short.len() as u64);
+}
