@@ -6,8 +6,7 @@
 //! `tests/fixtures/sample-zstd.smf`, with a `virtual_size` they choose, so
 //! that mutations explore zstd frames rather than the tables around them.
 //! (The malformed corpus in `tests/fixtures/malformed/` and the fixture
-//! modules make good seeds: `cargo fuzz run smf_reader CORPUS ../tests/fixtures
-//! ../tests/fixtures/malformed`.)
+//! modules are its seeds: `fuzz/seed.sh` copies them to `fuzz/corpus/smf_reader`.)
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
