@@ -242,3 +242,32 @@ fn printing_keeps_field_indices_even_when_names_repeat() {
         .expect("parses");
     assert!(print_library(&named).contains("field_addr S %0, b"));
 }
+
+/// Found by the `ir_decode` fuzz target: a struct named like a type
+/// parameter of the function that prints it (here an undeclared `T` from
+/// another template's signature, recorded at a call) must read back as the
+/// struct, not the parameter.
+#[test]
+fn a_struct_named_like_a_type_parameter_in_scope_prints_so_that_it_reads_back() {
+    let text = "fn a<U: int>(%n: T) -> bool {\nentry:\n    %t = const bool true\n    ret %t\n}\n\n\
+                fn b<T: int>(%n: T) -> bool {\nentry:\n    %r = call a<T>(%n)\n    ret %r\n}\n";
+    let lib = jit_ir::text::parse_library(text).expect("parses");
+    let printed = jit_ir::text::print_library(&lib);
+    assert!(
+        printed.contains("call a<T>(%0) : fn(struct T) -> bool"),
+        "{printed}"
+    );
+    assert_eq!(
+        jit_ir::text::parse_library(&printed).expect("reparses"),
+        lib
+    );
+    // A declared struct shadowed by a type parameter, likewise.
+    let text = "struct T { x: i64 }\n\nfn f<T: int>(%p: ptr<struct T>, %x: T) -> T {\nentry:\n    ret %x\n}\n";
+    let lib = jit_ir::text::parse_library(text).expect("parses");
+    let printed = jit_ir::text::print_library(&lib);
+    assert!(printed.contains("%0: ptr<struct T>, %1: T"), "{printed}");
+    assert_eq!(
+        jit_ir::text::parse_library(&printed).expect("reparses"),
+        lib
+    );
+}

@@ -459,6 +459,11 @@ impl fmt::Display for TypeDisplay<'_> {
                 None => write!(f, "${i}"),
             },
             Type::Struct(s) => {
+                // A struct named like a type parameter in scope is written
+                // `struct Name`, which reads back as the struct.
+                if self.params.iter().any(|p| p.name == s.name) {
+                    f.write_str("struct ")?;
+                }
                 f.write_str(&s.name)?;
                 if !s.args.is_empty() {
                     f.write_str("<")?;

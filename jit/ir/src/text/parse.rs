@@ -311,10 +311,18 @@ fn ty<'a>(i: &'a str, scope: &[TypeParam], depth: usize) -> PResult<'a, Type> {
             Ok((rest, Type::Fn(Box::new(sig))))
         }
         _ => {
-            if let Some(k) = scope.iter().position(|p| p.name == name) {
-                let k = u32::try_from(k).unwrap_or(u32::MAX);
-                return Ok((rest, Type::Param(k)));
-            }
+            // `struct Name`: the struct, even where a type parameter has
+            // that name (what the printer writes then).
+            let (rest, name) = match (name, ident(rest)) {
+                ("struct", Ok((after, strukt))) => (after, strukt),
+                _ => {
+                    if let Some(k) = scope.iter().position(|p| p.name == name) {
+                        let k = u32::try_from(k).unwrap_or(u32::MAX);
+                        return Ok((rest, Type::Param(k)));
+                    }
+                    (rest, name)
+                }
+            };
             let (rest, args) = if sym("<")(rest).is_ok() {
                 list(rest, "<", ">", |i| ty(i, scope, depth + 1))?
             } else {
