@@ -160,9 +160,27 @@ enum Mutation {
     Append(Vec<u8>),
 }
 
+/// The committed fixture modules, valid for this host: a base the model
+/// can start from (through `ModuleBuilder::from_module`), so that loads
+/// reach real code, relocations, imports and notes.
+const FIXTURES: &[&[u8]] = &[
+    include_bytes!("../../tests/fixtures/app.smf"),
+    include_bytes!("../../tests/fixtures/collections.smf"),
+    include_bytes!("../../tests/fixtures/cycle.smf"),
+    include_bytes!("../../tests/fixtures/heap.smf"),
+    include_bytes!("../../tests/fixtures/heapuser.smf"),
+    include_bytes!("../../tests/fixtures/sample-zstd.smf"),
+    include_bytes!("../../tests/fixtures/sample.smf"),
+    include_bytes!("../../tests/fixtures/stats.smf"),
+    include_bytes!("../../tests/fixtures/trig.smf"),
+];
+
 #[derive(Arbitrary, Debug)]
 struct Model {
-    header: Header,
+    /// Start from this fixture (modulo their number) instead of nothing.
+    base: Option<u8>,
+    /// Header fields; a fixture keeps its own when there are none.
+    header: Option<Header>,
     sections: Vec<Section>,
     symbols: Vec<Symbol>,
     relocations: Vec<Relocation>,
@@ -185,11 +203,8 @@ fn collections_code() -> &'static [u8] {
     })
 }
 
-/// Lays the model out with the writer; items the writer refuses are left
-/// out, so most inputs still make a module.
-fn build(model: &Model) -> Option<Vec<u8>> {
-    let mut b = ModuleBuilder::new();
-    let h = &model.header;
+/// Sets the header fields the model gives.
+fn header(b: &mut ModuleBuilder, h: &Header) {
     b.platform(pick(Platform::ALL, h.platform))
         .arch(pick(Arch::ALL, h.arch))
         .app_type(pick(AppType::ALL, h.app_type))
@@ -201,7 +216,25 @@ fn build(model: &Model) -> Option<Vec<u8>> {
         .record_module_hash(h.record_module_hash)
         .record_smf_size(h.record_smf_size)
         .stub(&h.stub);
+}
+
+/// Lays the model out with the writer; items the writer refuses are left
+/// out, so most inputs still make a module.
+fn build(model: &Model) -> Option<Vec<u8>> {
     let mut sections: Vec<SectionId> = Vec::new();
+    let mut b = match model.base {
+        Some(k) => {
+            let fixture = FIXTURES[usize::from(k) % FIXTURES.len()];
+            let module = smf::Module::parse(fixture).expect("the fixtures are valid");
+            let count = module.sections().count();
+            sections.extend((0..count).filter_map(|i| u16::try_from(i).ok()).map(SectionId));
+            ModuleBuilder::from_module(&module).expect("the writer takes in a fixture")
+        }
+        None => ModuleBuilder::new(),
+    };
+    if let Some(h) = &model.header {
+        header(&mut b, h);
+    }
     for s in &model.sections {
         let name = s.name.text();
         let alignment = 1u64 << (s.align_log2 % 13);
@@ -306,12 +339,12 @@ fn build(model: &Model) -> Option<Vec<u8>> {
             );
         }
     }
-    if let Some((k, offset)) = h.entry
+    if let Some((k, offset)) = model.header.as_ref().and_then(|h| h.entry)
         && let Some(id) = section(k)
     {
         b.entry_point(id, u64::from(offset));
     }
-    if let Some(level) = h.compress {
+    if let Some(level) = model.header.as_ref().and_then(|h| h.compress) {
         let levels = smf::ZSTD_LEVELS;
         let span = u8::try_from(levels.end() - levels.start() + 1).unwrap_or(u8::MAX);
         let level = levels.start() + level % span;
