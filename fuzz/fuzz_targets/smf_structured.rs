@@ -151,12 +151,23 @@ enum Templates {
 /// A change to the built file.
 #[derive(Arbitrary, Debug)]
 enum Mutation {
-    SetByte { at: u32, value: u8 },
+    SetByte {
+        at: u32,
+        value: u8,
+    },
     /// A little-endian word, where header and table fields are.
-    SetWord { at: u32, value: u32 },
+    SetWord {
+        at: u32,
+        value: u32,
+    },
     /// Counting from the end, where the trailer header is.
-    SetByteFromEnd { back: u16, value: u8 },
-    Truncate { keep: u32 },
+    SetByteFromEnd {
+        back: u16,
+        value: u8,
+    },
+    Truncate {
+        keep: u32,
+    },
     Append(Vec<u8>),
 }
 
@@ -227,7 +238,11 @@ fn build(model: &Model) -> Option<Vec<u8>> {
             let fixture = FIXTURES[usize::from(k) % FIXTURES.len()];
             let module = smf::Module::parse(fixture).expect("the fixtures are valid");
             let count = module.sections().count();
-            sections.extend((0..count).filter_map(|i| u16::try_from(i).ok()).map(SectionId));
+            sections.extend(
+                (0..count)
+                    .filter_map(|i| u16::try_from(i).ok())
+                    .map(SectionId),
+            );
             ModuleBuilder::from_module(&module).expect("the writer takes in a fixture")
         }
         None => ModuleBuilder::new(),
