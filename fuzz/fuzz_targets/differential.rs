@@ -15,10 +15,12 @@
 //! How the bytes drive the generator: the first byte chooses the seed's
 //! low bits (one seed in eight gets a larger instruction budget) and the
 //! number of functions; after that each random number the generator asks
-//! for is the next eight bytes, little-endian, so a mutation of the input
-//! changes the decisions it covers and leaves the earlier ones alone. When
-//! the bytes run out the numbers continue from the generator's own
-//! xorshift sequence, so every input makes a whole program.
+//! for comes from the next byte, so a mutation of the input changes the
+//! decision it covers and leaves the earlier ones alone, and a short input
+//! already steers the first function. When the bytes run out the numbers
+//! continue from the generator's own xorshift sequence, so every input
+//! makes a whole program. A finding's input (the crash artifact) makes the
+//! same program again; the panic prints its text.
 #![no_main]
 #![allow(unsafe_code)]
 
@@ -47,7 +49,7 @@ thread_local! {
 }
 
 /// The random numbers the generator file expects at the including crate's
-/// root: eight input bytes per number while they last, then xorshift64*.
+/// root: one input byte per number while they last, then xorshift64*.
 pub struct Rng(pub u64);
 
 impl Rng {
@@ -59,12 +61,12 @@ impl Rng {
         INPUT.with_borrow(|input| {
             let at = CURSOR.get();
             match input.get(at..) {
-                Some(rest) if !rest.is_empty() => {
-                    let take = rest.len().min(8);
-                    let mut word = [0u8; 8];
-                    word[..take].copy_from_slice(&rest[..take]);
-                    CURSOR.set(at + take);
-                    u64::from_le_bytes(word)
+                Some(&[byte, ..]) => {
+                    CURSOR.set(at + 1);
+                    // The byte in every lane: each decision depends on this
+                    // byte alone, and a literal drawn from it is a
+                    // repeating pattern.
+                    u64::from(byte).wrapping_mul(0x0101_0101_0101_0101)
                 }
                 _ => fallback,
             }
@@ -180,15 +182,19 @@ fn run(machine: &Machine, lib: &Library, seed: u64, count: usize) {
             .unwrap_or_else(|e| panic!("instantiating {symbol}: {e}\n{}", show()));
         let code = machine
             .backend
-            .compile(&machine.memory, &inst.function, &inst.reg_types, &mut entries)
+            .compile(
+                &machine.memory,
+                &inst.function,
+                &inst.reg_types,
+                &mut entries,
+            )
             .unwrap_or_else(|e| panic!("compiling {symbol}: {e}\n{}", show()));
         entries.0.insert(symbol, code.address());
         keep.push(code);
     }
     // WebAssembly: one module of every function, laid out for wasm32.
     let wasm = lib.clone().with_target(Target::WASM32);
-    jit::verify::verify_library(&wasm)
-        .unwrap_or_else(|e| panic!("wasm32 layout: {e}\n{}", show()));
+    jit::verify::verify_library(&wasm).unwrap_or_else(|e| panic!("wasm32 layout: {e}\n{}", show()));
     let mut seen = std::collections::HashSet::new();
     let mut set: Vec<Instance> = Vec::new();
     for f in wasm.functions() {
@@ -206,70 +212,80 @@ fn run(machine: &Machine, lib: &Library, seed: u64, count: usize) {
     let mut rng = Rng(seed ^ 0x9e37_79b9_7f4a_7c15);
     for f in lib.functions() {
         let symbol = f.name.to_string();
-        let (_, sig) = (entries.0[&symbol], &f.sig);
-        let init: Vec<u8> = (0..MEM).map(|_| rng.next() as u8).collect();
-        let rest: Vec<Value> = sig
-            .params
-            .iter()
-            .skip(1)
-            .map(|t: &Type| argument(t, &mut rng))
-            .collect();
-        let with = |p: u64| {
-            [Value::Ptr(p)]
-                .into_iter()
-                .chain(rest.iter().copied())
-                .collect::<Vec<_>>()
-        };
-        let (mut host, mut for_x86) = (init.clone(), init.clone());
-        // SAFETY: the buffer is MEM bytes and generated functions mask
-        // every index into it.
-        let want = unsafe {
-            Interpreter::new(&oracle)
-                .with_fuel(FUEL)
-                .call_symbol(&symbol, &with(host.as_mut_ptr() as usize as u64))
-        };
-        let want = match want {
-            Ok(v) => Ok(v),
-            Err(Error {
-                kind: ErrorKind::Trap(t),
-                ..
-            }) => Err(t),
-            Err(Error {
-                kind: ErrorKind::OutOfFuel,
-                ..
-            }) => return,
-            Err(e) => panic!("interpreter: {e}\n{}", show()),
-        };
-        let entry = entries.0[&symbol];
-        // SAFETY: as for the interpreter; the function is called with its
-        // own signature, and generated programs terminate.
-        let x86 = unsafe {
-            machine.runtime.call(
-                entry as usize as *const u8,
-                sig,
-                &with(for_x86.as_mut_ptr() as usize as u64),
-            )
-        };
-        runner.write(at, &init).expect("writes the buffer");
-        let wasm_got = match runner.call(&symbol, &with(u64::from(at))) {
-            Ok(v) => Ok(v),
-            Err(jit::wasm::Error::Trap(t)) => Err(t),
-            Err(e) => panic!("wasm: {e}\n{}", show()),
-        };
-        let memory = runner.read(at, MEM).expect("reads the buffer");
-        if exact(&x86) != exact(&want)
-            || same(&wasm_got) != same(&want)
-            || for_x86 != host
-            || memory != host.as_slice()
-        {
-            let eq = |m: &[u8]| if m == host.as_slice() { "equal" } else { "differs" };
-            panic!(
-                "program (seed {seed}, {count} functions), {symbol}: interpreted {want:?}, \
-                 x86-64 {x86:?} (memory {}), wasm {wasm_got:?} (memory {})\nargs {rest:?}\n{}",
-                eq(&for_x86),
-                eq(memory),
-                show(),
-            );
+        let sig = &f.sig;
+        // Two rounds, as in the differential test: other arguments and
+        // buffer contents for the same compiled code.
+        for round in 0..2 {
+            let init: Vec<u8> = (0..MEM).map(|_| rng.next() as u8).collect();
+            let rest: Vec<Value> = sig
+                .params
+                .iter()
+                .skip(1)
+                .map(|t: &Type| argument(t, &mut rng))
+                .collect();
+            let with = |p: u64| {
+                [Value::Ptr(p)]
+                    .into_iter()
+                    .chain(rest.iter().copied())
+                    .collect::<Vec<_>>()
+            };
+            let (mut host, mut for_x86) = (init.clone(), init.clone());
+            // SAFETY: the buffer is MEM bytes and generated functions mask
+            // every index into it.
+            let want = unsafe {
+                Interpreter::new(&oracle)
+                    .with_fuel(FUEL)
+                    .call_symbol(&symbol, &with(host.as_mut_ptr() as usize as u64))
+            };
+            let want = match want {
+                Ok(v) => Ok(v),
+                Err(Error {
+                    kind: ErrorKind::Trap(t),
+                    ..
+                }) => Err(t),
+                Err(Error {
+                    kind: ErrorKind::OutOfFuel,
+                    ..
+                }) => return,
+                Err(e) => panic!("interpreter: {e}\n{}", show()),
+            };
+            let entry = entries.0[&symbol];
+            // SAFETY: as for the interpreter; the function is called with its
+            // own signature, and generated programs terminate.
+            let x86 = unsafe {
+                machine.runtime.call(
+                    entry as usize as *const u8,
+                    sig,
+                    &with(for_x86.as_mut_ptr() as usize as u64),
+                )
+            };
+            runner.write(at, &init).expect("writes the buffer");
+            let wasm_got = match runner.call(&symbol, &with(u64::from(at))) {
+                Ok(v) => Ok(v),
+                Err(jit::wasm::Error::Trap(t)) => Err(t),
+                Err(e) => panic!("wasm: {e}\n{}", show()),
+            };
+            let memory = runner.read(at, MEM).expect("reads the buffer");
+            if exact(&x86) != exact(&want)
+                || same(&wasm_got) != same(&want)
+                || for_x86 != host
+                || memory != host.as_slice()
+            {
+                let eq = |m: &[u8]| {
+                    if m == host.as_slice() {
+                        "equal"
+                    } else {
+                        "differs"
+                    }
+                };
+                panic!(
+                    "program (seed {seed}, {count} functions), {symbol}, round {round}: interpreted {want:?}, \
+                     x86-64 {x86:?} (memory {}), wasm {wasm_got:?} (memory {})\nargs {rest:?}\n{}",
+                    eq(&for_x86),
+                    eq(memory),
+                    show(),
+                );
+            }
         }
     }
     drop(keep);
