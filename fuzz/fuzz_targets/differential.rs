@@ -53,6 +53,8 @@ thread_local! {
 pub struct Rng(pub u64);
 
 impl Rng {
+    // The generator file calls `next`, as on the tests' own `Rng`.
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;

@@ -361,7 +361,7 @@ fn build(model: &Model) -> Option<Vec<u8>> {
     }
     if let Some(level) = model.header.as_ref().and_then(|h| h.compress) {
         let levels = smf::ZSTD_LEVELS;
-        let span = u8::try_from(levels.end() - levels.start() + 1).unwrap_or(u8::MAX);
+        let span = levels.end() - levels.start() + 1;
         let level = levels.start() + level % span;
         let _ = b.compress(Compression::Zstd, Some(level));
     }
