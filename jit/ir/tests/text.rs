@@ -271,3 +271,21 @@ fn a_struct_named_like_a_type_parameter_in_scope_prints_so_that_it_reads_back() 
         lib
     );
 }
+
+/// Found next by the same target: `struct f64` parsed as a struct named
+/// `f64` printed back as the scalar. A type keyword is no struct's name.
+#[test]
+fn struct_before_a_type_keyword_is_a_syntax_error() {
+    for keyword in ["f64", "i8", "bool", "rawptr", "ptr", "fn", "struct"] {
+        let text = format!("import fn f() -> struct {keyword}\n");
+        let e = jit_ir::text::parse_library(&text).expect_err(keyword);
+        assert!(
+            matches!(e.kind, jit_ir::ErrorKind::Syntax(_)),
+            "{keyword}: {e}"
+        );
+    }
+    // A struct called like a keyword only in part is fine.
+    let lib =
+        jit_ir::text::parse_library("struct f64x { a: f64 }\nimport fn f() -> ptr<struct f64x>\n");
+    assert!(lib.is_ok(), "{lib:?}");
+}

@@ -314,6 +314,14 @@ fn ty<'a>(i: &'a str, scope: &[TypeParam], depth: usize) -> PResult<'a, Type> {
             // `struct Name`: the struct, even where a type parameter has
             // that name (what the printer writes then).
             let (rest, name) = match (name, ident(rest)) {
+                // A keyword of a type is no struct's name: written plainly
+                // it would read back as that type.
+                ("struct", Ok((_, keyword)))
+                    if crate::mangle::scalar(keyword).is_some()
+                        || matches!(keyword, "ptr" | "fn" | "struct") =>
+                {
+                    return fail(ws(rest), "a struct name (not a type keyword)");
+                }
                 ("struct", Ok((after, strukt))) => (after, strukt),
                 _ => {
                     if let Some(k) = scope.iter().position(|p| p.name == name) {
