@@ -65,6 +65,11 @@ for t in "${targets[@]}"; do
     mkdir -p "$artifacts"
     before="$(count_findings "$artifacts")"
     args=(-max_total_time="$seconds" -print_final_stats=1 -artifact_prefix="$artifacts/")
+    # The differential target reads one byte per decision of its program
+    # generator: let its inputs grow to a whole program from the start.
+    if [ "$t" = differential ]; then
+        args+=(-max_len=512 -len_control=0)
+    fi
     if $empty; then
         corpus="$logs/corpus-$t"
         mkdir -p "$corpus"
