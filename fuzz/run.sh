@@ -80,11 +80,18 @@ for t in "${targets[@]}"; do
         fi
     fi
     echo "running $t for ${seconds}s from ${corpus#"$root"/}" >&2
-    # A crash makes libFuzzer exit non-zero; the artifact count says so.
-    "$bin_dir/$t" "${args[@]}" "$corpus" >"$logs/$t.log" 2>&1 || true
+    # A crash makes libFuzzer exit non-zero and write an artifact; a
+    # process that dies without one (a signal its handler could not catch)
+    # is a finding too, with only the log to show for it.
+    status=0
+    "$bin_dir/$t" "${args[@]}" "$corpus" >"$logs/$t.log" 2>&1 || status=$?
     execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$logs/$t.log" | tail -n 1)"
     cov="$(grep -o 'cov: [0-9]*' "$logs/$t.log" | tail -n 1 | cut -d' ' -f2)"
     findings=$(($(count_findings "$artifacts") - before))
+    if [ "$status" -ne 0 ] && [ "$findings" -eq 0 ]; then
+        echo "$t: exited with status $status and wrote no artifact" >&2
+        findings=1
+    fi
     if [ "$findings" -gt 0 ]; then
         any_finding=true
         cp "$logs/$t.log" "$artifacts/last-run.log"
