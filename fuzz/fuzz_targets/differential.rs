@@ -293,4 +293,45 @@ fn run(machine: &Machine, lib: &Library, seed: u64, count: usize) {
     drop(keep);
 }
 
-fuzz_target!(|data: &[u8]| check(data));
+/// Bytes of stack of the thread that runs the programs: wasmi's executor
+/// hands each instruction to the next through a call, which an
+/// instrumented build does not turn into a jump, so a long loop takes
+/// stack in proportion to the instructions it runs (the main thread's 8 MiB
+/// overflowed within minutes). The pages are only reserved.
+const WORKER_STACK: usize = 4 << 30;
+
+/// One input to the worker, and what came of it (a panic's payload).
+type Job = (Vec<u8>, std::sync::mpsc::Sender<std::thread::Result<()>>);
+
+/// Runs `check` on one long-lived thread with a large stack (its JIT and
+/// runners are per-thread, so they are kept across inputs), passing a
+/// panic back to the fuzzing thread as its own.
+fn on_worker(data: &[u8]) {
+    static WORKER: std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<Job>>> =
+        std::sync::OnceLock::new();
+    let worker = WORKER.get_or_init(|| {
+        let (send, receive) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("differential".into())
+            .stack_size(WORKER_STACK)
+            .spawn(move || {
+                for (data, done) in receive {
+                    let outcome = std::panic::catch_unwind(|| check(&data));
+                    let _ = done.send(outcome);
+                }
+            })
+            .expect("the worker thread starts");
+        std::sync::Mutex::new(send)
+    });
+    let (done, outcome) = std::sync::mpsc::channel();
+    worker
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .send((data.to_vec(), done))
+        .expect("the worker runs");
+    if let Err(payload) = outcome.recv().expect("the worker answers") {
+        std::panic::resume_unwind(payload);
+    }
+}
+
+fuzz_target!(|data: &[u8]| on_worker(data));
