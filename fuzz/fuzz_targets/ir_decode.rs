@@ -18,7 +18,13 @@ fn instantiate_everything(lib: &Library) {
             let args: Vec<Type> = f
                 .type_params
                 .iter()
-                .map(|p| if p.constraint == Constraint::Float { Type::F64 } else { Type::I64 })
+                .map(|p| {
+                    if p.constraint == Constraint::Float {
+                        Type::F64
+                    } else {
+                        Type::I64
+                    }
+                })
                 .collect();
             let _ = jit_ir::instantiate::instantiate_all(lib, &f.name, &args);
         }
