@@ -286,6 +286,13 @@ fn struct_before_a_type_keyword_is_a_syntax_error() {
     }
     // A struct called like a keyword only in part is fine.
     let lib =
-        jit_ir::text::parse_library("struct f64x { a: f64 }\nimport fn f() -> ptr<struct f64x>\n");
-    assert!(lib.is_ok(), "{lib:?}");
+        jit_ir::text::parse_library("struct f64x { a: f64 }\nimport fn f() -> ptr<struct f64x>\n")
+            .expect("parses");
+    let ret = lib.import("f").and_then(|d| d.sig.ret.clone());
+    let is_f64x =
+        |t: &jit_ir::ir::Type| matches!(t, jit_ir::ir::Type::Struct(s) if s.name == "f64x");
+    assert!(
+        matches!(&ret, Some(jit_ir::ir::Type::Ptr(inner)) if is_f64x(inner)),
+        "{ret:?}"
+    );
 }
