@@ -747,21 +747,13 @@ impl Kernel {
         self.record = false;
     }
 
-    /// Measures the runners in alternation, five rounds each, keeping each
-    /// runner's round with the lowest median: load from other processes on
-    /// the shared machine then hits every side alike. One [`Stats`] per
-    /// runner, in order.
+    /// Measures the runners in alternation (`harness::race`). One
+    /// [`Stats`] per runner, in order.
     pub(crate) fn race(&mut self, runners: &[Runner<'_>]) -> Vec<Stats> {
-        let mut best: Vec<Option<Stats>> = vec![None; runners.len()];
-        for _ in 0..5 {
-            for (slot, &runner) in best.iter_mut().zip(runners) {
-                let s = measure(self.runs, || self.run(runner));
-                if slot.is_none_or(|old| s.median < old.median) {
-                    *slot = Some(s);
-                }
-            }
-        }
-        best.into_iter().map(|s| s.expect("measured")).collect()
+        crate::harness::race(runners.len(), |k| {
+            let runner = runners[k];
+            measure(self.runs, || self.run(runner))
+        })
     }
 
     /// Measures the interpreter (slow, so fewer runs and one round).

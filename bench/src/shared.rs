@@ -128,20 +128,10 @@ fn compile(
         .unwrap_or_else(|e| panic!("compiling {name}: {e}"))
 }
 
-/// Measures the sides in alternation, five rounds of [`RUNS`] each,
-/// keeping each side's round with the lowest median (as the kernel suite
-/// does).
+/// Measures the sides in alternation, [`RUNS`] a round
+/// (`harness::race`, as the kernel suite does).
 fn race(sides: &mut [&mut dyn FnMut() -> i64]) -> Vec<Stats> {
-    let mut best: Vec<Option<Stats>> = vec![None; sides.len()];
-    for _ in 0..5 {
-        for (slot, side) in best.iter_mut().zip(sides.iter_mut()) {
-            let s = measure(RUNS, &mut **side);
-            if slot.is_none_or(|old| s.median < old.median) {
-                *slot = Some(s);
-            }
-        }
-    }
-    best.into_iter().map(|s| s.expect("measured")).collect()
+    crate::harness::race(sides.len(), |k| measure(RUNS, &mut *sides[k]))
 }
 
 pub fn run(report: &mut Report) {
