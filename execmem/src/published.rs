@@ -237,6 +237,17 @@ impl PublishedCode {
     pub fn contains(&self, address: usize) -> bool {
         self.regions().any(|range| range.contains(&address))
     }
+
+    /// The function of this batch whose bytes hold `address`, as the
+    /// address range of its reservation; `None` for an address in padding,
+    /// in another batch's code or outside. (Under dual mapping a region is
+    /// shared, so [`contains`](Self::contains) alone cannot tell.)
+    #[must_use]
+    pub fn function_at(&self, address: usize) -> Option<std::ops::Range<usize>> {
+        self.functions()
+            .map(|function| function.address()..function.address() + function.len())
+            .find(|range| range.contains(&address))
+    }
 }
 
 /// One function published on its own by

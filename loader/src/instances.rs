@@ -17,6 +17,7 @@
 //! report the cycle instead of deadlocking.
 
 use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::Instant;
@@ -198,6 +199,14 @@ pub trait Instantiator: Send + Sync {
     /// must not call back into the loader (resolve, load, list modules),
     /// only forget what it keeps.
     fn dropped(&self, _name: &str, _address: Address) {}
+
+    /// Code this instantiator published outside the instance cache (a
+    /// tiered instantiation compiled once hot, its loop entries) whose
+    /// bytes hold `address`: the instantiation's name and the function's
+    /// address range, for [`Loader::address_info`]. None by default.
+    fn code_at(&self, _address: usize) -> Option<(Arc<str>, Range<usize>)> {
+        None
+    }
 }
 
 /// Templates an instantiator decoded and verified (the JIT's: entries of
@@ -236,6 +245,10 @@ impl<T: Instantiator + ?Sized> Instantiator for Arc<T> {
 
     fn dropped(&self, name: &str, address: Address) {
         (**self).dropped(name, address);
+    }
+
+    fn code_at(&self, address: usize) -> Option<(Arc<str>, Range<usize>)> {
+        (**self).code_at(address)
     }
 }
 
@@ -1038,6 +1051,23 @@ impl Instances {
     /// The tier counters of `name` from the instantiator.
     pub(crate) fn tier_stats(&self, name: &str) -> Option<TierStats> {
         self.instantiator.load().as_ref()?.tier_stats(name)
+    }
+
+    /// The finished instance whose reserved bytes hold `address`, with
+    /// its name; a linear scan, for the rare [`Loader::address_info`].
+    pub(crate) fn containing(&self, address: usize) -> Option<(Arc<str>, InstanceCode)> {
+        self.cells.iter().find_map(|cell| {
+            let code = cell.done.get()?.as_ref().ok()?;
+            let start = code.address().get();
+            (start..start + code.size())
+                .contains(&address)
+                .then(|| (Arc::clone(cell.key()), code.clone()))
+        })
+    }
+
+    /// [`Instantiator::code_at`] of the installed instantiator.
+    pub(crate) fn code_at(&self, address: usize) -> Option<(Arc<str>, Range<usize>)> {
+        self.instantiator.load().as_ref()?.code_at(address)
     }
 }
 

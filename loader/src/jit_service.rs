@@ -422,6 +422,10 @@ impl Instantiator for JitInstantiator {
             .unwrap_or_default()
     }
 
+    fn code_at(&self, address: usize) -> Option<(Arc<str>, std::ops::Range<usize>)> {
+        self.tier.as_ref()?.code_at(address)
+    }
+
     fn dropped(&self, name: &str, address: Address) {
         if let Some(tier) = &self.tier {
             tier.forget(name, address);

@@ -38,6 +38,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+mod address;
 // Unsafe code: views the bytes of a read-only file mapping.
 #[allow(unsafe_code)]
 mod cache;
@@ -74,6 +75,7 @@ mod template_cache;
 #[allow(unsafe_code)]
 mod tier;
 
+pub use address::{AddressInfo, AddressOwner};
 pub use cache::{Backing, CacheConfig, CacheStats, FileIdentity, SmfCache, SmfFile};
 pub use error::{Error, InstantiationError, Result};
 pub use exports::Export;

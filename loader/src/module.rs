@@ -971,13 +971,18 @@ fn publish(batch: CodeBatch) -> Result<Option<PublishedCode>> {
 }
 
 impl LoadedModule {
-    /// Whether `address` lies in this module's code or data.
+    /// Whether `address` lies in this module's code (the bytes of one of
+    /// the functions published with it, instances made at its load
+    /// included; not the padding, nor other code sharing its pages) or in
+    /// its read-only data or data.
     #[must_use]
     pub fn contains(&self, address: usize) -> bool {
         let in_map = |base: Option<(usize, usize)>| {
             base.is_some_and(|(start, len)| (start..start + len).contains(&address))
         };
-        self.code.as_ref().is_some_and(|c| c.contains(address))
+        self.code
+            .as_ref()
+            .is_some_and(|c| c.function_at(address).is_some())
             || in_map(self.rodata.as_ref().map(|m| (m.as_ptr() as usize, m.len())))
             || in_map(self.data.as_ref().map(|m| (m.as_ptr() as usize, m.len())))
     }

@@ -218,6 +218,9 @@ pub struct TierStats {
     pub compile_failures: u64,
     /// Why the last compilation failed.
     pub last_failure: Option<String>,
+    /// Where the compiled code starts, once it is switched to (the stub
+    /// the name resolves to stays the entry callers use).
+    pub compiled_entry: Option<usize>,
 }
 
 /// The tier counters of every tiered instantiation of a loader.
@@ -423,6 +426,17 @@ impl TierShared {
         self.record(name).map(|r| r.stats())
     }
 
+    /// The tiered instantiation whose compiled code (its body or a loop
+    /// entry) holds `address`: its name and the function's address range.
+    pub(crate) fn code_at(&self, address: usize) -> Option<(Arc<str>, std::ops::Range<usize>)> {
+        self.by_name.iter().find_map(|entry| {
+            let record = entry.value().upgrade()?;
+            let code = record.code.lock().unwrap_or_else(PoisonError::into_inner);
+            let range = code.iter().find_map(|code| code.function_at(address))?;
+            Some((Arc::clone(&record.symbol), range))
+        })
+    }
+
     /// The counters of every live record.
     pub(crate) fn totals(&self) -> TierTotals {
         let mut totals = TierTotals {
@@ -489,6 +503,7 @@ impl Tiered {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .clone(),
+            compiled_entry: self.compiled(),
         }
     }
 

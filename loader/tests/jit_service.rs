@@ -822,3 +822,26 @@ fn a_global_template_wins_over_a_local_copy_and_load_order_breaks_ties() {
         );
     }
 }
+
+#[test]
+fn address_info_names_instances_module_exports_and_nothing_elsewhere() {
+    let loader = jit_loader(LoaderConfig::default());
+    let module = loader.load(fixture("collections")).unwrap();
+    let sum = loader.resolve("sum$f64").unwrap().get();
+    for address in [sum, sum + 1] {
+        let info = loader.address_info(address).unwrap();
+        assert_eq!(info.owner, loader::AddressOwner::Instance);
+        assert_eq!(info.symbol.as_deref(), Some("sum$f64"));
+        assert_eq!(info.symbol_address, Some(sum));
+        assert_eq!(info.module.unwrap().id(), module.id());
+    }
+    let exported = module.export("sum$i32").unwrap().get();
+    let info = loader.address_info(exported + 2).unwrap();
+    assert_eq!(info.owner, loader::AddressOwner::Module);
+    assert_eq!(info.symbol.as_deref(), Some("sum$i32"));
+    assert_eq!(info.symbol_address, Some(exported));
+    assert_eq!(info.module.unwrap().id(), module.id());
+    let local = 0u64;
+    assert!(loader.address_info(&raw const local as usize).is_none());
+    assert!(loader.address_info(0).is_none());
+}

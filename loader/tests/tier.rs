@@ -644,3 +644,45 @@ fn a_tiered_instance_is_built_at_its_first_call() {
     assert_eq!(got, Ok(Some(Value::U16(3))));
     assert_eq!(loader.tier_stats("min$u16").unwrap().interpreted_calls, 1);
 }
+
+#[test]
+fn address_info_names_a_tiered_stub_and_the_code_it_was_compiled_to() {
+    let loader = tiered(TierPolicy::Auto, 1, u32::MAX);
+    let entry = loader.resolve("max$i32").unwrap().as_ptr() as usize;
+    let xs = [3i32, -9, 41, 7];
+    let stub = loader.address_info(entry).unwrap();
+    assert_eq!(stub.owner, loader::AddressOwner::Instance);
+    assert_eq!(stub.symbol.as_deref(), Some("max$i32"));
+    assert_eq!(stub.symbol_address, Some(entry));
+    assert!(
+        loader
+            .tier_stats("max$i32")
+            .unwrap()
+            .compiled_entry
+            .is_none()
+    );
+    for _ in 0..2 {
+        let got = call_at(
+            entry as *const u8,
+            "fn(ptr<i32>, i64) -> i32",
+            &[ptr(&xs), len(4)],
+        );
+        assert_eq!(got, Ok(Some(Value::I32(41))));
+    }
+    let compiled = loader
+        .tier_stats("max$i32")
+        .unwrap()
+        .compiled_entry
+        .unwrap();
+    assert_ne!(compiled, entry);
+    for address in [compiled, compiled + 3] {
+        let info = loader.address_info(address).unwrap();
+        assert_eq!(info.owner, loader::AddressOwner::TierCode);
+        assert_eq!(info.symbol.as_deref(), Some("max$i32"));
+        assert_eq!(info.symbol_address, Some(compiled));
+        assert_eq!(
+            info.module.unwrap().path(),
+            fixture("collections").as_path()
+        );
+    }
+}

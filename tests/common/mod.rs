@@ -81,11 +81,12 @@ pub fn run(program: &Path, arg: &Path) -> String {
 
 /// [`run`] with the environment variables `env` set.
 pub fn run_with(program: &Path, arg: &Path, env: &[(&str, &str)]) -> String {
-    let output = command(program)
-        .envs(env.iter().copied())
-        .arg(arg)
-        .output()
-        .unwrap();
+    succeed(command(program).envs(env.iter().copied()).arg(arg))
+}
+
+/// Runs `command`, requires success and returns its stdout.
+pub fn succeed(command: &mut Command) -> String {
+    let output = command.output().unwrap();
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(
         output.status.success(),
