@@ -2,6 +2,35 @@
 //!
 //! This facade re-exports the workspace crates for programs that want one
 //! dependency, and holds [`build`], the module builder behind `smf-build`.
+//!
+//! | re-export | for | example |
+//! |---|---|---|
+//! | [`loader`] | loading SMF modules and resolving names, instantiating on a miss | below; [`loader::Loader`] |
+//! | [`jit`] | the template IR, the interpreter, the x86-64 and WebAssembly backends | [`jit`]'s crate page |
+//! | [`smf`] | reading, validating and writing SMF module files | [`smf::Module::parse`] |
+//! | [`sdn`] | the SDN format and the typed `note.sdn` tables | [`sdn::parse`] |
+//! | [`execmem`] | write-xor-execute memory for generated code | [`execmem::ExecMemory`] |
+//! | [`build`] | building a module from a manifest, as `smf-build` does | [`build::build_module`] |
+//!
+//! # Example
+//!
+//! Load the bundled collections module and call `sum$f64`, which no module
+//! contains: the loader instantiates the `sum` template for `f64` and
+//! compiles it on this first resolution (`examples/call_from_rust.rs` is
+//! the same as a program).
+//!
+//! ```
+//! use smfjit::loader::{Loader, LoaderConfig};
+//!
+//! let loader = Loader::with_jit(LoaderConfig::default())?;
+//! loader.load("tests/fixtures/collections.smf")?;
+//! let sum = loader.resolve("sum$f64")?;
+//! // SAFETY: `sum$f64` is compiled for `fn(ptr<f64>, i64) -> f64`, this C
+//! // function type, and stays mapped while the loader lives.
+//! let sum: extern "C" fn(*const f64, i64) -> f64 = unsafe { std::mem::transmute(sum.as_ptr()) };
+//! assert_eq!(sum([1.5, 2.25, 3.0].as_ptr(), 3), 6.75);
+//! # Ok::<(), smfjit::loader::Error>(())
+//! ```
 #![forbid(unsafe_code)]
 
 pub mod build;
@@ -11,3 +40,9 @@ pub use jit;
 pub use loader;
 pub use sdn;
 pub use smf;
+
+/// The README's Rust code, compiled and run as a doctest so that it cannot
+/// drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

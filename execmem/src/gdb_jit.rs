@@ -49,8 +49,8 @@ pub struct Descriptor {
     first_entry: *mut CodeEntry,
 }
 
-/// The descriptor GDB looks up by name. Only [`update`] touches it, with
-/// [`LOCK`] held; GDB reads it while the process is stopped.
+/// The descriptor GDB looks up by name. Only `update` touches it, with
+/// `LOCK` held; GDB reads it while the process is stopped.
 #[allow(non_upper_case_globals)]
 #[unsafe(no_mangle)]
 pub static mut __jit_debug_descriptor: Descriptor = Descriptor {

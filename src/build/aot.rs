@@ -26,7 +26,7 @@ use smf::RelocType;
 
 /// The undefined symbol every module with code imports for its trap
 /// handler: an `extern "C" fn(kind: u32, code: u32) -> !` the loader binds
-/// (`jit::backend::TrapRuntime::handler` is one).
+/// (`jit::backend::TrapRuntime::handler` is one); example: [`compile`].
 pub const TRAP_SYMBOL: &str = "__smfjit_trap";
 
 /// Alignment of every function in `.text`.
@@ -42,7 +42,7 @@ const TRAP_PROBES: [u64; 3] = [
     0x8000_7472_6170_0001,
 ];
 
-/// A function placed in `.text`.
+/// A function placed in `.text` (example: [`compile`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placed {
     /// Its symbol.
@@ -53,7 +53,7 @@ pub struct Placed {
     pub size: u64,
 }
 
-/// A field of `.text` the loader patches.
+/// A field of `.text` the loader patches (example: [`compile`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fixup {
     /// Offset of the field in `.text`.
@@ -66,7 +66,7 @@ pub struct Fixup {
     pub addend: i64,
 }
 
-/// A compiled Code section.
+/// A compiled Code section (example: [`compile`]).
 #[derive(Debug, Clone, Default)]
 pub struct Text {
     /// The section's bytes.
@@ -206,6 +206,18 @@ fn trap_entry(a: &[u8], pa: u64, b: &[u8], pb: u64) -> Option<usize> {
 }
 
 /// Compiles `instances` into one `.text`, in order.
+///
+/// ```
+/// let source = "fn twice(%x: i64) -> i64 {\nentry:\n    %y = add i64 %x, %x\n    ret %y\n}\n";
+/// let library = smfjit::jit::text::parse_library(source)?;
+/// let instance = smfjit::jit::instantiate::instantiate_symbol(&library, "twice")?;
+/// let text = smfjit::build::aot::compile(&[instance])?;
+/// assert_eq!(text.functions[0].symbol, "twice");
+/// assert_eq!(text.functions[0].offset, 0);
+/// // The trap handler's address is the only field left to the loader.
+/// assert!(text.fixups.iter().all(|f| f.symbol == smfjit::build::aot::TRAP_SYMBOL));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 ///
 /// # Errors
 /// A function the backend cannot compile, or a `.text` too large for the

@@ -3,7 +3,20 @@
 use serde::Deserialize;
 use smf::{Arch, Platform};
 
-/// A whole manifest.
+/// A whole manifest (the format: `doc/formats/manifest.md`).
+///
+/// ```
+/// use smfjit::build::Manifest;
+///
+/// let manifest: Manifest = smfjit::sdn::from_str(
+///     "module:\n    name: demo\nsources = [demo.tir]\ncompile = [sum$i32]\n\
+///      possible |mangled_name, required_by, can_defer|\n    sum$f64, app.main, true\n",
+/// )?;
+/// assert_eq!(manifest.module.name, "demo");
+/// assert_eq!(manifest.possible[0].mangled_name, "sum$f64");
+/// assert_eq!(manifest.module.arch()?, smfjit::smf::Arch::X86_64);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
@@ -24,7 +37,7 @@ pub struct Manifest {
     pub possible: Vec<PossibleEntry>,
 }
 
-/// The `module:` block.
+/// The `module:` block (example: [`Manifest`]).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModuleInfo {
@@ -38,7 +51,7 @@ pub struct ModuleInfo {
     pub arch: Option<String>,
 }
 
-/// A row of the `possible` table.
+/// A row of the `possible` table (example: [`Manifest`]).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PossibleEntry {

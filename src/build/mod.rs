@@ -30,7 +30,8 @@ use smf::{Binding, ModuleBuilder, NoteSize, SectionType, SymbolDef, SymbolId, Sy
 
 pub use manifest::{Manifest, ModuleInfo, PossibleEntry};
 
-/// How to build beyond what the manifest says.
+/// How to build beyond what the manifest says; see
+/// [`build_module_with`] for an example.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Options {
     /// How the sections worth compressing are stored.
@@ -39,6 +40,16 @@ pub struct Options {
 
 /// A compression method and level, as `--compress` takes it: `none`,
 /// `zstd` (at [`smf::ZSTD_DEFAULT_LEVEL`]) or `zstd:LEVEL`.
+///
+/// ```
+/// use smfjit::build::CompressionChoice;
+///
+/// let choice: CompressionChoice = "zstd:19".parse()?;
+/// assert_eq!(choice.method, smfjit::smf::Compression::Zstd);
+/// assert_eq!(choice.level, Some(19));
+/// assert!("lz4".parse::<CompressionChoice>().is_err());
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CompressionChoice {
     /// The method.
@@ -94,6 +105,15 @@ impl std::str::FromStr for CompressionChoice {
 }
 
 /// Why a build failed: which file, and what is wrong with it.
+///
+/// ```
+/// use std::path::Path;
+/// use smfjit::build::{BuildError, build_module};
+///
+/// let error = build_module(Path::new("no/such/manifest.sdn")).unwrap_err();
+/// assert!(matches!(error, BuildError::Io { .. }));
+/// assert!(error.to_string().starts_with("'no/such/manifest.sdn': "));
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     /// A file could not be read or written.
@@ -142,6 +162,15 @@ fn located(e: &sdn::Error) -> String {
 
 /// Reads the manifest at `path`, builds the module and returns its bytes.
 ///
+/// ```
+/// use std::path::Path;
+///
+/// let bytes = smfjit::build::build_module(Path::new("tests/fixtures/src/collections.sdn"))?;
+/// let module = smfjit::smf::Module::parse(&bytes)?;
+/// assert!(module.symbols().any(|s| s.name() == "sum$i32"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
 /// # Errors
 /// An unreadable file, a manifest or source with errors, a `possible`
 /// instantiation that does not instantiate, a function the backend cannot
@@ -151,6 +180,18 @@ pub fn build_module(path: &Path) -> Result<Vec<u8>, BuildError> {
 }
 
 /// [`build_module`] with `options`.
+///
+/// ```
+/// use std::path::Path;
+/// use smfjit::build::{Options, build_module_with};
+///
+/// let manifest = Path::new("tests/fixtures/src/collections.sdn");
+/// let plain = build_module_with(manifest, &Options::default())?;
+/// let options = Options { compression: "zstd".parse()? };
+/// let packed = build_module_with(manifest, &options)?;
+/// assert!(packed.len() < plain.len());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 ///
 /// # Errors
 /// As [`build_module`]; and a compression the SMF writer refuses.

@@ -7,7 +7,7 @@
 //! `elem_addr` and `field_addr` become [`Op::Addr`] with a byte scale and
 //! displacement, and calls to templates become calls to the mangled
 //! [`Callee::Symbol`] of the callee's instantiation, which the loader (or an
-//! interpreter [`crate::interp::Resolver`]) resolves, instantiating on a
+//! interpreter `Resolver` of the `jit-interp` crate) resolves, instantiating on a
 //! miss.
 
 use std::collections::HashSet;

@@ -107,7 +107,7 @@ fn check_shared(name: &str, linkage: Linkage, limit: u64) -> Result<(), Error> {
 }
 
 /// Whether the template `name` may be instantiated with the reduced
-/// instance check ([`verify_instance`]): its library passed
+/// instance check (`verify_instance`): its library passed
 /// [`verify_library`], or, for a library decoded on demand, the template
 /// and every struct and declaration it refers to passed the verifier (run
 /// now, the first time, and remembered).

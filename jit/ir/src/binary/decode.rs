@@ -210,7 +210,7 @@ fn entry_name(bytes: &[u8], frame: &Frame) -> Result<ItemName, Error> {
 
 /// A TemplateCode section as a library whose items are decoded one at a
 /// time, the first time each is looked up, and verified the first time a
-/// template is instantiated ([`Library::lazy`]): a module offering a
+/// template is instantiated (`Library::lazy`): a module offering a
 /// thousand templates costs, until they are used, one pass over the
 /// entries' framing and names. `original_offset` is where the section
 /// starts in its file, for the offsets of errors.
