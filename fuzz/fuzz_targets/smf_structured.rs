@@ -135,8 +135,125 @@ struct Shared {
 
 #[derive(Arbitrary, Debug)]
 struct Note {
-    text: String,
+    text: NoteText,
     scanned: bool,
+}
+
+/// A note's text: arbitrary, or the six tables written by the note's own
+/// writer, so that the loader's note checks (names against templates and
+/// symbols, dependency ids, cycles) see well-formed tables.
+#[derive(Arbitrary, Debug)]
+enum NoteText {
+    Raw(String),
+    Rows(NoteRows),
+}
+
+/// Type arguments worth naming: scalars the templates take, a struct, an
+/// argument list and text that is no type.
+const TYPE_ARGS: &[&str] = &[
+    "i64",
+    "f64",
+    "i32,u8",
+    "Pair<i32,u8>",
+    "u16",
+    "bool",
+    "",
+    "?",
+];
+
+#[derive(Arbitrary, Debug)]
+struct Row {
+    id: u8,
+    template: Name,
+    type_args: u8,
+    mangled_name: Name,
+    text: Name,
+    flag: u8,
+}
+
+#[derive(Arbitrary, Debug)]
+struct NoteRows {
+    instantiations: Vec<Row>,
+    possible: Vec<Row>,
+    type_inferences: Vec<Row>,
+    dependencies: Vec<(u8, u8, u8)>,
+    warnings: Vec<Row>,
+    errors: Vec<Row>,
+}
+
+impl NoteRows {
+    /// The rows as a note, written as SDN (with its terminator line); `None`
+    /// when the writer refuses them (type arguments that do not read back).
+    fn text(&self) -> Option<String> {
+        use sdn::note::{
+            CircularError, CircularWarning, DepKind, Dependency, Instantiation, Possible, Status,
+            TypeArgs, TypeInference,
+        };
+        let args =
+            |row: &Row| TypeArgs::split(TYPE_ARGS[usize::from(row.type_args) % TYPE_ARGS.len()]);
+        let note = sdn::note::Note {
+            instantiations: (self.instantiations.iter())
+                .map(|r| Instantiation {
+                    id: r.id.into(),
+                    template: r.template.text(),
+                    type_args: args(r),
+                    mangled_name: r.mangled_name.text(),
+                    from_file: r.text.text(),
+                    from_loc: "1:1".to_owned(),
+                    to_obj: r.text.text(),
+                    status: [Status::Compiled, Status::Deferred, Status::JitCompiled]
+                        [usize::from(r.flag) % 3],
+                })
+                .collect(),
+            possible: (self.possible.iter())
+                .map(|r| Possible {
+                    id: r.id.into(),
+                    template: r.template.text(),
+                    type_args: args(r),
+                    mangled_name: r.mangled_name.text(),
+                    required_by: r.text.text(),
+                    can_defer: r.flag % 2 == 0,
+                })
+                .collect(),
+            type_inferences: (self.type_inferences.iter())
+                .map(|r| TypeInference {
+                    id: r.id.into(),
+                    inferred_type: r.mangled_name.text(),
+                    expr: r.template.text(),
+                    context: r.text.text(),
+                    from_file: r.text.text(),
+                    from_loc: "2:3".to_owned(),
+                })
+                .collect(),
+            dependencies: (self.dependencies.iter())
+                .map(|&(from, to, kind)| Dependency {
+                    from_inst: from.into(),
+                    to_inst: to.into(),
+                    dep_kind: [
+                        DepKind::TypeParam,
+                        DepKind::FieldType,
+                        DepKind::InnerType,
+                        DepKind::MethodDep,
+                    ][usize::from(kind) % 4],
+                })
+                .collect(),
+            circular_warnings: (self.warnings.iter())
+                .map(|r| CircularWarning {
+                    id: r.id.into(),
+                    cycle_path: r.mangled_name.text(),
+                    severity: r.text.text(),
+                })
+                .collect(),
+            circular_errors: (self.errors.iter())
+                .map(|r| CircularError {
+                    id: r.id.into(),
+                    cycle_path: r.mangled_name.text(),
+                    error_code: r.text.text(),
+                })
+                .collect(),
+        };
+        note.to_sdn_string().ok()
+    }
 }
 
 #[derive(Arbitrary, Debug)]
@@ -272,14 +389,20 @@ fn build(model: &Model) -> Option<Vec<u8>> {
             sections.push(id);
         }
     }
-    if let Some(note) = &model.note {
-        let mut text = note.text.replace('\0', "");
-        if !text.is_empty() && !text.ends_with('\n') {
+    let note_text = model.note.as_ref().and_then(|note| match &note.text {
+        NoteText::Raw(raw) => {
+            let mut text = raw.replace('\0', "");
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(smf::NOTE_TERMINATOR);
             text.push('\n');
+            Some((text, note.scanned))
         }
-        text.push_str(smf::NOTE_TERMINATOR);
-        text.push('\n');
-        let size = if note.scanned {
+        NoteText::Rows(rows) => rows.text().map(|text| (text, note.scanned)),
+    });
+    if let Some((text, scanned)) = note_text {
+        let size = if scanned {
             NoteSize::Scanned
         } else {
             NoteSize::Recorded
