@@ -267,12 +267,23 @@ fn load_with_generic_imports(report: &mut Report) {
             .len()
     };
     // `SMFJIT_BENCH_PROFILE=tier-load` repeats the load under `auto` alone,
-    // for a profiler (`SMFJIT_BENCH_PROFILE_RUNS` times, default 50).
-    if std::env::var(crate::loader::PROFILE_ENV).as_deref() == Ok("tier-load") {
+    // for a profiler (`SMFJIT_BENCH_PROFILE_RUNS` times, default 50);
+    // `tier-load-compiled` the same under `compiled`.
+    let profiled = match std::env::var(crate::loader::PROFILE_ENV).as_deref() {
+        Ok("tier-load") => Some(TierPolicy::Auto),
+        Ok("tier-load-compiled") => Some(TierPolicy::Compiled),
+        _ => None,
+    };
+    if let Some(policy) = profiled {
+        // The load alone is `profiled_load`, for `--toggle-collect`.
+        #[inline(never)]
+        fn profiled_load(load: impl Fn(&Loader) -> usize, l: &Loader) -> usize {
+            load(l)
+        }
         let runs = crate::harness::profile_runs(50);
         for _ in 0..runs {
-            let l = setup(TierPolicy::Auto);
-            std::hint::black_box(load(&l));
+            let l = setup(policy);
+            std::hint::black_box(profiled_load(load, &l));
         }
         let _ = std::fs::remove_dir_all(&dir);
         std::process::exit(0);

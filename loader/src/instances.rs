@@ -462,6 +462,12 @@ impl<'l> ResolveContext<'l> {
         self.path.len()
     }
 
+    /// The name the innermost instantiation of this chain makes, as the
+    /// instance cache holds it.
+    pub(crate) fn current(&self) -> Option<&Arc<str>> {
+        self.path.last()
+    }
+
     /// The names being instantiated in this chain, outermost first.
     pub fn path(&self) -> impl ExactSizeIterator<Item = &str> {
         self.path.iter().map(|name| &**name)
@@ -585,8 +591,11 @@ pub(crate) struct Instances {
 /// Instances made before the loader first folds them into its snapshot.
 const FIRST_FOLD: usize = 64;
 
-/// What [`Instances`] calls after each successful instantiation.
-pub(crate) type FinishHook = Box<dyn Fn(&str, Address) + Send + Sync>;
+/// What [`Instances`] calls after each successful instantiation, with
+/// whether the loader may fold the finished instances into its snapshot
+/// now (not while a batch's instances settle one after another: whoever
+/// published the batch folds, or checks, once after it).
+pub(crate) type FinishHook = Box<dyn Fn(&str, Address, bool) + Send + Sync>;
 
 impl std::fmt::Debug for Instances {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -837,17 +846,23 @@ impl Instances {
                 Err(error)
             }
         };
-        self.settle(cell, result)
+        self.settle(cell, result, true)
     }
 
-    /// Finishes a cell: waiters wake, a success is announced, a failure
-    /// leaves the map so that a later request tries again.
-    fn settle(&self, cell: &Arc<Cell>, result: Result<InstanceCode>) -> Result<Address> {
+    /// Finishes a cell: waiters wake, a success is announced (with `fold`
+    /// passed on to the hook), a failure leaves the map so that a later
+    /// request tries again.
+    fn settle(
+        &self,
+        cell: &Arc<Cell>,
+        result: Result<InstanceCode>,
+        fold: bool,
+    ) -> Result<Address> {
         let failed = result.is_err();
         let answer = cell.finish(result);
         if let Ok(address) = &answer {
             self.live.fetch_add(1, Ordering::Relaxed);
-            (self.on_finish)(&cell.name, *address);
+            (self.on_finish)(&cell.name, *address, fold);
         }
         if failed {
             // Waiters already hold the cell and see the error.
@@ -874,7 +889,9 @@ impl Instances {
                     what: "the batch was published empty",
                 }),
             };
-            let _ = self.settle(&cell, result);
+            // The chain's root settles after its batch (and folds then);
+            // a module's load publishes its snapshot after it.
+            let _ = self.settle(&cell, result, false);
         }
     }
 
@@ -883,7 +900,7 @@ impl Instances {
         for Pending { cell, .. } in pending {
             bump(&self.counters.failures, 1);
             let error = Error::instantiation(&cell.name, InstantiationError::LoadFailed);
-            let _ = self.settle(&cell, Err(error));
+            let _ = self.settle(&cell, Err(error), false);
         }
     }
 

@@ -53,6 +53,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use jit::backend::{Backend, CallResolver, CallTarget, Options, PreparedFunction, TrapRuntime};
+use jit::hash::BuildIntHasher;
 use jit::ir::{Callee, Library};
 
 use crate::error::{Error, InstantiationError, Result};
@@ -172,7 +173,7 @@ pub struct JitInstantiator {
     tier: Option<Arc<TierShared>>,
     /// Per loaded module, by id; entries of modules no longer loaded are
     /// dropped whenever a new module is indexed.
-    modules: Mutex<HashMap<ModuleId, Arc<ModuleTemplates>>>,
+    modules: Mutex<HashMap<ModuleId, Arc<ModuleTemplates>, BuildIntHasher>>,
     /// Instances whose code is written, kept for their storage: the next
     /// instantiations refill them (`jit::instantiate::instantiate_reusing`)
     /// instead of allocating and freeing a few dozen small blocks per miss.
@@ -220,7 +221,7 @@ impl JitInstantiator {
             backend,
             tier,
             trap,
-            modules: Mutex::new(HashMap::new()),
+            modules: Mutex::new(HashMap::default()),
             spares: Mutex::new(Vec::with_capacity(SPARE_INSTANCES)),
         })
     }
@@ -276,17 +277,21 @@ impl JitInstantiator {
         name: &str,
         template: &str,
     ) -> Option<(Arc<LoadedModule>, Arc<ModuleTemplates>)> {
-        let loaded = loader.modules();
+        // Read under the list's lock rather than cloned: this runs on every
+        // miss. Nothing here resolves or waits.
+        let loaded = loader.lock_modules();
         let mut best: Option<(bool, &Arc<LoadedModule>)> = None;
-        for module in &loaded {
+        for module in loaded.iter() {
             let Some(binding) = module.templates().and_then(|t| t.binding(template)) else {
                 continue;
             };
             let global = binding == smf::Binding::Global;
-            let listed = module.note().is_some_and(|note| {
-                note.possible(name).is_some() || note.instantiation(name).is_some()
-            });
-            if !(listed || self.config.open_world) {
+            let listed = || {
+                module.note().is_some_and(|note| {
+                    note.possible(name).is_some() || note.instantiation(name).is_some()
+                })
+            };
+            if !(self.config.open_world || listed()) {
                 continue;
             }
             if best.is_none_or(|(g, _)| global && !g) {
@@ -477,12 +482,18 @@ impl Instantiator for JitInstantiator {
             // what can be checked without building it.
             let symbol = jit::instantiate::check_instantiation(&library, &template, &type_args)
                 .map_err(|e| Error::instantiation(name, e))?;
+            // The name as the instance cache holds it, when it is already
+            // the canonical spelling (the usual case): one copy fewer.
+            let symbol = match ctx.current() {
+                Some(current) if **current == *symbol => Arc::clone(current),
+                _ => Arc::from(symbol),
+            };
             let source = crate::tier::Source {
                 library,
                 template,
                 type_args,
             };
-            return place_tiered(tier, &symbol, source, ctx).map(|c| Some(c.with_origin(origin)));
+            return place_tiered(tier, symbol, source, ctx).map(|c| Some(c.with_origin(origin)));
         }
         // Demangled once: the template and arguments found above.
         let instance =
@@ -570,7 +581,7 @@ impl JitInstantiator {
 /// in the chain's batch or published on their own.
 fn place_tiered(
     tier: &Arc<TierShared>,
-    symbol: &str,
+    symbol: Arc<str>,
     source: crate::tier::Source,
     ctx: &mut ResolveContext<'_>,
 ) -> Result<InstanceCode> {

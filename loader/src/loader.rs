@@ -218,7 +218,10 @@ impl Loader {
         }
     }
 
-    fn lock_modules(&self) -> MutexGuard<'_, Vec<Arc<LoadedModule>>> {
+    /// The module list, locked: for short reads that must not clone it
+    /// (the JIT's choice of module on each miss). Never resolve, load or
+    /// wait for an instantiation while holding it.
+    pub(crate) fn lock_modules(&self) -> MutexGuard<'_, Vec<Arc<LoadedModule>>> {
         // The list is replaced whole under the lock, so it is never torn.
         self.inner
             .modules
@@ -828,19 +831,16 @@ fn unbind_stale_lazy_imports(
 /// `possible` table records it as `jit_compiled` (a module being loaded
 /// records the instantiations its imports caused itself).
 fn finish_hook(slots: Arc<Slots>, loader: Weak<Inner>) -> FinishHook {
-    Box::new(move |name, address| {
+    Box::new(move |name, address, fold| {
         slots.set(name, address.get());
         if let Some(inner) = loader.upgrade() {
-            let modules = inner
-                .modules
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone();
-            for module in &modules {
+            let modules = inner.modules.lock().unwrap_or_else(PoisonError::into_inner);
+            // Recording takes a note's lock only if it is free (or queues),
+            // so holding the list meanwhile cannot deadlock.
+            for module in modules.iter() {
                 module.record_jit_compiled(name, JIT_OBJECT);
             }
-            if inner.instances.should_fold() {
-                let modules = inner.modules.lock().unwrap_or_else(PoisonError::into_inner);
+            if fold && inner.instances.should_fold() {
                 inner.publish_exports(&modules, true);
             }
         }

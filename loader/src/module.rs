@@ -20,6 +20,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use execmem::{CodeBatch, PublishedCode, Reservation};
+use jit::hash::BuildIntHasher;
 use memmap2::{Mmap, MmapMut};
 use smf::{Binding, Module, RelocType, Relocation, Section, SectionType, SymbolType};
 
@@ -235,6 +236,11 @@ impl LoadedModule {
         })
     }
 }
+
+/// Something per symbol of the module, by symbol index: hashed with one
+/// multiplication (the default hasher, SipHash, was a tenth of a load that
+/// binds a thousand imports).
+type SymbolMap<V> = HashMap<u32, V, BuildIntHasher>;
 
 /// Where one loaded section lives.
 #[derive(Debug, Clone, Copy)]
@@ -537,8 +543,8 @@ fn allocate_got_slots(
     lazy_slots: &[(u32, usize)],
     ro_end: &mut usize,
     path: &Path,
-) -> Result<HashMap<u32, usize>> {
-    let mut got: HashMap<u32, usize> = HashMap::new();
+) -> Result<SymbolMap<usize>> {
+    let mut got: SymbolMap<usize> = SymbolMap::default();
     for r in relocations {
         if r.reloc_type == RelocType::GotPcRel
             && !got.contains_key(&r.symbol_index)
@@ -648,7 +654,7 @@ impl Image {
     }
 
     /// Stores each `gotpcrel` slot's symbol value in it.
-    fn fill_got(&mut self, got: &HashMap<u32, usize>, values: &HashMap<u32, usize>) {
+    fn fill_got(&mut self, got: &SymbolMap<usize>, values: &SymbolMap<usize>) {
         for (symbol, at) in got {
             let value = values.get(symbol).copied().unwrap_or(0);
             if let Some(dst) = self.rodata.as_mut().and_then(|m| m.get_mut(*at..*at + 8)) {
@@ -699,7 +705,7 @@ impl Image {
 /// The symbols relocations refer to, with their values.
 struct BoundSymbols {
     /// Value of each symbol by index (lazy imports have none).
-    values: HashMap<u32, usize>,
+    values: SymbolMap<usize>,
     /// How each import was bound, in first-use order.
     imports: Vec<Import>,
     /// What keeps the imports' targets alive.
@@ -718,7 +724,7 @@ fn bind_symbols(
     imports: &mut dyn ImportResolver,
 ) -> Result<BoundSymbols> {
     let mut bound = BoundSymbols {
-        values: HashMap::new(),
+        values: SymbolMap::default(),
         imports: Vec::new(),
         keep: Vec::new(),
     };
@@ -777,9 +783,9 @@ fn bind_symbols(
 fn write_stubs(
     relocations: &[Relocation],
     image: &Image,
-    values: &HashMap<u32, usize>,
+    values: &SymbolMap<usize>,
     batch: &mut CodeBatch,
-) -> Result<HashMap<u32, usize>> {
+) -> Result<SymbolMap<usize>> {
     let mut stub_targets: Vec<u32> = Vec::new();
     for r in relocations {
         if r.reloc_type != RelocType::Plt32 || stub_targets.contains(&r.symbol_index) {
@@ -794,7 +800,7 @@ fn write_stubs(
             stub_targets.push(r.symbol_index);
         }
     }
-    let mut stubs: HashMap<u32, usize> = HashMap::new();
+    let mut stubs: SymbolMap<usize> = SymbolMap::default();
     if !stub_targets.is_empty() {
         let reservation =
             batch.reserve("plt stubs", stub_targets.len() * STUB_STRIDE, STUB_STRIDE)?;
@@ -815,7 +821,7 @@ fn write_stubs(
 #[derive(Default)]
 struct LazyEntries {
     /// Symbol index to the addresses of its PLT entry and its slot.
-    entries: HashMap<u32, (usize, usize)>,
+    entries: SymbolMap<(usize, usize)>,
     /// The binding descriptors, in slot order; boxed because each address
     /// is embedded in code (see [`LoadedModule`]'s `lazy`).
     #[allow(clippy::vec_box)]
@@ -882,12 +888,12 @@ fn write_lazy_entries(
 
 /// What each relocation's symbol stands for at its sites.
 struct Targets<'t> {
-    values: &'t HashMap<u32, usize>,
+    values: &'t SymbolMap<usize>,
     /// `gotpcrel` slots, as offsets from `ro_base`.
-    got: &'t HashMap<u32, usize>,
+    got: &'t SymbolMap<usize>,
     ro_base: usize,
-    stubs: &'t HashMap<u32, usize>,
-    lazy: &'t HashMap<u32, (usize, usize)>,
+    stubs: &'t SymbolMap<usize>,
+    lazy: &'t SymbolMap<(usize, usize)>,
 }
 
 impl Targets<'_> {

@@ -51,7 +51,7 @@ use jit::{ErrorKind, TrapKind};
 use crate::error::{Error, Result};
 use crate::instances::ResolveContext;
 use crate::loader::{Loader, WeakLoader};
-use jit::hash::BuildNameHasher;
+use jit::hash::{BuildIntHasher, BuildNameHasher};
 
 /// Environment variable choosing the tier policy (`compiled`,
 /// `interpreted` or `auto`).
@@ -257,7 +257,7 @@ pub(crate) struct TierShared {
     /// The interpreter entry every interpreted stub jumps to.
     entry: usize,
     by_name: DashMap<Arc<str>, Weak<Tiered>, BuildNameHasher>,
-    by_address: DashMap<usize, Weak<Tiered>>,
+    by_address: DashMap<usize, Weak<Tiered>, BuildIntHasher>,
     /// Counters of records that are gone, so totals never go backwards.
     tiered: AtomicU64,
 }
@@ -338,8 +338,16 @@ impl TierShared {
             backend,
             trap,
             entry: interpreter_entry()?,
-            by_name: DashMap::with_hasher(BuildNameHasher::default()),
-            by_address: DashMap::new(),
+            // Fixed shard counts, as the instance map's: the default asks
+            // the system how many CPUs there are for each new map.
+            by_name: DashMap::with_hasher_and_shard_amount(
+                BuildNameHasher::default(),
+                crate::limits::INSTANCE_SHARDS,
+            ),
+            by_address: DashMap::with_hasher_and_shard_amount(
+                BuildIntHasher::default(),
+                crate::limits::INSTANCE_SHARDS,
+            ),
             tiered: AtomicU64::new(0),
         }))
     }
@@ -371,11 +379,10 @@ impl TierShared {
     /// the batch keeps the record alive as long as its code.
     pub(crate) fn make(
         self: &Arc<Self>,
-        symbol: &str,
+        symbol: Arc<str>,
         source: Source,
         batch: &mut execmem::CodeBatch,
     ) -> Result<execmem::Reservation> {
-        let symbol: Arc<str> = Arc::from(symbol);
         let record = Arc::new_cyclic(|me| Tiered {
             target: AtomicUsize::new(self.entry),
             stub: AtomicUsize::new(0),

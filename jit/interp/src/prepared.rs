@@ -20,11 +20,11 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::num::NonZeroU64;
 use std::rc::{self, Rc};
 use std::sync::{Arc, Weak};
 
+use jit_ir::hash::BuildIntHasher;
 use jit_ir::ir::{BinOp, BlockCall, Callee, CmpOp, Function, IntType, Op, Reg, Terminator, Type};
 
 use crate::semantics::const_value;
@@ -695,33 +695,12 @@ fn binary(op: BinOp, ty: &Type, d: R, a: R, b: R) -> Option<Inst> {
     })
 }
 
-/// Hashes a function's address: the keys are distinct pointers, so one
-/// multiplication spreads them well enough.
-#[derive(Default)]
-struct AddressHasher(u64);
-
-impl Hasher for AddressHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.0 = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
-
 /// Decoded functions of this thread, by the address of their shared
 /// allocation. The `Weak` keeps that allocation (not the function) alive,
 /// so the address cannot be reused by another function while the entry
 /// exists: finding the address means finding the same function.
 struct Cache {
-    map: HashMap<usize, (Weak<Function>, Rc<Code>), BuildHasherDefault<AddressHasher>>,
+    map: HashMap<usize, (Weak<Function>, Rc<Code>), BuildIntHasher>,
     /// Size at which entries of dropped functions are swept out.
     sweep_at: usize,
 }

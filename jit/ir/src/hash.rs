@@ -82,6 +82,53 @@ impl Hasher for NameHasher {
 /// Builds [`NameHasher`]s.
 pub type BuildNameHasher = BuildHasherDefault<NameHasher>;
 
+/// Hashes integer keys — addresses (distinct, and aligned, so their low
+/// bits are often zero) and indices: one multiplication, with the high half
+/// folded down, since hash tables pick the bucket with the low bits and a
+/// product alone leaves them as zero as the key's.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IntHasher(u64);
+
+impl IntHasher {
+    #[inline]
+    fn mix(&mut self, n: u64) {
+        let h = n.wrapping_mul(MULTIPLIER);
+        self.0 = h ^ (h >> 32);
+    }
+}
+
+impl Hasher for IntHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(MULTIPLIER);
+        }
+    }
+
+    #[inline]
+    fn write_u32(&mut self, n: u32) {
+        self.mix(u64::from(n));
+    }
+
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.mix(n);
+    }
+
+    #[inline]
+    fn write_usize(&mut self, n: usize) {
+        self.mix(n as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Builds [`IntHasher`]s.
+pub type BuildIntHasher = BuildHasherDefault<IntHasher>;
+
 #[cfg(test)]
 mod tests {
     use super::*;

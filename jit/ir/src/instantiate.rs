@@ -15,13 +15,13 @@ use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Location};
 use crate::ir::{
-    Block, BlockCall, Callee, Function, Inst, Library, Literal, Op, Signature, StructType,
+    Block, BlockCall, Callee, Function, Inst, Item, Library, Literal, Op, Signature, StructType,
     TemplateName, Terminator, Type, room_for,
 };
 use crate::layout::{layout_of, struct_layout};
 use crate::limits;
 use crate::mangle::{demangle, mangle, mangle_into};
-use crate::verify::{RegTypes, verify_function, verify_instance, verify_template};
+use crate::verify::{RegTypes, verify_function, verify_instance};
 
 /// A concrete function made from a template.
 #[derive(Clone, Debug, PartialEq)]
@@ -71,7 +71,8 @@ pub fn check_instantiation(
     name: &TemplateName,
     args: &[Type],
 ) -> Result<String, Error> {
-    let mut symbol = String::new();
+    // Room for the usual name at once: scalar arguments take a few bytes.
+    let mut symbol = String::with_capacity(name.name.len() + 8 * args.len() + 8);
     mangle_into(&mut symbol, name, args)?;
     checked_template(lib, name, args, &symbol)?;
     Ok(symbol)
@@ -89,18 +90,31 @@ fn checked_template<'l>(
     symbol: &str,
 ) -> Result<(&'l Function, bool), Error> {
     let at = || Location::Item(symbol.to_owned());
-    let trusted = if lib.is_lazy() {
-        verify_template(lib, name)?
-    } else {
-        lib.is_verified()
-    };
-    let template = lib.function(name).ok_or_else(|| {
+    let unknown = || {
         Error::new(ErrorKind::Unknown {
             what: "template",
             name: name.to_string(),
         })
-        .or_at(at())
-    })?;
+    };
+    // One lookup serves the verification and the template itself.
+    let Some(k) = lib.function_index(name) else {
+        return Err(if lib.is_lazy() {
+            unknown()
+        } else {
+            unknown().or_at(at())
+        });
+    };
+    let trusted = if lib.is_verified() {
+        true
+    } else if lib.is_lazy() {
+        crate::verify::check_lazy_item(lib, k)?;
+        true
+    } else {
+        false
+    };
+    let Ok(Item::Function(template)) = lib.item(k) else {
+        return Err(unknown().or_at(at()));
+    };
     check_args(lib, &template.type_params, args, name).map_err(|e| e.or_at(at()))?;
     Ok((template, trusted))
 }

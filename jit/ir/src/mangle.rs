@@ -38,10 +38,18 @@ pub fn is_reserved(name: &str) -> bool {
 
 /// The scalar type a keyword names (`i8` … `u64`, `f32`, `f64`, `bool`, `rawptr`).
 pub(crate) fn scalar(token: &str) -> Option<Type> {
-    if let Some(t) = IntType::ALL.iter().find(|t| t.name() == token) {
-        return Some(Type::Int(*t));
-    }
+    // One `match`, which compiles to a length test and a word compare,
+    // rather than a search through the names: every demangled name asks
+    // this of each of its tokens.
     Some(match token {
+        "i8" => Type::Int(IntType::I8),
+        "i16" => Type::Int(IntType::I16),
+        "i32" => Type::Int(IntType::I32),
+        "i64" => Type::Int(IntType::I64),
+        "u8" => Type::Int(IntType::U8),
+        "u16" => Type::Int(IntType::U16),
+        "u32" => Type::Int(IntType::U32),
+        "u64" => Type::Int(IntType::U64),
         "f32" => Type::F32,
         "f64" => Type::F64,
         "bool" => Type::Bool,
@@ -53,11 +61,14 @@ pub(crate) fn scalar(token: &str) -> Option<Type> {
 /// Whether `s` is an identifier: a letter or `_`, then letters, digits
 /// and `_` (ASCII).
 pub(crate) fn is_ident(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    // Bytes, not chars: any non-ASCII byte fails the test either way.
+    let bytes = s.as_bytes();
+    bytes
+        .first()
+        .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'_')
 }
 
 /// Splits a struct token `Name_N` into the name and the count.
@@ -239,4 +250,27 @@ pub fn demangle(name: &str) -> Result<(TemplateName, Vec<Type>), Error> {
         return Err(t.err("tokens follow the method name"));
     }
     Ok((template, args))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scalar_keywords_are_exactly_the_scalar_types_names() {
+        for t in IntType::ALL {
+            assert_eq!(scalar(t.name()), Some(Type::Int(t)));
+        }
+        for (name, ty) in [
+            ("f32", Type::F32),
+            ("f64", Type::F64),
+            ("bool", Type::Bool),
+            ("rawptr", Type::RawPtr),
+        ] {
+            assert_eq!(scalar(name), Some(ty));
+        }
+        for other in ["", "i", "i128", "I8", "u8 ", "f16", "ptr", "boolean"] {
+            assert_eq!(scalar(other), None, "{other:?}");
+        }
+    }
 }

@@ -139,7 +139,7 @@ pub fn verify_template(lib: &Library, name: &TemplateName) -> Result<bool, Error
 /// it names, each checked once as well; its callee templates are decoded,
 /// so that a malformed one is reported as such, and verified when they
 /// are instantiated themselves.
-fn check_lazy_item(lib: &Library, k: usize) -> Result<(), Error> {
+pub(crate) fn check_lazy_item(lib: &Library, k: usize) -> Result<(), Error> {
     lib.checked(k, |item| {
         let Item::Function(f) = item else {
             return verify_item(item, lib);
