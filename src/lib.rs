@@ -2,9 +2,16 @@
 //!
 //! This facade re-exports the workspace crates for programs that want one
 //! dependency, and holds [`build`], the module builder behind `smf-build`.
+//! The same library, built as a cdylib, is `libsmfjit.so`, the C ABI of the
+//! loader (`include/smfjit.h`), linked with the soname [`SONAME`].
 #![forbid(unsafe_code)]
 
 pub mod build;
+
+/// The soname `libsmfjit.so` is linked with (`libsmfjit.so.MAJOR`): the
+/// file name a C program linked against the library looks for at run time,
+/// so an installed copy needs a file or link of that name next to it.
+pub const SONAME: &str = include!("soname.in");
 
 pub use execmem;
 pub use jit;

@@ -2,6 +2,7 @@
 //! against `libsmfjit.so`.
 #![allow(dead_code)] // each test file uses a different subset
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -25,28 +26,65 @@ pub fn library_dir() -> PathBuf {
 
 /// Compiles `tests/c/NAME.c` with the system `cc` (warnings are errors)
 /// against `include/smfjit.h` and libsmfjit.so, into `dir`.
+///
+/// The program records the library's soname (`smfjit::SONAME`), and cargo
+/// writes only `libsmfjit.so`: a link of the soname's name in `dir`, which
+/// is also the program's run path, lets it find the library it was linked
+/// with, as the links of an installed copy do.
 pub fn compile_c(name: &str, dir: &Path) -> PathBuf {
     let lib_dir = library_dir();
+    let library = lib_dir.join("libsmfjit.so");
     assert!(
-        lib_dir.join("libsmfjit.so").is_file(),
+        library.is_file(),
         "libsmfjit.so is not in {}",
         lib_dir.display()
     );
+    soname_link(&library, dir);
     let program = dir.join(name);
+    cc(
+        &root().join(format!("tests/c/{name}.c")),
+        &program,
+        [
+            "-I".into(),
+            root().join("include").into(),
+            "-L".into(),
+            lib_dir.into(),
+            format!("-Wl,-rpath,{}", dir.display()).into(),
+            "-lsmfjit".into(),
+        ],
+    );
+    program
+}
+
+/// Makes `dir/SONAME` a link to `library`, unless it is one already (a
+/// test may compile several programs into one folder).
+fn soname_link(library: &Path, dir: &Path) {
+    let link = dir.join(smfjit::SONAME);
+    match std::os::unix::fs::symlink(library, &link) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            assert_eq!(std::fs::read_link(&link).unwrap(), library);
+        }
+        Err(e) => panic!("cannot link {}: {e}", link.display()),
+    }
+}
+
+/// Compiles the C program `source` into `program` with the system `cc`,
+/// warnings as errors, with `flags` after the source file (where the
+/// libraries to link must come).
+pub fn cc(source: &Path, program: &Path, flags: impl IntoIterator<Item = OsString>) {
     let status = Command::new("cc")
-        .arg(root().join(format!("tests/c/{name}.c")))
-        .arg("-I")
-        .arg(root().join("include"))
+        .arg(source)
         .args(["-Wall", "-Wextra", "-Werror", "-o"])
-        .arg(&program)
-        .arg("-L")
-        .arg(&lib_dir)
-        .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
-        .arg("-lsmfjit")
+        .arg(program)
+        .args(flags)
         .status()
         .expect("the system C compiler `cc` runs");
-    assert!(status.success(), "cc failed on {name}.c: {status}");
-    program
+    assert!(
+        status.success(),
+        "cc failed on {}: {status}",
+        source.display()
+    );
 }
 
 /// The variables `smfjit_loader_new` reads its tier configuration from.
