@@ -1,5 +1,6 @@
 //! Support shared by the integration tests that build and run C programs
-//! against `libsmfjit.so`.
+//! against `libsmfjit.so`, as cargo built it or as `cargo xtask install`
+//! installs it.
 #![allow(dead_code)] // each test file uses a different subset
 
 use std::ffi::OsString;
@@ -85,6 +86,82 @@ pub fn cc(source: &Path, program: &Path, flags: impl IntoIterator<Item = OsStrin
         "cc failed on {}: {status}",
         source.display()
     );
+}
+
+/// Installs the artifacts cargo built for this test run under `prefix`,
+/// through the installer `cargo xtask install` runs, and returns what it
+/// reported, one line per file.
+pub fn install(prefix: &Path) -> Vec<String> {
+    let tools = Path::new(env!("CARGO_BIN_EXE_smf-inspect"))
+        .parent()
+        .unwrap();
+    // The installer looks for every tool in one folder.
+    assert_eq!(
+        Path::new(env!("CARGO_BIN_EXE_smf-build")).parent(),
+        Some(tools)
+    );
+    let artifacts = xtask::Artifacts {
+        library: library_dir().join("libsmfjit.so"),
+        header: root().join("include/smfjit.h"),
+        tools: tools.to_owned(),
+    };
+    let package = xtask::Package {
+        name: env!("CARGO_PKG_NAME").into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        description: env!("CARGO_PKG_DESCRIPTION").into(),
+    };
+    let mut report = Vec::new();
+    xtask::install(&artifacts, &package, prefix, &mut |installed| {
+        report.push(installed.to_string());
+    })
+    .unwrap();
+    report
+}
+
+/// `pkg-config ARGS smfjit` with the pkg-config file installed under
+/// `prefix` first in the search path; its output, trimmed.
+pub fn pkg_config(prefix: &Path, args: &[&str]) -> String {
+    require_tool(
+        "pkg-config",
+        "Debian package `pkg-config`; .ci/run installs it",
+    );
+    let output = Command::new("pkg-config")
+        .env("PKG_CONFIG_PATH", prefix.join("lib/pkgconfig"))
+        .args(args)
+        .arg("smfjit")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "pkg-config {args:?}: {output:?}");
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+/// Compiles `tests/c/NAME.c` into `dir` against the installation under
+/// `prefix`, as its users would: `cc NAME.c $(pkg-config --cflags --libs
+/// smfjit)`, with a run path to the installed library's folder, which the
+/// dynamic linker does not search by itself.
+pub fn compile_c_installed(name: &str, prefix: &Path, dir: &Path) -> PathBuf {
+    let flags = pkg_config(prefix, &["--cflags", "--libs"]);
+    let lib_dir = pkg_config(prefix, &["--variable=libdir"]);
+    let program = dir.join(name);
+    cc(
+        &root().join(format!("tests/c/{name}.c")),
+        &program,
+        flags
+            .split_whitespace()
+            .map(OsString::from)
+            .chain([format!("-Wl,-rpath,{lib_dir}").into()]),
+    );
+    program
+}
+
+/// Fails the test, saying what to install, unless `tool --version` runs: a
+/// test needing a tool never passes by skipping its checks.
+pub fn require_tool(tool: &str, install_hint: &str) {
+    let runs = Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success());
+    assert!(runs, "{tool} is required for this test ({install_hint})");
 }
 
 /// The variables `smfjit_loader_new` reads its tier configuration from.
