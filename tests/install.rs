@@ -156,6 +156,16 @@ fn check_manual_pages(prefix: &Path) {
     }
     let top = std::fs::read_to_string(man1.join("smf-inspect.1")).unwrap();
     assert!(top.contains("smf\\-inspect\\-instantiate(1)"), "{top}");
+    // Each tool's page opens with what the tool does, not the package's
+    // description.
+    for (tool, about) in [
+        ("smf-inspect", "Look inside SMF module files"),
+        ("smf-build", "Build an SMF module from an SDN manifest"),
+    ] {
+        let page = std::fs::read_to_string(man1.join(format!("{tool}.1"))).unwrap();
+        let name = format!("{} \\- {about}", tool.replace('-', "\\-"));
+        assert!(page.contains(&name), "{page}");
+    }
 }
 
 /// The bash, zsh and fish completions of each tool, each naming every

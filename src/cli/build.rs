@@ -8,7 +8,8 @@ use crate::build::CompressionChoice;
 
 /// Build an SMF module from an SDN manifest.
 #[derive(Debug, Parser)]
-#[command(name = "smf-build", version, about)]
+// No bare `about`: as for smf-inspect, the doc comment describes the tool.
+#[command(name = "smf-build", version)]
 pub struct Cli {
     /// The manifest (SDN).
     pub manifest: PathBuf,

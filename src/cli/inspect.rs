@@ -7,7 +7,9 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 /// Look inside SMF module files.
 #[derive(Debug, Parser)]
-#[command(name = "smf-inspect", version, about)]
+// No bare `about`: it would take the package's description, which speaks
+// of the library; the doc comment above describes the tool.
+#[command(name = "smf-inspect", version)]
 pub struct Cli {
     /// What to look at.
     #[command(subcommand)]
