@@ -175,11 +175,11 @@ const TIER_VARIABLES: [&str; 4] = [
 /// A command running `program` against the library it was linked with and
 /// in the default configuration; a test adds the variables it means.
 ///
-/// `LD_LIBRARY_PATH` goes: cargo puts `target/debug` in it ahead of `deps`,
-/// and a `libsmfjit.so` there is whatever `cargo build` last left, which
-/// would win over the run path `compile_c` linked the program with. The
-/// tier variables go too, so the default run is the default whatever the
-/// shell set.
+/// `LD_LIBRARY_PATH` goes: it is searched before the run path the program
+/// was linked with (cargo puts its own folders in it, and a shell may add
+/// one holding an installed `libsmfjit.so.0`), so the program could load
+/// another build than the one under test. The tier variables go too, so
+/// the default run is the default whatever the shell set.
 pub fn command(program: &Path) -> Command {
     let mut command = Command::new(program);
     command.env_remove("LD_LIBRARY_PATH");
