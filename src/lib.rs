@@ -1,7 +1,10 @@
 //! smfjit: a load-time template JIT instantiator inside a dynamic loader.
 //!
 //! This facade re-exports the workspace crates for programs that want one
-//! dependency, and holds [`build`], the module builder behind `smf-build`.
+//! dependency, and holds [`build`], the module builder behind `smf-build`,
+//! and (feature `cli`, on by default) `cli`, the command lines of the tools.
+//! The same library, built as a cdylib, is `libsmfjit.so`, the C ABI of the
+//! loader (`include/smfjit.h`), linked with the soname [`SONAME`].
 //!
 //! | re-export | for | example |
 //! |---|---|---|
@@ -11,6 +14,7 @@
 //! | [`sdn`] | the SDN format and the typed `note.sdn` tables | [`sdn::parse`] |
 //! | [`execmem`] | write-xor-execute memory for generated code | [`execmem::ExecMemory`] |
 //! | [`build`] | building a module from a manifest, as `smf-build` does | [`build::build_module`] |
+//! | `cli` | the tools' command lines, for completions and manual pages | `cargo xtask install` |
 //!
 //! # Example
 //!
@@ -34,6 +38,13 @@
 #![forbid(unsafe_code)]
 
 pub mod build;
+#[cfg(feature = "cli")]
+pub mod cli;
+
+/// The soname `libsmfjit.so` is linked with (`libsmfjit.so.MAJOR`): the
+/// file name a C program linked against the library looks for at run time,
+/// so an installed copy needs a file or link of that name next to it.
+pub const SONAME: &str = include!("soname.in");
 
 pub use execmem;
 pub use jit;

@@ -1,13 +1,15 @@
-//! The whole C interface from C: `tests/c/full_api.c` configures a loader,
-//! loads two modules (and one importing the second's memory), reloads,
-//! reads statistics, asks `smfjit_addr_info` about JIT-compiled code,
-//! unloads, and provokes every error code of `enum smfjit_error`.
+//! The whole C interface from C: `tests/c/full_api.c`, built as a user
+//! builds it — against an installed prefix (`cargo xtask install`'s tree)
+//! through pkg-config — configures a loader, loads two modules (and one
+//! importing the second's memory), reloads, reads statistics, asks
+//! `smfjit_addr_info` about JIT-compiled code, unloads, and provokes every
+//! error code of `enum smfjit_error`.
 
 mod common;
 
 use std::path::Path;
 
-use common::{command, compile_c, root, succeed};
+use common::{command, compile_c_installed, install, root, succeed};
 use smfjit::smf::{Binding, ModuleBuilder, RelocType, SectionType, SymbolDef, SymbolType, raw};
 
 /// A module whose `f` calls the weak import `absent` through a `pc32`
@@ -34,7 +36,9 @@ fn relocation_overflow(dir: &Path) -> std::path::PathBuf {
 #[test]
 fn a_c_program_uses_every_function_of_the_header_and_meets_every_error_code() {
     let dir = tempfile::tempdir().unwrap();
-    let program = compile_c("full_api", dir.path());
+    let prefix = dir.path().join("prefix");
+    install(&prefix);
+    let program = compile_c_installed("full_api", &prefix, dir.path());
     let fixtures = root().join("tests/fixtures");
     let stdout = succeed(
         command(&program)

@@ -9,18 +9,10 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{command, compile_c, root};
+use common::{command, compile_c, require_tool, root};
 
 fn collections() -> std::path::PathBuf {
     root().join("tests/fixtures/collections.smf")
-}
-
-/// Whether `tool --version` runs.
-fn runs(tool: &str) -> bool {
-    Command::new(tool)
-        .arg("--version")
-        .output()
-        .is_ok_and(|output| output.status.success())
 }
 
 #[test]
@@ -38,10 +30,7 @@ fn gdb_stops_in_code_the_module_compiled_ahead_of_time_and_names_its_functions()
 /// Runs the program under `gdb -batch` with a pending breakpoint on
 /// `insertion_sort$TYPE` and checks the backtrace from there.
 fn check_gdb_backtrace(ty: &str) {
-    assert!(
-        runs("gdb"),
-        "gdb is required for this test (Debian package `gdb`; .ci/run installs it)"
-    );
+    require_tool("gdb", "Debian package `gdb`; .ci/run installs it");
     let dir = tempfile::tempdir().unwrap();
     let program = compile_c("debug_sort", dir.path());
     let insertion = format!("insertion_sort${ty}");
@@ -97,10 +86,7 @@ fn perf_refused() -> Option<String> {
 
 #[test]
 fn perf_report_names_the_generated_function_a_program_spins_in() {
-    assert!(
-        runs("perf"),
-        "perf is required for this test (Debian package `linux-perf`; .ci/run installs it)"
-    );
+    require_tool("perf", "Debian package `linux-perf`; .ci/run installs it");
     if let Some(reason) = perf_refused() {
         eprintln!("SKIPPED: perf events are refused: {reason}");
         return;

@@ -30,6 +30,9 @@ const SPAWNS: usize = 200;
 const TARGET_INSTRUCTIONS: u64 = 600_000;
 /// The target: wall time as a multiple of the linked-only client's.
 const TARGET_WALL_RATIO: f64 = 1.3;
+/// The soname `libsmfjit.so` is linked with (`smfjit::SONAME`; this package
+/// does not depend on the facade).
+const SONAME: &str = "libsmfjit.so.0";
 
 /// The repository's root (the bench package is `bench/` inside it).
 fn root() -> PathBuf {
@@ -68,7 +71,16 @@ fn build_clients(root: &Path) -> Result<Vec<(&'static str, PathBuf)>, String> {
         return Err("cargo build of the library and example failed".into());
     }
     let release = root.join("target/release");
-    let c_client = std::env::temp_dir().join(format!("smfjit-first-call-{}", std::process::id()));
+    // The client records the library's soname and cargo writes only
+    // `libsmfjit.so`: the client's folder, its run path, holds a link of
+    // the soname's name (build.rs, src/soname.in) to the library.
+    let client_dir = std::env::temp_dir().join(format!("smfjit-first-call-{}", std::process::id()));
+    std::fs::create_dir_all(&client_dir).map_err(|e| format!("{}: {e}", client_dir.display()))?;
+    let soname_link = client_dir.join(SONAME);
+    let _ = std::fs::remove_file(&soname_link);
+    std::os::unix::fs::symlink(release.join("libsmfjit.so"), &soname_link)
+        .map_err(|e| format!("{}: {e}", soname_link.display()))?;
+    let c_client = client_dir.join("first_call");
     let status = Command::new("cc")
         .arg("-O2")
         .arg("-I")
@@ -77,7 +89,7 @@ fn build_clients(root: &Path) -> Result<Vec<(&'static str, PathBuf)>, String> {
         .arg("-L")
         .arg(&release)
         .arg("-lsmfjit")
-        .arg(format!("-Wl,-rpath,{}", release.display()))
+        .arg(format!("-Wl,-rpath,{}", client_dir.display()))
         .arg("-o")
         .arg(&c_client)
         .status()

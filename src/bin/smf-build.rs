@@ -2,26 +2,11 @@
 //! SMF module from a manifest (format: `doc/formats/manifest.md`). Exit
 //! status 1 for a build error, 2 for a usage error.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
-
-/// Build an SMF module from an SDN manifest.
-#[derive(Debug, Parser)]
-#[command(name = "smf-build", version, about)]
-struct Cli {
-    /// The manifest (SDN).
-    manifest: PathBuf,
-    /// Where to write the module.
-    #[arg(short, long)]
-    output: PathBuf,
-    /// Store the template code and the note compressed: `zstd` (level 3)
-    /// or `zstd:LEVEL` (1 to 22); `none` stores every section as it is.
-    /// Code and data stay uncompressed; lz4 is not supported.
-    #[arg(long, value_name = "METHOD[:LEVEL]", default_value = "none")]
-    compress: smfjit::build::CompressionChoice,
-}
+use smfjit::cli::build::Cli;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

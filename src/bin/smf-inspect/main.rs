@@ -5,13 +5,15 @@
 //! with the file, 2 for a usage error (clap's own exit status), 0 when the
 //! reader of our output went away (a closed pipe is not an error).
 
-mod cli;
 mod commands;
 mod output;
 
 use std::process::ExitCode;
 
 use clap::Parser;
+// The arguments are the library's, where `cargo xtask install` also reads
+// them for the manual pages and completions.
+use smfjit::cli::inspect as cli;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

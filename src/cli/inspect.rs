@@ -1,4 +1,5 @@
-//! Command-line arguments.
+//! The arguments of `smf-inspect` (src/bin/smf-inspect): its subcommands
+//! and their options, and the checks of combinations clap cannot express.
 
 use std::path::{Path, PathBuf};
 
@@ -6,12 +7,22 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 /// Look inside SMF module files.
 #[derive(Debug, Parser)]
-#[command(name = "smf-inspect", version, about)]
+// No bare `about`: it would take the package's description, which speaks
+// of the library; the doc comment above describes the tool.
+#[command(name = "smf-inspect", version)]
 pub struct Cli {
+    /// What to look at.
     #[command(subcommand)]
     pub command: Command,
+    /// How to print it.
     #[command(flatten)]
     pub style: Style,
+}
+
+/// The `clap` definition of `smf-inspect`, from which its help, manual
+/// pages and shell completions are made.
+pub fn command() -> clap::Command {
+    Cli::command()
 }
 
 /// Output options shared by every subcommand.
@@ -25,6 +36,10 @@ pub struct Style {
     pub color: ColorChoice,
 }
 
+/// When text output is colored.
+// The variants go undocumented: clap would print their doc comments as
+// help, repeating what `--color`'s own says, in every subcommand's help.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ColorChoice {
     Auto,
@@ -32,30 +47,62 @@ pub enum ColorChoice {
     Never,
 }
 
+/// The subcommands: each reads one SMF module file and prints one view of it.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print the 128-byte header.
-    Header { file: PathBuf },
+    Header {
+        /// The SMF module.
+        file: PathBuf,
+    },
     /// List the section table.
-    Sections { file: PathBuf },
+    Sections {
+        /// The SMF module.
+        file: PathBuf,
+    },
     /// List the symbol table.
-    Symbols { file: PathBuf },
+    Symbols {
+        /// The SMF module.
+        file: PathBuf,
+    },
     /// List every relocation.
-    Relocs { file: PathBuf },
+    Relocs {
+        /// The SMF module.
+        file: PathBuf,
+    },
     /// List the memories and tables the module defines or imports.
-    Shared { file: PathBuf },
+    Shared {
+        /// The SMF module.
+        file: PathBuf,
+    },
     /// Dump a section's bytes (by name or index): a compressed section's
     /// decompressed, at offsets inside it.
-    Hex { file: PathBuf, section: String },
+    Hex {
+        /// The SMF module.
+        file: PathBuf,
+        /// The section's name (e.g. `note.sdn`) or index.
+        section: String,
+    },
     /// Print the six tables of the note.sdn section.
-    Notes { file: PathBuf },
+    Notes {
+        /// The SMF module.
+        file: PathBuf,
+    },
     /// Print the templates of the TemplateCode section as text IR.
-    Templates { file: PathBuf },
+    Templates {
+        /// The SMF module.
+        file: PathBuf,
+    },
     /// Check everything (container, templates, symbols, note.sdn); list every problem.
-    Verify { file: PathBuf },
+    Verify {
+        /// The SMF module.
+        file: PathBuf,
+    },
     /// Disassemble a precompiled function, naming its calls and relocations.
     Disasm {
+        /// The SMF module.
         file: PathBuf,
+        /// The function's symbol, e.g. `sort$i64`.
         symbol: String,
         /// Assembly syntax.
         #[arg(long, value_enum, default_value_t = SyntaxChoice::Intel)]
@@ -68,6 +115,7 @@ pub enum Command {
     /// one WebAssembly module instead: write it with -o, run it in process
     /// with --call, print its text format with --disasm.
     Instantiate {
+        /// The SMF module offering the template.
         file: PathBuf,
         /// The mangled name, e.g. `sum$f64` or `Vec$i64$push`.
         symbol: String,
@@ -86,6 +134,7 @@ pub enum Command {
         /// through the one resolved pointer (stops at the first trap).
         #[arg(long, value_name = "K", requires = "call", value_parser = clap::value_parser!(u32).range(1..))]
         repeat: Option<u32>,
+        /// Where the instantiation runs.
         #[command(flatten)]
         tier: TierArgs,
         /// Load this module first (repeatable, in order): one defining a
@@ -159,10 +208,14 @@ impl TierArgs {
     }
 }
 
+/// The tier `--tier` names (`loader::TierPolicy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TierChoice {
+    /// Compiled on the miss.
     Compiled,
+    /// Always run by the interpreter, behind a real function pointer.
     Interpreted,
+    /// Interpreted until hot, then compiled.
     Auto,
 }
 
@@ -176,10 +229,14 @@ impl From<TierChoice> for loader::TierPolicy {
     }
 }
 
+/// The assembly syntax of a listing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SyntaxChoice {
+    /// Intel's, as the processor manuals write it.
     Intel,
+    /// The GNU assembler's (AT&T operand order).
     Gas,
+    /// NASM's.
     Nasm,
 }
 

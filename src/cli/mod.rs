@@ -1,0 +1,12 @@
+//! The command lines of the tools, `smf-inspect` and `smf-build`: their
+//! `clap` definitions, which the binaries parse with and `cargo xtask
+//! install` makes the manual pages and shell completions from, so the
+//! three cannot drift apart.
+//!
+//! They live in the library, behind the default-on `cli` feature, because
+//! a binary's code cannot be a dependency of another package (the `xtask`
+//! one); the feature keeps clap out of programs that only use the library
+//! (`default-features = false`).
+
+pub mod build;
+pub mod inspect;
