@@ -20,6 +20,22 @@ fn xtask(target_dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `xtask install --no-build --profile PROFILE --prefix PREFIX` in
+/// `target_dir`.
+fn install_built(target_dir: &Path, profile: &str, prefix: &str) -> Output {
+    xtask(
+        target_dir,
+        &[
+            "install",
+            "--no-build",
+            "--profile",
+            profile,
+            "--prefix",
+            prefix,
+        ],
+    )
+}
+
 /// Stand-ins for the debug artifacts in `target_dir`, the tools executable.
 fn stand_ins(target_dir: &Path) {
     let debug = target_dir.join("debug");
@@ -41,17 +57,7 @@ fn a_missing_artifact_is_named_with_the_command_that_builds_it() {
         ("debug", "cargo build --locked -p smfjit"),
         ("release", "cargo build --release --locked -p smfjit"),
     ] {
-        let output = xtask(
-            target.path(),
-            &[
-                "install",
-                "--no-build",
-                "--profile",
-                profile,
-                "--prefix",
-                prefix.to_str().unwrap(),
-            ],
-        );
+        let output = install_built(target.path(), profile, prefix.to_str().unwrap());
         assert_eq!(output.status.code(), Some(1));
         assert_eq!(
             String::from_utf8(output.stderr).unwrap(),
@@ -68,17 +74,7 @@ fn a_tool_missing_beside_the_library_is_named() {
     stand_ins(target.path());
     std::fs::remove_file(target.path().join("debug/smf-build")).unwrap();
     let prefix = target.path().join("prefix");
-    let output = xtask(
-        target.path(),
-        &[
-            "install",
-            "--no-build",
-            "--profile",
-            "debug",
-            "--prefix",
-            prefix.to_str().unwrap(),
-        ],
-    );
+    let output = install_built(target.path(), "debug", prefix.to_str().unwrap());
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
         String::from_utf8(output.stderr).unwrap(),
@@ -95,17 +91,7 @@ fn installs_the_profile_s_artifacts_from_the_target_directory_and_prints_each_fi
     stand_ins(target.path());
     // A relative prefix, made absolute against the current folder: the
     // pkg-config file names it.
-    let output = xtask(
-        target.path(),
-        &[
-            "install",
-            "--no-build",
-            "--profile",
-            "debug",
-            "--prefix",
-            "out",
-        ],
-    );
+    let output = install_built(target.path(), "debug", "out");
     assert!(output.status.success(), "{output:?}");
     let prefix = target.path().join("out");
     let stdout = String::from_utf8(output.stdout).unwrap();
