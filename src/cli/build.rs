@@ -1,4 +1,15 @@
-//! The arguments of `smf-build` (src/bin/smf-build.rs).
+//! The arguments of `smf-build` (src/bin/smf-build.rs). The items' own
+//! doc comments are the tool's help text, so the example for all of them
+//! is here:
+//!
+//! ```
+//! use clap::Parser;
+//! use smfjit::cli::build::Cli;
+//!
+//! let cli = Cli::parse_from(["smf-build", "m.sdn", "-o", "m.smf", "--compress", "zstd:9"]);
+//! assert_eq!(cli.compress.level, Some(9));
+//! assert!(Cli::try_parse_from(["smf-build", "m.sdn"]).is_err()); // no -o
+//! ```
 
 use std::path::PathBuf;
 
@@ -25,6 +36,12 @@ pub struct Cli {
 
 /// The `clap` definition of `smf-build`, from which its help, manual page
 /// and shell completions are made.
+///
+/// ```
+/// let command = smfjit::cli::build::command();
+/// assert_eq!(command.get_name(), "smf-build");
+/// assert!(command.get_arguments().any(|a| a.get_id() == "compress"));
+/// ```
 pub fn command() -> clap::Command {
     Cli::command()
 }

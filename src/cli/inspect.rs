@@ -1,5 +1,18 @@
 //! The arguments of `smf-inspect` (src/bin/smf-inspect): its subcommands
 //! and their options, and the checks of combinations clap cannot express.
+//! The items' own doc comments are the tool's help text, so the example
+//! for all of them is here:
+//!
+//! ```
+//! use clap::Parser;
+//! use smfjit::cli::inspect::{Cli, ColorChoice, Command};
+//!
+//! let cli = Cli::parse_from(["smf-inspect", "symbols", "m.smf", "--json", "--color", "never"]);
+//! assert!(matches!(cli.command, Command::Symbols { .. }));
+//! assert!(cli.style.json);
+//! assert_eq!(cli.style.color, ColorChoice::Never);
+//! assert!(Cli::try_parse_from(["smf-inspect", "no-such-view", "m.smf"]).is_err());
+//! ```
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +34,11 @@ pub struct Cli {
 
 /// The `clap` definition of `smf-inspect`, from which its help, manual
 /// pages and shell completions are made.
+///
+/// ```
+/// let command = smfjit::cli::inspect::command();
+/// assert!(command.get_subcommands().any(|s| s.get_name() == "instantiate"));
+/// ```
 pub fn command() -> clap::Command {
     Cli::command()
 }

@@ -8,5 +8,9 @@
 //! one); the feature keeps clap out of programs that only use the library
 //! (`default-features = false`).
 
+//!
+//! Each module opens with an example; `xtask/src` shows the manual pages
+//! and completions made from [`inspect::command`] and [`build::command`].
+
 pub mod build;
 pub mod inspect;
