@@ -260,12 +260,11 @@ pub struct ResolveContext<'l> {
     path: Vec<Arc<str>>,
     /// The batch of the module being loaded with `Now` binding.
     batch: Option<execmem::CodeBatch>,
-    /// Instances reserved in `batch`, finished when it is published.
+    /// Instances reserved in `batch`, finished when it is published. Each
+    /// one's cell holds its reservation's address meanwhile
+    /// ([`Cell::pending`]), so the chain finds it again by name through
+    /// the instance map.
     pending: Vec<Pending>,
-    /// `pending` by name, once it holds more than [`PENDING_SCAN`]: a module
-    /// binding a thousand instantiated imports would otherwise compare
-    /// every new name with all the earlier ones.
-    pending_index: HashMap<Arc<str>, usize, BuildNameHasher>,
     /// What the code being made reaches, innermost instantiation last:
     /// each compilation takes what was recorded after it started (see
     /// [`Reach`]); what is left belongs to the chain itself.
@@ -273,9 +272,6 @@ pub struct ResolveContext<'l> {
     /// Whether the chain entered the loader's reload gate (`gate.rs`).
     in_gate: bool,
 }
-
-/// Pending instances looked up by a scan; beyond, through the index.
-const PENDING_SCAN: usize = 8;
 
 /// An instance reserved in the batch of a module being loaded.
 #[derive(Debug)]
@@ -328,7 +324,6 @@ impl<'l> ResolveContext<'l> {
             path: Vec::new(),
             batch: None,
             pending: Vec::new(),
-            pending_index: HashMap::default(),
             reached: Vec::new(),
             in_gate: false,
         }
@@ -373,42 +368,17 @@ impl<'l> ResolveContext<'l> {
         self.batch.take()
     }
 
-    /// The address of `name` if it waits in this chain's batch, with the
-    /// name as the cache holds it.
-    fn pending_address(&self, name: &str) -> Option<(Address, Arc<str>)> {
-        let found = if self.pending.len() > PENDING_SCAN {
-            self.pending_index
-                .get(name)
-                .and_then(|&k| self.pending.get(k))
-        } else {
-            self.pending.iter().find(|p| *p.cell.name == *name)
-        };
-        found.map(|p| {
-            (
-                Address::new(p.reservation.address()),
-                Arc::clone(&p.cell.name),
-            )
-        })
-    }
-
     /// Records an instance reserved in the batch, finished with it.
     fn push_pending(&mut self, pending: Pending) {
+        pending
+            .cell
+            .pending
+            .store(pending.reservation.address(), Ordering::Relaxed);
         self.pending.push(pending);
-        if self.pending.len() > PENDING_SCAN {
-            let start = if self.pending_index.is_empty() {
-                0
-            } else {
-                self.pending.len() - 1
-            };
-            for (k, p) in self.pending.iter().enumerate().skip(start) {
-                self.pending_index.insert(Arc::clone(&p.cell.name), k);
-            }
-        }
     }
 
-    /// The pending instances, taken (the index with them).
+    /// The pending instances, taken.
     fn take_pending(&mut self) -> Vec<Pending> {
-        self.pending_index.clear();
         std::mem::take(&mut self.pending)
     }
 
@@ -532,6 +502,10 @@ struct Cell {
     /// What its code reaches: recorded when it is made, and grown when a
     /// tiered instantiation compiles ([`Instances::add_reaches`]).
     reaches: Mutex<Vec<Reach>>,
+    /// While it waits in its owner chain's batch (made, not yet
+    /// published): its reservation's address, which that chain resolves
+    /// the name to; 0 otherwise. Only the owner reads it.
+    pending: AtomicUsize,
 }
 
 impl Cell {
@@ -721,9 +695,18 @@ impl Instances {
         let Some(instantiator) = self.instantiator.load_full() else {
             return Err(unresolved(" (no instantiator is configured)"));
         };
-        if let Some((address, key)) = ctx.pending_address(name) {
-            ctx.reach(Reach::Instance(key));
-            return Ok(address);
+        // A name made earlier in this chain and waiting in its batch (a
+        // module binding the same instantiation twice).
+        if !ctx.pending.is_empty()
+            && let Some(cell) = self.cells.get(name)
+            && cell.owner == ctx.id
+            && cell.done.get().is_none()
+        {
+            let address = cell.pending.load(Ordering::Relaxed);
+            if address != 0 {
+                ctx.reach(Reach::Instance(Arc::clone(&cell.name)));
+                return Ok(Address::new(address));
+            }
         }
         if let Some(start) = ctx.path.iter().position(|n| **n == *name) {
             bump(&self.counters.failures, 1);
@@ -752,6 +735,7 @@ impl Instances {
                     lock: Mutex::new(()),
                     finished: Condvar::new(),
                     reaches: Mutex::new(Vec::new()),
+                    pending: AtomicUsize::new(0),
                 });
                 entry.insert(Arc::clone(&cell));
                 (cell, true)
