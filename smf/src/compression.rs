@@ -58,9 +58,7 @@ pub(crate) fn decompress(stream: &[u8], size: usize) -> Result<Vec<u8>, Failure>
         reason: e.to_string(),
     };
     let mut contents = Vec::with_capacity(size);
-    Decompressor::new()
-        .map_err(corrupt)?
-        .decompress_to_buffer(stream, &mut contents)
+    with_decompressor(|decompressor| decompressor.decompress_to_buffer(stream, &mut contents))
         .map_err(corrupt)?;
     if contents.len() != size {
         return Err(Failure::Smaller {
@@ -68,6 +66,35 @@ pub(crate) fn decompress(stream: &[u8], size: usize) -> Result<Vec<u8>, Failure>
         });
     }
     Ok(contents)
+}
+
+thread_local! {
+    /// This thread's decompression context, made on first use and kept:
+    /// making one (`ZSTD_createDCtx`, which sets up its tables) cost more
+    /// than decompressing a typical section, and a module with a
+    /// compressed note and template code needed two per validation. Each
+    /// decompression starts from a reset context, so a failed one leaves
+    /// nothing behind for the next.
+    static DECOMPRESSOR: std::cell::RefCell<Option<Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with this thread's decompression context (a fresh one if the
+/// kept one is in use further up this thread's stack, which the codec
+/// never is, or cannot be made).
+fn with_decompressor<T>(
+    f: impl FnOnce(&mut Decompressor<'static>) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    DECOMPRESSOR.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut kept) => {
+            let decompressor = match kept.as_mut() {
+                Some(decompressor) => decompressor,
+                None => kept.insert(Decompressor::new()?),
+            };
+            f(decompressor)
+        }
+        Err(_) => f(&mut Decompressor::new()?),
+    })
 }
 
 /// Compresses `contents` into one zstd frame at `level`, recording the
@@ -115,6 +142,21 @@ mod tests {
                 produced: TEXT.len()
             })
         );
+    }
+
+    #[test]
+    fn the_kept_context_decompresses_correctly_after_a_failure() {
+        let stream = compress(TEXT, 3).unwrap();
+        let mut damaged = stream.clone();
+        let middle = damaged.len() / 2;
+        damaged[middle] ^= 0x55;
+        for _ in 0..3 {
+            assert!(decompress(&damaged, TEXT.len()).is_err());
+            assert_eq!(decompress(&stream, TEXT.len()).unwrap(), TEXT);
+        }
+        // And on another thread, with a context of its own.
+        let on_thread = std::thread::spawn(move || decompress(&stream, TEXT.len()).unwrap());
+        assert_eq!(on_thread.join().unwrap(), TEXT);
     }
 
     #[test]
