@@ -108,7 +108,8 @@ typedef struct smfjit_config smfjit_config;
  * instantiation on, the default cache limits (256 files, 1 GiB), native
  * imports searched in libc.so.6 then libm.so.6, and debugger and profiler
  * support as SMFJIT_DEBUG, SMFJIT_PERF_MAP and SMFJIT_JITDUMP say until
- * smfjit_config_set_debug decides. NULL only if memory runs out. */
+ * smfjit_config_set_debug decides. Never NULL (the library, like any Rust
+ * code, aborts the process if memory for it runs out). */
 smfjit_config *smfjit_config_new(void);
 
 /* The same with the tier variables of the environment applied as

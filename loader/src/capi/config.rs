@@ -72,7 +72,8 @@ fn into_raw(loader: LoaderConfig) -> *mut smfjit_config {
 /// miss, open world, the default cache limits and native libraries, and
 /// debugger and profiler support as `SMFJIT_DEBUG`, `SMFJIT_PERF_MAP` and
 /// `SMFJIT_JITDUMP` say until `smfjit_config_set_debug` decides. Owned by
-/// the caller until `smfjit_config_free`; `NULL` only if memory runs out.
+/// the caller until `smfjit_config_free`; never null (an allocation that
+/// fails aborts the process, as Rust's allocations do).
 #[unsafe(no_mangle)]
 pub extern "C" fn smfjit_config_new() -> *mut smfjit_config {
     into_raw(LoaderConfig::default())
