@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::ffi::{CString, c_char, c_int, c_void};
 use std::mem::{offset_of, size_of};
 
-use super::handle::{asked_size, fill};
+use super::handle::{fill, loader_and_size};
 use super::{SMFJIT_ENOTFOUND, SMFJIT_OK, set_last_error};
 use crate::address::AddressOwner;
 
@@ -78,16 +78,12 @@ pub unsafe extern "C" fn smfjit_addr_info(
     address: *const c_void,
     info: *mut SmfjitAddrInfo,
 ) -> c_int {
-    // SAFETY: forwarded contract.
-    let loader = match unsafe { super::loader(loader) } {
-        Ok(loader) => loader,
-        Err(code) => return code,
-    };
-    // SAFETY: forwarded contract on `info`.
-    let asked = match unsafe { asked_size(info, MIN_SIZE, "smfjit_addr_info") } {
-        Ok(asked) => asked,
-        Err(code) => return code,
-    };
+    // SAFETY: forwarded contracts.
+    let (loader, asked) =
+        match unsafe { loader_and_size(loader, info, MIN_SIZE, "smfjit_addr_info") } {
+            Ok(checked) => checked,
+            Err(code) => return code,
+        };
     let Some(found) = loader.address_info(address as usize) else {
         set_last_error(
             SMFJIT_ENOTFOUND,

@@ -108,12 +108,30 @@ impl<T: HandleKind> Handle<T> {
     }
 }
 
+/// The loader behind `handle` and the size the caller's versioned struct
+/// at `out` says it has (at least `min`), or the code of what is wrong,
+/// recorded with `what` (the struct's name): what every function filling
+/// such a struct checks first.
+///
+/// # Safety
+/// `handle` as for [`Handle::get`]; `out` is null or valid for reading its
+/// leading `usize`.
+pub(super) unsafe fn loader_and_size<'a, T>(
+    handle: *mut super::smfjit_loader,
+    out: *mut T,
+    min: usize,
+    what: &str,
+) -> Result<(&'a crate::Loader, usize), c_int> {
+    // SAFETY: forwarded contracts.
+    unsafe { Ok((super::loader(handle)?, asked_size(out, min, what)?)) }
+}
+
 /// The size a caller's versioned struct at `out` says it has: at least
 /// `min`, or `SMFJIT_EINVAL` recorded with `what` (the struct's name).
 ///
 /// # Safety
 /// `out` is null or valid for reading its leading `usize`.
-pub(super) unsafe fn asked_size<T>(out: *mut T, min: usize, what: &str) -> Result<usize, c_int> {
+unsafe fn asked_size<T>(out: *mut T, min: usize, what: &str) -> Result<usize, c_int> {
     if out.is_null() {
         return Err(invalid(&format!("{what} is NULL")));
     }

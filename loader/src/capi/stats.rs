@@ -8,7 +8,7 @@ use std::ffi::c_int;
 use std::mem::{offset_of, size_of};
 
 use super::SMFJIT_OK;
-use super::handle::{asked_size, fill};
+use super::handle::{fill, loader_and_size};
 use crate::loader::LoaderStats;
 
 /// `struct smfjit_stats` of the header, field for field: `size`, then
@@ -141,14 +141,9 @@ pub unsafe extern "C" fn smfjit_stats(
     loader: *mut super::smfjit_loader,
     out: *mut SmfjitStats,
 ) -> c_int {
-    // SAFETY: forwarded contract.
-    let loader = match unsafe { super::loader(loader) } {
-        Ok(loader) => loader,
-        Err(code) => return code,
-    };
-    // SAFETY: forwarded contract on `out`.
-    let asked = match unsafe { asked_size(out, MIN_SIZE, "smfjit_stats") } {
-        Ok(asked) => asked,
+    // SAFETY: forwarded contracts.
+    let (loader, asked) = match unsafe { loader_and_size(loader, out, MIN_SIZE, "smfjit_stats") } {
+        Ok(checked) => checked,
         Err(code) => return code,
     };
     let snapshot = SmfjitStats::from_stats(&loader.stats());
