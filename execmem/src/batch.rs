@@ -162,6 +162,14 @@ impl CodeBatch {
         self.keep.push(value);
     }
 
+    /// Makes room in the batch's books for about `additional` more
+    /// functions (and values kept alive), so that a caller about to
+    /// reserve many does not grow them step by step.
+    pub fn expect_functions(&mut self, additional: usize) {
+        self.entries.reserve(additional);
+        self.keep.reserve(additional);
+    }
+
     /// Number of functions reserved so far.
     #[must_use]
     pub fn len(&self) -> usize {

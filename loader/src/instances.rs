@@ -172,6 +172,12 @@ pub trait Instantiator: Send + Sync {
     fn instantiate(&self, name: &str, ctx: &mut ResolveContext<'_>)
     -> Result<Option<InstanceCode>>;
 
+    /// Told that about `additional` more names are coming (a module about
+    /// to bind its imports), so that records can make room at once.
+    fn reserve(&self, additional: usize) {
+        let _ = additional;
+    }
+
     /// The templates this instantiator has decoded and verified, for the
     /// loader's statistics ([`InstanceStats::templates`]); none by default.
     fn template_stats(&self) -> TemplateStats {
@@ -249,6 +255,10 @@ impl<T: Instantiator + ?Sized> Instantiator for Arc<T> {
 
     fn code_at(&self, address: usize) -> Option<(Arc<str>, Range<usize>)> {
         (**self).code_at(address)
+    }
+
+    fn reserve(&self, additional: usize) {
+        (**self).reserve(additional);
     }
 }
 
@@ -356,6 +366,16 @@ impl<'l> ResolveContext<'l> {
     /// instantiator publishes its code itself.
     pub fn batch(&mut self) -> Option<&mut execmem::CodeBatch> {
         self.batch.as_mut()
+    }
+
+    /// Makes room for about `additional` instances made in this chain (a
+    /// module about to bind that many instantiated imports).
+    pub(crate) fn expect(&mut self, additional: usize) {
+        self.pending.reserve(additional);
+        self.reached.reserve(additional);
+        if let Some(batch) = &mut self.batch {
+            batch.expect_functions(additional);
+        }
     }
 
     /// Lends the module's batch to the chain for import binding.
@@ -581,6 +601,42 @@ impl std::fmt::Debug for Instances {
     }
 }
 
+/// The address of `cell` when it was made earlier in the chain of `ctx`
+/// and waits in its batch (a module binding the same instantiation twice),
+/// recorded as reached.
+fn pending_in(cell: &Arc<Cell>, ctx: &mut ResolveContext<'_>) -> Option<Address> {
+    if cell.owner != ctx.id || cell.done.get().is_some() {
+        return None;
+    }
+    let address = cell.pending.load(Ordering::Relaxed);
+    if address == 0 {
+        return None;
+    }
+    ctx.reach(Reach::Instance(Arc::clone(&cell.name)));
+    Some(Address::new(address))
+}
+
+/// Gives every shard of `map` room for its share of `additional` more
+/// entries, so that a load binding many names grows each shard's table
+/// once instead of doubling it (and hashing every key again) on the way.
+pub(crate) fn reserve<K, V, S>(map: &DashMap<K, V, S>, additional: usize)
+where
+    K: Eq + std::hash::Hash,
+    S: std::hash::BuildHasher + Clone,
+{
+    let shards = map.shards();
+    // Names spread unevenly over the shards: a quarter more than the mean.
+    let share = additional.div_ceil(shards.len());
+    let share = share + share / 4;
+    for shard in shards {
+        // The map keeps each entry under the 64-bit hash of its key, which
+        // `hash_usize` returns whole on this 64-bit target.
+        shard
+            .write()
+            .reserve(share, |(key, _)| map.hash_usize(key) as u64);
+    }
+}
+
 fn bump(counter: &AtomicU64, by: u64) {
     counter.fetch_add(by, Ordering::Relaxed);
 }
@@ -604,6 +660,15 @@ impl Instances {
             live: AtomicUsize::new(0),
             folded: AtomicUsize::new(0),
             gate: Gate::default(),
+        }
+    }
+
+    /// Makes room for `additional` more names (a module about to bind that
+    /// many imports), here and in the instantiator's own records.
+    pub(crate) fn reserve(&self, additional: usize) {
+        reserve(&self.cells, additional);
+        if let Some(instantiator) = &*self.instantiator.load() {
+            instantiator.reserve(additional);
         }
     }
 
@@ -685,6 +750,16 @@ impl Instances {
 
     /// The miss path: waits for or performs the instantiation of `name`.
     pub(crate) fn miss(&self, name: &str, ctx: &mut ResolveContext<'_>) -> Result<Address> {
+        self.miss_with_code(name, ctx).map(|(address, _)| address)
+    }
+
+    /// [`Instances::miss`], with the published code that holds the
+    /// instance (none while it waits in the chain's batch).
+    pub(crate) fn miss_with_code(
+        &self,
+        name: &str,
+        ctx: &mut ResolveContext<'_>,
+    ) -> Result<(Address, Option<PublishedCode>)> {
         let unresolved = |detail: &str| Error::Unresolved {
             name: name.to_owned(),
             detail: detail.to_owned(),
@@ -695,19 +770,6 @@ impl Instances {
         let Some(instantiator) = self.instantiator.load_full() else {
             return Err(unresolved(" (no instantiator is configured)"));
         };
-        // A name made earlier in this chain and waiting in its batch (a
-        // module binding the same instantiation twice).
-        if !ctx.pending.is_empty()
-            && let Some(cell) = self.cells.get(name)
-            && cell.owner == ctx.id
-            && cell.done.get().is_none()
-        {
-            let address = cell.pending.load(Ordering::Relaxed);
-            if address != 0 {
-                ctx.reach(Reach::Instance(Arc::clone(&cell.name)));
-                return Ok(Address::new(address));
-            }
-        }
         if let Some(start) = ctx.path.iter().position(|n| **n == *name) {
             bump(&self.counters.failures, 1);
             let mut path: Vec<String> = ctx.path_strings().split_off(start);
@@ -715,6 +777,12 @@ impl Instances {
             return Err(Error::Cycle { path });
         }
         if ctx.depth() >= self.max_depth {
+            // A name already made in this chain needs no more depth.
+            if let Some(cell) = self.cells.get(name)
+                && let Some(address) = pending_in(&cell, ctx)
+            {
+                return Ok((address, None));
+            }
             bump(&self.counters.failures, 1);
             let mut path = ctx.path_strings();
             path.push(name.to_owned());
@@ -725,29 +793,52 @@ impl Instances {
             });
         }
         ctx.enter_gate();
-        let (cell, owner) = match self.cells.entry(Arc::from(name)) {
-            dashmap::Entry::Occupied(entry) => (Arc::clone(entry.get()), false),
-            dashmap::Entry::Vacant(entry) => {
-                let cell = Arc::new(Cell {
-                    name: Arc::clone(entry.key()),
-                    owner: ctx.id,
-                    done: OnceLock::new(),
-                    lock: Mutex::new(()),
-                    finished: Condvar::new(),
-                    reaches: Mutex::new(Vec::new()),
-                    pending: AtomicUsize::new(0),
-                });
-                entry.insert(Arc::clone(&cell));
-                (cell, true)
-            }
-        };
+        let (cell, owner) = self.cell(name, ctx.id);
+        if !owner && let Some(address) = pending_in(&cell, ctx) {
+            return Ok((address, None));
+        }
         let address = if owner {
             self.compile(&**instantiator, &cell, ctx)
         } else {
             self.wait_for(&cell, ctx)
         }?;
         ctx.reach(Reach::Instance(Arc::clone(&cell.name)));
-        Ok(address)
+        let code = match cell.done.get() {
+            Some(Ok(instance)) => instance.code().cloned(),
+            _ => None,
+        };
+        Ok((address, code))
+    }
+
+    /// The cell of `name`, and whether it is new (made here, owned by the
+    /// chain `owner`): one hash of the name and one lock of its shard, and
+    /// the name copied only into a new cell.
+    fn cell(&self, name: &str, owner: u64) -> (Arc<Cell>, bool) {
+        let hash = self.cells.hash_usize(&name);
+        let shard = &self.cells.shards()[self.cells.determine_shard(hash)];
+        let mut table = shard.write();
+        // The map keeps each entry under the 64-bit hash of its key
+        // (`hash_usize` is that hash on this 64-bit target).
+        let hash = hash as u64;
+        if let Some((_, cell)) = table.get(hash, |(key, _)| **key == *name) {
+            return (Arc::clone(cell.get()), false);
+        }
+        let name: Arc<str> = Arc::from(name);
+        let cell = Arc::new(Cell {
+            name: Arc::clone(&name),
+            owner,
+            done: OnceLock::new(),
+            lock: Mutex::new(()),
+            finished: Condvar::new(),
+            reaches: Mutex::new(Vec::new()),
+            pending: AtomicUsize::new(0),
+        });
+        table.insert(
+            hash,
+            (name, dashmap::SharedValue::new(Arc::clone(&cell))),
+            |(key, _)| self.cells.hash_usize(key) as u64,
+        );
+        (cell, true)
     }
 
     fn compile(

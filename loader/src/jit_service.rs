@@ -54,7 +54,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use jit::backend::{Backend, CallResolver, CallTarget, Options, PreparedFunction, TrapRuntime};
 use jit::hash::BuildIntHasher;
-use jit::ir::{Callee, Library};
+use jit::ir::{Callee, Library, TemplateName};
 
 use crate::error::{Error, InstantiationError, Result};
 use crate::instances::{InstanceCode, Instantiator, ResolveContext, TemplateStats};
@@ -415,6 +415,15 @@ pub(crate) fn resolve_callee(callee: &Callee, ctx: &mut ResolveContext<'_>) -> R
     }
 }
 
+thread_local! {
+    /// Where a tiered miss spells its instance's symbol, kept from one miss
+    /// to the next.
+    static SYMBOL: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    /// A miss's demangled template and type arguments, kept likewise.
+    static PARTS: std::cell::Cell<Option<(TemplateName, Vec<jit::ir::Type>)>> =
+        const { std::cell::Cell::new(None) };
+}
+
 impl Instantiator for JitInstantiator {
     fn tier_stats(&self, name: &str) -> Option<TierStats> {
         self.tier.as_ref()?.stats(name)
@@ -434,6 +443,12 @@ impl Instantiator for JitInstantiator {
     fn dropped(&self, name: &str, address: Address) {
         if let Some(tier) = &self.tier {
             tier.forget(name, address);
+        }
+    }
+
+    fn reserve(&self, additional: usize) {
+        if let Some(tier) = &self.tier {
+            tier.reserve(additional);
         }
     }
 
@@ -461,10 +476,30 @@ impl Instantiator for JitInstantiator {
         name: &str,
         ctx: &mut ResolveContext<'_>,
     ) -> Result<Option<InstanceCode>> {
+        // The demangled parts' storage comes from this thread's last miss
+        // (a miss nested in this one finds none and makes its own).
+        let (mut template, mut type_args) = PARTS
+            .take()
+            .unwrap_or_else(|| (TemplateName::free(""), Vec::new()));
         // A name outside the mangling scheme is no instantiation at all.
-        let Ok((template, type_args)) = jit::mangle::demangle(name) else {
-            return Ok(None);
+        let made = match jit::mangle::demangle_into(name, &mut template, &mut type_args) {
+            Ok(()) => self.instantiate_parts(name, &template, &type_args, ctx),
+            Err(_) => Ok(None),
         };
+        PARTS.set(Some((template, type_args)));
+        made
+    }
+}
+
+impl JitInstantiator {
+    /// [`Instantiator::instantiate`] once `name` is demangled.
+    fn instantiate_parts(
+        &self,
+        name: &str,
+        template: &TemplateName,
+        type_args: &[jit::ir::Type],
+        ctx: &mut ResolveContext<'_>,
+    ) -> Result<Option<InstanceCode>> {
         // The symbol table's key: a free function's own name, spelled
         // `Owner::name` only for a method.
         let key = match &template.owner {
@@ -480,24 +515,22 @@ impl Instantiator for JitInstantiator {
         if let Some(tier) = &self.tier {
             // The instance is built when it first runs: the miss checks
             // what can be checked without building it.
-            let symbol = jit::instantiate::check_instantiation(&library, &template, &type_args)
-                .map_err(|e| Error::instantiation(name, e))?;
             // The name as the instance cache holds it, when it is already
-            // the canonical spelling (the usual case): one copy fewer.
-            let symbol = match ctx.current() {
-                Some(current) if **current == *symbol => Arc::clone(current),
-                _ => Arc::from(symbol),
-            };
-            let source = crate::tier::Source {
-                library,
-                template,
-                type_args,
-            };
+            // the canonical spelling (the usual case): no copy at all.
+            let symbol = SYMBOL.with_borrow_mut(|symbol| {
+                jit::instantiate::check_instantiation(&library, template, type_args, symbol)
+                    .map_err(|e| Error::instantiation(name, e))?;
+                Ok::<_, Error>(match ctx.current() {
+                    Some(current) if **current == **symbol => Arc::clone(current),
+                    _ => Arc::from(symbol.as_str()),
+                })
+            })?;
+            let source = crate::tier::Source { library };
             return place_tiered(tier, symbol, source, ctx).map(|c| Some(c.with_origin(origin)));
         }
         // Demangled once: the template and arguments found above.
         let instance =
-            jit::instantiate::instantiate_reusing(&library, &template, &type_args, self.spare())
+            jit::instantiate::instantiate_reusing(&library, template, type_args, self.spare())
                 .map_err(|e| Error::instantiation(name, e))?;
         if ctx.batch().is_some() {
             // A module being loaded (`Now`), or an outer instantiation of

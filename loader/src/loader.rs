@@ -406,16 +406,12 @@ impl Loader {
                 .map_or(Keep::SameBatch, |c| Keep::Code(c.clone()));
             return Ok(Some((instance.address(), keep, ImportSource::Instance)));
         }
-        match inner.instances.miss(name, ctx) {
-            Ok(address) => {
+        match inner.instances.miss_with_code(name, ctx) {
+            Ok((address, code)) => {
                 // Either published on its own (kept alive by the cache entry,
                 // which the module holds too) or waiting in the module's own
                 // batch.
-                let keep = inner
-                    .instances
-                    .cached_instance(name)
-                    .and_then(|i| i.code().cloned())
-                    .map_or(Keep::SameBatch, Keep::Code);
+                let keep = code.map_or(Keep::SameBatch, Keep::Code);
                 return Ok(Some((address, keep, ImportSource::Instance)));
             }
             Err(Error::Unresolved { .. }) => {}
@@ -868,6 +864,11 @@ impl ImportResolver for Imports<'_, '_> {
 
     fn published(&mut self, code: Option<&execmem::PublishedCode>) {
         self.ctx.finish_batch(code);
+    }
+
+    fn expect(&mut self, instantiations: usize) {
+        self.loader.inner.instances.reserve(instantiations);
+        self.ctx.expect(instantiations);
     }
 }
 

@@ -289,6 +289,12 @@ pub(crate) trait ImportResolver {
 
     /// Reports the batch published (instances placed in it become callable).
     fn published(&mut self, code: Option<&PublishedCode>);
+
+    /// Told, before the first import is bound, how many of them have
+    /// mangled names (are likely instantiations).
+    fn expect(&mut self, instantiations: usize) {
+        let _ = instantiations;
+    }
 }
 
 /// Everything needed to load one file.
@@ -343,7 +349,15 @@ pub(crate) fn load(
     })?;
 
     let mut layout = lay_out_sections(module, path)?;
-    let relocations: Vec<Relocation> = module.relocations().map(|(_, _, r)| r).collect();
+    // Counted first: collecting the flattened sections' entries would grow
+    // the vector (and copy it) a dozen times for a large module.
+    let mut relocations: Vec<Relocation> = Vec::with_capacity(
+        module
+            .sections()
+            .filter_map(|s| Some(s.relocations()?.len()))
+            .sum(),
+    );
+    relocations.extend(module.relocations().map(|(_, _, r)| r));
     let lazy_slots = match request.lazy {
         Some(_) => select_lazy_imports(module, &relocations, &mut layout.rw_end, path)?,
         None => Vec::new(),
@@ -723,10 +737,19 @@ fn bind_symbols(
     lazy_slots: &[(u32, usize)],
     imports: &mut dyn ImportResolver,
 ) -> Result<BoundSymbols> {
+    // Room at once for what binding adds one by one; the instance cache is
+    // told of the imports that look like instantiations (mangled names).
+    let (mut undefined, mut mangled) = (0, 0);
+    for symbol in module.symbols().filter(|s| s.section_index().is_none()) {
+        undefined += 1;
+        mangled += usize::from(symbol.name().contains('$'));
+    }
+    imports.expect(mangled);
+    let referenced = relocations.len().min(module.symbol_count() as usize);
     let mut bound = BoundSymbols {
-        values: SymbolMap::default(),
-        imports: Vec::new(),
-        keep: Vec::new(),
+        values: SymbolMap::with_capacity_and_hasher(referenced, BuildIntHasher::default()),
+        imports: Vec::with_capacity(undefined),
+        keep: Vec::with_capacity(undefined),
     };
     for r in relocations {
         if bound.values.contains_key(&r.symbol_index) || is_lazy(lazy_slots, r.symbol_index) {

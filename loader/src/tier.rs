@@ -299,12 +299,12 @@ pub(crate) struct Tiered {
     loops: Mutex<HashMap<u32, LoopState>>,
 }
 
-/// A template and its arguments, checked (the template verifies, the
-/// arguments satisfy its constraints) but not yet substituted.
+/// Where a checked instantiation (the template verifies, the arguments
+/// satisfy its constraints) is built from: the library of its template;
+/// the template and arguments are its symbol's, demangled again when it is
+/// built.
 pub(crate) struct Source {
     pub(crate) library: Arc<jit::ir::Library>,
-    pub(crate) template: jit::ir::TemplateName,
-    pub(crate) type_args: Vec<jit::ir::Type>,
 }
 
 /// A built instance: the concrete function and its register types.
@@ -416,6 +416,12 @@ impl TierShared {
         Ok(reservation)
     }
 
+    /// Makes room for `additional` more records.
+    pub(crate) fn reserve(&self, additional: usize) {
+        crate::instances::reserve(&self.by_name, additional);
+        crate::instances::reserve(&self.by_address, additional);
+    }
+
     /// Forgets the record of `name` whose stub is at `address` (the loader
     /// dropped that instantiation): the interpreter resolves the name
     /// through the loader again, which makes it anew. The record lives on
@@ -471,12 +477,7 @@ impl Tiered {
     /// check; the template and arguments were checked at the miss).
     fn built(&self) -> std::result::Result<&Built, String> {
         let built = self.built.get_or_init(|| {
-            let Source {
-                library,
-                template,
-                type_args,
-            } = &self.source;
-            jit::instantiate::instantiate(library, template, type_args)
+            jit::instantiate::instantiate_symbol(&self.source.library, &self.symbol)
                 .map(|instance| Built {
                     function: instance.function,
                     reg_types: instance.reg_types,

@@ -63,6 +63,9 @@ pub fn instantiate(lib: &Library, name: &TemplateName, args: &[Type]) -> Result<
 /// of its substituted type's range, a type nested too deeply after
 /// substitution) comes when it is built.
 ///
+/// The symbol is written into `symbol` (emptied first), storage the
+/// caller may reuse from one check to the next.
+///
 /// # Errors
 ///
 /// As [`instantiate`], for those rules.
@@ -70,12 +73,12 @@ pub fn check_instantiation(
     lib: &Library,
     name: &TemplateName,
     args: &[Type],
-) -> Result<String, Error> {
-    // Room for the usual name at once: scalar arguments take a few bytes.
-    let mut symbol = String::with_capacity(name.name.len() + 8 * args.len() + 8);
-    mangle_into(&mut symbol, name, args)?;
-    checked_template(lib, name, args, &symbol)?;
-    Ok(symbol)
+    symbol: &mut String,
+) -> Result<(), Error> {
+    symbol.clear();
+    mangle_into(symbol, name, args)?;
+    checked_template(lib, name, args, symbol)?;
+    Ok(())
 }
 
 /// The template `name` of `lib`, with `args` checked against its

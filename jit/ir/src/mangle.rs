@@ -175,9 +175,30 @@ pub fn mangle_into(out: &mut String, template: &TemplateName, args: &[Type]) -> 
     Ok(())
 }
 
+/// The `$`-separated tokens of a name, as `name.split('$')` gives them,
+/// with a byte search: names are short and ASCII, and the general
+/// character searcher costs more than it finds here.
+struct Dollars<'a>(Option<&'a str>);
+
+impl<'a> Iterator for Dollars<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let rest = self.0?;
+        match rest.bytes().position(|b| b == b'$') {
+            Some(at) => {
+                // `$` is one byte, so both sides are whole characters.
+                self.0 = rest.get(at + 1..);
+                rest.get(..at)
+            }
+            None => self.0.take(),
+        }
+    }
+}
+
 struct Tokens<'a> {
     name: &'a str,
-    tokens: std::iter::Peekable<std::str::Split<'a, char>>,
+    tokens: std::iter::Peekable<Dollars<'a>>,
 }
 
 impl Tokens<'_> {
@@ -223,9 +244,28 @@ impl Tokens<'_> {
 ///
 /// [`ErrorKind::Demangle`] when the name does not follow the scheme.
 pub fn demangle(name: &str) -> Result<(TemplateName, Vec<Type>), Error> {
+    let mut template = TemplateName::free("");
+    // Every argument is one token at least: room for them at once.
+    let mut args = Vec::with_capacity(name.bytes().filter(|&b| b == b'$').count());
+    demangle_into(name, &mut template, &mut args)?;
+    Ok((template, args))
+}
+
+/// [`demangle`] into `template` and `args`, replacing what they held and
+/// keeping their buffers (a caller demangling many names allocates for
+/// the first only).
+///
+/// # Errors
+///
+/// As [`demangle`]; `template` and `args` then hold part of the name.
+pub fn demangle_into(
+    name: &str,
+    template: &mut TemplateName,
+    args: &mut Vec<Type>,
+) -> Result<(), Error> {
     let mut t = Tokens {
         name,
-        tokens: name.split('$').peekable(),
+        tokens: Dollars(Some(name)).peekable(),
     };
     if name.len() > limits::MAX_NAME_LEN * 16 {
         return Err(t.err("the name is too long"));
@@ -234,27 +274,60 @@ pub fn demangle(name: &str) -> Result<(TemplateName, Vec<Type>), Error> {
     if !is_ident(base) || is_reserved(base) {
         return Err(t.err("the template name is not an identifier"));
     }
-    let mut args = Vec::new();
+    args.clear();
     while t.tokens.peek().is_some_and(|tok| is_type_token(tok)) {
         if args.len() >= limits::MAX_TYPE_PARAMS {
             return Err(t.err("too many type arguments"));
         }
         args.push(t.ty(1)?);
     }
-    let template = match t.tokens.next() {
-        None => TemplateName::free(base),
-        Some(method) if is_ident(method) => TemplateName::method(base, method),
+    let (owner, own) = match t.tokens.next() {
+        None => (None, base),
+        Some(method) if is_ident(method) => (Some(base), method),
         Some(_) => return Err(t.err("a token is neither a type nor a method name")),
     };
     if t.tokens.next().is_some() {
         return Err(t.err("tokens follow the method name"));
     }
-    Ok((template, args))
+    match (owner, &mut template.owner) {
+        (None, held) => *held = None,
+        (Some(owner), Some(held)) => copy_into(held, owner),
+        (Some(owner), held) => *held = Some(owner.to_owned()),
+    }
+    copy_into(&mut template.name, own);
+    Ok(())
+}
+
+/// Replaces `to`'s text with `from`, keeping its buffer.
+fn copy_into(to: &mut String, from: &str) {
+    to.clear();
+    to.push_str(from);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dollars_are_the_tokens_split_gives() {
+        for name in [
+            "",
+            "$",
+            "$$",
+            "a",
+            "a$",
+            "$a",
+            "sum$f64",
+            "Vec$i64$push",
+            "a$$b",
+            "é$ü$",
+            "x$y$z$",
+        ] {
+            let ours: Vec<&str> = Dollars(Some(name)).collect();
+            let split: Vec<&str> = name.split('$').collect();
+            assert_eq!(ours, split, "{name:?}");
+        }
+    }
 
     #[test]
     fn scalar_keywords_are_exactly_the_scalar_types_names() {
