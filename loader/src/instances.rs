@@ -20,7 +20,6 @@ use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
-use std::time::Instant;
 
 use dashmap::DashMap;
 use execmem::{PublishedCode, PublishedFunction, Reservation};
@@ -506,7 +505,8 @@ struct Counters {
     declined: AtomicU64,
     failures: AtomicU64,
     waits: AtomicU64,
-    compile_nanos: AtomicU64,
+    /// Time in instantiators, in ticks of `clock`.
+    compile_ticks: AtomicU64,
     code_bytes: AtomicU64,
 }
 
@@ -517,7 +517,12 @@ struct Cell {
     /// The chain compiling it.
     owner: u64,
     done: OnceLock<Result<InstanceCode>>,
-    lock: Mutex<()>,
+    /// Guards `done` being set against `finished` being waited for, and
+    /// counts the threads waiting: a condition variable wakes with a system
+    /// call whether anyone waits or not, so the owner only wakes waiters
+    /// that exist (a module's load finishes a thousand instances nobody
+    /// else waits for).
+    lock: Mutex<usize>,
     finished: Condvar,
     /// What its code reaches: recorded when it is made, and grown when a
     /// tiered instantiation compiles ([`Instances::add_reaches`]).
@@ -534,10 +539,12 @@ impl Cell {
             .as_ref()
             .map(InstanceCode::address)
             .map_err(Clone::clone);
-        let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let waiting = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
         // Only the owner sets `done`, exactly once.
         let _ = self.done.set(result);
-        self.finished.notify_all();
+        if *waiting > 0 {
+            self.finished.notify_all();
+        }
         answer
     }
 
@@ -555,10 +562,12 @@ impl Cell {
                     .map(InstanceCode::address)
                     .map_err(Clone::clone);
             }
+            *guard += 1;
             guard = self
                 .finished
                 .wait(guard)
                 .unwrap_or_else(PoisonError::into_inner);
+            *guard -= 1;
         }
     }
 }
@@ -572,6 +581,8 @@ pub(crate) struct Instances {
     enabled: AtomicBool,
     max_depth: usize,
     counters: Counters,
+    /// Converts `counters.compile_ticks` to nanoseconds.
+    clock: crate::ticks::TickClock,
     /// Told the name and address of every finished instantiation.
     on_finish: FinishHook,
     /// Finished instances held now.
@@ -656,6 +667,7 @@ impl Instances {
             enabled: AtomicBool::new(enabled),
             max_depth,
             counters: Counters::default(),
+            clock: crate::ticks::TickClock::new(),
             on_finish,
             live: AtomicUsize::new(0),
             folded: AtomicUsize::new(0),
@@ -828,7 +840,7 @@ impl Instances {
             name: Arc::clone(&name),
             owner,
             done: OnceLock::new(),
-            lock: Mutex::new(()),
+            lock: Mutex::new(0),
             finished: Condvar::new(),
             reaches: Mutex::new(Vec::new()),
             pending: AtomicUsize::new(0),
@@ -853,7 +865,7 @@ impl Instances {
         let mark = ctx.reached.len();
         ctx.path.push(Arc::clone(&cell.name));
         COMPILING.with(|chains| chains.borrow_mut().push((ctx.id, Arc::clone(&cell.name))));
-        let started = Instant::now();
+        let started = crate::ticks::now();
         // A panicking instantiator must still finish the cell, or every
         // thread waiting for the name would wait forever; the panic becomes
         // this name's error (the panic hook has already reported it).
@@ -866,10 +878,10 @@ impl Instances {
                 InstantiationError::Panicked,
             ))
         });
-        let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let ticks = crate::ticks::now().saturating_sub(started);
         COMPILING.with(|chains| chains.borrow_mut().pop());
         ctx.path.pop();
-        bump(&self.counters.compile_nanos, nanos);
+        bump(&self.counters.compile_ticks, ticks);
         // (Its origin, the module of its template, is in its code.)
         let reaches = ctx.reached.split_off(mark);
         if !reaches.is_empty() {
@@ -1118,7 +1130,7 @@ impl Instances {
             declined: load(&c.declined),
             failures: load(&c.failures),
             waits: load(&c.waits),
-            compile_nanos: load(&c.compile_nanos),
+            compile_nanos: self.clock.nanos(load(&c.compile_ticks)),
             code_bytes: load(&c.code_bytes),
             instances: self
                 .cells

@@ -71,6 +71,9 @@ mod resolution;
 mod shared;
 mod slots;
 mod template_cache;
+// Unsafe code: reads the processor's time-stamp counter.
+#[allow(unsafe_code)]
+mod ticks;
 // Unsafe code: the interpreter thunks' entry point and guarded calls.
 #[allow(unsafe_code)]
 mod tier;
