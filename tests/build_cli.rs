@@ -582,9 +582,7 @@ fn jit_collections(
             }
         }
     }
-    let backend = jit::backend::Backend::new(jit::backend::Options {
-        trap_handler: trap.handler(),
-    });
+    let backend = jit::backend::Backend::new(trap.options());
     let refs: Vec<&jit::instantiate::Instance> = instances.iter().collect();
     let batch = backend
         .compile_batch(memory, &refs, &mut Natives(natives))

@@ -91,15 +91,28 @@ pub(crate) struct Compiler {
 }
 
 impl Compiler {
+    /// Our backend as the loader configures it.
     pub(crate) fn new(strategy: Strategy) -> Self {
+        Self::with_null_checks(strategy, true)
+    }
+
+    /// Our backend with implicit null checks (the loader's setting, where
+    /// the runtime catches null faults) or with explicit tests, for
+    /// comparison.
+    pub(crate) fn with_null_checks(strategy: Strategy, implicit: bool) -> Self {
         let memory = ExecMemory::new(Config {
             strategy,
             ..Config::default()
         })
         .expect("executable memory");
         let runtime = TrapRuntime::new(&memory).expect("trap runtime");
+        assert!(
+            !implicit || runtime.catches_null_faults(),
+            "implicit null checks need the runtime's fault handler"
+        );
         let backend = Backend::new(Options {
-            trap_handler: runtime.handler(),
+            implicit_null_checks: implicit,
+            ..runtime.options()
         });
         Compiler {
             memory,
@@ -821,23 +834,33 @@ fn kernels(report: &mut Report) {
     let lib = jit::library::collections().expect("library");
     let r = interpreter_resolver(&lib);
     let c = Compiler::new(Strategy::Mprotect);
+    let tested = Compiler::with_null_checks(Strategy::Mprotect, false);
     // Each kernel: (name, jit, interpreter, rustc) medians.
     let mut results: Vec<(&str, Stats, Stats, Stats)> = Vec::new();
+    // Each kernel's code with explicit null tests instead: (name, time).
+    let mut explicit: Vec<(&str, Stats)> = Vec::new();
     for mut kernel in kernel_suite() {
         let insts = kernel.instances(&lib);
         let batch = c.batch(&insts);
         let entry = batch.function(&insts[0].symbol).expect("root").address();
-        // SAFETY: the kernel's own instantiation, compiled; `batch` lives
-        // until the end of this iteration.
-        let jit = unsafe { Runner::compiled(entry) };
+        let batch_tested = tested.batch(&insts);
+        let entry_tested = batch_tested
+            .function(&insts[0].symbol)
+            .expect("root")
+            .address();
+        // SAFETY: the kernel's own instantiation, compiled both ways; the
+        // batches live until the end of this iteration.
+        let (jit, jit_tested) = unsafe { (Runner::compiled(entry), Runner::compiled(entry_tested)) };
         kernel.verify(&[
             ("jit", jit),
+            ("jit with explicit null tests", jit_tested),
             ("rustc -O", Runner::Rust),
             ("interpreter", Runner::Interpreter(&r)),
         ]);
-        let times = kernel.race(&[jit, Runner::Rust]);
+        let times = kernel.race(&[jit, Runner::Rust, jit_tested]);
         let interp = kernel.interpreted(&r);
         results.push((kernel.label, times[0], interp, times[1]));
+        explicit.push((kernel.label, times[2]));
     }
 
     let (mut vs_rust, mut vs_interp) = (0.0f64, 0.0f64);
@@ -867,6 +890,22 @@ fn kernels(report: &mut Report) {
     }
     let k = results.len() as f64;
     let (geo_rust, geo_interp) = ((vs_rust / k).exp(), (vs_interp / k).exp());
+    // The same kernels with the explicit null test before each access, in
+    // the same race: what implicit null checks gained.
+    let mut tested_vs_rust = 0.0f64;
+    for ((name, jit, _, rust), (_, tested)) in results.iter().zip(&explicit) {
+        tested_vs_rust += (tested.median_ns() / rust.median_ns()).ln();
+        report.row(
+            Row::new(
+                "backend",
+                format!("{name}: explicit null tests / implicit"),
+                fmt_duration(tested.median),
+            )
+            .baseline(fmt_duration(jit.median))
+            .ratio(format!("{:.2}×", tested.median_ns() / jit.median_ns())),
+        );
+    }
+    let geo_tested = (tested_vs_rust / k).exp();
     report.row(
         Row::new(
             "backend",
@@ -874,6 +913,14 @@ fn kernels(report: &mut Report) {
             format!("{geo_rust:.2}×"),
         )
         .target("≤ 1.5× rustc -O", geo_rust <= 1.5),
+    );
+    report.row(
+        Row::new(
+            "backend",
+            "  for comparison: with explicit null tests, jit vs rustc -O",
+            format!("{geo_tested:.2}×"),
+        )
+        .ratio(format!("implicit {:.2}× faster", geo_tested / geo_rust)),
     );
     report.row(
         Row::new(

@@ -941,6 +941,7 @@ pub(crate) fn fastest_on_the_miss() -> (String, Stats) {
 fn cold_compile(report: &mut Report) {
     let ours = Compiler::new(Strategy::Mprotect);
     let dual = Compiler::new(Strategy::DualMapping);
+    let tested = Compiler::with_null_checks(Strategy::Mprotect, false);
     for case in cold_cases() {
         let ColdCase {
             what,
@@ -969,6 +970,7 @@ fn cold_compile(report: &mut Report) {
         };
         let mine = compile_ours(&ours);
         let mine_dual = compile_ours(&dual);
+        let mine_tested = compile_ours(&tested);
         let mut theirs: Vec<(Settings, Stats)> = Vec::new();
         for settings in CONFIGS {
             let mut cl = Cranelift::new(settings);
@@ -993,6 +995,18 @@ fn cold_compile(report: &mut Report) {
             )
             .baseline(format!("p99 {}", fmt_duration(mine.p99)))
             .ratio(format!("dual {}", fmt_duration(mine_dual.median))),
+        );
+        report.row(
+            Row::new(
+                "cranelift",
+                format!("  ours with explicit null tests, {what}"),
+                fmt_duration(mine_tested.median),
+            )
+            .baseline(format!("implicit {}", fmt_duration(mine.median)))
+            .ratio(format!(
+                "{:.2}×",
+                mine_tested.median_ns() / mine.median_ns()
+            )),
         );
         for &(settings, stats) in &theirs {
             let faster = stats.median_ns() / mine.median_ns();

@@ -372,7 +372,7 @@ pub(crate) fn backend_alone_runs(
     runs: usize,
     only: &str,
 ) -> (Stats, Stats, Stats, Stats) {
-    use jit::backend::{Backend, CallTarget, Options};
+    use jit::backend::{Backend, CallTarget};
     let runs_of = |step: &str| {
         if only == "all" || only == step {
             runs
@@ -388,9 +388,7 @@ pub(crate) fn backend_alone_runs(
         .iter()
         .map(|s| jit::instantiate::instantiate_symbol(&lib, s).expect("instantiates"))
         .collect();
-    let backend = Backend::new(Options {
-        trap_handler: loader::trap_runtime().expect("trap runtime").handler(),
-    });
+    let backend = Backend::new(loader::trap_runtime().expect("trap runtime").options());
     // Callees answered at once, as a warm loader would.
     let mut resolver =
         |_: &jit::ir::Callee| -> Result<CallTarget, jit::Error> { Ok(CallTarget::Direct(0x1000)) };

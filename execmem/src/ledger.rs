@@ -20,6 +20,42 @@ struct Books {
     stats: Stats,
 }
 
+/// Every live read-execute span of every ledger in the process, base to
+/// length, for [`is_code`].
+static CODE: Mutex<BTreeMap<usize, usize>> = Mutex::new(BTreeMap::new());
+
+fn code_spans() -> MutexGuard<'static, BTreeMap<usize, usize>> {
+    CODE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Whether `address` lies in executable memory that an
+/// [`ExecMemory`](crate::ExecMemory) of this process made: generated code.
+///
+/// Fit for a signal handler that a fault in generated code interrupted:
+/// the lock is only held inside this crate's bookkeeping, which never
+/// runs generated code, so the interrupted thread cannot hold it. Should
+/// the fault come from this crate itself, holding the lock, the function
+/// gives up after a bounded wait and answers `false` rather than wait
+/// forever.
+#[must_use]
+pub fn is_code(address: usize) -> bool {
+    for _ in 0..10_000 {
+        match CODE.try_lock() {
+            Ok(spans) => return contains(&spans, address),
+            Err(std::sync::TryLockError::Poisoned(p)) => return contains(&p.into_inner(), address),
+            Err(std::sync::TryLockError::WouldBlock) => std::thread::yield_now(),
+        }
+    }
+    false
+}
+
+fn contains(spans: &BTreeMap<usize, usize>, address: usize) -> bool {
+    spans
+        .range(..=address)
+        .next_back()
+        .is_some_and(|(base, len)| address - base < *len)
+}
+
 /// The shared ledger; one per [`ExecMemory`](crate::ExecMemory).
 #[derive(Default)]
 pub(crate) struct Ledger {
@@ -35,6 +71,9 @@ impl Ledger {
 
     /// A fresh mapping with `protection` exists at `base .. base + len`.
     pub(crate) fn mapped_as(&self, base: usize, len: usize, protection: Protection) {
+        if protection == Protection::ReadExecute {
+            code_spans().insert(base, len);
+        }
         let mut books = self.books();
         books.spans.insert(base, Span { len, protection });
         let stats = &mut books.stats;
@@ -67,6 +106,7 @@ impl Ledger {
         };
         span.protection = Protection::ReadExecute;
         let len = span.len;
+        code_spans().insert(base, len);
         let stats = &mut books.stats;
         stats.bytes_writable -= len;
         stats.bytes_executable += len;
@@ -79,6 +119,9 @@ impl Ledger {
         let Some(span) = books.spans.remove(&base) else {
             return;
         };
+        if span.protection == Protection::ReadExecute {
+            code_spans().remove(&base);
+        }
         let stats = &mut books.stats;
         stats.bytes_reserved -= span.len;
         stats.regions -= 1;

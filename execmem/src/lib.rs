@@ -95,6 +95,7 @@ pub use batch::{CodeBatch, Reservation};
 pub use error::Error;
 pub use gdb_jit::{__jit_debug_descriptor, __jit_debug_register_code, DEBUG_ENV};
 pub use jitdump::{JITDUMP_ENV, path as jitdump_path};
+pub use ledger::is_code;
 pub use memory::{Config, ExecMemory, FUNCTION_ALIGNMENT, Strategy};
 pub use perf_map::{PERF_MAP_ENV, PerfMap, path as perf_map_path};
 pub use pool::release_spare_pages;

@@ -28,7 +28,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 use execmem::{Config, ExecMemory};
-use jit::backend::{Backend, CallResolver, CallTarget, CompiledFunction, Options, TrapRuntime};
+use jit::backend::{Backend, CallResolver, CallTarget, CompiledFunction, TrapRuntime};
 use jit::instantiate::{Instance, instantiate_all, instantiate_symbol};
 use jit::interp::{Interpreter, LibraryResolver, Value};
 use jit::ir::{Callee, Library, Type};
@@ -93,9 +93,7 @@ impl Machine {
     fn new() -> Machine {
         let memory = ExecMemory::new(Config::default()).expect("executable memory");
         let runtime = TrapRuntime::new(&memory).expect("trap runtime");
-        let backend = Backend::new(Options {
-            trap_handler: runtime.handler(),
-        });
+        let backend = Backend::new(runtime.options());
         Machine {
             memory,
             runtime,

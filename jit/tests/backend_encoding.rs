@@ -19,6 +19,7 @@ fn every_library_instantiation_encodes_to_the_bytes_iced_x86_encodes() {
     let lib = common::collections();
     let backend = Backend::new(Options {
         trap_handler: 0x7F00_1234_5000,
+        implicit_null_checks: false,
     });
     // Callees of the library through slots, imports direct: both kinds of
     // call site.

@@ -14,7 +14,7 @@ mod common;
 
 use allocation_count::allocations;
 use execmem::{Config, ExecMemory};
-use jit::backend::{Backend, NoCallees, Options, TrapRuntime, encoder_fallbacks};
+use jit::backend::{Backend, NoCallees, TrapRuntime, encoder_fallbacks};
 use jit::instantiate::instantiate_symbol;
 use jit::interp::Value;
 
@@ -25,9 +25,7 @@ fn a_first_compilation_does_not_build_iced_x86s_encoder_tables() {
     let memory = ExecMemory::new(Config::default()).expect("executable memory");
     let ((runtime, code), count) = allocations(|| {
         let runtime = TrapRuntime::new(&memory).expect("trap runtime");
-        let backend = Backend::new(Options {
-            trap_handler: runtime.handler(),
-        });
+        let backend = Backend::new(runtime.options());
         let code = backend
             .compile(&memory, &inst.function, &inst.reg_types, &mut NoCallees)
             .expect("compiles");

@@ -52,7 +52,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use jit::backend::{Backend, CallResolver, CallTarget, Options, PreparedFunction, TrapRuntime};
+use jit::backend::{Backend, CallResolver, CallTarget, PreparedFunction, TrapRuntime};
 use jit::hash::BuildIntHasher;
 use jit::ir::{Callee, Library, TemplateName};
 
@@ -209,9 +209,7 @@ impl JitInstantiator {
     /// cannot be published.
     pub fn with_tier(config: JitConfig, tier: TierConfig) -> Result<Self> {
         let trap = trap_runtime()?;
-        let backend = Backend::new(Options {
-            trap_handler: trap.handler(),
-        });
+        let backend = Backend::new(trap.options());
         let tier = match tier.policy {
             TierPolicy::Compiled => None,
             _ => Some(TierShared::new(tier, backend.clone(), trap)?),

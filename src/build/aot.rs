@@ -146,8 +146,11 @@ fn compile_one(instance: &Instance) -> Result<Relocatable, String> {
     }
     let mut compiled = Vec::with_capacity(TRAP_PROBES.len());
     for probe in TRAP_PROBES {
+        // Explicit null tests: the module's code runs in whatever process
+        // loads it, whose fault handling is not this one's.
         let backend = Backend::new(Options {
             trap_handler: probe,
+            implicit_null_checks: false,
         });
         let (prepared, names) = prepare(&backend, instance, &address_taken)?;
         let (bytes, sites) = prepared.relocatable();

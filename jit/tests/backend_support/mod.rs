@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use execmem::{Config, ExecMemory};
-use jit::backend::{Backend, CallResolver, CallTarget, CompiledFunction, Options, TrapRuntime};
+use jit::backend::{Backend, CallResolver, CallTarget, CompiledFunction, TrapRuntime};
 use jit::instantiate::instantiate_symbol;
 use jit::interp::{Interpreter, LibraryResolver, Value};
 use jit::ir::{Callee, Function, Library, Signature};
@@ -58,9 +58,7 @@ impl Machine {
     pub fn new() -> Self {
         let memory = ExecMemory::new(Config::default()).expect("executable memory");
         let runtime = TrapRuntime::new(&memory).expect("trap runtime");
-        let backend = Backend::new(Options {
-            trap_handler: runtime.handler(),
-        });
+        let backend = Backend::new(runtime.options());
         Machine {
             memory,
             runtime,

@@ -41,6 +41,9 @@ mod disasm;
 mod emit;
 mod encode;
 mod error;
+// Unsafe code: the SIGSEGV handler behind implicit null checks.
+#[allow(unsafe_code)]
+mod fault;
 mod inst;
 pub mod lazy;
 mod lower;
@@ -237,6 +240,13 @@ pub struct Options {
     /// [`TRAP_NULL_POINTER`], [`TRAP_OUT_OF_BOUNDS`]).
     /// [`TrapRuntime::handler`] provides one.
     pub trap_handler: u64,
+    /// Loads and stores through a null address trap by faulting on page 0
+    /// instead of testing the address first: the access's own fault is
+    /// turned into the `NullPointer` trap by the fault handler a
+    /// [`TrapRuntime`] installs. Only for code that runs in this process
+    /// while a runtime that reports [`TrapRuntime::catches_null_faults`]
+    /// exists ([`TrapRuntime::options`] sets both fields).
+    pub implicit_null_checks: bool,
 }
 
 /// The code generator. Cheap to create and `Sync`: one per loader.
@@ -562,7 +572,7 @@ impl Backend {
             resolver,
             targets: Vec::new(),
         };
-        let (asm, ext) = lower::lower(func, &alloc, self.options.trap_handler, &mut env)?;
+        let (asm, ext) = lower::lower(func, &alloc, &self.options, &mut env)?;
         let targets = env.targets;
         Ok(LoweredFunction {
             name,

@@ -68,6 +68,9 @@ struct Lower<'a> {
     framed: bool,
     frame_bytes: u32,
     handler: u32,
+    /// Loads and stores trap on a null address by faulting (see
+    /// [`super::Options::implicit_null_checks`]).
+    implicit_null: bool,
     ext: Externals,
     env: &'a mut dyn Environment,
     /// The descriptors asked for so far.
@@ -93,7 +96,7 @@ struct Lower<'a> {
 pub(super) fn lower(
     f: &Function,
     alloc: &Allocation,
-    trap_handler: u64,
+    options: &super::Options,
     env: &mut dyn Environment,
 ) -> Result<(Asm, Externals), Error> {
     // The function is verified; this keeps an unverified one from indexing
@@ -111,7 +114,7 @@ pub(super) fn lower(
         ));
     }
     let mut asm = Asm::new(f.inst_count() * 6 + 32);
-    let handler = asm.constant(trap_handler);
+    let handler = asm.constant(options.trap_handler);
     let first_block = asm.label();
     for _ in 1..f.blocks.len() {
         asm.label();
@@ -132,6 +135,7 @@ pub(super) fn lower(
         framed,
         frame_bytes,
         handler,
+        implicit_null: options.implicit_null_checks,
         ext: Externals::default(),
         env,
         descriptors: Vec::new(),
@@ -576,8 +580,8 @@ impl<'a> Lower<'a> {
                 self.select(ty, dst, cc, self.loc(*if_true), self.loc(*if_false));
             }
             Op::Load { ty, addr, index } => {
-                let a = self.address(ty, self.loc(*addr), index.map(|i| self.loc(i)))?;
-                self.load(ty, dst, mem(a));
+                let m = self.address(ty, self.loc(*addr), index.map(|i| self.loc(i)))?;
+                self.load(ty, dst, m);
             }
             Op::Store {
                 ty,
@@ -585,8 +589,8 @@ impl<'a> Lower<'a> {
                 index,
                 value,
             } => {
-                let a = self.address(ty, self.loc(*addr), index.map(|i| self.loc(i)))?;
-                self.store(ty, mem(a), self.loc(*value), SCRATCH_B);
+                let m = self.address(ty, self.loc(*addr), index.map(|i| self.loc(i)))?;
+                self.store(ty, m, self.loc(*value), SCRATCH_B);
             }
             Op::Addr {
                 base,
@@ -998,49 +1002,54 @@ impl<'a> Lower<'a> {
         self.asm.store_gpr(dst, d);
     }
 
-    /// Computes `base + index * size_of(ty)` into a register, trapping on
-    /// null like the interpreter.
-    fn address(&mut self, ty: &Type, base: Loc, index: Option<Loc>) -> Result<Register, Error> {
+    /// The operand of an access of `ty` at `base + index * size_of(ty)`,
+    /// trapping on a null address like the interpreter: with a test and a
+    /// branch to the trap, or, under implicit null checks, by the access
+    /// itself faulting on page 0 (`runtime`'s fault handler turns the
+    /// fault into the trap). Leaves `SCRATCH_B` free unless the index is
+    /// in it, in which case the address is computed into RAX, so that a
+    /// store can load its value there.
+    fn address(&mut self, ty: &Type, base: Loc, index: Option<Loc>) -> Result<Mem, Error> {
         let size = ty
             .scalar_size()
             .ok_or_else(|| self.unsupported(format!("memory access of {ty}")))?;
         let b = self.asm.gpr(base, SCRATCH_A);
-        let a = match index {
-            None => b,
+        let m = match index {
+            None => Mem::base(b),
             Some(Loc::Imm(i)) => {
                 let disp = i.wrapping_mul(size) as i64;
                 match i32::try_from(disp) {
-                    Ok(0) => b,
-                    Ok(disp) => {
-                        self.asm.push(Ins::with2(
-                            Code::Lea_r64_m,
-                            Register::RAX,
-                            Mem::base_disp(b, disp),
-                        ));
-                        Register::RAX
-                    }
+                    Ok(disp) => Mem::base_disp(b, disp),
                     Err(_) => {
                         self.asm.mov_imm(Register::RAX, disp as u64);
                         self.asm
                             .push(Ins::with2(Code::Add_r64_rm64, Register::RAX, b));
-                        Register::RAX
+                        Mem::base(Register::RAX)
                     }
                 }
             }
             Some(i) => {
                 let x = self.asm.gpr(i, SCRATCH_B);
-                self.asm.push(Ins::with2(
-                    Code::Lea_r64_m,
-                    Register::RAX,
-                    Mem::base_index(b, x, size as u8),
-                ));
-                Register::RAX
+                Mem::base_index(b, x, size as u8)
             }
         };
-        let null = self.trap_label(TRAP_NULL_POINTER, 0);
-        self.asm.push(Ins::with2(Code::Test_rm64_r64, a, a));
-        self.asm.jcc(Cc::E, null);
-        Ok(a)
+        if self.implicit_null && m.index != SCRATCH_B {
+            return Ok(m);
+        }
+        // The address in a register: tested (explicit checks), or kept
+        // out of SCRATCH_B.
+        let a = if m.index == Register::None && m.disp == 0 {
+            m.base
+        } else {
+            self.asm.push(Ins::with2(Code::Lea_r64_m, Register::RAX, m));
+            Register::RAX
+        };
+        if !self.implicit_null {
+            let null = self.trap_label(TRAP_NULL_POINTER, 0);
+            self.asm.push(Ins::with2(Code::Test_rm64_r64, a, a));
+            self.asm.jcc(Cc::E, null);
+        }
+        Ok(mem(a))
     }
 
     /// Loads `ty` from `m` into `dst`, extended to its canonical form.

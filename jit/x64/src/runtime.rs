@@ -98,6 +98,9 @@ pub struct TrapRuntime {
     code: execmem::PublishedCode,
     shim: usize,
     handler: usize,
+    /// Whether the process's fault handler turns null accesses of
+    /// generated code into traps (`fault.rs`).
+    null_faults: bool,
 }
 
 fn q(base: Register, disp: i32) -> Mem {
@@ -230,16 +233,35 @@ impl TrapRuntime {
         let shim = place("smfjit_entry_shim", shim_code())?;
         let handler = place("smfjit_trap_handler", handler_code())?;
         let code = batch.publish()?;
+        let null_faults = super::fault::install(handler.address(), &code);
         Ok(TrapRuntime {
             code,
             shim: shim.address(),
             handler: handler.address(),
+            null_faults,
         })
     }
 
     /// The trap handler's address, for [`super::Options::trap_handler`].
     pub fn handler(&self) -> u64 {
         self.handler as u64
+    }
+
+    /// Whether a load or store of generated code through a null address
+    /// is turned into the `NullPointer` trap by the process's fault
+    /// handler, which the first runtime installs; `false` where page 0
+    /// is mapped, or the handler could not be installed.
+    pub fn catches_null_faults(&self) -> bool {
+        self.null_faults
+    }
+
+    /// The backend options for code run with this runtime: its trap
+    /// handler, and implicit null checks where it catches null faults.
+    pub fn options(&self) -> super::Options {
+        super::Options {
+            trap_handler: self.handler(),
+            implicit_null_checks: self.null_faults,
+        }
     }
 
     /// Reports `trap` as generated code does: through the handler, to the
