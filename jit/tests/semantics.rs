@@ -501,6 +501,54 @@ fn fuel_runs_out_at_the_exact_instruction_around_a_load_add_and_an_add_branch() 
     assert_eq!(run(12).expect("enough fuel"), Some(Value::I64(5)));
 }
 
+/// Tiering that counts back-edges and never asks for a loop entry.
+#[derive(Default)]
+struct CountBackEdges(std::cell::Cell<u64>);
+
+impl jit::interp::Tiering for CountBackEdges {
+    fn back_edge_threshold(&self) -> u32 {
+        u32::MAX
+    }
+
+    fn loop_entry(
+        &self,
+        _: &std::sync::Arc<jit::ir::Function>,
+        _: jit::ir::BlockId,
+    ) -> jit::interp::LoopAnswer {
+        jit::interp::LoopAnswer::Never
+    }
+
+    fn back_edges(&self, _: &std::sync::Arc<jit::ir::Function>, taken: u64) {
+        self.0.set(self.0.get() + taken);
+    }
+}
+
+#[test]
+fn back_edges_passing_no_arguments_are_counted_and_forward_jumps_are_not() {
+    // The loop keeps its counter in memory, so no branch passes an
+    // argument: `skip -> loop` is the only back-edge.
+    let l = lib(concat!(
+        "fn tick(%p: ptr<i64>, %n: i64) -> i64 {\nentry:\n    %one = const i64 1\n    br loop\n",
+        "loop:\n    %c = load i64 %p\n    %more = cmp lt i64 %c, %n\n    cond_br %more, body, done\n",
+        "body:\n    %next = add i64 %c, %one\n    store i64 %next, %p\n    br skip\n",
+        "skip:\n    br loop\ndone:\n    ret %c\n}\n"
+    ));
+    let r = common::resolver(&l);
+    let f = r.function("tick").expect("instantiates");
+    for n in [0i64, 1, 2, 7] {
+        let counts = CountBackEdges::default();
+        let mut counter = 0i64;
+        // SAFETY: the function reads and writes the one `counter`.
+        let got = unsafe {
+            jit::interp::Interpreter::new(&r)
+                .with_tiering(&counts)
+                .call(&f, &[Value::Ptr(&raw mut counter as u64), Value::I64(n)])
+        };
+        assert_eq!(got.expect("runs"), Some(Value::I64(n)), "n = {n}");
+        assert_eq!(counts.0.get(), n as u64, "back-edges for n = {n}");
+    }
+}
+
 #[test]
 fn functions_with_more_registers_than_a_decoded_index_holds_run_too() {
     // 255 registers are the most the fast forms index; these functions

@@ -632,7 +632,7 @@ impl<'r> Interpreter<'r> {
             // from the next slot).
             let mut branch = here;
             // Matching the place, not a copy, loads each operand in its arm.
-            let edge = match *inst {
+            let target = match *inst {
                 Inst::General { block, inst } => {
                     let regs = regs.defined(code.regs);
                     match self.general(host, func, (block, inst), here, regs, scratch)? {
@@ -765,7 +765,7 @@ impl<'r> Interpreter<'r> {
                         continue;
                     }
                     branch = here + 1;
-                    code.edges[if taken { then } else { otherwise } as usize]
+                    if taken { then } else { otherwise }
                 }
                 Inst::LtBr {
                     d,
@@ -780,7 +780,7 @@ impl<'r> Interpreter<'r> {
                         continue;
                     }
                     branch = here + 1;
-                    code.edges[if taken { then } else { otherwise } as usize]
+                    if taken { then } else { otherwise }
                 }
                 Inst::Canonical { d, a, canon } => {
                     regs[d as usize] = canon.apply(regs[a as usize]);
@@ -832,51 +832,88 @@ impl<'r> Interpreter<'r> {
                     regs[d as usize] = address(regs[a as usize], index, scale, disp);
                     continue;
                 }
-                Inst::Br { e } => code.edges[e as usize],
-                Inst::AddBr { d, a, b, e } => {
+                Inst::Br { to } => to,
+                Inst::AddBr { d, a, b, to } => {
                     regs[d as usize] = regs[a as usize].wrapping_add(regs[b as usize]);
                     if !fuel.charge() {
                         continue;
                     }
                     branch = here + 1;
-                    code.edges[e as usize]
+                    to
                 }
                 Inst::CondBr { c, then, otherwise } => {
-                    code.edges[if regs[c as usize] != 0 {
+                    if regs[c as usize] != 0 {
                         then
                     } else {
                         otherwise
-                    } as usize]
+                    }
                 }
                 Inst::Ret { r } => {
                     let value = (r != NO_INDEX).then(|| regs[r as usize]);
                     return Ok(Exit::Return(value));
                 }
                 Inst::GeneralTerm { block } => {
-                    let regs = regs.defined(code.regs);
-                    match self.general_term(func, code, block, regs, scratch)? {
+                    let defined = regs.defined(code.regs);
+                    match self.general_term(func, code, block, defined, scratch)? {
                         Branch::Exit(exit) => return Ok(exit),
-                        Branch::To(edge) => edge,
+                        Branch::To(edge) => {
+                            if let Some(value) = self.follow(
+                                host, shared, code, loops, regs, pc, branch, &edge, scratch,
+                            )? {
+                                return Ok(Exit::Return(value));
+                            }
+                            continue;
+                        }
                     }
                 }
             };
-            take(code, &edge, regs, scratch);
-            *pc = edge.pc as usize;
-            if edge.back
-                && let Some(tiering) = self.tiering
-                && let Some(value) = self
-                    .back_edge(
-                        host,
-                        tiering,
-                        shared,
-                        loops,
-                        edge.block as usize,
-                        regs.defined(code.regs),
-                    )
-                    .map_err(|e| located(func, code, branch, e))?
+            let edge = match target.direct() {
+                Some(to) => {
+                    *pc = to;
+                    continue;
+                }
+                None => &code.edges[target.edge()],
+            };
+            if let Some(value) =
+                self.follow(host, shared, code, loops, regs, pc, branch, edge, scratch)?
             {
                 return Ok(Exit::Return(value));
             }
+        }
+    }
+
+    /// Takes `edge`, the branch of the decoded instruction at `branch`:
+    /// passes its arguments, moves `pc` to its target and counts a
+    /// back-edge for tiering. `Some`: the call continued in compiled code,
+    /// which returned this.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn follow<W: Registers + ?Sized>(
+        &self,
+        host: Host,
+        shared: &Arc<Function>,
+        code: &Code,
+        loops: &mut Option<LoopCounts>,
+        regs: &mut W,
+        pc: &mut usize,
+        branch: usize,
+        edge: &Edge,
+        scratch: &mut Vec<u64>,
+    ) -> Result<Option<Option<u64>>, Error> {
+        take(code, edge, regs, scratch);
+        *pc = edge.pc as usize;
+        match self.tiering {
+            Some(tiering) if edge.back => self
+                .back_edge(
+                    host,
+                    tiering,
+                    shared,
+                    loops,
+                    edge.block as usize,
+                    regs.defined(code.regs),
+                )
+                .map_err(|e| located(shared, code, branch, e)),
+            _ => Ok(None),
         }
     }
 

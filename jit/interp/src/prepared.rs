@@ -195,8 +195,8 @@ pub(crate) enum Inst {
         d: R,
         a: R,
         b: R,
-        then: u32,
-        otherwise: u32,
+        then: Target,
+        otherwise: Target,
     },
     /// A [`Inst::CmpBr`] of the commonest loop test, signed less-than,
     /// without the comparison's dispatch.
@@ -204,8 +204,8 @@ pub(crate) enum Inst {
         d: R,
         a: R,
         b: R,
-        then: u32,
-        otherwise: u32,
+        then: Target,
+        otherwise: Target,
     },
     /// `d = canonical(a)` (a bitcast).
     Canonical {
@@ -262,24 +262,23 @@ pub(crate) enum Inst {
     GeneralTerm {
         block: u32,
     },
-    /// Jumps along `edges[e]`.
     Br {
-        e: u32,
+        to: Target,
     },
     /// A 64-bit add that is the last instruction of its block, and the
-    /// block's branch along `edges[e]`, which comes next: adds, and takes
-    /// the branch in the same step when the fuel allows (the branch keeps
-    /// its own slot after this one for when it does not).
+    /// block's branch to `to`, which comes next: adds, and takes the
+    /// branch in the same step when the fuel allows (the branch keeps its
+    /// own slot after this one for when it does not).
     AddBr {
         d: R,
         a: R,
         b: R,
-        e: u32,
+        to: Target,
     },
     CondBr {
         c: R,
-        then: u32,
-        otherwise: u32,
+        then: Target,
+        otherwise: Target,
     },
     /// Returns register `r`, or nothing when `r` is `NO_INDEX`.
     Ret {
@@ -290,6 +289,31 @@ pub(crate) enum Inst {
 /// The absent optional register of [`Inst::Load`], [`Inst::Store`],
 /// [`Inst::Addr`] and [`Inst::Ret`].
 pub(crate) const NO_INDEX: R = R::MAX;
+
+/// Where a decoded branch leads: straight to the first instruction of its
+/// target when it passes no arguments and is not a loop back-edge (there
+/// is nothing to move and nothing for tiering to count), else along one of
+/// the function's [`Edge`]s. One word, with the top bit telling which, so
+/// that a two-way branch stays as small as the other instructions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Target(u32);
+
+impl Target {
+    /// The bit that marks an edge index.
+    const EDGE: u32 = 1 << 31;
+
+    /// The instruction a plain jump continues at.
+    #[inline(always)]
+    pub(crate) fn direct(self) -> Option<usize> {
+        (self.0 & Self::EDGE == 0).then_some(self.0 as usize)
+    }
+
+    /// The index of the edge a branch that is not plain takes.
+    #[inline(always)]
+    pub(crate) fn edge(self) -> usize {
+        (self.0 & !Self::EDGE) as usize
+    }
+}
 
 /// A checked branch: where it lands and the parameter moves it makes.
 #[derive(Clone, Copy, Debug)]
@@ -427,8 +451,8 @@ impl Code {
         let Some(last) = self.insts.last_mut() else {
             return;
         };
-        if let (Inst::Br { e }, Inst::Add64 { d, a, b }) = (term, *last) {
-            *last = Inst::AddBr { d, a, b, e };
+        if let (Inst::Br { to }, Inst::Add64 { d, a, b }) = (term, *last) {
+            *last = Inst::AddBr { d, a, b, to };
             return;
         }
         let Inst::CondBr { c, then, otherwise } = term else {
@@ -586,7 +610,7 @@ impl Code {
     fn term(&mut self, func: &Function, from: u32, term: &Terminator) -> Option<Inst> {
         Some(match term {
             Terminator::Br(t) => Inst::Br {
-                e: self.edge(func, from, t)?,
+                to: self.edge(func, from, t)?,
             },
             Terminator::CondBr {
                 cond,
@@ -604,13 +628,19 @@ impl Code {
         })
     }
 
-    /// Records a branch whose target exists and whose arguments and
-    /// parameters are all registers of the frame.
-    fn edge(&mut self, func: &Function, from_block: u32, t: &BlockCall) -> Option<u32> {
+    /// Decodes a branch whose target exists and whose arguments and
+    /// parameters are all registers of the frame: a plain jump goes
+    /// straight to its target, any other is recorded as an edge.
+    fn edge(&mut self, func: &Function, from_block: u32, t: &BlockCall) -> Option<Target> {
         let block = usize::try_from(t.block.0).ok()?;
         let target = func.blocks.get(block)?;
         if target.params.len() != t.args.len() {
             return None;
+        }
+        let pc = *self.block_starts.get(block)?;
+        let back = t.block.0 <= from_block;
+        if t.args.is_empty() && !back && pc < Target::EDGE {
+            return Some(Target(pc));
         }
         let from = u32::try_from(self.moves.len()).ok()?;
         for (arg, (param, _)) in t.args.iter().zip(&target.params) {
@@ -623,16 +653,18 @@ impl Code {
             .iter()
             .enumerate()
             .any(|(k, &(_, p))| moves.iter().skip(k + 1).any(|&(a, _)| a == p));
-        let e = u32::try_from(self.edges.len()).ok()?;
+        let e = u32::try_from(self.edges.len())
+            .ok()
+            .filter(|&e| e < Target::EDGE)?;
         self.edges.push(Edge {
             block: t.block.0,
-            pc: *self.block_starts.get(block)?,
+            pc,
             from,
             to,
             parallel,
-            back: t.block.0 <= from_block,
+            back,
         });
-        Some(e)
+        Some(Target(Target::EDGE | e))
     }
 }
 
