@@ -598,6 +598,77 @@ fn recursion_computes_through_frames() {
     );
 }
 
+/// Forwards to a library resolver, counting the symbols it resolves, and
+/// says it is stable only when asked to.
+struct CountResolves<'l> {
+    inner: jit::interp::LibraryResolver<'l>,
+    stable: bool,
+    resolved: std::cell::Cell<u32>,
+}
+
+impl jit::interp::Resolver for CountResolves<'_> {
+    fn resolve(&self, symbol: &str) -> Result<jit::interp::Target, Error> {
+        self.resolved.set(self.resolved.get() + 1);
+        self.inner.resolve(symbol)
+    }
+
+    fn import(&self, name: &str) -> Result<u64, Error> {
+        self.inner.import(name)
+    }
+
+    fn address_of(&self, symbol: &str) -> Result<u64, Error> {
+        self.inner.address_of(symbol)
+    }
+
+    fn target_at(&self, address: u64) -> Option<jit::interp::Target> {
+        self.inner.target_at(address)
+    }
+
+    fn stable_identity(&self) -> Option<std::num::NonZeroU64> {
+        if self.stable {
+            self.inner.stable_identity()
+        } else {
+            None
+        }
+    }
+}
+
+#[test]
+fn a_symbol_called_again_from_outside_is_resolved_again_only_when_the_resolver_is_unstable() {
+    let l = lib("fn twice(%x: i64) -> i64 {\nentry:\n    %r = add i64 %x, %x\n    ret %r\n}\n");
+    for stable in [true, false] {
+        let r = CountResolves {
+            inner: common::resolver(&l),
+            stable,
+            resolved: std::cell::Cell::new(0),
+        };
+        for x in 0..3 {
+            // SAFETY: the function touches no memory.
+            let got =
+                unsafe { jit::interp::Interpreter::new(&r).call_symbol("twice", &[Value::I64(x)]) };
+            assert_eq!(got.expect("runs"), Some(Value::I64(2 * x)));
+        }
+        let expected = if stable { 1 } else { 3 };
+        assert_eq!(r.resolved.get(), expected, "stable: {stable}");
+    }
+}
+
+#[test]
+fn a_symbol_called_from_outside_is_never_taken_for_another_resolvers() {
+    // Two resolvers, one symbol, two functions: calls alternating between
+    // them on one thread each get their own resolver's function.
+    let one = lib("fn f() -> i64 {\nentry:\n    %r = const i64 1\n    ret %r\n}\n");
+    let two = lib("fn f() -> i64 {\nentry:\n    %r = const i64 2\n    ret %r\n}\n");
+    let (r1, r2) = (common::resolver(&one), common::resolver(&two));
+    for _ in 0..2 {
+        for (r, want) in [(&r1, 1), (&r2, 2)] {
+            // SAFETY: the function touches no memory.
+            let got = unsafe { jit::interp::Interpreter::new(r).call_symbol("f", &[]) };
+            assert_eq!(got.expect("runs"), Some(Value::I64(want)));
+        }
+    }
+}
+
 #[test]
 fn arguments_must_match_the_signature() {
     let l = binary("add", "num");

@@ -342,19 +342,32 @@ impl<'r> Interpreter<'r> {
         symbol: &str,
         args: &[Value],
     ) -> Result<Option<Value>, Error> {
+        // A stable resolver's answer for the symbol called last from
+        // outside is remembered, as a call site remembers its callee.
+        let stable = self.resolver.stable_identity();
+        if let Some(id) = stable
+            && let Some((f, code)) = prepared::entry(id, symbol)
+        {
+            return self.call_in(host, f, Some(code), args);
+        }
         match self.resolver.resolve(symbol)? {
-            Target::Interpreted(f) => self.call_in(host, f, args),
+            Target::Interpreted(f) => {
+                let code = stable.map(|id| prepared::remember_entry(id, symbol, &f));
+                self.call_in(host, f, code, args)
+            }
             Target::Native(_) => Err(Error::new(ErrorKind::Unresolved(format!(
                 "{symbol} (native code is not interpreted)"
             )))),
         }
     }
 
-    /// [`Interpreter::call`] once its contract is vouched for by `host`.
+    /// [`Interpreter::call`] once its contract is vouched for by `host`,
+    /// with the decoded `code` of `func` when the caller has it.
     fn call_in(
         &self,
         host: Host,
         func: Arc<Function>,
+        code: Option<Rc<Code>>,
         args: &[Value],
     ) -> Result<Option<Value>, Error> {
         if args.len() != func.sig.params.len() {
@@ -388,7 +401,7 @@ impl<'r> Interpreter<'r> {
                 &long
             }
         };
-        let (ret, func) = self.run(host, func, bits)?;
+        let (ret, func) = self.run(host, func, code, bits)?;
         Ok(match (&func.sig.ret, ret) {
             (Some(t), Some(v)) => Some(Value::from_bits(t, v)),
             _ => None,
@@ -443,51 +456,93 @@ impl<'r> Interpreter<'r> {
         }
     }
 
-    /// The main loop: runs the top frame until it calls an interpreted
-    /// function (push a frame) or returns (pop one). The registers of all
-    /// frames live in one stack, each frame's above its caller's.
-    /// Returns the result and `func` back.
+    /// Runs `func` to its end ([`Interpreter::run_frames`]) on this
+    /// thread's spare stacks. Returns the result and `func` back.
     fn run(
         &self,
         host: Host,
         func: Arc<Function>,
+        code: Option<Rc<Code>>,
         args: &[u64],
     ) -> Result<(Option<u64>, Arc<Function>), Error> {
         // The register stack and frame list of the last run on this thread
-        // are reused (a run nested in a run, through compiled code calling
-        // an interpreted function, takes fresh ones while the outer holds
-        // them).
-        let mut stacks = SPARE_STACKS.with(RefCell::take);
-        let result = self.run_on(host, func, args, &mut stacks);
-        stacks.frames.clear();
-        if stacks.regs.capacity() <= SPARE_STACK_SLOTS {
-            SPARE_STACKS.with(|spare| *spare.borrow_mut() = stacks);
+        // are used in place (a run nested in a run, through compiled code
+        // calling an interpreted function, finds them held and takes fresh
+        // ones, as does a run during thread teardown).
+        let mut start = Some((func, code));
+        let in_place = SPARE_STACKS.try_with(|spare| {
+            let mut stacks = spare.try_borrow_mut().ok()?;
+            let (func, code) = start.take()?;
+            let result = self.run_on(host, func, code, args, &mut stacks);
+            stacks.frames.clear();
+            if stacks.regs.capacity() > SPARE_STACK_SLOTS {
+                *stacks = Stacks::default();
+            }
+            Some(result)
+        });
+        if let Ok(Some(result)) = in_place {
+            return result;
         }
-        result
+        let (func, code) = start
+            .take()
+            .ok_or_else(|| malformed("lost the function it runs"))?;
+        self.run_on(host, func, code, args, &mut Stacks::default())
     }
 
     fn run_on(
         &self,
         host: Host,
         func: Arc<Function>,
+        code: Option<Rc<Code>>,
         args: &[u64],
         stacks: &mut Stacks,
     ) -> Result<(Option<u64>, Arc<Function>), Error> {
+        let code = code.unwrap_or_else(|| prepared::code(&func));
+        // Room for a few calls' registers up front, so that shallow calls
+        // do not grow the stack step by step.
+        stacks
+            .regs
+            .reserve(code.regs.saturating_mul(4).clamp(64, 1 << 12));
+        let first = Self::frame(&mut stacks.regs, 0, func, code, args, None)?;
+        stacks.frames.reserve(8);
+        stacks.frames.push(first);
+        match self.run_frames(host, stacks) {
+            Ok(value) => {
+                let done = stacks
+                    .frames
+                    .pop()
+                    .ok_or_else(|| malformed("left the interpreter without a frame"))?;
+                self.leave(&done);
+                Ok((value, done.func))
+            }
+            Err(error) => {
+                for frame in &stacks.frames {
+                    self.leave(frame);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Runs the top frame until it calls an interpreted function (push a
+    /// frame) or returns (pop one), until the first frame returns, and
+    /// returns its result. The registers of all frames live in one stack,
+    /// each frame's above its caller's.
+    ///
+    /// A frame whose registers fit a window runs in the loop inlined here,
+    /// so that a call or a return switches frames without leaving this
+    /// function (and saving and restoring its state); larger frames run
+    /// through a call of their own.
+    #[inline(never)]
+    fn run_frames(&self, host: Host, stacks: &mut Stacks) -> Result<Option<u64>, Error> {
         let Stacks {
             regs: stack,
             frames,
             scratch,
         } = stacks;
-        let code = prepared::code(&func);
-        // Room for a few calls' registers up front, so that shallow calls
-        // do not grow the stack step by step.
-        stack.reserve(code.regs.saturating_mul(4).clamp(64, 1 << 12));
-        let first = Self::frame(stack, 0, func, code, args, None)?;
         // Register slots of all live frames: bounded so that deep recursion
         // of a function with many registers cannot exhaust memory.
-        let mut slots = first.code.regs;
-        frames.reserve(8);
-        frames.push(first);
+        let mut slots = frames.iter().map(|f| f.code.regs).sum::<usize>();
         let mut fuel = Fuel::new(self.fuel);
         loop {
             let frame = frames
@@ -498,18 +553,9 @@ impl<'r> Interpreter<'r> {
                     Some(window) => self.run_frame(host, frame, window, &mut fuel, scratch),
                     None => Err(malformed("lost the registers of a frame")),
                 },
-                Some(regs) => self.run_frame(host, frame, regs, &mut fuel, scratch),
+                Some(regs) => self.run_large_frame(host, frame, regs, &mut fuel, scratch),
                 None => Err(malformed("lost the registers of a frame")),
-            };
-            let step = match step {
-                Ok(step) => step,
-                Err(error) => {
-                    for frame in frames.iter() {
-                        self.leave(frame);
-                    }
-                    return Err(error);
-                }
-            };
+            }?;
             match step {
                 Exit::Call {
                     callee,
@@ -546,14 +592,17 @@ impl<'r> Interpreter<'r> {
                     frames.push(Self::frame(stack, base, callee, code, scratch, ret_to)?);
                 }
                 Exit::Return(value) => {
+                    if frames.len() <= 1 {
+                        return Ok(value);
+                    }
                     let done = frames
                         .pop()
                         .ok_or_else(|| malformed("left the interpreter without a frame"))?;
                     self.leave(&done);
                     slots = slots.saturating_sub(done.code.regs);
-                    let Some(caller) = frames.last_mut() else {
-                        return Ok((value, done.func));
-                    };
+                    let caller = frames
+                        .last_mut()
+                        .ok_or_else(|| malformed("left the interpreter without a frame"))?;
                     if let (Some(r), Some(v)) = (done.ret_to, value) {
                         let regs = stack
                             .get_mut(caller.base..caller.base + caller.code.regs)
@@ -565,9 +614,23 @@ impl<'r> Interpreter<'r> {
         }
     }
 
+    /// [`Interpreter::run_frame`] for a frame with more registers than a
+    /// window holds, kept out of line: only the general path runs it.
+    #[inline(never)]
+    fn run_large_frame(
+        &self,
+        host: Host,
+        frame: &mut Frame,
+        regs: &mut [u64],
+        fuel: &mut Fuel,
+        scratch: &mut Vec<u64>,
+    ) -> Result<Exit, Error> {
+        self.run_frame(host, frame, regs, fuel, scratch)
+    }
+
     /// Runs one frame from where it stopped until it calls an interpreted
     /// function or returns. `regs` start with the frame's registers.
-    #[inline(never)]
+    #[inline(always)]
     fn run_frame<W: Registers + ?Sized>(
         &self,
         host: Host,

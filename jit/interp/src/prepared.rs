@@ -709,6 +709,52 @@ impl CallSite {
     }
 }
 
+/// The symbol last called from outside the interpreter on this thread,
+/// with the call site that remembers its callee.
+#[derive(Default)]
+struct Entry {
+    symbol: String,
+    site: CallSite,
+}
+
+thread_local! {
+    // One entry: a host calling one function in a loop asks the resolver
+    // once, and a host alternating between functions asks as it did.
+    static ENTRY: RefCell<Entry> = RefCell::default();
+}
+
+/// The callee and code `symbol` resolved to, under resolver `id`, when it
+/// was last called from outside the interpreter on this thread (as
+/// [`CallSite::callee`]).
+pub(crate) fn entry(id: NonZeroU64, symbol: &str) -> Option<(Arc<Function>, Rc<Code>)> {
+    ENTRY
+        .try_with(|entry| {
+            let entry = entry.try_borrow().ok()?;
+            if entry.symbol == symbol {
+                entry.site.callee(id)
+            } else {
+                None
+            }
+        })
+        .ok()
+        .flatten()
+}
+
+/// Remembers `callee`, which resolver `id` resolved `symbol` to for a call
+/// from outside the interpreter, and returns its code.
+pub(crate) fn remember_entry(id: NonZeroU64, symbol: &str, callee: &Arc<Function>) -> Rc<Code> {
+    let code = code(callee);
+    // During thread teardown the entry may be gone: nothing is remembered.
+    let _ = ENTRY.try_with(|entry| {
+        if let Ok(mut entry) = entry.try_borrow_mut() {
+            entry.symbol.clear();
+            entry.symbol.push_str(symbol);
+            entry.site.remember(id, callee, &code);
+        }
+    });
+    code
+}
+
 /// The fast form of a binary operation on checked registers.
 fn binary(op: BinOp, ty: &Type, d: R, a: R, b: R) -> Option<Inst> {
     Some(match (ty, op) {
