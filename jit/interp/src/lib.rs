@@ -52,7 +52,7 @@ use jit_ir::ir::{
 };
 pub use jit_ir::value::Value;
 use jit_ir::{Error, ErrorKind, Location, TrapKind, limits};
-use prepared::{Code, Edge, Inst, NO_INDEX, R, WINDOW};
+use prepared::{Code, Edge, Inst, Jump, NO_INDEX, R, WINDOW};
 use semantics::{
     address, canonical, cast, compare, const_value, element, element_at, f32_of, float_binary,
     int_binary, not_concrete,
@@ -828,7 +828,7 @@ impl<'r> Interpreter<'r> {
                         continue;
                     }
                     branch = here + 1;
-                    if taken { then } else { otherwise }
+                    pick(taken, then, otherwise)
                 }
                 Inst::LtBr {
                     d,
@@ -843,7 +843,7 @@ impl<'r> Interpreter<'r> {
                         continue;
                     }
                     branch = here + 1;
-                    if taken { then } else { otherwise }
+                    pick(taken, then, otherwise)
                 }
                 Inst::Canonical { d, a, canon } => {
                     regs[d as usize] = canon.apply(regs[a as usize]);
@@ -904,13 +904,7 @@ impl<'r> Interpreter<'r> {
                     branch = here + 1;
                     to
                 }
-                Inst::CondBr { c, then, otherwise } => {
-                    if regs[c as usize] != 0 {
-                        then
-                    } else {
-                        otherwise
-                    }
-                }
+                Inst::CondBr { c, then, otherwise } => pick(regs[c as usize] != 0, then, otherwise),
                 Inst::Ret { r } => {
                     let value = (r != NO_INDEX).then(|| regs[r as usize]);
                     return Ok(Exit::Return(value));
@@ -1508,6 +1502,23 @@ fn located(func: &Function, code: &Code, pc: usize, error: Error) -> Error {
 fn element_address<W: Registers + ?Sized>(regs: &W, a: R, i: R, size: u8) -> Result<u64, Error> {
     let index = if i == NO_INDEX { 0 } else { regs[i as usize] };
     element_at(regs[a as usize], index, u64::from(size))
+}
+
+/// The target of a two-way branch: `then` when `taken`.
+///
+/// Chosen by a jump, not a conditional move: the next instruction's
+/// address must not wait for the condition, which the processor predicts
+/// well for loop tests (with a conditional move every later instruction of
+/// the frame depends on the comparison and the loads before it).
+#[inline(always)]
+fn pick(taken: bool, then: Jump, otherwise: Jump) -> Jump {
+    if taken {
+        then
+    } else {
+        // Opaque to the optimiser, so the two ways cannot be merged into
+        // a conditional move.
+        std::hint::black_box(otherwise)
+    }
 }
 
 /// Passes a decoded branch's arguments to its target's parameters.

@@ -195,8 +195,8 @@ pub(crate) enum Inst {
         d: R,
         a: R,
         b: R,
-        then: Target,
-        otherwise: Target,
+        then: Jump,
+        otherwise: Jump,
     },
     /// A [`Inst::CmpBr`] of the commonest loop test, signed less-than,
     /// without the comparison's dispatch.
@@ -204,8 +204,8 @@ pub(crate) enum Inst {
         d: R,
         a: R,
         b: R,
-        then: Target,
-        otherwise: Target,
+        then: Jump,
+        otherwise: Jump,
     },
     /// `d = canonical(a)` (a bitcast).
     Canonical {
@@ -263,7 +263,7 @@ pub(crate) enum Inst {
         block: u32,
     },
     Br {
-        to: Target,
+        to: Jump,
     },
     /// A 64-bit add that is the last instruction of its block, and the
     /// block's branch to `to`, which comes next: adds, and takes the
@@ -273,12 +273,12 @@ pub(crate) enum Inst {
         d: R,
         a: R,
         b: R,
-        to: Target,
+        to: Jump,
     },
     CondBr {
         c: R,
-        then: Target,
-        otherwise: Target,
+        then: Jump,
+        otherwise: Jump,
     },
     /// Returns register `r`, or nothing when `r` is `NO_INDEX`.
     Ret {
@@ -296,9 +296,9 @@ pub(crate) const NO_INDEX: R = R::MAX;
 /// the function's [`Edge`]s. One word, with the top bit telling which, so
 /// that a two-way branch stays as small as the other instructions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Target(u32);
+pub(crate) struct Jump(u32);
 
-impl Target {
+impl Jump {
     /// The bit that marks an edge index.
     const EDGE: u32 = 1 << 31;
 
@@ -631,7 +631,7 @@ impl Code {
     /// Decodes a branch whose target exists and whose arguments and
     /// parameters are all registers of the frame: a plain jump goes
     /// straight to its target, any other is recorded as an edge.
-    fn edge(&mut self, func: &Function, from_block: u32, t: &BlockCall) -> Option<Target> {
+    fn edge(&mut self, func: &Function, from_block: u32, t: &BlockCall) -> Option<Jump> {
         let block = usize::try_from(t.block.0).ok()?;
         let target = func.blocks.get(block)?;
         if target.params.len() != t.args.len() {
@@ -639,8 +639,8 @@ impl Code {
         }
         let pc = *self.block_starts.get(block)?;
         let back = t.block.0 <= from_block;
-        if t.args.is_empty() && !back && pc < Target::EDGE {
-            return Some(Target(pc));
+        if t.args.is_empty() && !back && pc < Jump::EDGE {
+            return Some(Jump(pc));
         }
         let from = u32::try_from(self.moves.len()).ok()?;
         for (arg, (param, _)) in t.args.iter().zip(&target.params) {
@@ -655,7 +655,7 @@ impl Code {
             .any(|(k, &(_, p))| moves.iter().skip(k + 1).any(|&(a, _)| a == p));
         let e = u32::try_from(self.edges.len())
             .ok()
-            .filter(|&e| e < Target::EDGE)?;
+            .filter(|&e| e < Jump::EDGE)?;
         self.edges.push(Edge {
             block: t.block.0,
             pc,
@@ -664,7 +664,7 @@ impl Code {
             parallel,
             back,
         });
-        Some(Target(Target::EDGE | e))
+        Some(Jump(Jump::EDGE | e))
     }
 }
 
