@@ -216,7 +216,7 @@ struct Frame {
     /// Register of the caller receiving the result.
     ret_to: Option<Reg>,
     /// Back-edge counts of this call, when tiering counts them.
-    loops: Option<LoopCounts>,
+    loops: Option<Box<LoopCounts>>,
 }
 
 /// Back-edges one call took, per header, and what tiering said of them.
@@ -408,16 +408,18 @@ impl<'r> Interpreter<'r> {
         })
     }
 
-    /// Pushes a frame for `func` onto the register stack at `base`, its
-    /// first registers holding `args` and the others zero.
-    fn frame(
+    /// Pushes a frame for `func` onto `frames`, with its registers on the
+    /// register stack at `base`, the first holding `args` and the others
+    /// zero.
+    fn push_frame(
+        frames: &mut Vec<Frame>,
         stack: &mut Vec<u64>,
         base: usize,
         func: Arc<Function>,
         code: Rc<Code>,
         args: &[u64],
         ret_to: Option<Reg>,
-    ) -> Result<Frame, Error> {
+    ) -> Result<(), Error> {
         let n = code.regs;
         if n > limits::MAX_REGS || args.len() > n {
             return Err(malformed("defines too many registers"));
@@ -437,14 +439,15 @@ impl<'r> Interpreter<'r> {
         regs.get_mut(..args.len())
             .ok_or_else(|| malformed("has fewer registers than parameters"))?
             .copy_from_slice(args);
-        Ok(Frame {
+        frames.push(Frame {
             func,
             code,
             base,
             pc: 0,
             ret_to,
             loops: None,
-        })
+        });
+        Ok(())
     }
 
     /// Tells tiering how many back-edges a call that leaves took.
@@ -503,9 +506,16 @@ impl<'r> Interpreter<'r> {
         stacks
             .regs
             .reserve(code.regs.saturating_mul(4).clamp(64, 1 << 12));
-        let first = Self::frame(&mut stacks.regs, 0, func, code, args, None)?;
         stacks.frames.reserve(8);
-        stacks.frames.push(first);
+        Self::push_frame(
+            &mut stacks.frames,
+            &mut stacks.regs,
+            0,
+            func,
+            code,
+            args,
+            None,
+        )?;
         match self.run_frames(host, stacks) {
             Ok(value) => {
                 let done = stacks
@@ -515,11 +525,11 @@ impl<'r> Interpreter<'r> {
                 self.leave(&done);
                 Ok((value, done.func))
             }
-            Err(error) => {
+            Err(fault) => {
                 for frame in &stacks.frames {
                     self.leave(frame);
                 }
-                Err(error)
+                Err(*fault)
             }
         }
     }
@@ -534,7 +544,7 @@ impl<'r> Interpreter<'r> {
     /// function (and saving and restoring its state); larger frames run
     /// through a call of their own.
     #[inline(never)]
-    fn run_frames(&self, host: Host, stacks: &mut Stacks) -> Result<Option<u64>, Error> {
+    fn run_frames(&self, host: Host, stacks: &mut Stacks) -> Result<Option<u64>, Fault> {
         let Stacks {
             regs: stack,
             frames,
@@ -551,10 +561,10 @@ impl<'r> Interpreter<'r> {
             let step = match stack.get_mut(frame.base..) {
                 Some(regs) if frame.code.regs < WINDOW => match regs.first_chunk_mut::<WINDOW>() {
                     Some(window) => self.run_frame(host, frame, window, &mut fuel, scratch),
-                    None => Err(malformed("lost the registers of a frame")),
+                    None => Err(malformed("lost the registers of a frame").into()),
                 },
                 Some(regs) => self.run_large_frame(host, frame, regs, &mut fuel, scratch),
-                None => Err(malformed("lost the registers of a frame")),
+                None => Err(malformed("lost the registers of a frame").into()),
             }?;
             match step {
                 Exit::Call {
@@ -570,14 +580,15 @@ impl<'r> Interpreter<'r> {
                         })
                     };
                     if frames.len() >= limits::MAX_CALL_DEPTH {
-                        return Err(
-                            Error::new(ErrorKind::CallDepth(limits::MAX_CALL_DEPTH)).or_at(at())
-                        );
+                        return Err(Error::new(ErrorKind::CallDepth(limits::MAX_CALL_DEPTH))
+                            .or_at(at())
+                            .into());
                     }
                     if callee.sig.params.len() != scratch.len() {
                         return Err(
                             malformed("calls a function with a different parameter count")
-                                .or_at(at()),
+                                .or_at(at())
+                                .into(),
                         );
                     }
                     let code = code.unwrap_or_else(|| prepared::code(&callee));
@@ -589,7 +600,7 @@ impl<'r> Interpreter<'r> {
                     )
                     .map_err(|e| e.or_at(at()))?;
                     let base = frames.last().map_or(0, |f| f.base + f.code.regs);
-                    frames.push(Self::frame(stack, base, callee, code, scratch, ret_to)?);
+                    Self::push_frame(frames, stack, base, callee, code, scratch, ret_to)?;
                 }
                 Exit::Return(value) => {
                     if frames.len() <= 1 {
@@ -624,7 +635,7 @@ impl<'r> Interpreter<'r> {
         regs: &mut [u64],
         fuel: &mut Fuel,
         scratch: &mut Vec<u64>,
-    ) -> Result<Exit, Error> {
+    ) -> Result<Exit, Fault> {
         self.run_frame(host, frame, regs, fuel, scratch)
     }
 
@@ -638,7 +649,7 @@ impl<'r> Interpreter<'r> {
         regs: &mut W,
         fuel: &mut Fuel,
         scratch: &mut Vec<u64>,
-    ) -> Result<Exit, Error> {
+    ) -> Result<Exit, Fault> {
         // The program counter and the fuel stay in locals while the frame
         // runs (in registers, as `execute` is inlined here).
         let (mut pc, mut left) = (frame.pc, *fuel);
@@ -668,12 +679,12 @@ impl<'r> Interpreter<'r> {
         host: Host,
         shared: &Arc<Function>,
         code: &Code,
-        loops: &mut Option<LoopCounts>,
+        loops: &mut Option<Box<LoopCounts>>,
         regs: &mut W,
         pc: &mut usize,
         fuel: &mut Fuel,
         scratch: &mut Vec<u64>,
-    ) -> Result<Exit, Error> {
+    ) -> Result<Exit, Fault> {
         let func: &Function = shared;
         let insts: &[Inst] = &code.insts;
         loop {
@@ -682,7 +693,8 @@ impl<'r> Interpreter<'r> {
                 // Only a function without blocks has no first instruction.
                 return Err(Error::new(ErrorKind::NoSuchBlock(
                     u32::try_from(func.blocks.len()).unwrap_or(u32::MAX),
-                )));
+                ))
+                .into());
             };
             *pc = here + 1;
             // `fuel` is a local of `run_frame` (this is inlined there), so
@@ -950,13 +962,13 @@ impl<'r> Interpreter<'r> {
         host: Host,
         shared: &Arc<Function>,
         code: &Code,
-        loops: &mut Option<LoopCounts>,
+        loops: &mut Option<Box<LoopCounts>>,
         regs: &mut W,
         pc: &mut usize,
         branch: usize,
         edge: &Edge,
         scratch: &mut Vec<u64>,
-    ) -> Result<Option<Option<u64>>, Error> {
+    ) -> Result<Option<Option<u64>>, Fault> {
         take(code, edge, regs, scratch);
         *pc = edge.pc as usize;
         match self.tiering {
@@ -969,7 +981,7 @@ impl<'r> Interpreter<'r> {
                     edge.block as usize,
                     regs.defined(code.regs),
                 )
-                .map_err(|e| located(shared, code, branch, e)),
+                .map_err(|e| located(shared, code, branch, e).into()),
             _ => Ok(None),
         }
     }
@@ -986,10 +998,10 @@ impl<'r> Interpreter<'r> {
         pc: usize,
         regs: &mut [u64],
         scratch: &mut Vec<u64>,
-    ) -> Result<Option<Exit>, Error> {
+    ) -> Result<Option<Exit>, Fault> {
         let (b, k) = (block as usize, inst as usize);
         let Some(inst) = func.blocks.get(b).and_then(|body| body.insts.get(k)) else {
-            return Err(malformed("decoded an instruction it does not have"));
+            return Err(malformed("decoded an instruction it does not have").into());
         };
         match self
             .step(host, &inst.op, regs, scratch)
@@ -1024,7 +1036,7 @@ impl<'r> Interpreter<'r> {
         pc: usize,
         regs: &mut [u64],
         scratch: &mut Vec<u64>,
-    ) -> Result<Option<Exit>, Error> {
+    ) -> Result<Option<Exit>, Fault> {
         let stable = self.resolver.stable_identity();
         let site = code.sites.get(site as usize);
         if let (Some(id), Some(site)) = (stable, site)
@@ -1032,10 +1044,10 @@ impl<'r> Interpreter<'r> {
         {
             let (b, k) = (block as usize, inst as usize);
             let Some(inst) = func.blocks.get(b).and_then(|body| body.insts.get(k)) else {
-                return Err(malformed("decoded an instruction it does not have"));
+                return Err(malformed("decoded an instruction it does not have").into());
             };
             let Op::Call { args, .. } = &inst.op else {
-                return Err(malformed("decoded a call that is not one"));
+                return Err(malformed("decoded a call that is not one").into());
             };
             // What `step` does for the call, less the resolution the site
             // remembers and the signature check it passed then.
@@ -1068,10 +1080,10 @@ impl<'r> Interpreter<'r> {
         block: u32,
         regs: &mut [u64],
         scratch: &mut Vec<u64>,
-    ) -> Result<Branch, Error> {
+    ) -> Result<Branch, Fault> {
         let b = block as usize;
         let Some(body) = func.blocks.get(b) else {
-            return Err(malformed("decoded a terminator it does not have"));
+            return Err(malformed("decoded a terminator it does not have").into());
         };
         let here = || at(func, b, None);
         let target = match &body.term {
@@ -1095,12 +1107,14 @@ impl<'r> Interpreter<'r> {
                 return Ok(Branch::Exit(Exit::Return(value)));
             }
             Terminator::Trap(code) => {
-                return Err(Error::new(ErrorKind::Trap(TrapKind::Explicit(*code))).or_at(here()));
+                return Err(Error::new(ErrorKind::Trap(TrapKind::Explicit(*code)))
+                    .or_at(here())
+                    .into());
             }
         };
         let k = Self::jump(func, regs, target, scratch).map_err(|e| e.or_at(here()))?;
         let Some(&start) = code.block_starts.get(k) else {
-            return Err(malformed("decoded a block it does not have"));
+            return Err(malformed("decoded a block it does not have").into());
         };
         Ok(Branch::To(Edge {
             block: target.block.0,
@@ -1120,11 +1134,11 @@ impl<'r> Interpreter<'r> {
         host: Host,
         tiering: &dyn Tiering,
         func: &Arc<Function>,
-        loops: &mut Option<LoopCounts>,
+        loops: &mut Option<Box<LoopCounts>>,
         header: usize,
         regs: &[u64],
     ) -> Result<Option<Option<u64>>, Error> {
-        let counts = loops.get_or_insert_with(|| LoopCounts::new(func.blocks.len()));
+        let counts = loops.get_or_insert_with(|| Box::new(LoopCounts::new(func.blocks.len())));
         counts.total += 1;
         let Some(count) = counts.per_header.get_mut(header) else {
             return Ok(None);
@@ -1462,6 +1476,11 @@ enum Step {
     /// scratch buffer.
     Enter(Arc<Function>),
 }
+
+/// An error on its way out of the main loop, boxed: the loop's results
+/// then fit in registers, where an [`Error`] of many words was copied
+/// through memory at every call and return of the interpreted program.
+type Fault = Box<Error>;
 
 /// Why a frame stopped running.
 enum Exit {
