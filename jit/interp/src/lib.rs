@@ -264,6 +264,54 @@ struct Stacks {
     scratch: Vec<u64>,
 }
 
+impl Stacks {
+    /// Pushes a frame for `func` above the top frame, its first registers
+    /// holding the arguments in `scratch` and the others zero.
+    ///
+    /// (A method on the stacks, so that its few arguments all travel in
+    /// registers: it runs at every call.)
+    fn push_frame(
+        &mut self,
+        func: Arc<Function>,
+        code: Rc<Code>,
+        ret_to: Option<Reg>,
+    ) -> Result<(), Error> {
+        let n = code.regs;
+        let args = self.scratch.as_slice();
+        if n > limits::MAX_REGS || args.len() > n {
+            return Err(malformed("defines too many registers"));
+        }
+        let base = self.frames.last().map_or(0, |f| f.base + f.code.regs);
+        // The stack reaches a window's worth of slots past the top frame's
+        // registers, so that the top frame's window is all there. It never
+        // shrinks in a run (nor between runs on a thread): slots past the
+        // top frame's registers are never read before a frame zeroes them.
+        let end = base + n + WINDOW;
+        if self.regs.len() < end {
+            self.regs.resize(end, 0);
+        }
+        let regs = self
+            .regs
+            .get_mut(base..base + n)
+            .ok_or_else(|| malformed("lost the registers of a frame"))?;
+        let (params, rest) = regs.split_at_mut(args.len());
+        params.copy_from_slice(args);
+        rest.fill(0);
+        // Grown first and then built in place: a pushed frame is built
+        // aside (in case the list grows) and copied, which costs more than
+        // the rest of the call.
+        self.frames.extend(std::iter::once_with(|| Frame {
+            func,
+            code,
+            base,
+            pc: 0,
+            ret_to,
+            loops: None,
+        }));
+        Ok(())
+    }
+}
+
 /// Register slots of a stack kept for the next run; a larger one (deep
 /// recursion) is given back.
 const SPARE_STACK_SLOTS: usize = 1 << 16;
@@ -408,48 +456,6 @@ impl<'r> Interpreter<'r> {
         })
     }
 
-    /// Pushes a frame for `func` onto `frames`, with its registers on the
-    /// register stack at `base`, the first holding `args` and the others
-    /// zero.
-    fn push_frame(
-        frames: &mut Vec<Frame>,
-        stack: &mut Vec<u64>,
-        base: usize,
-        func: Arc<Function>,
-        code: Rc<Code>,
-        args: &[u64],
-        ret_to: Option<Reg>,
-    ) -> Result<(), Error> {
-        let n = code.regs;
-        if n > limits::MAX_REGS || args.len() > n {
-            return Err(malformed("defines too many registers"));
-        }
-        // The stack reaches a window's worth of slots past the top frame's
-        // registers, so that the top frame's window is all there. It never
-        // shrinks in a run (nor between runs on a thread): slots past the
-        // top frame's registers are never read before a frame zeroes them.
-        let end = base + n + WINDOW;
-        if stack.len() < end {
-            stack.resize(end, 0);
-        }
-        let regs = stack
-            .get_mut(base..base + n)
-            .ok_or_else(|| malformed("lost the registers of a frame"))?;
-        regs.fill(0);
-        regs.get_mut(..args.len())
-            .ok_or_else(|| malformed("has fewer registers than parameters"))?
-            .copy_from_slice(args);
-        frames.push(Frame {
-            func,
-            code,
-            base,
-            pc: 0,
-            ret_to,
-            loops: None,
-        });
-        Ok(())
-    }
-
     /// Tells tiering how many back-edges a call that leaves took.
     fn leave(&self, frame: &Frame) {
         if let (Some(tiering), Some(loops)) = (self.tiering, &frame.loops)
@@ -507,15 +513,9 @@ impl<'r> Interpreter<'r> {
             .regs
             .reserve(code.regs.saturating_mul(4).clamp(64, 1 << 12));
         stacks.frames.reserve(8);
-        Self::push_frame(
-            &mut stacks.frames,
-            &mut stacks.regs,
-            0,
-            func,
-            code,
-            args,
-            None,
-        )?;
+        stacks.scratch.clear();
+        stacks.scratch.extend_from_slice(args);
+        stacks.push_frame(func, code, None)?;
         match self.run_frames(host, stacks) {
             Ok(value) => {
                 let done = stacks
@@ -545,16 +545,16 @@ impl<'r> Interpreter<'r> {
     /// through a call of their own.
     #[inline(never)]
     fn run_frames(&self, host: Host, stacks: &mut Stacks) -> Result<Option<u64>, Fault> {
-        let Stacks {
-            regs: stack,
-            frames,
-            scratch,
-        } = stacks;
         // Register slots of all live frames: bounded so that deep recursion
         // of a function with many registers cannot exhaust memory.
-        let mut slots = frames.iter().map(|f| f.code.regs).sum::<usize>();
+        let mut slots = stacks.frames.iter().map(|f| f.code.regs).sum::<usize>();
         let mut fuel = Fuel::new(self.fuel);
         loop {
+            let Stacks {
+                regs: stack,
+                frames,
+                scratch,
+            } = &mut *stacks;
             let frame = frames
                 .last_mut()
                 .ok_or_else(|| malformed("left the interpreter without a frame"))?;
@@ -599,8 +599,7 @@ impl<'r> Interpreter<'r> {
                         limits::MAX_STACK_SLOTS,
                     )
                     .map_err(|e| e.or_at(at()))?;
-                    let base = frames.last().map_or(0, |f| f.base + f.code.regs);
-                    Self::push_frame(frames, stack, base, callee, code, scratch, ret_to)?;
+                    stacks.push_frame(callee, code, ret_to)?;
                 }
                 Exit::Return(value) => {
                     if frames.len() <= 1 {
