@@ -670,6 +670,34 @@ fn a_symbol_called_from_outside_is_never_taken_for_another_resolvers() {
 }
 
 #[test]
+fn a_function_dropped_everywhere_else_is_released_once_the_thread_decodes_others() {
+    // The thread's decoded code holds each function it ran; one that
+    // nothing else holds is released when the cache next grows.
+    let l = lib("fn f() -> i64 {\nentry:\n    %r = const i64 7\n    ret %r\n}\n");
+    let call = |f: &std::sync::Arc<jit::ir::Function>| {
+        let r = common::resolver(&l);
+        // SAFETY: the function touches no memory.
+        let got = unsafe { jit::interp::Interpreter::new(&r).call(f, &[]) };
+        assert_eq!(got.expect("runs"), Some(Value::I64(7)));
+    };
+    let first = {
+        let r = common::resolver(&l);
+        let f = r.function("f").expect("instantiates");
+        call(&f);
+        std::sync::Arc::downgrade(&f)
+    };
+    // Each resolver instantiates a function of its own.
+    for _ in 0..200 {
+        let r = common::resolver(&l);
+        call(&r.function("f").expect("instantiates"));
+    }
+    assert!(
+        first.upgrade().is_none(),
+        "the first function is still held"
+    );
+}
+
+#[test]
 fn arguments_must_match_the_signature() {
     let l = binary("add", "num");
     let err = apply(&l, "i32", Value::I64(1), Value::I32(2)).expect_err("wrong type");

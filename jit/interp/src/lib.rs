@@ -206,7 +206,7 @@ pub struct Interpreter<'r> {
 }
 
 struct Frame {
-    func: Arc<Function>,
+    /// The function's decoded code, which holds the function.
     code: Rc<Code>,
     /// The frame's first register in the run's register stack; its
     /// registers are the `code.regs` slots from there.
@@ -265,17 +265,13 @@ struct Stacks {
 }
 
 impl Stacks {
-    /// Pushes a frame for `func` above the top frame, its first registers
-    /// holding the arguments in `scratch` and the others zero.
+    /// Pushes a frame for the function decoded as `code` above the top
+    /// frame, its first registers holding the arguments in `scratch` and
+    /// the others zero.
     ///
     /// (A method on the stacks, so that its few arguments all travel in
     /// registers: it runs at every call.)
-    fn push_frame(
-        &mut self,
-        func: Arc<Function>,
-        code: Rc<Code>,
-        ret_to: Option<Reg>,
-    ) -> Result<(), Error> {
+    fn push_frame(&mut self, code: Rc<Code>, ret_to: Option<Reg>) -> Result<(), Error> {
         let n = code.regs;
         let args = self.scratch.as_slice();
         if n > limits::MAX_REGS || args.len() > n {
@@ -301,7 +297,6 @@ impl Stacks {
         // aside (in case the list grows) and copied, which costs more than
         // the rest of the call.
         self.frames.extend(std::iter::once_with(|| Frame {
-            func,
             code,
             base,
             pc: 0,
@@ -394,14 +389,17 @@ impl<'r> Interpreter<'r> {
         // outside is remembered, as a call site remembers its callee.
         let stable = self.resolver.stable_identity();
         if let Some(id) = stable
-            && let Some((f, code)) = prepared::entry(id, symbol)
+            && let Some(code) = prepared::entry(id, symbol)
         {
-            return self.call_in(host, f, Some(code), args);
+            return self.call_in(host, code, args);
         }
         match self.resolver.resolve(symbol)? {
             Target::Interpreted(f) => {
-                let code = stable.map(|id| prepared::remember_entry(id, symbol, &f));
-                self.call_in(host, f, code, args)
+                let code = match stable {
+                    Some(id) => prepared::remember_entry(id, symbol, &f),
+                    None => prepared::code(&f),
+                };
+                self.call_in(host, code, args)
             }
             Target::Native(_) => Err(Error::new(ErrorKind::Unresolved(format!(
                 "{symbol} (native code is not interpreted)"
@@ -409,15 +407,10 @@ impl<'r> Interpreter<'r> {
         }
     }
 
-    /// [`Interpreter::call`] once its contract is vouched for by `host`,
-    /// with the decoded `code` of `func` when the caller has it.
-    fn call_in(
-        &self,
-        host: Host,
-        func: Arc<Function>,
-        code: Option<Rc<Code>>,
-        args: &[Value],
-    ) -> Result<Option<Value>, Error> {
+    /// [`Interpreter::call`] of the function decoded as `code`, once its
+    /// contract is vouched for by `host`.
+    fn call_in(&self, host: Host, code: Rc<Code>, args: &[Value]) -> Result<Option<Value>, Error> {
+        let func = &code.func;
         if args.len() != func.sig.params.len() {
             return Err(Error::new(ErrorKind::ArgCount {
                 what: func.name.to_string(),
@@ -449,8 +442,8 @@ impl<'r> Interpreter<'r> {
                 &long
             }
         };
-        let (ret, func) = self.run(host, func, code, bits)?;
-        Ok(match (&func.sig.ret, ret) {
+        let ret = self.run(host, Rc::clone(&code), bits)?;
+        Ok(match (&code.func.sig.ret, ret) {
             (Some(t), Some(v)) => Some(Value::from_bits(t, v)),
             _ => None,
         })
@@ -461,28 +454,22 @@ impl<'r> Interpreter<'r> {
         if let (Some(tiering), Some(loops)) = (self.tiering, &frame.loops)
             && loops.total > 0
         {
-            tiering.back_edges(&frame.func, loops.total);
+            tiering.back_edges(&frame.code.func, loops.total);
         }
     }
 
-    /// Runs `func` to its end ([`Interpreter::run_frames`]) on this
-    /// thread's spare stacks. Returns the result and `func` back.
-    fn run(
-        &self,
-        host: Host,
-        func: Arc<Function>,
-        code: Option<Rc<Code>>,
-        args: &[u64],
-    ) -> Result<(Option<u64>, Arc<Function>), Error> {
+    /// Runs the function decoded as `code` to its end
+    /// ([`Interpreter::run_frames`]) on this thread's spare stacks.
+    fn run(&self, host: Host, code: Rc<Code>, args: &[u64]) -> Result<Option<u64>, Error> {
         // The register stack and frame list of the last run on this thread
         // are used in place (a run nested in a run, through compiled code
         // calling an interpreted function, finds them held and takes fresh
         // ones, as does a run during thread teardown).
-        let mut start = Some((func, code));
+        let mut start = Some(code);
         let in_place = SPARE_STACKS.try_with(|spare| {
             let mut stacks = spare.try_borrow_mut().ok()?;
-            let (func, code) = start.take()?;
-            let result = self.run_on(host, func, code, args, &mut stacks);
+            let code = start.take()?;
+            let result = self.run_on(host, code, args, &mut stacks);
             stacks.frames.clear();
             if stacks.regs.capacity() > SPARE_STACK_SLOTS {
                 *stacks = Stacks::default();
@@ -492,21 +479,19 @@ impl<'r> Interpreter<'r> {
         if let Ok(Some(result)) = in_place {
             return result;
         }
-        let (func, code) = start
+        let code = start
             .take()
             .ok_or_else(|| malformed("lost the function it runs"))?;
-        self.run_on(host, func, code, args, &mut Stacks::default())
+        self.run_on(host, code, args, &mut Stacks::default())
     }
 
     fn run_on(
         &self,
         host: Host,
-        func: Arc<Function>,
-        code: Option<Rc<Code>>,
+        code: Rc<Code>,
         args: &[u64],
         stacks: &mut Stacks,
-    ) -> Result<(Option<u64>, Arc<Function>), Error> {
-        let code = code.unwrap_or_else(|| prepared::code(&func));
+    ) -> Result<Option<u64>, Error> {
         // Room for a few calls' registers up front, so that shallow calls
         // do not grow the stack step by step.
         stacks
@@ -515,7 +500,7 @@ impl<'r> Interpreter<'r> {
         stacks.frames.reserve(8);
         stacks.scratch.clear();
         stacks.scratch.extend_from_slice(args);
-        stacks.push_frame(func, code, None)?;
+        stacks.push_frame(code, None)?;
         match self.run_frames(host, stacks) {
             Ok(value) => {
                 let done = stacks
@@ -523,7 +508,7 @@ impl<'r> Interpreter<'r> {
                     .pop()
                     .ok_or_else(|| malformed("left the interpreter without a frame"))?;
                 self.leave(&done);
-                Ok((value, done.func))
+                Ok(value)
             }
             Err(fault) => {
                 for frame in &stacks.frames {
@@ -567,16 +552,11 @@ impl<'r> Interpreter<'r> {
                 None => Err(malformed("lost the registers of a frame").into()),
             }?;
             match step {
-                Exit::Call {
-                    callee,
-                    code,
-                    ret_to,
-                    pc,
-                } => {
+                Exit::Call { code, ret_to, pc } => {
                     let at = || {
                         frames.last().map_or(Location::Nowhere, |f| {
-                            let (block, inst) = f.code.origin(&f.func, pc);
-                            at(&f.func, block, inst)
+                            let (block, inst) = f.code.origin(&f.code.func, pc);
+                            at(&f.code.func, block, inst)
                         })
                     };
                     if frames.len() >= limits::MAX_CALL_DEPTH {
@@ -584,14 +564,13 @@ impl<'r> Interpreter<'r> {
                             .or_at(at())
                             .into());
                     }
-                    if callee.sig.params.len() != scratch.len() {
+                    if code.func.sig.params.len() != scratch.len() {
                         return Err(
                             malformed("calls a function with a different parameter count")
                                 .or_at(at())
                                 .into(),
                         );
                     }
-                    let code = code.unwrap_or_else(|| prepared::code(&callee));
                     slots = slots.saturating_add(code.regs);
                     check_limit(
                         "interpreter stack size in registers",
@@ -599,7 +578,7 @@ impl<'r> Interpreter<'r> {
                         limits::MAX_STACK_SLOTS,
                     )
                     .map_err(|e| e.or_at(at()))?;
-                    stacks.push_frame(callee, code, ret_to)?;
+                    stacks.push_frame(code, ret_to)?;
                 }
                 Exit::Return(value) => {
                     if frames.len() <= 1 {
@@ -654,7 +633,6 @@ impl<'r> Interpreter<'r> {
         let (mut pc, mut left) = (frame.pc, *fuel);
         let exit = self.execute(
             host,
-            &frame.func,
             &frame.code,
             &mut frame.loops,
             regs,
@@ -676,7 +654,6 @@ impl<'r> Interpreter<'r> {
     fn execute<W: Registers + ?Sized>(
         &self,
         host: Host,
-        shared: &Arc<Function>,
         code: &Code,
         loops: &mut Option<Box<LoopCounts>>,
         regs: &mut W,
@@ -684,7 +661,7 @@ impl<'r> Interpreter<'r> {
         fuel: &mut Fuel,
         scratch: &mut Vec<u64>,
     ) -> Result<Exit, Fault> {
-        let func: &Function = shared;
+        let func: &Function = &code.func;
         let insts: &[Inst] = &code.insts;
         loop {
             let here = *pc;
@@ -925,9 +902,9 @@ impl<'r> Interpreter<'r> {
                     match self.general_term(func, code, block, defined, scratch)? {
                         Branch::Exit(exit) => return Ok(exit),
                         Branch::To(edge) => {
-                            if let Some(value) = self.follow(
-                                host, shared, code, loops, regs, pc, branch, &edge, scratch,
-                            )? {
+                            if let Some(value) =
+                                self.follow(host, code, loops, regs, pc, branch, &edge, scratch)?
+                            {
                                 return Ok(Exit::Return(value));
                             }
                             continue;
@@ -942,9 +919,7 @@ impl<'r> Interpreter<'r> {
                 }
                 None => &code.edges[target.edge()],
             };
-            if let Some(value) =
-                self.follow(host, shared, code, loops, regs, pc, branch, edge, scratch)?
-            {
+            if let Some(value) = self.follow(host, code, loops, regs, pc, branch, edge, scratch)? {
                 return Ok(Exit::Return(value));
             }
         }
@@ -959,7 +934,6 @@ impl<'r> Interpreter<'r> {
     fn follow<W: Registers + ?Sized>(
         &self,
         host: Host,
-        shared: &Arc<Function>,
         code: &Code,
         loops: &mut Option<Box<LoopCounts>>,
         regs: &mut W,
@@ -975,12 +949,12 @@ impl<'r> Interpreter<'r> {
                 .back_edge(
                     host,
                     tiering,
-                    shared,
+                    &code.func,
                     loops,
                     edge.block as usize,
                     regs.defined(code.regs),
                 )
-                .map_err(|e| located(shared, code, branch, e).into()),
+                .map_err(|e| located(&code.func, code, branch, e).into()),
             _ => Ok(None),
         }
     }
@@ -1013,8 +987,7 @@ impl<'r> Interpreter<'r> {
                 Ok(None)
             }
             Step::Enter(callee) => Ok(Some(Exit::Call {
-                callee,
-                code: None,
+                code: prepared::code(&callee),
                 ret_to: inst.result,
                 pc,
             })),
@@ -1039,7 +1012,7 @@ impl<'r> Interpreter<'r> {
         let stable = self.resolver.stable_identity();
         let site = code.sites.get(site as usize);
         if let (Some(id), Some(site)) = (stable, site)
-            && let Some((callee, callee_code)) = site.callee(id)
+            && let Some(callee) = site.callee(id)
         {
             let (b, k) = (block as usize, inst as usize);
             let Some(inst) = func.blocks.get(b).and_then(|body| body.insts.get(k)) else {
@@ -1052,19 +1025,14 @@ impl<'r> Interpreter<'r> {
             // remembers and the signature check it passed then.
             read_args(regs, args, scratch).map_err(|e| e.or_at(at(func, b, Some(k))))?;
             return Ok(Some(Exit::Call {
-                callee,
-                code: Some(callee_code),
+                code: callee,
                 ret_to: inst.result,
                 pc,
             }));
         }
-        let mut exit = self.general(host, func, (block, inst), pc, regs, scratch)?;
-        if let (Some(id), Some(site), Some(Exit::Call { callee, code, .. })) =
-            (stable, site, &mut exit)
-        {
-            let callee_code = prepared::code(callee);
-            site.remember(id, callee, &callee_code);
-            *code = Some(callee_code);
+        let exit = self.general(host, func, (block, inst), pc, regs, scratch)?;
+        if let (Some(id), Some(site), Some(Exit::Call { code, .. })) = (stable, site, &exit) {
+            site.remember(id, code);
         }
         Ok(exit)
     }
@@ -1487,9 +1455,8 @@ enum Exit {
     /// scratch buffer, from the instruction at `pc` (the location is only
     /// worked out if the call fails).
     Call {
-        callee: Arc<Function>,
-        /// The callee's decoded code, when the call site knew it.
-        code: Option<Rc<Code>>,
+        /// The callee's decoded code.
+        code: Rc<Code>,
         ret_to: Option<Reg>,
         pc: usize,
     },

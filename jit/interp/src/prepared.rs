@@ -22,7 +22,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::num::NonZeroU64;
 use std::rc::{self, Rc};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use jit_ir::hash::BuildIntHasher;
 use jit_ir::ir::{BinOp, BlockCall, Callee, CmpOp, Function, IntType, Op, Reg, Terminator, Type};
@@ -336,6 +336,10 @@ pub(crate) struct Edge {
 /// A function decoded for the main loop.
 #[derive(Debug)]
 pub(crate) struct Code {
+    /// The function decoded, held by its code: a frame reaches it through
+    /// the code, without touching the function's reference count (an
+    /// atomic operation, dearer than the rest of a call).
+    pub(crate) func: Arc<Function>,
     pub(crate) insts: Vec<Inst>,
     pub(crate) block_starts: Vec<u32>,
     pub(crate) edges: Vec<Edge>,
@@ -363,7 +367,8 @@ impl Code {
     }
 
     /// Decodes `func`.
-    pub(crate) fn new(func: &Function) -> Code {
+    pub(crate) fn new(shared: &Arc<Function>) -> Code {
+        let func: &Function = shared;
         let regs = func.reg_count();
         let mut block_starts = Vec::with_capacity(func.blocks.len());
         let mut next = 0usize;
@@ -372,6 +377,7 @@ impl Code {
             next = next.saturating_add(b.insts.len() + 1);
         }
         let mut code = Code {
+            func: Arc::clone(shared),
             insts: Vec::with_capacity(next),
             block_starts,
             edges: Vec::new(),
@@ -668,42 +674,38 @@ impl Code {
     }
 }
 
-/// The interpreted function a call site reached last, under the resolver
-/// that resolved it, and its decoded code. Only a resolver with a
+/// The decoded code of the interpreted function a call site reached last,
+/// under the resolver that resolved it. Only a resolver with a
 /// [`stable_identity`](crate::Resolver::stable_identity) is remembered:
 /// its answer for the symbol cannot change while it lives, and the
 /// identity is never another resolver's, so a hit is what resolving again
-/// would return. The weak references keep neither alive (nor make a cycle
-/// of a recursive function's code); a callee or code gone is looked up
-/// again.
+/// would return. The weak reference keeps the code alive no longer than
+/// the thread's cache does (nor makes a cycle of a recursive function's
+/// code); a callee whose code is gone is looked up again.
 #[derive(Debug, Default)]
 pub(crate) struct CallSite(RefCell<Option<Remembered>>);
 
 #[derive(Debug)]
 struct Remembered {
     resolver: NonZeroU64,
-    callee: Weak<Function>,
     code: rc::Weak<Code>,
 }
 
 impl CallSite {
-    /// The callee remembered under resolver `id`, and its code.
+    /// The code of the callee remembered under resolver `id`.
     #[inline]
-    pub(crate) fn callee(&self, id: NonZeroU64) -> Option<(Arc<Function>, Rc<Code>)> {
+    pub(crate) fn callee(&self, id: NonZeroU64) -> Option<Rc<Code>> {
         match &*self.0.borrow() {
-            Some(known) if known.resolver == id => {
-                Some((known.callee.upgrade()?, known.code.upgrade()?))
-            }
+            Some(known) if known.resolver == id => known.code.upgrade(),
             _ => None,
         }
     }
 
-    /// Remembers `callee`, which resolver `id` resolved the site's symbol
-    /// to, and its code.
-    pub(crate) fn remember(&self, id: NonZeroU64, callee: &Arc<Function>, code: &Rc<Code>) {
+    /// Remembers the code of the callee that resolver `id` resolved the
+    /// site's symbol to.
+    pub(crate) fn remember(&self, id: NonZeroU64, code: &Rc<Code>) {
         *self.0.borrow_mut() = Some(Remembered {
             resolver: id,
-            callee: Arc::downgrade(callee),
             code: Rc::downgrade(code),
         });
     }
@@ -723,10 +725,10 @@ thread_local! {
     static ENTRY: RefCell<Entry> = RefCell::default();
 }
 
-/// The callee and code `symbol` resolved to, under resolver `id`, when it
-/// was last called from outside the interpreter on this thread (as
+/// The code of the callee `symbol` resolved to, under resolver `id`, when
+/// it was last called from outside the interpreter on this thread (as
 /// [`CallSite::callee`]).
-pub(crate) fn entry(id: NonZeroU64, symbol: &str) -> Option<(Arc<Function>, Rc<Code>)> {
+pub(crate) fn entry(id: NonZeroU64, symbol: &str) -> Option<Rc<Code>> {
     ENTRY
         .try_with(|entry| {
             let entry = entry.try_borrow().ok()?;
@@ -749,7 +751,7 @@ pub(crate) fn remember_entry(id: NonZeroU64, symbol: &str, callee: &Arc<Function
         if let Ok(mut entry) = entry.try_borrow_mut() {
             entry.symbol.clear();
             entry.symbol.push_str(symbol);
-            entry.site.remember(id, callee, &code);
+            entry.site.remember(id, &code);
         }
     });
     code
@@ -774,11 +776,13 @@ fn binary(op: BinOp, ty: &Type, d: R, a: R, b: R) -> Option<Inst> {
 }
 
 /// Decoded functions of this thread, by the address of their shared
-/// allocation. The `Weak` keeps that allocation (not the function) alive,
-/// so the address cannot be reused by another function while the entry
-/// exists: finding the address means finding the same function.
+/// allocation. Each entry's code holds its function, so the address cannot
+/// be reused by another function while the entry exists: finding the
+/// address means finding the same function. An entry whose function only
+/// the cache holds (and whose code no frame is running) is swept out when
+/// the cache next grows: functions dropped elsewhere are kept until then.
 struct Cache {
-    map: HashMap<usize, (Weak<Function>, Rc<Code>), BuildIntHasher>,
+    map: HashMap<usize, Rc<Code>, BuildIntHasher>,
     /// Size at which entries of dropped functions are swept out.
     sweep_at: usize,
 }
@@ -805,17 +809,17 @@ pub(crate) fn code(func: &Arc<Function>) -> Rc<Code> {
     let key = Arc::as_ptr(func) as usize;
     let cached = CACHE.try_with(|cache| {
         let mut cache = cache.borrow_mut();
-        if let Some((_, code)) = cache.map.get(&key) {
+        if let Some(code) = cache.map.get(&key) {
             return Rc::clone(code);
         }
         if cache.map.len() >= cache.sweep_at {
-            cache.map.retain(|_, (f, _)| f.strong_count() > 0);
+            cache
+                .map
+                .retain(|_, code| Arc::strong_count(&code.func) > 1 || Rc::strong_count(code) > 1);
             cache.sweep_at = (cache.map.len() * 2).max(FIRST_SWEEP);
         }
         let code = Rc::new(Code::new(func));
-        cache
-            .map
-            .insert(key, (Arc::downgrade(func), Rc::clone(&code)));
+        cache.map.insert(key, Rc::clone(&code));
         code
     });
     // During thread teardown the cache may be gone: decode without it.
