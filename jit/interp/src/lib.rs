@@ -442,7 +442,9 @@ impl<'r> Interpreter<'r> {
                 &long
             }
         };
-        let ret = self.run(host, Rc::clone(&code), bits)?;
+        let ret = self
+            .run(host, Rc::clone(&code), bits)
+            .map_err(|fault| *fault)?;
         Ok(match (&code.func.sig.ret, ret) {
             (Some(t), Some(v)) => Some(Value::from_bits(t, v)),
             _ => None,
@@ -460,7 +462,7 @@ impl<'r> Interpreter<'r> {
 
     /// Runs the function decoded as `code` to its end
     /// ([`Interpreter::run_frames`]) on this thread's spare stacks.
-    fn run(&self, host: Host, code: Rc<Code>, args: &[u64]) -> Result<Option<u64>, Error> {
+    fn run(&self, host: Host, code: Rc<Code>, args: &[u64]) -> Result<Option<u64>, Fault> {
         // The register stack and frame list of the last run on this thread
         // are used in place (a run nested in a run, through compiled code
         // calling an interpreted function, finds them held and takes fresh
@@ -481,7 +483,7 @@ impl<'r> Interpreter<'r> {
         }
         let code = start
             .take()
-            .ok_or_else(|| malformed("lost the function it runs"))?;
+            .ok_or_else(|| Fault::new(malformed("lost the function it runs")))?;
         self.run_on(host, code, args, &mut Stacks::default())
     }
 
@@ -491,7 +493,7 @@ impl<'r> Interpreter<'r> {
         code: Rc<Code>,
         args: &[u64],
         stacks: &mut Stacks,
-    ) -> Result<Option<u64>, Error> {
+    ) -> Result<Option<u64>, Fault> {
         // Room for a few calls' registers up front, so that shallow calls
         // do not grow the stack step by step.
         stacks
@@ -501,22 +503,13 @@ impl<'r> Interpreter<'r> {
         stacks.scratch.clear();
         stacks.scratch.extend_from_slice(args);
         stacks.push_frame(code, None)?;
-        match self.run_frames(host, stacks) {
-            Ok(value) => {
-                let done = stacks
-                    .frames
-                    .pop()
-                    .ok_or_else(|| malformed("left the interpreter without a frame"))?;
-                self.leave(&done);
-                Ok(value)
-            }
-            Err(fault) => {
-                for frame in &stacks.frames {
-                    self.leave(frame);
-                }
-                Err(*fault)
-            }
+        // The frames left, the first one after a return, all frames after
+        // an error, leave the interpreter here.
+        let result = self.run_frames(host, stacks);
+        for frame in &stacks.frames {
+            self.leave(frame);
         }
+        result
     }
 
     /// Runs the top frame until it calls an interpreted function (push a
@@ -584,15 +577,19 @@ impl<'r> Interpreter<'r> {
                     if frames.len() <= 1 {
                         return Ok(value);
                     }
+                    // Dropped where it is: a frame moved out of the list is
+                    // copied with wider loads than wrote it, which stall.
                     let done = frames
-                        .pop()
+                        .last()
                         .ok_or_else(|| malformed("left the interpreter without a frame"))?;
-                    self.leave(&done);
+                    self.leave(done);
                     slots = slots.saturating_sub(done.code.regs);
+                    let ret_to = done.ret_to;
+                    frames.truncate(frames.len() - 1);
                     let caller = frames
                         .last_mut()
                         .ok_or_else(|| malformed("left the interpreter without a frame"))?;
-                    if let (Some(r), Some(v)) = (done.ret_to, value) {
+                    if let (Some(r), Some(v)) = (ret_to, value) {
                         let regs = stack
                             .get_mut(caller.base..caller.base + caller.code.regs)
                             .ok_or_else(|| malformed("lost the registers of a frame"))?;
