@@ -505,7 +505,10 @@ impl<'r> Interpreter<'r> {
         stacks.push_frame(code, None)?;
         // The frames left, the first one after a return, all frames after
         // an error, leave the interpreter here.
-        let result = self.run_frames(host, stacks);
+        let result = match self.fuel {
+            Some(limit) => self.run_frames(host, stacks, Metered(limit)),
+            None => self.run_frames(host, stacks, Unmetered),
+        };
         for frame in &stacks.frames {
             self.leave(frame);
         }
@@ -521,12 +524,19 @@ impl<'r> Interpreter<'r> {
     /// so that a call or a return switches frames without leaving this
     /// function (and saving and restoring its state); larger frames run
     /// through a call of their own.
+    ///
+    /// It is compiled once per kind of budget, so that a run without a
+    /// limit counts nothing.
     #[inline(never)]
-    fn run_frames(&self, host: Host, stacks: &mut Stacks) -> Result<Option<u64>, Fault> {
+    fn run_frames<B: Budget>(
+        &self,
+        host: Host,
+        stacks: &mut Stacks,
+        mut fuel: B,
+    ) -> Result<Option<u64>, Fault> {
         // Register slots of all live frames: bounded so that deep recursion
         // of a function with many registers cannot exhaust memory.
         let mut slots = stacks.frames.iter().map(|f| f.code.regs).sum::<usize>();
-        let mut fuel = Fuel::new(self.fuel);
         loop {
             let Stacks {
                 regs: stack,
@@ -603,12 +613,12 @@ impl<'r> Interpreter<'r> {
     /// [`Interpreter::run_frame`] for a frame with more registers than a
     /// window holds, kept out of line: only the general path runs it.
     #[inline(never)]
-    fn run_large_frame(
+    fn run_large_frame<B: Budget>(
         &self,
         host: Host,
         frame: &mut Frame,
         regs: &mut [u64],
-        fuel: &mut Fuel,
+        fuel: &mut B,
         scratch: &mut Vec<u64>,
     ) -> Result<Exit, Fault> {
         self.run_frame(host, frame, regs, fuel, scratch)
@@ -617,12 +627,12 @@ impl<'r> Interpreter<'r> {
     /// Runs one frame from where it stopped until it calls an interpreted
     /// function or returns. `regs` start with the frame's registers.
     #[inline(always)]
-    fn run_frame<W: Registers + ?Sized>(
+    fn run_frame<W: Registers + ?Sized, B: Budget>(
         &self,
         host: Host,
         frame: &mut Frame,
         regs: &mut W,
-        fuel: &mut Fuel,
+        fuel: &mut B,
         scratch: &mut Vec<u64>,
     ) -> Result<Exit, Fault> {
         // The program counter and the fuel stay in locals while the frame
@@ -648,14 +658,14 @@ impl<'r> Interpreter<'r> {
     /// register count, `code.regs`; the general path sees only those.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    fn execute<W: Registers + ?Sized>(
+    fn execute<W: Registers + ?Sized, B: Budget>(
         &self,
         host: Host,
         code: &Code,
         loops: &mut Option<Box<LoopCounts>>,
         regs: &mut W,
         pc: &mut usize,
-        fuel: &mut Fuel,
+        fuel: &mut B,
         scratch: &mut Vec<u64>,
     ) -> Result<Exit, Fault> {
         let func: &Function = &code.func;
@@ -671,11 +681,10 @@ impl<'r> Interpreter<'r> {
             };
             *pc = here + 1;
             // `fuel` is a local of `run_frame` (this is inlined there), so
-            // it stays in a register; `refill` must not take its address.
-            fuel.left = match fuel.left.checked_sub(1) {
-                Some(left) => left,
-                None => refill(fuel.metered).map_err(|e| located(func, code, here, e))?,
-            };
+            // it stays in a register.
+            if !fuel.take() {
+                return Err(located(func, code, here, Error::new(ErrorKind::OutOfFuel)).into());
+            }
             // The branch taken, if this is one (a fused comparison branches
             // from the next slot).
             let mut branch = here;
@@ -809,7 +818,7 @@ impl<'r> Interpreter<'r> {
                         compare(op, x, y)
                     };
                     regs[d as usize] = u64::from(taken);
-                    if !fuel.charge() {
+                    if !fuel.take() {
                         continue;
                     }
                     branch = here + 1;
@@ -824,7 +833,7 @@ impl<'r> Interpreter<'r> {
                 } => {
                     let taken = (regs[a as usize] as i64) < (regs[b as usize] as i64);
                     regs[d as usize] = u64::from(taken);
-                    if !fuel.charge() {
+                    if !fuel.take() {
                         continue;
                     }
                     branch = here + 1;
@@ -861,7 +870,7 @@ impl<'r> Interpreter<'r> {
                     let address = element_at(regs[a as usize], regs[i as usize], 8)
                         .map_err(|e| located(func, code, here, e))?;
                     regs[d as usize] = host.load(address, 8);
-                    if !fuel.charge() {
+                    if !fuel.take() {
                         continue;
                     }
                     regs[s as usize] = regs[o as usize].wrapping_add(regs[d as usize]);
@@ -883,7 +892,7 @@ impl<'r> Interpreter<'r> {
                 Inst::Br { to } => to,
                 Inst::AddBr { d, a, b, to } => {
                     regs[d as usize] = regs[a as usize].wrapping_add(regs[b as usize]);
-                    if !fuel.charge() {
+                    if !fuel.take() {
                         continue;
                     }
                     branch = here + 1;
@@ -1556,28 +1565,24 @@ enum Branch {
 
 /// The instruction budget of a run: one unit per instruction and per
 /// terminator.
-#[derive(Clone, Copy)]
-struct Fuel {
-    left: u64,
-    metered: bool,
+trait Budget: Copy {
+    /// Takes one unit; `false` when none is left. The second instruction
+    /// of a fused pair takes its own: without it the pair stops after its
+    /// first instruction, and the second runs from its own slot and reports
+    /// running out there.
+    fn take(&mut self) -> bool;
 }
 
-impl Fuel {
-    fn new(limit: Option<u64>) -> Fuel {
-        Fuel {
-            left: limit.unwrap_or(u64::MAX),
-            metered: limit.is_some(),
-        }
-    }
+/// A limited budget: the units left.
+#[derive(Clone, Copy)]
+struct Metered(u64);
 
-    /// Takes the unit of the second instruction of a fused pair, if there
-    /// is one left. Without it the pair stops after its first instruction,
-    /// and the second runs from its own slot and reports running out there.
+impl Budget for Metered {
     #[inline(always)]
-    fn charge(&mut self) -> bool {
-        match self.left.checked_sub(1) {
+    fn take(&mut self) -> bool {
+        match self.0.checked_sub(1) {
             Some(left) => {
-                self.left = left;
+                self.0 = left;
                 true
             }
             None => false,
@@ -1585,14 +1590,13 @@ impl Fuel {
     }
 }
 
-/// A new budget when the old one is spent: none for a metered run (it is
-/// out of fuel), a new count for an unmetered one, which counts only so
-/// that the hot path has one test instead of two.
-#[cold]
-#[inline(never)]
-fn refill(metered: bool) -> Result<u64, Error> {
-    if metered {
-        return Err(Error::new(ErrorKind::OutOfFuel));
+/// No limit: nothing to count.
+#[derive(Clone, Copy)]
+struct Unmetered;
+
+impl Budget for Unmetered {
+    #[inline(always)]
+    fn take(&mut self) -> bool {
+        true
     }
-    Ok(u64::MAX - 1)
 }
