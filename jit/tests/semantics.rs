@@ -550,6 +550,26 @@ fn back_edges_passing_no_arguments_are_counted_and_forward_jumps_are_not() {
 }
 
 #[test]
+fn a_loop_passing_values_round_its_parameters_keeps_the_old_ones_until_the_jump() {
+    // `%sum` goes to `%b`, but `%keep` reads the old `%b` after `%sum` is
+    // defined: the jump's parameters take their values only at the jump.
+    let l = lib(concat!(
+        "fn fib(%n: i64) -> i64 {\nentry:\n    %zero = const i64 0\n    %one = const i64 1\n",
+        "    br loop(%zero, %zero, %one)\nloop(%i: i64, %a: i64, %b: i64):\n",
+        "    %more = cmp lt i64 %i, %n\n    cond_br %more, body, done\nbody:\n",
+        "    %sum = add i64 %a, %b\n    %keep = add i64 %b, %zero\n    %next_i = add i64 %i, %one\n",
+        "    br loop(%next_i, %keep, %sum)\ndone:\n    ret %a\n}\n"
+    ));
+    for (n, fib) in [(0, 0), (1, 1), (2, 1), (10, 55), (50, 12_586_269_025)] {
+        assert_eq!(
+            common::value(&l, "fib", &[Value::I64(n)]),
+            Value::I64(fib),
+            "fib({n})"
+        );
+    }
+}
+
+#[test]
 fn functions_with_more_registers_than_a_decoded_index_holds_run_too() {
     // 255 registers are the most the fast forms index; these functions
     // take the general path throughout, and their neighbours on the

@@ -349,6 +349,10 @@ pub(crate) struct Code {
     pub(crate) sites: Vec<CallSite>,
     /// The function's register count.
     pub(crate) regs: usize,
+    /// While a block is decoded: the arguments of its jump that its
+    /// instructions write to the target's parameters directly (see
+    /// [`coalescing`]), whose moves the jump leaves out.
+    written_ahead: Vec<Reg>,
 }
 
 impl Code {
@@ -386,38 +390,78 @@ impl Code {
             addrs: Vec::new(),
             sites: Vec::new(),
             regs,
+            written_ahead: Vec::new(),
         };
         // Functions too large to index with u32, or with registers that
         // do not fit in an `R` other than `NO_INDEX`, run entirely through
         // the general path.
         let fits = u32::try_from(next).is_ok() && regs < WINDOW;
-        for (b, block) in func.blocks.iter().enumerate() {
-            let b32 = u32::try_from(b).unwrap_or(u32::MAX);
-            for (k, inst) in block.insts.iter().enumerate() {
-                let general = Inst::General {
-                    block: b32,
-                    inst: u32::try_from(k).unwrap_or(u32::MAX),
-                };
-                let decoded = if fits {
-                    code.inst(inst.result, &inst.op)
-                        .or_else(|| code.call(b32, k, &inst.op))
-                        .unwrap_or(general)
-                } else {
-                    general
-                };
-                code.fuse_load(decoded);
-                code.insts.push(decoded);
+        let ahead = if fits {
+            coalescing(func)
+        } else {
+            HashMap::default()
+        };
+        for b in 0..func.blocks.len() {
+            // The general path passes every argument: a block whose jump
+            // takes it decodes again without writing any ahead.
+            let start = code.insts.len();
+            if !code.block(func, b, fits, Some(&ahead)) {
+                code.insts.truncate(start);
+                code.block(func, b, fits, None);
             }
-            let general = Inst::GeneralTerm { block: b32 };
-            let decoded = if fits {
-                code.term(func, b32, &block.term).unwrap_or(general)
-            } else {
-                general
-            };
-            code.fuse(decoded);
-            code.insts.push(decoded);
         }
+        code.written_ahead.clear();
         code
+    }
+
+    /// Decodes block `b`, its instructions writing ahead where `ahead`
+    /// says (see [`coalescing`]); `false` when some did and the jump then
+    /// took the general path (the block must be decoded again without).
+    fn block(
+        &mut self,
+        func: &Function,
+        b: usize,
+        fits: bool,
+        ahead: Option<&HashMap<(usize, usize), Reg>>,
+    ) -> bool {
+        let b32 = u32::try_from(b).unwrap_or(u32::MAX);
+        let Some(block) = func.blocks.get(b) else {
+            return true;
+        };
+        self.written_ahead.clear();
+        for (k, inst) in block.insts.iter().enumerate() {
+            let general = Inst::General {
+                block: b32,
+                inst: u32::try_from(k).unwrap_or(u32::MAX),
+            };
+            let param = ahead.and_then(|ahead| ahead.get(&(b, k)));
+            let early = param.and_then(|p| self.inst(Some(*p), &inst.op));
+            if let (Some(_), Some(arg)) = (early, inst.result) {
+                self.written_ahead.push(arg);
+            }
+            let decoded = match early {
+                Some(decoded) => decoded,
+                None if fits => self
+                    .inst(inst.result, &inst.op)
+                    .or_else(|| self.call(b32, k, &inst.op))
+                    .unwrap_or(general),
+                None => general,
+            };
+            self.fuse_load(decoded);
+            self.insts.push(decoded);
+        }
+        let general = Inst::GeneralTerm { block: b32 };
+        let decoded = if fits {
+            self.term(func, b32, &block.term).unwrap_or(general)
+        } else {
+            general
+        };
+        if matches!(decoded, Inst::GeneralTerm { .. }) && !self.written_ahead.is_empty() {
+            return false;
+        }
+        self.fuse(decoded);
+        self.insts.push(decoded);
+        true
     }
 
     /// Fuses the last instruction decoded, a 64-bit load, with `inst`, the
@@ -645,13 +689,15 @@ impl Code {
         }
         let pc = *self.block_starts.get(block)?;
         let back = t.block.0 <= from_block;
-        if t.args.is_empty() && !back && pc < Jump::EDGE {
-            return Some(Jump(pc));
-        }
         let from = u32::try_from(self.moves.len()).ok()?;
         for (arg, (param, _)) in t.args.iter().zip(&target.params) {
             let pair = (self.reg(*arg)?, self.reg(*param)?);
-            self.moves.push(pair);
+            if !self.written_ahead.contains(arg) {
+                self.moves.push(pair);
+            }
+        }
+        if self.moves.len() == from as usize && !back && pc < Jump::EDGE {
+            return Some(Jump(pc));
         }
         let to = u32::try_from(self.moves.len()).ok()?;
         let moves = self.moves.get(from as usize..)?;
@@ -672,6 +718,81 @@ impl Code {
         });
         Some(Jump(Jump::EDGE | e))
     }
+}
+
+/// Where a block's instructions may write the parameters of the block its
+/// jump passes their results to, so that the jump moves nothing: the
+/// instruction `(block, inst)` writes the parameter instead of its result.
+///
+/// A result qualifies when it is defined once, by an instruction of a
+/// block that ends in an unconditional jump, and used once, as an argument
+/// of that jump; and when its parameter is defined only as the target's
+/// parameter, is not an argument of the jump, and is not read by the
+/// instructions after the definition. The result register is then never
+/// written, and nothing reads it. (Only the fast forms write ahead: the
+/// decoder falls back to the result when an instruction takes the general
+/// path, and to every move when the jump does.)
+///
+/// A loop's latch then passes its values to the header without a round
+/// trip through memory (stored by the definition, loaded by the move and
+/// stored again), which each iteration of a loop would wait on.
+fn coalescing(func: &Function) -> HashMap<(usize, usize), Reg> {
+    let mut uses: HashMap<Reg, u32> = HashMap::new();
+    let mut defs: HashMap<Reg, u32> = HashMap::new();
+    let mut params: HashMap<Reg, u32> = HashMap::new();
+    for block in &func.blocks {
+        for (r, _) in &block.params {
+            *params.entry(*r).or_default() += 1;
+        }
+        for inst in &block.insts {
+            inst.op.for_each_use(|r| *uses.entry(*r).or_default() += 1);
+            if let Some(r) = inst.result {
+                *defs.entry(r).or_default() += 1;
+            }
+        }
+        block
+            .term
+            .for_each_use(|r| *uses.entry(*r).or_default() += 1);
+    }
+    let count = |map: &HashMap<Reg, u32>, r: &Reg| map.get(r).copied().unwrap_or(0);
+    let fixed = func.sig.params.len();
+    let mut ahead = HashMap::new();
+    for (b, block) in func.blocks.iter().enumerate() {
+        let Terminator::Br(t) = &block.term else {
+            continue;
+        };
+        let Some(target) = usize::try_from(t.block.0)
+            .ok()
+            .and_then(|k| func.blocks.get(k))
+        else {
+            continue;
+        };
+        if target.params.len() != t.args.len() {
+            continue;
+        }
+        for (arg, (param, _)) in t.args.iter().zip(&target.params) {
+            let registers = [arg, param].map(|r| usize::try_from(r.0).unwrap_or(usize::MAX));
+            if arg == param
+                || registers.iter().any(|&r| r < fixed)
+                || (count(&uses, arg), count(&defs, arg), count(&params, arg)) != (1, 1, 0)
+                || (count(&defs, param), count(&params, param)) != (0, 1)
+                || t.args.contains(param)
+            {
+                continue;
+            }
+            let Some(k) = block.insts.iter().position(|i| i.result == Some(*arg)) else {
+                continue;
+            };
+            let mut read_later = false;
+            for later in block.insts.iter().skip(k + 1) {
+                later.op.for_each_use(|r| read_later |= r == param);
+            }
+            if !read_later {
+                ahead.insert((b, k), *param);
+            }
+        }
+    }
+    ahead
 }
 
 /// The decoded code of the interpreted function a call site reached last,
