@@ -52,7 +52,7 @@ use jit_ir::ir::{
 };
 pub use jit_ir::value::Value;
 use jit_ir::{Error, ErrorKind, Location, TrapKind, limits};
-use prepared::{Code, Edge, Inst, Jump, NO_INDEX, R, WINDOW};
+use prepared::{Code, Edge, Inst, Jump, NO_INDEX, R, WINDOW, Way};
 use semantics::{
     address, canonical, cast, compare, const_value, element, element_at, f32_of, float_binary,
     int_binary, not_concrete,
@@ -918,12 +918,28 @@ impl<'r> Interpreter<'r> {
                     }
                 }
             };
-            let edge = match target.direct() {
-                Some(to) => {
+            let back;
+            let edge = match target.way() {
+                Way::Next => {
+                    *pc = branch + 1;
+                    continue;
+                }
+                Way::To(to) => {
                     *pc = to;
                     continue;
                 }
-                None => &code.edges[target.edge()],
+                Way::Back(to) if self.tiering.is_none() => {
+                    *pc = to;
+                    continue;
+                }
+                Way::Back(to) => {
+                    let header = code
+                        .block_at(to)
+                        .ok_or_else(|| malformed("decoded a jump into a block"))?;
+                    back = Edge::plain(header, to, true);
+                    &back
+                }
+                Way::Edge(e) => &code.edges[e],
             };
             if let Some(value) = self.follow(host, code, loops, regs, pc, branch, edge, scratch)? {
                 return Ok(Exit::Return(value));
@@ -1089,14 +1105,11 @@ impl<'r> Interpreter<'r> {
         let Some(&start) = code.block_starts.get(k) else {
             return Err(malformed("decoded a block it does not have").into());
         };
-        Ok(Branch::To(Edge {
-            block: target.block.0,
-            pc: start,
-            from: 0,
-            to: 0,
-            parallel: false,
-            back: k <= b,
-        }))
+        Ok(Branch::To(Edge::plain(
+            target.block.0,
+            start as usize,
+            k <= b,
+        )))
     }
 
     /// Counts a back-edge to `header`; when the loop is hot and tiering

@@ -290,28 +290,51 @@ pub(crate) enum Inst {
 /// [`Inst::Addr`] and [`Inst::Ret`].
 pub(crate) const NO_INDEX: R = R::MAX;
 
-/// Where a decoded branch leads: straight to the first instruction of its
-/// target when it passes no arguments and is not a loop back-edge (there
-/// is nothing to move and nothing for tiering to count), else along one of
-/// the function's [`Edge`]s. One word, with the top bit telling which, so
-/// that a two-way branch stays as small as the other instructions.
+/// Where a decoded branch leads, in one word so that a two-way branch
+/// stays as small as the other instructions: see [`Way`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Jump(u32);
+
+/// The kinds of [`Jump`]. A branch that moves nothing goes straight to its
+/// target; one that moves arguments takes one of the function's edges.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Way {
+    /// To the block laid out right after the branching one, whose first
+    /// instruction follows the branch's slot. Its address is worked out
+    /// from the branch's own, not loaded: the next instruction's operands
+    /// then do not wait for a load of the target (the processor predicts
+    /// which way the branch goes, not what a load returns).
+    Next,
+    /// To this instruction.
+    To(usize),
+    /// Back to this instruction, a loop header's first: a back-edge that
+    /// tiering counts.
+    Back(usize),
+    /// Along this edge.
+    Edge(usize),
+}
 
 impl Jump {
     /// The bit that marks an edge index.
     const EDGE: u32 = 1 << 31;
+    /// The bit that marks a back-edge without moves.
+    const BACK: u32 = 1 << 30;
+    /// The jump to the next block; instruction indices stay below it.
+    const NEXT: u32 = Self::BACK - 1;
 
-    /// The instruction a plain jump continues at.
+    /// Which way the branch goes.
     #[inline(always)]
-    pub(crate) fn direct(self) -> Option<usize> {
-        (self.0 & Self::EDGE == 0).then_some(self.0 as usize)
-    }
-
-    /// The index of the edge a branch that is not plain takes.
-    #[inline(always)]
-    pub(crate) fn edge(self) -> usize {
-        (self.0 & !Self::EDGE) as usize
+    pub(crate) fn way(self) -> Way {
+        let low = (self.0 & (Self::BACK - 1)) as usize;
+        if self.0 & Self::EDGE != 0 {
+            Way::Edge((self.0 & !Self::EDGE) as usize)
+        } else if self.0 & Self::BACK != 0 {
+            Way::Back(low)
+        } else if self.0 == Self::NEXT {
+            Way::Next
+        } else {
+            Way::To(low)
+        }
     }
 }
 
@@ -331,6 +354,21 @@ pub(crate) struct Edge {
     /// The target is at or before the branching block: a loop back-edge,
     /// which tiering counts.
     pub(crate) back: bool,
+}
+
+impl Edge {
+    /// A branch to `block`, whose first instruction is at `pc`, that moves
+    /// nothing.
+    pub(crate) fn plain(block: u32, pc: usize, back: bool) -> Edge {
+        Edge {
+            block,
+            pc: u32::try_from(pc).unwrap_or(u32::MAX),
+            from: 0,
+            to: 0,
+            parallel: false,
+            back,
+        }
+    }
 }
 
 /// A function decoded for the main loop.
@@ -356,6 +394,13 @@ pub(crate) struct Code {
 }
 
 impl Code {
+    /// The block whose first instruction is at `pc`.
+    pub(crate) fn block_at(&self, pc: usize) -> Option<u32> {
+        let pc = u32::try_from(pc).ok()?;
+        let b = self.block_starts.binary_search(&pc).ok()?;
+        u32::try_from(b).ok()
+    }
+
     /// The original block and instruction (`None`: the terminator) of the
     /// decoded instruction at `pc`.
     pub(crate) fn origin(&self, func: &Function, pc: usize) -> (usize, Option<usize>) {
@@ -696,8 +741,14 @@ impl Code {
                 self.moves.push(pair);
             }
         }
-        if self.moves.len() == from as usize && !back && pc < Jump::EDGE {
-            return Some(Jump(pc));
+        if self.moves.len() == from as usize && pc < Jump::NEXT {
+            return Some(if back {
+                Jump(Jump::BACK | pc)
+            } else if block == from_block as usize + 1 {
+                Jump(Jump::NEXT)
+            } else {
+                Jump(pc)
+            });
         }
         let to = u32::try_from(self.moves.len()).ok()?;
         let moves = self.moves.get(from as usize..)?;
