@@ -296,7 +296,7 @@ impl Stacks {
         // Grown first and then built in place: a pushed frame is built
         // aside (in case the list grows) and copied, which costs more than
         // the rest of the call.
-        self.frames.extend(std::iter::once_with(|| Frame {
+        self.frames.extend(std::iter::once_with(move || Frame {
             code,
             base,
             pc: 0,
@@ -462,6 +462,11 @@ impl<'r> Interpreter<'r> {
 
     /// Runs the function decoded as `code` to its end
     /// ([`Interpreter::run_frames`]) on this thread's spare stacks.
+    ///
+    /// Inlined with [`Interpreter::run_on`] into the one caller: the run's
+    /// result is then read where it arrives, not copied on the way with
+    /// wider loads than wrote it (which stall).
+    #[inline(always)]
     fn run(&self, host: Host, code: Rc<Code>, args: &[u64]) -> Result<Option<u64>, Fault> {
         // The register stack and frame list of the last run on this thread
         // are used in place (a run nested in a run, through compiled code
@@ -487,6 +492,7 @@ impl<'r> Interpreter<'r> {
         self.run_on(host, code, args, &mut Stacks::default())
     }
 
+    #[inline(always)]
     fn run_on(
         &self,
         host: Host,
