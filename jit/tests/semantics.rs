@@ -501,6 +501,74 @@ fn fuel_runs_out_at_the_exact_instruction_around_a_load_add_and_an_add_branch() 
     assert_eq!(run(12).expect("enough fuel"), Some(Value::I64(5)));
 }
 
+/// Tiering that counts back-edges and never asks for a loop entry.
+#[derive(Default)]
+struct CountBackEdges(std::cell::Cell<u64>);
+
+impl jit::interp::Tiering for CountBackEdges {
+    fn back_edge_threshold(&self) -> u32 {
+        u32::MAX
+    }
+
+    fn loop_entry(
+        &self,
+        _: &std::sync::Arc<jit::ir::Function>,
+        _: jit::ir::BlockId,
+    ) -> jit::interp::LoopAnswer {
+        jit::interp::LoopAnswer::Never
+    }
+
+    fn back_edges(&self, _: &std::sync::Arc<jit::ir::Function>, taken: u64) {
+        self.0.set(self.0.get() + taken);
+    }
+}
+
+#[test]
+fn back_edges_passing_no_arguments_are_counted_and_forward_jumps_are_not() {
+    // The loop keeps its counter in memory, so no branch passes an
+    // argument: `skip -> loop` is the only back-edge.
+    let l = lib(concat!(
+        "fn tick(%p: ptr<i64>, %n: i64) -> i64 {\nentry:\n    %one = const i64 1\n    br loop\n",
+        "loop:\n    %c = load i64 %p\n    %more = cmp lt i64 %c, %n\n    cond_br %more, body, done\n",
+        "body:\n    %next = add i64 %c, %one\n    store i64 %next, %p\n    br skip\n",
+        "skip:\n    br loop\ndone:\n    ret %c\n}\n"
+    ));
+    let r = common::resolver(&l);
+    let f = r.function("tick").expect("instantiates");
+    for n in [0i64, 1, 2, 7] {
+        let counts = CountBackEdges::default();
+        let mut counter = 0i64;
+        // SAFETY: the function reads and writes the one `counter`.
+        let got = unsafe {
+            jit::interp::Interpreter::new(&r)
+                .with_tiering(&counts)
+                .call(&f, &[Value::Ptr(&raw mut counter as u64), Value::I64(n)])
+        };
+        assert_eq!(got.expect("runs"), Some(Value::I64(n)), "n = {n}");
+        assert_eq!(counts.0.get(), n as u64, "back-edges for n = {n}");
+    }
+}
+
+#[test]
+fn a_loop_passing_values_round_its_parameters_keeps_the_old_ones_until_the_jump() {
+    // `%sum` goes to `%b`, but `%keep` reads the old `%b` after `%sum` is
+    // defined: the jump's parameters take their values only at the jump.
+    let l = lib(concat!(
+        "fn fib(%n: i64) -> i64 {\nentry:\n    %zero = const i64 0\n    %one = const i64 1\n",
+        "    br loop(%zero, %zero, %one)\nloop(%i: i64, %a: i64, %b: i64):\n",
+        "    %more = cmp lt i64 %i, %n\n    cond_br %more, body, done\nbody:\n",
+        "    %sum = add i64 %a, %b\n    %keep = add i64 %b, %zero\n    %next_i = add i64 %i, %one\n",
+        "    br loop(%next_i, %keep, %sum)\ndone:\n    ret %a\n}\n"
+    ));
+    for (n, fib) in [(0, 0), (1, 1), (2, 1), (10, 55), (50, 12_586_269_025)] {
+        assert_eq!(
+            common::value(&l, "fib", &[Value::I64(n)]),
+            Value::I64(fib),
+            "fib({n})"
+        );
+    }
+}
+
 #[test]
 fn functions_with_more_registers_than_a_decoded_index_holds_run_too() {
     // 255 registers are the most the fast forms index; these functions
@@ -547,6 +615,105 @@ fn recursion_computes_through_frames() {
     assert_eq!(
         common::value(&l, "fib$i8", &[Value::I8(12)]),
         Value::I8(144u8 as i8)
+    );
+}
+
+/// Forwards to a library resolver, counting the symbols it resolves, and
+/// says it is stable only when asked to.
+struct CountResolves<'l> {
+    inner: jit::interp::LibraryResolver<'l>,
+    stable: bool,
+    resolved: std::cell::Cell<u32>,
+}
+
+impl jit::interp::Resolver for CountResolves<'_> {
+    fn resolve(&self, symbol: &str) -> Result<jit::interp::Target, Error> {
+        self.resolved.set(self.resolved.get() + 1);
+        self.inner.resolve(symbol)
+    }
+
+    fn import(&self, name: &str) -> Result<u64, Error> {
+        self.inner.import(name)
+    }
+
+    fn address_of(&self, symbol: &str) -> Result<u64, Error> {
+        self.inner.address_of(symbol)
+    }
+
+    fn target_at(&self, address: u64) -> Option<jit::interp::Target> {
+        self.inner.target_at(address)
+    }
+
+    fn stable_identity(&self) -> Option<std::num::NonZeroU64> {
+        if self.stable {
+            self.inner.stable_identity()
+        } else {
+            None
+        }
+    }
+}
+
+#[test]
+fn a_symbol_called_again_from_outside_is_resolved_again_only_when_the_resolver_is_unstable() {
+    let l = lib("fn twice(%x: i64) -> i64 {\nentry:\n    %r = add i64 %x, %x\n    ret %r\n}\n");
+    for stable in [true, false] {
+        let r = CountResolves {
+            inner: common::resolver(&l),
+            stable,
+            resolved: std::cell::Cell::new(0),
+        };
+        for x in 0..3 {
+            // SAFETY: the function touches no memory.
+            let got =
+                unsafe { jit::interp::Interpreter::new(&r).call_symbol("twice", &[Value::I64(x)]) };
+            assert_eq!(got.expect("runs"), Some(Value::I64(2 * x)));
+        }
+        let expected = if stable { 1 } else { 3 };
+        assert_eq!(r.resolved.get(), expected, "stable: {stable}");
+    }
+}
+
+#[test]
+fn a_symbol_called_from_outside_is_never_taken_for_another_resolvers() {
+    // Two resolvers, one symbol, two functions: calls alternating between
+    // them on one thread each get their own resolver's function.
+    let one = lib("fn f() -> i64 {\nentry:\n    %r = const i64 1\n    ret %r\n}\n");
+    let two = lib("fn f() -> i64 {\nentry:\n    %r = const i64 2\n    ret %r\n}\n");
+    let (r1, r2) = (common::resolver(&one), common::resolver(&two));
+    for _ in 0..2 {
+        for (r, want) in [(&r1, 1), (&r2, 2)] {
+            // SAFETY: the function touches no memory.
+            let got = unsafe { jit::interp::Interpreter::new(r).call_symbol("f", &[]) };
+            assert_eq!(got.expect("runs"), Some(Value::I64(want)));
+        }
+    }
+}
+
+#[test]
+fn a_function_dropped_everywhere_else_is_released_once_the_thread_decodes_others() {
+    // The thread's decoded code holds each function it ran; one that
+    // nothing else holds is released when the cache next grows.
+    let l = lib("fn f() -> i64 {\nentry:\n    %r = const i64 7\n    ret %r\n}\n");
+    let call = |f: &std::sync::Arc<jit::ir::Function>| {
+        let r = common::resolver(&l);
+        // SAFETY: the function touches no memory.
+        let got = unsafe { jit::interp::Interpreter::new(&r).call(f, &[]) };
+        assert_eq!(got.expect("runs"), Some(Value::I64(7)));
+    };
+    let first = {
+        let r = common::resolver(&l);
+        let f = r.function("f").expect("instantiates");
+        call(&f);
+        std::sync::Arc::downgrade(&f)
+    };
+    // Each resolver instantiates a function of its own.
+    for _ in 0..200 {
+        let r = common::resolver(&l);
+        call(&r.function("f").expect("instantiates"));
+    }
+    assert!(
+        first.upgrade().is_none(),
+        "the first function is still held"
     );
 }
 

@@ -53,7 +53,7 @@ impl Interpreter<'_> {
         func: &Arc<Function>,
         args: &[Value],
     ) -> Result<Option<Value>, Error> {
-        self.call_in(Host(()), Arc::clone(func), args)
+        self.call_in(Host(()), crate::prepared::code(func), args)
     }
 
     /// Resolves `symbol` and calls it with `args`.

@@ -52,7 +52,7 @@ use jit_ir::ir::{
 };
 pub use jit_ir::value::Value;
 use jit_ir::{Error, ErrorKind, Location, TrapKind, limits};
-use prepared::{Code, Edge, Inst, NO_INDEX, R, WINDOW};
+use prepared::{Code, Edge, Inst, Jump, NO_INDEX, R, WINDOW, Way};
 use semantics::{
     address, canonical, cast, compare, const_value, element, element_at, f32_of, float_binary,
     int_binary, not_concrete,
@@ -206,7 +206,7 @@ pub struct Interpreter<'r> {
 }
 
 struct Frame {
-    func: Arc<Function>,
+    /// The function's decoded code, which holds the function.
     code: Rc<Code>,
     /// The frame's first register in the run's register stack; its
     /// registers are the `code.regs` slots from there.
@@ -216,7 +216,7 @@ struct Frame {
     /// Register of the caller receiving the result.
     ret_to: Option<Reg>,
     /// Back-edge counts of this call, when tiering counts them.
-    loops: Option<LoopCounts>,
+    loops: Option<Box<LoopCounts>>,
 }
 
 /// Back-edges one call took, per header, and what tiering said of them.
@@ -262,6 +262,49 @@ struct Stacks {
     frames: Vec<Frame>,
     /// Call arguments and parallel branch moves.
     scratch: Vec<u64>,
+}
+
+impl Stacks {
+    /// Pushes a frame for the function decoded as `code` above the top
+    /// frame, its first registers holding the arguments in `scratch` and
+    /// the others zero.
+    ///
+    /// (A method on the stacks, so that its few arguments all travel in
+    /// registers: it runs at every call.)
+    fn push_frame(&mut self, code: Rc<Code>, ret_to: Option<Reg>) -> Result<(), Error> {
+        let n = code.regs;
+        let args = self.scratch.as_slice();
+        if n > limits::MAX_REGS || args.len() > n {
+            return Err(malformed("defines too many registers"));
+        }
+        let base = self.frames.last().map_or(0, |f| f.base + f.code.regs);
+        // The stack reaches a window's worth of slots past the top frame's
+        // registers, so that the top frame's window is all there. It never
+        // shrinks in a run (nor between runs on a thread): slots past the
+        // top frame's registers are never read before a frame zeroes them.
+        let end = base + n + WINDOW;
+        if self.regs.len() < end {
+            self.regs.resize(end, 0);
+        }
+        let regs = self
+            .regs
+            .get_mut(base..base + n)
+            .ok_or_else(|| malformed("lost the registers of a frame"))?;
+        let (params, rest) = regs.split_at_mut(args.len());
+        params.copy_from_slice(args);
+        rest.fill(0);
+        // Grown first and then built in place: a pushed frame is built
+        // aside (in case the list grows) and copied, which costs more than
+        // the rest of the call.
+        self.frames.extend(std::iter::once_with(move || Frame {
+            code,
+            base,
+            pc: 0,
+            ret_to,
+            loops: None,
+        }));
+        Ok(())
+    }
 }
 
 /// Register slots of a stack kept for the next run; a larger one (deep
@@ -342,21 +385,32 @@ impl<'r> Interpreter<'r> {
         symbol: &str,
         args: &[Value],
     ) -> Result<Option<Value>, Error> {
+        // A stable resolver's answer for the symbol called last from
+        // outside is remembered, as a call site remembers its callee.
+        let stable = self.resolver.stable_identity();
+        if let Some(id) = stable
+            && let Some(code) = prepared::entry(id, symbol)
+        {
+            return self.call_in(host, code, args);
+        }
         match self.resolver.resolve(symbol)? {
-            Target::Interpreted(f) => self.call_in(host, f, args),
+            Target::Interpreted(f) => {
+                let code = match stable {
+                    Some(id) => prepared::remember_entry(id, symbol, &f),
+                    None => prepared::code(&f),
+                };
+                self.call_in(host, code, args)
+            }
             Target::Native(_) => Err(Error::new(ErrorKind::Unresolved(format!(
                 "{symbol} (native code is not interpreted)"
             )))),
         }
     }
 
-    /// [`Interpreter::call`] once its contract is vouched for by `host`.
-    fn call_in(
-        &self,
-        host: Host,
-        func: Arc<Function>,
-        args: &[Value],
-    ) -> Result<Option<Value>, Error> {
+    /// [`Interpreter::call`] of the function decoded as `code`, once its
+    /// contract is vouched for by `host`.
+    fn call_in(&self, host: Host, code: Rc<Code>, args: &[Value]) -> Result<Option<Value>, Error> {
+        let func = &code.func;
         if args.len() != func.sig.params.len() {
             return Err(Error::new(ErrorKind::ArgCount {
                 what: func.name.to_string(),
@@ -388,49 +442,12 @@ impl<'r> Interpreter<'r> {
                 &long
             }
         };
-        let (ret, func) = self.run(host, func, bits)?;
-        Ok(match (&func.sig.ret, ret) {
+        let ret = self
+            .run(host, Rc::clone(&code), bits)
+            .map_err(|fault| *fault)?;
+        Ok(match (&code.func.sig.ret, ret) {
             (Some(t), Some(v)) => Some(Value::from_bits(t, v)),
             _ => None,
-        })
-    }
-
-    /// Pushes a frame for `func` onto the register stack at `base`, its
-    /// first registers holding `args` and the others zero.
-    fn frame(
-        stack: &mut Vec<u64>,
-        base: usize,
-        func: Arc<Function>,
-        code: Rc<Code>,
-        args: &[u64],
-        ret_to: Option<Reg>,
-    ) -> Result<Frame, Error> {
-        let n = code.regs;
-        if n > limits::MAX_REGS || args.len() > n {
-            return Err(malformed("defines too many registers"));
-        }
-        // The stack reaches a window's worth of slots past the top frame's
-        // registers, so that the top frame's window is all there. It never
-        // shrinks in a run (nor between runs on a thread): slots past the
-        // top frame's registers are never read before a frame zeroes them.
-        let end = base + n + WINDOW;
-        if stack.len() < end {
-            stack.resize(end, 0);
-        }
-        let regs = stack
-            .get_mut(base..base + n)
-            .ok_or_else(|| malformed("lost the registers of a frame"))?;
-        regs.fill(0);
-        regs.get_mut(..args.len())
-            .ok_or_else(|| malformed("has fewer registers than parameters"))?
-            .copy_from_slice(args);
-        Ok(Frame {
-            func,
-            code,
-            base,
-            pc: 0,
-            ret_to,
-            loops: None,
         })
     }
 
@@ -439,102 +456,130 @@ impl<'r> Interpreter<'r> {
         if let (Some(tiering), Some(loops)) = (self.tiering, &frame.loops)
             && loops.total > 0
         {
-            tiering.back_edges(&frame.func, loops.total);
+            tiering.back_edges(&frame.code.func, loops.total);
         }
     }
 
-    /// The main loop: runs the top frame until it calls an interpreted
-    /// function (push a frame) or returns (pop one). The registers of all
-    /// frames live in one stack, each frame's above its caller's.
-    /// Returns the result and `func` back.
-    fn run(
+    /// Runs the function decoded as `code` to its end
+    /// ([`Interpreter::run_frames`]) on this thread's spare stacks.
+    ///
+    /// Inlined with [`Interpreter::run_on`] into the one caller: the run's
+    /// result is then read where it arrives, not copied on the way with
+    /// wider loads than wrote it (which stall).
+    #[inline(always)]
+    fn run(&self, host: Host, code: Rc<Code>, args: &[u64]) -> Result<Option<u64>, Fault> {
+        // The register stack and frame list of the last run on this thread
+        // are used in place (a run nested in a run, through compiled code
+        // calling an interpreted function, finds them held and takes fresh
+        // ones, as does a run during thread teardown).
+        let mut start = Some(code);
+        let in_place = SPARE_STACKS.try_with(|spare| {
+            let mut stacks = spare.try_borrow_mut().ok()?;
+            let code = start.take()?;
+            let result = self.run_on(host, code, args, &mut stacks);
+            stacks.frames.clear();
+            if stacks.regs.capacity() > SPARE_STACK_SLOTS {
+                *stacks = Stacks::default();
+            }
+            Some(result)
+        });
+        if let Ok(Some(result)) = in_place {
+            return result;
+        }
+        let code = start
+            .take()
+            .ok_or_else(|| Fault::new(malformed("lost the function it runs")))?;
+        self.run_on(host, code, args, &mut Stacks::default())
+    }
+
+    #[inline(always)]
+    fn run_on(
         &self,
         host: Host,
-        func: Arc<Function>,
+        code: Rc<Code>,
         args: &[u64],
-    ) -> Result<(Option<u64>, Arc<Function>), Error> {
-        // The register stack and frame list of the last run on this thread
-        // are reused (a run nested in a run, through compiled code calling
-        // an interpreted function, takes fresh ones while the outer holds
-        // them).
-        let mut stacks = SPARE_STACKS.with(RefCell::take);
-        let result = self.run_on(host, func, args, &mut stacks);
-        stacks.frames.clear();
-        if stacks.regs.capacity() <= SPARE_STACK_SLOTS {
-            SPARE_STACKS.with(|spare| *spare.borrow_mut() = stacks);
+        stacks: &mut Stacks,
+    ) -> Result<Option<u64>, Fault> {
+        // Room for a few calls' registers up front, so that shallow calls
+        // do not grow the stack step by step.
+        stacks
+            .regs
+            .reserve(code.regs.saturating_mul(4).clamp(64, 1 << 12));
+        stacks.frames.reserve(8);
+        stacks.scratch.clear();
+        stacks.scratch.extend_from_slice(args);
+        stacks.push_frame(code, None)?;
+        // The frames left, the first one after a return, all frames after
+        // an error, leave the interpreter here.
+        let result = match self.fuel {
+            Some(limit) => self.run_frames(host, stacks, Metered(limit)),
+            None => self.run_frames(host, stacks, Unmetered),
+        };
+        for frame in &stacks.frames {
+            self.leave(frame);
         }
         result
     }
 
-    fn run_on(
+    /// Runs the top frame until it calls an interpreted function (push a
+    /// frame) or returns (pop one), until the first frame returns, and
+    /// returns its result. The registers of all frames live in one stack,
+    /// each frame's above its caller's.
+    ///
+    /// A frame whose registers fit a window runs in the loop inlined here,
+    /// so that a call or a return switches frames without leaving this
+    /// function (and saving and restoring its state); larger frames run
+    /// through a call of their own.
+    ///
+    /// It is compiled once per kind of budget, so that a run without a
+    /// limit counts nothing.
+    #[inline(never)]
+    fn run_frames<B: Budget>(
         &self,
         host: Host,
-        func: Arc<Function>,
-        args: &[u64],
         stacks: &mut Stacks,
-    ) -> Result<(Option<u64>, Arc<Function>), Error> {
-        let Stacks {
-            regs: stack,
-            frames,
-            scratch,
-        } = stacks;
-        let code = prepared::code(&func);
-        // Room for a few calls' registers up front, so that shallow calls
-        // do not grow the stack step by step.
-        stack.reserve(code.regs.saturating_mul(4).clamp(64, 1 << 12));
-        let first = Self::frame(stack, 0, func, code, args, None)?;
+        mut fuel: B,
+    ) -> Result<Option<u64>, Fault> {
         // Register slots of all live frames: bounded so that deep recursion
         // of a function with many registers cannot exhaust memory.
-        let mut slots = first.code.regs;
-        frames.reserve(8);
-        frames.push(first);
-        let mut fuel = Fuel::new(self.fuel);
+        let mut slots = stacks.frames.iter().map(|f| f.code.regs).sum::<usize>();
         loop {
+            let Stacks {
+                regs: stack,
+                frames,
+                scratch,
+            } = &mut *stacks;
             let frame = frames
                 .last_mut()
                 .ok_or_else(|| malformed("left the interpreter without a frame"))?;
             let step = match stack.get_mut(frame.base..) {
                 Some(regs) if frame.code.regs < WINDOW => match regs.first_chunk_mut::<WINDOW>() {
                     Some(window) => self.run_frame(host, frame, window, &mut fuel, scratch),
-                    None => Err(malformed("lost the registers of a frame")),
+                    None => Err(malformed("lost the registers of a frame").into()),
                 },
-                Some(regs) => self.run_frame(host, frame, regs, &mut fuel, scratch),
-                None => Err(malformed("lost the registers of a frame")),
-            };
-            let step = match step {
-                Ok(step) => step,
-                Err(error) => {
-                    for frame in frames.iter() {
-                        self.leave(frame);
-                    }
-                    return Err(error);
-                }
-            };
+                Some(regs) => self.run_large_frame(host, frame, regs, &mut fuel, scratch),
+                None => Err(malformed("lost the registers of a frame").into()),
+            }?;
             match step {
-                Exit::Call {
-                    callee,
-                    code,
-                    ret_to,
-                    pc,
-                } => {
+                Exit::Call { code, ret_to, pc } => {
                     let at = || {
                         frames.last().map_or(Location::Nowhere, |f| {
-                            let (block, inst) = f.code.origin(&f.func, pc);
-                            at(&f.func, block, inst)
+                            let (block, inst) = f.code.origin(&f.code.func, pc);
+                            at(&f.code.func, block, inst)
                         })
                     };
                     if frames.len() >= limits::MAX_CALL_DEPTH {
-                        return Err(
-                            Error::new(ErrorKind::CallDepth(limits::MAX_CALL_DEPTH)).or_at(at())
-                        );
+                        return Err(Error::new(ErrorKind::CallDepth(limits::MAX_CALL_DEPTH))
+                            .or_at(at())
+                            .into());
                     }
-                    if callee.sig.params.len() != scratch.len() {
+                    if code.func.sig.params.len() != scratch.len() {
                         return Err(
                             malformed("calls a function with a different parameter count")
-                                .or_at(at()),
+                                .or_at(at())
+                                .into(),
                         );
                     }
-                    let code = code.unwrap_or_else(|| prepared::code(&callee));
                     slots = slots.saturating_add(code.regs);
                     check_limit(
                         "interpreter stack size in registers",
@@ -542,19 +587,25 @@ impl<'r> Interpreter<'r> {
                         limits::MAX_STACK_SLOTS,
                     )
                     .map_err(|e| e.or_at(at()))?;
-                    let base = frames.last().map_or(0, |f| f.base + f.code.regs);
-                    frames.push(Self::frame(stack, base, callee, code, scratch, ret_to)?);
+                    stacks.push_frame(code, ret_to)?;
                 }
                 Exit::Return(value) => {
+                    if frames.len() <= 1 {
+                        return Ok(value);
+                    }
+                    // Dropped where it is: a frame moved out of the list is
+                    // copied with wider loads than wrote it, which stall.
                     let done = frames
-                        .pop()
+                        .last()
                         .ok_or_else(|| malformed("left the interpreter without a frame"))?;
-                    self.leave(&done);
+                    self.leave(done);
                     slots = slots.saturating_sub(done.code.regs);
-                    let Some(caller) = frames.last_mut() else {
-                        return Ok((value, done.func));
-                    };
-                    if let (Some(r), Some(v)) = (done.ret_to, value) {
+                    let ret_to = done.ret_to;
+                    frames.truncate(frames.len() - 1);
+                    let caller = frames
+                        .last_mut()
+                        .ok_or_else(|| malformed("left the interpreter without a frame"))?;
+                    if let (Some(r), Some(v)) = (ret_to, value) {
                         let regs = stack
                             .get_mut(caller.base..caller.base + caller.code.regs)
                             .ok_or_else(|| malformed("lost the registers of a frame"))?;
@@ -565,23 +616,36 @@ impl<'r> Interpreter<'r> {
         }
     }
 
+    /// [`Interpreter::run_frame`] for a frame with more registers than a
+    /// window holds, kept out of line: only the general path runs it.
+    #[inline(never)]
+    fn run_large_frame<B: Budget>(
+        &self,
+        host: Host,
+        frame: &mut Frame,
+        regs: &mut [u64],
+        fuel: &mut B,
+        scratch: &mut Vec<u64>,
+    ) -> Result<Exit, Fault> {
+        self.run_frame(host, frame, regs, fuel, scratch)
+    }
+
     /// Runs one frame from where it stopped until it calls an interpreted
     /// function or returns. `regs` start with the frame's registers.
-    #[inline(never)]
-    fn run_frame<W: Registers + ?Sized>(
+    #[inline(always)]
+    fn run_frame<W: Registers + ?Sized, B: Budget>(
         &self,
         host: Host,
         frame: &mut Frame,
         regs: &mut W,
-        fuel: &mut Fuel,
+        fuel: &mut B,
         scratch: &mut Vec<u64>,
-    ) -> Result<Exit, Error> {
+    ) -> Result<Exit, Fault> {
         // The program counter and the fuel stay in locals while the frame
         // runs (in registers, as `execute` is inlined here).
         let (mut pc, mut left) = (frame.pc, *fuel);
         let exit = self.execute(
             host,
-            &frame.func,
             &frame.code,
             &mut frame.loops,
             regs,
@@ -600,18 +664,17 @@ impl<'r> Interpreter<'r> {
     /// register count, `code.regs`; the general path sees only those.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    fn execute<W: Registers + ?Sized>(
+    fn execute<W: Registers + ?Sized, B: Budget>(
         &self,
         host: Host,
-        shared: &Arc<Function>,
         code: &Code,
-        loops: &mut Option<LoopCounts>,
+        loops: &mut Option<Box<LoopCounts>>,
         regs: &mut W,
         pc: &mut usize,
-        fuel: &mut Fuel,
+        fuel: &mut B,
         scratch: &mut Vec<u64>,
-    ) -> Result<Exit, Error> {
-        let func: &Function = shared;
+    ) -> Result<Exit, Fault> {
+        let func: &Function = &code.func;
         let insts: &[Inst] = &code.insts;
         loop {
             let here = *pc;
@@ -619,20 +682,20 @@ impl<'r> Interpreter<'r> {
                 // Only a function without blocks has no first instruction.
                 return Err(Error::new(ErrorKind::NoSuchBlock(
                     u32::try_from(func.blocks.len()).unwrap_or(u32::MAX),
-                )));
+                ))
+                .into());
             };
             *pc = here + 1;
             // `fuel` is a local of `run_frame` (this is inlined there), so
-            // it stays in a register; `refill` must not take its address.
-            fuel.left = match fuel.left.checked_sub(1) {
-                Some(left) => left,
-                None => refill(fuel.metered).map_err(|e| located(func, code, here, e))?,
-            };
+            // it stays in a register.
+            if !fuel.take() {
+                return Err(located(func, code, here, Error::new(ErrorKind::OutOfFuel)).into());
+            }
             // The branch taken, if this is one (a fused comparison branches
             // from the next slot).
             let mut branch = here;
             // Matching the place, not a copy, loads each operand in its arm.
-            let edge = match *inst {
+            let target = match *inst {
                 Inst::General { block, inst } => {
                     let regs = regs.defined(code.regs);
                     match self.general(host, func, (block, inst), here, regs, scratch)? {
@@ -761,11 +824,11 @@ impl<'r> Interpreter<'r> {
                         compare(op, x, y)
                     };
                     regs[d as usize] = u64::from(taken);
-                    if !fuel.charge() {
+                    if !fuel.take() {
                         continue;
                     }
                     branch = here + 1;
-                    code.edges[if taken { then } else { otherwise } as usize]
+                    pick(taken, then, otherwise)
                 }
                 Inst::LtBr {
                     d,
@@ -776,11 +839,11 @@ impl<'r> Interpreter<'r> {
                 } => {
                     let taken = (regs[a as usize] as i64) < (regs[b as usize] as i64);
                     regs[d as usize] = u64::from(taken);
-                    if !fuel.charge() {
+                    if !fuel.take() {
                         continue;
                     }
                     branch = here + 1;
-                    code.edges[if taken { then } else { otherwise } as usize]
+                    pick(taken, then, otherwise)
                 }
                 Inst::Canonical { d, a, canon } => {
                     regs[d as usize] = canon.apply(regs[a as usize]);
@@ -813,7 +876,7 @@ impl<'r> Interpreter<'r> {
                     let address = element_at(regs[a as usize], regs[i as usize], 8)
                         .map_err(|e| located(func, code, here, e))?;
                     regs[d as usize] = host.load(address, 8);
-                    if !fuel.charge() {
+                    if !fuel.take() {
                         continue;
                     }
                     regs[s as usize] = regs[o as usize].wrapping_add(regs[d as usize]);
@@ -832,51 +895,95 @@ impl<'r> Interpreter<'r> {
                     regs[d as usize] = address(regs[a as usize], index, scale, disp);
                     continue;
                 }
-                Inst::Br { e } => code.edges[e as usize],
-                Inst::AddBr { d, a, b, e } => {
+                Inst::Br { to } => to,
+                Inst::AddBr { d, a, b, to } => {
                     regs[d as usize] = regs[a as usize].wrapping_add(regs[b as usize]);
-                    if !fuel.charge() {
+                    if !fuel.take() {
                         continue;
                     }
                     branch = here + 1;
-                    code.edges[e as usize]
+                    to
                 }
-                Inst::CondBr { c, then, otherwise } => {
-                    code.edges[if regs[c as usize] != 0 {
-                        then
-                    } else {
-                        otherwise
-                    } as usize]
-                }
+                Inst::CondBr { c, then, otherwise } => pick(regs[c as usize] != 0, then, otherwise),
                 Inst::Ret { r } => {
                     let value = (r != NO_INDEX).then(|| regs[r as usize]);
                     return Ok(Exit::Return(value));
                 }
                 Inst::GeneralTerm { block } => {
-                    let regs = regs.defined(code.regs);
-                    match self.general_term(func, code, block, regs, scratch)? {
+                    let defined = regs.defined(code.regs);
+                    match self.general_term(func, code, block, defined, scratch)? {
                         Branch::Exit(exit) => return Ok(exit),
-                        Branch::To(edge) => edge,
+                        Branch::To(edge) => {
+                            if let Some(value) =
+                                self.follow(host, code, loops, regs, pc, branch, &edge, scratch)?
+                            {
+                                return Ok(Exit::Return(value));
+                            }
+                            continue;
+                        }
                     }
                 }
             };
-            take(code, &edge, regs, scratch);
-            *pc = edge.pc as usize;
-            if edge.back
-                && let Some(tiering) = self.tiering
-                && let Some(value) = self
-                    .back_edge(
-                        host,
-                        tiering,
-                        shared,
-                        loops,
-                        edge.block as usize,
-                        regs.defined(code.regs),
-                    )
-                    .map_err(|e| located(func, code, branch, e))?
-            {
+            let back;
+            let edge = match target.way() {
+                Way::Next => {
+                    *pc = branch + 1;
+                    continue;
+                }
+                Way::To(to) => {
+                    *pc = to;
+                    continue;
+                }
+                Way::Back(to) if self.tiering.is_none() => {
+                    *pc = to;
+                    continue;
+                }
+                Way::Back(to) => {
+                    let header = code
+                        .block_at(to)
+                        .ok_or_else(|| malformed("decoded a jump into a block"))?;
+                    back = Edge::plain(header, to, true);
+                    &back
+                }
+                Way::Edge(e) => &code.edges[e],
+            };
+            if let Some(value) = self.follow(host, code, loops, regs, pc, branch, edge, scratch)? {
                 return Ok(Exit::Return(value));
             }
+        }
+    }
+
+    /// Takes `edge`, the branch of the decoded instruction at `branch`:
+    /// passes its arguments, moves `pc` to its target and counts a
+    /// back-edge for tiering. `Some`: the call continued in compiled code,
+    /// which returned this.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn follow<W: Registers + ?Sized>(
+        &self,
+        host: Host,
+        code: &Code,
+        loops: &mut Option<Box<LoopCounts>>,
+        regs: &mut W,
+        pc: &mut usize,
+        branch: usize,
+        edge: &Edge,
+        scratch: &mut Vec<u64>,
+    ) -> Result<Option<Option<u64>>, Fault> {
+        take(code, edge, regs, scratch);
+        *pc = edge.pc as usize;
+        match self.tiering {
+            Some(tiering) if edge.back => self
+                .back_edge(
+                    host,
+                    tiering,
+                    &code.func,
+                    loops,
+                    edge.block as usize,
+                    regs.defined(code.regs),
+                )
+                .map_err(|e| located(&code.func, code, branch, e).into()),
+            _ => Ok(None),
         }
     }
 
@@ -892,10 +999,10 @@ impl<'r> Interpreter<'r> {
         pc: usize,
         regs: &mut [u64],
         scratch: &mut Vec<u64>,
-    ) -> Result<Option<Exit>, Error> {
+    ) -> Result<Option<Exit>, Fault> {
         let (b, k) = (block as usize, inst as usize);
         let Some(inst) = func.blocks.get(b).and_then(|body| body.insts.get(k)) else {
-            return Err(malformed("decoded an instruction it does not have"));
+            return Err(malformed("decoded an instruction it does not have").into());
         };
         match self
             .step(host, &inst.op, regs, scratch)
@@ -908,8 +1015,7 @@ impl<'r> Interpreter<'r> {
                 Ok(None)
             }
             Step::Enter(callee) => Ok(Some(Exit::Call {
-                callee,
-                code: None,
+                code: prepared::code(&callee),
                 ret_to: inst.result,
                 pc,
             })),
@@ -930,36 +1036,31 @@ impl<'r> Interpreter<'r> {
         pc: usize,
         regs: &mut [u64],
         scratch: &mut Vec<u64>,
-    ) -> Result<Option<Exit>, Error> {
+    ) -> Result<Option<Exit>, Fault> {
         let stable = self.resolver.stable_identity();
         let site = code.sites.get(site as usize);
         if let (Some(id), Some(site)) = (stable, site)
-            && let Some((callee, callee_code)) = site.callee(id)
+            && let Some(callee) = site.callee(id)
         {
             let (b, k) = (block as usize, inst as usize);
             let Some(inst) = func.blocks.get(b).and_then(|body| body.insts.get(k)) else {
-                return Err(malformed("decoded an instruction it does not have"));
+                return Err(malformed("decoded an instruction it does not have").into());
             };
             let Op::Call { args, .. } = &inst.op else {
-                return Err(malformed("decoded a call that is not one"));
+                return Err(malformed("decoded a call that is not one").into());
             };
             // What `step` does for the call, less the resolution the site
             // remembers and the signature check it passed then.
             read_args(regs, args, scratch).map_err(|e| e.or_at(at(func, b, Some(k))))?;
             return Ok(Some(Exit::Call {
-                callee,
-                code: Some(callee_code),
+                code: callee,
                 ret_to: inst.result,
                 pc,
             }));
         }
-        let mut exit = self.general(host, func, (block, inst), pc, regs, scratch)?;
-        if let (Some(id), Some(site), Some(Exit::Call { callee, code, .. })) =
-            (stable, site, &mut exit)
-        {
-            let callee_code = prepared::code(callee);
-            site.remember(id, callee, &callee_code);
-            *code = Some(callee_code);
+        let exit = self.general(host, func, (block, inst), pc, regs, scratch)?;
+        if let (Some(id), Some(site), Some(Exit::Call { code, .. })) = (stable, site, &exit) {
+            site.remember(id, code);
         }
         Ok(exit)
     }
@@ -974,10 +1075,10 @@ impl<'r> Interpreter<'r> {
         block: u32,
         regs: &mut [u64],
         scratch: &mut Vec<u64>,
-    ) -> Result<Branch, Error> {
+    ) -> Result<Branch, Fault> {
         let b = block as usize;
         let Some(body) = func.blocks.get(b) else {
-            return Err(malformed("decoded a terminator it does not have"));
+            return Err(malformed("decoded a terminator it does not have").into());
         };
         let here = || at(func, b, None);
         let target = match &body.term {
@@ -1001,21 +1102,20 @@ impl<'r> Interpreter<'r> {
                 return Ok(Branch::Exit(Exit::Return(value)));
             }
             Terminator::Trap(code) => {
-                return Err(Error::new(ErrorKind::Trap(TrapKind::Explicit(*code))).or_at(here()));
+                return Err(Error::new(ErrorKind::Trap(TrapKind::Explicit(*code)))
+                    .or_at(here())
+                    .into());
             }
         };
         let k = Self::jump(func, regs, target, scratch).map_err(|e| e.or_at(here()))?;
         let Some(&start) = code.block_starts.get(k) else {
-            return Err(malformed("decoded a block it does not have"));
+            return Err(malformed("decoded a block it does not have").into());
         };
-        Ok(Branch::To(Edge {
-            block: target.block.0,
-            pc: start,
-            from: 0,
-            to: 0,
-            parallel: false,
-            back: k <= b,
-        }))
+        Ok(Branch::To(Edge::plain(
+            target.block.0,
+            start as usize,
+            k <= b,
+        )))
     }
 
     /// Counts a back-edge to `header`; when the loop is hot and tiering
@@ -1026,11 +1126,11 @@ impl<'r> Interpreter<'r> {
         host: Host,
         tiering: &dyn Tiering,
         func: &Arc<Function>,
-        loops: &mut Option<LoopCounts>,
+        loops: &mut Option<Box<LoopCounts>>,
         header: usize,
         regs: &[u64],
     ) -> Result<Option<Option<u64>>, Error> {
-        let counts = loops.get_or_insert_with(|| LoopCounts::new(func.blocks.len()));
+        let counts = loops.get_or_insert_with(|| Box::new(LoopCounts::new(func.blocks.len())));
         counts.total += 1;
         let Some(count) = counts.per_header.get_mut(header) else {
             return Ok(None);
@@ -1369,15 +1469,19 @@ enum Step {
     Enter(Arc<Function>),
 }
 
+/// An error on its way out of the main loop, boxed: the loop's results
+/// then fit in registers, where an [`Error`] of many words was copied
+/// through memory at every call and return of the interpreted program.
+type Fault = Box<Error>;
+
 /// Why a frame stopped running.
 enum Exit {
     /// It calls an interpreted function, with the arguments in the run's
     /// scratch buffer, from the instruction at `pc` (the location is only
     /// worked out if the call fails).
     Call {
-        callee: Arc<Function>,
-        /// The callee's decoded code, when the call site knew it.
-        code: Option<Rc<Code>>,
+        /// The callee's decoded code.
+        code: Rc<Code>,
         ret_to: Option<Reg>,
         pc: usize,
     },
@@ -1408,6 +1512,23 @@ fn located(func: &Function, code: &Code, pc: usize, error: Error) -> Error {
 fn element_address<W: Registers + ?Sized>(regs: &W, a: R, i: R, size: u8) -> Result<u64, Error> {
     let index = if i == NO_INDEX { 0 } else { regs[i as usize] };
     element_at(regs[a as usize], index, u64::from(size))
+}
+
+/// The target of a two-way branch: `then` when `taken`.
+///
+/// Chosen by a jump, not a conditional move: the next instruction's
+/// address must not wait for the condition, which the processor predicts
+/// well for loop tests (with a conditional move every later instruction of
+/// the frame depends on the comparison and the loads before it).
+#[inline(always)]
+fn pick(taken: bool, then: Jump, otherwise: Jump) -> Jump {
+    if taken {
+        then
+    } else {
+        // Opaque to the optimiser, so the two ways cannot be merged into
+        // a conditional move.
+        std::hint::black_box(otherwise)
+    }
 }
 
 /// Passes a decoded branch's arguments to its target's parameters.
@@ -1463,28 +1584,24 @@ enum Branch {
 
 /// The instruction budget of a run: one unit per instruction and per
 /// terminator.
-#[derive(Clone, Copy)]
-struct Fuel {
-    left: u64,
-    metered: bool,
+trait Budget: Copy {
+    /// Takes one unit; `false` when none is left. The second instruction
+    /// of a fused pair takes its own: without it the pair stops after its
+    /// first instruction, and the second runs from its own slot and reports
+    /// running out there.
+    fn take(&mut self) -> bool;
 }
 
-impl Fuel {
-    fn new(limit: Option<u64>) -> Fuel {
-        Fuel {
-            left: limit.unwrap_or(u64::MAX),
-            metered: limit.is_some(),
-        }
-    }
+/// A limited budget: the units left.
+#[derive(Clone, Copy)]
+struct Metered(u64);
 
-    /// Takes the unit of the second instruction of a fused pair, if there
-    /// is one left. Without it the pair stops after its first instruction,
-    /// and the second runs from its own slot and reports running out there.
+impl Budget for Metered {
     #[inline(always)]
-    fn charge(&mut self) -> bool {
-        match self.left.checked_sub(1) {
+    fn take(&mut self) -> bool {
+        match self.0.checked_sub(1) {
             Some(left) => {
-                self.left = left;
+                self.0 = left;
                 true
             }
             None => false,
@@ -1492,14 +1609,13 @@ impl Fuel {
     }
 }
 
-/// A new budget when the old one is spent: none for a metered run (it is
-/// out of fuel), a new count for an unmetered one, which counts only so
-/// that the hot path has one test instead of two.
-#[cold]
-#[inline(never)]
-fn refill(metered: bool) -> Result<u64, Error> {
-    if metered {
-        return Err(Error::new(ErrorKind::OutOfFuel));
+/// No limit: nothing to count.
+#[derive(Clone, Copy)]
+struct Unmetered;
+
+impl Budget for Unmetered {
+    #[inline(always)]
+    fn take(&mut self) -> bool {
+        true
     }
-    Ok(u64::MAX - 1)
 }

@@ -22,7 +22,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::num::NonZeroU64;
 use std::rc::{self, Rc};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use jit_ir::hash::BuildIntHasher;
 use jit_ir::ir::{BinOp, BlockCall, Callee, CmpOp, Function, IntType, Op, Reg, Terminator, Type};
@@ -195,8 +195,8 @@ pub(crate) enum Inst {
         d: R,
         a: R,
         b: R,
-        then: u32,
-        otherwise: u32,
+        then: Jump,
+        otherwise: Jump,
     },
     /// A [`Inst::CmpBr`] of the commonest loop test, signed less-than,
     /// without the comparison's dispatch.
@@ -204,8 +204,8 @@ pub(crate) enum Inst {
         d: R,
         a: R,
         b: R,
-        then: u32,
-        otherwise: u32,
+        then: Jump,
+        otherwise: Jump,
     },
     /// `d = canonical(a)` (a bitcast).
     Canonical {
@@ -262,24 +262,23 @@ pub(crate) enum Inst {
     GeneralTerm {
         block: u32,
     },
-    /// Jumps along `edges[e]`.
     Br {
-        e: u32,
+        to: Jump,
     },
     /// A 64-bit add that is the last instruction of its block, and the
-    /// block's branch along `edges[e]`, which comes next: adds, and takes
-    /// the branch in the same step when the fuel allows (the branch keeps
-    /// its own slot after this one for when it does not).
+    /// block's branch to `to`, which comes next: adds, and takes the
+    /// branch in the same step when the fuel allows (the branch keeps its
+    /// own slot after this one for when it does not).
     AddBr {
         d: R,
         a: R,
         b: R,
-        e: u32,
+        to: Jump,
     },
     CondBr {
         c: R,
-        then: u32,
-        otherwise: u32,
+        then: Jump,
+        otherwise: Jump,
     },
     /// Returns register `r`, or nothing when `r` is `NO_INDEX`.
     Ret {
@@ -290,6 +289,54 @@ pub(crate) enum Inst {
 /// The absent optional register of [`Inst::Load`], [`Inst::Store`],
 /// [`Inst::Addr`] and [`Inst::Ret`].
 pub(crate) const NO_INDEX: R = R::MAX;
+
+/// Where a decoded branch leads, in one word so that a two-way branch
+/// stays as small as the other instructions: see [`Way`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Jump(u32);
+
+/// The kinds of [`Jump`]. A branch that moves nothing goes straight to its
+/// target; one that moves arguments takes one of the function's edges.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Way {
+    /// To the block laid out right after the branching one, whose first
+    /// instruction follows the branch's slot. Its address is worked out
+    /// from the branch's own, not loaded: the next instruction's operands
+    /// then do not wait for a load of the target (the processor predicts
+    /// which way the branch goes, not what a load returns).
+    Next,
+    /// To this instruction.
+    To(usize),
+    /// Back to this instruction, a loop header's first: a back-edge that
+    /// tiering counts.
+    Back(usize),
+    /// Along this edge.
+    Edge(usize),
+}
+
+impl Jump {
+    /// The bit that marks an edge index.
+    const EDGE: u32 = 1 << 31;
+    /// The bit that marks a back-edge without moves.
+    const BACK: u32 = 1 << 30;
+    /// The jump to the next block; instruction indices stay below it.
+    const NEXT: u32 = Self::BACK - 1;
+
+    /// Which way the branch goes.
+    #[inline(always)]
+    pub(crate) fn way(self) -> Way {
+        let low = (self.0 & (Self::BACK - 1)) as usize;
+        if self.0 & Self::EDGE != 0 {
+            Way::Edge((self.0 & !Self::EDGE) as usize)
+        } else if self.0 & Self::BACK != 0 {
+            Way::Back(low)
+        } else if self.0 == Self::NEXT {
+            Way::Next
+        } else {
+            Way::To(low)
+        }
+    }
+}
 
 /// A checked branch: where it lands and the parameter moves it makes.
 #[derive(Clone, Copy, Debug)]
@@ -309,9 +356,28 @@ pub(crate) struct Edge {
     pub(crate) back: bool,
 }
 
+impl Edge {
+    /// A branch to `block`, whose first instruction is at `pc`, that moves
+    /// nothing.
+    pub(crate) fn plain(block: u32, pc: usize, back: bool) -> Edge {
+        Edge {
+            block,
+            pc: u32::try_from(pc).unwrap_or(u32::MAX),
+            from: 0,
+            to: 0,
+            parallel: false,
+            back,
+        }
+    }
+}
+
 /// A function decoded for the main loop.
 #[derive(Debug)]
 pub(crate) struct Code {
+    /// The function decoded, held by its code: a frame reaches it through
+    /// the code, without touching the function's reference count (an
+    /// atomic operation, dearer than the rest of a call).
+    pub(crate) func: Arc<Function>,
     pub(crate) insts: Vec<Inst>,
     pub(crate) block_starts: Vec<u32>,
     pub(crate) edges: Vec<Edge>,
@@ -321,9 +387,20 @@ pub(crate) struct Code {
     pub(crate) sites: Vec<CallSite>,
     /// The function's register count.
     pub(crate) regs: usize,
+    /// While a block is decoded: the arguments of its jump that its
+    /// instructions write to the target's parameters directly (see
+    /// [`coalescing`]), whose moves the jump leaves out.
+    written_ahead: Vec<Reg>,
 }
 
 impl Code {
+    /// The block whose first instruction is at `pc`.
+    pub(crate) fn block_at(&self, pc: usize) -> Option<u32> {
+        let pc = u32::try_from(pc).ok()?;
+        let b = self.block_starts.binary_search(&pc).ok()?;
+        u32::try_from(b).ok()
+    }
+
     /// The original block and instruction (`None`: the terminator) of the
     /// decoded instruction at `pc`.
     pub(crate) fn origin(&self, func: &Function, pc: usize) -> (usize, Option<usize>) {
@@ -339,7 +416,8 @@ impl Code {
     }
 
     /// Decodes `func`.
-    pub(crate) fn new(func: &Function) -> Code {
+    pub(crate) fn new(shared: &Arc<Function>) -> Code {
+        let func: &Function = shared;
         let regs = func.reg_count();
         let mut block_starts = Vec::with_capacity(func.blocks.len());
         let mut next = 0usize;
@@ -348,6 +426,7 @@ impl Code {
             next = next.saturating_add(b.insts.len() + 1);
         }
         let mut code = Code {
+            func: Arc::clone(shared),
             insts: Vec::with_capacity(next),
             block_starts,
             edges: Vec::new(),
@@ -356,38 +435,78 @@ impl Code {
             addrs: Vec::new(),
             sites: Vec::new(),
             regs,
+            written_ahead: Vec::new(),
         };
         // Functions too large to index with u32, or with registers that
         // do not fit in an `R` other than `NO_INDEX`, run entirely through
         // the general path.
         let fits = u32::try_from(next).is_ok() && regs < WINDOW;
-        for (b, block) in func.blocks.iter().enumerate() {
-            let b32 = u32::try_from(b).unwrap_or(u32::MAX);
-            for (k, inst) in block.insts.iter().enumerate() {
-                let general = Inst::General {
-                    block: b32,
-                    inst: u32::try_from(k).unwrap_or(u32::MAX),
-                };
-                let decoded = if fits {
-                    code.inst(inst.result, &inst.op)
-                        .or_else(|| code.call(b32, k, &inst.op))
-                        .unwrap_or(general)
-                } else {
-                    general
-                };
-                code.fuse_load(decoded);
-                code.insts.push(decoded);
+        let ahead = if fits {
+            coalescing(func)
+        } else {
+            HashMap::default()
+        };
+        for b in 0..func.blocks.len() {
+            // The general path passes every argument: a block whose jump
+            // takes it decodes again without writing any ahead.
+            let start = code.insts.len();
+            if !code.block(func, b, fits, Some(&ahead)) {
+                code.insts.truncate(start);
+                code.block(func, b, fits, None);
             }
-            let general = Inst::GeneralTerm { block: b32 };
-            let decoded = if fits {
-                code.term(func, b32, &block.term).unwrap_or(general)
-            } else {
-                general
-            };
-            code.fuse(decoded);
-            code.insts.push(decoded);
         }
+        code.written_ahead.clear();
         code
+    }
+
+    /// Decodes block `b`, its instructions writing ahead where `ahead`
+    /// says (see [`coalescing`]); `false` when some did and the jump then
+    /// took the general path (the block must be decoded again without).
+    fn block(
+        &mut self,
+        func: &Function,
+        b: usize,
+        fits: bool,
+        ahead: Option<&HashMap<(usize, usize), Reg>>,
+    ) -> bool {
+        let b32 = u32::try_from(b).unwrap_or(u32::MAX);
+        let Some(block) = func.blocks.get(b) else {
+            return true;
+        };
+        self.written_ahead.clear();
+        for (k, inst) in block.insts.iter().enumerate() {
+            let general = Inst::General {
+                block: b32,
+                inst: u32::try_from(k).unwrap_or(u32::MAX),
+            };
+            let param = ahead.and_then(|ahead| ahead.get(&(b, k)));
+            let early = param.and_then(|p| self.inst(Some(*p), &inst.op));
+            if let (Some(_), Some(arg)) = (early, inst.result) {
+                self.written_ahead.push(arg);
+            }
+            let decoded = match early {
+                Some(decoded) => decoded,
+                None if fits => self
+                    .inst(inst.result, &inst.op)
+                    .or_else(|| self.call(b32, k, &inst.op))
+                    .unwrap_or(general),
+                None => general,
+            };
+            self.fuse_load(decoded);
+            self.insts.push(decoded);
+        }
+        let general = Inst::GeneralTerm { block: b32 };
+        let decoded = if fits {
+            self.term(func, b32, &block.term).unwrap_or(general)
+        } else {
+            general
+        };
+        if matches!(decoded, Inst::GeneralTerm { .. }) && !self.written_ahead.is_empty() {
+            return false;
+        }
+        self.fuse(decoded);
+        self.insts.push(decoded);
+        true
     }
 
     /// Fuses the last instruction decoded, a 64-bit load, with `inst`, the
@@ -427,8 +546,8 @@ impl Code {
         let Some(last) = self.insts.last_mut() else {
             return;
         };
-        if let (Inst::Br { e }, Inst::Add64 { d, a, b }) = (term, *last) {
-            *last = Inst::AddBr { d, a, b, e };
+        if let (Inst::Br { to }, Inst::Add64 { d, a, b }) = (term, *last) {
+            *last = Inst::AddBr { d, a, b, to };
             return;
         }
         let Inst::CondBr { c, then, otherwise } = term else {
@@ -586,7 +705,7 @@ impl Code {
     fn term(&mut self, func: &Function, from: u32, term: &Terminator) -> Option<Inst> {
         Some(match term {
             Terminator::Br(t) => Inst::Br {
-                e: self.edge(func, from, t)?,
+                to: self.edge(func, from, t)?,
             },
             Terminator::CondBr {
                 cond,
@@ -604,18 +723,32 @@ impl Code {
         })
     }
 
-    /// Records a branch whose target exists and whose arguments and
-    /// parameters are all registers of the frame.
-    fn edge(&mut self, func: &Function, from_block: u32, t: &BlockCall) -> Option<u32> {
+    /// Decodes a branch whose target exists and whose arguments and
+    /// parameters are all registers of the frame: a plain jump goes
+    /// straight to its target, any other is recorded as an edge.
+    fn edge(&mut self, func: &Function, from_block: u32, t: &BlockCall) -> Option<Jump> {
         let block = usize::try_from(t.block.0).ok()?;
         let target = func.blocks.get(block)?;
         if target.params.len() != t.args.len() {
             return None;
         }
+        let pc = *self.block_starts.get(block)?;
+        let back = t.block.0 <= from_block;
         let from = u32::try_from(self.moves.len()).ok()?;
         for (arg, (param, _)) in t.args.iter().zip(&target.params) {
             let pair = (self.reg(*arg)?, self.reg(*param)?);
-            self.moves.push(pair);
+            if !self.written_ahead.contains(arg) {
+                self.moves.push(pair);
+            }
+        }
+        if self.moves.len() == from as usize && pc < Jump::NEXT {
+            return Some(if back {
+                Jump(Jump::BACK | pc)
+            } else if block == from_block as usize + 1 {
+                Jump(Jump::NEXT)
+            } else {
+                Jump(pc)
+            });
         }
         let to = u32::try_from(self.moves.len()).ok()?;
         let moves = self.moves.get(from as usize..)?;
@@ -623,58 +756,177 @@ impl Code {
             .iter()
             .enumerate()
             .any(|(k, &(_, p))| moves.iter().skip(k + 1).any(|&(a, _)| a == p));
-        let e = u32::try_from(self.edges.len()).ok()?;
+        let e = u32::try_from(self.edges.len())
+            .ok()
+            .filter(|&e| e < Jump::EDGE)?;
         self.edges.push(Edge {
             block: t.block.0,
-            pc: *self.block_starts.get(block)?,
+            pc,
             from,
             to,
             parallel,
-            back: t.block.0 <= from_block,
+            back,
         });
-        Some(e)
+        Some(Jump(Jump::EDGE | e))
     }
 }
 
-/// The interpreted function a call site reached last, under the resolver
-/// that resolved it, and its decoded code. Only a resolver with a
+/// Where a block's instructions may write the parameters of the block its
+/// jump passes their results to, so that the jump moves nothing: the
+/// instruction `(block, inst)` writes the parameter instead of its result.
+///
+/// A result qualifies when it is defined once, by an instruction of a
+/// block that ends in an unconditional jump, and used once, as an argument
+/// of that jump; and when its parameter is defined only as the target's
+/// parameter, is not an argument of the jump, and is not read by the
+/// instructions after the definition. The result register is then never
+/// written, and nothing reads it. (Only the fast forms write ahead: the
+/// decoder falls back to the result when an instruction takes the general
+/// path, and to every move when the jump does.)
+///
+/// A loop's latch then passes its values to the header without a round
+/// trip through memory (stored by the definition, loaded by the move and
+/// stored again), which each iteration of a loop would wait on.
+fn coalescing(func: &Function) -> HashMap<(usize, usize), Reg> {
+    let mut uses: HashMap<Reg, u32> = HashMap::new();
+    let mut defs: HashMap<Reg, u32> = HashMap::new();
+    let mut params: HashMap<Reg, u32> = HashMap::new();
+    for block in &func.blocks {
+        for (r, _) in &block.params {
+            *params.entry(*r).or_default() += 1;
+        }
+        for inst in &block.insts {
+            inst.op.for_each_use(|r| *uses.entry(*r).or_default() += 1);
+            if let Some(r) = inst.result {
+                *defs.entry(r).or_default() += 1;
+            }
+        }
+        block
+            .term
+            .for_each_use(|r| *uses.entry(*r).or_default() += 1);
+    }
+    let count = |map: &HashMap<Reg, u32>, r: &Reg| map.get(r).copied().unwrap_or(0);
+    let fixed = func.sig.params.len();
+    let mut ahead = HashMap::new();
+    for (b, block) in func.blocks.iter().enumerate() {
+        let Terminator::Br(t) = &block.term else {
+            continue;
+        };
+        let Some(target) = usize::try_from(t.block.0)
+            .ok()
+            .and_then(|k| func.blocks.get(k))
+        else {
+            continue;
+        };
+        if target.params.len() != t.args.len() {
+            continue;
+        }
+        for (arg, (param, _)) in t.args.iter().zip(&target.params) {
+            let registers = [arg, param].map(|r| usize::try_from(r.0).unwrap_or(usize::MAX));
+            if arg == param
+                || registers.iter().any(|&r| r < fixed)
+                || (count(&uses, arg), count(&defs, arg), count(&params, arg)) != (1, 1, 0)
+                || (count(&defs, param), count(&params, param)) != (0, 1)
+                || t.args.contains(param)
+            {
+                continue;
+            }
+            let Some(k) = block.insts.iter().position(|i| i.result == Some(*arg)) else {
+                continue;
+            };
+            let mut read_later = false;
+            for later in block.insts.iter().skip(k + 1) {
+                later.op.for_each_use(|r| read_later |= r == param);
+            }
+            if !read_later {
+                ahead.insert((b, k), *param);
+            }
+        }
+    }
+    ahead
+}
+
+/// The decoded code of the interpreted function a call site reached last,
+/// under the resolver that resolved it. Only a resolver with a
 /// [`stable_identity`](crate::Resolver::stable_identity) is remembered:
 /// its answer for the symbol cannot change while it lives, and the
 /// identity is never another resolver's, so a hit is what resolving again
-/// would return. The weak references keep neither alive (nor make a cycle
-/// of a recursive function's code); a callee or code gone is looked up
-/// again.
+/// would return. The weak reference keeps the code alive no longer than
+/// the thread's cache does (nor makes a cycle of a recursive function's
+/// code); a callee whose code is gone is looked up again.
 #[derive(Debug, Default)]
 pub(crate) struct CallSite(RefCell<Option<Remembered>>);
 
 #[derive(Debug)]
 struct Remembered {
     resolver: NonZeroU64,
-    callee: Weak<Function>,
     code: rc::Weak<Code>,
 }
 
 impl CallSite {
-    /// The callee remembered under resolver `id`, and its code.
+    /// The code of the callee remembered under resolver `id`.
     #[inline]
-    pub(crate) fn callee(&self, id: NonZeroU64) -> Option<(Arc<Function>, Rc<Code>)> {
+    pub(crate) fn callee(&self, id: NonZeroU64) -> Option<Rc<Code>> {
         match &*self.0.borrow() {
-            Some(known) if known.resolver == id => {
-                Some((known.callee.upgrade()?, known.code.upgrade()?))
-            }
+            Some(known) if known.resolver == id => known.code.upgrade(),
             _ => None,
         }
     }
 
-    /// Remembers `callee`, which resolver `id` resolved the site's symbol
-    /// to, and its code.
-    pub(crate) fn remember(&self, id: NonZeroU64, callee: &Arc<Function>, code: &Rc<Code>) {
+    /// Remembers the code of the callee that resolver `id` resolved the
+    /// site's symbol to.
+    pub(crate) fn remember(&self, id: NonZeroU64, code: &Rc<Code>) {
         *self.0.borrow_mut() = Some(Remembered {
             resolver: id,
-            callee: Arc::downgrade(callee),
             code: Rc::downgrade(code),
         });
     }
+}
+
+/// The symbol last called from outside the interpreter on this thread,
+/// with the call site that remembers its callee.
+#[derive(Default)]
+struct Entry {
+    symbol: String,
+    site: CallSite,
+}
+
+thread_local! {
+    // One entry: a host calling one function in a loop asks the resolver
+    // once, and a host alternating between functions asks as it did.
+    static ENTRY: RefCell<Entry> = RefCell::default();
+}
+
+/// The code of the callee `symbol` resolved to, under resolver `id`, when
+/// it was last called from outside the interpreter on this thread (as
+/// [`CallSite::callee`]).
+pub(crate) fn entry(id: NonZeroU64, symbol: &str) -> Option<Rc<Code>> {
+    ENTRY
+        .try_with(|entry| {
+            let entry = entry.try_borrow().ok()?;
+            if entry.symbol == symbol {
+                entry.site.callee(id)
+            } else {
+                None
+            }
+        })
+        .ok()
+        .flatten()
+}
+
+/// Remembers `callee`, which resolver `id` resolved `symbol` to for a call
+/// from outside the interpreter, and returns its code.
+pub(crate) fn remember_entry(id: NonZeroU64, symbol: &str, callee: &Arc<Function>) -> Rc<Code> {
+    let code = code(callee);
+    // During thread teardown the entry may be gone: nothing is remembered.
+    let _ = ENTRY.try_with(|entry| {
+        if let Ok(mut entry) = entry.try_borrow_mut() {
+            entry.symbol.clear();
+            entry.symbol.push_str(symbol);
+            entry.site.remember(id, &code);
+        }
+    });
+    code
 }
 
 /// The fast form of a binary operation on checked registers.
@@ -696,11 +948,13 @@ fn binary(op: BinOp, ty: &Type, d: R, a: R, b: R) -> Option<Inst> {
 }
 
 /// Decoded functions of this thread, by the address of their shared
-/// allocation. The `Weak` keeps that allocation (not the function) alive,
-/// so the address cannot be reused by another function while the entry
-/// exists: finding the address means finding the same function.
+/// allocation. Each entry's code holds its function, so the address cannot
+/// be reused by another function while the entry exists: finding the
+/// address means finding the same function. An entry whose function only
+/// the cache holds (and whose code no frame is running) is swept out when
+/// the cache next grows: functions dropped elsewhere are kept until then.
 struct Cache {
-    map: HashMap<usize, (Weak<Function>, Rc<Code>), BuildIntHasher>,
+    map: HashMap<usize, Rc<Code>, BuildIntHasher>,
     /// Size at which entries of dropped functions are swept out.
     sweep_at: usize,
 }
@@ -727,17 +981,17 @@ pub(crate) fn code(func: &Arc<Function>) -> Rc<Code> {
     let key = Arc::as_ptr(func) as usize;
     let cached = CACHE.try_with(|cache| {
         let mut cache = cache.borrow_mut();
-        if let Some((_, code)) = cache.map.get(&key) {
+        if let Some(code) = cache.map.get(&key) {
             return Rc::clone(code);
         }
         if cache.map.len() >= cache.sweep_at {
-            cache.map.retain(|_, (f, _)| f.strong_count() > 0);
+            cache
+                .map
+                .retain(|_, code| Arc::strong_count(&code.func) > 1 || Rc::strong_count(code) > 1);
             cache.sweep_at = (cache.map.len() * 2).max(FIRST_SWEEP);
         }
         let code = Rc::new(Code::new(func));
-        cache
-            .map
-            .insert(key, (Arc::downgrade(func), Rc::clone(&code)));
+        cache.map.insert(key, Rc::clone(&code));
         code
     });
     // During thread teardown the cache may be gone: decode without it.
