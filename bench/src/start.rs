@@ -62,9 +62,19 @@ pub fn run(report: &mut Report) {
 
 /// Builds the Rust example and the C client; their paths by language.
 fn build_clients(root: &Path) -> Result<Vec<(&'static str, PathBuf)>, String> {
-    let status = Command::new(env!("CARGO"))
+    let cargo = Path::new(env!("CARGO"));
+    let mut build = Command::new(cargo);
+    build
         .args(["build", "--release", "--lib", "--example", "first_call"])
-        .current_dir(root)
+        .current_dir(root);
+    // The toolchain's own rustc, not the rustup proxy on the path: the
+    // proxy picks a toolchain from the directory it runs in, and some
+    // dependencies' sources name one that is not installed.
+    let rustc = cargo.with_file_name("rustc");
+    if rustc.is_file() {
+        build.env("RUSTC", rustc);
+    }
+    let status = build
         .status()
         .map_err(|e| format!("cargo: {e}"))?;
     if !status.success() {
