@@ -105,12 +105,15 @@ extern "C" fn on_fault(signal: c_int, info: *mut siginfo_t, context: *mut c_void
     // SAFETY: the kernel passes a valid siginfo and ucontext to an
     // SA_SIGINFO handler.
     unsafe {
+        // A fault the kernel raised (`SEGV_MAPERR`, `SEGV_ACCERR`), not a
+        // `SIGSEGV` sent by a process, whose address field means nothing.
+        let from_kernel = (*info).si_code > 0;
         let address = (*info).si_addr() as usize;
         let context = context.cast::<libc::ucontext_t>();
         let registers = &mut (*context).uc_mcontext.gregs;
         let pc = registers[libc::REG_RIP as usize] as usize;
         let trap_handler = TRAP_HANDLER.load(Ordering::Acquire);
-        if address == 0 && trap_handler != 0 && execmem::is_code(pc) {
+        if from_kernel && address == 0 && trap_handler != 0 && execmem::is_code(pc) {
             // Resume as if the faulting instruction called the trap
             // handler with (NullPointer, 0): below the red zone, with the
             // stack aligned as at a call's entry. The handler abandons the
