@@ -103,20 +103,6 @@ fn disassembly_lists_the_code_in_every_syntax() {
     assert!(disassemble(&[0x06], 0, Syntax::Intel).contains("(bad)"));
 }
 
-#[test]
-fn a_sum_returned_after_its_loop_stays_in_one_register() {
-    // The loop's exit is laid out after its header, so the accumulator's
-    // interval ends at the add and the next value takes its register: no
-    // register moves in the loop (there were three `movaps` per
-    // iteration for `f64`).
-    let lib = common::collections();
-    let jit = Jit::new(&lib);
-    let code = jit.code_of("sum$f64");
-    let listing = disassemble(&code, 0x1000, Syntax::Intel);
-    assert!(!listing.contains("movaps"), "{listing}");
-    assert!(listing.contains("addsd xmm0,"), "{listing}");
-}
-
 const TRAPS: &str = "
 fn divide(%a: i64, %b: i64) -> i64 {
 entry:

@@ -71,10 +71,6 @@ struct Lower<'a> {
     /// Loads and stores trap on a null address by faulting (see
     /// [`super::Options::implicit_null_checks`]).
     implicit_null: bool,
-    /// The block laid out after each block (`u32::MAX` after the last).
-    next: Vec<u32>,
-    /// Each block's first instruction's index in the IR's order.
-    first_inst: Vec<usize>,
     ext: Externals,
     env: &'a mut dyn Environment,
     /// The descriptors asked for so far.
@@ -140,16 +136,6 @@ pub(super) fn lower(
         frame_bytes,
         handler,
         implicit_null: options.implicit_null_checks,
-        next: next_in_layout(&alloc.order, f.blocks.len()),
-        first_inst: f
-            .blocks
-            .iter()
-            .scan(0, |at, block| {
-                let first = *at;
-                *at += block.insts.len();
-                Some(first)
-            })
-            .collect(),
         ext: Externals::default(),
         env,
         descriptors: Vec::new(),
@@ -161,8 +147,8 @@ pub(super) fn lower(
     };
     l.prologue();
     l.load_bases()?;
-    for &b in &alloc.order {
-        l.block(b as usize)?;
+    for b in 0..f.blocks.len() {
+        l.block(b)?;
     }
     l.trap_stubs();
     l.deferred.clear();
@@ -172,17 +158,6 @@ pub(super) fn lower(
         moves: l.moves,
     });
     Ok((l.asm, l.ext))
-}
-
-/// For each of `blocks` blocks, the one `order` lays out after it.
-fn next_in_layout(order: &[u32], blocks: usize) -> Vec<u32> {
-    let mut next = vec![u32::MAX; blocks];
-    for pair in order.windows(2) {
-        if let Some(n) = next.get_mut(pair[0] as usize) {
-            *n = pair[1];
-        }
-    }
-    next
 }
 
 /// The working lists of a lowering, kept per thread so that the next
@@ -359,9 +334,6 @@ impl<'a> Lower<'a> {
         self.asm.bind(label);
         self.deferred.clear();
         self.flags = None;
-        // Instructions are counted in the IR's order whatever the layout
-        // (`bounded` is indexed so).
-        self.position = self.first_inst.get(b).copied().unwrap_or(0);
         for inst in &block.insts {
             let dst = inst.result.map_or(Loc::None, |r| self.loc(r));
             let fused = inst
@@ -401,13 +373,8 @@ impl<'a> Lower<'a> {
         moves
     }
 
-    /// Whether block `target` is laid out right after block `b`.
-    fn is_next(&self, b: usize, target: u32) -> bool {
-        self.next.get(b) == Some(&target)
-    }
-
     fn jump_unless_next(&mut self, b: usize, target: u32) {
-        if !self.is_next(b, target) {
+        if target as usize != b + 1 {
             let l = self.block_label(target as usize);
             self.asm.jmp(l);
         }
@@ -484,9 +451,9 @@ impl<'a> Lower<'a> {
             self.block_label(then.block.0 as usize),
             self.block_label(otherwise.block.0 as usize),
         );
-        if self.is_next(b, otherwise.block.0) {
+        if otherwise.block.0 as usize == b + 1 {
             self.asm.jcc(cc, tl);
-        } else if self.is_next(b, then.block.0) {
+        } else if then.block.0 as usize == b + 1 {
             self.asm.jcc(cc.negate(), el);
         } else {
             self.asm.jcc(cc, tl);
@@ -501,7 +468,7 @@ impl<'a> Lower<'a> {
                 let mut moves = self.edge_moves(t, 0);
                 parallel(&mut self.asm, &mut moves);
                 self.moves[0] = moves;
-                if !self.is_next(b, t.block.0) && self.duplicate_test(b, t.block.0 as usize) {
+                if t.block.0 as usize != b + 1 && self.duplicate_test(b, t.block.0 as usize) {
                     return Ok(());
                 }
                 self.jump_unless_next(b, t.block.0);
@@ -530,8 +497,9 @@ impl<'a> Lower<'a> {
                     self.block_label(then.block.0 as usize),
                     self.block_label(otherwise.block.0 as usize),
                 );
+                let next = |t: &BlockCall| t.block.0 as usize == b + 1;
                 match (tm.is_empty(), em.is_empty()) {
-                    (true, true) if self.is_next(b, then.block.0) => self.asm.jcc(cc.negate(), el),
+                    (true, true) if next(then) => self.asm.jcc(cc.negate(), el),
                     (true, true) => {
                         self.asm.jcc(cc, tl);
                         self.jump_unless_next(b, otherwise.block.0);

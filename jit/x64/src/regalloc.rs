@@ -2,9 +2,8 @@
 //! per virtual register, and linear scan (Poletto and Sarkar) with
 //! spilling.
 //!
-//! Blocks are laid out in their IR order, except that a loop's exit comes
-//! right after its header ([`layout`]; the lowering emits them in the same
-//! order), and every point of the function gets a position: a block's start (where its parameters are defined),
+//! Blocks are laid out in their IR order and every point of the function
+//! gets a position: a block's start (where its parameters are defined),
 //! each instruction, and the terminator. An interval runs from a value's
 //! definition to its last use, stretched over every block it is live
 //! into or out of, so one range covers loops without holes.
@@ -151,9 +150,6 @@ pub(super) struct Allocation {
     /// place of their own for the whole function (only in functions
     /// without calls).
     pub shared: Vec<Shared>,
-    /// The blocks in the order they are numbered and laid out
-    /// ([`layout`]); the entry block first.
-    pub order: Vec<u32>,
 }
 
 /// The places of a memory's or table's descriptor address and base for a
@@ -301,8 +297,6 @@ struct Scratch {
     need_rcx: Vec<u32>,
     /// Positions of instructions that need rdx (division), in order.
     need_rdx: Vec<u32>,
-    /// The blocks in layout order ([`layout`]).
-    order: Vec<u32>,
     /// Each block's first position, where its parameters are defined.
     block_start: Vec<u32>,
     /// Each block's terminator's position.
@@ -331,61 +325,6 @@ struct Scratch {
 
 thread_local! {
     static SCRATCH: std::cell::Cell<Scratch> = std::cell::Cell::new(Scratch::default());
-}
-
-/// The order blocks are numbered (and laid out) in: the IR's, except that
-/// the exit of a loop — a block entered only from the loop's header, after
-/// the loop's last block, into which nothing branches back — comes right
-/// after the header instead of after the loop. A value the exit reads
-/// (the sum a loop returns) then ends its interval at its last use in the
-/// body instead of spanning it, so the value the body computes for the
-/// next iteration may take its register and the back edge moves nothing.
-/// Fills `order` (emptied first).
-fn layout(blocks: &[Block], order: &mut Vec<u32>) {
-    order.clear();
-    let nb = blocks.len();
-    // Per block: predecessors (counted to 2), and the last block branching
-    // back to it (a loop header's latest latch).
-    let mut preds = vec![0u8; nb];
-    let mut latch = vec![None::<usize>; nb];
-    for (b, block) in blocks.iter().enumerate() {
-        for s in successors(&block.term).into_iter().flatten() {
-            if let Some(p) = preds.get_mut(s) {
-                *p = p.saturating_add(1);
-            }
-            if s <= b
-                && let Some(l) = latch.get_mut(s)
-            {
-                *l = Some(l.map_or(b, |l: usize| l.max(b)));
-            }
-        }
-    }
-    let mut placed = vec![false; nb];
-    for b in 0..nb {
-        if placed[b] {
-            continue;
-        }
-        placed[b] = true;
-        order.push(b as u32);
-        let (
-            Some(last),
-            Terminator::CondBr {
-                then, otherwise, ..
-            },
-        ) = (latch[b], &blocks[b].term)
-        else {
-            continue;
-        };
-        let exit = [then.block.0 as usize, otherwise.block.0 as usize]
-            .into_iter()
-            .find(|&e| e > last && preds.get(e) == Some(&1) && latch.get(e) == Some(&None));
-        if let Some(e) = exit
-            && !placed[e]
-        {
-            placed[e] = true;
-            order.push(e as u32);
-        }
-    }
 }
 
 /// Makes `buffer` `len` copies of `value`, in the allocation it has.
@@ -441,7 +380,6 @@ impl Scratch {
             has_calls: !self.calls.is_empty(),
             fused,
             shared,
-            order: self.order.clone(),
         }
     }
 
@@ -480,7 +418,7 @@ impl Scratch {
         locs.resize(total, Loc::None);
         self.hint.resize(total, None);
         self.fixed.resize(total, None);
-        let end = self.block_end.iter().copied().max().unwrap_or(0);
+        let end = self.block_end.last().copied().unwrap_or(0);
         for (k, &(_, _, bytes)) in hoisted.iter().enumerate() {
             self.intervals
                 .extend((0..1 + usize::from(bytes)).map(|v| Interval {
@@ -507,9 +445,8 @@ impl Scratch {
         self.calls.clear();
         self.need_rcx.clear();
         self.need_rdx.clear();
-        refill(&mut self.block_start, nb, 0);
-        refill(&mut self.block_end, nb, 0);
-        layout(&func.blocks, &mut self.order);
+        self.block_start.clear();
+        self.block_end.clear();
         refill(&mut self.hint, n, None);
         refill(&mut self.fixed, n, None);
         self.live_in.reset(n, nb);
@@ -523,11 +460,8 @@ impl Scratch {
             }
         }
         let mut pos = 0;
-        for k in 0..self.order.len() {
-            let b = self.order[k] as usize;
-            if let Some(block) = func.blocks.get(b) {
-                pos = self.number_block(b, block, &func.blocks, pos, locs);
-            }
+        for (b, block) in func.blocks.iter().enumerate() {
+            pos = self.number_block(b, block, &func.blocks, pos, locs);
         }
     }
 
@@ -557,7 +491,7 @@ impl Scratch {
             ..
         } = self;
         let (g, k) = (gen_.row_mut(b), kill.row_mut(b));
-        block_start[b] = pos;
+        block_start.push(pos);
         for (r, _) in &block.params {
             if let Some(d) = def.get_mut(index(*r)) {
                 *d = pos;
@@ -587,7 +521,7 @@ impl Scratch {
             .term
             .for_each_use(|r| note_use(*r, pos, uses, last, g, k));
         hint_block_arguments(&block.term, blocks, hint);
-        block_end[b] = pos;
+        block_end.push(pos);
         pos + 1
     }
 
@@ -685,7 +619,6 @@ impl Scratch {
         let Scratch {
             start,
             end,
-            order,
             block_start,
             block_end,
             live_in,
@@ -697,8 +630,7 @@ impl Scratch {
         refill(seen, 3 * words, 0);
         let (seen_in, rest) = seen.split_at_mut(words);
         let (seen_in_last, seen_out_last) = rest.split_at_mut(words);
-        for &b in order.iter() {
-            let (b, at) = (b as usize, block_start[b as usize]);
+        for (b, &at) in block_start.iter().enumerate() {
             for (w, seen) in seen_in.iter_mut().enumerate() {
                 let fresh = live_in.row(b).get(w).map_or(0, |x| x & !*seen);
                 *seen |= fresh;
@@ -709,8 +641,7 @@ impl Scratch {
                 });
             }
         }
-        for &b in order.iter().rev() {
-            let b = b as usize;
+        for b in (0..block_start.len()).rev() {
             for w in 0..words {
                 let row = |sets: &Sets, seen: &mut [u64]| {
                     let fresh = sets.row(b).get(w).map_or(0, |x| x & !seen[w]);
@@ -1062,105 +993,5 @@ impl Scan<'_> {
         if CALLEE_SAVED.contains(&r) && !float && !self.saved.contains(&r) {
             self.saved.push(r);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn order_of(text: &str) -> Vec<u32> {
-        let lib = jit_ir::text::parse_library(text).expect("parses");
-        let f = lib.functions().next().expect("one function");
-        let mut order = Vec::new();
-        layout(&f.blocks, &mut order);
-        order
-    }
-
-    /// A loop over `%i` from 0 while below `%n`, with `body` (blocks from
-    /// `body:` on, branching back to `head`) and the exit `done: exit`.
-    fn counting_loop(body: &str, exit: &str) -> String {
-        format!(
-            "fn f(%n: i64) -> i64 {{
-entry:
-    %z = const i64 0
-    br head(%z)
-head(%i: i64):
-    %more = cmp lt i64 %i, %n
-    cond_br %more, body, done
-body:
-{body}
-done:
-    {exit}
-}}"
-        )
-    }
-
-    #[test]
-    fn a_loops_exit_is_laid_out_after_its_header() {
-        let sum = counting_loop(
-            "    %one = const i64 1
-    %j = add i64 %i, %one
-    br head(%j)",
-            "ret %i",
-        );
-        assert_eq!(order_of(&sum), [0, 1, 3, 2]);
-    }
-
-    #[test]
-    fn blocks_without_loops_or_with_shared_exits_keep_their_order() {
-        let diamond = "fn f(%c: bool, %a: i64) -> i64 {
-entry:
-    cond_br %c, yes, no
-yes:
-    br out(%a)
-no:
-    %z = const i64 0
-    br out(%z)
-out(%v: i64):
-    ret %v
-}";
-        assert_eq!(order_of(diamond), [0, 1, 2, 3]);
-        // The exit is also reached from the body: not the header's alone.
-        let shared_exit = counting_loop(
-            "    %big = cmp gt i64 %i, %n
-    cond_br %big, done, step
-step:
-    %one = const i64 1
-    %j = add i64 %i, %one
-    br head(%j)",
-            "ret %n",
-        );
-        assert_eq!(order_of(&shared_exit), [0, 1, 2, 3, 4]);
-    }
-
-    #[test]
-    fn nested_loops_each_get_their_exit_after_their_header() {
-        let nested = "fn f(%n: i64) -> i64 {
-entry:
-    %z = const i64 0
-    br outer(%z)
-outer(%i: i64):
-    %more = cmp lt i64 %i, %n
-    cond_br %more, inner_entry, done
-inner_entry:
-    %z2 = const i64 0
-    br inner(%z2)
-inner(%j: i64):
-    %in = cmp lt i64 %j, %i
-    cond_br %in, inner_body, inner_done
-inner_body:
-    %one = const i64 1
-    %j2 = add i64 %j, %one
-    br inner(%j2)
-inner_done:
-    %one2 = const i64 1
-    %i2 = add i64 %i, %one2
-    br outer(%i2)
-done:
-    ret %i
-}";
-        // outer 1 → done 6; inner 3 → inner_done 5.
-        assert_eq!(order_of(nested), [0, 1, 6, 2, 3, 5, 4]);
     }
 }
