@@ -103,6 +103,29 @@ fn disassembly_lists_the_code_in_every_syntax() {
     assert!(disassemble(&[0x06], 0, Syntax::Intel).contains("(bad)"));
 }
 
+#[test]
+fn a_branch_whose_arguments_stay_in_place_jumps_once() {
+    // insertion_sort's inner loop leaves it through `insert(%j)`, whose
+    // parameter shares the argument's register: no moves on the edge, so
+    // the conditional branch goes there itself instead of over a jump.
+    let lib = common::collections();
+    let jit = Jit::new(&lib);
+    let code = jit.code_of("insertion_sort$i64");
+    let listing = disassemble(&code, 0x1000, Syntax::Intel);
+    let ops: Vec<&str> = listing
+        .lines()
+        .filter_map(|l| l.get(43..))
+        .map(|op| op.split_whitespace().next().unwrap_or(""))
+        .collect();
+    for pair in ops.windows(2) {
+        let conditional = pair[0].starts_with('j') && pair[0] != "jmp";
+        assert!(
+            !(conditional && pair[1] == "jmp"),
+            "a conditional branch over a jump:\n{listing}"
+        );
+    }
+}
+
 const TRAPS: &str = "
 fn divide(%a: i64, %b: i64) -> i64 {
 entry:

@@ -368,7 +368,10 @@ impl<'a> Lower<'a> {
                     src: self.loc(*a),
                     float: ty.is_float(),
                 })
-                .filter(|m| m.dst != Loc::None),
+                // A parameter sharing its argument's place moves nothing:
+                // left out, the edge counts as one without moves, so a
+                // conditional branch needs no jump around them.
+                .filter(|m| m.dst != Loc::None && m.dst != m.src),
         );
         moves
     }
