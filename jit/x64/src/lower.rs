@@ -739,6 +739,10 @@ impl<'a> Lower<'a> {
             (Alu::Add, Loc::Gpr(a), Loc::Imm(v)) if a != d => {
                 i32::try_from(v as i64).ok().map(|v| Mem::base_disp(a, v))
             }
+            (Alu::Sub, Loc::Gpr(a), Loc::Imm(v)) if a != d => (v as i64)
+                .checked_neg()
+                .and_then(|v| i32::try_from(v).ok())
+                .map(|v| Mem::base_disp(a, v)),
             _ => None,
         };
         if let Some(m) = lea {
@@ -936,6 +940,12 @@ impl<'a> Lower<'a> {
             cc = cc.swap();
         }
         let x = self.asm.gpr(a, SCRATCH_A);
+        if b == Loc::Imm(0) {
+            // The same flags as a compare with 0 (CF and OF clear), in
+            // three bytes.
+            self.asm.push(Ins::with2(Code::Test_rm64_r64, x, x));
+            return cc;
+        }
         let rm = self.asm.rm(b, SCRATCH_B);
         self.asm.alu(Alu::Cmp, x, rm);
         cc

@@ -8,6 +8,14 @@
 //! definition to its last use, stretched over every block it is live
 //! into or out of, so one range covers loops without holes.
 //!
+//! Without holes, a loop's next value (a sum's new total, a partition's
+//! new boundary) overlaps the value it replaces whenever that one is read
+//! after the loop. So the scan lends a register: a value whose hint (the
+//! parameter it is passed to, or that parameter's own hint) holds a
+//! register it may share takes it when the holder is dead from the
+//! value's start to its end, by the liveness sets, and ends no earlier
+//! (see `Scan::lend`). The branch back then moves nothing.
+//!
 //! Register classes: general-purpose values get rdi, rsi, r8, r9, rdx,
 //! rcx (caller-saved) or rbx, r12–r15 (callee-saved); rax, r10 and r11 are
 //! never allocated, because the lowering stages operands and results in
@@ -356,7 +364,7 @@ impl Scratch {
         self.stretch_over_liveness();
         self.build_intervals(&locs, &fused);
         let hoisted = self.hoist_descriptors(func, n, &mut locs);
-        let (slots, saved) = self.scan(types, &mut locs);
+        let (slots, saved) = self.scan(func, types, &mut locs, &fused);
         let place = |v: usize| locs.get(v).copied().unwrap_or(Loc::None);
         let shared = hoisted
             .into_iter()
@@ -699,7 +707,13 @@ impl Scratch {
     /// free, whichever of it and the active intervals holding an allowed
     /// register ends last is spilled. Returns the number of spill slots
     /// and the callee-saved registers used, in register order.
-    fn scan(&mut self, types: &RegTypes, locs: &mut [Loc]) -> (u32, Vec<Register>) {
+    fn scan(
+        &mut self,
+        func: &Function,
+        types: &RegTypes,
+        locs: &mut [Loc],
+        fused: &[bool],
+    ) -> (u32, Vec<Register>) {
         let Scratch {
             need_rcx,
             need_rdx,
@@ -707,11 +721,26 @@ impl Scratch {
             fixed,
             intervals,
             active,
+            block_start,
+            block_end,
+            live_in,
+            kill,
+            live_out,
             ..
         } = self;
         active.clear();
+        let liveness = Liveness {
+            blocks: &func.blocks,
+            block_start,
+            block_end,
+            live_in,
+            kill,
+            live_out,
+            fused,
+        };
         let mut scan = Scan {
             owner: [None; 32],
+            lent: [0; 32],
             active,
             expiry: u32::MAX,
             slots: 0,
@@ -729,10 +758,17 @@ impl Scratch {
                 touches(need_rcx, iv),
                 touches(need_rdx, iv),
             );
-            let reg = preferred(hint[v], fixed[v], locs)
-                .filter(|r| allowed.contains(r) && scan.is_free(*r, float))
+            let wanted = preferred(hint, v, fixed[v], locs).filter(|r| allowed.contains(r));
+            if let Some(r) = wanted
+                && !scan.is_free(r, float)
+                && scan.lend(r, float, iv, &liveness, locs)
+            {
+                continue;
+            }
+            let reg = wanted
+                .filter(|r| scan.is_free(*r, float))
                 .or_else(|| allowed.iter().copied().find(|r| scan.is_free(*r, float)))
-                .or_else(|| scan.evict(allowed, iv.end, locs));
+                .or_else(|| scan.evict(allowed, iv.start, iv.end, locs));
             scan.place(iv, float, reg, locs);
         }
         let Scan {
@@ -881,13 +917,28 @@ fn allowed(float: bool, crosses_call: bool, no_rcx: bool, no_rdx: bool) -> &'sta
     }
 }
 
-/// The register a value would like: the one its hint holds by now, else
-/// its fixed one.
-fn preferred(hint: Option<u32>, fixed: Option<Register>, locs: &[Loc]) -> Option<Register> {
-    hint.and_then(|h| locs.get(h as usize).copied())
-        .and_then(|l| match l {
-            Loc::Gpr(r) | Loc::Xmm(r) => Some(r),
-            _ => None,
+/// The register value `v` would like: the one its hint holds by now, or
+/// when the hint has no place yet the one the hint's own hint holds (a
+/// branch argument, through the parameter it becomes, to the value that
+/// parameter is passed on as), else its fixed one.
+fn preferred(
+    hint: &[Option<u32>],
+    v: usize,
+    fixed: Option<Register>,
+    locs: &[Loc],
+) -> Option<Register> {
+    let held = |h: u32| match locs.get(h as usize) {
+        Some(Loc::Gpr(r) | Loc::Xmm(r)) => Some(*r),
+        _ => None,
+    };
+    let first = hint.get(v).copied().flatten();
+    first
+        .and_then(held)
+        .or_else(|| {
+            first
+                .and_then(|h| hint.get(h as usize).copied().flatten())
+                .filter(|&h| h as usize != v)
+                .and_then(held)
         })
         .or(fixed)
 }
@@ -906,10 +957,77 @@ fn owner_key(l: Loc) -> Option<usize> {
     }
 }
 
+/// What the scan reads of liveness to tell whether a value is dead over a
+/// stretch of positions.
+struct Liveness<'a> {
+    blocks: &'a [Block],
+    block_start: &'a [u32],
+    block_end: &'a [u32],
+    live_in: &'a Sets,
+    kill: &'a Sets,
+    live_out: &'a Sets,
+    fused: &'a [bool],
+}
+
+impl Liveness<'_> {
+    /// Whether value `x` (already defined at `from`) is dead at every
+    /// position after `from` up to `to`: not live out of any block there,
+    /// not live into or defined in any block after the first, and neither
+    /// read nor defined in the first after `from` (a fused comparison
+    /// reads its operands again at the branch).
+    fn dead_over(&self, x: usize, from: u32, to: u32) -> bool {
+        let words = self.live_in.words;
+        if x >= words * 64 || x >= self.fused.len() {
+            return false;
+        }
+        let first = self.block_start.partition_point(|&s| s <= from) - 1;
+        for b in first..self.block_start.len() {
+            if self.block_start[b] > to {
+                break;
+            }
+            if has(self.live_out.row(b), x)
+                || (b > first && (has(self.live_in.row(b), x) || has(self.kill.row(b), x)))
+            {
+                return false;
+            }
+        }
+        self.last_touch_in(first, x) <= from
+    }
+
+    /// The last position at which block `b` reads or defines `x` (0 when
+    /// it does neither).
+    fn last_touch_in(&self, b: usize, x: usize) -> u32 {
+        let block = &self.blocks[b];
+        let end = self.block_end[b];
+        let mut last = 0;
+        for (j, inst) in block.insts.iter().enumerate() {
+            let mut touches = inst.result.is_some_and(|r| index(r) == x);
+            inst.op.for_each_use(|r| touches |= index(*r) == x);
+            if touches {
+                let fused = inst
+                    .result
+                    .is_some_and(|r| self.fused.get(index(r)) == Some(&true));
+                let at = if fused {
+                    end
+                } else {
+                    self.block_start[b] + 1 + j as u32
+                };
+                last = last.max(at);
+            }
+        }
+        let mut read_at_end = false;
+        block.term.for_each_use(|r| read_at_end |= index(*r) == x);
+        if read_at_end { end } else { last }
+    }
+}
+
 /// The registers during the linear scan.
 struct Scan<'s> {
     /// The virtual register each register holds (gpr 0–15, xmm 16–31).
     owner: [Option<u32>; 32],
+    /// Per register, the end of the last interval that shares it with its
+    /// owner (see [`Scan::lend`]); the owner is not evicted before then.
+    lent: [u32; 32],
     /// (end, vreg) of the intervals in registers.
     active: &'s mut Vec<(u32, u32)>,
     /// No active interval ends before `expiry` (a lower bound: spilling
@@ -951,14 +1069,25 @@ impl Scan<'_> {
     }
 
     /// Spills the active interval holding an `allowed` register that ends
-    /// last, when it ends after `end` (the current interval's end), and
-    /// returns its register.
-    fn evict(&mut self, allowed: &[Register], end: u32, locs: &mut [Loc]) -> Option<Register> {
+    /// last, when it ends after `end` (the current interval's, which starts
+    /// at `start`), and returns its register. A register lent to an
+    /// interval still live at `start` is not taken.
+    fn evict(
+        &mut self,
+        allowed: &[Register],
+        start: u32,
+        end: u32,
+        locs: &mut [Loc],
+    ) -> Option<Register> {
+        let lent = &self.lent;
         let victim = self
             .active
             .iter()
             .filter(|(_, w)| match locs[*w as usize] {
-                Loc::Gpr(r) | Loc::Xmm(r) => allowed.contains(&r),
+                Loc::Gpr(r) | Loc::Xmm(r) => {
+                    allowed.contains(&r)
+                        && owner_key(locs[*w as usize]).is_some_and(|k| lent[k] <= start)
+                }
                 _ => false,
             })
             .max_by_key(|(e, _)| *e)
@@ -974,6 +1103,38 @@ impl Scan<'_> {
             }
             _ => None,
         }
+    }
+
+    /// Lets `iv` share register `r` with the interval that holds it when
+    /// their values are never live at the same point: the holder ends no
+    /// earlier than `iv` (so nothing else takes the register meanwhile), no
+    /// other interval shares it past `iv`'s start, and the holder is dead
+    /// from `iv`'s start to its end. Intervals have no holes, so this is
+    /// what lets a loop's next value take the register of the value it
+    /// replaces although the old one is read again after the loop.
+    /// Returns whether `iv` got `r`.
+    fn lend(
+        &mut self,
+        r: Register,
+        float: bool,
+        iv: &Interval,
+        liveness: &Liveness<'_>,
+        locs: &mut [Loc],
+    ) -> bool {
+        let Some(k) = owner_key(in_register(r, float)) else {
+            return false;
+        };
+        let Some(holder) = self.owner[k] else {
+            return false;
+        };
+        let lendable = self.lent[k] <= iv.start
+            && self.active.iter().any(|&(e, w)| w == holder && e >= iv.end)
+            && liveness.dead_over(holder as usize, iv.start, iv.end);
+        if lendable {
+            self.lent[k] = iv.end;
+            locs[iv.reg as usize] = in_register(r, float);
+        }
+        lendable
     }
 
     /// Gives `iv`'s register its location: `reg`, or a spill slot
