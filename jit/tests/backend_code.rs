@@ -224,6 +224,42 @@ fn values_carried_around_a_loop_stay_in_one_register() {
     );
 }
 
+#[test]
+fn every_backward_branch_lands_on_a_sixteen_byte_boundary() {
+    // Loop tops are padded to 16 bytes from the function's start (which is
+    // 16-byte aligned), so each backward branch's target is aligned.
+    let lib = common::collections();
+    let jit = Jit::new(&lib);
+    for symbol in [
+        "sum$f64",
+        "sum$i64",
+        "insertion_sort$i64",
+        "quicksort$i64",
+        "binary_search$i64",
+    ] {
+        let listing = disassemble(&jit.code_of(symbol), 0x1000, Syntax::Intel);
+        let mut backward = 0;
+        for line in listing.lines() {
+            let (Some(at), Some(text)) = (line.get(..16), line.get(43..)) else {
+                continue;
+            };
+            let Some(target) = text
+                .strip_prefix('j')
+                .and_then(|t| t.split_whitespace().last())
+                .and_then(|t| u64::from_str_radix(t.trim_end_matches('h'), 16).ok())
+            else {
+                continue;
+            };
+            let at = u64::from_str_radix(at.trim(), 16).expect("address");
+            if target <= at {
+                backward += 1;
+                assert_eq!(target % 16, 0, "{symbol}: {line}\n{listing}");
+            }
+        }
+        assert!(backward > 0, "{symbol} has no loop:\n{listing}");
+    }
+}
+
 /// Loops where the next value could share the old one's register only if
 /// the old one were dead: it is still read after the next one is defined,
 /// in the same block or after the loop.

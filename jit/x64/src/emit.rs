@@ -140,6 +140,9 @@ pub(super) enum Item {
     Pool(Ins, u32),
     /// Binds a label here.
     Label(u32),
+    /// No-operations up to the next 16-byte boundary of the function (a
+    /// loop's first instruction starts a fetch block).
+    Align,
     /// Unconditional jump to a label.
     Jmp(u32),
     /// Conditional jump to a label.
@@ -335,6 +338,12 @@ pub(super) fn encode(
                     *slot = pos;
                 }
             }
+            Item::Align => {
+                let pad = pos.next_multiple_of(16) - pos;
+                if pad > 0 {
+                    out.raw(&PADS[pad - 1], pad);
+                }
+            }
             Item::Jmp(l) | Item::Jcc(_, l) => {
                 let cc = match item {
                     Item::Jcc(cc, _) => Some(*cc),
@@ -408,6 +417,44 @@ pub(super) fn encode(
         slots_at,
     })
 }
+
+/// The recommended no-operation of each length from 1 to 9 bytes (`nop`,
+/// `66 nop`, then `nop` with a memory operand of growing size), the
+/// `k`th `k + 1` bytes long.
+const NOPS: [[u8; 9]; 9] = [
+    [0x90, 0, 0, 0, 0, 0, 0, 0, 0],
+    [0x66, 0x90, 0, 0, 0, 0, 0, 0, 0],
+    [0x0F, 0x1F, 0x00, 0, 0, 0, 0, 0, 0],
+    [0x0F, 0x1F, 0x40, 0x00, 0, 0, 0, 0, 0],
+    [0x0F, 0x1F, 0x44, 0x00, 0x00, 0, 0, 0, 0],
+    [0x66, 0x0F, 0x1F, 0x44, 0x00, 0x00, 0, 0, 0],
+    [0x0F, 0x1F, 0x80, 0x00, 0x00, 0x00, 0x00, 0, 0],
+    [0x0F, 0x1F, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00, 0],
+    [0x66, 0x0F, 0x1F, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00],
+];
+
+/// Padding of each length from 1 to 15 bytes: one no-operation up to 9
+/// bytes, a 9-byte one and the rest beyond.
+const PADS: [[u8; 15]; 15] = {
+    let mut pads = [[0u8; 15]; 15];
+    let mut len = 1;
+    while len <= 15 {
+        let first = if len > 9 { 9 } else { len };
+        let mut k = 0;
+        while k < first {
+            pads[len - 1][k] = NOPS[first - 1][k];
+            k += 1;
+        }
+        let rest = len - first;
+        let mut j = 0;
+        while j < rest {
+            pads[len - 1][first + j] = NOPS[rest - 1][j];
+            j += 1;
+        }
+        len += 1;
+    }
+    pads
+};
 
 /// The bytes of a branch at `pos` to `target` (`usize::MAX`: a forward
 /// label, its rel32 left zero for patching) and their length: the rel8
@@ -567,8 +614,30 @@ impl super::PreparedFunction {
 
 #[cfg(test)]
 mod tests {
-    use super::{Cc, Fixed, branch};
-    use iced_x86::{Code, Encoder, Instruction, Register};
+    use super::{Cc, Fixed, PADS, branch};
+    use iced_x86::{Code, Decoder, DecoderOptions, Encoder, Instruction, Mnemonic, Register};
+
+    #[test]
+    fn every_padding_decodes_as_no_operations_of_exactly_its_length() {
+        for (k, pad) in PADS.iter().enumerate() {
+            let len = k + 1;
+            let mut decoder = Decoder::new(64, &pad[..len], DecoderOptions::NONE);
+            let mut total = 0;
+            let mut count = 0;
+            while decoder.can_decode() {
+                let ins = decoder.decode();
+                assert_eq!(
+                    ins.mnemonic(),
+                    Mnemonic::Nop,
+                    "padding of {len}: {pad:02x?}"
+                );
+                total += ins.len();
+                count += 1;
+            }
+            assert_eq!(total, len);
+            assert!(count <= 2, "padding of {len} is {count} instructions");
+        }
+    }
 
     const ALL: [Cc; 12] = [
         Cc::E,

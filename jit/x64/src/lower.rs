@@ -90,6 +90,8 @@ struct Lower<'a> {
     /// conditional branch needs one per edge), instead of a small
     /// allocation for each.
     moves: [Vec<Move>; 2],
+    /// Blocks a backward branch reaches, aligned to 16 bytes.
+    loop_tops: Vec<bool>,
 }
 
 /// Lowers an allocated function; returns its instructions, pool and callees.
@@ -144,7 +146,9 @@ pub(super) fn lower(
         flags: None,
         deferred: scratch.deferred,
         moves: scratch.moves,
+        loop_tops: scratch.loop_tops,
     };
+    mark_loop_tops(f, &mut l.loop_tops);
     l.prologue();
     l.load_bases()?;
     for b in 0..f.blocks.len() {
@@ -156,8 +160,31 @@ pub(super) fn lower(
         traps: l.traps,
         deferred: l.deferred,
         moves: l.moves,
+        loop_tops: l.loop_tops,
     });
     Ok((l.asm, l.ext))
+}
+
+/// The blocks a backward branch may reach: each target of a branch from
+/// a block at or after it, and the successors of that target up to the
+/// branching block (a latch that repeats its header's test jumps to the
+/// header's successor in the loop directly).
+fn mark_loop_tops(f: &Function, tops: &mut Vec<bool>) {
+    tops.clear();
+    tops.resize(f.blocks.len(), false);
+    for (b, block) in f.blocks.iter().enumerate() {
+        for t in super::regalloc::successors(&block.term) {
+            let Some(t) = t.filter(|&t| t <= b && t < tops.len()) else {
+                continue;
+            };
+            tops[t] = true;
+            for s in super::regalloc::successors(&f.blocks[t].term) {
+                if let Some(s) = s.filter(|&s| s > t && s <= b) {
+                    tops[s] = true;
+                }
+            }
+        }
+    }
 }
 
 /// The working lists of a lowering, kept per thread so that the next
@@ -168,6 +195,7 @@ struct Scratch {
     traps: Vec<(u32, u32, u32)>,
     deferred: Vec<(Reg, CmpOp, Type, Reg, Reg)>,
     moves: [Vec<Move>; 2],
+    loop_tops: Vec<bool>,
 }
 
 thread_local! {
@@ -331,6 +359,9 @@ impl<'a> Lower<'a> {
             return Ok(());
         };
         let label = self.block_label(b);
+        if self.loop_tops.get(b) == Some(&true) {
+            self.asm.items.push(Item::Align);
+        }
         self.asm.bind(label);
         self.deferred.clear();
         self.flags = None;
