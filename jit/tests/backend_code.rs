@@ -126,12 +126,10 @@ fn a_branch_whose_arguments_stay_in_place_jumps_once() {
     }
 }
 
-/// The instructions of the innermost loop of `symbol` without a call: the
-/// lines from the target of a backward conditional branch to that branch,
-/// the shortest such stretch, as (mnemonic, operands).
-fn innermost_loop(jit: &Jit<'_>, symbol: &str) -> (Vec<(String, String)>, String) {
-    let listing = disassemble(&jit.code_of(symbol), 0x1000, Syntax::Intel);
-    let lines: Vec<(u64, String, String)> = listing
+/// A listing of `disassemble` as (address, mnemonic, operands), without
+/// the data lines it cannot split.
+fn instructions(listing: &str) -> Vec<(u64, String, String)> {
+    listing
         .lines()
         .filter_map(|l| {
             let address = u64::from_str_radix(l.get(..16)?.trim(), 16).ok()?;
@@ -139,19 +137,29 @@ fn innermost_loop(jit: &Jit<'_>, symbol: &str) -> (Vec<(String, String)>, String
             let (op, rest) = text.split_once(' ').unwrap_or((text, ""));
             Some((address, op.to_owned(), rest.trim().to_owned()))
         })
-        .collect();
+        .collect()
+}
+
+/// The target of a branch instruction (mnemonic and operands).
+fn branch_target(op: &str, operands: &str) -> Option<u64> {
+    if !op.starts_with('j') {
+        return None;
+    }
+    let target = operands.trim_start_matches("short ").trim_end_matches('h');
+    u64::from_str_radix(target, 16).ok()
+}
+
+/// The instructions of the innermost loop of `symbol` without a call: the
+/// lines from the target of a backward conditional branch to that branch,
+/// the shortest such stretch, as (mnemonic, operands).
+fn innermost_loop(jit: &Jit<'_>, symbol: &str) -> (Vec<(String, String)>, String) {
+    let listing = disassemble(&jit.code_of(symbol), 0x1000, Syntax::Intel);
+    let lines = instructions(&listing);
     let mut best: Option<Vec<(String, String)>> = None;
     for (k, (at, op, rest)) in lines.iter().enumerate() {
-        if !op.starts_with('j') || op == "jmp" {
-            continue;
-        }
-        let target = rest.trim_start_matches("short ").trim_end_matches('h');
-        let Ok(target) = u64::from_str_radix(target, 16) else {
+        let Some(target) = branch_target(op, rest).filter(|&t| op != "jmp" && t < *at) else {
             continue;
         };
-        if target >= *at {
-            continue;
-        }
         let body: Vec<(String, String)> = lines
             .iter()
             .take(k + 1)
@@ -239,21 +247,10 @@ fn every_backward_branch_lands_on_a_sixteen_byte_boundary() {
     ] {
         let listing = disassemble(&jit.code_of(symbol), 0x1000, Syntax::Intel);
         let mut backward = 0;
-        for line in listing.lines() {
-            let (Some(at), Some(text)) = (line.get(..16), line.get(43..)) else {
-                continue;
-            };
-            let Some(target) = text
-                .strip_prefix('j')
-                .and_then(|t| t.split_whitespace().last())
-                .and_then(|t| u64::from_str_radix(t.trim_end_matches('h'), 16).ok())
-            else {
-                continue;
-            };
-            let at = u64::from_str_radix(at.trim(), 16).expect("address");
-            if target <= at {
+        for (at, op, operands) in instructions(&listing) {
+            if let Some(target) = branch_target(&op, &operands).filter(|&t| t <= at) {
                 backward += 1;
-                assert_eq!(target % 16, 0, "{symbol}: {line}\n{listing}");
+                assert_eq!(target % 16, 0, "{symbol}: {op} {operands}\n{listing}");
             }
         }
         assert!(backward > 0, "{symbol} has no loop:\n{listing}");

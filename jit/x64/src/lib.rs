@@ -51,6 +51,7 @@ mod moves;
 mod regalloc;
 mod runtime;
 pub mod thunk;
+mod unroll;
 
 use std::collections::HashMap;
 
@@ -565,6 +566,8 @@ impl Backend {
         resolver: &mut dyn CallResolver,
     ) -> Result<LoweredFunction, Error> {
         let name = func.name.to_string();
+        let split = unroll::split_reductions(func, types);
+        let (func, types) = split.as_ref().map_or((func, types), |(f, t)| (f, t));
         let alloc = regalloc::allocate(func, types);
         let mut env = Environment {
             function: &name,
