@@ -110,8 +110,7 @@ fn a_branch_whose_arguments_stay_in_place_jumps_once() {
     // the conditional branch goes there itself instead of over a jump.
     let lib = common::collections();
     let jit = Jit::new(&lib);
-    let code = jit.code_of("insertion_sort$i64");
-    let listing = disassemble(&code, 0x1000, Syntax::Intel);
+    let listing = jit.listing_of("insertion_sort$i64");
     let ops: Vec<&str> = listing
         .lines()
         .filter_map(|l| l.get(43..))
@@ -153,7 +152,7 @@ fn branch_target(op: &str, operands: &str) -> Option<u64> {
 /// lines from the target of a backward conditional branch to that branch,
 /// the shortest such stretch, as (mnemonic, operands).
 fn innermost_loop(jit: &Jit<'_>, symbol: &str) -> (Vec<(String, String)>, String) {
-    let listing = disassemble(&jit.code_of(symbol), 0x1000, Syntax::Intel);
+    let listing = jit.listing_of(symbol);
     let lines = instructions(&listing);
     let mut best: Option<Vec<(String, String)>> = None;
     for (k, (at, op, rest)) in lines.iter().enumerate() {
@@ -245,7 +244,7 @@ fn every_backward_branch_lands_on_a_sixteen_byte_boundary() {
         "quicksort$i64",
         "binary_search$i64",
     ] {
-        let listing = disassemble(&jit.code_of(symbol), 0x1000, Syntax::Intel);
+        let listing = jit.listing_of(symbol);
         let mut backward = 0;
         for (at, op, operands) in instructions(&listing) {
             if let Some(target) = branch_target(&op, &operands).filter(|&t| t <= at) {
@@ -254,6 +253,181 @@ fn every_backward_branch_lands_on_a_sixteen_byte_boundary() {
             }
         }
         assert!(backward > 0, "{symbol} has no loop:\n{listing}");
+    }
+}
+
+/// Narrow results whose upper bits are left as the 64-bit operation left
+/// them, read by every kind of operation that needs them extended, and
+/// carried through block parameters, selects and bitwise operations.
+const RAW_NARROW: &str = "
+fn id<T: int>(%x: T) -> T {
+entry:
+    ret %x
+}
+
+fn consumers<T: int>(%a: T, %b: T, %p: ptr<T>) -> i64 {
+entry:
+    %one = const T 1
+    %sum = add T %a, %b
+    %diff = sub T %a, %b
+    %prod = mul T %a, %b
+    %shifted = shl T %a, %one
+    %negated = neg T %a
+    %mixed = xor T %sum, %prod
+    %less = cmp lt T %sum, %diff
+    %pick = select T %less, %sum, %diff
+    store T %mixed, %p
+    %right = shr T %shifted, %one
+    %wide = cast T %negated to i64
+    %back = call id<T>(%prod)
+    %backw = cast T %back to i64
+    %rw = cast T %right to i64
+    %pw = cast T %pick to i64
+    %lw = cast bool %less to i64
+    %zero = const T 0
+    %nz = cmp ne T %diff, %zero
+    cond_br %nz, divide, done(%wide)
+divide:
+    %q = div T %sum, %diff
+    %qw = cast T %q to i64
+    br done(%qw)
+done(%d: i64):
+    %t1 = add i64 %wide, %backw
+    %t2 = mul i64 %t1, %rw
+    %t3 = xor i64 %t2, %pw
+    %t4 = add i64 %t3, %lw
+    %t5 = sub i64 %t4, %d
+    ret %t5
+}
+
+fn count<T: int>(%a: T, %n: i64) -> T {
+entry:
+    %zero = const i64 0
+    %one = const i64 1
+    br loop(%zero, %a)
+loop(%i: i64, %x: T):
+    %more = cmp lt i64 %i, %n
+    cond_br %more, body, done
+body:
+    %three = const T 3
+    %y = mul T %x, %three
+    %z = add T %y, %a
+    %i2 = add i64 %i, %one
+    br loop(%i2, %z)
+done:
+    ret %x
+}
+
+fn upto<T: int>(%a: T, %limit: T) -> i64 {
+entry:
+    %zero = const i64 0
+    %one = const i64 1
+    br loop(%zero, %a)
+loop(%k: i64, %x: T):
+    %small = cmp lt T %x, %limit
+    cond_br %small, body, done
+body:
+    %step = const T 7
+    %x2 = add T %x, %step
+    %k2 = add i64 %k, %one
+    %cap = const i64 100
+    %go = cmp lt i64 %k2, %cap
+    cond_br %go, latch, done
+latch:
+    br loop(%k2, %x2)
+done:
+    ret %k
+}
+";
+
+#[test]
+fn narrow_results_are_extended_where_their_upper_bits_are_read() {
+    let lib = library(RAW_NARROW);
+    let jit = Jit::new(&lib);
+    let oracle = Oracle::new(&lib);
+    let mut rng = common::Rng(0x0A77_0B17);
+    for (ty, bits) in [
+        ("i8", 8),
+        ("u8", 8),
+        ("i16", 16),
+        ("u16", 16),
+        ("i32", 32),
+        ("u32", 32),
+    ] {
+        let edges: Vec<u64> = if ty.starts_with('i') {
+            let min = (-1i64 << (bits - 1)) as u64;
+            vec![min, min + 1, !min, !min - 1, 0, 1, u64::MAX]
+        } else {
+            let max = (1u64 << bits) - 1;
+            vec![0, 1, max, max - 1, max / 2, max / 2 + 1]
+        };
+        let mut values = edges.clone();
+        values.extend((0..6).map(|_| {
+            let r = rng.next();
+            if ty.starts_with('i') {
+                ((r << (64 - bits)) as i64 >> (64 - bits)) as u64
+            } else {
+                r & ((1u64 << bits) - 1)
+            }
+        }));
+        let v = |bits_: u64| match ty {
+            "i8" => Value::I8(bits_ as i8),
+            "u8" => Value::U8(bits_ as u8),
+            "i16" => Value::I16(bits_ as i16),
+            "u16" => Value::U16(bits_ as u16),
+            "i32" => Value::I32(bits_ as i32),
+            _ => Value::U32(bits_ as u32),
+        };
+        for &a in &values {
+            for &b in &values {
+                let (mut cell_jit, mut cell_interp) = ([0u64; 1], [0u64; 1]);
+                let symbol = format!("consumers${ty}");
+                let compiled = jit.call(&symbol, &[v(a), v(b), common::ptr(&mut cell_jit)]);
+                let interpreted =
+                    oracle.call(&symbol, &[v(a), v(b), common::ptr(&mut cell_interp)]);
+                assert_eq!(compiled, interpreted, "{symbol}({a:#x}, {b:#x})");
+                assert_eq!(cell_jit, cell_interp, "{symbol}({a:#x}, {b:#x}) stores");
+            }
+            for n in [0i64, 1, 2, 5] {
+                let symbol = format!("count${ty}");
+                let args = [v(a), Value::I64(n)];
+                assert_eq!(
+                    jit.call(&symbol, &args),
+                    oracle.call(&symbol, &args),
+                    "{symbol}({a:#x}, {n})"
+                );
+            }
+            let symbol = format!("upto${ty}");
+            let args = [v(a), v(values[2])];
+            assert_eq!(
+                jit.call(&symbol, &args),
+                oracle.call(&symbol, &args),
+                "{symbol}({a:#x})"
+            );
+        }
+    }
+}
+
+#[test]
+fn narrow_arithmetic_in_a_loop_is_not_extended_there() {
+    // sum$i32 and dot$i32 extend their total once, at the return, not
+    // after every addition and multiplication of their loops.
+    let lib = common::collections();
+    let jit = Jit::new(&lib);
+    for symbol in ["sum$i32", "dot$i32", "sum$u16"] {
+        let (body, listing) = innermost_loop(&jit, symbol);
+        let extensions = body
+            .iter()
+            .filter(|(op, operands)| {
+                let same = operands.split_once(',').is_some_and(|(a, b)| a == b);
+                !operands.contains('[')
+                    && (op.starts_with("movs") || op.starts_with("movz") || (op == "mov" && same))
+            })
+            .count();
+        assert_eq!(
+            extensions, 0,
+            "{symbol}: an extension in the loop:\n{listing}"
+        );
     }
 }
 

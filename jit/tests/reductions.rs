@@ -11,7 +11,6 @@ mod backend_support;
 mod common;
 
 use backend_support::{Jit, Oracle};
-use jit::backend::{Syntax, disassemble};
 use jit::interp::Value;
 use jit::ir::Library;
 
@@ -310,7 +309,7 @@ fn a_sum_runs_four_accumulators_per_trip() {
     // accumulator of its own.
     let lib = common::collections();
     let jit = Jit::new(&lib);
-    let listing = disassemble(&jit.code_of("sum$i64"), 0x1000, Syntax::Intel);
+    let listing = jit.listing_of("sum$i64");
     let loop_lines: Vec<&str> = listing
         .lines()
         .filter_map(|l| l.get(43..))

@@ -174,6 +174,23 @@ impl<'l> Jit<'l> {
             .call_values(entry as usize as *const u8, &sig, args)
     }
 
+    /// The disassembly of `symbol`'s instructions at 0x1000, its data
+    /// (padding, constants, call slots) listed as data.
+    pub fn listing_of(&self, symbol: &str) -> String {
+        let (entry, _) = self.entry(symbol);
+        let keep = self.keep.borrow();
+        let function = keep
+            .iter()
+            .find(|c| c.address() == entry)
+            .unwrap_or_else(|| panic!("{symbol} is compiled"));
+        jit::backend::disassemble_function(
+            function.bytes(),
+            function.instruction_len(),
+            0x1000,
+            jit::backend::Syntax::Intel,
+        )
+    }
+
     /// The compiled bytes of `symbol` (compiling it if needed).
     pub fn code_of(&self, symbol: &str) -> Vec<u8> {
         let (entry, _) = self.entry(symbol);

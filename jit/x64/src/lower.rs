@@ -92,6 +92,9 @@ struct Lower<'a> {
     moves: [Vec<Move>; 2],
     /// Blocks a backward branch reaches, aligned to 16 bytes.
     loop_tops: Vec<bool>,
+    /// Per register, the narrow integer type whose canonical form it may
+    /// not be in (see [`mark_raw`]).
+    raw: Vec<Option<IntType>>,
 }
 
 /// Lowers an allocated function; returns its instructions, pool and callees.
@@ -147,8 +150,10 @@ pub(super) fn lower(
         deferred: scratch.deferred,
         moves: scratch.moves,
         loop_tops: scratch.loop_tops,
+        raw: scratch.raw,
     };
     mark_loop_tops(f, &mut l.loop_tops);
+    mark_raw(f, alloc.locs.len(), alloc.narrow, &mut l.raw);
     l.prologue();
     l.load_bases()?;
     for b in 0..f.blocks.len() {
@@ -161,6 +166,7 @@ pub(super) fn lower(
         deferred: l.deferred,
         moves: l.moves,
         loop_tops: l.loop_tops,
+        raw: l.raw,
     });
     Ok((l.asm, l.ext))
 }
@@ -187,6 +193,110 @@ fn mark_loop_tops(f: &Function, tops: &mut Vec<bool>) {
     }
 }
 
+/// Whether `t` is narrower than a register (its canonical form is a sign
+/// or zero extension of its low bits).
+fn narrow(t: IntType) -> bool {
+    !matches!(t, IntType::I64 | IntType::U64)
+}
+
+/// Marks in `raw` the registers of `f` (of `n`; `any` when it has narrow
+/// arithmetic at all) that may hold a narrow integer whose upper bits are
+/// not its canonical extension: the results
+/// of narrow `add`, `sub`, `mul`, `shl` and `neg`, which leave them as
+/// the 64-bit operation did, and what is computed or passed on from such
+/// a value without looking at the upper bits (`and`, `or`, `xor`,
+/// `select`, block arguments), to a fixed point. Everything else is
+/// canonical: loads, constants, parameters, call results, conversions.
+/// An operation that reads the upper bits extends a raw operand first
+/// ([`Lower::settle`]).
+fn mark_raw(f: &Function, n: usize, any: bool, raw: &mut Vec<Option<IntType>>) {
+    raw.clear();
+    // Most functions compute nothing narrow (the allocation noticed):
+    // then nothing is raw, and the list stays empty.
+    if !any {
+        return;
+    }
+    raw.resize(n, None);
+    let get = |raw: &[Option<IntType>], r: Reg| raw.get(r.0 as usize).copied().flatten();
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for block in &f.blocks {
+            for inst in &block.insts {
+                let Some(r) = inst.result else {
+                    continue;
+                };
+                let t = match &inst.op {
+                    Op::Binary {
+                        op: BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Shl,
+                        ty: Type::Int(t),
+                        ..
+                    }
+                    | Op::Unary {
+                        op: UnOp::Neg,
+                        ty: Type::Int(t),
+                        ..
+                    } if narrow(*t) => Some(*t),
+                    Op::Binary {
+                        op: BinOp::And | BinOp::Or | BinOp::Xor,
+                        lhs,
+                        rhs,
+                        ..
+                    } => get(raw, *lhs).or(get(raw, *rhs)),
+                    Op::Select {
+                        if_true, if_false, ..
+                    } => get(raw, *if_true).or(get(raw, *if_false)),
+                    _ => None,
+                };
+                if let (Some(t), Some(slot)) = (t, raw.get_mut(r.0 as usize))
+                    && slot.is_none()
+                {
+                    *slot = Some(t);
+                    changed = true;
+                }
+            }
+            for call in super::regalloc::block_calls(&block.term)
+                .into_iter()
+                .flatten()
+            {
+                let Some(target) = f.blocks.get(call.block.0 as usize) else {
+                    continue;
+                };
+                for (a, (p, _)) in call.args.iter().zip(&target.params) {
+                    if let (Some(t), Some(slot)) = (get(raw, *a), raw.get_mut(p.0 as usize))
+                        && slot.is_none()
+                    {
+                        *slot = Some(t);
+                        changed = true;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether `op` reads its operands' low bits only, so that a raw
+/// operand needs no extension first: narrow arithmetic and bitwise
+/// operations, `neg` and `not` (which extend their result), `select`, and
+/// a store (which writes the low bytes).
+fn reads_low_bits_only(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Binary {
+            op: BinOp::Add
+                | BinOp::Sub
+                | BinOp::Mul
+                | BinOp::And
+                | BinOp::Or
+                | BinOp::Xor
+                | BinOp::Shl,
+            ..
+        } | Op::Unary { .. }
+            | Op::Select { .. }
+            | Op::Store { .. }
+    )
+}
+
 /// The working lists of a lowering, kept per thread so that the next
 /// function reuses them instead of allocating its own (a callee lowered
 /// while its caller is, as the resolver may do, starts with fresh ones).
@@ -196,6 +306,7 @@ struct Scratch {
     deferred: Vec<(Reg, CmpOp, Type, Reg, Reg)>,
     moves: [Vec<Move>; 2],
     loop_tops: Vec<bool>,
+    raw: Vec<Option<IntType>>,
 }
 
 thread_local! {
@@ -265,6 +376,25 @@ impl<'a> Lower<'a> {
             IntType::I64 | IntType::U64 => return,
         };
         self.asm.push(ins);
+    }
+
+    /// Extends raw register `r` (see [`mark_raw`]) to its canonical form
+    /// where it lives, before an operation that reads its upper bits.
+    /// Between operations rax is free, and the extension leaves the flags
+    /// alone.
+    fn settle(&mut self, r: Reg) {
+        let Some(t) = self.raw.get(r.0 as usize).copied().flatten() else {
+            return;
+        };
+        match self.loc(r) {
+            Loc::Gpr(x) => self.canon(x, t),
+            place @ Loc::Stack(_) => {
+                self.asm.load_gpr(Register::RAX, place);
+                self.canon(Register::RAX, t);
+                self.asm.store_gpr(place, Register::RAX);
+            }
+            _ => {}
+        }
     }
 
     /// Canonical form of any register type held in a general register.
@@ -370,6 +500,9 @@ impl<'a> Lower<'a> {
             let fused = inst
                 .result
                 .is_some_and(|r| self.alloc.fused.get(r.0 as usize) == Some(&true));
+            if !self.raw.is_empty() && !reads_low_bits_only(&inst.op) {
+                inst.op.for_each_use(|r| self.settle(*r));
+            }
             self.op(&inst.op, dst, inst.result, fused)?;
             self.position += 1;
         }
@@ -480,6 +613,9 @@ impl<'a> Lower<'a> {
         if !simple {
             return false;
         }
+        // The header's operands as the moves left them, possibly raw.
+        self.settle(*lhs);
+        self.settle(*rhs);
         let cc = self.compare(*op, ty, self.loc(*lhs), self.loc(*rhs));
         let (tl, el) = (
             self.block_label(then.block.0 as usize),
@@ -561,6 +697,9 @@ impl<'a> Lower<'a> {
                 self.moves = [tm, em];
             }
             Terminator::Ret(v) => {
+                if let Some(r) = v {
+                    self.settle(*r);
+                }
                 if let (Some(r), Some(ty)) = (v, &self.f.sig.ret) {
                     let src = self.loc(*r);
                     if ty.is_float() {
@@ -699,9 +838,8 @@ impl<'a> Lower<'a> {
                         self.asm
                             .reg_imm(Code::Xor_rm32_imm8, r32(d), None, Imm::S8to32(1))
                     }
-                    (UnOp::Neg, Type::Int(t)) => {
+                    (UnOp::Neg, Type::Int(_)) => {
                         self.asm.push(Ins::with1(Code::Neg_rm64, d));
-                        self.canon(d, *t);
                     }
                     (_, Type::Int(t)) => {
                         self.asm.push(Ins::with1(Code::Not_rm64, d));
@@ -793,9 +931,8 @@ impl<'a> Lower<'a> {
             let rm = self.asm.rm(rhs, SCRATCH_A);
             self.asm.alu(alu, d, rm);
         }
-        if let (Some(t), Alu::Add | Alu::Sub | Alu::Imul) = (t, alu) {
-            self.canon(d, t);
-        }
+        // Narrow add, sub and mul leave the upper bits raw: whatever reads
+        // them extends the value first (`settle`).
         self.asm.store_gpr(dst, d);
     }
 
@@ -841,9 +978,7 @@ impl<'a> Lower<'a> {
                 self.asm.push(Ins::with2(cl_code, d, Register::CL));
             }
         }
-        if op == BinOp::Shl {
-            self.canon(d, t);
-        }
+        // A left shift's upper bits stay raw, as an addition's do.
         self.asm.store_gpr(dst, d);
     }
 

@@ -33,7 +33,9 @@
 
 use iced_x86::Register;
 
-use jit_ir::ir::{BinOp, Block, BlockCall, CmpOp, Function, Literal, Op, Reg, Terminator, Type};
+use jit_ir::ir::{
+    BinOp, Block, BlockCall, CmpOp, Function, IntType, Literal, Op, Reg, Terminator, Type, UnOp,
+};
 use jit_ir::verify::RegTypes;
 use jit_shared::Space;
 
@@ -158,6 +160,9 @@ pub(super) struct Allocation {
     /// place of their own for the whole function (only in functions
     /// without calls).
     pub shared: Vec<Shared>,
+    /// Whether the function has a narrow `add`, `sub`, `mul`, `shl` or
+    /// `neg`, whose result the lowering leaves with raw upper bits.
+    pub narrow: bool,
 }
 
 /// The places of a memory's or table's descriptor address and base for a
@@ -329,6 +334,9 @@ struct Scratch {
     intervals: Vec<Interval>,
     /// (end, vreg) of the intervals the scan holds in registers.
     active: Vec<(u32, u32)>,
+    /// Whether the function has narrow arithmetic that leaves raw upper
+    /// bits (see [`Allocation::narrow`]).
+    narrow: bool,
 }
 
 thread_local! {
@@ -388,6 +396,7 @@ impl Scratch {
             has_calls: !self.calls.is_empty(),
             fused,
             shared,
+            narrow: self.narrow,
         }
     }
 
@@ -451,6 +460,7 @@ impl Scratch {
         refill(&mut self.start, n, u32::MAX);
         refill(&mut self.end, n, 0);
         self.calls.clear();
+        self.narrow = false;
         self.need_rcx.clear();
         self.need_rdx.clear();
         self.block_start.clear();
@@ -496,6 +506,7 @@ impl Scratch {
             fixed,
             live_in: gen_,
             kill,
+            narrow,
             ..
         } = self;
         let (g, k) = (gen_.row_mut(b), kill.row_mut(b));
@@ -522,7 +533,7 @@ impl Scratch {
                     *slot = l;
                 }
             }
-            note_machine_needs(&inst.op, pos, need_rcx, need_rdx, calls, fixed);
+            note_machine_needs(&inst.op, pos, need_rcx, need_rdx, calls, fixed, narrow);
             pos += 1;
         }
         block
@@ -806,18 +817,28 @@ fn note_machine_needs(
     need_rdx: &mut Vec<u32>,
     calls: &mut Vec<u32>,
     fixed: &mut [Option<Register>],
+    narrow: &mut bool,
 ) {
-    if let Op::Binary {
-        op,
-        ty: Type::Int(_),
-        ..
-    } = op
-    {
-        match op {
-            BinOp::Shl | BinOp::Shr => need_rcx.push(at),
-            BinOp::Div | BinOp::Rem => need_rdx.push(at),
-            _ => {}
+    match op {
+        Op::Binary {
+            op,
+            ty: Type::Int(t),
+            ..
+        } => {
+            match op {
+                BinOp::Shl | BinOp::Shr => need_rcx.push(at),
+                BinOp::Div | BinOp::Rem => need_rdx.push(at),
+                _ => {}
+            }
+            *narrow |= !matches!(t, IntType::I64 | IntType::U64)
+                && matches!(op, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Shl);
         }
+        Op::Unary {
+            op: UnOp::Neg,
+            ty: Type::Int(t),
+            ..
+        } => *narrow |= !matches!(t, IntType::I64 | IntType::U64),
+        _ => {}
     }
     let mut want = |r: Reg, register: Option<Register>| {
         if let Some(f) = fixed.get_mut(index(r))
@@ -848,18 +869,23 @@ fn note_machine_needs(
     }
 }
 
-/// Hints each argument of a branch in `term` and the block parameter it
-/// becomes at each other, so that they may share a register and the
-/// branch need not move it.
-fn hint_block_arguments(term: &Terminator, blocks: &[Block], hint: &mut [Option<u32>]) {
-    let calls: [Option<&BlockCall>; 2] = match term {
+/// The branches of a terminator with their block arguments, without a
+/// list.
+pub(super) fn block_calls(term: &Terminator) -> [Option<&BlockCall>; 2] {
+    match term {
         Terminator::Br(t) => [Some(t), None],
         Terminator::CondBr {
             then, otherwise, ..
         } => [Some(then), Some(otherwise)],
         _ => [None, None],
-    };
-    for t in calls.into_iter().flatten() {
+    }
+}
+
+/// Hints each argument of a branch in `term` and the block parameter it
+/// becomes at each other, so that they may share a register and the
+/// branch need not move it.
+fn hint_block_arguments(term: &Terminator, blocks: &[Block], hint: &mut [Option<u32>]) {
+    for t in block_calls(term).into_iter().flatten() {
         let Some(target) = blocks.get(t.block.0 as usize) else {
             continue;
         };
