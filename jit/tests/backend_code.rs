@@ -431,6 +431,29 @@ fn narrow_arithmetic_in_a_loop_is_not_extended_there() {
     }
 }
 
+#[test]
+fn block_arguments_of_zero_are_zeroed_with_xor() {
+    // A loop's counter and accumulator start at 0 through the parallel
+    // moves of the entry's branch, where the flags are dead: xor, not mov.
+    let lib = common::collections();
+    let jit = Jit::new(&lib);
+    for symbol in ["sum$i64", "quicksort$i64", "binary_search$i64"] {
+        let listing = jit.listing_of(symbol);
+        let ops = instructions(&listing);
+        assert!(
+            !ops.iter()
+                .any(|(_, op, operands)| op == "mov" && operands.ends_with(",0")),
+            "{symbol}: zero moved in:\n{listing}"
+        );
+        assert!(
+            ops.iter().any(|(_, op, operands)| {
+                op == "xor" && operands.split_once(',').is_some_and(|(a, b)| a == b)
+            }),
+            "{symbol}: no zeroing idiom:\n{listing}"
+        );
+    }
+}
+
 /// Loops where the next value could share the old one's register only if
 /// the old one were dead: it is still read after the next one is defined,
 /// in the same block or after the loop.

@@ -30,6 +30,12 @@ fn same(a: Loc, b: Loc) -> bool {
 
 fn emit(asm: &mut Asm, m: Move) {
     match (m.float, m.dst) {
+        // Parallel moves run where the flags are dead (before a jump or a
+        // call, after a conditional branch has read them), so zero is
+        // the zeroing idiom: shorter, and no execution unit.
+        (false, Loc::Gpr(r)) if m.src == Loc::Imm(0) => {
+            asm.push(Ins::with2(Code::Xor_r64_rm64, r, r));
+        }
         (false, Loc::Gpr(r)) => asm.load_gpr(r, m.src),
         (false, Loc::Stack(s)) => match m.src {
             Loc::Gpr(r) => asm.store_gpr(m.dst, r),
