@@ -49,7 +49,8 @@ done:
 
 /// Loops of other shapes around a reduction: two reductions at once, the
 /// counter read as a value, a store in the body, the accumulator on the
-/// right, a bound that is a constant, a body that calls.
+/// right, a bound that is a constant, a counter stepping by three, a body
+/// that calls.
 const SHAPES: &str = "
 fn two(%xs: ptr<i32>, %ys: ptr<i64>, %n: i64) -> i64 {
 entry:
@@ -134,6 +135,29 @@ body:
     br loop(%i2, %next)
 done:
     ret %acc
+}
+
+fn strided(%xs: ptr<i16>, %n: i64) -> i32 {
+entry:
+    %zero = const i32 0
+    %zero64 = const i64 0
+    %three = const i64 3
+    br loop(%zero64, %zero, %zero)
+loop(%i: i64, %s: i32, %p: i32):
+    %more = cmp lt i64 %i, %n
+    cond_br %more, body, done
+body:
+    %x = load i16 %xs[%i]
+    %w = cast i16 %x to i32
+    %s2 = add i32 %s, %w
+    %k = cast i64 %i to i32
+    %t = mul i32 %w, %k
+    %p2 = xor i32 %p, %t
+    %i2 = add i64 %i, %three
+    br loop(%i2, %s2, %p2)
+done:
+    %r = sub i32 %s, %p
+    ret %r
 }
 
 fn twice(%x: i64) -> i64 {
@@ -256,6 +280,14 @@ fn loops_of_other_shapes_match_the_interpreter_with_their_memory() {
         let mut xs = buffer(n, 8, &mut rng);
         let (compiled, interpreted) = with_output(&jit, &oracle, "counted", &mut xs, n, 0u64);
         assert_eq!(compiled, interpreted, "counted({n})");
+
+        let mut xs = buffer(n, 2, &mut rng);
+        let args = [common::ptr(&mut xs), common::len(n)];
+        assert_eq!(
+            jit.call("strided", &args),
+            oracle.call("strided", &args),
+            "strided({n})"
+        );
 
         let mut xs = buffer(n, 8, &mut rng);
         let args = [common::ptr(&mut xs), common::len(n)];

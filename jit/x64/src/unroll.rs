@@ -9,23 +9,26 @@
 //! differently without changing its result. The loop gets a second body
 //! that runs [`LANES`] iterations per trip, each into an accumulator of
 //! its own, and combines them when fewer than [`LANES`] iterations remain;
-//! the original body finishes the rest:
+//! the original body finishes the rest. With the counter stepping by `s`:
 //!
 //! ```text
 //! head(i, acc):   i < n ? check : exit(...)          (unchanged)
-//! check:          n - i > LANES - 1 ? wide(i, acc, id, id, id) : body
+//! check:          n - i > 3s ? wide(i, acc, id, id, id) : body
 //! body:           the original body, back to head
 //! wide(j, a0, a1, a2, a3):
-//!                 the body for j, j+1, j+2, j+3, each into its own lane;
-//!                 n - (j+4) > LANES - 1 ? wide(...) : join
-//! join:           acc = a0 op a1 op a2 op a3, back to head(j + 4, acc)
+//!                 the body for j, j+s, j+2s, j+3s, each into its own lane;
+//!                 n - (j+4s) > 3s ? wide(...) : join
+//! join:           acc = a0 op a1 op a2 op a3, back to head(j + 4s, acc)
 //! ```
 //!
 //! The copies run the body's instructions for the same indices in the same
 //! order as the loop did, so loads, stores, calls and traps happen exactly
-//! as before; only the grouping of the reductions changes. Floats are left
-//! alone (their operations do not reassociate), as is every loop of any
-//! other shape. The header keeps its place and parameters, so an
+//! as before; only the grouping of the reductions changes. A load or store
+//! at `base[i]` (`base` from outside the loop) reads `base + k * s * size`
+//! at `j` in copy `k`, a pointer made before the loop, so copies that read
+//! `i` only that way need no counter of their own. Floats are left alone
+//! (their operations do not reassociate), as is every loop of any other
+//! shape. The header keeps its place and parameters, so an
 //! on-stack-replacement entry at it still finds them.
 
 use jit_ir::ir::{
@@ -48,12 +51,13 @@ struct Reduction {
 }
 
 /// The loop found: header and body blocks, the counter's bound, the body
-/// instruction stepping the counter, and the reductions.
+/// instruction stepping the counter and its step, and the reductions.
 struct Counted {
     head: usize,
     body: usize,
     bound: Reg,
     step: usize,
+    stride: i64,
     reductions: Vec<Reduction>,
 }
 
@@ -82,18 +86,23 @@ pub(super) fn split_reductions(func: &Function, types: &RegTypes) -> Option<(Fun
     Some((out.func, out.types))
 }
 
-/// Whether `r` is defined by a `const i64 1` of `func`.
-fn is_one(func: &Function, r: Reg) -> bool {
-    func.blocks.iter().flat_map(|b| &b.insts).any(|i| {
-        i.result == Some(r)
-            && matches!(
-                &i.op,
-                Op::Const {
-                    ty: Type::I64,
-                    value: Literal::Int(1)
-                }
-            )
-    })
+/// The largest step a counted loop may take: its lanes' offsets
+/// (`LANES` steps) stay far from overflowing.
+const MAX_STRIDE: i128 = 1 << 24;
+
+/// The value of `r` when a `const i64` of `func` defines it as a step
+/// between 1 and [`MAX_STRIDE`].
+fn stride_of(func: &Function, r: Reg) -> Option<i64> {
+    func.blocks
+        .iter()
+        .flat_map(|b| &b.insts)
+        .find_map(|i| match &i.op {
+            Op::Const {
+                ty: Type::I64,
+                value: Literal::Int(v),
+            } if i.result == Some(r) && (1..=MAX_STRIDE).contains(v) => Some(*v as i64),
+            _ => None,
+        })
 }
 
 /// The counted loop headed by block `head`, when it has the shape the
@@ -147,20 +156,20 @@ fn counted_loop(func: &Function, head: usize) -> Option<Counted> {
     if defined_in(h, *bound) || defined_in(b, *bound) {
         return None;
     }
-    // The counter steps by one in the body.
+    // The counter steps by a positive constant in the body.
     let step = b
         .insts
         .iter()
         .position(|x| x.result == Some(back.args[0]))?;
-    match &b.insts[step].op {
+    let stride = match &b.insts[step].op {
         Op::Binary {
             op: BinOp::Add,
             ty: Type::I64,
             lhs,
             rhs,
-        } if *lhs == i && is_one(func, *rhs) => {}
+        } if *lhs == i => stride_of(func, *rhs)?,
         _ => return None,
-    }
+    };
     let mut reductions = Vec::with_capacity(rest.len());
     for (k, &(acc, ref ty)) in rest.iter().enumerate() {
         if !matches!(ty, Type::Int(_)) || cond == acc {
@@ -223,6 +232,7 @@ fn counted_loop(func: &Function, head: usize) -> Option<Counted> {
         body,
         bound: *bound,
         step,
+        stride,
         reductions,
     })
 }
@@ -257,11 +267,11 @@ impl Rewrite {
         r
     }
 
-    /// Appends `insts` computing whether more than `LANES - 1` iterations
-    /// remain from counter `at` to `bound`, and returns that `bool`. The
-    /// counter never passes the bound here, so `bound - at` as a signed
-    /// difference is either the count or negative when the count does not
-    /// fit (then the narrow loop runs, as it may).
+    /// Appends `insts` computing whether `bound - at` exceeds `last`
+    /// (`LANES - 1` steps: a whole wide trip remains), and returns that
+    /// `bool`. As a signed difference, `bound - at` is the distance left,
+    /// or negative when the counter has passed the bound or the distance
+    /// does not fit; then the narrow loop runs, as it may.
     fn room(&mut self, insts: &mut Vec<Inst>, at: Reg, bound: Reg, last: Reg) -> Reg {
         let left = self.reg(Type::I64);
         insts.push(Inst {
@@ -296,9 +306,10 @@ impl Rewrite {
 
         // check: enough iterations left for a wide trip?
         let mut check_insts = Vec::new();
-        let last = self.constant(&mut check_insts, Type::I64, LANES as i128 - 1);
+        let stride = i128::from(l.stride);
+        let last = self.constant(&mut check_insts, Type::I64, (LANES as i128 - 1) * stride);
         let offsets: Vec<Reg> = (1..=LANES)
-            .map(|lane| self.constant(&mut check_insts, Type::I64, lane as i128))
+            .map(|lane| self.constant(&mut check_insts, Type::I64, lane as i128 * stride))
             .collect();
         let room = self.room(&mut check_insts, counter, l.bound, last);
         let mut start = vec![counter];
@@ -422,7 +433,7 @@ impl Rewrite {
                                     base: addr,
                                     index: None,
                                     scale: 0,
-                                    disp: (lane as u64 * size) as i64,
+                                    disp: lane as i64 * l.stride * size as i64,
                                 },
                             });
                             moved.push((addr, size, lane, p));
