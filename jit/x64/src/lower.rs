@@ -85,13 +85,11 @@ struct Lower<'a> {
     flags: Option<(Reg, Cc)>,
     /// Fused comparisons of the current block: result, operation, type,
     /// operands — compared (again) at each consumer that needs the flags.
-    deferred: Vec<(Reg, CmpOp, Type, Reg, Reg)>,
+    deferred: Vec<(Reg, CmpOp, Order, Reg, Reg)>,
     /// Move lists reused by every parallel assignment of the function (a
     /// conditional branch needs one per edge), instead of a small
     /// allocation for each.
     moves: [Vec<Move>; 2],
-    /// Blocks a backward branch reaches, aligned to 16 bytes.
-    loop_tops: Vec<bool>,
     /// Per register, the narrow integer type whose canonical form it may
     /// not be in (see [`mark_raw`]).
     raw: Vec<Option<IntType>>,
@@ -149,10 +147,8 @@ pub(super) fn lower(
         flags: None,
         deferred: scratch.deferred,
         moves: scratch.moves,
-        loop_tops: scratch.loop_tops,
         raw: scratch.raw,
     };
-    mark_loop_tops(f, &mut l.loop_tops);
     mark_raw(f, alloc.locs.len(), alloc.narrow, &mut l.raw);
     l.prologue();
     l.load_bases()?;
@@ -165,32 +161,9 @@ pub(super) fn lower(
         traps: l.traps,
         deferred: l.deferred,
         moves: l.moves,
-        loop_tops: l.loop_tops,
         raw: l.raw,
     });
     Ok((l.asm, l.ext))
-}
-
-/// The blocks a backward branch may reach: each target of a branch from
-/// a block at or after it, and the successors of that target up to the
-/// branching block (a latch that repeats its header's test jumps to the
-/// header's successor in the loop directly).
-fn mark_loop_tops(f: &Function, tops: &mut Vec<bool>) {
-    tops.clear();
-    tops.resize(f.blocks.len(), false);
-    for (b, block) in f.blocks.iter().enumerate() {
-        for t in super::regalloc::successors(&block.term) {
-            let Some(t) = t.filter(|&t| t <= b && t < tops.len()) else {
-                continue;
-            };
-            tops[t] = true;
-            for s in super::regalloc::successors(&f.blocks[t].term) {
-                if let Some(s) = s.filter(|&s| s > t && s <= b) {
-                    tops[s] = true;
-                }
-            }
-        }
-    }
 }
 
 /// Whether `t` is narrower than a register (its canonical form is a sign
@@ -297,15 +270,36 @@ fn reads_low_bits_only(op: &Op) -> bool {
     )
 }
 
+/// How a comparison orders its operands, from their type: as floats
+/// (`f32` or not), as signed integers, or as unsigned ones (unsigned
+/// integers, `bool`s and pointers). Copied where the comparison is
+/// deferred, instead of its type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Order {
+    Float(bool),
+    Signed,
+    Unsigned,
+}
+
+impl Order {
+    fn of(ty: &Type) -> Order {
+        match ty {
+            Type::F32 => Order::Float(true),
+            Type::F64 => Order::Float(false),
+            Type::Int(t) if t.signed() => Order::Signed,
+            _ => Order::Unsigned,
+        }
+    }
+}
+
 /// The working lists of a lowering, kept per thread so that the next
 /// function reuses them instead of allocating its own (a callee lowered
 /// while its caller is, as the resolver may do, starts with fresh ones).
 #[derive(Default)]
 struct Scratch {
     traps: Vec<(u32, u32, u32)>,
-    deferred: Vec<(Reg, CmpOp, Type, Reg, Reg)>,
+    deferred: Vec<(Reg, CmpOp, Order, Reg, Reg)>,
     moves: [Vec<Move>; 2],
-    loop_tops: Vec<bool>,
     raw: Vec<Option<IntType>>,
 }
 
@@ -489,7 +483,7 @@ impl<'a> Lower<'a> {
             return Ok(());
         };
         let label = self.block_label(b);
-        if self.loop_tops.get(b) == Some(&true) {
+        if self.alloc.loop_tops.has(b) {
             self.asm.items.push(Item::Align);
         }
         self.asm.bind(label);
@@ -556,8 +550,8 @@ impl<'a> Lower<'a> {
         {
             return Ok(cc);
         }
-        if let Some((r, op, ty, lhs, rhs)) = self.deferred.iter().find(|d| d.0 == cond).cloned() {
-            let cc = self.compare(op, &ty, self.loc(lhs), self.loc(rhs));
+        if let Some(&(r, op, order, lhs, rhs)) = self.deferred.iter().find(|d| d.0 == cond) {
+            let cc = self.compare(op, order, self.loc(lhs), self.loc(rhs));
             self.flags = Some((r, cc));
             return Ok(cc);
         }
@@ -587,36 +581,21 @@ impl<'a> Lower<'a> {
     /// straight back into the body instead of jumping to the header first.
     /// Returns whether it did so.
     fn duplicate_test(&mut self, b: usize, target: usize) -> bool {
-        let f = self.f;
-        let Some(header) = f.blocks.get(target) else {
-            return false;
-        };
-        let Terminator::CondBr {
-            cond,
+        let Some(super::regalloc::RepeatedTest {
             then,
             otherwise,
-        } = &header.term
+            op,
+            ty,
+            lhs,
+            rhs,
+        }) = super::regalloc::repeated_test(self.f, &self.alloc.fused, target)
         else {
             return false;
         };
-        let Some((last, consts)) = header.insts.split_last() else {
-            return false;
-        };
-        let Op::Cmp { op, ty, lhs, rhs } = &last.op else {
-            return false;
-        };
-        let simple = last.result == Some(*cond)
-            && self.alloc.fused.get(cond.0 as usize) == Some(&true)
-            && then.args.is_empty()
-            && otherwise.args.is_empty()
-            && consts.iter().all(|i| matches!(i.op, Op::Const { .. }));
-        if !simple {
-            return false;
-        }
         // The header's operands as the moves left them, possibly raw.
-        self.settle(*lhs);
-        self.settle(*rhs);
-        let cc = self.compare(*op, ty, self.loc(*lhs), self.loc(*rhs));
+        self.settle(lhs);
+        self.settle(rhs);
+        let cc = self.compare(op, Order::of(ty), self.loc(lhs), self.loc(rhs));
         let (tl, el) = (
             self.block_label(then.block.0 as usize),
             self.block_label(otherwise.block.0 as usize),
@@ -735,9 +714,9 @@ impl<'a> Lower<'a> {
                 }
             }
             Op::Cmp { op, ty, lhs, rhs } => match result {
-                Some(r) if fused => self.deferred.push((r, *op, ty.clone(), *lhs, *rhs)),
+                Some(r) if fused => self.deferred.push((r, *op, Order::of(ty), *lhs, *rhs)),
                 _ => {
-                    let cc = self.compare(*op, ty, self.loc(*lhs), self.loc(*rhs));
+                    let cc = self.compare(*op, Order::of(ty), self.loc(*lhs), self.loc(*rhs));
                     self.materialise(cc, *op, ty, dst);
                 }
             },
@@ -1069,9 +1048,8 @@ impl<'a> Lower<'a> {
 
     /// Sets the flags for `lhs op rhs`; returns the condition that holds
     /// when the comparison is true.
-    fn compare(&mut self, op: CmpOp, ty: &Type, lhs: Loc, rhs: Loc) -> Cc {
-        if ty.is_float() {
-            let f32 = matches!(ty, Type::F32);
+    fn compare(&mut self, op: CmpOp, order: Order, lhs: Loc, rhs: Loc) -> Cc {
+        if let Order::Float(f32) = order {
             // ucomis sets CF and ZF on unordered, so only "above" forms
             // are false on NaN: a < b is tested as b > a.
             let (a, b, cc) = match op {
@@ -1087,7 +1065,7 @@ impl<'a> Lower<'a> {
             self.asm.sse(Sse::Ucomi, f32, x, rm);
             return cc;
         }
-        let signed = int_type(ty).is_some_and(IntType::signed);
+        let signed = order == Order::Signed;
         let mut cc = match (op, signed) {
             (CmpOp::Eq, _) => Cc::E,
             (CmpOp::Ne, _) => Cc::Ne,

@@ -163,6 +163,8 @@ pub(super) struct Allocation {
     /// Whether the function has a narrow `add`, `sub`, `mul`, `shl` or
     /// `neg`, whose result the lowering leaves with raw upper bits.
     pub narrow: bool,
+    /// The blocks a backward branch reaches.
+    pub loop_tops: LoopTops,
 }
 
 /// The places of a memory's or table's descriptor address and base for a
@@ -389,6 +391,7 @@ impl Scratch {
             })
             .collect();
         locs.truncate(n);
+        let loop_tops = self.loop_tops(func, &fused);
         Allocation {
             locs,
             slots,
@@ -397,6 +400,7 @@ impl Scratch {
             fused,
             shared,
             narrow: self.narrow,
+            loop_tops,
         }
     }
 
@@ -627,6 +631,33 @@ impl Scratch {
         }
     }
 
+    /// The loop tops of `func` (see [`LoopTops`]), from the successors
+    /// liveness listed.
+    fn loop_tops(&self, func: &Function, fused: &[bool]) -> LoopTops {
+        let mut tops = LoopTops::default();
+        for (b, out) in self.succ.iter().enumerate() {
+            for &t in out.iter().flatten() {
+                if t > b {
+                    continue;
+                }
+                let repeated = matches!(func.blocks[b].term, Terminator::Br(_))
+                    .then(|| repeated_test(func, fused, t))
+                    .flatten();
+                match repeated {
+                    Some(test) => {
+                        for s in [test.then.block.0 as usize, test.otherwise.block.0 as usize] {
+                            if s <= b {
+                                tops.mark(s);
+                            }
+                        }
+                    }
+                    None => tops.mark(t),
+                }
+            }
+        }
+        tops
+    }
+
     /// Stretches each register's first and last positions over the blocks
     /// it is live into or out of, so that one range covers loops without
     /// holes. Positions grow with the block index, so a value starts at the
@@ -752,6 +783,7 @@ impl Scratch {
         let mut scan = Scan {
             owner: [None; 32],
             lent: [0; 32],
+            owner_end: [0; 32],
             active,
             expiry: u32::MAX,
             slots: 0,
@@ -867,6 +899,88 @@ fn note_machine_needs(
         }
         _ => {}
     }
+}
+
+/// The blocks a backward branch reaches, which the lowering aligns: the
+/// target of a branch from a block at or after it, except that a jump
+/// back to a header whose test it repeats (see [`RepeatedTest`]) goes to
+/// the header's successors, so those are marked instead when they lie
+/// back. One bit per block, the first 64 inline (no allocation for most
+/// functions).
+#[derive(Clone, Debug, Default)]
+pub(super) struct LoopTops {
+    first: u64,
+    rest: Vec<u64>,
+}
+
+impl LoopTops {
+    fn mark(&mut self, b: usize) {
+        if b < 64 {
+            self.first |= 1 << b;
+            return;
+        }
+        let (w, bit) = ((b - 64) / 64, (b - 64) % 64);
+        if self.rest.len() <= w {
+            self.rest.resize(w + 1, 0);
+        }
+        self.rest[w] |= 1 << bit;
+    }
+
+    /// Whether block `b` starts a loop.
+    pub(super) fn has(&self, b: usize) -> bool {
+        if b < 64 {
+            return self.first & (1 << b) != 0;
+        }
+        let (w, bit) = ((b - 64) / 64, (b - 64) % 64);
+        self.rest.get(w).is_some_and(|x| x & (1 << bit) != 0)
+    }
+}
+
+/// The test of a loop header a branch back to it may repeat: the header
+/// computes nothing but constants and one comparison, fused into its
+/// two-way branch, whose edges pass no arguments.
+pub(super) struct RepeatedTest<'f> {
+    pub then: &'f BlockCall,
+    pub otherwise: &'f BlockCall,
+    pub op: CmpOp,
+    pub ty: &'f Type,
+    pub lhs: Reg,
+    pub rhs: Reg,
+}
+
+/// The test of block `target` of `f` when a branch to it may repeat it
+/// (see [`RepeatedTest`]); `fused` is the allocation's.
+pub(super) fn repeated_test<'f>(
+    f: &'f Function,
+    fused: &[bool],
+    target: usize,
+) -> Option<RepeatedTest<'f>> {
+    let header = f.blocks.get(target)?;
+    let Terminator::CondBr {
+        cond,
+        then,
+        otherwise,
+    } = &header.term
+    else {
+        return None;
+    };
+    let (last, consts) = header.insts.split_last()?;
+    let Op::Cmp { op, ty, lhs, rhs } = &last.op else {
+        return None;
+    };
+    let simple = last.result == Some(*cond)
+        && fused.get(cond.0 as usize) == Some(&true)
+        && then.args.is_empty()
+        && otherwise.args.is_empty()
+        && consts.iter().all(|i| matches!(i.op, Op::Const { .. }));
+    simple.then_some(RepeatedTest {
+        then,
+        otherwise,
+        op: *op,
+        ty,
+        lhs: *lhs,
+        rhs: *rhs,
+    })
 }
 
 /// The branches of a terminator with their block arguments, without a
@@ -1054,6 +1168,8 @@ struct Scan<'s> {
     /// Per register, the end of the last interval that shares it with its
     /// owner (see [`Scan::lend`]); the owner is not evicted before then.
     lent: [u32; 32],
+    /// Per register, where its owner's interval ends.
+    owner_end: [u32; 32],
     /// (end, vreg) of the intervals in registers.
     active: &'s mut Vec<(u32, u32)>,
     /// No active interval ends before `expiry` (a lower bound: spilling
@@ -1154,7 +1270,7 @@ impl Scan<'_> {
             return false;
         };
         let lendable = self.lent[k] <= iv.start
-            && self.active.iter().any(|&(e, w)| w == holder && e >= iv.end)
+            && self.owner_end[k] >= iv.end
             && liveness.dead_over(holder as usize, iv.start, iv.end);
         if lendable {
             self.lent[k] = iv.end;
@@ -1174,6 +1290,7 @@ impl Scan<'_> {
         locs[v] = in_register(r, float);
         if let Some(k) = owner_key(locs[v]) {
             self.owner[k] = Some(iv.reg);
+            self.owner_end[k] = iv.end;
         }
         self.active.push((iv.end, iv.reg));
         self.expiry = self.expiry.min(iv.end);
