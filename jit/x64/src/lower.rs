@@ -172,6 +172,24 @@ fn narrow(t: IntType) -> bool {
     !matches!(t, IntType::I64 | IntType::U64)
 }
 
+/// The narrow type whose result `op` leaves raw (upper bits as the 64-bit
+/// operation left them): a narrow `add`, `sub`, `mul`, `shl` or `neg`.
+pub(super) fn leaves_raw(op: &Op) -> Option<IntType> {
+    match op {
+        Op::Binary {
+            op: BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Shl,
+            ty: Type::Int(t),
+            ..
+        }
+        | Op::Unary {
+            op: UnOp::Neg,
+            ty: Type::Int(t),
+            ..
+        } if narrow(*t) => Some(*t),
+        _ => None,
+    }
+}
+
 /// Marks in `raw` the registers of `f` (of `n`; `any` when it has narrow
 /// arithmetic at all) that may hold a narrow integer whose upper bits are
 /// not its canonical extension: the results
@@ -199,17 +217,7 @@ fn mark_raw(f: &Function, n: usize, any: bool, raw: &mut Vec<Option<IntType>>) {
                 let Some(r) = inst.result else {
                     continue;
                 };
-                let t = match &inst.op {
-                    Op::Binary {
-                        op: BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Shl,
-                        ty: Type::Int(t),
-                        ..
-                    }
-                    | Op::Unary {
-                        op: UnOp::Neg,
-                        ty: Type::Int(t),
-                        ..
-                    } if narrow(*t) => Some(*t),
+                let t = leaves_raw(&inst.op).or_else(|| match &inst.op {
                     Op::Binary {
                         op: BinOp::And | BinOp::Or | BinOp::Xor,
                         lhs,
@@ -220,7 +228,7 @@ fn mark_raw(f: &Function, n: usize, any: bool, raw: &mut Vec<Option<IntType>>) {
                         if_true, if_false, ..
                     } => get(raw, *if_true).or(get(raw, *if_false)),
                     _ => None,
-                };
+                });
                 if let (Some(t), Some(slot)) = (t, raw.get_mut(r.0 as usize))
                     && slot.is_none()
                 {

@@ -33,9 +33,7 @@
 
 use iced_x86::Register;
 
-use jit_ir::ir::{
-    BinOp, Block, BlockCall, CmpOp, Function, IntType, Literal, Op, Reg, Terminator, Type, UnOp,
-};
+use jit_ir::ir::{BinOp, Block, BlockCall, CmpOp, Function, Literal, Op, Reg, Terminator, Type};
 use jit_ir::verify::RegTypes;
 use jit_shared::Space;
 
@@ -851,27 +849,19 @@ fn note_machine_needs(
     fixed: &mut [Option<Register>],
     narrow: &mut bool,
 ) {
-    match op {
-        Op::Binary {
-            op,
-            ty: Type::Int(t),
-            ..
-        } => {
-            match op {
-                BinOp::Shl | BinOp::Shr => need_rcx.push(at),
-                BinOp::Div | BinOp::Rem => need_rdx.push(at),
-                _ => {}
-            }
-            *narrow |= !matches!(t, IntType::I64 | IntType::U64)
-                && matches!(op, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Shl);
+    if let Op::Binary {
+        op,
+        ty: Type::Int(_),
+        ..
+    } = op
+    {
+        match op {
+            BinOp::Shl | BinOp::Shr => need_rcx.push(at),
+            BinOp::Div | BinOp::Rem => need_rdx.push(at),
+            _ => {}
         }
-        Op::Unary {
-            op: UnOp::Neg,
-            ty: Type::Int(t),
-            ..
-        } => *narrow |= !matches!(t, IntType::I64 | IntType::U64),
-        _ => {}
     }
+    *narrow |= super::lower::leaves_raw(op).is_some();
     let mut want = |r: Reg, register: Option<Register>| {
         if let Some(f) = fixed.get_mut(index(r))
             && f.is_none()
