@@ -11,7 +11,7 @@ mod common;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use backend_support::{Jit, Machine, Oracle};
+use backend_support::{Jit, Machine, Oracle, instructions};
 use execmem::ExecMemory;
 use iced_x86::code_asm::{CodeAssembler, r12, r13, r14, r15, rax, rbp, rbx, rcx, rdx, rsp};
 use jit::backend::{CallResolver, CallTarget, NoCallees, Syntax, disassemble};
@@ -111,32 +111,14 @@ fn a_branch_whose_arguments_stay_in_place_jumps_once() {
     let lib = common::collections();
     let jit = Jit::new(&lib);
     let listing = jit.listing_of("insertion_sort$i64");
-    let ops: Vec<&str> = listing
-        .lines()
-        .filter_map(|l| l.get(43..))
-        .map(|op| op.split_whitespace().next().unwrap_or(""))
-        .collect();
+    let ops = instructions(&listing);
     for pair in ops.windows(2) {
-        let conditional = pair[0].starts_with('j') && pair[0] != "jmp";
+        let conditional = pair[0].1.starts_with('j') && pair[0].1 != "jmp";
         assert!(
-            !(conditional && pair[1] == "jmp"),
+            !(conditional && pair[1].1 == "jmp"),
             "a conditional branch over a jump:\n{listing}"
         );
     }
-}
-
-/// A listing of `disassemble` as (address, mnemonic, operands), without
-/// the data lines it cannot split.
-fn instructions(listing: &str) -> Vec<(u64, String, String)> {
-    listing
-        .lines()
-        .filter_map(|l| {
-            let address = u64::from_str_radix(l.get(..16)?.trim(), 16).ok()?;
-            let text = l.get(43..)?.trim();
-            let (op, rest) = text.split_once(' ').unwrap_or((text, ""));
-            Some((address, op.to_owned(), rest.trim().to_owned()))
-        })
-        .collect()
 }
 
 /// The target of a branch instruction (mnemonic and operands).

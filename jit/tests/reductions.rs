@@ -10,7 +10,7 @@
 mod backend_support;
 mod common;
 
-use backend_support::{Jit, Oracle};
+use backend_support::{Jit, Oracle, instructions};
 use jit::interp::Value;
 use jit::ir::Library;
 
@@ -342,15 +342,11 @@ fn a_sum_runs_four_accumulators_per_trip() {
     let lib = common::collections();
     let jit = Jit::new(&lib);
     let listing = jit.listing_of("sum$i64");
-    let loop_lines: Vec<&str> = listing
-        .lines()
-        .filter_map(|l| l.get(43..))
-        .map(str::trim)
-        .collect();
-    let accumulating: std::collections::BTreeSet<&str> = loop_lines
+    let ops = instructions(&listing);
+    let accumulating: std::collections::BTreeSet<&str> = ops
         .windows(2)
-        .filter(|w| w[0].starts_with("mov ") && w[0].contains('[') && w[1].starts_with("add "))
-        .filter_map(|w| w[1].trim_start_matches("add ").split(',').next())
+        .filter(|w| w[0].1 == "mov" && w[0].2.contains('[') && w[1].1 == "add")
+        .filter_map(|w| w[1].2.split(',').next())
         .collect();
     assert!(
         accumulating.len() >= 4,

@@ -231,6 +231,20 @@ impl CallResolver for &Jit<'_> {
     }
 }
 
+/// A listing of `disassemble` as (address, mnemonic, operands), without
+/// the data lines it cannot split.
+pub fn instructions(listing: &str) -> Vec<(u64, String, String)> {
+    listing
+        .lines()
+        .filter_map(|l| {
+            let address = u64::from_str_radix(l.get(..16)?.trim(), 16).ok()?;
+            let text = l.get(43..)?.trim();
+            let (op, rest) = text.split_once(' ').unwrap_or((text, ""));
+            Some((address, op.to_owned(), rest.trim().to_owned()))
+        })
+        .collect()
+}
+
 /// The interpreter over a library with libc as its natives.
 pub struct Oracle<'l> {
     pub resolver: LibraryResolver<'l>,
