@@ -90,28 +90,30 @@ pub(super) fn slot_mem(slot: u32) -> Mem {
 }
 
 thread_local! {
-    /// The item list of the last function this thread encoded, kept for
-    /// the next one: a function's list is some kilobytes, allocated and
-    /// freed once per compilation otherwise.
-    static SPARE_ITEMS: std::cell::Cell<Vec<Item>> = const { std::cell::Cell::new(Vec::new()) };
+    /// Item lists and constant pools of functions this thread encoded,
+    /// kept for the next ones: a function's list is some kilobytes,
+    /// allocated and freed once per compilation otherwise.
+    static SPARE_ITEMS: super::spare::Spares<(Vec<Item>, Vec<u64>)> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 impl Asm {
     /// An empty function with room for `capacity` items.
     pub(super) fn new(capacity: usize) -> Self {
-        let mut items = SPARE_ITEMS.take();
+        let (mut items, mut pool) = super::spare::take(&SPARE_ITEMS);
         items.clear();
         items.reserve(capacity);
+        pool.clear();
         Asm {
             items,
-            pool: Vec::new(),
+            pool,
             labels: 0,
         }
     }
 
-    /// Gives the item list back for the next function of this thread.
+    /// Gives the item list and pool back for the next function of this
+    /// thread.
     pub(super) fn recycle(self) {
-        SPARE_ITEMS.set(self.items);
+        super::spare::give(&SPARE_ITEMS, (self.items, self.pool));
     }
 
     /// Number of labels created.

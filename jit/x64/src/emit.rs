@@ -21,6 +21,7 @@ use iced_x86::{Code, Register};
 
 use super::encode::Writer;
 use super::inst::{Imm, Ins};
+use super::spare::Spares;
 
 /// A condition code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -290,6 +291,28 @@ struct Scratch {
 
 thread_local! {
     static SCRATCH: std::cell::Cell<Scratch> = std::cell::Cell::new(Scratch::default());
+    /// The vectors of dropped [`Prepared`] functions (placed, linked and
+    /// done with), for the next ones this thread lowers and encodes.
+    static SPARE_BYTES: Spares<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+    static SPARE_SITES: Spares<Vec<Site>> = const { std::cell::Cell::new(Vec::new()) };
+    static SPARE_KINDS: Spares<Vec<SiteKind>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// An empty list for the call-site kinds of the next function lowered,
+/// in the storage of one that was dropped when there is one.
+pub(super) fn spare_kinds() -> Vec<SiteKind> {
+    let mut kinds = super::spare::take(&SPARE_KINDS);
+    kinds.clear();
+    kinds
+}
+
+/// Keeps a dropped function's vectors for the next one.
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        super::spare::give(&SPARE_BYTES, std::mem::take(&mut self.bytes));
+        super::spare::give(&SPARE_SITES, std::mem::take(&mut self.sites));
+        super::spare::give(&SPARE_KINDS, std::mem::take(&mut self.kinds));
+    }
 }
 
 /// Encodes `items`; `pool` holds 8-byte constants referenced by
@@ -304,8 +327,9 @@ pub(super) fn encode(
     reference: bool,
 ) -> Result<Prepared, iced_x86::IcedError> {
     // The code goes into this thread's buffer of the last function; the
-    // result is copied out at its exact size below (one small allocation
-    // instead of a large one sized for the worst case).
+    // result is copied out at its exact size below, into the storage of a
+    // function that was dropped when there is one (else one small
+    // allocation instead of a large one sized for the worst case).
     let Scratch {
         code: mut spare,
         mut at,
@@ -319,7 +343,9 @@ pub(super) fn encode(
     at.resize(labels, usize::MAX);
     jumps.clear();
     pool_refs.clear();
-    let mut sites = Vec::with_capacity(kinds.len());
+    let mut sites = super::spare::take(&SPARE_SITES);
+    sites.clear();
+    sites.reserve(kinds.len());
     for item in items {
         let pos = out.len();
         match item {
@@ -383,7 +409,9 @@ pub(super) fn encode(
     let code_end = code_len.next_multiple_of(8);
     let pool_at = code_end;
     let slots_at = pool_at + 8 * pool.len();
-    let mut bytes = Vec::with_capacity(slots_at + 8 * kinds.len());
+    let mut bytes = super::spare::take(&SPARE_BYTES);
+    bytes.clear();
+    bytes.reserve_exact(slots_at + 8 * kinds.len());
     bytes.extend_from_slice(&code);
     for &(p, l) in &jumps {
         let target = at.get(l as usize).copied().unwrap_or(usize::MAX);

@@ -50,6 +50,7 @@ mod lower;
 mod moves;
 mod regalloc;
 mod runtime;
+mod spare;
 pub mod thunk;
 mod unroll;
 
@@ -575,7 +576,9 @@ impl Backend {
             resolver,
             targets: Vec::new(),
         };
-        let (asm, ext) = lower::lower(func, &alloc, &self.options, &mut env)?;
+        let lowered = lower::lower(func, &alloc, &self.options, &mut env);
+        regalloc::recycle(alloc);
+        let (asm, ext) = lowered?;
         let targets = env.targets;
         Ok(LoweredFunction {
             name,

@@ -42,10 +42,9 @@ pub const TRAP_NULL_POINTER: u32 = 2;
 /// Trap kind passed in `edi`: a shared memory or table accessed past its length.
 pub const TRAP_OUT_OF_BOUNDS: u32 = 3;
 
-/// The callees a function reaches, each once, with how it is reached.
-#[derive(Default)]
+/// How each callee a function reaches is reached, numbered in the order
+/// the lowering met them.
 pub(super) struct Externals {
-    pub names: Vec<String>,
     pub kinds: Vec<SiteKind>,
 }
 
@@ -72,6 +71,8 @@ struct Lower<'a> {
     /// [`super::Options::implicit_null_checks`]).
     implicit_null: bool,
     ext: Externals,
+    /// The name of each callee in `ext`.
+    callees: Vec<&'a str>,
     env: &'a mut dyn Environment,
     /// The descriptors asked for so far.
     descriptors: Vec<(Space, &'a str, u64)>,
@@ -122,7 +123,7 @@ pub(super) fn lower(
     for _ in 1..f.blocks.len() {
         asm.label();
     }
-    let scratch = SCRATCH.take();
+    let scratch = super::spare::take(&SCRATCH);
     let framed = alloc.has_calls || alloc.slots > 0 || !alloc.saved.is_empty();
     let pushes = alloc.saved.len() as u32;
     let mut frame_bytes = alloc.slots * 8;
@@ -139,7 +140,10 @@ pub(super) fn lower(
         frame_bytes,
         handler,
         implicit_null: options.implicit_null_checks,
-        ext: Externals::default(),
+        ext: Externals {
+            kinds: super::emit::spare_kinds(),
+        },
+        callees: Vec::new(),
         env,
         descriptors: Vec::new(),
         bounded: offsets::bounded_offsets(f),
@@ -157,12 +161,15 @@ pub(super) fn lower(
     }
     l.trap_stubs();
     l.deferred.clear();
-    SCRATCH.set(Scratch {
-        traps: l.traps,
-        deferred: l.deferred,
-        moves: l.moves,
-        raw: l.raw,
-    });
+    super::spare::give(
+        &SCRATCH,
+        Scratch {
+            traps: l.traps,
+            deferred: l.deferred,
+            moves: l.moves,
+            raw: l.raw,
+        },
+    );
     Ok((l.asm, l.ext))
 }
 
@@ -301,8 +308,7 @@ impl Order {
 }
 
 /// The working lists of a lowering, kept per thread so that the next
-/// function reuses them instead of allocating its own (a callee lowered
-/// while its caller is, as the resolver may do, starts with fresh ones).
+/// function reuses them instead of allocating its own.
 #[derive(Default)]
 struct Scratch {
     traps: Vec<(u32, u32, u32)>,
@@ -312,7 +318,7 @@ struct Scratch {
 }
 
 thread_local! {
-    static SCRATCH: std::cell::Cell<Scratch> = std::cell::Cell::new(Scratch::default());
+    static SCRATCH: super::spare::Spares<Scratch> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// Where a call goes.
@@ -797,7 +803,7 @@ impl<'a> Lower<'a> {
         Ok(())
     }
 
-    fn external(&mut self, callee: &Callee) -> Result<u32, Error> {
+    fn external(&mut self, callee: &'a Callee) -> Result<u32, Error> {
         let name = match callee {
             Callee::Symbol(s) | Callee::Import(s) => s,
             Callee::Template { name, .. } => {
@@ -806,13 +812,13 @@ impl<'a> Lower<'a> {
                 );
             }
         };
-        if let Some(i) = self.ext.names.iter().position(|n| n == name) {
+        if let Some(i) = self.callees.iter().position(|n| n == name) {
             return Ok(i as u32);
         }
         let kind = self.env.callee(callee)?;
-        self.ext.names.push(name.clone());
+        self.callees.push(name);
         self.ext.kinds.push(kind);
-        Ok((self.ext.names.len() - 1) as u32)
+        Ok((self.callees.len() - 1) as u32)
     }
 
     fn unary(&mut self, op: UnOp, ty: &Type, dst: Loc, arg: Loc) -> Result<(), Error> {

@@ -142,6 +142,7 @@ pub(super) enum Loc {
 }
 
 /// The allocation of one function.
+#[derive(Default)]
 pub(super) struct Allocation {
     /// Location of every virtual register.
     pub locs: Vec<Loc>,
@@ -341,6 +342,8 @@ struct Scratch {
 
 thread_local! {
     static SCRATCH: std::cell::Cell<Scratch> = std::cell::Cell::new(Scratch::default());
+    /// Allocations lowered and done with, whose vectors the next ones fill.
+    static SPARE_ALLOCATIONS: super::spare::Spares<Allocation> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// Makes `buffer` `len` copies of `value`, in the allocation it has.
@@ -360,19 +363,28 @@ pub(super) fn allocate(func: &Function, types: &RegTypes) -> Allocation {
     allocation
 }
 
+/// Keeps an allocation that was lowered for the next [`allocate`] of this
+/// thread to fill (its vectors are some hundred bytes each).
+pub(super) fn recycle(allocation: Allocation) {
+    super::spare::give(&SPARE_ALLOCATIONS, allocation);
+}
+
 impl Scratch {
     /// [`allocate`] in these buffers, phase by phase.
     fn allocate(&mut self, func: &Function, types: &RegTypes) -> Allocation {
         let n = types.0.len().max(func.reg_count());
-        let mut locs = vec![Loc::None; n];
-        let mut fused = vec![false; n];
+        let spare = super::spare::take(&SPARE_ALLOCATIONS);
+        let mut locs = spare.locs;
+        refill(&mut locs, n, Loc::None);
+        let mut fused = spare.fused;
+        refill(&mut fused, n, false);
         self.number(func, n, &mut locs);
         self.fuse_comparisons(&func.blocks, &mut fused);
         self.solve_liveness(&func.blocks, n);
         self.stretch_over_liveness();
         self.build_intervals(&locs, &fused);
         let hoisted = self.hoist_descriptors(func, n, &mut locs);
-        let (slots, saved) = self.scan(func, types, &mut locs, &fused);
+        let (slots, saved) = self.scan(func, types, &mut locs, &fused, spare.saved);
         let place = |v: usize| locs.get(v).copied().unwrap_or(Loc::None);
         let shared = hoisted
             .into_iter()
@@ -746,13 +758,15 @@ impl Scratch {
     /// register it is allowed, its preferred one if it can; when none is
     /// free, whichever of it and the active intervals holding an allowed
     /// register ends last is spilled. Returns the number of spill slots
-    /// and the callee-saved registers used, in register order.
+    /// and the callee-saved registers used, in register order (collected
+    /// in `saved`, emptied first).
     fn scan(
         &mut self,
         func: &Function,
         types: &RegTypes,
         locs: &mut [Loc],
         fused: &[bool],
+        mut saved: Vec<Register>,
     ) -> (u32, Vec<Register>) {
         let Scratch {
             need_rcx,
@@ -785,7 +799,10 @@ impl Scratch {
             active,
             expiry: u32::MAX,
             slots: 0,
-            saved: Vec::new(),
+            saved: {
+                saved.clear();
+                saved
+            },
         };
         for iv in intervals.iter() {
             if scan.expiry <= iv.start {
