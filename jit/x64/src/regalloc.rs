@@ -142,7 +142,6 @@ pub(super) enum Loc {
 }
 
 /// The allocation of one function.
-#[derive(Default)]
 pub(super) struct Allocation {
     /// Location of every virtual register.
     pub locs: Vec<Loc>,
@@ -342,8 +341,9 @@ struct Scratch {
 
 thread_local! {
     static SCRATCH: std::cell::Cell<Scratch> = std::cell::Cell::new(Scratch::default());
-    /// Allocations lowered and done with, whose vectors the next ones fill.
-    static SPARE_ALLOCATIONS: super::spare::Spares<Allocation> = const { std::cell::Cell::new(Vec::new()) };
+    /// The vectors (locations, fused flags, saved registers) of
+    /// allocations lowered and done with, for the next ones to fill.
+    static SPARE_ALLOCATIONS: super::spare::Spares<(Vec<Loc>, Vec<bool>, Vec<Register>)> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// Makes `buffer` `len` copies of `value`, in the allocation it has.
@@ -366,17 +366,18 @@ pub(super) fn allocate(func: &Function, types: &RegTypes) -> Allocation {
 /// Keeps an allocation that was lowered for the next [`allocate`] of this
 /// thread to fill (its vectors are some hundred bytes each).
 pub(super) fn recycle(allocation: Allocation) {
-    super::spare::give(&SPARE_ALLOCATIONS, allocation);
+    super::spare::give(
+        &SPARE_ALLOCATIONS,
+        (allocation.locs, allocation.fused, allocation.saved),
+    );
 }
 
 impl Scratch {
     /// [`allocate`] in these buffers, phase by phase.
     fn allocate(&mut self, func: &Function, types: &RegTypes) -> Allocation {
         let n = types.0.len().max(func.reg_count());
-        let spare = super::spare::take(&SPARE_ALLOCATIONS);
-        let mut locs = spare.locs;
+        let (mut locs, mut fused, saved) = super::spare::take(&SPARE_ALLOCATIONS);
         refill(&mut locs, n, Loc::None);
-        let mut fused = spare.fused;
         refill(&mut fused, n, false);
         self.number(func, n, &mut locs);
         self.fuse_comparisons(&func.blocks, &mut fused);
@@ -384,7 +385,7 @@ impl Scratch {
         self.stretch_over_liveness();
         self.build_intervals(&locs, &fused);
         let hoisted = self.hoist_descriptors(func, n, &mut locs);
-        let (slots, saved) = self.scan(func, types, &mut locs, &fused, spare.saved);
+        let (slots, saved) = self.scan(func, types, &mut locs, &fused, saved);
         let place = |v: usize| locs.get(v).copied().unwrap_or(Loc::None);
         let shared = hoisted
             .into_iter()
