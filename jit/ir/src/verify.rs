@@ -19,6 +19,8 @@
 //!   argument limits of the library's [`Target`](crate::target::Target) (on
 //!   x86-64, the System V argument registers: no stack-passed arguments).
 
+use std::borrow::Cow;
+
 use crate::error::{Error, ErrorKind, Location};
 use crate::ir::{
     BinOp, BlockCall, Callee, CmpOp, Constraint, Function, Item, Library, Linkage, Literal, Op,
@@ -453,7 +455,11 @@ struct Checker<'a> {
     lib: &'a Library,
     f: &'a Function,
     scope: &'a [TypeParam],
+    /// The type of each register defined so far, in its first `defined`
+    /// entries; what follows is left from the storage's previous use and
+    /// overwritten in place (keeping the boxes of pointer types).
     types: Vec<Type>,
+    defined: usize,
     /// Block and position (0 for parameters, k+1 for instruction k) of each definition.
     defs: Vec<(usize, usize)>,
     idom: Vec<usize>,
@@ -522,8 +528,9 @@ enum Trust<'a> {
 /// collections library and on random generic templates, and debug builds
 /// compare them on every instance.
 ///
-/// `types` is storage for the register types (emptied first): an instance
-/// no longer needed lends its own.
+/// `types` is storage for the register types (overwritten in place, so
+/// the boxes of its pointer types are reused): an instance no longer
+/// needed lends its own.
 pub(crate) fn verify_instance(
     f: &Function,
     template: &Function,
@@ -546,12 +553,12 @@ pub(crate) fn verify_instance(
 }
 
 /// Runs the rules `trust` leaves to check; the register types are
-/// collected in `types`, emptied first.
+/// written over `types`, which ends up holding exactly them.
 fn check_function(
     f: &Function,
     lib: &Library,
     trust: Trust<'_>,
-    mut types: Vec<Type>,
+    types: Vec<Type>,
 ) -> Result<RegTypes, Error> {
     let name = || f.name.to_string();
     let regs = f.reg_count();
@@ -607,10 +614,8 @@ fn check_function(
         lib,
         f,
         scope: &f.type_params,
-        types: {
-            types.clear();
-            types
-        },
+        types,
+        defined: 0,
         defs: Vec::new(),
         idom: Vec::new(),
         trust,
@@ -673,14 +678,35 @@ impl Checker<'_> {
 
     /// Pass 1: checks definition order and records each register's type
     /// (and, unless the instance check runs, where it is defined: the
-    /// instance check reads no operands).
+    /// instance check reads no operands). Leaves `types` exactly the
+    /// registers' types.
     fn number_registers(&mut self, regs: usize) -> Result<(), Error> {
-        self.types.reserve(regs);
+        self.types.reserve(regs.saturating_sub(self.types.len()));
         if let Trust::Nothing = self.trust {
             self.defs.reserve(regs);
             self.defs.resize(self.f.sig.params.len(), (0, 0));
         }
-        self.types.extend(self.f.sig.params.iter().cloned());
+        let f = self.f;
+        for t in &f.sig.params {
+            self.record(Cow::Borrowed(t));
+        }
+        self.define_all()?;
+        self.types.truncate(self.defined);
+        Ok(())
+    }
+
+    /// Writes the type of the next register over the kept storage.
+    fn record(&mut self, t: Cow<'_, Type>) {
+        match (self.types.get_mut(self.defined), t) {
+            (Some(slot), Cow::Borrowed(t)) => t.clone_into_place(slot),
+            (Some(slot), Cow::Owned(t)) => slot.replace_with(t),
+            (None, t) => self.types.push(t.into_owned()),
+        }
+        self.defined += 1;
+    }
+
+    /// The definitions of every block, in order.
+    fn define_all(&mut self) -> Result<(), Error> {
         for (b, block) in self.f.blocks.iter().enumerate() {
             self.block = b;
             self.inst = None;
@@ -689,7 +715,7 @@ impl Checker<'_> {
             }
             for (r, t) in &block.params {
                 self.at(check_type(t, self.scope, self.lib))?;
-                self.define(*r, t.clone(), 0)?;
+                self.define(*r, Cow::Borrowed(t), 0)?;
             }
             // An instance is checked in this same pass: the rules it still
             // needs do not read operands.
@@ -721,8 +747,8 @@ impl Checker<'_> {
         Ok(())
     }
 
-    fn define(&mut self, r: Reg, t: Type, pos: usize) -> Result<(), Error> {
-        let expected = u32::try_from(self.types.len()).unwrap_or(u32::MAX);
+    fn define(&mut self, r: Reg, t: Cow<'_, Type>, pos: usize) -> Result<(), Error> {
+        let expected = u32::try_from(self.defined).unwrap_or(u32::MAX);
         if r.0 != expected {
             return Err(self.err(ErrorKind::RegisterNumbering {
                 expected,
@@ -732,7 +758,7 @@ impl Checker<'_> {
         if !t.is_register() {
             return Err(self.err(ErrorKind::NotRegisterType(self.show(&t))));
         }
-        self.types.push(t);
+        self.record(t);
         if let Trust::Nothing = self.trust {
             self.defs.push((self.block, pos));
         }
@@ -741,28 +767,34 @@ impl Checker<'_> {
 
     /// Type produced by an operation, from its own fields (operands are
     /// checked in pass 2).
-    fn result_type(&self, op: &Op) -> Result<Type, Error> {
-        Ok(match op {
-            Op::Const { ty, .. } | Op::Unary { ty, .. } | Op::Binary { ty, .. } => ty.clone(),
-            Op::Select { ty, .. } | Op::Load { ty, .. } | Op::Addr { ty, .. } => ty.clone(),
-            Op::MemLoad { ty, .. } => ty.clone(),
-            Op::MemSize { .. } | Op::MemGrow { .. } => Type::I64,
-            Op::TableSize { .. } | Op::TableGrow { .. } => Type::I64,
-            Op::TableGet { table, .. } => Type::Fn(Box::new(self.table(table)?.sig.clone())),
-            Op::Cmp { .. } => Type::Bool,
-            Op::Cast { to, .. } | Op::Bitcast { to, .. } => to.clone(),
-            Op::ElemAddr { elem, .. } => elem.clone().ptr_to(),
-            Op::FieldAddr { strukt, field, .. } => self.field_type(strukt, *field)?.ptr_to(),
-            Op::SizeOf { .. } | Op::AlignOf { .. } => Type::I64,
+    fn result_type<'o>(&self, op: &'o Op) -> Result<Cow<'o, Type>, Error> {
+        let owned = |t: Type| Ok(Cow::Owned(t));
+        match op {
+            Op::Const { ty, .. } | Op::Unary { ty, .. } | Op::Binary { ty, .. } => {
+                Ok(Cow::Borrowed(ty))
+            }
+            Op::Select { ty, .. } | Op::Load { ty, .. } | Op::Addr { ty, .. } => {
+                Ok(Cow::Borrowed(ty))
+            }
+            Op::MemLoad { ty, .. } => Ok(Cow::Borrowed(ty)),
+            Op::MemSize { .. } | Op::MemGrow { .. } => owned(Type::I64),
+            Op::TableSize { .. } | Op::TableGrow { .. } => owned(Type::I64),
+            Op::TableGet { table, .. } => owned(Type::Fn(Box::new(self.table(table)?.sig.clone()))),
+            Op::Cmp { .. } => owned(Type::Bool),
+            Op::Cast { to, .. } | Op::Bitcast { to, .. } => Ok(Cow::Borrowed(to)),
+            Op::ElemAddr { elem, .. } => owned(elem.clone().ptr_to()),
+            Op::FieldAddr { strukt, field, .. } => owned(self.field_type(strukt, *field)?.ptr_to()),
+            Op::SizeOf { .. } | Op::AlignOf { .. } => owned(Type::I64),
             Op::Call { sig, .. } | Op::CallIndirect { sig, .. } | Op::CallTable { sig, .. } => sig
                 .ret
-                .clone()
-                .ok_or_else(|| self.err(ErrorKind::ResultMismatch("returns nothing")))?,
+                .as_ref()
+                .map(Cow::Borrowed)
+                .ok_or_else(|| self.err(ErrorKind::ResultMismatch("returns nothing"))),
             Op::Store { .. } | Op::MemStore { .. } | Op::TableSet { .. } => {
-                return Err(self.err(ErrorKind::ResultMismatch("stores and produces no value")));
+                Err(self.err(ErrorKind::ResultMismatch("stores and produces no value")))
             }
-            Op::FuncAddr { sig, .. } => Type::Fn(Box::new(sig.clone())),
-        })
+            Op::FuncAddr { sig, .. } => owned(Type::Fn(Box::new(sig.clone()))),
+        }
     }
 
     /// The memory `name` the library declares.

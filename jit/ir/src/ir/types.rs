@@ -180,7 +180,7 @@ pub struct Signature {
 }
 
 /// A type of the IR.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Debug, PartialEq, Eq, Hash)]
 pub enum Type {
     /// An integer.
     Int(IntType),
@@ -202,7 +202,36 @@ pub enum Type {
     Struct(StructType),
 }
 
+/// Cloning a scalar type is a copy, inlined where it happens (most types
+/// an instantiation clones are scalars); only the boxed and named forms
+/// go through a call.
+impl Clone for Type {
+    #[inline]
+    fn clone(&self) -> Self {
+        match *self {
+            Type::Int(t) => Type::Int(t),
+            Type::F32 => Type::F32,
+            Type::F64 => Type::F64,
+            Type::Bool => Type::Bool,
+            Type::RawPtr => Type::RawPtr,
+            Type::Param(i) => Type::Param(i),
+            _ => self.clone_nested(),
+        }
+    }
+}
+
 impl Type {
+    /// [`Clone::clone`] of a pointer, function or struct type.
+    #[inline(never)]
+    fn clone_nested(&self) -> Self {
+        match self {
+            Type::Ptr(inner) => Type::Ptr(inner.clone()),
+            Type::Fn(sig) => Type::Fn(sig.clone()),
+            Type::Struct(s) => Type::Struct(s.clone()),
+            scalar => scalar.clone(),
+        }
+    }
+
     /// Shorthand for `Type::Int(IntType::I64)`, the index and size type.
     pub const I64: Type = Type::Int(IntType::I64);
 
@@ -306,19 +335,38 @@ impl Type {
             (Type::Ptr(generic), Type::Ptr(out)) => generic.substitute_into(args, out),
             (Type::Param(i), out) => match usize::try_from(*i).ok().and_then(|i| args.get(i)) {
                 Some(arg) => arg.clone_into_place(out),
-                None => *out = self.clone(),
+                None => out.replace_with(self.clone()),
             },
-            (generic, out) => *out = generic.substitute(args),
+            (generic, out) => out.replace_with(generic.substitute(args)),
         }
     }
 
     /// Makes `out` equal to `self`, keeping the boxes of `out`'s pointer
     /// levels where both are pointers.
+    #[inline]
     pub fn clone_into_place(&self, out: &mut Type) {
         match (self, out) {
             (Type::Ptr(inner), Type::Ptr(out)) => inner.clone_into_place(out),
-            (ty, out) => *out = ty.clone(),
+            (ty, out) => out.replace_with(ty.clone()),
         }
+    }
+
+    /// `*self = new`, without a call to drop the old value when it owns
+    /// nothing (a scalar or a parameter), which is most of the time.
+    #[inline]
+    pub fn replace_with(&mut self, new: Type) {
+        let old = std::mem::replace(self, new);
+        if old.owns_nothing() {
+            // Nothing to free: dropping it would only be a call that
+            // looks at the variant.
+            std::mem::forget(old);
+        }
+    }
+
+    /// Whether the type holds no box or string (dropping it frees nothing).
+    #[inline]
+    fn owns_nothing(&self) -> bool {
+        !matches!(self, Type::Ptr(_) | Type::Fn(_) | Type::Struct(_))
     }
 
     /// Whether `self` is `generic.substitute(args)`, decided without
