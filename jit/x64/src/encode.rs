@@ -534,6 +534,7 @@ pub(super) struct Encoded {
 
 /// Operand `op` of `ins` as a register of `class`: its number, with the
 /// REX requirement of byte registers added to `force_rex`.
+#[inline]
 fn register(ins: &Ins, op: usize, class: Class, force_rex: &mut bool) -> Option<u8> {
     let Some(Operand::Reg(r)) = ins.ops.get(op) else {
         return None;
@@ -672,6 +673,7 @@ pub(super) fn write(ins: &Ins, out: &mut Vec<u8>) -> Option<Encoded> {
 /// length known when compiling is a few stores, where a copy of `len`
 /// bytes calls `memcpy`, which cost more than the encoding of many an
 /// instruction.
+#[inline(always)]
 fn append_prefix<const N: usize>(out: &mut Vec<u8>, bytes: &[u8; N], len: usize) {
     let end = out.len() + len.min(N);
     out.extend_from_slice(bytes);

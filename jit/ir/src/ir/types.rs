@@ -310,6 +310,7 @@ impl Type {
 
     /// Replaces every `Param(i)` by `args[i]`; parameters without an
     /// argument are left in place (the verifier reports them).
+    #[inline]
     pub fn substitute(&self, args: &[Type]) -> Type {
         match self {
             Type::Param(i) => usize::try_from(*i)
@@ -317,6 +318,15 @@ impl Type {
                 .and_then(|i| args.get(i))
                 .cloned()
                 .unwrap_or_else(|| self.clone()),
+            Type::Ptr(_) | Type::Fn(_) | Type::Struct(_) => self.substitute_nested(args),
+            other => other.clone(),
+        }
+    }
+
+    /// [`Type::substitute`] of a pointer, function or struct type.
+    #[inline(never)]
+    fn substitute_nested(&self, args: &[Type]) -> Type {
+        match self {
             Type::Ptr(inner) => inner.substitute(args).ptr_to(),
             Type::Fn(sig) => Type::Fn(Box::new(sig.substitute(args))),
             Type::Struct(s) => Type::Struct(StructType {
@@ -463,6 +473,7 @@ impl Signature {
 /// a buffer gets one of exactly `n` at once: reserving on an empty vector
 /// takes the allocator's slower growth path, which a fresh instantiation
 /// would pay for every vector it fills.
+#[inline]
 pub(crate) fn room_for<T>(v: &mut Vec<T>, n: usize) {
     if v.capacity() == 0 {
         *v = Vec::with_capacity(n);
