@@ -206,7 +206,7 @@ impl Gen {
             12 => self.ty(depth + 1).ptr_to(),
             13 => Type::Fn(Box::new(self.sig(depth + 1))),
             14 => Type::Param(self.below(3) as u32),
-            _ => Type::Struct(self.struct_type(depth + 1)),
+            _ => Type::Struct(Box::new(self.struct_type(depth + 1))),
         }
     }
 

@@ -21,13 +21,13 @@ fn library() -> Library {
 }
 
 /// Boxes a type owns: one per pointer level, a function signature's box
-/// and parameter list, a struct's argument list.
+/// and parameter list, a struct's box, name and argument list.
 fn boxes(ty: &Type) -> usize {
     match ty {
         Type::Ptr(inner) => 1 + boxes(inner),
         Type::Fn(sig) => 1 + signature_boxes(sig),
         Type::Struct(s) => {
-            usize::from(!s.name.is_empty())
+            1 + usize::from(!s.name.is_empty())
                 + usize::from(!s.args.is_empty())
                 + s.args.iter().map(boxes).sum::<usize>()
         }
@@ -206,10 +206,10 @@ fn substituting_into_a_type_equals_substituting() {
     use jit::ir::{IntType, StructType};
     let int = Type::Int(IntType::I32);
     let pair = |a: Type, b: Type| {
-        Type::Struct(StructType {
+        Type::Struct(Box::new(StructType {
             name: "Pair".into(),
             args: vec![a, b],
-        })
+        }))
     };
     let func = |params: Vec<Type>, ret: Option<Type>| Type::Fn(Box::new(Signature { params, ret }));
     let shapes = vec![

@@ -64,10 +64,10 @@ fn troublesome(lib: &Library) -> Vec<Type> {
     });
     for s in structs {
         let args = vec![Type::Int(IntType::I32); s.type_params.len()];
-        let ty = Type::Struct(jit::ir::StructType {
+        let ty = Type::Struct(Box::new(jit::ir::StructType {
             name: s.name.clone(),
             args,
-        });
+        }));
         all.push(ty.clone().ptr_to());
         all.push(ty);
     }
@@ -187,10 +187,10 @@ fn constraint() -> impl Strategy<Value = Constraint> {
 /// A type argument: a scalar, a pointer near the depth limit, or a struct.
 fn argument() -> impl Strategy<Value = Type> {
     let pair = |a: Type, b: Type| {
-        Type::Struct(jit::ir::StructType {
+        Type::Struct(Box::new(jit::ir::StructType {
             name: "Pair".into(),
             args: vec![a, b],
-        })
+        }))
     };
     prop_oneof![
         4 => common::scalar_type(),

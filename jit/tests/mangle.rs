@@ -10,10 +10,10 @@ use jit::text::parse_type_args;
 use proptest::prelude::*;
 
 fn pair(a: Type, b: Type) -> Type {
-    Type::Struct(StructType {
+    Type::Struct(Box::new(StructType {
         name: "Pair".into(),
         args: vec![a, b],
-    })
+    }))
 }
 
 #[test]
@@ -138,10 +138,10 @@ fn arb_type() -> impl Strategy<Value = Type> {
                 proptest::collection::vec(inner, 0..4)
             )
                 .prop_map(|(k, args)| {
-                    Type::Struct(StructType {
+                    Type::Struct(Box::new(StructType {
                         name: STRUCT_NAMES[k].into(),
                         args,
-                    })
+                    }))
                 }),
         ]
     })

@@ -17,10 +17,10 @@ fn generic_type() -> impl Strategy<Value = Type> {
         prop_oneof![
             inner.clone().prop_map(Type::ptr_to),
             (0usize..2, proptest::collection::vec(inner.clone(), 0..3)).prop_map(|(k, args)| {
-                Type::Struct(StructType {
+                Type::Struct(Box::new(StructType {
                     name: ["Pair", "Vec"][k].into(),
                     args,
-                })
+                }))
             }),
             (
                 proptest::collection::vec(inner.clone(), 0..3),

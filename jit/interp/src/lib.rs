@@ -1316,7 +1316,7 @@ impl<'r> Interpreter<'r> {
                 return Err(not_concrete(ty));
             }
             Op::FieldAddr { strukt, .. } => {
-                return Err(not_concrete(&Type::Struct(strukt.clone())));
+                return Err(not_concrete(&Type::Struct(Box::new(strukt.clone()))));
             }
             Op::Call {
                 callee,

@@ -91,10 +91,10 @@ fn struct_in(
         let mut chain: Vec<String> = outer
             .into_iter()
             .flat_map(Chain::iter)
-            .map(|t| Type::Struct(t.clone()).to_string())
+            .map(|t| Type::Struct(Box::new(t.clone())).to_string())
             .collect();
         chain.reverse();
-        chain.push(Type::Struct(s.clone()).to_string());
+        chain.push(Type::Struct(Box::new(s.clone())).to_string());
         return Err(Error::new(ErrorKind::RecursiveStruct { chain }));
     }
     let def = lib.struct_def(&s.name).ok_or_else(|| {

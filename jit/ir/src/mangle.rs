@@ -231,10 +231,10 @@ impl Tokens<'_> {
         let args = (0..count)
             .map(|_| self.ty(depth + 1))
             .collect::<Result<_, _>>()?;
-        Ok(Type::Struct(StructType {
+        Ok(Type::Struct(Box::new(StructType {
             name: name.to_owned(),
             args,
-        }))
+        })))
     }
 }
 

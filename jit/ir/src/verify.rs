@@ -1288,7 +1288,7 @@ impl Checker<'_> {
                 self.address_base(
                     *base,
                     pos,
-                    Some(&Type::Struct(strukt.clone())),
+                    Some(&Type::Struct(Box::new(strukt.clone()))),
                     "field_addr",
                 )?;
             }

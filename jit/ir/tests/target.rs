@@ -75,7 +75,7 @@ fn size_of_pair_in(target: Target) -> i128 {
     let inst = instantiate(
         &lib,
         &TemplateName::free("size"),
-        &[Type::Struct(pair_i8_ptr())],
+        &[Type::Struct(Box::new(pair_i8_ptr()))],
     )
     .unwrap();
     let consts: Vec<i128> = inst

@@ -197,10 +197,10 @@ fn comments_blank_lines_and_trailing_commas_are_accepted() {
 
 #[test]
 fn standalone_types_parse() {
-    let pair = Type::Struct(StructType {
+    let pair = Type::Struct(Box::new(StructType {
         name: "Pair".into(),
         args: vec![Type::Int(IntType::I32), Type::F64],
-    });
+    }));
     assert_eq!(parse_type("Pair<i32, f64>").expect("type"), pair);
     assert_eq!(
         parse_type(" ptr<ptr<u8>> ").expect("type"),

@@ -66,10 +66,10 @@ fn every_instance_set_of_the_library_validates() {
     }
     assert!(checked >= 150, "only {checked} sets compiled");
     // Struct arguments too, where the template admits them.
-    let pair = Type::Struct(jit::ir::StructType {
+    let pair = Type::Struct(Box::new(jit::ir::StructType {
         name: "Pair".into(),
         args: vec![Type::Int(IntType::I8), Type::F64],
-    });
+    }));
     for name in ["swap", "reverse"] {
         assert!(Constraint::Any.admits(&pair));
         module(&lib, &[(TemplateName::free(name), vec![pair.clone()])]);

@@ -442,7 +442,7 @@ impl<'a> Reader<'a> {
                 }
                 Type::Param(i)
             }
-            type_tag::STRUCT => Type::Struct(self.struct_type(depth + 1)?),
+            type_tag::STRUCT => Type::Struct(Box::new(self.struct_type(depth + 1)?)),
             tag => {
                 return Err(Error::at_offset(
                     ErrorKind::BadTag { what: "type", tag },

@@ -199,7 +199,9 @@ pub enum Type {
     /// The type parameter with this index in the enclosing template.
     Param(u32),
     /// A generic struct; lives in memory only, reached through pointers.
-    Struct(StructType),
+    /// Boxed, so that a `Type` is two words and the scalar types that make
+    /// up most of a function's types are cheap to move and copy.
+    Struct(Box<StructType>),
 }
 
 /// Cloning a scalar type is a copy, inlined where it happens (most types
@@ -329,10 +331,10 @@ impl Type {
         match self {
             Type::Ptr(inner) => inner.substitute(args).ptr_to(),
             Type::Fn(sig) => Type::Fn(Box::new(sig.substitute(args))),
-            Type::Struct(s) => Type::Struct(StructType {
+            Type::Struct(s) => Type::Struct(Box::new(StructType {
                 name: s.name.clone(),
                 args: s.args.iter().map(|a| a.substitute(args)).collect(),
-            }),
+            })),
             other => other.clone(),
         }
     }
@@ -586,5 +588,21 @@ impl fmt::Display for Type {
             params: &[],
         }
         .fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every type is two words: the forms that own storage keep it behind
+    /// one box, so moving and copying the scalar types that make up most of
+    /// a function's types stays cheap.
+    #[test]
+    fn a_type_is_two_words() {
+        assert_eq!(
+            std::mem::size_of::<Type>(),
+            2 * std::mem::size_of::<usize>()
+        );
     }
 }

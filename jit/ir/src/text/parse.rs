@@ -338,10 +338,10 @@ fn ty<'a>(i: &'a str, scope: &[TypeParam], depth: usize) -> PResult<'a, Type> {
             };
             Ok((
                 rest,
-                Type::Struct(StructType {
+                Type::Struct(Box::new(StructType {
                     name: name.to_owned(),
                     args,
-                }),
+                })),
             ))
         }
     }
@@ -629,7 +629,7 @@ fn memory_op<'a>(word: &str, i: &'a str, scope: &[TypeParam]) -> PResult<'a, Opt
                 i,
                 Some((
                     Op::FieldAddr {
-                        strukt,
+                        strukt: *strukt,
                         field: 0,
                         base,
                     },

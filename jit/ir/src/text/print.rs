@@ -199,7 +199,11 @@ impl Printer<'_> {
                 field,
                 base,
             } => {
-                self.typed("field_addr", &Type::Struct(strukt.clone()), &[*base]);
+                self.typed(
+                    "field_addr",
+                    &Type::Struct(Box::new(strukt.clone())),
+                    &[*base],
+                );
                 // The name only when it reads back as this index (the
                 // first field of that name; duplicates are a verifier error).
                 let name = self
