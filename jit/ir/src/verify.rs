@@ -331,14 +331,27 @@ fn shown(ty: &Type, scope: &[TypeParam]) -> String {
     TypeDisplay { ty, params: scope }.to_string()
 }
 
-/// Checks that a type is well formed in `scope`.
-fn check_type(ty: &Type, scope: &[TypeParam], lib: &Library) -> Result<(), Error> {
-    if matches!(
+/// Whether `ty` is a scalar with a keyword: well formed anywhere, and a
+/// register type.
+#[inline]
+fn is_scalar(ty: &Type) -> bool {
+    matches!(
         ty,
         Type::Int(_) | Type::F32 | Type::F64 | Type::Bool | Type::RawPtr
-    ) {
+    )
+}
+
+/// Checks that a type is well formed in `scope`.
+#[inline]
+fn check_type(ty: &Type, scope: &[TypeParam], lib: &Library) -> Result<(), Error> {
+    if is_scalar(ty) {
         return Ok(());
     }
+    check_nested_type(ty, scope, lib)
+}
+
+/// [`check_type`] of a type that is not a scalar.
+fn check_nested_type(ty: &Type, scope: &[TypeParam], lib: &Library) -> Result<(), Error> {
     crate::error::check_limit("type nesting depth", ty.depth(), limits::MAX_TYPE_DEPTH)?;
     match ty {
         Type::Param(i) if param(scope, *i).is_none() => {
@@ -1016,7 +1029,11 @@ impl Checker<'_> {
         }
     }
 
+    #[inline]
     fn register_type(&self, ty: &Type) -> Result<(), Error> {
+        if is_scalar(ty) {
+            return Ok(());
+        }
         self.at(check_type(ty, self.scope, self.lib))?;
         if !ty.is_register() {
             return Err(self.err(ErrorKind::NotRegisterType(self.show(ty))));
