@@ -132,12 +132,9 @@ impl Compiler {
 pub(crate) const COMPILE_RUNS: usize = 2000;
 
 fn cold_compile(report: &mut Report) {
-    for strategy in [Strategy::Mprotect, Strategy::DualMapping] {
+    for strategy in crate::harness::STRATEGIES {
         let c = Compiler::new(strategy);
-        let label = match c.memory.strategy() {
-            Strategy::Mprotect => "mprotect",
-            Strategy::DualMapping => "dual map",
-        };
+        let label = crate::harness::strategy_label(c.memory.strategy());
         for rounds in [1usize, 14, 64] {
             let lib = jit::text::parse_library(&mix_template(rounds)).expect("parses");
             jit::verify::verify_library(&lib).expect("verifies");
@@ -850,7 +847,8 @@ fn kernels(report: &mut Report) {
             .address();
         // SAFETY: the kernel's own instantiation, compiled both ways; the
         // batches live until the end of this iteration.
-        let (jit, jit_tested) = unsafe { (Runner::compiled(entry), Runner::compiled(entry_tested)) };
+        let (jit, jit_tested) =
+            unsafe { (Runner::compiled(entry), Runner::compiled(entry_tested)) };
         kernel.verify(&[
             ("jit", jit),
             ("jit with explicit null tests", jit_tested),

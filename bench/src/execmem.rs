@@ -215,11 +215,8 @@ pub fn run(report: &mut Report) {
         Shape::Batches(10),
         Shape::OneByOne,
     ];
-    for strategy in [Strategy::Mprotect, Strategy::DualMapping] {
-        let name = match strategy {
-            Strategy::Mprotect => "mprotect",
-            Strategy::DualMapping => "dual map",
-        };
+    for strategy in crate::harness::STRATEGIES {
+        let name = crate::harness::strategy_label(strategy);
         for shape in shapes {
             let outcome = if matches!((strategy, shape), (Strategy::Mprotect, Shape::OneByOne)) {
                 naive

@@ -114,6 +114,22 @@ pub fn profile_runs(default: usize) -> usize {
 }
 
 /// Formats a duration with a unit that keeps three significant digits.
+/// Every execmem strategy, in the order the rows list them.
+pub const STRATEGIES: [execmem::Strategy; 3] = [
+    execmem::Strategy::Mprotect,
+    execmem::Strategy::DualMapping,
+    execmem::Strategy::FileWrite,
+];
+
+/// A strategy's name in row labels.
+pub fn strategy_label(strategy: execmem::Strategy) -> &'static str {
+    match strategy {
+        execmem::Strategy::Mprotect => "mprotect",
+        execmem::Strategy::DualMapping => "dual map",
+        execmem::Strategy::FileWrite => "file write",
+    }
+}
+
 pub fn fmt_duration(d: Duration) -> String {
     let ns = d.as_secs_f64() * 1e9;
     if ns < 1_000.0 {

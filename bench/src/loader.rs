@@ -283,6 +283,14 @@ fn jit_loader_on(memory: execmem::Config) -> Loader {
     })
 }
 
+/// [`jit_loader_with_collections`] with executable memory of `strategy`.
+fn jit_loader_with(strategy: execmem::Strategy) -> Loader {
+    jit_loader_on(execmem::Config {
+        strategy,
+        ..execmem::Config::default()
+    })
+}
+
 /// A JIT loader configured by `config` with the collections module loaded.
 pub(crate) fn jit_loader(config: LoaderConfig) -> Loader {
     let loader = Loader::with_jit(config).expect("loader");
@@ -316,8 +324,9 @@ fn cold_misses(loader: &Loader, symbol: &str, runs: usize) -> Stats {
 }
 
 /// Names one step of a cold miss to repeat under a profiler instead of
-/// measuring the `jit` area: `first`, `cold`, `dual`, `backend`, `encode`,
-/// `substitute` or `publish` (`SMFJIT_BENCH_PROFILE_RUNS` times, default
+/// measuring the `jit` area: `first`, `cold` (the loader's default
+/// executable memory), `first-mprotect`, `mprotect`, `dual`, `backend`,
+/// `encode`, `substitute` or `publish` (`SMFJIT_BENCH_PROFILE_RUNS` times, default
 /// 20,000), or `templates` (the rows of 10 against 1,000 templates alone).
 pub(crate) const PROFILE_ENV: &str = "SMFJIT_BENCH_PROFILE";
 
@@ -335,12 +344,19 @@ fn profile_step(step: &str, symbols: &[&str]) {
         "first" => measure_with_setup(runs, jit_loader_with_collections, |l| {
             l.resolve(symbols[0]).map_or(0, |a| a.get())
         }),
+        "first-mprotect" => measure_with_setup(
+            runs,
+            || jit_loader_with(execmem::Strategy::Mprotect),
+            |l| l.resolve(symbols[0]).map_or(0, |a| a.get()),
+        ),
         "cold" => cold_misses(&jit_loader_with_collections(), symbols[0], runs),
         "dual" => cold_misses(
-            &jit_loader_on(execmem::Config {
-                strategy: execmem::Strategy::DualMapping,
-                ..execmem::Config::default()
-            }),
+            &jit_loader_with(execmem::Strategy::DualMapping),
+            symbols[0],
+            runs,
+        ),
+        "mprotect" => cold_misses(
+            &jit_loader_with(execmem::Strategy::Mprotect),
             symbols[0],
             runs,
         ),
@@ -608,6 +624,7 @@ pub fn run_jit(report: &mut Report) {
         .expect("quicksort$i32 instantiates");
     let compiled = probe.stats().instances.instantiations;
     assert_eq!(compiled, 2, "quicksort$i32 and insertion_sort$i32");
+    let strategy = probe.memory().strategy();
 
     // The headline: the first miss of a fresh loader (its own executable
     // memory, page pool and instance cache, no spare instances), in a
@@ -619,12 +636,22 @@ pub fn run_jit(report: &mut Report) {
     // Best case, labelled: the same names again in one loader, over the
     // spare instances and warm buffers of the last miss.
     let again = cold_misses(&jit_loader_with_collections(), symbols[0], COLD_RUNS);
-    let dual = jit_loader_on(execmem::Config {
-        strategy: execmem::Strategy::DualMapping,
-        ..execmem::Config::default()
-    });
-    let dual_strategy = dual.memory().strategy();
-    let again_dual = cold_misses(&dual, symbols[0], COLD_RUNS);
+    // The same two rows under the executable-memory strategies the loader
+    // does not use by default, labelled.
+    let others: Vec<_> = crate::harness::STRATEGIES
+        .into_iter()
+        .filter(|&other| other != strategy)
+        .map(|other| {
+            let first = measure_with_setup(
+                COLD_RUNS,
+                || jit_loader_with(other),
+                |l| l.resolve(symbols[0]).map_or(0, |a| a.get()),
+            );
+            let loader = jit_loader_with(other);
+            let used = crate::harness::strategy_label(loader.memory().strategy());
+            (used, first, cold_misses(&loader, symbols[0], COLD_RUNS))
+        })
+        .collect();
     let (prepare, encode, substitute, publish) = backend_alone(&symbols);
     // One definition of the encoder share: the part of the headline miss
     // spent generating code (register allocation, lowering, encoding).
@@ -632,7 +659,11 @@ pub fn run_jit(report: &mut Report) {
     report.row(
         Row::new(
             "jit",
-            "first miss of a fresh loader → pointer, quicksort$i32 (+insertion_sort$i32, 54 IR insts)",
+            format!(
+                "first miss of a fresh loader → pointer, quicksort$i32 (+insertion_sort$i32, \
+                 54 IR insts), execmem {}",
+                crate::harness::strategy_label(strategy)
+            ),
             fmt_duration(first.median),
         )
         .ratio(format!("p99 {}", fmt_duration(first.p99)))
@@ -662,14 +693,24 @@ pub fn run_jit(report: &mut Report) {
         .ratio(format!("ours {}", fmt_duration(again.median)))
         .target("≥ 10× faster", faster >= 10.0),
     );
-    report.row(
-        Row::new(
-            "jit",
-            format!("  re-miss, execmem strategy {dual_strategy:?}"),
-            fmt_duration(again_dual.median),
-        )
-        .ratio(format!("p99 {}", fmt_duration(again_dual.p99))),
-    );
+    for (used, first_there, again_there) in &others {
+        report.row(
+            Row::new(
+                "jit",
+                format!("  first miss, execmem {used}"),
+                fmt_duration(first_there.median),
+            )
+            .ratio(format!("p99 {}", fmt_duration(first_there.p99))),
+        );
+        report.row(
+            Row::new(
+                "jit",
+                format!("  re-miss, execmem {used}"),
+                fmt_duration(again_there.median),
+            )
+            .ratio(format!("p99 {}", fmt_duration(again_there.p99))),
+        );
+    }
     report.row(
         Row::new(
             "jit",
@@ -698,7 +739,10 @@ pub fn run_jit(report: &mut Report) {
     report.row(
         Row::new(
             "jit",
-            "  for comparison: publishing 700 bytes alone (reserve, write, mprotect)",
+            format!(
+                "  for comparison: publishing 700 bytes alone (reserve, write, publish), execmem {}",
+                crate::harness::strategy_label(strategy)
+            ),
             fmt_duration(publish.median),
         )
         .ratio(format!("{:.0}% of the miss", share(publish))),

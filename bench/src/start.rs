@@ -74,9 +74,7 @@ fn build_clients(root: &Path) -> Result<Vec<(&'static str, PathBuf)>, String> {
     if rustc.is_file() {
         build.env("RUSTC", rustc);
     }
-    let status = build
-        .status()
-        .map_err(|e| format!("cargo: {e}"))?;
+    let status = build.status().map_err(|e| format!("cargo: {e}"))?;
     if !status.success() {
         return Err("cargo build of the library and example failed".into());
     }

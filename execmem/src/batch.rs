@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::arch;
-use crate::dual::{DualRegion, Frontier};
+use crate::dual::{DualRegion, Frontier, Views};
 use crate::error::Error;
 use crate::limits;
 use crate::mapping::Staging;
@@ -84,6 +84,19 @@ pub(crate) enum Home {
     Shared(usize),
 }
 
+/// Bytes staged in private memory for a run of reservations in a region
+/// without a read-write view (file writes), written into the region's file
+/// at publication.
+struct Staged {
+    /// Index of the region in the batch's list.
+    region: usize,
+    /// Offset of the first byte in the region.
+    start: usize,
+    /// The reservations and the padding between them, trapping until
+    /// written.
+    bytes: Vec<u8>,
+}
+
 /// A function named inside a reservation.
 struct Inner {
     offset: usize,
@@ -118,6 +131,10 @@ struct Entry {
 /// its read-write view; their addresses lie in its read-execute view, where
 /// the unwritten bytes trap until published. Dropping an unpublished batch
 /// gives up its ranges (they stay trapping; ranges are never reused).
+/// Under [`Strategy::FileWrite`](crate::Strategy::FileWrite) the same, but
+/// the bytes are staged in the batch's private memory and written into the
+/// region's file at publication, one write per run of adjacent
+/// reservations.
 ///
 /// A batch belongs to one thread at a time (`Send`, not shared).
 pub struct CodeBatch {
@@ -126,6 +143,8 @@ pub struct CodeBatch {
     regions: Vec<Region>,
     /// Dual-mapped regions holding this batch's reservations, in order.
     shared_regions: Vec<Arc<DualRegion>>,
+    /// The bytes of reservations in regions without a write view.
+    staged: Vec<Staged>,
     entries: Vec<Entry>,
     /// Size of the first region, from a capacity hint; taken once.
     first_region: Option<usize>,
@@ -149,6 +168,7 @@ impl CodeBatch {
             id: NEXT_BATCH.fetch_add(1, Ordering::Relaxed),
             regions: Vec::new(),
             shared_regions: Vec::new(),
+            staged: Vec::new(),
             entries: Vec::new(),
             first_region: capacity.map(|bytes| bytes.min(limits::MAX_REGION_SIZE)),
             keep: Vec::new(),
@@ -279,18 +299,35 @@ impl CodeBatch {
         let fresh = self
             .shared
             .fresh_region_len(size, self.shared.region_size)?;
-        let (region, offset) = frontier.place(size, align, fresh, &self.shared.ledger)?;
-        let address = region.exec_address() + offset;
+        let placed = frontier.place(size, align, fresh, &self.shared.ledger)?;
+        let (offset, padding) = (placed.offset, placed.padding);
+        let address = placed.region.exec_address() + offset;
         // The frontier only moves forward, so a batch's regions come in
         // order and only the last can repeat.
         let known = self
             .shared_regions
             .last()
-            .is_some_and(|last| Arc::ptr_eq(last, &region));
+            .is_some_and(|last| Arc::ptr_eq(last, &placed.region));
         if !known {
-            self.shared_regions.push(region);
+            self.shared_regions.push(placed.region);
         }
-        Ok((Home::Shared(self.shared_regions.len() - 1), offset, address))
+        let index = self.shared_regions.len() - 1;
+        if frontier.views() == Views::ExecuteOnly {
+            let end = offset + size;
+            match self.staged.last_mut() {
+                // Nothing was handed out between the run's end and this
+                // reservation: the run grows over the padding.
+                Some(run) if run.region == index && run.start + run.bytes.len() == padding => {
+                    run.bytes.resize(end - run.start, arch::TRAP_FILL);
+                }
+                _ => self.staged.push(Staged {
+                    region: index,
+                    start: offset,
+                    bytes: vec![arch::TRAP_FILL; size],
+                }),
+            }
+        }
+        Ok((Home::Shared(index), offset, address))
     }
 
     /// The entry a reservation names, if it belongs to this batch.
@@ -392,14 +429,28 @@ impl CodeBatch {
         let &Entry {
             home, offset, size, ..
         } = self.entry(reservation)?;
-        Ok(match home {
-            Home::Own(index) => &mut self.regions[index].staging.bytes_mut()[offset..offset + size],
-            // SAFETY: the range was handed to this batch alone by the
-            // frontier and is not published while the batch exists; the
-            // slice borrows the batch mutably, so no second slice of it (or
-            // of any other reservation of the batch) coexists.
-            Home::Shared(index) => unsafe { self.shared_regions[index].write_slice(offset, size) },
-        })
+        let index = match home {
+            Home::Own(index) => {
+                return Ok(&mut self.regions[index].staging.bytes_mut()[offset..offset + size]);
+            }
+            Home::Shared(index) => index,
+        };
+        // SAFETY: the range was handed to this batch alone by the frontier
+        // and is not published while the batch exists; the slice borrows
+        // the batch mutably, so no second slice of it (or of any other
+        // reservation of the batch) coexists.
+        if let Some(bytes) = unsafe { self.shared_regions[index].write_slice(offset, size) } {
+            return Ok(bytes);
+        }
+        self.staged
+            .iter_mut()
+            .find(|run| {
+                run.region == index
+                    && run.start <= offset
+                    && offset + size <= run.start + run.bytes.len()
+            })
+            .map(|run| &mut run.bytes[offset - run.start..offset - run.start + size])
+            .ok_or_else(|| reservation.foreign())
     }
 
     /// Copies `bytes` into the reservation at `offset` (any offset, any
@@ -437,23 +488,37 @@ impl CodeBatch {
     /// trapping bytes, makes the instruction cache coherent, and turns each
     /// region read-execute with one protection change (one region for any
     /// batch that fits [`Config::region_size`](crate::Config::region_size)
-    /// or its capacity hint). Consumes the batch, so nothing can be written
-    /// afterwards.
+    /// or its capacity hint). Under file writes, writes each run of staged
+    /// reservations into its region's file instead. Consumes the batch, so
+    /// nothing can be written afterwards.
     ///
     /// # Errors
     ///
     /// [`Error::Protect`] when the kernel refuses execute permission (see
     /// the error's text); all of the batch's memory is unmapped then.
+    /// [`Error::WriteCode`] when a write into a code file fails; the
+    /// batch's ranges are given up then.
     pub fn publish(self) -> Result<PublishedCode, Error> {
         let Self {
             shared,
             id,
             regions,
             shared_regions,
+            staged,
             entries,
             keep,
             ..
         } = self;
+        for run in &staged {
+            let region = &shared_regions[run.region];
+            region
+                .write_file(run.start, &run.bytes)
+                .map_err(|source| Error::WriteCode {
+                    address: region.exec_address() + run.start,
+                    len: run.bytes.len(),
+                    source,
+                })?;
+        }
         let mut mappings = Vec::with_capacity(regions.len());
         for region in regions {
             // On error the regions not yet published and those already

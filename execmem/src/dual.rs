@@ -1,11 +1,17 @@
-//! Dual mapping: one memory file mapped twice, a read-write view where code
-//! is written and a read-execute view where it runs. No single mapping is
-//! ever writable and executable, no protection ever changes, and functions
-//! from any number of batches share pages; the price is that a writable
-//! alias of executable memory exists for as long as the region lives (see
-//! doc/ARCHITECTURE.md).
+//! Code in a memory file: regions shared by every batch of an allocator,
+//! which no protection change ever touches.
 //!
-//! A [`DualRegion`] is created whole: both views mapped and every byte set to
+//! Under dual mapping the file is mapped twice, a read-write view where
+//! code is written and a read-execute view where it runs; the price is that
+//! a writable alias of executable memory exists for as long as the region
+//! lives. Under file writes the read-execute view is the only one: a batch
+//! stages its bytes in private memory and publication writes them into the
+//! file with `pwrite`, so changing code takes a system call on the file,
+//! as changing it under `mprotect` takes one on the pages (see
+//! doc/ARCHITECTURE.md). No single mapping is ever writable and executable
+//! in either, and functions from any number of batches share pages.
+//!
+//! A [`DualRegion`] is created whole: its views mapped and every byte set to
 //! the trapping fill. A bump [`Frontier`] shared by all batches of an
 //! allocator hands out byte ranges; a region lives while the frontier or any
 //! batch or published code holding one of its ranges keeps it (`Arc`), and
@@ -27,15 +33,26 @@ use crate::stats::Protection;
 /// (`/memfd:smfjit-code (deleted)`).
 const MEMFD_NAME: &CStr = c"smfjit-code";
 
-/// A memory file with a read-write and a read-execute view of its bytes.
+/// Which views of its file a region maps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Views {
+    /// A read-write view for writing and a read-execute one (dual mapping).
+    Both,
+    /// Only the read-execute view; code is written into the file (file
+    /// writes).
+    ExecuteOnly,
+}
+
+/// A memory file with a read-execute view of its bytes and, under dual
+/// mapping, a read-write one.
 pub(crate) struct DualRegion {
-    write_view: NonNull<u8>,
+    write_view: Option<NonNull<u8>>,
     exec_view: NonNull<u8>,
     len: usize,
     ledger: Arc<Ledger>,
-    /// Kept open for the region's life; closing it after unmapping frees
-    /// the memory.
-    _file: OwnedFd,
+    /// Kept open for the region's life: file writes go through it, and
+    /// closing it after unmapping frees the memory.
+    file: OwnedFd,
 }
 
 // SAFETY: the region owns its views; writes go only through `write`, whose
@@ -47,8 +64,13 @@ unsafe impl Send for DualRegion {}
 // SAFETY: see `Send`.
 unsafe impl Sync for DualRegion {}
 
-/// Maps `len` bytes of `fd` shared with `protection`.
-fn map_view(fd: &OwnedFd, len: usize, protection: libc::c_int) -> io::Result<NonNull<u8>> {
+/// Maps `len` bytes of `fd` shared with `protection` (and `extra` flags).
+fn map_view(
+    fd: &OwnedFd,
+    len: usize,
+    protection: libc::c_int,
+    extra: libc::c_int,
+) -> io::Result<NonNull<u8>> {
     // SAFETY: a shared mapping of our own memory file at an address of the
     // kernel's choosing touches no existing memory; the result is checked.
     let raw = unsafe {
@@ -56,7 +78,7 @@ fn map_view(fd: &OwnedFd, len: usize, protection: libc::c_int) -> io::Result<Non
             std::ptr::null_mut(),
             len,
             protection,
-            libc::MAP_SHARED,
+            libc::MAP_SHARED | extra,
             fd.as_raw_fd(),
             0,
         )
@@ -105,43 +127,129 @@ fn memory_file(len: usize) -> io::Result<OwnedFd> {
     Ok(file)
 }
 
+/// Writes all of `bytes` into `file` at `offset`, across partial writes and
+/// interrupted calls.
+fn write_all_at(file: &OwnedFd, mut bytes: &[u8], mut offset: usize) -> io::Result<()> {
+    while !bytes.is_empty() {
+        let at = libc::off_t::try_from(offset).map_err(io::Error::other)?;
+        // SAFETY: `bytes` is a live slice of `bytes.len()` readable bytes;
+        // the call only reads it and writes our own file.
+        let written =
+            unsafe { libc::pwrite(file.as_raw_fd(), bytes.as_ptr().cast(), bytes.len(), at) };
+        match usize::try_from(written) {
+            Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
+            Ok(n) => {
+                bytes = bytes.get(n..).unwrap_or_default();
+                offset += n;
+            }
+            Err(_) => {
+                let error = io::Error::last_os_error();
+                if error.kind() != io::ErrorKind::Interrupted {
+                    return Err(error);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sets the first `len` bytes of `file` to the trapping fill: one page of
+/// it written as many times as needed, several pages per system call.
+fn fill_file(file: &OwnedFd, len: usize) -> io::Result<()> {
+    const PAGE: usize = 4096;
+    const PAGES_PER_CALL: usize = 64;
+    let page = [arch::TRAP_FILL; PAGE];
+    let mut offset = 0;
+    while offset < len {
+        let chunk = (len - offset).min(PAGE * PAGES_PER_CALL);
+        let vectors: Vec<libc::iovec> = (0..chunk.div_ceil(PAGE))
+            .map(|k| libc::iovec {
+                iov_base: page.as_ptr().cast_mut().cast(),
+                iov_len: (chunk - k * PAGE).min(PAGE),
+            })
+            .collect();
+        let at = libc::off_t::try_from(offset).map_err(io::Error::other)?;
+        let count = libc::c_int::try_from(vectors.len()).map_err(io::Error::other)?;
+        // SAFETY: every vector points into `page`, which outlives the call
+        // and is only read by it.
+        let written = unsafe { libc::pwritev(file.as_raw_fd(), vectors.as_ptr(), count, at) };
+        match usize::try_from(written) {
+            Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
+            Ok(n) => offset += n,
+            Err(_) => {
+                let error = io::Error::last_os_error();
+                if error.kind() != io::ErrorKind::Interrupted {
+                    return Err(error);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 impl DualRegion {
-    /// Creates a region of `len` bytes (a positive page multiple) with both
-    /// views, filled with trapping bytes.
+    /// Creates a region of `len` bytes (a positive page multiple) with
+    /// `views`, filled with trapping bytes.
     ///
     /// # Errors
     ///
     /// [`Error::Map`] when the memory file or the read-write view cannot be
-    /// created, [`Error::ExecutableView`] when the read-execute view is refused (a
-    /// hardened kernel: SELinux denying execute on memory files, PaX,
-    /// `vm.memfd_noexec = 2`).
-    pub(crate) fn create(len: usize, ledger: &Arc<Ledger>) -> Result<Self, Error> {
+    /// created or filled, [`Error::ExecutableView`] when the read-execute
+    /// view is refused (a hardened kernel: SELinux denying execute on
+    /// memory files, PaX, `vm.memfd_noexec = 2`).
+    pub(crate) fn create(len: usize, views: Views, ledger: &Arc<Ledger>) -> Result<Self, Error> {
         let map_error = |source| Error::Map { len, source };
         let file = memory_file(len).map_err(map_error)?;
-        let write_view =
-            map_view(&file, len, libc::PROT_READ | libc::PROT_WRITE).map_err(map_error)?;
-        let exec_view = match map_view(&file, len, libc::PROT_READ | libc::PROT_EXEC) {
+        let write_view = match views {
+            Views::Both => Some(
+                map_view(&file, len, libc::PROT_READ | libc::PROT_WRITE, 0).map_err(map_error)?,
+            ),
+            Views::ExecuteOnly => {
+                fill_file(&file, len).map_err(map_error)?;
+                None
+            }
+        };
+        // Without a write view nothing faults the pages in, and the file
+        // is full already: take the faults now rather than at first calls.
+        let populate = match views {
+            Views::Both => 0,
+            Views::ExecuteOnly => libc::MAP_POPULATE,
+        };
+        let exec_view = match map_view(&file, len, libc::PROT_READ | libc::PROT_EXEC, populate) {
             Ok(view) => view,
             Err(source) => {
-                // SAFETY: the write view was just mapped and nothing refers
-                // to it.
-                unsafe { unmap_view(write_view, len) };
+                if let Some(write_view) = write_view {
+                    // SAFETY: the write view was just mapped and nothing
+                    // refers to it.
+                    unsafe { unmap_view(write_view, len) };
+                }
                 return Err(Error::ExecutableView { len, source });
             }
         };
-        // SAFETY: the write view is a fresh read-write mapping of `len`
-        // bytes that no one else can reach yet.
-        unsafe { std::slice::from_raw_parts_mut(write_view.as_ptr(), len) }.fill(arch::TRAP_FILL);
+        if let Some(write_view) = write_view {
+            // SAFETY: the write view is a fresh read-write mapping of `len`
+            // bytes that no one else can reach yet.
+            unsafe { std::slice::from_raw_parts_mut(write_view.as_ptr(), len) }
+                .fill(arch::TRAP_FILL);
+            ledger.mapped_as(write_view.as_ptr() as usize, len, Protection::ReadWrite);
+        }
         arch::make_coherent(exec_view.as_ptr() as usize, len);
-        ledger.mapped_as(write_view.as_ptr() as usize, len, Protection::ReadWrite);
         ledger.mapped_as(exec_view.as_ptr() as usize, len, Protection::ReadExecute);
         Ok(Self {
             write_view,
             exec_view,
             len,
             ledger: Arc::clone(ledger),
-            _file: file,
+            file,
         })
+    }
+
+    /// Which views the region maps.
+    pub(crate) fn views(&self) -> Views {
+        match self.write_view {
+            Some(_) => Views::Both,
+            None => Views::ExecuteOnly,
+        }
     }
 
     /// Size of each view.
@@ -161,16 +269,33 @@ impl DualRegion {
     /// The range must lie inside the region and belong to a reservation
     /// that the caller exclusively owns and has not published, and the
     /// returned slice must not outlive that ownership.
+    /// `None` for a region without a read-write view.
     #[expect(
         clippy::mut_from_ref,
         reason = "disjoint ranges of one shared region are written by different batches; \
                   exclusivity comes from the frontier, stated in the safety contract"
     )]
-    pub(crate) unsafe fn write_slice(&self, offset: usize, size: usize) -> &mut [u8] {
+    pub(crate) unsafe fn write_slice(&self, offset: usize, size: usize) -> Option<&mut [u8]> {
         debug_assert!(offset + size <= self.len);
+        let view = self.write_view?;
         // SAFETY: in bounds and exclusively owned, by the caller's contract;
         // no shared slice of these bytes exists before publication.
-        unsafe { std::slice::from_raw_parts_mut(self.write_view.as_ptr().add(offset), size) }
+        Some(unsafe { std::slice::from_raw_parts_mut(view.as_ptr().add(offset), size) })
+    }
+
+    /// Writes `bytes` into the file at `offset`, where the read-execute
+    /// view shows them at once (the view maps the file's own pages).
+    ///
+    /// The range must belong to reservations the caller exclusively owns
+    /// and has not published, or be trapping padding nobody owns; no one
+    /// can call into it before the caller publishes.
+    ///
+    /// # Errors
+    ///
+    /// What the kernel reports for the write.
+    pub(crate) fn write_file(&self, offset: usize, bytes: &[u8]) -> io::Result<()> {
+        debug_assert!(offset + bytes.len() <= self.len);
+        write_all_at(&self.file, bytes, offset)
     }
 
     /// The bytes `offset .. offset + size` through the read-execute view.
@@ -189,14 +314,15 @@ impl DualRegion {
 
 impl Drop for DualRegion {
     fn drop(&mut self) {
-        self.ledger.unmapping(self.write_view.as_ptr() as usize);
-        self.ledger.unmapping(self.exec_view.as_ptr() as usize);
-        // SAFETY: both views are ours; every slice borrowed the region (or
-        // an `Arc` of it), so none is alive during drop.
-        unsafe {
-            unmap_view(self.write_view, self.len);
-            unmap_view(self.exec_view, self.len);
+        if let Some(write_view) = self.write_view {
+            self.ledger.unmapping(write_view.as_ptr() as usize);
+            // SAFETY: the view is ours; every slice borrowed the region (or
+            // an `Arc` of it), so none is alive during drop.
+            unsafe { unmap_view(write_view, self.len) };
         }
+        self.ledger.unmapping(self.exec_view.as_ptr() as usize);
+        // SAFETY: as for the write view.
+        unsafe { unmap_view(self.exec_view, self.len) };
     }
 }
 
@@ -210,6 +336,8 @@ impl Drop for DualRegion {
 /// inherited and open a fresh one on its first reservation.
 pub(crate) struct Frontier {
     current: Mutex<Current>,
+    /// The views of every region it opens.
+    views: Views,
 }
 
 struct Current {
@@ -242,11 +370,12 @@ fn watch_forks() {
 }
 
 impl Frontier {
-    /// A frontier starting with `region` (the probe that proved dual
-    /// mapping works).
+    /// A frontier starting with `region` (the probe that proved the
+    /// strategy works), opening regions with the same views.
     pub(crate) fn new(region: DualRegion) -> Self {
         watch_forks();
         Self {
+            views: region.views(),
             current: Mutex::new(Current {
                 region: Some((Arc::new(region), 0)),
                 generation: FORK_GENERATION.load(Ordering::SeqCst),
@@ -254,10 +383,17 @@ impl Frontier {
         }
     }
 
-    /// Hands out `size` bytes at `align`: the region and the offset. When
-    /// the current region is full, it is retired (it lives on while its
-    /// code does) and a region of `fresh_len` bytes (a page multiple of at
-    /// least `size`) takes its place.
+    /// The views of the regions it opens.
+    pub(crate) fn views(&self) -> Views {
+        self.views
+    }
+
+    /// Hands out `size` bytes at `align`: the region, the offset, and where
+    /// the alignment padding before it starts (the frontier's position
+    /// before this call; the offset itself in a fresh region). When the
+    /// current region is full, it is retired (it lives on while its code
+    /// does) and a region of `fresh_len` bytes (a page multiple of at least
+    /// `size`) takes its place.
     ///
     /// # Errors
     ///
@@ -268,7 +404,7 @@ impl Frontier {
         align: usize,
         fresh_len: usize,
         ledger: &Arc<Ledger>,
-    ) -> Result<(Arc<DualRegion>, usize), Error> {
+    ) -> Result<Placed, Error> {
         // Nothing below panics while the lock is held, so a poisoned lock
         // still guards a consistent cursor.
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
@@ -284,12 +420,30 @@ impl Frontier {
                     .checked_add(size)
                     .is_some_and(|end| end <= region.len())
             }) {
+                let padding = *cursor;
                 *cursor = start + size;
-                return Ok((Arc::clone(region), start));
+                return Ok(Placed {
+                    region: Arc::clone(region),
+                    offset: start,
+                    padding,
+                });
             }
         }
-        let region = Arc::new(DualRegion::create(fresh_len, ledger)?);
+        let region = Arc::new(DualRegion::create(fresh_len, self.views, ledger)?);
         current.region = Some((Arc::clone(&region), size));
-        Ok((region, 0))
+        Ok(Placed {
+            region,
+            offset: 0,
+            padding: 0,
+        })
     }
+}
+
+/// What [`Frontier::place`] hands out.
+pub(crate) struct Placed {
+    pub(crate) region: Arc<DualRegion>,
+    /// Where the reservation starts in the region.
+    pub(crate) offset: usize,
+    /// Where the alignment padding before it starts: bytes nobody owns.
+    pub(crate) padding: usize,
 }

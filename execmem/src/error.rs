@@ -43,6 +43,17 @@ pub enum Error {
         /// What the kernel reported.
         source: io::Error,
     },
+    /// The kernel refused to write staged code into the code file (file
+    /// writes).
+    #[error("could not write {len} bytes of code at {address:#x} into the code file: {source}")]
+    WriteCode {
+        /// First byte of the range, where it runs.
+        address: usize,
+        /// Length of the range.
+        len: usize,
+        /// What the kernel reported.
+        source: io::Error,
+    },
     /// A reservation length was zero or above [`crate::limits::MAX_RESERVATION_LEN`].
     #[error("a reservation of {len} bytes is not possible: it must be between 1 and {max} bytes")]
     InvalidLength {

@@ -19,11 +19,14 @@
 //! read-write view of a memory file and runs it from a read-execute view of
 //! the same file, so small publications share pages and need no protection
 //! change; it is probed at creation and falls back to `mprotect` where the
-//! kernel refuses. `doc/ARCHITECTURE.md` weighs the two.
+//! kernel refuses. [`Strategy::FileWrite`] shares its regions and its
+//! probe but maps only the read-execute view: a batch stages its bytes in
+//! private memory and publication writes them into the file with `pwrite`.
+//! `doc/ARCHITECTURE.md` weighs the three.
 //!
 //! Inside, `mapping` owns the system calls and raw pointers of private
 //! staging (the `Staging` → `Executable` type states) and `dual` those of
-//! dual-mapped regions and their shared bump `Frontier`; `batch` places
+//! memory-file regions and their shared bump `Frontier`; `batch` places
 //! reservations, `published` owns published code; `ledger` keeps the books
 //! behind [`Stats`] and [`ExecMemory::protection_of`]; `arch` holds the
 //! per-architecture cache maintenance and trap byte; `perf_map` writes

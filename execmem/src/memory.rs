@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::batch::CodeBatch;
-use crate::dual::{DualRegion, Frontier};
+use crate::dual::{DualRegion, Frontier, Views};
 use crate::error::Error;
 use crate::gdb_jit;
 use crate::jitdump;
@@ -36,8 +36,21 @@ pub enum Strategy {
     /// view of executable bytes lives as long as the region. Probed when the
     /// allocator is created; where the kernel refuses it (no `memfd_create`,
     /// SELinux, PaX, `vm.memfd_noexec = 2`) the allocator uses
-    /// [`Strategy::Mprotect`] instead, which [`ExecMemory::strategy`] reports.
+    /// [`Strategy::Mprotect`] instead, which [`ExecMemory::strategy`]
+    /// reports. So it does too when publications are announced (the perf
+    /// map, GDB's JIT interface, the jitdump): debuggers cannot set
+    /// breakpoints in a shared read-execute mapping, and `perf` names JIT
+    /// code only in anonymous memory.
     DualMapping,
+    /// Code runs from the only view of a memory file, read-execute, and is
+    /// written into the file with `pwrite` at publication, from the batch's
+    /// private staging. No mapping of code is ever writable, no protection
+    /// ever changes, and functions of all batches share pages: changing
+    /// published code takes a system call on the file, as it takes one on
+    /// the pages under `mprotect`. Probed, refused and left for announced
+    /// code as [`Strategy::DualMapping`] is, falling back to
+    /// [`Strategy::Mprotect`].
+    FileWrite,
 }
 
 /// How an [`ExecMemory`] maps and announces code.
@@ -98,7 +111,7 @@ pub(crate) struct Shared {
     pub(crate) perf_map: bool,
     pub(crate) gdb_jit: bool,
     pub(crate) jitdump: bool,
-    /// Present exactly when the allocator uses dual mapping.
+    /// Present exactly when the allocator uses dual mapping or file writes.
     pub(crate) frontier: Option<Frontier>,
     /// Spare one-page staging regions (mprotect with a pool configured).
     pub(crate) pool: Option<Pool>,
@@ -186,14 +199,24 @@ impl ExecMemory {
             jitdump::open()?;
         }
         let ledger = Arc::default();
-        // The probe for dual mapping is the allocator's first region; any
-        // refusal means the kernel will not do it, so fall back.
-        let frontier = match config.strategy {
+        // The probe for a memory-file strategy is the allocator's first
+        // region; any refusal means the kernel will not do it, so fall back.
+        // Announced code needs private anonymous pages: a debugger sets
+        // breakpoints by writing through `ptrace`, which the kernel refuses
+        // in a shared mapping without write permission, and `perf` looks
+        // JIT symbols up only for anonymous memory.
+        let announced = perf_map || gdb_jit || jitdump;
+        let views = match config.strategy {
+            _ if announced => None,
             Strategy::Mprotect => None,
-            Strategy::DualMapping => DualRegion::create(region_size, &ledger)
-                .ok()
-                .map(Frontier::new),
+            Strategy::DualMapping => Some(Views::Both),
+            Strategy::FileWrite => Some(Views::ExecuteOnly),
         };
+        let frontier = views.and_then(|views| {
+            DualRegion::create(region_size, views, &ledger)
+                .ok()
+                .map(Frontier::new)
+        });
         // Nothing is mapped for the pool until a batch asks for a page.
         let pool = (frontier.is_none() && config.pool_pages > 0)
             .then(|| Pool::new(config.pool_pages, page, config.shared_spares));
@@ -213,8 +236,9 @@ impl ExecMemory {
 
     /// Opens an empty batch. With [`Strategy::Mprotect`] its first
     /// reservation maps a region of [`Config::region_size`] bytes (or more,
-    /// if that reservation is larger); with [`Strategy::DualMapping`]
-    /// reservations go into the allocator's shared current region.
+    /// if that reservation is larger); with [`Strategy::DualMapping`] and
+    /// [`Strategy::FileWrite`] reservations go into the allocator's shared
+    /// current region.
     #[must_use]
     pub fn batch(&self) -> CodeBatch {
         CodeBatch::new(Arc::clone(&self.shared), None)
@@ -222,10 +246,10 @@ impl ExecMemory {
 
     /// Opens an empty batch whose first region holds at least
     /// `capacity` bytes (capped at [`limits::MAX_REGION_SIZE`]; ignored
-    /// under [`Strategy::DualMapping`], where regions are shared). A caller
-    /// that knows the total size of its code — the loader copying a code
-    /// section, a single function — maps exactly what it needs and publishes
-    /// with one protection change.
+    /// under [`Strategy::DualMapping`] and [`Strategy::FileWrite`], where
+    /// regions are shared). A caller that knows the total size of its code
+    /// — the loader copying a code section, a single function — maps
+    /// exactly what it needs and publishes with one protection change.
     #[must_use]
     pub fn batch_with_capacity(&self, capacity: usize) -> CodeBatch {
         CodeBatch::new(Arc::clone(&self.shared), Some(capacity))
@@ -268,11 +292,13 @@ impl ExecMemory {
     }
 
     /// The strategy in effect: [`Config::strategy`], or
-    /// [`Strategy::Mprotect`] where dual mapping was asked for but refused.
+    /// [`Strategy::Mprotect`] where a memory-file strategy was asked for
+    /// but refused, or publications are announced.
     #[must_use]
     pub fn strategy(&self) -> Strategy {
-        match self.shared.frontier {
-            Some(_) => Strategy::DualMapping,
+        match self.shared.frontier.as_ref().map(Frontier::views) {
+            Some(Views::Both) => Strategy::DualMapping,
+            Some(Views::ExecuteOnly) => Strategy::FileWrite,
             None => Strategy::Mprotect,
         }
     }

@@ -216,7 +216,8 @@ impl PublishedCode {
 
     /// Read-execute address ranges this code lies in: whole pages, one
     /// range per region the batch used. Under
-    /// [`Strategy::DualMapping`](crate::Strategy::DualMapping) a range is a
+    /// [`Strategy::DualMapping`](crate::Strategy::DualMapping) and
+    /// [`Strategy::FileWrite`](crate::Strategy::FileWrite) a range is a
     /// whole shared region, which other batches' code may share.
     pub fn regions(&self) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
         let own = self
@@ -240,8 +241,8 @@ impl PublishedCode {
 
     /// The function of this batch whose bytes hold `address`, as the
     /// address range of its reservation; `None` for an address in padding,
-    /// in another batch's code or outside. (Under dual mapping a region is
-    /// shared, so [`contains`](Self::contains) alone cannot tell.)
+    /// in another batch's code or outside. (Under dual mapping and file
+    /// writes a region is shared, so [`contains`](Self::contains) alone cannot tell.)
     #[must_use]
     pub fn function_at(&self, address: usize) -> Option<std::ops::Range<usize>> {
         self.functions()

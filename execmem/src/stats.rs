@@ -43,7 +43,7 @@ pub struct Stats {
     /// Published functions currently alive.
     pub functions: usize,
     /// Protection changes (read-write to read-execute) since creation;
-    /// always zero under dual mapping.
+    /// always zero under dual mapping and file writes.
     pub protection_changes: u64,
     /// Successful publications of at least one function since creation.
     pub publications: u64,

@@ -4,11 +4,11 @@
 //! - Memory-Deny-Write-Execute (`PR_SET_MDWE`, Linux 6.3+) refuses to make
 //!   a once-writable mapping executable — the same rule as PaX MPROTECT and
 //!   SELinux without `execmem`. Publishing with `mprotect` must fail with a
-//!   clear error and leave nothing mapped; dual mapping, whose executable
-//!   view never was writable, keeps working.
+//!   clear error and leave nothing mapped; dual mapping and file writes,
+//!   whose executable views never were writable, keep working.
 //! - A seccomp filter refusing `memfd_create` stands for kernels and
-//!   sandboxes without memory files: asking for dual mapping must fall back
-//!   to `mprotect`.
+//!   sandboxes without memory files: asking for dual mapping or file
+//!   writes must fall back to `mprotect`.
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]
 
 mod common;
@@ -43,9 +43,9 @@ fn call(entry: *const u8) -> i32 {
 }
 
 #[test]
-fn memory_deny_write_execute_refuses_mprotect_but_not_dual_mapping() {
+fn memory_deny_write_execute_refuses_mprotect_but_not_memory_files() {
     in_child(
-        "memory_deny_write_execute_refuses_mprotect_but_not_dual_mapping",
+        "memory_deny_write_execute_refuses_mprotect_but_not_memory_files",
         || {
             // SAFETY: plain prctl; it only restricts this process.
             let status =
@@ -83,33 +83,37 @@ fn memory_deny_write_execute_refuses_mprotect_but_not_dual_mapping() {
                 .expect_err("refused");
             assert!(error.to_string().contains("read-execute"), "{error}");
 
-            let memory = common::memory_with(Strategy::DualMapping);
-            assert_eq!(memory.strategy(), Strategy::DualMapping);
-            let function = memory
-                .publish_function("dual", &RETURN_42)
-                .expect("dual mapping needs no exec gain");
-            assert_eq!(call(function.entry()), 42);
+            for strategy in [Strategy::DualMapping, Strategy::FileWrite] {
+                let memory = common::memory_with(strategy);
+                assert_eq!(memory.strategy(), strategy);
+                let function = memory
+                    .publish_function("memory file", &RETURN_42)
+                    .expect("a memory file's view needs no exec gain");
+                assert_eq!(call(function.entry()), 42);
+            }
         },
     );
 }
 
 #[test]
-fn without_memory_files_dual_mapping_falls_back_to_mprotect() {
+fn without_memory_files_both_file_strategies_fall_back_to_mprotect() {
     in_child(
-        "without_memory_files_dual_mapping_falls_back_to_mprotect",
+        "without_memory_files_both_file_strategies_fall_back_to_mprotect",
         || {
             refuse_memfd_create();
             // SAFETY: a plain system call with a valid string.
             let fd = unsafe { libc::memfd_create(c"probe".as_ptr(), libc::MFD_CLOEXEC) };
             assert_eq!(fd, -1, "the filter refuses memory files");
 
-            let memory = common::memory_with(Strategy::DualMapping);
-            assert_eq!(memory.strategy(), Strategy::Mprotect);
-            let function = memory
-                .publish_function("fallback", &RETURN_42)
-                .expect("mprotect works");
-            assert_eq!(call(function.entry()), 42);
-            assert_eq!(memory.stats().protection_changes, 1);
+            for strategy in [Strategy::DualMapping, Strategy::FileWrite] {
+                let memory = common::memory_with(strategy);
+                assert_eq!(memory.strategy(), Strategy::Mprotect);
+                let function = memory
+                    .publish_function("fallback", &RETURN_42)
+                    .expect("mprotect works");
+                assert_eq!(call(function.entry()), 42);
+                assert_eq!(memory.stats().protection_changes, 1);
+            }
         },
     );
 }

@@ -81,17 +81,19 @@ fn a_pool_of_zero_maps_every_region_on_demand() {
 }
 
 #[test]
-fn dual_mapping_has_no_pool() {
+fn memory_file_strategies_have_no_pool() {
     let _serial = serial();
-    let memory = ExecMemory::new(Config {
-        perf_map: PerfMap::Disabled,
-        strategy: Strategy::DualMapping,
-        pool_pages: 4,
-        ..Config::default()
-    })
-    .expect("allocator");
-    let _kept = publish_one(&memory);
-    assert_eq!(memory.stats().bytes_pooled, 0);
+    for strategy in [Strategy::DualMapping, Strategy::FileWrite] {
+        let memory = ExecMemory::new(Config {
+            perf_map: PerfMap::Disabled,
+            strategy,
+            pool_pages: 4,
+            ..Config::default()
+        })
+        .expect("allocator");
+        let _kept = publish_one(&memory);
+        assert_eq!(memory.stats().bytes_pooled, 0);
+    }
 }
 
 #[test]

@@ -50,3 +50,12 @@ fn writing_dual_mapped_code_through_its_entry_faults() {
         Strategy::DualMapping,
     );
 }
+
+/// Under file writes the read-execute view is the only mapping of the code.
+#[test]
+fn writing_file_written_code_through_its_entry_faults() {
+    assert_child_faults(
+        "writing_file_written_code_through_its_entry_faults",
+        Strategy::FileWrite,
+    );
+}

@@ -102,46 +102,49 @@ fn released_code_and_abandoned_batches_leave_the_mappings() {
         }
     );
 
-    // Dual mapping: a retired region loses both views when its last code
-    // goes; the current region stays until the allocator goes.
-    let memory = ExecMemory::new(Config {
-        region_size: 1,
-        perf_map: PerfMap::Disabled,
-        strategy: Strategy::DualMapping,
-        ..Config::default()
-    })
-    .expect("allocator");
-    if memory.strategy() != Strategy::DualMapping {
-        eprintln!("dual mapping refused by this kernel; its release is not applicable");
-        return;
+    // Dual mapping and file writes: a retired region loses its views when
+    // its last code goes; the current region stays until the allocator
+    // goes.
+    for (strategy, views) in [(Strategy::DualMapping, 2), (Strategy::FileWrite, 1)] {
+        let memory = ExecMemory::new(Config {
+            region_size: 1,
+            perf_map: PerfMap::Disabled,
+            strategy,
+            ..Config::default()
+        })
+        .expect("allocator");
+        if memory.strategy() != strategy {
+            eprintln!("{strategy:?} refused by this kernel; its release is not applicable");
+            continue;
+        }
+        let code_files = |buffer: &mut Vec<u8>| {
+            read_maps_into(buffer)
+                .into_iter()
+                .filter(|line| line.text.contains("/memfd:smfjit-code"))
+                .count()
+        };
+        let big = vec![0xC3; page - 100];
+        let first = memory.publish_function("first", &big).expect("published");
+        let second = memory.publish_function("second", &big).expect("published");
+        let retired: Vec<_> = first.code().regions().collect();
+        assert_eq!(retired.len(), 1);
+        assert_eq!(retired[0].len(), page);
+        assert!(!second.code().contains(first.reservation().address()));
+        assert_eq!(code_files(&mut buffer), 2 * views, "two regions");
+        assert_eq!(memory.stats().regions, 2 * views);
+
+        drop(first);
+        let maps = read_maps_into(&mut buffer);
+        assert!(
+            lines_over(&maps, &retired[0]).is_empty(),
+            "retired region unmapped"
+        );
+        assert_eq!(code_files(&mut buffer), views);
+        assert_eq!(memory.stats().regions, views);
+
+        drop(second);
+        assert_eq!(code_files(&mut buffer), views, "the current region stays");
+        drop(memory);
+        assert_eq!(code_files(&mut buffer), 0);
     }
-    let code_files = |buffer: &mut Vec<u8>| {
-        read_maps_into(buffer)
-            .into_iter()
-            .filter(|line| line.text.contains("/memfd:smfjit-code"))
-            .count()
-    };
-    let big = vec![0xC3; page - 100];
-    let first = memory.publish_function("first", &big).expect("published");
-    let second = memory.publish_function("second", &big).expect("published");
-    let retired: Vec<_> = first.code().regions().collect();
-    assert_eq!(retired.len(), 1);
-    assert_eq!(retired[0].len(), page);
-    assert!(!second.code().contains(first.reservation().address()));
-    assert_eq!(code_files(&mut buffer), 4, "two regions, two views each");
-    assert_eq!(memory.stats().regions, 4);
-
-    drop(first);
-    let maps = read_maps_into(&mut buffer);
-    assert!(
-        lines_over(&maps, &retired[0]).is_empty(),
-        "retired region unmapped"
-    );
-    assert_eq!(code_files(&mut buffer), 2);
-    assert_eq!(memory.stats().regions, 2);
-
-    drop(second);
-    assert_eq!(code_files(&mut buffer), 2, "the current region stays");
-    drop(memory);
-    assert_eq!(code_files(&mut buffer), 0);
 }

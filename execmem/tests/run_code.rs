@@ -97,7 +97,7 @@ fn call_rel32_between_functions_of_one_batch() {
         let before = memory.stats().protection_changes;
         let expected_changes = match memory.strategy() {
             Strategy::Mprotect => 1,
-            Strategy::DualMapping => 0,
+            Strategy::DualMapping | Strategy::FileWrite => 0,
         };
         let code = batch.publish().expect("published");
         assert_eq!(memory.stats().protection_changes, before + expected_changes);
@@ -184,7 +184,8 @@ fn bytes_patched_at_an_offset_before_publication_are_what_runs() {
 
 /// A thousand functions in one batch: each returns its own index, and the
 /// whole batch took one protection change (none with dual mapping, whose
-/// two views of one region are two mappings).
+/// two views of one region are two mappings, nor with file writes, whose
+/// region is one).
 #[test]
 fn thousand_functions_publish_with_at_most_one_protection_change() {
     for strategy in STRATEGIES {
@@ -205,6 +206,7 @@ fn thousand_functions_publish_with_at_most_one_protection_change() {
         let (changes, mappings) = match memory.strategy() {
             Strategy::Mprotect => (1, 1),
             Strategy::DualMapping => (0, 2),
+            Strategy::FileWrite => (0, 1),
         };
         assert_eq!(stats.protection_changes, changes);
         assert_eq!(stats.regions, mappings);
@@ -217,41 +219,136 @@ fn thousand_functions_publish_with_at_most_one_protection_change() {
     }
 }
 
-/// Under dual mapping, functions published one by one and in separate
-/// batches share pages: each lands right after the previous one.
+/// Under dual mapping and file writes, functions published one by one and
+/// in separate batches share pages: each lands right after the previous one.
 #[test]
-fn dual_mapping_packs_separate_publications_into_shared_pages() {
-    let memory = memory_with(Strategy::DualMapping);
-    if memory.strategy() != Strategy::DualMapping {
-        eprintln!("dual mapping refused by this kernel; packing not applicable");
+fn memory_file_strategies_pack_separate_publications_into_shared_pages() {
+    for strategy in [Strategy::DualMapping, Strategy::FileWrite] {
+        let memory = memory_with(strategy);
+        if memory.strategy() != strategy {
+            eprintln!("{strategy:?} refused by this kernel; packing not applicable");
+            continue;
+        }
+        let functions: Vec<_> = (0..100u32)
+            .map(|index| {
+                let mut code = assemble(0, |a| {
+                    a.mov(eax, index)?;
+                    a.ret()
+                });
+                code.resize(100, 0xCC);
+                memory.publish_function("packed", &code).expect("published")
+            })
+            .collect();
+        for pair in functions.windows(2) {
+            let (first, second) = (pair[0].reservation(), pair[1].reservation());
+            assert_eq!(second.address(), first.address() + 112);
+        }
+        for (index, function) in (0..).zip(&functions) {
+            // SAFETY: the code implements fn(i64, i64) -> i64 (arguments unused).
+            let f = unsafe { as_fn2(function.entry()) };
+            assert_eq!(f(0, 0), index);
+        }
+        let stats = memory.stats();
+        assert_eq!(stats.protection_changes, 0);
+        assert_eq!(stats.publications, 100);
+        assert_eq!(stats.bytes_code, 10_000);
+        // One region of the default size, seen through two views under
+        // dual mapping and one under file writes.
+        let region = Config::default().region_size;
+        assert_eq!(stats.bytes_executable, region);
+        let (writable, views) = match strategy {
+            Strategy::DualMapping => (region, 2),
+            _ => (0, 1),
+        };
+        assert_eq!(stats.bytes_writable, writable);
+        assert_eq!(stats.regions, views);
+    }
+}
+
+/// Reads `len` bytes at `address` of executable memory the test holds.
+fn read_code(address: usize, len: usize) -> Vec<u8> {
+    // SAFETY: every caller passes a range inside a reservation of a live
+    // allocator's current region, which is mapped readable.
+    unsafe { std::slice::from_raw_parts(address as *const u8, len) }.to_vec()
+}
+
+/// Under file writes, two batches open at once take turns reserving: each
+/// stages its own bytes, nothing reaches the executable view before its
+/// batch is published, and publishing one batch leaves the other's ranges
+/// trapping.
+#[test]
+fn file_writes_of_interleaved_batches_touch_only_their_own_ranges() {
+    let memory = memory_with(Strategy::FileWrite);
+    if memory.strategy() != Strategy::FileWrite {
+        eprintln!("file writes refused by this kernel; interleaving not applicable");
         return;
     }
-    let functions: Vec<_> = (0..100u32)
-        .map(|index| {
-            let mut code = assemble(0, |a| {
-                a.mov(eax, index)?;
-                a.ret()
-            });
-            code.resize(100, 0xCC);
-            memory.publish_function("packed", &code).expect("published")
+    let returns = |value: u32| {
+        assemble(0, |a| {
+            a.mov(eax, value)?;
+            a.ret()
         })
-        .collect();
-    for pair in functions.windows(2) {
-        let (first, second) = (pair[0].reservation(), pair[1].reservation());
-        assert_eq!(second.address(), first.address() + 112);
+    };
+    let (mut first, mut second) = (memory.batch(), memory.batch());
+    let mut reserved = Vec::new();
+    for index in 0..4u32 {
+        let batch = if index % 2 == 0 {
+            &mut first
+        } else {
+            &mut second
+        };
+        // 10 bytes at alignment 16: padding after each reservation.
+        let r = batch.reserve("turn", 10, 16).expect("reserved");
+        batch.write(&r, 0, &returns(index)).expect("fits");
+        reserved.push(r);
     }
-    for (index, function) in (0..).zip(&functions) {
+    for r in &reserved {
+        assert_eq!(read_code(r.address(), r.size()), vec![0xCC; 10]);
+    }
+    let second = second.publish().expect("published");
+    for (index, r) in (0..).zip(&reserved) {
+        let expected = if index % 2 == 1 {
+            let mut code = returns(index);
+            code.resize(10, 0xCC);
+            code
+        } else {
+            vec![0xCC; 10]
+        };
+        assert_eq!(
+            read_code(r.address(), r.size()),
+            expected,
+            "reservation {index}"
+        );
+    }
+    let first = first.publish().expect("published");
+    for (index, r) in (0..).zip(&reserved) {
+        let code = if index % 2 == 0 { &first } else { &second };
         // SAFETY: the code implements fn(i64, i64) -> i64 (arguments unused).
-        let f = unsafe { as_fn2(function.entry()) };
-        assert_eq!(f(0, 0), index);
+        let f = unsafe { as_fn2(code.entry(r).expect("own")) };
+        assert_eq!(f(0, 0), i64::from(index));
     }
-    let stats = memory.stats();
-    assert_eq!(stats.protection_changes, 0);
-    assert_eq!(stats.publications, 100);
-    assert_eq!(stats.bytes_code, 10_000);
-    // One region of the default size, seen through two views.
-    let region = Config::default().region_size;
-    assert_eq!(stats.bytes_executable, region);
-    assert_eq!(stats.bytes_writable, region);
-    assert_eq!(stats.regions, 2);
+    // The padding between reservations still traps.
+    let gap = reserved[0].address() + 10;
+    assert_eq!(read_code(gap, reserved[1].address() - gap), vec![0xCC; 6]);
+}
+
+/// Announced code (here for GDB's JIT interface) stays in private pages
+/// whatever strategy was asked for: debuggers cannot set breakpoints in a
+/// shared read-execute mapping, nor does `perf` name code there.
+#[test]
+fn announced_code_uses_mprotect() {
+    for strategy in STRATEGIES {
+        let memory = execmem::ExecMemory::new(Config {
+            perf_map: execmem::PerfMap::Disabled,
+            gdb_jit: execmem::Switch::Enabled,
+            strategy,
+            ..Config::default()
+        })
+        .expect("allocator");
+        assert_eq!(
+            memory.strategy(),
+            Strategy::Mprotect,
+            "asked for {strategy:?}"
+        );
+    }
 }

@@ -45,7 +45,12 @@ pub enum Binding {
 pub struct LoaderConfig {
     /// The SMF cache's limits.
     pub cache: CacheConfig,
-    /// The executable memory's configuration.
+    /// The executable memory's configuration. The loader's default is
+    /// execmem's with [`execmem::Strategy::FileWrite`]: a miss publishes a
+    /// function or two at a time, which file writes do without a
+    /// protection change and without a writable mapping of code (see
+    /// doc/ARCHITECTURE.md); where the kernel refuses memory files the
+    /// allocator falls back to `mprotect`.
     pub memory: execmem::Config,
     /// Native libraries searched for imports no module defines, in order.
     pub native_libraries: Vec<String>,
@@ -64,7 +69,10 @@ impl Default for LoaderConfig {
     fn default() -> Self {
         Self {
             cache: CacheConfig::default(),
-            memory: execmem::Config::default(),
+            memory: execmem::Config {
+                strategy: execmem::Strategy::FileWrite,
+                ..execmem::Config::default()
+            },
             native_libraries: limits::DEFAULT_NATIVE_LIBRARIES
                 .iter()
                 .map(|s| (*s).to_owned())

@@ -101,11 +101,15 @@ pub fn memory() -> ExecMemory {
     memory_with(Strategy::Mprotect)
 }
 
-/// Both strategies, for tests that must hold under each.
-pub const STRATEGIES: [Strategy; 2] = [Strategy::Mprotect, Strategy::DualMapping];
+/// Every strategy, for tests that must hold under each.
+pub const STRATEGIES: [Strategy; 3] = [
+    Strategy::Mprotect,
+    Strategy::DualMapping,
+    Strategy::FileWrite,
+];
 
-/// An allocator using `strategy` (dual mapping falls back to mprotect where
-/// the kernel refuses it; [`ExecMemory::strategy`] tells which is in use),
+/// An allocator using `strategy` (the memory-file strategies fall back to
+/// mprotect where the kernel refuses them; [`ExecMemory::strategy`] tells which is in use),
 /// whose pool maps its own pages (tests running at once drop allocators
 /// whose spares would otherwise feed it).
 pub fn memory_with(strategy: Strategy) -> ExecMemory {
