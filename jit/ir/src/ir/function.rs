@@ -485,6 +485,7 @@ impl Function {
 
 impl<R> Op<R> {
     /// Calls `f` on every register the operation reads, in operand order.
+    #[inline]
     pub fn for_each_use(&self, mut f: impl FnMut(&R)) {
         match self {
             Op::Const { .. }
@@ -771,6 +772,7 @@ impl<R, B> Terminator<R, B> {
     }
 
     /// Calls `f` on every register the terminator reads.
+    #[inline]
     pub fn for_each_use(&self, mut f: impl FnMut(&R)) {
         match self {
             Terminator::Br(t) => t.args.iter().for_each(f),
