@@ -184,6 +184,10 @@ smfjit_loader *smfjit_loader_new_with_config(const smfjit_config *config);
  *                            after which it continues compiled (N >= 1)
  *   SMFJIT_TIER_BACKGROUND=1 auto: compile on a thread of its own (0: in
  *                            the call that crossed the threshold)
+ *   SMFJIT_CODE_MEMORY=file  generated code written into a memory file whose
+ *                            only mapping is read-execute (the default);
+ *                            =mprotect: private pages made read-execute;
+ *                            =dual: a read-write and a read-execute view
  * An empty variable counts as unset. An invalid value makes this return
  * NULL with SMFJIT_ECONFIG, and smfjit_last_error() names the variable and
  * what is wrong. */

@@ -28,6 +28,7 @@ fn inspect_with(args: &[&str], env: &[(&str, &str)]) -> Output {
         "SMFJIT_TIER_CALLS",
         "SMFJIT_TIER_BACKEDGES",
         "SMFJIT_TIER_BACKGROUND",
+        "SMFJIT_CODE_MEMORY",
     ] {
         command.env_remove(name);
     }

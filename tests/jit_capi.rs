@@ -12,21 +12,23 @@ fn joined<T: ToString>(what: &str, xs: &[T]) -> String {
     format!("{what}: {}", items.join(" "))
 }
 
-/// The tier configurations the C programs run under: the default
-/// (compiled), always interpreted, and interpreted for two calls and then
+/// The configurations the C programs run under: the default (compiled,
+/// file writes), always interpreted, interpreted for two calls and then
 /// compiled, so `sum$f64`'s third call crosses tiers through the pointer
-/// the program already holds.
-const TIERS: [&[(&str, &str)]; 3] = [
+/// the program already holds, and each other executable-memory strategy.
+const CONFIGURATIONS: [&[(&str, &str)]; 5] = [
     &[],
     &[("SMFJIT_TIER", "interpreted")],
     &[("SMFJIT_TIER", "auto"), ("SMFJIT_TIER_CALLS", "2")],
+    &[("SMFJIT_CODE_MEMORY", "mprotect")],
+    &[("SMFJIT_CODE_MEMORY", "dual")],
 ];
 
 #[test]
 fn a_c_program_calls_instantiations_made_on_miss_in_every_tier() {
     let dir = tempfile::tempdir().unwrap();
     let program = compile_c("jit_on_miss", dir.path());
-    for env in TIERS {
+    for env in CONFIGURATIONS {
         check_jit_on_miss(&program, env);
     }
 }
@@ -81,6 +83,10 @@ fn an_invalid_tier_variable_makes_smfjit_loader_new_return_null_with_a_message()
             ("SMFJIT_TIER_BACKEDGES", "many"),
             "SMFJIT_TIER_BACKEDGES: `many` is not a whole number from 1 to 4294967295",
         ),
+        (
+            ("SMFJIT_CODE_MEMORY", "rwx"),
+            "SMFJIT_CODE_MEMORY: strategy `rwx` is none of file, mprotect, dual",
+        ),
     ] {
         let output = command(&program)
             .envs([env])
@@ -105,7 +111,7 @@ fn a_c_program_runs_the_application_with_either_binding_in_every_tier() {
     let program = compile_c("app_bindings", dir.path());
     let fixtures = root().join("tests/fixtures");
     let expected_squares: i64 = (0..100).map(|i| i * i).sum();
-    let runs = TIERS
+    let runs = CONFIGURATIONS
         .iter()
         .flat_map(|env| ["now", "lazy"].map(|binding| (*env, binding)));
     for (env, binding) in runs {

@@ -84,7 +84,7 @@ pub use error::{Error, InstantiationError, Result};
 pub use exports::Export;
 pub use instances::{InstanceCode, InstanceStats, Instantiator, ResolveContext, TemplateStats};
 pub use jit_service::{JitConfig, JitInstantiator, TRAP_SYMBOL, trap_runtime, write_back_note};
-pub use loader::{Binding, Loader, LoaderConfig, LoaderStats};
+pub use loader::{Binding, CODE_MEMORY_ENV, Loader, LoaderConfig, LoaderStats};
 pub use module::{Import, LoadedModule};
 pub use prefetch::{Advice, PrefetchHint};
 pub use resolution::{Address, ImportSource, JIT_OBJECT, ModuleId};

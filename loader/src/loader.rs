@@ -85,18 +85,46 @@ impl Default for LoaderConfig {
     }
 }
 
+/// The environment variable [`LoaderConfig::from_env`] reads the
+/// executable-memory strategy from: `file` (file writes, the default),
+/// `mprotect` or `dual`.
+pub const CODE_MEMORY_ENV: &str = "SMFJIT_CODE_MEMORY";
+
+/// The strategy [`CODE_MEMORY_ENV`] names.
+fn code_memory(value: &str) -> Result<execmem::Strategy> {
+    match value {
+        "file" => Ok(execmem::Strategy::FileWrite),
+        "mprotect" => Ok(execmem::Strategy::Mprotect),
+        "dual" => Ok(execmem::Strategy::DualMapping),
+        other => Err(Error::Config {
+            variable: CODE_MEMORY_ENV.to_owned(),
+            reason: format!("strategy `{other}` is none of file, mprotect, dual"),
+        }),
+    }
+}
+
 impl LoaderConfig {
     /// The default configuration with what the environment sets: the tier
     /// policy and thresholds (`SMFJIT_TIER`, `SMFJIT_TIER_CALLS`,
     /// `SMFJIT_TIER_BACKEDGES`, `SMFJIT_TIER_BACKGROUND`; see
-    /// [`TierConfig::from_env`]) and the executable memory's
-    /// (`execmem::Config::default`, e.g. `SMFJIT_PERF_MAP`).
+    /// [`TierConfig::from_env`]), the executable memory's strategy
+    /// ([`CODE_MEMORY_ENV`]) and what the executable memory reads itself
+    /// (`execmem::Config::default`, e.g. `SMFJIT_PERF_MAP`). An empty
+    /// variable counts as unset.
     ///
     /// # Errors
     /// [`Error::Config`] for a variable whose value is not valid.
     pub fn from_env() -> Result<Self> {
+        let mut memory = Self::default().memory;
+        if let Some(value) = std::env::var(CODE_MEMORY_ENV)
+            .ok()
+            .filter(|v| !v.is_empty())
+        {
+            memory.strategy = code_memory(&value)?;
+        }
         Ok(Self {
             tier: TierConfig::from_env()?,
+            memory,
             ..Self::default()
         })
     }

@@ -279,3 +279,34 @@ fn loads_reloads_and_resolutions_on_many_threads_stay_consistent() {
     assert_eq!(loader.modules().len(), 5);
     assert_eq!(writable_executable_mappings(), Vec::<String>::new());
 }
+
+/// A loader's code goes into file-written memory by default: the entry of
+/// a loaded function lies in a read-execute view of the code file, and no
+/// mapping of it is writable.
+#[test]
+fn the_default_loader_publishes_into_a_read_execute_code_file() {
+    let (_dir, path, _) = exporter_and_user(7);
+    let loader = loader();
+    assert_eq!(loader.memory().strategy(), execmem::Strategy::FileWrite);
+    let module = loader.load(&path).unwrap();
+    let entry = loader.resolve("f").unwrap();
+    assert_eq!(call_i32(entry), 7);
+    let address = entry.get();
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let line = maps
+        .lines()
+        .find(|line| {
+            let range = line.split_whitespace().next().unwrap_or("");
+            let (start, end) = range.split_once('-').unwrap_or(("0", "0"));
+            let start = usize::from_str_radix(start, 16).unwrap_or(0);
+            let end = usize::from_str_radix(end, 16).unwrap_or(0);
+            (start..end).contains(&address)
+        })
+        .expect("the entry is mapped");
+    assert!(
+        line.contains(" r-xs ") && line.contains("smfjit-code"),
+        "{line}"
+    );
+    assert_eq!(loader.memory().stats().bytes_writable, 0);
+    drop(module);
+}

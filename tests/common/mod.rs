@@ -164,12 +164,13 @@ pub fn require_tool(tool: &str, install_hint: &str) {
     assert!(runs, "{tool} is required for this test ({install_hint})");
 }
 
-/// The variables `smfjit_loader_new` reads its tier configuration from.
-const TIER_VARIABLES: [&str; 4] = [
+/// The variables `smfjit_loader_new` reads its configuration from.
+const TIER_VARIABLES: [&str; 5] = [
     "SMFJIT_TIER",
     "SMFJIT_TIER_CALLS",
     "SMFJIT_TIER_BACKEDGES",
     "SMFJIT_TIER_BACKGROUND",
+    "SMFJIT_CODE_MEMORY",
 ];
 
 /// A command running `program` against the library it was linked with and
