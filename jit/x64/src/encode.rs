@@ -549,6 +549,9 @@ fn register(ins: &Ins, op: usize, class: Class, force_rex: &mut bool) -> Option<
 /// takes.
 pub(super) fn write(ins: &Ins, out: &mut Vec<u8>) -> Option<Encoded> {
     let form = form(ins.code)?;
+    if let Some(encoded) = write_register_pair(form, ins, out) {
+        return Some(encoded);
+    }
     let mut force_rex = false;
     let mut rex = u8::from(form.rex_w) << 3;
     // (ModRM.reg, operand in ModRM.rm), the register in the op-code, and
@@ -666,6 +669,51 @@ pub(super) fn write(ins: &Ins, out: &mut Vec<u8>) -> Option<Encoded> {
     let len = bytes.len;
     append_prefix(out, &bytes.buf, len);
     Some(Encoded { len, displacement })
+}
+
+/// [`write`] for the most common shape, two registers and nothing else
+/// (`op reg, reg`: moves, arithmetic, comparisons, extensions between
+/// registers), without the general path's look at memory operands and
+/// immediates; `None` for any other shape, which the general path then
+/// encodes (or refuses). The same bytes as the general path: the tests
+/// compare both with iced-x86.
+#[inline]
+fn write_register_pair(form: &Form, ins: &Ins, out: &mut Vec<u8>) -> Option<Encoded> {
+    let (reg_op, rm_op, reg_class, rm_class) = match form.operands {
+        Operands::RegRm(r, m) => (0, 1, r, m),
+        Operands::RmReg(m, r) => (1, 0, r, m),
+        _ => return None,
+    };
+    if !matches!(form.immediate, Immediate::None) || ins.ops[2] != Operand::None {
+        return None;
+    }
+    let (Operand::Reg(reg), Operand::Reg(rm)) = (ins.ops[reg_op], ins.ops[rm_op]) else {
+        return None;
+    };
+    let (reg, reg_rex) = number(reg, reg_class)?;
+    let (rm, rm_rex) = number(rm, rm_class)?;
+    let rex = (u8::from(form.rex_w) << 3) | ((reg >> 3) << 2) | (rm >> 3);
+    let mut bytes = [0u8; 8];
+    let mut len = 0;
+    if form.prefix != 0 {
+        bytes[0] = form.prefix;
+        len = 1;
+    }
+    if rex != 0 || reg_rex || rm_rex {
+        bytes[len] = 0x40 | rex;
+        len += 1;
+    }
+    // At most three op-code bytes after at most two prefixes.
+    let opcode_len = usize::from(form.opcode_len).min(3);
+    bytes[len..len + 3].copy_from_slice(&form.opcode);
+    len += opcode_len;
+    bytes[len] = 0b11_000_000 | ((reg & 7) << 3) | (rm & 7);
+    len += 1;
+    append_prefix(out, &bytes, len);
+    Some(Encoded {
+        len,
+        displacement: None,
+    })
 }
 
 /// Appends the first `len` bytes of `bytes` (all of them when `len` is
