@@ -460,7 +460,7 @@ impl Scratch {
                     crosses_call: false,
                 }));
         }
-        self.intervals.sort_by_key(|i| (i.start, i.reg));
+        self.intervals.sort_unstable_by_key(|i| (i.start, i.reg));
         hoisted
     }
 
@@ -616,6 +616,12 @@ impl Scratch {
             &kill.data[..],
             &mut live_out.data[..],
         );
+        if words == 1 {
+            // Up to 64 registers, the common case: a block's sets are one
+            // word each, and a step is a few bit operations.
+            solve_one_word(succ, live_in, kill, live_out);
+            return;
+        }
         let mut changed = true;
         while changed {
             changed = false;
@@ -752,7 +758,8 @@ impl Scratch {
                     }
                 }),
         );
-        intervals.sort_by_key(|i| (i.start, i.reg));
+        // Keys are distinct (one interval per register): unstable is stable.
+        intervals.sort_unstable_by_key(|i| (i.start, i.reg));
     }
 
     /// The linear scan: each interval in order of start takes a free
@@ -835,6 +842,32 @@ impl Scratch {
         } = scan;
         saved.sort_by_key(|r| *r as u32);
         (slots, saved)
+    }
+}
+
+/// [`Scratch::solve_liveness`] for sets of one word per block: the same
+/// equations, iterated over the blocks in reverse until nothing changes.
+fn solve_one_word(
+    succ: &[[Option<usize>; 2]],
+    live_in: &mut [u64],
+    kill: &[u64],
+    live_out: &mut [u64],
+) {
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for (b, out) in succ.iter().enumerate().rev() {
+            let mut now_out = live_out[b];
+            for &s in out.iter().flatten() {
+                now_out |= live_in[s];
+            }
+            let now_in = live_in[b] | (now_out & !kill[b]);
+            if now_out != live_out[b] || now_in != live_in[b] {
+                live_out[b] = now_out;
+                live_in[b] = now_in;
+                changed = true;
+            }
+        }
     }
 }
 
