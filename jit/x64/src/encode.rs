@@ -552,6 +552,9 @@ pub(super) fn write(ins: &Ins, out: &mut Vec<u8>) -> Option<Encoded> {
     if let Some(encoded) = write_register_pair(form, ins, out) {
         return Some(encoded);
     }
+    if let Some(encoded) = write_register_memory(form, ins, out) {
+        return Some(encoded);
+    }
     let mut force_rex = false;
     let mut rex = u8::from(form.rex_w) << 3;
     // (ModRM.reg, operand in ModRM.rm), the register in the op-code, and
@@ -716,6 +719,71 @@ fn write_register_pair(form: &Form, ins: &Ins, out: &mut Vec<u8>) -> Option<Enco
     })
 }
 
+/// [`write`] for a register and a memory operand and nothing else (`mov
+/// reg, [mem]`, `mov [mem], reg`, `lea`, loads with extension), the
+/// commonest shape after two registers; `None` for any other shape. The
+/// same bytes as the general path, which the tests compare with iced-x86.
+#[inline]
+fn write_register_memory(form: &Form, ins: &Ins, out: &mut Vec<u8>) -> Option<Encoded> {
+    let (reg_op, mem_op, reg_class) = match form.operands {
+        Operands::RegRm(r, _) => (0, 1, r),
+        Operands::RmReg(_, r) => (1, 0, r),
+        _ => return None,
+    };
+    if !matches!(form.immediate, Immediate::None) || ins.ops[2] != Operand::None {
+        return None;
+    }
+    let (Operand::Reg(reg), Operand::Mem) = (ins.ops[reg_op], ins.ops[mem_op]) else {
+        return None;
+    };
+    let (reg, force_rex) = number(reg, reg_class)?;
+    let a = address(&ins.mem)?;
+    let rex = (u8::from(form.rex_w) << 3) | ((reg >> 3) << 2) | a.rex;
+    // Prefix, REX, three op-code bytes, ModRM, SIB and a disp32: 11 at most.
+    let mut bytes = [0u8; 16];
+    let mut len = 0;
+    if form.prefix != 0 {
+        bytes[0] = form.prefix;
+        len = 1;
+    }
+    if rex != 0 || force_rex {
+        bytes[len] = 0x40 | rex;
+        len += 1;
+    }
+    let opcode_len = usize::from(form.opcode_len).min(3);
+    bytes[len..len + 3].copy_from_slice(&form.opcode);
+    len += opcode_len;
+    bytes[len] = a.modrm | ((reg & 7) << 3);
+    len += 1;
+    if let Some(sib) = a.sib {
+        bytes[len] = sib;
+        len += 1;
+    }
+    let displacement = match a.disp {
+        Displacement::None => None,
+        Displacement::Disp8(v) => {
+            bytes[len] = v as u8;
+            len += 1;
+            Some(len - 1)
+        }
+        Displacement::Disp32(v) => {
+            bytes[len..len + 4].copy_from_slice(&v.to_le_bytes());
+            len += 4;
+            Some(len - 4)
+        }
+        // Relative to the instruction's end, which the displacement is.
+        Displacement::Rip(from_start) => {
+            let at = len;
+            len += 4;
+            let rel = i32::try_from(i64::from(from_start) - len as i64).ok()?;
+            bytes[at..at + 4].copy_from_slice(&rel.to_le_bytes());
+            Some(at)
+        }
+    };
+    append_prefix(out, &bytes, len);
+    Some(Encoded { len, displacement })
+}
+
 /// Appends the first `len` bytes of `bytes` (all of them when `len` is
 /// larger). The whole array is copied and the excess cut off: a copy of a
 /// length known when compiling is a few stores, where a copy of `len`
@@ -772,6 +840,14 @@ impl Writer {
             }
             FALLBACKS.fetch_add(1, Ordering::Relaxed);
         }
+        self.with_iced(ins)
+    }
+
+    /// [`Writer::instruction`] through iced-x86's `Encoder`: out of line,
+    /// so that the common path keeps a small frame.
+    #[cold]
+    #[inline(never)]
+    fn with_iced(&mut self, ins: &Ins) -> Result<Encoded, IcedError> {
         let ip = self.bytes.len() as u64;
         let ins = &ins.to_iced(ip);
         let enc = match &mut self.iced {
