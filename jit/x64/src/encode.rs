@@ -549,10 +549,7 @@ fn register(ins: &Ins, op: usize, class: Class, force_rex: &mut bool) -> Option<
 /// takes.
 pub(super) fn write(ins: &Ins, out: &mut Vec<u8>) -> Option<Encoded> {
     let form = form(ins.code)?;
-    if let Some(encoded) = write_register_pair(form, ins, out) {
-        return Some(encoded);
-    }
-    if let Some(encoded) = write_register_memory(form, ins, out) {
+    if let Some(encoded) = write_register_and_rm(form, ins, out) {
         return Some(encoded);
     }
     let mut force_rex = false;
@@ -674,14 +671,14 @@ pub(super) fn write(ins: &Ins, out: &mut Vec<u8>) -> Option<Encoded> {
     Some(Encoded { len, displacement })
 }
 
-/// [`write`] for the most common shape, two registers and nothing else
-/// (`op reg, reg`: moves, arithmetic, comparisons, extensions between
-/// registers), without the general path's look at memory operands and
-/// immediates; `None` for any other shape, which the general path then
-/// encodes (or refuses). The same bytes as the general path: the tests
-/// compare both with iced-x86.
+/// [`write`] for the commonest shapes, a register and a register or
+/// memory operand and nothing else (`op reg, reg`, `mov reg, [mem]`,
+/// `mov [mem], reg`, `lea`, extensions), without the general path's look
+/// at immediates and op-code registers; `None` for any other shape, which
+/// the general path then encodes (or refuses). The same bytes as the
+/// general path: the tests compare both with iced-x86.
 #[inline]
-fn write_register_pair(form: &Form, ins: &Ins, out: &mut Vec<u8>) -> Option<Encoded> {
+fn write_register_and_rm(form: &Form, ins: &Ins, out: &mut Vec<u8>) -> Option<Encoded> {
     let (reg_op, rm_op, reg_class, rm_class) = match form.operands {
         Operands::RegRm(r, m) => (0, 1, r, m),
         Operands::RmReg(m, r) => (1, 0, r, m),
@@ -690,54 +687,24 @@ fn write_register_pair(form: &Form, ins: &Ins, out: &mut Vec<u8>) -> Option<Enco
     if !matches!(form.immediate, Immediate::None) || ins.ops[2] != Operand::None {
         return None;
     }
-    let (Operand::Reg(reg), Operand::Reg(rm)) = (ins.ops[reg_op], ins.ops[rm_op]) else {
+    let Operand::Reg(reg) = ins.ops[reg_op] else {
         return None;
     };
-    let (reg, reg_rex) = number(reg, reg_class)?;
-    let (rm, rm_rex) = number(rm, rm_class)?;
-    let rex = (u8::from(form.rex_w) << 3) | ((reg >> 3) << 2) | (rm >> 3);
-    let mut bytes = [0u8; 8];
-    let mut len = 0;
-    if form.prefix != 0 {
-        bytes[0] = form.prefix;
-        len = 1;
-    }
-    if rex != 0 || reg_rex || rm_rex {
-        bytes[len] = 0x40 | rex;
-        len += 1;
-    }
-    // At most three op-code bytes after at most two prefixes.
-    let opcode_len = usize::from(form.opcode_len).min(3);
-    bytes[len..len + 3].copy_from_slice(&form.opcode);
-    len += opcode_len;
-    bytes[len] = 0b11_000_000 | ((reg & 7) << 3) | (rm & 7);
-    len += 1;
-    append_prefix(out, &bytes, len);
-    Some(Encoded {
-        len,
-        displacement: None,
-    })
-}
-
-/// [`write`] for a register and a memory operand and nothing else (`mov
-/// reg, [mem]`, `mov [mem], reg`, `lea`, loads with extension), the
-/// commonest shape after two registers; `None` for any other shape. The
-/// same bytes as the general path, which the tests compare with iced-x86.
-#[inline]
-fn write_register_memory(form: &Form, ins: &Ins, out: &mut Vec<u8>) -> Option<Encoded> {
-    let (reg_op, mem_op, reg_class) = match form.operands {
-        Operands::RegRm(r, _) => (0, 1, r),
-        Operands::RmReg(_, r) => (1, 0, r),
+    let (reg, mut force_rex) = number(reg, reg_class)?;
+    let a = match ins.ops[rm_op] {
+        Operand::Reg(rm) => {
+            let (rm, rm_rex) = number(rm, rm_class)?;
+            force_rex |= rm_rex;
+            Address {
+                modrm: 0b11_000_000 | (rm & 7),
+                sib: None,
+                disp: Displacement::None,
+                rex: rm >> 3,
+            }
+        }
+        Operand::Mem => address(&ins.mem)?,
         _ => return None,
     };
-    if !matches!(form.immediate, Immediate::None) || ins.ops[2] != Operand::None {
-        return None;
-    }
-    let (Operand::Reg(reg), Operand::Mem) = (ins.ops[reg_op], ins.ops[mem_op]) else {
-        return None;
-    };
-    let (reg, force_rex) = number(reg, reg_class)?;
-    let a = address(&ins.mem)?;
     let rex = (u8::from(form.rex_w) << 3) | ((reg >> 3) << 2) | a.rex;
     // Prefix, REX, three op-code bytes, ModRM, SIB and a disp32: 11 at most.
     let mut bytes = [0u8; 16];
