@@ -127,53 +127,18 @@ fn memory_file(len: usize) -> io::Result<OwnedFd> {
     Ok(file)
 }
 
-/// Writes all of `bytes` into `file` at `offset`, across partial writes and
-/// interrupted calls.
-fn write_all_at(file: &OwnedFd, mut bytes: &[u8], mut offset: usize) -> io::Result<()> {
-    while !bytes.is_empty() {
+/// Calls `write` (a positioned write of what is left from the offset it is
+/// given, as a `usize` and as the system call's `off_t`, returning what the
+/// call returned) until the file holds everything from `offset` to `end`,
+/// across partial writes and interrupted calls.
+fn write_fully(
+    mut offset: usize,
+    end: usize,
+    mut write: impl FnMut(usize, libc::off_t) -> isize,
+) -> io::Result<()> {
+    while offset < end {
         let at = libc::off_t::try_from(offset).map_err(io::Error::other)?;
-        // SAFETY: `bytes` is a live slice of `bytes.len()` readable bytes;
-        // the call only reads it and writes our own file.
-        let written =
-            unsafe { libc::pwrite(file.as_raw_fd(), bytes.as_ptr().cast(), bytes.len(), at) };
-        match usize::try_from(written) {
-            Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
-            Ok(n) => {
-                bytes = bytes.get(n..).unwrap_or_default();
-                offset += n;
-            }
-            Err(_) => {
-                let error = io::Error::last_os_error();
-                if error.kind() != io::ErrorKind::Interrupted {
-                    return Err(error);
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Sets the first `len` bytes of `file` to the trapping fill: one page of
-/// it written as many times as needed, several pages per system call.
-fn fill_file(file: &OwnedFd, len: usize) -> io::Result<()> {
-    const PAGE: usize = 4096;
-    const PAGES_PER_CALL: usize = 64;
-    let page = [arch::TRAP_FILL; PAGE];
-    let mut offset = 0;
-    while offset < len {
-        let chunk = (len - offset).min(PAGE * PAGES_PER_CALL);
-        let vectors: Vec<libc::iovec> = (0..chunk.div_ceil(PAGE))
-            .map(|k| libc::iovec {
-                iov_base: page.as_ptr().cast_mut().cast(),
-                iov_len: (chunk - k * PAGE).min(PAGE),
-            })
-            .collect();
-        let at = libc::off_t::try_from(offset).map_err(io::Error::other)?;
-        let count = libc::c_int::try_from(vectors.len()).map_err(io::Error::other)?;
-        // SAFETY: every vector points into `page`, which outlives the call
-        // and is only read by it.
-        let written = unsafe { libc::pwritev(file.as_raw_fd(), vectors.as_ptr(), count, at) };
-        match usize::try_from(written) {
+        match usize::try_from(write(offset, at)) {
             Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
             Ok(n) => offset += n,
             Err(_) => {
@@ -185,6 +150,41 @@ fn fill_file(file: &OwnedFd, len: usize) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Writes all of `bytes` into `file` at `offset`.
+fn write_all_at(file: &OwnedFd, bytes: &[u8], offset: usize) -> io::Result<()> {
+    write_fully(offset, offset + bytes.len(), |now, at| {
+        let rest = &bytes[now - offset..];
+        // SAFETY: `rest` is a live slice of `rest.len()` readable bytes;
+        // the call only reads it and writes our own file.
+        unsafe { libc::pwrite(file.as_raw_fd(), rest.as_ptr().cast(), rest.len(), at) }
+    })
+}
+
+/// Sets the first `len` bytes of `file` to the trapping fill: one page of
+/// it written as many times as needed, several pages per system call.
+fn fill_file(file: &OwnedFd, len: usize) -> io::Result<()> {
+    const PAGE: usize = 4096;
+    const PAGES_PER_CALL: usize = 64;
+    let page = [arch::TRAP_FILL; PAGE];
+    let vector = |len| libc::iovec {
+        iov_base: page.as_ptr().cast_mut().cast(),
+        iov_len: len,
+    };
+    let mut vectors = [vector(PAGE); PAGES_PER_CALL];
+    write_fully(0, len, |now, at| {
+        let chunk = (len - now).min(PAGE * PAGES_PER_CALL);
+        let count = chunk.div_ceil(PAGE);
+        // Whole pages, and the rest of the last one.
+        vectors[count - 1] = vector(chunk - (count - 1) * PAGE);
+        // SAFETY: every vector points into `page`, which outlives the call
+        // and is only read by it; `count` is at most `PAGES_PER_CALL`.
+        let written =
+            unsafe { libc::pwritev(file.as_raw_fd(), vectors.as_ptr(), count as libc::c_int, at) };
+        vectors[count - 1] = vector(PAGE);
+        written
+    })
 }
 
 impl DualRegion {
