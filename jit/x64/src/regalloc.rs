@@ -217,6 +217,10 @@ impl Sets {
             .get(b * self.words..(b + 1) * self.words)
             .unwrap_or(&[])
     }
+    /// Every block's row, in block order.
+    fn rows(&self) -> std::slice::ChunksExact<'_, u64> {
+        self.data.chunks_exact(self.words.max(1))
+    }
     fn row_mut(&mut self, b: usize) -> &mut [u64] {
         self.data
             .get_mut(b * self.words..(b + 1) * self.words)
@@ -697,9 +701,9 @@ impl Scratch {
         refill(seen, 3 * words, 0);
         let (seen_in, rest) = seen.split_at_mut(words);
         let (seen_in_last, seen_out_last) = rest.split_at_mut(words);
-        for (b, &at) in block_start.iter().enumerate() {
-            for (w, seen) in seen_in.iter_mut().enumerate() {
-                let fresh = live_in.row(b).get(w).map_or(0, |x| x & !*seen);
+        for (row, &at) in live_in.rows().zip(block_start.iter()) {
+            for (w, (seen, &x)) in seen_in.iter_mut().zip(row).enumerate() {
+                let fresh = x & !*seen;
                 *seen |= fresh;
                 each(&[fresh], |v| {
                     if let Some(s) = start.get_mut(w * 64 + v) {
@@ -708,16 +712,19 @@ impl Scratch {
                 });
             }
         }
-        for b in (0..block_start.len()).rev() {
-            for w in 0..words {
-                let row = |sets: &Sets, seen: &mut [u64]| {
-                    let fresh = sets.row(b).get(w).map_or(0, |x| x & !seen[w]);
-                    seen[w] |= fresh;
-                    fresh
-                };
-                let (fresh_in, fresh_out) =
-                    (row(live_in, seen_in_last), row(live_out, seen_out_last));
-                for (fresh, at) in [(fresh_in, block_start[b]), (fresh_out, block_end[b])] {
+        let blocks = live_in
+            .rows()
+            .zip(live_out.rows())
+            .zip(block_start.iter().zip(block_end.iter()));
+        for ((row_in, row_out), (&first, &last)) in blocks.rev() {
+            let words = seen_in_last.iter_mut().zip(seen_out_last.iter_mut());
+            for (w, ((seen_in, seen_out), (&x_in, &x_out))) in
+                words.zip(row_in.iter().zip(row_out)).enumerate()
+            {
+                let (fresh_in, fresh_out) = (x_in & !*seen_in, x_out & !*seen_out);
+                *seen_in |= fresh_in;
+                *seen_out |= fresh_out;
+                for (fresh, at) in [(fresh_in, first), (fresh_out, last)] {
                     each(&[fresh], |v| {
                         if let Some(e) = end.get_mut(w * 64 + v) {
                             *e = (*e).max(at);
@@ -741,23 +748,27 @@ impl Scratch {
             ..
         } = self;
         intervals.clear();
-        intervals.extend(
-            (0..locs.len())
-                .filter(|&v| {
-                    uses[v] > 0 && start[v] != u32::MAX && locs[v] == Loc::None && !fused[v]
-                })
-                .map(|v| {
-                    let (s, e) = (start[v], end[v].max(start[v]));
-                    let k = calls.partition_point(|&c| c <= s);
-                    let crosses_call = calls.get(k).is_some_and(|&c| c < e);
-                    Interval {
-                        start: s,
-                        end: e,
-                        reg: v as u32,
-                        crosses_call,
-                    }
-                }),
-        );
+        // One pass over the five per-register lists together (no index
+        // checks); most functions call nothing, and then nothing crosses.
+        let registers = uses.iter().zip(start.iter()).zip(end.iter());
+        for (v, (((&used, &s), &e), (&loc, &fused))) in
+            registers.zip(locs.iter().zip(fused)).enumerate()
+        {
+            if used == 0 || s == u32::MAX || loc != Loc::None || fused {
+                continue;
+            }
+            let e = e.max(s);
+            let crosses_call = !calls.is_empty() && {
+                let k = calls.partition_point(|&c| c <= s);
+                calls.get(k).is_some_and(|&c| c < e)
+            };
+            intervals.push(Interval {
+                start: s,
+                end: e,
+                reg: v as u32,
+                crosses_call,
+            });
+        }
         // Keys are distinct (one interval per register): unstable is stable.
         intervals.sort_unstable_by_key(|i| (i.start, i.reg));
     }
@@ -853,20 +864,28 @@ fn solve_one_word(
     kill: &[u64],
     live_out: &mut [u64],
 ) {
-    let mut changed = true;
-    while changed {
-        changed = false;
-        for (b, out) in succ.iter().enumerate().rev() {
-            let mut now_out = live_out[b];
-            for &s in out.iter().flatten() {
-                now_out |= live_in[s];
+    // A pass that changes no live-in set computed every live-out set
+    // from final live-in sets: then all are final.
+    let blocks = succ
+        .len()
+        .min(live_in.len())
+        .min(kill.len())
+        .min(live_out.len());
+    loop {
+        let mut changed = false;
+        for b in (0..blocks).rev() {
+            let [first, second] = succ[b];
+            let mut out = live_out[b];
+            for s in [first, second].into_iter().flatten() {
+                out |= live_in.get(s).copied().unwrap_or(0);
             }
-            let now_in = live_in[b] | (now_out & !kill[b]);
-            if now_out != live_out[b] || now_in != live_in[b] {
-                live_out[b] = now_out;
-                live_in[b] = now_in;
-                changed = true;
-            }
+            live_out[b] = out;
+            let now_in = live_in[b] | (out & !kill[b]);
+            changed |= now_in != live_in[b];
+            live_in[b] = now_in;
+        }
+        if !changed {
+            return;
         }
     }
 }
