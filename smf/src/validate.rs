@@ -389,7 +389,7 @@ fn table_range(
         )
     })?;
     within(
-        what.into(),
+        || what.into(),
         offset,
         size,
         data_len,
@@ -400,7 +400,7 @@ fn table_range(
 
 /// Checks `offset + size <= limit` without overflow and returns the range.
 fn within(
-    what: String,
+    what: impl FnOnce() -> String,
     offset: u64,
     size: u64,
     limit: u64,
@@ -411,7 +411,7 @@ fn within(
         Some(end) if end <= limit => Ok(offset..end),
         _ => Err(at.err(
             ErrorKind::OutOfBounds {
-                what,
+                what: what(),
                 offset,
                 size,
                 within: region,
@@ -515,7 +515,7 @@ fn check_sections<'a>(
             continue;
         }
         let range = within(
-            format!("section {index} '{}' data", names[i]),
+            || format!("section {index} '{}' data", names[i]),
             offset,
             size,
             tables.sections.start,

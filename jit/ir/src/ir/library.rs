@@ -252,21 +252,14 @@ impl Library {
         lib.functions.reserve(functions);
         lib.structs.reserve(names.len() - functions);
         for (k, (name, frame)) in names.into_iter().zip(&frames).enumerate() {
-            let shown = match &name {
-                ItemName::Function(n) => n.to_string(),
-                ItemName::Struct(n)
-                | ItemName::Import(n)
-                | ItemName::Extern(n)
-                | ItemName::Shared(n) => n.clone(),
+            let duplicate = match name {
+                ItemName::Function(n) => first_entry(&mut lib.functions, n, k),
+                ItemName::Struct(n) => first_entry(&mut lib.structs, n, k),
+                ItemName::Import(n) => first_entry(&mut lib.imports, n, k),
+                ItemName::Extern(n) => first_entry(&mut lib.externs, n, k),
+                ItemName::Shared(n) => first_entry(&mut lib.shared, n, k),
             };
-            let fresh = match name {
-                ItemName::Function(n) => lib.functions.insert(n, k).is_none(),
-                ItemName::Struct(n) => lib.structs.insert(n, k).is_none(),
-                ItemName::Import(n) => lib.imports.insert(n, k).is_none(),
-                ItemName::Extern(n) => lib.externs.insert(n, k).is_none(),
-                ItemName::Shared(n) => lib.shared.insert(n, k).is_none(),
-            };
-            if !fresh {
+            if let Some(shown) = duplicate {
                 return Err(Error::at_offset(
                     ErrorKind::DuplicateItem(shown),
                     frame.start,
@@ -517,6 +510,23 @@ impl Library {
         match self.item(*self.externs.get(name)?) {
             Ok(Item::Extern(d)) => Some(d),
             _ => None,
+        }
+    }
+}
+
+/// Enters `name` as entry `k` of `map`; when the name is there already,
+/// leaves the map as it is and returns the name as errors show it (made
+/// only then: a library of a thousand entries loads without formatting a
+/// name).
+fn first_entry<K>(map: &mut HashMap<K, usize, BuildNameHasher>, name: K, k: usize) -> Option<String>
+where
+    K: std::hash::Hash + Eq + std::fmt::Display,
+{
+    match map.entry(name) {
+        std::collections::hash_map::Entry::Occupied(held) => Some(held.key().to_string()),
+        std::collections::hash_map::Entry::Vacant(slot) => {
+            slot.insert(k);
+            None
         }
     }
 }
