@@ -417,9 +417,10 @@ thread_local! {
     /// Where a tiered miss spells its instance's symbol, kept from one miss
     /// to the next.
     static SYMBOL: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
-    /// A miss's demangled template and type arguments, kept likewise.
-    static PARTS: std::cell::Cell<Option<(TemplateName, Vec<jit::ir::Type>)>> =
-        const { std::cell::Cell::new(None) };
+    /// A miss's demangled template and type arguments, kept likewise (a
+    /// short stack: a miss nested in another takes the next one down).
+    static PARTS: jit::shared::spare::Spares<(TemplateName, Vec<jit::ir::Type>)> =
+        const { std::cell::Cell::new(Vec::new()) };
 }
 
 impl Instantiator for JitInstantiator {
@@ -474,17 +475,14 @@ impl Instantiator for JitInstantiator {
         name: &str,
         ctx: &mut ResolveContext<'_>,
     ) -> Result<Option<InstanceCode>> {
-        // The demangled parts' storage comes from this thread's last miss
-        // (a miss nested in this one finds none and makes its own).
-        let (mut template, mut type_args) = PARTS
-            .take()
-            .unwrap_or_else(|| (TemplateName::free(""), Vec::new()));
+        // The demangled parts' storage comes from this thread's last misses.
+        let (mut template, mut type_args) = jit::shared::spare::take(&PARTS);
         // A name outside the mangling scheme is no instantiation at all.
         let made = match jit::mangle::demangle_into(name, &mut template, &mut type_args) {
             Ok(()) => self.instantiate_parts(name, &template, &type_args, ctx),
             Err(_) => Ok(None),
         };
-        PARTS.set(Some((template, type_args)));
+        jit::shared::spare::give(&PARTS, (template, type_args));
         made
     }
 }

@@ -51,6 +51,7 @@ mod memory;
 mod pinned;
 mod reservation;
 mod runtime;
+pub mod spare;
 mod table;
 
 pub use descriptor::{

@@ -93,13 +93,13 @@ thread_local! {
     /// Item lists and constant pools of functions this thread encoded,
     /// kept for the next ones: a function's list is some kilobytes,
     /// allocated and freed once per compilation otherwise.
-    static SPARE_ITEMS: super::spare::Spares<(Vec<Item>, Vec<u64>)> = const { std::cell::Cell::new(Vec::new()) };
+    static SPARE_ITEMS: jit_shared::spare::Spares<(Vec<Item>, Vec<u64>)> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 impl Asm {
     /// An empty function with room for `capacity` items.
     pub(super) fn new(capacity: usize) -> Self {
-        let (mut items, mut pool) = super::spare::take(&SPARE_ITEMS);
+        let (mut items, mut pool) = jit_shared::spare::take(&SPARE_ITEMS);
         items.clear();
         items.reserve(capacity);
         pool.clear();
@@ -113,7 +113,7 @@ impl Asm {
     /// Gives the item list and pool back for the next function of this
     /// thread.
     pub(super) fn recycle(self) {
-        super::spare::give(&SPARE_ITEMS, (self.items, self.pool));
+        jit_shared::spare::give(&SPARE_ITEMS, (self.items, self.pool));
     }
 
     /// Number of labels created.

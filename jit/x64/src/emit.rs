@@ -21,7 +21,7 @@ use iced_x86::{Code, Register};
 
 use super::encode::Writer;
 use super::inst::{Imm, Ins};
-use super::spare::Spares;
+use jit_shared::spare::Spares;
 
 /// A condition code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -301,7 +301,7 @@ thread_local! {
 /// An empty list for the call-site kinds of the next function lowered,
 /// in the storage of one that was dropped when there is one.
 pub(super) fn spare_kinds() -> Vec<SiteKind> {
-    let mut kinds = super::spare::take(&SPARE_KINDS);
+    let mut kinds = jit_shared::spare::take(&SPARE_KINDS);
     kinds.clear();
     kinds
 }
@@ -309,9 +309,9 @@ pub(super) fn spare_kinds() -> Vec<SiteKind> {
 /// Keeps a dropped function's vectors for the next one.
 impl Drop for Prepared {
     fn drop(&mut self) {
-        super::spare::give(&SPARE_BYTES, std::mem::take(&mut self.bytes));
-        super::spare::give(&SPARE_SITES, std::mem::take(&mut self.sites));
-        super::spare::give(&SPARE_KINDS, std::mem::take(&mut self.kinds));
+        jit_shared::spare::give(&SPARE_BYTES, std::mem::take(&mut self.bytes));
+        jit_shared::spare::give(&SPARE_SITES, std::mem::take(&mut self.sites));
+        jit_shared::spare::give(&SPARE_KINDS, std::mem::take(&mut self.kinds));
     }
 }
 
@@ -343,7 +343,7 @@ pub(super) fn encode(
     at.resize(labels, usize::MAX);
     jumps.clear();
     pool_refs.clear();
-    let mut sites = super::spare::take(&SPARE_SITES);
+    let mut sites = jit_shared::spare::take(&SPARE_SITES);
     sites.clear();
     sites.reserve(kinds.len());
     for item in items {
@@ -409,7 +409,7 @@ pub(super) fn encode(
     let code_end = code_len.next_multiple_of(8);
     let pool_at = code_end;
     let slots_at = pool_at + 8 * pool.len();
-    let mut bytes = super::spare::take(&SPARE_BYTES);
+    let mut bytes = jit_shared::spare::take(&SPARE_BYTES);
     bytes.clear();
     bytes.reserve_exact(slots_at + 8 * kinds.len());
     bytes.extend_from_slice(&code);

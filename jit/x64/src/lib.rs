@@ -50,7 +50,6 @@ mod lower;
 mod moves;
 mod regalloc;
 mod runtime;
-mod spare;
 pub mod thunk;
 mod unroll;
 

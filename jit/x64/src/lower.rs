@@ -123,7 +123,7 @@ pub(super) fn lower(
     for _ in 1..f.blocks.len() {
         asm.label();
     }
-    let scratch = super::spare::take(&SCRATCH);
+    let scratch = jit_shared::spare::take(&SCRATCH);
     let framed = alloc.has_calls || alloc.slots > 0 || !alloc.saved.is_empty();
     let pushes = alloc.saved.len() as u32;
     let mut frame_bytes = alloc.slots * 8;
@@ -161,7 +161,7 @@ pub(super) fn lower(
     }
     l.trap_stubs();
     l.deferred.clear();
-    super::spare::give(
+    jit_shared::spare::give(
         &SCRATCH,
         Scratch {
             traps: l.traps,
@@ -318,7 +318,7 @@ struct Scratch {
 }
 
 thread_local! {
-    static SCRATCH: super::spare::Spares<Scratch> = const { std::cell::Cell::new(Vec::new()) };
+    static SCRATCH: jit_shared::spare::Spares<Scratch> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// Where a call goes.

@@ -347,7 +347,7 @@ thread_local! {
     static SCRATCH: std::cell::Cell<Scratch> = std::cell::Cell::new(Scratch::default());
     /// The vectors (locations, fused flags, saved registers) of
     /// allocations lowered and done with, for the next ones to fill.
-    static SPARE_ALLOCATIONS: super::spare::Spares<(Vec<Loc>, Vec<bool>, Vec<Register>)> = const { std::cell::Cell::new(Vec::new()) };
+    static SPARE_ALLOCATIONS: jit_shared::spare::Spares<(Vec<Loc>, Vec<bool>, Vec<Register>)> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// Makes `buffer` `len` copies of `value`, in the allocation it has.
@@ -370,7 +370,7 @@ pub(super) fn allocate(func: &Function, types: &RegTypes) -> Allocation {
 /// Keeps an allocation that was lowered for the next [`allocate`] of this
 /// thread to fill (its vectors are some hundred bytes each).
 pub(super) fn recycle(allocation: Allocation) {
-    super::spare::give(
+    jit_shared::spare::give(
         &SPARE_ALLOCATIONS,
         (allocation.locs, allocation.fused, allocation.saved),
     );
@@ -380,7 +380,7 @@ impl Scratch {
     /// [`allocate`] in these buffers, phase by phase.
     fn allocate(&mut self, func: &Function, types: &RegTypes) -> Allocation {
         let n = types.0.len().max(func.reg_count());
-        let (mut locs, mut fused, saved) = super::spare::take(&SPARE_ALLOCATIONS);
+        let (mut locs, mut fused, saved) = jit_shared::spare::take(&SPARE_ALLOCATIONS);
         refill(&mut locs, n, Loc::None);
         refill(&mut fused, n, false);
         self.number(func, n, &mut locs);

@@ -89,8 +89,9 @@ pub enum Literal {
 }
 
 /// The name of a function template: a free function (`sum`) or a method of
-/// a generic struct (`Vec::push`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// a generic struct (`Vec::push`). The default is the empty name of a
+/// free function: storage for a name to be filled in.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TemplateName {
     /// The struct owning a method, `None` for a free function.
     pub owner: Option<String>,

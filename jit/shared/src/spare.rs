@@ -1,17 +1,18 @@
-//! Working buffers a thread keeps from one compilation for the next.
+//! Working buffers a thread keeps from one compilation (or one miss) for
+//! the next.
 //!
 //! Lowering a function may compile another: a callee the resolver
-//! instantiates on demand is compiled while its caller is being lowered.
-//! A single kept buffer would go to the caller and the callee would
-//! allocate its own (and one of the two would be freed at the end), so each
-//! kind of buffer is kept as a short stack: the nested compilation takes the
-//! next one down.
+//! instantiates on demand is compiled, and its name demangled, while its
+//! caller is being lowered. A single kept buffer would go to the caller
+//! and the callee would allocate its own (and one of the two would be
+//! freed at the end), so each kind of buffer is kept as a short stack: the
+//! nested compilation takes the next one down.
 
 use std::cell::Cell;
 use std::thread::LocalKey;
 
 /// The buffers of one kind a thread keeps, most recently returned last.
-pub(super) type Spares<T> = Cell<Vec<T>>;
+pub type Spares<T> = Cell<Vec<T>>;
 
 /// How many buffers of a kind a thread keeps: deeper nesting is rare, and
 /// its extra buffers are allocated and freed as before.
@@ -19,7 +20,7 @@ const DEPTH: usize = 4;
 
 /// A kept buffer, or a new empty one when the thread has none left (or
 /// is exiting and has dropped its buffers).
-pub(super) fn take<T: Default>(key: &'static LocalKey<Spares<T>>) -> T {
+pub fn take<T: Default>(key: &'static LocalKey<Spares<T>>) -> T {
     key.try_with(|cell| {
         let mut stack = cell.take();
         let value = stack.pop();
@@ -33,7 +34,7 @@ pub(super) fn take<T: Default>(key: &'static LocalKey<Spares<T>>) -> T {
 
 /// Keeps `value` for the next [`take`] of this thread; drops it when the
 /// thread keeps enough already or is exiting.
-pub(super) fn give<T>(key: &'static LocalKey<Spares<T>>, value: T) {
+pub fn give<T>(key: &'static LocalKey<Spares<T>>, value: T) {
     let _ = key.try_with(|cell| {
         let mut stack = cell.take();
         if stack.len() < DEPTH {
