@@ -11,8 +11,11 @@
 //! doc/ARCHITECTURE.md). No single mapping is ever writable and executable
 //! in either, and functions from any number of batches share pages.
 //!
-//! A [`DualRegion`] is created whole: its views mapped and every byte set to
-//! the trapping fill. A bump [`Frontier`] shared by all batches of an
+//! A [`DualRegion`] is created whole, its views mapped; every byte of it is
+//! the trapping fill before anyone can own it (with a write view at once;
+//! under file writes a page at a time, as the frontier reaches it, so that
+//! a program compiling a few functions pays for one page, not the region).
+//! A bump [`Frontier`] shared by all batches of an
 //! allocator hands out byte ranges; a region lives while the frontier or any
 //! batch or published code holding one of its ranges keeps it (`Arc`), and
 //! is unmapped with its file when the last of them goes.
@@ -21,7 +24,7 @@ use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once, PoisonError};
 
 use crate::arch;
@@ -53,6 +56,10 @@ pub(crate) struct DualRegion {
     /// Kept open for the region's life: file writes go through it, and
     /// closing it after unmapping frees the memory.
     file: OwnedFd,
+    /// How far the file holds the trapping fill: all of it with a write
+    /// view; under file writes, the pages the frontier has reached (see
+    /// [`DualRegion::fill_to`]).
+    filled: AtomicUsize,
 }
 
 // SAFETY: the region owns its views; writes go only through `write`, whose
@@ -98,6 +105,33 @@ unsafe fn unmap_view(view: NonNull<u8>, len: usize) {
     // SAFETY: guaranteed by the caller.
     let status = unsafe { libc::munmap(view.as_ptr().cast(), len) };
     debug_assert_eq!(status, 0, "munmap of an owned view failed");
+}
+
+/// Maps the bytes `from .. to` of `file` read-execute over the same range
+/// of the reservation at `view`.
+///
+/// # Safety
+///
+/// `from .. to` must lie inside an inaccessible reservation the caller
+/// owns, with nothing of it handed out.
+unsafe fn map_over(file: &OwnedFd, view: NonNull<u8>, from: usize, to: usize) -> io::Result<()> {
+    let at = libc::off_t::try_from(from).map_err(io::Error::other)?;
+    // SAFETY: the range is the caller's own reservation (the contract), so
+    // replacing its mapping touches no memory anyone else uses.
+    let raw = unsafe {
+        libc::mmap(
+            view.as_ptr().add(from).cast(),
+            to - from,
+            libc::PROT_READ | libc::PROT_EXEC,
+            libc::MAP_SHARED | libc::MAP_FIXED,
+            file.as_raw_fd(),
+            at,
+        )
+    };
+    if raw == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Creates an executable-capable memory file of `len` bytes.
@@ -162,10 +196,13 @@ fn write_all_at(file: &OwnedFd, bytes: &[u8], offset: usize) -> io::Result<()> {
     })
 }
 
-/// Sets the first `len` bytes of `file` to the trapping fill: one page of
+/// The unit the code file is filled in: a page on the smallest pages.
+const FILL_UNIT: usize = 4096;
+
+/// Sets the bytes `from .. to` of `file` to the trapping fill: one page of
 /// it written as many times as needed, several pages per system call.
-fn fill_file(file: &OwnedFd, len: usize) -> io::Result<()> {
-    const PAGE: usize = 4096;
+fn fill_file(file: &OwnedFd, from: usize, to: usize) -> io::Result<()> {
+    const PAGE: usize = FILL_UNIT;
     const PAGES_PER_CALL: usize = 64;
     let page = [arch::TRAP_FILL; PAGE];
     let vector = |len| libc::iovec {
@@ -173,8 +210,8 @@ fn fill_file(file: &OwnedFd, len: usize) -> io::Result<()> {
         iov_len: len,
     };
     let mut vectors = [vector(PAGE); PAGES_PER_CALL];
-    write_fully(0, len, |now, at| {
-        let chunk = (len - now).min(PAGE * PAGES_PER_CALL);
+    write_fully(from, to, |now, at| {
+        let chunk = (to - now).min(PAGE * PAGES_PER_CALL);
         let count = chunk.div_ceil(PAGE);
         // Whole pages, and the rest of the last one.
         vectors[count - 1] = vector(chunk - (count - 1) * PAGE);
@@ -189,7 +226,11 @@ fn fill_file(file: &OwnedFd, len: usize) -> io::Result<()> {
 
 impl DualRegion {
     /// Creates a region of `len` bytes (a positive page multiple) with
-    /// `views`, filled with trapping bytes.
+    /// `views`. With a write view it is filled with trapping bytes now;
+    /// under file writes the file starts empty and [`DualRegion::fill_to`]
+    /// fills it a page at a time as the frontier reaches it, so a program
+    /// that compiles a few functions fills, faults in and frees one page
+    /// of the region, not all of it.
     ///
     /// # Errors
     ///
@@ -204,18 +245,20 @@ impl DualRegion {
             Views::Both => Some(
                 map_view(&file, len, libc::PROT_READ | libc::PROT_WRITE, 0).map_err(map_error)?,
             ),
-            Views::ExecuteOnly => {
-                fill_file(&file, len).map_err(map_error)?;
-                None
-            }
+            Views::ExecuteOnly => None,
         };
-        // Without a write view nothing faults the pages in, and the file
-        // is full already: take the faults now rather than at first calls.
-        let populate = match views {
-            Views::Both => 0,
-            Views::ExecuteOnly => libc::MAP_POPULATE,
+        // Under file writes the view starts as an inaccessible reservation
+        // (any access traps), and `fill_to` maps the file's pages over it,
+        // read-execute, as the frontier reaches them.
+        let exec_view = match views {
+            Views::Both => map_view(&file, len, libc::PROT_READ | libc::PROT_EXEC, 0),
+            Views::ExecuteOnly => Ok(crate::mapping::map_anonymous(
+                len,
+                libc::PROT_NONE,
+                libc::MAP_NORESERVE,
+            )?),
         };
-        let exec_view = match map_view(&file, len, libc::PROT_READ | libc::PROT_EXEC, populate) {
+        let exec_view = match exec_view {
             Ok(view) => view,
             Err(source) => {
                 if let Some(write_view) = write_view {
@@ -235,13 +278,50 @@ impl DualRegion {
         }
         arch::make_coherent(exec_view.as_ptr() as usize, len);
         ledger.mapped_as(exec_view.as_ptr() as usize, len, Protection::ReadExecute);
-        Ok(Self {
+        let filled = AtomicUsize::new(if write_view.is_some() { len } else { 0 });
+        let region = Self {
             write_view,
             exec_view,
             len,
             ledger: Arc::clone(ledger),
             file,
-        })
+            filled,
+        };
+        if matches!(views, Views::ExecuteOnly) {
+            // The first page now: it is where the first code goes, and
+            // mapping it read-execute is the probe that the kernel allows
+            // executing a memory file at all.
+            let first = FILL_UNIT.min(len);
+            fill_file(&region.file, 0, first).map_err(map_error)?;
+            // SAFETY: the first page of the region's own reservation,
+            // which nobody has been handed.
+            unsafe { map_over(&region.file, region.exec_view, 0, first) }
+                .map_err(|source| Error::ExecutableView { len, source })?;
+            region.filled.store(first, Ordering::Release);
+        }
+        Ok(region)
+    }
+
+    /// Makes sure the file holds the trapping fill up to `end` (rounded
+    /// up to the fill unit): every byte the frontier hands out, and the
+    /// padding before it, is a trap until code is written over it. Called
+    /// by the frontier under its lock before it hands the bytes out, so
+    /// fills never race each other, and never reach bytes someone owns.
+    ///
+    /// # Errors
+    ///
+    /// What the kernel reports for the write.
+    fn fill_to(&self, end: usize) -> io::Result<()> {
+        let from = self.filled.load(Ordering::Acquire);
+        let to = end.next_multiple_of(FILL_UNIT).min(self.len);
+        if to > from {
+            fill_file(&self.file, from, to)?;
+            // SAFETY: `from .. to` lies inside the view's reservation,
+            // which this region owns and nobody has been handed yet.
+            unsafe { map_over(&self.file, self.exec_view, from, to)? };
+            self.filled.store(to, Ordering::Release);
+        }
+        Ok(())
     }
 
     /// Which views the region maps.
@@ -420,6 +500,9 @@ impl Frontier {
                     .checked_add(size)
                     .is_some_and(|end| end <= region.len())
             }) {
+                region
+                    .fill_to(start + size)
+                    .map_err(|source| fill_error(region, start, size, source))?;
                 let padding = *cursor;
                 *cursor = start + size;
                 return Ok(Placed {
@@ -430,12 +513,25 @@ impl Frontier {
             }
         }
         let region = Arc::new(DualRegion::create(fresh_len, self.views, ledger)?);
+        region
+            .fill_to(size)
+            .map_err(|source| fill_error(&region, 0, size, source))?;
         current.region = Some((Arc::clone(&region), size));
         Ok(Placed {
             region,
             offset: 0,
             padding: 0,
         })
+    }
+}
+
+/// The error of a trapping fill that failed for `size` bytes at `offset`
+/// of `region`.
+fn fill_error(region: &DualRegion, offset: usize, size: usize, source: io::Error) -> Error {
+    Error::WriteCode {
+        address: region.exec_address() + offset,
+        len: size,
+        source,
     }
 }
 

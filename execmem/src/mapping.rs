@@ -258,13 +258,24 @@ pub(crate) fn unmap_spares(mut spares: Vec<Spare>) {
 /// Maps `len` bytes of private anonymous memory read-write, with `extra`
 /// flags (`MAP_POPULATE`).
 fn map_read_write(len: usize, extra: libc::c_int) -> Result<NonNull<u8>, Error> {
+    map_anonymous(len, libc::PROT_READ | libc::PROT_WRITE, extra)
+}
+
+/// Maps `len` bytes of private anonymous memory with `protection` and
+/// `extra` flags (`PROT_NONE` and `MAP_NORESERVE` reserve address space
+/// that any access traps in).
+pub(crate) fn map_anonymous(
+    len: usize,
+    protection: libc::c_int,
+    extra: libc::c_int,
+) -> Result<NonNull<u8>, Error> {
     // SAFETY: an anonymous private mapping at an address of the kernel's
     // choosing touches no existing memory; the result is checked below.
     let raw = unsafe {
         libc::mmap(
             std::ptr::null_mut(),
             len,
-            libc::PROT_READ | libc::PROT_WRITE,
+            protection,
             libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | extra,
             -1,
             0,

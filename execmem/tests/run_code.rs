@@ -265,6 +265,68 @@ fn memory_file_strategies_pack_separate_publications_into_shared_pages() {
     }
 }
 
+/// An allocator publishing by file writes, or `None` (saying so, and that
+/// `what` is then not applicable) where this kernel refuses them.
+fn file_write_memory(what: &str) -> Option<execmem::ExecMemory> {
+    let memory = memory_with(Strategy::FileWrite);
+    if memory.strategy() == Strategy::FileWrite {
+        Some(memory)
+    } else {
+        eprintln!("file writes refused by this kernel; {what} not applicable");
+        None
+    }
+}
+
+/// Under file writes a region's view is mapped a page at a time, as the
+/// frontier reaches it: the pages handed out are the memory file's
+/// read-execute pages, trapping outside functions, and the rest of the
+/// region is an inaccessible reservation until code reaches it.
+#[test]
+fn file_write_regions_map_pages_as_the_frontier_reaches_them() {
+    let Some(memory) = file_write_memory("page-at-a-time mapping") else {
+        return;
+    };
+    let page = memory.page_size();
+    let perms_at = |address: usize| {
+        let maps = common::read_maps();
+        let line = maps
+            .iter()
+            .find(|line| line.start <= address && address < line.end)
+            .unwrap_or_else(|| panic!("{address:#x} is mapped"));
+        line.perms.clone()
+    };
+    let publish = |index: u32| {
+        let mut code = assemble(0, |a| {
+            a.mov(eax, index)?;
+            a.ret()
+        });
+        code.resize(100, 0xCC);
+        memory.publish_function("paged", &code).expect("published")
+    };
+    let mut functions = vec![publish(0)];
+    let base = functions[0].reservation().address();
+    assert_eq!(base % page, 0, "the first function opens the region");
+    assert_eq!(perms_at(base), "r-xs");
+    assert_eq!(perms_at(base + page), "---p", "past the frontier's page");
+    assert!(
+        read_code(base + 100, page - 100).iter().all(|&b| b == 0xCC),
+        "the rest of the first page traps"
+    );
+    while functions.last().expect("one").reservation().address() < base + page {
+        functions.push(publish(u32::try_from(functions.len()).expect("few")));
+    }
+    let last = functions.last().expect("one");
+    assert_eq!(
+        perms_at(base + page),
+        "r-xs",
+        "the frontier reached the second page"
+    );
+    assert_eq!(perms_at(base + 2 * page), "---p");
+    // SAFETY: the code implements fn(i64, i64) -> i64 (arguments unused).
+    let f = unsafe { as_fn2(last.entry()) };
+    assert_eq!(f(0, 0), i64::try_from(functions.len() - 1).expect("few"));
+}
+
 /// Reads `len` bytes at `address` of executable memory the test holds.
 fn read_code(address: usize, len: usize) -> Vec<u8> {
     // SAFETY: every caller passes a range inside a reservation of a live
@@ -278,11 +340,9 @@ fn read_code(address: usize, len: usize) -> Vec<u8> {
 /// trapping.
 #[test]
 fn file_writes_of_interleaved_batches_touch_only_their_own_ranges() {
-    let memory = memory_with(Strategy::FileWrite);
-    if memory.strategy() != Strategy::FileWrite {
-        eprintln!("file writes refused by this kernel; interleaving not applicable");
+    let Some(memory) = file_write_memory("interleaving") else {
         return;
-    }
+    };
     let returns = |value: u32| {
         assemble(0, |a| {
             a.mov(eax, value)?;
