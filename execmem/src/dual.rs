@@ -275,8 +275,8 @@ impl DualRegion {
             unsafe { std::slice::from_raw_parts_mut(write_view.as_ptr(), len) }
                 .fill(arch::TRAP_FILL);
             ledger.mapped_as(write_view.as_ptr() as usize, len, Protection::ReadWrite);
+            arch::make_coherent(exec_view.as_ptr() as usize, len);
         }
-        arch::make_coherent(exec_view.as_ptr() as usize, len);
         ledger.mapped_as(exec_view.as_ptr() as usize, len, Protection::ReadExecute);
         let filled = AtomicUsize::new(if write_view.is_some() { len } else { 0 });
         let region = Self {
@@ -295,7 +295,7 @@ impl DualRegion {
             fill_file(&region.file, 0, first).map_err(map_error)?;
             // SAFETY: the first page of the region's own reservation,
             // which nobody has been handed.
-            unsafe { map_over(&region.file, region.exec_view, 0, first) }
+            unsafe { region.map_filled(0, first) }
                 .map_err(|source| Error::ExecutableView { len, source })?;
             region.filled.store(first, Ordering::Release);
         }
@@ -318,9 +318,24 @@ impl DualRegion {
             fill_file(&self.file, from, to)?;
             // SAFETY: `from .. to` lies inside the view's reservation,
             // which this region owns and nobody has been handed yet.
-            unsafe { map_over(&self.file, self.exec_view, from, to)? };
+            unsafe { self.map_filled(from, to)? };
             self.filled.store(to, Ordering::Release);
         }
+        Ok(())
+    }
+
+    /// Maps the filled bytes `from .. to` of the file read-execute over the
+    /// view's reservation, and makes instruction fetch see their fill (the
+    /// rest of the reservation is not mapped, so only this range can be).
+    ///
+    /// # Safety
+    ///
+    /// As [`map_over`]: `from .. to` inside the reservation, nothing of it
+    /// handed out.
+    unsafe fn map_filled(&self, from: usize, to: usize) -> io::Result<()> {
+        // SAFETY: forwarded contract.
+        unsafe { map_over(&self.file, self.exec_view, from, to)? };
+        arch::make_coherent(self.exec_view.as_ptr() as usize + from, to - from);
         Ok(())
     }
 
