@@ -217,7 +217,9 @@ impl Clone for Type {
             Type::Bool => Type::Bool,
             Type::RawPtr => Type::RawPtr,
             Type::Param(i) => Type::Param(i),
-            _ => self.clone_nested(),
+            // Listed, not a wildcard: a new form must choose its side here,
+            // or `clone_nested` would hand it back to this function.
+            Type::Ptr(_) | Type::Fn(_) | Type::Struct(_) => self.clone_nested(),
         }
     }
 }
